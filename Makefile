@@ -1,0 +1,154 @@
+# libpt: plain Makefile. `make demo` and `make check` install what is missing first.
+VERSION = 0.1.0
+ABI_MAJOR = 0
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+LDFLAGS ?=
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share/libpt
+LUADIR = $(DATADIR)/lua
+SCRIPTDIR = $(DATADIR)/scripts
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+LUA_CMOD_DIR ?= $(LIBDIR)/lua/5.4
+DESTDIR ?=
+
+LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
+LUA_LIBS := $(shell $(PKG_CONFIG) --libs lua5.4 2>/dev/null)
+PCI_LIBS := $(shell $(PKG_CONFIG) --libs libpci 2>/dev/null)
+
+PT_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden -Iinclude
+PT_CPPFLAGS = -D_GNU_SOURCE -DPT_LUADIR='"$(LUADIR)"'
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+LIB_SRC = libpt/ctx.c libpt/sysfs.c libpt/address.c libpt/pci.c libpt/iommu.c libpt/names.c
+LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
+LUA_OBJ = build/lua-pt.o
+SONAME = libpt.so.$(ABI_MAJOR)
+SHLIB = libpt.so.$(VERSION)
+
+LUA_MODULES = lua/pt/json.lua lua/pt/recipe.lua
+SCRIPTS = $(wildcard scripts/*.lua)
+
+# Debian packages: those to build, and those the tests and the demo use.
+BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev pciutils
+CHECK_DEPS = python3 valgrind lua5.4
+
+all: $(SHLIB) $(SONAME) libpt.so libpt.a lua/pt.so lua/ptlua libpt.pc
+
+build:
+	$(Q)mkdir -p build
+
+build/%.o: libpt/%.c libpt/libpt-private.h include/libpt.h | build
+	@[ "$(V)" = 1 ] || echo "  CC      $<"
+	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/lua-pt.o: lua/pt.c lua/pt-lua.h include/libpt.h | build
+	@[ "$(V)" = 1 ] || echo "  CC      $<"
+	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(LUA_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/ptlua.o: lua/ptlua.c lua/pt-lua.h | build
+	@[ "$(V)" = 1 ] || echo "  CC      $<"
+	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(LUA_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(SHLIB): $(LIB_OBJ) libpt/libpt.sym
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script,libpt/libpt.sym \
+		-Wl,--no-undefined $(LDFLAGS) -o $@ $(LIB_OBJ) $(PCI_LIBS)
+
+$(SONAME) libpt.so: $(SHLIB)
+	$(Q)ln -sf $(SHLIB) $@
+
+libpt.a: $(LIB_OBJ)
+	@[ "$(V)" = 1 ] || echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $(LIB_OBJ)
+
+# The module for the system's Lua 5.4 links the shared library.
+lua/pt.so: $(LUA_OBJ) $(SHLIB) $(SONAME)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) -shared $(LDFLAGS) -o $@ $(LUA_OBJ) -L. -lpt
+
+# ptlua carries the library in itself, so it runs from the build tree and from hookscripts alike.
+lua/ptlua: build/ptlua.o $(LUA_OBJ) libpt.a
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ build/ptlua.o $(LUA_OBJ) libpt.a $(LUA_LIBS) $(PCI_LIBS) -lm -ldl
+
+libpt.pc: pkgconfig/libpt.pc.in Makefile
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# Installs the Debian packages that are missing (dpkg looks first; apt-get only when needed).
+define install_deps
+	@missing=""; for p in $(1); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+			|| missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "run as root, or: apt-get install -y$$missing" >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing \
+		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; } \
+		|| exit 1; \
+	fi
+endef
+
+deps-build:
+	$(call install_deps,$(BUILD_DEPS))
+
+deps-check:
+	$(call install_deps,$(BUILD_DEPS) $(CHECK_DEPS))
+
+SAMPLE = tests/fixtures/sample-host
+FIXTURE_LISTING = ../shared/fixtures/iommu-listings/01-intel-z370-coffeelake-gt1030.txt
+
+demo: deps-build
+	$(Q)$(MAKE) --no-print-directory all
+	@echo "== This host ==========================================================="
+	$(Q)./lua/ptlua scripts/report.lua
+	@echo
+	@echo "== A sample host: $(notdir $(FIXTURE_LISTING)) ===="
+	$(Q)rm -rf build/sample-host && python3 tests/mkfixture.py $(FIXTURE_LISTING) build/sample-host
+	$(Q)./lua/ptlua --root build/sample-host scripts/report.lua
+
+check: deps-check
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)python3 tests/run.py
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(LUADIR)/pt $(DESTDIR)$(SCRIPTDIR) \
+		$(DESTDIR)$(LUA_CMOD_DIR)
+	install -m 0755 $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SHLIB)
+	ln -sf $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libpt.so
+	install -m 0644 libpt.a $(DESTDIR)$(LIBDIR)/libpt.a
+	install -m 0644 include/libpt.h $(DESTDIR)$(INCLUDEDIR)/libpt.h
+	install -m 0644 libpt.pc $(DESTDIR)$(PKGCONFIGDIR)/libpt.pc
+	install -m 0755 lua/ptlua $(DESTDIR)$(BINDIR)/ptlua
+	install -m 0755 lua/pt.so $(DESTDIR)$(LUA_CMOD_DIR)/pt.so
+	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUADIR)/pt/
+	install -m 0644 $(SCRIPTS) $(DESTDIR)$(SCRIPTDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/$(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libpt.so
+	rm -f $(DESTDIR)$(LIBDIR)/libpt.a $(DESTDIR)$(INCLUDEDIR)/libpt.h
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/libpt.pc $(DESTDIR)$(BINDIR)/ptlua
+	rm -f $(DESTDIR)$(LUA_CMOD_DIR)/pt.so
+	rm -f $(addprefix $(DESTDIR)$(LUADIR)/pt/,$(notdir $(LUA_MODULES)))
+	rm -f $(addprefix $(DESTDIR)$(SCRIPTDIR)/,$(notdir $(SCRIPTS)))
+	-rmdir $(DESTDIR)$(LUADIR)/pt $(DESTDIR)$(LUADIR) $(DESTDIR)$(SCRIPTDIR) $(DESTDIR)$(DATADIR) 2>/dev/null
+
+clean:
+	rm -rf build libpt.so* libpt.a libpt.pc lua/pt.so lua/ptlua
+
+.PHONY: all demo check install uninstall clean deps-build deps-check

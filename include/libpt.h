@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libpt: safe, scriptable PCI, GPU and USB passthrough to virtual machines.
+ *
+ * Conventions (see README.md, "C API"):
+ *  - objects are opaque and refcounted; pt_X_ref/pt_X_unref accept NULL, unref returns NULL;
+ *  - fallible calls return 0 or -errno and write their outputs last, only on success;
+ *    -ENOENT no such device, -EBUSY held by another VM or the host, -EPERM not root,
+ *    -EINVAL bad argument; pt_ctx_last_error() names the device and the file;
+ *  - borrowed `const char *` results live as long as the object they came from;
+ *  - the library never prints to stdout, never exits, never aborts on input.
+ */
+#ifndef LIBPT_H
+#define LIBPT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pt_ctx pt_ctx;
+typedef struct pt_enum pt_enum;
+typedef struct pt_device pt_device;
+typedef struct pt_group pt_group;
+
+/* Log callback, the shape of kmod_set_log_fn's: priority is a syslog priority. */
+typedef void (*pt_log_fn)(void *data, int priority, const char *file, int line,
+			  const char *fn, const char *format, va_list args);
+
+/* Options for pt_ctx_new(). Set .size = sizeof(pt_opts); fields added later go at the end. */
+typedef struct pt_opts {
+	size_t size;
+	const char *root;	/* where /sys, /proc, /dev, /run and /etc are read; NULL = "/" */
+	pt_log_fn log_fn;	/* NULL: log to stderr at the PT_LOG priority (default: err) */
+	void *log_data;
+} pt_opts;
+
+int pt_ctx_new(pt_ctx **ret, const pt_opts *opts);
+pt_ctx *pt_ctx_ref(pt_ctx *ctx);
+pt_ctx *pt_ctx_unref(pt_ctx *ctx);
+const char *pt_ctx_get_root(const pt_ctx *ctx);
+/* The message of the last failed call on this context, "" when none. */
+const char *pt_ctx_last_error(const pt_ctx *ctx);
+void pt_ctx_set_log_priority(pt_ctx *ctx, int priority);
+int pt_ctx_get_log_priority(const pt_ctx *ctx);
+
+/*
+ * One immutable snapshot of the host's PCI devices and IOMMU groups, read from sysfs in one
+ * pass. Devices and groups belong to their snapshot: pt_device_ref/pt_group_ref keep the whole
+ * snapshot alive.
+ */
+int pt_enum_scan(pt_ctx *ctx, pt_enum **ret);
+pt_enum *pt_enum_ref(pt_enum *e);
+pt_enum *pt_enum_unref(pt_enum *e);
+/* Devices sorted by address. */
+size_t pt_enum_get_device_count(const pt_enum *e);
+pt_device *pt_enum_get_device(const pt_enum *e, size_t i);
+/* Accepts "0000:01:00.0", "10000:01:00.0" and the short "01:00.0" (domain 0). -ENOENT, -EINVAL. */
+int pt_enum_find_device(const pt_enum *e, const char *address, pt_device **ret);
+/* Groups sorted by number. */
+size_t pt_enum_get_group_count(const pt_enum *e);
+pt_group *pt_enum_get_group(const pt_enum *e, size_t i);
+/* 1 when the host has IOMMU groups (the IOMMU is on), 0 when it has none. */
+int pt_enum_has_iommu(const pt_enum *e);
+/* Problems met while scanning (an unreadable or garbled attribute); the scan went on. */
+size_t pt_enum_get_warning_count(const pt_enum *e);
+const char *pt_enum_get_warning(const pt_enum *e, size_t i);
+
+pt_device *pt_device_ref(pt_device *dev);
+pt_device *pt_device_unref(pt_device *dev);
+/* "0000:01:00.0"; the domain has 4 or 5 hex digits. */
+const char *pt_device_get_address(const pt_device *dev);
+unsigned pt_device_get_domain(const pt_device *dev);
+unsigned pt_device_get_bus(const pt_device *dev);
+unsigned pt_device_get_slot(const pt_device *dev);
+unsigned pt_device_get_function(const pt_device *dev);
+uint16_t pt_device_get_vendor_id(const pt_device *dev);
+uint16_t pt_device_get_device_id(const pt_device *dev);
+uint16_t pt_device_get_subsystem_vendor_id(const pt_device *dev);
+uint16_t pt_device_get_subsystem_device_id(const pt_device *dev);
+/* 24-bit class: base class, subclass, programming interface; -1 when unreadable. */
+int32_t pt_device_get_class(const pt_device *dev);
+uint8_t pt_device_get_revision(const pt_device *dev);
+/* From libpci's name lookup (udev hwdb, then pci.ids); NULL when unknown. */
+const char *pt_device_get_vendor_name(pt_device *dev);
+const char *pt_device_get_device_name(pt_device *dev);
+const char *pt_device_get_subsystem_name(pt_device *dev);
+const char *pt_device_get_class_name(pt_device *dev);
+/* The bound driver, NULL when none. */
+const char *pt_device_get_driver(const pt_device *dev);
+/* driver_override, NULL when unset. */
+const char *pt_device_get_driver_override(const pt_device *dev);
+/* NULL when the device has no IOMMU group. */
+pt_group *pt_device_get_group(const pt_device *dev);
+/* 1 or 0; -1 when the device has no boot_vga attribute (not a VGA device). */
+int pt_device_get_boot_vga(const pt_device *dev);
+/* reset_method as the kernel lists it ("flr bus"), "" for none, NULL when the kernel
+ * predates the attribute (< 5.15). */
+const char *pt_device_get_reset_method(const pt_device *dev);
+/* -1 when unknown. */
+int pt_device_get_numa_node(const pt_device *dev);
+/* Size in bytes of BAR i (0-5) or of the expansion ROM (i = 6); 0 when unused. */
+uint64_t pt_device_get_bar_size(const pt_device *dev, unsigned i);
+/* Header type without the multifunction bit: 0 endpoint, 1 PCI bridge, 2 CardBus; -1 unknown. */
+int pt_device_get_header_type(const pt_device *dev);
+int pt_device_is_bridge(const pt_device *dev);
+int pt_device_is_multifunction(const pt_device *dev);
+/* The upstream bridge, NULL for a device on a root bus. */
+pt_device *pt_device_get_parent(const pt_device *dev);
+/* SR-IOV: the physical function of a VF; the VFs of a PF. */
+pt_device *pt_device_get_physfn(const pt_device *dev);
+size_t pt_device_get_virtfn_count(const pt_device *dev);
+pt_device *pt_device_get_virtfn(const pt_device *dev, size_t i);
+/* sriov_totalvfs, 0 when the device cannot create virtual functions. */
+unsigned pt_device_get_sriov_totalvfs(const pt_device *dev);
+
+/*
+ * What passing a device through implies. The passthrough set is the device plus every other
+ * member of its IOMMU group except bridges and other class-0x06 devices bound to no driver:
+ * all of it must go to the VM together.
+ */
+typedef enum pt_verdict {
+	PT_VERDICT_NO_IOMMU,	    /* the host has no IOMMU groups */
+	PT_VERDICT_NO_GROUP,	    /* the host has groups but this device is in none */
+	PT_VERDICT_BRIDGE,	    /* a bridge: not passed through itself */
+	PT_VERDICT_ISOLATED,	    /* the set is the device alone */
+	PT_VERDICT_WITH_COMPANIONS, /* the others are functions of the same slot (a GPU's audio) */
+	PT_VERDICT_SHARED,	    /* the set holds devices of other slots */
+} pt_verdict;
+
+pt_verdict pt_device_get_verdict(const pt_device *dev);
+/* "no-iommu", "no-group", "bridge", "isolated", "with-companions", "shared". */
+const char *pt_verdict_to_string(pt_verdict v);
+/* Members of the passthrough set, sorted by address, the device itself included; empty for
+ * bridges and when there is no group. */
+size_t pt_device_get_set_size(const pt_device *dev);
+pt_device *pt_device_get_set_member(const pt_device *dev, size_t i);
+
+pt_group *pt_group_ref(pt_group *group);
+pt_group *pt_group_unref(pt_group *group);
+unsigned pt_group_get_number(const pt_group *group);
+/* /sys/kernel/iommu_groups/N/type: "DMA", "DMA-FQ", "identity"...; NULL when absent. */
+const char *pt_group_get_type(const pt_group *group);
+/* What goes to a VM with any endpoint of the group (sorted; see pt_device_get_set_size). */
+size_t pt_group_get_set_size(const pt_group *group);
+pt_device *pt_group_get_set_member(const pt_group *group, size_t i);
+/* Members sorted by address, bridges included. */
+size_t pt_group_get_device_count(const pt_group *group);
+pt_device *pt_group_get_device(const pt_group *group, size_t i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

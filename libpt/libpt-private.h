@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef LIBPT_PRIVATE_H
+#define LIBPT_PRIVATE_H
+
+#include <stdbool.h>
+#include <syslog.h>
+
+#include "libpt.h"
+
+#define PT_EXPORT __attribute__((visibility("default")))
+#define PT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+struct pci_access;
+
+struct pt_ctx {
+	int refcount;
+	char *root;	/* as given, for messages: "" when "/" so paths read "/sys/..." */
+	int rootfd;	/* every path of the host is opened relative to this */
+	pt_log_fn log_fn;
+	void *log_data;
+	int log_priority;
+	char last_error[512];
+	struct pci_access *pacc; /* libpci, opened on first use (names) */
+};
+
+void pt_log(pt_ctx *ctx, int priority, const char *file, int line, const char *fn,
+	    const char *format, ...) PT_PRINTF(6, 7);
+#define pt_dbg(ctx, ...) pt_log(ctx, LOG_DEBUG, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define pt_warn(ctx, ...) pt_log(ctx, LOG_WARNING, __FILE__, __LINE__, __func__, __VA_ARGS__)
+/* Records the message as the context's last error, logs it, and returns err (< 0). */
+int pt_fail(pt_ctx *ctx, int err, const char *format, ...) PT_PRINTF(3, 4);
+
+/* sysfs.c: bounded reads relative to a directory fd; each returns 0 or -errno. */
+int pt_read_attr(int dirfd, const char *name, char *buf, size_t size);
+int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *len);
+int pt_read_link(int dirfd, const char *name, char *buf, size_t size);
+const char *pt_basename(const char *path);
+int pt_parse_hex(const char *s, unsigned long long max, unsigned long long *ret);
+int pt_parse_uint(const char *s, unsigned long long max, unsigned long long *ret);
+
+/* address.c */
+#define PT_ADDR_MAX 16 /* "10000:01:00.0" and the NUL */
+/* Parses "DDDD:BB:SS.F" (4 or 5 domain digits) or "BB:SS.F"; key orders addresses. */
+int pt_address_parse(const char *s, uint64_t *key);
+void pt_address_format(uint64_t key, char buf[PT_ADDR_MAX]);
+#define PT_KEY(domain, bus, devfn) (((uint64_t)(domain) << 16) | ((bus) << 8) | (devfn))
+
+struct pt_group {
+	pt_enum *e;
+	unsigned number;
+	char *type;
+	pt_device **members; /* sorted by address */
+	size_t n_members;
+	pt_device **set;     /* members that go to a VM with any endpoint of the group */
+	size_t n_set;
+	pt_verdict verdict;  /* of the endpoints whose set is `set` */
+};
+
+enum pt_name { PT_NAME_VENDOR, PT_NAME_DEVICE, PT_NAME_SUBSYSTEM, PT_NAME_CLASS, PT_NAME_MAX };
+
+struct pt_device {
+	pt_enum *e;
+	uint64_t key;
+	char address[PT_ADDR_MAX];
+	uint16_t vendor, device, subvendor, subdevice;
+	int32_t class;
+	uint8_t revision;
+	int header_type;
+	bool multifunction;
+	int boot_vga;
+	int numa_node;
+	unsigned totalvfs;
+	char *driver, *override, *reset_method;
+	uint64_t bars[7];
+	long group_number; /* -1: none */
+	pt_group *group;
+	uint64_t parent_key, physfn_key; /* 0 with has_* false: none */
+	bool has_parent, has_physfn;
+	pt_device *parent, *physfn;
+	pt_device **virtfns;
+	size_t n_virtfns;
+	pt_verdict verdict;
+	pt_device **set; /* the group's set, or own_set */
+	size_t n_set;
+	pt_device **own_set;
+	char *names[PT_NAME_MAX];
+	bool names_looked_up[PT_NAME_MAX];
+};
+
+struct pt_enum {
+	int refcount;
+	pt_ctx *ctx;
+	pt_device *devices; /* sorted by key */
+	size_t n_devices;
+	pt_group *groups;   /* sorted by number */
+	size_t n_groups;
+	char **warnings;
+	size_t n_warnings;
+};
+
+void pt_enum_add_warning(pt_enum *e, const char *format, ...) PT_PRINTF(2, 3);
+pt_group *pt_enum_find_group(const pt_enum *e, unsigned number);
+pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key);
+/* iommu.c: reads the groups, then links devices to them and computes sets and verdicts. */
+int pt_iommu_scan_groups(pt_enum *e);
+int pt_iommu_analyse(pt_enum *e);
+/* names.c */
+const char *pt_names_lookup(pt_device *dev, enum pt_name which);
+void pt_names_close(pt_ctx *ctx);
+
+#endif

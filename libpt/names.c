@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Vendor, device and class names through libpci, which asks udev's hwdb and then pci.ids.
+ * Opened on the first lookup: a scan that prints no names never loads the database.
+ */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pci/pci.h>
+
+#include "libpt-private.h"
+
+/* libpci's error callback must not return; it jumps back to the guarded call instead. */
+static __thread jmp_buf *pci_escape;
+
+static void PCI_NONRET pci_error(char *msg, ...)
+{
+	(void)msg;
+	longjmp(*pci_escape, 1);
+}
+
+static void pci_quiet(char *msg, ...)
+{
+	(void)msg;
+}
+
+static struct pci_access *open_libpci(pt_ctx *ctx)
+{
+	char path[PATH_MAX];
+	jmp_buf escape;
+	struct pci_access *pacc = pci_alloc();
+
+	if (!pacc)
+		return NULL;
+	pacc->error = pci_error;
+	pacc->warning = pci_quiet;
+	pacc->debug = pci_quiet;
+	/* Forced to sysfs under the root: libpci would otherwise fall back to /proc/bus/pci
+	 * and describe the machine we run on. */
+	pacc->method = PCI_ACCESS_SYS_BUS_PCI;
+	snprintf(path, sizeof(path), "%s/sys/bus/pci", ctx->root);
+	pci_escape = &escape;
+	if (setjmp(escape)) {
+		pt_warn(ctx, "libpci could not be set up for %s", path);
+		pci_escape = NULL;
+		return NULL;
+	}
+	pci_set_param(pacc, "sysfs.path", path);
+	pci_init(pacc);
+	pci_escape = NULL;
+	return pacc;
+}
+
+const char *pt_names_lookup(pt_device *dev, enum pt_name which)
+{
+	pt_ctx *ctx = dev->e->ctx;
+	char buf[256], *name = NULL;
+	jmp_buf escape;
+
+	if (dev->names_looked_up[which])
+		return dev->names[which];
+	dev->names_looked_up[which] = true;
+	if (!ctx->pacc && !(ctx->pacc = open_libpci(ctx)))
+		return NULL;
+	pci_escape = &escape;
+	if (setjmp(escape) == 0) {
+		int flags = PCI_LOOKUP_NO_NUMBERS;
+		switch (which) {
+		case PT_NAME_VENDOR:
+			name = pci_lookup_name(ctx->pacc, buf, sizeof(buf), flags | PCI_LOOKUP_VENDOR,
+					       dev->vendor);
+			break;
+		case PT_NAME_DEVICE:
+			name = pci_lookup_name(ctx->pacc, buf, sizeof(buf), flags | PCI_LOOKUP_DEVICE,
+					       dev->vendor, dev->device);
+			break;
+		case PT_NAME_SUBSYSTEM:
+			name = pci_lookup_name(ctx->pacc, buf, sizeof(buf),
+					       flags | PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_DEVICE,
+					       dev->vendor, dev->device, dev->subvendor,
+					       dev->subdevice);
+			break;
+		case PT_NAME_CLASS:
+			if (dev->class >= 0)
+				name = pci_lookup_name(ctx->pacc, buf, sizeof(buf),
+						       flags | PCI_LOOKUP_CLASS, dev->class >> 8);
+			break;
+		default:
+			break;
+		}
+	}
+	pci_escape = NULL;
+	if (name)
+		dev->names[which] = strdup(name);
+	return dev->names[which];
+}
+
+void pt_names_close(pt_ctx *ctx)
+{
+	if (ctx->pacc)
+		pci_cleanup(ctx->pacc);
+	ctx->pacc = NULL;
+}

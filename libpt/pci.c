@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The PCI inventory: one pass over /sys/bus/pci/devices, each attribute read once, then
+ * parents, SR-IOV links and groups resolved by lookup in the sorted snapshot.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libpt-private.h"
+
+#define DEVICES_DIR "sys/bus/pci/devices"
+#define PCI_HEADER_TYPE 0x0e
+#define PCI_REVISION_ID 0x08
+
+void pt_enum_add_warning(pt_enum *e, const char *format, ...)
+{
+	char *msg;
+	va_list args;
+
+	va_start(args, format);
+	int n = vasprintf(&msg, format, args);
+	va_end(args);
+	if (n < 0)
+		return;
+	char **w = realloc(e->warnings, (e->n_warnings + 1) * sizeof(*w));
+	if (!w) {
+		free(msg);
+		return;
+	}
+	e->warnings = w;
+	e->warnings[e->n_warnings++] = msg;
+	pt_warn(e->ctx, "%s", msg);
+}
+
+/* Warns naming the file as the user knows it, e.g. "/sys/bus/pci/devices/0000:01:00.0/class". */
+static void warn_attr(pt_enum *e, const pt_device *dev, const char *attr, const char *what)
+{
+	pt_enum_add_warning(e, "%s: %s/" DEVICES_DIR "/%s/%s: %s", dev->address, e->ctx->root,
+			    dev->address, attr, what);
+}
+
+static bool read_hex_attr(pt_enum *e, pt_device *dev, int dfd, const char *attr,
+			  unsigned long long max, unsigned long long *ret)
+{
+	char buf[32], msg[80];
+	int r = pt_read_attr(dfd, attr, buf, sizeof(buf));
+
+	if (r == 0 && pt_parse_hex(buf, max, ret) == 0)
+		return true;
+	if (r == 0)
+		snprintf(msg, sizeof(msg), "invalid value \"%.20s\"", buf);
+	warn_attr(e, dev, attr, r == 0 ? msg : strerror(-r));
+	return false;
+}
+
+static char *read_string_attr(pt_enum *e, pt_device *dev, int dfd, const char *attr)
+{
+	char buf[256];
+	int r = pt_read_attr(dfd, attr, buf, sizeof(buf));
+
+	if (r == -ENOENT)
+		return NULL;
+	if (r < 0) {
+		warn_attr(e, dev, attr, strerror(-r));
+		return NULL;
+	}
+	return strdup(buf);
+}
+
+/* Each BAR's size from `resource`: lines of "start end flags", BARs 0-5 then the ROM. */
+static void read_bars(pt_enum *e, pt_device *dev, int dfd)
+{
+	char buf[2048];
+	int r = pt_read_attr(dfd, "resource", buf, sizeof(buf));
+	char *line = buf;
+
+	if (r == -ENOENT)
+		return;
+	if (r < 0) {
+		warn_attr(e, dev, "resource", strerror(-r));
+		return;
+	}
+	for (unsigned i = 0; i < 7 && line && *line; i++) {
+		unsigned long long start, end, flags;
+		if (sscanf(line, "%llx %llx %llx", &start, &end, &flags) != 3) {
+			warn_attr(e, dev, "resource", "unexpected format");
+			return;
+		}
+		if (end > start)
+			dev->bars[i] = end - start + 1;
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+}
+
+/* "../../../devices/pci0000:00/0000:00:01.0/0000:01:00.0": the parent is the component before. */
+static void parse_device_link(pt_device *dev, const char *link)
+{
+	const char *end = strrchr(link, '/');
+	const char *start = end;
+	char parent[64];
+
+	if (!end)
+		return;
+	while (start > link && start[-1] != '/')
+		start--;
+	if ((size_t)(end - start) >= sizeof(parent))
+		return;
+	memcpy(parent, start, (size_t)(end - start));
+	parent[end - start] = '\0';
+	dev->has_parent = pt_address_parse(parent, &dev->parent_key) == 0;
+}
+
+static void read_config(pt_enum *e, pt_device *dev, int dfd)
+{
+	unsigned char cfg[64];
+	size_t len;
+	int r = pt_read_bytes(dfd, "config", cfg, sizeof(cfg), &len);
+
+	if (r < 0 || len <= PCI_HEADER_TYPE) {
+		if (r != -ENOENT)
+			warn_attr(e, dev, "config", r < 0 ? strerror(-r) : "shorter than the header");
+		return;
+	}
+	dev->header_type = cfg[PCI_HEADER_TYPE] & 0x7f;
+	dev->multifunction = cfg[PCI_HEADER_TYPE] & 0x80;
+	dev->revision = cfg[PCI_REVISION_ID];
+}
+
+static void read_iommu_group(pt_enum *e, pt_device *dev, int dfd)
+{
+	char link[PATH_MAX];
+	unsigned long long n;
+	int r = pt_read_link(dfd, "iommu_group", link, sizeof(link));
+
+	if (r == -ENOENT)
+		return;
+	if (r < 0 || pt_parse_uint(pt_basename(link), 0x7fffffff, &n) < 0) {
+		warn_attr(e, dev, "iommu_group", r < 0 ? strerror(-r) : "does not name a group");
+		return;
+	}
+	dev->group_number = (long)n;
+}
+
+static void scan_device(pt_enum *e, pt_device *dev, int devicesfd)
+{
+	const char *name = dev->address;
+	char link[PATH_MAX];
+	unsigned long long v;
+	int dfd;
+
+	dev->e = e;
+	dev->class = -1;
+	dev->header_type = -1;
+	dev->boot_vga = -1;
+	dev->numa_node = -1;
+	dev->group_number = -1;
+	dev->vendor = dev->device = 0xffff;
+
+	if (pt_read_link(devicesfd, name, link, sizeof(link)) == 0)
+		parse_device_link(dev, link);
+	dfd = openat(devicesfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		pt_enum_add_warning(e, "%s: %s/" DEVICES_DIR "/%s: %m", dev->address,
+				    e->ctx->root, name);
+		return;
+	}
+	if (read_hex_attr(e, dev, dfd, "vendor", 0xffff, &v))
+		dev->vendor = (uint16_t)v;
+	if (read_hex_attr(e, dev, dfd, "device", 0xffff, &v))
+		dev->device = (uint16_t)v;
+	if (read_hex_attr(e, dev, dfd, "subsystem_vendor", 0xffff, &v))
+		dev->subvendor = (uint16_t)v;
+	if (read_hex_attr(e, dev, dfd, "subsystem_device", 0xffff, &v))
+		dev->subdevice = (uint16_t)v;
+	if (read_hex_attr(e, dev, dfd, "class", 0xffffff, &v))
+		dev->class = (int32_t)v;
+	read_config(e, dev, dfd);
+	if (pt_read_link(dfd, "driver", link, sizeof(link)) == 0)
+		dev->driver = strdup(pt_basename(link));
+	dev->override = read_string_attr(e, dev, dfd, "driver_override");
+	if (dev->override && strcmp(dev->override, "(null)") == 0) {
+		free(dev->override);
+		dev->override = NULL;
+	}
+	read_iommu_group(e, dev, dfd);
+	if ((dev->class >> 8) == 0x0300) {
+		char *s = read_string_attr(e, dev, dfd, "boot_vga");
+		if (s)
+			dev->boot_vga = strcmp(s, "1") == 0;
+		free(s);
+	}
+	dev->reset_method = read_string_attr(e, dev, dfd, "reset_method");
+	/* Without reset_method (< 5.15, or hidden when empty), `reset` tells whether any exists. */
+	if (!dev->reset_method && faccessat(dfd, "reset", F_OK, 0) < 0)
+		dev->reset_method = strdup("");
+	char *numa = read_string_attr(e, dev, dfd, "numa_node");
+	if (numa && strcmp(numa, "-1") != 0 && pt_parse_uint(numa, 0xffff, &v) == 0)
+		dev->numa_node = (int)v;
+	free(numa);
+	read_bars(e, dev, dfd);
+	if (pt_read_link(dfd, "physfn", link, sizeof(link)) == 0)
+		dev->has_physfn = pt_address_parse(pt_basename(link), &dev->physfn_key) == 0;
+	char *total = read_string_attr(e, dev, dfd, "sriov_totalvfs");
+	if (total && pt_parse_uint(total, 0xffff, &v) == 0)
+		dev->totalvfs = (unsigned)v;
+	free(total);
+	close(dfd);
+}
+
+static int compare_keys(const void *a, const void *b)
+{
+	uint64_t ka = ((const pt_device *)a)->key, kb = ((const pt_device *)b)->key;
+	return ka < kb ? -1 : ka > kb;
+}
+
+static pt_device *find_key(const pt_enum *e, uint64_t key)
+{
+	pt_device probe = { .key = key };
+	return bsearch(&probe, e->devices, e->n_devices, sizeof(*e->devices), compare_keys);
+}
+
+/* Reads the names in the devices directory; the devices are scanned once they are sorted. */
+static int list_devices(pt_enum *e, DIR *dir)
+{
+	size_t cap = 0;
+	struct dirent *de;
+
+	while ((de = readdir(dir))) {
+		uint64_t key;
+		if (de->d_name[0] == '.')
+			continue;
+		char canonical[PT_ADDR_MAX];
+		/* The kernel names them "%04x:%02x:%02x.%d"; anything else is not its device. */
+		if (pt_address_parse(de->d_name, &key) == 0)
+			pt_address_format(key, canonical);
+		if (pt_address_parse(de->d_name, &key) < 0 || strcmp(canonical, de->d_name) != 0) {
+			pt_enum_add_warning(e, "%s/" DEVICES_DIR "/%s: not a PCI address, skipped",
+					    e->ctx->root, de->d_name);
+			continue;
+		}
+		if (e->n_devices == cap) {
+			cap = cap ? cap * 2 : 64;
+			pt_device *d = realloc(e->devices, cap * sizeof(*d));
+			if (!d)
+				return -ENOMEM;
+			e->devices = d;
+		}
+		memset(&e->devices[e->n_devices], 0, sizeof(pt_device));
+		e->devices[e->n_devices].key = key;
+		memcpy(e->devices[e->n_devices++].address, canonical, sizeof(canonical));
+	}
+	qsort(e->devices, e->n_devices, sizeof(*e->devices), compare_keys);
+	return 0;
+}
+
+/* Parents and SR-IOV functions, by lookup in the sorted snapshot. */
+static int link_devices(pt_enum *e)
+{
+	for (size_t i = 0; i < e->n_devices; i++) {
+		pt_device *vf = &e->devices[i];
+		if (vf->has_parent)
+			vf->parent = find_key(e, vf->parent_key);
+		if (!vf->has_physfn || !(vf->physfn = find_key(e, vf->physfn_key)))
+			continue;
+		pt_device **v = realloc(vf->physfn->virtfns,
+					(vf->physfn->n_virtfns + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		vf->physfn->virtfns = v;
+		v[vf->physfn->n_virtfns++] = vf;
+	}
+	return 0;
+}
+
+static void free_enum(pt_enum *e)
+{
+	for (size_t i = 0; i < e->n_devices; i++) {
+		pt_device *d = &e->devices[i];
+		free(d->driver);
+		free(d->override);
+		free(d->reset_method);
+		free(d->virtfns);
+		free(d->own_set);
+		for (int n = 0; n < PT_NAME_MAX; n++)
+			free(d->names[n]);
+	}
+	for (size_t i = 0; i < e->n_groups; i++) {
+		free(e->groups[i].type);
+		free(e->groups[i].members);
+		free(e->groups[i].set);
+	}
+	for (size_t i = 0; i < e->n_warnings; i++)
+		free(e->warnings[i]);
+	free(e->warnings);
+	free(e->devices);
+	free(e->groups);
+	pt_ctx_unref(e->ctx);
+	free(e);
+}
+
+PT_EXPORT int pt_enum_scan(pt_ctx *ctx, pt_enum **ret)
+{
+	pt_enum *e;
+	int fd, r;
+	DIR *dir;
+
+	if (!ctx || !ret)
+		return -EINVAL;
+	fd = openat(ctx->rootfd, DEVICES_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		return pt_fail(ctx, r, "%s: not a sysfs tree: %s/" DEVICES_DIR ": %s",
+			       pt_ctx_get_root(ctx), ctx->root, strerror(-r));
+	}
+	dir = fdopendir(fd);
+	e = calloc(1, sizeof(*e));
+	if (!dir || !e) {
+		if (dir)
+			closedir(dir);
+		else
+			close(fd);
+		free(e);
+		return pt_fail(ctx, -ENOMEM, "scanning PCI devices: %s", strerror(ENOMEM));
+	}
+	e->refcount = 1;
+	e->ctx = pt_ctx_ref(ctx);
+	r = list_devices(e, dir);
+	for (size_t i = 0; r == 0 && i < e->n_devices; i++)
+		scan_device(e, &e->devices[i], dirfd(dir));
+	closedir(dir);
+	if (r == 0)
+		r = link_devices(e);
+	if (r == 0)
+		r = pt_iommu_scan_groups(e);
+	if (r == 0)
+		r = pt_iommu_analyse(e);
+	if (r < 0) {
+		free_enum(e);
+		return pt_fail(ctx, r, "scanning PCI devices under %s: %s", pt_ctx_get_root(ctx),
+			       strerror(-r));
+	}
+	*ret = e;
+	return 0;
+}
+
+PT_EXPORT pt_enum *pt_enum_ref(pt_enum *e)
+{
+	if (e)
+		e->refcount++;
+	return e;
+}
+
+PT_EXPORT pt_enum *pt_enum_unref(pt_enum *e)
+{
+	if (e && --e->refcount == 0)
+		free_enum(e);
+	return NULL;
+}
+
+PT_EXPORT size_t pt_enum_get_device_count(const pt_enum *e)
+{
+	return e->n_devices;
+}
+
+PT_EXPORT pt_device *pt_enum_get_device(const pt_enum *e, size_t i)
+{
+	return i < e->n_devices ? &e->devices[i] : NULL;
+}
+
+PT_EXPORT int pt_enum_find_device(const pt_enum *e, const char *address, pt_device **ret)
+{
+	uint64_t key;
+	pt_device *dev;
+
+	if (!address || pt_address_parse(address, &key) < 0)
+		return pt_fail(e->ctx, -EINVAL, "\"%s\": not a PCI address (expected DDDD:BB:SS.F)",
+			       address ? address : "(null)");
+	dev = find_key(e, key);
+	if (!dev)
+		return pt_fail(e->ctx, -ENOENT, "%s: no such PCI device under %s",
+			       address, pt_ctx_get_root(e->ctx));
+	*ret = dev;
+	return 0;
+}
+
+PT_EXPORT int pt_enum_has_iommu(const pt_enum *e)
+{
+	return e->n_groups > 0;
+}
+
+PT_EXPORT size_t pt_enum_get_warning_count(const pt_enum *e)
+{
+	return e->n_warnings;
+}
+
+PT_EXPORT const char *pt_enum_get_warning(const pt_enum *e, size_t i)
+{
+	return i < e->n_warnings ? e->warnings[i] : NULL;
+}
+
+pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key)
+{
+	return find_key(e, key);
+}
+
+PT_EXPORT pt_device *pt_device_ref(pt_device *dev)
+{
+	if (dev)
+		pt_enum_ref(dev->e);
+	return dev;
+}
+
+PT_EXPORT pt_device *pt_device_unref(pt_device *dev)
+{
+	if (dev)
+		pt_enum_unref(dev->e);
+	return NULL;
+}
+
+PT_EXPORT const char *pt_device_get_address(const pt_device *dev) { return dev->address; }
+PT_EXPORT unsigned pt_device_get_domain(const pt_device *dev) { return (unsigned)(dev->key >> 16); }
+PT_EXPORT unsigned pt_device_get_bus(const pt_device *dev) { return (dev->key >> 8) & 0xff; }
+PT_EXPORT unsigned pt_device_get_slot(const pt_device *dev) { return (dev->key >> 3) & 0x1f; }
+PT_EXPORT unsigned pt_device_get_function(const pt_device *dev) { return dev->key & 7; }
+PT_EXPORT uint16_t pt_device_get_vendor_id(const pt_device *dev) { return dev->vendor; }
+PT_EXPORT uint16_t pt_device_get_device_id(const pt_device *dev) { return dev->device; }
+PT_EXPORT uint16_t pt_device_get_subsystem_vendor_id(const pt_device *dev) { return dev->subvendor; }
+PT_EXPORT uint16_t pt_device_get_subsystem_device_id(const pt_device *dev) { return dev->subdevice; }
+PT_EXPORT int32_t pt_device_get_class(const pt_device *dev) { return dev->class; }
+PT_EXPORT uint8_t pt_device_get_revision(const pt_device *dev) { return dev->revision; }
+PT_EXPORT const char *pt_device_get_driver(const pt_device *dev) { return dev->driver; }
+PT_EXPORT const char *pt_device_get_driver_override(const pt_device *dev) { return dev->override; }
+PT_EXPORT pt_group *pt_device_get_group(const pt_device *dev) { return dev->group; }
+PT_EXPORT int pt_device_get_boot_vga(const pt_device *dev) { return dev->boot_vga; }
+PT_EXPORT const char *pt_device_get_reset_method(const pt_device *dev) { return dev->reset_method; }
+PT_EXPORT int pt_device_get_numa_node(const pt_device *dev) { return dev->numa_node; }
+PT_EXPORT int pt_device_get_header_type(const pt_device *dev) { return dev->header_type; }
+PT_EXPORT pt_device *pt_device_get_parent(const pt_device *dev) { return dev->parent; }
+PT_EXPORT pt_device *pt_device_get_physfn(const pt_device *dev) { return dev->physfn; }
+PT_EXPORT size_t pt_device_get_virtfn_count(const pt_device *dev) { return dev->n_virtfns; }
+PT_EXPORT unsigned pt_device_get_sriov_totalvfs(const pt_device *dev) { return dev->totalvfs; }
+
+PT_EXPORT uint64_t pt_device_get_bar_size(const pt_device *dev, unsigned i)
+{
+	return i < 7 ? dev->bars[i] : 0;
+}
+
+PT_EXPORT int pt_device_is_bridge(const pt_device *dev)
+{
+	return dev->header_type == 1 || dev->header_type == 2;
+}
+
+PT_EXPORT int pt_device_is_multifunction(const pt_device *dev)
+{
+	/* Function 0 carries the bit; the other functions' presence says the same. */
+	if (dev->multifunction || (dev->key & 7))
+		return 1;
+	const pt_device *next = dev + 1;
+	return next < dev->e->devices + dev->e->n_devices && (next->key >> 3) == (dev->key >> 3);
+}
+
+PT_EXPORT pt_device *pt_device_get_virtfn(const pt_device *dev, size_t i)
+{
+	return i < dev->n_virtfns ? dev->virtfns[i] : NULL;
+}
+
+PT_EXPORT const char *pt_device_get_vendor_name(pt_device *dev)
+{
+	return pt_names_lookup(dev, PT_NAME_VENDOR);
+}
+
+PT_EXPORT const char *pt_device_get_device_name(pt_device *dev)
+{
+	return pt_names_lookup(dev, PT_NAME_DEVICE);
+}
+
+PT_EXPORT const char *pt_device_get_subsystem_name(pt_device *dev)
+{
+	return pt_names_lookup(dev, PT_NAME_SUBSYSTEM);
+}
+
+PT_EXPORT const char *pt_device_get_class_name(pt_device *dev)
+{
+	return pt_names_lookup(dev, PT_NAME_CLASS);
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Bounded reads of sysfs attributes and links, relative to an open directory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libpt-private.h"
+
+int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *len)
+{
+	/* Attributes are files; a link where one is expected is not followed. */
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	size_t got = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (got < size) {
+		ssize_t n = read(fd, (char *)buf + got, size - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int err = -errno;
+			close(fd);
+			return err;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return 0;
+}
+
+/* A text attribute without its trailing newline; -EFBIG when it does not fit. */
+int pt_read_attr(int dirfd, const char *name, char *buf, size_t size)
+{
+	size_t len;
+	int r = pt_read_bytes(dirfd, name, buf, size, &len);
+
+	if (r < 0)
+		return r;
+	if (len == size)
+		return -EFBIG;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		len--;
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len))
+		return -EINVAL;
+	return 0;
+}
+
+int pt_read_link(int dirfd, const char *name, char *buf, size_t size)
+{
+	ssize_t n = readlinkat(dirfd, name, buf, size);
+
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= size)
+		return -ENAMETOOLONG;
+	buf[n] = '\0';
+	return 0;
+}
+
+const char *pt_basename(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+static int parse_number(const char *s, int base, unsigned long long max, unsigned long long *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* "0x10de" or "10de". */
+int pt_parse_hex(const char *s, unsigned long long max, unsigned long long *ret)
+{
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	return parse_number(s, 16, max, ret);
+}
+
+int pt_parse_uint(const char *s, unsigned long long max, unsigned long long *ret)
+{
+	return parse_number(s, 10, max, ret);
+}

@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The Lua module `pt`: the C API as userdata with named metatables.
+ * Misuse raises an argument error; system failures return nil, message, errno.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "libpt.h"
+#include "pt-lua.h"
+
+#define CTX_MT "pt.Context"
+#define ENUM_MT "pt.Inventory"
+#define DEVICE_MT "pt.Device"
+#define GROUP_MT "pt.Group"
+#define ITER_MT "pt.Iterator"
+#define ROOT_KEY "pt.root"
+
+typedef struct { void *p; } box;
+
+/* ---- boxes: every userdata holds one reference; closing drops it, later use raises ---- */
+
+static void *check_open(lua_State *L, int idx, const char *mt)
+{
+	box *b = luaL_checkudata(L, idx, mt);
+	if (!b->p)
+		luaL_error(L, "attempt to use a closed %s", mt);
+	return b->p;
+}
+
+static void push_box(lua_State *L, void *p, const char *mt)
+{
+	box *b = lua_newuserdatauv(L, sizeof(*b), 0);
+	b->p = p;
+	luaL_setmetatable(L, mt);
+}
+
+static int fail(lua_State *L, int err, const char *msg)
+{
+	lua_pushnil(L);
+	lua_pushstring(L, msg && *msg ? msg : strerror(-err));
+	lua_pushinteger(L, -err);
+	return 3;
+}
+
+static void push_device(lua_State *L, pt_device *dev)
+{
+	if (dev)
+		push_box(L, pt_device_ref(dev), DEVICE_MT);
+	else
+		lua_pushnil(L);
+}
+
+static void push_group(lua_State *L, pt_group *g)
+{
+	if (g)
+		push_box(L, pt_group_ref(g), GROUP_MT);
+	else
+		lua_pushnil(L);
+}
+
+static void push_opt_string(lua_State *L, const char *s)
+{
+	if (s)
+		lua_pushstring(L, s);
+	else
+		lua_pushnil(L);
+}
+
+#define CLOSER(name, mt, unref)                         \
+	static int name(lua_State *L)                   \
+	{                                               \
+		box *b = luaL_checkudata(L, 1, mt);     \
+		if (b->p)                               \
+			unref(b->p);                    \
+		b->p = NULL;                            \
+		return 0;                               \
+	}
+CLOSER(ctx_close, CTX_MT, pt_ctx_unref)
+CLOSER(enum_close, ENUM_MT, pt_enum_unref)
+CLOSER(device_close, DEVICE_MT, pt_device_unref)
+CLOSER(group_close, GROUP_MT, pt_group_unref)
+
+/* __index: methods first, then the getters table of the metatable (field -> function). */
+static int index_with_getters(lua_State *L)
+{
+	lua_pushvalue(L, 2);
+	if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+		return 1;
+	lua_pushvalue(L, 2);
+	if (lua_rawget(L, lua_upvalueindex(2)) == LUA_TNIL)
+		return luaL_error(L, "no field '%s' in %s", luaL_tolstring(L, 2, NULL),
+				  lua_tostring(L, lua_upvalueindex(3)));
+	lua_pushvalue(L, 1);
+	lua_call(L, 1, 1);
+	return 1;
+}
+
+static void new_class(lua_State *L, const char *mt, const luaL_Reg *methods,
+		      const luaL_Reg *getters, lua_CFunction close, lua_CFunction tostring)
+{
+	luaL_newmetatable(L, mt);
+	lua_pushcfunction(L, close);
+	lua_setfield(L, -2, "__gc");
+	lua_pushcfunction(L, close);
+	lua_setfield(L, -2, "__close");
+	if (tostring) {
+		lua_pushcfunction(L, tostring);
+		lua_setfield(L, -2, "__tostring");
+	}
+	lua_newtable(L);
+	luaL_setfuncs(L, methods, 0);
+	lua_pushcfunction(L, close);
+	lua_setfield(L, -2, "close");
+	lua_newtable(L);
+	if (getters)
+		luaL_setfuncs(L, getters, 0);
+	lua_pushstring(L, mt);
+	lua_pushcclosure(L, index_with_getters, 3);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+}
+
+/* ---- iterators: iter, state, nil, closer; the state keeps the inventory alive ---- */
+
+typedef struct {
+	pt_enum *e;
+	int kind; /* 0 devices, 1 groups */
+	size_t next;
+} iter_state;
+
+static int iter_close(lua_State *L)
+{
+	iter_state *s = luaL_checkudata(L, 1, ITER_MT);
+	s->e = pt_enum_unref(s->e);
+	return 0;
+}
+
+static int iter_next(lua_State *L)
+{
+	iter_state *s = luaL_checkudata(L, 1, ITER_MT);
+	size_t i = s->next++;
+
+	if (!s->e)
+		return 0;
+	if (s->kind == 1)
+		push_group(L, pt_enum_get_group(s->e, i));
+	else
+		push_device(L, pt_enum_get_device(s->e, i));
+	if (lua_isnil(L, -1))
+		s->e = pt_enum_unref(s->e);
+	return 1;
+}
+
+static int push_iter(lua_State *L, pt_enum *e, int kind)
+{
+	lua_pushcfunction(L, iter_next);
+	iter_state *s = lua_newuserdatauv(L, sizeof(*s), 0);
+	*s = (iter_state){ .e = pt_enum_ref(e), .kind = kind };
+	luaL_setmetatable(L, ITER_MT);
+	lua_pushnil(L);
+	lua_pushvalue(L, -2);
+	return 4;
+}
+
+/* ---- pt.Context ---- */
+
+static int pt_lua_context(lua_State *L)
+{
+	pt_opts opts = { .size = sizeof(opts) };
+	pt_ctx *ctx;
+	int r;
+
+	if (!lua_isnoneornil(L, 1)) {
+		luaL_checktype(L, 1, LUA_TTABLE);
+		lua_pushnil(L);
+		while (lua_next(L, 1)) {
+			const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+			if (strcmp(key, "root") != 0)
+				return luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s'",
+									  luaL_tolstring(L, -2, NULL)));
+			lua_pop(L, 1);
+		}
+		lua_getfield(L, 1, "root");
+		opts.root = luaL_optstring(L, -1, NULL);
+	}
+	if (!opts.root) {
+		lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
+		opts.root = lua_tostring(L, -1);
+	}
+	r = pt_ctx_new(&ctx, &opts);
+	if (r < 0)
+		return fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/",
+						  strerror(-r)));
+	push_box(L, ctx, CTX_MT);
+	return 1;
+}
+
+static int ctx_scan(lua_State *L)
+{
+	pt_ctx *ctx = check_open(L, 1, CTX_MT);
+	pt_enum *e;
+	int r = pt_enum_scan(ctx, &e);
+
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(ctx));
+	push_box(L, e, ENUM_MT);
+	return 1;
+}
+
+static int ctx_root(lua_State *L)
+{
+	lua_pushstring(L, pt_ctx_get_root(check_open(L, 1, CTX_MT)));
+	return 1;
+}
+
+static int ctx_tostring(lua_State *L)
+{
+	box *b = luaL_checkudata(L, 1, CTX_MT);
+	lua_pushfstring(L, "pt.Context(%s)", b->p ? pt_ctx_get_root(b->p) : "closed");
+	return 1;
+}
+
+/* pt.scan([opts]): a context and its inventory in one call. */
+static int pt_lua_scan(lua_State *L)
+{
+	int n = pt_lua_context(L);
+	if (n != 1)
+		return n;
+	lua_replace(L, 1);
+	lua_settop(L, 1);
+	return ctx_scan(L);
+}
+
+/* ---- pt.Inventory ---- */
+
+static int enum_devices(lua_State *L)
+{
+	return push_iter(L, check_open(L, 1, ENUM_MT), 0);
+}
+
+static int enum_groups(lua_State *L)
+{
+	return push_iter(L, check_open(L, 1, ENUM_MT), 1);
+}
+
+static int enum_device(lua_State *L)
+{
+	pt_enum *e = check_open(L, 1, ENUM_MT);
+	const char *address = luaL_checkstring(L, 2);
+	pt_device *dev;
+	int r = pt_enum_find_device(e, address, &dev);
+
+	if (r == -EINVAL)
+		return luaL_argerror(L, 2, lua_pushfstring(L, "'%s' is not a PCI address", address));
+	if (r < 0)
+		return fail(L, r, lua_pushfstring(L, "%s: no such PCI device", address));
+	push_device(L, dev);
+	return 1;
+}
+
+static int enum_group(lua_State *L)
+{
+	pt_enum *e = check_open(L, 1, ENUM_MT);
+	lua_Integer n = luaL_checkinteger(L, 2);
+
+	for (size_t i = 0; i < pt_enum_get_group_count(e); i++)
+		if (pt_group_get_number(pt_enum_get_group(e, i)) == (unsigned)n) {
+			push_group(L, pt_enum_get_group(e, i));
+			return 1;
+		}
+	return fail(L, -ENOENT, lua_pushfstring(L, "IOMMU group %d: no such group", (int)n));
+}
+
+static int enum_has_iommu(lua_State *L)
+{
+	lua_pushboolean(L, pt_enum_has_iommu(check_open(L, 1, ENUM_MT)));
+	return 1;
+}
+
+static int enum_warnings(lua_State *L)
+{
+	pt_enum *e = check_open(L, 1, ENUM_MT);
+	lua_createtable(L, (int)pt_enum_get_warning_count(e), 0);
+	for (size_t i = 0; i < pt_enum_get_warning_count(e); i++) {
+		lua_pushstring(L, pt_enum_get_warning(e, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+static int enum_count(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)pt_enum_get_device_count(check_open(L, 1, ENUM_MT)));
+	return 1;
+}
+
+static int enum_tostring(lua_State *L)
+{
+	box *b = luaL_checkudata(L, 1, ENUM_MT);
+	if (b->p)
+		lua_pushfstring(L, "pt.Inventory(%d devices)", (int)pt_enum_get_device_count(b->p));
+	else
+		lua_pushliteral(L, "pt.Inventory(closed)");
+	return 1;
+}
+
+/* ---- pt.Device ---- */
+
+#define DEV(L) ((pt_device *)check_open(L, 1, DEVICE_MT))
+#define INT_GETTER(name, expr)                  \
+	static int name(lua_State *L)           \
+	{                                       \
+		pt_device *d = DEV(L);          \
+		lua_pushinteger(L, (expr));     \
+		return 1;                       \
+	}
+#define STR_GETTER(name, expr)                  \
+	static int name(lua_State *L)           \
+	{                                       \
+		pt_device *d = DEV(L);          \
+		push_opt_string(L, (expr));     \
+		return 1;                       \
+	}
+
+INT_GETTER(dev_vendor_id, pt_device_get_vendor_id(d))
+INT_GETTER(dev_device_id, pt_device_get_device_id(d))
+INT_GETTER(dev_subvendor_id, pt_device_get_subsystem_vendor_id(d))
+INT_GETTER(dev_subdevice_id, pt_device_get_subsystem_device_id(d))
+INT_GETTER(dev_revision, pt_device_get_revision(d))
+INT_GETTER(dev_domain, pt_device_get_domain(d))
+INT_GETTER(dev_bus, pt_device_get_bus(d))
+INT_GETTER(dev_slot, pt_device_get_slot(d))
+INT_GETTER(dev_function, pt_device_get_function(d))
+INT_GETTER(dev_sriov_totalvfs, pt_device_get_sriov_totalvfs(d))
+STR_GETTER(dev_address, pt_device_get_address(d))
+STR_GETTER(dev_vendor_name, pt_device_get_vendor_name(d))
+STR_GETTER(dev_device_name, pt_device_get_device_name(d))
+STR_GETTER(dev_subsystem_name, pt_device_get_subsystem_name(d))
+STR_GETTER(dev_class_name, pt_device_get_class_name(d))
+STR_GETTER(dev_driver, pt_device_get_driver(d))
+STR_GETTER(dev_driver_override, pt_device_get_driver_override(d))
+STR_GETTER(dev_reset_method, pt_device_get_reset_method(d))
+STR_GETTER(dev_verdict, pt_verdict_to_string(pt_device_get_verdict(d)))
+
+static int push_opt_int(lua_State *L, long v)
+{
+	if (v < 0)
+		lua_pushnil(L);
+	else
+		lua_pushinteger(L, v);
+	return 1;
+}
+
+static int dev_class(lua_State *L) { return push_opt_int(L, pt_device_get_class(DEV(L))); }
+static int dev_numa_node(lua_State *L) { return push_opt_int(L, pt_device_get_numa_node(DEV(L))); }
+static int dev_header_type(lua_State *L) { return push_opt_int(L, pt_device_get_header_type(DEV(L))); }
+
+static int dev_boot_vga(lua_State *L)
+{
+	int v = pt_device_get_boot_vga(DEV(L));
+	if (v < 0)
+		lua_pushnil(L);
+	else
+		lua_pushboolean(L, v);
+	return 1;
+}
+
+static int dev_bridge(lua_State *L) { lua_pushboolean(L, pt_device_is_bridge(DEV(L))); return 1; }
+static int dev_multifunction(lua_State *L) { lua_pushboolean(L, pt_device_is_multifunction(DEV(L))); return 1; }
+static int dev_group(lua_State *L) { push_group(L, pt_device_get_group(DEV(L))); return 1; }
+static int dev_parent(lua_State *L) { push_device(L, pt_device_get_parent(DEV(L))); return 1; }
+static int dev_physfn(lua_State *L) { push_device(L, pt_device_get_physfn(DEV(L))); return 1; }
+
+static int dev_iommu_group(lua_State *L)
+{
+	pt_group *g = pt_device_get_group(DEV(L));
+	return push_opt_int(L, g ? (long)pt_group_get_number(g) : -1);
+}
+
+static int dev_virtfns(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	lua_createtable(L, (int)pt_device_get_virtfn_count(d), 0);
+	for (size_t i = 0; i < pt_device_get_virtfn_count(d); i++) {
+		push_device(L, pt_device_get_virtfn(d, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+static int dev_passthrough_set(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	lua_createtable(L, (int)pt_device_get_set_size(d), 0);
+	for (size_t i = 0; i < pt_device_get_set_size(d); i++) {
+		push_device(L, pt_device_get_set_member(d, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+/* bars[1..6] are BAR0-5, bars.rom the expansion ROM; sizes in bytes, 0 when unused. */
+static int dev_bars(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	lua_createtable(L, 6, 1);
+	for (unsigned i = 0; i < 6; i++) {
+		lua_pushinteger(L, (lua_Integer)pt_device_get_bar_size(d, i));
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_pushinteger(L, (lua_Integer)pt_device_get_bar_size(d, 6));
+	lua_setfield(L, -2, "rom");
+	return 1;
+}
+
+static int dev_tostring(lua_State *L)
+{
+	box *b = luaL_checkudata(L, 1, DEVICE_MT);
+	lua_pushfstring(L, "pt.Device(%s)", b->p ? pt_device_get_address(b->p) : "closed");
+	return 1;
+}
+
+static int dev_eq(lua_State *L)
+{
+	box *a = luaL_testudata(L, 1, DEVICE_MT), *b = luaL_testudata(L, 2, DEVICE_MT);
+	lua_pushboolean(L, a && b && a->p == b->p);
+	return 1;
+}
+
+/* ---- pt.Group ---- */
+
+#define GRP(L) ((pt_group *)check_open(L, 1, GROUP_MT))
+
+static int group_number(lua_State *L) { lua_pushinteger(L, pt_group_get_number(GRP(L))); return 1; }
+static int group_type(lua_State *L) { push_opt_string(L, pt_group_get_type(GRP(L))); return 1; }
+
+static int group_devices(lua_State *L)
+{
+	pt_group *g = GRP(L);
+	lua_createtable(L, (int)pt_group_get_device_count(g), 0);
+	for (size_t i = 0; i < pt_group_get_device_count(g); i++) {
+		push_device(L, pt_group_get_device(g, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+static int group_passthrough_set(lua_State *L)
+{
+	pt_group *g = GRP(L);
+	lua_createtable(L, (int)pt_group_get_set_size(g), 0);
+	for (size_t i = 0; i < pt_group_get_set_size(g); i++) {
+		push_device(L, pt_group_get_set_member(g, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+static int group_tostring(lua_State *L)
+{
+	box *b = luaL_checkudata(L, 1, GROUP_MT);
+	if (b->p)
+		lua_pushfstring(L, "pt.Group(%d)", (int)pt_group_get_number(b->p));
+	else
+		lua_pushliteral(L, "pt.Group(closed)");
+	return 1;
+}
+
+/* ---- the module ---- */
+
+void pt_lua_set_root(lua_State *L, const char *root)
+{
+	lua_pushstring(L, root);
+	lua_setfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
+}
+
+static int pt_lua_root(lua_State *L)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
+	if (lua_isnil(L, -1))
+		lua_pushliteral(L, "/");
+	return 1;
+}
+
+int luaopen_pt(lua_State *L)
+{
+	static const luaL_Reg funcs[] = {
+		{ "context", pt_lua_context },
+		{ "scan", pt_lua_scan },
+		{ "root", pt_lua_root },
+		{ NULL, NULL },
+	};
+	static const luaL_Reg ctx_methods[] = { { "scan", ctx_scan }, { NULL, NULL } };
+	static const luaL_Reg ctx_getters[] = { { "root", ctx_root }, { NULL, NULL } };
+	static const luaL_Reg enum_methods[] = {
+		{ "devices", enum_devices }, { "groups", enum_groups },
+		{ "device", enum_device },   { "group", enum_group },
+		{ "has_iommu", enum_has_iommu }, { "warnings", enum_warnings },
+		{ "count", enum_count },     { NULL, NULL },
+	};
+	static const luaL_Reg dev_getters[] = {
+		{ "address", dev_address },
+		{ "domain", dev_domain },
+		{ "bus", dev_bus },
+		{ "slot", dev_slot },
+		{ "func", dev_function },
+		{ "vendor_id", dev_vendor_id },
+		{ "device_id", dev_device_id },
+		{ "subsystem_vendor_id", dev_subvendor_id },
+		{ "subsystem_device_id", dev_subdevice_id },
+		{ "class", dev_class },
+		{ "revision", dev_revision },
+		{ "vendor_name", dev_vendor_name },
+		{ "device_name", dev_device_name },
+		{ "subsystem_name", dev_subsystem_name },
+		{ "class_name", dev_class_name },
+		{ "driver", dev_driver },
+		{ "driver_override", dev_driver_override },
+		{ "group", dev_group },
+		{ "iommu_group", dev_iommu_group },
+		{ "boot_vga", dev_boot_vga },
+		{ "reset_method", dev_reset_method },
+		{ "numa_node", dev_numa_node },
+		{ "bars", dev_bars },
+		{ "header_type", dev_header_type },
+		{ "bridge", dev_bridge },
+		{ "multifunction", dev_multifunction },
+		{ "parent", dev_parent },
+		{ "physfn", dev_physfn },
+		{ "virtfns", dev_virtfns },
+		{ "sriov_totalvfs", dev_sriov_totalvfs },
+		{ "verdict", dev_verdict },
+		{ "passthrough_set", dev_passthrough_set },
+		{ NULL, NULL },
+	};
+	static const luaL_Reg no_methods[] = { { NULL, NULL } };
+	static const luaL_Reg group_getters[] = {
+		{ "number", group_number },
+		{ "type", group_type },
+		{ "devices", group_devices },
+		{ "passthrough_set", group_passthrough_set },
+		{ NULL, NULL },
+	};
+
+	new_class(L, CTX_MT, ctx_methods, ctx_getters, ctx_close, ctx_tostring);
+	new_class(L, ENUM_MT, enum_methods, NULL, enum_close, enum_tostring);
+	new_class(L, DEVICE_MT, no_methods, dev_getters, device_close, dev_tostring);
+	luaL_getmetatable(L, DEVICE_MT);
+	lua_pushcfunction(L, dev_eq);
+	lua_setfield(L, -2, "__eq");
+	lua_pop(L, 1);
+	new_class(L, GROUP_MT, no_methods, group_getters, group_close, group_tostring);
+	luaL_newmetatable(L, ITER_MT);
+	lua_pushcfunction(L, iter_close);
+	lua_setfield(L, -2, "__gc");
+	lua_pushcfunction(L, iter_close);
+	lua_setfield(L, -2, "__close");
+	lua_pop(L, 1);
+
+	luaL_newlib(L, funcs);
+	return 1;
+}

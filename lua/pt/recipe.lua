@@ -1,0 +1,158 @@
+-- Recipes: a script that returns a table of name, description, typed args and a run
+-- function. Loading a recipe runs nothing; this module validates the table and the command
+-- line before anything runs, prints help, and calls run with the parsed arguments.
+local M = {}
+
+local function pci_addr(v)
+  local s = v:lower()
+  if s:match("^%x%x:%x%x%.[0-7]$") then s = "0000:" .. s end
+  local slot = s:match("^%x%x%x%x%x?:%x%x:(%x%x)%.[0-7]$")
+  if not slot or tonumber(slot, 16) > 0x1f then
+    return nil, "is not a PCI address (expected DDDD:BB:SS.F, e.g. 0000:01:00.0)"
+  end
+  return s
+end
+
+local function usb_id(v)
+  local s = v:lower()
+  if not s:match("^%x%x%x%x:%x%x%x%x$") then
+    return nil, "is not a USB id (expected VVVV:PPPP, e.g. 10c4:ea60)"
+  end
+  return s
+end
+
+local function vmid(v)
+  local n = v:match("^[1-9]%d*$") and tonumber(v)
+  if not n or n < 100 or n > 999999999 then
+    return nil, "is not a VM id (100 to 999999999)"
+  end
+  return n
+end
+
+local function integer(v)
+  local n = v:match("^%-?%d+$") and math.tointeger(tonumber(v))
+  if not n then return nil, "is not an integer" end
+  return n
+end
+
+local function enum(v, spec)
+  for _, allowed in ipairs(spec.values) do
+    if v == allowed then return v end
+  end
+  return nil, "is not one of " .. table.concat(spec.values, ", ")
+end
+
+M.types = {
+  bool = true, string = function(v) return v end, integer = integer,
+  enum = enum, ["pci-addr"] = pci_addr, ["usb-id"] = usb_id, vmid = vmid,
+}
+
+local recipe_keys = { name = "string", description = "string", args = "table", run = "function" }
+local arg_keys = { name = "string", type = "string", help = "string", values = "table",
+                   default = true, required = "boolean", metavar = "string" }
+
+-- Checks a recipe table; errors name the file.
+function M.validate(recipe, file)
+  local function bad(msg) error(file .. ": " .. msg, 0) end
+  for k, v in pairs(recipe) do
+    local want = recipe_keys[k]
+    if not want then bad("unknown recipe field '" .. tostring(k) .. "'") end
+    if type(v) ~= want then bad("field '" .. k .. "' must be a " .. want .. ", not a " .. type(v)) end
+  end
+  for _, k in ipairs { "name", "description", "run" } do
+    if recipe[k] == nil then bad("missing field '" .. k .. "'") end
+  end
+  local seen = {}
+  for i, spec in ipairs(recipe.args or {}) do
+    local where = "args[" .. i .. "]"
+    if type(spec) ~= "table" then bad(where .. " must be a table") end
+    for k, v in pairs(spec) do
+      local want = arg_keys[k]
+      if not want then bad(where .. ": unknown field '" .. tostring(k) .. "'") end
+      if want ~= true and type(v) ~= want then bad(where .. "." .. k .. " must be a " .. want) end
+    end
+    if not spec.name or not spec.name:match("^%l[%l%d%-]*$") then
+      bad(where .. ": name must be lower-case words joined by '-'")
+    end
+    if seen[spec.name] then bad(where .. ": '" .. spec.name .. "' is declared twice") end
+    seen[spec.name] = true
+    if not M.types[spec.type] then bad(where .. " (" .. spec.name .. "): unknown type '" .. tostring(spec.type) .. "'") end
+    if spec.type == "enum" and not spec.values then bad(where .. " (" .. spec.name .. "): an enum needs values") end
+  end
+  return recipe
+end
+
+-- Parses "--name value", "--name=value" and bare "--flag" for bools.
+function M.parse(recipe, argv)
+  local specs, args = {}, {}
+  for _, spec in ipairs(recipe.args or {}) do
+    specs[spec.name] = spec
+    if spec.default ~= nil then args[spec.name] = spec.default
+    elseif spec.type == "bool" then args[spec.name] = false end
+  end
+  local i = 1
+  while i <= #argv do
+    local word = argv[i]
+    local name, value = word:match("^%-%-([^=]+)=(.*)$")
+    name = name or word:match("^%-%-(.+)$")
+    local spec = name and specs[name]
+    if not spec then
+      return nil, (name and "unknown option '--" .. name .. "'" or "unexpected argument '" .. word .. "'")
+    end
+    if spec.type == "bool" then
+      if value then return nil, "--" .. name .. " takes no value" end
+      args[name] = true
+    else
+      if not value then
+        i = i + 1
+        value = argv[i]
+        if value == nil then return nil, "--" .. name .. " needs a value" end
+      end
+      local parsed, why = M.types[spec.type](value, spec)
+      if parsed == nil then return nil, "--" .. name .. " '" .. value .. "' " .. why end
+      args[name] = parsed
+    end
+    i = i + 1
+  end
+  for _, spec in ipairs(recipe.args or {}) do
+    if spec.required and args[spec.name] == nil then return nil, "--" .. spec.name .. " is required" end
+  end
+  return args
+end
+
+function M.describe(recipe, file)
+  local lines = { string.format("%s: %s", recipe.name, recipe.description), "",
+                  string.format("usage: ptlua %s [OPTIONS]", file), "" }
+  for _, spec in ipairs(recipe.args or {}) do
+    local left = "--" .. spec.name
+    if spec.type ~= "bool" then
+      left = left .. " " .. (spec.metavar or (spec.type == "enum" and table.concat(spec.values, "|")) or spec.type:upper())
+    end
+    local help = spec.help or ""
+    if spec.default ~= nil then help = help .. " (default: " .. tostring(spec.default) .. ")" end
+    if spec.required then help = help .. " (required)" end
+    lines[#lines + 1] = string.format("  %-28s %s", left, help)
+  end
+  return table.concat(lines, "\n")
+end
+
+-- ptlua calls this with the table a script returned; the result is the exit status.
+function M.main(recipe, file, arg)
+  M.validate(recipe, file)
+  local argv = table.move(arg, 1, #arg, 1, {})
+  for _, word in ipairs(argv) do
+    if word == "--help" or word == "-h" then
+      print(M.describe(recipe, file))
+      return 0
+    end
+  end
+  local args, err = M.parse(recipe, argv)
+  if not args then
+    io.stderr:write(string.format("ptlua: %s: %s (see --help)\n", file, err))
+    return 2
+  end
+  local status = recipe.run(args)
+  return math.type(status) == "integer" and status or 0
+end
+
+return M

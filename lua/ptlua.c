@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ptlua: runs libpt's Lua scripts and recipes, the way lua.c runs a script.
+ *
+ *   ptlua [--root DIR] [-v] SCRIPT [ARGS...]
+ *
+ * It runs as root from Proxmox hookscripts, so the environment does not steer it: LUA_INIT,
+ * LUA_PATH and LUA_CPATH are ignored and the bundled modules are found next to the binary
+ * (build tree) or in the installed data directory. Exit 0 success, 1 failure, 2 usage.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "pt-lua.h"
+
+#ifndef PT_LUADIR
+#define PT_LUADIR "/usr/local/share/libpt/lua"
+#endif
+
+static const char *progname = "ptlua";
+static int verbose;
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: %s [--root DIR] [-v] SCRIPT [ARGS...]\n"
+			"  --root DIR  read /sys, /proc, /dev, /run and /etc under DIR\n"
+			"  -v          show a traceback with errors\n",
+		progname);
+}
+
+static int msghandler(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+	if (!msg) {
+		if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+			return 1;
+		msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+	}
+	if (verbose)
+		luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+/* The bundled modules: lua/ beside the binary in the build tree, else the installed copy. */
+static void set_paths(lua_State *L)
+{
+	char exe[PATH_MAX], probe[PATH_MAX + 16];
+	const char *dir = PT_LUADIR;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(probe, sizeof(probe), "%s/pt/recipe.lua", exe);
+			if (access(probe, R_OK) == 0)
+				dir = exe;
+		}
+	}
+	lua_getglobal(L, "package");
+	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
+	lua_setfield(L, -2, "path");
+	lua_pushliteral(L, "");
+	lua_setfield(L, -2, "cpath");
+	lua_getfield(L, -1, "preload");
+	lua_pushcfunction(L, luaopen_pt);
+	lua_setfield(L, -2, "pt");
+	lua_pop(L, 2);
+}
+
+/* arg[0] is the script, arg[1..] its arguments, arg[-1..] ptlua and its options. */
+static void set_arg(lua_State *L, char **argv, int argc, int script)
+{
+	lua_createtable(L, argc - script - 1, script + 1);
+	for (int i = 0; i < argc; i++) {
+		lua_pushstring(L, argv[i]);
+		lua_rawseti(L, -2, i - script);
+	}
+	lua_setglobal(L, "arg");
+}
+
+static int report(lua_State *L, int status)
+{
+	if (status != LUA_OK) {
+		fprintf(stderr, "%s: %s\n", progname, lua_tostring(L, -1));
+		lua_pop(L, 1);
+	}
+	return status;
+}
+
+struct main_args {
+	int argc;
+	char **argv;
+	int script;
+	const char *root;
+	int exit_code;
+};
+
+/*
+ * A script either does its work when run, or returns a recipe table, which pt.recipe
+ * validates and runs with the command line.
+ */
+static int pmain(lua_State *L)
+{
+	struct main_args *a = lua_touserdata(L, 1);
+	const char *script = a->argv[a->script];
+	int nargs = a->argc - a->script - 1;
+
+	luaL_checkversion(L);
+	luaL_openlibs(L);
+	set_paths(L);
+	if (a->root)
+		pt_lua_set_root(L, a->root);
+	set_arg(L, a->argv, a->argc, a->script);
+	lua_gc(L, LUA_GCRESTART);
+	lua_gc(L, LUA_GCGEN, 0, 0);
+
+	lua_pushcfunction(L, msghandler);
+	int base = lua_gettop(L);
+	if (luaL_loadfilex(L, script, "t") != LUA_OK)
+		return lua_error(L);
+	for (int i = 0; i < nargs; i++)
+		lua_pushstring(L, a->argv[a->script + 1 + i]);
+	if (lua_pcall(L, nargs, 1, base) != LUA_OK)
+		return lua_error(L);
+	if (lua_istable(L, -1)) {
+		lua_getglobal(L, "require");
+		lua_pushliteral(L, "pt.recipe");
+		lua_call(L, 1, 1);
+		lua_getfield(L, -1, "main");
+		lua_pushvalue(L, -3);
+		lua_pushstring(L, script);
+		lua_getglobal(L, "arg");
+		if (lua_pcall(L, 3, 1, base) != LUA_OK)
+			return lua_error(L);
+	}
+	a->exit_code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct main_args a = { .argc = argc, .argv = argv };
+	int i;
+
+	if (argv[0] && argv[0][0])
+		progname = argv[0];
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-v") == 0)
+			verbose = 1;
+		else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
+			a.root = argv[++i];
+		else if (strncmp(argv[i], "--root=", 7) == 0)
+			a.root = argv[i] + 7;
+		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage();
+			return 0;
+		} else if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "%s: unknown option '%s'\n", progname, argv[i]);
+			usage();
+			return 2;
+		} else
+			break;
+	}
+	if (i >= argc) {
+		usage();
+		return 2;
+	}
+	a.script = i;
+
+	lua_State *L = luaL_newstate();
+	if (!L) {
+		fprintf(stderr, "%s: cannot create the Lua state: not enough memory\n", progname);
+		return 1;
+	}
+	lua_gc(L, LUA_GCSTOP);
+	lua_pushcfunction(L, pmain);
+	lua_pushlightuserdata(L, &a);
+	int status = report(L, lua_pcall(L, 1, 0, 0));
+	lua_close(L);
+	if (status != LUA_OK)
+		return 1;
+	return a.exit_code;
+}

@@ -89,22 +89,35 @@ local function name_of(d)
   return vendor or device or "(unknown)"
 end
 
-local function set_note(d)
-  if d.verdict ~= "shared" and d.verdict ~= "with-companions" then return "" end
-  local others = {}
-  for _, m in ipairs(d.passthrough_set) do
-    if m ~= d then others[#others + 1] = m.address end
+local VERDICT_TEXT = {
+  ["no-iommu"] = "no IOMMU: cannot be passed through",
+  ["no-group"] = "in no IOMMU group: cannot be passed through",
+  bridge = "bridge: stays with the host",
+  isolated = "isolated: passes through alone",
+  ["with-companions"] = "with companions: passes with ",
+  shared = "shared: passes only with ",
+}
+
+local function verdict_text(d)
+  local text = VERDICT_TEXT[d.verdict]
+  if d.verdict == "with-companions" or d.verdict == "shared" then
+    local others = {}
+    for _, m in ipairs(d.passthrough_set) do
+      if m ~= d then others[#others + 1] = m.address end
+    end
+    text = text .. table.concat(others, " ")
   end
-  return " with " .. table.concat(others, " ")
+  return text
 end
 
-local function device_line(d)
-  local flags = flags_of(d)
-  return string.format("  %-13s [%s:%s] %-26.26s %-48.48s %-12s %s%s%s",
-    d.address, hex(d.vendor_id, 4), hex(d.device_id, 4),
-    d.class_name or (d.class and "class " .. hex(d.class, 6)) or "class unknown",
-    name_of(d), d.driver or "-", d.verdict, set_note(d),
-    #flags > 0 and "  (" .. table.concat(flags, ", ") .. ")" or "")
+-- Two lines a device: what it is (as lspci -nn says it), then what passing it through means.
+local function device_lines(d)
+  local flags = d.bridge and {} or flags_of(d)
+  local class = d.class and string.format("%s [%s]", d.class_name or "Class", hex(d.class >> 8, 4))
+    or "class unknown"
+  return string.format("  %s  %s: %s [%s:%s]\n  %s  driver %s; %s%s", d.address, class,
+    name_of(d), hex(d.vendor_id, 4), hex(d.device_id, 4), string.rep(" ", #d.address),
+    d.driver or "none", verdict_text(d), #flags > 0 and "; " .. table.concat(flags, ", ") or "")
 end
 
 local function print_text(inv, selected, root, ngroups)
@@ -124,11 +137,11 @@ local function print_text(inv, selected, root, ngroups)
   for _, g in ipairs(order) do
     local group = inv:group(g)
     print(string.format("\nIOMMU group %d%s", g, group.type and " (" .. group.type .. ")" or ""))
-    for _, d in ipairs(by_group[g]) do print(device_line(d)) end
+    for _, d in ipairs(by_group[g]) do print(device_lines(d)) end
   end
   if #ungrouped > 0 then
     print("\nNot in an IOMMU group")
-    for _, d in ipairs(ungrouped) do print(device_line(d)) end
+    for _, d in ipairs(ungrouped) do print(device_lines(d)) end
   end
 end
 

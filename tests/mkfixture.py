@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""Builds sysfs-shaped trees for libpt's tests and demo.
+
+  mkfixture.py LISTING DIR          a tree from an IOMMU group listing (every format in
+                                    ../shared/fixtures/iommu-listings)
+  mkfixture.py --spec SPEC DIR      a tree from a compact spec (one device a line)
+  mkfixture.py --generate N DIR     a generated host of N functions (SR-IOV NICs), for bench
+
+Spec lines: ADDRESS VVVV:DDDD CLASS [key=value ...], keys: group, driver, parent, boot_vga,
+reset_method (',' for spaces; '-' for none), rev, subsys (VVVV:DDDD), numa, physfn, override,
+totalvfs. Lines starting with '#' are comments. `iommu=off` alone on a line leaves out
+/sys/kernel/iommu_groups; `iommu=empty` makes it empty.
+
+Listings say nothing of drivers, reset methods or topology, so the builder assumes: no
+driver; `flr bus` reset for endpoints (ls-iommu listings mark resettable devices with [R]);
+the first VGA device is boot_vga; a bus hangs under the bridge that shares its group, else
+the nearest unassigned bridge upstream (see assign_parents).
+"""
+import os
+import re
+import struct
+import sys
+
+ADDR = r"(?:[0-9a-fA-F]{4,5}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]"
+GROUP_RE = re.compile(r"^\s*(?:IOMMU\s+)?group\s+(\d+)\s*:?\s*(.*)$", re.I)
+LSPCI_RE = re.compile(
+    r"^(?:\(\d+\)\s*)?(" + ADDR + r")\s+(.*?)\s*\[([0-9a-fA-F]{4})\]:\s+(.*?)\s*"
+    r"\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\](?:\s*\(rev ([0-9a-fA-F]{2})\))?\s*$")
+LSIOMMU_RE = re.compile(
+    r"^\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]\s+(\[R\]\s+)?(" + ADDR + r")\s+(.+?)\s{2,}(.*)$")
+DRIVER_RE = re.compile(r"^\s*Kernel driver in use:\s*(\S+)\s*$")
+
+
+class FixtureError(Exception):
+    pass
+
+
+def norm_addr(a):
+    a = a.lower()
+    return a if a.count(":") == 2 else "0000:" + a
+
+
+def key(addr):
+    dom, bus, rest = addr.split(":")
+    slot, fn = rest.split(".")
+    return (int(dom, 16), int(bus, 16), int(slot, 16), int(fn))
+
+
+def class_names():
+    """Subclass name -> 16-bit class code, from pci.ids (for listings that give names only)."""
+    names = {}
+    for path in ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"):
+        if not os.path.exists(path):
+            continue
+        base = None
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = re.match(r"^C ([0-9a-f]{2})\s+(.*)$", line)
+                if m:
+                    base = int(m.group(1), 16)
+                    continue
+                m = re.match(r"^\t([0-9a-f]{2})\s+(.*)$", line)
+                if base is not None and m:
+                    names.setdefault(m.group(2).strip().lower(), (base << 8) | int(m.group(1), 16))
+                elif not line.startswith("\t") and not line.startswith("#") and line.strip():
+                    base = None
+        return names
+    raise FixtureError("pci.ids not found (Debian package pciutils)")
+
+
+def parse_listing(text, source="listing"):
+    """Returns a list of device dicts: addr, vendor, device, cls (24 bits), rev, group, ..."""
+    devices, group, names = [], None, None
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.rstrip()
+        if not line.strip() or line.lstrip().startswith("#") or line.startswith("USB:"):
+            continue
+        m = GROUP_RE.match(line)
+        if m:
+            group, line = int(m.group(1)), m.group(2)
+            if not line:
+                continue
+        line = line.strip()
+        d = DRIVER_RE.match(line)
+        if d:
+            if not devices:
+                raise FixtureError(f"{source}:{n}: driver line before any device")
+            devices[-1]["driver"] = d.group(1)
+            continue
+        if re.match(r"^(Subsystem|Kernel modules):", line):
+            continue
+        if group is None:
+            raise FixtureError(f"{source}:{n}: device line outside an IOMMU group: {line!r}")
+        m = LSPCI_RE.match(line)
+        if m:
+            addr, _cname, cls, _name, ven, dev, rev = m.groups()
+            devices.append(dict(addr=norm_addr(addr), vendor=int(ven, 16), device=int(dev, 16),
+                                cls=int(cls, 16) << 8, rev=int(rev or "0", 16), group=group))
+            continue
+        m = LSIOMMU_RE.match(line)
+        if m:
+            ven, dev, resettable, addr, cname, _name = m.groups()
+            names = names or class_names()
+            code = names.get(cname.strip().lower())
+            if code is None:
+                raise FixtureError(f"{source}:{n}: unknown class name {cname.strip()!r}")
+            devices.append(dict(addr=norm_addr(addr), vendor=int(ven, 16), device=int(dev, 16),
+                                cls=code << 8, rev=0, group=group,
+                                reset_method="flr" if resettable else ""))
+            continue
+        raise FixtureError(f"{source}:{n}: cannot parse {line!r}")
+    seen = set()
+    for d in devices:
+        if d["addr"] in seen:
+            raise FixtureError(f"{source}: {d['addr']} listed twice")
+        seen.add(d["addr"])
+    return devices
+
+
+def parse_spec(text, source="spec"):
+    devices, iommu = [], "auto"
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("iommu="):
+            iommu = line.split("=", 1)[1]
+            continue
+        words = line.split()
+        if len(words) < 3 or not re.match(r"^[0-9a-f]{4}:[0-9a-f]{4}$", words[1]):
+            raise FixtureError(f"{source}:{n}: expected ADDRESS VVVV:DDDD CLASS, got {line!r}")
+        ven, dev = words[1].split(":")
+        d = dict(addr=norm_addr(words[0]), vendor=int(ven, 16), device=int(dev, 16),
+                 cls=int(words[2], 16), rev=0, group=None)
+        for word in words[3:]:
+            k, _, v = word.partition("=")
+            if k in ("group", "numa", "totalvfs", "boot_vga"):
+                d[k] = int(v)
+            elif k == "rev":
+                d["rev"] = int(v, 16)
+            elif k == "subsys":
+                d["subsys"] = tuple(int(x, 16) for x in v.split(":"))
+            elif k == "reset_method":
+                d[k] = "" if v == "-" else v.replace(",", " ")
+            elif k in ("driver", "parent", "physfn", "override"):
+                d[k] = norm_addr(v) if k in ("parent", "physfn") else v
+            else:
+                raise FixtureError(f"{source}:{n}: unknown key {k!r}")
+        devices.append(d)
+    return devices, iommu
+
+
+def is_bridge(d):
+    return d["cls"] >> 8 in (0x0604, 0x0609, 0x0607)
+
+
+def assign_parents(devices):
+    """Gives every bus an upstream bridge: the one in the same group as the bus's devices (a
+    root port and its endpoint share a group without ACS), else the nearest unassigned one."""
+    by_addr = {d["addr"]: d for d in devices}
+    bridges = sorted((d for d in devices if is_bridge(d)), key=lambda d: key(d["addr"]))
+    taken = {}
+    buses = {}
+    for d in devices:
+        dom, bus = key(d["addr"])[:2]
+        buses.setdefault((dom, bus), []).append(d)
+    root_bus = {}
+    for dom, bus in sorted(buses):
+        root_bus.setdefault(dom, bus)
+    for (dom, bus), members in sorted(buses.items()):
+        explicit = [d["parent"] for d in members if d.get("parent")]
+        if explicit:
+            parent = by_addr.get(explicit[0])
+            if parent is None:
+                raise FixtureError(f"parent {explicit[0]} of bus {dom:04x}:{bus:02x} is not listed")
+        elif bus == root_bus[dom]:
+            parent = None
+        else:
+            candidates = [b for b in bridges if key(b["addr"])[0] == dom
+                          and key(b["addr"])[1] < bus and b["addr"] not in taken]
+            groups = {d["group"] for d in members}
+            same = [b for b in candidates if b["group"] is not None and b["group"] in groups]
+            pool = same or candidates
+            pool.sort(key=lambda b: (-key(b["addr"])[1], key(b["addr"])[2:]))
+            parent = pool[0] if pool else None
+        if parent is not None:
+            taken[parent["addr"]] = (dom, bus)
+        for d in members:
+            d["parent"] = parent["addr"] if parent else None
+    for d in devices:
+        if d["addr"] in taken:
+            d["secondary"] = taken[d["addr"]][1]
+    # Subordinate bus: the highest bus below.
+    for d in devices:
+        d.setdefault("subordinate", d.get("secondary", 0))
+    for d in devices:
+        p = d["parent"]
+        bus = key(d["addr"])[1]
+        while p:
+            pb = by_addr[p]
+            pb["subordinate"] = max(pb["subordinate"], bus)
+            p = pb["parent"]
+
+
+def config_space(d, multifunction):
+    cfg = bytearray(256)
+    header = 1 if is_bridge(d) and d["cls"] >> 8 != 0x0607 else (2 if d["cls"] >> 8 == 0x0607 else 0)
+    struct.pack_into("<HH", cfg, 0, d["vendor"], d["device"])
+    struct.pack_into("<H", cfg, 4, 0x0007)
+    cfg[8] = d["rev"]
+    cfg[9], cfg[10], cfg[11] = d["cls"] & 0xff, (d["cls"] >> 8) & 0xff, d["cls"] >> 16
+    cfg[0x0e] = header | (0x80 if multifunction else 0)
+    if header == 0:
+        sv, sd = d.get("subsys", (d["vendor"], d["device"]))
+        struct.pack_into("<HH", cfg, 0x2c, sv, sd)
+    elif header == 1:
+        cfg[0x18] = key(d["addr"])[1]
+        cfg[0x19] = d.get("secondary", 0)
+        cfg[0x1a] = d.get("subordinate", 0)
+    return bytes(cfg)
+
+
+def write(path, data, mode="w"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, mode) as f:
+        f.write(data)
+
+
+def link(target, name):
+    os.makedirs(os.path.dirname(name), exist_ok=True)
+    os.symlink(os.path.relpath(target, os.path.dirname(name)), name)
+
+
+def build(devices, root, iommu="auto"):
+    """Writes the tree under root (which must not exist or be empty)."""
+    os.makedirs(root, exist_ok=True)
+    sys_ = os.path.join(root, "sys")
+    assign_parents(devices)
+    by_addr = {d["addr"]: d for d in devices}
+    paths = {}
+
+    def path_of(d):
+        if d["addr"] not in paths:
+            if d["parent"]:
+                base = path_of(by_addr[d["parent"]])
+            else:
+                dom, bus = key(d["addr"])[:2]
+                base = os.path.join(sys_, "devices", f"pci{dom:04x}:{bus:02x}")
+            paths[d["addr"]] = os.path.join(base, d["addr"])
+        return paths[d["addr"]]
+
+    slots = {}
+    for d in devices:
+        slots.setdefault(d["addr"][:-2], []).append(d)
+    vga = sorted((d for d in devices if d["cls"] >> 8 == 0x0300), key=lambda d: key(d["addr"]))
+    groups_on = iommu != "off" and (iommu == "empty" or any(d["group"] is not None for d in devices))
+    groups_dir = os.path.join(sys_, "kernel", "iommu_groups")
+    if groups_on:
+        os.makedirs(groups_dir, exist_ok=True)
+    os.makedirs(os.path.join(sys_, "bus", "pci", "devices"), exist_ok=True)
+    os.makedirs(os.path.join(sys_, "bus", "pci", "drivers"), exist_ok=True)
+    for d in sorted(devices, key=lambda d: key(d["addr"])):
+        p = path_of(d)
+        os.makedirs(p, exist_ok=True)
+        sv, sd = d.get("subsys", (d["vendor"], d["device"]))
+        for name, value in (("vendor", f"0x{d['vendor']:04x}"), ("device", f"0x{d['device']:04x}"),
+                            ("subsystem_vendor", f"0x{sv:04x}"), ("subsystem_device", f"0x{sd:04x}"),
+                            ("class", f"0x{d['cls']:06x}"), ("revision", f"0x{d['rev']:02x}"),
+                            ("numa_node", str(d.get("numa", -1))),
+                            ("driver_override", d.get("override", "(null)"))):
+            write(os.path.join(p, name), value + "\n")
+        multifunction = len(slots[d["addr"][:-2]]) > 1
+        write(os.path.join(p, "config"), config_space(d, multifunction), "wb")
+        write(os.path.join(p, "resource"), "0x0000000000000000 0x0000000000000000 0x0000000000000000\n" * 13)
+        if d["cls"] >> 8 == 0x0300:
+            boot = d.get("boot_vga", 1 if d is vga[0] else 0)
+            write(os.path.join(p, "boot_vga"), f"{boot}\n")
+        reset = d.get("reset_method", None if is_bridge(d) else "flr bus")
+        if reset:
+            write(os.path.join(p, "reset_method"), reset + "\n")
+            write(os.path.join(p, "reset"), "")
+        if "secondary" in d:
+            dom = key(d["addr"])[0]
+            os.makedirs(os.path.join(p, "pci_bus", f"{dom:04x}:{d['secondary']:02x}"), exist_ok=True)
+        if d.get("totalvfs"):
+            write(os.path.join(p, "sriov_totalvfs"), f"{d['totalvfs']}\n")
+        if d.get("physfn"):
+            link(path_of(by_addr[d["physfn"]]), os.path.join(p, "physfn"))
+        link(p, os.path.join(sys_, "bus", "pci", "devices", d["addr"]))
+        if d.get("driver"):
+            drv = os.path.join(sys_, "bus", "pci", "drivers", d["driver"])
+            os.makedirs(drv, exist_ok=True)
+            link(drv, os.path.join(p, "driver"))
+            link(p, os.path.join(drv, d["addr"]))
+        if groups_on and d["group"] is not None:
+            g = os.path.join(groups_dir, str(d["group"]))
+            if not os.path.exists(g):
+                write(os.path.join(g, "type"), "DMA\n")
+            link(p, os.path.join(g, "devices", d["addr"]))
+            link(g, os.path.join(p, "iommu_group"))
+    return paths
+
+
+def generate(n):
+    """A host of n functions: a host bridge, then root ports each holding an SR-IOV NIC with
+    63 VFs, every function in its own group: the shape of hosts with thousands of functions."""
+    devices = [dict(addr="0000:00:00.0", vendor=0x8086, device=0x3ec2, cls=0x060000, rev=7, group=0)]
+    group, bus = 1, 1
+    while len(devices) < n:
+        slot, fn = divmod(bus - 1, 8)
+        devices.append(dict(addr=f"0000:00:{slot + 1:02x}.{fn}", vendor=0x8086, device=0x1901,
+                            cls=0x060400, rev=7, group=group, driver="pcieport"))
+        pf = f"0000:{bus:02x}:00.0"
+        devices.append(dict(addr=pf, vendor=0x8086, device=0x1572, cls=0x020000, rev=1,
+                            group=group + 1, driver="i40e", totalvfs=63))
+        group += 2
+        for vf in range(1, 64):
+            vslot, vfn = divmod(vf, 8)
+            devices.append(dict(addr=f"0000:{bus:02x}:{vslot:02x}.{vfn}", vendor=0x8086,
+                                device=0x154c, cls=0x020000, rev=1, group=group,
+                                driver="iavf", physfn=pf))
+            group += 1
+        bus += 1
+    return devices[:n]
+
+
+def main(argv):
+    if len(argv) == 4 and argv[1] == "--spec":
+        with open(argv[2]) as f:
+            devices, iommu = parse_spec(f.read(), argv[2])
+        build(devices, argv[3], iommu)
+    elif len(argv) == 4 and argv[1] == "--generate":
+        build(generate(int(argv[2])), argv[3])
+    elif len(argv) == 3:
+        with open(argv[1]) as f:
+            build(parse_listing(f.read(), argv[1]), argv[2])
+    else:
+        sys.stderr.write(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv))
+    except FixtureError as e:
+        sys.stderr.write(f"mkfixture: {e}\n")
+        sys.exit(1)

@@ -292,7 +292,7 @@ def build(devices, root, iommu="auto"):
             os.makedirs(drv, exist_ok=True)
             link(drv, os.path.join(p, "driver"))
             link(p, os.path.join(drv, d["addr"]))
-        if groups_on and d["group"] is not None:
+        if groups_on and iommu != "empty" and d["group"] is not None:
             g = os.path.join(groups_dir, str(d["group"]))
             if not os.path.exists(g):
                 write(os.path.join(g, "type"), "DMA\n")

@@ -1,0 +1,228 @@
+"""The report on hand-made trees: edge cases, filters, errors."""
+import json
+import os
+import shutil
+
+from harness import build_spec, contains, eq, ptlua, report_json, test
+
+# A small host: a GPU with its audio behind a root port, a NIC sharing a group with a SATA
+# controller behind a switch, a USB controller alone, a driverless ISA bridge with SMBus.
+HOST = """
+0000:00:00.0 8086:3ec2 060000 group=0
+0000:00:01.0 8086:1901 060400 group=1 driver=pcieport
+0000:01:00.0 10de:1b81 030000 group=1 driver=nouveau boot_vga=0 rev=a1
+0000:01:00.1 10de:10f0 040300 group=1 driver=snd_hda_intel rev=a1
+0000:00:02.0 8086:3e92 030000 group=2 driver=i915 boot_vga=1
+0000:00:14.0 8086:a2af 0c0330 group=3 driver=xhci_hcd reset_method=-
+0000:00:1c.0 8086:a290 060400 group=4 driver=pcieport
+0000:02:00.0 10ec:8168 020000 group=4 driver=r8169 parent=0000:00:1c.0
+0000:02:01.0 1b21:0612 010601 group=4 driver=ahci parent=0000:00:1c.0
+0000:00:1f.0 8086:a2c9 060100 group=5
+0000:00:1f.4 8086:a2a3 0c0500 group=5 driver=i801_smbus
+"""
+
+
+def host(tmp, text=HOST):
+    return build_spec(text, os.path.join(tmp, "root"))
+
+
+def by_addr(report):
+    return {d["address"]: d for d in report["devices"]}
+
+
+@test()
+def report_json_fields(tmp):
+    r = report_json(host(tmp))
+    d = by_addr(r)
+    gpu = d["0000:01:00.0"]
+    eq((gpu["vendor_id"], gpu["device_id"], gpu["class"], gpu["revision"]),
+       ("10de", "1b81", "030000", "a1"), "gpu ids")
+    eq(gpu["driver"], "nouveau", "gpu driver")
+    eq(gpu["iommu_group"], 1, "gpu group")
+    eq(gpu["verdict"], "with-companions", "gpu verdict")
+    eq(gpu["passthrough_set"], ["0000:01:00.0", "0000:01:00.1"], "gpu set (root port left out)")
+    eq(gpu["parent"], "0000:00:01.0", "gpu parent")
+    eq(gpu["boot_vga"], False, "gpu boot_vga")
+    eq(gpu["vendor_name"], "NVIDIA Corporation", "vendor name from libpci")
+    eq(d["0000:00:02.0"]["boot_vga"], True, "igpu boot_vga")
+    eq(d["0000:00:02.0"]["flags"], ["boot-vga"], "igpu flags")
+    eq(d["0000:00:14.0"]["reset_method"], "", "no reset method")
+    eq(d["0000:00:14.0"]["flags"], ["no-reset"], "usb flags")
+    eq(d["0000:00:14.0"]["class"], "0c0330", "class keeps the programming interface")
+    eq(d["0000:02:00.0"]["verdict"], "shared", "nic shares with sata")
+    eq(d["0000:02:00.0"]["passthrough_set"], ["0000:02:00.0", "0000:02:01.0"], "nic set")
+    eq(d["0000:00:1f.4"]["passthrough_set"], ["0000:00:1f.4"], "driverless ISA bridge stays")
+    eq(d["0000:00:1f.4"]["verdict"], "isolated", "smbus verdict")
+    eq(d["0000:00:00.0"]["driver"], None, "no driver is null")
+    eq(d["0000:00:01.0"]["verdict"], "bridge", "root port verdict")
+    eq(d["0000:00:01.0"]["bridge"], True, "root port is a bridge")
+    eq(d["0000:01:00.0"]["multifunction"], True, "gpu multifunction")
+    eq(d["0000:00:02.0"]["multifunction"], False, "igpu single function")
+    groups = {g["number"]: g for g in r["groups"]}
+    eq(groups[4]["devices"], ["0000:00:1c.0", "0000:02:00.0", "0000:02:01.0"], "group 4 members")
+    eq(groups[4]["passthrough_set"], ["0000:02:00.0", "0000:02:01.0"], "group 4 set")
+    eq(r["iommu"], True, "iommu on")
+
+
+@test()
+def report_text(tmp):
+    out = ptlua(["scripts/report.lua"], root=host(tmp)).stdout
+    contains(out, "IOMMU on, 6 groups", "summary")
+    contains(out, "0000:01:00.0  VGA compatible controller [0300]: NVIDIA Corporation", "gpu line")
+    contains(out, "driver nouveau; with companions: passes with 0000:01:00.1", "gpu verdict line")
+    contains(out, "shared: passes only with 0000:02:01.0", "nic verdict line")
+    contains(out, "boot-vga", "boot vga flag")
+
+
+@test()
+def report_filters(tmp):
+    root = host(tmp)
+    eq([d["address"] for d in report_json(root, "--class", "gpu")["devices"]],
+       ["0000:00:02.0", "0000:01:00.0"], "--class gpu")
+    eq([d["address"] for d in report_json(root, "--class", "audio")["devices"]],
+       ["0000:01:00.1"], "--class audio")
+    eq([d["address"] for d in report_json(root, "--class", "storage")["devices"]],
+       ["0000:02:01.0"], "--class storage")
+    eq([d["address"] for d in report_json(root, "--class", "network")["devices"]],
+       ["0000:02:00.0"], "--class network")
+    eq([d["address"] for d in report_json(root, "--class", "usb")["devices"]],
+       ["0000:00:14.0"], "--class usb")
+    r = report_json(root, "--device", "02:00.0")
+    eq([d["address"] for d in r["devices"]], ["0000:02:00.0"], "--device short form")
+    eq([g["number"] for g in r["groups"]], [4], "--device groups")
+
+
+@test()
+def report_bad_arguments(tmp):
+    root = host(tmp)
+    p = ptlua(["scripts/report.lua", "--device", "1:0.0"], root=root, check=2)
+    contains(p.stderr, "'1:0.0' is not a PCI address", "bad address")
+    p = ptlua(["scripts/report.lua", "--class", "sound"], root=root, check=2)
+    contains(p.stderr, "is not one of gpu, audio, usb, storage, network", "bad class")
+    p = ptlua(["scripts/report.lua", "--frobnicate"], root=root, check=2)
+    contains(p.stderr, "unknown option '--frobnicate'", "unknown option")
+    p = ptlua(["scripts/report.lua", "--device", "0000:09:00.0"], root=root, check=1)
+    contains(p.stderr, "0000:09:00.0: no such PCI device", "absent device")
+    p = ptlua(["scripts/report.lua", "--help"], root=root)
+    contains(p.stdout, "--require-iommu", "help lists options")
+
+
+@test()
+def report_five_digit_domain(tmp):
+    root = host(tmp, """
+0000:00:0e.0 8086:467f 010400 group=7 driver=vmd
+10000:e0:06.0 8086:464d 060400 group=7 driver=pcieport
+10000:e1:00.0 144d:a80a 010802 group=7 driver=nvme parent=10000:e0:06.0
+""")
+    d = by_addr(report_json(root))
+    eq(sorted(d), ["0000:00:0e.0", "10000:e0:06.0", "10000:e1:00.0"], "addresses")
+    eq(d["10000:e1:00.0"]["parent"], "10000:e0:06.0", "parent across the VMD domain")
+    eq(d["10000:e1:00.0"]["passthrough_set"], ["0000:00:0e.0", "10000:e1:00.0"], "set")
+    eq(d["10000:e1:00.0"]["verdict"], "shared", "verdict")
+    r = report_json(root, "--device", "10000:e1:00.0")
+    eq([x["address"] for x in r["devices"]], ["10000:e1:00.0"], "--device with 5 digits")
+
+
+@test()
+def report_missing_and_dangling_group_links(tmp):
+    root = host(tmp)
+    os.unlink(f"{root}/sys/bus/pci/devices/0000:00:14.0/iommu_group")
+    shutil.rmtree(f"{root}/sys/kernel/iommu_groups/2")
+    r = report_json(root)
+    d = by_addr(r)
+    eq((d["0000:00:14.0"]["iommu_group"], d["0000:00:14.0"]["verdict"]), (None, "no-group"), "missing link")
+    eq((d["0000:00:02.0"]["iommu_group"], d["0000:00:02.0"]["verdict"]), (None, "no-group"), "dangling link")
+    eq(len(r["warnings"]), 1, "one warning")
+    contains(r["warnings"][0], f"0000:00:02.0: {root}/sys/bus/pci/devices/0000:00:02.0/iommu_group: "
+             "links to group 2", "dangling link warning names the file")
+
+
+@test()
+def report_no_iommu(tmp):
+    for mode in ("off", "empty"):
+        root = host(os.path.join(tmp, mode), "iommu=" + mode + "\n" + HOST)
+        r = report_json(root)
+        eq(r["iommu"], False, mode + ": iommu")
+        eq({d["verdict"] for d in r["devices"]}, {"no-iommu"}, mode + ": verdicts")
+        eq({d["iommu_group"] for d in r["devices"]}, {None}, mode + ": groups")
+        out = ptlua(["scripts/report.lua"], root=root).stdout
+        contains(out, "IOMMU off", mode + ": summary")
+        contains(out, "Intel: intel_iommu=on iommu=pt", mode + ": Intel parameters")
+        contains(out, "AMD:   iommu=pt", mode + ": AMD parameters")
+        contains(out, "0000:01:00.0  VGA compatible controller", mode + ": devices still listed")
+        p = ptlua(["scripts/report.lua", "--require-iommu"], root=root, check=1)
+        contains(p.stderr, "the IOMMU is off", mode + ": --require-iommu")
+    ptlua(["scripts/report.lua", "--require-iommu"], root=host(os.path.join(tmp, "on")))
+
+
+@test()
+def report_bad_attributes(tmp):
+    root = host(tmp)
+    dev = f"{root}/sys/devices/pci0000:00/0000:00:1c.0/0000:02:01.0"
+    with open(f"{dev}/class", "w") as f:
+        f.write("zz-not-a-class\n")
+    os.unlink(f"{root}/sys/devices/pci0000:00/0000:00:14.0/vendor")
+    os.mkdir(f"{root}/sys/devices/pci0000:00/0000:00:14.0/vendor")  # read() gives EISDIR
+    r = report_json(root)
+    d = by_addr(r)
+    eq(d["0000:02:01.0"]["class"], None, "garbled class is unknown, not guessed")
+    eq(d["0000:02:01.0"]["passthrough_set"], ["0000:02:00.0", "0000:02:01.0"],
+       "a device of unknown class still counts in its group")
+    eq(d["0000:02:00.0"]["verdict"], "shared", "the NIC still shares")
+    eq(d["0000:00:14.0"]["vendor_id"], "ffff", "unreadable vendor")
+    eq(d["0000:01:00.0"]["vendor_id"], "10de", "other devices unaffected")
+    eq(r["warnings"], [
+        f'0000:00:14.0: {root}/sys/bus/pci/devices/0000:00:14.0/vendor: Is a directory',
+        f'0000:02:01.0: {root}/sys/bus/pci/devices/0000:02:01.0/class: invalid value "zz-not-a-class"',
+    ], "warnings name the device and the file")
+    p = ptlua(["scripts/report.lua"], root=root)
+    contains(p.stderr, "warning: 0000:02:01.0:", "text report warns on stderr")
+
+
+@test()
+def report_not_sysfs(tmp):
+    os.makedirs(f"{tmp}/etc")
+    p = ptlua(["scripts/report.lua"], root=tmp, check=1)
+    contains(p.stderr, f"{tmp}: not a sysfs tree: {tmp}/sys/bus/pci/devices: No such file or directory",
+             "error")
+    p = ptlua(["scripts/report.lua"], root=f"{tmp}/nonexistent", check=1)
+    contains(p.stderr, f"{tmp}/nonexistent: No such file or directory", "missing root")
+
+
+@test()
+def report_stray_entries(tmp):
+    """Entries that are not PCI addresses are skipped with a warning, the rest is listed."""
+    root = host(tmp)
+    os.symlink("nowhere", f"{root}/sys/bus/pci/devices/not-a-device")
+    r = report_json(root)
+    eq(len(r["devices"]), 11, "devices")
+    contains(r["warnings"][0], "not-a-device: not a PCI address, skipped", "warning")
+
+
+@test()
+def report_sriov(tmp):
+    root = host(tmp, """
+0000:00:00.0 8086:3ec2 060000 group=0
+0000:03:00.0 8086:1572 020000 group=10 driver=i40e totalvfs=4
+0000:03:02.0 8086:154c 020000 group=11 driver=iavf physfn=0000:03:00.0
+0000:03:02.1 8086:154c 020000 group=12 physfn=0000:03:00.0
+""")
+    d = by_addr(report_json(root))
+    eq(d["0000:03:00.0"]["virtfns"], ["0000:03:02.0", "0000:03:02.1"], "virtfns")
+    eq(d["0000:03:02.1"]["physfn"], "0000:03:00.0", "physfn")
+    eq(d["0000:03:02.1"]["verdict"], "isolated", "vf verdict")
+    eq(d["0000:03:00.0"]["flags"], ["2-vfs"], "pf flags")
+
+
+@test()
+def report_real_host(tmp):
+    """The machine the tests run on: the report runs and lists what sysfs lists."""
+    if not os.path.isdir("/sys/bus/pci/devices"):
+        from harness import Skip
+        raise Skip("no /sys/bus/pci here")
+    p = ptlua(["scripts/report.lua", "--json"])
+    r = json.loads(p.stdout)
+    eq(sorted(d["address"] for d in r["devices"]), sorted(os.listdir("/sys/bus/pci/devices")),
+       "devices")
+    eq(r["iommu"], bool(os.path.isdir("/sys/kernel/iommu_groups") and os.listdir("/sys/kernel/iommu_groups")),
+       "iommu")

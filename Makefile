@@ -82,9 +82,11 @@ lua/ptlua: build/ptlua.o $(LUA_OBJ) libpt.a
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ build/ptlua.o $(LUA_OBJ) libpt.a $(LUA_LIBS) $(PCI_LIBS) -lm -ldl
 
+MAKE_PC = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' pkgconfig/libpt.pc.in
+
 libpt.pc: pkgconfig/libpt.pc.in Makefile
-	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(Q)$(MAKE_PC) > $@
 
 # Installs the Debian packages that are missing (dpkg looks first; apt-get only when needed).
 define install_deps
@@ -133,7 +135,7 @@ install: all
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libpt.so
 	install -m 0644 libpt.a $(DESTDIR)$(LIBDIR)/libpt.a
 	install -m 0644 include/libpt.h $(DESTDIR)$(INCLUDEDIR)/libpt.h
-	install -m 0644 libpt.pc $(DESTDIR)$(PKGCONFIGDIR)/libpt.pc
+	$(MAKE_PC) > $(DESTDIR)$(PKGCONFIGDIR)/libpt.pc
 	install -m 0755 lua/ptlua $(DESTDIR)$(BINDIR)/ptlua
 	install -m 0755 lua/pt.so $(DESTDIR)$(LUA_CMOD_DIR)/pt.so
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUADIR)/pt/

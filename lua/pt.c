@@ -486,7 +486,8 @@ static int pt_lua_root(lua_State *L)
 	return 1;
 }
 
-int luaopen_pt(lua_State *L)
+/* Exported from pt.so for require "pt" in the system's Lua. */
+__attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
 		{ "context", pt_lua_context },

@@ -48,25 +48,31 @@ static int msghandler(lua_State *L)
 	return 1;
 }
 
-/* The bundled modules: lua/ beside the binary in the build tree, else the installed copy. */
+/* The bundled modules: lua/ beside the binary in the build tree, share/libpt/lua beside an
+ * installed bin/ (wherever PREFIX put it), else the directory fixed at build time. */
 static void set_paths(lua_State *L)
 {
-	char exe[PATH_MAX], probe[PATH_MAX + 16];
-	const char *dir = PT_LUADIR;
+	static const char *const beside[] = { "%s/pt/recipe.lua", "%s/../share/libpt/lua/pt/recipe.lua" };
+	char exe[PATH_MAX], probe[PATH_MAX + 64];
+	const char *dir = PT_LUADIR, *suffix = "";
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
 	if (n > 0) {
 		exe[n] = '\0';
 		char *slash = strrchr(exe, '/');
-		if (slash) {
+		if (slash)
 			*slash = '\0';
-			snprintf(probe, sizeof(probe), "%s/pt/recipe.lua", exe);
-			if (access(probe, R_OK) == 0)
+		for (int i = 0; slash && i < 2; i++) {
+			snprintf(probe, sizeof(probe), beside[i], exe);
+			if (access(probe, R_OK) == 0) {
 				dir = exe;
+				suffix = i ? "/../share/libpt/lua" : "";
+				break;
+			}
 		}
 	}
 	lua_getglobal(L, "package");
-	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
+	lua_pushfstring(L, "%s%s/?.lua;%s%s/?/init.lua", dir, suffix, dir, suffix);
 	lua_setfield(L, -2, "path");
 	lua_pushliteral(L, "");
 	lua_setfield(L, -2, "cpath");
@@ -152,7 +158,7 @@ int main(int argc, char **argv)
 	int i;
 
 	if (argv[0] && argv[0][0])
-		progname = argv[0];
+		progname = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-v") == 0)
 			verbose = 1;

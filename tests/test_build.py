@@ -1,0 +1,72 @@
+"""What the build delivers: the ABI surface, and install/uninstall as mirror images."""
+import os
+import subprocess
+
+from harness import TOP, build_listing, contains, eq, run, test
+
+
+@test()
+def build_exports_only_the_api(tmp):
+    p = run(["nm", "-D", "--defined-only", f"{TOP}/libpt.so.0"], check=0)
+    names = [line.split()[-1] for line in p.stdout.splitlines() if line.split()[-1] != "LIBPT_0"]
+    bad = [n for n in names if not n.startswith("pt_")]
+    eq(bad, [], "exported symbols outside pt_")
+    assert all("@@LIBPT_0" in n for n in names), names
+    with open(f"{TOP}/include/libpt.h") as f:
+        header = f.read()
+    for n in names:
+        contains(header, n.split("@")[0] + "(", "exported symbol declared in libpt.h")
+    p = run(["readelf", "-d", f"{TOP}/libpt.so.0"], check=0)
+    contains(p.stdout, "Library soname: [libpt.so.0]", "soname")
+
+
+def files_under(root):
+    return sorted(os.path.relpath(os.path.join(d, f), root)
+                  for d, _, fs in os.walk(root) for f in fs)
+
+
+@test(timeout=180)
+def build_install_uninstall(tmp):
+    prefix = os.path.join(tmp, "usr")
+    fixture = build_listing("01-intel-z370-coffeelake-gt1030.txt", os.path.join(tmp, "root"))
+    run(["make", "-s", "-C", TOP, "install", f"PREFIX={prefix}"], check=0)
+    installed = files_under(prefix)
+    for f in ("bin/ptlua", "include/libpt.h", "lib/libpt.so.0.1.0", "lib/libpt.so.0", "lib/libpt.so",
+              "lib/libpt.a", "lib/pkgconfig/libpt.pc", "lib/lua/5.4/pt.so",
+              "share/libpt/lua/pt/json.lua", "share/libpt/scripts/report.lua"):
+        assert f in installed, f"{f} not installed: {installed}"
+    # The installed ptlua finds its modules and scripts beside itself.
+    p = run([f"{prefix}/bin/ptlua", "--root", fixture, f"{prefix}/share/libpt/scripts/report.lua",
+             "--device", "01:00.0"], check=0, cwd=tmp)
+    contains(p.stdout, "with companions: passes with 0000:01:00.1", "installed ptlua")
+    # A C program builds with pkg-config and runs against the installed library.
+    env = dict(os.environ, PKG_CONFIG_PATH=f"{prefix}/lib/pkgconfig")
+    flags = run(["pkg-config", "--cflags", "--libs", "libpt"], env=env, check=0).stdout.split()
+    src = os.path.join(tmp, "count.c")
+    with open(src, "w") as f:
+        f.write('#include <libpt.h>\n#include <stdio.h>\nint main(int c, char **v) {\n'
+                '  pt_opts o = { .size = sizeof(o), .root = v[1] }; pt_ctx *ctx; pt_enum *e;\n'
+                '  if (pt_ctx_new(&ctx, &o) < 0 || pt_enum_scan(ctx, &e) < 0) return 1;\n'
+                '  printf("%zu\\n", pt_enum_get_device_count(e));\n'
+                '  pt_enum_unref(e); pt_ctx_unref(ctx); return 0; }\n')
+    run(["cc", "-o", f"{tmp}/count", src, *flags], check=0)
+    env_run = dict(os.environ, LD_LIBRARY_PATH=f"{prefix}/lib")
+    eq(run([f"{tmp}/count", fixture], env=env_run, check=0).stdout, "21\n", "C program via pkg-config")
+    # The module loads in the system's Lua 5.4.
+    p = run(["lua5.4", "-e", f'package.cpath = "{prefix}/lib/lua/5.4/?.so"; '
+             f'local pt = require "pt"; print(pt.scan{{ root = "{fixture}" }}:count())'],
+            env=env_run, check=0)
+    eq(p.stdout, "21\n", "require 'pt' from lua5.4")
+    run(["make", "-s", "-C", TOP, "uninstall", f"PREFIX={prefix}"], check=0)
+    eq(files_under(prefix), [], "files left after uninstall")
+
+
+@test(timeout=120)
+def build_install_destdir(tmp):
+    dest = os.path.join(tmp, "dest")
+    run(["make", "-s", "-C", TOP, "install", f"DESTDIR={dest}", "PREFIX=/usr"], check=0)
+    assert os.path.exists(f"{dest}/usr/bin/ptlua")
+    with open(f"{dest}/usr/lib/pkgconfig/libpt.pc") as f:
+        contains(f.read(), "prefix=/usr\n", "pc file names the final prefix")
+    run(["make", "-s", "-C", TOP, "uninstall", f"DESTDIR={dest}", "PREFIX=/usr"], check=0)
+    eq(files_under(dest), [], "files left after uninstall")

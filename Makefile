@@ -32,11 +32,11 @@ endif
 
 LIB_SRC = libpt/ctx.c libpt/sysfs.c libpt/address.c libpt/pci.c libpt/iommu.c libpt/names.c
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
-LUA_OBJ = build/lua-pt.o
+LUA_OBJ = build/lua-pt.o build/lua-json.o
 SONAME = libpt.so.$(ABI_MAJOR)
 SHLIB = libpt.so.$(VERSION)
 
-LUA_MODULES = lua/pt/json.lua lua/pt/recipe.lua
+LUA_MODULES = lua/pt/recipe.lua
 SCRIPTS = $(wildcard scripts/*.lua)
 
 # Debian packages: those to build, and those the tests and the demo use.
@@ -52,7 +52,7 @@ build/%.o: libpt/%.c libpt/libpt-private.h include/libpt.h | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-build/lua-pt.o: lua/pt.c lua/pt-lua.h include/libpt.h | build
+build/lua-%.o: lua/%.c lua/pt-lua.h include/libpt.h | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(LUA_CFLAGS) $(CFLAGS) -c -o $@ $<
 

@@ -16,8 +16,12 @@
 #include "libpt-private.h"
 
 #define DEVICES_DIR "sys/bus/pci/devices"
-#define PCI_HEADER_TYPE 0x0e
+#define PCI_VENDOR_ID 0x00
+#define PCI_DEVICE_ID 0x02
 #define PCI_REVISION_ID 0x08
+#define PCI_HEADER_TYPE 0x0e
+#define PCI_SUBSYSTEM_VENDOR_ID 0x2c
+#define PCI_SUBSYSTEM_ID 0x2e
 
 void pt_enum_add_warning(pt_enum *e, const char *format, ...)
 {
@@ -88,20 +92,23 @@ static void read_bars(pt_enum *e, pt_device *dev, int dfd)
 		return;
 	}
 	for (unsigned i = 0; i < 7 && line && *line; i++) {
-		unsigned long long start, end, flags;
-		if (sscanf(line, "%llx %llx %llx", &start, &end, &flags) != 3) {
+		unsigned long long start, end;
+		char *p;
+		errno = 0;
+		start = strtoull(line, &p, 16);
+		end = p != line ? strtoull(p, &p, 16) : 0;
+		if (errno || *p != ' ') {
 			warn_attr(e, dev, "resource", "unexpected format");
 			return;
 		}
 		if (end > start)
 			dev->bars[i] = end - start + 1;
-		line = strchr(line, '\n');
+		line = strchr(p, '\n');
 		if (line)
 			line++;
 	}
 }
 
-/* "../../../devices/pci0000:00/0000:00:01.0/0000:01:00.0": the parent is the component before. */
 static void parse_device_link(pt_device *dev, const char *link)
 {
 	const char *end = strrchr(link, '/');
@@ -119,20 +126,32 @@ static void parse_device_link(pt_device *dev, const char *link)
 	dev->has_parent = pt_address_parse(parent, &dev->parent_key) == 0;
 }
 
-static void read_config(pt_enum *e, pt_device *dev, int dfd)
+/*
+ * The ids, revision and header type come from the config header (the kernel's vendor, device
+ * and revision attributes are copies of it): one read instead of five. Only when config cannot
+ * be read do the attribute files stand in. Returns whether the header was read.
+ */
+static bool read_config(pt_enum *e, pt_device *dev, int dfd)
 {
 	unsigned char cfg[64];
 	size_t len;
 	int r = pt_read_bytes(dfd, "config", cfg, sizeof(cfg), &len);
 
-	if (r < 0 || len <= PCI_HEADER_TYPE) {
+	if (r < 0 || len < sizeof(cfg)) {
 		if (r != -ENOENT)
 			warn_attr(e, dev, "config", r < 0 ? strerror(-r) : "shorter than the header");
-		return;
+		return false;
 	}
+	dev->vendor = (uint16_t)(cfg[PCI_VENDOR_ID] | cfg[PCI_VENDOR_ID + 1] << 8);
+	dev->device = (uint16_t)(cfg[PCI_DEVICE_ID] | cfg[PCI_DEVICE_ID + 1] << 8);
+	dev->revision = cfg[PCI_REVISION_ID];
 	dev->header_type = cfg[PCI_HEADER_TYPE] & 0x7f;
 	dev->multifunction = cfg[PCI_HEADER_TYPE] & 0x80;
-	dev->revision = cfg[PCI_REVISION_ID];
+	if (dev->header_type == 0) {
+		dev->subvendor = (uint16_t)(cfg[PCI_SUBSYSTEM_VENDOR_ID] | cfg[PCI_SUBSYSTEM_VENDOR_ID + 1] << 8);
+		dev->subdevice = (uint16_t)(cfg[PCI_SUBSYSTEM_ID] | cfg[PCI_SUBSYSTEM_ID + 1] << 8);
+	}
+	return true;
 }
 
 static void read_iommu_group(pt_enum *e, pt_device *dev, int dfd)
@@ -173,17 +192,21 @@ static void scan_device(pt_enum *e, pt_device *dev, int devicesfd)
 				    e->ctx->root, name);
 		return;
 	}
-	if (read_hex_attr(e, dev, dfd, "vendor", 0xffff, &v))
+	bool have_config = read_config(e, dev, dfd);
+	if (!have_config && read_hex_attr(e, dev, dfd, "vendor", 0xffff, &v))
 		dev->vendor = (uint16_t)v;
-	if (read_hex_attr(e, dev, dfd, "device", 0xffff, &v))
+	if (!have_config && read_hex_attr(e, dev, dfd, "device", 0xffff, &v))
 		dev->device = (uint16_t)v;
-	if (read_hex_attr(e, dev, dfd, "subsystem_vendor", 0xffff, &v))
+	if (!have_config && read_hex_attr(e, dev, dfd, "revision", 0xff, &v))
+		dev->revision = (uint8_t)v;
+	/* A bridge's subsystem ids live in a capability the kernel has already looked up. */
+	if (dev->header_type != 0 && read_hex_attr(e, dev, dfd, "subsystem_vendor", 0xffff, &v))
 		dev->subvendor = (uint16_t)v;
-	if (read_hex_attr(e, dev, dfd, "subsystem_device", 0xffff, &v))
+	if (dev->header_type != 0 && read_hex_attr(e, dev, dfd, "subsystem_device", 0xffff, &v))
 		dev->subdevice = (uint16_t)v;
+	/* The kernel's class, which quirks may have corrected, not the header's. */
 	if (read_hex_attr(e, dev, dfd, "class", 0xffffff, &v))
 		dev->class = (int32_t)v;
-	read_config(e, dev, dfd);
 	if (pt_read_link(dfd, "driver", link, sizeof(link)) == 0)
 		dev->driver = strdup(pt_basename(link));
 	dev->override = read_string_attr(e, dev, dfd, "driver_override");

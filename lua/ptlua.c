@@ -79,6 +79,8 @@ static void set_paths(lua_State *L)
 	lua_getfield(L, -1, "preload");
 	lua_pushcfunction(L, luaopen_pt);
 	lua_setfield(L, -2, "pt");
+	lua_pushcfunction(L, luaopen_pt_json);
+	lua_setfield(L, -2, "pt.json");
 	lua_pop(L, 2);
 }
 

@@ -23,64 +23,36 @@ To turn it on:
      systemd-boot: append them to the line in /etc/kernel/cmdline, then run proxmox-boot-tool refresh
   3. Reboot, then check with: ptlua scripts/report.lua --require-iommu]]
 
-local function hex(v, width) return string.format("%0" .. width .. "x", v) end
-
-local function addresses(devices)
-  local out = json.array()
-  for i, d in ipairs(devices) do out[i] = d.address end
-  return out
-end
-
+-- Reports work on dev:fields() records: plain tables, one C call a device.
 local function flags_of(d)
   local flags = {}
   if d.boot_vga then flags[#flags + 1] = "boot-vga" end
-  if d.reset_method == "" then flags[#flags + 1] = "no-reset" end
+  if d.reset_method == "" and not d.bridge then flags[#flags + 1] = "no-reset" end
   if d.driver_override then flags[#flags + 1] = "override=" .. d.driver_override end
-  if d.physfn then flags[#flags + 1] = "vf-of=" .. d.physfn.address end
-  local vfs = #d.virtfns
-  if vfs > 0 then flags[#flags + 1] = vfs .. "-vfs" end
+  if d.physfn then flags[#flags + 1] = "vf-of=" .. d.physfn end
+  if #d.virtfns > 0 then flags[#flags + 1] = #d.virtfns .. "-vfs" end
   return flags
 end
 
 local DEVICE_KEYS = { "address", "vendor_id", "device_id", "subsystem_vendor_id",
   "subsystem_device_id", "class", "revision", "vendor_name", "device_name", "class_name",
   "driver", "driver_override", "iommu_group", "verdict", "passthrough_set", "bridge",
-  "multifunction", "parent", "boot_vga", "reset_method", "numa_node", "physfn", "virtfns",
-  "bar_sizes", "rom_size", "flags" }
+  "header_type", "multifunction", "parent", "boot_vga", "reset_method", "numa_node", "physfn",
+  "virtfns", "sriov_totalvfs", "bar_sizes", "rom_size", "flags" }
+local NULLABLE = { "class", "vendor_name", "device_name", "class_name", "driver",
+  "driver_override", "iommu_group", "header_type", "parent", "boot_vga", "reset_method",
+  "numa_node", "physfn" }
 
+-- The record becomes its JSON object in place: thousands of them make the big reports.
 local function device_json(d)
-  local null = json.null
-  local bars = json.array()
-  for i, size in ipairs(d.bars) do bars[i] = size end
-  local class = d.class
-  return json.object(DEVICE_KEYS, {
-    address = d.address,
-    vendor_id = hex(d.vendor_id, 4),
-    device_id = hex(d.device_id, 4),
-    subsystem_vendor_id = hex(d.subsystem_vendor_id, 4),
-    subsystem_device_id = hex(d.subsystem_device_id, 4),
-    class = class and hex(class, 6) or null,
-    revision = hex(d.revision, 2),
-    vendor_name = d.vendor_name or null,
-    device_name = d.device_name or null,
-    class_name = d.class_name or null,
-    driver = d.driver or null,
-    driver_override = d.driver_override or null,
-    iommu_group = d.iommu_group or null,
-    verdict = d.verdict,
-    passthrough_set = addresses(d.passthrough_set),
-    bridge = d.bridge,
-    multifunction = d.multifunction,
-    parent = d.parent and d.parent.address or null,
-    boot_vga = (d.boot_vga == nil) and null or d.boot_vga,
-    reset_method = d.reset_method or null,
-    numa_node = d.numa_node or null,
-    physfn = d.physfn and d.physfn.address or null,
-    virtfns = addresses(d.virtfns),
-    bar_sizes = bars,
-    rom_size = d.bars.rom,
-    flags = json.array(flags_of(d)),
-  })
+  d.flags = json.array(flags_of(d))
+  json.array(d.passthrough_set)
+  json.array(d.virtfns)
+  d.domain, d.bus, d.slot, d.func = nil, nil, nil, nil
+  for _, k in ipairs(NULLABLE) do
+    if d[k] == nil then d[k] = json.null end
+  end
+  return json.object(DEVICE_KEYS, d)
 end
 
 local function name_of(d)
@@ -102,8 +74,8 @@ local function verdict_text(d)
   local text = VERDICT_TEXT[d.verdict]
   if d.verdict == "with-companions" or d.verdict == "shared" then
     local others = {}
-    for _, m in ipairs(d.passthrough_set) do
-      if m ~= d then others[#others + 1] = m.address end
+    for _, a in ipairs(d.passthrough_set) do
+      if a ~= d.address then others[#others + 1] = a end
     end
     text = text .. table.concat(others, " ")
   end
@@ -112,37 +84,57 @@ end
 
 -- Two lines a device: what it is (as lspci -nn says it), then what passing it through means.
 local function device_lines(d)
-  local flags = d.bridge and {} or flags_of(d)
-  local class = d.class and string.format("%s [%s]", d.class_name or "Class", hex(d.class >> 8, 4))
+  local flags = flags_of(d)
+  local class = d.class and string.format("%s [%s]", d.class_name or "Class", d.class:sub(1, 4))
     or "class unknown"
   return string.format("  %s  %s: %s [%s:%s]\n  %s  driver %s; %s%s", d.address, class,
-    name_of(d), hex(d.vendor_id, 4), hex(d.device_id, 4), string.rep(" ", #d.address),
+    name_of(d), d.vendor_id, d.device_id, string.rep(" ", #d.address),
     d.driver or "none", verdict_text(d), #flags > 0 and "; " .. table.concat(flags, ", ") or "")
 end
 
-local function print_text(inv, selected, root, ngroups)
+local function print_text(inv, selected, root, groups)
   print(string.format("Host %s: %d PCI devices, IOMMU %s", root, inv:count(),
-    inv:has_iommu() and ("on, " .. ngroups .. " groups") or "off"))
-  local by_group, order, ungrouped = {}, {}, {}
+    inv:has_iommu() and ("on, " .. inv:group_count() .. " groups") or "off"))
+  local by_group, ungrouped = {}, {}
   for _, d in ipairs(selected) do
-    local g = d.iommu_group
-    if g == nil then
+    if d.iommu_group == nil then
       ungrouped[#ungrouped + 1] = d
     else
-      if not by_group[g] then by_group[g] = {}; order[#order + 1] = g end
-      table.insert(by_group[g], d)
+      by_group[d.iommu_group] = by_group[d.iommu_group] or {}
+      table.insert(by_group[d.iommu_group], d)
     end
   end
-  table.sort(order)
-  for _, g in ipairs(order) do
-    local group = inv:group(g)
-    print(string.format("\nIOMMU group %d%s", g, group.type and " (" .. group.type .. ")" or ""))
-    for _, d in ipairs(by_group[g]) do print(device_lines(d)) end
+  for _, g in ipairs(groups) do
+    print(string.format("\nIOMMU group %d%s", g.number, g.type ~= json.null and " (" .. g.type .. ")" or ""))
+    for _, d in ipairs(by_group[g.number]) do print(device_lines(d)) end
   end
   if #ungrouped > 0 then
     print("\nNot in an IOMMU group")
     for _, d in ipairs(ungrouped) do print(device_lines(d)) end
   end
+end
+
+local function addresses(devices)
+  local out = json.array()
+  for i, d in ipairs(devices) do out[i] = d.address end
+  return out
+end
+
+-- The groups of the selected devices, in order.
+local function groups_of(inv, selected)
+  local wanted, groups = {}, json.array()
+  for _, d in ipairs(selected) do
+    if d.iommu_group then wanted[d.iommu_group] = true end
+  end
+  for g in inv:groups() do
+    if wanted[g.number] then
+      groups[#groups + 1] = json.object({ "number", "type", "devices", "passthrough_set" }, {
+        number = g.number, type = g.type or json.null, devices = addresses(g.devices),
+        passthrough_set = addresses(g.passthrough_set),
+      })
+    end
+  end
+  return groups
 end
 
 return {
@@ -158,30 +150,19 @@ return {
   run = function(args)
     local inv, err = pt.scan()
     if not inv then error(err, 0) end
-    if args.device then
-      local _, derr = inv:device(args.device)
-      if derr then error(derr, 0) end
-    end
     local selected = {}
-    for d in inv:devices() do
-      local keep = (not args.device or d.address == args.device)
-        and (not args.class or (d.class and classes[args.class](d.class)))
-      if keep then selected[#selected + 1] = d end
-    end
-    local groups, ngroups = json.array(), 0
-    local wanted = {}
-    for _, d in ipairs(selected) do
-      if d.iommu_group then wanted[d.iommu_group] = true end
-    end
-    for g in inv:groups() do
-      ngroups = ngroups + 1
-      if wanted[g.number] then
-        groups[#groups + 1] = json.object({ "number", "type", "devices", "passthrough_set" }, {
-          number = g.number, type = g.type or json.null, devices = addresses(g.devices),
-          passthrough_set = addresses(g.passthrough_set),
-        })
+    if args.device then
+      local dev, derr = inv:device(args.device)
+      if not dev then error(derr, 0) end
+      selected[1] = dev:fields()
+    else
+      local match = args.class and classes[args.class]
+      for d in inv:devices() do
+        local class = d.class
+        if not match or (class and match(class)) then selected[#selected + 1] = d:fields() end
       end
     end
+    local groups = groups_of(inv, selected)
     local root = pt.root()
     if args.json then
       local devices = json.array()
@@ -189,9 +170,9 @@ return {
       print(json.encode(json.object({ "root", "iommu", "devices", "groups", "warnings" }, {
         root = root, iommu = inv:has_iommu(), devices = devices, groups = groups,
         warnings = json.array(inv:warnings()),
-      }), "  "))
+      }), "  ", 2))
     else
-      print_text(inv, selected, root, ngroups)
+      print_text(inv, selected, root, groups)
       if not inv:has_iommu() then
         print("\n" .. string.format(IOMMU_OFF, root == "/" and "" or root))
       end

@@ -33,7 +33,7 @@ def build_install_uninstall(tmp):
     installed = files_under(prefix)
     for f in ("bin/ptlua", "include/libpt.h", "lib/libpt.so.0.1.0", "lib/libpt.so.0", "lib/libpt.so",
               "lib/libpt.a", "lib/pkgconfig/libpt.pc", "lib/lua/5.4/pt.so",
-              "share/libpt/lua/pt/json.lua", "share/libpt/scripts/report.lua"):
+              "share/libpt/lua/pt/recipe.lua", "share/libpt/scripts/report.lua"):
         assert f in installed, f"{f} not installed: {installed}"
     # The installed ptlua finds its modules and scripts beside itself.
     p = run([f"{prefix}/bin/ptlua", "--root", fixture, f"{prefix}/share/libpt/scripts/report.lua",

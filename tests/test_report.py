@@ -161,17 +161,24 @@ def report_bad_attributes(tmp):
     dev = f"{root}/sys/devices/pci0000:00/0000:00:1c.0/0000:02:01.0"
     with open(f"{dev}/class", "w") as f:
         f.write("zz-not-a-class\n")
-    os.unlink(f"{root}/sys/devices/pci0000:00/0000:00:14.0/vendor")
-    os.mkdir(f"{root}/sys/devices/pci0000:00/0000:00:14.0/vendor")  # read() gives EISDIR
+    usb = f"{root}/sys/devices/pci0000:00/0000:00:14.0"
+    for attr in ("config", "vendor"):  # read() gives EISDIR
+        os.unlink(f"{usb}/{attr}")
+        os.mkdir(f"{usb}/{attr}")
+    os.unlink(f"{root}/sys/devices/pci0000:00/0000:00:02.0/config")
     r = report_json(root)
     d = by_addr(r)
     eq(d["0000:02:01.0"]["class"], None, "garbled class is unknown, not guessed")
     eq(d["0000:02:01.0"]["passthrough_set"], ["0000:02:00.0", "0000:02:01.0"],
        "a device of unknown class still counts in its group")
     eq(d["0000:02:00.0"]["verdict"], "shared", "the NIC still shares")
-    eq(d["0000:00:14.0"]["vendor_id"], "ffff", "unreadable vendor")
+    eq(d["0000:00:14.0"]["vendor_id"], "ffff", "unreadable config and vendor")
+    eq(d["0000:00:14.0"]["device_id"], "a2af", "device from its attribute when config is unreadable")
+    eq((d["0000:00:02.0"]["vendor_id"], d["0000:00:02.0"]["device_id"]), ("8086", "3e92"),
+       "ids from the attributes without config")
     eq(d["0000:01:00.0"]["vendor_id"], "10de", "other devices unaffected")
     eq(r["warnings"], [
+        f'0000:00:14.0: {root}/sys/bus/pci/devices/0000:00:14.0/config: Is a directory',
         f'0000:00:14.0: {root}/sys/bus/pci/devices/0000:00:14.0/vendor: Is a directory',
         f'0000:02:01.0: {root}/sys/bus/pci/devices/0000:02:01.0/class: invalid value "zz-not-a-class"',
     ], "warnings name the device and the file")

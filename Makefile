@@ -41,7 +41,7 @@ SCRIPTS = $(wildcard scripts/*.lua)
 
 # Debian packages: those to build, and those the tests and the demo use.
 BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev pciutils
-CHECK_DEPS = python3 valgrind lua5.4
+CHECK_DEPS = python3 valgrind lua5.4 time
 
 all: $(SHLIB) $(SONAME) libpt.so libpt.a lua/pt.so lua/ptlua libpt.pc
 
@@ -126,6 +126,10 @@ check: deps-check
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)python3 tests/run.py
 
+bench: deps-check
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)python3 tests/bench.py
+
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(LUADIR)/pt $(DESTDIR)$(SCRIPTDIR) \
@@ -153,4 +157,4 @@ uninstall:
 clean:
 	rm -rf build libpt.so* libpt.a libpt.pc lua/pt.so lua/ptlua
 
-.PHONY: all demo check install uninstall clean deps-build deps-check
+.PHONY: all demo check bench install uninstall clean deps-build deps-check

@@ -40,7 +40,8 @@ LUA_MODULES = lua/pt/recipe.lua
 SCRIPTS = $(wildcard scripts/*.lua)
 
 # Debian packages: those to build, and those the tests and the demo use.
-BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev pciutils
+BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev pciutils pci.ids
+DEMO_DEPS = python3
 CHECK_DEPS = python3 valgrind lua5.4 time
 
 all: $(SHLIB) $(SONAME) libpt.so libpt.a lua/pt.so lua/ptlua libpt.pc
@@ -104,16 +105,16 @@ define install_deps
 	fi
 endef
 
-deps-build:
-	$(call install_deps,$(BUILD_DEPS))
-
 deps-check:
 	$(call install_deps,$(BUILD_DEPS) $(CHECK_DEPS))
 
 SAMPLE = tests/fixtures/sample-host
 FIXTURE_LISTING = ../shared/fixtures/iommu-listings/01-intel-z370-coffeelake-gt1030.txt
 
-demo: deps-build
+deps-demo:
+	$(call install_deps,$(BUILD_DEPS) $(DEMO_DEPS))
+
+demo: deps-demo
 	$(Q)$(MAKE) --no-print-directory all
 	@echo "== This host ==========================================================="
 	$(Q)./lua/ptlua scripts/report.lua
@@ -157,4 +158,4 @@ uninstall:
 clean:
 	rm -rf build libpt.so* libpt.a libpt.pc lua/pt.so lua/ptlua
 
-.PHONY: all demo check bench install uninstall clean deps-build deps-check
+.PHONY: all demo check bench install uninstall clean deps-demo deps-check

@@ -57,7 +57,8 @@ static struct pci_access *open_libpci(pt_ctx *ctx)
 const char *pt_names_lookup(pt_device *dev, enum pt_name which)
 {
 	pt_ctx *ctx = dev->e->ctx;
-	char buf[256], *name = NULL;
+	char buf[256];
+	char *volatile name = NULL; /* set between setjmp and a possible longjmp */
 	jmp_buf escape;
 
 	if (dev->names_looked_up[which])
@@ -93,6 +94,15 @@ const char *pt_names_lookup(pt_device *dev, enum pt_name which)
 		}
 	}
 	pci_escape = NULL;
+	if (name && which == PT_NAME_CLASS) {
+		/* For a known class with an unknown subclass libpci appends the code ("Unassigned
+		 * class [ffff]"); callers print codes themselves. */
+		char code[16];
+		size_t len = strlen(name);
+		snprintf(code, sizeof(code), " [%04x]", (unsigned)dev->class >> 8);
+		if (len > strlen(code) && strcmp(name + len - strlen(code), code) == 0)
+			name[len - strlen(code)] = '\0';
+	}
 	if (name)
 		dev->names[which] = strdup(name);
 	return dev->names[which];

@@ -57,8 +57,7 @@ end
 
 local function name_of(d)
   local vendor, device = d.vendor_name, d.device_name
-  if vendor and device then return vendor .. " " .. device end
-  return vendor or device or "(unknown)"
+  return string.format("%s %s", vendor or "Vendor " .. d.vendor_id, device or "Device " .. d.device_id)
 end
 
 local VERDICT_TEXT = {

@@ -139,6 +139,52 @@ const char *pt_verdict_to_string(pt_verdict v);
 size_t pt_device_get_set_size(const pt_device *dev);
 pt_device *pt_device_get_set_member(const pt_device *dev, size_t i);
 
+/*
+ * Config space capabilities, read on demand (once per device). The PCI Express port type is a
+ * PCI_EXP_TYPE_* value of <pci/header.h> (4 root port, 6 downstream port, 7 PCIe-to-PCI
+ * bridge...), -1 for a conventional PCI device, -2 when the config space is unreadable
+ * (without root sysfs gives 64 bytes).
+ */
+int pt_device_get_pcie_type(pt_device *dev);
+const char *pt_pcie_type_to_string(int type);
+/* The ACS capability and control registers: 0, -ENOENT when absent, -EACCES when unreadable. */
+int pt_device_get_acs(pt_device *dev, uint16_t *cap, uint16_t *ctrl);
+
+/* Why a device shares its group: the first point on its way up where isolation is lost. */
+typedef struct pt_explain pt_explain;
+typedef enum pt_isolation {
+	PT_ISOLATION_OK,	    /* nothing on the path shares */
+	PT_ISOLATION_MULTIFUNCTION, /* a function of a multifunction device without ACS */
+	PT_ISOLATION_NO_ACS,	    /* a port above has no ACS capability */
+	PT_ISOLATION_ACS_DISABLED,  /* a port above has ACS with required controls off */
+	PT_ISOLATION_PCI_BRIDGE,    /* behind a PCIe-to-PCI bridge: one requester id */
+	PT_ISOLATION_UNREADABLE,    /* config space unreadable (not root): unknown */
+	PT_ISOLATION_UNEXPLAINED,   /* ACS is complete, yet the group is shared (a quirk) */
+	PT_ISOLATION_NO_IOMMU,	    /* in no group */
+} pt_isolation;
+
+int pt_device_explain(pt_device *dev, pt_explain **ret);
+pt_explain *pt_explain_ref(pt_explain *x);
+pt_explain *pt_explain_unref(pt_explain *x);
+pt_isolation pt_explain_get_isolation(const pt_explain *x);
+/* "isolated", "multifunction-without-acs", "no-acs", "acs-disabled", "pci-bridge",
+ * "unreadable", "unexplained", "no-iommu". */
+const char *pt_isolation_to_string(pt_isolation v);
+/* The device where isolation is lost; NULL when isolated or in no group. */
+pt_device *pt_explain_get_culprit(const pt_explain *x);
+/* One sentence naming the device, the port and the reason. */
+const char *pt_explain_get_reason(const pt_explain *x);
+/* The path from the device up to its root port, one line each. */
+size_t pt_explain_get_step_count(const pt_explain *x);
+pt_device *pt_explain_get_step_device(const pt_explain *x, size_t i);
+const char *pt_explain_get_step_text(const pt_explain *x, size_t i);
+/* What would change it, most practical first (ACS override last, with its cost). */
+size_t pt_explain_get_fix_count(const pt_explain *x);
+const char *pt_explain_get_fix(const pt_explain *x, size_t i);
+/* Root ports of this host with an IOMMU group of their own: slots to move the card to. */
+size_t pt_explain_get_slot_count(const pt_explain *x);
+pt_device *pt_explain_get_slot(const pt_explain *x, size_t i);
+
 pt_group *pt_group_ref(pt_group *group);
 pt_group *pt_group_unref(pt_group *group);
 unsigned pt_group_get_number(const pt_group *group);

@@ -85,6 +85,12 @@ struct pt_device {
 	pt_device **own_set;
 	char *names[PT_NAME_MAX];
 	bool names_looked_up[PT_NAME_MAX];
+	/* config.c, read on demand */
+	bool config_loaded;
+	size_t config_len;
+	int pcie_type; /* -1 conventional PCI, -2 unreadable */
+	enum { PT_ACS_ABSENT, PT_ACS_PRESENT, PT_ACS_UNREADABLE } acs;
+	uint16_t acs_cap, acs_ctrl;
 };
 
 struct pt_enum {
@@ -104,6 +110,8 @@ pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key);
 /* iommu.c: reads the groups, then links devices to them and computes sets and verdicts. */
 int pt_iommu_scan_groups(pt_enum *e);
 int pt_iommu_analyse(pt_enum *e);
+/* config.c */
+void pt_config_load(pt_device *dev);
 /* names.c */
 const char *pt_names_lookup(pt_device *dev, enum pt_name which);
 void pt_names_close(pt_ctx *ctx);

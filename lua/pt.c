@@ -523,6 +523,69 @@ static int dev_fields(lua_State *L)
 	return 1;
 }
 
+/* dev:explain(): why the device shares its group, as a plain table. */
+static int dev_explain(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	pt_explain *x;
+	int r = pt_device_explain(d, &x);
+
+	if (r < 0)
+		return fail(L, r, lua_pushfstring(L, "%s: cannot explain its group: %s",
+						  pt_device_get_address(d), strerror(-r)));
+	lua_createtable(L, 0, 7);
+	set_string(L, "device", pt_device_get_address(d));
+	set_string(L, "isolation", pt_isolation_to_string(pt_explain_get_isolation(x)));
+	if (pt_explain_get_culprit(x))
+		set_string(L, "culprit", pt_device_get_address(pt_explain_get_culprit(x)));
+	set_string(L, "reason", pt_explain_get_reason(x));
+	lua_createtable(L, (int)pt_explain_get_step_count(x), 0);
+	for (size_t i = 0; i < pt_explain_get_step_count(x); i++) {
+		lua_createtable(L, 0, 2);
+		set_string(L, "device", pt_device_get_address(pt_explain_get_step_device(x, i)));
+		set_string(L, "text", pt_explain_get_step_text(x, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "steps");
+	lua_createtable(L, (int)pt_explain_get_fix_count(x), 0);
+	for (size_t i = 0; i < pt_explain_get_fix_count(x); i++) {
+		lua_pushstring(L, pt_explain_get_fix(x, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "fixes");
+	lua_createtable(L, (int)pt_explain_get_slot_count(x), 0);
+	for (size_t i = 0; i < pt_explain_get_slot_count(x); i++) {
+		lua_pushstring(L, pt_device_get_address(pt_explain_get_slot(x, i)));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "slots");
+	pt_explain_unref(x);
+	return 1;
+}
+
+/* dev:acs(): {cap =, ctrl =} or nil, message, errno (ENOENT absent, EACCES unreadable). */
+static int dev_acs(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	uint16_t cap, ctrl;
+	int r = pt_device_get_acs(d, &cap, &ctrl);
+
+	if (r < 0)
+		return fail(L, r, lua_pushfstring(L, "%s: %s", pt_device_get_address(d),
+						  r == -EACCES ? "config space unreadable (not root?)"
+							       : "no ACS capability"));
+	lua_createtable(L, 0, 2);
+	set_integer(L, "cap", cap);
+	set_integer(L, "ctrl", ctrl);
+	return 1;
+}
+
+static int dev_pcie_type(lua_State *L)
+{
+	lua_pushstring(L, pt_pcie_type_to_string(pt_device_get_pcie_type(DEV(L))));
+	return 1;
+}
+
 static int dev_tostring(lua_State *L)
 {
 	box *b = luaL_checkudata(L, 1, DEVICE_MT);
@@ -643,10 +706,14 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 		{ "sriov_totalvfs", dev_sriov_totalvfs },
 		{ "verdict", dev_verdict },
 		{ "passthrough_set", dev_passthrough_set },
+		{ "pcie_type", dev_pcie_type },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg no_methods[] = { { NULL, NULL } };
-	static const luaL_Reg dev_methods[] = { { "fields", dev_fields }, { NULL, NULL } };
+	static const luaL_Reg dev_methods[] = {
+		{ "fields", dev_fields }, { "explain", dev_explain }, { "acs", dev_acs },
+		{ NULL, NULL },
+	};
 	static const luaL_Reg group_getters[] = {
 		{ "number", group_number },
 		{ "type", group_type },

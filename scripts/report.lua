@@ -34,11 +34,32 @@ local function flags_of(d)
   return flags
 end
 
+local EXPLAIN_KEYS = { "isolation", "culprit", "reason", "steps", "fixes", "slots" }
+
+local function explanation_json(x)
+  local steps = json.array()
+  for i, step in ipairs(x.steps) do steps[i] = json.object({ "device", "text" }, step) end
+  x.device = nil
+  x.culprit = x.culprit or json.null
+  x.steps, x.fixes, x.slots = steps, json.array(x.fixes), json.array(x.slots)
+  return json.object(EXPLAIN_KEYS, x)
+end
+
+local function explanation_lines(x)
+  local lines = { string.format("  Why: %s", x.reason) }
+  if #x.steps > 0 then lines[#lines + 1] = "  Path up to the root:" end
+  for _, step in ipairs(x.steps) do lines[#lines + 1] = "    " .. step.text end
+  for i, fix in ipairs(x.fixes) do
+    lines[#lines + 1] = (i == 1 and "  What would change it:\n" or "") .. "    - " .. fix
+  end
+  return table.concat(lines, "\n")
+end
+
 local DEVICE_KEYS = { "address", "vendor_id", "device_id", "subsystem_vendor_id",
   "subsystem_device_id", "class", "revision", "vendor_name", "device_name", "class_name",
   "driver", "driver_override", "iommu_group", "verdict", "passthrough_set", "bridge",
   "header_type", "multifunction", "parent", "boot_vga", "reset_method", "numa_node", "physfn",
-  "virtfns", "sriov_totalvfs", "bar_sizes", "rom_size", "flags" }
+  "virtfns", "sriov_totalvfs", "bar_sizes", "rom_size", "flags", "explanation" }
 local NULLABLE = { "class", "vendor_name", "device_name", "class_name", "driver",
   "driver_override", "iommu_group", "header_type", "parent", "boot_vga", "reset_method",
   "numa_node", "physfn" }
@@ -46,6 +67,7 @@ local NULLABLE = { "class", "vendor_name", "device_name", "class_name", "driver"
 -- The record becomes its JSON object in place: thousands of them make the big reports.
 local function device_json(d)
   d.flags = json.array(flags_of(d))
+  if d.explanation then d.explanation = explanation_json(d.explanation) end
   json.array(d.passthrough_set)
   json.array(d.virtfns)
   d.domain, d.bus, d.slot, d.func = nil, nil, nil, nil
@@ -105,7 +127,10 @@ local function print_text(inv, selected, root, groups)
   end
   for _, g in ipairs(groups) do
     print(string.format("\nIOMMU group %d%s", g.number, g.type ~= json.null and " (" .. g.type .. ")" or ""))
-    for _, d in ipairs(by_group[g.number]) do print(device_lines(d)) end
+    for _, d in ipairs(by_group[g.number]) do
+      print(device_lines(d))
+      if d.explanation then print(explanation_lines(d.explanation)) end
+    end
   end
   if #ungrouped > 0 then
     print("\nNot in an IOMMU group")
@@ -144,6 +169,8 @@ return {
     { name = "class", type = "enum", values = { "gpu", "audio", "usb", "storage", "network" },
       help = "only devices of this kind" },
     { name = "device", type = "pci-addr", help = "only this device" },
+    { name = "explain", type = "bool",
+      help = "say why each device shares its group and what would change it (with --device: always)" },
     { name = "require-iommu", type = "bool", help = "fail (exit 1) when the IOMMU is off" },
   },
   run = function(args)
@@ -159,6 +186,13 @@ return {
       for d in inv:devices() do
         local class = d.class
         if not match or (class and match(class)) then selected[#selected + 1] = d:fields() end
+      end
+    end
+    if args.explain or args.device then
+      for _, d in ipairs(selected) do
+        if d.iommu_group and not d.bridge then
+          d.explanation = assert(inv:device(d.address):explain())
+        end
       end
     end
     local groups = groups_of(inv, selected)

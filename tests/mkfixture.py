@@ -8,7 +8,9 @@
 
 Spec lines: ADDRESS VVVV:DDDD CLASS [key=value ...], keys: group, driver, parent, boot_vga,
 reset_method (',' for spaces; '-' for none), rev, subsys (VVVV:DDDD), numa, physfn, override,
-totalvfs. Lines starting with '#' are comments. `iommu=off` alone on a line leaves out
+totalvfs, pcie (root, downstream, upstream, endpoint, legacy, pci-bridge, rciep, none), acs (on,
+off, none, or the enabled controls: SV+RR), cfg (bytes of config space readable: 64 as without
+root, 256 without extended space, 4096). Lines starting with '#' are comments. `iommu=off` alone on a line leaves out
 /sys/kernel/iommu_groups; `iommu=empty` makes it empty.
 
 Listings say nothing of drivers, reset methods or topology, so the builder assumes: no
@@ -142,6 +144,10 @@ def parse_spec(text, source="spec"):
                 d["subsys"] = tuple(int(x, 16) for x in v.split(":"))
             elif k == "reset_method":
                 d[k] = "" if v == "-" else v.replace(",", " ")
+            elif k == "cfg":
+                d[k] = int(v)
+            elif k in ("pcie", "acs"):
+                d[k] = v
             elif k in ("driver", "parent", "physfn", "override"):
                 d[k] = norm_addr(v) if k in ("parent", "physfn") else v
             else:
@@ -202,8 +208,34 @@ def assign_parents(devices):
             p = pb["parent"]
 
 
+PCIE_TYPES = {"endpoint": 0, "legacy": 1, "root": 4, "upstream": 5, "downstream": 6,
+              "pci-bridge": 7, "rciep": 9}
+ACS_BITS = {"SV": 0x01, "TB": 0x02, "RR": 0x04, "CR": 0x08, "UF": 0x10}
+ACS_CAP = 0x1f  # SV TB RR CR UF
+
+
+def default_pcie(d, devices_by_bus, root_buses):
+    """What a listing does not say: root ports on root buses, switch ports below them."""
+    dom, bus = key(d["addr"])[:2]
+    on_root_bus = root_buses.get(dom) == bus
+    if not is_bridge(d):
+        return "rciep" if on_root_bus else "endpoint"
+    if on_root_bus:
+        return "root"
+    below = devices_by_bus.get((dom, d.get("secondary")), [])
+    return "upstream" if below and all(is_bridge(b) for b in below) else "downstream"
+
+
+def default_acs(d, pcie, groups):
+    """A port alone in its group has ACS on; one that shares it (with what is below it,
+    as Intel's PEG ports do) has none, which is what made the kernel group them."""
+    if pcie not in ("root", "downstream"):
+        return "none"
+    return "on" if d["group"] is not None and groups.get(d["group"]) == [d] else "none"
+
+
 def config_space(d, multifunction):
-    cfg = bytearray(256)
+    cfg = bytearray(4096)
     header = 1 if is_bridge(d) and d["cls"] >> 8 != 0x0607 else (2 if d["cls"] >> 8 == 0x0607 else 0)
     struct.pack_into("<HH", cfg, 0, d["vendor"], d["device"])
     struct.pack_into("<H", cfg, 4, 0x0007)
@@ -217,7 +249,21 @@ def config_space(d, multifunction):
         cfg[0x18] = key(d["addr"])[1]
         cfg[0x19] = d.get("secondary", 0)
         cfg[0x1a] = d.get("subordinate", 0)
-    return bytes(cfg)
+    pcie = d.get("pcie", "none")
+    if pcie != "none":
+        struct.pack_into("<H", cfg, 6, 0x0010)  # capability list
+        cfg[0x34] = 0x40
+        cfg[0x40], cfg[0x41] = 0x10, 0x00
+        struct.pack_into("<H", cfg, 0x42, 0x0002 | PCIE_TYPES[pcie] << 4)
+        acs = d.get("acs", "none")
+        if acs != "none":
+            ctrl = {"on": 0x1d, "off": 0}.get(acs)
+            if ctrl is None:
+                ctrl = sum(ACS_BITS[f] for f in acs.split("+"))
+            struct.pack_into("<IHH", cfg, 0x100, 0x000d | 1 << 16, ACS_CAP, ctrl)
+    else:
+        cfg = cfg[:256]
+    return bytes(cfg[:d.get("cfg", len(cfg))])
 
 
 def write(path, data, mode="w"):
@@ -253,6 +299,15 @@ def build(devices, root, iommu="auto"):
     for d in devices:
         slots.setdefault(d["addr"][:-2], []).append(d)
     vga = sorted((d for d in devices if d["cls"] >> 8 == 0x0300), key=lambda d: key(d["addr"]))
+    by_bus, groups, root_buses = {}, {}, {}
+    for d in sorted(devices, key=lambda d: key(d["addr"])):
+        dom, bus = key(d["addr"])[:2]
+        by_bus.setdefault((dom, bus), []).append(d)
+        groups.setdefault(d["group"], []).append(d)
+        root_buses.setdefault(dom, bus)
+    for d in devices:
+        d.setdefault("pcie", default_pcie(d, by_bus, root_buses))
+        d.setdefault("acs", default_acs(d, d["pcie"], groups))
     groups_on = iommu != "off" and (iommu == "empty" or any(d["group"] is not None for d in devices))
     groups_dir = os.path.join(sys_, "kernel", "iommu_groups")
     if groups_on:
@@ -266,7 +321,7 @@ def build(devices, root, iommu="auto"):
         for name, value in (("vendor", f"0x{d['vendor']:04x}"), ("device", f"0x{d['device']:04x}"),
                             ("subsystem_vendor", f"0x{sv:04x}"), ("subsystem_device", f"0x{sd:04x}"),
                             ("class", f"0x{d['cls']:06x}"), ("revision", f"0x{d['rev']:02x}"),
-                            ("numa_node", str(d.get("numa", -1))),
+                            ("numa_node", str(d.get("numa", -1))), ("irq", "0"),
                             ("driver_override", d.get("override", "(null)"))):
             write(os.path.join(p, name), value + "\n")
         multifunction = len(slots[d["addr"][:-2]]) > 1

@@ -69,6 +69,10 @@ int pt_enum_has_iommu(const pt_enum *e);
 size_t pt_enum_get_warning_count(const pt_enum *e);
 const char *pt_enum_get_warning(const pt_enum *e, size_t i);
 
+/* The snapshot a device belongs to, and a snapshot's context (borrowed). */
+pt_enum *pt_device_get_enum(const pt_device *dev);
+pt_ctx *pt_enum_get_context(const pt_enum *e);
+
 pt_device *pt_device_ref(pt_device *dev);
 pt_device *pt_device_unref(pt_device *dev);
 /* "0000:01:00.0"; the domain has 4 or 5 hex digits. */
@@ -184,6 +188,28 @@ const char *pt_explain_get_fix(const pt_explain *x, size_t i);
 /* Root ports of this host with an IOMMU group of their own: slots to move the card to. */
 size_t pt_explain_get_slot_count(const pt_explain *x);
 pt_device *pt_explain_get_slot(const pt_explain *x, size_t i);
+
+/*
+ * The host-critical guard: devices the host cannot give away, each with its reason ("boot VGA
+ * device (boot_vga = 1)", "controller of / (/dev/sda2)", "NIC of the default route (vmbr0 ->
+ * bond0 -> enp3s0)", "the only keyboard (...) hangs under it").
+ */
+enum {
+	PT_CRITICAL_BOOT_VGA = 1 << 0, /* boot_vga = 1 */
+	PT_CRITICAL_CONSOLE = 1 << 1,  /* draws the framebuffer console */
+	PT_CRITICAL_STORAGE = 1 << 2,  /* controller of /, /boot, /boot/efi, /var, Proxmox storage */
+	PT_CRITICAL_NETWORK = 1 << 3,  /* NIC of a default route, through bridges, bonds, VLANs */
+	PT_CRITICAL_KEYBOARD = 1 << 4, /* USB controller of the only keyboard(s) */
+};
+/* A mask of PT_CRITICAL_*, 0 when the host can spare it. */
+unsigned pt_device_get_critical(pt_device *dev);
+/* The reasons, "; "-joined; NULL when none. */
+const char *pt_device_get_critical_reason(pt_device *dev);
+/* Whether the device, with its whole passthrough set, may leave the host: 0, or -EBUSY with
+ * the reason naming the critical member in pt_ctx_last_error(). PT_TAKE_FORCE overrides (and
+ * logs a warning). Every action that takes devices away calls it. */
+#define PT_TAKE_FORCE 1u
+int pt_device_check_take(pt_device *dev, unsigned flags);
 
 pt_group *pt_group_ref(pt_group *group);
 pt_group *pt_group_unref(pt_group *group);

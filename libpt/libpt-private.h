@@ -91,6 +91,9 @@ struct pt_device {
 	int pcie_type; /* -1 conventional PCI, -2 unreadable */
 	enum { PT_ACS_ABSENT, PT_ACS_PRESENT, PT_ACS_UNREADABLE } acs;
 	uint16_t acs_cap, acs_ctrl;
+	/* guard.c, found on first use */
+	unsigned critical;
+	char *critical_reason;
 };
 
 struct pt_enum {
@@ -102,6 +105,7 @@ struct pt_enum {
 	size_t n_groups;
 	char **warnings;
 	size_t n_warnings;
+	bool guard_loaded;
 };
 
 void pt_enum_add_warning(pt_enum *e, const char *format, ...) PT_PRINTF(2, 3);
@@ -110,6 +114,8 @@ pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key);
 /* iommu.c: reads the groups, then links devices to them and computes sets and verdicts. */
 int pt_iommu_scan_groups(pt_enum *e);
 int pt_iommu_analyse(pt_enum *e);
+/* guard.c */
+void pt_guard_load(pt_enum *e);
 /* config.c */
 void pt_config_load(pt_device *dev);
 /* names.c */

@@ -313,6 +313,7 @@ static void free_enum(pt_enum *e)
 		free(d->reset_method);
 		free(d->virtfns);
 		free(d->own_set);
+		free(d->critical_reason);
 		for (int n = 0; n < PT_NAME_MAX; n++)
 			free(d->names[n]);
 	}
@@ -434,6 +435,9 @@ pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key)
 {
 	return find_key(e, key);
 }
+
+PT_EXPORT pt_enum *pt_device_get_enum(const pt_device *dev) { return dev->e; }
+PT_EXPORT pt_ctx *pt_enum_get_context(const pt_enum *e) { return e->ctx; }
 
 PT_EXPORT pt_device *pt_device_ref(pt_device *dev)
 {

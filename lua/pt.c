@@ -351,6 +351,7 @@ STR_GETTER(dev_driver, pt_device_get_driver(d))
 STR_GETTER(dev_driver_override, pt_device_get_driver_override(d))
 STR_GETTER(dev_reset_method, pt_device_get_reset_method(d))
 STR_GETTER(dev_verdict, pt_verdict_to_string(pt_device_get_verdict(d)))
+STR_GETTER(dev_critical, pt_device_get_critical_reason(d))
 
 static int push_opt_int(lua_State *L, long v)
 {
@@ -512,6 +513,7 @@ static int dev_fields(lua_State *L)
 	set_addresses(L, "virtfns", pt_device_get_virtfn_count(d), pt_device_get_virtfn, d);
 	set_integer(L, "sriov_totalvfs", pt_device_get_sriov_totalvfs(d));
 	set_string(L, "verdict", pt_verdict_to_string(pt_device_get_verdict(d)));
+	set_string(L, "critical", pt_device_get_critical_reason(d));
 	set_addresses(L, "passthrough_set", pt_device_get_set_size(d), pt_device_get_set_member, d);
 	lua_createtable(L, 6, 0);
 	for (unsigned i = 0; i < 6; i++) {
@@ -577,6 +579,32 @@ static int dev_acs(lua_State *L)
 	lua_createtable(L, 0, 2);
 	set_integer(L, "cap", cap);
 	set_integer(L, "ctrl", ctrl);
+	return 1;
+}
+
+/* dev:check_take([{force = bool}]): true, or nil, "refused: ...", EBUSY. */
+static int dev_check_take(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	unsigned flags = 0;
+
+	if (!lua_isnoneornil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TTABLE);
+		lua_pushnil(L);
+		while (lua_next(L, 2)) {
+			if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "force") != 0)
+				return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s'",
+									  luaL_tolstring(L, -2, NULL)));
+			lua_pop(L, 1);
+		}
+		lua_getfield(L, 2, "force");
+		if (lua_toboolean(L, -1))
+			flags |= PT_TAKE_FORCE;
+	}
+	int r = pt_device_check_take(d, flags);
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
+	lua_pushboolean(L, 1);
 	return 1;
 }
 
@@ -707,11 +735,13 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 		{ "verdict", dev_verdict },
 		{ "passthrough_set", dev_passthrough_set },
 		{ "pcie_type", dev_pcie_type },
+		{ "critical", dev_critical },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg no_methods[] = { { NULL, NULL } };
 	static const luaL_Reg dev_methods[] = {
 		{ "fields", dev_fields }, { "explain", dev_explain }, { "acs", dev_acs },
+		{ "check_take", dev_check_take },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg group_getters[] = {

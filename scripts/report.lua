@@ -27,6 +27,7 @@ To turn it on:
 local function flags_of(d)
   local flags = {}
   if d.boot_vga then flags[#flags + 1] = "boot-vga" end
+  if d.critical then flags[#flags + 1] = "host-critical: " .. d.critical end
   if d.reset_method == "" and not d.bridge then flags[#flags + 1] = "no-reset" end
   if d.driver_override then flags[#flags + 1] = "override=" .. d.driver_override end
   if d.physfn then flags[#flags + 1] = "vf-of=" .. d.physfn end
@@ -59,8 +60,8 @@ local DEVICE_KEYS = { "address", "vendor_id", "device_id", "subsystem_vendor_id"
   "subsystem_device_id", "class", "revision", "vendor_name", "device_name", "class_name",
   "driver", "driver_override", "iommu_group", "verdict", "passthrough_set", "bridge",
   "header_type", "multifunction", "parent", "boot_vga", "reset_method", "numa_node", "physfn",
-  "virtfns", "sriov_totalvfs", "bar_sizes", "rom_size", "flags", "explanation" }
-local NULLABLE = { "class", "vendor_name", "device_name", "class_name", "driver",
+  "virtfns", "sriov_totalvfs", "bar_sizes", "rom_size", "critical", "flags", "explanation" }
+local NULLABLE = { "class", "vendor_name", "device_name", "class_name", "driver", "critical",
   "driver_override", "iommu_group", "header_type", "parent", "boot_vga", "reset_method",
   "numa_node", "physfn" }
 

@@ -47,8 +47,8 @@ def build_listing(name, root):
 
 
 def build_spec(text, root):
-    devices, iommu = mkfixture.parse_spec(text)
-    mkfixture.build(devices, root, iommu)
+    devices, iommu, host = mkfixture.parse_spec(text)
+    mkfixture.build(devices, root, iommu, host)
     return root
 
 

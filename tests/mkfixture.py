@@ -11,7 +11,14 @@ reset_method (',' for spaces; '-' for none), rev, subsys (VVVV:DDDD), numa, phys
 totalvfs, pcie (root, downstream, upstream, endpoint, legacy, pci-bridge, rciep, none), acs (on,
 off, none, or the enabled controls: SV+RR), cfg (bytes of config space readable: 64 as without
 root, 256 without extended space, 4096). Lines starting with '#' are comments. `iommu=off` alone on a line leaves out
-/sys/kernel/iommu_groups; `iommu=empty` makes it empty.
+/sys/kernel/iommu_groups; `iommu=empty` makes it empty. Host state, for the guard:
+  block NAME ADDRESS MAJ:MIN [part-of=DISK]   a disk (or partition) on a PCI controller
+  dm NAME MAJ:MIN SLAVE[,SLAVE]               a device-mapper or md device over others
+  mount POINT MAJ:MIN FSTYPE SOURCE           a line of /proc/self/mountinfo
+  net IFACE ADDRESS|virtual [lower=A,B]       a network interface (bridge, bond, VLAN: lower=)
+  route4 IFACE / route6 IFACE                 a default route
+  input N NAME ADDRESS|platform keyboard|mouse  /sys/class/input/inputN
+  fb NAME ADDRESS / fbcon                     a framebuffer of a PCI device / fbcon bound
 
 Listings say nothing of drivers, reset methods or topology, so the builder assumes: no
 driver; `flr bus` reset for endpoints (ls-iommu listings mark resettable devices with [R]);
@@ -119,14 +126,21 @@ def parse_listing(text, source="listing"):
     return devices
 
 
+HOST_WORDS = ("block", "dm", "mount", "net", "route4", "route6", "input", "fb", "fbcon")
+
+
 def parse_spec(text, source="spec"):
-    devices, iommu = [], "auto"
+    """Returns (devices, iommu, host): host is the list of host-state lines, split."""
+    devices, iommu, host = [], "auto", []
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         if line.startswith("iommu="):
             iommu = line.split("=", 1)[1]
+            continue
+        if line.split()[0] in HOST_WORDS:
+            host.append(line.split())
             continue
         words = line.split()
         if len(words) < 3 or not re.match(r"^[0-9a-f]{4}:[0-9a-f]{4}$", words[1]):
@@ -153,7 +167,7 @@ def parse_spec(text, source="spec"):
             else:
                 raise FixtureError(f"{source}:{n}: unknown key {k!r}")
         devices.append(d)
-    return devices, iommu
+    return devices, iommu, host
 
 
 def is_bridge(d):
@@ -273,11 +287,87 @@ def write(path, data, mode="w"):
 
 
 def link(target, name):
+    """A relative link as the kernel writes it: up to the target's parent, then the target
+    ("../../../0000:01:00.0" even where "../.." would do)."""
     os.makedirs(os.path.dirname(name), exist_ok=True)
-    os.symlink(os.path.relpath(target, os.path.dirname(name)), name)
+    up = os.path.relpath(os.path.dirname(target), os.path.dirname(name))
+    os.symlink(os.path.join(up, os.path.basename(target)), name)
 
 
-def build(devices, root, iommu="auto"):
+def build_host(host, root, paths):
+    """/proc and /sys entries the guard reads: disks, mounts, interfaces, routes, inputs."""
+    sys_ = os.path.join(root, "sys")
+    mounts, routes4, routes6 = [], [], []
+    disks = {}
+    for words in host:
+        kind = words[0]
+        if kind == "block":
+            name, addr, majmin = words[1:4]
+            opts = dict(w.split("=", 1) for w in words[4:])
+            if "part-of" in opts:
+                path = os.path.join(disks[opts["part-of"]], name)
+            else:
+                path = os.path.join(paths[norm_addr(addr)], "host0", "target0:0:0", "0:0:0:0", "block", name)
+            disks[name] = path
+            write(os.path.join(path, "dev"), majmin + "\n")
+            link(path, os.path.join(sys_, "class", "block", name))
+            link(path, os.path.join(sys_, "dev", "block", majmin))
+        elif kind == "dm":
+            name, majmin, slaves = words[1:4]
+            path = os.path.join(sys_, "devices", "virtual", "block", name)
+            write(os.path.join(path, "dev"), majmin + "\n")
+            for slave in slaves.split(","):
+                link(disks[slave], os.path.join(path, "slaves", slave))
+            disks[name] = path
+            link(path, os.path.join(sys_, "class", "block", name))
+            link(path, os.path.join(sys_, "dev", "block", majmin))
+        elif kind == "mount":
+            point, majmin, fstype, source = words[1:5]
+            mounts.append(f"{len(mounts) + 20} 1 {majmin} / {point} rw,relatime shared:1 - {fstype} {source} rw\n")
+        elif kind == "net":
+            iface, addr = words[1:3]
+            opts = dict(w.split("=", 1) for w in words[3:])
+            base = os.path.join(sys_, "devices", "virtual") if addr == "virtual" else paths[norm_addr(addr)]
+            path = os.path.join(base, "net", iface)
+            write(os.path.join(path, "ifindex"), "1\n")
+            for lower in filter(None, opts.get("lower", "").split(",")):
+                link(os.path.join(sys_, "class", "net", lower), os.path.join(path, "lower_" + lower))
+            link(path, os.path.join(sys_, "class", "net", iface))
+        elif kind == "route4":
+            routes4.append(f"{words[1]}\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n")
+        elif kind == "route6":
+            routes6.append("0" * 32 + " 00 " + "0" * 32 + " 00 fe800000000000000000000000000001 "
+                           f"00000400 00000001 00000000 00000003 {words[1]:>8}\n")
+        elif kind == "input":
+            number, name, addr, what = words[1:5]
+            base = os.path.join(sys_, "devices", "platform", "i8042", "serio0") if addr == "platform" \
+                else os.path.join(paths[norm_addr(addr)], "usb1", "1-1", "1-1:1.0")
+            path = os.path.join(base, "input", "input" + number)
+            write(os.path.join(path, "name"), name.replace("_", " ") + "\n")
+            keyboard = what == "keyboard"
+            write(os.path.join(path, "capabilities", "ev"), ("120013" if keyboard else "17") + "\n")
+            write(os.path.join(path, "capabilities", "key"),
+                  ("1000000000007 ff9f207ac14057ff febeffdfffefffff fffffffffffffffe" if keyboard
+                   else "1f0000 0 0 0 0") + "\n")
+            link(path, os.path.join(sys_, "class", "input", "input" + number))
+        elif kind == "fb":
+            name, addr = words[1:3]
+            path = os.path.join(paths[norm_addr(addr)], "graphics", name)
+            write(os.path.join(path, "dev"), "29:0\n")
+            link(paths[norm_addr(addr)], os.path.join(path, "device"))
+            link(path, os.path.join(sys_, "class", "graphics", name))
+        elif kind == "fbcon":
+            path = os.path.join(sys_, "devices", "virtual", "vtconsole", "vtcon1")
+            write(os.path.join(path, "name"), "(M) frame buffer device\n")
+            write(os.path.join(path, "bind"), "1\n")
+            link(path, os.path.join(sys_, "class", "vtconsole", "vtcon1"))
+    write(os.path.join(root, "proc", "self", "mountinfo"), "".join(mounts))
+    write(os.path.join(root, "proc", "net", "route"),
+          "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" + "".join(routes4))
+    write(os.path.join(root, "proc", "net", "ipv6_route"), "".join(routes6))
+
+
+def build(devices, root, iommu="auto", host=()):
     """Writes the tree under root (which must not exist or be empty)."""
     os.makedirs(root, exist_ok=True)
     sys_ = os.path.join(root, "sys")
@@ -353,6 +443,7 @@ def build(devices, root, iommu="auto"):
                 write(os.path.join(g, "type"), "DMA\n")
             link(p, os.path.join(g, "devices", d["addr"]))
             link(g, os.path.join(p, "iommu_group"))
+    build_host(host, root, paths)
     return paths
 
 
@@ -382,8 +473,8 @@ def generate(n):
 def main(argv):
     if len(argv) == 4 and argv[1] == "--spec":
         with open(argv[2]) as f:
-            devices, iommu = parse_spec(f.read(), argv[2])
-        build(devices, argv[3], iommu)
+            devices, iommu, host = parse_spec(f.read(), argv[2])
+        build(devices, argv[3], iommu, host)
     elif len(argv) == 4 and argv[1] == "--generate":
         build(generate(int(argv[2])), argv[3])
     elif len(argv) == 3:

@@ -45,7 +45,7 @@ def report_json_fields(tmp):
     eq(gpu["boot_vga"], False, "gpu boot_vga")
     eq(gpu["vendor_name"], "NVIDIA Corporation", "vendor name from libpci")
     eq(d["0000:00:02.0"]["boot_vga"], True, "igpu boot_vga")
-    eq(d["0000:00:02.0"]["flags"], ["boot-vga"], "igpu flags")
+    eq(d["0000:00:02.0"]["flags"], ["boot-vga", "host-critical: boot VGA device (boot_vga = 1)"], "igpu flags")
     eq(d["0000:00:14.0"]["reset_method"], "", "no reset method")
     eq(d["0000:00:14.0"]["flags"], ["no-reset"], "usb flags")
     eq(d["0000:00:14.0"]["class"], "0c0330", "class keeps the programming interface")

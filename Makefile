@@ -19,7 +19,7 @@ DESTDIR ?=
 
 LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
 LUA_LIBS := $(shell $(PKG_CONFIG) --libs lua5.4 2>/dev/null)
-PCI_LIBS := $(shell $(PKG_CONFIG) --libs libpci 2>/dev/null)
+PCI_LIBS := $(shell $(PKG_CONFIG) --libs libpci libkmod 2>/dev/null)
 
 PT_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden -Iinclude
 PT_CPPFLAGS = -D_GNU_SOURCE -DPT_LUADIR='"$(LUADIR)"'
@@ -31,7 +31,7 @@ Q = @
 endif
 
 LIB_SRC = libpt/ctx.c libpt/sysfs.c libpt/address.c libpt/pci.c libpt/iommu.c libpt/names.c \
-	libpt/config.c libpt/explain.c libpt/guard.c
+	libpt/config.c libpt/explain.c libpt/guard.c libpt/modprobe.c libpt/doctor.c
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
 LUA_OBJ = build/lua-pt.o build/lua-json.o
 SONAME = libpt.so.$(ABI_MAJOR)
@@ -41,9 +41,9 @@ LUA_MODULES = lua/pt/recipe.lua
 SCRIPTS = $(wildcard scripts/*.lua)
 
 # Debian packages: those to build, and those the tests and the demo use.
-BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev pciutils pci.ids
+BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev libkmod-dev pciutils pci.ids
 DEMO_DEPS = python3
-CHECK_DEPS = python3 valgrind lua5.4 time
+CHECK_DEPS = python3 valgrind lua5.4 time kmod
 
 all: $(SHLIB) $(SONAME) libpt.so libpt.a lua/pt.so lua/ptlua libpt.pc
 

@@ -211,6 +211,28 @@ const char *pt_device_get_critical_reason(pt_device *dev);
 #define PT_TAKE_FORCE 1u
 int pt_device_check_take(pt_device *dev, unsigned flags);
 
+/*
+ * The readiness doctor: the host's checks (CPU, firmware and kernel IOMMU, command line,
+ * DMA domains, interrupt remapping, ACS override, VFIO modules, what blocks them, vfio-pci
+ * ids=) and, given a device, its own (boot VGA, reset, AMD reset bug, large BARs, softdep,
+ * group, guard). Each has a status, the evidence (file and value) and a fix.
+ */
+typedef struct pt_doctor pt_doctor;
+typedef enum pt_status { PT_PASS, PT_WARN, PT_FAIL, PT_INFO } pt_status;
+int pt_doctor_run(pt_enum *e, pt_device *dev, pt_doctor **ret);
+pt_doctor *pt_doctor_ref(pt_doctor *d);
+pt_doctor *pt_doctor_unref(pt_doctor *d);
+size_t pt_doctor_get_check_count(const pt_doctor *d);
+const char *pt_doctor_get_id(const pt_doctor *d, size_t i);
+const char *pt_doctor_get_title(const pt_doctor *d, size_t i);
+pt_status pt_doctor_get_status(const pt_doctor *d, size_t i);
+const char *pt_doctor_get_evidence(const pt_doctor *d, size_t i);
+/* NULL when there is nothing to do. */
+const char *pt_doctor_get_fix(const pt_doctor *d, size_t i);
+size_t pt_doctor_get_failures(const pt_doctor *d);
+/* "pass", "warn", "fail", "info". */
+const char *pt_status_to_string(pt_status s);
+
 pt_group *pt_group_ref(pt_group *group);
 pt_group *pt_group_unref(pt_group *group);
 unsigned pt_group_get_number(const pt_group *group);

@@ -114,6 +114,25 @@ pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key);
 /* iommu.c: reads the groups, then links devices to them and computes sets and verdicts. */
 int pt_iommu_scan_groups(pt_enum *e);
 int pt_iommu_analyse(pt_enum *e);
+/* modprobe.c: the rules of modprobe.d, each with its file and line. */
+struct pt_modprobe_rule {
+	char *file; /* as the user knows it: ROOT/etc/modprobe.d/vfio.conf */
+	unsigned line;
+	char kind[16];	 /* blacklist, install, options, softdep, remove */
+	char module[64]; /* with '_' for '-' */
+	char *value;	 /* the rest of the line */
+};
+struct pt_modprobe {
+	struct pt_modprobe_rule *rules;
+	size_t n_rules;
+};
+int pt_modprobe_load(pt_ctx *ctx, struct pt_modprobe *m);
+void pt_modprobe_free(struct pt_modprobe *m);
+/* The next rule of that kind for that module from *from on, NULL when none. */
+const struct pt_modprobe_rule *pt_modprobe_find(const struct pt_modprobe *m, const char *kind,
+						const char *module, size_t *from);
+void pt_module_name(char *name);
+
 /* guard.c */
 void pt_guard_load(pt_enum *e);
 /* config.c */

@@ -166,6 +166,9 @@ static int push_iter(lua_State *L, pt_enum *e, int kind)
 	return 4;
 }
 
+static void set_string(lua_State *L, const char *key, const char *value);
+static void set_integer(lua_State *L, const char *key, lua_Integer value);
+
 /* ---- pt.Context ---- */
 
 static int pt_lua_context(lua_State *L)
@@ -301,6 +304,35 @@ static int enum_count(lua_State *L)
 static int enum_group_count(lua_State *L)
 {
 	lua_pushinteger(L, (lua_Integer)pt_enum_get_group_count(check_open(L, 1, ENUM_MT)));
+	return 1;
+}
+
+/* inv:doctor([device]): {checks = {{id, status, title, evidence, fix}...}, failures = n}. */
+static int enum_doctor(lua_State *L)
+{
+	pt_enum *e = check_open(L, 1, ENUM_MT);
+	pt_device *dev = lua_isnoneornil(L, 2) ? NULL : check_open(L, 2, DEVICE_MT);
+	pt_doctor *d;
+	int r = pt_doctor_run(e, dev, &d);
+
+	if (r == -EINVAL)
+		return luaL_argerror(L, 2, "a device of another inventory");
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(pt_enum_get_context(e)));
+	lua_createtable(L, 0, 2);
+	lua_createtable(L, (int)pt_doctor_get_check_count(d), 0);
+	for (size_t i = 0; i < pt_doctor_get_check_count(d); i++) {
+		lua_createtable(L, 0, 5);
+		set_string(L, "id", pt_doctor_get_id(d, i));
+		set_string(L, "status", pt_status_to_string(pt_doctor_get_status(d, i)));
+		set_string(L, "title", pt_doctor_get_title(d, i));
+		set_string(L, "evidence", pt_doctor_get_evidence(d, i));
+		set_string(L, "fix", pt_doctor_get_fix(d, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "checks");
+	set_integer(L, "failures", (lua_Integer)pt_doctor_get_failures(d));
+	pt_doctor_unref(d);
 	return 1;
 }
 
@@ -699,6 +731,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 		{ "device", enum_device },   { "group", enum_group },
 		{ "has_iommu", enum_has_iommu }, { "warnings", enum_warnings },
 		{ "count", enum_count },     { "group_count", enum_group_count },
+		{ "doctor", enum_doctor },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg dev_getters[] = {

@@ -347,18 +347,20 @@ static void check_blocked(pt_doctor *d)
 	const char *bl = cmdline_value(d, "modprobe.blacklist=");
 
 	for (size_t i = 0; i < sizeof(VFIO_MODULES) / sizeof(*VFIO_MODULES); i++) {
-		const struct pt_modprobe_rule *r;
-		size_t from = 0;
-		while ((r = pt_modprobe_find(&d->modprobe, "blacklist", VFIO_MODULES[i], &from)) ||
-		       (r = pt_modprobe_find(&d->modprobe, "install", VFIO_MODULES[i], &from))) {
-			if (strcmp(r->kind, "install") == 0 && !strstr(r->value, "/bin/false") &&
-			    !strstr(r->value, "/bin/true"))
-				continue;
-			snprintf(evidence + strlen(evidence), sizeof(evidence) - strlen(evidence),
-				 "%s%s:%u: %s %s %s", evidence[0] ? "; " : "", r->file, r->line, r->kind,
-				 r->module, r->value);
-			snprintf(fix + strlen(fix), sizeof(fix) - strlen(fix), "%sdelete line %u of %s",
-				 fix[0] ? "; " : "", r->line, r->file);
+		static const char *const kinds[] = { "blacklist", "install" };
+		for (size_t k = 0; k < 2; k++) {
+			const struct pt_modprobe_rule *r;
+			size_t from = 0;
+			while ((r = pt_modprobe_find(&d->modprobe, kinds[k], VFIO_MODULES[i], &from))) {
+				/* An install rule that runs something else instead of loading it. */
+				if (k == 1 && !strstr(r->value, "/bin/false") && !strstr(r->value, "/bin/true"))
+					continue;
+				snprintf(evidence + strlen(evidence), sizeof(evidence) - strlen(evidence),
+					 "%s%s:%u: %s %s %s", evidence[0] ? "; " : "", r->file, r->line,
+					 r->kind, r->module, r->value);
+				snprintf(fix + strlen(fix), sizeof(fix) - strlen(fix), "%sdelete line %u of %s",
+					 fix[0] ? "; " : "", r->line, r->file);
+			}
 		}
 		if (bl && strstr(bl, VFIO_MODULES[i]))
 			snprintf(evidence + strlen(evidence), sizeof(evidence) - strlen(evidence),

@@ -55,7 +55,8 @@ def build_spec(text, root):
 def run(cmd, valgrind=False, check=None, env=None, **kw):
     if valgrind:
         cmd = VALGRIND + cmd
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, **kw)
+    kw.setdefault("text", True)
+    p = subprocess.run(cmd, capture_output=True, env=env, **kw)
     if check is not None and p.returncode != check:
         raise AssertionError(f"{' '.join(cmd)}: exit {p.returncode}, expected {check}\n"
                              f"stdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-3000:]}")

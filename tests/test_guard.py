@@ -123,3 +123,34 @@ def guard_refuses_taking(tmp):
     ], "check_take")
     p = ptlua(["scripts/report.lua", "--device", "00:02.0"], root=root)
     contains(p.stdout, "host-critical: boot VGA device (boot_vga = 1)", "report flag")
+
+
+@test()
+def report_dot_and_svg(tmp):
+    """The topology picture: a node a device under its parent, a colour a group, shared groups
+    outlined, host-critical devices doubled; dot renders it."""
+    from harness import run
+    root = build_spec(HOST, os.path.join(tmp, "root"))
+    dot = ptlua(["scripts/report.lua", "--dot"], root=root).stdout
+    contains(dot, '"0000:00:01.0" -> "0000:01:00.0";', "edge from the root port")
+    contains(dot, '"pci0000:00" -> "0000:00:01.0";', "edge from the root complex")
+    lines = {l.split(" [")[0].strip(): l for l in dot.splitlines() if " [label=" in l}
+    contains(lines['"0000:00:02.0"'], "peripheries=2", "boot vga doubled")
+    contains(lines['"0000:00:02.0"'], 'tooltip="host-critical: boot VGA device (boot_vga = 1)"', "reason")
+    fill = lambda a: lines[f'"{a}"'].split('fillcolor="')[1][:7]
+    eq(fill("0000:0b:00.0"), fill("0000:0b:00.1"), "one colour a group")
+    assert fill("0000:0b:00.0") != fill("0000:0a:00.0"), "groups differ"
+    contains(lines['"0000:01:00.0"'], "group 2", "label")
+    svg = os.path.join(tmp, "host.svg")
+    run(["dot", "-Tsvg", "-o", svg], input=dot, text=True, check=0)
+    ptlua(["scripts/report.lua", "--svg", os.path.join(tmp, "direct.svg")], root=root)
+    with open(os.path.join(tmp, "direct.svg")) as f:
+        contains(f.read(), "<svg", "--svg writes SVG")
+    shared = build_spec("""
+0000:00:1c.0 8086:a290 060400 group=3 pcie=root
+0000:02:00.0 8086:1539 020000 group=3 parent=0000:00:1c.0
+0000:02:01.0 8086:1539 020000 group=3 parent=0000:00:1c.0
+""", os.path.join(tmp, "shared"))
+    dot = ptlua(["scripts/report.lua", "--dot"], root=shared).stdout
+    contains(dot, '"0000:02:01.0" [label="0000:02:01.0\\nEthernet controller', "label")
+    assert all("color=red" in l for l in dot.splitlines() if l.startswith('  "0000:02:0')), dot

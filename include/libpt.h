@@ -233,6 +233,32 @@ size_t pt_doctor_get_failures(const pt_doctor *d);
 /* "pass", "warn", "fail", "info". */
 const char *pt_status_to_string(pt_status s);
 
+/*
+ * Binding transactions. pt_txn_new_bind() takes the device's whole passthrough set for a VM
+ * (refused, naming why, when the guard objects, unless PT_TXN_FORCE); pt_txn_new_restore()
+ * gives back what the journal under /run/libpt says a VM holds, whichever process took it.
+ * The steps are the exact writes, in order: with PT_TXN_DRY_RUN commit writes nothing at all.
+ * Commit takes the claims under a lock: a device another VM holds is -EBUSY naming the VM;
+ * Proxmox's live pci-id-reservations are honoured; a bind left half done by a dead process is
+ * undone first. A failed step rolls back every device already touched; the error names the
+ * device, the step and the file.
+ */
+typedef struct pt_txn pt_txn;
+#define PT_TXN_FORCE (1u << 0)	 /* take host-critical devices too */
+#define PT_TXN_DRY_RUN (1u << 1) /* commit only plans */
+int pt_txn_new_bind(pt_device *dev, unsigned vm, unsigned flags, pt_txn **ret);
+int pt_txn_new_restore(pt_ctx *ctx, unsigned vm, unsigned flags, pt_txn **ret);
+pt_txn *pt_txn_ref(pt_txn *t);
+pt_txn *pt_txn_unref(pt_txn *t);
+/* How long to wait for a driver to bind (default 5000 ms). */
+void pt_txn_set_timeout(pt_txn *t, unsigned ms);
+/* The devices it covers, and the plan: one line a write, wait or journal change. */
+size_t pt_txn_get_device_count(const pt_txn *t);
+const char *pt_txn_get_device(const pt_txn *t, size_t i);
+size_t pt_txn_get_step_count(pt_txn *t);
+const char *pt_txn_get_step(pt_txn *t, size_t i);
+int pt_txn_commit(pt_txn *t);
+
 pt_group *pt_group_ref(pt_group *group);
 pt_group *pt_group_unref(pt_group *group);
 unsigned pt_group_get_number(const pt_group *group);

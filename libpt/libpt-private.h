@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <syslog.h>
+#include <sys/types.h>
 
 #include "libpt.h"
 
@@ -19,7 +20,7 @@ struct pt_ctx {
 	pt_log_fn log_fn;
 	void *log_data;
 	int log_priority;
-	char last_error[512];
+	char last_error[1024];
 	struct pci_access *pacc; /* libpci, opened on first use (names) */
 };
 
@@ -34,6 +35,7 @@ int pt_fail(pt_ctx *ctx, int err, const char *format, ...) PT_PRINTF(3, 4);
 int pt_read_attr(int dirfd, const char *name, char *buf, size_t size);
 int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *len);
 int pt_read_link(int dirfd, const char *name, char *buf, size_t size);
+int pt_write_attr(int dirfd, const char *path, const char *value);
 const char *pt_basename(const char *path);
 int pt_parse_hex(const char *s, unsigned long long max, unsigned long long *ret);
 int pt_parse_uint(const char *s, unsigned long long max, unsigned long long *ret);
@@ -132,6 +134,25 @@ void pt_modprobe_free(struct pt_modprobe *m);
 const struct pt_modprobe_rule *pt_modprobe_find(const struct pt_modprobe *m, const char *kind,
 						const char *module, size_t *from);
 void pt_module_name(char *name);
+
+/* journal.c: /run/libpt/<address>, one a device libpt holds */
+struct pt_journal {
+	char address[PT_ADDR_MAX];
+	uint16_t vendor, device;
+	unsigned vm;
+	pid_t pid;
+	long long time;
+	char driver[64];   /* the driver to give it back to, "" for none */
+	char override[64]; /* the driver_override to restore, "" for none */
+	bool bound;	   /* false while the bind is under way */
+};
+int pt_journal_lock(pt_ctx *ctx);
+void pt_journal_unlock(int fd);
+int pt_journal_write(pt_ctx *ctx, const struct pt_journal *j);
+int pt_journal_read(pt_ctx *ctx, const char *address, struct pt_journal *j);
+int pt_journal_remove(pt_ctx *ctx, const char *address);
+int pt_journal_list(pt_ctx *ctx, char (**ret)[PT_ADDR_MAX], size_t *n);
+bool pt_pid_alive(pid_t pid);
 
 /* guard.c */
 void pt_guard_load(pt_enum *e);

@@ -97,3 +97,19 @@ int pt_parse_uint(const char *s, unsigned long long max, unsigned long long *ret
 {
 	return parse_number(s, 10, max, ret);
 }
+
+/* A sysfs write as the kernel expects it: one write(2) of the whole value, no link followed. */
+int pt_write_attr(int dirfd, const char *path, const char *value)
+{
+	size_t len = strlen(value);
+	int fd = openat(dirfd, path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, len);
+	int err = n < 0 ? -errno : (size_t)n != len ? -EIO : 0;
+	if (close(fd) < 0 && err == 0)
+		err = -errno;
+	return err;
+}

@@ -4,6 +4,7 @@
  * Misuse raises an argument error; system failures return nil, message, errno.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -17,6 +18,7 @@
 #define DEVICE_MT "pt.Device"
 #define GROUP_MT "pt.Group"
 #define ITER_MT "pt.Iterator"
+#define TXN_MT "pt.Transaction"
 #define ROOT_KEY "pt.root"
 
 typedef struct { void *p; } box;
@@ -33,7 +35,8 @@ static void *check_open(lua_State *L, int idx, const char *mt)
 
 static void push_box(lua_State *L, void *p, const char *mt)
 {
-	box *b = lua_newuserdatauv(L, sizeof(*b), 0);
+	/* one user value: what an object's errors are read from (a transaction's context) */
+	box *b = lua_newuserdatauv(L, sizeof(*b), 1);
 	b->p = p;
 	luaL_setmetatable(L, mt);
 }
@@ -83,6 +86,7 @@ CLOSER(ctx_close, CTX_MT, pt_ctx_unref)
 CLOSER(enum_close, ENUM_MT, pt_enum_unref)
 CLOSER(device_close, DEVICE_MT, pt_device_unref)
 CLOSER(group_close, GROUP_MT, pt_group_unref)
+CLOSER(txn_close, TXN_MT, pt_txn_unref)
 
 /* __index: methods first, then the getters table of the metatable (field -> function). */
 static int index_with_getters(lua_State *L)
@@ -699,6 +703,142 @@ static int group_tostring(lua_State *L)
 	return 1;
 }
 
+/* ---- transactions ---- */
+
+struct txn_opts {
+	lua_Integer vm;
+	unsigned flags;
+	lua_Integer timeout_ms;
+};
+
+/* {vm = 100, dry_run = bool, force = bool, timeout_ms = n}; unknown keys are misuse. */
+static void txn_options(lua_State *L, int idx, struct txn_opts *o, bool allow_force)
+{
+	static const char *const keys[] = { "vm", "dry_run", "force", "timeout_ms", "root", NULL };
+	luaL_checktype(L, idx, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		int known = 0;
+		for (int i = 0; keys[i] && lua_type(L, -2) == LUA_TSTRING; i++)
+			known |= strcmp(lua_tostring(L, -2), keys[i]) == 0 &&
+				 (allow_force || strcmp(keys[i], "force") != 0);
+		if (!known)
+			luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -2, NULL)));
+		lua_pop(L, 1);
+	}
+	lua_getfield(L, idx, "vm");
+	o->vm = luaL_checkinteger(L, -1);
+	lua_getfield(L, idx, "dry_run");
+	o->flags = lua_toboolean(L, -1) ? PT_TXN_DRY_RUN : 0;
+	lua_getfield(L, idx, "force");
+	o->flags |= lua_toboolean(L, -1) ? PT_TXN_FORCE : 0;
+	lua_getfield(L, idx, "timeout_ms");
+	o->timeout_ms = luaL_optinteger(L, -1, 0);
+	lua_pop(L, 4);
+	if (o->vm < 0 || o->vm > 0xffffffffLL)
+		luaL_argerror(L, idx, "vm out of range");
+}
+
+/* pt.bind(device, {vm = 100, dry_run = true, force = false}): a transaction to commit. */
+static int pt_lua_bind(lua_State *L)
+{
+	pt_device *d = check_open(L, 1, DEVICE_MT);
+	struct txn_opts o;
+	pt_txn *t;
+
+	txn_options(L, 2, &o, true);
+	int r = pt_txn_new_bind(d, (unsigned)o.vm, o.flags, &t);
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
+	if (o.timeout_ms > 0)
+		pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
+	push_box(L, t, TXN_MT);
+	lua_pushvalue(L, 1); /* errors are read from the device's context */
+	lua_setiuservalue(L, -2, 1);
+	return 1;
+}
+
+static int txn_plan_at(lua_State *L, int idx)
+{
+	pt_txn *t = check_open(L, idx, TXN_MT);
+	size_t n = pt_txn_get_step_count(t);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, pt_txn_get_step(t, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+static int txn_plan(lua_State *L)
+{
+	return txn_plan_at(L, 1);
+}
+
+static int txn_devices(lua_State *L)
+{
+	pt_txn *t = check_open(L, 1, TXN_MT);
+	lua_createtable(L, (int)pt_txn_get_device_count(t), 0);
+	for (size_t i = 0; i < pt_txn_get_device_count(t); i++) {
+		lua_pushstring(L, pt_txn_get_device(t, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+static int txn_commit(lua_State *L)
+{
+	pt_txn *t = check_open(L, 1, TXN_MT);
+	int r = pt_txn_commit(t);
+	if (r < 0) {
+		lua_getiuservalue(L, 1, 1);
+		pt_ctx *ctx = luaL_testudata(L, -1, DEVICE_MT) ?
+			      pt_enum_get_context(pt_device_get_enum(check_open(L, -1, DEVICE_MT))) :
+			      check_open(L, -1, CTX_MT);
+		return fail(L, r, pt_ctx_last_error(ctx));
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* pt.restore{vm = 100 [, dry_run = true] [, root = DIR]}: gives back what the journal says the
+ * VM holds. Returns the devices given back, or with dry_run the plan, writing nothing. */
+static int pt_lua_restore(lua_State *L)
+{
+	struct txn_opts o;
+	pt_txn *t;
+
+	txn_options(L, 1, &o, false);
+	lua_getfield(L, 1, "root");
+	lua_newtable(L);
+	lua_insert(L, -2);
+	lua_setfield(L, -2, "root");
+	lua_replace(L, 1);
+	lua_settop(L, 1);
+	if (pt_lua_context(L) != 1)
+		return 3;
+	pt_ctx *ctx = check_open(L, -1, CTX_MT);
+	int r = pt_txn_new_restore(ctx, (unsigned)o.vm, o.flags, &t);
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(ctx));
+	if (o.timeout_ms > 0)
+		pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
+	push_box(L, t, TXN_MT);
+	lua_pushvalue(L, -2);
+	lua_setiuservalue(L, -2, 1);
+	if (o.flags & PT_TXN_DRY_RUN)
+		return txn_plan_at(L, lua_gettop(L));
+	lua_pushcfunction(L, txn_commit);
+	lua_pushvalue(L, -2);
+	lua_call(L, 1, 3);
+	if (lua_isnil(L, -3))
+		return 3;
+	lua_pop(L, 3);
+	lua_replace(L, 1);
+	lua_settop(L, 1);
+	return txn_devices(L);
+}
+
 /* ---- the module ---- */
 
 void pt_lua_set_root(lua_State *L, const char *root)
@@ -722,6 +862,8 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 		{ "context", pt_lua_context },
 		{ "scan", pt_lua_scan },
 		{ "root", pt_lua_root },
+		{ "bind", pt_lua_bind },
+		{ "restore", pt_lua_restore },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg ctx_methods[] = { { "scan", ctx_scan }, { NULL, NULL } };
@@ -793,6 +935,11 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 	lua_setfield(L, -2, "__eq");
 	lua_pop(L, 1);
 	new_class(L, GROUP_MT, no_methods, group_getters, group_close, group_tostring);
+	static const luaL_Reg txn_methods[] = {
+		{ "plan", txn_plan }, { "commit", txn_commit }, { NULL, NULL },
+	};
+	static const luaL_Reg txn_getters[] = { { "devices", txn_devices }, { NULL, NULL } };
+	new_class(L, TXN_MT, txn_methods, txn_getters, txn_close, NULL);
 	luaL_newmetatable(L, ITER_MT);
 	lua_pushcfunction(L, iter_close);
 	lua_setfield(L, -2, "__gc");

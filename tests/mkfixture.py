@@ -19,6 +19,7 @@ root, 256 without extended space, 4096). Lines starting with '#' are comments. `
   route4 IFACE / route6 IFACE                 a default route
   input N NAME ADDRESS|platform keyboard|mouse  /sys/class/input/inputN
   fb NAME ADDRESS / fbcon                     a framebuffer of a PCI device / fbcon bound
+  driver NAME                                 a loaded driver with no device (vfio-pci)
 
 Listings say nothing of drivers, reset methods or topology, so the builder assumes: no
 driver; `flr bus` reset for endpoints (ls-iommu listings mark resettable devices with [R]);
@@ -126,7 +127,7 @@ def parse_listing(text, source="listing"):
     return devices
 
 
-HOST_WORDS = ("block", "dm", "mount", "net", "route4", "route6", "input", "fb", "fbcon")
+HOST_WORDS = ("block", "dm", "mount", "net", "route4", "route6", "input", "fb", "fbcon", "driver")
 
 
 def parse_spec(text, source="spec"):
@@ -294,6 +295,14 @@ def link(target, name):
     os.symlink(os.path.join(up, os.path.basename(target)), name)
 
 
+def make_driver(path):
+    """A driver's directory with its bind and unbind files (tests/kemu.c acts on writes)."""
+    os.makedirs(path, exist_ok=True)
+    for name in ("bind", "unbind"):
+        if not os.path.exists(os.path.join(path, name)):
+            write(os.path.join(path, name), "")
+
+
 def build_host(host, root, paths):
     """/proc and /sys entries the guard reads: disks, mounts, interfaces, routes, inputs."""
     sys_ = os.path.join(root, "sys")
@@ -356,6 +365,8 @@ def build_host(host, root, paths):
             write(os.path.join(path, "dev"), "29:0\n")
             link(paths[norm_addr(addr)], os.path.join(path, "device"))
             link(path, os.path.join(sys_, "class", "graphics", name))
+        elif kind == "driver":
+            make_driver(os.path.join(sys_, "bus", "pci", "drivers", words[1]))
         elif kind == "fbcon":
             path = os.path.join(sys_, "devices", "virtual", "vtconsole", "vtcon1")
             write(os.path.join(path, "name"), "(M) frame buffer device\n")
@@ -404,6 +415,7 @@ def build(devices, root, iommu="auto", host=()):
         os.makedirs(groups_dir, exist_ok=True)
     os.makedirs(os.path.join(sys_, "bus", "pci", "devices"), exist_ok=True)
     os.makedirs(os.path.join(sys_, "bus", "pci", "drivers"), exist_ok=True)
+    write(os.path.join(sys_, "bus", "pci", "drivers_probe"), "")
     for d in sorted(devices, key=lambda d: key(d["addr"])):
         p = path_of(d)
         os.makedirs(p, exist_ok=True)
@@ -434,7 +446,7 @@ def build(devices, root, iommu="auto", host=()):
         link(p, os.path.join(sys_, "bus", "pci", "devices", d["addr"]))
         if d.get("driver"):
             drv = os.path.join(sys_, "bus", "pci", "drivers", d["driver"])
-            os.makedirs(drv, exist_ok=True)
+            make_driver(drv)
             link(drv, os.path.join(p, "driver"))
             link(p, os.path.join(drv, d["addr"]))
         if groups_on and iommu != "empty" and d["group"] is not None:

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The journal under /run/libpt: a file a device that libpt took, saying what to give back
+ * (the original driver and driver_override), to whom the device went (the VM), by which
+ * process and when, and whether the bind finished. It is what lets post-stop, in another
+ * process, restore what pre-start took, and what lets a later run undo a crashed one. It is
+ * also the claim: one VM's file refuses the device to another. Every change is made under
+ * /run/libpt/lock (flock), written to a temporary file, fsynced and renamed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libpt-private.h"
+
+#define JOURNAL_DIR "run/libpt"
+
+/* /run/libpt, 0700, a real directory (not a link someone planted). */
+static int journal_dir(pt_ctx *ctx, bool create)
+{
+	struct stat st;
+	int fd;
+
+	if (create && mkdirat(ctx->rootfd, "run", 0755) < 0 && errno != EEXIST)
+		return pt_fail(ctx, -errno, "%s/run: %m", ctx->root);
+	if (create && mkdirat(ctx->rootfd, JOURNAL_DIR, 0700) < 0 && errno != EEXIST)
+		return pt_fail(ctx, -errno, "%s/" JOURNAL_DIR ": %m", ctx->root);
+	fd = openat(ctx->rootfd, JOURNAL_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT && !create ? -ENOENT :
+		       pt_fail(ctx, -errno, "%s/" JOURNAL_DIR ": %m", ctx->root);
+	if (fstat(fd, &st) < 0 || (st.st_mode & 077)) {
+		close(fd);
+		return pt_fail(ctx, -EPERM, "%s/" JOURNAL_DIR ": mode %03o: others could change what "
+			       "libpt restores; it must be 0700", ctx->root, (unsigned)st.st_mode & 0777);
+	}
+	return fd;
+}
+
+int pt_journal_lock(pt_ctx *ctx)
+{
+	int dir = journal_dir(ctx, true), fd;
+
+	if (dir < 0)
+		return dir;
+	fd = openat(dir, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	close(dir);
+	if (fd < 0)
+		return pt_fail(ctx, -errno, "%s/" JOURNAL_DIR "/lock: %m", ctx->root);
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			int err = -errno;
+			close(fd);
+			return pt_fail(ctx, err, "%s/" JOURNAL_DIR "/lock: %s", ctx->root, strerror(-err));
+		}
+	return fd;
+}
+
+void pt_journal_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* drops the flock */
+}
+
+int pt_journal_write(pt_ctx *ctx, const struct pt_journal *j)
+{
+	char tmp[64], text[512];
+	int dir = journal_dir(ctx, true), fd, len, r = 0;
+
+	if (dir < 0)
+		return dir;
+	len = snprintf(text, sizeof(text),
+		       "device=%s\nvendor=%04x\ndevice_id=%04x\nvm=%u\npid=%ld\ntime=%lld\n"
+		       "driver=%s\noverride=%s\nstate=%s\n",
+		       j->address, j->vendor, j->device, j->vm, (long)j->pid, j->time, j->driver,
+		       j->override, j->bound ? "bound" : "binding");
+	snprintf(tmp, sizeof(tmp), ".%s.%ld", j->address, (long)getpid());
+	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		r = -errno;
+	else {
+		if (write(fd, text, (size_t)len) != len || fsync(fd) < 0)
+			r = errno ? -errno : -EIO;
+		if (close(fd) < 0 && r == 0)
+			r = -errno;
+		if (r == 0 && renameat(dir, tmp, dir, j->address) < 0)
+			r = -errno;
+		if (r == 0)
+			fsync(dir);
+		else
+			unlinkat(dir, tmp, 0);
+	}
+	close(dir);
+	if (r < 0)
+		return pt_fail(ctx, r, "%s: journal %s/" JOURNAL_DIR "/%s: %s", j->address, ctx->root,
+			       j->address, strerror(-r));
+	return 0;
+}
+
+static int parse(pt_ctx *ctx, const char *address, char *text, struct pt_journal *j)
+{
+	unsigned long long v;
+	int seen = 0;
+
+	memset(j, 0, sizeof(*j));
+	for (char *save, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq++ = '\0';
+		if (strcmp(line, "device") == 0 && strcmp(eq, address) == 0)
+			seen |= 1, snprintf(j->address, sizeof(j->address), "%s", eq);
+		else if (strcmp(line, "vendor") == 0 && pt_parse_hex(eq, 0xffff, &v) == 0)
+			seen |= 2, j->vendor = (uint16_t)v;
+		else if (strcmp(line, "device_id") == 0 && pt_parse_hex(eq, 0xffff, &v) == 0)
+			seen |= 4, j->device = (uint16_t)v;
+		else if (strcmp(line, "vm") == 0 && pt_parse_uint(eq, 999999999, &v) == 0)
+			seen |= 8, j->vm = (unsigned)v;
+		else if (strcmp(line, "pid") == 0 && pt_parse_uint(eq, 0x7fffffff, &v) == 0)
+			seen |= 16, j->pid = (pid_t)v;
+		else if (strcmp(line, "time") == 0 && pt_parse_uint(eq, ~0ULL >> 1, &v) == 0)
+			seen |= 32, j->time = (long long)v;
+		else if (strcmp(line, "driver") == 0 && strlen(eq) < sizeof(j->driver))
+			seen |= 64, strcpy(j->driver, eq);
+		else if (strcmp(line, "override") == 0 && strlen(eq) < sizeof(j->override))
+			seen |= 128, strcpy(j->override, eq);
+		else if (strcmp(line, "state") == 0 && (strcmp(eq, "bound") == 0 || strcmp(eq, "binding") == 0))
+			seen |= 256, j->bound = strcmp(eq, "bound") == 0;
+	}
+	if (seen != 511)
+		return pt_fail(ctx, -EBADMSG, "%s: journal %s/" JOURNAL_DIR "/%s is damaged; restore the "
+			       "device by hand and delete the file", address, ctx->root, address);
+	return 0;
+}
+
+int pt_journal_read(pt_ctx *ctx, const char *address, struct pt_journal *j)
+{
+	char text[1024];
+	int dir = journal_dir(ctx, false), r;
+
+	if (dir < 0)
+		return dir == -ENOENT ? -ENOENT : dir;
+	r = pt_read_attr(dir, address, text, sizeof(text));
+	close(dir);
+	if (r == -ENOENT)
+		return r;
+	if (r < 0)
+		return pt_fail(ctx, r, "%s: journal %s/" JOURNAL_DIR "/%s: %s", address, ctx->root, address,
+			       strerror(-r));
+	return parse(ctx, address, text, j);
+}
+
+int pt_journal_remove(pt_ctx *ctx, const char *address)
+{
+	int dir = journal_dir(ctx, false), r = 0;
+
+	if (dir < 0)
+		return dir == -ENOENT ? 0 : dir;
+	if (unlinkat(dir, address, 0) < 0 && errno != ENOENT)
+		r = pt_fail(ctx, -errno, "%s: journal %s/" JOURNAL_DIR "/%s: %m", address, ctx->root, address);
+	else
+		fsync(dir);
+	close(dir);
+	return r;
+}
+
+/* The addresses that have a journal, sorted. */
+int pt_journal_list(pt_ctx *ctx, char (**ret)[PT_ADDR_MAX], size_t *n)
+{
+	int dir = journal_dir(ctx, false);
+	char (*list)[PT_ADDR_MAX] = NULL;
+	struct dirent *de;
+	DIR *d;
+
+	*ret = NULL;
+	*n = 0;
+	if (dir < 0)
+		return dir == -ENOENT ? 0 : dir;
+	d = fdopendir(dir);
+	if (!d) {
+		close(dir);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d))) {
+		uint64_t key;
+		if (pt_address_parse(de->d_name, &key) < 0 || strlen(de->d_name) >= PT_ADDR_MAX)
+			continue;
+		char (*l)[PT_ADDR_MAX] = realloc(list, (*n + 1) * sizeof(*l));
+		if (!l) {
+			free(list);
+			closedir(d);
+			return -ENOMEM;
+		}
+		list = l;
+		snprintf(list[(*n)++], PT_ADDR_MAX, "%s", de->d_name);
+	}
+	closedir(d);
+	qsort(list, *n, sizeof(*list), (int (*)(const void *, const void *))strcmp);
+	*ret = list;
+	return 0;
+}
+
+bool pt_pid_alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}

@@ -1,0 +1,585 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Binding transactions: take a device's whole passthrough set for a VM, and give every device
+ * back. The sequence is the driver_override one of libvirt and driverctl:
+ *
+ *   bind:    driver_override <- vfio-pci; driver/unbind <- BDF; drivers_probe <- BDF;
+ *            wait until driver -> vfio-pci
+ *   restore: driver_override <- the original (or "\n"); unbind; drivers_probe;
+ *            wait until driver -> the original driver
+ *
+ * One function walks an item's steps both for the plan (a dry run: the exact writes, nothing
+ * written, journal included) and for the commit, so the two cannot disagree. The journal is
+ * written before the first change to a device and removed after its last restore; a failure
+ * rolls back every device already touched, and names the step.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libkmod.h>
+
+#include "libpt-private.h"
+
+#define DEFAULT_TIMEOUT_MS 5000
+
+struct item {
+	char address[PT_ADDR_MAX];
+	uint16_t vendor, device;
+	struct pt_journal j; /* what to give back */
+	char current[64];    /* the driver bound now, "" for none */
+	bool done;	     /* bind: already held for this VM; restore: nothing left to do */
+	bool touched;	     /* commit changed something */
+};
+
+struct pt_txn {
+	int refcount;
+	pt_ctx *ctx;
+	pt_enum *e; /* bind only */
+	bool restore;
+	unsigned vm;
+	unsigned flags;
+	unsigned timeout_ms;
+	struct item *items;
+	size_t n_items;
+	char **plan;
+	size_t n_plan;
+};
+
+/* ---- steps ---- */
+
+enum mode { PLAN, COMMIT };
+
+static int note(pt_txn *t, enum mode mode, const char *format, ...) PT_PRINTF(3, 4);
+static int note(pt_txn *t, enum mode mode, const char *format, ...)
+{
+	char *s;
+	va_list args;
+
+	if (mode != PLAN)
+		return 0;
+	va_start(args, format);
+	int n = vasprintf(&s, format, args);
+	va_end(args);
+	char **p = n < 0 ? NULL : realloc(t->plan, (t->n_plan + 1) * sizeof(*p));
+	if (!p) {
+		if (n >= 0)
+			free(s);
+		return -ENOMEM;
+	}
+	t->plan = p;
+	p[t->n_plan++] = s;
+	return 0;
+}
+
+/* One write, planned or made; a failure names the device, the step and the file. */
+static int step_write(pt_txn *t, enum mode mode, const struct item *it, const char *what,
+		      const char *path, const char *value)
+{
+	const char *shown = strcmp(value, "\n") == 0 ? "\\n" : value;
+	int r;
+
+	if (mode == PLAN)
+		return note(t, mode, "%s: write '%s' to %s/%s", it->address, shown, t->ctx->root, path);
+	r = pt_write_attr(t->ctx->rootfd, path, value);
+	if (r < 0)
+		return pt_fail(t->ctx, r, "%s: %s (write '%s' to %s/%s): %s", it->address, what, shown,
+			       t->ctx->root, path, strerror(-r));
+	return 0;
+}
+
+static int current_driver(pt_ctx *ctx, const char *address, char *buf, size_t size)
+{
+	char path[64], link[PATH_MAX];
+	int r;
+
+	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver", address);
+	r = pt_read_link(ctx->rootfd, path, link, sizeof(link));
+	if (r == -ENOENT) {
+		snprintf(path, sizeof(path), "sys/bus/pci/devices/%s", address);
+		if (faccessat(ctx->rootfd, path, F_OK, 0) < 0)
+			return -ENODEV; /* the device itself is gone */
+		buf[0] = '\0';
+		return 0;
+	}
+	if (r == 0)
+		snprintf(buf, size, "%s", pt_basename(link));
+	return r;
+}
+
+/* Bounded wait with backoff for the driver link: the kernel binds in its own time. */
+static int wait_driver(pt_txn *t, enum mode mode, const struct item *it, const char *want)
+{
+	struct timespec start, now;
+	unsigned delay_us = 1000;
+	char driver[64];
+	int r;
+
+	if (mode == PLAN)
+		return note(t, mode, "%s: wait until %s/sys/bus/pci/devices/%s/driver is %s", it->address,
+			    t->ctx->root, it->address, want[0] ? want : "none");
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		r = current_driver(t->ctx, it->address, driver, sizeof(driver));
+		if (r == -ENODEV)
+			return pt_fail(t->ctx, r, "%s: the device vanished from %s/sys/bus/pci/devices",
+				       it->address, t->ctx->root);
+		if (r == 0 && strcmp(driver, want) == 0)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (elapsed >= (long)t->timeout_ms)
+			return pt_fail(t->ctx, -ETIMEDOUT, "%s: %s did not bind within %u ms (driver: %s)",
+				       it->address, want[0] ? want : "no driver", t->timeout_ms,
+				       driver[0] ? driver : "none");
+		usleep(delay_us);
+		delay_us = delay_us < 64000 ? delay_us * 2 : 100000;
+	}
+}
+
+static int step_journal(pt_txn *t, enum mode mode, struct item *it, bool bound)
+{
+	if (mode == PLAN)
+		return note(t, mode, "%s: journal %s/run/libpt/%s (vm %u, driver %s, override %s, %s)",
+			    it->address, t->ctx->root, it->address, t->vm,
+			    it->j.driver[0] ? it->j.driver : "none",
+			    it->j.override[0] ? it->j.override : "none", bound ? "bound" : "binding");
+	it->j.bound = bound;
+	it->j.pid = getpid();
+	it->j.time = (long long)time(NULL);
+	return pt_journal_write(t->ctx, &it->j);
+}
+
+static int bind_item(pt_txn *t, enum mode mode, struct item *it)
+{
+	char path[128];
+	int r;
+
+	if (it->done)
+		return note(t, mode, "%s: already bound to vfio-pci for vm %u", it->address, t->vm);
+	if ((r = step_journal(t, mode, it, false)) < 0)
+		return r;
+	it->touched = mode == COMMIT;
+	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver_override", it->address);
+	if ((r = step_write(t, mode, it, "set driver_override", path, "vfio-pci")) < 0)
+		return r;
+	if (it->current[0] && strcmp(it->current, "vfio-pci") != 0) {
+		char what[96];
+		snprintf(path, sizeof(path), "sys/bus/pci/drivers/%s/unbind", it->current);
+		snprintf(what, sizeof(what), "unbind %s", it->current);
+		if ((r = step_write(t, mode, it, what, path, it->address)) < 0)
+			return r;
+	}
+	if (strcmp(it->current, "vfio-pci") != 0 &&
+	    (r = step_write(t, mode, it, "probe", "sys/bus/pci/drivers_probe", it->address)) < 0)
+		return r;
+	if ((r = wait_driver(t, mode, it, "vfio-pci")) < 0)
+		return r;
+	return step_journal(t, mode, it, true);
+}
+
+/* Back to what the journal says, from whatever state a bind (or a crash) left. */
+static int restore_item(pt_txn *t, enum mode mode, struct item *it)
+{
+	char path[128], current[64];
+	int r;
+
+	if (mode == COMMIT) {
+		r = current_driver(t->ctx, it->address, current, sizeof(current));
+		if (r == -ENODEV) /* nothing left to give back */
+			return pt_journal_remove(t->ctx, it->address);
+		if (r < 0)
+			return pt_fail(t->ctx, r, "%s: reading its driver: %s", it->address, strerror(-r));
+	} else
+		snprintf(current, sizeof(current), "%s", it->current);
+	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver_override", it->address);
+	if ((r = step_write(t, mode, it, "restore driver_override", path,
+			    it->j.override[0] ? it->j.override : "\n")) < 0)
+		return r;
+	if (strcmp(current, it->j.driver) != 0) {
+		if (current[0]) {
+			char what[96];
+			snprintf(path, sizeof(path), "sys/bus/pci/drivers/%s/unbind", current);
+			snprintf(what, sizeof(what), "unbind %s", current);
+			if ((r = step_write(t, mode, it, what, path, it->address)) < 0)
+				return r;
+		}
+		if (it->j.driver[0] &&
+		    (r = step_write(t, mode, it, "probe", "sys/bus/pci/drivers_probe", it->address)) < 0)
+			return r;
+		if ((r = wait_driver(t, mode, it, it->j.driver)) < 0)
+			return r;
+	}
+	if (mode == PLAN)
+		return note(t, mode, "%s: remove %s/run/libpt/%s", it->address, t->ctx->root, it->address);
+	return pt_journal_remove(t->ctx, it->address);
+}
+
+/* ---- checks before anything is written ---- */
+
+/* The device at that address is still the one scanned (a hot swap would change it). */
+static int reverify(pt_txn *t, const struct item *it)
+{
+	char path[64], buf[32];
+	unsigned long long vendor = 0, device = 0;
+	int r;
+
+	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/vendor", it->address);
+	r = pt_read_attr(t->ctx->rootfd, path, buf, sizeof(buf));
+	if (r == 0 && pt_parse_hex(buf, 0xffff, &vendor) == 0) {
+		snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/device", it->address);
+		r = pt_read_attr(t->ctx->rootfd, path, buf, sizeof(buf));
+		if (r == 0)
+			r = pt_parse_hex(buf, 0xffff, &device);
+	}
+	if (r == -ENOENT)
+		return pt_fail(t->ctx, -ENODEV, "%s: the device vanished since the scan", it->address);
+	if (r < 0)
+		return pt_fail(t->ctx, r, "%s: %s/%s: %s", it->address, t->ctx->root, path, strerror(-r));
+	if (vendor != it->vendor || device != it->device)
+		return pt_fail(t->ctx, -ENODEV, "%s: now %04llx:%04llx, was %04x:%04x at scan time: the "
+			       "device changed; scan again", it->address, vendor, device, it->vendor, it->device);
+	return 0;
+}
+
+/* Proxmox's own claims: "<pciid> <vmid> time:<expiry>" or "... pid:<pid>". */
+static int check_reservations(pt_txn *t, const struct item *it)
+{
+	char line[256];
+	int fd = openat(t->ctx->rootfd, "run/qemu-server/pci-id-reservations", O_RDONLY | O_CLOEXEC);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	int r = 0;
+
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (r == 0 && fgets(line, sizeof(line), f)) {
+		char id[32], how[64];
+		unsigned vm;
+		uint64_t a, b;
+		if (sscanf(line, "%31s %u %63s", id, &vm, how) != 3 || vm == t->vm ||
+		    pt_address_parse(id, &a) < 0 || pt_address_parse(it->address, &b) < 0 || a != b)
+			continue;
+		unsigned long long v;
+		bool live = (strncmp(how, "pid:", 4) == 0 && pt_parse_uint(how + 4, 0x7fffffff, &v) == 0 &&
+			     pt_pid_alive((pid_t)v)) ||
+			    (strncmp(how, "time:", 5) == 0 && pt_parse_uint(how + 5, ~0ULL >> 1, &v) == 0 &&
+			     (long long)v > (long long)time(NULL));
+		if (live)
+			r = pt_fail(t->ctx, -EBUSY, "%s: reserved by Proxmox for VM %u (%s in "
+				    "%s/run/qemu-server/pci-id-reservations)", it->address, vm, how, t->ctx->root);
+	}
+	fclose(f);
+	return r;
+}
+
+/* Under the lock: who holds the device now. A crashed bind is undone first. */
+static int claim(pt_txn *t, struct item *it)
+{
+	struct pt_journal held;
+	int r = pt_journal_read(t->ctx, it->address, &held);
+
+	if (r == -ENOENT)
+		return check_reservations(t, it);
+	if (r < 0)
+		return r;
+	bool alive = held.pid != getpid() && pt_pid_alive(held.pid);
+	if (!held.bound && !alive) {
+		/* A bind that died half way: give the device back before anything else. */
+		struct item stale = *it;
+		stale.j = held;
+		pt_warn(t->ctx, "%s: undoing a bind for VM %u that process %ld left unfinished",
+			it->address, held.vm, (long)held.pid);
+		if ((r = restore_item(t, COMMIT, &stale)) < 0)
+			return r;
+		if ((r = current_driver(t->ctx, it->address, it->current, sizeof(it->current))) < 0)
+			return r;
+		snprintf(it->j.driver, sizeof(it->j.driver), "%s", held.driver);
+		snprintf(it->j.override, sizeof(it->j.override), "%s", held.override);
+		return check_reservations(t, it);
+	}
+	if (held.vm != t->vm)
+		return pt_fail(t->ctx, -EBUSY, "%s: held by VM %u (%s by process %ld)", it->address,
+			       held.vm, held.bound ? "bound" : "being bound", (long)held.pid);
+	if (!held.bound)
+		return pt_fail(t->ctx, -EBUSY, "%s: being bound for VM %u by process %ld", it->address,
+			       held.vm, (long)held.pid);
+	it->j = held; /* ours already: keep what to give back */
+	it->done = true;
+	return 0;
+}
+
+/* vfio-pci loaded, through libkmod on the real host; a blacklist is named. */
+static int ensure_vfio(pt_txn *t)
+{
+	struct kmod_ctx *kmod;
+	struct kmod_module *mod = NULL;
+	int r;
+
+	if (faccessat(t->ctx->rootfd, "sys/bus/pci/drivers/vfio-pci", F_OK, 0) == 0)
+		return 0;
+	struct pt_modprobe m;
+	if (pt_modprobe_load(t->ctx, &m) == 0) {
+		size_t from = 0;
+		const struct pt_modprobe_rule *rule = pt_modprobe_find(&m, "blacklist", "vfio_pci", &from);
+		if (rule) {
+			r = pt_fail(t->ctx, -EPERM, "vfio-pci is not loaded and %s:%u blacklists it "
+				    "(blacklist %s): delete that line, then run update-initramfs -u",
+				    rule->file, rule->line, rule->module);
+			pt_modprobe_free(&m);
+			return r;
+		}
+		pt_modprobe_free(&m);
+	}
+	if (t->ctx->root[0])
+		return pt_fail(t->ctx, -ENOENT, "vfio-pci is not loaded (no %s/sys/bus/pci/drivers/vfio-pci), "
+			       "and modules are loaded only on the host itself (root /)", t->ctx->root);
+	kmod = kmod_new(NULL, NULL);
+	r = kmod ? kmod_module_new_from_name(kmod, "vfio-pci", &mod) : -ENOMEM;
+	if (r == 0)
+		r = kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST, NULL, NULL, NULL, NULL);
+	kmod_module_unref(mod);
+	kmod_unref(kmod);
+	if (r == KMOD_PROBE_APPLY_BLACKLIST)
+		return pt_fail(t->ctx, -EPERM, "vfio-pci is blacklisted (modprobe.d); remove the blacklist");
+	if (r < 0)
+		return pt_fail(t->ctx, r, "loading vfio-pci: %s", strerror(-r));
+	for (int i = 0; i < 50 && faccessat(t->ctx->rootfd, "sys/bus/pci/drivers/vfio-pci", F_OK, 0) < 0; i++)
+		usleep(10000);
+	return 0;
+}
+
+/* ---- the transaction ---- */
+
+static pt_txn *new_txn(pt_ctx *ctx, unsigned vm, unsigned flags, bool restore)
+{
+	pt_txn *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->refcount = 1;
+	t->ctx = pt_ctx_ref(ctx);
+	t->vm = vm;
+	t->flags = flags;
+	t->restore = restore;
+	t->timeout_ms = DEFAULT_TIMEOUT_MS;
+	return t;
+}
+
+static int add_item(pt_txn *t, const char *address, uint16_t vendor, uint16_t device)
+{
+	struct item *items = realloc(t->items, (t->n_items + 1) * sizeof(*items));
+	if (!items)
+		return -ENOMEM;
+	t->items = items;
+	struct item *it = &items[t->n_items++];
+	memset(it, 0, sizeof(*it));
+	snprintf(it->address, sizeof(it->address), "%s", address);
+	it->vendor = vendor;
+	it->device = device;
+	snprintf(it->j.address, sizeof(it->j.address), "%s", address);
+	it->j.vendor = vendor;
+	it->j.device = device;
+	it->j.vm = t->vm;
+	return 0;
+}
+
+static int check_vm(pt_ctx *ctx, unsigned vm)
+{
+	if (vm < 100 || vm > 999999999)
+		return pt_fail(ctx, -EINVAL, "VM id %u: must be 100 to 999999999", vm);
+	return 0;
+}
+
+PT_EXPORT int pt_txn_new_bind(pt_device *dev, unsigned vm, unsigned flags, pt_txn **ret)
+{
+	pt_ctx *ctx = dev->e->ctx;
+	pt_txn *t;
+	int r;
+
+	if ((r = check_vm(ctx, vm)) < 0)
+		return r;
+	if (pt_device_is_bridge(dev))
+		return pt_fail(ctx, -EINVAL, "%s: a bridge stays with the host; pass the devices below it",
+			       dev->address);
+	if (!dev->group)
+		return pt_fail(ctx, -ENODEV, "%s: in no IOMMU group (%s): it cannot be passed through",
+			       dev->address, dev->e->n_groups ? "its iommu_group link is missing" : "the IOMMU is off");
+	if ((r = pt_device_check_take(dev, flags & PT_TXN_FORCE ? PT_TAKE_FORCE : 0)) < 0)
+		return r;
+	t = new_txn(ctx, vm, flags, false);
+	if (!t)
+		return -ENOMEM;
+	t->e = pt_enum_ref(dev->e);
+	for (size_t i = 0; i < dev->n_set; i++) {
+		pt_device *m = dev->set[i];
+		if ((r = add_item(t, m->address, m->vendor, m->device)) < 0)
+			break;
+		struct item *it = &t->items[t->n_items - 1];
+		snprintf(it->current, sizeof(it->current), "%s", m->driver ? m->driver : "");
+		snprintf(it->j.driver, sizeof(it->j.driver), "%s", it->current);
+		snprintf(it->j.override, sizeof(it->j.override), "%s", m->override ? m->override : "");
+	}
+	if (r < 0) {
+		pt_txn_unref(t);
+		return pt_fail(ctx, r, "%s: %s", dev->address, strerror(-r));
+	}
+	*ret = t;
+	return 0;
+}
+
+PT_EXPORT int pt_txn_new_restore(pt_ctx *ctx, unsigned vm, unsigned flags, pt_txn **ret)
+{
+	char (*list)[PT_ADDR_MAX];
+	size_t n;
+	pt_txn *t;
+	int r;
+
+	if ((r = check_vm(ctx, vm)) < 0)
+		return r;
+	if ((r = pt_journal_list(ctx, &list, &n)) < 0)
+		return pt_fail(ctx, r, "%s/run/libpt: %s", ctx->root, strerror(-r));
+	t = new_txn(ctx, vm, flags, true);
+	if (!t) {
+		free(list);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct pt_journal j;
+		r = pt_journal_read(ctx, list[i], &j);
+		if (r == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (r < 0 || j.vm != vm)
+			continue;
+		if ((r = add_item(t, j.address, j.vendor, j.device)) < 0)
+			break;
+		struct item *it = &t->items[t->n_items - 1];
+		it->j = j;
+		r = current_driver(ctx, it->address, it->current, sizeof(it->current));
+		if (r == -ENODEV) {
+			snprintf(it->current, sizeof(it->current), "%s", "(vanished)");
+			r = 0;
+		}
+	}
+	free(list);
+	if (r < 0) {
+		pt_txn_unref(t);
+		return r;
+	}
+	*ret = t;
+	return 0;
+}
+
+PT_EXPORT pt_txn *pt_txn_ref(pt_txn *t)
+{
+	if (t)
+		t->refcount++;
+	return t;
+}
+
+PT_EXPORT pt_txn *pt_txn_unref(pt_txn *t)
+{
+	if (!t || --t->refcount > 0)
+		return NULL;
+	for (size_t i = 0; i < t->n_plan; i++)
+		free(t->plan[i]);
+	free(t->plan);
+	free(t->items);
+	pt_enum_unref(t->e);
+	pt_ctx_unref(t->ctx);
+	free(t);
+	return NULL;
+}
+
+PT_EXPORT void pt_txn_set_timeout(pt_txn *t, unsigned ms)
+{
+	t->timeout_ms = ms;
+}
+
+static int make_plan(pt_txn *t)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < t->n_plan; i++)
+		free(t->plan[i]);
+	t->n_plan = 0;
+	for (size_t i = 0; r == 0 && i < t->n_items; i++)
+		r = t->restore ? restore_item(t, PLAN, &t->items[i]) : bind_item(t, PLAN, &t->items[i]);
+	return r;
+}
+
+PT_EXPORT size_t pt_txn_get_step_count(pt_txn *t)
+{
+	if (make_plan(t) < 0)
+		return 0;
+	return t->n_plan;
+}
+
+PT_EXPORT const char *pt_txn_get_step(pt_txn *t, size_t i)
+{
+	if (!t->n_plan)
+		make_plan(t);
+	return i < t->n_plan ? t->plan[i] : NULL;
+}
+
+PT_EXPORT size_t pt_txn_get_device_count(const pt_txn *t) { return t->n_items; }
+
+PT_EXPORT const char *pt_txn_get_device(const pt_txn *t, size_t i)
+{
+	return i < t->n_items ? t->items[i].address : NULL;
+}
+
+/* Gives back every device the failed commit touched, newest first; keeps the first error. */
+static void rollback(pt_txn *t, size_t upto)
+{
+	char first[sizeof(t->ctx->last_error)];
+
+	snprintf(first, sizeof(first), "%s", t->ctx->last_error);
+	for (size_t i = upto + 1; i-- > 0;) {
+		struct item *it = &t->items[i];
+		if (!it->touched)
+			continue;
+		if (restore_item(t, COMMIT, it) < 0) {
+			char again[2 * sizeof(first) + 64];
+			snprintf(again, sizeof(again), "%s; rolling back: %s (its journal stays: run restore)",
+				 first, t->ctx->last_error);
+			snprintf(first, sizeof(first), "%.*s", (int)sizeof(first) - 1, again);
+		}
+	}
+	snprintf(t->ctx->last_error, sizeof(t->ctx->last_error), "%s", first);
+}
+
+PT_EXPORT int pt_txn_commit(pt_txn *t)
+{
+	int lock, r = 0;
+	size_t i;
+
+	if (t->flags & PT_TXN_DRY_RUN)
+		return make_plan(t);
+	lock = pt_journal_lock(t->ctx);
+	if (lock < 0)
+		return lock;
+	if (!t->restore) {
+		for (i = 0; r == 0 && i < t->n_items; i++)
+			r = reverify(t, &t->items[i]);
+		for (i = 0; r == 0 && i < t->n_items; i++)
+			r = claim(t, &t->items[i]);
+		if (r == 0)
+			r = ensure_vfio(t);
+	}
+	for (i = 0; r == 0 && i < t->n_items; i++)
+		r = t->restore ? restore_item(t, COMMIT, &t->items[i]) : bind_item(t, COMMIT, &t->items[i]);
+	if (r < 0 && !t->restore && i > 0)
+		rollback(t, i - 1);
+	pt_journal_unlock(lock);
+	return r;
+}

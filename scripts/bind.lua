@@ -1,0 +1,36 @@
+#!/usr/bin/env ptlua
+-- Takes a device, with its whole passthrough set, from the host for a VM: driver_override to
+-- vfio-pci, unbind, probe, and a journal under /run/libpt that restore.lua (or a later run
+-- after a crash) uses to give every device back.
+local pt = require "pt"
+
+return {
+  name = "bind",
+  description = "bind a device and the rest of its passthrough set to vfio-pci for a VM",
+  args = {
+    { name = "device", type = "pci-addr", required = true, help = "the device to pass through" },
+    { name = "vm", type = "vmid", required = true, help = "the VM that gets it" },
+    { name = "dry-run", type = "bool", help = "print every write it would make, write nothing" },
+    { name = "force", type = "bool", help = "take it even when the host needs it (see the refusal)" },
+    { name = "timeout-ms", type = "integer", default = 5000, help = "how long a driver may take to bind" },
+  },
+  run = function(args)
+    local inv, err = pt.scan()
+    if not inv then error(err, 0) end
+    local dev
+    dev, err = inv:device(args.device)
+    if not dev then error(err, 0) end
+    local txn
+    txn, err = pt.bind(dev, { vm = args.vm, dry_run = args["dry-run"], force = args.force,
+                               timeout_ms = args["timeout-ms"] })
+    if not txn then error(err, 0) end
+    if args["dry-run"] then
+      for _, step in ipairs(txn:plan()) do print(step) end
+      return 0
+    end
+    local ok
+    ok, err = txn:commit()
+    if not ok then error(err, 0) end
+    print(string.format("vm %d holds %s", args.vm, table.concat(txn.devices, " ")))
+  end,
+}

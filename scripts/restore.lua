@@ -1,0 +1,25 @@
+#!/usr/bin/env ptlua
+-- Gives back every device the journal under /run/libpt says a VM holds, to the driver (and
+-- driver_override) it had before, whichever process took it, finished or not.
+local pt = require "pt"
+
+return {
+  name = "restore",
+  description = "give a VM's devices back to their original drivers",
+  args = {
+    { name = "vm", type = "vmid", required = true, help = "the VM whose devices to give back" },
+    { name = "dry-run", type = "bool", help = "print every write it would make, write nothing" },
+    { name = "timeout-ms", type = "integer", default = 5000, help = "how long a driver may take to bind" },
+  },
+  run = function(args)
+    local result, err = pt.restore { vm = args.vm, dry_run = args["dry-run"], timeout_ms = args["timeout-ms"] }
+    if not result then error(err, 0) end
+    if args["dry-run"] then
+      for _, step in ipairs(result) do print(step) end
+    elseif #result == 0 then
+      print(string.format("vm %d holds no device", args.vm))
+    else
+      print(string.format("vm %d gave back %s", args.vm, table.concat(result, " ")))
+    end
+  end,
+}

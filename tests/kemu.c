@@ -1,0 +1,245 @@
+/*
+ * A kernel emulator for fixture trees, preloaded into the process under test (LD_PRELOAD):
+ * writes to driver_override, drivers/D/bind, drivers/D/unbind and drivers_probe under
+ * $KEMU_ROOT/sys change the `driver` links as the kernel would, synchronously.
+ *
+ *   KEMU_ROOT      the fixture root
+ *   KEMU_NATIVE    a file of "ADDRESS DRIVER" lines: what drivers_probe binds without override
+ *   KEMU_FAULTS    comma-separated STEP@ADDRESS=WHAT, STEP one of override, unbind, bind, probe;
+ *                  WHAT an errno name (EBUSY, EIO, ENODEV...) to fail the write with, `nobind`
+ *                  (the write succeeds, no driver binds: a bind that never completes), or
+ *                  `vanish` (the device disappears, as on surprise removal)
+ *   KEMU_KILL_AFTER  SIGKILL the process right after its Nth emulated write (a crash)
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static ssize_t (*real_write)(int, const void *, size_t);
+static int writes;
+
+static const char *root(void)
+{
+	const char *r = getenv("KEMU_ROOT");
+	return r && *r ? r : NULL;
+}
+
+/* The fault configured for this step and device, or NULL. */
+static const char *fault(const char *step, const char *address)
+{
+	static char value[64];
+	const char *all = getenv("KEMU_FAULTS");
+	char want[96];
+
+	if (!all)
+		return NULL;
+	snprintf(want, sizeof(want), "%s@%s=", step, address);
+	const char *p = strstr(all, want);
+	if (!p || (p != all && p[-1] != ','))
+		return NULL;
+	p += strlen(want);
+	snprintf(value, sizeof(value), "%.*s", (int)strcspn(p, ","), p);
+	return value;
+}
+
+static int errno_named(const char *name)
+{
+	static const struct { const char *name; int value; } names[] = {
+		{ "EBUSY", EBUSY }, { "EIO", EIO }, { "ENODEV", ENODEV }, { "EINVAL", EINVAL },
+		{ "EPERM", EPERM }, { "ENOENT", ENOENT }, { "EAGAIN", EAGAIN },
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+		if (strcmp(name, names[i].name) == 0)
+			return names[i].value;
+	return 0;
+}
+
+/* A relative link as the kernel writes it: up to the common ancestor, then down. */
+static int kernel_link(const char *target, const char *name)
+{
+	char dir[PATH_MAX], rel[PATH_MAX] = "";
+	size_t common = 0;
+
+	snprintf(dir, sizeof(dir), "%s", name);
+	*strrchr(dir, '/') = '\0';
+	/* the longest shared prefix ending at a component boundary */
+	for (size_t i = 0; dir[i] && dir[i] == target[i]; i++)
+		if (dir[i + 1] == '\0' ? target[i + 1] == '/' : dir[i + 1] == '/' && target[i + 1] == '/')
+			common = i + 1;
+	for (const char *p = dir + common; *p; p++)
+		if (*p == '/')
+			strncat(rel, "../", sizeof(rel) - strlen(rel) - 1);
+	strncat(rel, target + common + 1, sizeof(rel) - strlen(rel) - 1);
+	return symlink(rel, name);
+}
+
+static int device_dir(const char *address, char *out, size_t size)
+{
+	char link[PATH_MAX];
+	snprintf(link, sizeof(link), "%s/sys/bus/pci/devices/%s", root(), address);
+	return realpath(link, out) && strlen(out) < size ? 0 : -1;
+}
+
+static const char *bound_driver(const char *dev, char *buf, size_t size)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/driver", dev);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return NULL;
+	link[n] = '\0';
+	snprintf(buf, size, "%s", strrchr(link, '/') + 1);
+	return buf;
+}
+
+static int do_bind(const char *address, const char *dev, const char *driver)
+{
+	char drv[PATH_MAX], name[PATH_MAX], target[PATH_MAX];
+	struct stat st;
+
+	snprintf(drv, sizeof(drv), "%s/sys/bus/pci/drivers/%s", root(), driver);
+	if (!realpath(drv, target) || stat(target, &st) < 0)
+		return -ENODEV;
+	snprintf(name, sizeof(name), "%s/driver", dev);
+	if (kernel_link(target, name) < 0)
+		return -errno;
+	snprintf(name, sizeof(name), "%s/%s", target, address);
+	kernel_link(dev, name);
+	return 0;
+}
+
+static int do_unbind(const char *address, const char *dev, const char *driver)
+{
+	char bound[64], path[PATH_MAX];
+	if (!bound_driver(dev, bound, sizeof(bound)) || strcmp(bound, driver) != 0)
+		return -ENODEV;
+	snprintf(path, sizeof(path), "%s/driver", dev);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/sys/bus/pci/drivers/%s/%s", root(), driver, address);
+	unlink(path);
+	return 0;
+}
+
+static const char *native_driver(const char *address, char *buf, size_t size)
+{
+	const char *file = getenv("KEMU_NATIVE");
+	char line[256], a[32], d[64];
+	FILE *f = file ? fopen(file, "r") : NULL;
+	const char *found = NULL;
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%31s %63s", a, d) == 2 && strcmp(a, address) == 0)
+			found = snprintf(buf, size, "%s", d) >= 0 ? buf : NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void vanish(const char *address, const char *dev)
+{
+	char path[PATH_MAX], gone[PATH_MAX + 8];
+	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s", root(), address);
+	unlink(path);
+	snprintf(gone, sizeof(gone), "%s.gone", dev);
+	rename(dev, gone);
+}
+
+/* drivers_probe: the override's driver, else the native one, if it is there. */
+static int do_probe(const char *address, const char *dev)
+{
+	char override[64] = "", path[PATH_MAX], buf[64];
+	const char *driver;
+	snprintf(path, sizeof(path), "%s/driver_override", dev);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (fgets(override, sizeof(override), f))
+			override[strcspn(override, "\n")] = '\0';
+		fclose(f);
+	}
+	if (bound_driver(dev, buf, sizeof(buf)))
+		return 0;
+	driver = override[0] && strcmp(override, "(null)") != 0 ? override : native_driver(address, buf, sizeof(buf));
+	if (driver)
+		do_bind(address, dev, driver); /* a driver that is not there binds nothing */
+	return 0;
+}
+
+/* The emulated write; returns -errno, or 1 when the write is not one it handles. */
+static int emulate(int fd, const char *value, size_t n, const char *path)
+{
+	char address[64], dev[PATH_MAX], step[16], driver[64] = "";
+	const char *rel = path + strlen(root()) + 1;
+	int r;
+
+	snprintf(address, sizeof(address), "%.*s", (int)strcspn(value, "\n"), value);
+	if (n && strcmp(path + strlen(path) - 16, "/driver_override") == 0) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%.*s", (int)(strlen(path) - 16), path);
+		snprintf(address, sizeof(address), "%s", strrchr(dir, '/') + 1);
+		strcpy(step, "override");
+	} else if (sscanf(rel, "sys/bus/pci/drivers/%63[^/]/%15s", driver, step) == 2 &&
+		   (strcmp(step, "bind") == 0 || strcmp(step, "unbind") == 0)) {
+	} else if (strcmp(rel, "sys/bus/pci/drivers_probe") == 0) {
+		strcpy(step, "probe");
+	} else
+		return 1;
+
+	const char *f = fault(step, address);
+	if (f && errno_named(f))
+		return -errno_named(f);
+	if (device_dir(address, dev, sizeof(dev)) < 0)
+		return -ENODEV;
+	if (strcmp(step, "override") == 0) {
+		const char *stored = strcmp(value, "\n") == 0 ? "(null)\n" : value;
+		r = real_write(fd, stored, strlen(stored)) < 0 ? -errno : 0;
+	} else if (strcmp(step, "unbind") == 0)
+		r = do_unbind(address, dev, driver);
+	else if (strcmp(step, "bind") == 0) {
+		char bound[64];
+		r = bound_driver(dev, bound, sizeof(bound)) ? -EBUSY : do_bind(address, dev, driver);
+	} else
+		r = f && strcmp(f, "nobind") == 0 ? 0 : do_probe(address, dev);
+	if (f && strcmp(f, "vanish") == 0)
+		vanish(address, dev);
+	return r;
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	char proc[64], path[PATH_MAX], value[128];
+	ssize_t len;
+
+	if (!real_write)
+		real_write = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+	if (!root() || n >= sizeof(value))
+		return real_write(fd, buf, n);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	len = readlink(proc, path, sizeof(path) - 1);
+	if (len < 0)
+		return real_write(fd, buf, n);
+	path[len] = '\0';
+	if (strncmp(path, root(), strlen(root())) != 0 || path[strlen(root())] != '/')
+		return real_write(fd, buf, n);
+	memcpy(value, buf, n);
+	value[n] = '\0';
+	int r = emulate(fd, value, n, path);
+	if (r == 1)
+		return real_write(fd, buf, n);
+	const char *kill_after = getenv("KEMU_KILL_AFTER");
+	if (kill_after && ++writes >= atoi(kill_after))
+		raise(SIGKILL);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return (ssize_t)n;
+}

@@ -81,3 +81,61 @@ def eq(got, want, what):
 def contains(text, part, what):
     if part not in text:
         raise AssertionError(f"{what}: {part!r} not in:\n{text}")
+
+
+def snapshot(root, skip=("run/libpt",)):
+    """The whole tree: every path with its kind, link target or content."""
+    tree = {}
+    for d, dirs, files in os.walk(root):
+        rel_dir = os.path.relpath(d, root)
+        if any(rel_dir == s or rel_dir.startswith(s + "/") for s in skip):
+            dirs[:] = []
+            continue
+        for name in dirs + files:
+            full = os.path.join(d, name)
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            if any(rel == s for s in skip):
+                continue
+            if os.path.islink(full):
+                tree[rel] = ("link", os.readlink(full))
+            elif os.path.isdir(full):
+                tree[rel] = ("dir",)
+            else:
+                with open(full, "rb") as f:
+                    tree[rel] = ("file", f.read())
+        dirs[:] = [x for x in dirs if not os.path.islink(os.path.join(d, x))]
+    return tree
+
+
+def tree_diff(before, after):
+    keys = sorted(set(before) | set(after))
+    return [f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in keys if before.get(k) != after.get(k)]
+
+
+KEMU = os.path.join(TOP, "build", "kemu.so")
+
+
+def kemu_env(root, faults="", kill_after=None):
+    """The environment that preloads the kernel emulator over root (see tests/kemu.c)."""
+    src = os.path.join(TOP, "tests", "kemu.c")
+    if not os.path.exists(KEMU) or os.path.getmtime(KEMU) < os.path.getmtime(src):
+        tmp = KEMU + f".{os.getpid()}"
+        run(["cc", "-shared", "-fPIC", "-O1", "-o", tmp, src, "-ldl"], check=0)
+        os.replace(tmp, KEMU)
+    root = os.path.realpath(root)
+    native = os.path.join(os.path.dirname(root), os.path.basename(root) + ".native")
+    if not os.path.exists(native):
+        with open(native, "w") as f:
+            devs = os.path.join(root, "sys/bus/pci/devices")
+            for a in sorted(os.listdir(devs)):
+                link = os.path.join(devs, a, "driver")
+                if os.path.islink(link):
+                    f.write(f"{a} {os.path.basename(os.readlink(link))}\n")
+    env = dict(os.environ, LD_PRELOAD=KEMU, KEMU_ROOT=root, KEMU_NATIVE=native, KEMU_FAULTS=faults)
+    if kill_after is not None:
+        env["KEMU_KILL_AFTER"] = str(kill_after)
+    return env
+
+
+def ptlua_emu(args, root, check=0, **emu):
+    return run([PTLUA, "--root", root] + args, check=check, cwd=TOP, env=kemu_env(root, **emu))

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,8 +200,12 @@ static int emulate(int fd, const char *value, size_t n, const char *path)
 	if (device_dir(address, dev, sizeof(dev)) < 0)
 		return -ENODEV;
 	if (strcmp(step, "override") == 0) {
-		const char *stored = strcmp(value, "\n") == 0 ? "(null)\n" : value;
-		r = real_write(fd, stored, strlen(stored)) < 0 ? -errno : 0;
+		/* the kernel keeps the value without its newline and shows it with one */
+		char stored[140];
+		snprintf(stored, sizeof(stored), "%.*s\n", (int)strcspn(value, "\n"), value);
+		if (strcmp(stored, "\n") == 0)
+			strcpy(stored, "(null)\n");
+		r = ftruncate(fd, 0) < 0 || real_write(fd, stored, strlen(stored)) < 0 ? -errno : 0;
 	} else if (strcmp(step, "unbind") == 0)
 		r = do_unbind(address, dev, driver);
 	else if (strcmp(step, "bind") == 0) {
@@ -211,6 +216,26 @@ static int emulate(int fd, const char *value, size_t n, const char *path)
 	if (f && strcmp(f, "vanish") == 0)
 		vanish(address, dev);
 	return r;
+}
+
+/* sysfs ignores O_TRUNC: a failed write leaves the value as it was. */
+int openat(int dirfd, const char *path, int flags, ...)
+{
+	static int (*real_openat)(int, const char *, int, ...);
+	mode_t mode = 0;
+	va_list args;
+
+	if (!real_openat)
+		real_openat = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
+	if (flags & O_CREAT) {
+		va_start(args, flags);
+		mode = va_arg(args, mode_t);
+		va_end(args);
+	}
+	size_t len = strlen(path);
+	if (root() && len > 16 && strcmp(path + len - 16, "/driver_override") == 0)
+		flags &= ~O_TRUNC;
+	return real_openat(dirfd, path, flags, mode);
 }
 
 ssize_t write(int fd, const void *buf, size_t n)

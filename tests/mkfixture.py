@@ -380,7 +380,7 @@ def build_host(host, root, paths):
 
 def build(devices, root, iommu="auto", host=()):
     """Writes the tree under root (which must not exist or be empty)."""
-    os.makedirs(root, exist_ok=True)
+    os.makedirs(os.path.join(root, "run"), exist_ok=True)
     sys_ = os.path.join(root, "sys")
     assign_parents(devices)
     by_addr = {d["addr"]: d for d in devices}

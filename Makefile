@@ -44,7 +44,7 @@ SCRIPTS = $(wildcard scripts/*.lua)
 # Debian packages: those to build, and those the tests and the demo use.
 BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev libkmod-dev pciutils pci.ids
 DEMO_DEPS = python3
-CHECK_DEPS = python3 valgrind lua5.4 time kmod graphviz
+CHECK_DEPS = python3 valgrind lua5.4 time kmod graphviz qemu-system-x86 busybox-static cpio
 
 all: $(SHLIB) $(SONAME) libpt.so libpt.a lua/pt.so lua/ptlua libpt.pc
 

@@ -32,7 +32,7 @@ endif
 
 LIB_SRC = libpt/ctx.c libpt/sysfs.c libpt/address.c libpt/pci.c libpt/iommu.c libpt/names.c \
 	libpt/config.c libpt/explain.c libpt/guard.c libpt/modprobe.c libpt/doctor.c \
-	libpt/journal.c libpt/txn.c
+	libpt/journal.c libpt/txn.c libpt/files.c
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
 LUA_OBJ = build/lua-pt.o build/lua-json.o
 SONAME = libpt.so.$(ABI_MAJOR)

@@ -259,6 +259,15 @@ size_t pt_txn_get_step_count(pt_txn *t);
 const char *pt_txn_get_step(pt_txn *t, size_t i);
 int pt_txn_commit(pt_txn *t);
 
+/*
+ * Writes a host configuration file under the root atomically (a temporary file, fsynced and
+ * renamed; links are not followed). With PT_WRITE_BACKUP the old file is first copied to
+ * PATH.libpt-<epoch>, whose path (root-relative, to free) goes to *backup_ret.
+ */
+#define PT_WRITE_BACKUP 1u
+int pt_ctx_write_file(pt_ctx *ctx, const char *path, const char *content, unsigned flags,
+		      char **backup_ret);
+
 pt_group *pt_group_ref(pt_group *group);
 pt_group *pt_group_unref(pt_group *group);
 unsigned pt_group_get_number(const pt_group *group);

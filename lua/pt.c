@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -839,6 +840,44 @@ static int pt_lua_restore(lua_State *L)
 	return txn_devices(L);
 }
 
+/* pt.write_file(path, content [, {backup = true, root = DIR}]): atomic, under the root.
+ * Returns true and the backup's path, or nil, message, errno. */
+static int pt_lua_write_file(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	const char *content = luaL_checkstring(L, 2);
+	pt_opts opts = { .size = sizeof(opts) };
+	unsigned flags = 0;
+	char *backup = NULL;
+	pt_ctx *ctx;
+
+	if (!lua_isnoneornil(L, 3)) {
+		luaL_checktype(L, 3, LUA_TTABLE);
+		lua_getfield(L, 3, "backup");
+		flags = lua_toboolean(L, -1) ? PT_WRITE_BACKUP : 0;
+		lua_getfield(L, 3, "root");
+		opts.root = luaL_optstring(L, -1, NULL);
+	}
+	if (!opts.root) {
+		lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
+		opts.root = lua_tostring(L, -1);
+	}
+	int r = pt_ctx_new(&ctx, &opts);
+	if (r < 0)
+		return fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/", strerror(-r)));
+	r = pt_ctx_write_file(ctx, path, content, flags, &backup);
+	if (r < 0) {
+		lua_pushstring(L, pt_ctx_last_error(ctx));
+		pt_ctx_unref(ctx);
+		return fail(L, r, lua_tostring(L, -1));
+	}
+	pt_ctx_unref(ctx);
+	lua_pushboolean(L, 1);
+	push_opt_string(L, backup);
+	free(backup);
+	return 2;
+}
+
 /* ---- the module ---- */
 
 void pt_lua_set_root(lua_State *L, const char *root)
@@ -864,6 +903,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 		{ "root", pt_lua_root },
 		{ "bind", pt_lua_bind },
 		{ "restore", pt_lua_restore },
+		{ "write_file", pt_lua_write_file },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg ctx_methods[] = { { "scan", ctx_scan }, { NULL, NULL } };

@@ -3,6 +3,7 @@
  * The Lua module `pt`: the C API as userdata with named metatables.
  * Misuse raises an argument error; system failures return nil, message, errno.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -878,6 +879,49 @@ static int pt_lua_write_file(lua_State *L)
 	return 2;
 }
 
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* pt.listdir(path): the names in a directory under the root, sorted, without . and .. */
+static int pt_lua_listdir(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
+	const char *root = lua_isstring(L, -1) ? lua_tostring(L, -1) : "/";
+	const char *full = lua_pushfstring(L, "%s/%s", strcmp(root, "/") == 0 ? "" : root,
+					   path[0] == '/' ? path + 1 : path);
+	DIR *dir = opendir(full);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0;
+
+	if (!dir)
+		return fail(L, -errno, lua_pushfstring(L, "%s: %s", full, strerror(errno)));
+	while ((de = readdir(dir))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		char **more = realloc(names, (n + 1) * sizeof(*names));
+		if (!more || !(more[n] = strdup(de->d_name))) {
+			names = more ? more : names;
+			break;
+		}
+		names = more;
+		n++;
+	}
+	closedir(dir);
+	qsort(names, n, sizeof(*names), compare_names);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, names[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+		free(names[i]);
+	}
+	free(names);
+	return 1;
+}
+
 /* ---- the module ---- */
 
 void pt_lua_set_root(lua_State *L, const char *root)
@@ -904,6 +948,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 		{ "bind", pt_lua_bind },
 		{ "restore", pt_lua_restore },
 		{ "write_file", pt_lua_write_file },
+		{ "listdir", pt_lua_listdir },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg ctx_methods[] = { { "scan", ctx_scan }, { NULL, NULL } };

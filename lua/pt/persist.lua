@@ -1,0 +1,190 @@
+-- Host persistence: what makes a passthrough set go to vfio-pci at every boot. A modprobe.d
+-- file (softdeps; `options vfio-pci ids=` only when no other device shares the ids, else a
+-- udev rule setting driver_override by address), blacklist lines only when asked, the
+-- initramfs modules (initramfs-tools), the kernel command line for GRUB or systemd-boot
+-- (detected from the host). Shown as diffs against the files there; applied atomically with
+-- a backup of each file changed.
+local pt = require "pt"
+
+local M = {}
+
+local MODPROBE = "/etc/modprobe.d/libpt-vfio.conf"
+local UDEV = "/etc/udev/rules.d/61-libpt-vfio.rules"
+local INITRAMFS = "/etc/initramfs-tools/modules"
+local GRUB = "/etc/default/grub"
+local SYSTEMD_BOOT = "/etc/kernel/cmdline"
+
+local function path_under(root, path)
+  return (root == "/" and "" or root) .. path
+end
+
+local function read(root, path)
+  local f = io.open(path_under(root, path), "r")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+local function lines_of(text)
+  local out = {}
+  for line in (text or ""):gmatch("([^\n]*)\n") do out[#out + 1] = line end
+  local last = (text or ""):match("([^\n]+)$")
+  if last then out[#out + 1] = last end
+  return out
+end
+
+-- A unified diff (one hunk with all context: the files are small).
+function M.diff(path, old, new)
+  local a, b = lines_of(old), lines_of(new)
+  local n, m = #a, #b
+  local lcs = {}
+  for i = n + 1, 1, -1 do
+    lcs[i] = {}
+    for j = m + 1, 1, -1 do
+      if i > n or j > m then lcs[i][j] = 0
+      elseif a[i] == b[j] then lcs[i][j] = lcs[i + 1][j + 1] + 1
+      else lcs[i][j] = math.max(lcs[i + 1][j], lcs[i][j + 1]) end
+    end
+  end
+  local out = { "--- " .. (old and path or "/dev/null"), "+++ " .. path,
+                string.format("@@ -%d,%d +%d,%d @@", n > 0 and 1 or 0, n, m > 0 and 1 or 0, m) }
+  local i, j = 1, 1
+  while i <= n or j <= m do
+    if i <= n and j <= m and a[i] == b[j] then
+      out[#out + 1] = " " .. a[i]; i = i + 1; j = j + 1
+    elseif i <= n and (j > m or lcs[i + 1][j] >= lcs[i][j + 1]) then
+      out[#out + 1] = "-" .. a[i]; i = i + 1
+    else
+      out[#out + 1] = "+" .. b[j]; j = j + 1
+    end
+  end
+  return table.concat(out, "\n")
+end
+
+local function kernel_release(root)
+  return (read(root, "/proc/sys/kernel/osrelease") or ""):match("^(%d+%.%d+)") or "0.0"
+end
+
+local function cpu_vendor(root)
+  local info = read(root, "/proc/cpuinfo") or ""
+  if info:find("AuthenticAMD") then return "amd" end
+  if info:find("GenuineIntel") then return "intel" end
+  return nil
+end
+
+-- Adds the words missing from a command line, keeping the others in place.
+local function add_params(line, params)
+  local have = {}
+  for w in line:gmatch("%S+") do have[w] = true end
+  for _, p in ipairs(params) do
+    if not have[p] then line = (line:match("^%s*$") and "" or line .. " ") .. p end
+  end
+  return line
+end
+
+-- The changes: { {path =, old =, new =}... } and the commands that apply them.
+-- set: the passthrough set's device records (dev:fields()); inv: the inventory.
+function M.plan(inv, set, opts)
+  opts = opts or {}
+  local root = pt.root()
+  local changes, commands = {}, {}
+  local function change(path, new, command)
+    local old = read(root, path)
+    if old ~= new then
+      changes[#changes + 1] = { path = path, old = old, new = new }
+      if command and not commands[command] then
+        commands[#commands + 1] = command
+        commands[command] = true
+      end
+    end
+  end
+
+  -- ids= takes every device with those ids: only when the set holds all of them.
+  local in_set, ids, drivers = {}, {}, {}
+  for _, d in ipairs(set) do in_set[d.address] = true end
+  local shared = {}
+  for _, d in ipairs(set) do
+    local id = d.vendor_id .. ":" .. d.device_id
+    if not ids[id] then ids[#ids + 1] = id; ids[id] = true end
+    if d.driver and d.driver ~= "vfio-pci" and not drivers[d.driver] then
+      drivers[#drivers + 1] = d.driver; drivers[d.driver] = true
+    end
+  end
+  for d in inv:devices() do
+    local id = string.format("%04x:%04x", d.vendor_id, d.device_id)
+    if ids[id] and not in_set[d.address] then shared[#shared + 1] = d.address .. " (" .. id .. ")" end
+  end
+  local addresses = {}
+  for _, d in ipairs(set) do addresses[#addresses + 1] = d.address end
+  local modprobe = { "# Written by libpt: " .. table.concat(addresses, " ") .. " go to vfio-pci at boot." }
+  for _, drv in ipairs(drivers) do
+    modprobe[#modprobe + 1] = "softdep " .. drv .. " pre: vfio-pci"
+  end
+  if #shared == 0 then
+    modprobe[#modprobe + 1] = "options vfio-pci ids=" .. table.concat(ids, ",")
+  else
+    modprobe[#modprobe + 1] = "# ids= would also take " .. table.concat(shared, ", ") ..
+      ": the devices are claimed by address in " .. UDEV
+    local rules = { "# Written by libpt: driver_override by address, as ids= would take other devices." }
+    for _, a in ipairs(addresses) do
+      rules[#rules + 1] = string.format(
+        'ACTION=="add", SUBSYSTEM=="pci", KERNEL=="%s", ATTR{driver_override}="vfio-pci"', a)
+    end
+    change(UDEV, table.concat(rules, "\n") .. "\n", "update-initramfs -u -k all")
+  end
+  if opts.blacklist then
+    for _, drv in ipairs(drivers) do modprobe[#modprobe + 1] = "blacklist " .. drv end
+  end
+  change(MODPROBE, table.concat(modprobe, "\n") .. "\n", "update-initramfs -u -k all")
+
+  -- initramfs-tools: the vfio modules early, so vfio-pci claims before the host driver.
+  local wanted = { "vfio", "vfio_iommu_type1", "vfio_pci" }
+  local major, minor = kernel_release(root):match("^(%d+)%.(%d+)")
+  if tonumber(major) < 6 or (tonumber(major) == 6 and tonumber(minor) < 2) then
+    table.insert(wanted, 2, "vfio_virqfd") -- merged into vfio in 6.2
+  end
+  local old = read(root, INITRAMFS)
+  local have = {}
+  for _, line in ipairs(lines_of(old)) do have[line:match("^%s*(%S+)") or ""] = true end
+  local new = old or "# List of modules that you want to include in your initramfs.\n"
+  if #new > 0 and new:sub(-1) ~= "\n" then new = new .. "\n" end
+  for _, mod in ipairs(wanted) do
+    if not have[mod] then new = new .. mod .. "\n" end
+  end
+  change(INITRAMFS, new, "update-initramfs -u -k all")
+
+  -- The kernel command line, where this host's boot loader reads it.
+  local vendor = opts.cpu or cpu_vendor(root)
+  local params = vendor == "amd" and { "iommu=pt" } or { "intel_iommu=on", "iommu=pt" }
+  local cmdline = read(root, SYSTEMD_BOOT)
+  if cmdline then
+    local line = cmdline:match("^[^\n]*")
+    change(SYSTEMD_BOOT, add_params(line, params) .. "\n", "proxmox-boot-tool refresh")
+  else
+    local grub = read(root, GRUB) or ""
+    local current = grub:match('\nGRUB_CMDLINE_LINUX_DEFAULT="([^"\n]*)"') or grub:match('^GRUB_CMDLINE_LINUX_DEFAULT="([^"\n]*)"')
+    local new_grub
+    if current then
+      local line = 'GRUB_CMDLINE_LINUX_DEFAULT="' .. current .. '"'
+      new_grub = grub:gsub(line:gsub("%p", "%%%0"), ('GRUB_CMDLINE_LINUX_DEFAULT="' .. add_params(current, params) .. '"'):gsub("%%", "%%%%"), 1)
+    else
+      new_grub = grub .. (grub == "" or grub:sub(-1) == "\n" and "" or "\n") ..
+        'GRUB_CMDLINE_LINUX_DEFAULT="' .. table.concat(params, " ") .. '"\n'
+    end
+    change(GRUB, new_grub, "update-grub")
+  end
+  return changes, commands
+end
+
+function M.apply(changes)
+  local backups = {}
+  for _, c in ipairs(changes) do
+    local ok, backup = pt.write_file(c.path, c.new, { backup = true })
+    if not ok then error(backup, 0) end
+    backups[#backups + 1] = backup
+  end
+  return backups
+end
+
+return M

@@ -1,0 +1,340 @@
+-- Proxmox VE: read VM configs (/etc/pve/qemu-server/<vmid>.conf), emit hostpciN/usbN lines,
+-- the VM settings passthrough needs, `qm set` commands and cluster resource mappings, and lint
+-- existing configs. The grammar is qemu-server's (see DESIGN.md).
+local M = {}
+
+local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+
+-- Values that go into a config line: nothing that could start another key or line.
+function M.check_value(what, value)
+  value = tostring(value)
+  if value:find("[%c,=;]") or value:find("[\128-\255]") then
+    fail("%s %q: newlines, commas, '=', ';' and non-ASCII characters are not allowed", what, value)
+  end
+  return value
+end
+
+function M.check_vmid(vm)
+  local n = math.tointeger(tonumber(vm))
+  if not n or n < 100 or n > 999999999 then fail("VM id %s: must be 100 to 999999999", tostring(vm)) end
+  return n
+end
+
+-- "host=01:00,pcie=1" (or "01:00,pcie=1" with the default key) -> { {key, value}... }, map
+function M.parse_props(value, default_key)
+  local list, map = {}, {}
+  for item in (value .. ","):gmatch("([^,]*),") do
+    if item ~= "" then
+      local k, v = item:match("^([%w%-_]+)=(.*)$")
+      if not k then k, v = default_key, item end
+      if not k then fail("%q: no key and no default key", item) end
+      list[#list + 1] = { k, v }
+      map[k] = v
+    end
+  end
+  return list, map
+end
+
+function M.format_props(list)
+  local out = {}
+  for _, kv in ipairs(list) do
+    out[#out + 1] = kv[1] and (kv[1] .. "=" .. kv[2]) or kv[2]
+  end
+  return table.concat(out, ",")
+end
+
+-- A VM config: { main = {keys = {...}, values = {}}, snapshots = {name = section},
+-- description = text }. Comments before the first key make the description.
+function M.parse_config(text, file)
+  local function section() return { keys = {}, values = {} } end
+  local config = { main = section(), snapshots = {}, description = {} }
+  local current = config.main
+  local n = 0
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    local name = line:match("^%[([^%]]+)%]%s*$")
+    if name then
+      current = section()
+      config.snapshots[name] = current
+    elseif line:match("^#") then
+      if current == config.main and #current.keys == 0 then
+        config.description[#config.description + 1] = line:gsub("^#", "")
+      end
+    elseif line:match("^%s*$") then
+      -- blank
+    else
+      local key, value = line:match("^([%w%-_]+):%s*(.-)%s*$")
+      if not key then fail("%s:%d: cannot parse %q", file or "config", n, line) end
+      if current.values[key] == nil then current.keys[#current.keys + 1] = key end
+      current.values[key] = value
+    end
+  end
+  config.description = table.concat(config.description, "\n")
+  return config
+end
+
+function M.read_config(root, vm)
+  vm = M.check_vmid(vm)
+  local file = (root == "/" and "" or root) .. "/etc/pve/qemu-server/" .. vm .. ".conf"
+  local f = io.open(file, "r")
+  if not f then return nil, file end
+  local text = f:read("a")
+  f:close()
+  return M.parse_config(text, file), file
+end
+
+-- "01:00" for domain 0, "0000:01:00" style kept for other domains.
+local function short(address, whole_slot)
+  local dom, rest = address:match("^(%x+):(%x%x:%x%x%.%x)$")
+  local id = dom == "0000" and rest or address
+  return whole_slot and id:sub(1, -3) or id
+end
+
+local function is_q35(machine)
+  return machine and machine:find("q35") ~= nil
+end
+
+-- The host= values of a passthrough set: one entry a slot, the slot form when every function
+-- of the slot goes, ';'-joined functions otherwise. Returns { {hosts =, slot =}... }.
+function M.hostpci_hosts(inv, set)
+  local slots, order = {}, {}
+  for _, address in ipairs(set) do
+    local slot = address:sub(1, -3)
+    if not slots[slot] then slots[slot] = {}; order[#order + 1] = slot end
+    table.insert(slots[slot], address)
+  end
+  local entries = {}
+  for _, slot in ipairs(order) do
+    local all = 0
+    for d in inv:devices() do
+      if d.address:sub(1, -3) == slot then all = all + 1 end
+    end
+    local members = slots[slot]
+    if #members == all then
+      entries[#entries + 1] = { hosts = short(members[1], true), slot = slot }
+    else
+      local ids = {}
+      for i, a in ipairs(members) do ids[i] = short(a) end
+      entries[#entries + 1] = { hosts = table.concat(ids, ";"), slot = slot }
+    end
+  end
+  return entries
+end
+
+local function next_free(config, prefix, max, taken)
+  for i = 0, max do
+    local key = prefix .. i
+    if not (config and config.main.values[key]) and not taken[key] then
+      taken[key] = true
+      return key
+    end
+  end
+  fail("no free %s0..%s%d left in the VM's config", prefix, prefix, max)
+end
+
+-- opts: vm, primary (x-vga and vga none), rombar (false: rombar=0), romfile, hide_kvm,
+-- machine (default q35), bios (default ovmf for GPUs), storage (for the efidisk).
+-- Returns { lines = {...}, qm = "qm set ...", keys = {...} }.
+function M.emit(inv, dev, opts)
+  local vm = M.check_vmid(opts.vm)
+  local config = opts.config or M.read_config(require("pt").root(), vm)
+  local taken, lines, options, notes = {}, {}, {}, {}
+  local values = config and config.main.values or {}
+  local machine = values.machine or "pc"
+  local is_gpu = dev.class and dev.class >> 16 == 0x03
+  local function set(key, value, allocate)
+    -- a new disk is allocated by qm set ("STORAGE:SIZE"), not written as a config line
+    if allocate then
+      notes[#notes + 1] = string.format("%s: allocate it with qm set %d --%s %s", key, vm, key, value)
+    else
+      lines[#lines + 1] = key .. ": " .. value
+    end
+    options[#options + 1] = "--" .. key .. " " .. value
+  end
+  local settings = {}
+  if not is_q35(machine) then
+    settings[#settings + 1] = { "machine", opts.machine or "q35" }
+    machine = opts.machine or "q35"
+  end
+  local set_addresses = {}
+  for i, m in ipairs(dev.passthrough_set) do set_addresses[i] = m.address end
+  if #set_addresses == 0 then fail("%s: %s: nothing to pass through", dev.address, dev.verdict) end
+  for _, entry in ipairs(M.hostpci_hosts(inv, set_addresses)) do
+    local props = { { nil, entry.hosts } }
+    if is_q35(machine) then props[#props + 1] = { "pcie", "1" } end
+    if opts.primary and entry.slot == dev.address:sub(1, -3) then props[#props + 1] = { "x-vga", "1" } end
+    if opts.rombar == false then props[#props + 1] = { "rombar", "0" } end
+    if opts.romfile then props[#props + 1] = { "romfile", M.check_value("romfile", opts.romfile) } end
+    set(next_free(config, "hostpci", 15, taken), M.format_props(props))
+  end
+  if is_gpu and (values.bios or "seabios") ~= "ovmf" then
+    settings[#settings + 1] = { "bios", "ovmf" }
+    if not values.efidisk0 then
+      settings[#settings + 1] = { "efidisk0", M.check_value("storage", opts.storage or "local-lvm") ..
+        ":1,efitype=4m,pre-enrolled-keys=1" }
+    end
+  end
+  if is_gpu then
+    local cpu = opts.hide_kvm and "host,hidden=1" or "host"
+    if values.cpu ~= cpu then settings[#settings + 1] = { "cpu", cpu } end
+  end
+  if opts.primary and values.vga ~= "none" then settings[#settings + 1] = { "vga", "none" } end
+  for _, kv in ipairs(settings) do set(kv[1], kv[2], kv[1] == "efidisk0") end
+  return { lines = lines, notes = notes, qm = "qm set " .. vm .. " " .. table.concat(options, " ") }
+end
+
+-- A USB device: by vid:pid, or by port when ids are ambiguous or the device re-enumerates.
+function M.emit_usb(opts)
+  local vm = M.check_vmid(opts.vm)
+  local config = opts.config or M.read_config(require("pt").root(), vm)
+  local host
+  if opts.port then
+    if not opts.port:match("^%d+%-%d+[%.%d]*$") or opts.port:match("%.%.") or opts.port:match("%.$") then
+      fail("USB port %q: expected BUS-PORT(.PORT)*, e.g. 1-2.3", opts.port)
+    end
+    host = opts.port
+  else
+    if not tostring(opts.id):match("^%x%x%x%x:%x%x%x%x$") then
+      fail("USB id %q: expected VVVV:PPPP, e.g. 10c4:ea60", tostring(opts.id))
+    end
+    host = opts.id:lower()
+  end
+  local value = "host=" .. host .. (opts.usb3 and ",usb3=1" or "")
+  local key = next_free(config, "usb", 13, {})
+  return { lines = { key .. ": " .. value }, qm = "qm set " .. vm .. " --" .. key .. " " .. value }
+end
+
+-- Cluster mappings (/etc/pve/mapping/pci.cfg): one map line a matching device a node.
+-- nodes: { {name = "pve1", devices = <report JSON devices>}, ... }; the device's ids pick.
+function M.emit_mapping(name, dev, nodes, opts)
+  M.check_value("mapping name", name)
+  if not name:match("^[%a][%w%-_]*$") then fail("mapping name %q: letters, digits, '-' and '_'", name) end
+  local lines, missing = { name }, {}
+  local want = dev.vendor_id .. ":" .. dev.device_id
+  local sub = dev.subsystem_vendor_id .. ":" .. dev.subsystem_device_id
+  for _, node in ipairs(nodes) do
+    M.check_value("node name", node.name)
+    local found = false
+    for _, d in ipairs(node.devices) do
+      if d.vendor_id .. ":" .. d.device_id == want then
+        found = true
+        lines[#lines + 1] = string.format("\tmap id=%s,iommugroup=%s,node=%s,path=%s,subsystem-id=%s",
+          want, tostring(d.iommu_group), node.name, d.address,
+          d.subsystem_vendor_id .. ":" .. d.subsystem_device_id)
+      end
+    end
+    if not found then missing[#missing + 1] = node.name end
+  end
+  local props = { { "mapping", name } }
+  if not opts or opts.pcie ~= false then props[#props + 1] = { "pcie", "1" } end
+  return { lines = lines, missing = missing, hostpci = M.format_props(props), subsystem = sub }
+end
+
+-- The mapping names of /etc/pve/mapping/pci.cfg.
+function M.read_mappings(root)
+  local names = {}
+  local f = io.open((root == "/" and "" or root) .. "/etc/pve/mapping/pci.cfg", "r")
+  if not f then return names end
+  for line in f:lines() do
+    local name = line:match("^([%a][%w%-_]*)%s*$")
+    if name then names[name] = true end
+  end
+  f:close()
+  return names
+end
+
+-- Findings on every VM config under /etc/pve/qemu-server, or the one of `only`.
+function M.lint(inv, root, only)
+  local dir = (root == "/" and "" or root) .. "/etc/pve/qemu-server"
+  local findings, used = {}, {}
+  local function note(vm, key, fmt, ...)
+    findings[#findings + 1] = { vm = vm, key = key, message = string.format(fmt, ...) }
+  end
+  local pt = require "pt"
+  local vms = {}
+  for _, name in ipairs(pt.listdir("/etc/pve/qemu-server") or {}) do
+    local vm = math.tointeger(tonumber(name:match("^(%d+)%.conf$")))
+    if vm then vms[#vms + 1] = vm end
+  end
+  table.sort(vms)
+  local mappings = M.read_mappings(root)
+  -- vid:pid of the USB devices present, counted
+  local usb_count = {}
+  local base = (root == "/" and "" or root) .. "/sys/bus/usb/devices/"
+  for _, name in ipairs(pt.listdir("/sys/bus/usb/devices") or {}) do
+    local fv, fp = io.open(base .. name .. "/idVendor"), io.open(base .. name .. "/idProduct")
+    if fv and fp then
+      local id = fv:read("l") .. ":" .. fp:read("l")
+      usb_count[id] = (usb_count[id] or 0) + 1
+    end
+    if fv then fv:close() end
+    if fp then fp:close() end
+  end
+  for _, vm in ipairs(vms) do
+    local config = M.read_config(root, vm)
+    local v = config.main.values
+    local hostpci_set = {}
+    for _, key in ipairs(config.main.keys) do
+      if key:match("^hostpci%d+$") then
+        local props, map = M.parse_props(v[key], "host")
+        if map.pcie == "1" and not is_q35(v.machine) then
+          note(vm, key, "pcie=1 needs machine q35 (machine: %s)", v.machine or "i440fx, the default")
+        end
+        if map["x-vga"] == "1" and (v.bios or "seabios") ~= "ovmf" then
+          note(vm, key, "x-vga=1 with SeaBIOS: a primary GPU wants bios: ovmf (UEFI), as most current cards have no legacy VGA BIOS")
+        end
+        if map.mapping and not mappings[map.mapping] then
+          note(vm, key, "mapping %s is not in /etc/pve/mapping/pci.cfg", map.mapping)
+        end
+        for id in (map.host or ""):gmatch("[^;]+") do
+          local full = id:match("^%x+:%x%x:%x%x") and id or "0000:" .. id
+          local matched = false
+          for d in inv:devices() do
+            if d.address == full or d.address:sub(1, -3) == full then
+              matched = true
+              hostpci_set[d.address] = key
+              used[d.address] = used[d.address] or {}
+              table.insert(used[d.address], vm)
+            end
+          end
+          if not matched then note(vm, key, "host %s: no such PCI device on this host", id) end
+        end
+      elseif key:match("^usb%d+$") then
+        local _, map = M.parse_props(v[key], "host")
+        local id = (map.host or ""):lower()
+        if id:match("^%x%x%x%x:%x%x%x%x$") and (usb_count[id] or 0) > 1 then
+          note(vm, key, "host=%s matches %d present USB devices: use the port form (host=BUS-PORT)", id, usb_count[id])
+        end
+      end
+    end
+    for address, key in pairs(hostpci_set) do
+      local d = inv:device(address)
+      for _, m in ipairs(d and d.passthrough_set or {}) do
+        if not hostpci_set[m.address] then
+          note(vm, key, "%s shares IOMMU group %d with %s, which the VM does not get: the VM cannot start",
+            address, d.iommu_group, m.address)
+        end
+      end
+    end
+  end
+  for address, list in pairs(used) do
+    if #list > 1 then
+      note(list[2], "hostpci", "%s is also given to VM %d (VMs %s)", address, list[1], table.concat(list, ", "))
+    end
+  end
+  if only then
+    local mine = {}
+    for _, f in ipairs(findings) do
+      if f.vm == only then mine[#mine + 1] = f end
+    end
+    findings = mine
+  end
+  table.sort(findings, function(a, b)
+    if a.vm ~= b.vm then return a.vm < b.vm end
+    if a.key ~= b.key then return a.key < b.key end
+    return a.message < b.message
+  end)
+  return findings
+end
+
+return M

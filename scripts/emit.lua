@@ -1,0 +1,127 @@
+#!/usr/bin/env ptlua
+-- The configuration lines passthrough needs, written from the analysis: Proxmox (config lines,
+-- qm set, cluster mappings), libvirt XML, QEMU arguments, and the host's boot-time setup.
+local pt = require "pt"
+local json = require "pt.json"
+local proxmox = require "pt.proxmox"
+local libvirt = require "pt.libvirt"
+local qemu = require "pt.qemu"
+local persist = require "pt.persist"
+
+local function read_report(file)
+  local f, err = io.open(file, "r")
+  if not f then error(err, 0) end
+  local text = f:read("a")
+  f:close()
+  local ok, report = pcall(json.decode, text)
+  if not ok then error(file .. ": " .. report, 0) end
+  if type(report) ~= "table" or type(report.devices) ~= "table" then
+    error(file .. ": not a report (ptlua scripts/report.lua --json)", 0)
+  end
+  return report
+end
+
+return {
+  name = "emit",
+  description = "print the Proxmox, libvirt, QEMU or host configuration for a device (or USB device)",
+  args = {
+    { name = "format", type = "enum", required = true,
+      values = { "proxmox", "qm", "mapping", "libvirt", "libvirt-domain", "qemu", "host" },
+      help = "what to write" },
+    { name = "device", type = "pci-addr", help = "the PCI device (its whole passthrough set goes)" },
+    { name = "usb", type = "usb-id", help = "a USB device by vendor:product" },
+    { name = "usb-port", type = "string", metavar = "BUS-PORT", help = "a USB device by physical port (1-2.3)" },
+    { name = "vm", type = "vmid", help = "the VM (proxmox, qm: read for free slots and settings)" },
+    { name = "primary", type = "bool", help = "the GPU is the VM's primary display (x-vga, vga none)" },
+    { name = "no-rombar", type = "bool", help = "do not expose the option ROM" },
+    { name = "romfile", type = "string", help = "a vBIOS file (Proxmox: in /usr/share/kvm)" },
+    { name = "hide-kvm", type = "bool", help = "cpu host,hidden=1 (NVIDIA drivers before 465)" },
+    { name = "storage", type = "string", default = "local-lvm", help = "storage for a new efidisk" },
+    { name = "mapping", type = "string", help = "mapping name (format mapping)" },
+    { name = "nodes", type = "string", metavar = "NODE=REPORT,...",
+      help = "other nodes' JSON reports (format mapping)" },
+    { name = "node", type = "string", default = "localhost", help = "this node's name (format mapping)" },
+    { name = "blacklist", type = "bool", help = "also blacklist the host drivers (format host)" },
+    { name = "apply", type = "bool", help = "write the host files (format host), keeping backups" },
+  },
+  run = function(args)
+    local usb = args.usb and { id = args.usb } or args["usb-port"] and { port = args["usb-port"] } or nil
+    local inv, dev, set = nil, nil, {}
+    if args.device then
+      local err
+      inv, err = pt.scan()
+      if not inv then error(err, 0) end
+      dev, err = inv:device(args.device)
+      if not dev then error(err, 0) end
+      for i, m in ipairs(dev.passthrough_set) do set[i] = m.address end
+      if #set == 0 then error(string.format("%s: %s: nothing to pass through", dev.address, dev.verdict), 0) end
+    elseif not usb then
+      error("give --device, --usb or --usb-port", 0)
+    end
+    local f = args.format
+    if f == "proxmox" or f == "qm" then
+      if not args.vm then error("--vm is required for --format " .. f, 0) end
+      local out = { lines = {}, qm = {} }
+      if dev then
+        local r = proxmox.emit(inv, dev, { vm = args.vm, primary = args.primary, rombar = not args["no-rombar"],
+          romfile = args.romfile, hide_kvm = args["hide-kvm"], storage = args.storage })
+        table.move(r.lines, 1, #r.lines, 1, out.lines)
+        out.qm[#out.qm + 1] = r.qm
+        out.notes = r.notes
+      end
+      if usb then
+        local r = proxmox.emit_usb { vm = args.vm, id = usb.id, port = usb.port }
+        table.move(r.lines, 1, #r.lines, #out.lines + 1, out.lines)
+        out.qm[#out.qm + 1] = r.qm
+      end
+      print(table.concat(f == "qm" and out.qm or out.lines, "\n"))
+      if f == "proxmox" then
+        for _, n in ipairs(out.notes or {}) do print("# " .. n) end
+      end
+    elseif f == "mapping" then
+      if not dev or not args.mapping then error("--format mapping needs --device and --mapping", 0) end
+      local here = dev:fields()
+      local local_report = { devices = {} }
+      for d in inv:devices() do local_report.devices[#local_report.devices + 1] = d:fields() end
+      local nodes = { { name = args.node, devices = local_report.devices } }
+      for item in (args.nodes or ""):gmatch("[^,]+") do
+        local name, file = item:match("^([^=]+)=(.+)$")
+        if not name then error("--nodes " .. item .. ": expected NODE=REPORT", 0) end
+        nodes[#nodes + 1] = { name = name, devices = read_report(file).devices }
+      end
+      local r = proxmox.emit_mapping(args.mapping, here, nodes)
+      print("# /etc/pve/mapping/pci.cfg")
+      print(table.concat(r.lines, "\n"))
+      print("# in the VM: hostpciN: " .. r.hostpci)
+      if #r.missing > 0 then print("# no matching device on: " .. table.concat(r.missing, ", ")) end
+    elseif f == "libvirt" then
+      print(libvirt.fragment(set, usb))
+    elseif f == "libvirt-domain" then
+      print(libvirt.domain(args.vm and ("vm" .. args.vm) or "passthrough", set, usb))
+    elseif f == "qemu" then
+      local words = {}
+      if #set > 0 then
+        words = qemu.vfio_args(set, { primary = args.primary and dev.address or nil,
+          rombar = not args["no-rombar"], romfile = args.romfile })
+      end
+      if usb then table.move(qemu.usb_args(usb), 1, 4, #words + 1, words) end
+      print(qemu.shell(words))
+    elseif f == "host" then
+      if not dev then error("--format host needs --device", 0) end
+      local records = {}
+      for i, a in ipairs(set) do records[i] = inv:device(a):fields() end
+      local changes, commands = persist.plan(inv, records, { blacklist = args.blacklist })
+      if #changes == 0 then
+        print("# the host is already set up for " .. table.concat(set, " "))
+        return
+      end
+      for _, c in ipairs(changes) do print(persist.diff(c.path, c.old, c.new)) end
+      if args.apply then
+        for _, b in ipairs(persist.apply(changes)) do print("# backup: " .. b) end
+        print("# written; now run: " .. table.concat(commands, " && "))
+      else
+        print("# to apply: --apply, then run: " .. table.concat(commands, " && "))
+      end
+    end
+  end,
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env ptlua
+-- Checks Proxmox VM configs against this host: pcie=1 without q35, x-vga with SeaBIOS, absent
+-- devices, group members the VM lacks, a device in two VMs, unknown mappings, ambiguous USB ids.
+local pt = require "pt"
+local json = require "pt.json"
+local proxmox = require "pt.proxmox"
+
+return {
+  name = "lint",
+  description = "lint the Proxmox VM configs in /etc/pve/qemu-server against this host",
+  args = {
+    { name = "vm", type = "vmid", help = "only this VM (default: all)" },
+    { name = "json", type = "bool", help = "print JSON" },
+  },
+  run = function(args)
+    local inv, err = pt.scan()
+    if not inv then error(err, 0) end
+    local findings = proxmox.lint(inv, pt.root(), args.vm)
+    if args.json then
+      local list = json.array()
+      for i, f in ipairs(findings) do list[i] = json.object({ "vm", "key", "message" }, f) end
+      print(json.encode(list, "  ", 1))
+    else
+      for _, f in ipairs(findings) do print(string.format("%d %s: %s", f.vm, f.key, f.message)) end
+      print(string.format("%d findings", #findings))
+    end
+    return #findings > 0 and 1 or 0
+  end,
+}

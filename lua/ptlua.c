@@ -2,7 +2,8 @@
 /*
  * ptlua: runs libpt's Lua scripts and recipes, the way lua.c runs a script.
  *
- *   ptlua [--root DIR] [-v] SCRIPT [ARGS...]
+ *   ptlua [--root DIR] [-v] [--trusted] SCRIPT [ARGS...]
+ *   ptlua --describe SCRIPT | --check SCRIPT...
  *
  * It runs as root from Proxmox hookscripts, so the environment does not steer it: LUA_INIT,
  * LUA_PATH and LUA_CPATH are ignored and the bundled modules are found next to the binary
@@ -29,10 +30,16 @@ static int verbose;
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: %s [--root DIR] [-v] SCRIPT [ARGS...]\n"
-			"  --root DIR  read /sys, /proc, /dev, /run and /etc under DIR\n"
-			"  -v          show a traceback with errors\n",
-		progname);
+	fprintf(stderr, "usage: %s [--root DIR] [-v] [--trusted] SCRIPT [ARGS...]\n"
+			"       %s --describe SCRIPT\n"
+			"       %s --check SCRIPT...\n"
+			"  --root DIR    read /sys, /proc, /dev, /run and /etc under DIR\n"
+			"  -v            show a traceback with errors\n"
+			"  --trusted     run the script with Lua's whole library (io, os), not in the sandbox\n"
+			"  --describe    print a recipe's help\n"
+			"  --check       check recipes without running them\n"
+			"A recipe run as SCRIPT VMID PHASE is a Proxmox hookscript.\n",
+		progname, progname, progname);
 }
 
 static int msghandler(lua_State *L)
@@ -109,18 +116,18 @@ struct main_args {
 	char **argv;
 	int script;
 	const char *root;
+	const char *mode; /* "run", "describe", "check" */
+	int trusted;
 	int exit_code;
 };
 
 /*
- * A script either does its work when run, or returns a recipe table, which pt.recipe
- * validates and runs with the command line.
+ * Loading, the sandbox, recipes, --describe, --check and the hookscript mode live in
+ * pt.recipe (lua/pt/recipe.lua): this sets the interpreter up and hands over.
  */
 static int pmain(lua_State *L)
 {
 	struct main_args *a = lua_touserdata(L, 1);
-	const char *script = a->argv[a->script];
-	int nargs = a->argc - a->script - 1;
 
 	luaL_checkversion(L);
 	luaL_openlibs(L);
@@ -133,30 +140,30 @@ static int pmain(lua_State *L)
 
 	lua_pushcfunction(L, msghandler);
 	int base = lua_gettop(L);
-	if (luaL_loadfilex(L, script, "t") != LUA_OK)
-		return lua_error(L);
-	for (int i = 0; i < nargs; i++)
-		lua_pushstring(L, a->argv[a->script + 1 + i]);
-	if (lua_pcall(L, nargs, 1, base) != LUA_OK)
-		return lua_error(L);
-	if (lua_istable(L, -1)) {
-		lua_getglobal(L, "require");
-		lua_pushliteral(L, "pt.recipe");
-		lua_call(L, 1, 1);
-		lua_getfield(L, -1, "main");
-		lua_pushvalue(L, -3);
-		lua_pushstring(L, script);
-		lua_getglobal(L, "arg");
-		if (lua_pcall(L, 3, 1, base) != LUA_OK)
-			return lua_error(L);
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "pt.recipe");
+	lua_call(L, 1, 1);
+	lua_getfield(L, -1, "ptlua");
+	lua_createtable(L, 0, 3);
+	lua_pushstring(L, a->mode);
+	lua_setfield(L, -2, "mode");
+	lua_pushboolean(L, a->trusted);
+	lua_setfield(L, -2, "trusted");
+	lua_createtable(L, a->argc - a->script, 0);
+	for (int i = a->script; i < a->argc; i++) {
+		lua_pushstring(L, a->argv[i]);
+		lua_rawseti(L, -2, i - a->script + 1);
 	}
+	lua_setfield(L, -2, "words");
+	if (lua_pcall(L, 1, 1, base) != LUA_OK)
+		return lua_error(L);
 	a->exit_code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	struct main_args a = { .argc = argc, .argv = argv };
+	struct main_args a = { .argc = argc, .argv = argv, .mode = "run" };
 	int i;
 
 	if (argv[0] && argv[0][0])
@@ -164,6 +171,12 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-v") == 0)
 			verbose = 1;
+		else if (strcmp(argv[i], "--describe") == 0)
+			a.mode = "describe";
+		else if (strcmp(argv[i], "--check") == 0)
+			a.mode = "check";
+		else if (strcmp(argv[i], "--trusted") == 0)
+			a.trusted = 1;
 		else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
 			a.root = argv[++i];
 		else if (strncmp(argv[i], "--root=", 7) == 0)

@@ -9,10 +9,8 @@ local qemu = require "pt.qemu"
 local persist = require "pt.persist"
 
 local function read_report(file)
-  local f, err = io.open(file, "r")
-  if not f then error(err, 0) end
-  local text = f:read("a")
-  f:close()
+  local text, err = pt.read_file(file)
+  if not text then error(err, 0) end
   local ok, report = pcall(json.decode, text)
   if not ok then error(file .. ": " .. report, 0) end
   if type(report) ~= "table" or type(report.devices) ~= "table" then

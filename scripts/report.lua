@@ -3,6 +3,7 @@
 -- through on its own. Text grouped by IOMMU group, or JSON (documented in README.md).
 local pt = require "pt"
 local json = require "pt.json"
+local topology = require "pt.topology"
 
 local classes = {
   gpu = function(c) return c >> 16 == 0x03 end,
@@ -139,62 +140,6 @@ local function print_text(inv, selected, root, groups)
   end
 end
 
--- Graphviz: the PCI tree from the root complexes down, one fill colour an IOMMU group, shared
--- groups outlined in red, host-critical devices drawn with a double border.
-local PALETTE = { "#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69",
-  "#fccde5", "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f" }
-
-local function dot_quote(s)
-  return '"' .. s:gsub('[\\"]', '\\%0'):gsub("\n", "\\n") .. '"'
-end
-
-local function to_dot(devices)
-  local out = { "digraph pci {", "  rankdir=LR;", "  node [shape=box, style=filled, fontname=Helvetica, fontsize=10];" }
-  local roots, shared = {}, {}
-  for _, d in ipairs(devices) do
-    if d.verdict == "shared" then shared[d.iommu_group] = true end
-  end
-  for _, d in ipairs(devices) do
-    local attrs = {
-      "label=" .. dot_quote(string.format("%s\n%s\n%s%s", d.address, d.class_name or "?", name_of(d),
-        d.iommu_group and ("\ngroup " .. d.iommu_group) or "")),
-      "fillcolor=" .. dot_quote(d.iommu_group and PALETTE[d.iommu_group % #PALETTE + 1] or "white"),
-    }
-    if d.bridge then attrs[#attrs + 1] = "style=\"filled,rounded\"" end
-    if d.iommu_group and shared[d.iommu_group] then
-      attrs[#attrs + 1] = "color=red"; attrs[#attrs + 1] = "penwidth=3"
-    end
-    if d.critical then
-      attrs[#attrs + 1] = "peripheries=2"
-      attrs[#attrs + 1] = "tooltip=" .. dot_quote("host-critical: " .. d.critical)
-    end
-    out[#out + 1] = string.format("  %s [%s];", dot_quote(d.address), table.concat(attrs, ", "))
-    local parent = d.parent
-    if not parent then
-      parent = "pci" .. d.address:match("^(%x+:%x%x)")
-      if not roots[parent] then
-        roots[parent] = true
-        out[#out + 1] = string.format("  %s [shape=ellipse, style=solid, label=%s];", dot_quote(parent),
-          dot_quote("root complex " .. parent))
-      end
-    end
-    out[#out + 1] = string.format("  %s -> %s;", dot_quote(parent), dot_quote(d.address))
-  end
-  out[#out + 1] = "}"
-  return table.concat(out, "\n")
-end
-
--- dot renders it; without graphviz the DOT text is all there is.
-local function write_svg(dot, file)
-  if not os.execute("command -v dot >/dev/null 2>&1") then
-    error("--svg needs dot (Debian package graphviz); --dot prints the graph without it", 0)
-  end
-  local pipe = assert(io.popen("dot -Tsvg -o '" .. file:gsub("'", "'\\''") .. "'", "w"))
-  pipe:write(dot, "\n")
-  local ok, _, code = pipe:close()
-  if not ok then error(string.format("dot failed (exit %s) writing %s", tostring(code), file), 0) end
-end
-
 local function addresses(devices)
   local out = json.array()
   for i, d in ipairs(devices) do out[i] = d.address end
@@ -257,8 +202,8 @@ return {
     local groups = groups_of(inv, selected)
     local root = pt.root()
     if args.dot or args.svg then
-      local dot = to_dot(selected)
-      if args.svg then write_svg(dot, args.svg) else print(dot) end
+      local dot = topology.dot(selected, name_of)
+      if args.svg then topology.svg(dot, args.svg) else print(dot) end
     elseif args.json then
       local devices = json.array()
       for i, d in ipairs(selected) do devices[i] = device_json(d) end
@@ -271,7 +216,7 @@ return {
       if not inv:has_iommu() then
         print("\n" .. string.format(IOMMU_OFF, root == "/" and "" or root))
       end
-      for _, w in ipairs(inv:warnings()) do io.stderr:write("warning: ", w, "\n") end
+      for _, w in ipairs(inv:warnings()) do pt.warn(w) end
     end
     if args["require-iommu"] and not inv:has_iommu() then
       error("the IOMMU is off (no groups under " .. (root == "/" and "" or root) ..

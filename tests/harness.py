@@ -139,3 +139,8 @@ def kemu_env(root, faults="", kill_after=None):
 
 def ptlua_emu(args, root, check=0, **emu):
     return run([PTLUA, "--root", root] + args, check=check, cwd=TOP, env=kemu_env(root, **emu))
+
+
+def ptlua_at(args, root, cwd):
+    """ptlua run from another directory (relative script paths, hookscript snippets)."""
+    return run([PTLUA, "--root", root] + args, cwd=cwd)

@@ -213,7 +213,7 @@ def bind_refusals(tmp):
                 f'local f = io.open("{root}/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.1/device", "w")\n'
                 'f:write("0x10f1\\n") f:close()\n'
                 'local txn = assert(pt.bind(dev, {vm = 100}))\nprint(txn:commit())\n')
-    out = ptlua_emu([script], root).stdout
+    out = ptlua_emu(["--trusted", script], root).stdout
     contains(out, "nil\t0000:01:00.1: now 10de:10f1, was 10de:10f0 at scan time", "hot swap")
     eq(driver(root, "0000:01:00.0"), "nouveau", "nothing taken")
     # vfio-pci missing and blacklisted

@@ -1,7 +1,7 @@
 """The Lua module's contract (tests/lua/binding.lua) and the recipe loader."""
 import os
 
-from harness import build_listing, contains, ptlua, test, TOP
+from harness import build_listing, contains, eq, ptlua, test, TOP
 
 
 @test(timeout=120)
@@ -58,11 +58,11 @@ def lua_interpreter(tmp):
     env = dict(os.environ, LUA_INIT="error('LUA_INIT ran')", LUA_PATH="/tmp/evil/?.lua",
                LUA_PATH_5_4="/tmp/evil/?.lua", LUA_CPATH="/tmp/evil/?.so")
     import subprocess
-    p = subprocess.run([f"{TOP}/lua/ptlua", script], capture_output=True, text=True, env=env)
+    p = subprocess.run([f"{TOP}/lua/ptlua", "--trusted", script], capture_output=True, text=True, env=env)
     contains(p.stdout, "true\ttrue", "paths")
     contains(p.stderr, "r.lua:2: boom", "error names file and line")
     assert p.returncode == 1, p.returncode
-    p = subprocess.run([f"{TOP}/lua/ptlua", "-v", script], capture_output=True, text=True)
+    p = subprocess.run([f"{TOP}/lua/ptlua", "--trusted", "-v", script], capture_output=True, text=True)
     contains(p.stderr, "stack traceback", "-v traceback")
     p = subprocess.run([f"{TOP}/lua/ptlua"], capture_output=True, text=True)
     assert p.returncode == 2 and "usage:" in p.stderr, p
@@ -72,3 +72,51 @@ def lua_interpreter(tmp):
     subprocess.run(["luac5.4", "-o", bytecode, script], check=True)
     p = subprocess.run([f"{TOP}/lua/ptlua", bytecode], capture_output=True, text=True)
     assert p.returncode == 1 and "binary chunk" in p.stderr, p.stderr
+
+
+@test()
+def lua_sandbox(tmp):
+    """Recipes run without io, debug, os.execute or loading code; pt and the safe libraries work."""
+    forbidden = {
+        'io.open("/etc/passwd")': "attempt to index a nil value (global 'io')",
+        'os.execute("true")': "attempt to call a nil value (field 'execute')",
+        'debug.getinfo(1)': "attempt to index a nil value (global 'debug')",
+        'load("return 1")': "attempt to call a nil value (global 'load')",
+        'loadfile("/etc/passwd")': "attempt to call a nil value (global 'loadfile')",
+        'dofile("/etc/passwd")': "attempt to call a nil value (global 'dofile')",
+        'require("os")': "require 'os': recipes load only the pt modules",
+        'package.loaded.io.open("/etc/passwd")': "attempt to index a nil value (global 'package')",
+        'os.exit(0)': "attempt to call a nil value (field 'exit')",
+        'string.dump(print)': "attempt to call a nil value (field 'dump')",
+        'collectgarbage()': "attempt to call a nil value (global 'collectgarbage')",
+    }
+    for code, message in forbidden.items():
+        script = recipe(tmp, code + "\n")
+        p = ptlua([script], check=1)
+        contains(p.stderr, message, code)
+    allowed = recipe(tmp, 'print(string.format("%d", math.max(1, 2)), table.concat({"a"}), utf8.char(72),'
+                          ' os.time() > 0, type(os.getenv("HOME")), require("pt.json").encode({1}), pt.root())\n')
+    contains(ptlua([allowed]).stdout, "2\ta\tH\ttrue\tstring\t[1]\t/", "safe libraries")
+    # a binary chunk is refused before anything runs
+    import subprocess
+    bytecode = os.path.join(tmp, "b.luac")
+    subprocess.run(["luac5.4", "-o", bytecode, allowed], check=True)
+    contains(ptlua([bytecode], check=1).stderr, "attempt to load a binary chunk", "binary chunk")
+
+
+@test()
+def lua_check_and_describe(tmp):
+    import glob
+    scripts = sorted(glob.glob(os.path.join(TOP, "scripts", "*.lua")))
+    p = ptlua(["--check", *scripts])
+    eq(p.stdout.count("ok "), len(scripts), "every bundled recipe checks")
+    bad = recipe(tmp, 'return { name = "x", description = "d", run = function() end, colour = 1 }')
+    p = ptlua(["--check", scripts[0], bad], check=1)
+    contains(p.stdout, "FAIL " + bad + ": unknown recipe field 'colour'", "names the file")
+    syntax = os.path.join(tmp, "syntax.lua")
+    with open(syntax, "w") as f:
+        f.write("return {\n  name = 'x',,\n}\n")
+    contains(ptlua(["--check", syntax], check=1).stdout, "syntax.lua:2:", "syntax error with the line")
+    p = ptlua(["--describe", os.path.join(TOP, "scripts", "report.lua")])
+    contains(p.stdout, "report: PCI devices by IOMMU group", "describe")
+    contains(p.stdout, "--class gpu|audio|usb|storage|network", "enum values")

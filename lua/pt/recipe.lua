@@ -47,7 +47,11 @@ M.types = {
   enum = enum, ["pci-addr"] = pci_addr, ["usb-id"] = usb_id, vmid = vmid,
 }
 
-local recipe_keys = { name = "string", description = "string", args = "table", run = "function" }
+local PHASES = { ["pre-start"] = true, ["post-start"] = true, ["pre-stop"] = true, ["post-stop"] = true }
+M.PHASES = PHASES
+local recipe_keys = { name = "string", description = "string", args = "table", run = "function",
+                      ["pre-start"] = "function", ["post-start"] = "function",
+                      ["pre-stop"] = "function", ["post-stop"] = "function", hookscript = "table" }
 local arg_keys = { name = "string", type = "string", help = "string", values = "table",
                    default = true, required = "boolean", metavar = "string" }
 
@@ -59,9 +63,12 @@ function M.validate(recipe, file)
     if not want then bad("unknown recipe field '" .. tostring(k) .. "'") end
     if type(v) ~= want then bad("field '" .. k .. "' must be a " .. want .. ", not a " .. type(v)) end
   end
-  for _, k in ipairs { "name", "description", "run" } do
+  for _, k in ipairs { "name", "description" } do
     if recipe[k] == nil then bad("missing field '" .. k .. "'") end
   end
+  local phases = 0
+  for phase in pairs(PHASES) do phases = phases + (recipe[phase] and 1 or 0) end
+  if not recipe.run and phases == 0 then bad("needs a run function or a hookscript phase") end
   local seen = {}
   for i, spec in ipairs(recipe.args or {}) do
     local where = "args[" .. i .. "]"
@@ -136,10 +143,134 @@ function M.describe(recipe, file)
   return table.concat(lines, "\n")
 end
 
--- ptlua calls this with the table a script returned; the result is the exit status.
-function M.main(recipe, file, arg)
+-- The environment a recipe runs in: no io, no debug, no os.execute, no loading of code;
+-- what it needs of the host goes through pt. require gives the bundled pt modules only.
+function M.sandbox(output)
+  local real_pt = require "pt"
+  local pt = setmetatable({
+    warn = function(...) output.warn(table.concat({ ... }, " ")) end,
+  }, { __index = real_pt })
+  local safe_string = {}
+  for k, v in pairs(string) do safe_string[k] = v end
+  safe_string.dump = nil -- bytecode is for load, which recipes do not have
+  local env = {
+    string = safe_string, table = table, math = math, utf8 = utf8,
+    print = function(...) output.print(...) end,
+    os = { time = os.time, getenv = os.getenv, date = os.date, clock = os.clock },
+    pt = pt,
+    assert = assert, error = error, ipairs = ipairs, pairs = pairs, next = next,
+    pcall = pcall, xpcall = xpcall, select = select, tonumber = tonumber, tostring = tostring,
+    type = type, rawequal = rawequal, rawget = rawget, rawlen = rawlen, rawset = rawset,
+    setmetatable = setmetatable, getmetatable = getmetatable, _VERSION = _VERSION,
+  }
+  env.require = function(name)
+    if name == "pt" then return pt end
+    if type(name) == "string" and name:match("^pt%.[%w_%-]+$") then return require(name) end
+    error("require '" .. tostring(name) .. "': recipes load only the pt modules", 2)
+  end
+  env._G = env
+  return env
+end
+
+-- Output: on stdout and stderr normally; in a hookscript, stderr and syslog with the VM id.
+local function output_for(vm)
+  local function line(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    return table.concat(parts, "\t")
+  end
+  if not vm then
+    return {
+      print = print,
+      warn = function(msg) io.stderr:write("warning: ", msg, "\n") end,
+    }
+  end
+  local pt = require "pt"
+  local function both(msg)
+    io.stderr:write(string.format("libpt[%d]: %s\n", vm, msg))
+    pt.syslog(string.format("vm %d: %s", vm, msg))
+  end
+  return { print = function(...) both(line(...)) end, warn = function(msg) both("warning: " .. msg) end }
+end
+
+local function load_recipe(file, env)
+  local chunk, err = loadfile(file, "t", env)
+  if not chunk then error(err, 0) end
+  return chunk
+end
+
+-- "ptlua SCRIPT VMID PHASE": Proxmox calling a hookscript.
+local function hookscript_call(words)
+  local vm, phase = words[2], words[3]
+  return #words == 3 and vm and vm:match("^%d+$") and PHASES[phase] and math.tointeger(tonumber(vm)), phase
+end
+
+-- The settings of a hookscript run: the recipe's own defaults (edited into the snippet) and
+-- the VM's config, read with the config parser.
+local function hookscript_args(recipe, vm)
+  local args = {}
+  for _, spec in ipairs(recipe.args or {}) do
+    if spec.default ~= nil then args[spec.name] = spec.default
+    elseif spec.type == "bool" then args[spec.name] = false end
+  end
+  args.vm = vm
+  local proxmox = require "pt.proxmox"
+  local ok, config = pcall(proxmox.read_config, require("pt").root(), vm)
+  args.config = ok and config or nil
+  return args
+end
+
+-- The entry point of ptlua: {mode = "run"|"describe"|"check", trusted = bool, words = {...}}.
+function M.ptlua(o)
+  local words = o.words
+  if o.mode == "check" then
+    local failed = 0
+    for _, file in ipairs(words) do
+      local ok, err = pcall(function()
+        local result = load_recipe(file, M.sandbox(output_for(nil)))()
+        if type(result) ~= "table" then error(file .. ": does not return a recipe table", 0) end
+        M.validate(result, file)
+      end)
+      if ok then print("ok " .. file) else print("FAIL " .. tostring(err)); failed = failed + 1 end
+    end
+    return failed > 0 and 1 or 0
+  end
+  local file = words[1]
+  local vm, phase = hookscript_call(words)
+  local output = output_for(vm or nil)
+  local env = o.trusted and _G or M.sandbox(output)
+  local chunk = load_recipe(file, env)
+  local result = chunk(table.unpack(words, 2))
+  if type(result) ~= "table" then
+    if o.mode == "describe" then error(file .. ": does not return a recipe table", 0) end
+    return math.type(result) == "integer" and result or 0
+  end
+  M.validate(result, file)
+  if o.mode == "describe" then
+    print(M.describe(result, file))
+    return 0
+  end
+  if vm then
+    local handler = result[phase]
+    if not handler then return 0 end -- a phase it does not handle is a no-op
+    local ok, status = pcall(handler, hookscript_args(result, vm), { vm = vm, phase = phase })
+    if not ok then
+      output.print(string.format("%s failed: %s", phase, tostring(status)))
+      return 1
+    end
+    return math.type(status) == "integer" and status or 0
+  end
+  if not result.run then
+    io.stderr:write(string.format("ptlua: %s: a hookscript; run it as %s VMID PHASE\n", file, file))
+    return 2
+  end
+  return M.main(result, file, words)
+end
+
+-- Runs a recipe with its command line (words[1] is the script); the result is the exit status.
+function M.main(recipe, file, words)
   M.validate(recipe, file)
-  local argv = table.move(arg, 1, #arg, 1, {})
+  local argv = table.move(words, 2, #words, 1, {})
   for _, word in ipairs(argv) do
     if word == "--help" or word == "-h" then
       print(M.describe(recipe, file))

@@ -38,7 +38,7 @@ LUA_OBJ = build/lua-pt.o build/lua-json.o
 SONAME = libpt.so.$(ABI_MAJOR)
 SHLIB = libpt.so.$(VERSION)
 
-LUA_MODULES = lua/pt/recipe.lua lua/pt/proxmox.lua lua/pt/libvirt.lua lua/pt/qemu.lua lua/pt/persist.lua lua/pt/topology.lua
+LUA_MODULES = lua/pt/recipe.lua lua/pt/proxmox.lua lua/pt/libvirt.lua lua/pt/qemu.lua lua/pt/persist.lua lua/pt/topology.lua lua/pt/passthrough.lua
 SCRIPTS = $(wildcard scripts/*.lua)
 
 # Debian packages: those to build, and those the tests and the demo use.

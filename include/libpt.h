@@ -120,6 +120,8 @@ size_t pt_device_get_virtfn_count(const pt_device *dev);
 pt_device *pt_device_get_virtfn(const pt_device *dev, size_t i);
 /* sriov_totalvfs, 0 when the device cannot create virtual functions. */
 unsigned pt_device_get_sriov_totalvfs(const pt_device *dev);
+/* Creates n virtual functions (0 removes them); a new scan shows them. */
+int pt_device_set_sriov_numvfs(pt_device *dev, unsigned n);
 
 /*
  * What passing a device through implies. The passthrough set is the device plus every other

@@ -519,3 +519,26 @@ PT_EXPORT const char *pt_device_get_class_name(pt_device *dev)
 {
 	return pt_names_lookup(dev, PT_NAME_CLASS);
 }
+
+PT_EXPORT int pt_device_set_sriov_numvfs(pt_device *dev, unsigned n)
+{
+	char path[64], value[16];
+	int r;
+
+	if (!dev->totalvfs)
+		return pt_fail(dev->e->ctx, -EINVAL, "%s: cannot create virtual functions (no sriov_totalvfs)",
+			       dev->address);
+	if (n > dev->totalvfs)
+		return pt_fail(dev->e->ctx, -EINVAL, "%s: %u virtual functions asked, at most %u", dev->address,
+			       n, dev->totalvfs);
+	snprintf(path, sizeof(path), DEVICES_DIR "/%s/sriov_numvfs", dev->address);
+	/* The kernel takes a new count only from zero. */
+	r = pt_write_attr(dev->e->ctx->rootfd, path, "0");
+	snprintf(value, sizeof(value), "%u", n);
+	if (r == 0 && n)
+		r = pt_write_attr(dev->e->ctx->rootfd, path, value);
+	if (r < 0)
+		return pt_fail(dev->e->ctx, r, "%s: write '%s' to %s/%s: %s", dev->address, value,
+			       dev->e->ctx->root, path, strerror(-r));
+	return 0;
+}

@@ -650,6 +650,19 @@ static int dev_check_take(lua_State *L)
 	return 1;
 }
 
+/* dev:set_sriov_numvfs(n): true, or nil, message, errno. */
+static int dev_set_numvfs(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	lua_Integer n = luaL_checkinteger(L, 2);
+	luaL_argcheck(L, n >= 0 && n <= 0xffff, 2, "out of range");
+	int r = pt_device_set_sriov_numvfs(d, (unsigned)n);
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 static int dev_pcie_type(lua_State *L)
 {
 	lua_pushstring(L, pt_pcie_type_to_string(pt_device_get_pcie_type(DEV(L))));
@@ -1059,7 +1072,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 	static const luaL_Reg no_methods[] = { { NULL, NULL } };
 	static const luaL_Reg dev_methods[] = {
 		{ "fields", dev_fields }, { "explain", dev_explain }, { "acs", dev_acs },
-		{ "check_take", dev_check_take },
+		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg group_getters[] = {

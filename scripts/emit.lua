@@ -108,18 +108,7 @@ return {
       if not dev then error("--format host needs --device", 0) end
       local records = {}
       for i, a in ipairs(set) do records[i] = inv:device(a):fields() end
-      local changes, commands = persist.plan(inv, records, { blacklist = args.blacklist })
-      if #changes == 0 then
-        print("# the host is already set up for " .. table.concat(set, " "))
-        return
-      end
-      for _, c in ipairs(changes) do print(persist.diff(c.path, c.old, c.new)) end
-      if args.apply then
-        for _, b in ipairs(persist.apply(changes)) do print("# backup: " .. b) end
-        print("# written; now run: " .. table.concat(commands, " && "))
-      else
-        print("# to apply: --apply, then run: " .. table.concat(commands, " && "))
-      end
+      persist.show(inv, records, { blacklist = args.blacklist, apply = args.apply })
     end
   end,
 }

@@ -167,14 +167,34 @@ function M.plan(inv, set, opts)
     local new_grub
     if current then
       local line = 'GRUB_CMDLINE_LINUX_DEFAULT="' .. current .. '"'
-      new_grub = grub:gsub(line:gsub("%p", "%%%0"), ('GRUB_CMDLINE_LINUX_DEFAULT="' .. add_params(current, params) .. '"'):gsub("%%", "%%%%"), 1)
+      local at = grub:find(line, 1, true)
+      new_grub = grub:sub(1, at - 1) .. 'GRUB_CMDLINE_LINUX_DEFAULT="' .. add_params(current, params) .. '"' ..
+        grub:sub(at + #line)
     else
-      new_grub = grub .. (grub == "" or grub:sub(-1) == "\n" and "" or "\n") ..
-        'GRUB_CMDLINE_LINUX_DEFAULT="' .. table.concat(params, " ") .. '"\n'
+      local sep = (grub == "" or grub:sub(-1) == "\n") and "" or "\n"
+      new_grub = grub .. sep .. 'GRUB_CMDLINE_LINUX_DEFAULT="' .. table.concat(params, " ") .. '"\n'
     end
     change(GRUB, new_grub, "update-grub")
   end
   return changes, commands
+end
+
+-- What the persist recipe and emit --format host print: the diffs, or the files written.
+function M.show(inv, records, opts)
+  local changes, commands = M.plan(inv, records, opts)
+  local addresses = {}
+  for i, r in ipairs(records) do addresses[i] = r.address end
+  if #changes == 0 then
+    print("# the host is already set up for " .. table.concat(addresses, " "))
+    return
+  end
+  for _, c in ipairs(changes) do print(M.diff(c.path, c.old, c.new)) end
+  if opts.apply then
+    for _, b in ipairs(M.apply(changes)) do print("# backup: " .. b) end
+    print("# written; now run: " .. table.concat(commands, " && "))
+  else
+    print("# to apply: --apply, then run: " .. table.concat(commands, " && "))
+  end
 end
 
 function M.apply(changes)

@@ -238,6 +238,9 @@ function M.ptlua(o)
   local file = words[1]
   local vm, phase = hookscript_call(words)
   local output = output_for(vm or nil)
+  if vm then
+    print = output.print -- the modules' output goes where the recipe's does: stderr and syslog
+  end
   local env = o.trusted and _G or M.sandbox(output)
   local chunk = load_recipe(file, env)
   local result = chunk(table.unpack(words, 2))

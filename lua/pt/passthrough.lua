@@ -1,0 +1,102 @@
+-- What the bundled recipes share: binding a list of devices (each with its passthrough set)
+-- for a VM, and printing the configuration of a device in any of the emitters' formats.
+local pt = require "pt"
+
+local M = {}
+
+M.EMIT = { "proxmox", "qm", "libvirt", "qemu", "mapping" }
+
+-- The common arguments of recipes that take devices for a VM.
+function M.args(extra)
+  local args = {
+    { name = "vm", type = "vmid", help = "the VM" },
+    { name = "emit", type = "enum", values = M.EMIT, help = "print the VM's configuration instead of binding" },
+    { name = "mapping", type = "string", help = "the mapping name (with --emit mapping)" },
+    { name = "dry-run", type = "bool", help = "print every write it would make, write nothing" },
+    { name = "force", type = "bool", help = "take devices the host needs (see the refusal)" },
+  }
+  for i, spec in ipairs(extra) do table.insert(args, i, spec) end
+  return args
+end
+
+-- Binds each device's set for the VM, one transaction each; a failure gives back what the
+-- earlier ones took for this VM. Returns the addresses bound.
+function M.bind(devices, args)
+  if not args.vm then error("--vm is required to bind", 0) end
+  local bound, done = {}, {}
+  for _, dev in ipairs(devices) do
+    if not done[dev.address] then
+      local txn, err = pt.bind(dev, { vm = args.vm, dry_run = args["dry-run"], force = args.force })
+      if not txn then
+        if #bound > 0 and not args["dry-run"] then pt.restore { vm = args.vm } end
+        error(err, 0)
+      end
+      for _, a in ipairs(txn.devices) do done[a] = true end
+      if args["dry-run"] then
+        for _, step in ipairs(txn:plan()) do print(step) end
+      else
+        local ok
+        ok, err = txn:commit()
+        if not ok then
+          if #bound > 0 then pt.restore { vm = args.vm } end
+          error(err, 0)
+        end
+        for _, a in ipairs(txn.devices) do bound[#bound + 1] = a end
+      end
+    end
+  end
+  if not args["dry-run"] then print(string.format("vm %d holds %s", args.vm, table.concat(bound, " "))) end
+  return bound
+end
+
+-- The configuration of the devices' sets, in one of M.EMIT.
+function M.emit(inv, devices, args)
+  local proxmox, qemu, libvirt = require "pt.proxmox", require "pt.qemu", require "pt.libvirt"
+  local set, seen = {}, {}
+  for _, dev in ipairs(devices) do
+    for _, m in ipairs(dev.passthrough_set) do
+      if not seen[m.address] then seen[m.address] = true; set[#set + 1] = m.address end
+    end
+  end
+  table.sort(set)
+  local first = devices[1]
+  local f = args.emit
+  if f == "proxmox" or f == "qm" then
+    if not args.vm then error("--vm is required with --emit " .. f, 0) end
+    local r = proxmox.emit(inv, first, { vm = args.vm, primary = args.primary })
+    print(table.concat(f == "qm" and { r.qm } or r.lines, "\n"))
+    if f == "proxmox" then for _, n in ipairs(r.notes) do print("# " .. n) end end
+  elseif f == "libvirt" then
+    print(libvirt.fragment(set))
+  elseif f == "qemu" then
+    print(qemu.shell(qemu.vfio_args(set, { primary = args.primary and first.address or nil })))
+  elseif f == "mapping" then
+    if not args.mapping then error("--emit mapping needs --mapping NAME", 0) end
+    local nodes = { { name = "localhost", devices = {} } }
+    for d in inv:devices() do table.insert(nodes[1].devices, d:fields()) end
+    local r = proxmox.emit_mapping(args.mapping, first:fields(), nodes)
+    print(table.concat(r.lines, "\n"))
+    print("# in the VM: hostpciN: " .. r.hostpci)
+  end
+end
+
+-- The PCI addresses of a VM's hostpci lines (for hookscripts), from its parsed config.
+function M.config_addresses(inv, config)
+  local out = {}
+  if not config then return out end
+  local proxmox = require "pt.proxmox"
+  for _, key in ipairs(config.main.keys) do
+    if key:match("^hostpci%d+$") then
+      local _, map = proxmox.parse_props(config.main.values[key], "host")
+      for id in (map.host or ""):gmatch("[^;]+") do
+        local full = id:match("^%x+:%x%x:%x%x") and id or "0000:" .. id
+        for d in inv:devices() do
+          if d.address == full or d.address:sub(1, -3) == full then out[#out + 1] = d end
+        end
+      end
+    end
+  end
+  return out
+end
+
+return M

@@ -1,0 +1,86 @@
+#!/usr/bin/env ptlua
+-- A GPU for a VM, with its audio and USB-C (UCSI) functions. As a Proxmox hookscript
+-- (hookscript: local:snippets/gpu-audio.lua) it binds them at pre-start and gives them back
+-- to their host drivers at post-stop; set the `gpu` default below, or let it read the VM's
+-- hostpci lines.
+local pt = require "pt"
+local passthrough = require "pt.passthrough"
+
+-- Functions of the GPU's slot that go with it: audio, USB (USB-C) and serial bus (UCSI).
+local COMPANION = { [0x0403] = true, [0x0c03] = true, [0x0c80] = true }
+
+local function is_gpu(d)
+  return d.class and d.class >> 16 == 0x03
+end
+
+-- The GPU asked for, or the only discrete GPU (integrated ones sit on a root bus, bus 00).
+local function find_gpu(inv, address)
+  if address then
+    local dev, err = inv:device(address)
+    if not dev then error(err, 0) end
+    if not is_gpu(dev) then error(string.format("%s is a %s, not a GPU", dev.address, dev.class_name or "device"), 0) end
+    return dev
+  end
+  local found = {}
+  for d in inv:devices() do
+    if is_gpu(d) and d.bus ~= 0 then found[#found + 1] = d end
+  end
+  if #found ~= 1 then
+    local list = {}
+    for i, d in ipairs(found) do list[i] = d.address end
+    error(#found == 0 and "no discrete GPU on this host" or
+      "several discrete GPUs (" .. table.concat(list, ", ") .. "): choose one with --gpu", 0)
+  end
+  return found[1]
+end
+
+local function devices_of(inv, gpu, force)
+  local devices = { gpu }
+  for d in inv:devices() do
+    if d ~= gpu and d.address:sub(1, -3) == gpu.address:sub(1, -3) and d.class and COMPANION[d.class >> 8] then
+      devices[#devices + 1] = d
+    end
+  end
+  for _, d in ipairs(devices) do
+    if d.verdict == "shared" and not force then
+      local x = d:explain()
+      error(string.format("%s shares its IOMMU group with devices of other slots: %s (--force takes them too)",
+        d.address, x and x.reason or d.verdict), 0)
+    end
+  end
+  return devices
+end
+
+return {
+  name = "gpu-audio",
+  description = "pass a GPU with its audio and USB-C functions to a VM; a Proxmox hookscript too",
+  args = passthrough.args {
+    { name = "gpu", type = "pci-addr", help = "the GPU (default: the only discrete GPU)" },
+    { name = "primary", type = "bool", help = "the VM's primary display (x-vga)" },
+  },
+  run = function(args)
+    local inv, err = pt.scan()
+    if not inv then error(err, 0) end
+    local devices = devices_of(inv, find_gpu(inv, args.gpu), args.force)
+    if args.emit then return passthrough.emit(inv, devices, args) end
+    passthrough.bind(devices, args)
+  end,
+  ["pre-start"] = function(args, hook)
+    local inv = assert(pt.scan())
+    local gpu
+    if args.gpu then
+      gpu = find_gpu(inv, args.gpu)
+    else
+      for _, d in ipairs(passthrough.config_addresses(inv, args.config)) do
+        if is_gpu(d) then gpu = gpu or d end
+      end
+      if not gpu then error("no GPU among the VM's hostpci lines; set the gpu default in the script", 0) end
+    end
+    passthrough.bind(devices_of(inv, gpu, args.force), { vm = hook.vm, force = args.force })
+  end,
+  ["post-stop"] = function(args, hook)
+    local given, err = pt.restore { vm = hook.vm }
+    if not given then error(err, 0) end
+    print(#given > 0 and ("gave back " .. table.concat(given, " ")) or "nothing to give back")
+  end,
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env ptlua
+-- A NIC, or an SR-IOV virtual function of one, for a router VM (pfSense, OPNsense). The NIC of
+-- the host's default route is refused (the guard); --vfs creates virtual functions first.
+local pt = require "pt"
+local passthrough = require "pt.passthrough"
+
+return {
+  name = "nic",
+  description = "pass a NIC or an SR-IOV virtual function to a VM; can create VFs",
+  args = passthrough.args {
+    { name = "device", type = "pci-addr", required = true, help = "the NIC (or VF)" },
+    { name = "vfs", type = "integer", help = "create this many virtual functions on the NIC, then stop" },
+    { name = "vf", type = "bool", help = "pass the first free virtual function of the NIC instead" },
+  },
+  run = function(args)
+    local inv, err = pt.scan()
+    if not inv then error(err, 0) end
+    local dev
+    dev, err = inv:device(args.device)
+    if not dev then error(err, 0) end
+    if not (dev.class and dev.class >> 16 == 0x02) then
+      error(string.format("%s is a %s, not a network controller", dev.address, dev.class_name or "device"), 0)
+    end
+    if args.vfs then
+      if args["dry-run"] then
+        print(string.format("%s: write '0' then '%d' to /sys/bus/pci/devices/%s/sriov_numvfs", dev.address,
+          args.vfs, dev.address))
+        return
+      end
+      local ok
+      ok, err = dev:set_sriov_numvfs(args.vfs)
+      if not ok then error(err, 0) end
+      print(string.format("%s: %d virtual functions", dev.address, args.vfs))
+      return
+    end
+    if args.vf then
+      local vf
+      for _, v in ipairs(dev.virtfns) do
+        if not vf and v.driver ~= "vfio-pci" then vf = v end
+      end
+      if not vf then error(string.format("%s: no free virtual function (create some with --vfs N)", dev.address), 0) end
+      dev = vf
+    end
+    if args.emit then return passthrough.emit(inv, { dev }, args) end
+    passthrough.bind({ dev }, args)
+  end,
+}

@@ -14,6 +14,7 @@ DATADIR ?= $(PREFIX)/share/libpt
 LUADIR = $(DATADIR)/lua
 SCRIPTDIR = $(DATADIR)/scripts
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR ?= $(PREFIX)/share/man
 LUA_CMOD_DIR ?= $(LIBDIR)/lua/5.4
 DESTDIR ?=
 
@@ -34,7 +35,7 @@ LIB_SRC = libpt/ctx.c libpt/sysfs.c libpt/address.c libpt/pci.c libpt/iommu.c li
 	libpt/config.c libpt/explain.c libpt/guard.c libpt/modprobe.c libpt/doctor.c \
 	libpt/journal.c libpt/txn.c libpt/files.c
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
-LUA_OBJ = build/lua-pt.o build/lua-json.o
+LUA_OBJ = build/lua-pt.o build/lua-json.o build/lua-setup.o
 SONAME = libpt.so.$(ABI_MAJOR)
 SHLIB = libpt.so.$(VERSION)
 
@@ -46,7 +47,7 @@ BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev libkmod-dev pciutils p
 DEMO_DEPS = python3
 CHECK_DEPS = python3 valgrind lua5.4 time kmod graphviz qemu-system-x86 busybox-static cpio
 
-all: $(SHLIB) $(SONAME) libpt.so libpt.a lua/pt.so lua/ptlua libpt.pc
+all: $(SHLIB) $(SONAME) libpt.so libpt.a libpt-lua.a lua/pt.so lua/ptlua libpt.pc
 
 build:
 	$(Q)mkdir -p build
@@ -58,6 +59,12 @@ build/%.o: libpt/%.c libpt/libpt-private.h include/libpt.h | build
 build/lua-%.o: lua/%.c lua/pt-lua.h include/libpt.h | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(LUA_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The installed module directory is compiled into the set-up: rebuild it when PREFIX changes.
+build/luadir: FORCE | build
+	@echo '$(LUADIR)' | cmp -s - $@ || echo '$(LUADIR)' > $@
+
+build/lua-setup.o: build/luadir
 
 build/ptlua.o: lua/ptlua.c lua/pt-lua.h | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
@@ -74,6 +81,11 @@ $(SONAME) libpt.so: $(SHLIB)
 libpt.a: $(LIB_OBJ)
 	@[ "$(V)" = 1 ] || echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $(LIB_OBJ)
+
+# The binding and ptlua's interpreter set-up, for C programs that embed Lua with libpt.
+libpt-lua.a: $(LUA_OBJ)
+	@[ "$(V)" = 1 ] || echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $(LUA_OBJ)
 
 # The module for the system's Lua 5.4 links the shared library.
 lua/pt.so: $(LUA_OBJ) $(SHLIB) $(SONAME)
@@ -136,12 +148,16 @@ bench: deps-check
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(LUADIR)/pt $(DESTDIR)$(SCRIPTDIR) \
-		$(DESTDIR)$(LUA_CMOD_DIR)
+		$(DESTDIR)$(LUA_CMOD_DIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	install -m 0644 lua/ptlua.1 $(DESTDIR)$(MANDIR)/man1/ptlua.1
+	install -m 0644 libpt/libpt.3 $(DESTDIR)$(MANDIR)/man3/libpt.3
 	install -m 0755 $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SHLIB)
 	ln -sf $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libpt.so
 	install -m 0644 libpt.a $(DESTDIR)$(LIBDIR)/libpt.a
+	install -m 0644 libpt-lua.a $(DESTDIR)$(LIBDIR)/libpt-lua.a
 	install -m 0644 include/libpt.h $(DESTDIR)$(INCLUDEDIR)/libpt.h
+	install -m 0644 lua/pt-lua.h $(DESTDIR)$(INCLUDEDIR)/pt-lua.h
 	$(MAKE_PC) > $(DESTDIR)$(PKGCONFIGDIR)/libpt.pc
 	install -m 0755 lua/ptlua $(DESTDIR)$(BINDIR)/ptlua
 	install -m 0755 lua/pt.so $(DESTDIR)$(LUA_CMOD_DIR)/pt.so
@@ -150,14 +166,14 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/$(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libpt.so
-	rm -f $(DESTDIR)$(LIBDIR)/libpt.a $(DESTDIR)$(INCLUDEDIR)/libpt.h
+	rm -f $(DESTDIR)$(LIBDIR)/libpt.a $(DESTDIR)$(LIBDIR)/libpt-lua.a $(DESTDIR)$(INCLUDEDIR)/libpt.h $(DESTDIR)$(INCLUDEDIR)/pt-lua.h
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/libpt.pc $(DESTDIR)$(BINDIR)/ptlua
-	rm -f $(DESTDIR)$(LUA_CMOD_DIR)/pt.so
+	rm -f $(DESTDIR)$(LUA_CMOD_DIR)/pt.so $(DESTDIR)$(MANDIR)/man1/ptlua.1 $(DESTDIR)$(MANDIR)/man3/libpt.3
 	rm -f $(addprefix $(DESTDIR)$(LUADIR)/pt/,$(notdir $(LUA_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(SCRIPTDIR)/,$(notdir $(SCRIPTS)))
 	-rmdir $(DESTDIR)$(LUADIR)/pt $(DESTDIR)$(LUADIR) $(DESTDIR)$(SCRIPTDIR) $(DESTDIR)$(DATADIR) 2>/dev/null
 
 clean:
-	rm -rf build libpt.so* libpt.a libpt.pc lua/pt.so lua/ptlua
+	rm -rf build libpt.so* libpt.a libpt-lua.a libpt.pc lua/pt.so lua/ptlua
 
-.PHONY: all demo check bench install uninstall clean deps-demo deps-check
+.PHONY: FORCE all demo check bench install uninstall clean deps-demo deps-check

@@ -8,6 +8,10 @@
 int luaopen_pt(lua_State *L);
 /* pt.json, the report's encoder (also `require "pt.json"` from pt.so). */
 int luaopen_pt_json(lua_State *L);
+/* ptlua's set-up of a new state: standard libraries, pt and pt.json preloaded, the bundled
+ * modules on a fixed package.path (the environment's LUA_PATH and LUA_CPATH are ignored), and
+ * the root (NULL: "/"). Then run a recipe with require("pt.recipe").ptlua{words = {...}}. */
+void pt_lua_setup(lua_State *L, const char *root);
 /* The root that pt.context() and pt.scan() use when not given one (ptlua --root). */
 void pt_lua_set_root(lua_State *L, const char *root);
 

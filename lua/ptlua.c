@@ -21,10 +21,6 @@
 
 #include "pt-lua.h"
 
-#ifndef PT_LUADIR
-#define PT_LUADIR "/usr/local/share/libpt/lua"
-#endif
-
 static const char *progname = "ptlua";
 static int verbose;
 
@@ -53,42 +49,6 @@ static int msghandler(lua_State *L)
 	if (verbose)
 		luaL_traceback(L, L, msg, 1);
 	return 1;
-}
-
-/* The bundled modules: lua/ beside the binary in the build tree, share/libpt/lua beside an
- * installed bin/ (wherever PREFIX put it), else the directory fixed at build time. */
-static void set_paths(lua_State *L)
-{
-	static const char *const beside[] = { "%s/pt/recipe.lua", "%s/../share/libpt/lua/pt/recipe.lua" };
-	char exe[PATH_MAX], probe[PATH_MAX + 64];
-	const char *dir = PT_LUADIR, *suffix = "";
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash)
-			*slash = '\0';
-		for (int i = 0; slash && i < 2; i++) {
-			snprintf(probe, sizeof(probe), beside[i], exe);
-			if (access(probe, R_OK) == 0) {
-				dir = exe;
-				suffix = i ? "/../share/libpt/lua" : "";
-				break;
-			}
-		}
-	}
-	lua_getglobal(L, "package");
-	lua_pushfstring(L, "%s%s/?.lua;%s%s/?/init.lua", dir, suffix, dir, suffix);
-	lua_setfield(L, -2, "path");
-	lua_pushliteral(L, "");
-	lua_setfield(L, -2, "cpath");
-	lua_getfield(L, -1, "preload");
-	lua_pushcfunction(L, luaopen_pt);
-	lua_setfield(L, -2, "pt");
-	lua_pushcfunction(L, luaopen_pt_json);
-	lua_setfield(L, -2, "pt.json");
-	lua_pop(L, 2);
 }
 
 /* arg[0] is the script, arg[1..] its arguments, arg[-1..] ptlua and its options. */
@@ -130,10 +90,7 @@ static int pmain(lua_State *L)
 	struct main_args *a = lua_touserdata(L, 1);
 
 	luaL_checkversion(L);
-	luaL_openlibs(L);
-	set_paths(L);
-	if (a->root)
-		pt_lua_set_root(L, a->root);
+	pt_lua_setup(L, a->root);
 	set_arg(L, a->argv, a->argc, a->script);
 	lua_gc(L, LUA_GCRESTART);
 	lua_gc(L, LUA_GCGEN, 0, 0);

@@ -31,7 +31,7 @@ def build_install_uninstall(tmp):
     fixture = build_listing("01-intel-z370-coffeelake-gt1030.txt", os.path.join(tmp, "root"))
     run(["make", "-s", "-C", TOP, "install", f"PREFIX={prefix}"], check=0)
     installed = files_under(prefix)
-    for f in ("bin/ptlua", "include/libpt.h", "lib/libpt.so.0.1.0", "lib/libpt.so.0", "lib/libpt.so",
+    for f in ("bin/ptlua", "include/libpt.h", "include/pt-lua.h", "lib/libpt-lua.a", "lib/libpt.so.0.1.0", "lib/libpt.so.0", "lib/libpt.so",
               "lib/libpt.a", "lib/pkgconfig/libpt.pc", "lib/lua/5.4/pt.so",
               "share/libpt/lua/pt/recipe.lua", "share/libpt/scripts/report.lua"):
         assert f in installed, f"{f} not installed: {installed}"
@@ -57,6 +57,22 @@ def build_install_uninstall(tmp):
              f'local pt = require "pt"; print(pt.scan{{ root = "{fixture}" }}:count())'],
             env=env_run, check=0)
     eq(p.stdout, "21\n", "require 'pt' from lua5.4")
+    # A C program embeds the interpreter set-up of ptlua and runs a bundled recipe.
+    embed = os.path.join(tmp, "embed.c")
+    with open(embed, "w") as f:
+        f.write('#include <lauxlib.h>\n#include <pt-lua.h>\nint main(int c, char **v) {\n'
+                '  lua_State *L = luaL_newstate(); pt_lua_setup(L, v[1]);\n'
+                '  lua_getglobal(L, "require"); lua_pushstring(L, "pt.recipe"); lua_call(L, 1, 1);\n'
+                '  lua_getfield(L, -1, "ptlua"); lua_newtable(L); lua_newtable(L);\n'
+                '  lua_pushstring(L, v[2]); lua_rawseti(L, -2, 1); lua_pushstring(L, "--json"); lua_rawseti(L, -2, 2);\n'
+                '  lua_setfield(L, -2, "words"); lua_pushstring(L, "run"); lua_setfield(L, -2, "mode");\n'
+                '  if (lua_pcall(L, 1, 1, 0)) { fprintf(stderr, "%s\\n", lua_tostring(L, -1)); return 1; }\n'
+                '  lua_close(L); return 0; }\n')
+    lua = run(["pkg-config", "--cflags", "--libs", "lua5.4"], check=0).stdout.split()
+    run(["cc", "-include", "stdio.h", "-o", f"{tmp}/embed", embed, f"-I{prefix}/include", f"-L{prefix}/lib",
+         "-lpt-lua", *flags, *lua, "-lm"], env=env, check=0)
+    out = run([f"{tmp}/embed", fixture, f"{prefix}/share/libpt/scripts/report.lua"], env=env_run, check=0).stdout
+    contains(out, '"address": "0000:01:00.0"', "an embedding program runs the report")
     run(["make", "-s", "-C", TOP, "uninstall", f"PREFIX={prefix}"], check=0)
     eq(files_under(prefix), [], "files left after uninstall")
 

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The interpreter set-up of ptlua, for any C program that embeds Lua with libpt: the standard
+ * libraries, `pt` and `pt.json` preloaded, the bundled Lua modules found beside the binary (or
+ * where they were installed), and nothing from LUA_PATH, LUA_CPATH or LUA_INIT.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "pt-lua.h"
+
+#ifndef PT_LUADIR
+#define PT_LUADIR "/usr/local/share/libpt/lua"
+#endif
+
+/* The bundled modules: lua/ beside the binary in the build tree, share/libpt/lua beside an
+ * installed bin/ (wherever PREFIX put it), else the directory fixed at build time. */
+static void set_paths(lua_State *L)
+{
+	static const char *const beside[] = { "%s/pt/recipe.lua", "%s/../share/libpt/lua/pt/recipe.lua" };
+	char exe[PATH_MAX], probe[PATH_MAX + 64];
+	const char *dir = PT_LUADIR, *suffix = "";
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash)
+			*slash = '\0';
+		for (int i = 0; slash && i < 2; i++) {
+			snprintf(probe, sizeof(probe), beside[i], exe);
+			if (access(probe, R_OK) == 0) {
+				dir = exe;
+				suffix = i ? "/../share/libpt/lua" : "";
+				break;
+			}
+		}
+	}
+	lua_getglobal(L, "package");
+	lua_pushfstring(L, "%s%s/?.lua;%s%s/?/init.lua", dir, suffix, dir, suffix);
+	lua_setfield(L, -2, "path");
+	lua_pushliteral(L, "");
+	lua_setfield(L, -2, "cpath");
+	lua_getfield(L, -1, "preload");
+	lua_pushcfunction(L, luaopen_pt);
+	lua_setfield(L, -2, "pt");
+	lua_pushcfunction(L, luaopen_pt_json);
+	lua_setfield(L, -2, "pt.json");
+	lua_pop(L, 2);
+}
+
+__attribute__((visibility("default"))) void pt_lua_setup(lua_State *L, const char *root)
+{
+	luaL_openlibs(L);
+	set_paths(L);
+	if (root)
+		pt_lua_set_root(L, root);
+}

@@ -20,7 +20,7 @@ DESTDIR ?=
 
 LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
 LUA_LIBS := $(shell $(PKG_CONFIG) --libs lua5.4 2>/dev/null)
-PCI_LIBS := $(shell $(PKG_CONFIG) --libs libpci libkmod 2>/dev/null)
+PCI_LIBS := $(shell $(PKG_CONFIG) --libs libpci libkmod libudev jansson 2>/dev/null)
 
 PT_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden -Iinclude
 PT_CPPFLAGS = -D_GNU_SOURCE -DPT_LUADIR='"$(LUADIR)"'
@@ -33,19 +33,20 @@ endif
 
 LIB_SRC = libpt/ctx.c libpt/sysfs.c libpt/address.c libpt/pci.c libpt/iommu.c libpt/names.c \
 	libpt/config.c libpt/explain.c libpt/guard.c libpt/modprobe.c libpt/doctor.c \
-	libpt/journal.c libpt/txn.c libpt/files.c
+	libpt/journal.c libpt/txn.c libpt/files.c libpt/usb.c libpt/qmp.c
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
 LUA_OBJ = build/lua-pt.o build/lua-json.o build/lua-setup.o
 SONAME = libpt.so.$(ABI_MAJOR)
 SHLIB = libpt.so.$(VERSION)
 
-LUA_MODULES = lua/pt/recipe.lua lua/pt/proxmox.lua lua/pt/libvirt.lua lua/pt/qemu.lua lua/pt/persist.lua lua/pt/topology.lua lua/pt/passthrough.lua
+LUA_MODULES = lua/pt/recipe.lua lua/pt/proxmox.lua lua/pt/libvirt.lua lua/pt/qemu.lua lua/pt/persist.lua lua/pt/topology.lua lua/pt/passthrough.lua lua/pt/usb.lua
 SCRIPTS = $(wildcard scripts/*.lua)
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 # Debian packages: those to build, and those the tests and the demo use.
-BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev libkmod-dev pciutils pci.ids
+BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev libkmod-dev libudev-dev libjansson-dev udev pciutils pci.ids
 DEMO_DEPS = python3
-CHECK_DEPS = python3 valgrind lua5.4 time kmod graphviz qemu-system-x86 busybox-static cpio
+CHECK_DEPS = python3 valgrind lua5.4 time kmod graphviz qemu-system-x86 busybox-static cpio umockdev libvirt-clients
 
 all: $(SHLIB) $(SONAME) libpt.so libpt.a libpt-lua.a lua/pt.so lua/ptlua libpt.pc
 
@@ -163,6 +164,9 @@ install: all
 	install -m 0755 lua/pt.so $(DESTDIR)$(LUA_CMOD_DIR)/pt.so
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUADIR)/pt/
 	install -m 0644 $(SCRIPTS) $(DESTDIR)$(SCRIPTDIR)/
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|' -e 's|@SCRIPTDIR@|$(SCRIPTDIR)|' scripts/libpt-usb-follow@.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/libpt-usb-follow@.service
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/$(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libpt.so
@@ -171,6 +175,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LUA_CMOD_DIR)/pt.so $(DESTDIR)$(MANDIR)/man1/ptlua.1 $(DESTDIR)$(MANDIR)/man3/libpt.3
 	rm -f $(addprefix $(DESTDIR)$(LUADIR)/pt/,$(notdir $(LUA_MODULES)))
 	rm -f $(addprefix $(DESTDIR)$(SCRIPTDIR)/,$(notdir $(SCRIPTS)))
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/libpt-usb-follow@.service
 	-rmdir $(DESTDIR)$(LUADIR)/pt $(DESTDIR)$(LUADIR) $(DESTDIR)$(SCRIPTDIR) $(DESTDIR)$(DATADIR) 2>/dev/null
 
 clean:

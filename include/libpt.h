@@ -270,6 +270,68 @@ int pt_txn_commit(pt_txn *t);
 int pt_ctx_write_file(pt_ctx *ctx, const char *path, const char *content, unsigned flags,
 		      char **backup_ret);
 
+/*
+ * USB devices of the snapshot (read on first use): port path ("1-2.3"), ids, the kernel's
+ * copies of the descriptor strings, names from udev's hwdb, speed (Mbit/s), interfaces
+ * ("ff:cp210x 03:usbhid": class and driver of each), the /dev node of a serial adapter or
+ * disk, and the PCI controller it hangs under. Borrowed from the snapshot.
+ */
+typedef struct pt_usb pt_usb;
+size_t pt_enum_get_usb_count(pt_enum *e);
+pt_usb *pt_enum_get_usb(pt_enum *e, size_t i);
+const char *pt_usb_get_port(const pt_usb *u);
+unsigned pt_usb_get_bus(const pt_usb *u);
+unsigned pt_usb_get_devnum(const pt_usb *u);
+unsigned pt_usb_get_speed(const pt_usb *u);
+uint16_t pt_usb_get_vendor_id(const pt_usb *u);
+uint16_t pt_usb_get_product_id(const pt_usb *u);
+const char *pt_usb_get_manufacturer(const pt_usb *u);
+const char *pt_usb_get_product(const pt_usb *u);
+const char *pt_usb_get_serial(const pt_usb *u);
+const char *pt_usb_get_vendor_name(const pt_usb *u);
+const char *pt_usb_get_product_name(const pt_usb *u);
+const char *pt_usb_get_node(const pt_usb *u);
+const char *pt_usb_get_interfaces(const pt_usb *u);
+pt_device *pt_usb_get_controller(const pt_usb *u);
+
+/* USB devices coming and going (udev's usb_device events, after udev has handled them). */
+typedef struct pt_monitor pt_monitor;
+typedef struct pt_usb_event {
+	char action[16]; /* add, remove, bind, unbind, change */
+	char port[32];
+	unsigned bus;
+	uint16_t vendor, product;
+	char serial[128];
+} pt_usb_event;
+int pt_monitor_new(pt_ctx *ctx, pt_monitor **ret);
+pt_monitor *pt_monitor_unref(pt_monitor *m);
+int pt_monitor_get_fd(const pt_monitor *m);
+/* 1 and *ret filled, 0 when nothing came within timeout_ms, -errno on failure. */
+int pt_monitor_receive(pt_monitor *m, unsigned timeout_ms, pt_usb_event *ret);
+
+/*
+ * QMP, to a running VM's QEMU: by socket path, or by Proxmox VM id (path NULL:
+ * /var/run/qemu-server/<vm>.qmp under the root). Every step has a timeout (5000 ms unless
+ * set); QEMU's error text comes through in pt_ctx_last_error().
+ */
+typedef struct pt_qmp pt_qmp;
+typedef struct pt_usb_match {
+	uint16_t vendor, product; /* by id, when port is NULL */
+	unsigned bus;		  /* by physical port: bus and port path ("2.3") */
+	const char *port;
+} pt_usb_match;
+int pt_qmp_connect(pt_ctx *ctx, const char *path, unsigned vm, pt_qmp **ret);
+pt_qmp *pt_qmp_ref(pt_qmp *q);
+pt_qmp *pt_qmp_unref(pt_qmp *q);
+void pt_qmp_set_timeout(pt_qmp *q, unsigned ms);
+/* device_add usb-host with that id. */
+int pt_qmp_usb_attach(pt_qmp *q, const char *id, const pt_usb_match *m);
+/* device_del, waiting for DEVICE_DELETED. */
+int pt_qmp_detach(pt_qmp *q, const char *id);
+/* The usb-host devices attached: "ID vendorid=VVVV productid=PPPP hostbus=B hostport=P" each,
+ * to free (each string and the array). */
+int pt_qmp_usb_list(pt_qmp *q, char ***ret, size_t *n);
+
 pt_group *pt_group_ref(pt_group *group);
 pt_group *pt_group_unref(pt_group *group);
 unsigned pt_group_get_number(const pt_group *group);

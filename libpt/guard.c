@@ -41,7 +41,7 @@ static void mark(pt_device *dev, unsigned kind, const char *format, ...)
  * The PCI device nearest the end of a sysfs path ("../../devices/pci0000:00/0000:00:17.0/ata1/
  * host0/.../block/sda"): the controller a disk, a NIC or an input device hangs under.
  */
-static pt_device *pci_ancestor(pt_enum *e, const char *path)
+pt_device *pt_pci_ancestor(pt_enum *e, const char *path)
 {
 	char component[64];
 	pt_device *found = NULL;
@@ -111,7 +111,7 @@ static void guard_console(pt_enum *e)
 			continue;
 		/* The class link leads through the device it belongs to. */
 		if (pt_read_link(dirfd(dir), de->d_name, link, sizeof(link)) == 0 &&
-		    (dev = pci_ancestor(e, link)))
+		    (dev = pt_pci_ancestor(e, link)))
 			mark(dev, PT_CRITICAL_CONSOLE, "draws the framebuffer console (%s)", de->d_name);
 	}
 	closedir(dir);
@@ -134,7 +134,7 @@ static void guard_block(pt_enum *e, const char *name, const char *mountpoint, co
 		pt_dbg(e->ctx, "%s: %s/%s: unreadable", mountpoint, e->ctx->root, path);
 		return;
 	}
-	dev = pci_ancestor(e, link);
+	dev = pt_pci_ancestor(e, link);
 	if (dev) {
 		mark(dev, PT_CRITICAL_STORAGE, "controller of %s (%s)", mountpoint, shown);
 		return;
@@ -208,7 +208,7 @@ static void guard_netdev(pt_enum *e, const char *iface, const char *chain, int d
 	if (depth > MAX_DEPTH || strchr(iface, '/') || iface[0] == '.')
 		return;
 	snprintf(path, sizeof(path), "sys/class/net/%s", iface);
-	if (pt_read_link(e->ctx->rootfd, path, link, sizeof(link)) == 0 && (dev = pci_ancestor(e, link))) {
+	if (pt_read_link(e->ctx->rootfd, path, link, sizeof(link)) == 0 && (dev = pt_pci_ancestor(e, link))) {
 		mark(dev, PT_CRITICAL_NETWORK, "NIC of the default route (%s)", chain);
 		if (dev->physfn)
 			mark(dev->physfn, PT_CRITICAL_NETWORK, "physical function of %s, NIC of the default route (%s)",
@@ -294,7 +294,7 @@ static void guard_keyboard(pt_enum *e)
 		if (strncmp(de->d_name, "input", 5) != 0 || !is_keyboard(dirfd(dir), de->d_name) ||
 		    pt_read_link(dirfd(dir), de->d_name, link, sizeof(link)) < 0)
 			continue;
-		pt_device *dev = pci_ancestor(e, link);
+		pt_device *dev = pt_pci_ancestor(e, link);
 		if (!dev || (only && dev != only))
 			elsewhere = true; /* a PS/2 keyboard, or one on another controller */
 		else if (!only) {

@@ -108,6 +108,9 @@ struct pt_enum {
 	char **warnings;
 	size_t n_warnings;
 	bool guard_loaded;
+	struct pt_usb *usb; /* usb.c, read on first use */
+	size_t n_usb;
+	bool usb_loaded;
 };
 
 void pt_enum_add_warning(pt_enum *e, const char *format, ...) PT_PRINTF(2, 3);
@@ -156,6 +159,11 @@ bool pt_pid_alive(pid_t pid);
 
 /* guard.c */
 void pt_guard_load(pt_enum *e);
+/* The PCI device nearest the end of a sysfs path: what a disk, NIC or USB device hangs under. */
+pt_device *pt_pci_ancestor(pt_enum *e, const char *path);
+/* usb.c */
+void pt_usb_load(pt_enum *e);
+void pt_usb_free(pt_enum *e);
 /* config.c */
 void pt_config_load(pt_device *dev);
 /* names.c */

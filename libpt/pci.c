@@ -322,6 +322,7 @@ static void free_enum(pt_enum *e)
 		free(e->groups[i].members);
 		free(e->groups[i].set);
 	}
+	pt_usb_free(e);
 	for (size_t i = 0; i < e->n_warnings; i++)
 		free(e->warnings[i]);
 	free(e->warnings);

@@ -140,6 +140,48 @@ local function print_text(inv, selected, root, groups)
   end
 end
 
+local USB_KEYS = { "port", "bus", "devnum", "vendor_id", "product_id", "manufacturer", "product",
+  "serial", "vendor_name", "product_name", "speed", "interfaces", "node", "controller", "shares_id" }
+
+-- USB devices: ids, names, serial, port, speed, interfaces and their drivers, the /dev node,
+-- the PCI controller (and what else hangs under it, for passing the whole controller).
+local function usb_report(inv, as_json)
+  local devices = inv:usb()
+  local count, by_controller = {}, {}
+  for _, d in ipairs(devices) do
+    local id = d.vendor_id .. ":" .. d.product_id
+    count[id] = (count[id] or 0) + 1
+    if d.controller then
+      by_controller[d.controller] = by_controller[d.controller] or {}
+      table.insert(by_controller[d.controller], d.port)
+    end
+  end
+  if as_json then
+    local list = json.array()
+    for i, d in ipairs(devices) do
+      d.shares_id = count[d.vendor_id .. ":" .. d.product_id] > 1
+      for _, k in ipairs(USB_KEYS) do
+        if d[k] == nil then d[k] = json.null end
+      end
+      list[i] = json.object(USB_KEYS, d)
+    end
+    local controllers = json.object({}, {})
+    for c, ports in pairs(by_controller) do controllers[c] = json.array(ports) end
+    print(json.encode(json.object({ "usb", "controllers" }, { usb = list, controllers = controllers }), "  ", 2))
+    return
+  end
+  print(string.format("%d USB devices", #devices))
+  for _, d in ipairs(devices) do
+    local name = d.product or d.product_name or "?"
+    print(string.format("  %-10s [%s:%s] %s %s%s%s", d.port, d.vendor_id, d.product_id,
+      d.manufacturer or d.vendor_name or "?", name, d.serial and (" serial " .. d.serial) or "",
+      d.node and (" " .. d.node) or ""))
+    print(string.format("  %-10s %d Mbit/s, interfaces %s, on %s%s", "", d.speed, d.interfaces or "-",
+      d.controller or "?", count[d.vendor_id .. ":" .. d.product_id] > 1 and
+      "; another device has the same id: attach by port" or ""))
+  end
+end
+
 local function addresses(devices)
   local out = json.array()
   for i, d in ipairs(devices) do out[i] = d.address end
@@ -173,6 +215,7 @@ return {
     { name = "device", type = "pci-addr", help = "only this device" },
     { name = "explain", type = "bool",
       help = "say why each device shares its group and what would change it (with --device: always)" },
+    { name = "usb", type = "bool", help = "list the USB devices instead" },
     { name = "dot", type = "bool", help = "print the PCI tree as Graphviz DOT, coloured by IOMMU group" },
     { name = "svg", type = "string", metavar = "FILE", help = "draw the PCI tree into FILE with dot (graphviz)" },
     { name = "require-iommu", type = "bool", help = "fail (exit 1) when the IOMMU is off" },
@@ -180,6 +223,7 @@ return {
   run = function(args)
     local inv, err = pt.scan()
     if not inv then error(err, 0) end
+    if args.usb then return usb_report(inv, args.json) end
     local selected = {}
     if args.device then
       local dev, derr = inv:device(args.device)

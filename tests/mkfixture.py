@@ -20,6 +20,9 @@ root, 256 without extended space, 4096). Lines starting with '#' are comments. `
   input N NAME ADDRESS|platform keyboard|mouse  /sys/class/input/inputN
   fb NAME ADDRESS / fbcon                     a framebuffer of a PCI device / fbcon bound
   driver NAME                                 a loaded driver with no device (vfio-pci)
+  usb PORT VVVV:PPPP CONTROLLER [key=value]   a USB device (1-2.3) under a PCI controller; keys
+                                              serial, manufacturer, product (',' for spaces),
+                                              speed, class, driver, tty (ttyUSB0)
 
 Listings say nothing of drivers, reset methods or topology, so the builder assumes: no
 driver; `flr bus` reset for endpoints (ls-iommu listings mark resettable devices with [R]);
@@ -127,7 +130,7 @@ def parse_listing(text, source="listing"):
     return devices
 
 
-HOST_WORDS = ("block", "dm", "mount", "net", "route4", "route6", "input", "fb", "fbcon", "driver")
+HOST_WORDS = ("block", "dm", "mount", "net", "route4", "route6", "input", "fb", "fbcon", "driver", "usb")
 
 
 def parse_spec(text, source="spec"):
@@ -367,6 +370,29 @@ def build_host(host, root, paths):
             link(path, os.path.join(sys_, "class", "graphics", name))
         elif kind == "driver":
             make_driver(os.path.join(sys_, "bus", "pci", "drivers", words[1]))
+        elif kind == "usb":
+            port, ids, controller = words[1:4]
+            opts = dict(w.split("=", 1) for w in words[4:])
+            bus = port.split("-")[0]
+            vendor, product = ids.split(":")
+            path = os.path.join(paths[norm_addr(controller)], "usb" + bus, port)
+            attrs = {"idVendor": vendor, "idProduct": product, "busnum": bus, "devnum": opts.get("devnum", "2"),
+                     "speed": opts.get("speed", "12"), "bDeviceClass": "00"}
+            for k in ("serial", "manufacturer", "product"):
+                if k in opts:
+                    attrs[k] = opts[k].replace(",", " ")
+            for k, v in attrs.items():
+                write(os.path.join(path, k), v + "\n")
+            intf = os.path.join(path, port + ":1.0")
+            write(os.path.join(intf, "bInterfaceClass"), opts.get("class", "ff") + "\n")
+            if "driver" in opts:
+                drv = os.path.join(sys_, "bus", "usb", "drivers", opts["driver"])
+                os.makedirs(drv, exist_ok=True)
+                link(drv, os.path.join(intf, "driver"))
+            if "tty" in opts:
+                os.makedirs(os.path.join(intf, opts["tty"], "tty", opts["tty"]), exist_ok=True)
+            link(path, os.path.join(sys_, "bus", "usb", "devices", port))
+            link(intf, os.path.join(sys_, "bus", "usb", "devices", port + ":1.0"))
         elif kind == "fbcon":
             path = os.path.join(sys_, "devices", "virtual", "vtconsole", "vtcon1")
             write(os.path.join(path, "name"), "(M) frame buffer device\n")

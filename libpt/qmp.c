@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A QMP client (QEMU's machine protocol: JSON lines over a unix socket), for hot-attaching
+ * USB devices to running VMs: connect and negotiate capabilities, run a command and wait for
+ * its answer (events that arrive meanwhile are kept), wait for an event, with a timeout on
+ * every step. QEMU's own error text is passed through.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "libpt-private.h"
+
+#define QMP_TIMEOUT_MS 5000
+
+struct pt_qmp {
+	int refcount;
+	pt_ctx *ctx;
+	int fd;
+	char *where; /* "VM 100" or the socket path, for messages */
+	unsigned timeout_ms;
+	unsigned next_id;
+	char buf[65536];
+	size_t len;
+	json_t *events; /* arrived while waiting for a reply */
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One JSON line from QEMU, NULL with last_error set on timeout, EOF or garbage. */
+static json_t *read_message(pt_qmp *q, long deadline, int *err)
+{
+	for (;;) {
+		char *nl = memchr(q->buf, '\n', q->len);
+		if (nl) {
+			json_error_t jerr;
+			json_t *msg = json_loadb(q->buf, (size_t)(nl - q->buf), 0, &jerr);
+			size_t used = (size_t)(nl - q->buf) + 1;
+			memmove(q->buf, q->buf + used, q->len - used);
+			q->len -= used;
+			if (!msg) {
+				*err = pt_fail(q->ctx, -EBADMSG, "%s: QMP: not JSON: %s", q->where, jerr.text);
+				return NULL;
+			}
+			return msg;
+		}
+		if (q->len == sizeof(q->buf)) {
+			*err = pt_fail(q->ctx, -EMSGSIZE, "%s: QMP: a message longer than %zu bytes", q->where,
+				       sizeof(q->buf));
+			return NULL;
+		}
+		long left = deadline - now_ms();
+		struct pollfd p = { .fd = q->fd, .events = POLLIN };
+		int r = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			*err = pt_fail(q->ctx, -ETIMEDOUT, "%s: QMP: no answer within %u ms", q->where, q->timeout_ms);
+			return NULL;
+		}
+		ssize_t n = read(q->fd, q->buf + q->len, sizeof(q->buf) - q->len);
+		if (n <= 0) {
+			*err = pt_fail(q->ctx, n == 0 ? -ECONNRESET : -errno, "%s: QMP: the connection closed "
+				       "(QEMU stopped?)", q->where);
+			return NULL;
+		}
+		q->len += (size_t)n;
+	}
+}
+
+/* Runs one command; *ret gets its "return" value (a new reference). */
+static int execute(pt_qmp *q, const char *command, json_t *arguments, json_t **ret)
+{
+	unsigned id = ++q->next_id;
+	json_t *msg = json_pack("{s:s, s:i}", "execute", command, "id", (json_int_t)id);
+	long deadline = now_ms() + q->timeout_ms;
+	int err = 0;
+
+	if (arguments)
+		json_object_set_new(msg, "arguments", arguments);
+	char *text = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	if (!text)
+		return -ENOMEM;
+	size_t len = strlen(text);
+	text[len++] = '\n'; /* json_dumps leaves room: it was NUL-terminated */
+	ssize_t n = send(q->fd, text, len, MSG_NOSIGNAL);
+	free(text);
+	if (n != (ssize_t)len)
+		return pt_fail(q->ctx, -EPIPE, "%s: QMP: %s: the connection closed (QEMU stopped?)", q->where, command);
+	for (;;) {
+		json_t *reply = read_message(q, deadline, &err);
+		if (!reply)
+			return err;
+		if (json_object_get(reply, "event")) {
+			json_array_append_new(q->events, reply);
+			continue;
+		}
+		json_t *rid = json_object_get(reply, "id");
+		if (!json_is_integer(rid) || json_integer_value(rid) != (json_int_t)id) {
+			json_decref(reply);
+			continue;
+		}
+		json_t *error = json_object_get(reply, "error");
+		if (error) {
+			const char *desc = json_string_value(json_object_get(error, "desc"));
+			err = pt_fail(q->ctx, -EIO, "%s: %s: %s", q->where, command, desc ? desc : "error");
+		} else if (ret)
+			*ret = json_incref(json_object_get(reply, "return"));
+		json_decref(reply);
+		return err;
+	}
+}
+
+static int pt_qmp_wait_event(pt_qmp *q, const char *event, const char *device, unsigned timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	int err = 0;
+
+	for (;;) {
+		json_t *msg = NULL;
+		if (json_array_size(q->events)) {
+			msg = json_incref(json_array_get(q->events, 0));
+			json_array_remove(q->events, 0);
+		} else if (!(msg = read_message(q, deadline, &err)))
+			return err == -ETIMEDOUT ? pt_fail(q->ctx, err, "%s: no %s for %s within %u ms", q->where,
+							   event, device, timeout_ms) : err;
+		const char *name = json_string_value(json_object_get(msg, "event"));
+		json_t *data = json_object_get(msg, "data");
+		const char *dev = json_string_value(json_object_get(data, "device"));
+		bool match = name && strcmp(name, event) == 0 && (!device || (dev && strcmp(dev, device) == 0));
+		json_decref(msg);
+		if (match)
+			return 0;
+	}
+}
+
+static pt_qmp *qmp_free(pt_qmp *q)
+{
+	if (q->fd >= 0)
+		close(q->fd);
+	json_decref(q->events);
+	free(q->where);
+	pt_ctx_unref(q->ctx);
+	free(q);
+	return NULL;
+}
+
+PT_EXPORT int pt_qmp_connect(pt_ctx *ctx, const char *path, unsigned vm, pt_qmp **ret)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char socket_path[sizeof(addr.sun_path)];
+	pt_qmp *q;
+	int r, err = 0;
+
+	if (!path) {
+		if (vm < 100 || vm > 999999999)
+			return pt_fail(ctx, -EINVAL, "VM id %u: must be 100 to 999999999", vm);
+		snprintf(socket_path, sizeof(socket_path), "%s/var/run/qemu-server/%u.qmp", ctx->root, vm);
+	} else if (snprintf(socket_path, sizeof(socket_path), "%s", path) >= (int)sizeof(socket_path))
+		return pt_fail(ctx, -ENAMETOOLONG, "%s: socket path too long", path);
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->refcount = 1;
+	q->ctx = pt_ctx_ref(ctx);
+	q->timeout_ms = QMP_TIMEOUT_MS;
+	q->events = json_array();
+	if (path)
+		q->where = strdup(path);
+	else if (asprintf(&q->where, "VM %u", vm) < 0)
+		q->where = NULL;
+	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!q->where || !q->events || q->fd < 0) {
+		qmp_free(q);
+		return -ENOMEM;
+	}
+	memcpy(addr.sun_path, socket_path, strlen(socket_path) + 1);
+	if (connect(q->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		r = -errno;
+		pt_fail(ctx, r, "%s: %s: %s%s", q->where, socket_path, strerror(-r),
+			r == -ENOENT || r == -ECONNREFUSED ? " (is the VM running?)" : "");
+		qmp_free(q);
+		return r;
+	}
+	json_t *greeting = read_message(q, now_ms() + q->timeout_ms, &err);
+	if (!greeting || !json_object_get(greeting, "QMP")) {
+		json_decref(greeting);
+		if (!err)
+			err = pt_fail(ctx, -EPROTO, "%s: %s: not a QMP greeting", q->where, socket_path);
+		qmp_free(q);
+		return err;
+	}
+	json_decref(greeting);
+	if ((r = execute(q, "qmp_capabilities", NULL, NULL)) < 0) {
+		qmp_free(q);
+		return r;
+	}
+	*ret = q;
+	return 0;
+}
+
+PT_EXPORT pt_qmp *pt_qmp_ref(pt_qmp *q)
+{
+	if (q)
+		q->refcount++;
+	return q;
+}
+
+PT_EXPORT pt_qmp *pt_qmp_unref(pt_qmp *q)
+{
+	if (!q || --q->refcount > 0)
+		return NULL;
+	return qmp_free(q);
+}
+
+PT_EXPORT void pt_qmp_set_timeout(pt_qmp *q, unsigned ms)
+{
+	q->timeout_ms = ms;
+}
+
+/* device_add usb-host by vid:pid or by bus and port path. */
+PT_EXPORT int pt_qmp_usb_attach(pt_qmp *q, const char *id, const pt_usb_match *m)
+{
+	json_t *args = json_pack("{s:s, s:s}", "driver", "usb-host", "id", id);
+	char hex[8];
+
+	if (!args)
+		return -ENOMEM;
+	if (m->port) {
+		json_object_set_new(args, "hostbus", json_integer(m->bus));
+		json_object_set_new(args, "hostport", json_string(m->port));
+	} else {
+		snprintf(hex, sizeof(hex), "0x%04x", m->vendor);
+		json_object_set_new(args, "vendorid", json_string(hex));
+		snprintf(hex, sizeof(hex), "0x%04x", m->product);
+		json_object_set_new(args, "productid", json_string(hex));
+	}
+	return execute(q, "device_add", args, NULL);
+}
+
+/* device_del, then the DEVICE_DELETED event: the guest has let go. */
+PT_EXPORT int pt_qmp_detach(pt_qmp *q, const char *id)
+{
+	int r = execute(q, "device_del", json_pack("{s:s}", "id", id), NULL);
+	return r < 0 ? r : pt_qmp_wait_event(q, "DEVICE_DELETED", id, q->timeout_ms);
+}
+
+/* The usb-host devices of the VM: id, and what they match (qom-get of their properties). */
+PT_EXPORT int pt_qmp_usb_list(pt_qmp *q, char ***ret, size_t *n)
+{
+	json_t *children = NULL;
+	int r = execute(q, "qom-list", json_pack("{s:s}", "path", "/machine/peripheral"), &children);
+	char **list = NULL;
+	size_t count = 0, i;
+	json_t *child;
+
+	if (r < 0)
+		return r;
+	json_array_foreach(children, i, child) {
+		const char *name = json_string_value(json_object_get(child, "name"));
+		const char *type = json_string_value(json_object_get(child, "type"));
+		if (!name || !type || strcmp(type, "child<usb-host>") != 0)
+			continue;
+		char path[256], line[512];
+		const char *props[] = { "vendorid", "productid", "hostbus", "hostport" };
+		json_t *values[4] = { 0 };
+		snprintf(path, sizeof(path), "/machine/peripheral/%s", name);
+		for (int p = 0; p < 4 && r == 0; p++)
+			r = execute(q, "qom-get", json_pack("{s:s, s:s}", "path", path, "property", props[p]), &values[p]);
+		if (r == 0) {
+			snprintf(line, sizeof(line), "%s vendorid=%04llx productid=%04llx hostbus=%lld hostport=%s", name,
+				 (long long)json_integer_value(values[0]), (long long)json_integer_value(values[1]),
+				 (long long)json_integer_value(values[2]),
+				 json_string_value(values[3]) && *json_string_value(values[3]) ? json_string_value(values[3]) : "-");
+			char **more = realloc(list, (count + 1) * sizeof(*list));
+			if (!more || !(more[count] = strdup(line)))
+				r = -ENOMEM;
+			else
+				list = more, count++;
+		}
+		for (int p = 0; p < 4; p++)
+			json_decref(values[p]);
+		if (r < 0)
+			break;
+	}
+	json_decref(children);
+	if (r < 0) {
+		for (i = 0; i < count; i++)
+			free(list[i]);
+		free(list);
+		return r;
+	}
+	*ret = list;
+	*n = count;
+	return 0;
+}

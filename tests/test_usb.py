@@ -1,0 +1,117 @@
+"""USB: the inventory on fixture trees, QMP against a real QEMU, and the follower driven by
+umockdev uevents."""
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+
+from harness import TOP, PTLUA, build_spec, contains, eq, ptlua, run, test
+
+HOST = """
+0000:00:00.0 8086:3ec2 060000 group=0
+0000:00:14.0 8086:a2af 0c0330 group=1 driver=xhci_hcd
+0000:00:1c.0 8086:a290 060400 group=2 pcie=root
+0000:02:00.0 1912:0015 0c0330 group=3 driver=xhci_hcd parent=0000:00:1c.0
+usb 1-2 10c4:ea60 0000:00:14.0 serial=0001 manufacturer=Silicon,Labs product=CP2102N,USB,to,UART driver=cp210x tty=ttyUSB0
+usb 1-3 10c4:ea60 0000:00:14.0 serial=0002 manufacturer=Silicon,Labs driver=cp210x tty=ttyUSB1
+usb 3-1.4 1cf1:0030 0000:02:00.0 serial=DE2412345 product=ConBee,II class=02 driver=cdc_acm tty=ttyACM0
+usb 1-4 046d:c52b 0000:00:14.0 class=03 driver=usbhid speed=12
+"""
+
+
+def host(tmp):
+    return build_spec(HOST, os.path.join(tmp, "root"))
+
+
+@test()
+def usb_inventory(tmp):
+    root = host(tmp)
+    r = json.loads(ptlua(["scripts/report.lua", "--usb", "--json"], root=root).stdout)
+    usb = {d["port"]: d for d in r["usb"]}
+    eq(sorted(usb), ["1-2", "1-3", "1-4", "3-1.4"], "ports")
+    d = usb["1-2"]
+    eq((d["vendor_id"], d["product_id"], d["serial"], d["manufacturer"], d["product"]),
+       ("10c4", "ea60", "0001", "Silicon Labs", "CP2102N USB to UART"), "strings")
+    eq((d["interfaces"], d["node"], d["controller"], d["shares_id"], d["speed"]),
+       ("ff:cp210x", "/dev/ttyUSB0", "0000:00:14.0", True, 12), "interfaces, node, controller")
+    eq(d["vendor_name"], "Silicon Labs", "hwdb name")
+    eq((usb["3-1.4"]["node"], usb["3-1.4"]["controller"], usb["3-1.4"]["shares_id"]),
+       ("/dev/ttyACM0", "0000:02:00.0", False), "cdc_acm stick")
+    eq(r["controllers"], {"0000:00:14.0": ["1-2", "1-3", "1-4"], "0000:02:00.0": ["3-1.4"]}, "by controller")
+    out = ptlua(["scripts/report.lua", "--usb"], root=root).stdout
+    contains(out, "another device has the same id: attach by port", "ambiguity shown")
+
+
+def qemu(tmp):
+    sock = os.path.join(tmp, "qmp.sock")
+    p = subprocess.Popen(["qemu-system-x86_64", "-machine", "q35,accel=tcg", "-nodefaults", "-display", "none",
+                          "-S", "-device", "qemu-xhci", "-qmp", f"unix:{sock},server=on,wait=off"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if os.path.exists(sock):
+            return p, sock
+        time.sleep(0.05)
+    raise AssertionError("qemu did not start")
+
+
+@test(timeout=120)
+def usb_qmp_attach_detach(tmp):
+    root = host(tmp)
+    vm, sock = qemu(tmp)
+    try:
+        usb = lambda *a, check=0: ptlua(["scripts/usb.lua", "--socket", sock, *a], root=root, check=check)
+        eq(usb("--attach", "--id", "1cf1:0030").stdout, "attached pt-usb-1cf1_0030\n", "by id")
+        eq(usb("--attach", "--port", "1-2").stdout, "attached pt-usb-1_2\n", "by port")
+        eq(usb("--attach", "--serial", "0002").stdout, "attached pt-usb-1_3\n", "by serial: its port")
+        eq(usb("--list").stdout, "pt-usb-1_2 port 1-2\npt-usb-1_3 port 1-3\npt-usb-1cf1_0030 1cf1:0030\n", "list")
+        p = usb("--attach", "--id", "10c4:ea60", check=1)
+        contains(p.stderr, "10c4:ea60 matches 2 devices, at ports 1-2, 1-3: attach by port instead", "ambiguous")
+        p = usb("--attach", "--id", "1cf1:0030", check=1)
+        contains(p.stderr, "device_add: Duplicate device ID 'pt-usb-1cf1_0030'", "QEMU's own error text")
+        eq(usb("--detach", "--id", "1cf1:0030").stdout, "detached pt-usb-1cf1_0030\n", "detach")
+        eq(usb("--list").stdout, "pt-usb-1_2 port 1-2\npt-usb-1_3 port 1-3\n", "after detach")
+        p = usb("--detach", "--id", "1cf1:0030", check=1)
+        contains(p.stderr, "device_del: Device 'pt-usb-1cf1_0030' not found", "detach twice")
+    finally:
+        vm.kill()
+        vm.wait()
+    p = ptlua(["scripts/usb.lua", "--socket", sock, "--list"], root=root, check=1)
+    contains(p.stderr, "Connection refused (is the VM running?)", "VM not running")
+    os.makedirs(os.path.join(root, "var/run/qemu-server"), exist_ok=True)
+    p = ptlua(["scripts/usb.lua", "--vm", "100", "--list"], root=root, check=1)
+    contains(p.stderr, f"VM 100: {root}/var/run/qemu-server/100.qmp: No such file or directory (is the VM running?)",
+             "by VM id")
+
+
+@test(timeout=60)
+def usb_qmp_socket_closed_mid_command(tmp):
+    """A QMP peer that greets, negotiates, then closes while a command is under way."""
+    path = os.path.join(tmp, "fake.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def serve():
+        conn, _ = server.accept()
+        conn.sendall(b'{"QMP": {"version": {}, "capabilities": []}}\n')
+        conn.recv(4096)
+        conn.sendall(b'{"return": {}, "id": 1}\n')
+        conn.recv(4096)  # the command: no answer, the connection goes
+        conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    p = ptlua(["scripts/usb.lua", "--socket", path, "--list"], check=1)
+    contains(p.stderr, f"{path}: QMP: the connection closed (QEMU stopped?)", "closed mid-command")
+    server.close()
+
+
+@test(timeout=180)
+def usb_follower_umockdev(tmp):
+    p = run(["umockdev-wrapper", "/usr/bin/python3", os.path.join(TOP, "tests", "umock_follow.py"),
+             PTLUA, TOP, tmp], timeout=170)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for what in ("attached when it appears after the VM started", "detached when it goes",
+                 "attached again after a replug", "attached again when the VM restarts", "attached by port",
+                 "detached by port", "re-enumerated under another id, attached again by port"):
+        contains(p.stdout, "ok " + what, what)

@@ -1,0 +1,103 @@
+"""The USB follower against umockdev uevents and a real QEMU. Run under umockdev-wrapper with
+Debian's python3 (GObject introspection): umock_follow.py PTLUA TOP WORKDIR. Prints `ok` lines
+and exits 0, or raises."""
+import os
+import subprocess
+import sys
+import time
+
+import gi
+gi.require_version("UMockdev", "1.0")
+from gi.repository import UMockdev  # noqa: E402
+
+PTLUA, TOP, WORK = sys.argv[1:4]
+tb = UMockdev.Testbed.new()
+ROOT = tb.get_root_dir()
+controller = tb.add_device("pci", "0000:00:14.0", None,
+                           ["vendor", "0x8086", "device", "0xa2af", "class", "0x0c0330"], [])
+SOCK = os.path.join(WORK, "qmp.sock")
+
+
+def qemu():
+    if os.path.exists(SOCK):
+        os.unlink(SOCK)
+    p = subprocess.Popen(["qemu-system-x86_64", "-machine", "q35,accel=tcg", "-nodefaults", "-display", "none",
+                          "-S", "-device", "qemu-xhci", "-qmp", f"unix:{SOCK},server=on,wait=off"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if os.path.exists(SOCK):
+            return p
+        time.sleep(0.05)
+    raise SystemExit("qemu did not start")
+
+
+def attached():
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    p = subprocess.run([PTLUA, "scripts/usb.lua", "--socket", SOCK, "--list"], cwd=TOP, capture_output=True,
+                       text=True, env=env)
+    return p.stdout.split()
+
+
+def wait_for(what, predicate, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            print("ok", what)
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"timed out: {what}; attached: {attached()}; follower said:\n{open(LOG).read()}")
+
+
+def plug(port, vid, pid, serial):
+    path = tb.add_device("usb", port, controller,
+                         ["idVendor", vid, "idProduct", pid, "busnum", port.split("-")[0], "devnum", "3",
+                          "speed", "12", "serial", serial],
+                         ["DEVTYPE", "usb_device", "PRODUCT", f"{vid}/{pid}/100", "BUSNUM", "001"])
+    tb.uevent(path, "add")
+    tb.uevent(path, "bind")
+    return path
+
+
+def unplug(path):
+    tb.uevent(path, "remove")
+    tb.remove_device(path)
+
+
+def follower(*match):
+    log = open(LOG, "w")
+    return subprocess.Popen([PTLUA, "--root", ROOT, "scripts/usb-follow.lua", "--socket", SOCK, *match],
+                            cwd=TOP, stdout=log, stderr=subprocess.STDOUT)
+
+
+LOG = os.path.join(WORK, "follow.log")
+vm = qemu()
+f = follower("--match", "10c4:ea60")
+time.sleep(1.0)
+dongle = plug("1-2", "10c4", "ea60", "A1")
+wait_for("attached when it appears after the VM started", lambda: "pt-usb-10c4_ea60" in attached())
+unplug(dongle)
+wait_for("detached when it goes", lambda: "pt-usb-10c4_ea60" not in attached())
+dongle = plug("1-2", "10c4", "ea60", "A1")
+wait_for("attached again after a replug", lambda: "pt-usb-10c4_ea60" in attached())
+vm.kill()
+vm.wait()
+time.sleep(1.5)
+vm = qemu()
+wait_for("attached again when the VM restarts", lambda: "pt-usb-10c4_ea60" in attached())
+f.terminate()
+f.wait()
+unplug(dongle)
+
+# by port: a device that re-enumerates under another id (flashed) is followed
+f = follower("--port", "1-3")
+time.sleep(1.0)
+stick = plug("1-3", "1234", "5678", "Z1")
+wait_for("attached by port", lambda: "pt-usb-1_3" in attached())
+unplug(stick)
+wait_for("detached by port", lambda: "pt-usb-1_3" not in attached())
+stick = plug("1-3", "1234", "9999", "Z1")
+wait_for("re-enumerated under another id, attached again by port", lambda: "pt-usb-1_3" in attached())
+f.terminate()
+f.wait()
+vm.kill()
+print(open(LOG).read())

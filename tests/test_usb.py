@@ -115,3 +115,44 @@ def usb_follower_umockdev(tmp):
                  "attached again after a replug", "attached again when the VM restarts", "attached by port",
                  "detached by port", "re-enumerated under another id, attached again by port"):
         contains(p.stdout, "ok " + what, what)
+
+
+@test(timeout=60)
+def recipe_zigbee(tmp):
+    root = host(tmp)
+    out = ptlua(["scripts/zigbee.lua", "--list"], root=root).stdout
+    eq(out.splitlines(), [
+        "1-2      10c4:ea60 USB serial (cp210x) serial 0001 /dev/ttyUSB0",
+        "1-3      10c4:ea60 USB serial (cp210x) serial 0002 /dev/ttyUSB1",
+        "3-1.4    1cf1:0030 ConBee II serial DE2412345 /dev/ttyACM0",
+    ], "sticks")
+    p = ptlua(["scripts/zigbee.lua", "--vm", "100"], root=root, check=1)
+    contains(p.stderr, "several sticks (ports 1-2, 1-3, 3-1.4): choose one with --stick PORT", "ambiguous")
+    out = ptlua(["scripts/zigbee.lua", "--stick", "3-1.4", "--vm", "100", "--dry-run"], root=root).stdout
+    eq(out, "device_add usb-host id=pt-usb-1cf1_0030 vendorid=0x1cf1 productid=0x0030 (ConBee II at 3-1.4)\n", "by id")
+    out = ptlua(["scripts/zigbee.lua", "--stick", "1-2", "--vm", "100", "--dry-run"], root=root).stdout
+    eq(out, "device_add usb-host id=pt-usb-1_2 hostbus=1 hostport=2 (USB serial (cp210x) at 1-2)\n",
+       "two sticks share the id: by port")
+    eq(ptlua(["scripts/zigbee.lua", "--stick", "1-2", "--vm", "100", "--emit", "proxmox"], root=root).stdout,
+       "usb0: host=1-2\n", "proxmox by port")
+    vm, sock = qemu(tmp)
+    try:
+        out = ptlua(["scripts/zigbee.lua", "--stick", "1cf1:0030", "--socket", sock], root=root).stdout
+        eq(out, "attached pt-usb-1cf1_0030: ConBee II at 3-1.4\n", "attached to the running VM")
+    finally:
+        vm.kill()
+        vm.wait()
+
+
+@test()
+def recipe_usb_controller(tmp):
+    root = build_spec(HOST + "input 5 Logitech_Keyboard 0000:00:14.0 keyboard\ndriver vfio-pci\n",
+                      os.path.join(tmp, "root"))
+    p = ptlua(["scripts/usb-controller.lua", "--device", "00:14.0", "--vm", "100", "--dry-run"], root=root, check=1)
+    contains(p.stdout, "0000:00:14.0 takes 1-2 [10c4:ea60] CP2102N USB to UART\n0000:00:14.0 takes 1-3", "lists")
+    contains(p.stderr, "0000:00:14.0: refused: the only keyboard (Logitech Keyboard) hangs under it", "keyboard")
+    out = ptlua(["scripts/usb-controller.lua", "--device", "02:00.0", "--vm", "100", "--dry-run"], root=root).stdout
+    contains(out, "0000:02:00.0 takes 3-1.4 [1cf1:0030] ConBee II\n", "lists")
+    contains(out, f"0000:02:00.0: write 'vfio-pci' to {root}/sys/bus/pci/devices/0000:02:00.0/driver_override", "plan")
+    p = ptlua(["scripts/usb-controller.lua", "--device", "00:00.0", "--vm", "100"], root=root, check=1)
+    contains(p.stderr, "is a Host bridge, not a USB controller", "not a controller")

@@ -24,7 +24,81 @@ function M.resolve(match, devices)
   end
   if match.serial then
     for _, d in ipairs(devices) do
-      if d.serial == match.serial then return M.resolve({ port = d.port }, devices) end
+      if d.serial == match.serial then local RETRY_MS = 1000
+
+-- The follower's loop (scripts/usb-follow.lua, zigbee --follow): args.vm or args.socket, and
+-- args.match (vendor:product), args.port or args.serial. Runs until the process is stopped.
+function M.follow(args)
+  local target = { vm = args.vm, socket = args.socket }
+  local function matches(d)
+    if args.port then return d.port == args.port end
+    if args.serial then return d.serial == args.serial end
+    return d.vendor_id .. ":" .. d.product_id == args.match
+  end
+  -- what QEMU gets: the port when following a port or a serial, else the id
+  local function spec(d)
+    local s = { vm = target.vm, socket = target.socket }
+    if args.match then s.id = args.match else s.port = d.port end
+    return s
+  end
+  local attached = {} -- port -> device id in QEMU
+  local function present()
+    local inv = assert(pt.scan())
+    local found = {}
+    for _, d in ipairs(inv:usb()) do
+      if matches(d) then found[#found + 1] = d end
+    end
+    return found
+  end
+  local function attach(d)
+    local devid, err = M.attach(spec(d))
+    if devid then
+      attached[d.port] = devid
+      print(string.format("attached %s (%s:%s at %s)", devid, d.vendor_id, d.product_id, d.port))
+    elseif err and err:find("Duplicate", 1, true) then
+      attached[d.port] = M.device_id(args.match and { id = args.match } or { port = d.port })
+    else
+      pt.warn(err)
+    end
+  end
+  local function detach(port)
+    local devid = attached[port]
+    attached[port] = nil
+    local ok, err = M.detach { vm = target.vm, socket = target.socket, device = devid }
+    print(ok and ("detached " .. devid) or ("detach " .. devid .. ": " .. tostring(err)))
+  end
+  local monitor, err = pt.monitor()
+  if not monitor then error(err, 0) end
+  local connected = false
+  while true do
+    -- (re)connect: the VM may not run yet, or may have restarted
+    local q = pt.qmp { vm = target.vm, socket = target.socket, timeout_ms = 2000 }
+    if q then
+      q:close()
+      if not connected then
+        connected = true
+        attached = {}
+        for _, d in ipairs(present()) do attach(d) end
+      end
+    elseif connected then
+      connected = false
+      print("the VM went away; waiting for it")
+    end
+    -- acting on udev's add/bind of the usb_device (sent once udev has handled it)
+    local event = monitor:next(RETRY_MS)
+    if event and connected then
+      if event.action == "add" or event.action == "bind" then
+        for _, d in ipairs(present()) do
+          if d.port == event.port and not attached[d.port] then attach(d) end
+        end
+      elseif event.action == "remove" and attached[event.port] then
+        detach(event.port)
+      end
+    end
+  end
+end
+
+return M.resolve({ port = d.port }, devices) end
     end
     fail("no USB device with serial %q", match.serial)
   end
@@ -83,6 +157,80 @@ function M.attached(opts)
   q:close()
   if list then table.sort(list, function(a, b) return a.id < b.id end) end
   return list, err, errno
+end
+
+local RETRY_MS = 1000
+
+-- The follower's loop (scripts/usb-follow.lua, zigbee --follow): args.vm or args.socket, and
+-- args.match (vendor:product), args.port or args.serial. Runs until the process is stopped.
+function M.follow(args)
+  local target = { vm = args.vm, socket = args.socket }
+  local function matches(d)
+    if args.port then return d.port == args.port end
+    if args.serial then return d.serial == args.serial end
+    return d.vendor_id .. ":" .. d.product_id == args.match
+  end
+  -- what QEMU gets: the port when following a port or a serial, else the id
+  local function spec(d)
+    local s = { vm = target.vm, socket = target.socket }
+    if args.match then s.id = args.match else s.port = d.port end
+    return s
+  end
+  local attached = {} -- port -> device id in QEMU
+  local function present()
+    local inv = assert(pt.scan())
+    local found = {}
+    for _, d in ipairs(inv:usb()) do
+      if matches(d) then found[#found + 1] = d end
+    end
+    return found
+  end
+  local function attach(d)
+    local devid, err = M.attach(spec(d))
+    if devid then
+      attached[d.port] = devid
+      print(string.format("attached %s (%s:%s at %s)", devid, d.vendor_id, d.product_id, d.port))
+    elseif err and err:find("Duplicate", 1, true) then
+      attached[d.port] = M.device_id(args.match and { id = args.match } or { port = d.port })
+    else
+      pt.warn(err)
+    end
+  end
+  local function detach(port)
+    local devid = attached[port]
+    attached[port] = nil
+    local ok, err = M.detach { vm = target.vm, socket = target.socket, device = devid }
+    print(ok and ("detached " .. devid) or ("detach " .. devid .. ": " .. tostring(err)))
+  end
+  local monitor, err = pt.monitor()
+  if not monitor then error(err, 0) end
+  local connected = false
+  while true do
+    -- (re)connect: the VM may not run yet, or may have restarted
+    local q = pt.qmp { vm = target.vm, socket = target.socket, timeout_ms = 2000 }
+    if q then
+      q:close()
+      if not connected then
+        connected = true
+        attached = {}
+        for _, d in ipairs(present()) do attach(d) end
+      end
+    elseif connected then
+      connected = false
+      print("the VM went away; waiting for it")
+    end
+    -- acting on udev's add/bind of the usb_device (sent once udev has handled it)
+    local event = monitor:next(RETRY_MS)
+    if event and connected then
+      if event.action == "add" or event.action == "bind" then
+        for _, d in ipairs(present()) do
+          if d.port == event.port and not attached[d.port] then attach(d) end
+        end
+      elseif event.action == "remove" and attached[event.port] then
+        detach(event.port)
+      end
+    end
+  end
 end
 
 return M

@@ -1,0 +1,37 @@
+#!/usr/bin/env ptlua
+-- A whole USB controller for a VM (every port, hot-plug included, without QMP), listing what
+-- hangs under it; the controller of the only keyboard is refused (the guard).
+local pt = require "pt"
+local passthrough = require "pt.passthrough"
+
+return {
+  name = "usb-controller",
+  description = "pass a whole USB controller to a VM, listing the devices on it",
+  args = passthrough.args {
+    { name = "device", type = "pci-addr", required = true, help = "the USB controller" },
+  },
+  run = function(args)
+    local inv, err = pt.scan()
+    if not inv then error(err, 0) end
+    local dev
+    dev, err = inv:device(args.device)
+    if not dev then error(err, 0) end
+    if not (dev.class and dev.class >> 8 == 0x0c03) then
+      error(string.format("%s is a %s, not a USB controller", dev.address, dev.class_name or "device"), 0)
+    end
+    local on = 0
+    for _, u in ipairs(inv:usb()) do
+      if u.controller == dev.address then
+        on = on + 1
+        print(string.format("%s takes %s [%s:%s] %s", dev.address, u.port, u.vendor_id, u.product_id,
+          u.product or u.product_name or "?"))
+      end
+    end
+    if on == 0 then print(dev.address .. ": nothing plugged in") end
+    if args.emit then return passthrough.emit(inv, { dev }, args) end
+    local ok
+    ok, err = dev:check_take { force = args.force }
+    if not ok then error(err, 0) end
+    passthrough.bind({ dev }, args)
+  end,
+}

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "libpt-private.h"
@@ -162,6 +163,45 @@ static bool is_host_mount(const char *mountpoint)
 	return strncmp(mountpoint, "/mnt/pve/", 9) == 0; /* Proxmox storage */
 }
 
+/*
+ * A ZFS pool's member disks, from `zpool status -LP POOL` (full, resolved /dev paths): ZFS
+ * shows its disks nowhere in sysfs. Run only when a host filesystem is on ZFS.
+ */
+static void guard_zfs(pt_enum *e, const char *pool, const char *mountpoint)
+{
+	char *argv[] = { "zpool", "status", "-LP", (char *)pool, NULL };
+	char line[1024];
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(fds[1], 1);
+		dup2(null, 2);
+		execvp("zpool", argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	FILE *f = pid > 0 ? fdopen(fds[0], "r") : NULL;
+	if (!f) {
+		close(fds[0]);
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char device[256];
+		if (sscanf(line, " /dev/%255s", device) == 1) {
+			char shown[600];
+			snprintf(shown, sizeof(shown), "ZFS pool %s member /dev/%s", pool, device);
+			guard_block(e, pt_basename(device), mountpoint, shown, 0);
+		}
+	}
+	fclose(f);
+	waitpid(pid, NULL, 0);
+}
+
 /* mountinfo: "36 35 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw" */
 static void guard_storage(pt_enum *e)
 {
@@ -177,11 +217,16 @@ static void guard_storage(pt_enum *e)
 	}
 	while (fgets(line, sizeof(line), f)) {
 		unsigned major, minor;
-		char mountpoint[1024], source[1024], name[256];
+		char mountpoint[1024], source[1024], name[256], fstype[64];
 		const char *dash = strstr(line, " - ");
 		if (sscanf(line, "%*u %*u %u:%u %*s %1023s", &major, &minor, mountpoint) != 3 ||
-		    !is_host_mount(mountpoint) || !dash || sscanf(dash, " - %*s %1023s", source) != 1)
+		    !is_host_mount(mountpoint) || !dash || sscanf(dash, " - %63s %1023s", fstype, source) != 2)
 			continue;
+		if (strcmp(fstype, "zfs") == 0) {
+			snprintf(name, sizeof(name), "%.*s", (int)strcspn(source, "/"), source);
+			guard_zfs(e, name, mountpoint);
+			continue;
+		}
 		snprintf(name, sizeof(name), "%u:%u", major, minor);
 		if (major != 0) {
 			char link[PATH_MAX], path[300];

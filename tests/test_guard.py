@@ -154,3 +154,33 @@ def report_dot_and_svg(tmp):
     dot = ptlua(["scripts/report.lua", "--dot"], root=shared).stdout
     contains(dot, '"0000:02:01.0" [label="0000:02:01.0\\nEthernet controller', "label")
     assert all("color=red" in l for l in dot.splitlines() if l.startswith('  "0000:02:0')), dot
+
+
+@test()
+def guard_zfs_pool_members(tmp):
+    """A root on ZFS: the controllers of the pool's member disks, from zpool status -LP."""
+    root = build_spec("""
+0000:00:17.0 8086:a282 010601 group=4 driver=ahci
+0000:03:00.0 144d:a808 010802 group=5 driver=nvme
+0000:04:00.0 1b21:0612 010601 group=6 driver=ahci
+block sdb 0000:00:17.0 8:16
+block sdb3 0000:00:17.0 8:19 part-of=sdb
+block nvme0n1 0000:03:00.0 259:0
+block nvme0n1p3 0000:03:00.0 259:3 part-of=nvme0n1
+block sdc 0000:04:00.0 8:32
+mount / 0:25 zfs rpool/ROOT/pve-1
+""", os.path.join(tmp, "root"))
+    bin_dir = os.path.join(tmp, "bin")
+    os.makedirs(bin_dir)
+    with open(os.path.join(bin_dir, "zpool"), "w") as f:
+        f.write("#!/bin/sh\n[ \"$1 $2 $3\" = 'status -LP rpool' ] || exit 1\n"
+                "printf '  pool: rpool\\n state: ONLINE\\nconfig:\\n\\n"
+                "\\tNAME        STATE\\n\\trpool       ONLINE\\n\\t  mirror-0  ONLINE\\n"
+                "\\t    /dev/sdb3  ONLINE\\n\\t    /dev/nvme0n1p3  ONLINE\\n'\n")
+    os.chmod(os.path.join(bin_dir, "zpool"), 0o755)
+    from harness import run, PTLUA, TOP
+    env = dict(os.environ, PATH=bin_dir + ":" + os.environ["PATH"])
+    p = run([PTLUA, "--root", root, "scripts/report.lua", "--json"], cwd=TOP, env=env, check=0)
+    got = {d["address"]: d["critical"] for d in json.loads(p.stdout)["devices"] if d["critical"]}
+    eq(got, {"0000:00:17.0": "controller of / (ZFS pool rpool member /dev/sdb3)",
+             "0000:03:00.0": "controller of / (ZFS pool rpool member /dev/nvme0n1p3)"}, "pool members")

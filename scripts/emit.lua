@@ -44,6 +44,11 @@ return {
   },
   run = function(args)
     local usb = args.usb and { id = args.usb } or args["usb-port"] and { port = args["usb-port"] } or nil
+    if usb and usb.id then
+      -- an id two present devices share cannot say which: the port form can
+      local ok, err = pcall(pt.usb.resolve, usb, assert(pt.scan()):usb())
+      if not ok then error(err, 0) end
+    end
     local inv, dev, set = nil, nil, {}
     if args.device then
       local err
@@ -76,6 +81,14 @@ return {
       if f == "proxmox" then
         for _, n in ipairs(out.notes or {}) do print("# " .. n) end
       end
+    elseif f == "mapping" and usb and not dev then
+      if not args.mapping then error("--format mapping needs --mapping", 0) end
+      local nodes = { args.node }
+      for item in (args.nodes or ""):gmatch("[^,]+") do nodes[#nodes + 1] = item:match("^([^=]+)") end
+      local r = proxmox.emit_usb_mapping(args.mapping, usb, nodes)
+      print("# /etc/pve/mapping/usb.cfg")
+      print(table.concat(r.lines, "\n"))
+      print("# in the VM: usbN: " .. r.usb)
     elseif f == "mapping" then
       if not dev or not args.mapping then error("--format mapping needs --device and --mapping", 0) end
       local here = dev:fields()

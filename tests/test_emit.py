@@ -279,3 +279,18 @@ def lint_configs(tmp):
     eq(ptlua(["scripts/lint.lua", "--vm", "102"], root=root).stdout, "0 findings\n", "a clean VM")
     j = json.loads(ptlua(["scripts/lint.lua", "--vm", "101", "--json"], root=root, check=1).stdout)
     eq(len(j), 3, "json findings")
+
+
+@test()
+def emit_usb_ambiguity_and_mapping(tmp):
+    root = host(tmp, HOST + """
+usb 1-2 10c4:ea60 0000:00:1b.0 serial=0001
+usb 1-3 10c4:ea60 0000:00:1b.0 serial=0002
+""")
+    p = emit(root, "--format", "proxmox", "--usb", "10c4:ea60", "--vm", "100", check=1)
+    contains(p.stderr, "10c4:ea60 matches 2 devices, at ports 1-2, 1-3: attach by port instead", "ambiguous id")
+    eq(emit(root, "--format", "proxmox", "--usb-port", "1-3", "--vm", "100").stdout, "usb0: host=1-3\n", "port form")
+    out = emit(root, "--format", "mapping", "--usb", "1cf1:0030", "--mapping", "conbee", "--node", "pve1",
+               "--nodes", "pve2=x.json").stdout
+    eq(out, "# /etc/pve/mapping/usb.cfg\nconbee\n\tmap id=1cf1:0030,node=pve1\n\tmap id=1cf1:0030,node=pve2\n"
+            "# in the VM: usbN: mapping=conbee\n", "usb mapping")

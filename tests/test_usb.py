@@ -111,7 +111,7 @@ def usb_follower_umockdev(tmp):
     p = run(["umockdev-wrapper", "/usr/bin/python3", os.path.join(TOP, "tests", "umock_follow.py"),
              PTLUA, TOP, tmp], timeout=170)
     assert p.returncode == 0, p.stdout + p.stderr
-    for what in ("attached when it appears after the VM started", "detached when it goes",
+    for what in ("inventory of two identical dongles", "attached when it appears after the VM started", "detached when it goes",
                  "attached again after a replug", "attached again when the VM restarts", "attached by port",
                  "detached by port", "re-enumerated under another id, attached again by port"):
         contains(p.stdout, "ok " + what, what)

@@ -70,6 +70,22 @@ def follower(*match):
 
 
 LOG = os.path.join(WORK, "follow.log")
+
+# the inventory of a testbed: two identical dongles told apart by port and serial
+import json  # noqa: E402
+a = plug("2-1", "1a86", "55d4", "S1")
+b = plug("2-2", "1a86", "55d4", "S2")
+env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+report = json.loads(subprocess.run([PTLUA, "--root", ROOT, "scripts/report.lua", "--usb", "--json"], cwd=TOP,
+                                   capture_output=True, text=True, env=env, check=True).stdout)
+got = [(d["port"], d["vendor_id"], d["product_id"], d["serial"], d["shares_id"], d["controller"])
+       for d in report["usb"]]
+assert got == [("2-1", "1a86", "55d4", "S1", True, "0000:00:14.0"),
+               ("2-2", "1a86", "55d4", "S2", True, "0000:00:14.0")], got
+print("ok inventory of two identical dongles")
+unplug(a)
+unplug(b)
+
 vm = qemu()
 f = follower("--match", "10c4:ea60")
 time.sleep(1.0)

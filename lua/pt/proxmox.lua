@@ -230,6 +230,18 @@ function M.emit_mapping(name, dev, nodes, opts)
   return { lines = lines, missing = missing, hostpci = M.format_props(props), subsystem = sub }
 end
 
+-- USB mappings (/etc/pve/mapping/usb.cfg): a map line a node, by id (or by port path).
+function M.emit_usb_mapping(name, usb, nodes)
+  M.check_value("mapping name", name)
+  if not name:match("^[%a][%w%-_]*$") then fail("mapping name %q: letters, digits, '-' and '_'", name) end
+  local lines = { name }
+  for _, node in ipairs(nodes) do
+    M.check_value("node name", node)
+    lines[#lines + 1] = string.format("\tmap %s,node=%s", usb.port and ("path=" .. usb.port) or ("id=" .. usb.id), node)
+  end
+  return { lines = lines, usb = "mapping=" .. name }
+end
+
 -- The mapping names of /etc/pve/mapping/pci.cfg.
 function M.read_mappings(root)
   local names = {}

@@ -33,14 +33,7 @@ return {
     { name = "device", type = "pci-addr", required = true, help = "the storage controller" },
   },
   run = function(args)
-    local inv, err = pt.scan()
-    if not inv then error(err, 0) end
-    local dev
-    dev, err = inv:device(args.device)
-    if not dev then error(err, 0) end
-    if not (dev.class and dev.class >> 16 == 0x01) then
-      error(string.format("%s is a %s, not a storage controller", dev.address, dev.class_name or "device"), 0)
-    end
+    local inv, dev = passthrough.device(args.device, "storage controller", function(c) return c >> 16 == 0x01 end)
     local disks = disks_behind(dev)
     if #disks == 0 then print(string.format("%s: no disk behind it", dev.address)) end
     for _, disk in ipairs(disks) do
@@ -48,8 +41,7 @@ return {
         #disk.ids > 0 and table.concat(disk.ids, ", ") or "(no /dev/disk/by-id name)"))
     end
     if args.emit then return passthrough.emit(inv, { dev }, args) end
-    local ok
-    ok, err = dev:check_take { force = args.force }
+    local ok, err = dev:check_take { force = args.force }
     if not ok then error(err, 0) end
     passthrough.bind({ dev }, args)
   end,

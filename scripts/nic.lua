@@ -1,7 +1,6 @@
 #!/usr/bin/env ptlua
 -- A NIC, or an SR-IOV virtual function of one, for a router VM (pfSense, OPNsense). The NIC of
 -- the host's default route is refused (the guard); --vfs creates virtual functions first.
-local pt = require "pt"
 local passthrough = require "pt.passthrough"
 
 return {
@@ -13,22 +12,14 @@ return {
     { name = "vf", type = "bool", help = "pass the first free virtual function of the NIC instead" },
   },
   run = function(args)
-    local inv, err = pt.scan()
-    if not inv then error(err, 0) end
-    local dev
-    dev, err = inv:device(args.device)
-    if not dev then error(err, 0) end
-    if not (dev.class and dev.class >> 16 == 0x02) then
-      error(string.format("%s is a %s, not a network controller", dev.address, dev.class_name or "device"), 0)
-    end
+    local inv, dev = passthrough.device(args.device, "network controller", function(c) return c >> 16 == 0x02 end)
     if args.vfs then
       if args["dry-run"] then
         print(string.format("%s: write '0' then '%d' to /sys/bus/pci/devices/%s/sriov_numvfs", dev.address,
           args.vfs, dev.address))
         return
       end
-      local ok
-      ok, err = dev:set_sriov_numvfs(args.vfs)
+      local ok, err = dev:set_sriov_numvfs(args.vfs)
       if not ok then error(err, 0) end
       print(string.format("%s: %d virtual functions", dev.address, args.vfs))
       return

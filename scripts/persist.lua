@@ -1,8 +1,8 @@
 #!/usr/bin/env ptlua
 -- The boot-time host configuration for a device's passthrough set: modprobe.d (softdeps, ids=
 -- or a udev rule by address), initramfs modules, the kernel command line; diffs, or --apply.
-local pt = require "pt"
 local persist = require "pt.persist"
+local passthrough = require "pt.passthrough"
 
 return {
   name = "persist",
@@ -14,11 +14,7 @@ return {
     { name = "dry-run", type = "bool", help = "show the diffs (the default)" },
   },
   run = function(args)
-    local inv, err = pt.scan()
-    if not inv then error(err, 0) end
-    local dev
-    dev, err = inv:device(args.device)
-    if not dev then error(err, 0) end
+    local inv, dev = passthrough.device(args.device)
     local records = {}
     for i, m in ipairs(dev.passthrough_set) do records[i] = m:fields() end
     if #records == 0 then error(string.format("%s: %s: nothing to pass through", dev.address, dev.verdict), 0) end

@@ -1,7 +1,6 @@
 #!/usr/bin/env ptlua
 -- A whole USB controller for a VM (every port, hot-plug included, without QMP), listing what
 -- hangs under it; the controller of the only keyboard is refused (the guard).
-local pt = require "pt"
 local passthrough = require "pt.passthrough"
 
 return {
@@ -11,14 +10,7 @@ return {
     { name = "device", type = "pci-addr", required = true, help = "the USB controller" },
   },
   run = function(args)
-    local inv, err = pt.scan()
-    if not inv then error(err, 0) end
-    local dev
-    dev, err = inv:device(args.device)
-    if not dev then error(err, 0) end
-    if not (dev.class and dev.class >> 8 == 0x0c03) then
-      error(string.format("%s is a %s, not a USB controller", dev.address, dev.class_name or "device"), 0)
-    end
+    local inv, dev = passthrough.device(args.device, "USB controller", function(c) return c >> 8 == 0x0c03 end)
     local on = 0
     for _, u in ipairs(inv:usb()) do
       if u.controller == dev.address then
@@ -29,8 +21,7 @@ return {
     end
     if on == 0 then print(dev.address .. ": nothing plugged in") end
     if args.emit then return passthrough.emit(inv, { dev }, args) end
-    local ok
-    ok, err = dev:check_take { force = args.force }
+    local ok, err = dev:check_take { force = args.force }
     if not ok then error(err, 0) end
     passthrough.bind({ dev }, args)
   end,

@@ -6,6 +6,20 @@ local M = {}
 
 M.EMIT = { "proxmox", "qm", "libvirt", "qemu", "mapping" }
 
+-- A fresh scan and the device a recipe was given, checked to be of its kind: kind is a word
+-- ("storage controller") and accepts(class) says whether the 24-bit class is one.
+function M.device(address, kind, accepts)
+  local inv, err = pt.scan()
+  if not inv then error(err, 0) end
+  local dev
+  dev, err = inv:device(address)
+  if not dev then error(err, 0) end
+  if kind and not (dev.class and accepts(dev.class)) then
+    error(string.format("%s is a %s, not a %s", dev.address, dev.class_name or "device", kind), 0)
+  end
+  return inv, dev
+end
+
 -- The common arguments of recipes that take devices for a VM.
 function M.args(extra)
   local args = {

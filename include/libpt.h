@@ -63,6 +63,8 @@ int pt_enum_find_device(const pt_enum *e, const char *address, pt_device **ret);
 /* Groups sorted by number. */
 size_t pt_enum_get_group_count(const pt_enum *e);
 pt_group *pt_enum_get_group(const pt_enum *e, size_t i);
+/* The group with that number; -ENOENT. */
+int pt_enum_find_group(const pt_enum *e, unsigned number, pt_group **ret);
 /* 1 when the host has IOMMU groups (the IOMMU is on), 0 when it has none. */
 int pt_enum_has_iommu(const pt_enum *e);
 /* Problems met while scanning (an unreadable or garbled attribute); the scan went on. */

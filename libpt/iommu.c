@@ -24,7 +24,7 @@ static int compare_numbers(const void *a, const void *b)
 	return na < nb ? -1 : na > nb;
 }
 
-pt_group *pt_enum_find_group(const pt_enum *e, unsigned number)
+pt_group *pt_enum_lookup_group(const pt_enum *e, unsigned number)
 {
 	pt_group probe = { .number = number };
 	return bsearch(&probe, e->groups, e->n_groups, sizeof(*e->groups), compare_numbers);
@@ -96,7 +96,7 @@ int pt_iommu_scan_groups(pt_enum *e)
 		pt_device *dev = &e->devices[i];
 		if (dev->group_number < 0)
 			continue;
-		dev->group = pt_enum_find_group(e, (unsigned)dev->group_number);
+		dev->group = pt_enum_lookup_group(e, (unsigned)dev->group_number);
 		if (!dev->group) {
 			pt_enum_add_warning(e, "%s: %s/sys/bus/pci/devices/%s/iommu_group: links to "
 					    "group %ld, which %s/" GROUPS_DIR " does not have",
@@ -244,6 +244,15 @@ PT_EXPORT pt_device *pt_group_get_set_member(const pt_group *group, size_t i)
 PT_EXPORT pt_device *pt_group_get_device(const pt_group *group, size_t i)
 {
 	return i < group->n_members ? group->members[i] : NULL;
+}
+
+PT_EXPORT int pt_enum_find_group(const pt_enum *e, unsigned number, pt_group **ret)
+{
+	pt_group *g = pt_enum_lookup_group(e, number);
+	if (!g)
+		return pt_fail(e->ctx, -ENOENT, "IOMMU group %u: no such group", number);
+	*ret = g;
+	return 0;
 }
 
 PT_EXPORT size_t pt_enum_get_group_count(const pt_enum *e)

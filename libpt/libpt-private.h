@@ -13,6 +13,13 @@
 
 struct pci_access;
 
+enum pt_name { PT_NAME_VENDOR, PT_NAME_DEVICE, PT_NAME_SUBSYSTEM, PT_NAME_CLASS, PT_NAME_MAX };
+struct pt_name_cache {
+	bool valid;
+	unsigned key[4];
+	char *name;
+};
+
 struct pt_ctx {
 	int refcount;
 	char *root;	/* as given, for messages: "" when "/" so paths read "/sys/..." */
@@ -22,6 +29,7 @@ struct pt_ctx {
 	int log_priority;
 	char last_error[1024];
 	struct pci_access *pacc; /* libpci, opened on first use (names) */
+	struct pt_name_cache names[PT_NAME_MAX]; /* the last name of each kind looked up */
 };
 
 void pt_log(pt_ctx *ctx, int priority, const char *file, int line, const char *fn,
@@ -58,7 +66,6 @@ struct pt_group {
 	pt_verdict verdict;  /* of the endpoints whose set is `set` */
 };
 
-enum pt_name { PT_NAME_VENDOR, PT_NAME_DEVICE, PT_NAME_SUBSYSTEM, PT_NAME_CLASS, PT_NAME_MAX };
 
 struct pt_device {
 	pt_enum *e;
@@ -114,7 +121,7 @@ struct pt_enum {
 };
 
 void pt_enum_add_warning(pt_enum *e, const char *format, ...) PT_PRINTF(2, 3);
-pt_group *pt_enum_find_group(const pt_enum *e, unsigned number);
+pt_group *pt_enum_lookup_group(const pt_enum *e, unsigned number);
 pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key);
 /* iommu.c: reads the groups, then links devices to them and computes sets and verdicts. */
 int pt_iommu_scan_groups(pt_enum *e);

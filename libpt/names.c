@@ -54,9 +54,21 @@ static struct pci_access *open_libpci(pt_ctx *ctx)
 	return pacc;
 }
 
+/* The ids a name depends on: thousands of SR-IOV functions share them, so the last lookup of
+ * each kind is kept. */
+static void name_key(const pt_device *dev, enum pt_name which, unsigned k[4])
+{
+	k[0] = which == PT_NAME_CLASS ? (unsigned)dev->class >> 8 : dev->vendor;
+	k[1] = which == PT_NAME_DEVICE || which == PT_NAME_SUBSYSTEM ? dev->device : 0;
+	k[2] = which == PT_NAME_SUBSYSTEM ? dev->subvendor : 0;
+	k[3] = which == PT_NAME_SUBSYSTEM ? dev->subdevice : 0;
+}
+
 const char *pt_names_lookup(pt_device *dev, enum pt_name which)
 {
 	pt_ctx *ctx = dev->e->ctx;
+	struct pt_name_cache *cache = &ctx->names[which];
+	unsigned key[4];
 	char buf[256];
 	char *volatile name = NULL; /* set between setjmp and a possible longjmp */
 	jmp_buf escape;
@@ -64,6 +76,11 @@ const char *pt_names_lookup(pt_device *dev, enum pt_name which)
 	if (dev->names_looked_up[which])
 		return dev->names[which];
 	dev->names_looked_up[which] = true;
+	name_key(dev, which, key);
+	if (cache->valid && memcmp(cache->key, key, sizeof(key)) == 0) {
+		dev->names[which] = cache->name ? strdup(cache->name) : NULL;
+		return dev->names[which];
+	}
 	if (!ctx->pacc && !(ctx->pacc = open_libpci(ctx)))
 		return NULL;
 	pci_escape = &escape;
@@ -105,11 +122,17 @@ const char *pt_names_lookup(pt_device *dev, enum pt_name which)
 	}
 	if (name)
 		dev->names[which] = strdup(name);
+	free(cache->name);
+	cache->name = name ? strdup(name) : NULL;
+	memcpy(cache->key, key, sizeof(key));
+	cache->valid = true;
 	return dev->names[which];
 }
 
 void pt_names_close(pt_ctx *ctx)
 {
+	for (int i = 0; i < PT_NAME_MAX; i++)
+		free(ctx->names[i].name);
 	if (ctx->pacc)
 		pci_cleanup(ctx->pacc);
 	ctx->pacc = NULL;

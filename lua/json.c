@@ -7,11 +7,13 @@
  *   json.null            stands for null
  *   json.array(t)        marks t as a list (an empty table is otherwise an object)
  *   json.object(keys, t) fixes the order of t's keys; others follow, sorted
+ *   json.record(keys, t) only those keys, in that order
  *   json.decode(s)       objects keep their key order, null is json.null; errors name the byte
  *   json.encode(v [, indent [, depth]]): indent such as "  " lays out containers one element
  *                        a line, down to depth (default: all); deeper ones stay on one line
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,12 +130,17 @@ static void quote(struct encoder *enc, const char *s, size_t len)
 {
 	size_t run = 0;
 
+	/* the bytes JSON wants escaped: controls, '"', '\\' and DEL */
+	static const unsigned char special[256] = {
+		[0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f] = 1,
+	};
+
 	put_char(enc, '"');
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		char hex[8];
 		const char *esc;
-		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+		if (!special[c])
 			continue;
 		esc = escape_of(c, hex);
 		/* Plain bytes go out in runs, escapes one by one. */
@@ -202,9 +209,12 @@ static void encode_object(struct encoder *enc, int idx, int depth)
 	int mt_idx = lua_gettop(L), keys_idx = 0, written = 0, declared_n = 0, total = 0;
 	size_t len;
 
+	bool only_declared = false;
 	if (lua_istable(L, mt_idx) && lua_getfield(L, mt_idx, "__jsonkeys") == LUA_TTABLE) {
 		keys_idx = lua_gettop(L);
 		declared_n = (int)lua_rawlen(L, keys_idx);
+		only_declared = lua_getfield(L, mt_idx, "__jsononly") != LUA_TNIL;
+		lua_pop(L, 1);
 	}
 	for (int i = 1; i <= declared_n; i++) {
 		if (lua_rawgeti(L, keys_idx, i) == LUA_TSTRING) {
@@ -218,12 +228,14 @@ static void encode_object(struct encoder *enc, int idx, int depth)
 		lua_pop(L, 1);
 	}
 	lua_pushnil(L);
-	while (lua_next(L, idx)) {
+	while (!only_declared && lua_next(L, idx)) {
 		lua_pop(L, 1);
 		if (lua_type(L, -1) != LUA_TSTRING)
 			luaL_error(L, "json: object key %s is not a string", luaL_tolstring(L, -1, NULL));
 		total++;
 	}
+	if (only_declared)
+		lua_pop(L, 1);
 	if (total > written) {
 		/* The undeclared keys, sorted; the table keeps the strings alive. */
 		const char **extra = lua_newuserdatauv(L, (size_t)total * sizeof(*extra), 0);
@@ -546,23 +558,38 @@ static int json_array(lua_State *L)
 	return 1;
 }
 
-static int json_object(lua_State *L)
+static int object_with(lua_State *L, bool only)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
 	luaL_checktype(L, 2, LUA_TTABLE);
-	lua_createtable(L, 0, 1);
+	lua_createtable(L, 0, 2);
 	lua_pushvalue(L, 1);
 	lua_setfield(L, -2, "__jsonkeys");
+	if (only) {
+		lua_pushboolean(L, 1);
+		lua_setfield(L, -2, "__jsononly");
+	}
 	lua_setmetatable(L, 2);
 	lua_settop(L, 2);
 	return 1;
+}
+
+static int json_object(lua_State *L)
+{
+	return object_with(L, false);
+}
+
+/* json.record(keys, t): only those keys, in that order (nil ones left out); no others. */
+static int json_record(lua_State *L)
+{
+	return object_with(L, true);
 }
 
 __attribute__((visibility("default"))) int luaopen_pt_json(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
 		{ "encode", json_encode }, { "decode", json_decode }, { "array", json_array },
-		{ "object", json_object },
+		{ "object", json_object }, { "record", json_record },
 		{ NULL, NULL },
 	};
 	lua_createtable(L, 0, 4);

@@ -284,12 +284,11 @@ static int enum_group(lua_State *L)
 	pt_enum *e = check_open(L, 1, ENUM_MT);
 	lua_Integer n = luaL_checkinteger(L, 2);
 
-	for (size_t i = 0; i < pt_enum_get_group_count(e); i++)
-		if (pt_group_get_number(pt_enum_get_group(e, i)) == (unsigned)n) {
-			push_group(L, pt_enum_get_group(e, i));
-			return 1;
-		}
-	return fail(L, -ENOENT, lua_pushfstring(L, "IOMMU group %d: no such group", (int)n));
+	pt_group *g;
+	if (n < 0 || n > 0x7fffffff || pt_enum_find_group(e, (unsigned)n, &g) < 0)
+		return fail(L, -ENOENT, lua_pushfstring(L, "IOMMU group %d: no such group", (int)n));
+	push_group(L, g);
+	return 1;
 }
 
 static int enum_has_iommu(lua_State *L)
@@ -502,8 +501,15 @@ static void set_boolean(lua_State *L, const char *key, int value)
 	lua_setfield(L, -2, key);
 }
 
-static void set_addresses(lua_State *L, const char *key, size_t n,
-			  pt_device *(*get)(const pt_device *, size_t), const pt_device *d)
+/* The addresses of an object's members (a device's VFs or set, a group's members or set). */
+typedef pt_device *(*member_at)(const void *obj, size_t i);
+
+static pt_device *virtfn_at(const void *d, size_t i) { return pt_device_get_virtfn(d, i); }
+static pt_device *set_member_at(const void *d, size_t i) { return pt_device_get_set_member(d, i); }
+static pt_device *group_device_at(const void *g, size_t i) { return pt_group_get_device(g, i); }
+static pt_device *group_set_member_at(const void *g, size_t i) { return pt_group_get_set_member(g, i); }
+
+static void set_addresses(lua_State *L, const char *key, size_t n, member_at get, const void *d)
 {
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
@@ -556,11 +562,11 @@ static int dev_fields(lua_State *L)
 		set_string(L, "parent", pt_device_get_address(pt_device_get_parent(d)));
 	if (pt_device_get_physfn(d))
 		set_string(L, "physfn", pt_device_get_address(pt_device_get_physfn(d)));
-	set_addresses(L, "virtfns", pt_device_get_virtfn_count(d), pt_device_get_virtfn, d);
+	set_addresses(L, "virtfns", pt_device_get_virtfn_count(d), virtfn_at, d);
 	set_integer(L, "sriov_totalvfs", pt_device_get_sriov_totalvfs(d));
 	set_string(L, "verdict", pt_verdict_to_string(pt_device_get_verdict(d)));
 	set_string(L, "critical", pt_device_get_critical_reason(d));
-	set_addresses(L, "passthrough_set", pt_device_get_set_size(d), pt_device_get_set_member, d);
+	set_addresses(L, "passthrough_set", pt_device_get_set_size(d), set_member_at, d);
 	lua_createtable(L, 6, 0);
 	for (unsigned i = 0; i < 6; i++) {
 		lua_pushinteger(L, (lua_Integer)pt_device_get_bar_size(d, i));
@@ -713,6 +719,18 @@ static int group_passthrough_set(lua_State *L)
 		push_device(L, pt_group_get_set_member(g, i));
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
+	return 1;
+}
+
+/* g:fields(): {number, type, devices = {addresses}, passthrough_set = {addresses}} in one call. */
+static int group_fields(lua_State *L)
+{
+	pt_group *g = GRP(L);
+	lua_createtable(L, 0, 4);
+	set_integer(L, "number", pt_group_get_number(g));
+	set_string(L, "type", pt_group_get_type(g));
+	set_addresses(L, "devices", pt_group_get_device_count(g), group_device_at, g);
+	set_addresses(L, "passthrough_set", pt_group_get_set_size(g), group_set_member_at, g);
 	return 1;
 }
 
@@ -1263,7 +1281,6 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 		{ "critical", dev_critical },
 		{ NULL, NULL },
 	};
-	static const luaL_Reg no_methods[] = { { NULL, NULL } };
 	static const luaL_Reg dev_methods[] = {
 		{ "fields", dev_fields }, { "explain", dev_explain }, { "acs", dev_acs },
 		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs },
@@ -1284,7 +1301,8 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 	lua_pushcfunction(L, dev_eq);
 	lua_setfield(L, -2, "__eq");
 	lua_pop(L, 1);
-	new_class(L, GROUP_MT, no_methods, group_getters, group_close, group_tostring);
+	static const luaL_Reg group_methods[] = { { "fields", group_fields }, { NULL, NULL } };
+	new_class(L, GROUP_MT, group_methods, group_getters, group_close, group_tostring);
 	static const luaL_Reg txn_methods[] = {
 		{ "plan", txn_plan }, { "commit", txn_commit }, { NULL, NULL },
 	};

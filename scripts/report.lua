@@ -72,11 +72,10 @@ local function device_json(d)
   if d.explanation then d.explanation = explanation_json(d.explanation) end
   json.array(d.passthrough_set)
   json.array(d.virtfns)
-  d.domain, d.bus, d.slot, d.func = nil, nil, nil, nil
   for _, k in ipairs(NULLABLE) do
     if d[k] == nil then d[k] = json.null end
   end
-  return json.object(DEVICE_KEYS, d)
+  return json.record(DEVICE_KEYS, d)
 end
 
 local function name_of(d)
@@ -188,19 +187,24 @@ local function addresses(devices)
   return out
 end
 
+local GROUP_KEYS = { "number", "type", "devices", "passthrough_set" }
+
 -- The groups of the selected devices, in order.
 local function groups_of(inv, selected)
-  local wanted, groups = {}, json.array()
+  local wanted, numbers, groups = {}, {}, json.array()
   for _, d in ipairs(selected) do
-    if d.iommu_group then wanted[d.iommu_group] = true end
-  end
-  for g in inv:groups() do
-    if wanted[g.number] then
-      groups[#groups + 1] = json.object({ "number", "type", "devices", "passthrough_set" }, {
-        number = g.number, type = g.type or json.null, devices = addresses(g.devices),
-        passthrough_set = addresses(g.passthrough_set),
-      })
+    if d.iommu_group and not wanted[d.iommu_group] then
+      wanted[d.iommu_group] = true
+      numbers[#numbers + 1] = d.iommu_group
     end
+  end
+  table.sort(numbers)
+  for i, n in ipairs(numbers) do
+    local g = inv:group(n):fields()
+    g.type = g.type or json.null
+    json.array(g.devices)
+    json.array(g.passthrough_set)
+    groups[i] = json.record(GROUP_KEYS, g)
   end
   return groups
 end

@@ -35,7 +35,8 @@ LIB_SRC = libpt/ctx.c libpt/sysfs.c libpt/address.c libpt/pci.c libpt/iommu.c li
 	libpt/config.c libpt/explain.c libpt/guard.c libpt/modprobe.c libpt/doctor.c \
 	libpt/journal.c libpt/txn.c libpt/files.c libpt/usb.c libpt/qmp.c
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
-LUA_OBJ = build/lua-pt.o build/lua-json.o build/lua-setup.o
+LUA_OBJ = build/lua-pt.o build/lua-inventory.o build/lua-actions.o build/lua-host.o build/lua-usb.o \
+	build/lua-json.o build/lua-setup.o
 SONAME = libpt.so.$(ABI_MAJOR)
 SHLIB = libpt.so.$(VERSION)
 
@@ -57,7 +58,7 @@ build/%.o: libpt/%.c libpt/libpt-private.h include/libpt.h | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-build/lua-%.o: lua/%.c lua/pt-lua.h include/libpt.h | build
+build/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h include/libpt.h | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(LUA_CFLAGS) $(CFLAGS) -c -o $@ $<
 

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Transactions (pt.bind, pt.restore) and host configuration files (pt.write_file). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pt-lua-private.h"
+
+CLOSER(txn_close, TXN_MT, pt_txn_unref)
+
+/* ---- transactions ---- */
+
+struct txn_opts {
+	lua_Integer vm;
+	unsigned flags;
+	lua_Integer timeout_ms;
+};
+
+/* {vm = 100, dry_run = bool, force = bool, timeout_ms = n}; unknown keys are misuse. */
+static void txn_options(lua_State *L, int idx, struct txn_opts *o, bool allow_force)
+{
+	static const char *const keys[] = { "vm", "dry_run", "force", "timeout_ms", "root", NULL };
+	luaL_checktype(L, idx, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		int known = 0;
+		for (int i = 0; keys[i] && lua_type(L, -2) == LUA_TSTRING; i++)
+			known |= strcmp(lua_tostring(L, -2), keys[i]) == 0 &&
+				 (allow_force || strcmp(keys[i], "force") != 0);
+		if (!known)
+			luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -2, NULL)));
+		lua_pop(L, 1);
+	}
+	lua_getfield(L, idx, "vm");
+	o->vm = luaL_checkinteger(L, -1);
+	lua_getfield(L, idx, "dry_run");
+	o->flags = lua_toboolean(L, -1) ? PT_TXN_DRY_RUN : 0;
+	lua_getfield(L, idx, "force");
+	o->flags |= lua_toboolean(L, -1) ? PT_TXN_FORCE : 0;
+	lua_getfield(L, idx, "timeout_ms");
+	o->timeout_ms = luaL_optinteger(L, -1, 0);
+	lua_pop(L, 4);
+	if (o->vm < 0 || o->vm > 0xffffffffLL)
+		luaL_argerror(L, idx, "vm out of range");
+}
+
+/* pt.bind(device, {vm = 100, dry_run = true, force = false}): a transaction to commit. */
+static int pt_lua_bind(lua_State *L)
+{
+	pt_device *d = check_open(L, 1, DEVICE_MT);
+	struct txn_opts o;
+	pt_txn *t;
+
+	txn_options(L, 2, &o, true);
+	int r = pt_txn_new_bind(d, (unsigned)o.vm, o.flags, &t);
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
+	if (o.timeout_ms > 0)
+		pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
+	push_box(L, t, TXN_MT);
+	lua_pushvalue(L, 1); /* errors are read from the device's context */
+	lua_setiuservalue(L, -2, 1);
+	return 1;
+}
+
+static int txn_plan_at(lua_State *L, int idx)
+{
+	pt_txn *t = check_open(L, idx, TXN_MT);
+	size_t n = pt_txn_get_step_count(t);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, pt_txn_get_step(t, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+static int txn_plan(lua_State *L)
+{
+	return txn_plan_at(L, 1);
+}
+
+static int txn_devices(lua_State *L)
+{
+	pt_txn *t = check_open(L, 1, TXN_MT);
+	lua_createtable(L, (int)pt_txn_get_device_count(t), 0);
+	for (size_t i = 0; i < pt_txn_get_device_count(t); i++) {
+		lua_pushstring(L, pt_txn_get_device(t, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+static int txn_commit(lua_State *L)
+{
+	pt_txn *t = check_open(L, 1, TXN_MT);
+	int r = pt_txn_commit(t);
+	if (r < 0) {
+		lua_getiuservalue(L, 1, 1);
+		pt_ctx *ctx = luaL_testudata(L, -1, DEVICE_MT) ?
+			      pt_enum_get_context(pt_device_get_enum(check_open(L, -1, DEVICE_MT))) :
+			      check_open(L, -1, CTX_MT);
+		return fail(L, r, pt_ctx_last_error(ctx));
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* pt.restore{vm = 100 [, dry_run = true] [, root = DIR]}: gives back what the journal says the
+ * VM holds. Returns the devices given back, or with dry_run the plan, writing nothing. */
+static int pt_lua_restore(lua_State *L)
+{
+	struct txn_opts o;
+	pt_txn *t;
+
+	txn_options(L, 1, &o, false);
+	lua_getfield(L, 1, "root");
+	lua_newtable(L);
+	lua_insert(L, -2);
+	lua_setfield(L, -2, "root");
+	lua_replace(L, 1);
+	lua_settop(L, 1);
+	if (pt_lua_context(L) != 1)
+		return 3;
+	pt_ctx *ctx = check_open(L, -1, CTX_MT);
+	int r = pt_txn_new_restore(ctx, (unsigned)o.vm, o.flags, &t);
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(ctx));
+	if (o.timeout_ms > 0)
+		pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
+	push_box(L, t, TXN_MT);
+	lua_pushvalue(L, -2);
+	lua_setiuservalue(L, -2, 1);
+	if (o.flags & PT_TXN_DRY_RUN)
+		return txn_plan_at(L, lua_gettop(L));
+	lua_pushcfunction(L, txn_commit);
+	lua_pushvalue(L, -2);
+	lua_call(L, 1, 3);
+	if (lua_isnil(L, -3))
+		return 3;
+	lua_pop(L, 3);
+	lua_replace(L, 1);
+	lua_settop(L, 1);
+	return txn_devices(L);
+}
+
+/* pt.write_file(path, content [, {backup = true, root = DIR}]): atomic, under the root.
+ * Returns true and the backup's path, or nil, message, errno. */
+static int pt_lua_write_file(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	const char *content = luaL_checkstring(L, 2);
+	pt_opts opts = { .size = sizeof(opts) };
+	unsigned flags = 0;
+	char *backup = NULL;
+	pt_ctx *ctx;
+
+	if (!lua_isnoneornil(L, 3)) {
+		luaL_checktype(L, 3, LUA_TTABLE);
+		lua_getfield(L, 3, "backup");
+		flags = lua_toboolean(L, -1) ? PT_WRITE_BACKUP : 0;
+		lua_getfield(L, 3, "root");
+		opts.root = luaL_optstring(L, -1, NULL);
+	}
+	if (!opts.root) {
+		lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
+		opts.root = lua_tostring(L, -1);
+	}
+	int r = pt_ctx_new(&ctx, &opts);
+	if (r < 0)
+		return fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/", strerror(-r)));
+	r = pt_ctx_write_file(ctx, path, content, flags, &backup);
+	if (r < 0) {
+		lua_pushstring(L, pt_ctx_last_error(ctx));
+		pt_ctx_unref(ctx);
+		return fail(L, r, lua_tostring(L, -1));
+	}
+	pt_ctx_unref(ctx);
+	lua_pushboolean(L, 1);
+	push_opt_string(L, backup);
+	free(backup);
+	return 2;
+}
+
+const luaL_Reg pt_lua_actions_funcs[] = {
+	{ "bind", pt_lua_bind },
+	{ "restore", pt_lua_restore },
+	{ "write_file", pt_lua_write_file },
+	{ NULL, NULL },
+};
+
+void pt_lua_open_actions(lua_State *L)
+{
+	static const luaL_Reg txn_methods[] = {
+		{ "plan", txn_plan }, { "commit", txn_commit }, { NULL, NULL },
+	};
+	static const luaL_Reg txn_getters[] = { { "devices", txn_devices }, { NULL, NULL } };
+	new_class(L, TXN_MT, txn_methods, txn_getters, txn_close, NULL);
+}

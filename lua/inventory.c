@@ -1,0 +1,655 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* pt.Context, pt.Inventory, pt.Device, pt.Group and their iterators. */
+#include <errno.h>
+#include <string.h>
+
+#include "pt-lua-private.h"
+
+CLOSER(ctx_close, CTX_MT, pt_ctx_unref)
+CLOSER(enum_close, ENUM_MT, pt_enum_unref)
+CLOSER(device_close, DEVICE_MT, pt_device_unref)
+CLOSER(group_close, GROUP_MT, pt_group_unref)
+
+/* ---- iterators: iter, state, nil, closer; the state keeps the inventory alive ---- */
+
+typedef struct {
+	pt_enum *e;
+	int kind; /* 0 devices, 1 groups */
+	size_t next;
+} iter_state;
+
+static int iter_close(lua_State *L)
+{
+	iter_state *s = luaL_checkudata(L, 1, ITER_MT);
+	s->e = pt_enum_unref(s->e);
+	return 0;
+}
+
+static int iter_next(lua_State *L)
+{
+	iter_state *s = luaL_checkudata(L, 1, ITER_MT);
+	size_t i = s->next++;
+
+	if (!s->e)
+		return 0;
+	if (s->kind == 1)
+		push_group(L, pt_enum_get_group(s->e, i));
+	else
+		push_device(L, pt_enum_get_device(s->e, i));
+	if (lua_isnil(L, -1))
+		s->e = pt_enum_unref(s->e);
+	return 1;
+}
+
+static int push_iter(lua_State *L, pt_enum *e, int kind)
+{
+	lua_pushcfunction(L, iter_next);
+	iter_state *s = lua_newuserdatauv(L, sizeof(*s), 0);
+	*s = (iter_state){ .e = pt_enum_ref(e), .kind = kind };
+	luaL_setmetatable(L, ITER_MT);
+	lua_pushnil(L);
+	lua_pushvalue(L, -2);
+	return 4;
+}
+
+static pt_device *virtfn_at(const void *d, size_t i) { return pt_device_get_virtfn(d, i); }
+static pt_device *set_member_at(const void *d, size_t i) { return pt_device_get_set_member(d, i); }
+static pt_device *group_device_at(const void *g, size_t i) { return pt_group_get_device(g, i); }
+static pt_device *group_set_member_at(const void *g, size_t i) { return pt_group_get_set_member(g, i); }
+
+/* ---- pt.Context ---- */
+
+int pt_lua_context(lua_State *L)
+{
+	pt_opts opts = { .size = sizeof(opts) };
+	pt_ctx *ctx;
+	int r;
+
+	if (!lua_isnoneornil(L, 1)) {
+		luaL_checktype(L, 1, LUA_TTABLE);
+		lua_pushnil(L);
+		while (lua_next(L, 1)) {
+			const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+			if (strcmp(key, "root") != 0)
+				return luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s'",
+									  luaL_tolstring(L, -2, NULL)));
+			lua_pop(L, 1);
+		}
+		lua_getfield(L, 1, "root");
+		opts.root = luaL_optstring(L, -1, NULL);
+	}
+	if (!opts.root) {
+		lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
+		opts.root = lua_tostring(L, -1);
+	}
+	r = pt_ctx_new(&ctx, &opts);
+	if (r < 0)
+		return fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/",
+						  strerror(-r)));
+	push_box(L, ctx, CTX_MT);
+	return 1;
+}
+
+static int ctx_scan(lua_State *L)
+{
+	pt_ctx *ctx = check_open(L, 1, CTX_MT);
+	pt_enum *e;
+	int r = pt_enum_scan(ctx, &e);
+
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(ctx));
+	push_box(L, e, ENUM_MT);
+	return 1;
+}
+
+static int ctx_root(lua_State *L)
+{
+	lua_pushstring(L, pt_ctx_get_root(check_open(L, 1, CTX_MT)));
+	return 1;
+}
+
+static int ctx_tostring(lua_State *L)
+{
+	box *b = luaL_checkudata(L, 1, CTX_MT);
+	lua_pushfstring(L, "pt.Context(%s)", b->p ? pt_ctx_get_root(b->p) : "closed");
+	return 1;
+}
+
+/* pt.scan([opts]): a context and its inventory in one call. */
+static int pt_lua_scan(lua_State *L)
+{
+	int n = pt_lua_context(L);
+	if (n != 1)
+		return n;
+	lua_replace(L, 1);
+	lua_settop(L, 1);
+	return ctx_scan(L);
+}
+
+/* ---- pt.Inventory ---- */
+
+static int enum_devices(lua_State *L)
+{
+	return push_iter(L, check_open(L, 1, ENUM_MT), 0);
+}
+
+static int enum_groups(lua_State *L)
+{
+	return push_iter(L, check_open(L, 1, ENUM_MT), 1);
+}
+
+static int enum_device(lua_State *L)
+{
+	pt_enum *e = check_open(L, 1, ENUM_MT);
+	const char *address = luaL_checkstring(L, 2);
+	pt_device *dev;
+	int r = pt_enum_find_device(e, address, &dev);
+
+	if (r == -EINVAL)
+		return luaL_argerror(L, 2, lua_pushfstring(L, "'%s' is not a PCI address", address));
+	if (r < 0)
+		return fail(L, r, lua_pushfstring(L, "%s: no such PCI device", address));
+	push_device(L, dev);
+	return 1;
+}
+
+static int enum_group(lua_State *L)
+{
+	pt_enum *e = check_open(L, 1, ENUM_MT);
+	lua_Integer n = luaL_checkinteger(L, 2);
+
+	pt_group *g;
+	if (n < 0 || n > 0x7fffffff || pt_enum_find_group(e, (unsigned)n, &g) < 0)
+		return fail(L, -ENOENT, lua_pushfstring(L, "IOMMU group %d: no such group", (int)n));
+	push_group(L, g);
+	return 1;
+}
+
+static int enum_has_iommu(lua_State *L)
+{
+	lua_pushboolean(L, pt_enum_has_iommu(check_open(L, 1, ENUM_MT)));
+	return 1;
+}
+
+static int enum_warnings(lua_State *L)
+{
+	pt_enum *e = check_open(L, 1, ENUM_MT);
+	lua_createtable(L, (int)pt_enum_get_warning_count(e), 0);
+	for (size_t i = 0; i < pt_enum_get_warning_count(e); i++) {
+		lua_pushstring(L, pt_enum_get_warning(e, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+static int enum_count(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)pt_enum_get_device_count(check_open(L, 1, ENUM_MT)));
+	return 1;
+}
+
+static int enum_group_count(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)pt_enum_get_group_count(check_open(L, 1, ENUM_MT)));
+	return 1;
+}
+
+/* inv:doctor([device]): {checks = {{id, status, title, evidence, fix}...}, failures = n}. */
+static int enum_doctor(lua_State *L)
+{
+	pt_enum *e = check_open(L, 1, ENUM_MT);
+	pt_device *dev = lua_isnoneornil(L, 2) ? NULL : check_open(L, 2, DEVICE_MT);
+	pt_doctor *d;
+	int r = pt_doctor_run(e, dev, &d);
+
+	if (r == -EINVAL)
+		return luaL_argerror(L, 2, "a device of another inventory");
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(pt_enum_get_context(e)));
+	lua_createtable(L, 0, 2);
+	lua_createtable(L, (int)pt_doctor_get_check_count(d), 0);
+	for (size_t i = 0; i < pt_doctor_get_check_count(d); i++) {
+		lua_createtable(L, 0, 5);
+		set_string(L, "id", pt_doctor_get_id(d, i));
+		set_string(L, "status", pt_status_to_string(pt_doctor_get_status(d, i)));
+		set_string(L, "title", pt_doctor_get_title(d, i));
+		set_string(L, "evidence", pt_doctor_get_evidence(d, i));
+		set_string(L, "fix", pt_doctor_get_fix(d, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "checks");
+	set_integer(L, "failures", (lua_Integer)pt_doctor_get_failures(d));
+	pt_doctor_unref(d);
+	return 1;
+}
+
+static int enum_tostring(lua_State *L)
+{
+	box *b = luaL_checkudata(L, 1, ENUM_MT);
+	if (b->p)
+		lua_pushfstring(L, "pt.Inventory(%d devices)", (int)pt_enum_get_device_count(b->p));
+	else
+		lua_pushliteral(L, "pt.Inventory(closed)");
+	return 1;
+}
+
+/* ---- pt.Device ---- */
+
+#define DEV(L) ((pt_device *)check_open(L, 1, DEVICE_MT))
+#define INT_GETTER(name, expr)                  \
+	static int name(lua_State *L)           \
+	{                                       \
+		pt_device *d = DEV(L);          \
+		lua_pushinteger(L, (expr));     \
+		return 1;                       \
+	}
+#define STR_GETTER(name, expr)                  \
+	static int name(lua_State *L)           \
+	{                                       \
+		pt_device *d = DEV(L);          \
+		push_opt_string(L, (expr));     \
+		return 1;                       \
+	}
+
+INT_GETTER(dev_vendor_id, pt_device_get_vendor_id(d))
+INT_GETTER(dev_device_id, pt_device_get_device_id(d))
+INT_GETTER(dev_subvendor_id, pt_device_get_subsystem_vendor_id(d))
+INT_GETTER(dev_subdevice_id, pt_device_get_subsystem_device_id(d))
+INT_GETTER(dev_revision, pt_device_get_revision(d))
+INT_GETTER(dev_domain, pt_device_get_domain(d))
+INT_GETTER(dev_bus, pt_device_get_bus(d))
+INT_GETTER(dev_slot, pt_device_get_slot(d))
+INT_GETTER(dev_function, pt_device_get_function(d))
+INT_GETTER(dev_sriov_totalvfs, pt_device_get_sriov_totalvfs(d))
+STR_GETTER(dev_address, pt_device_get_address(d))
+STR_GETTER(dev_vendor_name, pt_device_get_vendor_name(d))
+STR_GETTER(dev_device_name, pt_device_get_device_name(d))
+STR_GETTER(dev_subsystem_name, pt_device_get_subsystem_name(d))
+STR_GETTER(dev_class_name, pt_device_get_class_name(d))
+STR_GETTER(dev_driver, pt_device_get_driver(d))
+STR_GETTER(dev_driver_override, pt_device_get_driver_override(d))
+STR_GETTER(dev_reset_method, pt_device_get_reset_method(d))
+STR_GETTER(dev_verdict, pt_verdict_to_string(pt_device_get_verdict(d)))
+STR_GETTER(dev_critical, pt_device_get_critical_reason(d))
+
+int push_opt_int(lua_State *L, long v)
+{
+	if (v < 0)
+		lua_pushnil(L);
+	else
+		lua_pushinteger(L, v);
+	return 1;
+}
+
+static int dev_class(lua_State *L) { return push_opt_int(L, pt_device_get_class(DEV(L))); }
+static int dev_numa_node(lua_State *L) { return push_opt_int(L, pt_device_get_numa_node(DEV(L))); }
+static int dev_header_type(lua_State *L) { return push_opt_int(L, pt_device_get_header_type(DEV(L))); }
+
+static int dev_boot_vga(lua_State *L)
+{
+	int v = pt_device_get_boot_vga(DEV(L));
+	if (v < 0)
+		lua_pushnil(L);
+	else
+		lua_pushboolean(L, v);
+	return 1;
+}
+
+static int dev_bridge(lua_State *L) { lua_pushboolean(L, pt_device_is_bridge(DEV(L))); return 1; }
+static int dev_multifunction(lua_State *L) { lua_pushboolean(L, pt_device_is_multifunction(DEV(L))); return 1; }
+static int dev_group(lua_State *L) { push_group(L, pt_device_get_group(DEV(L))); return 1; }
+static int dev_parent(lua_State *L) { push_device(L, pt_device_get_parent(DEV(L))); return 1; }
+static int dev_physfn(lua_State *L) { push_device(L, pt_device_get_physfn(DEV(L))); return 1; }
+
+static int dev_iommu_group(lua_State *L)
+{
+	pt_group *g = pt_device_get_group(DEV(L));
+	return push_opt_int(L, g ? (long)pt_group_get_number(g) : -1);
+}
+
+static int dev_virtfns(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	lua_createtable(L, (int)pt_device_get_virtfn_count(d), 0);
+	for (size_t i = 0; i < pt_device_get_virtfn_count(d); i++) {
+		push_device(L, pt_device_get_virtfn(d, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+static int dev_passthrough_set(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	lua_createtable(L, (int)pt_device_get_set_size(d), 0);
+	for (size_t i = 0; i < pt_device_get_set_size(d); i++) {
+		push_device(L, pt_device_get_set_member(d, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+/* bars[1..6] are BAR0-5, bars.rom the expansion ROM; sizes in bytes, 0 when unused. */
+static int dev_bars(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	lua_createtable(L, 6, 1);
+	for (unsigned i = 0; i < 6; i++) {
+		lua_pushinteger(L, (lua_Integer)pt_device_get_bar_size(d, i));
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_pushinteger(L, (lua_Integer)pt_device_get_bar_size(d, 6));
+	lua_setfield(L, -2, "rom");
+	return 1;
+}
+
+/*
+ * dev:fields(): every attribute at once as a plain table, shaped as the JSON report has it:
+ * ids as hex strings ("10de", class "030000"), devices as addresses, absent ones nil. One
+ * call instead of thirty for reports over thousands of functions.
+ */
+static int dev_fields(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	pt_group *g = pt_device_get_group(d);
+
+	lua_createtable(L, 0, 32);
+	set_string(L, "address", pt_device_get_address(d));
+	set_integer(L, "domain", pt_device_get_domain(d));
+	set_integer(L, "bus", pt_device_get_bus(d));
+	set_integer(L, "slot", pt_device_get_slot(d));
+	set_integer(L, "func", pt_device_get_function(d));
+	set_hex(L, "vendor_id", pt_device_get_vendor_id(d), 4);
+	set_hex(L, "device_id", pt_device_get_device_id(d), 4);
+	set_hex(L, "subsystem_vendor_id", pt_device_get_subsystem_vendor_id(d), 4);
+	set_hex(L, "subsystem_device_id", pt_device_get_subsystem_device_id(d), 4);
+	if (pt_device_get_class(d) >= 0)
+		set_hex(L, "class", (unsigned long)pt_device_get_class(d), 6);
+	set_hex(L, "revision", pt_device_get_revision(d), 2);
+	set_string(L, "vendor_name", pt_device_get_vendor_name(d));
+	set_string(L, "device_name", pt_device_get_device_name(d));
+	set_string(L, "class_name", pt_device_get_class_name(d));
+	set_string(L, "driver", pt_device_get_driver(d));
+	set_string(L, "driver_override", pt_device_get_driver_override(d));
+	if (g)
+		set_integer(L, "iommu_group", pt_group_get_number(g));
+	if (pt_device_get_boot_vga(d) >= 0)
+		set_boolean(L, "boot_vga", pt_device_get_boot_vga(d));
+	set_string(L, "reset_method", pt_device_get_reset_method(d));
+	if (pt_device_get_numa_node(d) >= 0)
+		set_integer(L, "numa_node", pt_device_get_numa_node(d));
+	if (pt_device_get_header_type(d) >= 0)
+		set_integer(L, "header_type", pt_device_get_header_type(d));
+	set_boolean(L, "bridge", pt_device_is_bridge(d));
+	set_boolean(L, "multifunction", pt_device_is_multifunction(d));
+	if (pt_device_get_parent(d))
+		set_string(L, "parent", pt_device_get_address(pt_device_get_parent(d)));
+	if (pt_device_get_physfn(d))
+		set_string(L, "physfn", pt_device_get_address(pt_device_get_physfn(d)));
+	set_addresses(L, "virtfns", pt_device_get_virtfn_count(d), virtfn_at, d);
+	set_integer(L, "sriov_totalvfs", pt_device_get_sriov_totalvfs(d));
+	set_string(L, "verdict", pt_verdict_to_string(pt_device_get_verdict(d)));
+	set_string(L, "critical", pt_device_get_critical_reason(d));
+	set_addresses(L, "passthrough_set", pt_device_get_set_size(d), set_member_at, d);
+	lua_createtable(L, 6, 0);
+	for (unsigned i = 0; i < 6; i++) {
+		lua_pushinteger(L, (lua_Integer)pt_device_get_bar_size(d, i));
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, "bar_sizes");
+	set_integer(L, "rom_size", (lua_Integer)pt_device_get_bar_size(d, 6));
+	return 1;
+}
+
+/* dev:explain(): why the device shares its group, as a plain table. */
+static int dev_explain(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	pt_explain *x;
+	int r = pt_device_explain(d, &x);
+
+	if (r < 0)
+		return fail(L, r, lua_pushfstring(L, "%s: cannot explain its group: %s",
+						  pt_device_get_address(d), strerror(-r)));
+	lua_createtable(L, 0, 7);
+	set_string(L, "device", pt_device_get_address(d));
+	set_string(L, "isolation", pt_isolation_to_string(pt_explain_get_isolation(x)));
+	if (pt_explain_get_culprit(x))
+		set_string(L, "culprit", pt_device_get_address(pt_explain_get_culprit(x)));
+	set_string(L, "reason", pt_explain_get_reason(x));
+	lua_createtable(L, (int)pt_explain_get_step_count(x), 0);
+	for (size_t i = 0; i < pt_explain_get_step_count(x); i++) {
+		lua_createtable(L, 0, 2);
+		set_string(L, "device", pt_device_get_address(pt_explain_get_step_device(x, i)));
+		set_string(L, "text", pt_explain_get_step_text(x, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "steps");
+	lua_createtable(L, (int)pt_explain_get_fix_count(x), 0);
+	for (size_t i = 0; i < pt_explain_get_fix_count(x); i++) {
+		lua_pushstring(L, pt_explain_get_fix(x, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "fixes");
+	lua_createtable(L, (int)pt_explain_get_slot_count(x), 0);
+	for (size_t i = 0; i < pt_explain_get_slot_count(x); i++) {
+		lua_pushstring(L, pt_device_get_address(pt_explain_get_slot(x, i)));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "slots");
+	pt_explain_unref(x);
+	return 1;
+}
+
+/* dev:acs(): {cap =, ctrl =} or nil, message, errno (ENOENT absent, EACCES unreadable). */
+static int dev_acs(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	uint16_t cap, ctrl;
+	int r = pt_device_get_acs(d, &cap, &ctrl);
+
+	if (r < 0)
+		return fail(L, r, lua_pushfstring(L, "%s: %s", pt_device_get_address(d),
+						  r == -EACCES ? "config space unreadable (not root?)"
+							       : "no ACS capability"));
+	lua_createtable(L, 0, 2);
+	set_integer(L, "cap", cap);
+	set_integer(L, "ctrl", ctrl);
+	return 1;
+}
+
+/* dev:check_take([{force = bool}]): true, or nil, "refused: ...", EBUSY. */
+static int dev_check_take(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	unsigned flags = 0;
+
+	if (!lua_isnoneornil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TTABLE);
+		lua_pushnil(L);
+		while (lua_next(L, 2)) {
+			if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "force") != 0)
+				return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s'",
+									  luaL_tolstring(L, -2, NULL)));
+			lua_pop(L, 1);
+		}
+		lua_getfield(L, 2, "force");
+		if (lua_toboolean(L, -1))
+			flags |= PT_TAKE_FORCE;
+	}
+	int r = pt_device_check_take(d, flags);
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* dev:set_sriov_numvfs(n): true, or nil, message, errno. */
+static int dev_set_numvfs(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	lua_Integer n = luaL_checkinteger(L, 2);
+	luaL_argcheck(L, n >= 0 && n <= 0xffff, 2, "out of range");
+	int r = pt_device_set_sriov_numvfs(d, (unsigned)n);
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int dev_pcie_type(lua_State *L)
+{
+	lua_pushstring(L, pt_pcie_type_to_string(pt_device_get_pcie_type(DEV(L))));
+	return 1;
+}
+
+static int dev_tostring(lua_State *L)
+{
+	box *b = luaL_checkudata(L, 1, DEVICE_MT);
+	lua_pushfstring(L, "pt.Device(%s)", b->p ? pt_device_get_address(b->p) : "closed");
+	return 1;
+}
+
+static int dev_eq(lua_State *L)
+{
+	box *a = luaL_testudata(L, 1, DEVICE_MT), *b = luaL_testudata(L, 2, DEVICE_MT);
+	lua_pushboolean(L, a && b && a->p == b->p);
+	return 1;
+}
+
+/* ---- pt.Group ---- */
+
+#define GRP(L) ((pt_group *)check_open(L, 1, GROUP_MT))
+
+static int group_number(lua_State *L) { lua_pushinteger(L, pt_group_get_number(GRP(L))); return 1; }
+static int group_type(lua_State *L) { push_opt_string(L, pt_group_get_type(GRP(L))); return 1; }
+
+static int group_devices(lua_State *L)
+{
+	pt_group *g = GRP(L);
+	lua_createtable(L, (int)pt_group_get_device_count(g), 0);
+	for (size_t i = 0; i < pt_group_get_device_count(g); i++) {
+		push_device(L, pt_group_get_device(g, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+static int group_passthrough_set(lua_State *L)
+{
+	pt_group *g = GRP(L);
+	lua_createtable(L, (int)pt_group_get_set_size(g), 0);
+	for (size_t i = 0; i < pt_group_get_set_size(g); i++) {
+		push_device(L, pt_group_get_set_member(g, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+/* g:fields(): {number, type, devices = {addresses}, passthrough_set = {addresses}} in one call. */
+static int group_fields(lua_State *L)
+{
+	pt_group *g = GRP(L);
+	lua_createtable(L, 0, 4);
+	set_integer(L, "number", pt_group_get_number(g));
+	set_string(L, "type", pt_group_get_type(g));
+	set_addresses(L, "devices", pt_group_get_device_count(g), group_device_at, g);
+	set_addresses(L, "passthrough_set", pt_group_get_set_size(g), group_set_member_at, g);
+	return 1;
+}
+
+static int group_tostring(lua_State *L)
+{
+	box *b = luaL_checkudata(L, 1, GROUP_MT);
+	if (b->p)
+		lua_pushfstring(L, "pt.Group(%d)", (int)pt_group_get_number(b->p));
+	else
+		lua_pushliteral(L, "pt.Group(closed)");
+	return 1;
+}
+
+const luaL_Reg pt_lua_inventory_funcs[] = {
+	{ "context", pt_lua_context },
+	{ "scan", pt_lua_scan },
+	{ NULL, NULL },
+};
+
+void pt_lua_open_inventory(lua_State *L)
+{
+	static const luaL_Reg ctx_methods[] = { { "scan", ctx_scan }, { NULL, NULL } };
+	static const luaL_Reg ctx_getters[] = { { "root", ctx_root }, { NULL, NULL } };
+	static const luaL_Reg enum_methods[] = {
+		{ "devices", enum_devices }, { "groups", enum_groups },
+		{ "device", enum_device },   { "group", enum_group },
+		{ "has_iommu", enum_has_iommu }, { "warnings", enum_warnings },
+		{ "count", enum_count },     { "group_count", enum_group_count },
+		{ "doctor", enum_doctor }, { "usb", enum_usb },
+		{ NULL, NULL },
+	};
+	static const luaL_Reg dev_getters[] = {
+		{ "address", dev_address },
+		{ "domain", dev_domain },
+		{ "bus", dev_bus },
+		{ "slot", dev_slot },
+		{ "func", dev_function },
+		{ "vendor_id", dev_vendor_id },
+		{ "device_id", dev_device_id },
+		{ "subsystem_vendor_id", dev_subvendor_id },
+		{ "subsystem_device_id", dev_subdevice_id },
+		{ "class", dev_class },
+		{ "revision", dev_revision },
+		{ "vendor_name", dev_vendor_name },
+		{ "device_name", dev_device_name },
+		{ "subsystem_name", dev_subsystem_name },
+		{ "class_name", dev_class_name },
+		{ "driver", dev_driver },
+		{ "driver_override", dev_driver_override },
+		{ "group", dev_group },
+		{ "iommu_group", dev_iommu_group },
+		{ "boot_vga", dev_boot_vga },
+		{ "reset_method", dev_reset_method },
+		{ "numa_node", dev_numa_node },
+		{ "bars", dev_bars },
+		{ "header_type", dev_header_type },
+		{ "bridge", dev_bridge },
+		{ "multifunction", dev_multifunction },
+		{ "parent", dev_parent },
+		{ "physfn", dev_physfn },
+		{ "virtfns", dev_virtfns },
+		{ "sriov_totalvfs", dev_sriov_totalvfs },
+		{ "verdict", dev_verdict },
+		{ "passthrough_set", dev_passthrough_set },
+		{ "pcie_type", dev_pcie_type },
+		{ "critical", dev_critical },
+		{ NULL, NULL },
+	};
+	static const luaL_Reg dev_methods[] = {
+		{ "fields", dev_fields }, { "explain", dev_explain }, { "acs", dev_acs },
+		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs },
+		{ NULL, NULL },
+	};
+	static const luaL_Reg group_getters[] = {
+		{ "number", group_number },
+		{ "type", group_type },
+		{ "devices", group_devices },
+		{ "passthrough_set", group_passthrough_set },
+		{ NULL, NULL },
+	};
+
+	new_class(L, CTX_MT, ctx_methods, ctx_getters, ctx_close, ctx_tostring);
+	new_class(L, ENUM_MT, enum_methods, NULL, enum_close, enum_tostring);
+	new_class(L, DEVICE_MT, dev_methods, dev_getters, device_close, dev_tostring);
+	luaL_getmetatable(L, DEVICE_MT);
+	lua_pushcfunction(L, dev_eq);
+	lua_setfield(L, -2, "__eq");
+	lua_pop(L, 1);
+	static const luaL_Reg group_methods[] = { { "fields", group_fields }, { NULL, NULL } };
+	new_class(L, GROUP_MT, group_methods, group_getters, group_close, group_tostring);
+	luaL_newmetatable(L, ITER_MT);
+	lua_pushcfunction(L, iter_close);
+	lua_setfield(L, -2, "__gc");
+	lua_pushcfunction(L, iter_close);
+	lua_setfield(L, -2, "__close");
+	lua_pop(L, 1);
+
+}

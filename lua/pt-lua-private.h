@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What the files of the Lua binding share: boxes, classes, table fields, the parts' lists. */
+#ifndef PT_LUA_PRIVATE_H
+#define PT_LUA_PRIVATE_H
+
+#include <stdbool.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "libpt.h"
+#include "pt-lua.h"
+
+#define CTX_MT "pt.Context"
+#define ENUM_MT "pt.Inventory"
+#define DEVICE_MT "pt.Device"
+#define GROUP_MT "pt.Group"
+#define ITER_MT "pt.Iterator"
+#define TXN_MT "pt.Transaction"
+#define QMP_MT "pt.QMP"
+#define MONITOR_MT "pt.Monitor"
+#define ROOT_KEY "pt.root"
+
+/* Every userdata holds one reference; closing drops it, later use raises. */
+typedef struct { void *p; } box;
+
+void *check_open(lua_State *L, int idx, const char *mt);
+void push_box(lua_State *L, void *p, const char *mt);
+int fail(lua_State *L, int err, const char *msg);
+void push_device(lua_State *L, pt_device *dev);
+void push_group(lua_State *L, pt_group *g);
+void push_opt_string(lua_State *L, const char *s);
+int push_opt_int(lua_State *L, long v);
+/* A metatable with __gc and __close (close), methods and getters read as fields. */
+void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, const luaL_Reg *getters,
+	       lua_CFunction close, lua_CFunction tostring);
+
+#define CLOSER(name, mt, unref)                         \
+	static int name(lua_State *L)                   \
+	{                                               \
+		box *b = luaL_checkudata(L, 1, mt);     \
+		if (b->p)                               \
+			unref(b->p);                    \
+		b->p = NULL;                            \
+		return 0;                               \
+	}
+
+/* Fields of plain tables. */
+void set_string(lua_State *L, const char *key, const char *value);
+void set_integer(lua_State *L, const char *key, lua_Integer value);
+void set_hex(lua_State *L, const char *key, unsigned long value, int width);
+void set_boolean(lua_State *L, const char *key, int value);
+typedef pt_device *(*member_at)(const void *obj, size_t i);
+void set_addresses(lua_State *L, const char *key, size_t n, member_at get, const void *obj);
+
+/* pt.context{root = DIR}: the context on the stack (1), or nil, message, errno (3). */
+int pt_lua_context(lua_State *L);
+
+/* The parts: each registers its classes and lists its module functions. */
+void pt_lua_open_inventory(lua_State *L);
+extern const luaL_Reg pt_lua_inventory_funcs[];
+void pt_lua_open_actions(lua_State *L);
+extern const luaL_Reg pt_lua_actions_funcs[];
+extern const luaL_Reg pt_lua_host_funcs[];
+void pt_lua_open_usb(lua_State *L);
+extern const luaL_Reg pt_lua_usb_funcs[];
+/* inv:usb(), in usb.c, a method of the inventory */
+int enum_usb(lua_State *L);
+
+#endif

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* USB devices (inv:usb()), QMP connections (pt.qmp) and the udev monitor (pt.monitor). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pt-lua-private.h"
+
+CLOSER(qmp_close, QMP_MT, pt_qmp_unref)
+CLOSER(monitor_close, MONITOR_MT, pt_monitor_unref)
+
+/* ---- USB ---- */
+
+
+/* inv:usb(): the USB devices, as plain tables. */
+int enum_usb(lua_State *L)
+{
+	pt_enum *e = check_open(L, 1, ENUM_MT);
+	size_t n = pt_enum_get_usb_count(e);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		pt_usb *u = pt_enum_get_usb(e, i);
+		lua_createtable(L, 0, 14);
+		set_string(L, "port", pt_usb_get_port(u));
+		set_integer(L, "bus", pt_usb_get_bus(u));
+		set_integer(L, "devnum", pt_usb_get_devnum(u));
+		set_integer(L, "speed", pt_usb_get_speed(u));
+		set_hex(L, "vendor_id", pt_usb_get_vendor_id(u), 4);
+		set_hex(L, "product_id", pt_usb_get_product_id(u), 4);
+		set_string(L, "manufacturer", pt_usb_get_manufacturer(u));
+		set_string(L, "product", pt_usb_get_product(u));
+		set_string(L, "serial", pt_usb_get_serial(u));
+		set_string(L, "vendor_name", pt_usb_get_vendor_name(u));
+		set_string(L, "product_name", pt_usb_get_product_name(u));
+		set_string(L, "node", pt_usb_get_node(u));
+		set_string(L, "interfaces", pt_usb_get_interfaces(u));
+		if (pt_usb_get_controller(u))
+			set_string(L, "controller", pt_device_get_address(pt_usb_get_controller(u)));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+/* pt.qmp{vm = 100 | socket = PATH [, timeout_ms = N]}: a QMP connection, or nil, msg, errno. */
+static int pt_lua_qmp(lua_State *L)
+{
+	pt_opts opts = { .size = sizeof(opts) };
+	pt_ctx *ctx;
+	pt_qmp *q;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_getfield(L, 1, "socket");
+	const char *socket = luaL_optstring(L, -1, NULL);
+	lua_getfield(L, 1, "vm");
+	lua_Integer vm = luaL_optinteger(L, -1, 0);
+	lua_getfield(L, 1, "timeout_ms");
+	lua_Integer timeout = luaL_optinteger(L, -1, 0);
+	if (!socket && !vm)
+		return luaL_argerror(L, 1, "needs vm or socket");
+	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
+	opts.root = lua_tostring(L, -1);
+	int r = pt_ctx_new(&ctx, &opts);
+	if (r < 0)
+		return fail(L, r, NULL);
+	r = pt_qmp_connect(ctx, socket, (unsigned)vm, &q);
+	if (r < 0) {
+		lua_pushstring(L, pt_ctx_last_error(ctx));
+		pt_ctx_unref(ctx);
+		return fail(L, r, lua_tostring(L, -1));
+	}
+	if (timeout > 0)
+		pt_qmp_set_timeout(q, (unsigned)timeout);
+	push_box(L, q, QMP_MT);
+	push_box(L, ctx, CTX_MT); /* errors are read from it */
+	lua_setiuservalue(L, -2, 1);
+	return 1;
+}
+
+static pt_ctx *qmp_ctx(lua_State *L)
+{
+	lua_getiuservalue(L, 1, 1);
+	pt_ctx *ctx = check_open(L, -1, CTX_MT);
+	lua_pop(L, 1);
+	return ctx;
+}
+
+/* q:attach{id = "usb0", usb_id = "10c4:ea60"} or {id =, bus = 1, port = "2.3"} */
+static int qmp_attach(lua_State *L)
+{
+	pt_qmp *q = check_open(L, 1, QMP_MT);
+	pt_usb_match m = { 0 };
+	unsigned v, p;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_getfield(L, 2, "id");
+	const char *id = luaL_checkstring(L, -1);
+	lua_getfield(L, 2, "usb_id");
+	const char *usb_id = luaL_optstring(L, -1, NULL);
+	lua_getfield(L, 2, "port");
+	m.port = luaL_optstring(L, -1, NULL);
+	lua_getfield(L, 2, "bus");
+	m.bus = (unsigned)luaL_optinteger(L, -1, 0);
+	if (usb_id) {
+		if (sscanf(usb_id, "%4x:%4x", &v, &p) != 2)
+			return luaL_argerror(L, 2, "usb_id must be VVVV:PPPP");
+		m.vendor = (uint16_t)v;
+		m.product = (uint16_t)p;
+	} else if (!m.port || !m.bus)
+		return luaL_argerror(L, 2, "needs usb_id, or bus and port");
+	int r = pt_qmp_usb_attach(q, id, &m);
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(qmp_ctx(L)));
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int qmp_detach(lua_State *L)
+{
+	pt_qmp *q = check_open(L, 1, QMP_MT);
+	int r = pt_qmp_detach(q, luaL_checkstring(L, 2));
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(qmp_ctx(L)));
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* q:list(): {{id =, vendor_id =, product_id =, bus =, port =}...} */
+static int qmp_list(lua_State *L)
+{
+	pt_qmp *q = check_open(L, 1, QMP_MT);
+	char **list;
+	size_t n;
+	int r = pt_qmp_usb_list(q, &list, &n);
+	if (r < 0)
+		return fail(L, r, pt_ctx_last_error(qmp_ctx(L)));
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		char id[128], port[64];
+		unsigned v = 0, p = 0;
+		int bus = 0;
+		if (sscanf(list[i], "%127s vendorid=%x productid=%x hostbus=%d hostport=%63s", id, &v, &p, &bus, port) == 5) {
+			lua_createtable(L, 0, 5);
+			set_string(L, "id", id);
+			set_hex(L, "vendor_id", v, 4);
+			set_hex(L, "product_id", p, 4);
+			set_integer(L, "bus", bus);
+			set_string(L, "port", strcmp(port, "-") ? port : NULL);
+			lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+		}
+		free(list[i]);
+	}
+	free(list);
+	return 1;
+}
+
+/* pt.monitor(): USB devices coming and going; m:next(timeout_ms) gives an event table, or nil
+ * when nothing came. */
+static int pt_lua_monitor(lua_State *L)
+{
+	pt_opts opts = { .size = sizeof(opts) };
+	pt_ctx *ctx;
+	pt_monitor *m;
+	int r = pt_ctx_new(&ctx, &opts);
+	if (r < 0)
+		return fail(L, r, NULL);
+	r = pt_monitor_new(ctx, &m);
+	if (r < 0) {
+		lua_pushstring(L, pt_ctx_last_error(ctx));
+		pt_ctx_unref(ctx);
+		return fail(L, r, lua_tostring(L, -1));
+	}
+	pt_ctx_unref(ctx);
+	push_box(L, m, MONITOR_MT);
+	return 1;
+}
+
+static int monitor_next(lua_State *L)
+{
+	pt_monitor *m = check_open(L, 1, MONITOR_MT);
+	lua_Integer timeout = luaL_optinteger(L, 2, 1000);
+	pt_usb_event ev;
+	int r = pt_monitor_receive(m, (unsigned)(timeout < 0 ? 0 : timeout), &ev);
+	if (r < 0)
+		return fail(L, r, NULL);
+	if (r == 0) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_createtable(L, 0, 6);
+	set_string(L, "action", ev.action);
+	set_string(L, "port", ev.port);
+	set_integer(L, "bus", ev.bus);
+	set_hex(L, "vendor_id", ev.vendor, 4);
+	set_hex(L, "product_id", ev.product, 4);
+	set_string(L, "serial", ev.serial[0] ? ev.serial : NULL);
+	return 1;
+}
+
+const luaL_Reg pt_lua_usb_funcs[] = {
+	{ "qmp", pt_lua_qmp },
+	{ "monitor", pt_lua_monitor },
+	{ NULL, NULL },
+};
+
+void pt_lua_open_usb(lua_State *L)
+{
+	static const luaL_Reg qmp_methods[] = {
+		{ "attach", qmp_attach }, { "detach", qmp_detach }, { "list", qmp_list }, { NULL, NULL },
+	};
+	new_class(L, QMP_MT, qmp_methods, NULL, qmp_close, NULL);
+	static const luaL_Reg monitor_methods[] = { { "next", monitor_next }, { NULL, NULL } };
+	new_class(L, MONITOR_MT, monitor_methods, NULL, monitor_close, NULL);
+}

@@ -132,7 +132,6 @@ void set_boolean(lua_State *L, const char *key, int value)
 }
 
 /* The addresses of an object's members (a device's VFs or set, a group's members or set). */
-
 void set_addresses(lua_State *L, const char *key, size_t n, member_at get, const void *d)
 {
 	lua_createtable(L, (int)n, 0);

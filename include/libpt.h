@@ -140,6 +140,9 @@ typedef enum pt_verdict {
 } pt_verdict;
 
 pt_verdict pt_device_get_verdict(const pt_device *dev);
+/* The device as the report's JSON object (README, "JSON"), on one line; to free. NULL when
+ * out of memory. */
+char *pt_device_to_json(pt_device *dev);
 /* "no-iommu", "no-group", "bridge", "isolated", "with-companions", "shared". */
 const char *pt_verdict_to_string(pt_verdict v);
 /* Members of the passthrough set, sorted by address, the device itself included; empty for

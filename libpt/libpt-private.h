@@ -46,6 +46,7 @@ int pt_read_link(int dirfd, const char *name, char *buf, size_t size);
 int pt_write_attr(int dirfd, const char *path, const char *value);
 const char *pt_basename(const char *path);
 int pt_parse_hex(const char *s, unsigned long long max, unsigned long long *ret);
+unsigned long long pt_hex_prefix(const char **p, int *digits);
 int pt_parse_uint(const char *s, unsigned long long max, unsigned long long *ret);
 
 /* address.c */

@@ -92,12 +92,14 @@ static void read_bars(pt_enum *e, pt_device *dev, int dfd)
 		return;
 	}
 	for (unsigned i = 0; i < 7 && line && *line; i++) {
-		unsigned long long start, end;
-		char *p;
-		errno = 0;
-		start = strtoull(line, &p, 16);
-		end = p != line ? strtoull(p, &p, 16) : 0;
-		if (errno || *p != ' ') {
+		const char *p = line;
+		int n1, n2 = 0;
+		unsigned long long start = pt_hex_prefix(&p, &n1), end = 0;
+		if (n1 > 0 && *p == ' ') {
+			p++;
+			end = pt_hex_prefix(&p, &n2);
+		}
+		if (n1 <= 0 || *p != ' ' || n2 <= 0) {
 			warn_attr(e, dev, "resource", "unexpected format");
 			return;
 		}

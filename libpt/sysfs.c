@@ -85,12 +85,42 @@ static int parse_number(const char *s, int base, unsigned long long max, unsigne
 	return 0;
 }
 
-/* "0x10de" or "10de". */
-int pt_parse_hex(const char *s, unsigned long long max, unsigned long long *ret)
+/* Hex digits at *p, advancing past them: sysfs is full of them, strtoull is slow. */
+unsigned long long pt_hex_prefix(const char **p, int *digits)
 {
+	unsigned long long v = 0;
+	const char *s = *p;
+	int n = 0;
+
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
 		s += 2;
-	return parse_number(s, 16, max, ret);
+	for (;; s++, n++) {
+		unsigned c = (unsigned char)*s, d;
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			d = (c | 0x20) - 'a' + 10;
+		else
+			break;
+		if (n >= 16) /* more than 64 bits */
+			return *digits = -1, 0;
+		v = v << 4 | d;
+	}
+	*p = s;
+	*digits = n;
+	return v;
+}
+
+/* "0x10de" or "10de", the whole string. */
+int pt_parse_hex(const char *s, unsigned long long max, unsigned long long *ret)
+{
+	int n;
+	unsigned long long v = pt_hex_prefix(&s, &n);
+
+	if (n <= 0 || *s || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
 }
 
 int pt_parse_uint(const char *s, unsigned long long max, unsigned long long *ret)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* pt.Context, pt.Inventory, pt.Device, pt.Group and their iterators. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pt-lua-private.h"
@@ -503,6 +504,17 @@ static int dev_pcie_type(lua_State *L)
 	return 1;
 }
 
+/* dev:json(): the report's JSON object of the device, as a string. */
+static int dev_json(lua_State *L)
+{
+	char *text = pt_device_to_json(DEV(L));
+	if (!text)
+		return luaL_error(L, "not enough memory");
+	lua_pushstring(L, text);
+	free(text);
+	return 1;
+}
+
 static int dev_tostring(lua_State *L)
 {
 	box *b = luaL_checkudata(L, 1, DEVICE_MT);
@@ -624,7 +636,7 @@ void pt_lua_open_inventory(lua_State *L)
 		{ NULL, NULL },
 	};
 	static const luaL_Reg dev_methods[] = {
-		{ "fields", dev_fields }, { "explain", dev_explain }, { "acs", dev_acs },
+		{ "fields", dev_fields }, { "json", dev_json }, { "explain", dev_explain }, { "acs", dev_acs },
 		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs },
 		{ NULL, NULL },
 	};

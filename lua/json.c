@@ -8,6 +8,7 @@
  *   json.array(t)        marks t as a list (an empty table is otherwise an object)
  *   json.object(keys, t) fixes the order of t's keys; others follow, sorted
  *   json.record(keys, t) only those keys, in that order
+ *   json.raw(text)       JSON encoded elsewhere, put as it is
  *   json.decode(s)       objects keep their key order, null is json.null; errors name the byte
  *   json.encode(v [, indent [, depth]]): indent such as "  " lays out containers one element
  *                        a line, down to depth (default: all); deeper ones stay on one line
@@ -278,6 +279,17 @@ static void encode_table(struct encoder *enc, int idx, int depth)
 	int has_mt = lua_getmetatable(L, idx);
 	if (!has_mt)
 		lua_pushnil(L);
+	else if (lua_getfield(L, -1, "__jsonraw") != LUA_TNIL) {
+		/* json.raw(text): JSON written elsewhere (pt_device_to_json), put as it is */
+		size_t len;
+		lua_rawgeti(L, idx, 1);
+		const char *text = lua_tolstring(L, -1, &len);
+		if (text)
+			put_lstr(enc, text, len);
+		lua_pop(L, 3);
+		return;
+	} else
+		lua_pop(L, 1);
 	if (is_array(L, idx, has_mt)) {
 		lua_pop(L, 1);
 		lua_Unsigned n = lua_rawlen(L, idx);
@@ -579,6 +591,20 @@ static int json_object(lua_State *L)
 	return object_with(L, false);
 }
 
+/* json.raw(text): a value already encoded, put in the output as it is. */
+static int json_raw(lua_State *L)
+{
+	luaL_checkstring(L, 1);
+	lua_createtable(L, 1, 0);
+	lua_pushvalue(L, 1);
+	lua_rawseti(L, -2, 1);
+	lua_createtable(L, 0, 1);
+	lua_pushboolean(L, 1);
+	lua_setfield(L, -2, "__jsonraw");
+	lua_setmetatable(L, -2);
+	return 1;
+}
+
 /* json.record(keys, t): only those keys, in that order (nil ones left out); no others. */
 static int json_record(lua_State *L)
 {
@@ -589,7 +615,7 @@ __attribute__((visibility("default"))) int luaopen_pt_json(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
 		{ "encode", json_encode }, { "decode", json_decode }, { "array", json_array },
-		{ "object", json_object }, { "record", json_record },
+		{ "object", json_object }, { "record", json_record }, { "raw", json_raw },
 		{ NULL, NULL },
 	};
 	lua_createtable(L, 0, 4);

@@ -228,33 +228,38 @@ return {
     local inv, err = pt.scan()
     if not inv then error(err, 0) end
     if args.usb then return usb_report(inv, args.json) end
-    local selected = {}
+    local chosen = {}
     if args.device then
       local dev, derr = inv:device(args.device)
       if not dev then error(derr, 0) end
-      selected[1] = dev:fields()
+      chosen[1] = dev
     else
       local match = args.class and classes[args.class]
       for d in inv:devices() do
         local class = d.class
-        if not match or (class and match(class)) then selected[#selected + 1] = d:fields() end
+        if not match or (class and match(class)) then chosen[#chosen + 1] = d end
       end
     end
-    if args.explain or args.device then
-      for _, d in ipairs(selected) do
-        if d.iommu_group and not d.bridge then
-          d.explanation = assert(inv:device(d.address):explain())
-        end
+    local explain = args.explain or args.device
+    -- JSON without explanations comes written by the library; the rest works on records
+    local selected = {}
+    if explain or not args.json then
+      for i, dev in ipairs(chosen) do
+        local d = dev:fields()
+        if explain and d.iommu_group and not d.bridge then d.explanation = assert(dev:explain()) end
+        selected[i] = d
       end
     end
-    local groups = groups_of(inv, selected)
+    local groups = groups_of(inv, chosen)
     local root = pt.root()
     if args.dot or args.svg then
       local dot = topology.dot(selected, name_of)
       if args.svg then topology.svg(dot, args.svg) else print(dot) end
     elseif args.json then
       local devices = json.array()
-      for i, d in ipairs(selected) do devices[i] = device_json(d) end
+      for i, dev in ipairs(chosen) do
+        devices[i] = explain and device_json(selected[i]) or json.raw(dev:json())
+      end
       print(json.encode(json.object({ "root", "iommu", "devices", "groups", "warnings" }, {
         root = root, iommu = inv:has_iommu(), devices = devices, groups = groups,
         warnings = json.array(inv:warnings()),

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A device as the JSON object of the report (README, "JSON"), written in C: a host with
+ * thousands of functions writes thousands of them, and building each as a Lua table first
+ * would cost more than the scan.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libpt-private.h"
+
+struct out {
+	char *buf;
+	size_t len, cap;
+	bool oom;
+	bool first;
+};
+
+static void add(struct out *o, const char *s, size_t n)
+{
+	if (o->oom)
+		return;
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 1024;
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		char *b = realloc(o->buf, cap);
+		if (!b) {
+			o->oom = true;
+			return;
+		}
+		o->buf = b;
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, s, n);
+	o->len += n;
+	o->buf[o->len] = '\0';
+}
+
+static void addf(struct out *o, const char *format, ...) PT_PRINTF(2, 3);
+static void addf(struct out *o, const char *format, ...)
+{
+	char buf[64];
+	va_list args;
+	va_start(args, format);
+	int n = vsnprintf(buf, sizeof(buf), format, args);
+	va_end(args);
+	if (n > 0)
+		add(o, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+static void string(struct out *o, const char *s)
+{
+	add(o, "\"", 1);
+	for (const char *run = s;; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c && c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+			continue;
+		add(o, run, (size_t)(s - run));
+		if (!c)
+			break;
+		switch (c) {
+		case '"': add(o, "\\\"", 2); break;
+		case '\\': add(o, "\\\\", 2); break;
+		case '\n': add(o, "\\n", 2); break;
+		case '\t': add(o, "\\t", 2); break;
+		case '\r': add(o, "\\r", 2); break;
+		case '\b': add(o, "\\b", 2); break;
+		case '\f': add(o, "\\f", 2); break;
+		default: addf(o, "\\u%04x", c);
+		}
+		run = s + 1;
+	}
+	add(o, "\"", 1);
+}
+
+/* Keys are this file's own literals: nothing to escape. */
+static void key(struct out *o, const char *k)
+{
+	if (!o->first)
+		add(o, ", ", 2);
+	o->first = false;
+	add(o, "\"", 1);
+	add(o, k, strlen(k));
+	add(o, "\": ", 3);
+}
+
+static void digits(struct out *o, unsigned long long v)
+{
+	char buf[24], *p = buf + sizeof(buf);
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	add(o, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+static void str(struct out *o, const char *k, const char *v)
+{
+	key(o, k);
+	if (v)
+		string(o, v);
+	else
+		add(o, "null", 4);
+}
+
+static void hex(struct out *o, const char *k, unsigned long v, int width)
+{
+	static const char xdigits[] = "0123456789abcdef";
+	char buf[10];
+
+	key(o, k);
+	buf[0] = buf[width + 1] = '"';
+	for (int i = width; i >= 1; i--, v >>= 4)
+		buf[i] = xdigits[v & 0xf];
+	add(o, buf, (size_t)width + 2);
+}
+
+static void integer(struct out *o, const char *k, long long v, bool present)
+{
+	key(o, k);
+	if (!present)
+		add(o, "null", 4);
+	else if (v < 0) {
+		add(o, "-", 1);
+		digits(o, (unsigned long long)-v);
+	} else
+		digits(o, (unsigned long long)v);
+}
+
+static void boolean(struct out *o, const char *k, int v)
+{
+	key(o, k);
+	if (v < 0)
+		add(o, "null", 4);
+	else if (v)
+		add(o, "true", 4);
+	else
+		add(o, "false", 5);
+}
+
+static void addresses(struct out *o, const char *k, pt_device *const *list, size_t n)
+{
+	key(o, k);
+	add(o, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			add(o, ", ", 2);
+		string(o, list[i]->address);
+	}
+	add(o, "]", 1);
+}
+
+PT_EXPORT char *pt_device_to_json(pt_device *dev)
+{
+	struct out o = { .first = true };
+	char flag[320];
+
+	add(&o, "{", 1);
+	str(&o, "address", dev->address);
+	hex(&o, "vendor_id", dev->vendor, 4);
+	hex(&o, "device_id", dev->device, 4);
+	hex(&o, "subsystem_vendor_id", dev->subvendor, 4);
+	hex(&o, "subsystem_device_id", dev->subdevice, 4);
+	if (dev->class >= 0)
+		hex(&o, "class", (unsigned long)dev->class, 6);
+	else
+		str(&o, "class", NULL);
+	hex(&o, "revision", dev->revision, 2);
+	str(&o, "vendor_name", pt_device_get_vendor_name(dev));
+	str(&o, "device_name", pt_device_get_device_name(dev));
+	str(&o, "class_name", pt_device_get_class_name(dev));
+	str(&o, "driver", dev->driver);
+	str(&o, "driver_override", dev->override);
+	integer(&o, "iommu_group", dev->group ? dev->group->number : 0, dev->group != NULL);
+	str(&o, "verdict", pt_verdict_to_string(dev->verdict));
+	addresses(&o, "passthrough_set", dev->set, dev->n_set);
+	boolean(&o, "bridge", pt_device_is_bridge(dev));
+	integer(&o, "header_type", dev->header_type, dev->header_type >= 0);
+	boolean(&o, "multifunction", pt_device_is_multifunction(dev));
+	str(&o, "parent", dev->parent ? dev->parent->address : NULL);
+	boolean(&o, "boot_vga", dev->boot_vga);
+	str(&o, "reset_method", dev->reset_method);
+	integer(&o, "numa_node", dev->numa_node, dev->numa_node >= 0);
+	str(&o, "physfn", dev->physfn ? dev->physfn->address : NULL);
+	addresses(&o, "virtfns", dev->virtfns, dev->n_virtfns);
+	integer(&o, "sriov_totalvfs", dev->totalvfs, true);
+	key(&o, "bar_sizes");
+	add(&o, "[", 1);
+	for (unsigned i = 0; i < 6; i++) {
+		if (i)
+			add(&o, ", ", 2);
+		digits(&o, dev->bars[i]);
+	}
+	add(&o, "]", 1);
+	integer(&o, "rom_size", (long long)dev->bars[6], true);
+	str(&o, "critical", pt_device_get_critical_reason(dev));
+	/* the flags of the report: what a reader should not miss */
+	key(&o, "flags");
+	add(&o, "[", 1);
+	bool any = false;
+#define FLAG(...)                                                   \
+	do {                                                        \
+		snprintf(flag, sizeof(flag), __VA_ARGS__);          \
+		if (any)                                            \
+			add(&o, ", ", 2);                           \
+		string(&o, flag);                                   \
+		any = true;                                         \
+	} while (0)
+	if (dev->boot_vga == 1)
+		FLAG("boot-vga");
+	if (dev->critical_reason)
+		FLAG("host-critical: %.280s", dev->critical_reason);
+	if (dev->reset_method && !dev->reset_method[0] && !pt_device_is_bridge(dev))
+		FLAG("no-reset");
+	if (dev->override)
+		FLAG("override=%.64s", dev->override);
+	if (dev->physfn)
+		FLAG("vf-of=%s", dev->physfn->address);
+	if (dev->n_virtfns)
+		FLAG("%zu-vfs", dev->n_virtfns);
+#undef FLAG
+	add(&o, "]}", 2);
+	if (o.oom) {
+		free(o.buf);
+		return NULL;
+	}
+	return o.buf;
+}

@@ -345,6 +345,8 @@ const char *pt_group_get_type(const pt_group *group);
 /* What goes to a VM with any endpoint of the group (sorted; see pt_device_get_set_size). */
 size_t pt_group_get_set_size(const pt_group *group);
 pt_device *pt_group_get_set_member(const pt_group *group, size_t i);
+/* The group as the report's JSON object {number, type, devices, passthrough_set}; to free. */
+char *pt_group_to_json(pt_group *group);
 /* Members sorted by address, bridges included. */
 size_t pt_group_get_device_count(const pt_group *group);
 pt_device *pt_group_get_device(const pt_group *group, size_t i);

@@ -18,22 +18,28 @@ struct out {
 	bool first;
 };
 
-static void add(struct out *o, const char *s, size_t n)
+static void grow(struct out *o, size_t n)
 {
+	size_t cap = o->cap ? o->cap * 2 : 1024;
+	char *b;
+
+	while (cap < o->len + n + 1)
+		cap *= 2;
+	b = o->oom ? NULL : realloc(o->buf, cap);
+	if (!b) {
+		o->oom = true;
+		return;
+	}
+	o->buf = b;
+	o->cap = cap;
+}
+
+static inline void add(struct out *o, const char *s, size_t n)
+{
+	if (o->len + n + 1 > o->cap)
+		grow(o, n);
 	if (o->oom)
 		return;
-	if (o->len + n + 1 > o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 1024;
-		while (cap < o->len + n + 1)
-			cap *= 2;
-		char *b = realloc(o->buf, cap);
-		if (!b) {
-			o->oom = true;
-			return;
-		}
-		o->buf = b;
-		o->cap = cap;
-	}
 	memcpy(o->buf + o->len, s, n);
 	o->len += n;
 	o->buf[o->len] = '\0';
@@ -223,6 +229,23 @@ PT_EXPORT char *pt_device_to_json(pt_device *dev)
 		FLAG("%zu-vfs", dev->n_virtfns);
 #undef FLAG
 	add(&o, "]}", 2);
+	if (o.oom) {
+		free(o.buf);
+		return NULL;
+	}
+	return o.buf;
+}
+
+PT_EXPORT char *pt_group_to_json(pt_group *g)
+{
+	struct out o = { .first = true };
+
+	add(&o, "{", 1);
+	integer(&o, "number", g->number, true);
+	str(&o, "type", g->type);
+	addresses(&o, "devices", g->members, g->n_members);
+	addresses(&o, "passthrough_set", g->set, g->n_set);
+	add(&o, "}", 1);
 	if (o.oom) {
 		free(o.buf);
 		return NULL;

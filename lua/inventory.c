@@ -570,6 +570,17 @@ static int group_fields(lua_State *L)
 	return 1;
 }
 
+/* g:json(): the report's JSON object of the group, as a string. */
+static int group_json(lua_State *L)
+{
+	char *text = pt_group_to_json(GRP(L));
+	if (!text)
+		return luaL_error(L, "not enough memory");
+	lua_pushstring(L, text);
+	free(text);
+	return 1;
+}
+
 static int group_tostring(lua_State *L)
 {
 	box *b = luaL_checkudata(L, 1, GROUP_MT);
@@ -655,7 +666,7 @@ void pt_lua_open_inventory(lua_State *L)
 	lua_pushcfunction(L, dev_eq);
 	lua_setfield(L, -2, "__eq");
 	lua_pop(L, 1);
-	static const luaL_Reg group_methods[] = { { "fields", group_fields }, { NULL, NULL } };
+	static const luaL_Reg group_methods[] = { { "fields", group_fields }, { "json", group_json }, { NULL, NULL } };
 	new_class(L, GROUP_MT, group_methods, group_getters, group_close, group_tostring);
 	luaL_newmetatable(L, ITER_MT);
 	lua_pushcfunction(L, iter_close);

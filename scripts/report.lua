@@ -126,9 +126,10 @@ local function print_text(inv, selected, root, groups)
       table.insert(by_group[d.iommu_group], d)
     end
   end
-  for _, g in ipairs(groups) do
-    print(string.format("\nIOMMU group %d%s", g.number, g.type ~= json.null and " (" .. g.type .. ")" or ""))
-    for _, d in ipairs(by_group[g.number]) do
+  for _, n in ipairs(groups) do
+    local type = inv:group(n).type
+    print(string.format("\nIOMMU group %d%s", n, type and " (" .. type .. ")" or ""))
+    for _, d in ipairs(by_group[n]) do
       print(device_lines(d))
       if d.explanation then print(explanation_lines(d.explanation)) end
     end
@@ -187,26 +188,18 @@ local function addresses(devices)
   return out
 end
 
-local GROUP_KEYS = { "number", "type", "devices", "passthrough_set" }
-
--- The groups of the selected devices, in order.
-local function groups_of(inv, selected)
-  local wanted, numbers, groups = {}, {}, json.array()
+-- The numbers of the groups of the selected devices, in order.
+local function groups_of(selected)
+  local wanted, numbers = {}, {}
   for _, d in ipairs(selected) do
-    if d.iommu_group and not wanted[d.iommu_group] then
-      wanted[d.iommu_group] = true
-      numbers[#numbers + 1] = d.iommu_group
+    local n = d.iommu_group
+    if n and not wanted[n] then
+      wanted[n] = true
+      numbers[#numbers + 1] = n
     end
   end
   table.sort(numbers)
-  for i, n in ipairs(numbers) do
-    local g = inv:group(n):fields()
-    g.type = g.type or json.null
-    json.array(g.devices)
-    json.array(g.passthrough_set)
-    groups[i] = json.record(GROUP_KEYS, g)
-  end
-  return groups
+  return numbers
 end
 
 return {
@@ -250,7 +243,7 @@ return {
         selected[i] = d
       end
     end
-    local groups = groups_of(inv, chosen)
+    local groups = groups_of(chosen)
     local root = pt.root()
     if args.dot or args.svg then
       local dot = topology.dot(selected, name_of)
@@ -260,8 +253,10 @@ return {
       for i, dev in ipairs(chosen) do
         devices[i] = explain and device_json(selected[i]) or json.raw(dev:json())
       end
+      local group_objects = json.array()
+      for i, n in ipairs(groups) do group_objects[i] = json.raw(inv:group(n):json()) end
       print(json.encode(json.object({ "root", "iommu", "devices", "groups", "warnings" }, {
-        root = root, iommu = inv:has_iommu(), devices = devices, groups = groups,
+        root = root, iommu = inv:has_iommu(), devices = devices, groups = group_objects,
         warnings = json.array(inv:warnings()),
       }), "  ", 2))
     else

@@ -140,6 +140,9 @@ typedef enum pt_verdict {
 } pt_verdict;
 
 pt_verdict pt_device_get_verdict(const pt_device *dev);
+/* The report's flags: "boot-vga", "host-critical: REASON", "no-reset", "override=DRIVER",
+ * "vf-of=ADDRESS", "N-vfs"; written '\n'-joined into buf (those that fit); returns how many. */
+size_t pt_device_get_flags(pt_device *dev, char *buf, size_t size);
 /* The device as the report's JSON object (README, "JSON"), on one line; to free. NULL when
  * out of memory. */
 char *pt_device_to_json(pt_device *dev);
@@ -255,6 +258,9 @@ typedef struct pt_txn pt_txn;
 #define PT_TXN_DRY_RUN (1u << 1) /* commit only plans */
 int pt_txn_new_bind(pt_device *dev, unsigned vm, unsigned flags, pt_txn **ret);
 int pt_txn_new_restore(pt_ctx *ctx, unsigned vm, unsigned flags, pt_txn **ret);
+/* Adds another device's passthrough set to a bind (a GPU's functions in other groups): one
+ * transaction, one rollback. */
+int pt_txn_add_device(pt_txn *t, pt_device *dev);
 pt_txn *pt_txn_ref(pt_txn *t);
 pt_txn *pt_txn_unref(pt_txn *t);
 /* How long to wait for a driver to bind (default 5000 ms). */

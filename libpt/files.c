@@ -28,8 +28,12 @@ static int copy_to_backup(pt_ctx *ctx, const char *path, char *backup, size_t si
 		close(in);
 		return -EINVAL;
 	}
-	snprintf(backup, size, "%s.libpt-%lld", path, (long long)time(NULL));
-	out = openat(ctx->rootfd, backup, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 07777);
+	/* PATH.libpt-<time>, and -<time>.N when one was made in the same second */
+	long long now = (long long)time(NULL);
+	snprintf(backup, size, "%s.libpt-%lld", path, now);
+	for (int n = 1; (out = openat(ctx->rootfd, backup, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				       st.st_mode & 07777)) < 0 && errno == EEXIST && n < 1000; n++)
+		snprintf(backup, size, "%s.libpt-%lld.%d", path, now, n);
 	if (out < 0) {
 		r = -errno;
 		close(in);

@@ -159,10 +159,40 @@ static void addresses(struct out *o, const char *k, pt_device *const *list, size
 	add(o, "]", 1);
 }
 
+/* What a reader of a report should not miss about a device, one flag a line. */
+PT_EXPORT size_t pt_device_get_flags(pt_device *dev, char *buf, size_t size)
+{
+	size_t n = 0, len = 0;
+	char flag[320];
+
+#define FLAG(...)                                                                       \
+	do {                                                                            \
+		snprintf(flag, sizeof(flag), __VA_ARGS__);                              \
+		int w = snprintf(buf + len, size - len, "%s%s", n ? "\n" : "", flag); \
+		if (w > 0 && (size_t)w < size - len)                                    \
+			len += (size_t)w, n++;                                          \
+	} while (0)
+	if (size)
+		buf[0] = '\0';
+	if (dev->boot_vga == 1)
+		FLAG("boot-vga");
+	if (pt_device_get_critical_reason(dev))
+		FLAG("host-critical: %.280s", dev->critical_reason);
+	if (dev->reset_method && !dev->reset_method[0] && !pt_device_is_bridge(dev))
+		FLAG("no-reset");
+	if (dev->override)
+		FLAG("override=%.64s", dev->override);
+	if (dev->physfn)
+		FLAG("vf-of=%s", dev->physfn->address);
+	if (dev->n_virtfns)
+		FLAG("%zu-vfs", dev->n_virtfns);
+#undef FLAG
+	return n;
+}
+
 PT_EXPORT char *pt_device_to_json(pt_device *dev)
 {
 	struct out o = { .first = true };
-	char flag[320];
 
 	add(&o, "{", 1);
 	str(&o, "address", dev->address);
@@ -203,31 +233,15 @@ PT_EXPORT char *pt_device_to_json(pt_device *dev)
 	add(&o, "]", 1);
 	integer(&o, "rom_size", (long long)dev->bars[6], true);
 	str(&o, "critical", pt_device_get_critical_reason(dev));
-	/* the flags of the report: what a reader should not miss */
 	key(&o, "flags");
 	add(&o, "[", 1);
-	bool any = false;
-#define FLAG(...)                                                   \
-	do {                                                        \
-		snprintf(flag, sizeof(flag), __VA_ARGS__);          \
-		if (any)                                            \
-			add(&o, ", ", 2);                           \
-		string(&o, flag);                                   \
-		any = true;                                         \
-	} while (0)
-	if (dev->boot_vga == 1)
-		FLAG("boot-vga");
-	if (dev->critical_reason)
-		FLAG("host-critical: %.280s", dev->critical_reason);
-	if (dev->reset_method && !dev->reset_method[0] && !pt_device_is_bridge(dev))
-		FLAG("no-reset");
-	if (dev->override)
-		FLAG("override=%.64s", dev->override);
-	if (dev->physfn)
-		FLAG("vf-of=%s", dev->physfn->address);
-	if (dev->n_virtfns)
-		FLAG("%zu-vfs", dev->n_virtfns);
-#undef FLAG
+	char flags[1024];
+	size_t n = pt_device_get_flags(dev, flags, sizeof(flags));
+	for (char *save, *f = n ? strtok_r(flags, "\n", &save) : NULL; f; f = strtok_r(NULL, "\n", &save)) {
+		if (f != flags)
+			add(&o, ", ", 2);
+		string(&o, f);
+	}
 	add(&o, "]}", 2);
 	if (o.oom) {
 		free(o.buf);

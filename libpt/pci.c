@@ -535,13 +535,15 @@ PT_EXPORT int pt_device_set_sriov_numvfs(pt_device *dev, unsigned n)
 		return pt_fail(dev->e->ctx, -EINVAL, "%s: %u virtual functions asked, at most %u", dev->address,
 			       n, dev->totalvfs);
 	snprintf(path, sizeof(path), DEVICES_DIR "/%s/sriov_numvfs", dev->address);
-	/* The kernel takes a new count only from zero. */
+	char before[16] = "0";
+	pt_read_attr(dev->e->ctx->rootfd, path, before, sizeof(before));
+	/* The kernel takes a new count only from zero; a failure puts the old count back. */
 	r = pt_write_attr(dev->e->ctx->rootfd, path, "0");
 	snprintf(value, sizeof(value), "%u", n);
-	if (r == 0 && n)
-		r = pt_write_attr(dev->e->ctx->rootfd, path, value);
+	if (r == 0 && n && (r = pt_write_attr(dev->e->ctx->rootfd, path, value)) < 0 && strcmp(before, "0") != 0)
+		pt_write_attr(dev->e->ctx->rootfd, path, before);
 	if (r < 0)
-		return pt_fail(dev->e->ctx, r, "%s: write '%s' to %s/%s: %s", dev->address, value,
-			       dev->e->ctx->root, path, strerror(-r));
+		return pt_fail(dev->e->ctx, r, "%s: write '%s' to %s/%s: %s (the count stays %s)", dev->address,
+			       value, dev->e->ctx->root, path, strerror(-r), before);
 	return 0;
 }

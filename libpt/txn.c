@@ -398,38 +398,52 @@ static int check_vm(pt_ctx *ctx, unsigned vm)
 	return 0;
 }
 
-PT_EXPORT int pt_txn_new_bind(pt_device *dev, unsigned vm, unsigned flags, pt_txn **ret)
+PT_EXPORT int pt_txn_add_device(pt_txn *t, pt_device *dev)
 {
 	pt_ctx *ctx = dev->e->ctx;
-	pt_txn *t;
 	int r;
 
-	if ((r = check_vm(ctx, vm)) < 0)
-		return r;
+	if (t->restore || dev->e != t->e)
+		return pt_fail(ctx, -EINVAL, "%s: not of this transaction's inventory", dev->address);
 	if (pt_device_is_bridge(dev))
 		return pt_fail(ctx, -EINVAL, "%s: a bridge stays with the host; pass the devices below it",
 			       dev->address);
 	if (!dev->group)
 		return pt_fail(ctx, -ENODEV, "%s: in no IOMMU group (%s): it cannot be passed through",
 			       dev->address, dev->e->n_groups ? "its iommu_group link is missing" : "the IOMMU is off");
-	if ((r = pt_device_check_take(dev, flags & PT_TXN_FORCE ? PT_TAKE_FORCE : 0)) < 0)
+	if ((r = pt_device_check_take(dev, t->flags & PT_TXN_FORCE ? PT_TAKE_FORCE : 0)) < 0)
 		return r;
-	t = new_txn(ctx, vm, flags, false);
-	if (!t)
-		return -ENOMEM;
-	t->e = pt_enum_ref(dev->e);
 	for (size_t i = 0; i < dev->n_set; i++) {
 		pt_device *m = dev->set[i];
+		bool have = false;
+		for (size_t k = 0; k < t->n_items && !have; k++)
+			have = strcmp(t->items[k].address, m->address) == 0;
+		if (have)
+			continue;
 		if ((r = add_item(t, m->address, m->vendor, m->device)) < 0)
-			break;
+			return pt_fail(ctx, r, "%s: %s", dev->address, strerror(-r));
 		struct item *it = &t->items[t->n_items - 1];
 		snprintf(it->current, sizeof(it->current), "%s", m->driver ? m->driver : "");
 		snprintf(it->j.driver, sizeof(it->j.driver), "%s", it->current);
 		snprintf(it->j.override, sizeof(it->j.override), "%s", m->override ? m->override : "");
 	}
-	if (r < 0) {
+	return 0;
+}
+
+PT_EXPORT int pt_txn_new_bind(pt_device *dev, unsigned vm, unsigned flags, pt_txn **ret)
+{
+	pt_txn *t;
+	int r;
+
+	if ((r = check_vm(dev->e->ctx, vm)) < 0)
+		return r;
+	t = new_txn(dev->e->ctx, vm, flags, false);
+	if (!t)
+		return -ENOMEM;
+	t->e = pt_enum_ref(dev->e);
+	if ((r = pt_txn_add_device(t, dev)) < 0) {
 		pt_txn_unref(t);
-		return pt_fail(ctx, r, "%s: %s", dev->address, strerror(-r));
+		return r;
 	}
 	*ret = t;
 	return 0;

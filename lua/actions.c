@@ -44,22 +44,38 @@ static void txn_options(lua_State *L, int idx, struct txn_opts *o, bool allow_fo
 		luaL_argerror(L, idx, "vm out of range");
 }
 
-/* pt.bind(device, {vm = 100, dry_run = true, force = false}): a transaction to commit. */
+/* pt.bind(device or {devices...}, {vm = 100, dry_run = true, force = false}): one
+ * transaction over their passthrough sets, to commit. */
 static int pt_lua_bind(lua_State *L)
 {
-	pt_device *d = check_open(L, 1, DEVICE_MT);
 	struct txn_opts o;
-	pt_txn *t;
+	pt_txn *t = NULL;
+	int n = lua_istable(L, 1) ? (int)lua_rawlen(L, 1) : 1;
 
 	txn_options(L, 2, &o, true);
-	int r = pt_txn_new_bind(d, (unsigned)o.vm, o.flags, &t);
-	if (r < 0)
-		return fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
-	if (o.timeout_ms > 0)
-		pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
-	push_box(L, t, TXN_MT);
-	lua_pushvalue(L, 1); /* errors are read from the device's context */
-	lua_setiuservalue(L, -2, 1);
+	luaL_argcheck(L, n > 0, 1, "no device");
+	lua_settop(L, 2);
+	lua_pushnil(L); /* 3: the transaction */
+	for (int i = 1; i <= n; i++) {
+		if (lua_istable(L, 1))
+			lua_rawgeti(L, 1, i);
+		else
+			lua_pushvalue(L, 1);
+		pt_device *d = check_open(L, -1, DEVICE_MT);
+		int r = t ? pt_txn_add_device(t, d) : pt_txn_new_bind(d, (unsigned)o.vm, o.flags, &t);
+		if (r < 0) /* a transaction made already is its box's to free */
+			return fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
+		if (i == 1) {
+			if (o.timeout_ms > 0)
+				pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
+			push_box(L, t, TXN_MT);
+			lua_pushvalue(L, -2); /* errors are read from the device's context */
+			lua_setiuservalue(L, -2, 1);
+			lua_replace(L, 3);
+		}
+		lua_pop(L, 1);
+	}
+	lua_settop(L, 3);
 	return 1;
 }
 

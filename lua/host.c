@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Reading the host under the root for recipes, which have no io: pt.listdir, pt.readlink,
- * pt.read_file, and pt.syslog. */
+ * pt.read_file, pt.syslog; and pt.remove_file, to undo what pt.write_file created. */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -106,7 +106,22 @@ static int pt_lua_syslog(lua_State *L)
 	return 0;
 }
 
+/* pt.remove_file(path): removes a file under the root (what an undone write created). */
+static int pt_lua_remove_file(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
+	const char *root = lua_isstring(L, -1) ? lua_tostring(L, -1) : "/";
+	const char *full = lua_pushfstring(L, "%s/%s", strcmp(root, "/") == 0 ? "" : root,
+					   path[0] == '/' ? path + 1 : path);
+	if (unlink(full) < 0 && errno != ENOENT)
+		return fail(L, -errno, lua_pushfstring(L, "%s: %s", full, strerror(errno)));
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 const luaL_Reg pt_lua_host_funcs[] = {
+	{ "remove_file", pt_lua_remove_file },
 	{ "listdir", pt_lua_listdir },
 	{ "readlink", pt_lua_readlink },
 	{ "read_file", pt_lua_read_file },

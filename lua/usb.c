@@ -62,7 +62,7 @@ static int pt_lua_qmp(lua_State *L)
 	opts.root = lua_tostring(L, -1);
 	int r = pt_ctx_new(&ctx, &opts);
 	if (r < 0)
-		return fail(L, r, NULL);
+		return fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/", strerror(-r)));
 	r = pt_qmp_connect(ctx, socket, (unsigned)vm, &q);
 	if (r < 0) {
 		lua_pushstring(L, pt_ctx_last_error(ctx));
@@ -163,7 +163,7 @@ static int pt_lua_monitor(lua_State *L)
 	pt_monitor *m;
 	int r = pt_ctx_new(&ctx, &opts);
 	if (r < 0)
-		return fail(L, r, NULL);
+		return fail(L, r, lua_pushfstring(L, "udev monitor: %s", strerror(-r)));
 	r = pt_monitor_new(ctx, &m);
 	if (r < 0) {
 		lua_pushstring(L, pt_ctx_last_error(ctx));
@@ -182,7 +182,7 @@ static int monitor_next(lua_State *L)
 	pt_usb_event ev;
 	int r = pt_monitor_receive(m, (unsigned)(timeout < 0 ? 0 : timeout), &ev);
 	if (r < 0)
-		return fail(L, r, NULL);
+		return fail(L, r, lua_pushfstring(L, "udev monitor: %s", strerror(-r)));
 	if (r == 0) {
 		lua_pushnil(L);
 		return 1;

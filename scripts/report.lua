@@ -24,18 +24,6 @@ To turn it on:
      systemd-boot: append them to the line in /etc/kernel/cmdline, then run proxmox-boot-tool refresh
   3. Reboot, then check with: ptlua scripts/report.lua --require-iommu]]
 
--- Reports work on dev:fields() records: plain tables, one C call a device.
-local function flags_of(d)
-  local flags = {}
-  if d.boot_vga then flags[#flags + 1] = "boot-vga" end
-  if d.critical then flags[#flags + 1] = "host-critical: " .. d.critical end
-  if d.reset_method == "" and not d.bridge then flags[#flags + 1] = "no-reset" end
-  if d.driver_override then flags[#flags + 1] = "override=" .. d.driver_override end
-  if d.physfn then flags[#flags + 1] = "vf-of=" .. d.physfn end
-  if #d.virtfns > 0 then flags[#flags + 1] = #d.virtfns .. "-vfs" end
-  return flags
-end
-
 local EXPLAIN_KEYS = { "isolation", "culprit", "reason", "steps", "fixes", "slots" }
 
 local function explanation_json(x)
@@ -57,25 +45,11 @@ local function explanation_lines(x)
   return table.concat(lines, "\n")
 end
 
-local DEVICE_KEYS = { "address", "vendor_id", "device_id", "subsystem_vendor_id",
-  "subsystem_device_id", "class", "revision", "vendor_name", "device_name", "class_name",
-  "driver", "driver_override", "iommu_group", "verdict", "passthrough_set", "bridge",
-  "header_type", "multifunction", "parent", "boot_vga", "reset_method", "numa_node", "physfn",
-  "virtfns", "sriov_totalvfs", "bar_sizes", "rom_size", "critical", "flags", "explanation" }
-local NULLABLE = { "class", "vendor_name", "device_name", "class_name", "driver", "critical",
-  "driver_override", "iommu_group", "header_type", "parent", "boot_vga", "reset_method",
-  "numa_node", "physfn" }
-
--- The record becomes its JSON object in place: thousands of them make the big reports.
-local function device_json(d)
-  d.flags = json.array(flags_of(d))
-  if d.explanation then d.explanation = explanation_json(d.explanation) end
-  json.array(d.passthrough_set)
-  json.array(d.virtfns)
-  for _, k in ipairs(NULLABLE) do
-    if d[k] == nil then d[k] = json.null end
-  end
-  return json.record(DEVICE_KEYS, d)
+-- The library writes the device's object; an explanation goes in as its last field.
+local function device_json(dev, explanation)
+  local text = dev:json()
+  if not explanation then return json.raw(text) end
+  return json.raw(text:sub(1, -2) .. ', "explanation": ' .. json.encode(explanation_json(explanation)) .. "}")
 end
 
 local function name_of(d)
@@ -106,7 +80,7 @@ end
 
 -- Two lines a device: what it is (as lspci -nn says it), then what passing it through means.
 local function device_lines(d)
-  local flags = flags_of(d)
+  local flags = d.flags
   local class = d.class and string.format("%s [%s]", d.class_name or "Class", d.class:sub(1, 4))
     or "class unknown"
   return string.format("  %s  %s: %s [%s:%s]\n  %s  driver %s; %s%s", d.address, class,
@@ -233,14 +207,17 @@ return {
         if not match or (class and match(class)) then chosen[#chosen + 1] = d end
       end
     end
-    local explain = args.explain or args.device
-    -- JSON without explanations comes written by the library; the rest works on records
+    local function explanation(dev)
+      if (args.explain or args.device) and dev.iommu_group and not dev.bridge then
+        return assert(dev:explain())
+      end
+    end
+    -- JSON is written by the library; text and pictures work on dev:fields() records
     local selected = {}
-    if explain or not args.json then
+    if not args.json then
       for i, dev in ipairs(chosen) do
-        local d = dev:fields()
-        if explain and d.iommu_group and not d.bridge then d.explanation = assert(dev:explain()) end
-        selected[i] = d
+        selected[i] = dev:fields()
+        selected[i].explanation = explanation(dev)
       end
     end
     local groups = groups_of(chosen)
@@ -251,7 +228,7 @@ return {
     elseif args.json then
       local devices = json.array()
       for i, dev in ipairs(chosen) do
-        devices[i] = explain and device_json(selected[i]) or json.raw(dev:json())
+        devices[i] = device_json(dev, explanation(dev))
       end
       local group_objects = json.array()
       for i, n in ipairs(groups) do group_objects[i] = json.raw(inv:group(n):json()) end

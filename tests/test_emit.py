@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -241,12 +242,26 @@ def emit_host_persistence(tmp):
         contains(f.read(), 'GRUB_CMDLINE_LINUX_DEFAULT="quiet"\n', "the backup holds the old file")
     eq(emit(root, "--format", "host", "--device", "04:00.0").stdout,
        "# the host is already set up for 0000:04:00.0 0000:04:01.0\n", "applied twice: nothing to do")
+    # a write that fails half way puts back the files written before it
+    p = emit(root, "--format", "host", "--device", "01:00.0", "--apply", check=None)
+    eq(p.returncode, 0, "first apply of another set")
+    shutil.rmtree(os.path.join(root, "etc/initramfs-tools"))
+    open(os.path.join(root, "etc/initramfs-tools"), "w").close()  # not a directory: the write fails
+    os.unlink(os.path.join(root, "etc/udev/rules.d/61-libpt-vfio.rules"))
+    modprobe = open(os.path.join(root, "etc/modprobe.d/libpt-vfio.conf")).read()
+    p = emit(root, "--format", "host", "--device", "04:00.0", "--apply", check=1)
+    contains(p.stderr, "etc/initramfs-tools/modules", "names the file")
+    contains(p.stderr, "(the files written before it are put back)", "rolled back")
+    eq(open(os.path.join(root, "etc/modprobe.d/libpt-vfio.conf")).read(), modprobe, "modprobe.d put back")
+    assert not os.path.exists(os.path.join(root, "etc/udev/rules.d/61-libpt-vfio.rules")), "created file removed"
+    os.unlink(os.path.join(root, "etc/initramfs-tools"))
+    os.makedirs(os.path.join(root, "etc/initramfs-tools"))
     os.makedirs(os.path.join(root, "etc/kernel"))
     with open(os.path.join(root, "etc/kernel/cmdline"), "w") as f:
         f.write("root=ZFS=rpool/ROOT/pve-1 boot=zfs\n")
     out = emit(root, "--format", "host", "--device", "04:00.0").stdout
     contains(out, "+root=ZFS=rpool/ROOT/pve-1 boot=zfs intel_iommu=on iommu=pt", "systemd-boot")
-    contains(out, "then run: proxmox-boot-tool refresh", "refresh")
+    contains(out, "proxmox-boot-tool refresh", "refresh")
 
 
 @test()

@@ -143,3 +143,21 @@ def recipe_persist(tmp):
                   "+softdep xhci_hcd pre: vfio-pci\n+softdep nvidia-gpu pre: vfio-pci\n"
                   "+options vfio-pci ids=10de:1e84,10de:10f8,10de:1ad8,10de:1ad9", "modprobe.d")
     contains(out, "# to apply: --apply", "diff only")
+
+
+@test(timeout=60)
+def recipe_gpu_audio_one_transaction(tmp):
+    """The GPU's audio in a group of its own goes in the same transaction: a failure on it gives
+    the GPU back too, and leaves the VM's other devices alone."""
+    spec = HOST.replace("0000:01:00.1 10de:10f8 040300 group=2", "0000:01:00.1 10de:10f8 040300 group=12") + \
+        "0000:05:00.0 8086:1533 020000 group=13 driver=igb\n"
+    root = host(tmp, spec)
+    ptlua_emu(["scripts/bind.lua", "--device", "05:00.0", "--vm", "100"], root)
+    before = snapshot(root)
+    p = ptlua_emu(["scripts/gpu-audio.lua", "--vm", "100"], root, check=1, faults="unbind@0000:01:00.1=EBUSY")
+    contains(p.stderr, "0000:01:00.1: unbind snd_hda_intel", "the failing step")
+    assert not tree_diff(before, snapshot(root)), tree_diff(before, snapshot(root))
+    eq(os.path.basename(os.readlink(os.path.join(root, "sys/bus/pci/devices/0000:05:00.0/driver"))), "vfio-pci",
+       "the VM's NIC stays bound")
+    out = ptlua_emu(["scripts/gpu-audio.lua", "--vm", "100"], root).stdout
+    eq(out, "vm 100 holds 0000:01:00.0 0000:01:00.2 0000:01:00.3 0000:01:00.1\n", "all in one")

@@ -33,34 +33,20 @@ function M.args(extra)
   return args
 end
 
--- Binds each device's set for the VM, one transaction each; a failure gives back what the
--- earlier ones took for this VM. Returns the addresses bound.
+-- Binds the devices' passthrough sets for the VM, in one transaction. Returns the addresses.
 function M.bind(devices, args)
   if not args.vm then error("--vm is required to bind", 0) end
-  local bound, done = {}, {}
-  for _, dev in ipairs(devices) do
-    if not done[dev.address] then
-      local txn, err = pt.bind(dev, { vm = args.vm, dry_run = args["dry-run"], force = args.force })
-      if not txn then
-        if #bound > 0 and not args["dry-run"] then pt.restore { vm = args.vm } end
-        error(err, 0)
-      end
-      for _, a in ipairs(txn.devices) do done[a] = true end
-      if args["dry-run"] then
-        for _, step in ipairs(txn:plan()) do print(step) end
-      else
-        local ok
-        ok, err = txn:commit()
-        if not ok then
-          if #bound > 0 then pt.restore { vm = args.vm } end
-          error(err, 0)
-        end
-        for _, a in ipairs(txn.devices) do bound[#bound + 1] = a end
-      end
-    end
+  local txn, err = pt.bind(devices, { vm = args.vm, dry_run = args["dry-run"], force = args.force })
+  if not txn then error(err, 0) end
+  if args["dry-run"] then
+    for _, step in ipairs(txn:plan()) do print(step) end
+    return {}
   end
-  if not args["dry-run"] then print(string.format("vm %d holds %s", args.vm, table.concat(bound, " "))) end
-  return bound
+  local ok
+  ok, err = txn:commit()
+  if not ok then error(err, 0) end
+  print(string.format("vm %d holds %s", args.vm, table.concat(txn.devices, " ")))
+  return txn.devices
 end
 
 -- The configuration of the devices' sets, in one of M.EMIT.

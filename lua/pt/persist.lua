@@ -197,11 +197,18 @@ function M.show(inv, records, opts)
   end
 end
 
+-- Writes every change, or none: a failure puts back the files already written.
 function M.apply(changes)
   local backups = {}
-  for _, c in ipairs(changes) do
+  for i, c in ipairs(changes) do
     local ok, backup = pt.write_file(c.path, c.new, { backup = true })
-    if not ok then error(backup, 0) end
+    if not ok then
+      for j = i - 1, 1, -1 do
+        local done = changes[j]
+        if done.old then pt.write_file(done.path, done.old) else pt.remove_file(done.path) end
+      end
+      error(backup .. (i > 1 and " (the files written before it are put back)" or ""), 0)
+    end
     backups[#backups + 1] = backup
   end
   return backups

@@ -270,9 +270,9 @@ function M.ptlua(o)
   return M.main(result, file, words)
 end
 
--- Runs a recipe with its command line (words[1] is the script); the result is the exit status.
+-- Runs a validated recipe with its command line (words[1] is the script); the result is the
+-- exit status.
 function M.main(recipe, file, words)
-  M.validate(recipe, file)
   local argv = table.move(words, 2, #words, 1, {})
   for _, word in ipairs(argv) do
     if word == "--help" or word == "-h" then

@@ -125,7 +125,7 @@ deps-check:
 	$(call install_deps,$(BUILD_DEPS) $(CHECK_DEPS))
 
 SAMPLE = tests/fixtures/sample-host
-FIXTURE_LISTING = ../shared/fixtures/iommu-listings/01-intel-z370-coffeelake-gt1030.txt
+FIXTURE_LISTING = tests/fixtures/listings/01-intel-z370-coffeelake-gt1030.txt
 
 deps-demo:
 	$(call install_deps,$(BUILD_DEPS) $(DEMO_DEPS))

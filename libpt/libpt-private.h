@@ -45,6 +45,7 @@ int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *l
 int pt_read_link(int dirfd, const char *name, char *buf, size_t size);
 int pt_write_attr(int dirfd, const char *path, const char *value);
 const char *pt_basename(const char *path);
+const char *pt_strip_prefix(const char *s, const char *prefix);
 int pt_parse_hex(const char *s, unsigned long long max, unsigned long long *ret);
 unsigned long long pt_hex_prefix(const char **p, int *digits);
 int pt_parse_uint(const char *s, unsigned long long max, unsigned long long *ret);

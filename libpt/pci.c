@@ -16,12 +16,8 @@
 #include "libpt-private.h"
 
 #define DEVICES_DIR "sys/bus/pci/devices"
-#define PCI_VENDOR_ID 0x00
-#define PCI_DEVICE_ID 0x02
 #define PCI_REVISION_ID 0x08
 #define PCI_HEADER_TYPE 0x0e
-#define PCI_SUBSYSTEM_VENDOR_ID 0x2c
-#define PCI_SUBSYSTEM_ID 0x2e
 
 void pt_enum_add_warning(pt_enum *e, const char *format, ...)
 {
@@ -128,10 +124,69 @@ static void parse_device_link(pt_device *dev, const char *link)
 	dev->has_parent = pt_address_parse(parent, &dev->parent_key) == 0;
 }
 
+/* "VVVV:DDDD" as uevent writes it. */
+static bool parse_id_pair(const char *s, uint16_t *a, uint16_t *b)
+{
+	int n1, n2;
+	unsigned long long v1 = pt_hex_prefix(&s, &n1), v2;
+
+	if (n1 != 4 || *s++ != ':')
+		return false;
+	v2 = pt_hex_prefix(&s, &n2);
+	if (n2 != 4 || *s)
+		return false;
+	*a = (uint16_t)v1;
+	*b = (uint16_t)v2;
+	return true;
+}
+
 /*
- * The ids, revision and header type come from the config header (the kernel's vendor, device
- * and revision attributes are copies of it): one read instead of five. Only when config cannot
- * be read do the attribute files stand in. Returns whether the header was read.
+ * The kernel's ids, class and subsystem ids, from `uevent` in one read: they are what the kernel
+ * took (an SR-IOV VF's config space reads ffff; quirks correct the ids and classes of broken
+ * devices), as pciutils takes them from sysfs. Returns whether uevent was there and complete.
+ */
+static bool read_uevent(pt_enum *e, pt_device *dev, int dfd)
+{
+	char buf[1024];
+	int r = pt_read_attr(dfd, "uevent", buf, sizeof(buf));
+	unsigned seen = 0;
+
+	if (r < 0) {
+		if (r != -ENOENT)
+			warn_attr(e, dev, "uevent", strerror(-r));
+		return false;
+	}
+	for (char *line = buf, *next; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		const char *v;
+		unsigned long long n;
+		bool ok = true;
+		if ((v = pt_strip_prefix(line, "PCI_CLASS="))) {
+			if ((ok = pt_parse_hex(v, 0xffffff, &n) == 0)) {
+				dev->class = (int32_t)n;
+				seen |= 1;
+			}
+		} else if ((v = pt_strip_prefix(line, "PCI_ID="))) {
+			if ((ok = parse_id_pair(v, &dev->vendor, &dev->device)))
+				seen |= 2;
+		} else if ((v = pt_strip_prefix(line, "PCI_SUBSYS_ID="))) {
+			if ((ok = parse_id_pair(v, &dev->subvendor, &dev->subdevice)))
+				seen |= 4;
+		}
+		if (!ok) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "invalid line \"%.40s\"", line);
+			warn_attr(e, dev, "uevent", msg);
+		}
+	}
+	return seen == 7;
+}
+
+/*
+ * The revision and header type from the config header (one read; the ids there are not the
+ * kernel's for a VF). Returns whether the header was read.
  */
 static bool read_config(pt_enum *e, pt_device *dev, int dfd)
 {
@@ -144,15 +199,9 @@ static bool read_config(pt_enum *e, pt_device *dev, int dfd)
 			warn_attr(e, dev, "config", r < 0 ? strerror(-r) : "shorter than the header");
 		return false;
 	}
-	dev->vendor = (uint16_t)(cfg[PCI_VENDOR_ID] | cfg[PCI_VENDOR_ID + 1] << 8);
-	dev->device = (uint16_t)(cfg[PCI_DEVICE_ID] | cfg[PCI_DEVICE_ID + 1] << 8);
 	dev->revision = cfg[PCI_REVISION_ID];
 	dev->header_type = cfg[PCI_HEADER_TYPE] & 0x7f;
 	dev->multifunction = cfg[PCI_HEADER_TYPE] & 0x80;
-	if (dev->header_type == 0) {
-		dev->subvendor = (uint16_t)(cfg[PCI_SUBSYSTEM_VENDOR_ID] | cfg[PCI_SUBSYSTEM_VENDOR_ID + 1] << 8);
-		dev->subdevice = (uint16_t)(cfg[PCI_SUBSYSTEM_ID] | cfg[PCI_SUBSYSTEM_ID + 1] << 8);
-	}
 	return true;
 }
 
@@ -194,21 +243,21 @@ static void scan_device(pt_enum *e, pt_device *dev, int devicesfd)
 				    e->ctx->root, name);
 		return;
 	}
-	bool have_config = read_config(e, dev, dfd);
-	if (!have_config && read_hex_attr(e, dev, dfd, "vendor", 0xffff, &v))
-		dev->vendor = (uint16_t)v;
-	if (!have_config && read_hex_attr(e, dev, dfd, "device", 0xffff, &v))
-		dev->device = (uint16_t)v;
-	if (!have_config && read_hex_attr(e, dev, dfd, "revision", 0xff, &v))
+	/* Without uevent (a hand-made tree), the attribute files the kernel derives it from. */
+	if (!read_uevent(e, dev, dfd)) {
+		if (read_hex_attr(e, dev, dfd, "vendor", 0xffff, &v))
+			dev->vendor = (uint16_t)v;
+		if (read_hex_attr(e, dev, dfd, "device", 0xffff, &v))
+			dev->device = (uint16_t)v;
+		if (read_hex_attr(e, dev, dfd, "subsystem_vendor", 0xffff, &v))
+			dev->subvendor = (uint16_t)v;
+		if (read_hex_attr(e, dev, dfd, "subsystem_device", 0xffff, &v))
+			dev->subdevice = (uint16_t)v;
+		if (read_hex_attr(e, dev, dfd, "class", 0xffffff, &v))
+			dev->class = (int32_t)v;
+	}
+	if (!read_config(e, dev, dfd) && read_hex_attr(e, dev, dfd, "revision", 0xff, &v))
 		dev->revision = (uint8_t)v;
-	/* A bridge's subsystem ids live in a capability the kernel has already looked up. */
-	if (dev->header_type != 0 && read_hex_attr(e, dev, dfd, "subsystem_vendor", 0xffff, &v))
-		dev->subvendor = (uint16_t)v;
-	if (dev->header_type != 0 && read_hex_attr(e, dev, dfd, "subsystem_device", 0xffff, &v))
-		dev->subdevice = (uint16_t)v;
-	/* The kernel's class, which quirks may have corrected, not the header's. */
-	if (read_hex_attr(e, dev, dfd, "class", 0xffffff, &v))
-		dev->class = (int32_t)v;
 	if (pt_read_link(dfd, "driver", link, sizeof(link)) == 0)
 		dev->driver = strdup(pt_basename(link));
 	dev->override = read_string_attr(e, dev, dfd, "driver_override");

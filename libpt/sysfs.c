@@ -64,6 +64,13 @@ int pt_read_link(int dirfd, const char *name, char *buf, size_t size)
 	return 0;
 }
 
+/* The rest of s after prefix, or NULL when s does not start with it. */
+const char *pt_strip_prefix(const char *s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return strncmp(s, prefix, n) == 0 ? s + n : NULL;
+}
+
 const char *pt_basename(const char *path)
 {
 	const char *slash = strrchr(path, '/');

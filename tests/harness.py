@@ -7,7 +7,7 @@ import mkfixture
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PTLUA = os.path.join(TOP, "lua", "ptlua")
-LISTINGS = os.path.normpath(os.path.join(TOP, "..", "shared", "fixtures", "iommu-listings"))
+LISTINGS = os.path.join(TOP, "tests", "fixtures", "listings")
 VALGRIND = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
             "--show-leak-kinds=definite,indirect,possible", "--errors-for-leak-kinds=definite,indirect,possible"]
 
@@ -19,20 +19,21 @@ class Skip(Exception):
 
 
 class Test:
-    def __init__(self, name, func, timeout):
-        self.name, self.func, self.timeout = name, func, timeout
+    def __init__(self, name, func, timeout, last):
+        self.name, self.func, self.timeout, self.last = name, func, timeout, last
 
 
-def test(name=None, timeout=60):
+def test(name=None, timeout=60, last=False):
+    """Declares a test; `last` ones run after all others (the clean-clone check)."""
     def wrap(func):
-        TESTS.append(Test(name or func.__name__.replace("_", "-"), func, timeout))
+        TESTS.append(Test(name or func.__name__.replace("_", "-"), func, timeout, last))
         return func
     return wrap
 
 
 def listings():
     if not os.path.isdir(LISTINGS):
-        raise AssertionError(f"{LISTINGS}: the shared listings are missing")
+        raise AssertionError(f"{LISTINGS}: the listings are missing")
     return sorted(f for f in os.listdir(LISTINGS) if f.endswith(".txt"))
 
 

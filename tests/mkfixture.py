@@ -2,13 +2,15 @@
 """Builds sysfs-shaped trees for libpt's tests and demo.
 
   mkfixture.py LISTING DIR          a tree from an IOMMU group listing (every format in
-                                    ../shared/fixtures/iommu-listings)
+                                    tests/fixtures/listings)
   mkfixture.py --spec SPEC DIR      a tree from a compact spec (one device a line)
   mkfixture.py --generate N DIR     a generated host of N functions (SR-IOV NICs), for bench
 
 Spec lines: ADDRESS VVVV:DDDD CLASS [key=value ...], keys: group, driver, parent, boot_vga,
-reset_method (',' for spaces; '-' for none), rev, subsys (VVVV:DDDD), numa, physfn, override,
-totalvfs, pcie (root, downstream, upstream, endpoint, legacy, pci-bridge, rciep, none), acs (on,
+reset_method (',' for spaces; '-' for none), rev, subsys (VVVV:DDDD), numa, physfn (a VF: its
+config space reads ffff for vendor and device, as on hardware), override, totalvfs, uevent (no:
+the device has no uevent file), pcie (root, downstream, upstream, endpoint, legacy, pci-bridge,
+rciep, none), acs (on,
 off, none, or the enabled controls: SV+RR), cfg (bytes of config space readable: 64 as without
 root, 256 without extended space, 4096). Lines starting with '#' are comments. `iommu=off` alone on a line leaves out
 /sys/kernel/iommu_groups; `iommu=empty` makes it empty. Host state, for the guard:
@@ -164,7 +166,7 @@ def parse_spec(text, source="spec"):
                 d[k] = "" if v == "-" else v.replace(",", " ")
             elif k == "cfg":
                 d[k] = int(v)
-            elif k in ("pcie", "acs"):
+            elif k in ("pcie", "acs", "uevent"):
                 d[k] = v
             elif k in ("driver", "parent", "physfn", "override"):
                 d[k] = norm_addr(v) if k in ("parent", "physfn") else v
@@ -255,7 +257,8 @@ def default_acs(d, pcie, groups):
 def config_space(d, multifunction):
     cfg = bytearray(4096)
     header = 1 if is_bridge(d) and d["cls"] >> 8 != 0x0607 else (2 if d["cls"] >> 8 == 0x0607 else 0)
-    struct.pack_into("<HH", cfg, 0, d["vendor"], d["device"])
+    # An SR-IOV VF's vendor and device read ffff (the kernel takes them from the PF's capability).
+    struct.pack_into("<HH", cfg, 0, *((0xffff, 0xffff) if d.get("physfn") else (d["vendor"], d["device"])))
     struct.pack_into("<H", cfg, 4, 0x0007)
     cfg[8] = d["rev"]
     cfg[9], cfg[10], cfg[11] = d["cls"] & 0xff, (d["cls"] >> 8) & 0xff, d["cls"] >> 16
@@ -282,6 +285,16 @@ def config_space(d, multifunction):
     else:
         cfg = cfg[:256]
     return bytes(cfg[:d.get("cfg", len(cfg))])
+
+
+def uevent(d, sv, sd):
+    """The device's uevent as the kernel writes it (drivers/pci/pci-driver.c, pci_uevent)."""
+    lines = [f"DRIVER={d['driver']}"] if d.get("driver") else []
+    lines += [f"PCI_CLASS={d['cls']:04X}", f"PCI_ID={d['vendor']:04X}:{d['device']:04X}",
+              f"PCI_SUBSYS_ID={sv:04X}:{sd:04X}", f"PCI_SLOT_NAME={d['addr']}",
+              f"MODALIAS=pci:v{d['vendor']:08X}d{d['device']:08X}sv{sv:08X}sd{sd:08X}"
+              f"bc{d['cls'] >> 16:02X}sc{(d['cls'] >> 8) & 0xff:02X}i{d['cls'] & 0xff:02X}"]
+    return "\n".join(lines) + "\n"
 
 
 def write(path, data, mode="w"):
@@ -452,6 +465,8 @@ def build(devices, root, iommu="auto", host=()):
                             ("numa_node", str(d.get("numa", -1))), ("irq", "0"),
                             ("driver_override", d.get("override", "(null)"))):
             write(os.path.join(p, name), value + "\n")
+        if d.get("uevent", "yes") != "no":
+            write(os.path.join(p, "uevent"), uevent(d, sv, sd))
         multifunction = len(slots[d["addr"][:-2]]) > 1
         write(os.path.join(p, "config"), config_space(d, multifunction), "wb")
         write(os.path.join(p, "resource"), "0x0000000000000000 0x0000000000000000 0x0000000000000000\n" * 13)

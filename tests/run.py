@@ -78,7 +78,7 @@ def run_one(t):
 def main(argv):
     for m in MODULES:
         importlib.import_module(m)
-    tests = harness.TESTS
+    tests = sorted(harness.TESTS, key=lambda t: t.last)
     if argv[1:2] == ["--list"]:
         for t in tests:
             print(t.name)

@@ -159,6 +159,11 @@ def report_no_iommu(tmp):
 def report_bad_attributes(tmp):
     root = host(tmp)
     dev = f"{root}/sys/devices/pci0000:00/0000:00:1c.0/0000:02:01.0"
+    # Without uevent the attribute files are read; a garbled uevent line is named.
+    for a in ("0000:00:1c.0/0000:02:01.0", "0000:00:14.0", "0000:00:02.0"):
+        os.unlink(f"{root}/sys/devices/pci0000:00/{a}/uevent")
+    with open(f"{root}/sys/devices/pci0000:00/0000:00:1c.0/uevent", "a") as f:
+        f.write("PCI_ID=zz\n")
     with open(f"{dev}/class", "w") as f:
         f.write("zz-not-a-class\n")
     usb = f"{root}/sys/devices/pci0000:00/0000:00:14.0"
@@ -178,8 +183,9 @@ def report_bad_attributes(tmp):
        "ids from the attributes without config")
     eq(d["0000:01:00.0"]["vendor_id"], "10de", "other devices unaffected")
     eq(r["warnings"], [
-        f'0000:00:14.0: {root}/sys/bus/pci/devices/0000:00:14.0/config: Is a directory',
         f'0000:00:14.0: {root}/sys/bus/pci/devices/0000:00:14.0/vendor: Is a directory',
+        f'0000:00:14.0: {root}/sys/bus/pci/devices/0000:00:14.0/config: Is a directory',
+        f'0000:00:1c.0: {root}/sys/bus/pci/devices/0000:00:1c.0/uevent: invalid line "PCI_ID=zz"',
         f'0000:02:01.0: {root}/sys/bus/pci/devices/0000:02:01.0/class: invalid value "zz-not-a-class"',
     ], "warnings name the device and the file")
     p = ptlua(["scripts/report.lua"], root=root)
@@ -219,6 +225,24 @@ def report_sriov(tmp):
     eq(d["0000:03:02.1"]["physfn"], "0000:03:00.0", "physfn")
     eq(d["0000:03:02.1"]["verdict"], "isolated", "vf verdict")
     eq(d["0000:03:00.0"]["flags"], ["2-vfs"], "pf flags")
+    # A VF's config space reads ffff; the ids are the kernel's (uevent), as on hardware.
+    with open(f"{root}/sys/bus/pci/devices/0000:03:02.1/config", "rb") as f:
+        eq(f.read(4), b"\xff\xff\xff\xff", "the fixture's VF config")
+    eq((d["0000:03:02.1"]["vendor_id"], d["0000:03:02.1"]["device_id"]), ("8086", "154c"), "vf ids")
+    text = ptlua(["scripts/report.lua", "--device", "03:02.1"], root=root).stdout
+    assert "ffff" not in text.lower() and "Illegal" not in text, text
+
+
+@test()
+def report_without_uevent(tmp):
+    """A tree without uevent files: the ids, class and subsystem ids from the attribute files."""
+    root = host(tmp, """
+0000:00:00.0 8086:3ec2 060000 group=0 uevent=no
+0000:01:00.0 10de:1b81 030000 group=1 subsys=1458:3702 uevent=no
+""")
+    d = by_addr(report_json(root))["0000:01:00.0"]
+    eq((d["vendor_id"], d["device_id"], d["class"], d["subsystem_vendor_id"], d["subsystem_device_id"]),
+       ("10de", "1b81", "030000", "1458", "3702"), "ids from attributes")
 
 
 @test()

@@ -91,7 +91,6 @@ return {
       print("# in the VM: usbN: " .. r.usb)
     elseif f == "mapping" then
       if not dev or not args.mapping then error("--format mapping needs --device and --mapping", 0) end
-      local here = dev:fields()
       local local_report = { devices = {} }
       for d in inv:devices() do local_report.devices[#local_report.devices + 1] = d:fields() end
       local nodes = { { name = args.node, devices = local_report.devices } }
@@ -100,11 +99,9 @@ return {
         if not name then error("--nodes " .. item .. ": expected NODE=REPORT", 0) end
         nodes[#nodes + 1] = { name = name, devices = read_report(file).devices }
       end
-      local r = proxmox.emit_mapping(args.mapping, here, nodes)
-      print("# /etc/pve/mapping/pci.cfg")
-      print(table.concat(r.lines, "\n"))
-      print("# in the VM: hostpciN: " .. r.hostpci)
-      if #r.missing > 0 then print("# no matching device on: " .. table.concat(r.missing, ", ")) end
+      local records = {}
+      for i, a in ipairs(set) do records[i] = inv:device(a):fields() end
+      proxmox.print_mapping(proxmox.emit_mapping(args.mapping, records, nodes))
     elseif f == "libvirt" then
       print(libvirt.fragment(set, usb))
     elseif f == "libvirt-domain" then

@@ -121,6 +121,38 @@ def emit_bad_input(tmp):
              "is not a USB id", "usb id")
 
 
+def proxmox_passes(root, out, node):
+    """What Proxmox passes for the hostpci lines of a mapping on a node, read as qemu-server does:
+    the node's first map line (assert_valid: id, subsystem-id and iommugroup of the path's first
+    device, function 0 when the path has none), a path without function every function of it."""
+    sections, name = {}, None
+    for line in out.splitlines():
+        if line.startswith("# in the VM") or not line or line.startswith("#"):
+            continue
+        if not line.startswith("\t"):
+            name = line
+            sections[name] = []
+        else:
+            sections[name].append(dict(kv.split("=", 1) for kv in line.split(None, 1)[1].split(",")))
+    devices = os.path.join(root, "sys/bus/pci/devices")
+    passed = []
+    for h in re.findall(r"hostpciN: mapping=([\w-]+)", out):
+        entry = [m for m in sections[h] if m["node"] == node][0]
+        assert ";" not in entry["path"], entry
+        path = entry["path"] if re.search(r"\.[0-7]$", entry["path"]) else entry["path"] + ".0"
+        def attr(a):
+            with open(os.path.join(devices, path, a)) as f:
+                return f.read().strip().replace("0x", "")
+        eq(entry["id"], attr("vendor") + ":" + attr("device"), f"{h}: id")
+        eq(entry["subsystem-id"], attr("subsystem_vendor") + ":" + attr("subsystem_device"), f"{h}: subsystem-id")
+        eq(entry["iommugroup"], os.path.basename(os.readlink(os.path.join(devices, path, "iommu_group"))), f"{h}: group")
+        if path == entry["path"]:
+            passed.append(path)
+        else:
+            passed += sorted(d for d in os.listdir(devices) if d[:-2] == entry["path"])
+    return sorted(passed)
+
+
 @test()
 def emit_mapping(tmp):
     root = host(tmp)
@@ -136,13 +168,42 @@ def emit_mapping(tmp):
     eq(out.splitlines(), [
         "# /etc/pve/mapping/pci.cfg",
         "gtx1070",
-        "\tmap id=10de:1b81,iommugroup=2,node=pve1,path=0000:01:00.0,subsystem-id=1458:3772",
-        "\tmap id=10de:1b81,iommugroup=4,node=pve1,path=0000:02:00.0,subsystem-id=10de:1b81",
-        "\tmap id=10de:1b81,iommugroup=2,node=pve2,path=0000:01:00.0,subsystem-id=1458:3772",
-        "\tmap id=10de:1b81,iommugroup=4,node=pve2,path=0000:02:00.0,subsystem-id=10de:1b81",
+        "\tmap id=10de:1b81,iommugroup=2,node=pve1,path=0000:01:00,subsystem-id=1458:3772",
+        "\tmap id=10de:1b81,iommugroup=4,node=pve1,path=0000:02:00,subsystem-id=10de:1b81",
+        "\tmap id=10de:1b81,iommugroup=2,node=pve2,path=0000:01:00,subsystem-id=1458:3772",
+        "\tmap id=10de:1b81,iommugroup=4,node=pve2,path=0000:02:00,subsystem-id=10de:1b81",
         "# in the VM: hostpciN: mapping=gtx1070,pcie=1",
         "# no matching device on: pve3",
-    ], "mapping")
+    ], "mapping: the slot form, every matching device an alternative")
+    eq(proxmox_passes(root, out, "pve1"), ["0000:01:00.0", "0000:01:00.1"], "Proxmox passes the whole set")
+    # A set over two slots: one mapping each, one hostpci line each.
+    out = emit(root, "--format", "mapping", "--device", "04:00.0", "--mapping", "pair", "--node", "pve1").stdout
+    eq(out.splitlines(), [
+        "# /etc/pve/mapping/pci.cfg",
+        "pair",
+        "\tmap id=1b21:0612,iommugroup=8,node=pve1,path=0000:04:00,subsystem-id=1b21:0612",
+        "",
+        "pair-2",
+        "\tmap id=8086:1539,iommugroup=8,node=pve1,path=0000:04:01,subsystem-id=8086:1539",
+        "# in the VM: hostpciN: mapping=pair,pcie=1",
+        "# in the VM: hostpciN: mapping=pair-2,pcie=1",
+    ], "mapping over two slots")
+    eq(proxmox_passes(root, out, "pve1"), ["0000:04:00.0", "0000:04:01.0"], "both slots")
+    # Part of a slot: one mapping a function, with the function in the path.
+    out = emit(root, "--format", "mapping", "--device", "03:00.1", "--mapping", "nic", "--node", "pve1").stdout
+    contains(out, "\tmap id=8086:1533,iommugroup=7,node=pve1,path=0000:03:00.1,", "one function")
+    # A report from elsewhere is checked before anything of it reaches pci.cfg.
+    forged = json.loads(ptlua(["scripts/report.lua", "--json"], root=root).stdout)
+    for field, value in (("iommu_group", "2,iommugroup=7,node=pve9"), ("address", "0000:01:00.0\n\tmap id=dead:beef"),
+                         ("subsystem_vendor_id", "1458,node=x")):
+        bad = json.loads(json.dumps(forged))
+        bad["devices"][3][field] = value
+        with open(os.path.join(tmp, "forged.json"), "w") as f:
+            json.dump(bad, f)
+        p = emit(root, "--format", "mapping", "--device", "01:00.0", "--mapping", "m", "--nodes",
+                 f"pve9={tmp}/forged.json", check=1)
+        contains(p.stderr, f"node pve9: device", "forged " + field)
+        assert "map" not in p.stdout, p.stdout
     with open(os.path.join(tmp, "bad.json"), "w") as f:
         f.write("{not json")
     p = emit(root, "--format", "mapping", "--device", "01:00.0", "--mapping", "m", "--nodes",

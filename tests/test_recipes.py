@@ -61,6 +61,9 @@ def recipe_gpu_audio(tmp):
     eq(out.splitlines()[0], "hostpci0: 01:00,pcie=1,x-vga=1", "emit")
     out = ptlua(["scripts/gpu-audio.lua", "--emit", "qemu", "--gpu", "01:00.0"], root=root).stdout
     contains(out, "vfio-pci,host=0000:01:00.3,bus=pt-port0,addr=0x0.3", "qemu")
+    out = ptlua(["scripts/gpu-audio.lua", "--emit", "mapping", "--mapping", "gpu"], root=root).stdout
+    contains(out, "\tmap id=10de:1e84,iommugroup=2,node=localhost,path=0000:01:00,", "mapping: the whole slot")
+    contains(out, "# in the VM: hostpciN: mapping=gpu,pcie=1", "mapping: hostpci")
     p = ptlua(["scripts/gpu-audio.lua", "--vm", "100", "--gpu", "00:02.0", "--dry-run"], root=root, check=1)
     contains(p.stderr, "0000:00:02.0: refused: boot VGA device (boot_vga = 1)", "boot vga refused")
     p = ptlua(["scripts/gpu-audio.lua", "--vm", "100", "--gpu", "00:17.0"], root=root, check=1)

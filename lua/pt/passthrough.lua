@@ -74,9 +74,9 @@ function M.emit(inv, devices, args)
     if not args.mapping then error("--emit mapping needs --mapping NAME", 0) end
     local nodes = { { name = "localhost", devices = {} } }
     for d in inv:devices() do table.insert(nodes[1].devices, d:fields()) end
-    local r = proxmox.emit_mapping(args.mapping, first:fields(), nodes)
-    print(table.concat(r.lines, "\n"))
-    print("# in the VM: hostpciN: " .. r.hostpci)
+    local records = {}
+    for i, a in ipairs(set) do records[i] = inv:device(a):fields() end
+    proxmox.print_mapping(proxmox.emit_mapping(args.mapping, records, nodes))
   end
 end
 

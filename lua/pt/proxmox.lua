@@ -204,30 +204,118 @@ function M.emit_usb(opts)
   return { lines = { key .. ": " .. value }, qm = "qm set " .. vm .. " --" .. key .. " " .. value }
 end
 
--- Cluster mappings (/etc/pve/mapping/pci.cfg): one map line a matching device a node.
--- nodes: { {name = "pve1", devices = <report JSON devices>}, ... }; the device's ids pick.
-function M.emit_mapping(name, dev, nodes, opts)
+-- A node's report as it arrives from elsewhere: every value that goes into pci.cfg checked.
+local function checked_device(node, d)
+  local function bad(what, v) fail("node %s: device %s: %s %q is not valid", node, tostring(d.address), what, tostring(v)) end
+  if type(d.address) ~= "string" or not d.address:match("^%x%x%x%x%x?:%x%x:%x%x%.[0-7]$") then bad("address", d.address) end
+  for _, k in ipairs { "vendor_id", "device_id", "subsystem_vendor_id", "subsystem_device_id" } do
+    if type(d[k]) ~= "string" or not d[k]:match("^%x%x%x%x$") then bad(k, d[k]) end
+  end
+  local g = d.iommu_group
+  if g ~= nil and (math.type(g) ~= "integer" or g < 0) then bad("iommu_group", g) end
+  return d
+end
+
+local function id_of(d) return d.vendor_id:lower() .. ":" .. d.device_id:lower() end
+local function slot_of(address) return address:sub(1, -3) end
+
+-- Cluster mappings (/etc/pve/mapping/pci.cfg) for a passthrough set. A map path without a
+-- function is the whole slot, checked by the attributes of function 0 (pve-guest-common's
+-- assert_valid); a VM's hostpci line names one mapping, and qemu-server takes each map line of
+-- its node as an alternative. So: one mapping a slot, in the slot form when the set holds every
+-- function of the slot, one a function otherwise; each node's matching devices as map lines.
+-- set: the local records of the set; nodes: { {name = "pve1", devices = <report devices>}, ... }
+-- (the first is this node: its records are the kernel's; the others' are checked).
+function M.emit_mapping(name, set, nodes, opts)
   M.check_value("mapping name", name)
   if not name:match("^[%a][%w%-_]*$") then fail("mapping name %q: letters, digits, '-' and '_'", name) end
-  local lines, missing = { name }, {}
-  local want = dev.vendor_id .. ":" .. dev.device_id
-  local sub = dev.subsystem_vendor_id .. ":" .. dev.subsystem_device_id
-  for _, node in ipairs(nodes) do
+  for i, node in ipairs(nodes) do
     M.check_value("node name", node.name)
-    local found = false
-    for _, d in ipairs(node.devices) do
-      if d.vendor_id .. ":" .. d.device_id == want then
-        found = true
-        lines[#lines + 1] = string.format("\tmap id=%s,iommugroup=%s,node=%s,path=%s,subsystem-id=%s",
-          want, tostring(d.iommu_group), node.name, d.address,
-          d.subsystem_vendor_id .. ":" .. d.subsystem_device_id)
+    if not node.name:match("^[%a%d][%w%-%.]*$") then fail("node name %q is not a host name", node.name) end
+    if i > 1 then for _, d in ipairs(node.devices) do checked_device(node.name, d) end end
+  end
+  -- The functions of each slot, on each node.
+  local function slots(devices)
+    local out = {}
+    for _, d in ipairs(devices) do
+      local s = slot_of(d.address)
+      out[s] = out[s] or {}
+      out[s][#out[s] + 1] = d
+    end
+    return out
+  end
+  local function ids(list)
+    local out = {}
+    for _, d in ipairs(list) do out[#out + 1] = d.address:sub(-1) .. "=" .. id_of(d) end
+    table.sort(out)
+    return table.concat(out, " ")
+  end
+  local here = slots(nodes[1].devices)
+  local wanted, order = {}, {}
+  for _, d in ipairs(set) do
+    local s = slot_of(d.address)
+    if not wanted[s] then wanted[s] = {}; order[#order + 1] = s end
+    wanted[s][#wanted[s] + 1] = d
+  end
+  table.sort(order)
+  -- Each unit is a whole slot ({whole = true, fn0 = record, shape = ids}) or one function.
+  local units = {}
+  for _, s in ipairs(order) do
+    local all = here[s] or wanted[s]
+    if #wanted[s] == #all then
+      table.sort(all, function(a, b) return a.address < b.address end)
+      if all[1].address:sub(-1) == "0" then
+        units[#units + 1] = { whole = true, first = all[1], shape = ids(all) }
+      else
+        for _, d in ipairs(all) do units[#units + 1] = { first = d } end
+      end
+    else
+      table.sort(wanted[s], function(a, b) return a.address < b.address end)
+      for _, d in ipairs(wanted[s]) do units[#units + 1] = { first = d } end
+    end
+  end
+  local mappings, hostpci, missing, lacking = {}, {}, {}, {}
+  for i, u in ipairs(units) do
+    local mname = i == 1 and name or (name .. "-" .. i)
+    local lines = { mname }
+    for _, node in ipairs(nodes) do
+      local found = false
+      local node_slots = u.whole and slots(node.devices) or nil
+      for _, d in ipairs(node.devices) do
+        local match = id_of(d) == id_of(u.first)
+        if match and u.whole then
+          match = d.address:sub(-1) == "0" and ids(node_slots[slot_of(d.address)]) == u.shape
+        end
+        if match then
+          found = true
+          lines[#lines + 1] = string.format("\tmap id=%s,%snode=%s,path=%s,subsystem-id=%s",
+            id_of(d), d.iommu_group and ("iommugroup=" .. d.iommu_group .. ",") or "", node.name,
+            u.whole and slot_of(d.address) or d.address,
+            d.subsystem_vendor_id:lower() .. ":" .. d.subsystem_device_id:lower())
+        end
+      end
+      if not found and not lacking[node.name] then
+        lacking[node.name] = true
+        missing[#missing + 1] = node.name
       end
     end
-    if not found then missing[#missing + 1] = node.name end
+    local props = { { "mapping", mname } }
+    if not opts or opts.pcie ~= false then props[#props + 1] = { "pcie", "1" } end
+    mappings[#mappings + 1] = lines
+    hostpci[#hostpci + 1] = M.format_props(props)
   end
-  local props = { { "mapping", name } }
-  if not opts or opts.pcie ~= false then props[#props + 1] = { "pcie", "1" } end
-  return { lines = lines, missing = missing, hostpci = M.format_props(props), subsystem = sub }
+  return { mappings = mappings, hostpci = hostpci, missing = missing }
+end
+
+-- The mapping as it is printed: the pci.cfg sections, then the VM's lines.
+function M.print_mapping(r)
+  print("# /etc/pve/mapping/pci.cfg")
+  for i, lines in ipairs(r.mappings) do
+    if i > 1 then print("") end
+    print(table.concat(lines, "\n"))
+  end
+  for _, h in ipairs(r.hostpci) do print("# in the VM: hostpciN: " .. h) end
+  if #r.missing > 0 then print("# no matching device on: " .. table.concat(r.missing, ", ")) end
 end
 
 -- USB mappings (/etc/pve/mapping/usb.cfg): a map line a node, by id (or by port path).

@@ -133,7 +133,7 @@ int pt_device_set_sriov_numvfs(pt_device *dev, unsigned n);
 typedef enum pt_verdict {
 	PT_VERDICT_NO_IOMMU,	    /* the host has no IOMMU groups */
 	PT_VERDICT_NO_GROUP,	    /* the host has groups but this device is in none */
-	PT_VERDICT_BRIDGE,	    /* a bridge: not passed through itself */
+	PT_VERDICT_BRIDGE,	    /* a bridge, or a class-0x06 device no driver holds: stays */
 	PT_VERDICT_ISOLATED,	    /* the set is the device alone */
 	PT_VERDICT_WITH_COMPANIONS, /* the others are functions of the same slot (a GPU's audio) */
 	PT_VERDICT_SHARED,	    /* the set holds devices of other slots */

@@ -130,32 +130,6 @@ static pt_verdict verdict_of(pt_device *const *set, size_t n, const pt_device *d
 	return PT_VERDICT_WITH_COMPANIONS;
 }
 
-/* A device that would itself stay with the host (a driverless host bridge) gets the group's set
- * with itself added in order. */
-static int own_set(pt_device *dev)
-{
-	pt_group *g = dev->group;
-	size_t n = 0;
-
-	dev->own_set = malloc((g->n_set + 1) * sizeof(*dev->own_set));
-	if (!dev->own_set)
-		return -ENOMEM;
-	for (size_t i = 0; i <= g->n_set; i++) {
-		if (i < g->n_set && g->set[i]->key < dev->key)
-			dev->own_set[n++] = g->set[i];
-		else {
-			dev->own_set[n++] = dev;
-			for (; i < g->n_set; i++)
-				dev->own_set[n++] = g->set[i];
-			break;
-		}
-	}
-	dev->set = dev->own_set;
-	dev->n_set = n;
-	dev->verdict = verdict_of(dev->set, n, dev);
-	return 0;
-}
-
 int pt_iommu_analyse(pt_enum *e)
 {
 	for (size_t i = 0; i < e->n_groups; i++) {
@@ -173,13 +147,10 @@ int pt_iommu_analyse(pt_enum *e)
 		pt_device *dev = &e->devices[i];
 		if (!dev->group)
 			dev->verdict = e->n_groups ? PT_VERDICT_NO_GROUP : PT_VERDICT_NO_IOMMU;
-		else if (pt_device_is_bridge(dev))
+		else if (stays_with_host(dev))
+			/* A host, ISA or PCI bridge no driver holds is never passed through. */
 			dev->verdict = PT_VERDICT_BRIDGE;
-		else if (stays_with_host(dev)) {
-			int r = own_set(dev);
-			if (r < 0)
-				return r;
-		} else {
+		else {
 			dev->set = dev->group->set;
 			dev->n_set = dev->group->n_set;
 			dev->verdict = dev->group->verdict;

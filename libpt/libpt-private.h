@@ -91,9 +91,8 @@ struct pt_device {
 	pt_device **virtfns;
 	size_t n_virtfns;
 	pt_verdict verdict;
-	pt_device **set; /* the group's set, or own_set */
+	pt_device **set; /* the group's set */
 	size_t n_set;
-	pt_device **own_set;
 	char *names[PT_NAME_MAX];
 	bool names_looked_up[PT_NAME_MAX];
 	/* config.c, read on demand */

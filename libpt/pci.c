@@ -363,7 +363,6 @@ static void free_enum(pt_enum *e)
 		free(d->override);
 		free(d->reset_method);
 		free(d->virtfns);
-		free(d->own_set);
 		free(d->critical_reason);
 		for (int n = 0; n < PT_NAME_MAX; n++)
 			free(d->names[n]);

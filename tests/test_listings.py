@@ -6,20 +6,20 @@ import mkfixture
 
 
 def implied(devices):
-    """Sets and verdicts as the rule reads: the group's members less bridges and driverless
-    class-0x06 devices, the device itself always in."""
+    """Sets and verdicts as the rule reads: bridges and driverless class-0x06 devices stay with
+    the host (verdict bridge, no set); the others' set is their group less those."""
     groups = {}
     for d in devices:
         groups.setdefault(d["group"], []).append(d)
+
+    def stays(m):
+        return mkfixture.is_bridge(m) or (m["cls"] >> 16 == 0x06 and not m.get("driver"))
     out = {}
     for d in devices:
-        if mkfixture.is_bridge(d):
+        if stays(d):
             out[d["addr"]] = ("bridge", [])
             continue
-        members = sorted((m["addr"] for m in groups[d["group"]]
-                          if m is d or not (mkfixture.is_bridge(m)
-                                            or (m["cls"] >> 16 == 0x06 and not m.get("driver")))),
-                         key=mkfixture.key)
+        members = sorted((m["addr"] for m in groups[d["group"]] if not stays(m)), key=mkfixture.key)
         if len(members) == 1:
             verdict = "isolated"
         elif all(m[:-2] == d["addr"][:-2] for m in members):

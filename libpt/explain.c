@@ -218,7 +218,7 @@ static int set_reason(pt_explain *x, pt_isolation isolation, pt_device *culprit,
 static int walk(pt_explain *x)
 {
 	pt_device *dev = x->dev;
-	bool siblings = false;
+	bool siblings = false, conventional_functions = false;
 	uint16_t missing;
 	char flags[128];
 	int r = 0;
@@ -251,6 +251,8 @@ static int walk(pt_explain *x)
 			r = add_step(x, p, "%s %s: %s", p->address, what(p),
 				     self ? "conventional PCI: no ACS" :
 					    "devices behind it share its requester id");
+			/* pci_acs_enabled() is false without a PCI Express capability. */
+			conventional_functions |= self && siblings && pt_device_is_multifunction(p);
 			if (r == 0 && !x->reason && !self)
 				r = set_reason(x, PT_ISOLATION_PCI_BRIDGE, p,
 					       "%s is behind %s, a %s: the IOMMU sees every device behind "
@@ -287,6 +289,13 @@ static int walk(pt_explain *x)
 				       "%s, the %s above %s, has ACS but %s disabled, so the devices "
 				       "below it share a group", p->address, what(p), dev->address, flags);
 	}
+	/* Nothing above parts it, so the kernel groups the functions of its slot (as it does
+	 * last, after aliases and upstream ports). */
+	if (r == 0 && !x->reason && conventional_functions)
+		r = set_reason(x, PT_ISOLATION_MULTIFUNCTION, dev,
+			       "%s is a function of a multifunction conventional PCI device (no PCI "
+			       "Express capability): conventional PCI has no ACS, so the kernel keeps "
+			       "its functions in one group", dev->address);
 	return r;
 }
 
@@ -300,7 +309,7 @@ static int fixes(pt_explain *x)
 	case PT_ISOLATION_MULTIFUNCTION:
 		r = add_fix(x, "Pass every function of slot %s together (a GPU with its audio "
 			       "function is the usual case).", slot);
-		if (r == 0)
+		if (r == 0 && pt_device_get_pcie_type(x->dev) >= 0)
 			r = add_fix(x, "%s", ACS_OVERRIDE);
 		break;
 	case PT_ISOLATION_NO_ACS:

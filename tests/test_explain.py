@@ -31,6 +31,10 @@ SPEC = """
 0000:07:00.0 1b21:1080 060400 group=9 parent=0000:00:05.0 pcie=pci-bridge
 0000:08:00.0 1102:0002 040100 group=9 parent=0000:07:00.0 pcie=none
 0000:08:01.0 1000:0030 010000 group=9 parent=0000:07:00.0 pcie=none
+# Conventional PCI functions of one device on the root bus (ICH9 on q35: LPC, SATA, SMBus).
+0000:00:1f.0 8086:2918 060100 group=12 pcie=none driver=lpc_ich
+0000:00:1f.2 8086:2922 010601 group=12 pcie=none driver=ahci
+0000:00:1f.3 8086:2930 0c0500 group=12 pcie=none driver=i801_smbus
 # Root ports with groups of their own: where to move a card.
 0000:00:06.0 1022:1483 060400 group=10 pcie=root acs=on
 """
@@ -88,6 +92,18 @@ def explain_multifunction(tmp):
                        .replace("030000 group=7 parent=0000:00:04.0", "030000 group=7 parent=0000:00:04.0 acs=on"),
                        os.path.join(tmp, "root2"))
     eq(explain(root2, "06:00.1")["isolation"], "isolated", "multifunction with ACS")
+
+
+@test()
+def explain_conventional_multifunction(tmp):
+    """The kernel's reason: pci_acs_enabled() is false without a PCI Express capability, so the
+    functions of a conventional multifunction device always share a group."""
+    root = build_spec(SPEC, os.path.join(tmp, "root"))
+    for a in ("00:1f.0", "00:1f.2", "00:1f.3"):
+        x = explain(root, a)
+        eq((x["isolation"], x["culprit"]), ("multifunction-without-acs", "0000:" + a), a)
+        contains(x["reason"], "multifunction conventional PCI device (no PCI Express capability)", a)
+        eq(len(x["fixes"]), 1, a + ": no ACS override offered")
 
 
 @test()

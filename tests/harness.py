@@ -116,13 +116,19 @@ def tree_diff(before, after):
 KEMU = os.path.join(TOP, "build", "kemu.so")
 
 
-def kemu_env(root, faults="", kill_after=None):
-    """The environment that preloads the kernel emulator over root (see tests/kemu.c)."""
+def kemu_lib():
+    """The kernel emulator (tests/kemu.c), built when it is older than its source."""
     src = os.path.join(TOP, "tests", "kemu.c")
     if not os.path.exists(KEMU) or os.path.getmtime(KEMU) < os.path.getmtime(src):
         tmp = KEMU + f".{os.getpid()}"
         run(["cc", "-shared", "-fPIC", "-O1", "-o", tmp, src, "-ldl"], check=0)
         os.replace(tmp, KEMU)
+    return KEMU
+
+
+def kemu_env(root, faults="", kill_after=None):
+    """The environment that preloads the kernel emulator over root (see tests/kemu.c)."""
+    kemu_lib()
     root = os.path.realpath(root)
     native = os.path.join(os.path.dirname(root), os.path.basename(root) + ".native")
     if not os.path.exists(native):

@@ -10,6 +10,8 @@
  *                  (the write succeeds, no driver binds: a bind that never completes), or
  *                  `vanish` (the device disappears, as on surprise removal)
  *   KEMU_KILL_AFTER  SIGKILL the process right after its Nth emulated write (a crash)
+ *   KEMU_REAL      over a real kernel: writes under /sys go to it, only counted for
+ *                  KEMU_KILL_AFTER (a crash at a chosen step of a real bind)
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -245,6 +247,15 @@ ssize_t write(int fd, const void *buf, size_t n)
 
 	if (!real_write)
 		real_write = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+	if (getenv("KEMU_REAL")) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		len = readlink(proc, path, sizeof(path) - 1);
+		ssize_t r = real_write(fd, buf, n);
+		const char *kill_after = getenv("KEMU_KILL_AFTER");
+		if (len > 5 && strncmp(path, "/sys/", 5) == 0 && kill_after && ++writes >= atoi(kill_after))
+			raise(SIGKILL);
+		return r;
+	}
 	if (!root() || n >= sizeof(value))
 		return real_write(fd, buf, n);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);

@@ -2,14 +2,22 @@
 an emulated intel-iommu, real IOMMU groups and a real vfio-pci. The kernel package is
 downloaded and unpacked (never installed); a busybox initramfs loads the modules, mounts this
 machine's root read-only over 9p under a tmpfs overlay, chroots into it and runs a script."""
+import hashlib
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
+import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.path.join(TOP, "build", "realkernel")
-MODULES = ["virtio_pci", "9pnet_virtio", "9p", "overlay", "e1000e", "vfio_pci", "vfio_iommu_type1"]
+MODULES = ["virtio_pci", "9pnet_virtio", "9p", "overlay", "e1000e", "e1000", "nvme", "vfio_pci",
+           "vfio_iommu_type1", "xhci_pci", "ftdi_sio"]
+# The initramfs is rebuilt when the module list or the init script change.
+STAMP = hashlib.sha256(("\n".join(MODULES)).encode()).hexdigest()[:12]
 
 INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -49,7 +57,7 @@ def _kernel_package():
 
 def prepare():
     """The kernel image and initramfs, built once into build/realkernel."""
-    kernel, initrd = os.path.join(CACHE, "vmlinuz"), os.path.join(CACHE, "initrd.cpio")
+    kernel, initrd = os.path.join(CACHE, "vmlinuz"), os.path.join(CACHE, f"initrd-{STAMP}.cpio")
     if os.path.exists(kernel) and os.path.exists(initrd):
         return kernel, initrd
     for tool in ("qemu-system-x86_64", "busybox", "cpio", "depmod"):
@@ -59,11 +67,13 @@ def prepare():
     work = os.path.join(CACHE, "work")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    package = _kernel_package()
-    subprocess.run(["apt-get", "download", "-q", package], cwd=work, check=True, capture_output=True)
-    deb = [f for f in os.listdir(work) if f.endswith(".deb")][0]
+    debs = [f for f in os.listdir(CACHE) if f.endswith(".deb")]
+    if not debs:  # fetched once, kept under build/realkernel
+        package = _kernel_package()
+        subprocess.run(["apt-get", "download", "-q", package], cwd=CACHE, check=True, capture_output=True)
+        debs = [f for f in os.listdir(CACHE) if f.endswith(".deb")]
     unpacked = os.path.join(work, "pkg")
-    subprocess.run(["dpkg", "-x", os.path.join(work, deb), unpacked], check=True)
+    subprocess.run(["dpkg", "-x", os.path.join(CACHE, debs[0]), unpacked], check=True)
     release = os.listdir(os.path.join(unpacked, "lib", "modules"))[0]
     subprocess.run(["depmod", "-b", unpacked, release], check=True, capture_output=True)
     deps = {}
@@ -105,23 +115,90 @@ def prepare():
     return kernel, initrd
 
 
-def run(script, timeout=240):
-    """Boots the kernel, runs the script (a path on this machine) in the guest as root, and
-    returns what the guest printed between the start and exit markers, with the exit code."""
+class Qmp:
+    """The outer QEMU's monitor, for what the test does to the guest's hardware (USB plugs)."""
+    def __init__(self, path, deadline=30):
+        end = time.monotonic() + deadline
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(path)
+                break
+            except OSError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.1)
+        self.file = self.sock.makefile("rw")
+        self.file.readline()
+        self.command("qmp_capabilities")
+
+    def command(self, name, **args):
+        self.file.write(json.dumps({"execute": name, "arguments": args}) + "\n")
+        self.file.flush()
+        while True:
+            reply = json.loads(self.file.readline())
+            if "return" in reply or "error" in reply:
+                if "error" in reply:
+                    raise AssertionError(f"outer QMP {name}: {reply['error']}")
+                return reply["return"]
+
+
+def run(script, devices=(), memory=1024, events=None, timeout=240):
+    """Boots the kernel with the given extra QEMU arguments, runs the script (a path on this
+    machine) in the guest as root, and returns what the guest printed between the start and
+    exit markers, with the exit code. events maps a line the guest prints ("=== want X") to a
+    function called with the outer QEMU's monitor (a Qmp) when it appears."""
     kernel, initrd = prepare()
+    qmp_path = os.path.join(CACHE, f"qmp-{os.getpid()}.sock")
     cmd = ["qemu-system-x86_64", "-machine", "q35,accel=tcg,kernel-irqchip=split",
-           "-device", "intel-iommu,intremap=on,caching-mode=on", "-m", "1024", "-smp", "1",
+           "-device", "intel-iommu,intremap=on,caching-mode=on", "-m", str(memory), "-smp", "1",
            "-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio",
            "-bios", "/usr/share/qemu/qboot.rom",
            "-kernel", kernel, "-initrd", initrd,
            "-append", f"console=ttyS0 intel_iommu=on iommu=pt panic=-1 quiet ptscript={script}",
-           "-device", "e1000e,netdev=n0", "-netdev", "user,id=n0,restrict=on",
            "-fsdev", "local,id=host,path=/,security_model=none,readonly=on",
-           "-device", "virtio-9p-pci,fsdev=host,mount_tag=host"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    out = p.stdout
-    m = re.search(r"=== libpt guest start\r?\n(.*)=== libpt guest exit (\d+)", out, re.S)
+           "-device", "virtio-9p-pci,fsdev=host,mount_tag=host",
+           "-qmp", f"unix:{qmp_path},server=on,wait=off", *devices]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, qmp = [], None
+    watchdog = threading.Timer(timeout, p.kill)
+    watchdog.start()
+    try:
+        for line in p.stdout:
+            out.append(line)
+            key = line.strip()
+            if events and key in events:
+                qmp = qmp or Qmp(qmp_path)
+                events[key](qmp)
+        p.wait(timeout=30)
+    finally:
+        watchdog.cancel()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if os.path.exists(qmp_path):
+            os.unlink(qmp_path)
+    text = "".join(out)
+    m = re.search(r"=== libpt guest start\r?\n(.*)=== libpt guest exit (\d+)", text, re.S)
     if not m:
         raise AssertionError(f"the guest did not run the script (qemu exit {p.returncode}):\n"
-                             f"{out[-4000:]}\n{p.stderr[-2000:]}")
+                             f"{text[-4000:]}\n{p.stderr.read()[-2000:]}")
     return m.group(1).replace("\r", ""), int(m.group(2))
+
+
+def sections(out):
+    """The guest's output by scenario: "=== scenario NAME" starts one; its KEY=VALUE lines
+    become a dict (a key given twice keeps the last), the rest its text."""
+    found, name = {}, None
+    for line in out.splitlines():
+        if line.startswith("=== scenario "):
+            name = line.split(None, 2)[2]
+            found[name] = {"text": ""}
+            continue
+        if name is None:
+            continue
+        k, eq, v = line.partition("=")
+        if eq and k and " " not in k and "/" not in k:
+            found[name][k] = v
+        found[name]["text"] += line + "\n"
+    return found

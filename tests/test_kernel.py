@@ -1,22 +1,204 @@
-"""libpt against a real Linux kernel: Debian's, under QEMU with an emulated intel-iommu.
-The report sees real IOMMU groups; bind.lua gives the e1000e NIC to vfio-pci (its group then
-opens through VFIO as viable); restore.lua gives it back to e1000e."""
+"""libpt against a real Linux kernel: Debian's, under QEMU (TCG) with an emulated intel-iommu,
+on what only the kernel can say. Each boot runs scenarios that print what they checked
+(`=== scenario NAME`, then KEY=VALUE lines); the tests here hold libpt's answers against the
+kernel's: groups and their causes for every bridge shape, SR-IOV VFs, binding, hookscript
+phases as Proxmox runs them, a crash mid-bind, QEMU taking what --format qemu emits, USB."""
 import json
 import os
+import re
 
-from harness import TOP, contains, eq, test
+from harness import TOP, contains, eq, kemu_lib, test
 import realkernel
 
-GUEST = r"""
+# Every shape of the kernel's grouping rules: root ports, a multifunction PCIe device, a
+# PCIe-to-PCI bridge with conventional devices, a switch, an SR-IOV NVMe; q35's ICH9 functions.
+TOPOLOGY = [
+    "-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x2",
+    "-device", "e1000e,bus=rp1",
+    "-device", "pcie-root-port,id=rp2,bus=pcie.0,chassis=2,addr=0x3",
+    "-device", "e1000e,bus=rp2,addr=0x0.0,multifunction=on",
+    "-device", "e1000e,bus=rp2,addr=0x0.1",
+    "-device", "pcie-root-port,id=rp3,bus=pcie.0,chassis=3,addr=0x4",
+    "-device", "pcie-pci-bridge,id=pb,bus=rp3",
+    "-device", "e1000,bus=pb,addr=0x1",
+    "-device", "e1000,bus=pb,addr=0x2",
+    "-device", "pcie-root-port,id=rp4,bus=pcie.0,chassis=4,addr=0x5",
+    "-device", "x3130-upstream,id=up,bus=rp4",
+    "-device", "xio3130-downstream,id=dn1,bus=up,chassis=11,slot=1,addr=0x0",
+    "-device", "xio3130-downstream,id=dn2,bus=up,chassis=12,slot=2,addr=0x1",
+    "-device", "e1000e,bus=dn1",
+    "-device", "e1000e,bus=dn2",
+    "-device", "pcie-root-port,id=rp5,bus=pcie.0,chassis=5,addr=0x6",
+    "-device", "nvme-subsys,id=s0",
+    "-device", "nvme,bus=rp5,serial=libpt0,subsys=s0,sriov_max_vfs=2,sriov_vq_flexible=4,"
+               "sriov_vi_flexible=2,max_ioqpairs=6,msix_qsize=4",
+]
+
+TOPOLOGY_GUEST = r"""
 cd {top}
 P={top}/lua/ptlua
-NIC=$(for d in /sys/bus/pci/devices/*; do [ "$(cat $d/device)" = 0x10d3 ] && basename $d; done)
+echo "=== scenario groups"
+$P scripts/report.lua --json > /tmp/report.json && echo "report-json=$(tr -d '\n' < /tmp/report.json)"
+for g in /sys/kernel/iommu_groups/*; do
+  echo "kgroup-$(basename $g)=$(ls $g/devices | tr '\n' ' ')"
+done
+for d in /sys/bus/pci/devices/*; do
+  echo "kexplain-$(basename $d)=$($P scripts/report.lua --json --device $(basename $d) | tr -d '\n')"
+done
+
+echo "=== scenario sriov"
+PF=$(for d in /sys/bus/pci/devices/*; do [ "$(cat $d/class)" = 0x010802 ] && [ -e $d/sriov_totalvfs ] && basename $d; done | head -1)
+echo "pf=$PF"
+echo 0 > /sys/bus/pci/devices/$PF/sriov_drivers_autoprobe
+echo 2 > /sys/bus/pci/devices/$PF/sriov_numvfs && echo "vfs-created=ok"
+VF=$(basename $(readlink /sys/bus/pci/devices/$PF/virtfn0))
+echo "vf=$VF"
+echo "vf-config=$(od -An -tx1 -N4 /sys/bus/pci/devices/$VF/config | tr -d ' ')"
+echo "vf-kernel-ids=$(cat /sys/bus/pci/devices/$VF/vendor):$(cat /sys/bus/pci/devices/$VF/device)"
+echo "vf-kgroup=$(basename $(readlink /sys/bus/pci/devices/$VF/iommu_group))"
+$P scripts/report.lua --json > /tmp/vfs.json && echo "vf-report=$(tr -d '\n' < /tmp/vfs.json)"
+echo "vf-text=$($P scripts/report.lua --device $VF | grep "^$VF" | head -1)"
+$P scripts/emit.lua --format mapping --device $VF --mapping vf --node pve1 | sed 's/^/mapping: /'
+$P scripts/bind.lua --device $VF --vm 100 2>&1 | sed 's/^/bind: /'
+echo "vf-bound-driver=$(basename "$(readlink /sys/bus/pci/devices/$VF/driver)")"
+$P scripts/restore.lua --vm 100 2>&1 | sed 's/^/restore: /'
+echo "vf-restored-driver=$(basename "$(readlink /sys/bus/pci/devices/$VF/driver)")"
+echo "vf-override=$(cat /sys/bus/pci/devices/$VF/driver_override)"
+"""
+
+
+def boot(tmp, text, devices, **kw):
+    try:
+        realkernel.prepare()
+    except realkernel.Unavailable as e:
+        raise AssertionError(f"the real-kernel tests cannot run: {e}")
+    script = os.path.join(TOP, "build", f"guest-{os.getpid()}.sh")
+    with open(script, "w") as f:
+        f.write(text.format(top=TOP, kemu=kemu_lib()))
+    try:
+        out, rc = realkernel.run(script, devices, **kw)
+    finally:
+        os.unlink(script)
+    print(out)
+    return realkernel.sections(out), rc
+
+
+def checked(what, got, want):
+    eq(got, want, what)
+    print(f"checked: {what}: {got!r}")
+
+
+@test(timeout=400)
+def kernel_groups_and_sriov(tmp):
+    s, rc = boot(tmp, TOPOLOGY_GUEST, TOPOLOGY)
+    g = s["groups"]
+    report = json.loads(g["report-json"])
+    checked("real IOMMU groups", report["iommu"], True)
+    kernel = {int(k[len("kgroup-"):]): sorted(v.split()) for k, v in g.items() if k.startswith("kgroup-")}
+    ours = {grp["number"]: sorted(grp["devices"]) for grp in report["groups"]}
+    checked("the report's groups are the kernel's", ours, kernel)
+    devs = {d["address"]: d for d in report["devices"]}
+    explained = {k[len("kexplain-"):]: json.loads(v)["devices"][0] for k, v in g.items()
+                 if k.startswith("kexplain-")}
+
+    def by_class(cls, parent_type=None):
+        return sorted(a for a, d in devs.items() if d["class"] == cls)
+
+    # The reason for each shared group names the cause the kernel used.
+    shapes = {}
+    for a, d in devs.items():
+        x = explained[a].get("explanation")
+        members = [m for m in kernel[d["iommu_group"]] if not devs[m]["class"].startswith("06")]
+        if d["class"].startswith("06") or len(members) < 2 or not x:
+            continue
+        shapes.setdefault(x["isolation"], []).append(a)
+        print(f"explained: {a} ({d['class']}) in group {d['iommu_group']} {kernel[d['iommu_group']]}: "
+              f"{x['isolation']}, culprit {x['culprit']}: {x['reason']}")
+    # q35's ICH9 functions: conventional PCI, one multifunction device, one group.
+    ich9 = [a for a in devs if a.startswith("0000:00:1f.")]
+    checked("ICH9 functions share one kernel group", len({devs[a]["iommu_group"] for a in ich9}), 1)
+    for a in ich9:
+        if not devs[a]["class"].startswith("06"):
+            checked(f"{a}: explained as a conventional multifunction device",
+                    explained[a]["explanation"]["isolation"], "multifunction-without-acs")
+    # The multifunction e1000e on rp2: PCIe functions without ACS.
+    e1000e = sorted(a for a, d in devs.items() if d["device_id"] == "10d3")
+    mf = [a for a in e1000e if a[:-2] + ".1" in devs and a[:-2] + ".0" in devs]
+    checked("the multifunction e1000e's two functions", len(mf), 2)
+    checked("they share the kernel's group", kernel[devs[mf[0]]["iommu_group"]] == kernel[devs[mf[1]]["iommu_group"]], True)
+    for a in mf:
+        checked(f"{a}: multifunction without ACS", explained[a]["explanation"]["isolation"], "multifunction-without-acs")
+    # Conventional e1000 behind the pcie-pci-bridge: the bridge's group, its requester id.
+    e1000 = sorted(a for a, d in devs.items() if d["device_id"] == "100e")
+    checked("two e1000 behind the bridge", len(e1000), 2)
+    bridge = devs[e1000[0]]["parent"]
+    checked("the bridge shares their kernel group", bridge in kernel[devs[e1000[0]]["iommu_group"]], True)
+    for a in e1000:
+        x = explained[a]["explanation"]
+        checked(f"{a}: behind a PCIe-to-PCI bridge", (x["isolation"], x["culprit"]), ("pci-bridge", bridge))
+    # The switch: each downstream port without ACS shares its group with its device.
+    below_switch = [a for a in e1000e if a not in mf and devs[devs[a]["parent"]]["device_id"] == "8233"]
+    checked("two e1000e below xio3130 downstream ports", len(below_switch), 2)
+    for a in below_switch:
+        port = devs[a]["parent"]
+        checked(f"{a}: the kernel groups it with its downstream port", port in kernel[devs[a]["iommu_group"]], True)
+        x = explained[a]["explanation"]
+        checked(f"{a}: the downstream port without ACS", (x["isolation"], x["culprit"]), ("no-acs", port))
+    checked("no group left unexplained", shapes.get("unexplained", []), [])
+
+    v = s["sriov"]
+    pf, vf = v["pf"], v["vf"]
+    checked("the VF's config space reads ffff", v["vf-config"], "ffffffff")
+    checked("the kernel's VF ids", v["vf-kernel-ids"], "0x1b36:0x0010")
+    r = {d["address"]: d for d in json.loads(v["vf-report"])["devices"]}
+    checked("the VF's ids in the report", (r[vf]["vendor_id"], r[vf]["device_id"]), ("1b36", "0010"))
+    checked("physfn", r[vf]["physfn"], pf)
+    checked("virtfns", len(r[pf]["virtfns"]), 2)
+    checked("the VF's group is the kernel's", r[vf]["iommu_group"], int(v["vf-kgroup"]))
+    assert "ffff" not in v["vf-text"] and "Illegal" not in v["vf-text"], v["vf-text"]
+    print(f"checked: the VF's text: {v['vf-text']}")
+    maps = [l for l in v["text"].splitlines() if l.startswith("mapping: \tmap ")]
+    checked("the VF's mapping: its VFs as alternatives, never the PF",
+            [re.search(r"path=([^,]+)", l).group(1) for l in maps], sorted(r[pf]["virtfns"]))
+    contains(maps[0], f"map id=1b36:0010,iommugroup={v['vf-kgroup']},node=pve1,path={vf},", "the VF's mapping")
+    print("checked: the VF's mapping names it with the kernel's ids")
+    contains(v["text"], f"bind: vm 100 holds {vf}", "VF bound")
+    checked("the VF on vfio-pci", v["vf-bound-driver"], "vfio-pci")
+    contains(v["text"], f"restore: vm 100 gave back {vf}", "VF restored")
+    checked("the VF back with no driver", v["vf-restored-driver"], "")
+    checked("its override cleared", v["vf-override"], "(null)")
+    eq(rc, 0, "guest script")
+
+
+# A NIC, a "GPU" (a display controller with an HD audio function, one multifunction slot),
+# and a two-function NIC whose second function carries the default route.
+ACTIONS = [
+    "-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x2",
+    "-device", "e1000e,bus=rp1",
+    "-device", "pcie-root-port,id=rp2,bus=pcie.0,chassis=2,addr=0x3",
+    "-device", "bochs-display,bus=rp2,addr=0x0.0,multifunction=on",
+    "-device", "ich9-intel-hda,bus=rp2,addr=0x0.1",
+    "-device", "pcie-root-port,id=rp3,bus=pcie.0,chassis=3,addr=0x4",
+    "-device", "e1000e,bus=rp3,addr=0x0.0,multifunction=on",
+    "-device", "e1000e,bus=rp3,addr=0x0.1",
+]
+
+ACTIONS_GUEST = r"""
+cd {top}
+P={top}/lua/ptlua
+dev() {{ for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = "$1" ] && basename $d; done; }}
+drv() {{ basename "$(readlink /sys/bus/pci/devices/$1/driver)"; }}
+journals() {{ ls /run/libpt 2>/dev/null | grep -v '^lock$' | tr '\n' ' '; }}
+NIC=$(dev 0x8086:0x10d3 | grep '\.0$' | while read a; do [ -e /sys/bus/pci/devices/${{a%.0}}.1 ] || echo $a; done)
+GPU=$(dev 0x1234:0x1111)
+AUDIO=${{GPU%.0}}.1
+
+echo "=== scenario bind"
 echo "nic=$NIC"
-$P scripts/report.lua --json > /tmp/report.json && echo "report=ok"
-echo "report-json=$(tr -d '\n' < /tmp/report.json)"
+$P scripts/report.lua --json > /tmp/report.json && echo "report-json=$(tr -d '\n' < /tmp/report.json)"
 $P scripts/bind.lua --device $NIC --vm 100 --dry-run | sed 's/^/plan: /'
 $P scripts/bind.lua --device $NIC --vm 100
-echo "bound-driver=$(basename $(readlink /sys/bus/pci/devices/$NIC/driver))"
+echo "bound-driver=$(drv $NIC)"
 GROUP=$(basename $(readlink /sys/bus/pci/devices/$NIC/iommu_group))
 echo "journal-state=$(sed -n 's/^state=//p' /run/libpt/$NIC)"
 python3 -c "
@@ -28,42 +210,123 @@ status = fcntl.ioctl(g, 0x3b67, struct.pack('II', 8, 0))
 print('group-viable=%d' % (struct.unpack('II', status)[1] & 1))
 "
 $P scripts/bind.lua --device $NIC --vm 101 2>&1 | sed 's/^/other-vm: /'
+
+echo "=== scenario qemu"
+ARGS=$($P scripts/emit.lua --format qemu --device $NIC)
+echo "args=$ARGS"
+eval "qemu-system-x86_64 -machine q35,accel=tcg -m 64 -S -nodefaults -display none \
+  -qmp unix:/tmp/inner.qmp,server=on,wait=off $ARGS" > /tmp/inner.log 2>&1 &
+python3 - <<'PY'
+import json, socket, time
+for _ in range(300):
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect("/tmp/inner.qmp"); break
+    except OSError:
+        time.sleep(0.1)
+else:
+    raise SystemExit("inner QEMU did not start: " + open("/tmp/inner.log").read())
+f = s.makefile("rw"); f.readline()
+def cmd(name, **a):
+    f.write(json.dumps({{"execute": name, "arguments": a}}) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            return r
+cmd("qmp_capabilities")
+qtree = cmd("human-monitor-command", **{{"command-line": "info qtree"}})["return"]
+for line in qtree.splitlines():
+    if "vfio-pci" in line or "host = " in line:
+        print("qtree: " + line.strip())
+cmd("quit")
+PY
+wait
+echo "inner-log=$(tr '\n' ' ' < /tmp/inner.log)"
 $P scripts/restore.lua --vm 100
-echo "restored-driver=$(basename $(readlink /sys/bus/pci/devices/$NIC/driver))"
+echo "restored-driver=$(drv $NIC)"
 echo "override=$(cat /sys/bus/pci/devices/$NIC/driver_override)"
-echo "journal-left=$(ls /run/libpt | grep -v lock | wc -l)"
+echo "journal-left=$(journals)"
+
+echo "=== scenario hookscript"
+echo "gpu=$GPU"
+mkdir -p /etc/pve/qemu-server
+printf 'machine: q35\nhostpci0: %s,pcie=1\n' "${{GPU%.0}}" > /etc/pve/qemu-server/100.conf
+echo "before=$(drv $GPU),$(drv $AUDIO)"
+$P scripts/gpu-audio.lua 100 pre-start; echo "pre-start-exit=$?"
+echo "started=$(drv $GPU),$(drv $AUDIO)"
+$P scripts/gpu-audio.lua 100 post-stop; echo "post-stop-exit=$?"
+echo "stopped=$(drv $GPU),$(drv $AUDIO)"
+echo "overrides=$(cat /sys/bus/pci/devices/$GPU/driver_override),$(cat /sys/bus/pci/devices/$AUDIO/driver_override)"
+echo "journal-left=$(journals)"
+
+echo "=== scenario crash"
+for n in 1 2 3 4 5 6; do
+  KEMU_REAL=1 KEMU_KILL_AFTER=$n LD_PRELOAD={kemu} $P scripts/bind.lua --device $NIC --vm 100 >/dev/null 2>&1
+  killed=$?
+  left="$(drv $NIC)"
+  $P scripts/restore.lua --vm 100 >/dev/null 2>&1
+  echo "crash-$n=$killed,$left,$(drv $NIC),$(cat /sys/bus/pci/devices/$NIC/driver_override),$(journals)"
+done
+
+echo "=== scenario refused"
+MF0=$(dev 0x8086:0x10d3 | grep '\.0$' | while read a; do [ -e /sys/bus/pci/devices/${{a%.0}}.1 ] && echo $a; done)
+MF1=${{MF0%.0}}.1
+IF=$(ls /sys/bus/pci/devices/$MF1/net)
+ip link set dev $IF up && ip route add default dev $IF && echo "route=$IF"
+echo "before=$(drv $MF0),$(drv $MF1)"
+$P scripts/bind.lua --device $MF0 --vm 100 2>&1 | sed 's/^/refusal: /'
+echo "after=$(drv $MF0),$(drv $MF1)"
+echo "overrides=$(cat /sys/bus/pci/devices/$MF0/driver_override),$(cat /sys/bus/pci/devices/$MF1/driver_override)"
+echo "journal-left=$(journals)"
 """
 
 
-@test(timeout=600)
-def kernel_bind_and_restore(tmp):
-    try:
-        realkernel.prepare()
-    except realkernel.Unavailable as e:
-        raise AssertionError(f"the real-kernel test cannot run: {e}")
-    script = os.path.join(TOP, "build", f"guest-{os.getpid()}.sh")
-    with open(script, "w") as f:
-        f.write(GUEST.format(top=TOP))
-    try:
-        out, rc = realkernel.run(script)
-    finally:
-        os.unlink(script)
-    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line and " " not in line.split("=")[0])
-    nic = values.get("nic")
-    assert nic and nic.startswith("0000:"), out
-    report = json.loads(values["report-json"])
-    eq(report["iommu"], True, "real IOMMU groups")
-    dev = {d["address"]: d for d in report["devices"]}[nic]
-    eq((dev["driver"], dev["verdict"]), ("e1000e", "isolated"), "the NIC before")
-    contains(out, f"plan: {nic}: write 'vfio-pci' to /sys/bus/pci/devices/{nic}/driver_override", "dry run")
-    contains(out, f"vm 100 holds {nic}", "bound")
-    eq(values.get("bound-driver"), "vfio-pci", "driver link after bind, from the kernel")
-    eq(values.get("journal-state"), "bound", "journal")
-    eq(values.get("vfio-api"), "0", "VFIO API version")
-    eq(values.get("group-viable"), "1", "the group opens through VFIO as viable")
-    contains(out, f"other-vm: ptlua: {nic}: held by VM 100", "claimed")
-    contains(out, f"vm 100 gave back {nic}", "restored")
-    eq(values.get("restored-driver"), "e1000e", "the kernel rebound e1000e")
-    eq(values.get("override"), "(null)", "override cleared")
-    eq(values.get("journal-left"), "0", "journal removed")
+@test(timeout=400)
+def kernel_bind_hookscript_crash_qemu(tmp):
+    s, rc = boot(tmp, ACTIONS_GUEST, ACTIONS, memory=2048)
+    b = s["bind"]
+    nic = b["nic"]
+    assert nic.startswith("0000:"), b["text"]
+    dev = {d["address"]: d for d in json.loads(b["report-json"])["devices"]}[nic]
+    checked("the NIC before", (dev["driver"], dev["verdict"]), ("e1000e", "isolated"))
+    contains(b["text"], f"plan: {nic}: write 'vfio-pci' to /sys/bus/pci/devices/{nic}/driver_override", "dry run")
+    contains(b["text"], f"vm 100 holds {nic}", "bound")
+    checked("driver link after bind, from the kernel", b["bound-driver"], "vfio-pci")
+    checked("journal", b["journal-state"], "bound")
+    checked("VFIO API version", b["vfio-api"], "0")
+    checked("the group opens through VFIO as viable", b["group-viable"], "1")
+    contains(b["text"], f"other-vm: ptlua: {nic}: held by VM 100", "claimed")
+    print("checked: another VM's bind refused")
+
+    q = s["qemu"]
+    contains(q["args"], f"vfio-pci,host={nic}", "emitted arguments")
+    contains(q["text"], "qtree: dev: vfio-pci", "QEMU created the vfio-pci device")
+    contains(q["text"], f'qtree: host = "{nic}"', "on the bound NIC")
+    print(f"checked: QEMU took --format qemu's arguments: {q['args']}")
+    contains(q["text"], f"vm 100 gave back {nic}", "restored")
+    checked("the kernel rebound e1000e", q["restored-driver"], "e1000e")
+    checked("override cleared", q["override"], "(null)")
+    checked("journal removed", q["journal-left"], "")
+
+    h = s["hookscript"]
+    checked("the GPU and its audio before", h["before"], ",")
+    checked("pre-start", h["pre-start-exit"], "0")
+    checked("both on vfio-pci after pre-start", h["started"], "vfio-pci,vfio-pci")
+    checked("post-stop, another process", h["post-stop-exit"], "0")
+    checked("both given back (no driver, as before)", h["stopped"], ",")
+    checked("overrides cleared", h["overrides"], "(null),(null)")
+    checked("no journal left", h["journal-left"], "")
+
+    c = s["crash"]
+    for n in range(1, 7):
+        killed, left, driver, override, journals = c[f"crash-{n}"].split(",")
+        print(f"crash after write {n}: exit {killed}, left on {left or 'no driver'}")
+        checked(f"killed after write {n}, restore gives it back", (driver, override, journals), ("e1000e", "(null)", ""))
+    assert any(c[f"crash-{n}"].split(",")[0] == "137" for n in range(1, 7)), c["text"]
+
+    r = s["refused"]
+    assert r.get("route"), r["text"]
+    checked("the two functions before", r["before"], "e1000e,e1000e")
+    contains(r["text"], "refusal: ptlua:", "refused")
+    contains(r["text"], "default route", "names the reason")
+    checked("nothing changed", (r["after"], r["overrides"], r["journal-left"]), ("e1000e,e1000e", "(null),(null)", ""))
     eq(rc, 0, "guest script")

@@ -211,8 +211,14 @@ local function checked_device(node, d)
   for _, k in ipairs { "vendor_id", "device_id", "subsystem_vendor_id", "subsystem_device_id" } do
     if type(d[k]) ~= "string" or not d[k]:match("^%x%x%x%x$") then bad(k, d[k]) end
   end
+  local null = require("pt.json").null
   local g = d.iommu_group
-  if g ~= nil and (math.type(g) ~= "integer" or g < 0) then bad("iommu_group", g) end
+  if g == null then d.iommu_group = nil
+  elseif g ~= nil and (math.type(g) ~= "integer" or g < 0) then bad("iommu_group", g) end
+  if d.physfn == null then d.physfn = nil end
+  if d.physfn ~= nil and (type(d.physfn) ~= "string" or not d.physfn:match("^%x%x%x%x%x?:%x%x:%x%x%.[0-7]$")) then
+    bad("physfn", d.physfn)
+  end
   return d
 end
 
@@ -282,7 +288,8 @@ function M.emit_mapping(name, set, nodes, opts)
       local found = false
       local node_slots = u.whole and slots(node.devices) or nil
       for _, d in ipairs(node.devices) do
-        local match = id_of(d) == id_of(u.first)
+        -- an alternative is the same kind of device: a VF for a VF, never its PF
+        local match = id_of(d) == id_of(u.first) and (d.physfn == nil) == (u.first.physfn == nil)
         if match and u.whole then
           match = d.address:sub(-1) == "0" and ids(node_slots[slot_of(d.address)]) == u.shape
         end

@@ -10,8 +10,8 @@
  *                  (the write succeeds, no driver binds: a bind that never completes), or
  *                  `vanish` (the device disappears, as on surprise removal)
  *   KEMU_KILL_AFTER  SIGKILL the process right after its Nth emulated write (a crash)
- *   KEMU_REAL      over a real kernel: writes under /sys go to it, only counted for
- *                  KEMU_KILL_AFTER (a crash at a chosen step of a real bind)
+ *   KEMU_REAL      over a real kernel: writes go to it, those under /sys and /run/libpt
+ *                  only counted for KEMU_KILL_AFTER (a crash at a chosen step of a real bind)
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,7 +253,10 @@ ssize_t write(int fd, const void *buf, size_t n)
 		len = readlink(proc, path, sizeof(path) - 1);
 		ssize_t r = real_write(fd, buf, n);
 		const char *kill_after = getenv("KEMU_KILL_AFTER");
-		if (len > 5 && strncmp(path, "/sys/", 5) == 0 && kill_after && ++writes >= atoi(kill_after))
+		if (len > 0)
+			path[len] = '\0';
+		bool counted = len > 0 && (strncmp(path, "/sys/", 5) == 0 || strncmp(path, "/run/libpt/", 11) == 0);
+		if (counted && kill_after && ++writes >= atoi(kill_after))
 			raise(SIGKILL);
 		return r;
 	}

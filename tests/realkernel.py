@@ -143,19 +143,22 @@ class Qmp:
                 return reply["return"]
 
 
-def run(script, devices=(), memory=1024, events=None, timeout=240):
+def run(script, devices=(), memory=1024, events=None, timeout=240, intremap=True):
     """Boots the kernel with the given extra QEMU arguments, runs the script (a path on this
     machine) in the guest as root, and returns what the guest printed between the start and
     exit markers, with the exit code. events maps a line the guest prints ("=== want X") to a
     function called with the outer QEMU's monitor (a Qmp) when it appears."""
     kernel, initrd = prepare()
     qmp_path = os.path.join(CACHE, f"qmp-{os.getpid()}.sock")
-    cmd = ["qemu-system-x86_64", "-machine", "q35,accel=tcg,kernel-irqchip=split",
-           "-device", "intel-iommu,intremap=on,caching-mode=on", "-m", str(memory), "-smp", "1",
+    cmd = ["qemu-system-x86_64", "-machine", "q35,accel=tcg" + (",kernel-irqchip=split" if intremap else ""),
+           "-device", "intel-iommu,intremap=%s,caching-mode=on" % ("on" if intremap else "off"),
+           "-m", str(memory), "-smp", "1",
            "-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio",
            "-bios", "/usr/share/qemu/qboot.rom",
            "-kernel", kernel, "-initrd", initrd,
-           "-append", f"console=ttyS0 intel_iommu=on iommu=pt panic=-1 quiet ptscript={script}",
+           # usbcore.autosuspend=-1: a suspended root hub of QEMU's xHCI misses hotplugs
+           "-append", f"console=ttyS0 intel_iommu=on iommu=pt panic=-1 quiet usbcore.autosuspend=-1 "
+                      f"ptscript={script}",
            "-fsdev", "local,id=host,path=/,security_model=none,readonly=on",
            "-device", "virtio-9p-pci,fsdev=host,mount_tag=host",
            "-qmp", f"unix:{qmp_path},server=on,wait=off", *devices]

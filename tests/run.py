@@ -5,6 +5,7 @@ forked child with a timeout, and the last line is `N passed, N failed`.
   run.py              run every test
   run.py --list       list the tests
   run.py NAME...      run the tests whose name is or starts with NAME
+  run.py -v ...       also print what passing tests printed (the real-kernel suite's checks)
 """
 import importlib
 import os
@@ -79,6 +80,9 @@ def main(argv):
     for m in MODULES:
         importlib.import_module(m)
     tests = sorted(harness.TESTS, key=lambda t: t.last)
+    verbose = argv[1:2] == ["-v"]
+    if verbose:
+        argv = argv[:1] + argv[2:]
     if argv[1:2] == ["--list"]:
         for t in tests:
             print(t.name)
@@ -97,6 +101,9 @@ def main(argv):
         if status == 0:
             passed += 1
             print(f"PASS {t.name} ({took:.1f}s)")
+            if verbose:
+                for line in output.rstrip().splitlines():
+                    print("    " + line)
         elif status == 77:
             skipped += 1
             print(f"SKIP {t.name}: {output.strip().splitlines()[-1] if output.strip() else ''}")

@@ -34,7 +34,7 @@ typedef void (*pt_log_fn)(void *data, int priority, const char *file, int line,
 typedef struct pt_opts {
 	size_t size;
 	const char *root;	/* where /sys, /proc, /dev, /run and /etc are read; NULL = "/" */
-	pt_log_fn log_fn;	/* NULL: log to stderr at the PT_LOG priority (default: err) */
+	pt_log_fn log_fn;	/* NULL: log to stderr at the PT_LOG priority (default: warning) */
 	void *log_data;
 } pt_opts;
 
@@ -265,6 +265,9 @@ pt_txn *pt_txn_ref(pt_txn *t);
 pt_txn *pt_txn_unref(pt_txn *t);
 /* How long to wait for a driver to bind (default 5000 ms). */
 void pt_txn_set_timeout(pt_txn *t, unsigned ms);
+/* How long commit waits for another process's transaction to let go of the lock (default
+ * 60000 ms); it says whom it waits for, and fails with -EBUSY naming the holder. */
+void pt_txn_set_lock_timeout(pt_txn *t, unsigned ms);
 /* The devices it covers, and the plan: one line a write, wait or journal change. */
 size_t pt_txn_get_device_count(const pt_txn *t);
 const char *pt_txn_get_device(const pt_txn *t, size_t i);

@@ -52,7 +52,7 @@ PT_EXPORT int pt_ctx_new(pt_ctx **ret, const pt_opts *opts)
 		return -ENOMEM;
 	ctx->refcount = 1;
 	ctx->log_fn = log_stderr;
-	ctx->log_priority = LOG_ERR;
+	ctx->log_priority = LOG_WARNING;
 	if (opts && opts->size >= offsetof(pt_opts, log_data) + sizeof(opts->log_data) &&
 	    opts->log_fn) {
 		ctx->log_fn = opts->log_fn;

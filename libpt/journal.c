@@ -46,9 +46,30 @@ static int journal_dir(pt_ctx *ctx, bool create)
 	return fd;
 }
 
-int pt_journal_lock(pt_ctx *ctx)
+/* The process that holds the lock, as it wrote itself into the file (0 when unknown). */
+static long lock_holder(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	unsigned long long pid;
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return pt_parse_uint(buf, 0x7fffffff, &pid) == 0 ? (long)pid : 0;
+}
+
+/*
+ * Takes /run/libpt/lock, waiting at most timeout_ms; says whom it waits for, and fails with
+ * -EBUSY naming the holder when it waited too long. The holder writes its pid into the file.
+ */
+int pt_journal_lock(pt_ctx *ctx, unsigned timeout_ms)
 {
 	int dir = journal_dir(ctx, true), fd;
+	struct timespec start, now;
+	unsigned delay_us = 1000;
+	bool said = false;
 
 	if (dir < 0)
 		return dir;
@@ -56,13 +77,50 @@ int pt_journal_lock(pt_ctx *ctx)
 	close(dir);
 	if (fd < 0)
 		return pt_fail(ctx, -errno, "%s/" JOURNAL_DIR "/lock: %m", ctx->root);
-	while (flock(fd, LOCK_EX) < 0)
-		if (errno != EINTR) {
-			int err = -errno;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno;
+		if (err == EINTR)
+			continue;
+		if (err != EWOULDBLOCK) {
 			close(fd);
-			return pt_fail(ctx, err, "%s/" JOURNAL_DIR "/lock: %s", ctx->root, strerror(-err));
+			return pt_fail(ctx, -err, "%s/" JOURNAL_DIR "/lock: %s", ctx->root, strerror(err));
 		}
+		long holder = lock_holder(fd);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (elapsed >= (long)timeout_ms) {
+			close(fd);
+			return pt_fail(ctx, -EBUSY, "%s/" JOURNAL_DIR "/lock: held by process %ld for over "
+				       "%u ms; try again when it is done", ctx->root, holder, timeout_ms);
+		}
+		if (!said) {
+			pt_warn(ctx, "waiting for process %ld, which holds %s/" JOURNAL_DIR "/lock", holder,
+				ctx->root);
+			said = true;
+		}
+		usleep(delay_us);
+		delay_us = delay_us < 64000 ? delay_us * 2 : 100000;
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+		pt_debug(ctx, "%s/" JOURNAL_DIR "/lock: cannot note the holder: %m", ctx->root);
 	return fd;
+}
+
+/* A driver name as a journal keeps it: what the kernel names drivers with, under 64 bytes. */
+bool pt_journal_valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= sizeof(((struct pt_journal *)0)->driver))
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-' || *s == '.'))
+			return false;
+	return true;
 }
 
 void pt_journal_unlock(int fd)
@@ -76,6 +134,11 @@ int pt_journal_write(pt_ctx *ctx, const struct pt_journal *j)
 	char tmp[64], text[512];
 	int dir = journal_dir(ctx, true), fd, len, r = 0;
 
+	if (!pt_journal_valid_name(j->driver) || !pt_journal_valid_name(j->override)) {
+		close(dir >= 0 ? dir : -1);
+		return pt_fail(ctx, -EINVAL, "%s: driver \"%.80s\" or override \"%.80s\" is not a driver "
+			       "name: not journalled", j->address, j->driver, j->override);
+	}
 	if (dir < 0)
 		return dir;
 	len = snprintf(text, sizeof(text),
@@ -117,6 +180,10 @@ static int parse(pt_ctx *ctx, const char *address, char *text, struct pt_journal
 		if (!eq)
 			continue;
 		*eq++ = '\0';
+		if (strcmp(line, "vm") == 0 && (seen & 8)) {
+			seen |= 1024; /* a second vm= line: something wrote into the file */
+			continue;
+		}
 		if (strcmp(line, "device") == 0 && strcmp(eq, address) == 0)
 			seen |= 1, snprintf(j->address, sizeof(j->address), "%s", eq);
 		else if (strcmp(line, "vendor") == 0 && pt_parse_hex(eq, 0xffff, &v) == 0)
@@ -129,14 +196,14 @@ static int parse(pt_ctx *ctx, const char *address, char *text, struct pt_journal
 			seen |= 16, j->pid = (pid_t)v;
 		else if (strcmp(line, "time") == 0 && pt_parse_uint(eq, ~0ULL >> 1, &v) == 0)
 			seen |= 32, j->time = (long long)v;
-		else if (strcmp(line, "driver") == 0 && strlen(eq) < sizeof(j->driver))
+		else if (strcmp(line, "driver") == 0 && pt_journal_valid_name(eq) && !(seen & 64))
 			seen |= 64, strcpy(j->driver, eq);
-		else if (strcmp(line, "override") == 0 && strlen(eq) < sizeof(j->override))
+		else if (strcmp(line, "override") == 0 && pt_journal_valid_name(eq) && !(seen & 128))
 			seen |= 128, strcpy(j->override, eq);
 		else if (strcmp(line, "state") == 0 && (strcmp(eq, "bound") == 0 || strcmp(eq, "binding") == 0))
 			seen |= 256, j->bound = strcmp(eq, "bound") == 0;
 	}
-	if (seen != 511)
+	if (seen != 511 || j->vm < 100)
 		return pt_fail(ctx, -EBADMSG, "%s: journal %s/" JOURNAL_DIR "/%s is damaged; restore the "
 			       "device by hand and delete the file", address, ctx->root, address);
 	return 0;

@@ -36,6 +36,8 @@ void pt_log(pt_ctx *ctx, int priority, const char *file, int line, const char *f
 	    const char *format, ...) PT_PRINTF(6, 7);
 #define pt_dbg(ctx, ...) pt_log(ctx, LOG_DEBUG, __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define pt_warn(ctx, ...) pt_log(ctx, LOG_WARNING, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define pt_info(ctx, ...) pt_log(ctx, LOG_INFO, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define pt_debug(ctx, ...) pt_log(ctx, LOG_DEBUG, __FILE__, __LINE__, __func__, __VA_ARGS__)
 /* Records the message as the context's last error, logs it, and returns err (< 0). */
 int pt_fail(pt_ctx *ctx, int err, const char *format, ...) PT_PRINTF(3, 4);
 
@@ -157,7 +159,8 @@ struct pt_journal {
 	char override[64]; /* the driver_override to restore, "" for none */
 	bool bound;	   /* false while the bind is under way */
 };
-int pt_journal_lock(pt_ctx *ctx);
+int pt_journal_lock(pt_ctx *ctx, unsigned timeout_ms);
+bool pt_journal_valid_name(const char *s);
 void pt_journal_unlock(int fd);
 int pt_journal_write(pt_ctx *ctx, const struct pt_journal *j);
 int pt_journal_read(pt_ctx *ctx, const char *address, struct pt_journal *j);

@@ -36,7 +36,7 @@ void pt_enum_add_warning(pt_enum *e, const char *format, ...)
 	}
 	e->warnings = w;
 	e->warnings[e->n_warnings++] = msg;
-	pt_warn(e->ctx, "%s", msg);
+	pt_info(e->ctx, "%s", msg); /* the caller shows e->warnings */
 }
 
 /* Warns naming the file as the user knows it, e.g. "/sys/bus/pci/devices/0000:01:00.0/class". */

@@ -28,6 +28,7 @@
 #include "libpt-private.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
+#define LOCK_TIMEOUT_MS 60000 /* another VM's bind or restore, which waits for its drivers */
 
 struct item {
 	char address[PT_ADDR_MAX];
@@ -46,6 +47,7 @@ struct pt_txn {
 	unsigned vm;
 	unsigned flags;
 	unsigned timeout_ms;
+	unsigned lock_timeout_ms;
 	struct item *items;
 	size_t n_items;
 	char **plan;
@@ -108,9 +110,35 @@ static int current_driver(pt_ctx *ctx, const char *address, char *buf, size_t si
 		buf[0] = '\0';
 		return 0;
 	}
-	if (r == 0)
-		snprintf(buf, size, "%s", pt_basename(link));
+	if (r == 0) {
+		const char *name = pt_basename(link);
+		if (!pt_journal_valid_name(name) || strlen(name) >= size)
+			return pt_fail(ctx, -EINVAL, "%s: %s/%s links to a driver named \"%.80s\", which "
+				       "is not a driver name", address, ctx->root, path, name);
+		snprintf(buf, size, "%s", name);
+	}
 	return r;
+}
+
+/* The device's driver_override now, "" for none; a value that is no driver name is refused. */
+static int current_override(pt_ctx *ctx, const char *address, char *buf, size_t size)
+{
+	char path[64], value[256];
+	int r;
+
+	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver_override", address);
+	r = pt_read_attr(ctx->rootfd, path, value, sizeof(value));
+	if (r == -ENOENT || (r == 0 && strcmp(value, "(null)") == 0)) {
+		buf[0] = '\0';
+		return 0;
+	}
+	if (r < 0)
+		return pt_fail(ctx, r, "%s: %s/%s: %s", address, ctx->root, path, strerror(-r));
+	if (!pt_journal_valid_name(value) || strlen(value) >= size)
+		return pt_fail(ctx, -EINVAL, "%s: %s/%s holds \"%.80s\", which is not a driver name",
+			       address, ctx->root, path, value);
+	snprintf(buf, size, "%s", value);
+	return 0;
 }
 
 /* Bounded wait with backoff for the driver link: the kernel binds in its own time. */
@@ -317,6 +345,25 @@ static int claim(pt_txn *t, struct item *it)
 	return 0;
 }
 
+/*
+ * Under the lock, after the claim: what to give back is what the device has now, not what the
+ * scan saw (another VM may have given it back, or taken and returned it, since).
+ */
+static int read_now(pt_txn *t, struct item *it)
+{
+	int r;
+
+	if (it->done)
+		return 0;
+	if ((r = current_driver(t->ctx, it->address, it->current, sizeof(it->current))) < 0)
+		return r == -ENODEV ? pt_fail(t->ctx, r, "%s: the device vanished since the scan",
+					      it->address) : r;
+	if ((r = current_override(t->ctx, it->address, it->j.override, sizeof(it->j.override))) < 0)
+		return r;
+	snprintf(it->j.driver, sizeof(it->j.driver), "%s", it->current);
+	return 0;
+}
+
 /* vfio-pci loaded, through libkmod on the real host; a blacklist is named. */
 static int ensure_vfio(pt_txn *t)
 {
@@ -370,6 +417,7 @@ static pt_txn *new_txn(pt_ctx *ctx, unsigned vm, unsigned flags, bool restore)
 	t->flags = flags;
 	t->restore = restore;
 	t->timeout_ms = DEFAULT_TIMEOUT_MS;
+	t->lock_timeout_ms = LOCK_TIMEOUT_MS;
 	return t;
 }
 
@@ -400,6 +448,8 @@ static int check_vm(pt_ctx *ctx, unsigned vm)
 
 PT_EXPORT int pt_txn_add_device(pt_txn *t, pt_device *dev)
 {
+	if (!t || !dev)
+		return -EINVAL;
 	pt_ctx *ctx = dev->e->ctx;
 	int r;
 
@@ -435,6 +485,8 @@ PT_EXPORT int pt_txn_new_bind(pt_device *dev, unsigned vm, unsigned flags, pt_tx
 	pt_txn *t;
 	int r;
 
+	if (!dev || !ret)
+		return -EINVAL;
 	if ((r = check_vm(dev->e->ctx, vm)) < 0)
 		return r;
 	t = new_txn(dev->e->ctx, vm, flags, false);
@@ -449,43 +501,58 @@ PT_EXPORT int pt_txn_new_bind(pt_device *dev, unsigned vm, unsigned flags, pt_tx
 	return 0;
 }
 
-PT_EXPORT int pt_txn_new_restore(pt_ctx *ctx, unsigned vm, unsigned flags, pt_txn **ret)
+/*
+ * The devices the VM holds, from the journals: at planning, and again under the lock at commit
+ * (a journal may have gone, or changed hands, in between). A damaged journal is skipped with
+ * a warning naming it: the VM's other devices still go back.
+ */
+static int collect_restore(pt_txn *t)
 {
 	char (*list)[PT_ADDR_MAX];
 	size_t n;
-	pt_txn *t;
 	int r;
 
-	if ((r = check_vm(ctx, vm)) < 0)
-		return r;
-	if ((r = pt_journal_list(ctx, &list, &n)) < 0)
-		return pt_fail(ctx, r, "%s/run/libpt: %s", ctx->root, strerror(-r));
-	t = new_txn(ctx, vm, flags, true);
-	if (!t) {
-		free(list);
-		return -ENOMEM;
-	}
+	t->n_items = 0;
+	if ((r = pt_journal_list(t->ctx, &list, &n)) < 0)
+		return pt_fail(t->ctx, r, "%s/run/libpt: %s", t->ctx->root, strerror(-r));
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct pt_journal j;
-		r = pt_journal_read(ctx, list[i], &j);
-		if (r == -ENOENT) {
-			r = 0;
+		int jr = pt_journal_read(t->ctx, list[i], &j);
+		if (jr == -ENOENT)
+			continue;
+		if (jr < 0) {
+			pt_warn(t->ctx, "%s (skipped)", t->ctx->last_error);
 			continue;
 		}
-		if (r < 0 || j.vm != vm)
+		if (j.vm != t->vm)
 			continue;
 		if ((r = add_item(t, j.address, j.vendor, j.device)) < 0)
 			break;
 		struct item *it = &t->items[t->n_items - 1];
 		it->j = j;
-		r = current_driver(ctx, it->address, it->current, sizeof(it->current));
+		r = current_driver(t->ctx, it->address, it->current, sizeof(it->current));
 		if (r == -ENODEV) {
 			snprintf(it->current, sizeof(it->current), "%s", "(vanished)");
 			r = 0;
 		}
 	}
 	free(list);
-	if (r < 0) {
+	return r;
+}
+
+PT_EXPORT int pt_txn_new_restore(pt_ctx *ctx, unsigned vm, unsigned flags, pt_txn **ret)
+{
+	pt_txn *t;
+	int r;
+
+	if (!ctx || !ret)
+		return -EINVAL;
+	if ((r = check_vm(ctx, vm)) < 0)
+		return r;
+	t = new_txn(ctx, vm, flags, true);
+	if (!t)
+		return -ENOMEM;
+	if ((r = collect_restore(t)) < 0) {
 		pt_txn_unref(t);
 		return r;
 	}
@@ -516,7 +583,14 @@ PT_EXPORT pt_txn *pt_txn_unref(pt_txn *t)
 
 PT_EXPORT void pt_txn_set_timeout(pt_txn *t, unsigned ms)
 {
-	t->timeout_ms = ms;
+	if (t)
+		t->timeout_ms = ms;
+}
+
+PT_EXPORT void pt_txn_set_lock_timeout(pt_txn *t, unsigned ms)
+{
+	if (t)
+		t->lock_timeout_ms = ms;
 }
 
 static int make_plan(pt_txn *t)
@@ -579,14 +653,19 @@ PT_EXPORT int pt_txn_commit(pt_txn *t)
 
 	if (t->flags & PT_TXN_DRY_RUN)
 		return make_plan(t);
-	lock = pt_journal_lock(t->ctx);
+	lock = pt_journal_lock(t->ctx, t->lock_timeout_ms);
 	if (lock < 0)
 		return lock;
-	if (!t->restore) {
+	/* Everything below is decided from what is true now, under the lock. */
+	if (t->restore)
+		r = collect_restore(t);
+	else {
 		for (i = 0; r == 0 && i < t->n_items; i++)
 			r = reverify(t, &t->items[i]);
 		for (i = 0; r == 0 && i < t->n_items; i++)
 			r = claim(t, &t->items[i]);
+		for (i = 0; r == 0 && i < t->n_items; i++)
+			r = read_now(t, &t->items[i]);
 		if (r == 0)
 			r = ensure_vfio(t);
 	}

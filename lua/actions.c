@@ -14,12 +14,14 @@ struct txn_opts {
 	lua_Integer vm;
 	unsigned flags;
 	lua_Integer timeout_ms;
+	lua_Integer lock_timeout_ms;
 };
 
-/* {vm = 100, dry_run = bool, force = bool, timeout_ms = n}; unknown keys are misuse. */
+/* {vm = 100, dry_run = bool, force = bool, timeout_ms = n, lock_timeout_ms = n}; unknown keys
+ * are misuse. */
 static void txn_options(lua_State *L, int idx, struct txn_opts *o, bool allow_force)
 {
-	static const char *const keys[] = { "vm", "dry_run", "force", "timeout_ms", "root", NULL };
+	static const char *const keys[] = { "vm", "dry_run", "force", "timeout_ms", "lock_timeout_ms", "root", NULL };
 	luaL_checktype(L, idx, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
@@ -39,7 +41,9 @@ static void txn_options(lua_State *L, int idx, struct txn_opts *o, bool allow_fo
 	o->flags |= lua_toboolean(L, -1) ? PT_TXN_FORCE : 0;
 	lua_getfield(L, idx, "timeout_ms");
 	o->timeout_ms = luaL_optinteger(L, -1, 0);
-	lua_pop(L, 4);
+	lua_getfield(L, idx, "lock_timeout_ms");
+	o->lock_timeout_ms = luaL_optinteger(L, -1, 0);
+	lua_pop(L, 5);
 	if (o->vm < 0 || o->vm > 0xffffffffLL)
 		luaL_argerror(L, idx, "vm out of range");
 }
@@ -68,6 +72,8 @@ static int pt_lua_bind(lua_State *L)
 		if (i == 1) {
 			if (o.timeout_ms > 0)
 				pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
+			if (o.lock_timeout_ms > 0)
+				pt_txn_set_lock_timeout(t, (unsigned)o.lock_timeout_ms);
 			push_box(L, t, TXN_MT);
 			lua_pushvalue(L, -2); /* errors are read from the device's context */
 			lua_setiuservalue(L, -2, 1);
@@ -144,6 +150,8 @@ static int pt_lua_restore(lua_State *L)
 		return fail(L, r, pt_ctx_last_error(ctx));
 	if (o.timeout_ms > 0)
 		pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
+	if (o.lock_timeout_ms > 0)
+		pt_txn_set_lock_timeout(t, (unsigned)o.lock_timeout_ms);
 	push_box(L, t, TXN_MT);
 	lua_pushvalue(L, -2);
 	lua_setiuservalue(L, -2, 1);

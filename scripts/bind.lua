@@ -13,6 +13,8 @@ return {
     { name = "dry-run", type = "bool", help = "print every write it would make, write nothing" },
     { name = "force", type = "bool", help = "take it even when the host needs it (see the refusal)" },
     { name = "timeout-ms", type = "integer", default = 5000, help = "how long a driver may take to bind" },
+    { name = "lock-timeout-ms", type = "integer", default = 60000,
+      help = "how long to wait for another VM's transaction to finish" },
   },
   run = function(args)
     local inv, err = pt.scan()
@@ -22,7 +24,8 @@ return {
     if not dev then error(err, 0) end
     local txn
     txn, err = pt.bind(dev, { vm = args.vm, dry_run = args["dry-run"], force = args.force,
-                               timeout_ms = args["timeout-ms"] })
+                               timeout_ms = args["timeout-ms"],
+                               lock_timeout_ms = args["lock-timeout-ms"] })
     if not txn then error(err, 0) end
     if args["dry-run"] then
       for _, step in ipairs(txn:plan()) do print(step) end

@@ -10,9 +10,12 @@ return {
     { name = "vm", type = "vmid", required = true, help = "the VM whose devices to give back" },
     { name = "dry-run", type = "bool", help = "print every write it would make, write nothing" },
     { name = "timeout-ms", type = "integer", default = 5000, help = "how long a driver may take to bind" },
+    { name = "lock-timeout-ms", type = "integer", default = 60000,
+      help = "how long to wait for another VM's transaction to finish" },
   },
   run = function(args)
-    local result, err = pt.restore { vm = args.vm, dry_run = args["dry-run"], timeout_ms = args["timeout-ms"] }
+    local result, err = pt.restore { vm = args.vm, dry_run = args["dry-run"], timeout_ms = args["timeout-ms"],
+                               lock_timeout_ms = args["lock-timeout-ms"] }
     if not result then error(err, 0) end
     if args["dry-run"] then
       for _, step in ipairs(result) do print(step) end

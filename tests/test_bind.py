@@ -5,7 +5,7 @@ import os
 import subprocess
 
 from harness import (TOP, build_listing, build_spec, contains, eq, listing_devices, ptlua, ptlua_emu,
-                     snapshot, test, tree_diff, kemu_env, PTLUA)
+                     run, snapshot, test, tree_diff, kemu_env, PTLUA)
 import mkfixture
 
 HOST = """
@@ -193,6 +193,157 @@ def bind_twenty_processes_race(tmp):
             j = dict(line.split("=", 1) for line in f.read().splitlines())
         eq((j["vm"], j["state"], j["device"]), (str(vm), "bound", a), f"journal of {a}")
         eq(driver(root, a), "vfio-pci", a)
+
+
+def interleave(tmp):
+    exe = os.path.join(tmp, "interleave")
+    if not os.path.exists(exe):
+        run(["cc", "-std=gnu11", "-Wall", "-Werror", "-I", f"{TOP}/include", "-o", exe,
+             f"{TOP}/tests/interleave.c", "-L", TOP, "-lpt", f"-Wl,-rpath,{TOP}"], check=0)
+    return exe
+
+
+def journal(root, address):
+    with open(os.path.join(root, "run/libpt", address)) as f:
+        return dict(line.split("=", 1) for line in f.read().splitlines())
+
+
+@test()
+def bind_decided_under_the_lock(tmp):
+    """VM 102's pre-start scans while VM 101 holds the GPU; VM 101's post-stop gives it back
+    before VM 102 commits. The commit takes what is true then: the host's driver is journalled
+    as the one to give back, and VM 102's restore leaves the host as it was."""
+    root = host(tmp)
+    before = snapshot(root)
+    ptlua_emu(["scripts/bind.lua", "--device", "01:00.0", "--vm", "101"], root)
+    restore101 = f"{PTLUA} --root {root} {TOP}/scripts/restore.lua --vm 101 >/dev/null"
+    p = run([interleave(tmp), root, "bind", "01:00.0", "102", restore101], env=kemu_env(root), check=0)
+    eq(p.stdout, "0000:01:00.0 0000:01:00.1\n", "VM 102 holds the set")
+    eq((journal(root, "0000:01:00.0")["driver"], journal(root, "0000:01:00.0")["override"],
+        journal(root, "0000:01:00.0")["vm"]), ("nouveau", "", "102"), "the host's driver to give back, not vfio-pci")
+    ptlua_emu(["scripts/restore.lua", "--vm", "102"], root)
+    same_tree(root, before, "after VM 102's restore")
+    # The other way round: VM 102 planned while the GPU was free, VM 101 took it first.
+    bind101 = f"{PTLUA} --root {root} {TOP}/scripts/bind.lua --device 01:00.0 --vm 101 >/dev/null"
+    p = run([interleave(tmp), root, "bind", "01:00.0", "102", bind101], env=kemu_env(root), check=1)
+    contains(p.stderr, "0000:01:00.0: held by VM 101", "refused at commit")
+    eq(journal(root, "0000:01:00.0")["vm"], "101", "VM 101 keeps it")
+
+
+@test()
+def restore_decided_under_the_lock(tmp):
+    """VM 100's restore is planned while it holds the GPU; before it commits, the GPU is given
+    back and VM 101 takes it. The commit gives back only what VM 100 still holds: nothing."""
+    root = host(tmp)
+    ptlua_emu(BIND, root)
+    between = (f"{PTLUA} --root {root} {TOP}/scripts/restore.lua --vm 100 >/dev/null && "
+               f"{PTLUA} --root {root} {TOP}/scripts/bind.lua --device 01:00.0 --vm 101 >/dev/null")
+    p = run([interleave(tmp), root, "restore", "100", between], env=kemu_env(root), check=0)
+    eq(p.stdout, "\n", "nothing of VM 100's left to give back")
+    eq((journal(root, "0000:01:00.0")["vm"], driver(root, "0000:01:00.0"), driver(root, "0000:01:00.1")),
+       ("101", "vfio-pci", "vfio-pci"), "VM 101 keeps the GPU")
+
+
+@test()
+def restore_skips_a_damaged_journal(tmp):
+    root = host(tmp)
+    ptlua_emu(BIND, root)
+    ptlua_emu(["scripts/bind.lua", "--device", "02:00.0", "--vm", "100"], root)
+    with open(os.path.join(root, "run/libpt/0000:01:00.1"), "w") as f:
+        f.write("garbage\n")
+    p = ptlua_emu(RESTORE, root)
+    contains(p.stderr, "0000:01:00.1: journal", "the damaged file named")
+    contains(p.stderr, "is damaged", "why")
+    contains(p.stdout, "0000:01:00.0", "the rest given back")
+    contains(p.stdout, "0000:02:00.0", "the rest given back")
+    eq((driver(root, "0000:01:00.0"), driver(root, "0000:02:00.0")), ("nouveau", "igb"), "host drivers")
+
+
+@test()
+def journal_values_validated(tmp):
+    """A journal whose driver line carries another key is damaged, not obeyed; a driver link
+    whose name is no driver name is refused before anything is written."""
+    root = host(tmp)
+    ptlua_emu(BIND, root)
+    path = os.path.join(root, "run/libpt/0000:01:00.0")
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace("driver=nouveau", "driver=nouveau\nvm=999"))
+    p = ptlua_emu(["scripts/bind.lua", "--device", "01:00.0", "--vm", "999"], root, check=1)
+    contains(p.stderr, "is damaged", "a second vm= line")
+    evil = host(os.path.join(tmp, "evil"), HOST.replace("driver=igb parent=0000:00:1c.0",
+                                                          "driver=igb$(reboot) parent=0000:00:1c.0"))
+    before = snapshot(evil)
+    p = ptlua_emu(["scripts/bind.lua", "--device", "02:00.0", "--vm", "100"], evil, check=1)
+    contains(p.stderr, "is not a driver name", "refused")
+    same_tree(evil, before, "nothing written")
+
+
+@test()
+def bind_lock_wait_is_bounded(tmp):
+    """A holder that never lets go: the wait says whom it waits for and ends."""
+    import fcntl
+    root = host(tmp)
+    os.makedirs(os.path.join(root, "run/libpt"), mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(root, "run/libpt/lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, b"4242\n")
+    p = ptlua_emu(["scripts/bind.lua", "--device", "01:00.0", "--vm", "100", "--lock-timeout-ms", "300"],
+                  root, check=1)
+    contains(p.stderr, "waiting for process 4242", "says whom it waits for")
+    contains(p.stderr, "held by process 4242 for over 300 ms", "gives up, naming the holder")
+    os.close(fd)
+
+
+@test(timeout=300)
+def bind_and_restore_mixed_race(tmp):
+    """Rounds of binds and restores of overlapping sets by three VMs, all at once: afterwards
+    every device is either on its host driver with no journal, or on vfio-pci with a bound
+    journal naming its host driver; no group is split between VMs; restoring every VM gives
+    back the tree as it was."""
+    import random
+    spec = HOST.replace("0000:03:00.0 1b21:0612 010601 group=6 parent=0000:00:1d.0",
+                        "0000:03:00.0 1b21:0612 010601 group=6 driver=ahci parent=0000:00:1d.0")
+    root = host(tmp, spec)
+    before = snapshot(root)
+    original = {a: driver(root, a) for a in os.listdir(os.path.join(root, "sys/bus/pci/devices"))}
+    groups = {}
+    for a in original:
+        g = os.path.basename(os.readlink(os.path.join(root, "sys/bus/pci/devices", a, "iommu_group")))
+        groups.setdefault(g, []).append(a)
+    env = kemu_env(root)
+    rng = random.Random(1)
+    targets = ["01:00.0", "01:00.1", "02:00.0", "03:00.0", "03:01.0"]
+    for round_ in range(8):
+        cmds = []
+        for _ in range(24):
+            vm = str(rng.choice((100, 101, 102)))
+            if rng.random() < 0.6:
+                cmds.append(["scripts/bind.lua", "--device", rng.choice(targets), "--vm", vm, "--timeout-ms", "2000"])
+            else:
+                cmds.append(["scripts/restore.lua", "--vm", vm, "--timeout-ms", "2000"])
+        procs = [subprocess.Popen([PTLUA, "--root", root] + c, cwd=TOP, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for c in cmds]
+        for p, c in zip(procs, cmds):
+            rc, err = p.wait(), p.stderr.read()
+            assert rc == 0 or "held by VM" in err or "being bound" in err, f"{c}: {err}"
+        held = {}
+        for a, host_driver in original.items():
+            jpath = os.path.join(root, "run/libpt", a)
+            where = f"round {round_}: {a}"
+            if os.path.exists(jpath):
+                j = journal(root, a)
+                eq((j["state"], j["driver"], driver(root, a)), ("bound", host_driver or "", "vfio-pci"), where)
+                held[a] = j["vm"]
+            else:
+                eq(driver(root, a), host_driver, where + " (no journal)")
+        for g, members in groups.items():
+            vms = {held[m] for m in members if m in held}
+            assert len(vms) <= 1, f"round {round_}: group {g} split between VMs {vms}"
+    for vm in ("100", "101", "102"):
+        ptlua_emu(["scripts/restore.lua", "--vm", vm], root)
+    same_tree(root, before, "after every VM's restore")
 
 
 @test()

@@ -116,6 +116,7 @@ static int txn_devices(lua_State *L)
 static int txn_commit(lua_State *L)
 {
 	pt_txn *t = check_open(L, 1, TXN_MT);
+	pt_lua_check_action(L, "commit");
 	int r = pt_txn_commit(t);
 	if (r < 0) {
 		lua_getiuservalue(L, 1, 1);
@@ -157,6 +158,7 @@ static int pt_lua_restore(lua_State *L)
 	lua_setiuservalue(L, -2, 1);
 	if (o.flags & PT_TXN_DRY_RUN)
 		return txn_plan_at(L, lua_gettop(L));
+	pt_lua_check_action(L, "pt.restore");
 	lua_pushcfunction(L, txn_commit);
 	lua_pushvalue(L, -2);
 	lua_call(L, 1, 3);
@@ -174,6 +176,7 @@ static int pt_lua_write_file(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
 	const char *content = luaL_checkstring(L, 2);
+	pt_lua_check_action(L, "pt.write_file");
 	pt_opts opts = { .size = sizeof(opts) };
 	unsigned flags = 0;
 	char *backup = NULL;

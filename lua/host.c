@@ -1,16 +1,87 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Reading the host under the root for recipes, which have no io: pt.listdir, pt.readlink,
- * pt.read_file, pt.syslog; and pt.remove_file, to undo what pt.write_file created. */
+/*
+ * Reading the host for recipes, which have no io: pt.listdir, pt.readlink, pt.read_file, read
+ * only, under the root and only where recipes need to look (CONFINED); pt.syslog; and
+ * pt.remove_file, for the modules that undo what pt.write_file created (recipes do not get it).
+ */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/openat2.h>
+
 #include "pt-lua-private.h"
+
+#define MAX_FILE (16 << 20)
+
+/* What recipes may read, under the root. */
+static const char *const CONFINED[] = { "sys/", "dev/disk/", "etc/pve/", "run/libpt/", NULL };
+
+static const char *root_of(lua_State *L)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
+	const char *root = lua_isstring(L, -1) ? lua_tostring(L, -1) : "/";
+	lua_pop(L, 1);
+	return root; /* the registry keeps the string */
+}
+
+/*
+ * Opens an absolute path under the root for reading: no "." or ".." component, inside one of
+ * CONFINED, every link resolved inside the root (openat2 RESOLVE_IN_ROOT, no /proc magic links).
+ * Returns the fd, or -errno with the message pushed.
+ */
+static int open_confined(lua_State *L, const char *path, int flags)
+{
+	const char *root = root_of(L);
+	char rel[PATH_MAX];
+	bool inside = false;
+
+	if (path[0] != '/' || strlen(path) >= sizeof(rel)) {
+		lua_pushfstring(L, "%s: recipes read absolute paths under the root", path);
+		return -EINVAL;
+	}
+	snprintf(rel, sizeof(rel), "%s/", path + 1);
+	for (char *c = rel, *next; *c; c = next + 1) {
+		next = strchr(c, '/');
+		if (next == c || (next - c == 1 && c[0] == '.') || (next - c == 2 && c[0] == '.' && c[1] == '.')) {
+			lua_pushfstring(L, "%s: no empty, '.' or '..' components", path);
+			return -EINVAL;
+		}
+	}
+	for (int i = 0; CONFINED[i]; i++)
+		inside |= strncmp(rel, CONFINED[i], strlen(CONFINED[i])) == 0;
+	if (!inside) {
+		lua_pushfstring(L, "%s: recipes read only /sys, /dev/disk, /etc/pve and /run/libpt", path);
+		return -EACCES;
+	}
+	rel[strlen(rel) - 1] = '\0';
+	int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		int err = errno;
+		lua_pushfstring(L, "%s: %s", root, strerror(err));
+		return -err;
+	}
+	struct open_how how = { .flags = (unsigned)flags | O_CLOEXEC | O_NOCTTY,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS) /* before Linux 5.6: the components were checked above */
+		fd = openat(rootfd, rel, flags | O_CLOEXEC | O_NOCTTY);
+	int err = errno;
+	close(rootfd);
+	if (fd < 0) {
+		lua_pushfstring(L, "%s%s: %s", strcmp(root, "/") == 0 ? "" : root, path, strerror(err));
+		return -err;
+	}
+	return fd;
+}
 
 static int compare_names(const void *a, const void *b)
 {
@@ -21,17 +92,18 @@ static int compare_names(const void *a, const void *b)
 static int pt_lua_listdir(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
-	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
-	const char *root = lua_isstring(L, -1) ? lua_tostring(L, -1) : "/";
-	const char *full = lua_pushfstring(L, "%s/%s", strcmp(root, "/") == 0 ? "" : root,
-					   path[0] == '/' ? path + 1 : path);
-	DIR *dir = opendir(full);
+	int fd = open_confined(L, path, O_RDONLY | O_DIRECTORY);
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0;
 
-	if (!dir)
-		return fail(L, -errno, lua_pushfstring(L, "%s: %s", full, strerror(errno)));
+	if (fd < 0)
+		return fail(L, fd, lua_tostring(L, -1));
+	DIR *dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return fail(L, -ENOMEM, NULL);
+	}
 	while ((de = readdir(dir))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
@@ -55,43 +127,59 @@ static int pt_lua_listdir(lua_State *L)
 	return 1;
 }
 
-/* pt.readlink(path): a link's target, the path read under the root. */
+/* pt.readlink(path): a link's target; its directory is opened as pt.listdir's. */
 static int pt_lua_readlink(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
+	const char *slash = strrchr(path, '/');
 	char target[PATH_MAX];
-	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
-	const char *root = lua_isstring(L, -1) ? lua_tostring(L, -1) : "/";
-	const char *full = lua_pushfstring(L, "%s/%s", strcmp(root, "/") == 0 ? "" : root,
-					   path[0] == '/' ? path + 1 : path);
-	ssize_t n = readlink(full, target, sizeof(target) - 1);
+
+	lua_pushlstring(L, path, slash && slash > path ? (size_t)(slash - path) : 1);
+	int dir = open_confined(L, lua_tostring(L, -1), O_RDONLY | O_DIRECTORY);
+	if (dir < 0)
+		return fail(L, dir, lua_tostring(L, -1));
+	ssize_t n = slash && slash[1] ? readlinkat(dir, slash + 1, target, sizeof(target) - 1) : -1;
+	int err = slash && slash[1] ? errno : EINVAL;
+	close(dir);
 	if (n < 0)
-		return fail(L, -errno, lua_pushfstring(L, "%s: %s", full, strerror(errno)));
+		return fail(L, -err, lua_pushfstring(L, "%s: %s", path, strerror(err)));
 	lua_pushlstring(L, target, (size_t)n);
 	return 1;
 }
 
-/* pt.read_file(path): a whole file as the caller names it (a report given on the command
- * line); nil, message, errno when it cannot be read. */
+/* pt.read_file(path): a regular file under the root, as pt.listdir confines it (never a FIFO
+ * or device: nothing blocks); nil, message, errno when it cannot be read. */
 static int pt_lua_read_file(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
-	FILE *f = fopen(path, "re");
+	int fd = open_confined(L, path, O_RDONLY | O_NONBLOCK);
+	struct stat st;
 	luaL_Buffer b;
-	size_t n;
 
-	if (!f)
-		return fail(L, -errno, lua_pushfstring(L, "%s: %s", path, strerror(errno)));
+	if (fd < 0)
+		return fail(L, fd, lua_tostring(L, -1));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(L, -EINVAL, lua_pushfstring(L, "%s: not a regular file", path));
+	}
 	luaL_buffinit(L, &b);
-	do {
+	size_t total = 0;
+	for (;;) {
 		char *p = luaL_prepbuffer(&b);
-		n = fread(p, 1, LUAL_BUFFERSIZE, f);
-		luaL_addsize(&b, n);
-	} while (n == LUAL_BUFFERSIZE);
-	int err = ferror(f) ? errno : 0;
-	fclose(f);
-	if (err)
-		return fail(L, -err, lua_pushfstring(L, "%s: %s", path, strerror(err)));
+		ssize_t n = read(fd, p, LUAL_BUFFERSIZE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || total + (size_t)n > MAX_FILE) {
+			int err = n < 0 ? errno : EFBIG;
+			close(fd);
+			return fail(L, -err, lua_pushfstring(L, "%s: %s", path, strerror(err)));
+		}
+		if (n == 0)
+			break;
+		luaL_addsize(&b, (size_t)n);
+		total += (size_t)n;
+	}
+	close(fd);
 	luaL_pushresult(&b);
 	return 1;
 }
@@ -110,8 +198,8 @@ static int pt_lua_syslog(lua_State *L)
 static int pt_lua_remove_file(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
-	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
-	const char *root = lua_isstring(L, -1) ? lua_tostring(L, -1) : "/";
+	pt_lua_check_action(L, "pt.remove_file");
+	const char *root = root_of(L);
 	const char *full = lua_pushfstring(L, "%s/%s", strcmp(root, "/") == 0 ? "" : root,
 					   path[0] == '/' ? path + 1 : path);
 	if (unlink(full) < 0 && errno != ENOENT)

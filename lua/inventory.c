@@ -496,6 +496,7 @@ static int dev_check_take(lua_State *L)
 /* dev:set_sriov_numvfs(n): true, or nil, message, errno. */
 static int dev_set_numvfs(lua_State *L)
 {
+	pt_lua_check_action(L, "set_sriov_numvfs");
 	pt_device *d = DEV(L);
 	lua_Integer n = luaL_checkinteger(L, 2);
 	luaL_argcheck(L, n >= 0 && n <= 0xffff, 2, "out of range");

@@ -20,6 +20,7 @@
 #define QMP_MT "pt.QMP"
 #define MONITOR_MT "pt.Monitor"
 #define ROOT_KEY "pt.root"
+#define LOADING_KEY "pt.loading"
 
 /* Every userdata holds one reference; closing drops it, later use raises. */
 typedef struct { void *p; } box;
@@ -52,6 +53,9 @@ void set_hex(lua_State *L, const char *key, unsigned long value, int width);
 void set_boolean(lua_State *L, const char *key, int value);
 typedef pt_device *(*member_at)(const void *obj, size_t i);
 void set_addresses(lua_State *L, const char *key, size_t n, member_at get, const void *obj);
+
+/* Raises when a recipe's top level (loading it) tries what changes the host. */
+void pt_lua_check_action(lua_State *L, const char *what);
 
 /* pt.context{root = DIR}: the context on the stack (1), or nil, message, errno (3). */
 int pt_lua_context(lua_State *L);

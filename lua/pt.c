@@ -78,6 +78,8 @@ void new_class(lua_State *L, const char *mt, const luaL_Reg *methods,
 		      const luaL_Reg *getters, lua_CFunction close, lua_CFunction tostring)
 {
 	luaL_newmetatable(L, mt);
+	lua_pushboolean(L, 0); /* getmetatable() gives false: recipes cannot reach the methods */
+	lua_setfield(L, -2, "__metatable");
 	lua_pushcfunction(L, close);
 	lua_setfield(L, -2, "__gc");
 	lua_pushcfunction(L, close);
@@ -148,6 +150,26 @@ void pt_lua_set_root(lua_State *L, const char *root)
 	lua_setfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
 }
 
+/* Actions that change the host are refused while a recipe's top level runs (loading it,
+ * ptlua --check and --describe run nothing that changes the host). */
+void pt_lua_check_action(lua_State *L, const char *what)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, LOADING_KEY);
+	bool loading = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	if (loading)
+		luaL_error(L, "%s: refused while the recipe loads (actions run in run and the hookscript "
+			   "phases)", what);
+}
+
+/* pt._loading(bool): for pt.recipe, which the sandbox does not give recipes. */
+static int pt_lua_loading(lua_State *L)
+{
+	lua_pushboolean(L, lua_toboolean(L, 1));
+	lua_setfield(L, LUA_REGISTRYINDEX, LOADING_KEY);
+	return 0;
+}
+
 static int pt_lua_root(lua_State *L)
 {
 	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
@@ -159,7 +181,8 @@ static int pt_lua_root(lua_State *L)
 /* Exported from pt.so for require "pt" in the system's Lua. */
 __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 {
-	static const luaL_Reg funcs[] = { { "root", pt_lua_root }, { NULL, NULL } };
+	static const luaL_Reg funcs[] = { { "root", pt_lua_root }, { "_loading", pt_lua_loading },
+					  { NULL, NULL } };
 
 	pt_lua_open_inventory(L);
 	pt_lua_open_actions(L);

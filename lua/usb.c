@@ -90,6 +90,7 @@ static int qmp_attach(lua_State *L)
 {
 	pt_qmp *q = check_open(L, 1, QMP_MT);
 	pt_usb_match m = { 0 };
+	pt_lua_check_action(L, "attach");
 	unsigned v, p;
 
 	luaL_checktype(L, 2, LUA_TTABLE);
@@ -118,6 +119,7 @@ static int qmp_attach(lua_State *L)
 static int qmp_detach(lua_State *L)
 {
 	pt_qmp *q = check_open(L, 1, QMP_MT);
+	pt_lua_check_action(L, "detach");
 	int r = pt_qmp_detach(q, luaL_checkstring(L, 2));
 	if (r < 0)
 		return fail(L, r, pt_ctx_last_error(qmp_ctx(L)));

@@ -2,22 +2,11 @@
 -- The configuration lines passthrough needs, written from the analysis: Proxmox (config lines,
 -- qm set, cluster mappings), libvirt XML, QEMU arguments, and the host's boot-time setup.
 local pt = require "pt"
-local json = require "pt.json"
 local proxmox = require "pt.proxmox"
 local libvirt = require "pt.libvirt"
 local qemu = require "pt.qemu"
 local persist = require "pt.persist"
 
-local function read_report(file)
-  local text, err = pt.read_file(file)
-  if not text then error(err, 0) end
-  local ok, report = pcall(json.decode, text)
-  if not ok then error(file .. ": " .. report, 0) end
-  if type(report) ~= "table" or type(report.devices) ~= "table" then
-    error(file .. ": not a report (ptlua scripts/report.lua --json)", 0)
-  end
-  return report
-end
 
 return {
   name = "emit",
@@ -97,7 +86,7 @@ return {
       for item in (args.nodes or ""):gmatch("[^,]+") do
         local name, file = item:match("^([^=]+)=(.+)$")
         if not name then error("--nodes " .. item .. ": expected NODE=REPORT", 0) end
-        nodes[#nodes + 1] = { name = name, devices = read_report(file).devices }
+        nodes[#nodes + 1] = { name = name, devices = proxmox.read_node_report(file).devices }
       end
       local records = {}
       for i, a in ipairs(set) do records[i] = inv:device(a):fields() end

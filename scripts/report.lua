@@ -188,7 +188,7 @@ return {
       help = "say why each device shares its group and what would change it (with --device: always)" },
     { name = "usb", type = "bool", help = "list the USB devices instead" },
     { name = "dot", type = "bool", help = "print the PCI tree as Graphviz DOT, coloured by IOMMU group" },
-    { name = "svg", type = "string", metavar = "FILE", help = "draw the PCI tree into FILE with dot (graphviz)" },
+    { name = "svg", type = "bool", help = "draw the PCI tree as SVG with dot (graphviz), on stdout" },
     { name = "require-iommu", type = "bool", help = "fail (exit 1) when the IOMMU is off" },
   },
   run = function(args)
@@ -224,7 +224,7 @@ return {
     local root = pt.root()
     if args.dot or args.svg then
       local dot = topology.dot(selected, name_of)
-      if args.svg then topology.svg(dot, args.svg) else print(dot) end
+      if args.svg then print((topology.svg(dot):gsub("\n$", ""))) else print(dot) end
     elseif args.json then
       local devices = json.array()
       for i, dev in ipairs(chosen) do

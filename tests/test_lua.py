@@ -105,6 +105,66 @@ def lua_sandbox(tmp):
 
 
 @test()
+def lua_sandbox_is_a_boundary(tmp):
+    """Each way out of the sandbox that an audit found, tried: the trusted runner, the generic
+    file functions, '..' and links out of the root, the real string table, libpt's own
+    modules and objects; and a top level that acts, under --check and --describe."""
+    import subprocess
+    from harness import build_spec, kemu_env, snapshot
+    root = build_spec("""
+0000:00:00.0 8086:3ec2 060000 group=0
+0000:00:02.0 8086:3e92 030000 group=2 driver=i915 boot_vga=1
+0000:01:00.0 10de:1b81 030000 group=1 driver=nouveau boot_vga=0
+driver vfio-pci
+""", os.path.join(tmp, "root"))
+    os.symlink("/etc", os.path.join(root, "sys", "evil"))
+    os.makedirs(os.path.join(root, "etc/pve"), exist_ok=True)
+    os.symlink("/etc/passwd", os.path.join(root, "etc/pve/passwd"))
+    os.mkfifo(os.path.join(root, "etc/pve/fifo"))
+    attempts = {
+        'require("pt.recipe").ptlua{trusted = true, words = {"x"}}': "require 'pt.recipe': recipes load only the pt modules",
+        'pt.write_file("/tmp/libpt-escape", "x", {root = "/"})': "attempt to call a nil value (field 'write_file')",
+        'pt.remove_file("/etc/passwd")': "attempt to call a nil value (field 'remove_file')",
+        'pt._loading(false)': "attempt to call a nil value (field '_loading')",
+        'assert(pt.read_file("/etc/shadow"))': "/etc/shadow: recipes read only /sys, /dev/disk, /etc/pve and /run/libpt",
+        'assert(pt.listdir("/sys/../etc"))': "/sys/../etc: no empty, '.' or '..' components",
+        'assert(pt.readlink("/sys/../../etc/x"))': "no empty, '.' or '..' components",
+        'assert(pt.read_file("/sys/evil/passwd"))': "sys/evil/passwd: No such file or directory",
+        'assert(pt.read_file("/etc/pve/passwd"))': "etc/pve/passwd: No such file or directory",
+        'assert(pt.read_file("/etc/pve/fifo"))': "/etc/pve/fifo: not a regular file",
+        'getmetatable("").__index.dump(print)': "attempt to index a boolean value",
+        '("").dump(print)': "attempt to call a nil value (field 'dump')",
+        'require("pt.proxmox").check_value = nil': "attempt to change a field of a libpt module (check_value)",
+        'rawset(require("pt.proxmox"), "check_value", function() end) '
+        'require("pt.proxmox").emit_mapping("bad,name", {}, { { name = "n", devices = {} } })':
+            'mapping name "bad,name": newlines, commas',
+        'require("pt.persist").apply({})': "attempt to call a nil value (field 'apply')",
+        'getmetatable(pt.scan():device("01:00.0")).__index = nil': "attempt to index a boolean value",
+        'getmetatable(pt).__index = nil': "attempt to index a boolean value",
+    }
+    for code, message in attempts.items():
+        p = ptlua([recipe(tmp, code + "\n")], root=root, check=1)
+        contains(p.stderr, message, code)
+    assert not os.path.exists("/tmp/libpt-escape")
+    os.unlink(os.path.join(root, "etc/pve/fifo"))  # the tree snapshot below would block on it
+    # A recipe changing its own copies of the libraries does not change libpt's modules.
+    p = ptlua([recipe(tmp, 'table.concat = nil string.format = nil\n'
+                           'print(require("pt.proxmox").format_props({ { "a", "1" }, { "b", "2" } }))\n')], root=root)
+    eq(p.stdout, "a=1,b=2\n", "the modules keep the real libraries")
+    # A top level that acts: refused, under --check, --describe and a plain run alike.
+    acting = recipe(tmp, 'local inv = pt.scan()\nassert(pt.bind(inv:device("01:00.0"), { vm = 100 })):commit()\n'
+                         'return { name = "x", description = "d", run = function() end }\n')
+    before = snapshot(root)
+    for mode in (["--check"], ["--describe"], []):
+        p = subprocess.run([f"{TOP}/lua/ptlua", "--root", root, *mode, acting], capture_output=True,
+                           text=True, env=kemu_env(root), cwd=TOP)
+        assert p.returncode != 0, (mode, p.stdout, p.stderr)
+        contains(p.stdout + p.stderr, "commit: refused while the recipe loads", " ".join(mode) or "run")
+    from harness import tree_diff
+    eq(tree_diff(before, snapshot(root)), [], "nothing written")
+
+
+@test()
 def lua_check_and_describe(tmp):
     import glob
     scripts = sorted(glob.glob(os.path.join(TOP, "scripts", "*.lua")))

@@ -204,6 +204,21 @@ function M.emit_usb(opts)
   return { lines = { key .. ": " .. value }, qm = "qm set " .. vm .. " --" .. key .. " " .. value }
 end
 
+-- Another node's report (report.lua --json), a file the admin names: decoded, its shape
+-- checked; an error names the file and the byte, never what the file holds.
+function M.read_node_report(file)
+  local f, err = io.open(file, "rb")
+  if not f then fail("%s", err) end
+  local text = f:read(64 << 20)
+  f:close()
+  local ok, report = pcall(require("pt.json").decode, text or "")
+  if not ok then fail("%s: %s", file, tostring(report):match("json: .*") or "not JSON") end
+  if type(report) ~= "table" or type(report.devices) ~= "table" then
+    fail("%s: not a report (ptlua scripts/report.lua --json)", file)
+  end
+  return report
+end
+
 -- A node's report as it arrives from elsewhere: every value that goes into pci.cfg checked.
 local function checked_device(node, d)
   local function bad(what, v) fail("node %s: device %s: %s %q is not valid", node, tostring(d.address), what, tostring(v)) end

@@ -143,18 +143,66 @@ function M.describe(recipe, file)
   return table.concat(lines, "\n")
 end
 
--- The environment a recipe runs in: no io, no debug, no os.execute, no loading of code;
--- what it needs of the host goes through pt. require gives the bundled pt modules only.
+-- A read-only view of a table: reads go through (plain tables inside it are views too; a
+-- table with a metatable, such as json.null, is a value), writes and getmetatable are refused.
+-- What the sandbox hands out of the trusted code is only views.
+local views = setmetatable({}, { __mode = "k" })
+local function readonly(t, hide)
+  if type(t) ~= "table" or (getmetatable(t) ~= nil and not hide) then return t end
+  if views[t] then return views[t] end
+  local view = setmetatable({}, {
+    __index = function(_, k)
+      if hide and hide[k] then return nil end
+      return readonly(t[k])
+    end,
+    __newindex = function(_, k) error("attempt to change a field of a libpt module (" .. tostring(k) .. ")", 2) end,
+    __pairs = function()
+      return function(_, k)
+        local v
+        repeat k, v = next(t, k) until k == nil or not (hide and hide[k])
+        return k, readonly(v)
+      end, t, nil
+    end,
+    __len = function() return #t end,
+    __metatable = false,
+  })
+  views[t] = view
+  return view
+end
+
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+-- The modules a recipe may require, and what of them it does not get: generic writers.
+M.MODULES = {
+  ["pt.json"] = {}, ["pt.proxmox"] = {}, ["pt.libvirt"] = {}, ["pt.qemu"] = {}, ["pt.topology"] = {},
+  ["pt.passthrough"] = {}, ["pt.usb"] = {}, ["pt.persist"] = { apply = true },
+}
+-- Of pt itself: the generic file writers and the loader's switch.
+local PT_HIDDEN = { write_file = true, remove_file = true, _loading = true }
+
+-- The environment a recipe runs in: the safe parts of Lua's library (copies: a recipe cannot
+-- change what libpt's own modules use), print, and pt. No io, debug, os.execute, loading of
+-- code or string.dump; getmetatable of a string, a pt object or a module gives false; the
+-- host is reached only through pt's typed actions (scan, bind, restore, USB, the host plan),
+-- and read through pt.read_file, pt.listdir, pt.readlink under /sys, /dev/disk, /etc/pve and
+-- /run/libpt of the root.
 function M.sandbox(output)
   local real_pt = require "pt"
-  local pt = setmetatable({
+  -- Strings share one metatable with the trusted code: lock it, and take string.dump away.
+  string.dump = nil
+  local smt = getmetatable("")
+  if smt then smt.__metatable = false end -- false once locked (--check makes several sandboxes)
+  local safe_string = copy(string)
+  local pt_hide = copy(PT_HIDDEN)
+  local pt = readonly(setmetatable({
     warn = function(...) output.warn(table.concat({ ... }, " ")) end,
-  }, { __index = real_pt })
-  local safe_string = {}
-  for k, v in pairs(string) do safe_string[k] = v end
-  safe_string.dump = nil -- bytecode is for load, which recipes do not have
+  }, { __index = function(_, k) if not pt_hide[k] then return real_pt[k] end end }), pt_hide)
   local env = {
-    string = safe_string, table = table, math = math, utf8 = utf8,
+    string = safe_string, table = copy(table), math = copy(math), utf8 = copy(utf8),
     print = function(...) output.print(...) end,
     os = { time = os.time, getenv = os.getenv, date = os.date, clock = os.clock },
     pt = pt,
@@ -165,7 +213,8 @@ function M.sandbox(output)
   }
   env.require = function(name)
     if name == "pt" then return pt end
-    if type(name) == "string" and name:match("^pt%.[%w_%-]+$") then return require(name) end
+    local hidden = type(name) == "string" and M.MODULES[name]
+    if hidden then return readonly(require(name), hidden) end
     error("require '" .. tostring(name) .. "': recipes load only the pt modules", 2)
   end
   env._G = env
@@ -199,6 +248,16 @@ local function load_recipe(file, env)
   return chunk
 end
 
+-- Runs a recipe's top level with every action refused: loading changes nothing on the host.
+local function run_top_level(chunk, ...)
+  local pt = require "pt"
+  pt._loading(true)
+  local ok, result = pcall(chunk, ...)
+  pt._loading(false)
+  if not ok then error(result, 0) end
+  return result
+end
+
 -- "ptlua SCRIPT VMID PHASE": Proxmox calling a hookscript.
 local function hookscript_call(words)
   local vm, phase = words[2], words[3]
@@ -227,7 +286,7 @@ function M.ptlua(o)
     local failed = 0
     for _, file in ipairs(words) do
       local ok, err = pcall(function()
-        local result = load_recipe(file, M.sandbox(output_for(nil)))()
+        local result = run_top_level(load_recipe(file, M.sandbox(output_for(nil))))
         if type(result) ~= "table" then error(file .. ": does not return a recipe table", 0) end
         M.validate(result, file)
       end)
@@ -243,7 +302,12 @@ function M.ptlua(o)
   end
   local env = o.trusted and _G or M.sandbox(output)
   local chunk = load_recipe(file, env)
-  local result = chunk(table.unpack(words, 2))
+  local result
+  if o.trusted then
+    result = chunk(table.unpack(words, 2))
+  else
+    result = run_top_level(chunk, table.unpack(words, 2))
+  end
   if type(result) ~= "table" then
     if o.mode == "describe" then error(file .. ": does not return a recipe table", 0) end
     return math.type(result) == "integer" and result or 0

@@ -46,15 +46,22 @@ function M.dot(devices, name_of)
   return table.concat(out, "\n")
 end
 
--- dot renders it; without graphviz the DOT text is all there is.
-function M.svg(dot, file)
+-- The SVG that dot renders, as text (a recipe writes no files; the caller prints it). Without
+-- graphviz the DOT text is all there is.
+function M.svg(dot)
   if not os.execute("command -v dot >/dev/null 2>&1") then
     error("--svg needs dot (Debian package graphviz); --dot prints the graph without it", 0)
   end
-  local pipe = assert(io.popen("dot -Tsvg -o '" .. file:gsub("'", "'\\''") .. "'", "w"))
+  local file = os.tmpname()
+  local pipe = assert(io.popen("dot -Tsvg -o '" .. file .. "'", "w"))
   pipe:write(dot, "\n")
   local ok, _, code = pipe:close()
-  if not ok then error(string.format("dot failed (exit %s) writing %s", tostring(code), file), 0) end
+  local f = io.open(file, "r")
+  local svg = f and f:read("a")
+  if f then f:close() end
+  os.remove(file)
+  if not ok or not svg then error(string.format("dot failed (exit %s)", tostring(code)), 0) end
+  return svg
 end
 
 return M

@@ -17,7 +17,7 @@ return {
       help = "what to write" },
     { name = "device", type = "pci-addr", help = "the PCI device (its whole passthrough set goes)" },
     { name = "usb", type = "usb-id", help = "a USB device by vendor:product" },
-    { name = "usb-port", type = "string", metavar = "BUS-PORT", help = "a USB device by physical port (1-2.3)" },
+    { name = "usb-port", type = "usb-port", metavar = "BUS-PORT", help = "a USB device by physical port (1-2.3)" },
     { name = "vm", type = "vmid", help = "the VM (proxmox, qm: read for free slots and settings)" },
     { name = "primary", type = "bool", help = "the GPU is the VM's primary display (x-vga, vga none)" },
     { name = "no-rombar", type = "bool", help = "do not expose the option ROM" },

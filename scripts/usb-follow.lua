@@ -15,7 +15,7 @@ return {
     { name = "vm", type = "vmid", help = "the Proxmox VM (its /var/run/qemu-server/VM.qmp)" },
     { name = "socket", type = "string", help = "a QMP socket path instead of --vm" },
     { name = "match", type = "usb-id", help = "follow the device with this vendor:product" },
-    { name = "port", type = "string", metavar = "BUS-PORT", help = "follow whatever is plugged into this port" },
+    { name = "port", type = "usb-port", metavar = "BUS-PORT", help = "follow whatever is plugged into this port" },
     { name = "serial", type = "string", help = "follow the device with this serial" },
   },
   run = function(args)

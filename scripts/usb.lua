@@ -13,7 +13,7 @@ return {
     { name = "detach", type = "bool", help = "detach it" },
     { name = "list", type = "bool", help = "list the USB devices the VM has" },
     { name = "id", type = "usb-id", help = "match by vendor:product" },
-    { name = "port", type = "string", metavar = "BUS-PORT", help = "match by physical port, e.g. 1-2.3" },
+    { name = "port", type = "usb-port", metavar = "BUS-PORT", help = "match by physical port, e.g. 1-2.3" },
     { name = "serial", type = "string", help = "match by serial number" },
     { name = "timeout-ms", type = "integer", default = 5000, help = "how long QEMU may take to answer" },
   },

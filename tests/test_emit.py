@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from harness import build_spec, contains, eq, ptlua, run, test
+from harness import build_spec, contains, eq, ptlua, run, snapshot, test
 
 HOST = """
 0000:00:00.0 8086:3ec2 060000 group=0
@@ -105,8 +105,6 @@ def emit_bad_input(tmp):
          'romfile "a,x-vga=1": newlines, commas'),
         (["--format", "proxmox", "--device", "01:00.0", "--vm", "100", "--romfile", "é.rom"], "non-ASCII"),
         (["--format", "mapping", "--device", "01:00.0", "--mapping", "gpu\nhostpci0"], "mapping name"),
-        (["--format", "qemu", "--usb-port", "1-2..3"], 'USB port "1-2..3"'),
-        (["--format", "proxmox", "--usb-port", "x", "--vm", "100"], 'USB port "x"'),
         (["--format", "libvirt-domain", "--device", "01:00.0", "--vm", "100", "--romfile", "x"], None),
     ):
         p = emit(root, *args, check=None)
@@ -115,6 +113,10 @@ def emit_bad_input(tmp):
             contains(p.stderr, message, " ".join(args))
     contains(emit(root, "--format", "proxmox", "--device", "01:00.0", "--vm", "99", check=2).stderr,
              "--vm '99' is not a VM id", "vm id")
+    contains(emit(root, "--format", "qemu", "--usb-port", "1-2..3", check=2).stderr,
+             "--usb-port '1-2..3' is not a USB port", "port")
+    contains(emit(root, "--format", "proxmox", "--usb-port", "x", "--vm", "100", check=2).stderr,
+             "--usb-port 'x' is not a USB port", "port")
     contains(emit(root, "--format", "proxmox", "--device", "1:00.0", "--vm", "100", check=2).stderr,
              "'1:00.0' is not a PCI address", "address")
     contains(emit(root, "--format", "proxmox", "--usb", "10c4-ea60", "--vm", "100", check=2).stderr,
@@ -209,6 +211,40 @@ def emit_mapping(tmp):
     p = emit(root, "--format", "mapping", "--device", "01:00.0", "--mapping", "m", "--nodes",
              f"pve2={tmp}/bad.json", check=1)
     contains(p.stderr, "bad.json: json:", "bad report named")
+
+
+@test()
+def emit_refuses_injection(tmp):
+    """Values that would carry another key, line or shell command into what is emitted are
+    refused where they enter, naming them; `qm` output is quoted so that it runs one qm set."""
+    import shlex
+    root = host(tmp)
+    before = snapshot(root)
+    for args, message in (
+        (["--format", "mapping", "--usb-port", "1-2,node=evil\n\tmap id=dead:beef", "--mapping", "m"],
+         "is not a USB port"),
+        (["--format", "proxmox", "--usb-port", "1-2;reboot", "--vm", "100"], "is not a USB port"),
+        (["--format", "qm", "--device", "01:00.0", "--vm", "100", "--romfile",
+          "x.rom --hookscript local:snippets/evil.pl"], 'romfile "x.rom --hookscript local:snippets/evil.pl"'),
+        (["--format", "qm", "--device", "01:00.0", "--vm", "100", "--romfile", "$(reboot)"], 'romfile "$(reboot)"'),
+        (["--format", "qm", "--device", "01:00.0", "--vm", "100", "--storage", "local;reboot"], "storage"),
+        (["--format", "mapping", "--device", "01:00.0", "--mapping", "m", "--node", "pve1,node=x"], "node name"),
+    ):
+        p = emit(root, *args, check=p_check(args))
+        contains(p.stderr, message, " ".join(args))
+        assert "evil" not in p.stdout and "reboot" not in p.stdout, p.stdout
+    # What qm prints is one command of plain words, whatever the values.
+    out = emit(root, "--format", "qm", "--device", "01:00.0", "--vm", "100", "--romfile", "gtx1070.rom",
+               "--hide-kvm").stdout.strip()
+    words = shlex.split(out)
+    eq(words[:3], ["qm", "set", "100"], "one qm set")
+    assert not any(c in out for c in ";&|`$\n"), out
+    from harness import tree_diff
+    eq(tree_diff(before, snapshot(root)), [], "nothing written")
+
+
+def p_check(args):
+    return 2 if "--usb-port" in args else 1
 
 
 @test(timeout=120)

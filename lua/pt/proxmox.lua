@@ -14,6 +14,26 @@ function M.check_value(what, value)
   return value
 end
 
+-- A file name in /usr/share/kvm (romfile) and a Proxmox storage id: nothing else gets through.
+function M.check_romfile(name)
+  name = M.check_value("romfile", name)
+  if not name:match("^[%w][%w%-_.+]*$") then
+    fail("romfile %q: a file name in /usr/share/kvm (letters, digits, '-', '_', '.', '+')", name)
+  end
+  return name
+end
+
+function M.check_storage(id)
+  id = M.check_value("storage", id)
+  if not id:match("^%a[%w%-_.]*$") then fail("storage %q: a Proxmox storage id (local-lvm)", id) end
+  return id
+end
+
+-- One `qm set` command line, every word quoted for the shell: pasted, it runs exactly that.
+local function qm_set(vm, words)
+  return require("pt.qemu").shell({ "qm", "set", tostring(vm), table.unpack(words) })
+end
+
 function M.check_vmid(vm)
   local n = math.tointeger(tonumber(vm))
   if not n or n < 100 or n > 999999999 then fail("VM id %s: must be 100 to 999999999", tostring(vm)) end
@@ -149,7 +169,8 @@ function M.emit(inv, dev, opts)
     else
       lines[#lines + 1] = key .. ": " .. value
     end
-    options[#options + 1] = "--" .. key .. " " .. value
+    options[#options + 1] = "--" .. key
+    options[#options + 1] = value
   end
   local settings = {}
   if not is_q35(machine) then
@@ -164,13 +185,13 @@ function M.emit(inv, dev, opts)
     if is_q35(machine) then props[#props + 1] = { "pcie", "1" } end
     if opts.primary and entry.slot == dev.address:sub(1, -3) then props[#props + 1] = { "x-vga", "1" } end
     if opts.rombar == false then props[#props + 1] = { "rombar", "0" } end
-    if opts.romfile then props[#props + 1] = { "romfile", M.check_value("romfile", opts.romfile) } end
+    if opts.romfile then props[#props + 1] = { "romfile", M.check_romfile(opts.romfile) } end
     set(next_free(config, "hostpci", 15, taken), M.format_props(props))
   end
   if is_gpu and (values.bios or "seabios") ~= "ovmf" then
     settings[#settings + 1] = { "bios", "ovmf" }
     if not values.efidisk0 then
-      settings[#settings + 1] = { "efidisk0", M.check_value("storage", opts.storage or "local-lvm") ..
+      settings[#settings + 1] = { "efidisk0", M.check_storage(opts.storage or "local-lvm") ..
         ":1,efitype=4m,pre-enrolled-keys=1" }
     end
   end
@@ -180,7 +201,7 @@ function M.emit(inv, dev, opts)
   end
   if opts.primary and values.vga ~= "none" then settings[#settings + 1] = { "vga", "none" } end
   for _, kv in ipairs(settings) do set(kv[1], kv[2], kv[1] == "efidisk0") end
-  return { lines = lines, notes = notes, qm = "qm set " .. vm .. " " .. table.concat(options, " ") }
+  return { lines = lines, notes = notes, qm = qm_set(vm, options) }
 end
 
 -- A USB device: by vid:pid, or by port when ids are ambiguous or the device re-enumerates.
@@ -189,9 +210,8 @@ function M.emit_usb(opts)
   local config = opts.config or M.read_config(require("pt").root(), vm)
   local host
   if opts.port then
-    if not opts.port:match("^%d+%-%d+[%.%d]*$") or opts.port:match("%.%.") or opts.port:match("%.$") then
-      fail("USB port %q: expected BUS-PORT(.PORT)*, e.g. 1-2.3", opts.port)
-    end
+    local ok, why = require("pt.usb").parse_port(opts.port)
+    if not ok then fail("%s", why) end
     host = opts.port
   else
     if not tostring(opts.id):match("^%x%x%x%x:%x%x%x%x$") then
@@ -201,7 +221,7 @@ function M.emit_usb(opts)
   end
   local value = "host=" .. host .. (opts.usb3 and ",usb3=1" or "")
   local key = next_free(config, "usb", 13, {})
-  return { lines = { key .. ": " .. value }, qm = "qm set " .. vm .. " --" .. key .. " " .. value }
+  return { lines = { key .. ": " .. value }, qm = qm_set(vm, { "--" .. key, value }) }
 end
 
 -- Another node's report (report.lua --json), a file the admin names: decoded, its shape
@@ -343,6 +363,12 @@ end
 -- USB mappings (/etc/pve/mapping/usb.cfg): a map line a node, by id (or by port path).
 function M.emit_usb_mapping(name, usb, nodes)
   M.check_value("mapping name", name)
+  if usb.port then
+    local ok, why = require("pt.usb").parse_port(usb.port)
+    if not ok then fail("%s", why) end
+  elseif not tostring(usb.id):match("^%x%x%x%x:%x%x%x%x$") then
+    fail("USB id %q: expected VVVV:PPPP, e.g. 10c4:ea60", tostring(usb.id))
+  end
   if not name:match("^[%a][%w%-_]*$") then fail("mapping name %q: letters, digits, '-' and '_'", name) end
   local lines = { name }
   for _, node in ipairs(nodes) do

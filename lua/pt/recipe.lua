@@ -42,9 +42,15 @@ local function enum(v, spec)
   return nil, "is not one of " .. table.concat(spec.values, ", ")
 end
 
+local function usb_port(v)
+  local bus, why = require("pt.usb").parse_port(v)
+  if not bus then return nil, "is not a USB port (expected BUS-PORT(.PORT)*, e.g. 1-2.3)" end
+  return v
+end
+
 M.types = {
   bool = true, string = function(v) return v end, integer = integer,
-  enum = enum, ["pci-addr"] = pci_addr, ["usb-id"] = usb_id, vmid = vmid,
+  enum = enum, ["pci-addr"] = pci_addr, ["usb-id"] = usb_id, ["usb-port"] = usb_port, vmid = vmid,
 }
 
 local PHASES = { ["pre-start"] = true, ["post-start"] = true, ["pre-stop"] = true, ["post-stop"] = true }

@@ -12,15 +12,23 @@ function M.device_id(match)
   return "pt-usb-" .. match.id:gsub(":", "_")
 end
 
+-- A physical port as the kernel names it, "BUS-PORT(.PORT)*" (1-2.3): bus and port path, or
+-- nil and why. Every port that enters libpt (command lines, configs) is checked here.
+function M.parse_port(s)
+  local bus, port = tostring(s):match("^(%d+)%-(%d+[%d%.]*)$")
+  if not bus or port:match("%.%.") or port:match("%.$") then
+    return nil, string.format("USB port %q: expected BUS-PORT(.PORT)*, e.g. 1-2.3", tostring(s))
+  end
+  return math.tointeger(tonumber(bus)), port
+end
+
 -- Resolves {id = "10c4:ea60"} | {port = "1-2.3"} | {serial = "S"} against the present devices
 -- into what QEMU matches on: vendor/product, or bus and port.
 function M.resolve(match, devices)
   if match.port then
-    local bus, port = tostring(match.port):match("^(%d+)%-([%d%.]+)$")
-    if not bus or port:match("%.%.") or port:match("%.$") then
-      fail("USB port %q: expected BUS-PORT(.PORT)*, e.g. 1-2.3", tostring(match.port))
-    end
-    return { port = match.port, bus = math.tointeger(tonumber(bus)), hostport = port }
+    local bus, port = M.parse_port(match.port)
+    if not bus then fail("%s", port) end
+    return { port = match.port, bus = bus, hostport = port }
   end
   if match.serial then
     for _, d in ipairs(devices) do

@@ -335,6 +335,10 @@ typedef struct pt_usb_match {
 	const char *port;
 } pt_usb_match;
 int pt_qmp_connect(pt_ctx *ctx, const char *path, unsigned vm, pt_qmp **ret);
+/* The same, with connect, the greeting and capability negotiation each within timeout_ms (a
+ * monitor that never accepts, never greets or sends half a line fails with -ETIMEDOUT); the
+ * timeout then applies to every command. A path longer than sun_path is -ENAMETOOLONG. */
+int pt_qmp_connect_timeout(pt_ctx *ctx, const char *path, unsigned vm, unsigned timeout_ms, pt_qmp **ret);
 pt_qmp *pt_qmp_ref(pt_qmp *q);
 pt_qmp *pt_qmp_unref(pt_qmp *q);
 void pt_qmp_set_timeout(pt_qmp *q, unsigned ms);

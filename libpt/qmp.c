@@ -21,6 +21,7 @@
 #include "libpt-private.h"
 
 #define QMP_TIMEOUT_MS 5000
+#define MAX_EVENTS 256 /* events kept while waiting for a reply; older ones are dropped */
 
 struct pt_qmp {
 	int refcount;
@@ -73,6 +74,8 @@ static json_t *read_message(pt_qmp *q, long deadline, int *err)
 			return NULL;
 		}
 		ssize_t n = read(q->fd, q->buf + q->len, sizeof(q->buf) - q->len);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
 		if (n <= 0) {
 			*err = pt_fail(q->ctx, n == 0 ? -ECONNRESET : -errno, "%s: QMP: the connection closed "
 				       "(QEMU stopped?)", q->where);
@@ -96,17 +99,31 @@ static int execute(pt_qmp *q, const char *command, json_t *arguments, json_t **r
 	json_decref(msg);
 	if (!text)
 		return -ENOMEM;
-	size_t len = strlen(text);
+	size_t len = strlen(text), sent = 0;
 	text[len++] = '\n'; /* json_dumps leaves room: it was NUL-terminated */
-	ssize_t n = send(q->fd, text, len, MSG_NOSIGNAL);
+	while (sent < len) { /* the socket does not block: wait for room, within the deadline */
+		ssize_t n = send(q->fd, text + sent, len - sent, MSG_NOSIGNAL);
+		if (n > 0) {
+			sent += (size_t)n;
+			continue;
+		}
+		long left = deadline - now_ms();
+		struct pollfd p = { .fd = q->fd, .events = POLLOUT };
+		if (n < 0 && (errno == EAGAIN || errno == EINTR) && left > 0 && poll(&p, 1, (int)left) >= 0)
+			continue;
+		free(text);
+		return n < 0 && errno == EAGAIN ?
+		       pt_fail(q->ctx, -ETIMEDOUT, "%s: QMP: %s: not taken within %u ms", q->where, command, q->timeout_ms) :
+		       pt_fail(q->ctx, -EPIPE, "%s: QMP: %s: the connection closed (QEMU stopped?)", q->where, command);
+	}
 	free(text);
-	if (n != (ssize_t)len)
-		return pt_fail(q->ctx, -EPIPE, "%s: QMP: %s: the connection closed (QEMU stopped?)", q->where, command);
 	for (;;) {
 		json_t *reply = read_message(q, deadline, &err);
 		if (!reply)
 			return err;
 		if (json_object_get(reply, "event")) {
+			if (json_array_size(q->events) >= MAX_EVENTS)
+				json_array_remove(q->events, 0); /* a flooding peer costs no memory */
 			json_array_append_new(q->events, reply);
 			continue;
 		}
@@ -162,42 +179,88 @@ static pt_qmp *qmp_free(pt_qmp *q)
 
 PT_EXPORT int pt_qmp_connect(pt_ctx *ctx, const char *path, unsigned vm, pt_qmp **ret)
 {
+	return pt_qmp_connect_timeout(ctx, path, vm, QMP_TIMEOUT_MS, ret);
+}
+
+/* connect(2) within the deadline: a peer whose listen backlog is full gives EAGAIN at once
+ * (the socket does not block), and is tried again until the deadline. */
+static int connect_by(pt_qmp *q, const struct sockaddr_un *addr, long deadline)
+{
+	unsigned delay_ms = 1;
+
+	for (;;) {
+		if (connect(q->fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EINPROGRESS) { /* wait until it is writable */
+			struct pollfd p = { .fd = q->fd, .events = POLLOUT };
+			long left = deadline - now_ms();
+			int so = 0;
+			socklen_t solen = sizeof(so);
+			if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+				return -ETIMEDOUT;
+			getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &so, &solen);
+			return -so;
+		}
+		if (errno != EAGAIN)
+			return -errno;
+		long left = deadline - now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		usleep((delay_ms < (unsigned)left ? delay_ms : (unsigned)left) * 1000);
+		delay_ms = delay_ms < 64 ? delay_ms * 2 : 100;
+	}
+}
+
+PT_EXPORT int pt_qmp_connect_timeout(pt_ctx *ctx, const char *path, unsigned vm, unsigned timeout_ms,
+				     pt_qmp **ret)
+{
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	char socket_path[sizeof(addr.sun_path)];
 	pt_qmp *q;
-	int r, err = 0;
+	int r, err = 0, n;
 
+	if (!ctx || !ret)
+		return -EINVAL;
 	if (!path) {
 		if (vm < 100 || vm > 999999999)
 			return pt_fail(ctx, -EINVAL, "VM id %u: must be 100 to 999999999", vm);
-		snprintf(socket_path, sizeof(socket_path), "%s/var/run/qemu-server/%u.qmp", ctx->root, vm);
-	} else if (snprintf(socket_path, sizeof(socket_path), "%s", path) >= (int)sizeof(socket_path))
-		return pt_fail(ctx, -ENAMETOOLONG, "%s: socket path too long", path);
+		n = snprintf(socket_path, sizeof(socket_path), "%s/var/run/qemu-server/%u.qmp", ctx->root, vm);
+	} else
+		n = snprintf(socket_path, sizeof(socket_path), "%s", path);
+	if (n >= (int)sizeof(socket_path))
+		return pt_fail(ctx, -ENAMETOOLONG, "%s%s: a socket path longer than %zu bytes",
+			       path ? path : ctx->root, path ? "" : "/var/run/qemu-server/...", sizeof(socket_path) - 1);
+	long deadline = now_ms() + timeout_ms;
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
 	q->refcount = 1;
 	q->ctx = pt_ctx_ref(ctx);
-	q->timeout_ms = QMP_TIMEOUT_MS;
+	q->timeout_ms = timeout_ms;
 	q->events = json_array();
 	if (path)
 		q->where = strdup(path);
 	else if (asprintf(&q->where, "VM %u", vm) < 0)
 		q->where = NULL;
-	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (!q->where || !q->events || q->fd < 0) {
 		qmp_free(q);
 		return -ENOMEM;
 	}
 	memcpy(addr.sun_path, socket_path, strlen(socket_path) + 1);
-	if (connect(q->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		r = -errno;
-		pt_fail(ctx, r, "%s: %s: %s%s", q->where, socket_path, strerror(-r),
-			r == -ENOENT || r == -ECONNREFUSED ? " (is the VM running?)" : "");
+	if ((r = connect_by(q, &addr, deadline)) < 0) {
+		if (r == -ETIMEDOUT)
+			pt_fail(ctx, r, "%s: %s: QMP: not accepted within %u ms (the monitor is busy)", q->where,
+				socket_path, timeout_ms);
+		else
+			pt_fail(ctx, r, "%s: %s: %s%s", q->where, socket_path, strerror(-r),
+				r == -ENOENT || r == -ECONNREFUSED ? " (is the VM running?)" : "");
 		qmp_free(q);
 		return r;
 	}
-	json_t *greeting = read_message(q, now_ms() + q->timeout_ms, &err);
+	json_t *greeting = read_message(q, deadline, &err);
 	if (!greeting || !json_object_get(greeting, "QMP")) {
 		json_decref(greeting);
 		if (!err)

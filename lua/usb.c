@@ -63,14 +63,12 @@ static int pt_lua_qmp(lua_State *L)
 	int r = pt_ctx_new(&ctx, &opts);
 	if (r < 0)
 		return fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/", strerror(-r)));
-	r = pt_qmp_connect(ctx, socket, (unsigned)vm, &q);
+	r = pt_qmp_connect_timeout(ctx, socket, (unsigned)vm, timeout > 0 ? (unsigned)timeout : 5000, &q);
 	if (r < 0) {
 		lua_pushstring(L, pt_ctx_last_error(ctx));
 		pt_ctx_unref(ctx);
 		return fail(L, r, lua_tostring(L, -1));
 	}
-	if (timeout > 0)
-		pt_qmp_set_timeout(q, (unsigned)timeout);
 	push_box(L, q, QMP_MT);
 	push_box(L, ctx, CTX_MT); /* errors are read from it */
 	lua_setiuservalue(L, -2, 1);

@@ -106,6 +106,75 @@ def usb_qmp_socket_closed_mid_command(tmp):
     server.close()
 
 
+@test(timeout=120)
+def usb_qmp_hostile_peers(tmp):
+    """Monitors that never accept (a full backlog), never greet, send half a line, or flood
+    events: each fails within --timeout-ms, naming the socket, in bounded memory; a socket path
+    longer than sun_path is refused, not truncated."""
+    import time
+    greeting = b'{"QMP": {"version": {}, "capabilities": []}}\n'
+
+    def peer(name, behave, backlog=1):
+        path = os.path.join(tmp, name + ".sock")
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(path)
+        server.listen(backlog)
+        if behave:
+            threading.Thread(target=behave, args=(server,), daemon=True).start()
+        return path, server
+
+    def silent(server):
+        conn, _ = server.accept()
+        time.sleep(30)
+
+    def half_line(server):
+        conn, _ = server.accept()
+        conn.sendall(b'{"QMP": {"version"')
+        time.sleep(30)
+
+    def flood(server):
+        conn, _ = server.accept()
+        conn.sendall(greeting)
+        conn.recv(4096)
+        conn.sendall(b'{"return": {}, "id": 1}\n')
+        event = b'{"event": "RTC_CHANGE", "data": {"offset": 1}, "timestamp": {"seconds": 1}}\n' * 512
+        end = time.time() + 10
+        while time.time() < end:
+            try:
+                conn.sendall(event)
+            except OSError:
+                return
+
+    # a full backlog: the listener never accepts, and two clients fill its queue
+    full, server = peer("full", None, backlog=0)
+    fillers = []
+    for _ in range(3):
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.setblocking(False)
+        try:
+            c.connect(full)
+        except (BlockingIOError, OSError):
+            pass
+        fillers.append(c)
+    cases = [(full, "not accepted within 500 ms")]
+    cases.append((peer("silent", silent)[0], "no answer within 500 ms"))
+    cases.append((peer("half", half_line)[0], "no answer within 500 ms"))
+    cases.append((peer("flood", flood)[0], "no answer within 500 ms"))
+    for path, message in cases:
+        start = time.monotonic()
+        p = run(["/usr/bin/time", "-f", "maxrss=%M", PTLUA, "scripts/usb.lua", "--socket", path, "--list",
+                 "--timeout-ms", "500"], cwd=TOP, check=1)
+        took = time.monotonic() - start
+        contains(p.stderr, f"{path}", "names the socket")
+        contains(p.stderr, message, path)
+        assert took < 5, f"{path}: {took:.1f}s"
+        rss = int(p.stderr.split("maxrss=")[1].split()[0])
+        assert rss < 64 * 1024, f"{path}: {rss} KiB"
+    long = os.path.join(tmp, "x" * 120 + ".sock")
+    p = ptlua(["scripts/usb.lua", "--socket", long, "--list"], check=1)
+    contains(p.stderr, "a socket path longer than 107 bytes", "long path refused")
+
+
 @test(timeout=180)
 def usb_follower_umockdev(tmp):
     p = run(["umockdev-wrapper", "/usr/bin/python3", os.path.join(TOP, "tests", "umock_follow.py"),

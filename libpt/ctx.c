@@ -135,6 +135,11 @@ int pt_fail(pt_ctx *ctx, int err, const char *format, ...)
 	va_start(args, format);
 	vsnprintf(ctx->last_error, sizeof(ctx->last_error), format, args);
 	va_end(args);
+	/* Refused by the system to a user who is not root: say what would let it through. */
+	if ((err == -EACCES || err == -EPERM) && geteuid() != 0) {
+		size_t len = strlen(ctx->last_error);
+		snprintf(ctx->last_error + len, sizeof(ctx->last_error) - len, " (this needs root)");
+	}
 	pt_log(ctx, LOG_DEBUG, __FILE__, __LINE__, __func__, "%s", ctx->last_error);
 	return err;
 }

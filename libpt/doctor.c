@@ -130,12 +130,9 @@ static void cmdline_fix(pt_doctor *d, char *buf, size_t size, const char *params
 static void check_cpu(pt_doctor *d)
 {
 	char line[8192], flags[64] = "";
-	int fd = openat(d->e->ctx->rootfd, "proc/cpuinfo", O_RDONLY | O_CLOEXEC);
-	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	FILE *f = pt_fopen_regular(d->e->ctx->rootfd, "proc/cpuinfo");
 
 	if (!f) {
-		if (fd >= 0)
-			close(fd);
 		add(d, "cpu-virtualization", PT_INFO, "CPU virtualization extensions", NULL,
 		    "%s/proc/cpuinfo: unreadable", root(d));
 		return;
@@ -233,12 +230,9 @@ static void check_interrupts(pt_doctor *d)
 {
 	char line[1024];
 	bool remapped = false;
-	int fd = openat(d->e->ctx->rootfd, "proc/interrupts", O_RDONLY | O_CLOEXEC);
-	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	FILE *f = pt_fopen_regular(d->e->ctx->rootfd, "proc/interrupts");
 
 	if (!f) {
-		if (fd >= 0)
-			close(fd);
 		add(d, "interrupt-remapping", PT_INFO, "Interrupt remapping", NULL,
 		    "%s/proc/interrupts: unreadable", root(d));
 		return;
@@ -275,20 +269,15 @@ static void check_acs_override(pt_doctor *d)
 		    root(d));
 }
 
+/* libkmod finds module files only: modprobe.d is read by modprobe.c (with the file and line of
+ * every rule, and never blocking), so libkmod gets no configuration at all. */
 static struct kmod_ctx *open_kmod(pt_doctor *d)
 {
-	char dir[PATH_MAX], paths[4][PATH_MAX];
-	const char *config[5];
-	static const char *const conf[] = { "etc/modprobe.d", "run/modprobe.d", "usr/lib/modprobe.d",
-					    "lib/modprobe.d" };
+	static const char *const no_config[] = { NULL };
+	char dir[PATH_MAX];
 
-	for (int i = 0; i < 4; i++) {
-		snprintf(paths[i], sizeof(paths[i]), "%s/%s", root(d), conf[i]);
-		config[i] = paths[i];
-	}
-	config[4] = NULL;
 	snprintf(dir, sizeof(dir), "%s/lib/modules/%s", root(d), d->kernel);
-	return kmod_new(dir, config);
+	return kmod_new(dir, no_config);
 }
 
 /* Loaded (/sys/module), built in (modules.builtin) or loadable (libkmod finds its file). */
@@ -304,8 +293,7 @@ static void check_modules(pt_doctor *d)
 		if (exists(d, path))
 			state = "loaded";
 		snprintf(path, sizeof(path), "lib/modules/%s/modules.builtin", d->kernel);
-		int fd = state ? -1 : openat(d->e->ctx->rootfd, path, O_RDONLY | O_CLOEXEC);
-		FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+		FILE *f = state ? NULL : pt_fopen_regular(d->e->ctx->rootfd, path);
 		while (f && !state && fgets(line, sizeof(line), f)) {
 			char base[64];
 			snprintf(base, sizeof(base), "%.*s", (int)strcspn(pt_basename(line), ".\n"), pt_basename(line));
@@ -315,8 +303,6 @@ static void check_modules(pt_doctor *d)
 		}
 		if (f)
 			fclose(f);
-		else if (fd >= 0)
-			close(fd);
 		struct kmod_module *mod = NULL;
 		if (!state && kmod && kmod_module_new_from_name(kmod, name, &mod) == 0 && kmod_module_get_path(mod)) {
 			state = "loadable";

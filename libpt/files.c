@@ -15,30 +15,27 @@
 
 #include "libpt-private.h"
 
-static int copy_to_backup(pt_ctx *ctx, const char *path, char *backup, size_t size)
+/* Copies the file (name in dir) to NAME.libpt-<time>, same mode and owner; backup gets its name. */
+static int copy_to_backup(int dir, const char *name, const struct stat *st, char *backup, size_t size)
 {
 	char buf[65536];
-	struct stat st;
-	int in = openat(ctx->rootfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out, r = 0;
+	int in = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK), out, r = 0;
 
-	backup[0] = '\0';
 	if (in < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(in);
-		return -EINVAL;
-	}
-	/* PATH.libpt-<time>, and -<time>.N when one was made in the same second */
+		return -errno;
+	/* NAME.libpt-<time>, and -<time>.N when one was made in the same second */
 	long long now = (long long)time(NULL);
-	snprintf(backup, size, "%s.libpt-%lld", path, now);
-	for (int n = 1; (out = openat(ctx->rootfd, backup, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-				       st.st_mode & 07777)) < 0 && errno == EEXIST && n < 1000; n++)
-		snprintf(backup, size, "%s.libpt-%lld.%d", path, now, n);
+	snprintf(backup, size, "%s.libpt-%lld", name, now);
+	for (int n = 1; (out = openat(dir, backup, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				       st->st_mode & 07777)) < 0 && errno == EEXIST && n < 1000; n++)
+		snprintf(backup, size, "%s.libpt-%lld.%d", name, now, n);
 	if (out < 0) {
 		r = -errno;
 		close(in);
 		return r;
 	}
+	if (fchown(out, st->st_uid, st->st_gid) < 0 || fchmod(out, st->st_mode & 07777) < 0)
+		r = -errno;
 	for (ssize_t n; r == 0 && (n = read(in, buf, sizeof(buf))) != 0;)
 		if (n < 0 || write(out, buf, (size_t)n) != n)
 			r = -errno;
@@ -46,41 +43,76 @@ static int copy_to_backup(pt_ctx *ctx, const char *path, char *backup, size_t si
 		r = -errno;
 	close(in);
 	close(out);
+	if (r < 0)
+		unlinkat(dir, backup, 0);
 	return r;
 }
 
+/*
+ * Writes a host file under the root: its directory resolved inside the root, the file itself
+ * never a link, written to a temporary file that is fsynced and renamed over the old one; the
+ * old one's mode and owner are kept (new files are 0644 root). With PT_WRITE_BACKUP the old
+ * file is copied first, and *backup_ret gets the copy's path as the user knows it.
+ */
 PT_EXPORT int pt_ctx_write_file(pt_ctx *ctx, const char *path, const char *content, unsigned flags,
 				char **backup_ret)
 {
-	char tmp[PATH_MAX], backup[PATH_MAX];
-	const char *rel = path;
+	char tmp[PATH_MAX], backup[PATH_MAX] = "";
+	const char *rel = path, *name;
 	size_t len = strlen(content);
-	int fd, r = 0;
+	struct stat st;
+	bool exists;
+	int fd, dir, r = 0;
 
+	if (!ctx || !path || !content)
+		return -EINVAL;
 	while (*rel == '/')
 		rel++;
-	if (!*rel || strstr(path, "/../") || strncmp(rel, "../", 3) == 0)
+	if (path[0] != '/' || !*rel || strstr(path, "/../") || strstr(path, "/./") ||
+	    (strlen(path) >= 3 && strcmp(path + strlen(path) - 3, "/..") == 0))
 		return pt_fail(ctx, -EINVAL, "%s: not a plain absolute path", path);
-	if (flags & PT_WRITE_BACKUP) {
-		r = copy_to_backup(ctx, rel, backup, sizeof(backup));
-		if (r < 0)
-			return pt_fail(ctx, r, "%s%s: backing it up: %s", ctx->root, path, strerror(-r));
+	dir = pt_open_parent_in_root(ctx->rootfd, rel, &name);
+	if (dir < 0)
+		return pt_fail(ctx, -errno, "%s%s: its directory: %m", ctx->root, path);
+	exists = fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (exists && !S_ISREG(st.st_mode)) {
+		close(dir);
+		return pt_fail(ctx, -EINVAL, "%s%s: not a regular file (a link or device): not written",
+			       ctx->root, path);
 	}
-	snprintf(tmp, sizeof(tmp), "%s.libpt-new.%ld", rel, (long)getpid());
-	fd = openat(ctx->rootfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return pt_fail(ctx, -errno, "%s/%s: %m", ctx->root, tmp);
-	if (write(fd, content, len) != (ssize_t)len || fsync(fd) < 0)
+	if (exists && (flags & PT_WRITE_BACKUP) && (r = copy_to_backup(dir, name, &st, backup, sizeof(backup))) < 0) {
+		close(dir);
+		return pt_fail(ctx, r, "%s%s: backing it up: %s", ctx->root, path, strerror(-r));
+	}
+	snprintf(tmp, sizeof(tmp), ".%s.libpt-new.%ld", name, (long)getpid());
+	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, exists ? st.st_mode & 07777 : 0644);
+	if (fd < 0) {
+		r = -errno;
+		close(dir);
+		return pt_fail(ctx, r, "%s%s: %s", ctx->root, path, strerror(-r));
+	}
+	if (exists && (fchown(fd, st.st_uid, st.st_gid) < 0 || fchmod(fd, st.st_mode & 07777) < 0))
+		r = -errno;
+	if (r == 0 && (write(fd, content, len) != (ssize_t)len || fsync(fd) < 0))
 		r = errno ? -errno : -EIO;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	if (r == 0 && renameat(ctx->rootfd, tmp, ctx->rootfd, rel) < 0)
+	if (r == 0 && renameat(dir, tmp, dir, name) < 0)
 		r = -errno;
-	if (r < 0) {
-		unlinkat(ctx->rootfd, tmp, 0);
+	if (r == 0)
+		fsync(dir);
+	else
+		unlinkat(dir, tmp, 0);
+	close(dir);
+	if (r < 0)
 		return pt_fail(ctx, r, "%s%s: %s", ctx->root, path, strerror(-r));
+	if (backup_ret) {
+		*backup_ret = NULL;
+		if (backup[0]) {
+			const char *slash = strrchr(path, '/');
+			if (asprintf(backup_ret, "%s%.*s/%s", ctx->root, (int)(slash - path), path, backup) < 0)
+				*backup_ret = NULL;
+		}
 	}
-	if (backup_ret)
-		*backup_ret = (flags & PT_WRITE_BACKUP) && backup[0] ? strdup(backup) : NULL;
 	return 0;
 }

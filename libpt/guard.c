@@ -206,12 +206,9 @@ static void guard_zfs(pt_enum *e, const char *pool, const char *mountpoint)
 static void guard_storage(pt_enum *e)
 {
 	char line[4096];
-	int fd = openat(e->ctx->rootfd, "proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	FILE *f = pt_fopen_regular(e->ctx->rootfd, "proc/self/mountinfo");
 
 	if (!f) {
-		if (fd >= 0)
-			close(fd);
 		pt_dbg(e->ctx, "%s/proc/self/mountinfo: unreadable: the disks are not guarded", e->ctx->root);
 		return;
 	}
@@ -261,8 +258,6 @@ static void guard_netdev(pt_enum *e, const char *iface, const char *chain, int d
 		return;
 	}
 	if ((fd = open_dir(e, path)) < 0 || !(dir = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
 		return;
 	}
 	while ((de = readdir(dir)))
@@ -282,11 +277,8 @@ static void guard_network(pt_enum *e)
 	};
 	for (size_t t = 0; t < 2; t++) {
 		char line[512], a[64], b[40], c[64];
-		int fd = openat(e->ctx->rootfd, tables[t].file, O_RDONLY | O_CLOEXEC);
-		FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+		FILE *f = pt_fopen_regular(e->ctx->rootfd, tables[t].file);
 		if (!f) {
-			if (fd >= 0)
-				close(fd);
 			continue;
 		}
 		while (fgets(line, sizeof(line), f)) {
@@ -331,8 +323,6 @@ static void guard_keyboard(pt_enum *e)
 	int fd = open_dir(e, "sys/class/input");
 
 	if (fd < 0 || !(dir = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
 		return;
 	}
 	while ((de = readdir(dir))) {

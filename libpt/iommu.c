@@ -27,6 +27,8 @@ static int compare_numbers(const void *a, const void *b)
 pt_group *pt_enum_lookup_group(const pt_enum *e, unsigned number)
 {
 	pt_group probe = { .number = number };
+	if (!e->n_groups)
+		return NULL;
 	return bsearch(&probe, e->groups, e->n_groups, sizeof(*e->groups), compare_numbers);
 }
 
@@ -73,7 +75,8 @@ static int read_groups(pt_enum *e)
 			g->type = strdup(type);
 	}
 	closedir(dir);
-	qsort(e->groups, e->n_groups, sizeof(*e->groups), compare_numbers);
+	if (e->n_groups)
+		qsort(e->groups, e->n_groups, sizeof(*e->groups), compare_numbers);
 	return 0;
 }
 

@@ -28,13 +28,24 @@
 static int journal_dir(pt_ctx *ctx, bool create)
 {
 	struct stat st;
-	int fd;
+	const char *base;
+	int fd, run;
 
+	/* run resolved inside the root: a link planted there cannot take the journal elsewhere */
 	if (create && mkdirat(ctx->rootfd, "run", 0755) < 0 && errno != EEXIST)
 		return pt_fail(ctx, -errno, "%s/run: %m", ctx->root);
-	if (create && mkdirat(ctx->rootfd, JOURNAL_DIR, 0700) < 0 && errno != EEXIST)
-		return pt_fail(ctx, -errno, "%s/" JOURNAL_DIR ": %m", ctx->root);
-	fd = openat(ctx->rootfd, JOURNAL_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	run = pt_open_parent_in_root(ctx->rootfd, JOURNAL_DIR, &base);
+	if (run < 0)
+		return errno == ENOENT && !create ? -ENOENT : pt_fail(ctx, -errno, "%s/run: %m", ctx->root);
+	if (create && mkdirat(run, base, 0700) < 0 && errno != EEXIST) {
+		int err = -errno;
+		close(run);
+		return pt_fail(ctx, err, "%s/" JOURNAL_DIR ": %s", ctx->root, strerror(-err));
+	}
+	fd = openat(run, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int err = errno;
+	close(run);
+	errno = err;
 	if (fd < 0)
 		return errno == ENOENT && !create ? -ENOENT :
 		       pt_fail(ctx, -errno, "%s/" JOURNAL_DIR ": %m", ctx->root);

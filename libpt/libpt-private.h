@@ -3,6 +3,7 @@
 #define LIBPT_PRIVATE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <syslog.h>
 #include <sys/types.h>
 
@@ -46,8 +47,12 @@ int pt_read_attr(int dirfd, const char *name, char *buf, size_t size);
 int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *len);
 int pt_read_link(int dirfd, const char *name, char *buf, size_t size);
 int pt_write_attr(int dirfd, const char *path, const char *value);
+int pt_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
+int pt_open_parent_in_root(int rootfd, const char *path, const char **base);
 const char *pt_basename(const char *path);
 const char *pt_strip_prefix(const char *s, const char *prefix);
+char *pt_clean_string(const char *s);
+FILE *pt_fopen_regular(int rootfd, const char *path);
 int pt_parse_hex(const char *s, unsigned long long max, unsigned long long *ret);
 unsigned long long pt_hex_prefix(const char **p, int *digits);
 int pt_parse_uint(const char *s, unsigned long long max, unsigned long long *ret);

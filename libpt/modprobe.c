@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libpt-private.h"
@@ -53,13 +54,16 @@ static int add_rule(struct pt_modprobe *m, const char *file, unsigned line, cons
 	return 0;
 }
 
-/* One file; "\" at the end of a line continues it. */
+/* One file, a regular one (a FIFO would block): lines of any length, "\\" at the end of a
+ * line continuing it, as modprobe reads them. */
 static int parse_file(struct pt_modprobe *m, pt_ctx *ctx, const char *path)
 {
-	char line[4096], shown[PATH_MAX];
+	char shown[PATH_MAX], *line = NULL, *part = NULL;
+	size_t cap = 0, part_cap = 0;
 	unsigned number = 0;
-	int fd = openat(ctx->rootfd, path, O_RDONLY | O_CLOEXEC);
-	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	struct stat st;
+	int fd = openat(ctx->rootfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	FILE *f = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fdopen(fd, "r") : NULL;
 	int r = 0;
 
 	if (!f) {
@@ -68,13 +72,27 @@ static int parse_file(struct pt_modprobe *m, pt_ctx *ctx, const char *path)
 		return 0;
 	}
 	snprintf(shown, sizeof(shown), "%s/%s", ctx->root, path);
-	while (r == 0 && fgets(line, sizeof(line), f)) {
-		size_t len;
+	for (ssize_t n; r == 0 && (n = getline(&line, &cap, f)) >= 0;) {
 		number++;
 		unsigned first = number;
-		while ((len = strlen(line)) > 1 && line[len - 2] == '\\' && line[len - 1] == '\n' &&
-		       len < sizeof(line) - 2 && fgets(line + len - 2, (int)(sizeof(line) - len + 2), f))
+		/* join continued lines */
+		while (n >= 2 && line[n - 1] == '\n' && line[n - 2] == '\\') {
+			ssize_t more = getline(&part, &part_cap, f);
+			if (more < 0)
+				break;
 			number++;
+			char *joined = realloc(line, (size_t)(n - 2 + more + 1));
+			if (!joined) {
+				r = -ENOMEM;
+				break;
+			}
+			line = joined;
+			cap = (size_t)(n - 2 + more + 1);
+			memcpy(line + n - 2, part, (size_t)more + 1);
+			n = n - 2 + more;
+		}
+		if (r < 0)
+			break;
 		char *hash = strchr(line, '#');
 		if (hash)
 			*hash = '\0';
@@ -89,6 +107,8 @@ static int parse_file(struct pt_modprobe *m, pt_ctx *ctx, const char *path)
 		    strcmp(kind, "remove") == 0)
 			r = add_rule(m, shown, first, kind, module, value);
 	}
+	free(line);
+	free(part);
 	fclose(f);
 	return r;
 }

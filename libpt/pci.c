@@ -71,7 +71,7 @@ static char *read_string_attr(pt_enum *e, pt_device *dev, int dfd, const char *a
 		warn_attr(e, dev, attr, strerror(-r));
 		return NULL;
 	}
-	return strdup(buf);
+	return pt_clean_string(buf);
 }
 
 /* Each BAR's size from `resource`: lines of "start end flags", BARs 0-5 then the ROM. */
@@ -259,7 +259,7 @@ static void scan_device(pt_enum *e, pt_device *dev, int devicesfd)
 	if (!read_config(e, dev, dfd) && read_hex_attr(e, dev, dfd, "revision", 0xff, &v))
 		dev->revision = (uint8_t)v;
 	if (pt_read_link(dfd, "driver", link, sizeof(link)) == 0)
-		dev->driver = strdup(pt_basename(link));
+		dev->driver = pt_clean_string(pt_basename(link));
 	dev->override = read_string_attr(e, dev, dfd, "driver_override");
 	if (dev->override && strcmp(dev->override, "(null)") == 0) {
 		free(dev->override);

@@ -2,20 +2,73 @@
 /* Bounded reads of sysfs attributes and links, relative to an open directory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 #include "libpt-private.h"
 
+/*
+ * The directory of a path below rootfd, opened as if rootfd were "/": every link on the way,
+ * absolute or "..", resolves inside it (openat2 RESOLVE_IN_ROOT, no /proc magic links), so a
+ * hostile tree cannot send a write outside the root. *base gets the last component. Before
+ * Linux 5.6 (ENOSYS), a plain openat.
+ */
+int pt_open_parent_in_root(int rootfd, const char *path, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+
+	*base = slash ? slash + 1 : path;
+	if (!slash)
+		return fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	if ((size_t)(slash - path) >= sizeof(dir))
+		return -1;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int fd = (int)syscall(SYS_openat2, rootfd, dir, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(rootfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd;
+}
+
+/* A file below rootfd, its directory resolved inside the root, the file itself never a link. */
+int pt_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
+{
+	const char *base;
+	int dir = pt_open_parent_in_root(rootfd, path, &base);
+
+	if (dir < 0)
+		return -1;
+	int fd = openat(dir, base, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	int err = errno;
+	close(dir);
+	errno = err;
+	return fd;
+}
+
 int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *len)
 {
-	/* Attributes are files; a link where one is expected is not followed. */
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* Attributes are regular files; a link where one is expected is not followed, and a FIFO
+	 * or device in a hostile tree is refused rather than read (nothing blocks). */
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
 	size_t got = 0;
 
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int err = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		close(fd);
+		return err;
+	}
 	while (got < size) {
 		ssize_t n = read(fd, (char *)buf + got, size - got);
 		if (n < 0) {
@@ -32,6 +85,24 @@ int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *l
 	close(fd);
 	*len = got;
 	return 0;
+}
+
+/* A text file of the host under the root for line reading (proc, mountinfo, modprobe.d): a
+ * regular file only (a FIFO planted in a tree would block); NULL with errno otherwise. */
+FILE *pt_fopen_regular(int rootfd, const char *path)
+{
+	struct stat st;
+	int fd = openat(rootfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	FILE *f;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(f = fdopen(fd, "r"))) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	return f;
 }
 
 /* A text attribute without its trailing newline; -EFBIG when it does not fit. */
@@ -62,6 +133,43 @@ int pt_read_link(int dirfd, const char *name, char *buf, size_t size)
 		return -ENAMETOOLONG;
 	buf[n] = '\0';
 	return 0;
+}
+
+/*
+ * A string from elsewhere (sysfs, a device's descriptors) as libpt keeps it: valid UTF-8 without
+ * control characters, the bytes that are not written "\xNN", so that no terminal escape, line
+ * break or invalid JSON reaches what libpt prints. A new string, NULL without memory.
+ */
+char *pt_clean_string(const char *s)
+{
+	size_t len = strlen(s);
+	char *out = malloc(len * 4 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+		bool ok = n > 0 && !(n == 1 && (*p < 0x20 || *p == 0x7f));
+		for (int i = 1; ok && i < n; i++)
+			ok = (p[i] & 0xc0) == 0x80;
+		if (ok && n > 1) { /* no overlong forms, surrogates or values past U+10FFFF */
+			unsigned long cp = n == 2 ? (p[0] & 0x1fUL) << 6 | (p[1] & 0x3f) :
+					   n == 3 ? (p[0] & 0x0fUL) << 12 | (p[1] & 0x3fUL) << 6 | (p[2] & 0x3f) :
+						    (p[0] & 0x07UL) << 18 | (p[1] & 0x3fUL) << 12 | (p[2] & 0x3fUL) << 6 | (p[3] & 0x3f);
+			ok = cp >= (n == 2 ? 0x80UL : n == 3 ? 0x800UL : 0x10000UL) && cp <= 0x10ffff &&
+			     !(cp >= 0xd800 && cp < 0xe000);
+		}
+		if (!ok) {
+			o += sprintf(o, "\\x%02x", *p);
+			p++;
+			continue;
+		}
+		memcpy(o, p, (size_t)n);
+		o += n;
+		p += n;
+	}
+	*o = '\0';
+	return out;
 }
 
 /* The rest of s after prefix, or NULL when s does not start with it. */
@@ -135,11 +243,12 @@ int pt_parse_uint(const char *s, unsigned long long max, unsigned long long *ret
 	return parse_number(s, 10, max, ret);
 }
 
-/* A sysfs write as the kernel expects it: one write(2) of the whole value, no link followed. */
+/* A sysfs write as the kernel expects it: one write(2) of the whole value, no link followed at
+ * the end, the path resolved inside the root (dirfd is the root). */
 int pt_write_attr(int dirfd, const char *path, const char *value)
 {
 	size_t len = strlen(value);
-	int fd = openat(dirfd, path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	int fd = pt_open_in_root(dirfd, path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NOCTTY, 0);
 	ssize_t n;
 
 	if (fd < 0)

@@ -37,7 +37,7 @@ struct pt_usb {
 static char *attr(int dir, const char *name)
 {
 	char buf[256];
-	return pt_read_attr(dir, name, buf, sizeof(buf)) == 0 ? strdup(buf) : NULL;
+	return pt_read_attr(dir, name, buf, sizeof(buf)) == 0 ? pt_clean_string(buf) : NULL;
 }
 
 static unsigned attr_uint(int dir, const char *name, int base)
@@ -125,8 +125,9 @@ static void add_interface(pt_enum *e, int top, const char *name)
 		if (d < 0)
 			return;
 		unsigned cls = attr_uint(d, "bInterfaceClass", 16);
-		const char *driver = pt_read_link(d, "driver", link, sizeof(link)) == 0 ? pt_basename(link) : "-";
-		snprintf(one, sizeof(one), "%s%02x:%s", u->interfaces ? " " : "", cls, driver);
+		char *driver = pt_clean_string(pt_read_link(d, "driver", link, sizeof(link)) == 0 ? pt_basename(link) : "-");
+		snprintf(one, sizeof(one), "%s%02x:%s", u->interfaces ? " " : "", cls, driver ? driver : "-");
+		free(driver);
 		char *joined;
 		if (asprintf(&joined, "%s%s", u->interfaces ? u->interfaces : "", one) >= 0) {
 			free(u->interfaces);

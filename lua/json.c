@@ -439,9 +439,15 @@ static void decode_string(struct decoder *d)
 			luaL_addchar(&b, "\"\\/\b\f\n\r\t"[simple - "\"\\/bfnrt"]);
 		else if (c == 'u') {
 			unsigned long cp = hex4(d);
-			if (cp >= 0xd800 && cp < 0xdc00 && d->p + 1 < d->end && d->p[0] == '\\' && d->p[1] == 'u') {
+			if (cp >= 0xdc00 && cp < 0xe000)
+				fail_at(d, "a lone low surrogate");
+			if (cp >= 0xd800 && cp < 0xdc00) {
+				if (!(d->p + 1 < d->end && d->p[0] == '\\' && d->p[1] == 'u'))
+					fail_at(d, "a lone high surrogate");
 				d->p += 2;
 				unsigned long low = hex4(d);
+				if (low < 0xdc00 || low >= 0xe000)
+					fail_at(d, "a high surrogate without its low one");
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
 			}
 			put_utf8(&b, cp);
@@ -530,14 +536,42 @@ static void decode_value(struct decoder *d)
 		lua_pushvalue(d->L, NULL_IDX);
 		d->p += 4;
 	} else {
+		/* RFC 8259: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, finite */
 		char num[64];
-		size_t len = strspn(d->p, "+-0123456789.eE");
-		if (len == 0 || len >= sizeof(num))
+		const char *q = d->p;
+		if (q < d->end && *q == '-')
+			q++;
+		if (q < d->end && *q == '0')
+			q++;
+		else if (q < d->end && *q >= '1' && *q <= '9')
+			while (q < d->end && *q >= '0' && *q <= '9')
+				q++;
+		else
 			fail_at(d, "unexpected character");
+		if (q < d->end && *q == '.') {
+			if (++q >= d->end || *q < '0' || *q > '9')
+				fail_at(d, "bad number");
+			while (q < d->end && *q >= '0' && *q <= '9')
+				q++;
+		}
+		if (q < d->end && (*q == 'e' || *q == 'E')) {
+			q++;
+			if (q < d->end && (*q == '+' || *q == '-'))
+				q++;
+			if (q >= d->end || *q < '0' || *q > '9')
+				fail_at(d, "bad number");
+			while (q < d->end && *q >= '0' && *q <= '9')
+				q++;
+		}
+		size_t len = (size_t)(q - d->p);
+		if (len >= sizeof(num))
+			fail_at(d, "a number too long");
 		memcpy(num, d->p, len);
 		num[len] = '\0';
 		if (!lua_stringtonumber(d->L, num))
 			fail_at(d, "bad number");
+		if (lua_type(d->L, -1) == LUA_TNUMBER && !lua_isinteger(d->L, -1) && !isfinite(lua_tonumber(d->L, -1)))
+			fail_at(d, "a number out of range");
 		d->p += len;
 	}
 }

@@ -236,7 +236,8 @@ int openat(int dirfd, const char *path, int flags, ...)
 		va_end(args);
 	}
 	size_t len = strlen(path);
-	if (root() && len > 16 && strcmp(path + len - 16, "/driver_override") == 0)
+	if (root() && ((len > 16 && strcmp(path + len - 16, "/driver_override") == 0) ||
+		       strcmp(path, "driver_override") == 0))
 		flags &= ~O_TRUNC;
 	return real_openat(dirfd, path, flags, mode);
 }

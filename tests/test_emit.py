@@ -267,12 +267,14 @@ def emit_libvirt_validates(tmp):
     run(["virt-xml-validate", wrapped, "domain"], check=0)
 
 
-def start_qemu(args):
+def start_qemu(args, timeout=3):
+    """QEMU started with the arguments: its exit status and stderr, or "running" after timeout
+    seconds (a failing start is waited for as long as it takes, up to 30 s)."""
     cmd = ["qemu-system-x86_64", "-machine", "q35,accel=tcg", "-nodefaults", "-display", "none", "-S",
            "-monitor", "none", "-serial", "none", *args]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        out, err = p.communicate(timeout=3)
+        out, err = p.communicate(timeout=timeout)
         return p.returncode, err
     except subprocess.TimeoutExpired:
         p.send_signal(signal.SIGKILL)
@@ -288,12 +290,12 @@ def emit_qemu_arguments_start(tmp):
     eq(words[:6], ["-device", "pcie-root-port,id=pt-port0,chassis=101,slot=1", "-device",
                    "vfio-pci,host=0000:01:00.0,bus=pt-port0,addr=0x0.0,multifunction=on,x-vga=on",
                    "-device", "vfio-pci,host=0000:01:00.1,bus=pt-port0,addr=0x0.1"], "arguments")
-    status, err = start_qemu(words)
+    status, err = start_qemu(words, timeout=30)
     assert status != "running" and "no such host device" in err, (status, err)
     for line in err.splitlines():
         assert "no such host device" in line or not line.strip(), f"a property error: {line}"
     words = shlex.split(emit(root, "--format", "qemu", "--device", "04:00.0", "--no-rombar").stdout)
-    status, err = start_qemu(words)
+    status, err = start_qemu(words, timeout=30)
     assert "no such host device" in err and "Property" not in err, err
     for usb in (["--usb", "10c4:ea60"], ["--usb-port", "1-2.3"]):
         status, err = start_qemu(shlex.split(emit(root, "--format", "qemu", *usb).stdout))
@@ -329,7 +331,7 @@ def emit_host_persistence(tmp):
              "two identical GPUs: by address")
     contains(out, "+# ids= would also take 0000:02:00.0 (10de:1b81), 0000:02:00.1 (10de:10f0)", "named")
     out = emit(root, "--format", "host", "--device", "04:00.0", "--apply").stdout
-    contains(out, "# backup: etc/default/grub.libpt-", "backup")
+    contains(out, f"# backup: {root}/etc/default/grub.libpt-", "backup, named as the user knows it")
     with open(os.path.join(root, "etc/modprobe.d/libpt-vfio.conf")) as f:
         eq(f.read(), "# Written by libpt: 0000:04:00.0 0000:04:01.0 go to vfio-pci at boot.\n"
                      "softdep ahci pre: vfio-pci\nsoftdep igb pre: vfio-pci\n"

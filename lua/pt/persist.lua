@@ -34,31 +34,49 @@ local function lines_of(text)
   return out
 end
 
--- A unified diff (one hunk with all context: the files are small).
+-- The most cells of the middle's LCS table: past it the middle is shown as removed, then added.
+local LCS_CELLS = 250000
+
+-- A unified diff (one hunk with all context: the files are small). The common head and tail
+-- are matched first; only what differs between them is compared line by line, in memory
+-- linear in the files' size (a middle past LCS_CELLS is shown whole, still a correct diff).
 function M.diff(path, old, new)
   local a, b = lines_of(old), lines_of(new)
   local n, m = #a, #b
-  local lcs = {}
-  for i = n + 1, 1, -1 do
-    lcs[i] = {}
-    for j = m + 1, 1, -1 do
-      if i > n or j > m then lcs[i][j] = 0
-      elseif a[i] == b[j] then lcs[i][j] = lcs[i + 1][j + 1] + 1
-      else lcs[i][j] = math.max(lcs[i + 1][j], lcs[i][j + 1]) end
-    end
-  end
+  local head, tail = 0, 0
+  while head < n and head < m and a[head + 1] == b[head + 1] do head = head + 1 end
+  while tail < n - head and tail < m - head and a[n - tail] == b[m - tail] do tail = tail + 1 end
   local out = { "--- " .. (old and path or "/dev/null"), "+++ " .. path,
                 string.format("@@ -%d,%d +%d,%d @@", n > 0 and 1 or 0, n, m > 0 and 1 or 0, m) }
-  local i, j = 1, 1
-  while i <= n or j <= m do
-    if i <= n and j <= m and a[i] == b[j] then
-      out[#out + 1] = " " .. a[i]; i = i + 1; j = j + 1
-    elseif i <= n and (j > m or lcs[i + 1][j] >= lcs[i][j + 1]) then
-      out[#out + 1] = "-" .. a[i]; i = i + 1
-    else
-      out[#out + 1] = "+" .. b[j]; j = j + 1
+  for k = 1, head do out[#out + 1] = " " .. a[k] end
+  local n1, m1 = n - head - tail, m - head - tail
+  if n1 * m1 > LCS_CELLS then
+    for k = head + 1, n - tail do out[#out + 1] = "-" .. a[k] end
+    for k = head + 1, m - tail do out[#out + 1] = "+" .. b[k] end
+  else
+    -- lcs[i][j]: the longest common subsequence of a[head+i..] and b[head+j..]
+    local lcs = {}
+    for i = n1 + 1, 1, -1 do
+      local row, below = {}, lcs[i + 1]
+      for j = m1 + 1, 1, -1 do
+        if i > n1 or j > m1 then row[j] = 0
+        elseif a[head + i] == b[head + j] then row[j] = below[j + 1] + 1
+        else row[j] = math.max(below[j], row[j + 1]) end
+      end
+      lcs[i] = row
+    end
+    local i, j = 1, 1
+    while i <= n1 or j <= m1 do
+      if i <= n1 and j <= m1 and a[head + i] == b[head + j] then
+        out[#out + 1] = " " .. a[head + i]; i = i + 1; j = j + 1
+      elseif i <= n1 and (j > m1 or lcs[i + 1][j] >= lcs[i][j + 1]) then
+        out[#out + 1] = "-" .. a[head + i]; i = i + 1
+      else
+        out[#out + 1] = "+" .. b[head + j]; j = j + 1
+      end
     end
   end
+  for k = n - tail + 1, n do out[#out + 1] = " " .. a[k] end
   return table.concat(out, "\n")
 end
 
@@ -81,6 +99,23 @@ local function add_params(line, params)
     if not have[p] then line = (line:match("^%s*$") and "" or line .. " ") .. p end
   end
   return line
+end
+
+-- /etc/default/grub with the parameters added to the GRUB_CMDLINE_LINUX_DEFAULT assignment
+-- that takes effect: the last one that is not a comment (the file is sourced by a shell), its
+-- value in double, single or no quotes. Comments are never edited; without an assignment one
+-- is added at the end.
+function M.grub_with(grub, params)
+  local lines = lines_of(grub)
+  for k = #lines, 1, -1 do
+    local lead, q, value, rest = lines[k]:match('^(%s*GRUB_CMDLINE_LINUX_DEFAULT=)(["\']?)(.-)%2(%s*)$')
+    if lead and not (q == "" and value:find("%s")) then
+      lines[k] = lead .. (q == "" and '"' or q) .. add_params(value, params) .. (q == "" and '"' or q) .. rest
+      return table.concat(lines, "\n") .. "\n"
+    end
+  end
+  local sep = (grub == "" or grub:sub(-1) == "\n") and "" or "\n"
+  return grub .. sep .. 'GRUB_CMDLINE_LINUX_DEFAULT="' .. table.concat(params, " ") .. '"\n'
 end
 
 -- The changes: { {path =, old =, new =}... } and the commands that apply them.
@@ -162,19 +197,7 @@ function M.plan(inv, set, opts)
     local line = cmdline:match("^[^\n]*")
     change(SYSTEMD_BOOT, add_params(line, params) .. "\n", "proxmox-boot-tool refresh")
   else
-    local grub = read(root, GRUB) or ""
-    local current = grub:match('\nGRUB_CMDLINE_LINUX_DEFAULT="([^"\n]*)"') or grub:match('^GRUB_CMDLINE_LINUX_DEFAULT="([^"\n]*)"')
-    local new_grub
-    if current then
-      local line = 'GRUB_CMDLINE_LINUX_DEFAULT="' .. current .. '"'
-      local at = grub:find(line, 1, true)
-      new_grub = grub:sub(1, at - 1) .. 'GRUB_CMDLINE_LINUX_DEFAULT="' .. add_params(current, params) .. '"' ..
-        grub:sub(at + #line)
-    else
-      local sep = (grub == "" or grub:sub(-1) == "\n") and "" or "\n"
-      new_grub = grub .. sep .. 'GRUB_CMDLINE_LINUX_DEFAULT="' .. table.concat(params, " ") .. '"\n'
-    end
-    change(GRUB, new_grub, "update-grub")
+    change(GRUB, M.grub_with(read(root, GRUB) or "", params), "update-grub")
   end
   return changes, commands
 end

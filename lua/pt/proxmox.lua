@@ -93,13 +93,12 @@ function M.parse_config(text, file)
   return config
 end
 
+-- A VM's config under the root (a regular file only: nothing blocks), or nil and its path.
 function M.read_config(root, vm)
   vm = M.check_vmid(vm)
   local file = (root == "/" and "" or root) .. "/etc/pve/qemu-server/" .. vm .. ".conf"
-  local f = io.open(file, "r")
-  if not f then return nil, file end
-  local text = f:read("a")
-  f:close()
+  local text = require("pt").read_file("/etc/pve/qemu-server/" .. vm .. ".conf")
+  if not text then return nil, file end
   return M.parse_config(text, file), file
 end
 
@@ -381,13 +380,11 @@ end
 -- The mapping names of /etc/pve/mapping/pci.cfg.
 function M.read_mappings(root)
   local names = {}
-  local f = io.open((root == "/" and "" or root) .. "/etc/pve/mapping/pci.cfg", "r")
-  if not f then return names end
-  for line in f:lines() do
+  local text = require("pt").read_file("/etc/pve/mapping/pci.cfg")
+  for line in (text or ""):gmatch("[^\n]+") do
     local name = line:match("^([%a][%w%-_]*)%s*$")
     if name then names[name] = true end
   end
-  f:close()
   return names
 end
 
@@ -408,15 +405,14 @@ function M.lint(inv, root, only)
   local mappings = M.read_mappings(root)
   -- vid:pid of the USB devices present, counted
   local usb_count = {}
-  local base = (root == "/" and "" or root) .. "/sys/bus/usb/devices/"
   for _, name in ipairs(pt.listdir("/sys/bus/usb/devices") or {}) do
-    local fv, fp = io.open(base .. name .. "/idVendor"), io.open(base .. name .. "/idProduct")
-    if fv and fp then
-      local id = fv:read("l") .. ":" .. fp:read("l")
+    local base = "/sys/bus/usb/devices/" .. name
+    local v = (pt.read_file(base .. "/idVendor") or ""):match("^(%x%x%x%x)%s*$")
+    local p = (pt.read_file(base .. "/idProduct") or ""):match("^(%x%x%x%x)%s*$")
+    if v and p then -- a missing, empty or garbled id is no device to count
+      local id = v:lower() .. ":" .. p:lower()
       usb_count[id] = (usb_count[id] or 0) + 1
     end
-    if fv then fv:close() end
-    if fp then fp:close() end
   end
   for _, vm in ipairs(vms) do
     local config = M.read_config(root, vm)

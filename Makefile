@@ -1,4 +1,5 @@
 # libpt: plain Makefile. `make demo` and `make check` install what is missing first.
+SHELL = /bin/bash
 VERSION = 0.1.0
 ABI_MAJOR = 0
 
@@ -21,6 +22,16 @@ DESTDIR ?=
 LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
 LUA_LIBS := $(shell $(PKG_CONFIG) --libs lua5.4 2>/dev/null)
 PCI_LIBS := $(shell $(PKG_CONFIG) --libs libpci libkmod libudev jansson 2>/dev/null)
+
+# make check SANITIZE=1: everything built with ASan and UBSan, the whole suite run on it.
+ifeq ($(SANITIZE),1)
+SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+CFLAGS += $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS)
+export PT_SANITIZE = 1
+export ASAN_OPTIONS = verify_asan_link_order=0:detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
+endif
 
 PT_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden -Iinclude
 PT_CPPFLAGS = -D_GNU_SOURCE -DPT_LUADIR='"$(LUADIR)"'
@@ -47,18 +58,22 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 # Debian packages: those to build, and those the tests and the demo use.
 BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev libkmod-dev libudev-dev libjansson-dev udev pciutils pci.ids
 DEMO_DEPS = python3
-CHECK_DEPS = python3 valgrind lua5.4 time kmod graphviz qemu-system-x86 busybox-static cpio umockdev gir1.2-umockdev-1.0 python3-gi libvirt-clients
+CHECK_DEPS = clang libclang-rt-14-dev python3 valgrind lua5.4 time kmod graphviz qemu-system-x86 busybox-static cpio umockdev gir1.2-umockdev-1.0 python3-gi libvirt-clients
 
 all: $(SHLIB) $(SONAME) libpt.so libpt.a libpt-lua.a lua/pt.so lua/ptlua libpt.pc
 
 build:
 	$(Q)mkdir -p build
 
-build/%.o: libpt/%.c libpt/libpt-private.h include/libpt.h | build
+# Objects are rebuilt when the flags change (SANITIZE=1 and back).
+build/cflags: FORCE | build
+	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
+
+build/%.o: libpt/%.c libpt/libpt-private.h include/libpt.h build/cflags | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-build/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h include/libpt.h | build
+build/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h include/libpt.h build/cflags | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(LUA_CFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -68,11 +83,11 @@ build/luadir: FORCE | build
 
 build/lua-setup.o: build/luadir
 
-build/ptlua.o: lua/ptlua.c lua/pt-lua.h | build
+build/ptlua.o: lua/ptlua.c lua/pt-lua.h build/cflags | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(LUA_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(SHLIB): $(LIB_OBJ) libpt/libpt.sym
+$(SHLIB): $(LIB_OBJ) libpt/libpt.sym build/cflags
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script,libpt/libpt.sym \
 		-Wl,--no-undefined $(LDFLAGS) -o $@ $(LIB_OBJ) $(PCI_LIBS)
@@ -182,4 +197,39 @@ uninstall:
 clean:
 	rm -rf build libpt.so* libpt.a libpt-lua.a libpt.pc lua/pt.so lua/ptlua
 
-.PHONY: FORCE all demo check bench install uninstall clean deps-demo deps-check
+# make fuzz: libFuzzer targets (Debian's clang) for every parser, FUZZ_SECONDS each (tests/fuzz).
+# A crash is saved as build/fuzz/crash-TARGET-*; copied into tests/fuzz/regressions/TARGET/ it
+# is replayed by make check from then on.
+FUZZ_TARGETS = strings files lua
+FUZZ_SECONDS ?= 10
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+	$(PT_CPPFLAGS) $(PT_CFLAGS) $(LUA_CFLAGS) -DFUZZ_LUA_PATH='"$(CURDIR)/lua/?.lua"'
+FUZZ_LIB_OBJ = $(LIB_SRC:libpt/%.c=build/fuzz/%.o)
+FUZZ_LUA_OBJ = $(LUA_OBJ:build/lua-%.o=build/fuzz/lua-%.o)
+
+build/fuzz/%.o: libpt/%.c libpt/libpt-private.h include/libpt.h
+	@mkdir -p build/fuzz
+	$(Q)clang $(FUZZ_CFLAGS) -c -o $@ $<
+
+build/fuzz/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h include/libpt.h
+	@mkdir -p build/fuzz
+	$(Q)clang $(FUZZ_CFLAGS) -c -o $@ $<
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ) $(FUZZ_LUA_OBJ)
+	@[ "$(V)" = 1 ] || echo "  FUZZ    $@"
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LUA_OBJ) $(FUZZ_LIB_OBJ) \
+		$(LUA_LIBS) $(PCI_LIBS) -lm -ldl
+
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_LUA_OBJ)
+
+fuzz: deps-check $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus-$$t; \
+		echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+		ASAN_OPTIONS=detect_leaks=0 ./build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-print_final_stats=1 -artifact_prefix=build/fuzz/crash-$$t- \
+			build/fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>&1 | grep -E '^(stat::number_of_executed_units|==[0-9]+==|SUMMARY|artifact)' ; \
+		[ $${PIPESTATUS[0]} = 0 ] || { echo "fuzz $$t: a crash, saved under build/fuzz/"; exit 1; }; \
+	done
+
+.PHONY: FORCE all demo check bench install uninstall clean deps-demo deps-check fuzz

@@ -282,7 +282,8 @@ int pt_journal_list(pt_ctx *ctx, char (**ret)[PT_ADDR_MAX], size_t *n)
 		snprintf(list[(*n)++], PT_ADDR_MAX, "%s", de->d_name);
 	}
 	closedir(d);
-	qsort(list, *n, sizeof(*list), (int (*)(const void *, const void *))strcmp);
+	if (*n)
+		qsort(list, *n, sizeof(*list), (int (*)(const void *, const void *))strcmp);
 	*ret = list;
 	return 0;
 }

@@ -150,7 +150,8 @@ int pt_modprobe_load(pt_ctx *ctx, struct pt_modprobe *m)
 		closedir(dir);
 	}
 	if (files)
-		qsort(files, n, sizeof(*files), compare_names);
+		if (n) /* qsort's base may not be NULL */
+			qsort(files, n, sizeof(*files), compare_names);
 	for (size_t i = 0; i < n; i++) {
 		if (r == 0)
 			r = parse_file(m, ctx, files[i]);

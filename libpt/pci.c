@@ -299,6 +299,8 @@ static int compare_keys(const void *a, const void *b)
 static pt_device *find_key(const pt_enum *e, uint64_t key)
 {
 	pt_device probe = { .key = key };
+	if (!e->n_devices)
+		return NULL;
 	return bsearch(&probe, e->devices, e->n_devices, sizeof(*e->devices), compare_keys);
 }
 
@@ -332,7 +334,8 @@ static int list_devices(pt_enum *e, DIR *dir)
 		e->devices[e->n_devices].key = key;
 		memcpy(e->devices[e->n_devices++].address, canonical, sizeof(canonical));
 	}
-	qsort(e->devices, e->n_devices, sizeof(*e->devices), compare_keys);
+	if (e->n_devices) /* qsort's base may not be NULL */
+		qsort(e->devices, e->n_devices, sizeof(*e->devices), compare_keys);
 	return 0;
 }
 

@@ -198,7 +198,8 @@ void pt_usb_load(pt_enum *e)
 	close(top);
 	udev_hwdb_unref(hwdb);
 	udev_unref(udev);
-	qsort(e->usb, e->n_usb, sizeof(*e->usb), compare_ports);
+	if (e->n_usb) /* qsort's base may not be NULL */
+		qsort(e->usb, e->n_usb, sizeof(*e->usb), compare_ports);
 }
 
 void pt_usb_free(pt_enum *e)

@@ -53,8 +53,12 @@ def build_spec(text, root):
     return root
 
 
+# make check SANITIZE=1: the build carries ASan and UBSan, which valgrind cannot run under.
+SANITIZE = os.environ.get("PT_SANITIZE") == "1"
+
+
 def run(cmd, valgrind=False, check=None, env=None, **kw):
-    if valgrind:
+    if valgrind and not SANITIZE:
         cmd = VALGRIND + cmd
     kw.setdefault("text", True)
     p = subprocess.run(cmd, capture_output=True, env=env, **kw)

@@ -1,0 +1,82 @@
+/*
+ * libFuzzer target: what libpt reads from files it does not write, on a tree made once: the
+ * first byte picks the file the rest of the input becomes (a device's uevent, config or
+ * resource, a journal, a modprobe.d file), then the reader runs over it.
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../libpt/libpt-private.h"
+
+static char root[64];
+static pt_ctx *ctx;
+
+static void put(const char *rel, const uint8_t *data, size_t size)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd >= 0) {
+		if (size && write(fd, data, size) < 0)
+			abort();
+		close(fd);
+	}
+}
+
+static void mk(const char *rel)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	mkdir(path, 0700);
+}
+
+static void setup(void)
+{
+	snprintf(root, sizeof(root), "/tmp/libpt-fuzz-XXXXXX");
+	if (!mkdtemp(root))
+		abort();
+	const char *dirs[] = { "sys", "sys/bus", "sys/bus/pci", "sys/bus/pci/devices", "sys/bus/pci/devices/0000:01:00.0",
+			       "run", "run/libpt", "etc", "etc/modprobe.d", NULL };
+	for (int i = 0; dirs[i]; i++)
+		mk(dirs[i]);
+	pt_opts opts = { .size = sizeof(opts), .root = root };
+	if (pt_ctx_new(&ctx, &opts) < 0)
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!ctx)
+		setup();
+	if (size < 1)
+		return 0;
+	static const char *const files[] = { "sys/bus/pci/devices/0000:01:00.0/uevent",
+					     "sys/bus/pci/devices/0000:01:00.0/config",
+					     "sys/bus/pci/devices/0000:01:00.0/resource",
+					     "run/libpt/0000:01:00.0", "etc/modprobe.d/fuzz.conf" };
+	unsigned which = data[0] % 5;
+	put(files[which], data + 1, size - 1);
+	if (which < 3) {
+		pt_enum *e;
+		if (pt_enum_scan(ctx, &e) == 0) {
+			char *json = pt_device_to_json(pt_enum_get_device(e, 0));
+			free(json);
+			pt_enum_unref(e);
+		}
+	} else if (which == 3) {
+		struct pt_journal j;
+		if (pt_journal_read(ctx, "0000:01:00.0", &j) == 0 &&
+		    (!pt_journal_valid_name(j.driver) || !pt_journal_valid_name(j.override) || j.vm < 100))
+			abort(); /* a journal read back holds only what a journal may hold */
+	} else {
+		struct pt_modprobe m;
+		if (pt_modprobe_load(ctx, &m) == 0)
+			pt_modprobe_free(&m);
+	}
+	return 0;
+}

@@ -200,7 +200,7 @@ clean:
 # make fuzz: libFuzzer targets (Debian's clang) for every parser, FUZZ_SECONDS each (tests/fuzz).
 # A crash is saved as build/fuzz/crash-TARGET-*; copied into tests/fuzz/regressions/TARGET/ it
 # is replayed by make check from then on.
-FUZZ_TARGETS = strings files lua
+FUZZ_TARGETS = strings files lua qmp
 FUZZ_SECONDS ?= 10
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
 	$(PT_CPPFLAGS) $(PT_CFLAGS) $(LUA_CFLAGS) -DFUZZ_LUA_PATH='"$(CURDIR)/lua/?.lua"'

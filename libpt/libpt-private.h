@@ -153,6 +153,9 @@ const struct pt_modprobe_rule *pt_modprobe_find(const struct pt_modprobe *m, con
 						const char *module, size_t *from);
 void pt_module_name(char *name);
 
+/* qmp.c: a session on a connected socket (tests/fuzz) */
+int pt_qmp_from_fd(pt_ctx *ctx, int fd, const char *where, unsigned timeout_ms, pt_qmp **ret);
+
 /* journal.c: /run/libpt/<address>, one a device libpt holds */
 struct pt_journal {
 	char address[PT_ADDR_MAX];

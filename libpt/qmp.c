@@ -166,6 +166,20 @@ static int pt_qmp_wait_event(pt_qmp *q, const char *event, const char *device, u
 	}
 }
 
+/* The greeting, then capabilities: what every session starts with. */
+static int negotiate(pt_qmp *q, long deadline)
+{
+	int err = 0;
+	json_t *greeting = read_message(q, deadline, &err);
+
+	if (!greeting || !json_object_get(greeting, "QMP")) {
+		json_decref(greeting);
+		return err ? err : pt_fail(q->ctx, -EPROTO, "%s: not a QMP greeting", q->where);
+	}
+	json_decref(greeting);
+	return execute(q, "qmp_capabilities", NULL, NULL);
+}
+
 static pt_qmp *qmp_free(pt_qmp *q)
 {
 	if (q->fd >= 0)
@@ -219,7 +233,7 @@ PT_EXPORT int pt_qmp_connect_timeout(pt_ctx *ctx, const char *path, unsigned vm,
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	char socket_path[sizeof(addr.sun_path)];
 	pt_qmp *q;
-	int r, err = 0, n;
+	int r, n;
 
 	if (!ctx || !ret)
 		return -EINVAL;
@@ -260,16 +274,33 @@ PT_EXPORT int pt_qmp_connect_timeout(pt_ctx *ctx, const char *path, unsigned vm,
 		qmp_free(q);
 		return r;
 	}
-	json_t *greeting = read_message(q, deadline, &err);
-	if (!greeting || !json_object_get(greeting, "QMP")) {
-		json_decref(greeting);
-		if (!err)
-			err = pt_fail(ctx, -EPROTO, "%s: %s: not a QMP greeting", q->where, socket_path);
+	if ((r = negotiate(q, deadline)) < 0) {
 		qmp_free(q);
-		return err;
+		return r;
 	}
-	json_decref(greeting);
-	if ((r = execute(q, "qmp_capabilities", NULL, NULL)) < 0) {
+	*ret = q;
+	return 0;
+}
+
+/* A QMP peer on a connected socket (the fuzz target's, or a caller's own). */
+int pt_qmp_from_fd(pt_ctx *ctx, int fd, const char *where, unsigned timeout_ms, pt_qmp **ret)
+{
+	pt_qmp *q = calloc(1, sizeof(*q));
+	int r;
+
+	if (!q)
+		return -ENOMEM;
+	q->refcount = 1;
+	q->ctx = pt_ctx_ref(ctx);
+	q->timeout_ms = timeout_ms;
+	q->events = json_array();
+	q->where = strdup(where);
+	q->fd = fd;
+	if (!q->where || !q->events) {
+		qmp_free(q);
+		return -ENOMEM;
+	}
+	if ((r = negotiate(q, now_ms() + timeout_ms)) < 0) {
 		qmp_free(q);
 		return r;
 	}

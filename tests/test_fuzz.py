@@ -8,7 +8,7 @@ import subprocess
 
 from harness import TOP, run, test
 
-TARGETS = ("strings", "files", "lua")
+TARGETS = ("strings", "files", "lua", "qmp")
 
 
 def libs():

@@ -1,0 +1,52 @@
+/*
+ * libFuzzer target: QMP replies and events, from a peer that says whatever the input says. The
+ * input is what QEMU would send (the greeting, replies with ids 1, 2, ..., events); the client
+ * negotiates, lists the USB devices (qom-list, then qom-get of each) and detaches one (waiting
+ * for DEVICE_DELETED). The peer's end is closed after the input, so nothing waits.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../libpt/libpt-private.h"
+
+static pt_ctx *ctx;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	int sv[2];
+	pt_qmp *q;
+
+	if (!ctx) {
+		pt_opts opts = { .size = sizeof(opts), .root = "/" };
+		if (pt_ctx_new(&ctx, &opts) < 0)
+			abort();
+	}
+	if (size > 100000 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+		return 0;
+	int big = 1 << 20;
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	if (size && write(sv[1], data, size) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return 0;
+	}
+	shutdown(sv[1], SHUT_WR);
+	if (pt_qmp_from_fd(ctx, sv[0], "fuzz", 50, &q) == 0) {
+		char **list;
+		size_t n;
+		if (pt_qmp_usb_list(q, &list, &n) == 0) {
+			for (size_t i = 0; i < n; i++)
+				free(list[i]);
+			free(list);
+		}
+		pt_qmp_detach(q, "pt-usb-0403_6001");
+		pt_qmp_unref(q); /* closes sv[0] */
+	} else
+		close(sv[0]);
+	close(sv[1]);
+	return 0;
+}

@@ -251,6 +251,7 @@ echo "gpu=$GPU"
 mkdir -p /etc/pve/qemu-server
 printf 'machine: q35\nhostpci0: %s,pcie=1\n' "${{GPU%.0}}" > /etc/pve/qemu-server/100.conf
 echo "before=$(drv $GPU),$(drv $AUDIO)"
+$P scripts/gpu-audio.lua --gpu $GPU --emit mapping --mapping gpu | sed 's/^/mapping: /'
 $P scripts/gpu-audio.lua 100 pre-start; echo "pre-start-exit=$?"
 echo "started=$(drv $GPU),$(drv $AUDIO)"
 $P scripts/gpu-audio.lua 100 post-stop; echo "post-stop-exit=$?"
@@ -311,6 +312,12 @@ def kernel_bind_hookscript_crash_qemu(tmp):
     checked("journal removed", q["journal-left"], "")
 
     h = s["hookscript"]
+    gpu = h["gpu"]
+    maps = [l for l in h["text"].splitlines() if l.startswith("mapping: \tmap ")]
+    checked("the GPU's mapping: one map line, the whole slot", [re.search(r"path=([^,]+)", l).group(1) for l in maps],
+            [gpu[:-2]])
+    contains(maps[0], "map id=1234:1111,", "function 0's id, as Proxmox checks it")
+    contains(h["text"], "mapping: # in the VM: hostpciN: mapping=gpu,pcie=1", "one hostpci line")
     checked("the GPU and its audio before", h["before"], ",")
     checked("pre-start", h["pre-start-exit"], "0")
     checked("both on vfio-pci after pre-start", h["started"], "vfio-pci,vfio-pci")

@@ -65,16 +65,16 @@ static int pt_lua_bind(lua_State *L)
 			lua_rawgeti(L, 1, i);
 		else
 			lua_pushvalue(L, 1);
-		pt_device *d = check_open(L, -1, DEVICE_MT);
+		pt_device *d = pt_lua_check_open(L, -1, DEVICE_MT);
 		int r = t ? pt_txn_add_device(t, d) : pt_txn_new_bind(d, (unsigned)o.vm, o.flags, &t);
 		if (r < 0) /* a transaction made already is its box's to free */
-			return fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
+			return pt_lua_fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
 		if (i == 1) {
 			if (o.timeout_ms > 0)
 				pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
 			if (o.lock_timeout_ms > 0)
 				pt_txn_set_lock_timeout(t, (unsigned)o.lock_timeout_ms);
-			push_box(L, t, TXN_MT);
+			pt_lua_push_box(L, t, TXN_MT);
 			lua_pushvalue(L, -2); /* errors are read from the device's context */
 			lua_setiuservalue(L, -2, 1);
 			lua_replace(L, 3);
@@ -87,7 +87,7 @@ static int pt_lua_bind(lua_State *L)
 
 static int txn_plan_at(lua_State *L, int idx)
 {
-	pt_txn *t = check_open(L, idx, TXN_MT);
+	pt_txn *t = pt_lua_check_open(L, idx, TXN_MT);
 	size_t n = pt_txn_get_step_count(t);
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
@@ -104,7 +104,7 @@ static int txn_plan(lua_State *L)
 
 static int txn_devices(lua_State *L)
 {
-	pt_txn *t = check_open(L, 1, TXN_MT);
+	pt_txn *t = pt_lua_check_open(L, 1, TXN_MT);
 	lua_createtable(L, (int)pt_txn_get_device_count(t), 0);
 	for (size_t i = 0; i < pt_txn_get_device_count(t); i++) {
 		lua_pushstring(L, pt_txn_get_device(t, i));
@@ -115,15 +115,15 @@ static int txn_devices(lua_State *L)
 
 static int txn_commit(lua_State *L)
 {
-	pt_txn *t = check_open(L, 1, TXN_MT);
+	pt_txn *t = pt_lua_check_open(L, 1, TXN_MT);
 	pt_lua_check_action(L, "commit");
 	int r = pt_txn_commit(t);
 	if (r < 0) {
 		lua_getiuservalue(L, 1, 1);
 		pt_ctx *ctx = luaL_testudata(L, -1, DEVICE_MT) ?
-			      pt_enum_get_context(pt_device_get_enum(check_open(L, -1, DEVICE_MT))) :
-			      check_open(L, -1, CTX_MT);
-		return fail(L, r, pt_ctx_last_error(ctx));
+			      pt_enum_get_context(pt_device_get_enum(pt_lua_check_open(L, -1, DEVICE_MT))) :
+			      pt_lua_check_open(L, -1, CTX_MT);
+		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
 	}
 	lua_pushboolean(L, 1);
 	return 1;
@@ -145,15 +145,15 @@ static int pt_lua_restore(lua_State *L)
 	lua_settop(L, 1);
 	if (pt_lua_context(L) != 1)
 		return 3;
-	pt_ctx *ctx = check_open(L, -1, CTX_MT);
+	pt_ctx *ctx = pt_lua_check_open(L, -1, CTX_MT);
 	int r = pt_txn_new_restore(ctx, (unsigned)o.vm, o.flags, &t);
 	if (r < 0)
-		return fail(L, r, pt_ctx_last_error(ctx));
+		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
 	if (o.timeout_ms > 0)
 		pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
 	if (o.lock_timeout_ms > 0)
 		pt_txn_set_lock_timeout(t, (unsigned)o.lock_timeout_ms);
-	push_box(L, t, TXN_MT);
+	pt_lua_push_box(L, t, TXN_MT);
 	lua_pushvalue(L, -2);
 	lua_setiuservalue(L, -2, 1);
 	if (o.flags & PT_TXN_DRY_RUN)
@@ -195,16 +195,16 @@ static int pt_lua_write_file(lua_State *L)
 	}
 	int r = pt_ctx_new(&ctx, &opts);
 	if (r < 0)
-		return fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/", strerror(-r)));
+		return pt_lua_fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/", strerror(-r)));
 	r = pt_ctx_write_file(ctx, path, content, flags, &backup);
 	if (r < 0) {
 		lua_pushstring(L, pt_ctx_last_error(ctx));
 		pt_ctx_unref(ctx);
-		return fail(L, r, lua_tostring(L, -1));
+		return pt_lua_fail(L, r, lua_tostring(L, -1));
 	}
 	pt_ctx_unref(ctx);
 	lua_pushboolean(L, 1);
-	push_opt_string(L, backup);
+	pt_lua_push_opt_string(L, backup);
 	free(backup);
 	return 2;
 }
@@ -222,5 +222,5 @@ void pt_lua_open_actions(lua_State *L)
 		{ "plan", txn_plan }, { "commit", txn_commit }, { NULL, NULL },
 	};
 	static const luaL_Reg txn_getters[] = { { "devices", txn_devices }, { NULL, NULL } };
-	new_class(L, TXN_MT, txn_methods, txn_getters, txn_close, NULL);
+	pt_lua_new_class(L, TXN_MT, txn_methods, txn_getters, txn_close, NULL);
 }

@@ -98,11 +98,11 @@ static int pt_lua_listdir(lua_State *L)
 	size_t n = 0;
 
 	if (fd < 0)
-		return fail(L, fd, lua_tostring(L, -1));
+		return pt_lua_fail(L, fd, lua_tostring(L, -1));
 	DIR *dir = fdopendir(fd);
 	if (!dir) {
 		close(fd);
-		return fail(L, -ENOMEM, NULL);
+		return pt_lua_fail(L, -ENOMEM, NULL);
 	}
 	while ((de = readdir(dir))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -137,12 +137,12 @@ static int pt_lua_readlink(lua_State *L)
 	lua_pushlstring(L, path, slash && slash > path ? (size_t)(slash - path) : 1);
 	int dir = open_confined(L, lua_tostring(L, -1), O_RDONLY | O_DIRECTORY);
 	if (dir < 0)
-		return fail(L, dir, lua_tostring(L, -1));
+		return pt_lua_fail(L, dir, lua_tostring(L, -1));
 	ssize_t n = slash && slash[1] ? readlinkat(dir, slash + 1, target, sizeof(target) - 1) : -1;
 	int err = slash && slash[1] ? errno : EINVAL;
 	close(dir);
 	if (n < 0)
-		return fail(L, -err, lua_pushfstring(L, "%s: %s", path, strerror(err)));
+		return pt_lua_fail(L, -err, lua_pushfstring(L, "%s: %s", path, strerror(err)));
 	lua_pushlstring(L, target, (size_t)n);
 	return 1;
 }
@@ -157,10 +157,10 @@ static int pt_lua_read_file(lua_State *L)
 	luaL_Buffer b;
 
 	if (fd < 0)
-		return fail(L, fd, lua_tostring(L, -1));
+		return pt_lua_fail(L, fd, lua_tostring(L, -1));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return fail(L, -EINVAL, lua_pushfstring(L, "%s: not a regular file", path));
+		return pt_lua_fail(L, -EINVAL, lua_pushfstring(L, "%s: not a regular file", path));
 	}
 	luaL_buffinit(L, &b);
 	size_t total = 0;
@@ -172,7 +172,7 @@ static int pt_lua_read_file(lua_State *L)
 		if (n < 0 || total + (size_t)n > MAX_FILE) {
 			int err = n < 0 ? errno : EFBIG;
 			close(fd);
-			return fail(L, -err, lua_pushfstring(L, "%s: %s", path, strerror(err)));
+			return pt_lua_fail(L, -err, lua_pushfstring(L, "%s: %s", path, strerror(err)));
 		}
 		if (n == 0)
 			break;
@@ -203,7 +203,7 @@ static int pt_lua_remove_file(lua_State *L)
 	const char *full = lua_pushfstring(L, "%s/%s", strcmp(root, "/") == 0 ? "" : root,
 					   path[0] == '/' ? path + 1 : path);
 	if (unlink(full) < 0 && errno != ENOENT)
-		return fail(L, -errno, lua_pushfstring(L, "%s: %s", full, strerror(errno)));
+		return pt_lua_fail(L, -errno, lua_pushfstring(L, "%s: %s", full, strerror(errno)));
 	lua_pushboolean(L, 1);
 	return 1;
 }

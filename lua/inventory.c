@@ -34,9 +34,9 @@ static int iter_next(lua_State *L)
 	if (!s->e)
 		return 0;
 	if (s->kind == 1)
-		push_group(L, pt_enum_get_group(s->e, i));
+		pt_lua_push_group(L, pt_enum_get_group(s->e, i));
 	else
-		push_device(L, pt_enum_get_device(s->e, i));
+		pt_lua_push_device(L, pt_enum_get_device(s->e, i));
 	if (lua_isnil(L, -1))
 		s->e = pt_enum_unref(s->e);
 	return 1;
@@ -85,27 +85,27 @@ int pt_lua_context(lua_State *L)
 	}
 	r = pt_ctx_new(&ctx, &opts);
 	if (r < 0)
-		return fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/",
+		return pt_lua_fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/",
 						  strerror(-r)));
-	push_box(L, ctx, CTX_MT);
+	pt_lua_push_box(L, ctx, CTX_MT);
 	return 1;
 }
 
 static int ctx_scan(lua_State *L)
 {
-	pt_ctx *ctx = check_open(L, 1, CTX_MT);
+	pt_ctx *ctx = pt_lua_check_open(L, 1, CTX_MT);
 	pt_enum *e;
 	int r = pt_enum_scan(ctx, &e);
 
 	if (r < 0)
-		return fail(L, r, pt_ctx_last_error(ctx));
-	push_box(L, e, ENUM_MT);
+		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
+	pt_lua_push_box(L, e, ENUM_MT);
 	return 1;
 }
 
 static int ctx_root(lua_State *L)
 {
-	lua_pushstring(L, pt_ctx_get_root(check_open(L, 1, CTX_MT)));
+	lua_pushstring(L, pt_ctx_get_root(pt_lua_check_open(L, 1, CTX_MT)));
 	return 1;
 }
 
@@ -131,17 +131,17 @@ static int pt_lua_scan(lua_State *L)
 
 static int enum_devices(lua_State *L)
 {
-	return push_iter(L, check_open(L, 1, ENUM_MT), 0);
+	return push_iter(L, pt_lua_check_open(L, 1, ENUM_MT), 0);
 }
 
 static int enum_groups(lua_State *L)
 {
-	return push_iter(L, check_open(L, 1, ENUM_MT), 1);
+	return push_iter(L, pt_lua_check_open(L, 1, ENUM_MT), 1);
 }
 
 static int enum_device(lua_State *L)
 {
-	pt_enum *e = check_open(L, 1, ENUM_MT);
+	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
 	const char *address = luaL_checkstring(L, 2);
 	pt_device *dev;
 	int r = pt_enum_find_device(e, address, &dev);
@@ -149,32 +149,32 @@ static int enum_device(lua_State *L)
 	if (r == -EINVAL)
 		return luaL_argerror(L, 2, lua_pushfstring(L, "'%s' is not a PCI address", address));
 	if (r < 0)
-		return fail(L, r, lua_pushfstring(L, "%s: no such PCI device", address));
-	push_device(L, dev);
+		return pt_lua_fail(L, r, lua_pushfstring(L, "%s: no such PCI device", address));
+	pt_lua_push_device(L, dev);
 	return 1;
 }
 
 static int enum_group(lua_State *L)
 {
-	pt_enum *e = check_open(L, 1, ENUM_MT);
+	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
 	lua_Integer n = luaL_checkinteger(L, 2);
 
 	pt_group *g;
 	if (n < 0 || n > 0x7fffffff || pt_enum_find_group(e, (unsigned)n, &g) < 0)
-		return fail(L, -ENOENT, lua_pushfstring(L, "IOMMU group %d: no such group", (int)n));
-	push_group(L, g);
+		return pt_lua_fail(L, -ENOENT, lua_pushfstring(L, "IOMMU group %d: no such group", (int)n));
+	pt_lua_push_group(L, g);
 	return 1;
 }
 
 static int enum_has_iommu(lua_State *L)
 {
-	lua_pushboolean(L, pt_enum_has_iommu(check_open(L, 1, ENUM_MT)));
+	lua_pushboolean(L, pt_enum_has_iommu(pt_lua_check_open(L, 1, ENUM_MT)));
 	return 1;
 }
 
 static int enum_warnings(lua_State *L)
 {
-	pt_enum *e = check_open(L, 1, ENUM_MT);
+	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
 	lua_createtable(L, (int)pt_enum_get_warning_count(e), 0);
 	for (size_t i = 0; i < pt_enum_get_warning_count(e); i++) {
 		lua_pushstring(L, pt_enum_get_warning(e, i));
@@ -185,41 +185,41 @@ static int enum_warnings(lua_State *L)
 
 static int enum_count(lua_State *L)
 {
-	lua_pushinteger(L, (lua_Integer)pt_enum_get_device_count(check_open(L, 1, ENUM_MT)));
+	lua_pushinteger(L, (lua_Integer)pt_enum_get_device_count(pt_lua_check_open(L, 1, ENUM_MT)));
 	return 1;
 }
 
 static int enum_group_count(lua_State *L)
 {
-	lua_pushinteger(L, (lua_Integer)pt_enum_get_group_count(check_open(L, 1, ENUM_MT)));
+	lua_pushinteger(L, (lua_Integer)pt_enum_get_group_count(pt_lua_check_open(L, 1, ENUM_MT)));
 	return 1;
 }
 
 /* inv:doctor([device]): {checks = {{id, status, title, evidence, fix}...}, failures = n}. */
 static int enum_doctor(lua_State *L)
 {
-	pt_enum *e = check_open(L, 1, ENUM_MT);
-	pt_device *dev = lua_isnoneornil(L, 2) ? NULL : check_open(L, 2, DEVICE_MT);
+	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
+	pt_device *dev = lua_isnoneornil(L, 2) ? NULL : pt_lua_check_open(L, 2, DEVICE_MT);
 	pt_doctor *d;
 	int r = pt_doctor_run(e, dev, &d);
 
 	if (r == -EINVAL)
 		return luaL_argerror(L, 2, "a device of another inventory");
 	if (r < 0)
-		return fail(L, r, pt_ctx_last_error(pt_enum_get_context(e)));
+		return pt_lua_fail(L, r, pt_ctx_last_error(pt_enum_get_context(e)));
 	lua_createtable(L, 0, 2);
 	lua_createtable(L, (int)pt_doctor_get_check_count(d), 0);
 	for (size_t i = 0; i < pt_doctor_get_check_count(d); i++) {
 		lua_createtable(L, 0, 5);
-		set_string(L, "id", pt_doctor_get_id(d, i));
-		set_string(L, "status", pt_status_to_string(pt_doctor_get_status(d, i)));
-		set_string(L, "title", pt_doctor_get_title(d, i));
-		set_string(L, "evidence", pt_doctor_get_evidence(d, i));
-		set_string(L, "fix", pt_doctor_get_fix(d, i));
+		pt_lua_set_string(L, "id", pt_doctor_get_id(d, i));
+		pt_lua_set_string(L, "status", pt_status_to_string(pt_doctor_get_status(d, i)));
+		pt_lua_set_string(L, "title", pt_doctor_get_title(d, i));
+		pt_lua_set_string(L, "evidence", pt_doctor_get_evidence(d, i));
+		pt_lua_set_string(L, "fix", pt_doctor_get_fix(d, i));
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	lua_setfield(L, -2, "checks");
-	set_integer(L, "failures", (lua_Integer)pt_doctor_get_failures(d));
+	pt_lua_set_integer(L, "failures", (lua_Integer)pt_doctor_get_failures(d));
 	pt_doctor_unref(d);
 	return 1;
 }
@@ -236,7 +236,7 @@ static int enum_tostring(lua_State *L)
 
 /* ---- pt.Device ---- */
 
-#define DEV(L) ((pt_device *)check_open(L, 1, DEVICE_MT))
+#define DEV(L) ((pt_device *)pt_lua_check_open(L, 1, DEVICE_MT))
 #define INT_GETTER(name, expr)                  \
 	static int name(lua_State *L)           \
 	{                                       \
@@ -248,7 +248,7 @@ static int enum_tostring(lua_State *L)
 	static int name(lua_State *L)           \
 	{                                       \
 		pt_device *d = DEV(L);          \
-		push_opt_string(L, (expr));     \
+		pt_lua_push_opt_string(L, (expr));     \
 		return 1;                       \
 	}
 
@@ -273,7 +273,7 @@ STR_GETTER(dev_reset_method, pt_device_get_reset_method(d))
 STR_GETTER(dev_verdict, pt_verdict_to_string(pt_device_get_verdict(d)))
 STR_GETTER(dev_critical, pt_device_get_critical_reason(d))
 
-int push_opt_int(lua_State *L, long v)
+int pt_lua_push_opt_int(lua_State *L, long v)
 {
 	if (v < 0)
 		lua_pushnil(L);
@@ -282,9 +282,9 @@ int push_opt_int(lua_State *L, long v)
 	return 1;
 }
 
-static int dev_class(lua_State *L) { return push_opt_int(L, pt_device_get_class(DEV(L))); }
-static int dev_numa_node(lua_State *L) { return push_opt_int(L, pt_device_get_numa_node(DEV(L))); }
-static int dev_header_type(lua_State *L) { return push_opt_int(L, pt_device_get_header_type(DEV(L))); }
+static int dev_class(lua_State *L) { return pt_lua_push_opt_int(L, pt_device_get_class(DEV(L))); }
+static int dev_numa_node(lua_State *L) { return pt_lua_push_opt_int(L, pt_device_get_numa_node(DEV(L))); }
+static int dev_header_type(lua_State *L) { return pt_lua_push_opt_int(L, pt_device_get_header_type(DEV(L))); }
 
 static int dev_boot_vga(lua_State *L)
 {
@@ -298,14 +298,14 @@ static int dev_boot_vga(lua_State *L)
 
 static int dev_bridge(lua_State *L) { lua_pushboolean(L, pt_device_is_bridge(DEV(L))); return 1; }
 static int dev_multifunction(lua_State *L) { lua_pushboolean(L, pt_device_is_multifunction(DEV(L))); return 1; }
-static int dev_group(lua_State *L) { push_group(L, pt_device_get_group(DEV(L))); return 1; }
-static int dev_parent(lua_State *L) { push_device(L, pt_device_get_parent(DEV(L))); return 1; }
-static int dev_physfn(lua_State *L) { push_device(L, pt_device_get_physfn(DEV(L))); return 1; }
+static int dev_group(lua_State *L) { pt_lua_push_group(L, pt_device_get_group(DEV(L))); return 1; }
+static int dev_parent(lua_State *L) { pt_lua_push_device(L, pt_device_get_parent(DEV(L))); return 1; }
+static int dev_physfn(lua_State *L) { pt_lua_push_device(L, pt_device_get_physfn(DEV(L))); return 1; }
 
 static int dev_iommu_group(lua_State *L)
 {
 	pt_group *g = pt_device_get_group(DEV(L));
-	return push_opt_int(L, g ? (long)pt_group_get_number(g) : -1);
+	return pt_lua_push_opt_int(L, g ? (long)pt_group_get_number(g) : -1);
 }
 
 static int dev_virtfns(lua_State *L)
@@ -313,7 +313,7 @@ static int dev_virtfns(lua_State *L)
 	pt_device *d = DEV(L);
 	lua_createtable(L, (int)pt_device_get_virtfn_count(d), 0);
 	for (size_t i = 0; i < pt_device_get_virtfn_count(d); i++) {
-		push_device(L, pt_device_get_virtfn(d, i));
+		pt_lua_push_device(L, pt_device_get_virtfn(d, i));
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return 1;
@@ -324,7 +324,7 @@ static int dev_passthrough_set(lua_State *L)
 	pt_device *d = DEV(L);
 	lua_createtable(L, (int)pt_device_get_set_size(d), 0);
 	for (size_t i = 0; i < pt_device_get_set_size(d); i++) {
-		push_device(L, pt_device_get_set_member(d, i));
+		pt_lua_push_device(L, pt_device_get_set_member(d, i));
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return 1;
@@ -355,50 +355,50 @@ static int dev_fields(lua_State *L)
 	pt_group *g = pt_device_get_group(d);
 
 	lua_createtable(L, 0, 32);
-	set_string(L, "address", pt_device_get_address(d));
-	set_integer(L, "domain", pt_device_get_domain(d));
-	set_integer(L, "bus", pt_device_get_bus(d));
-	set_integer(L, "slot", pt_device_get_slot(d));
-	set_integer(L, "func", pt_device_get_function(d));
-	set_hex(L, "vendor_id", pt_device_get_vendor_id(d), 4);
-	set_hex(L, "device_id", pt_device_get_device_id(d), 4);
-	set_hex(L, "subsystem_vendor_id", pt_device_get_subsystem_vendor_id(d), 4);
-	set_hex(L, "subsystem_device_id", pt_device_get_subsystem_device_id(d), 4);
+	pt_lua_set_string(L, "address", pt_device_get_address(d));
+	pt_lua_set_integer(L, "domain", pt_device_get_domain(d));
+	pt_lua_set_integer(L, "bus", pt_device_get_bus(d));
+	pt_lua_set_integer(L, "slot", pt_device_get_slot(d));
+	pt_lua_set_integer(L, "func", pt_device_get_function(d));
+	pt_lua_set_hex(L, "vendor_id", pt_device_get_vendor_id(d), 4);
+	pt_lua_set_hex(L, "device_id", pt_device_get_device_id(d), 4);
+	pt_lua_set_hex(L, "subsystem_vendor_id", pt_device_get_subsystem_vendor_id(d), 4);
+	pt_lua_set_hex(L, "subsystem_device_id", pt_device_get_subsystem_device_id(d), 4);
 	if (pt_device_get_class(d) >= 0)
-		set_hex(L, "class", (unsigned long)pt_device_get_class(d), 6);
-	set_hex(L, "revision", pt_device_get_revision(d), 2);
-	set_string(L, "vendor_name", pt_device_get_vendor_name(d));
-	set_string(L, "device_name", pt_device_get_device_name(d));
-	set_string(L, "class_name", pt_device_get_class_name(d));
-	set_string(L, "driver", pt_device_get_driver(d));
-	set_string(L, "driver_override", pt_device_get_driver_override(d));
+		pt_lua_set_hex(L, "class", (unsigned long)pt_device_get_class(d), 6);
+	pt_lua_set_hex(L, "revision", pt_device_get_revision(d), 2);
+	pt_lua_set_string(L, "vendor_name", pt_device_get_vendor_name(d));
+	pt_lua_set_string(L, "device_name", pt_device_get_device_name(d));
+	pt_lua_set_string(L, "class_name", pt_device_get_class_name(d));
+	pt_lua_set_string(L, "driver", pt_device_get_driver(d));
+	pt_lua_set_string(L, "driver_override", pt_device_get_driver_override(d));
 	if (g)
-		set_integer(L, "iommu_group", pt_group_get_number(g));
+		pt_lua_set_integer(L, "iommu_group", pt_group_get_number(g));
 	if (pt_device_get_boot_vga(d) >= 0)
-		set_boolean(L, "boot_vga", pt_device_get_boot_vga(d));
-	set_string(L, "reset_method", pt_device_get_reset_method(d));
+		pt_lua_set_boolean(L, "boot_vga", pt_device_get_boot_vga(d));
+	pt_lua_set_string(L, "reset_method", pt_device_get_reset_method(d));
 	if (pt_device_get_numa_node(d) >= 0)
-		set_integer(L, "numa_node", pt_device_get_numa_node(d));
+		pt_lua_set_integer(L, "numa_node", pt_device_get_numa_node(d));
 	if (pt_device_get_header_type(d) >= 0)
-		set_integer(L, "header_type", pt_device_get_header_type(d));
-	set_boolean(L, "bridge", pt_device_is_bridge(d));
-	set_boolean(L, "multifunction", pt_device_is_multifunction(d));
+		pt_lua_set_integer(L, "header_type", pt_device_get_header_type(d));
+	pt_lua_set_boolean(L, "bridge", pt_device_is_bridge(d));
+	pt_lua_set_boolean(L, "multifunction", pt_device_is_multifunction(d));
 	if (pt_device_get_parent(d))
-		set_string(L, "parent", pt_device_get_address(pt_device_get_parent(d)));
+		pt_lua_set_string(L, "parent", pt_device_get_address(pt_device_get_parent(d)));
 	if (pt_device_get_physfn(d))
-		set_string(L, "physfn", pt_device_get_address(pt_device_get_physfn(d)));
-	set_addresses(L, "virtfns", pt_device_get_virtfn_count(d), virtfn_at, d);
-	set_integer(L, "sriov_totalvfs", pt_device_get_sriov_totalvfs(d));
-	set_string(L, "verdict", pt_verdict_to_string(pt_device_get_verdict(d)));
-	set_string(L, "critical", pt_device_get_critical_reason(d));
-	set_addresses(L, "passthrough_set", pt_device_get_set_size(d), set_member_at, d);
+		pt_lua_set_string(L, "physfn", pt_device_get_address(pt_device_get_physfn(d)));
+	pt_lua_set_addresses(L, "virtfns", pt_device_get_virtfn_count(d), virtfn_at, d);
+	pt_lua_set_integer(L, "sriov_totalvfs", pt_device_get_sriov_totalvfs(d));
+	pt_lua_set_string(L, "verdict", pt_verdict_to_string(pt_device_get_verdict(d)));
+	pt_lua_set_string(L, "critical", pt_device_get_critical_reason(d));
+	pt_lua_set_addresses(L, "passthrough_set", pt_device_get_set_size(d), set_member_at, d);
 	lua_createtable(L, 6, 0);
 	for (unsigned i = 0; i < 6; i++) {
 		lua_pushinteger(L, (lua_Integer)pt_device_get_bar_size(d, i));
 		lua_rawseti(L, -2, i + 1);
 	}
 	lua_setfield(L, -2, "bar_sizes");
-	set_integer(L, "rom_size", (lua_Integer)pt_device_get_bar_size(d, 6));
+	pt_lua_set_integer(L, "rom_size", (lua_Integer)pt_device_get_bar_size(d, 6));
 	char flags[1024];
 	size_t n = pt_device_get_flags(d, flags, sizeof(flags));
 	lua_createtable(L, (int)n, 0);
@@ -418,19 +418,19 @@ static int dev_explain(lua_State *L)
 	int r = pt_device_explain(d, &x);
 
 	if (r < 0)
-		return fail(L, r, lua_pushfstring(L, "%s: cannot explain its group: %s",
+		return pt_lua_fail(L, r, lua_pushfstring(L, "%s: cannot explain its group: %s",
 						  pt_device_get_address(d), strerror(-r)));
 	lua_createtable(L, 0, 7);
-	set_string(L, "device", pt_device_get_address(d));
-	set_string(L, "isolation", pt_isolation_to_string(pt_explain_get_isolation(x)));
+	pt_lua_set_string(L, "device", pt_device_get_address(d));
+	pt_lua_set_string(L, "isolation", pt_isolation_to_string(pt_explain_get_isolation(x)));
 	if (pt_explain_get_culprit(x))
-		set_string(L, "culprit", pt_device_get_address(pt_explain_get_culprit(x)));
-	set_string(L, "reason", pt_explain_get_reason(x));
+		pt_lua_set_string(L, "culprit", pt_device_get_address(pt_explain_get_culprit(x)));
+	pt_lua_set_string(L, "reason", pt_explain_get_reason(x));
 	lua_createtable(L, (int)pt_explain_get_step_count(x), 0);
 	for (size_t i = 0; i < pt_explain_get_step_count(x); i++) {
 		lua_createtable(L, 0, 2);
-		set_string(L, "device", pt_device_get_address(pt_explain_get_step_device(x, i)));
-		set_string(L, "text", pt_explain_get_step_text(x, i));
+		pt_lua_set_string(L, "device", pt_device_get_address(pt_explain_get_step_device(x, i)));
+		pt_lua_set_string(L, "text", pt_explain_get_step_text(x, i));
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	lua_setfield(L, -2, "steps");
@@ -458,12 +458,12 @@ static int dev_acs(lua_State *L)
 	int r = pt_device_get_acs(d, &cap, &ctrl);
 
 	if (r < 0)
-		return fail(L, r, lua_pushfstring(L, "%s: %s", pt_device_get_address(d),
+		return pt_lua_fail(L, r, lua_pushfstring(L, "%s: %s", pt_device_get_address(d),
 						  r == -EACCES ? "config space unreadable (not root?)"
 							       : "no ACS capability"));
 	lua_createtable(L, 0, 2);
-	set_integer(L, "cap", cap);
-	set_integer(L, "ctrl", ctrl);
+	pt_lua_set_integer(L, "cap", cap);
+	pt_lua_set_integer(L, "ctrl", ctrl);
 	return 1;
 }
 
@@ -488,7 +488,7 @@ static int dev_check_take(lua_State *L)
 	}
 	int r = pt_device_check_take(d, flags);
 	if (r < 0)
-		return fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
+		return pt_lua_fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -502,7 +502,7 @@ static int dev_set_numvfs(lua_State *L)
 	luaL_argcheck(L, n >= 0 && n <= 0xffff, 2, "out of range");
 	int r = pt_device_set_sriov_numvfs(d, (unsigned)n);
 	if (r < 0)
-		return fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
+		return pt_lua_fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -540,17 +540,17 @@ static int dev_eq(lua_State *L)
 
 /* ---- pt.Group ---- */
 
-#define GRP(L) ((pt_group *)check_open(L, 1, GROUP_MT))
+#define GRP(L) ((pt_group *)pt_lua_check_open(L, 1, GROUP_MT))
 
 static int group_number(lua_State *L) { lua_pushinteger(L, pt_group_get_number(GRP(L))); return 1; }
-static int group_type(lua_State *L) { push_opt_string(L, pt_group_get_type(GRP(L))); return 1; }
+static int group_type(lua_State *L) { pt_lua_push_opt_string(L, pt_group_get_type(GRP(L))); return 1; }
 
 static int group_devices(lua_State *L)
 {
 	pt_group *g = GRP(L);
 	lua_createtable(L, (int)pt_group_get_device_count(g), 0);
 	for (size_t i = 0; i < pt_group_get_device_count(g); i++) {
-		push_device(L, pt_group_get_device(g, i));
+		pt_lua_push_device(L, pt_group_get_device(g, i));
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return 1;
@@ -561,7 +561,7 @@ static int group_passthrough_set(lua_State *L)
 	pt_group *g = GRP(L);
 	lua_createtable(L, (int)pt_group_get_set_size(g), 0);
 	for (size_t i = 0; i < pt_group_get_set_size(g); i++) {
-		push_device(L, pt_group_get_set_member(g, i));
+		pt_lua_push_device(L, pt_group_get_set_member(g, i));
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return 1;
@@ -572,10 +572,10 @@ static int group_fields(lua_State *L)
 {
 	pt_group *g = GRP(L);
 	lua_createtable(L, 0, 4);
-	set_integer(L, "number", pt_group_get_number(g));
-	set_string(L, "type", pt_group_get_type(g));
-	set_addresses(L, "devices", pt_group_get_device_count(g), group_device_at, g);
-	set_addresses(L, "passthrough_set", pt_group_get_set_size(g), group_set_member_at, g);
+	pt_lua_set_integer(L, "number", pt_group_get_number(g));
+	pt_lua_set_string(L, "type", pt_group_get_type(g));
+	pt_lua_set_addresses(L, "devices", pt_group_get_device_count(g), group_device_at, g);
+	pt_lua_set_addresses(L, "passthrough_set", pt_group_get_set_size(g), group_set_member_at, g);
 	return 1;
 }
 
@@ -615,7 +615,7 @@ void pt_lua_open_inventory(lua_State *L)
 		{ "device", enum_device },   { "group", enum_group },
 		{ "has_iommu", enum_has_iommu }, { "warnings", enum_warnings },
 		{ "count", enum_count },     { "group_count", enum_group_count },
-		{ "doctor", enum_doctor }, { "usb", enum_usb },
+		{ "doctor", enum_doctor }, { "usb", pt_lua_enum_usb },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg dev_getters[] = {
@@ -668,15 +668,15 @@ void pt_lua_open_inventory(lua_State *L)
 		{ NULL, NULL },
 	};
 
-	new_class(L, CTX_MT, ctx_methods, ctx_getters, ctx_close, ctx_tostring);
-	new_class(L, ENUM_MT, enum_methods, NULL, enum_close, enum_tostring);
-	new_class(L, DEVICE_MT, dev_methods, dev_getters, device_close, dev_tostring);
+	pt_lua_new_class(L, CTX_MT, ctx_methods, ctx_getters, ctx_close, ctx_tostring);
+	pt_lua_new_class(L, ENUM_MT, enum_methods, NULL, enum_close, enum_tostring);
+	pt_lua_new_class(L, DEVICE_MT, dev_methods, dev_getters, device_close, dev_tostring);
 	luaL_getmetatable(L, DEVICE_MT);
 	lua_pushcfunction(L, dev_eq);
 	lua_setfield(L, -2, "__eq");
 	lua_pop(L, 1);
 	static const luaL_Reg group_methods[] = { { "fields", group_fields }, { "json", group_json }, { NULL, NULL } };
-	new_class(L, GROUP_MT, group_methods, group_getters, group_close, group_tostring);
+	pt_lua_new_class(L, GROUP_MT, group_methods, group_getters, group_close, group_tostring);
 	luaL_newmetatable(L, ITER_MT);
 	lua_pushcfunction(L, iter_close);
 	lua_setfield(L, -2, "__gc");

@@ -25,15 +25,15 @@
 /* Every userdata holds one reference; closing drops it, later use raises. */
 typedef struct { void *p; } box;
 
-void *check_open(lua_State *L, int idx, const char *mt);
-void push_box(lua_State *L, void *p, const char *mt);
-int fail(lua_State *L, int err, const char *msg);
-void push_device(lua_State *L, pt_device *dev);
-void push_group(lua_State *L, pt_group *g);
-void push_opt_string(lua_State *L, const char *s);
-int push_opt_int(lua_State *L, long v);
+void *pt_lua_check_open(lua_State *L, int idx, const char *mt);
+void pt_lua_push_box(lua_State *L, void *p, const char *mt);
+int pt_lua_fail(lua_State *L, int err, const char *msg);
+void pt_lua_push_device(lua_State *L, pt_device *dev);
+void pt_lua_push_group(lua_State *L, pt_group *g);
+void pt_lua_push_opt_string(lua_State *L, const char *s);
+int pt_lua_push_opt_int(lua_State *L, long v);
 /* A metatable with __gc and __close (close), methods and getters read as fields. */
-void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, const luaL_Reg *getters,
+void pt_lua_new_class(lua_State *L, const char *mt, const luaL_Reg *methods, const luaL_Reg *getters,
 	       lua_CFunction close, lua_CFunction tostring);
 
 #define CLOSER(name, mt, unref)                         \
@@ -47,12 +47,12 @@ void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, const luaL
 	}
 
 /* Fields of plain tables. */
-void set_string(lua_State *L, const char *key, const char *value);
-void set_integer(lua_State *L, const char *key, lua_Integer value);
-void set_hex(lua_State *L, const char *key, unsigned long value, int width);
-void set_boolean(lua_State *L, const char *key, int value);
+void pt_lua_set_string(lua_State *L, const char *key, const char *value);
+void pt_lua_set_integer(lua_State *L, const char *key, lua_Integer value);
+void pt_lua_set_hex(lua_State *L, const char *key, unsigned long value, int width);
+void pt_lua_set_boolean(lua_State *L, const char *key, int value);
 typedef pt_device *(*member_at)(const void *obj, size_t i);
-void set_addresses(lua_State *L, const char *key, size_t n, member_at get, const void *obj);
+void pt_lua_set_addresses(lua_State *L, const char *key, size_t n, member_at get, const void *obj);
 
 /* Raises when a recipe's top level (loading it) tries what changes the host. */
 void pt_lua_check_action(lua_State *L, const char *what);
@@ -69,6 +69,6 @@ extern const luaL_Reg pt_lua_host_funcs[];
 void pt_lua_open_usb(lua_State *L);
 extern const luaL_Reg pt_lua_usb_funcs[];
 /* inv:usb(), in usb.c, a method of the inventory */
-int enum_usb(lua_State *L);
+int pt_lua_enum_usb(lua_State *L);
 
 #endif

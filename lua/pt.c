@@ -11,7 +11,7 @@
 #include "pt-lua-private.h"
 
 
-void *check_open(lua_State *L, int idx, const char *mt)
+void *pt_lua_check_open(lua_State *L, int idx, const char *mt)
 {
 	box *b = luaL_checkudata(L, idx, mt);
 	if (!b->p)
@@ -19,7 +19,7 @@ void *check_open(lua_State *L, int idx, const char *mt)
 	return b->p;
 }
 
-void push_box(lua_State *L, void *p, const char *mt)
+void pt_lua_push_box(lua_State *L, void *p, const char *mt)
 {
 	/* one user value: what an object's errors are read from (a transaction's context) */
 	box *b = lua_newuserdatauv(L, sizeof(*b), 1);
@@ -27,7 +27,7 @@ void push_box(lua_State *L, void *p, const char *mt)
 	luaL_setmetatable(L, mt);
 }
 
-int fail(lua_State *L, int err, const char *msg)
+int pt_lua_fail(lua_State *L, int err, const char *msg)
 {
 	lua_pushnil(L);
 	lua_pushstring(L, msg && *msg ? msg : strerror(-err));
@@ -35,23 +35,23 @@ int fail(lua_State *L, int err, const char *msg)
 	return 3;
 }
 
-void push_device(lua_State *L, pt_device *dev)
+void pt_lua_push_device(lua_State *L, pt_device *dev)
 {
 	if (dev)
-		push_box(L, pt_device_ref(dev), DEVICE_MT);
+		pt_lua_push_box(L, pt_device_ref(dev), DEVICE_MT);
 	else
 		lua_pushnil(L);
 }
 
-void push_group(lua_State *L, pt_group *g)
+void pt_lua_push_group(lua_State *L, pt_group *g)
 {
 	if (g)
-		push_box(L, pt_group_ref(g), GROUP_MT);
+		pt_lua_push_box(L, pt_group_ref(g), GROUP_MT);
 	else
 		lua_pushnil(L);
 }
 
-void push_opt_string(lua_State *L, const char *s)
+void pt_lua_push_opt_string(lua_State *L, const char *s)
 {
 	if (s)
 		lua_pushstring(L, s);
@@ -74,7 +74,7 @@ static int index_with_getters(lua_State *L)
 	return 1;
 }
 
-void new_class(lua_State *L, const char *mt, const luaL_Reg *methods,
+void pt_lua_new_class(lua_State *L, const char *mt, const luaL_Reg *methods,
 		      const luaL_Reg *getters, lua_CFunction close, lua_CFunction tostring)
 {
 	luaL_newmetatable(L, mt);
@@ -101,7 +101,7 @@ void new_class(lua_State *L, const char *mt, const luaL_Reg *methods,
 	lua_pop(L, 1);
 }
 
-void set_string(lua_State *L, const char *key, const char *value)
+void pt_lua_set_string(lua_State *L, const char *key, const char *value)
 {
 	if (value) {
 		lua_pushstring(L, value);
@@ -109,14 +109,14 @@ void set_string(lua_State *L, const char *key, const char *value)
 	}
 }
 
-void set_integer(lua_State *L, const char *key, lua_Integer value)
+void pt_lua_set_integer(lua_State *L, const char *key, lua_Integer value)
 {
 	lua_pushinteger(L, value);
 	lua_setfield(L, -2, key);
 }
 
 /* Ids as lspci and the JSON report write them: fixed-width lower-case hex. */
-void set_hex(lua_State *L, const char *key, unsigned long value, int width)
+void pt_lua_set_hex(lua_State *L, const char *key, unsigned long value, int width)
 {
 	static const char digits[] = "0123456789abcdef";
 	char buf[8];
@@ -127,14 +127,14 @@ void set_hex(lua_State *L, const char *key, unsigned long value, int width)
 	lua_setfield(L, -2, key);
 }
 
-void set_boolean(lua_State *L, const char *key, int value)
+void pt_lua_set_boolean(lua_State *L, const char *key, int value)
 {
 	lua_pushboolean(L, value);
 	lua_setfield(L, -2, key);
 }
 
 /* The addresses of an object's members (a device's VFs or set, a group's members or set). */
-void set_addresses(lua_State *L, const char *key, size_t n, member_at get, const void *d)
+void pt_lua_set_addresses(lua_State *L, const char *key, size_t n, member_at get, const void *d)
 {
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {

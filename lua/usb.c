@@ -14,29 +14,29 @@ CLOSER(monitor_close, MONITOR_MT, pt_monitor_unref)
 
 
 /* inv:usb(): the USB devices, as plain tables. */
-int enum_usb(lua_State *L)
+int pt_lua_enum_usb(lua_State *L)
 {
-	pt_enum *e = check_open(L, 1, ENUM_MT);
+	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
 	size_t n = pt_enum_get_usb_count(e);
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
 		pt_usb *u = pt_enum_get_usb(e, i);
 		lua_createtable(L, 0, 14);
-		set_string(L, "port", pt_usb_get_port(u));
-		set_integer(L, "bus", pt_usb_get_bus(u));
-		set_integer(L, "devnum", pt_usb_get_devnum(u));
-		set_integer(L, "speed", pt_usb_get_speed(u));
-		set_hex(L, "vendor_id", pt_usb_get_vendor_id(u), 4);
-		set_hex(L, "product_id", pt_usb_get_product_id(u), 4);
-		set_string(L, "manufacturer", pt_usb_get_manufacturer(u));
-		set_string(L, "product", pt_usb_get_product(u));
-		set_string(L, "serial", pt_usb_get_serial(u));
-		set_string(L, "vendor_name", pt_usb_get_vendor_name(u));
-		set_string(L, "product_name", pt_usb_get_product_name(u));
-		set_string(L, "node", pt_usb_get_node(u));
-		set_string(L, "interfaces", pt_usb_get_interfaces(u));
+		pt_lua_set_string(L, "port", pt_usb_get_port(u));
+		pt_lua_set_integer(L, "bus", pt_usb_get_bus(u));
+		pt_lua_set_integer(L, "devnum", pt_usb_get_devnum(u));
+		pt_lua_set_integer(L, "speed", pt_usb_get_speed(u));
+		pt_lua_set_hex(L, "vendor_id", pt_usb_get_vendor_id(u), 4);
+		pt_lua_set_hex(L, "product_id", pt_usb_get_product_id(u), 4);
+		pt_lua_set_string(L, "manufacturer", pt_usb_get_manufacturer(u));
+		pt_lua_set_string(L, "product", pt_usb_get_product(u));
+		pt_lua_set_string(L, "serial", pt_usb_get_serial(u));
+		pt_lua_set_string(L, "vendor_name", pt_usb_get_vendor_name(u));
+		pt_lua_set_string(L, "product_name", pt_usb_get_product_name(u));
+		pt_lua_set_string(L, "node", pt_usb_get_node(u));
+		pt_lua_set_string(L, "interfaces", pt_usb_get_interfaces(u));
 		if (pt_usb_get_controller(u))
-			set_string(L, "controller", pt_device_get_address(pt_usb_get_controller(u)));
+			pt_lua_set_string(L, "controller", pt_device_get_address(pt_usb_get_controller(u)));
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return 1;
@@ -62,15 +62,15 @@ static int pt_lua_qmp(lua_State *L)
 	opts.root = lua_tostring(L, -1);
 	int r = pt_ctx_new(&ctx, &opts);
 	if (r < 0)
-		return fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/", strerror(-r)));
+		return pt_lua_fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/", strerror(-r)));
 	r = pt_qmp_connect_timeout(ctx, socket, (unsigned)vm, timeout > 0 ? (unsigned)timeout : 5000, &q);
 	if (r < 0) {
 		lua_pushstring(L, pt_ctx_last_error(ctx));
 		pt_ctx_unref(ctx);
-		return fail(L, r, lua_tostring(L, -1));
+		return pt_lua_fail(L, r, lua_tostring(L, -1));
 	}
-	push_box(L, q, QMP_MT);
-	push_box(L, ctx, CTX_MT); /* errors are read from it */
+	pt_lua_push_box(L, q, QMP_MT);
+	pt_lua_push_box(L, ctx, CTX_MT); /* errors are read from it */
 	lua_setiuservalue(L, -2, 1);
 	return 1;
 }
@@ -78,7 +78,7 @@ static int pt_lua_qmp(lua_State *L)
 static pt_ctx *qmp_ctx(lua_State *L)
 {
 	lua_getiuservalue(L, 1, 1);
-	pt_ctx *ctx = check_open(L, -1, CTX_MT);
+	pt_ctx *ctx = pt_lua_check_open(L, -1, CTX_MT);
 	lua_pop(L, 1);
 	return ctx;
 }
@@ -86,7 +86,7 @@ static pt_ctx *qmp_ctx(lua_State *L)
 /* q:attach{id = "usb0", usb_id = "10c4:ea60"} or {id =, bus = 1, port = "2.3"} */
 static int qmp_attach(lua_State *L)
 {
-	pt_qmp *q = check_open(L, 1, QMP_MT);
+	pt_qmp *q = pt_lua_check_open(L, 1, QMP_MT);
 	pt_usb_match m = { 0 };
 	pt_lua_check_action(L, "attach");
 	unsigned v, p;
@@ -109,18 +109,18 @@ static int qmp_attach(lua_State *L)
 		return luaL_argerror(L, 2, "needs usb_id, or bus and port");
 	int r = pt_qmp_usb_attach(q, id, &m);
 	if (r < 0)
-		return fail(L, r, pt_ctx_last_error(qmp_ctx(L)));
+		return pt_lua_fail(L, r, pt_ctx_last_error(qmp_ctx(L)));
 	lua_pushboolean(L, 1);
 	return 1;
 }
 
 static int qmp_detach(lua_State *L)
 {
-	pt_qmp *q = check_open(L, 1, QMP_MT);
+	pt_qmp *q = pt_lua_check_open(L, 1, QMP_MT);
 	pt_lua_check_action(L, "detach");
 	int r = pt_qmp_detach(q, luaL_checkstring(L, 2));
 	if (r < 0)
-		return fail(L, r, pt_ctx_last_error(qmp_ctx(L)));
+		return pt_lua_fail(L, r, pt_ctx_last_error(qmp_ctx(L)));
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -128,12 +128,12 @@ static int qmp_detach(lua_State *L)
 /* q:list(): {{id =, vendor_id =, product_id =, bus =, port =}...} */
 static int qmp_list(lua_State *L)
 {
-	pt_qmp *q = check_open(L, 1, QMP_MT);
+	pt_qmp *q = pt_lua_check_open(L, 1, QMP_MT);
 	char **list;
 	size_t n;
 	int r = pt_qmp_usb_list(q, &list, &n);
 	if (r < 0)
-		return fail(L, r, pt_ctx_last_error(qmp_ctx(L)));
+		return pt_lua_fail(L, r, pt_ctx_last_error(qmp_ctx(L)));
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
 		char id[128], port[64];
@@ -141,11 +141,11 @@ static int qmp_list(lua_State *L)
 		int bus = 0;
 		if (sscanf(list[i], "%127s vendorid=%x productid=%x hostbus=%d hostport=%63s", id, &v, &p, &bus, port) == 5) {
 			lua_createtable(L, 0, 5);
-			set_string(L, "id", id);
-			set_hex(L, "vendor_id", v, 4);
-			set_hex(L, "product_id", p, 4);
-			set_integer(L, "bus", bus);
-			set_string(L, "port", strcmp(port, "-") ? port : NULL);
+			pt_lua_set_string(L, "id", id);
+			pt_lua_set_hex(L, "vendor_id", v, 4);
+			pt_lua_set_hex(L, "product_id", p, 4);
+			pt_lua_set_integer(L, "bus", bus);
+			pt_lua_set_string(L, "port", strcmp(port, "-") ? port : NULL);
 			lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
 		}
 		free(list[i]);
@@ -163,37 +163,37 @@ static int pt_lua_monitor(lua_State *L)
 	pt_monitor *m;
 	int r = pt_ctx_new(&ctx, &opts);
 	if (r < 0)
-		return fail(L, r, lua_pushfstring(L, "udev monitor: %s", strerror(-r)));
+		return pt_lua_fail(L, r, lua_pushfstring(L, "udev monitor: %s", strerror(-r)));
 	r = pt_monitor_new(ctx, &m);
 	if (r < 0) {
 		lua_pushstring(L, pt_ctx_last_error(ctx));
 		pt_ctx_unref(ctx);
-		return fail(L, r, lua_tostring(L, -1));
+		return pt_lua_fail(L, r, lua_tostring(L, -1));
 	}
 	pt_ctx_unref(ctx);
-	push_box(L, m, MONITOR_MT);
+	pt_lua_push_box(L, m, MONITOR_MT);
 	return 1;
 }
 
 static int monitor_next(lua_State *L)
 {
-	pt_monitor *m = check_open(L, 1, MONITOR_MT);
+	pt_monitor *m = pt_lua_check_open(L, 1, MONITOR_MT);
 	lua_Integer timeout = luaL_optinteger(L, 2, 1000);
 	pt_usb_event ev;
 	int r = pt_monitor_receive(m, (unsigned)(timeout < 0 ? 0 : timeout), &ev);
 	if (r < 0)
-		return fail(L, r, lua_pushfstring(L, "udev monitor: %s", strerror(-r)));
+		return pt_lua_fail(L, r, lua_pushfstring(L, "udev monitor: %s", strerror(-r)));
 	if (r == 0) {
 		lua_pushnil(L);
 		return 1;
 	}
 	lua_createtable(L, 0, 6);
-	set_string(L, "action", ev.action);
-	set_string(L, "port", ev.port);
-	set_integer(L, "bus", ev.bus);
-	set_hex(L, "vendor_id", ev.vendor, 4);
-	set_hex(L, "product_id", ev.product, 4);
-	set_string(L, "serial", ev.serial[0] ? ev.serial : NULL);
+	pt_lua_set_string(L, "action", ev.action);
+	pt_lua_set_string(L, "port", ev.port);
+	pt_lua_set_integer(L, "bus", ev.bus);
+	pt_lua_set_hex(L, "vendor_id", ev.vendor, 4);
+	pt_lua_set_hex(L, "product_id", ev.product, 4);
+	pt_lua_set_string(L, "serial", ev.serial[0] ? ev.serial : NULL);
 	return 1;
 }
 
@@ -208,7 +208,7 @@ void pt_lua_open_usb(lua_State *L)
 	static const luaL_Reg qmp_methods[] = {
 		{ "attach", qmp_attach }, { "detach", qmp_detach }, { "list", qmp_list }, { NULL, NULL },
 	};
-	new_class(L, QMP_MT, qmp_methods, NULL, qmp_close, NULL);
+	pt_lua_new_class(L, QMP_MT, qmp_methods, NULL, qmp_close, NULL);
 	static const luaL_Reg monitor_methods[] = { { "next", monitor_next }, { NULL, NULL } };
-	new_class(L, MONITOR_MT, monitor_methods, NULL, monitor_close, NULL);
+	pt_lua_new_class(L, MONITOR_MT, monitor_methods, NULL, monitor_close, NULL);
 }

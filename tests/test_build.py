@@ -18,6 +18,11 @@ def build_exports_only_the_api(tmp):
         contains(header, n.split("@")[0] + "(", "exported symbol declared in libpt.h")
     p = run(["readelf", "-d", f"{TOP}/libpt.so.0"], check=0)
     contains(p.stdout, "Library soname: [libpt.so.0]", "soname")
+    # The installed archives: every global a C program linking them sees is pt_* or luaopen_*.
+    for archive in ("libpt.a", "libpt-lua.a"):
+        p = run(["nm", "-g", "--defined-only", f"{TOP}/{archive}"], check=0)
+        names = {l.split()[2] for l in p.stdout.splitlines() if len(l.split()) == 3 and l.split()[1] in "TDBR"}
+        eq(sorted(n for n in names if not n.startswith(("pt_", "luaopen_"))), [], f"{archive}: unprefixed globals")
 
 
 def files_under(root):

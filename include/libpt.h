@@ -44,6 +44,12 @@ pt_ctx *pt_ctx_unref(pt_ctx *ctx);
 const char *pt_ctx_get_root(const pt_ctx *ctx);
 /* The message of the last failed call on this context, "" when none. */
 const char *pt_ctx_last_error(const pt_ctx *ctx);
+
+/* A Proxmox VM id: 100 to 999999999 (qemu-server's pve-vmid). The one check libpt and its Lua
+ * modules make of a VM id. */
+#define PT_VMID_MIN 100
+#define PT_VMID_MAX 999999999
+int pt_vmid_is_valid(long long vm); /* 1 or 0 */
 void pt_ctx_set_log_priority(pt_ctx *ctx, int priority);
 int pt_ctx_get_log_priority(const pt_ctx *ctx);
 

@@ -128,6 +128,18 @@ void pt_log(pt_ctx *ctx, int priority, const char *file, int line, const char *f
 	va_end(args);
 }
 
+PT_EXPORT int pt_vmid_is_valid(long long vm)
+{
+	return vm >= PT_VMID_MIN && vm <= PT_VMID_MAX;
+}
+
+int pt_check_vmid(pt_ctx *ctx, long long vm)
+{
+	if (!pt_vmid_is_valid(vm))
+		return pt_fail(ctx, -EINVAL, "VM id %lld: must be %d to %d", vm, PT_VMID_MIN, PT_VMID_MAX);
+	return 0;
+}
+
 int pt_fail(pt_ctx *ctx, int err, const char *format, ...)
 {
 	va_list args;

@@ -201,7 +201,7 @@ static int parse(pt_ctx *ctx, const char *address, char *text, struct pt_journal
 			seen |= 2, j->vendor = (uint16_t)v;
 		else if (strcmp(line, "device_id") == 0 && pt_parse_hex(eq, 0xffff, &v) == 0)
 			seen |= 4, j->device = (uint16_t)v;
-		else if (strcmp(line, "vm") == 0 && pt_parse_uint(eq, 999999999, &v) == 0)
+		else if (strcmp(line, "vm") == 0 && pt_parse_uint(eq, PT_VMID_MAX, &v) == 0)
 			seen |= 8, j->vm = (unsigned)v;
 		else if (strcmp(line, "pid") == 0 && pt_parse_uint(eq, 0x7fffffff, &v) == 0)
 			seen |= 16, j->pid = (pid_t)v;
@@ -214,7 +214,7 @@ static int parse(pt_ctx *ctx, const char *address, char *text, struct pt_journal
 		else if (strcmp(line, "state") == 0 && (strcmp(eq, "bound") == 0 || strcmp(eq, "binding") == 0))
 			seen |= 256, j->bound = strcmp(eq, "bound") == 0;
 	}
-	if (seen != 511 || j->vm < 100)
+	if (seen != 511 || !pt_vmid_is_valid(j->vm))
 		return pt_fail(ctx, -EBADMSG, "%s: journal %s/" JOURNAL_DIR "/%s is damaged; restore the "
 			       "device by hand and delete the file", address, ctx->root, address);
 	return 0;

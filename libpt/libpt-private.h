@@ -41,6 +41,8 @@ void pt_log(pt_ctx *ctx, int priority, const char *file, int line, const char *f
 #define pt_debug(ctx, ...) pt_log(ctx, LOG_DEBUG, __FILE__, __LINE__, __func__, __VA_ARGS__)
 /* Records the message as the context's last error, logs it, and returns err (< 0). */
 int pt_fail(pt_ctx *ctx, int err, const char *format, ...) PT_PRINTF(3, 4);
+/* 0, or -EINVAL naming the VM id (pt_vmid_is_valid). */
+int pt_check_vmid(pt_ctx *ctx, long long vm);
 
 /* sysfs.c: bounded reads relative to a directory fd; each returns 0 or -errno. */
 int pt_read_attr(int dirfd, const char *name, char *buf, size_t size);

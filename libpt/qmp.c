@@ -238,8 +238,8 @@ PT_EXPORT int pt_qmp_connect_timeout(pt_ctx *ctx, const char *path, unsigned vm,
 	if (!ctx || !ret)
 		return -EINVAL;
 	if (!path) {
-		if (vm < 100 || vm > 999999999)
-			return pt_fail(ctx, -EINVAL, "VM id %u: must be 100 to 999999999", vm);
+		if ((r = pt_check_vmid(ctx, vm)) < 0)
+			return r;
 		n = snprintf(socket_path, sizeof(socket_path), "%s/var/run/qemu-server/%u.qmp", ctx->root, vm);
 	} else
 		n = snprintf(socket_path, sizeof(socket_path), "%s", path);

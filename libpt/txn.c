@@ -439,13 +439,6 @@ static int add_item(pt_txn *t, const char *address, uint16_t vendor, uint16_t de
 	return 0;
 }
 
-static int check_vm(pt_ctx *ctx, unsigned vm)
-{
-	if (vm < 100 || vm > 999999999)
-		return pt_fail(ctx, -EINVAL, "VM id %u: must be 100 to 999999999", vm);
-	return 0;
-}
-
 PT_EXPORT int pt_txn_add_device(pt_txn *t, pt_device *dev)
 {
 	if (!t || !dev)
@@ -487,7 +480,7 @@ PT_EXPORT int pt_txn_new_bind(pt_device *dev, unsigned vm, unsigned flags, pt_tx
 
 	if (!dev || !ret)
 		return -EINVAL;
-	if ((r = check_vm(dev->e->ctx, vm)) < 0)
+	if ((r = pt_check_vmid(dev->e->ctx, vm)) < 0)
 		return r;
 	t = new_txn(dev->e->ctx, vm, flags, false);
 	if (!t)
@@ -547,7 +540,7 @@ PT_EXPORT int pt_txn_new_restore(pt_ctx *ctx, unsigned vm, unsigned flags, pt_tx
 
 	if (!ctx || !ret)
 		return -EINVAL;
-	if ((r = check_vm(ctx, vm)) < 0)
+	if ((r = pt_check_vmid(ctx, vm)) < 0)
 		return r;
 	t = new_txn(ctx, vm, flags, true);
 	if (!t)

@@ -170,6 +170,27 @@ static int pt_lua_loading(lua_State *L)
 	return 0;
 }
 
+/* pt.vmid_valid(n): the one check of a VM id (pt_vmid_is_valid). */
+static int pt_lua_vmid_valid(lua_State *L)
+{
+	lua_Integer n;
+	int isint;
+	n = lua_tointegerx(L, 1, &isint);
+	lua_pushboolean(L, isint && pt_vmid_is_valid((long long)n));
+	return 1;
+}
+
+/* pt.slot(address): "0000:01:00" of "0000:01:00.1", the slot every function of a device shares. */
+static int pt_lua_slot(lua_State *L)
+{
+	size_t len;
+	const char *a = luaL_checklstring(L, 1, &len);
+	if (len < 9 || a[len - 2] != '.' || a[len - 1] < '0' || a[len - 1] > '7')
+		return luaL_argerror(L, 1, lua_pushfstring(L, "%s is not a PCI address", a));
+	lua_pushlstring(L, a, len - 2);
+	return 1;
+}
+
 static int pt_lua_root(lua_State *L)
 {
 	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
@@ -182,6 +203,7 @@ static int pt_lua_root(lua_State *L)
 __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 {
 	static const luaL_Reg funcs[] = { { "root", pt_lua_root }, { "_loading", pt_lua_loading },
+					  { "vmid_valid", pt_lua_vmid_valid }, { "slot", pt_lua_slot },
 					  { NULL, NULL } };
 
 	pt_lua_open_inventory(L);

@@ -37,7 +37,7 @@ end
 local function devices_of(inv, gpu, force)
   local devices = { gpu }
   for d in inv:devices() do
-    if d ~= gpu and d.address:sub(1, -3) == gpu.address:sub(1, -3) and d.class and COMPANION[d.class >> 8] then
+    if d ~= gpu and pt.slot(d.address) == pt.slot(gpu.address) and d.class and COMPANION[d.class >> 8] then
       devices[#devices + 1] = d
     end
   end

@@ -91,7 +91,7 @@ function M.config_addresses(inv, config)
       for id in (map.host or ""):gmatch("[^;]+") do
         local full = id:match("^%x+:%x%x:%x%x") and id or "0000:" .. id
         for d in inv:devices() do
-          if d.address == full or d.address:sub(1, -3) == full then out[#out + 1] = d end
+          if d.address == full or pt.slot(d.address) == full then out[#out + 1] = d end
         end
       end
     end

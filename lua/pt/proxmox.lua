@@ -36,7 +36,7 @@ end
 
 function M.check_vmid(vm)
   local n = math.tointeger(tonumber(vm))
-  if not n or n < 100 or n > 999999999 then fail("VM id %s: must be 100 to 999999999", tostring(vm)) end
+  if not n or not require("pt").vmid_valid(n) then fail("VM id %s: must be 100 to 999999999", tostring(vm)) end
   return n
 end
 
@@ -118,7 +118,7 @@ end
 function M.hostpci_hosts(inv, set)
   local slots, order = {}, {}
   for _, address in ipairs(set) do
-    local slot = address:sub(1, -3)
+    local slot = require("pt").slot(address)
     if not slots[slot] then slots[slot] = {}; order[#order + 1] = slot end
     table.insert(slots[slot], address)
   end
@@ -126,7 +126,7 @@ function M.hostpci_hosts(inv, set)
   for _, slot in ipairs(order) do
     local all = 0
     for d in inv:devices() do
-      if d.address:sub(1, -3) == slot then all = all + 1 end
+      if require("pt").slot(d.address) == slot then all = all + 1 end
     end
     local members = slots[slot]
     if #members == all then
@@ -182,7 +182,7 @@ function M.emit(inv, dev, opts)
   for _, entry in ipairs(M.hostpci_hosts(inv, set_addresses)) do
     local props = { { nil, entry.hosts } }
     if is_q35(machine) then props[#props + 1] = { "pcie", "1" } end
-    if opts.primary and entry.slot == dev.address:sub(1, -3) then props[#props + 1] = { "x-vga", "1" } end
+    if opts.primary and entry.slot == require("pt").slot(dev.address) then props[#props + 1] = { "x-vga", "1" } end
     if opts.rombar == false then props[#props + 1] = { "rombar", "0" } end
     if opts.romfile then props[#props + 1] = { "romfile", M.check_romfile(opts.romfile) } end
     set(next_free(config, "hostpci", 15, taken), M.format_props(props))
@@ -257,7 +257,7 @@ local function checked_device(node, d)
 end
 
 local function id_of(d) return d.vendor_id:lower() .. ":" .. d.device_id:lower() end
-local function slot_of(address) return address:sub(1, -3) end
+local function slot_of(address) return require("pt").slot(address) end
 
 -- Cluster mappings (/etc/pve/mapping/pci.cfg) for a passthrough set. A map path without a
 -- function is the whole slot, checked by the attributes of function 0 (pve-guest-common's
@@ -434,7 +434,7 @@ function M.lint(inv, root, only)
           local full = id:match("^%x+:%x%x:%x%x") and id or "0000:" .. id
           local matched = false
           for d in inv:devices() do
-            if d.address == full or d.address:sub(1, -3) == full then
+            if d.address == full or require("pt").slot(d.address) == full then
               matched = true
               hostpci_set[d.address] = key
               used[d.address] = used[d.address] or {}

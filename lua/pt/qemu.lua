@@ -12,7 +12,7 @@ function M.vfio_args(addresses, opts)
   local slots, order = {}, {}
   for _, a in ipairs(addresses) do
     if not a:match("^%x+:%x%x:%x%x%.%x$") then fail("%q is not a PCI address", tostring(a)) end
-    local slot = a:sub(1, -3)
+    local slot = require("pt").slot(a)
     if not slots[slot] then slots[slot] = {}; order[#order + 1] = slot end
     table.insert(slots[slot], a)
   end

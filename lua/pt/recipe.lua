@@ -23,7 +23,7 @@ end
 
 local function vmid(v)
   local n = v:match("^[1-9]%d*$") and tonumber(v)
-  if not n or n < 100 or n > 999999999 then
+  if not n or not require("pt").vmid_valid(n) then
     return nil, "is not a VM id (100 to 999999999)"
   end
   return n

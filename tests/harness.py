@@ -55,6 +55,8 @@ def build_spec(text, root):
 
 # make check SANITIZE=1: the build carries ASan and UBSan, which valgrind cannot run under.
 SANITIZE = os.environ.get("PT_SANITIZE") == "1"
+# What a C program built against the library needs then (its objects carry the sanitizers).
+CC_SAN = ["-fsanitize=address,undefined"] if SANITIZE else []
 
 
 def run(cmd, valgrind=False, check=None, env=None, **kw):

@@ -1,13 +1,13 @@
 """The C API, compiled against the built library and run under valgrind."""
 import os
 
-from harness import TOP, build_listing, run, test
+from harness import CC_SAN, TOP, build_listing, run, test
 
 
 @test(timeout=120)
 def c_api_under_valgrind(tmp):
     exe = os.path.join(tmp, "test-api")
-    run(["cc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g", "-I", f"{TOP}/include",
+    run(["cc", *CC_SAN, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g", "-I", f"{TOP}/include",
          "-o", exe, f"{TOP}/tests/test-api.c", "-L", TOP, "-lpt", f"-Wl,-rpath,{TOP}"], check=0)
     root = build_listing("01-intel-z370-coffeelake-gt1030.txt", os.path.join(tmp, "root"))
     os.makedirs(os.path.join(tmp, "plain"))

@@ -4,7 +4,7 @@ import json
 import os
 import subprocess
 
-from harness import (TOP, build_listing, build_spec, contains, eq, listing_devices, ptlua, ptlua_emu,
+from harness import (CC_SAN, TOP, build_listing, build_spec, contains, eq, listing_devices, ptlua, ptlua_emu,
                      run, snapshot, test, tree_diff, kemu_env, PTLUA)
 import mkfixture
 
@@ -198,7 +198,7 @@ def bind_twenty_processes_race(tmp):
 def interleave(tmp):
     exe = os.path.join(tmp, "interleave")
     if not os.path.exists(exe):
-        run(["cc", "-std=gnu11", "-Wall", "-Werror", "-I", f"{TOP}/include", "-o", exe,
+        run(["cc", *CC_SAN, "-std=gnu11", "-Wall", "-Werror", "-I", f"{TOP}/include", "-o", exe,
              f"{TOP}/tests/interleave.c", "-L", TOP, "-lpt", f"-Wl,-rpath,{TOP}"], check=0)
     return exe
 

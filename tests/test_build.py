@@ -2,7 +2,7 @@
 import os
 import subprocess
 
-from harness import TOP, build_listing, contains, eq, run, test
+from harness import CC_SAN, TOP, build_listing, contains, eq, run, test
 
 
 @test()
@@ -54,7 +54,7 @@ def build_install_uninstall(tmp):
                 '  if (pt_ctx_new(&ctx, &o) < 0 || pt_enum_scan(ctx, &e) < 0) return 1;\n'
                 '  printf("%zu\\n", pt_enum_get_device_count(e));\n'
                 '  pt_enum_unref(e); pt_ctx_unref(ctx); return 0; }\n')
-    run(["cc", "-o", f"{tmp}/count", src, *flags], check=0)
+    run(["cc", *CC_SAN, "-o", f"{tmp}/count", src, *flags], check=0)
     env_run = dict(os.environ, LD_LIBRARY_PATH=f"{prefix}/lib")
     eq(run([f"{tmp}/count", fixture], env=env_run, check=0).stdout, "21\n", "C program via pkg-config")
     # The module loads in the system's Lua 5.4.
@@ -74,7 +74,7 @@ def build_install_uninstall(tmp):
                 '  if (lua_pcall(L, 1, 1, 0)) { fprintf(stderr, "%s\\n", lua_tostring(L, -1)); return 1; }\n'
                 '  lua_close(L); return 0; }\n')
     lua = run(["pkg-config", "--cflags", "--libs", "lua5.4"], check=0).stdout.split()
-    run(["cc", "-include", "stdio.h", "-o", f"{tmp}/embed", embed, f"-I{prefix}/include", f"-L{prefix}/lib",
+    run(["cc", *CC_SAN, "-include", "stdio.h", "-o", f"{tmp}/embed", embed, f"-I{prefix}/include", f"-L{prefix}/lib",
          "-lpt-lua", *flags, *lua, "-lm"], env=env, check=0)
     out = run([f"{tmp}/embed", fixture, f"{prefix}/share/libpt/scripts/report.lua"], env=env_run, check=0).stdout
     contains(out, '"address": "0000:01:00.0"', "an embedding program runs the report")

@@ -74,6 +74,10 @@ def boot(tmp, text, devices, **kw):
         raise AssertionError(f"the real-kernel tests cannot run: {e}")
     script = os.path.join(TOP, "build", f"guest-{os.getpid()}.sh")
     with open(script, "w") as f:
+        # the guest starts with a bare environment: the sanitizers' settings travel in the script
+        for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            if os.environ.get(var):
+                f.write(f"export {var}='{os.environ[var]}'\n")
         f.write(text.format(top=TOP, kemu=kemu_lib()))
     try:
         out, rc = realkernel.run(script, devices, **kw)

@@ -45,6 +45,13 @@ const char *pt_ctx_get_root(const pt_ctx *ctx);
 /* The message of the last failed call on this context, "" when none. */
 const char *pt_ctx_last_error(const pt_ctx *ctx);
 
+/* The host under the context's root: its CPU vendor ("intel", "amd", NULL when unknown), the
+ * kernel parameters that turn the IOMMU on for passthrough on a CPU of that vendor, and the boot
+ * loader that reads them ("systemd-boot" when /etc/kernel/cmdline exists, else "grub"). */
+const char *pt_host_cpu_vendor(pt_ctx *ctx);
+const char *pt_iommu_params(const char *vendor);
+const char *pt_host_boot_loader(pt_ctx *ctx);
+
 /* A Proxmox VM id: 100 to 999999999 (qemu-server's pve-vmid). The one check libpt and its Lua
  * modules make of a VM id. */
 #define PT_VMID_MIN 100

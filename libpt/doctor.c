@@ -30,7 +30,6 @@ struct pt_doctor {
 	/* what the checks share */
 	char cmdline[4096];
 	char kernel[128];
-	bool intel, amd;
 	struct pt_modprobe modprobe;
 	bool oom;
 };
@@ -119,7 +118,7 @@ static const char *cmdline_value(pt_doctor *d, const char *prefix)
 /* The boot loader's place for kernel parameters, and the command that applies it. */
 static void cmdline_fix(pt_doctor *d, char *buf, size_t size, const char *params)
 {
-	if (exists(d, "etc/kernel/cmdline"))
+	if (strcmp(pt_host_boot_loader(d->e->ctx), "systemd-boot") == 0)
 		snprintf(buf, size, "add \"%s\" to the line in /etc/kernel/cmdline, then run: "
 			 "proxmox-boot-tool refresh && reboot", params);
 	else
@@ -138,10 +137,6 @@ static void check_cpu(pt_doctor *d)
 		return;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "vendor_id", 9) == 0) {
-			d->intel |= strstr(line, "GenuineIntel") != NULL;
-			d->amd |= strstr(line, "AuthenticAMD") != NULL;
-		}
 		if (strncmp(line, "flags", 5) == 0 && !flags[0]) {
 			if (strstr(line, " vmx"))
 				strcpy(flags, "vmx");
@@ -164,7 +159,7 @@ static void check_cpu(pt_doctor *d)
 static void check_iommu(pt_doctor *d)
 {
 	char fix[512];
-	const char *params = d->amd ? "iommu=pt" : "intel_iommu=on iommu=pt";
+	const char *params = pt_iommu_params(pt_host_cpu_vendor(d->e->ctx));
 	bool dmar = exists(d, "sys/firmware/acpi/tables/DMAR");
 	bool ivrs = exists(d, "sys/firmware/acpi/tables/IVRS");
 
@@ -194,7 +189,8 @@ static void check_iommu(pt_doctor *d)
 		add(d, "kernel-cmdline", PT_FAIL, "IOMMU on the kernel command line",
 		    "remove it from the kernel command line (/etc/default/grub or /etc/kernel/cmdline)",
 		    "%s/proc/cmdline: %s", root(d), off);
-	else if (d->intel && !on && !d->e->n_groups)
+	else if (pt_host_cpu_vendor(d->e->ctx) && strcmp(pt_host_cpu_vendor(d->e->ctx), "intel") == 0 &&
+		 !on && !d->e->n_groups)
 		add(d, "kernel-cmdline", PT_FAIL, "IOMMU on the kernel command line", fix,
 		    "%s/proc/cmdline: no intel_iommu=on", root(d));
 	else

@@ -31,6 +31,8 @@ struct pt_ctx {
 	char last_error[1024];
 	struct pci_access *pacc; /* libpci, opened on first use (names) */
 	struct pt_name_cache names[PT_NAME_MAX]; /* the last name of each kind looked up */
+	bool cpu_vendor_read;	/* host.c, on first use */
+	const char *cpu_vendor;
 };
 
 void pt_log(pt_ctx *ctx, int priority, const char *file, int line, const char *fn,

@@ -191,6 +191,42 @@ static int pt_lua_slot(lua_State *L)
 	return 1;
 }
 
+/* pt.host(): { cpu_vendor =, boot_loader =, iommu_params = { ... } } of the host under the root,
+ * and pt.iommu_params(vendor): the kernel parameters for a CPU of that vendor, as words. */
+static void push_words(lua_State *L, const char *s)
+{
+	lua_newtable(L);
+	int n = 0;
+	for (const char *p = s; *p;) {
+		size_t len = strcspn(p, " ");
+		lua_pushlstring(L, p, len);
+		lua_rawseti(L, -2, ++n);
+		p += len;
+		p += strspn(p, " ");
+	}
+}
+
+static int pt_lua_iommu_params(lua_State *L)
+{
+	push_words(L, pt_iommu_params(luaL_optstring(L, 1, NULL)));
+	return 1;
+}
+
+static int pt_lua_host(lua_State *L)
+{
+	lua_settop(L, 0);
+	lua_newtable(L);
+	if (pt_lua_context(L) != 1)
+		return 3;
+	pt_ctx *ctx = pt_lua_check_open(L, -1, CTX_MT);
+	lua_createtable(L, 0, 3);
+	pt_lua_set_string(L, "cpu_vendor", pt_host_cpu_vendor(ctx));
+	pt_lua_set_string(L, "boot_loader", pt_host_boot_loader(ctx));
+	push_words(L, pt_iommu_params(pt_host_cpu_vendor(ctx)));
+	lua_setfield(L, -2, "iommu_params");
+	return 1;
+}
+
 static int pt_lua_root(lua_State *L)
 {
 	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
@@ -204,6 +240,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 {
 	static const luaL_Reg funcs[] = { { "root", pt_lua_root }, { "_loading", pt_lua_loading },
 					  { "vmid_valid", pt_lua_vmid_valid }, { "slot", pt_lua_slot },
+					  { "host", pt_lua_host }, { "iommu_params", pt_lua_iommu_params },
 					  { NULL, NULL } };
 
 	pt_lua_open_inventory(L);

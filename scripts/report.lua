@@ -18,8 +18,8 @@ The IOMMU is off: %s/sys/kernel/iommu_groups has no groups, so no device can be 
 To turn it on:
   1. Enable VT-d (Intel) or AMD-Vi / IOMMU (AMD) in the firmware setup.
   2. Add to the kernel command line
-       Intel: intel_iommu=on iommu=pt
-       AMD:   iommu=pt   (the AMD IOMMU is on once the firmware enables it; "amd_iommu=on" is not a kernel option)
+       Intel: %s
+       AMD:   %s   (the AMD IOMMU is on once the firmware enables it; "amd_iommu=on" is not a kernel option)
      GRUB:         append them to GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub, then run update-grub
      systemd-boot: append them to the line in /etc/kernel/cmdline, then run proxmox-boot-tool refresh
   3. Reboot, then check with: ptlua scripts/report.lua --require-iommu]]
@@ -239,7 +239,8 @@ return {
     else
       print_text(inv, selected, root, groups)
       if not inv:has_iommu() then
-        print("\n" .. string.format(IOMMU_OFF, root == "/" and "" or root))
+        print("\n" .. string.format(IOMMU_OFF, root == "/" and "" or root,
+          table.concat(pt.iommu_params("intel"), " "), table.concat(pt.iommu_params("amd"), " ")))
       end
       for _, w in ipairs(inv:warnings()) do pt.warn(w) end
     end

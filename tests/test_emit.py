@@ -214,6 +214,27 @@ def emit_mapping(tmp):
 
 
 @test()
+def emit_host_facts_decided_once(tmp):
+    """The CPU vendor, its IOMMU parameters and the boot loader come from the library
+    (pt_host_cpu_vendor, pt_iommu_params, pt_host_boot_loader): the plan and the doctor agree."""
+    root = host(tmp)
+    for d in ("etc/kernel", "proc"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    with open(os.path.join(root, "proc/cpuinfo"), "w") as f:
+        f.write("vendor_id\t: AuthenticAMD\nflags\t\t: svm\n")
+    with open(os.path.join(root, "etc/kernel/cmdline"), "w") as f:
+        f.write("root=ZFS=rpool/ROOT/pve-1 boot=zfs\n")
+    out = emit(root, "--format", "host", "--device", "03:00.0").stdout
+    contains(out, "+root=ZFS=rpool/ROOT/pve-1 boot=zfs iommu=pt\n", "systemd-boot, AMD: iommu=pt only")
+    assert "intel_iommu" not in out and "/etc/default/grub" not in out, out
+    script = os.path.join(tmp, "facts.lua")
+    with open(script, "w") as f:
+        f.write('local h = pt.host() print(h.cpu_vendor, h.boot_loader, table.concat(h.iommu_params, " "),'
+                ' table.concat(pt.iommu_params("intel"), " "))\n')
+    eq(ptlua([script], root=root).stdout, "amd\tsystemd-boot\tiommu=pt\tintel_iommu=on iommu=pt\n", "pt.host()")
+
+
+@test()
 def emit_refuses_injection(tmp):
     """Values that would carry another key, line or shell command into what is emitted are
     refused where they enter, naming them; `qm` output is quoted so that it runs one qm set."""

@@ -84,12 +84,6 @@ local function kernel_release(root)
   return (read(root, "/proc/sys/kernel/osrelease") or ""):match("^(%d+%.%d+)") or "0.0"
 end
 
-local function cpu_vendor(root)
-  local info = read(root, "/proc/cpuinfo") or ""
-  if info:find("AuthenticAMD") then return "amd" end
-  if info:find("GenuineIntel") then return "intel" end
-  return nil
-end
 
 -- Adds the words missing from a command line, keeping the others in place.
 local function add_params(line, params)
@@ -190,10 +184,10 @@ function M.plan(inv, set, opts)
   change(INITRAMFS, new, "update-initramfs -u -k all")
 
   -- The kernel command line, where this host's boot loader reads it.
-  local vendor = opts.cpu or cpu_vendor(root)
-  local params = vendor == "amd" and { "iommu=pt" } or { "intel_iommu=on", "iommu=pt" }
+  local host = pt.host()
+  local params = opts.cpu and pt.iommu_params(opts.cpu) or host.iommu_params
   local cmdline = read(root, SYSTEMD_BOOT)
-  if cmdline then
+  if host.boot_loader == "systemd-boot" and cmdline then
     local line = cmdline:match("^[^\n]*")
     change(SYSTEMD_BOOT, add_params(line, params) .. "\n", "proxmox-boot-tool refresh")
   else

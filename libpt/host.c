@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Facts of the host that several parts decide from, each decided here once: the CPU vendor
+ * (/proc/cpuinfo), the kernel parameters that turn its IOMMU on for passthrough, and the boot
+ * loader that reads them (systemd-boot through /etc/kernel/cmdline, else GRUB). Read under the
+ * root on first use and kept in the context.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libpt-private.h"
+
+PT_EXPORT const char *pt_host_cpu_vendor(pt_ctx *ctx)
+{
+	if (!ctx)
+		return NULL;
+	if (!ctx->cpu_vendor_read) {
+		char line[1024];
+		FILE *f = pt_fopen_regular(ctx->rootfd, "proc/cpuinfo");
+		ctx->cpu_vendor_read = true;
+		while (f && !ctx->cpu_vendor && fgets(line, sizeof(line), f))
+			if (strncmp(line, "vendor_id", 9) == 0)
+				ctx->cpu_vendor = strstr(line, "AuthenticAMD") ? "amd" :
+						  strstr(line, "GenuineIntel") ? "intel" : NULL;
+		if (f)
+			fclose(f);
+	}
+	return ctx->cpu_vendor;
+}
+
+/* "iommu=pt" for AMD (its IOMMU is on once the firmware enables it; there is no amd_iommu=on),
+ * "intel_iommu=on iommu=pt" for Intel and for a vendor not known. */
+PT_EXPORT const char *pt_iommu_params(const char *vendor)
+{
+	return vendor && strcmp(vendor, "amd") == 0 ? "iommu=pt" : "intel_iommu=on iommu=pt";
+}
+
+PT_EXPORT const char *pt_host_boot_loader(pt_ctx *ctx)
+{
+	if (!ctx)
+		return NULL;
+	return faccessat(ctx->rootfd, "etc/kernel/cmdline", F_OK, 0) == 0 ? "systemd-boot" : "grub";
+}

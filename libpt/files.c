@@ -49,6 +49,36 @@ static int copy_to_backup(int dir, const char *name, const struct stat *st, char
 }
 
 /*
+ * The one atomic write: content into NAME in dir through a temporary file that is fsynced and
+ * renamed over it, then the directory fsynced. The file gets mode, and like's owner and mode
+ * when like is given (the file it replaces). 0 or -errno; nothing is left behind on failure.
+ */
+int pt_write_atomic(int dir, const char *name, const char *content, size_t len, mode_t mode,
+		    const struct stat *like)
+{
+	char tmp[PATH_MAX];
+	int fd, r = 0;
+
+	snprintf(tmp, sizeof(tmp), ".%s.libpt-new.%ld", name, (long)getpid());
+	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, like ? like->st_mode & 07777 : mode);
+	if (fd < 0)
+		return -errno;
+	if (like && (fchown(fd, like->st_uid, like->st_gid) < 0 || fchmod(fd, like->st_mode & 07777) < 0))
+		r = -errno;
+	if (r == 0 && (write(fd, content, len) != (ssize_t)len || fsync(fd) < 0))
+		r = errno ? -errno : -EIO;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && renameat(dir, tmp, dir, name) < 0)
+		r = -errno;
+	if (r == 0)
+		fsync(dir);
+	else
+		unlinkat(dir, tmp, 0);
+	return r;
+}
+
+/*
  * Writes a host file under the root: its directory resolved inside the root, the file itself
  * never a link, written to a temporary file that is fsynced and renamed over the old one; the
  * old one's mode and owner are kept (new files are 0644 root). With PT_WRITE_BACKUP the old
@@ -57,12 +87,12 @@ static int copy_to_backup(int dir, const char *name, const struct stat *st, char
 PT_EXPORT int pt_ctx_write_file(pt_ctx *ctx, const char *path, const char *content, unsigned flags,
 				char **backup_ret)
 {
-	char tmp[PATH_MAX], backup[PATH_MAX] = "";
+	char backup[PATH_MAX] = "";
 	const char *rel = path, *name;
 	size_t len = strlen(content);
 	struct stat st;
 	bool exists;
-	int fd, dir, r = 0;
+	int dir, r = 0;
 
 	if (!ctx || !path || !content)
 		return -EINVAL;
@@ -84,25 +114,7 @@ PT_EXPORT int pt_ctx_write_file(pt_ctx *ctx, const char *path, const char *conte
 		close(dir);
 		return pt_fail(ctx, r, "%s%s: backing it up: %s", ctx->root, path, strerror(-r));
 	}
-	snprintf(tmp, sizeof(tmp), ".%s.libpt-new.%ld", name, (long)getpid());
-	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, exists ? st.st_mode & 07777 : 0644);
-	if (fd < 0) {
-		r = -errno;
-		close(dir);
-		return pt_fail(ctx, r, "%s%s: %s", ctx->root, path, strerror(-r));
-	}
-	if (exists && (fchown(fd, st.st_uid, st.st_gid) < 0 || fchmod(fd, st.st_mode & 07777) < 0))
-		r = -errno;
-	if (r == 0 && (write(fd, content, len) != (ssize_t)len || fsync(fd) < 0))
-		r = errno ? -errno : -EIO;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && renameat(dir, tmp, dir, name) < 0)
-		r = -errno;
-	if (r == 0)
-		fsync(dir);
-	else
-		unlinkat(dir, tmp, 0);
+	r = pt_write_atomic(dir, name, content, len, 0644, exists ? &st : NULL);
 	close(dir);
 	if (r < 0)
 		return pt_fail(ctx, r, "%s%s: %s", ctx->root, path, strerror(-r));

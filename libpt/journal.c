@@ -142,8 +142,8 @@ void pt_journal_unlock(int fd)
 
 int pt_journal_write(pt_ctx *ctx, const struct pt_journal *j)
 {
-	char tmp[64], text[512];
-	int dir = journal_dir(ctx, true), fd, len, r = 0;
+	char text[512];
+	int dir = journal_dir(ctx, true), len, r = 0;
 
 	if (!pt_journal_valid_name(j->driver) || !pt_journal_valid_name(j->override)) {
 		close(dir >= 0 ? dir : -1);
@@ -157,22 +157,7 @@ int pt_journal_write(pt_ctx *ctx, const struct pt_journal *j)
 		       "driver=%s\noverride=%s\nstate=%s\n",
 		       j->address, j->vendor, j->device, j->vm, (long)j->pid, j->time, j->driver,
 		       j->override, j->bound ? "bound" : "binding");
-	snprintf(tmp, sizeof(tmp), ".%s.%ld", j->address, (long)getpid());
-	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		r = -errno;
-	else {
-		if (write(fd, text, (size_t)len) != len || fsync(fd) < 0)
-			r = errno ? -errno : -EIO;
-		if (close(fd) < 0 && r == 0)
-			r = -errno;
-		if (r == 0 && renameat(dir, tmp, dir, j->address) < 0)
-			r = -errno;
-		if (r == 0)
-			fsync(dir);
-		else
-			unlinkat(dir, tmp, 0);
-	}
+	r = pt_write_atomic(dir, j->address, text, (size_t)len, 0600, NULL);
 	close(dir);
 	if (r < 0)
 		return pt_fail(ctx, r, "%s: journal %s/" JOURNAL_DIR "/%s: %s", j->address, ctx->root,

@@ -157,6 +157,11 @@ const struct pt_modprobe_rule *pt_modprobe_find(const struct pt_modprobe *m, con
 						const char *module, size_t *from);
 void pt_module_name(char *name);
 
+/* files.c: the one atomic write (temporary file, fsync, rename, fsync of the directory) */
+struct stat;
+int pt_write_atomic(int dir, const char *name, const char *content, size_t len, mode_t mode,
+		    const struct stat *like);
+
 /* qmp.c: a session on a connected socket (tests/fuzz) */
 int pt_qmp_from_fd(pt_ctx *ctx, int fd, const char *where, unsigned timeout_ms, pt_qmp **ret);
 

@@ -191,6 +191,27 @@ static pt_qmp *qmp_free(pt_qmp *q)
 	return NULL;
 }
 
+/* A session on fd (it takes it, closing it on failure), named where in messages. */
+static pt_qmp *qmp_new(pt_ctx *ctx, int fd, const char *where, unsigned timeout_ms)
+{
+	pt_qmp *q = fd >= 0 ? calloc(1, sizeof(*q)) : NULL;
+
+	if (!q) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	q->refcount = 1;
+	q->ctx = pt_ctx_ref(ctx);
+	q->timeout_ms = timeout_ms;
+	q->events = json_array();
+	q->where = strdup(where);
+	q->fd = fd;
+	if (!q->where || !q->events)
+		return qmp_free(q);
+	return q;
+}
+
 PT_EXPORT int pt_qmp_connect(pt_ctx *ctx, const char *path, unsigned vm, pt_qmp **ret)
 {
 	return pt_qmp_connect_timeout(ctx, path, vm, QMP_TIMEOUT_MS, ret);
@@ -247,22 +268,12 @@ PT_EXPORT int pt_qmp_connect_timeout(pt_ctx *ctx, const char *path, unsigned vm,
 		return pt_fail(ctx, -ENAMETOOLONG, "%s%s: a socket path longer than %zu bytes",
 			       path ? path : ctx->root, path ? "" : "/var/run/qemu-server/...", sizeof(socket_path) - 1);
 	long deadline = now_ms() + timeout_ms;
-	q = calloc(1, sizeof(*q));
+	char vm_name[32];
+	snprintf(vm_name, sizeof(vm_name), "VM %u", vm);
+	q = qmp_new(ctx, socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), path ? path : vm_name,
+		    timeout_ms);
 	if (!q)
 		return -ENOMEM;
-	q->refcount = 1;
-	q->ctx = pt_ctx_ref(ctx);
-	q->timeout_ms = timeout_ms;
-	q->events = json_array();
-	if (path)
-		q->where = strdup(path);
-	else if (asprintf(&q->where, "VM %u", vm) < 0)
-		q->where = NULL;
-	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (!q->where || !q->events || q->fd < 0) {
-		qmp_free(q);
-		return -ENOMEM;
-	}
 	memcpy(addr.sun_path, socket_path, strlen(socket_path) + 1);
 	if ((r = connect_by(q, &addr, deadline)) < 0) {
 		if (r == -ETIMEDOUT)
@@ -282,24 +293,14 @@ PT_EXPORT int pt_qmp_connect_timeout(pt_ctx *ctx, const char *path, unsigned vm,
 	return 0;
 }
 
-/* A QMP peer on a connected socket (the fuzz target's, or a caller's own). */
+/* A QMP peer on a connected socket (the fuzz target's): it takes fd, closed on failure too. */
 int pt_qmp_from_fd(pt_ctx *ctx, int fd, const char *where, unsigned timeout_ms, pt_qmp **ret)
 {
-	pt_qmp *q = calloc(1, sizeof(*q));
+	pt_qmp *q = qmp_new(ctx, fd, where, timeout_ms);
 	int r;
 
 	if (!q)
 		return -ENOMEM;
-	q->refcount = 1;
-	q->ctx = pt_ctx_ref(ctx);
-	q->timeout_ms = timeout_ms;
-	q->events = json_array();
-	q->where = strdup(where);
-	q->fd = fd;
-	if (!q->where || !q->events) {
-		qmp_free(q);
-		return -ENOMEM;
-	}
 	if ((r = negotiate(q, now_ms() + timeout_ms)) < 0) {
 		qmp_free(q);
 		return r;

@@ -44,9 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(list);
 		}
 		pt_qmp_detach(q, "pt-usb-0403_6001");
-		pt_qmp_unref(q); /* closes sv[0] */
-	} else
-		close(sv[0]);
+		pt_qmp_unref(q);
+	} /* the session took sv[0]: closed with it, or on failure */
 	close(sv[1]);
 	return 0;
 }

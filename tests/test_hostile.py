@@ -110,6 +110,19 @@ def hostile_links_out_of_the_root(tmp):
     contains(p.stderr, "unbind snd_hda_intel", "the step that could not be made")
     eq(tree_diff(before, snapshot(evil)), [], "the driver outside the root is not written")
     eq(tree_diff(tree, snapshot(root2)), [], "and the bind rolled back inside")
+    # a device's directory that is a link outside the root (its copy, still in the GPU's group)
+    import shutil
+    root3 = host(os.path.join(tmp, "three"))
+    link = os.path.join(root3, "sys/bus/pci/devices/0000:01:00.1")
+    evil = os.path.join(tmp, "evil-device")
+    shutil.copytree(os.path.realpath(link), evil, symlinks=True)
+    os.unlink(link)
+    os.symlink(evil, link)
+    before, tree = snapshot(evil), snapshot(root3)
+    p = ptlua_emu(["scripts/bind.lua", "--device", "01:00.0", "--vm", "100", "--timeout-ms", "200"], root3, check=1)
+    contains(p.stderr, "0000:01:00.1", "the device that could not be written")
+    eq(tree_diff(before, snapshot(evil)), [], "the device outside the root is not written")
+    eq(tree_diff(tree, snapshot(root3)), [], "and the bind rolled back inside")
 
 
 @test(timeout=60)

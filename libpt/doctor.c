@@ -273,7 +273,7 @@ static struct kmod_ctx *open_kmod(pt_doctor *d)
 	char dir[PATH_MAX];
 
 	snprintf(dir, sizeof(dir), "%s/lib/modules/%s", root(d), d->kernel);
-	return kmod_new(dir, no_config);
+	return pt_kmod_new(dir, no_config);
 }
 
 /* Loaded (/sys/module), built in (modules.builtin) or loadable (libkmod finds its file). */
@@ -300,11 +300,11 @@ static void check_modules(pt_doctor *d)
 		if (f)
 			fclose(f);
 		struct kmod_module *mod = NULL;
-		if (!state && kmod && kmod_module_new_from_name(kmod, name, &mod) == 0 && kmod_module_get_path(mod)) {
+		if (!state && kmod && pt_kmod_module_new_from_name(kmod, name, &mod) == 0 && pt_kmod_module_get_path(mod)) {
 			state = "loadable";
-			snprintf(where, sizeof(where), " (%s)", kmod_module_get_path(mod));
+			snprintf(where, sizeof(where), " (%s)", pt_kmod_module_get_path(mod));
 		}
-		kmod_module_unref(mod);
+		pt_kmod_module_unref(mod);
 		char one[PATH_MAX + 64];
 		snprintf(one, sizeof(one), "%s%s: %s%s", found[0] ? "; " : "", name, state ? state : "missing", where);
 		strncat(found, one, sizeof(found) - strlen(found) - 1);
@@ -312,7 +312,7 @@ static void check_modules(pt_doctor *d)
 			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
 				 missing[0] ? ", " : "", name);
 	}
-	kmod_unref(kmod);
+	pt_kmod_unref(kmod);
 	if (missing[0])
 		add(d, "vfio-modules", PT_FAIL, "VFIO modules",
 		    "install the kernel's modules package (apt install linux-image-$(uname -r)), then "

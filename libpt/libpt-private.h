@@ -157,6 +157,16 @@ const struct pt_modprobe_rule *pt_modprobe_find(const struct pt_modprobe *m, con
 						const char *module, size_t *from);
 void pt_module_name(char *name);
 
+/* kmod.c: libkmod, loaded on first use (its own calls, pt_ prefixed) */
+struct kmod_ctx;
+struct kmod_module;
+struct kmod_ctx *pt_kmod_new(const char *dirname, const char *const *config_paths);
+void pt_kmod_unref(struct kmod_ctx *ctx);
+int pt_kmod_module_new_from_name(struct kmod_ctx *ctx, const char *name, struct kmod_module **mod);
+void pt_kmod_module_unref(struct kmod_module *mod);
+const char *pt_kmod_module_get_path(const struct kmod_module *mod);
+int pt_kmod_module_probe_insert_module(struct kmod_module *mod, unsigned flags);
+
 /* files.c: the one atomic write (temporary file, fsync, rename, fsync of the directory) */
 struct stat;
 int pt_write_atomic(int dir, const char *name, const char *content, size_t len, mode_t mode,

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libkmod, loaded on first use. Linking it costs every process that links libpt about 3.4 M
+ * instructions at start-up (libkmod brings libcrypto, libzstd and liblzma, and they initialise),
+ * while only the doctor's module checks and loading vfio-pci need it: `make bench` measures
+ * ptlua's start-up against lua5.4's. The wrappers have libkmod's own signatures.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdbool.h>
+
+#include "libpt-private.h"
+
+static struct {
+	bool tried;
+	struct kmod_ctx *(*new)(const char *, const char *const *);
+	struct kmod_ctx *(*unref)(struct kmod_ctx *);
+	int (*module_new_from_name)(struct kmod_ctx *, const char *, struct kmod_module **);
+	struct kmod_module *(*module_unref)(struct kmod_module *);
+	const char *(*module_get_path)(const struct kmod_module *);
+	int (*probe_insert_module)(struct kmod_module *, unsigned, const char *,
+				   int (*)(struct kmod_module *, const char *, void *), const void *,
+				   void (*)(struct kmod_module *, bool, void *));
+} k;
+
+static bool load(void)
+{
+	if (!k.tried) {
+		k.tried = true;
+		void *h = dlopen("libkmod.so.2", RTLD_NOW | RTLD_LOCAL);
+		if (h) {
+			*(void **)&k.new = dlsym(h, "kmod_new");
+			*(void **)&k.unref = dlsym(h, "kmod_unref");
+			*(void **)&k.module_new_from_name = dlsym(h, "kmod_module_new_from_name");
+			*(void **)&k.module_unref = dlsym(h, "kmod_module_unref");
+			*(void **)&k.module_get_path = dlsym(h, "kmod_module_get_path");
+			*(void **)&k.probe_insert_module = dlsym(h, "kmod_module_probe_insert_module");
+		}
+		if (!k.new || !k.unref || !k.module_new_from_name || !k.module_unref || !k.module_get_path ||
+		    !k.probe_insert_module)
+			k.new = NULL;
+	}
+	return k.new != NULL;
+}
+
+/* NULL when libkmod cannot be loaded (errno ENOSYS), as when it cannot make a context. */
+struct kmod_ctx *pt_kmod_new(const char *dirname, const char *const *config_paths)
+{
+	if (!load()) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	return k.new(dirname, config_paths);
+}
+
+void pt_kmod_unref(struct kmod_ctx *ctx)
+{
+	if (ctx && load())
+		k.unref(ctx);
+}
+
+int pt_kmod_module_new_from_name(struct kmod_ctx *ctx, const char *name, struct kmod_module **mod)
+{
+	return load() ? k.module_new_from_name(ctx, name, mod) : -ENOSYS;
+}
+
+void pt_kmod_module_unref(struct kmod_module *mod)
+{
+	if (mod && load())
+		k.module_unref(mod);
+}
+
+const char *pt_kmod_module_get_path(const struct kmod_module *mod)
+{
+	return load() ? k.module_get_path(mod) : NULL;
+}
+
+int pt_kmod_module_probe_insert_module(struct kmod_module *mod, unsigned flags)
+{
+	return load() ? k.probe_insert_module(mod, flags, NULL, NULL, NULL, NULL) : -ENOSYS;
+}

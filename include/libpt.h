@@ -71,6 +71,13 @@ pt_enum *pt_enum_unref(pt_enum *e);
 /* Devices sorted by address. */
 size_t pt_enum_get_device_count(const pt_enum *e);
 pt_device *pt_enum_get_device(const pt_enum *e, size_t i);
+/* A snapshot of some devices only: those named (addresses, or slots "DDDD:BB:SS" for all their
+ * functions) and what their answers need (their slots' functions, IOMMU groups' members, the
+ * bridges above them, their PFs), each answer about them the one a full scan gives; the other
+ * devices are not read (a pre-start on a host of thousands of functions). -ENOENT names a device
+ * not there. pt_enum_is_partial() tells such a snapshot (1) from a full one (0). */
+int pt_enum_scan_devices(pt_ctx *ctx, const char *const *names, size_t n, pt_enum **ret);
+int pt_enum_is_partial(const pt_enum *e);
 /* Accepts "0000:01:00.0", "10000:01:00.0" and the short "01:00.0" (domain 0). -ENOENT, -EINVAL. */
 int pt_enum_find_device(const pt_enum *e, const char *address, pt_device **ret);
 /* Groups sorted by number. */

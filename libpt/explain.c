@@ -180,6 +180,9 @@ static int fix_slots(pt_explain *x)
 	char list[1024] = "";
 
 	find_slots(x);
+	if (x->n_slots == 0 && x->dev->e->partial)
+		return add_fix(x, "Move the card to a slot whose root port has an IOMMU group of its "
+				  "own (a scan of the whole host lists them).");
 	if (x->n_slots == 0)
 		return add_fix(x, "Move the card to a slot whose root port has an IOMMU group of its "
 				  "own: this host shows none.");

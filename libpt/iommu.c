@@ -33,6 +33,15 @@ pt_group *pt_enum_lookup_group(const pt_enum *e, unsigned number)
 }
 
 /* The groups the kernel lists, with their domain type; no directory means no IOMMU. */
+/* In a partial snapshot, only the groups of its devices are read. */
+static bool referenced(const pt_enum *e, unsigned long long n)
+{
+	for (size_t i = 0; i < e->n_devices; i++)
+		if (e->devices[i].group_number == (long)n)
+			return true;
+	return false;
+}
+
 static int read_groups(pt_enum *e)
 {
 	int fd = openat(e->ctx->rootfd, GROUPS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -56,6 +65,8 @@ static int read_groups(pt_enum *e)
 					    e->ctx->root, de->d_name);
 			continue;
 		}
+		if (e->partial && !referenced(e, n))
+			continue;
 		if (e->n_groups == cap) {
 			cap = cap ? cap * 2 : 32;
 			pt_group *g = realloc(e->groups, cap * sizeof(*g));

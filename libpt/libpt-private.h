@@ -130,6 +130,7 @@ struct pt_enum {
 	struct pt_usb *usb; /* usb.c, read on first use */
 	size_t n_usb;
 	bool usb_loaded;
+	bool partial; /* pt_enum_scan_devices: only the named devices and what they need */
 };
 
 void pt_enum_add_warning(pt_enum *e, const char *format, ...) PT_PRINTF(2, 3);

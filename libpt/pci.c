@@ -385,7 +385,130 @@ static void free_enum(pt_enum *e)
 	free(e);
 }
 
+/* ---- a scan of some devices: the named ones and what their answers need ---- */
+
+static void mark(pt_enum *e, bool *keep, uint64_t key)
+{
+	pt_device *d = find_key(e, key);
+	if (d)
+		keep[d - e->devices] = true;
+}
+
+/* The devices one device's answers need: its slot's functions, its IOMMU group's members (as
+ * /sys/kernel/iommu_groups/N/devices lists them), the bridges above it, its PF. */
+static void mark_needs(pt_enum *e, bool *keep, const pt_device *dev, int devicesfd)
+{
+	char link[PATH_MAX], path[96];
+	unsigned long long n;
+
+	for (size_t i = 0; i < e->n_devices; i++) /* the slot: neighbours in the sorted list */
+		if ((e->devices[i].key >> 3) == (dev->key >> 3))
+			keep[i] = true;
+	if (pt_read_link(devicesfd, dev->address, link, sizeof(link)) == 0)
+		for (char *c = strtok(link, "/"); c; c = strtok(NULL, "/")) {
+			uint64_t key;
+			if (pt_address_parse(c, &key) == 0)
+				mark(e, keep, key);
+		}
+	snprintf(path, sizeof(path), "%s/iommu_group", dev->address);
+	if (pt_read_link(devicesfd, path, link, sizeof(link)) == 0 &&
+	    pt_parse_uint(pt_basename(link), 0x7fffffff, &n) == 0) {
+		snprintf(path, sizeof(path), "sys/kernel/iommu_groups/%llu/devices", n);
+		int gfd = openat(e->ctx->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *g = gfd >= 0 ? fdopendir(gfd) : NULL;
+		for (struct dirent *de; g && (de = readdir(g));) {
+			uint64_t key;
+			if (pt_address_parse(de->d_name, &key) == 0)
+				mark(e, keep, key);
+		}
+		if (g)
+			closedir(g);
+		else if (gfd >= 0)
+			close(gfd);
+	}
+	snprintf(path, sizeof(path), "%s/physfn", dev->address);
+	if (pt_read_link(devicesfd, path, link, sizeof(link)) == 0) {
+		uint64_t key;
+		if (pt_address_parse(pt_basename(link), &key) == 0)
+			mark(e, keep, key);
+	}
+}
+
+/* Keeps the devices named (addresses, or slots "DDDD:BB:SS" for all their functions) and,
+ * transitively, what they need; the others leave the snapshot. -ENOENT names one not there. */
+static int restrict_to(pt_enum *e, const char *const *names, size_t n_names, int devicesfd)
+{
+	bool *keep = calloc(e->n_devices ? e->n_devices : 1, sizeof(*keep));
+	bool *done = calloc(e->n_devices ? e->n_devices : 1, sizeof(*done));
+	int r = 0;
+
+	if (!keep || !done) {
+		free(keep);
+		free(done);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; r == 0 && i < n_names; i++) {
+		char full[PT_ADDR_MAX + 4];
+		uint64_t key;
+		bool found = false;
+		/* a slot: the address of its function 0, every function then comes with the slot */
+		snprintf(full, sizeof(full), "%s%s", names[i], strchr(names[i], '.') ? "" : ".0");
+		if (pt_address_parse(full, &key) < 0) {
+			r = pt_fail(e->ctx, -EINVAL, "%s: not a PCI address or slot", names[i]);
+			break;
+		}
+		for (size_t d = 0; d < e->n_devices; d++)
+			if (e->devices[d].key == key || (!strchr(names[i], '.') && (e->devices[d].key >> 3) == (key >> 3)))
+				keep[d] = found = true;
+		if (!found)
+			r = pt_fail(e->ctx, -ENOENT, "%s: no such device in %s/" DEVICES_DIR, names[i], e->ctx->root);
+	}
+	for (bool more = r == 0; more;) {
+		more = false;
+		for (size_t d = 0; d < e->n_devices; d++)
+			if (keep[d] && !done[d]) {
+				done[d] = more = true;
+				mark_needs(e, keep, &e->devices[d], devicesfd);
+			}
+	}
+	size_t kept = 0;
+	for (size_t d = 0; r == 0 && d < e->n_devices; d++)
+		if (keep[d])
+			e->devices[kept++] = e->devices[d];
+	if (r == 0)
+		e->n_devices = kept;
+	free(keep);
+	free(done);
+	return r;
+}
+
+static int scan(pt_ctx *ctx, const char *const *names, size_t n_names, bool partial, pt_enum **ret);
+
 PT_EXPORT int pt_enum_scan(pt_ctx *ctx, pt_enum **ret)
+{
+	return scan(ctx, NULL, 0, false, ret);
+}
+
+/*
+ * A snapshot of some devices only: those named (addresses, or slots for all their functions),
+ * with everything their answers need (their slots' functions, their IOMMU groups' members, the
+ * bridges above them, their PFs), so each answer about them is the one a full scan gives. The
+ * others are not read: pt_enum_is_partial() says so. What a hookscript's pre-start needs on a
+ * host with thousands of functions.
+ */
+PT_EXPORT int pt_enum_scan_devices(pt_ctx *ctx, const char *const *names, size_t n, pt_enum **ret)
+{
+	if (!names || !n)
+		return -EINVAL;
+	return scan(ctx, names, n, true, ret);
+}
+
+PT_EXPORT int pt_enum_is_partial(const pt_enum *e)
+{
+	return e && e->partial;
+}
+
+static int scan(pt_ctx *ctx, const char *const *names, size_t n_names, bool partial, pt_enum **ret)
 {
 	pt_enum *e;
 	int fd, r;
@@ -411,7 +534,10 @@ PT_EXPORT int pt_enum_scan(pt_ctx *ctx, pt_enum **ret)
 	}
 	e->refcount = 1;
 	e->ctx = pt_ctx_ref(ctx);
+	e->partial = partial;
 	r = list_devices(e, dir);
+	if (r == 0 && partial)
+		r = restrict_to(e, names, n_names, dirfd(dir));
 	for (size_t i = 0; r == 0 && i < e->n_devices; i++)
 		scan_device(e, &e->devices[i], dirfd(dir));
 	closedir(dir);
@@ -423,6 +549,8 @@ PT_EXPORT int pt_enum_scan(pt_ctx *ctx, pt_enum **ret)
 		r = pt_iommu_analyse(e);
 	if (r < 0) {
 		free_enum(e);
+		if (r == -ENOENT || r == -EINVAL)
+			return r; /* the name was said */
 		return pt_fail(ctx, r, "scanning PCI devices under %s: %s", pt_ctx_get_root(ctx),
 			       strerror(-r));
 	}

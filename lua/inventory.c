@@ -91,12 +91,29 @@ int pt_lua_context(lua_State *L)
 	return 1;
 }
 
+/* ctx:scan([{devices = {ADDRESS or SLOT, ...}}]): the whole host, or only those devices and
+ * what they need (pt_enum_scan_devices). */
 static int ctx_scan(lua_State *L)
 {
 	pt_ctx *ctx = pt_lua_check_open(L, 1, CTX_MT);
+	const char *names[64];
+	size_t n = 0;
 	pt_enum *e;
-	int r = pt_enum_scan(ctx, &e);
+	int r;
 
+	if (!lua_isnoneornil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TTABLE);
+		lua_getfield(L, 2, "devices");
+		luaL_checktype(L, -1, LUA_TTABLE);
+		n = lua_rawlen(L, -1);
+		luaL_argcheck(L, n > 0 && n <= 64, 2, "devices: 1 to 64 addresses or slots");
+		for (size_t i = 0; i < n; i++) {
+			lua_rawgeti(L, -1, (lua_Integer)i + 1);
+			names[i] = luaL_checkstring(L, -1); /* kept alive by the table */
+			lua_pop(L, 1);
+		}
+	}
+	r = n ? pt_enum_scan_devices(ctx, names, n, &e) : pt_enum_scan(ctx, &e);
 	if (r < 0)
 		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
 	pt_lua_push_box(L, e, ENUM_MT);
@@ -116,18 +133,46 @@ static int ctx_tostring(lua_State *L)
 	return 1;
 }
 
-/* pt.scan([opts]): a context and its inventory in one call. */
+/* pt.scan([{root = DIR, devices = {...}}]): a context and its inventory in one call. */
 static int pt_lua_scan(lua_State *L)
 {
+	lua_settop(L, 1);
+	if (!lua_isnil(L, 1))
+		luaL_checktype(L, 1, LUA_TTABLE);
+	lua_newtable(L); /* 2: the scan's options */
+	lua_newtable(L); /* 3: the context's */
+	if (lua_istable(L, 1)) {
+		lua_pushnil(L);
+		while (lua_next(L, 1)) {
+			bool devices = lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "devices") == 0;
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			lua_settable(L, devices ? 2 : 3);
+		}
+	}
+	lua_replace(L, 1); /* 1: the context's options, 2: the scan's */
 	int n = pt_lua_context(L);
 	if (n != 1)
 		return n;
-	lua_replace(L, 1);
-	lua_settop(L, 1);
+	lua_replace(L, 1); /* 1: the context */
+	lua_settop(L, 2);
+	lua_getfield(L, 2, "devices");
+	if (lua_isnil(L, -1)) {
+		lua_pushnil(L);
+		lua_replace(L, 2);
+	}
+	lua_settop(L, 2);
 	return ctx_scan(L);
 }
 
 /* ---- pt.Inventory ---- */
+
+/* inv:partial(): true for a snapshot of some devices (pt.scan{devices = ...}). */
+static int enum_partial(lua_State *L)
+{
+	lua_pushboolean(L, pt_enum_is_partial(pt_lua_check_open(L, 1, ENUM_MT)));
+	return 1;
+}
 
 static int enum_devices(lua_State *L)
 {
@@ -615,6 +660,7 @@ void pt_lua_open_inventory(lua_State *L)
 		{ "device", enum_device },   { "group", enum_group },
 		{ "has_iommu", enum_has_iommu }, { "warnings", enum_warnings },
 		{ "count", enum_count },     { "group_count", enum_group_count },
+		{ "partial", enum_partial },
 		{ "doctor", enum_doctor }, { "usb", pt_lua_enum_usb },
 		{ NULL, NULL },
 	};

@@ -59,14 +59,19 @@ return {
     { name = "primary", type = "bool", help = "the VM's primary display (x-vga)" },
   },
   run = function(args)
-    local inv, err = pt.scan()
+    -- a GPU named: only it and what it needs are read (a mapping lists the whole host's)
+    local inv, err = pt.scan(args.gpu and args.emit ~= "mapping" and { devices = { args.gpu } } or nil)
     if not inv then error(err, 0) end
     local devices = devices_of(inv, find_gpu(inv, args.gpu), args.force)
     if args.emit then return passthrough.emit(inv, devices, args) end
     passthrough.bind(devices, args)
   end,
   ["pre-start"] = function(args, hook)
-    local inv = assert(pt.scan())
+    -- in every VM's start path: read the GPU's devices and what they need, not the whole host
+    local ids = args.gpu and { args.gpu } or passthrough.config_ids(args.config)
+    if #ids == 0 then error("no GPU among the VM's hostpci lines; set the gpu default in the script", 0) end
+    local inv, err = pt.scan { devices = ids }
+    if not inv then error(err, 0) end
     local gpu
     if args.gpu then
       gpu = find_gpu(inv, args.gpu)

@@ -502,13 +502,21 @@ def build(devices, root, iommu="auto", host=()):
 
 def generate(n):
     """A host of n functions: a host bridge, then root ports each holding an SR-IOV NIC with
-    63 VFs, every function in its own group: the shape of hosts with thousands of functions."""
+    63 VFs, every function in its own group (every eighth port a GPU with its audio, one group):
+    the shape of hosts with thousands of functions."""
     devices = [dict(addr="0000:00:00.0", vendor=0x8086, device=0x3ec2, cls=0x060000, rev=7, group=0)]
     group, bus = 1, 1
     while len(devices) < n:
         slot, fn = divmod(bus - 1, 8)
         devices.append(dict(addr=f"0000:00:{slot + 1:02x}.{fn}", vendor=0x8086, device=0x1901,
                             cls=0x060400, rev=7, group=group, driver="pcieport"))
+        if bus % 8 == 0:
+            for fn, (dev, cls, drv) in enumerate(((0x2204, 0x030000, "nouveau"), (0x1aef, 0x040300, "snd_hda_intel"))):
+                devices.append(dict(addr=f"0000:{bus:02x}:00.{fn}", vendor=0x10de, device=dev, cls=cls, rev=0xa1,
+                                    group=group + 1, driver=drv, boot_vga=0))
+            group += 2
+            bus += 1
+            continue
         pf = f"0000:{bus:02x}:00.0"
         devices.append(dict(addr=pf, vendor=0x8086, device=0x1572, cls=0x020000, rev=1,
                             group=group + 1, driver="i40e", totalvfs=63))

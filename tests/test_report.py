@@ -257,3 +257,42 @@ def report_real_host(tmp):
        "devices")
     eq(r["iommu"], bool(os.path.isdir("/sys/kernel/iommu_groups") and os.listdir("/sys/kernel/iommu_groups")),
        "iommu")
+
+
+@test(timeout=120)
+def report_partial_scan_answers_as_the_full_one(tmp):
+    """pt.scan{devices = ...}: for every device it covers, the same record (verdict, set, group,
+    parent, flags, guard) as the whole scan gives; it reads far fewer devices, and says so."""
+    from harness import build_listing, listings
+    script = os.path.join(tmp, "partial.lua")
+    with open(script, "w") as f:
+        f.write('''
+local pt, json = require "pt", require "pt.json"
+local full = assert(pt.scan())
+local checked, fewer = 0, 0
+for d in full:devices() do
+  if d.class and (d.class >> 16 == 0x03 or d.class >> 16 == 0x02 or d.class >> 16 == 0x01) then
+    local part = assert(pt.scan { devices = { d.address } })
+    assert(part:partial() and not full:partial())
+    assert(part:device(d.address), d.address)
+    for p in part:devices() do
+      local a, b = json.encode(p:fields()), json.encode(full:device(p.address):fields())
+      if a ~= b then error(d.address .. ": " .. p.address .. " differs:\\n" .. a .. "\\n" .. b) end
+      local xa, xb = p:explain(), full:device(p.address):explain()
+      assert((xa and xa.reason) == (xb and xb.reason), p.address .. ": explanation")
+      checked = checked + 1
+    end
+    if part:count() < full:count() then fewer = fewer + 1 end
+  end
+end
+local slot = assert(pt.scan { devices = { "0000:01:00" } })
+print(checked, fewer, slot:count() > 0)
+local none, msg = pt.scan { devices = { "0000:7f:1f.7" } }
+print(none, msg)
+''')
+    for name in listings()[:6]:
+        root = build_listing(name, os.path.join(tmp, name))
+        p = ptlua(["--trusted", script], root=root)
+        checked, fewer, slot = p.stdout.splitlines()[0].split("\t")
+        assert int(checked) > 0 and int(fewer) > 0, (name, p.stdout)
+        contains(p.stdout, "nil\t0000:7f:1f.7: no such device", name + ": a device not there")

@@ -46,10 +46,24 @@ int pt_address_parse(const char *s, uint64_t *key)
 	return 0;
 }
 
+/* "%04x:%02x:%02x.%x" by hand: every device of a scan is formatted, snprintf is slow. */
 void pt_address_format(uint64_t key, char buf[PT_ADDR_MAX])
 {
-	unsigned devfn = key & 0xff;
+	static const char hex[] = "0123456789abcdef";
+	unsigned domain = (unsigned)(key >> 16), bus = (unsigned)(key >> 8) & 0xff, devfn = key & 0xff;
+	char *p = buf;
 
-	snprintf(buf, PT_ADDR_MAX, "%04x:%02x:%02x.%x", (unsigned)(key >> 16),
-		 (unsigned)(key >> 8) & 0xff, devfn >> 3, devfn & 7);
+	if (domain > 0xffff)
+		*p++ = hex[(domain >> 16) & 0xf];
+	for (int shift = 12; shift >= 0; shift -= 4)
+		*p++ = hex[(domain >> shift) & 0xf];
+	*p++ = ':';
+	*p++ = hex[bus >> 4];
+	*p++ = hex[bus & 0xf];
+	*p++ = ':';
+	*p++ = hex[(devfn >> 3) >> 4];
+	*p++ = hex[(devfn >> 3) & 0xf];
+	*p++ = '.';
+	*p++ = hex[devfn & 7];
+	*p = '\0';
 }

@@ -316,9 +316,10 @@ static int list_devices(pt_enum *e, DIR *dir)
 			continue;
 		char canonical[PT_ADDR_MAX];
 		/* The kernel names them "%04x:%02x:%02x.%d"; anything else is not its device. */
-		if (pt_address_parse(de->d_name, &key) == 0)
+		bool ok = pt_address_parse(de->d_name, &key) == 0;
+		if (ok)
 			pt_address_format(key, canonical);
-		if (pt_address_parse(de->d_name, &key) < 0 || strcmp(canonical, de->d_name) != 0) {
+		if (!ok || strcmp(canonical, de->d_name) != 0) {
 			pt_enum_add_warning(e, "%s/" DEVICES_DIR "/%s: not a PCI address, skipped",
 					    e->ctx->root, de->d_name);
 			continue;

@@ -503,31 +503,33 @@ def build(devices, root, iommu="auto", host=()):
 def generate(n):
     """A host of n functions: a host bridge, then root ports each holding an SR-IOV NIC with
     63 VFs, every function in its own group (every eighth port a GPU with its audio, one group):
-    the shape of hosts with thousands of functions."""
+    the shape of hosts with thousands of functions. Past 240 ports a domain, the next domain
+    (as on hosts with several PCI segments)."""
     devices = [dict(addr="0000:00:00.0", vendor=0x8086, device=0x3ec2, cls=0x060000, rev=7, group=0)]
-    group, bus = 1, 1
+    group, port = 1, 0
     while len(devices) < n:
-        slot, fn = divmod(bus - 1, 8)
-        devices.append(dict(addr=f"0000:00:{slot + 1:02x}.{fn}", vendor=0x8086, device=0x1901,
+        dom, index = divmod(port, 240)
+        bus = index + 1
+        slot, fn = divmod(index, 8)
+        port += 1
+        devices.append(dict(addr=f"{dom:04x}:00:{slot + 1:02x}.{fn}", vendor=0x8086, device=0x1901,
                             cls=0x060400, rev=7, group=group, driver="pcieport"))
         if bus % 8 == 0:
-            for fn, (dev, cls, drv) in enumerate(((0x2204, 0x030000, "nouveau"), (0x1aef, 0x040300, "snd_hda_intel"))):
-                devices.append(dict(addr=f"0000:{bus:02x}:00.{fn}", vendor=0x10de, device=dev, cls=cls, rev=0xa1,
+            for f, (dev, cls, drv) in enumerate(((0x2204, 0x030000, "nouveau"), (0x1aef, 0x040300, "snd_hda_intel"))):
+                devices.append(dict(addr=f"{dom:04x}:{bus:02x}:00.{f}", vendor=0x10de, device=dev, cls=cls, rev=0xa1,
                                     group=group + 1, driver=drv, boot_vga=0))
             group += 2
-            bus += 1
             continue
-        pf = f"0000:{bus:02x}:00.0"
+        pf = f"{dom:04x}:{bus:02x}:00.0"
         devices.append(dict(addr=pf, vendor=0x8086, device=0x1572, cls=0x020000, rev=1,
                             group=group + 1, driver="i40e", totalvfs=63))
         group += 2
         for vf in range(1, 64):
             vslot, vfn = divmod(vf, 8)
-            devices.append(dict(addr=f"0000:{bus:02x}:{vslot:02x}.{vfn}", vendor=0x8086,
+            devices.append(dict(addr=f"{dom:04x}:{bus:02x}:{vslot:02x}.{vfn}", vendor=0x8086,
                                 device=0x154c, cls=0x020000, rev=1, group=group,
                                 driver="iavf", physfn=pf))
             group += 1
-        bus += 1
     return devices[:n]
 
 

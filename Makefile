@@ -60,7 +60,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 # Debian packages: those to build, and those the tests and the demo use.
 BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev libkmod-dev libudev-dev libjansson-dev udev pciutils pci.ids
 DEMO_DEPS = python3
-CHECK_DEPS = clang libclang-rt-14-dev python3 valgrind lua5.4 time kmod graphviz qemu-system-x86 busybox-static cpio umockdev gir1.2-umockdev-1.0 python3-gi libvirt-clients
+CHECK_DEPS = clang libclang-rt-14-dev strace python3 valgrind lua5.4 time kmod graphviz qemu-system-x86 busybox-static cpio umockdev gir1.2-umockdev-1.0 python3-gi libvirt-clients
 
 all: $(SHLIB) $(SONAME) libpt.so libpt.a libpt-lua.a lua/pt.so lua/ptlua libpt.pc
 

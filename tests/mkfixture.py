@@ -502,7 +502,7 @@ def build(devices, root, iommu="auto", host=()):
 
 def generate(n):
     """A host of n functions: a host bridge, then root ports each holding an SR-IOV NIC with
-    63 VFs, every function in its own group (every eighth port a GPU with its audio, one group):
+    63 VFs, every function in its own group (the first of every eight ports a GPU with its audio, one group):
     the shape of hosts with thousands of functions. Past 240 ports a domain, the next domain
     (as on hosts with several PCI segments)."""
     devices = [dict(addr="0000:00:00.0", vendor=0x8086, device=0x3ec2, cls=0x060000, rev=7, group=0)]
@@ -514,7 +514,7 @@ def generate(n):
         port += 1
         devices.append(dict(addr=f"{dom:04x}:00:{slot + 1:02x}.{fn}", vendor=0x8086, device=0x1901,
                             cls=0x060400, rev=7, group=group, driver="pcieport"))
-        if bus % 8 == 0:
+        if bus % 8 == 1:
             for f, (dev, cls, drv) in enumerate(((0x2204, 0x030000, "nouveau"), (0x1aef, 0x040300, "snd_hda_intel"))):
                 devices.append(dict(addr=f"{dom:04x}:{bus:02x}:00.{f}", vendor=0x10de, device=dev, cls=cls, rev=0xa1,
                                     group=group + 1, driver=drv, boot_vga=0))

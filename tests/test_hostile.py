@@ -147,7 +147,7 @@ def hostile_fifos_never_block(tmp):
         p = run([PTLUA, "--root", root] + args, cwd=TOP, timeout=20)
         assert p.returncode in (0, 1), (args, p.returncode, p.stderr)
     r = json.loads(run([PTLUA, "--root", root, "scripts/report.lua", "--json"], cwd=TOP, check=0).stdout)
-    contains("\n".join(r["warnings"]), "0000:01:00.0/class: Invalid argument", "the FIFO named")
+    contains("\n".join(r["warnings"]), "0000:01:00.0/class: ", "the FIFO named")
 
 
 @test()

@@ -97,20 +97,12 @@ function M.config_ids(config)
   return out
 end
 
--- The PCI addresses of a VM's hostpci lines (for hookscripts), from its parsed config.
+-- The devices of a VM's hostpci lines (for hookscripts), from its parsed config.
 function M.config_addresses(inv, config)
   local out = {}
-  if not config then return out end
-  local proxmox = require "pt.proxmox"
-  for _, key in ipairs(config.main.keys) do
-    if key:match("^hostpci%d+$") then
-      local _, map = proxmox.parse_props(config.main.values[key], "host")
-      for id in (map.host or ""):gmatch("[^;]+") do
-        local full = id:match("^%x+:%x%x:%x%x") and id or "0000:" .. id
-        for d in inv:devices() do
-          if d.address == full or pt.slot(d.address) == full then out[#out + 1] = d end
-        end
-      end
+  for _, id in ipairs(M.config_ids(config)) do
+    for d in inv:devices() do
+      if d.address == id or pt.slot(d.address) == id then out[#out + 1] = d end
     end
   end
   return out

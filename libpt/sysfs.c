@@ -76,6 +76,10 @@ int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *l
 		if (n == 0)
 			break;
 		got += (size_t)n;
+		/* sysfs and procfs give an attribute in one read: a short one is its end (a read
+		 * more would only return 0; it costs each attribute a system call) */
+		if ((size_t)n < size - got + (size_t)n)
+			break;
 	}
 	close(fd);
 	*len = got;

@@ -143,13 +143,12 @@ void pt_journal_unlock(int fd)
 int pt_journal_write(pt_ctx *ctx, const struct pt_journal *j)
 {
 	char text[512];
-	int dir = journal_dir(ctx, true), len, r = 0;
+	int dir, len, r = 0;
 
-	if (!pt_journal_valid_name(j->driver) || !pt_journal_valid_name(j->override)) {
-		close(dir >= 0 ? dir : -1);
+	if (!pt_journal_valid_name(j->driver) || !pt_journal_valid_name(j->override))
 		return pt_fail(ctx, -EINVAL, "%s: driver \"%.80s\" or override \"%.80s\" is not a driver "
 			       "name: not journalled", j->address, j->driver, j->override);
-	}
+	dir = journal_dir(ctx, true);
 	if (dir < 0)
 		return dir;
 	len = snprintf(text, sizeof(text),

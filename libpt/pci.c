@@ -406,7 +406,7 @@ static void mark_needs(pt_enum *e, bool *keep, const pt_device *dev, int devices
 		if ((e->devices[i].key >> 3) == (dev->key >> 3))
 			keep[i] = true;
 	if (pt_read_link(devicesfd, dev->address, link, sizeof(link)) == 0)
-		for (char *c = strtok(link, "/"); c; c = strtok(NULL, "/")) {
+		for (char *save, *c = strtok_r(link, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
 			uint64_t key;
 			if (pt_address_parse(c, &key) == 0)
 				mark(e, keep, key);

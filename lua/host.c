@@ -88,6 +88,38 @@ static int compare_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The whole of a regular file (fd taken and closed), at most MAX_FILE bytes. */
+static int read_regular(lua_State *L, int fd, const char *path)
+{
+	struct stat st;
+	luaL_Buffer b;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return pt_lua_fail(L, -EINVAL, lua_pushfstring(L, "%s: not a regular file", path));
+	}
+	luaL_buffinit(L, &b);
+	size_t total = 0;
+	for (;;) {
+		char *p = luaL_prepbuffer(&b);
+		ssize_t n = read(fd, p, LUAL_BUFFERSIZE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || total + (size_t)n > MAX_FILE) {
+			int err = n < 0 ? errno : EFBIG;
+			close(fd);
+			return pt_lua_fail(L, -err, lua_pushfstring(L, "%s: %s", path, strerror(err)));
+		}
+		if (n == 0)
+			break;
+		luaL_addsize(&b, (size_t)n);
+		total += (size_t)n;
+	}
+	close(fd);
+	luaL_pushresult(&b);
+	return 1;
+}
+
 /* pt.listdir(path): the names in a directory under the root, sorted, without . and .. */
 static int pt_lua_listdir(lua_State *L)
 {
@@ -153,35 +185,33 @@ static int pt_lua_read_file(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
 	int fd = open_confined(L, path, O_RDONLY | O_NONBLOCK);
-	struct stat st;
-	luaL_Buffer b;
-
 	if (fd < 0)
 		return pt_lua_fail(L, fd, lua_tostring(L, -1));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return pt_lua_fail(L, -EINVAL, lua_pushfstring(L, "%s: not a regular file", path));
-	}
-	luaL_buffinit(L, &b);
-	size_t total = 0;
-	for (;;) {
-		char *p = luaL_prepbuffer(&b);
-		ssize_t n = read(fd, p, LUAL_BUFFERSIZE);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || total + (size_t)n > MAX_FILE) {
-			int err = n < 0 ? errno : EFBIG;
-			close(fd);
-			return pt_lua_fail(L, -err, lua_pushfstring(L, "%s: %s", path, strerror(err)));
-		}
-		if (n == 0)
-			break;
-		luaL_addsize(&b, (size_t)n);
-		total += (size_t)n;
-	}
-	close(fd);
-	luaL_pushresult(&b);
-	return 1;
+	return read_regular(L, fd, path);
+}
+
+/* pt.read_host_file(path): a regular file under the root, read for libpt's own modules (the host
+ * plan reads /etc/default/grub, modprobe.d, /proc/cpuinfo): links resolved inside the root,
+ * never blocking; nil, message, errno otherwise. Recipes do not get it (pt.recipe hides it). */
+static int pt_lua_read_host_file(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	const char *root = root_of(L);
+	luaL_argcheck(L, path[0] == '/' && !strstr(path, "/../") && !strstr(path, "/./"), 1, "a plain absolute path");
+	int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return pt_lua_fail(L, -errno, lua_pushfstring(L, "%s: %s", root, strerror(errno)));
+	struct open_how how = { .flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int fd = (int)syscall(SYS_openat2, rootfd, path + 1, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(rootfd, path + 1, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	int err = errno;
+	close(rootfd);
+	if (fd < 0)
+		return pt_lua_fail(L, -err, lua_pushfstring(L, "%s%s: %s", strcmp(root, "/") == 0 ? "" : root, path,
+							  strerror(err)));
+	return read_regular(L, fd, path);
 }
 
 /* pt.syslog(message): to the system log as "libpt", at notice priority. */
@@ -213,6 +243,7 @@ const luaL_Reg pt_lua_host_funcs[] = {
 	{ "listdir", pt_lua_listdir },
 	{ "readlink", pt_lua_readlink },
 	{ "read_file", pt_lua_read_file },
+	{ "read_host_file", pt_lua_read_host_file },
 	{ "syslog", pt_lua_syslog },
 	{ NULL, NULL },
 };

@@ -127,8 +127,9 @@ def hostile_links_out_of_the_root(tmp):
 
 @test(timeout=60)
 def hostile_fifos_never_block(tmp):
-    """FIFOs in place of class, config, a group's type, a modprobe.d file, a VM config and
-    pci.cfg: report, doctor and lint finish, saying what they could not read."""
+    """FIFOs in place of class, config, a group's type, a modprobe.d file, a VM config, pci.cfg
+    and /etc/default/grub: report, doctor, lint and the host plan finish, saying what they could
+    not read."""
     root = host(tmp)
     host_files(root)
     dev = os.path.join(root, "sys/bus/pci/devices/0000:01:00.0")
@@ -142,8 +143,10 @@ def hostile_fifos_never_block(tmp):
     os.mkfifo(os.path.join(root, "etc/pve/qemu-server/100.conf"))
     os.makedirs(os.path.join(root, "etc/pve/mapping"))
     os.mkfifo(os.path.join(root, "etc/pve/mapping/pci.cfg"))
+    os.mkfifo(os.path.join(root, "etc/default/grub"))
     for args in (["scripts/report.lua", "--json"], ["scripts/report.lua"], ["scripts/doctor.lua"],
-                 ["scripts/doctor.lua", "--device", "01:00.0"], ["scripts/lint.lua"]):
+                 ["scripts/doctor.lua", "--device", "01:00.0"], ["scripts/lint.lua"],
+                 ["scripts/emit.lua", "--format", "host", "--device", "01:00.1"]):
         p = run([PTLUA, "--root", root] + args, cwd=TOP, timeout=20)
         assert p.returncode in (0, 1), (args, p.returncode, p.stderr)
     r = json.loads(run([PTLUA, "--root", root, "scripts/report.lua", "--json"], cwd=TOP, check=0).stdout)
@@ -152,14 +155,25 @@ def hostile_fifos_never_block(tmp):
 
 @test()
 def hostile_modprobe_long_lines(tmp):
-    """A comment line over 4095 bytes whose tail reads like a blacklist does not blacklist."""
+    """A comment line over 4095 bytes whose tail reads like a blacklist does not blacklist (a
+    reader that splits long lines would take the tail for a rule); a short one does."""
     root = host(tmp)
     host_files(root)
-    with open(os.path.join(root, "etc/modprobe.d/long.conf"), "w") as f:
+
+    def vfio_blocked():
+        out = json.loads(ptlua(["scripts/doctor.lua", "--json"], root=root, check=None).stdout)
+        return [c for c in out["checks"] if c["id"] == "vfio-blocked"][0]
+
+    conf = os.path.join(root, "etc/modprobe.d/long.conf")
+    with open(conf, "w") as f:
         f.write("# " + "x" * 4093 + "blacklist vfio-pci\n" + "options vfio-pci \\\n  disable_vga=1\n")
-    out = json.loads(ptlua(["scripts/doctor.lua", "--json"], root=root, check=None).stdout)
-    text = json.dumps(out)
-    assert "long.conf:1" not in text or "blacklist" not in text.split("long.conf:1")[1][:80], text
+    check = vfio_blocked()
+    eq(check["status"], "pass", f"the long comment blacklists nothing: {check}")
+    with open(conf, "w") as f:
+        f.write("blacklist vfio-pci\n")
+    check = vfio_blocked()
+    eq(check["status"], "fail", "a real blacklist line is found (the check can fail)")
+    contains(json.dumps(check), "long.conf:1", "named with its line")
 
 
 @test()

@@ -14,16 +14,9 @@ local INITRAMFS = "/etc/initramfs-tools/modules"
 local GRUB = "/etc/default/grub"
 local SYSTEMD_BOOT = "/etc/kernel/cmdline"
 
-local function path_under(root, path)
-  return (root == "/" and "" or root) .. path
-end
-
+-- A host file under the root: regular files only (a FIFO in a tree never blocks), nil when absent.
 local function read(root, path)
-  local f = io.open(path_under(root, path), "r")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  return text
+  return (pt.read_host_file(path))
 end
 
 local function lines_of(text)

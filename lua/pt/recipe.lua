@@ -188,7 +188,7 @@ M.MODULES = {
   ["pt.passthrough"] = {}, ["pt.usb"] = {}, ["pt.persist"] = { apply = true },
 }
 -- Of pt itself: the generic file writers and the loader's switch.
-local PT_HIDDEN = { write_file = true, remove_file = true, _loading = true }
+local PT_HIDDEN = { write_file = true, remove_file = true, read_host_file = true, _loading = true }
 
 -- The environment a recipe runs in: the safe parts of Lua's library (copies: a recipe cannot
 -- change what libpt's own modules use), print, and pt. No io, debug, os.execute, loading of

@@ -22,7 +22,7 @@ DESTDIR ?=
 LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
 LUA_LIBS := $(shell $(PKG_CONFIG) --libs lua5.4 2>/dev/null)
 # libkmod is loaded on first use (libpt/kmod.c), not linked: its start-up cost is measured.
-PCI_LIBS := $(shell $(PKG_CONFIG) --libs libpci libudev jansson 2>/dev/null) -ldl
+PCI_LIBS := $(shell $(PKG_CONFIG) --libs libpci libudev jansson 2>/dev/null) -ldl -pthread
 
 # make check SANITIZE=1: everything built with ASan and UBSan, the whole suite run on it.
 ifeq ($(SANITIZE),1)
@@ -34,7 +34,7 @@ export ASAN_OPTIONS = verify_asan_link_order=0:detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 endif
 
-PT_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden -Iinclude
+PT_CFLAGS = -std=gnu11 -pthread -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden -Iinclude
 PT_CPPFLAGS = -D_GNU_SOURCE -DPT_LUADIR='"$(LUADIR)"'
 
 ifeq ($(V),1)
@@ -54,6 +54,7 @@ SONAME = libpt.so.$(ABI_MAJOR)
 SHLIB = libpt.so.$(VERSION)
 
 LUA_MODULES = lua/pt/recipe.lua lua/pt/proxmox.lua lua/pt/libvirt.lua lua/pt/qemu.lua lua/pt/persist.lua lua/pt/topology.lua lua/pt/passthrough.lua lua/pt/usb.lua
+LUA_BYTECODE = $(LUA_MODULES:.lua=.luac)
 SCRIPTS = $(wildcard scripts/*.lua)
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
@@ -62,7 +63,7 @@ BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev libkmod-dev libudev-de
 DEMO_DEPS = python3
 CHECK_DEPS = clang libclang-rt-14-dev strace python3 valgrind lua5.4 time kmod graphviz qemu-system-x86 busybox-static cpio umockdev gir1.2-umockdev-1.0 python3-gi libvirt-clients
 
-all: $(SHLIB) $(SONAME) libpt.so libpt.a libpt-lua.a lua/pt.so lua/ptlua libpt.pc
+all: $(SHLIB) $(SONAME) libpt.so libpt.a libpt-lua.a lua/pt.so lua/ptlua $(LUA_BYTECODE) libpt.pc
 
 build:
 	$(Q)mkdir -p build
@@ -111,10 +112,17 @@ lua/pt.so: $(LUA_OBJ) $(SHLIB) $(SONAME)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) -shared $(LDFLAGS) -o $@ $(LUA_OBJ) -L. -lpt
 
-# ptlua carries the library in itself, so it runs from the build tree and from hookscripts alike.
+# ptlua carries the library and Lua in itself, so it runs from the build tree and from
+# hookscripts alike; Lua linked statically is one shared library fewer to load at every start.
 lua/ptlua: build/ptlua.o $(LUA_OBJ) libpt.a
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ build/ptlua.o $(LUA_OBJ) libpt.a $(LUA_LIBS) $(PCI_LIBS) -lm -ldl
+	$(Q)$(CC) $(LDFLAGS) -o $@ build/ptlua.o $(LUA_OBJ) libpt.a -l:liblua5.4.a $(PCI_LIBS) -lm -ldl
+
+# The bundled modules as bytecode, found before their sources (lua/luac.lua says why), compiled
+# by ptlua itself so the format is its Lua's.
+lua/pt/%.luac: lua/pt/%.lua lua/luac.lua lua/ptlua
+	@[ "$(V)" = 1 ] || echo "  LUAC    $@"
+	$(Q)./lua/ptlua --trusted lua/luac.lua $< $@ $(CURDIR)/$<
 
 MAKE_PC = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' pkgconfig/libpt.pc.in
@@ -181,6 +189,9 @@ install: all
 	install -m 0755 lua/ptlua $(DESTDIR)$(BINDIR)/ptlua
 	install -m 0755 lua/pt.so $(DESTDIR)$(LUA_CMOD_DIR)/pt.so
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUADIR)/pt/
+	for m in $(notdir $(LUA_MODULES)); do \
+		./lua/ptlua --trusted lua/luac.lua lua/pt/$$m $(DESTDIR)$(LUADIR)/pt/$${m%.lua}.luac \
+			$(LUADIR)/pt/$$m || exit 1; chmod 0644 $(DESTDIR)$(LUADIR)/pt/$${m%.lua}.luac; done
 	install -m 0644 $(SCRIPTS) $(DESTDIR)$(SCRIPTDIR)/
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
 	sed -e 's|@BINDIR@|$(BINDIR)|' -e 's|@SCRIPTDIR@|$(SCRIPTDIR)|' scripts/libpt-usb-follow@.service \
@@ -191,13 +202,13 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libpt.a $(DESTDIR)$(LIBDIR)/libpt-lua.a $(DESTDIR)$(INCLUDEDIR)/libpt.h $(DESTDIR)$(INCLUDEDIR)/pt-lua.h
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/libpt.pc $(DESTDIR)$(BINDIR)/ptlua
 	rm -f $(DESTDIR)$(LUA_CMOD_DIR)/pt.so $(DESTDIR)$(MANDIR)/man1/ptlua.1 $(DESTDIR)$(MANDIR)/man3/libpt.3
-	rm -f $(addprefix $(DESTDIR)$(LUADIR)/pt/,$(notdir $(LUA_MODULES)))
+	rm -f $(addprefix $(DESTDIR)$(LUADIR)/pt/,$(notdir $(LUA_MODULES) $(LUA_BYTECODE)))
 	rm -f $(addprefix $(DESTDIR)$(SCRIPTDIR)/,$(notdir $(SCRIPTS)))
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/libpt-usb-follow@.service
 	-rmdir $(DESTDIR)$(LUADIR)/pt $(DESTDIR)$(LUADIR) $(DESTDIR)$(SCRIPTDIR) $(DESTDIR)$(DATADIR) 2>/dev/null
 
 clean:
-	rm -rf build libpt.so* libpt.a libpt-lua.a libpt.pc lua/pt.so lua/ptlua
+	rm -rf build libpt.so* libpt.a libpt-lua.a libpt.pc lua/pt.so lua/ptlua $(LUA_BYTECODE)
 
 # make fuzz: libFuzzer targets (Debian's clang) for every parser, FUZZ_SECONDS each (tests/fuzz).
 # A crash is saved as build/fuzz/crash-TARGET-*; copied into tests/fuzz/regressions/TARGET/ it

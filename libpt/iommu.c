@@ -47,6 +47,7 @@ static int read_groups(pt_enum *e)
 	int fd = openat(e->ctx->rootfd, GROUPS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	size_t cap = 0;
 	struct dirent *de;
+	struct pt_dir types;
 	DIR *dir;
 
 	if (fd < 0)
@@ -56,6 +57,7 @@ static int read_groups(pt_enum *e)
 		close(fd);
 		return -ENOMEM;
 	}
+	pt_dir_at(&types, fd);
 	while ((de = readdir(dir))) {
 		unsigned long long n;
 		if (de->d_name[0] == '.')
@@ -71,6 +73,7 @@ static int read_groups(pt_enum *e)
 			cap = cap ? cap * 2 : 32;
 			pt_group *g = realloc(e->groups, cap * sizeof(*g));
 			if (!g) {
+				pt_dir_close(&types);
 				closedir(dir);
 				return -ENOMEM;
 			}
@@ -82,9 +85,10 @@ static int read_groups(pt_enum *e)
 		g->e = e;
 		g->number = (unsigned)n;
 		snprintf(path, sizeof(path), "%u/type", g->number);
-		if (pt_read_attr(dirfd(dir), path, type, sizeof(type)) == 0)
+		if (pt_dir_read_attr(&types, path, type, sizeof(type)) == 0)
 			g->type = strdup(type);
 	}
+	pt_dir_close(&types);
 	closedir(dir);
 	if (e->n_groups)
 		qsort(e->groups, e->n_groups, sizeof(*e->groups), compare_numbers);

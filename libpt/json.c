@@ -57,12 +57,43 @@ static void addf(struct out *o, const char *format, ...)
 		add(o, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
+/* Room for n more bytes (and the NUL); NULL once out of memory. */
+static inline char *reserve(struct out *o, size_t n)
+{
+	if (o->len + n + 1 > o->cap)
+		grow(o, n);
+	return o->oom ? NULL : o->buf + o->len;
+}
+
+static inline void advance(struct out *o, char *end)
+{
+	o->len = (size_t)(end - o->buf);
+	*end = '\0';
+}
+
+static inline bool plain(unsigned char c)
+{
+	return c >= 0x20 && c != '"' && c != '\\' && c != 0x7f;
+}
+
 static void string(struct out *o, const char *s)
 {
+	size_t n = 0;
+	char *p;
+
+	while (s[n] && plain((unsigned char)s[n]))
+		n++;
+	if (!s[n] && (p = reserve(o, n + 2))) { /* nothing to escape: most strings */
+		*p++ = '"';
+		memcpy(p, s, n);
+		p[n] = '"';
+		advance(o, p + n + 1);
+		return;
+	}
 	add(o, "\"", 1);
 	for (const char *run = s;; s++) {
 		unsigned char c = (unsigned char)*s;
-		if (c && c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+		if (c && plain(c))
 			continue;
 		add(o, run, (size_t)(s - run));
 		if (!c)
@@ -85,12 +116,21 @@ static void string(struct out *o, const char *s)
 /* Keys are this file's own literals: nothing to escape. */
 static void key(struct out *o, const char *k)
 {
-	if (!o->first)
-		add(o, ", ", 2);
+	size_t n = strlen(k);
+	char *p = reserve(o, n + 6);
+
+	if (!p)
+		return;
+	if (!o->first) {
+		*p++ = ',';
+		*p++ = ' ';
+	}
 	o->first = false;
-	add(o, "\"", 1);
-	add(o, k, strlen(k));
-	add(o, "\": ", 3);
+	*p++ = '"';
+	memcpy(p, k, n);
+	p += n;
+	memcpy(p, "\": ", 3);
+	advance(o, p + 3);
 }
 
 static void digits(struct out *o, unsigned long long v)

@@ -2,6 +2,7 @@
 #ifndef LIBPT_PRIVATE_H
 #define LIBPT_PRIVATE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <syslog.h>
@@ -50,6 +51,28 @@ int pt_check_vmid(pt_ctx *ctx, long long vm);
 int pt_read_attr(int dirfd, const char *name, char *buf, size_t size);
 int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *len);
 int pt_read_link(int dirfd, const char *name, char *buf, size_t size);
+/* A directory whose files are read in turn and closed together: the scan's device directories
+ * (pt_dir_open: the directory is closed with them) and the groups' `type` files (pt_dir_at: a
+ * directory the caller closes). Each run of consecutive descriptors costs one close_range. */
+struct pt_dir {
+	int fd;
+	unsigned n_open;
+	int open[16];
+};
+int pt_dir_open(struct pt_dir *d, int at, const char *name);
+void pt_dir_at(struct pt_dir *d, int fd);
+int pt_dir_read_attr(struct pt_dir *d, const char *name, char *buf, size_t size);
+int pt_dir_read_bytes(struct pt_dir *d, const char *name, void *buf, size_t size, size_t *len);
+void pt_dir_close(struct pt_dir *d);
+/* Descriptors the scan's threads are done with, closed together: sorted, the runs of
+ * consecutive numbers in them are all ours, whatever other threads have open. */
+struct pt_fd_pool {
+	pthread_mutex_t lock;
+	unsigned n;
+	int fds[256];
+};
+void pt_dir_release(struct pt_dir *d, struct pt_fd_pool *pool);
+void pt_fd_pool_close(struct pt_fd_pool *pool);
 int pt_write_attr(int dirfd, const char *path, const char *value);
 int pt_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
 int pt_open_parent_in_root(int rootfd, const char *path, const char **base);
@@ -115,6 +138,10 @@ struct pt_device {
 	/* guard.c, found on first use */
 	unsigned critical;
 	char *critical_reason;
+	/* pci.c: the scan's warnings about this device, added to the snapshot's in address order
+	 * once every device is read (devices are read on several threads) */
+	char **scan_warnings;
+	unsigned n_scan_warnings;
 };
 
 struct pt_enum {

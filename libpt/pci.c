@@ -7,6 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,16 +22,8 @@
 #define PCI_REVISION_ID 0x08
 #define PCI_HEADER_TYPE 0x0e
 
-void pt_enum_add_warning(pt_enum *e, const char *format, ...)
+static void take_warning(pt_enum *e, char *msg)
 {
-	char *msg;
-	va_list args;
-
-	va_start(args, format);
-	int n = vasprintf(&msg, format, args);
-	va_end(args);
-	if (n < 0)
-		return;
 	char **w = realloc(e->warnings, (e->n_warnings + 1) * sizeof(*w));
 	if (!w) {
 		free(msg);
@@ -39,18 +34,64 @@ void pt_enum_add_warning(pt_enum *e, const char *format, ...)
 	pt_info(e->ctx, "%s", msg); /* the caller shows e->warnings */
 }
 
-/* Warns naming the file as the user knows it, e.g. "/sys/bus/pci/devices/0000:01:00.0/class". */
-static void warn_attr(pt_enum *e, const pt_device *dev, const char *attr, const char *what)
+void pt_enum_add_warning(pt_enum *e, const char *format, ...)
 {
-	pt_enum_add_warning(e, "%s: %s/" DEVICES_DIR "/%s/%s: %s", dev->address, e->ctx->root,
-			    dev->address, attr, what);
+	char *msg;
+	va_list args;
+
+	va_start(args, format);
+	int n = vasprintf(&msg, format, args);
+	va_end(args);
+	if (n >= 0)
+		take_warning(e, msg);
 }
 
-static bool read_hex_attr(pt_enum *e, pt_device *dev, int dfd, const char *attr,
+/* A warning of the scan about one device: kept with it, as the scan may run on several
+ * threads (take_scan_warnings adds them all in order). */
+static void device_warning(pt_device *dev, const char *format, ...) PT_PRINTF(2, 3);
+static void device_warning(pt_device *dev, const char *format, ...)
+{
+	char *msg, **w;
+	va_list args;
+
+	va_start(args, format);
+	int n = vasprintf(&msg, format, args);
+	va_end(args);
+	if (n < 0)
+		return;
+	w = realloc(dev->scan_warnings, (dev->n_scan_warnings + 1) * sizeof(*w));
+	if (!w) {
+		free(msg);
+		return;
+	}
+	dev->scan_warnings = w;
+	dev->scan_warnings[dev->n_scan_warnings++] = msg;
+}
+
+static void take_scan_warnings(pt_enum *e)
+{
+	for (size_t i = 0; i < e->n_devices; i++) {
+		pt_device *dev = &e->devices[i];
+		for (unsigned j = 0; j < dev->n_scan_warnings; j++)
+			take_warning(e, dev->scan_warnings[j]);
+		free(dev->scan_warnings);
+		dev->scan_warnings = NULL;
+		dev->n_scan_warnings = 0;
+	}
+}
+
+/* Warns naming the file as the user knows it, e.g. "/sys/bus/pci/devices/0000:01:00.0/class". */
+static void warn_attr(pt_enum *e, pt_device *dev, const char *attr, const char *what)
+{
+	device_warning(dev, "%s: %s/" DEVICES_DIR "/%s/%s: %s", dev->address, e->ctx->root,
+		       dev->address, attr, what);
+}
+
+static bool read_hex_attr(pt_enum *e, pt_device *dev, struct pt_dir *d, const char *attr,
 			  unsigned long long max, unsigned long long *ret)
 {
 	char buf[32], msg[80];
-	int r = pt_read_attr(dfd, attr, buf, sizeof(buf));
+	int r = pt_dir_read_attr(d, attr, buf, sizeof(buf));
 
 	if (r == 0 && pt_parse_hex(buf, max, ret) == 0)
 		return true;
@@ -60,10 +101,10 @@ static bool read_hex_attr(pt_enum *e, pt_device *dev, int dfd, const char *attr,
 	return false;
 }
 
-static char *read_string_attr(pt_enum *e, pt_device *dev, int dfd, const char *attr)
+static char *read_string_attr(pt_enum *e, pt_device *dev, struct pt_dir *d, const char *attr)
 {
 	char buf[256];
-	int r = pt_read_attr(dfd, attr, buf, sizeof(buf));
+	int r = pt_dir_read_attr(d, attr, buf, sizeof(buf));
 
 	if (r == -ENOENT)
 		return NULL;
@@ -75,10 +116,10 @@ static char *read_string_attr(pt_enum *e, pt_device *dev, int dfd, const char *a
 }
 
 /* Each BAR's size from `resource`: lines of "start end flags", BARs 0-5 then the ROM. */
-static void read_bars(pt_enum *e, pt_device *dev, int dfd)
+static void read_bars(pt_enum *e, pt_device *dev, struct pt_dir *d)
 {
 	char buf[2048];
-	int r = pt_read_attr(dfd, "resource", buf, sizeof(buf));
+	int r = pt_dir_read_attr(d, "resource", buf, sizeof(buf));
 	char *line = buf;
 
 	if (r == -ENOENT)
@@ -143,12 +184,13 @@ static bool parse_id_pair(const char *s, uint16_t *a, uint16_t *b)
 /*
  * The kernel's ids, class and subsystem ids, from `uevent` in one read: they are what the kernel
  * took (an SR-IOV VF's config space reads ffff; quirks correct the ids and classes of broken
- * devices), as pciutils takes them from sysfs. Returns whether uevent was there and complete.
+ * devices), as pciutils takes them from sysfs, and the bound driver (DRIVER=, absent without
+ * one). Returns whether uevent was there and complete.
  */
-static bool read_uevent(pt_enum *e, pt_device *dev, int dfd)
+static bool read_uevent(pt_enum *e, pt_device *dev, struct pt_dir *d)
 {
 	char buf[1024];
-	int r = pt_read_attr(dfd, "uevent", buf, sizeof(buf));
+	int r = pt_dir_read_attr(d, "uevent", buf, sizeof(buf));
 	unsigned seen = 0;
 
 	if (r < 0) {
@@ -174,6 +216,9 @@ static bool read_uevent(pt_enum *e, pt_device *dev, int dfd)
 		} else if ((v = pt_strip_prefix(line, "PCI_SUBSYS_ID="))) {
 			if ((ok = parse_id_pair(v, &dev->subvendor, &dev->subdevice)))
 				seen |= 4;
+		} else if ((v = pt_strip_prefix(line, "DRIVER=")) && !dev->driver) {
+			if ((ok = *v && pt_journal_valid_name(v)))
+				dev->driver = strdup(v);
 		}
 		if (!ok) {
 			char msg[96];
@@ -188,11 +233,11 @@ static bool read_uevent(pt_enum *e, pt_device *dev, int dfd)
  * The revision and header type from the config header (one read; the ids there are not the
  * kernel's for a VF). Returns whether the header was read.
  */
-static bool read_config(pt_enum *e, pt_device *dev, int dfd)
+static bool read_config(pt_enum *e, pt_device *dev, struct pt_dir *d)
 {
 	unsigned char cfg[64];
 	size_t len;
-	int r = pt_read_bytes(dfd, "config", cfg, sizeof(cfg), &len);
+	int r = pt_dir_read_bytes(d, "config", cfg, sizeof(cfg), &len);
 
 	if (r < 0 || len < sizeof(cfg)) {
 		if (r != -ENOENT)
@@ -205,11 +250,11 @@ static bool read_config(pt_enum *e, pt_device *dev, int dfd)
 	return true;
 }
 
-static void read_iommu_group(pt_enum *e, pt_device *dev, int dfd)
+static void read_iommu_group(pt_enum *e, pt_device *dev, struct pt_dir *d)
 {
 	char link[PATH_MAX];
 	unsigned long long n;
-	int r = pt_read_link(dfd, "iommu_group", link, sizeof(link));
+	int r = pt_read_link(d->fd, "iommu_group", link, sizeof(link));
 
 	if (r == -ENOENT)
 		return;
@@ -220,12 +265,12 @@ static void read_iommu_group(pt_enum *e, pt_device *dev, int dfd)
 	dev->group_number = (long)n;
 }
 
-static void scan_device(pt_enum *e, pt_device *dev, int devicesfd)
+static void scan_device(pt_enum *e, pt_device *dev, int devicesfd, struct pt_fd_pool *pool)
 {
 	const char *name = dev->address;
 	char link[PATH_MAX];
 	unsigned long long v;
-	int dfd;
+	struct pt_dir dir, *d = &dir;
 
 	dev->e = e;
 	dev->class = -1;
@@ -237,57 +282,58 @@ static void scan_device(pt_enum *e, pt_device *dev, int devicesfd)
 
 	if (pt_read_link(devicesfd, name, link, sizeof(link)) == 0)
 		parse_device_link(dev, link);
-	dfd = openat(devicesfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		pt_enum_add_warning(e, "%s: %s/" DEVICES_DIR "/%s: %m", dev->address,
-				    e->ctx->root, name);
+	if (pt_dir_open(d, devicesfd, name) < 0) {
+		device_warning(dev, "%s: %s/" DEVICES_DIR "/%s: %m", dev->address, e->ctx->root, name);
 		return;
 	}
 	/* Without uevent (a hand-made tree), the attribute files the kernel derives it from. */
-	if (!read_uevent(e, dev, dfd)) {
-		if (read_hex_attr(e, dev, dfd, "vendor", 0xffff, &v))
+	bool has_uevent = read_uevent(e, dev, d);
+	if (!has_uevent) {
+		if (read_hex_attr(e, dev, d, "vendor", 0xffff, &v))
 			dev->vendor = (uint16_t)v;
-		if (read_hex_attr(e, dev, dfd, "device", 0xffff, &v))
+		if (read_hex_attr(e, dev, d, "device", 0xffff, &v))
 			dev->device = (uint16_t)v;
-		if (read_hex_attr(e, dev, dfd, "subsystem_vendor", 0xffff, &v))
+		if (read_hex_attr(e, dev, d, "subsystem_vendor", 0xffff, &v))
 			dev->subvendor = (uint16_t)v;
-		if (read_hex_attr(e, dev, dfd, "subsystem_device", 0xffff, &v))
+		if (read_hex_attr(e, dev, d, "subsystem_device", 0xffff, &v))
 			dev->subdevice = (uint16_t)v;
-		if (read_hex_attr(e, dev, dfd, "class", 0xffffff, &v))
+		if (read_hex_attr(e, dev, d, "class", 0xffffff, &v))
 			dev->class = (int32_t)v;
 	}
-	if (!read_config(e, dev, dfd) && read_hex_attr(e, dev, dfd, "revision", 0xff, &v))
+	if (!read_config(e, dev, d) && read_hex_attr(e, dev, d, "revision", 0xff, &v))
 		dev->revision = (uint8_t)v;
-	if (pt_read_link(dfd, "driver", link, sizeof(link)) == 0)
+	/* uevent names the bound driver (DRIVER=); the link, only where there is no uevent */
+	if (!has_uevent && !dev->driver && pt_read_link(d->fd, "driver", link, sizeof(link)) == 0)
 		dev->driver = pt_clean_string(pt_basename(link));
-	dev->override = read_string_attr(e, dev, dfd, "driver_override");
+	dev->override = read_string_attr(e, dev, d, "driver_override");
 	if (dev->override && strcmp(dev->override, "(null)") == 0) {
 		free(dev->override);
 		dev->override = NULL;
 	}
-	read_iommu_group(e, dev, dfd);
+	read_iommu_group(e, dev, d);
 	if ((dev->class >> 8) == 0x0300) {
-		char *s = read_string_attr(e, dev, dfd, "boot_vga");
+		char *s = read_string_attr(e, dev, d, "boot_vga");
 		if (s)
 			dev->boot_vga = strcmp(s, "1") == 0;
 		free(s);
 	}
-	dev->reset_method = read_string_attr(e, dev, dfd, "reset_method");
+	dev->reset_method = read_string_attr(e, dev, d, "reset_method");
 	/* Without reset_method (< 5.15, or hidden when empty), `reset` tells whether any exists. */
-	if (!dev->reset_method && faccessat(dfd, "reset", F_OK, 0) < 0)
+	if (!dev->reset_method && faccessat(d->fd, "reset", F_OK, 0) < 0)
 		dev->reset_method = strdup("");
-	char *numa = read_string_attr(e, dev, dfd, "numa_node");
+	char *numa = read_string_attr(e, dev, d, "numa_node");
 	if (numa && strcmp(numa, "-1") != 0 && pt_parse_uint(numa, 0xffff, &v) == 0)
 		dev->numa_node = (int)v;
 	free(numa);
-	read_bars(e, dev, dfd);
-	if (pt_read_link(dfd, "physfn", link, sizeof(link)) == 0)
+	read_bars(e, dev, d);
+	if (pt_read_link(d->fd, "physfn", link, sizeof(link)) == 0)
 		dev->has_physfn = pt_address_parse(pt_basename(link), &dev->physfn_key) == 0;
-	char *total = read_string_attr(e, dev, dfd, "sriov_totalvfs");
+	/* a VF has no VFs of its own (the kernel gives it no sriov_ files) */
+	char *total = dev->has_physfn ? NULL : read_string_attr(e, dev, d, "sriov_totalvfs");
 	if (total && pt_parse_uint(total, 0xffff, &v) == 0)
 		dev->totalvfs = (unsigned)v;
 	free(total);
-	close(dfd);
+	pt_dir_release(d, pool);
 }
 
 static int compare_keys(const void *a, const void *b)
@@ -483,6 +529,68 @@ static int restrict_to(pt_enum *e, const char *const *names, size_t n_names, int
 	return r;
 }
 
+/*
+ * The devices' directories read on several threads on a large host: the scan's time is the
+ * kernel's (opening sysfs files), and a host of 4096 functions takes a tenth of a second on one
+ * core. Each thread takes the next devices in turn; each device is read by one thread, which
+ * writes only that device (its warnings too), so the snapshot is the same whatever the number
+ * of threads. Signals stay with the caller's threads.
+ */
+#define SCAN_THREADS_MAX 4
+#define SCAN_DEVICES_A_THREAD 1024
+#define SCAN_BATCH 16
+
+struct scan_work {
+	pt_enum *e;
+	int devicesfd;
+	size_t next; /* atomic */
+	struct pt_fd_pool pool;
+};
+
+static void *scan_devices(void *arg)
+{
+	struct scan_work *w = arg;
+
+	for (;;) {
+		size_t i = __atomic_fetch_add(&w->next, SCAN_BATCH, __ATOMIC_RELAXED);
+		if (i >= w->e->n_devices)
+			return NULL;
+		for (size_t end = i + SCAN_BATCH; i < end && i < w->e->n_devices; i++)
+			scan_device(w->e, &w->e->devices[i], w->devicesfd, &w->pool);
+	}
+}
+
+static unsigned scan_threads(size_t n_devices)
+{
+	cpu_set_t cpus;
+	unsigned n = (unsigned)(n_devices / SCAN_DEVICES_A_THREAD);
+
+	if (n <= 1 || sched_getaffinity(0, sizeof(cpus), &cpus) < 0)
+		return 1;
+	if (n > (unsigned)CPU_COUNT(&cpus))
+		n = (unsigned)CPU_COUNT(&cpus);
+	return n > SCAN_THREADS_MAX ? SCAN_THREADS_MAX : n;
+}
+
+static void scan_all(pt_enum *e, int devicesfd)
+{
+	struct scan_work w = { .e = e, .devicesfd = devicesfd, .pool.lock = PTHREAD_MUTEX_INITIALIZER };
+	pthread_t threads[SCAN_THREADS_MAX - 1];
+	unsigned n = scan_threads(e->n_devices), started = 0;
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	while (started + 1 < n && pthread_create(&threads[started], NULL, scan_devices, &w) == 0)
+		started++;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	scan_devices(&w); /* this thread too; alone where no thread could start */
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	pt_fd_pool_close(&w.pool);
+	take_scan_warnings(e);
+}
+
 static int scan(pt_ctx *ctx, const char *const *names, size_t n_names, bool partial, pt_enum **ret);
 
 PT_EXPORT int pt_enum_scan(pt_ctx *ctx, pt_enum **ret)
@@ -539,8 +647,8 @@ static int scan(pt_ctx *ctx, const char *const *names, size_t n_names, bool part
 	r = list_devices(e, dir);
 	if (r == 0 && partial)
 		r = restrict_to(e, names, n_names, dirfd(dir));
-	for (size_t i = 0; r == 0 && i < e->n_devices; i++)
-		scan_device(e, &e->devices[i], dirfd(dir));
+	if (r == 0)
+		scan_all(e, dirfd(dir));
 	closedir(dir);
 	if (r == 0)
 		r = link_devices(e);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Bounded reads of sysfs attributes and links, relative to an open directory. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,13 +55,38 @@ int pt_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
 	return fd;
 }
 
-int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *len)
+/* Closes the descriptors, each run of consecutive numbers with one close_range: every number in
+ * a run is one of ours (another thread's descriptor can only sit between runs). */
+static void close_runs(const int *fds, unsigned n)
+{
+	for (unsigned i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && fds[j] == fds[j - 1] + 1; j++)
+			;
+		if (j - i == 1 || close_range((unsigned)fds[i], (unsigned)fds[j - 1], 0) < 0)
+			for (unsigned k = i; k < j; k++)
+				close(fds[k]);
+	}
+}
+
+static void keep_open(struct pt_dir *d, int fd)
+{
+	if (d->n_open == sizeof(d->open) / sizeof(*d->open)) {
+		close_runs(d->open, d->n_open);
+		d->n_open = 0;
+	}
+	d->open[d->n_open++] = fd;
+}
+
+/* Reads NAME under dirfd; the file is closed, or kept in d to be closed with it. */
+static int read_bytes(struct pt_dir *d, int dirfd, const char *name, void *buf, size_t size,
+		      size_t *len)
 {
 	/* Attributes are files; a link where one is expected is not followed, and a FIFO or device
 	 * planted in a hostile tree reads as empty or fails at once (O_NONBLOCK: nothing blocks,
 	 * and no fstat costs every attribute a system call). */
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	size_t got = 0;
+	int err = 0;
 
 	if (fd < 0)
 		return -errno;
@@ -69,9 +95,8 @@ int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *l
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			int err = -errno;
-			close(fd);
-			return err;
+			err = -errno;
+			break;
 		}
 		if (n == 0)
 			break;
@@ -81,9 +106,86 @@ int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *l
 		if ((size_t)n < size - got + (size_t)n)
 			break;
 	}
-	close(fd);
+	if (d)
+		keep_open(d, fd);
+	else
+		close(fd);
 	*len = got;
+	return err;
+}
+
+int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *len)
+{
+	return read_bytes(NULL, dirfd, name, buf, size, len);
+}
+
+int pt_dir_read_bytes(struct pt_dir *d, const char *name, void *buf, size_t size, size_t *len)
+{
+	return read_bytes(d, d->fd, name, buf, size, len);
+}
+
+int pt_dir_open(struct pt_dir *d, int at, const char *name)
+{
+	d->n_open = 0;
+	d->fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->fd < 0)
+		return -errno;
+	d->open[d->n_open++] = d->fd; /* closed last, with the files: it comes first */
 	return 0;
+}
+
+void pt_dir_at(struct pt_dir *d, int fd)
+{
+	d->n_open = 0;
+	d->fd = fd;
+}
+
+/* Sorted by insertion: the descriptors come nearly in order (they are given lowest first). */
+static void close_sorted(int *fds, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++) {
+		int v = fds[i];
+		unsigned j = i;
+		for (; j > 0 && fds[j - 1] > v; j--)
+			fds[j] = fds[j - 1];
+		fds[j] = v;
+	}
+	close_runs(fds, n);
+}
+
+/* The directory's descriptors given to the pool; the pool closes what it holds when full, out
+ * of its lock (the threads of the scan give theirs as each device is done). */
+void pt_dir_release(struct pt_dir *d, struct pt_fd_pool *pool)
+{
+	int full[sizeof(pool->fds) / sizeof(*pool->fds)];
+	unsigned n_full = 0;
+
+	pthread_mutex_lock(&pool->lock);
+	if (pool->n + d->n_open > sizeof(pool->fds) / sizeof(*pool->fds)) {
+		n_full = pool->n;
+		memcpy(full, pool->fds, n_full * sizeof(*full));
+		pool->n = 0;
+	}
+	memcpy(pool->fds + pool->n, d->open, d->n_open * sizeof(*d->open));
+	pool->n += d->n_open;
+	pthread_mutex_unlock(&pool->lock);
+	if (n_full)
+		close_sorted(full, n_full);
+	d->fd = -1;
+	d->n_open = 0;
+}
+
+void pt_fd_pool_close(struct pt_fd_pool *pool)
+{
+	close_sorted(pool->fds, pool->n);
+	pool->n = 0;
+}
+
+void pt_dir_close(struct pt_dir *d)
+{
+	close_runs(d->open, d->n_open);
+	d->fd = -1;
+	d->n_open = 0;
 }
 
 /* A text file of the host under the root for line reading (proc, mountinfo, modprobe.d): a
@@ -104,12 +206,9 @@ FILE *pt_fopen_regular(int rootfd, const char *path)
 	return f;
 }
 
-/* A text attribute without its trailing newline; -EFBIG when it does not fit. */
-int pt_read_attr(int dirfd, const char *name, char *buf, size_t size)
+/* The text of an attribute read into buf: without its trailing newline, one string. */
+static int attr_text(int r, char *buf, size_t size, size_t len)
 {
-	size_t len;
-	int r = pt_read_bytes(dirfd, name, buf, size, &len);
-
 	if (r < 0)
 		return r;
 	if (len == size)
@@ -120,6 +219,23 @@ int pt_read_attr(int dirfd, const char *name, char *buf, size_t size)
 	if (memchr(buf, '\0', len))
 		return -EINVAL;
 	return 0;
+}
+
+/* A text attribute without its trailing newline; -EFBIG when it does not fit. */
+int pt_read_attr(int dirfd, const char *name, char *buf, size_t size)
+{
+	size_t len = 0;
+	int r = read_bytes(NULL, dirfd, name, buf, size, &len);
+
+	return attr_text(r, buf, size, len);
+}
+
+int pt_dir_read_attr(struct pt_dir *d, const char *name, char *buf, size_t size)
+{
+	size_t len = 0;
+	int r = read_bytes(d, d->fd, name, buf, size, &len);
+
+	return attr_text(r, buf, size, len);
 }
 
 int pt_read_link(int dirfd, const char *name, char *buf, size_t size)
@@ -200,27 +316,31 @@ static int parse_number(const char *s, int base, unsigned long long max, unsigne
 }
 
 /* Hex digits at *p, advancing past them: sysfs is full of them, strtoull is slow. */
+/* Each byte's value as a hex digit, 0xff for none (`resource` alone has 378 digits a device). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverride-init"
+static const unsigned char hex_value[256] = {
+	[0 ... 255] = 0xff,
+	['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4, ['5'] = 5, ['6'] = 6, ['7'] = 7,
+	['8'] = 8, ['9'] = 9, ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
+	['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14, ['F'] = 15,
+};
+#pragma GCC diagnostic pop
+
 unsigned long long pt_hex_prefix(const char **p, int *digits)
 {
 	unsigned long long v = 0;
-	const char *s = *p;
+	const unsigned char *s = (const unsigned char *)*p;
 	int n = 0;
 
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
 		s += 2;
-	for (;; s++, n++) {
-		unsigned c = (unsigned char)*s, d;
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-			d = (c | 0x20) - 'a' + 10;
-		else
-			break;
+	for (unsigned d; (d = hex_value[*s]) != 0xff; s++, n++) {
 		if (n >= 16) /* more than 64 bits */
 			return *digits = -1, 0;
 		v = v << 4 | d;
 	}
-	*p = s;
+	*p = (const char *)s;
 	*digits = n;
 	return v;
 }

@@ -29,6 +29,7 @@
 #define NULL_IDX lua_upvalueindex(1)
 #define ARRAY_MT_IDX lua_upvalueindex(2)
 #define BUFFER_MT_IDX lua_upvalueindex(3)
+#define RAW_MT_IDX lua_upvalueindex(4)
 
 /* The output grows in a C buffer owned by a userdata: luaL_Buffer wants the stack top to
  * itself, which a recursive walk of tables cannot give it, and an error frees it by GC. */
@@ -632,9 +633,7 @@ static int json_raw(lua_State *L)
 	lua_createtable(L, 1, 0);
 	lua_pushvalue(L, 1);
 	lua_rawseti(L, -2, 1);
-	lua_createtable(L, 0, 1);
-	lua_pushboolean(L, 1);
-	lua_setfield(L, -2, "__jsonraw");
+	lua_pushvalue(L, RAW_MT_IDX); /* one for all: the report makes two a device */
 	lua_setmetatable(L, -2);
 	return 1;
 }
@@ -665,10 +664,13 @@ __attribute__((visibility("default"))) int luaopen_pt_json(lua_State *L)
 	lua_createtable(L, 0, 1); /* m + 3: the buffer metatable */
 	lua_pushcfunction(L, buffer_gc);
 	lua_setfield(L, -2, "__gc");
+	lua_createtable(L, 0, 1); /* m + 4: the metatable of json.raw's values */
+	lua_pushboolean(L, 1);
+	lua_setfield(L, -2, "__jsonraw");
 	lua_pushvalue(L, m);
-	for (int i = 1; i <= 3; i++)
+	for (int i = 1; i <= 4; i++)
 		lua_pushvalue(L, m + i);
-	luaL_setfuncs(L, funcs, 3);
+	luaL_setfuncs(L, funcs, 4);
 	lua_pushvalue(L, m + 1);
 	lua_setfield(L, m, "null");
 	lua_settop(L, m);

@@ -118,6 +118,8 @@ static int pmain(lua_State *L)
 	return 0;
 }
 
+static lua_State *L; /* a global: at exit, still reachable for leak checkers */
+
 int main(int argc, char **argv)
 {
 	struct main_args a = { .argc = argc, .argv = argv, .mode = "run" };
@@ -157,7 +159,7 @@ int main(int argc, char **argv)
 	}
 	a.script = i;
 
-	lua_State *L = luaL_newstate();
+	L = luaL_newstate();
 	if (!L) {
 		fprintf(stderr, "%s: cannot create the Lua state: not enough memory\n", progname);
 		return 1;
@@ -166,7 +168,14 @@ int main(int argc, char **argv)
 	lua_pushcfunction(L, pmain);
 	lua_pushlightuserdata(L, &a);
 	int status = report(L, lua_pcall(L, 1, 0, 0));
-	lua_close(L);
+	/* The state is left to the process's end, as os.exit leaves it: closing it frees every
+	 * object one by one (8% of the JSON report's instructions on 4096 functions, callgrind),
+	 * and what must happen at the end happens anyway (exit flushes the files; descriptors and
+	 * locks go with the process). PTLUA_CLOSE_STATE=1 closes it, for leak checkers. */
+	const char *close_state = getenv("PTLUA_CLOSE_STATE");
+	if (close_state && strcmp(close_state, "1") == 0)
+		lua_close(L);
+	fflush(NULL);
 	if (status != LUA_OK)
 		return 1;
 	return a.exit_code;

@@ -2,7 +2,8 @@
 /*
  * The interpreter set-up of ptlua, for any C program that embeds Lua with libpt: the standard
  * libraries, `pt` and `pt.json` preloaded, the bundled Lua modules found beside the binary (or
- * where they were installed), and nothing from LUA_PATH, LUA_CPATH or LUA_INIT.
+ * where they were installed; their bytecode, `make` compiles it, before their sources), and
+ * nothing from LUA_PATH, LUA_CPATH or LUA_INIT.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -42,7 +43,8 @@ static void set_paths(lua_State *L)
 		}
 	}
 	lua_getglobal(L, "package");
-	lua_pushfstring(L, "%s%s/?.lua;%s%s/?/init.lua", dir, suffix, dir, suffix);
+	lua_pushfstring(L, "%s%s/?.luac;%s%s/?.lua;%s%s/?/init.lua", dir, suffix, dir, suffix, dir,
+			suffix);
 	lua_setfield(L, -2, "path");
 	lua_pushliteral(L, "");
 	lua_setfield(L, -2, "cpath");

@@ -62,6 +62,10 @@ CC_SAN = ["-fsanitize=address,undefined"] if SANITIZE else []
 def run(cmd, valgrind=False, check=None, env=None, **kw):
     if valgrind and not SANITIZE:
         cmd = VALGRIND + cmd
+    if valgrind or SANITIZE:
+        # ptlua frees its Lua state at exit only when asked (lua/ptlua.c): the leak checkers
+        # then see every object of the library freed
+        env = dict(os.environ if env is None else env, PTLUA_CLOSE_STATE="1")
     kw.setdefault("text", True)
     p = subprocess.run(cmd, capture_output=True, env=env, **kw)
     if check is not None and p.returncode != check:

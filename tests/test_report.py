@@ -296,3 +296,46 @@ print(none, msg)
         checked, fewer, slot = p.stdout.splitlines()[0].split("\t")
         assert int(checked) > 0 and int(fewer) > 0, (name, p.stdout)
         contains(p.stdout, "nil\t0000:7f:1f.7: no such device", name + ": a device not there")
+
+
+@test(timeout=180)
+def report_scan_threads_give_the_one_thread_snapshot(tmp):
+    """A host of 4096 functions is read on several threads (libpt/pci.c, scan_all): the report,
+    its warnings in their order, and the descriptors left open are those of a scan on one CPU
+    (taskset: the scan starts as many threads as the CPUs it may use)."""
+    import subprocess
+    import mkfixture
+    from harness import PTLUA, TOP, Skip
+    if len(os.sched_getaffinity(0)) < 2:
+        raise Skip("one CPU: the scan runs on one thread")
+    root = os.path.join(tmp, "root")
+    mkfixture.build(mkfixture.generate(4096), root)
+    devices = os.path.join(root, "sys", "bus", "pci", "devices")
+    names = sorted(os.listdir(devices))
+    for i, name in enumerate(names[100::509]):  # warnings from devices all over the host
+        d = os.path.realpath(os.path.join(devices, name))
+        if i % 2:
+            with open(os.path.join(d, "uevent"), "a") as f:
+                f.write("PCI_ID=zz\n")
+        else:
+            with open(os.path.join(d, "resource"), "w") as f:
+                f.write("zz\n")
+    script = os.path.join(tmp, "fds.lua")
+    with open(script, "w") as f:
+        f.write('local inv = pt.scan()\n'
+                'local n = 0\n'
+                'for _ in io.popen("ls /proc/" .. io.open("/proc/self/stat"):read("n") .. "/fd"):lines() do n = n + 1 end\n'
+                'print(#inv:devices(), n)\n')
+    out = {}
+    for how in ([], ["taskset", "-c", "0"]):
+        report = subprocess.run(how + [PTLUA, "--root", root, "scripts/report.lua", "--json"],
+                                capture_output=True, text=True, cwd=TOP)
+        eq(report.returncode, 0, f"{' '.join(how)} report: {report.stderr[-500:]}")
+        fds = subprocess.run(how + [PTLUA, "--trusted", "--root", root, script], capture_output=True, text=True)
+        out[bool(how)] = (report.stdout, report.stderr, fds.stdout)
+    threads, one = out[False], out[True]
+    eq(json.loads(threads[0])["warnings"], json.loads(one[0])["warnings"], "warnings, in order")
+    contains(threads[0], "0000:", "the report lists devices")
+    eq(len(json.loads(threads[0])["warnings"]) >= 8, True, "the damaged devices warned")
+    eq(threads[0] == one[0], True, "the same report on several threads as on one")
+    eq(threads[2], one[2], "devices and descriptors open after the scan")

@@ -146,6 +146,48 @@ unsigned pt_device_get_sriov_totalvfs(const pt_device *dev);
 int pt_device_set_sriov_numvfs(pt_device *dev, unsigned n);
 
 /*
+ * Option ROMs (a GPU's vBIOS): a device's own, read through sysfs, or a file a user brings.
+ * pt_rom_parse finds the images (after a flashing tool's header, where a dump has one) and
+ * says what each is; 0 with at least one image (info->problem may still name a defect),
+ * -ENOEXEC with none. The caller frees the info with pt_rom_info_free.
+ */
+#define PT_ROM_MAX_IMAGES 8
+#define PT_ROM_MAX_DEVICE_LIST 16
+enum { PT_ROM_CODE_X86 = 0, PT_ROM_CODE_OPEN_FIRMWARE = 1, PT_ROM_CODE_HPPA = 2, PT_ROM_CODE_EFI = 3 };
+struct pt_rom_image {
+	size_t offset;      /* of its 55 AA in the data */
+	size_t length;      /* bytes, from the PCIR structure */
+	uint16_t vendor_id, device_id;
+	uint32_t class_code;
+	uint8_t code_type;  /* PT_ROM_CODE_* */
+	int last;           /* marked the last image */
+	int checksum_ok;    /* x86: 1 when its bytes sum to 0, else 0; -1 for other code types */
+	uint16_t efi_machine; /* EFI: 0x8664 x64, 0x014c IA-32, 0xaa64 AArch64, 0x0ebc EBC */
+	uint16_t device_list[PT_ROM_MAX_DEVICE_LIST]; /* PCIR 3.0: further device ids */
+	unsigned n_device_list;
+};
+typedef struct pt_rom_info {
+	size_t start;       /* where the first image starts: > 0 behind a tool's header */
+	size_t end;         /* where the last image read ends: [start, end) is the ROM */
+	size_t n_images;
+	struct pt_rom_image images[PT_ROM_MAX_IMAGES];
+	const char *problem; /* NULL, or what is wrong with the data */
+} pt_rom_info;
+int pt_rom_parse(const void *data, size_t len, pt_rom_info **ret);
+void pt_rom_info_free(pt_rom_info *info);
+/* Whether the image is for that device: its PCIR ids, or the device in its device list. */
+int pt_rom_image_matches(const struct pt_rom_image *img, uint16_t vendor, uint16_t device);
+const char *pt_rom_code_type_name(unsigned code_type);
+/* The device's ROM (root; not while a process holds its VFIO group): sysfs `rom` enabled,
+ * read, disabled. The caller frees *data. */
+int pt_device_read_rom(pt_device *dev, void **data, size_t *len);
+/* ROM files where Proxmox looks for `romfile=NAME`: /usr/share/kvm/NAME under the root. A
+ * name is letters, digits, '-', '_', '.', '+', not starting with a punctuation mark. */
+int pt_romfile_name_valid(const char *name);
+int pt_ctx_read_romfile(pt_ctx *ctx, const char *name, void **data, size_t *len);
+int pt_ctx_write_romfile(pt_ctx *ctx, const char *name, const void *data, size_t len, char **backup_ret);
+
+/*
  * What passing a device through implies. The passthrough set is the device plus every other
  * member of its IOMMU group except bridges and other class-0x06 devices bound to no driver:
  * all of it must go to the VM together.
@@ -302,6 +344,9 @@ int pt_txn_commit(pt_txn *t);
  */
 #define PT_WRITE_BACKUP 1u
 int pt_ctx_write_file(pt_ctx *ctx, const char *path, const char *content, unsigned flags,
+		      char **backup_ret);
+/* The same for data of any bytes. */
+int pt_ctx_write_data(pt_ctx *ctx, const char *path, const void *content, size_t len, unsigned flags,
 		      char **backup_ret);
 
 /*

@@ -504,6 +504,25 @@ static void check_bars(pt_doctor *d, pt_device *dev)
 		    "%s/sys/bus/pci/devices/%s/resource: none over 256 MiB", root(d), dev->address);
 }
 
+/* A GPU's vBIOS: the VM reads it through the device's ROM BAR, or from a romfile. Reading the
+ * ROM changes the device's state for a moment, so the doctor only says what rom.lua does. */
+static void check_rom(pt_doctor *d, pt_device *dev)
+{
+	if ((dev->class >> 16) != 0x03)
+		return;
+	if (!dev->bars[6])
+		add(d, "rom", PT_WARN, "The GPU's vBIOS",
+		    "give the VM a ROM file: put it in /usr/share/kvm and check it with ptlua "
+		    "scripts/rom.lua --file NAME --device ADDRESS, then hostpciN: ...,romfile=NAME",
+		    "%s/sys/bus/pci/devices/%s/resource: no expansion ROM BAR (the VM gets no vBIOS "
+		    "from the device)", root(d), dev->address);
+	else
+		add(d, "rom", PT_INFO, "The GPU's vBIOS",
+		    NULL, "%s/sys/bus/pci/devices/%s/resource: an expansion ROM of %llu KiB; ptlua "
+		    "scripts/rom.lua --device %s reads and checks it (OVMF needs an EFI image in it)",
+		    root(d), dev->address, (unsigned long long)(dev->bars[6] >> 10), dev->address);
+}
+
 static void check_device(pt_doctor *d, pt_device *dev)
 {
 	pt_explain *x = NULL;
@@ -515,6 +534,7 @@ static void check_device(pt_doctor *d, pt_device *dev)
 		    "%s/sys/bus/pci/devices/%s/boot_vga: 1", root(d), dev->address);
 	check_reset(d, dev);
 	check_bars(d, dev);
+	check_rom(d, dev);
 	check_softdep(d, dev);
 
 	pt_status status = dev->verdict == PT_VERDICT_ISOLATED || dev->verdict == PT_VERDICT_WITH_COMPANIONS ?

@@ -87,14 +87,22 @@ int pt_write_atomic(int dir, const char *name, const char *content, size_t len, 
 PT_EXPORT int pt_ctx_write_file(pt_ctx *ctx, const char *path, const char *content, unsigned flags,
 				char **backup_ret)
 {
+	if (!content)
+		return -EINVAL;
+	return pt_ctx_write_data(ctx, path, content, strlen(content), flags, backup_ret);
+}
+
+/* pt_ctx_write_file for data of any bytes (a ROM image). */
+PT_EXPORT int pt_ctx_write_data(pt_ctx *ctx, const char *path, const void *content, size_t len,
+				unsigned flags, char **backup_ret)
+{
 	char backup[PATH_MAX] = "";
 	const char *rel = path, *name;
-	size_t len = strlen(content);
 	struct stat st;
 	bool exists;
 	int dir, r = 0;
 
-	if (!ctx || !path || !content)
+	if (!ctx || !path || (!content && len))
 		return -EINVAL;
 	while (*rel == '/')
 		rel++;

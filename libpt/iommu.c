@@ -42,12 +42,31 @@ static bool referenced(const pt_enum *e, unsigned long long n)
 	return false;
 }
 
+struct group_types {
+	pt_enum *e;
+	int groupsfd;
+};
+
+static void read_type(void *arg, size_t i, struct pt_fd_pool *pool)
+{
+	struct group_types *t = arg;
+	pt_group *g = &t->e->groups[i];
+	char type[64], path[64];
+	struct pt_dir d;
+
+	pt_dir_at(&d, t->groupsfd);
+	snprintf(path, sizeof(path), "%u/type", g->number);
+	if (pt_dir_read_attr(&d, path, type, sizeof(type)) == 0)
+		g->type = strdup(type);
+	pt_dir_release(&d, pool);
+}
+
+/* The groups listed, then each one's domain type read (on several threads on a large host). */
 static int read_groups(pt_enum *e)
 {
 	int fd = openat(e->ctx->rootfd, GROUPS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	size_t cap = 0;
 	struct dirent *de;
-	struct pt_dir types;
 	DIR *dir;
 
 	if (fd < 0)
@@ -57,7 +76,6 @@ static int read_groups(pt_enum *e)
 		close(fd);
 		return -ENOMEM;
 	}
-	pt_dir_at(&types, fd);
 	while ((de = readdir(dir))) {
 		unsigned long long n;
 		if (de->d_name[0] == '.')
@@ -73,22 +91,18 @@ static int read_groups(pt_enum *e)
 			cap = cap ? cap * 2 : 32;
 			pt_group *g = realloc(e->groups, cap * sizeof(*g));
 			if (!g) {
-				pt_dir_close(&types);
 				closedir(dir);
 				return -ENOMEM;
 			}
 			e->groups = g;
 		}
 		pt_group *g = &e->groups[e->n_groups++];
-		char type[64], path[64];
 		memset(g, 0, sizeof(*g));
 		g->e = e;
 		g->number = (unsigned)n;
-		snprintf(path, sizeof(path), "%u/type", g->number);
-		if (pt_dir_read_attr(&types, path, type, sizeof(type)) == 0)
-			g->type = strdup(type);
 	}
-	pt_dir_close(&types);
+	struct group_types t = { e, dirfd(dir) };
+	pt_parallel_for(e->n_groups, read_type, &t);
 	closedir(dir);
 	if (e->n_groups)
 		qsort(e->groups, e->n_groups, sizeof(*e->groups), compare_numbers);

@@ -51,9 +51,9 @@ int pt_check_vmid(pt_ctx *ctx, long long vm);
 int pt_read_attr(int dirfd, const char *name, char *buf, size_t size);
 int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *len);
 int pt_read_link(int dirfd, const char *name, char *buf, size_t size);
-/* A directory whose files are read in turn and closed together: the scan's device directories
- * (pt_dir_open: the directory is closed with them) and the groups' `type` files (pt_dir_at: a
- * directory the caller closes). Each run of consecutive descriptors costs one close_range. */
+/* A directory whose files are read in turn and kept open until pt_dir_release gives them to a
+ * pool that closes many together: the scan's device directories (pt_dir_open: the directory
+ * goes with its files) and the groups' `type` files (pt_dir_at: a directory the caller closes). */
 struct pt_dir {
 	int fd;
 	unsigned n_open;
@@ -63,7 +63,6 @@ int pt_dir_open(struct pt_dir *d, int at, const char *name);
 void pt_dir_at(struct pt_dir *d, int fd);
 int pt_dir_read_attr(struct pt_dir *d, const char *name, char *buf, size_t size);
 int pt_dir_read_bytes(struct pt_dir *d, const char *name, void *buf, size_t size, size_t *len);
-void pt_dir_close(struct pt_dir *d);
 /* Descriptors the scan's threads are done with, closed together: sorted, the runs of
  * consecutive numbers in them are all ours, whatever other threads have open. */
 struct pt_fd_pool {
@@ -73,6 +72,10 @@ struct pt_fd_pool {
 };
 void pt_dir_release(struct pt_dir *d, struct pt_fd_pool *pool);
 void pt_fd_pool_close(struct pt_fd_pool *pool);
+/* parallel.c: fn(arg, i, pool) for each i < n, on several threads when n is large; what an
+ * item's call writes is that item's alone. Files read go to the pool. */
+typedef void (*pt_parallel_fn)(void *arg, size_t i, struct pt_fd_pool *pool);
+void pt_parallel_for(size_t n, pt_parallel_fn fn, void *arg);
 int pt_write_attr(int dirfd, const char *path, const char *value);
 int pt_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
 int pt_open_parent_in_root(int rootfd, const char *path, const char **base);

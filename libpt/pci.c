@@ -7,9 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -529,65 +526,24 @@ static int restrict_to(pt_enum *e, const char *const *names, size_t n_names, int
 	return r;
 }
 
-/*
- * The devices' directories read on several threads on a large host: the scan's time is the
- * kernel's (opening sysfs files), and a host of 4096 functions takes a tenth of a second on one
- * core. Each thread takes the next devices in turn; each device is read by one thread, which
- * writes only that device (its warnings too), so the snapshot is the same whatever the number
- * of threads. Signals stay with the caller's threads.
- */
-#define SCAN_THREADS_MAX 4
-#define SCAN_DEVICES_A_THREAD 1024
-#define SCAN_BATCH 16
-
-struct scan_work {
+struct scan_devices {
 	pt_enum *e;
 	int devicesfd;
-	size_t next; /* atomic */
-	struct pt_fd_pool pool;
 };
 
-static void *scan_devices(void *arg)
+static void scan_one(void *arg, size_t i, struct pt_fd_pool *pool)
 {
-	struct scan_work *w = arg;
-
-	for (;;) {
-		size_t i = __atomic_fetch_add(&w->next, SCAN_BATCH, __ATOMIC_RELAXED);
-		if (i >= w->e->n_devices)
-			return NULL;
-		for (size_t end = i + SCAN_BATCH; i < end && i < w->e->n_devices; i++)
-			scan_device(w->e, &w->e->devices[i], w->devicesfd, &w->pool);
-	}
+	struct scan_devices *s = arg;
+	scan_device(s->e, &s->e->devices[i], s->devicesfd, pool);
 }
 
-static unsigned scan_threads(size_t n_devices)
-{
-	cpu_set_t cpus;
-	unsigned n = (unsigned)(n_devices / SCAN_DEVICES_A_THREAD);
-
-	if (n <= 1 || sched_getaffinity(0, sizeof(cpus), &cpus) < 0)
-		return 1;
-	if (n > (unsigned)CPU_COUNT(&cpus))
-		n = (unsigned)CPU_COUNT(&cpus);
-	return n > SCAN_THREADS_MAX ? SCAN_THREADS_MAX : n;
-}
-
+/* Every device read (on several threads on a large host: pt_parallel_for), then their
+ * warnings added in address order. */
 static void scan_all(pt_enum *e, int devicesfd)
 {
-	struct scan_work w = { .e = e, .devicesfd = devicesfd, .pool.lock = PTHREAD_MUTEX_INITIALIZER };
-	pthread_t threads[SCAN_THREADS_MAX - 1];
-	unsigned n = scan_threads(e->n_devices), started = 0;
-	sigset_t all, old;
+	struct scan_devices s = { e, devicesfd };
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	while (started + 1 < n && pthread_create(&threads[started], NULL, scan_devices, &w) == 0)
-		started++;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	scan_devices(&w); /* this thread too; alone where no thread could start */
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	pt_fd_pool_close(&w.pool);
+	pt_parallel_for(e->n_devices, scan_one, &s);
 	take_scan_warnings(e);
 }
 

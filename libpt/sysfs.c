@@ -68,11 +68,13 @@ static void close_runs(const int *fds, unsigned n)
 	}
 }
 
+/* Full, the files are closed now (the directory itself, first where it is kept, stays open). */
 static void keep_open(struct pt_dir *d, int fd)
 {
 	if (d->n_open == sizeof(d->open) / sizeof(*d->open)) {
-		close_runs(d->open, d->n_open);
-		d->n_open = 0;
+		unsigned dir = d->open[0] == d->fd;
+		close_runs(d->open + dir, d->n_open - dir);
+		d->n_open = dir;
 	}
 	d->open[d->n_open++] = fd;
 }
@@ -179,13 +181,6 @@ void pt_fd_pool_close(struct pt_fd_pool *pool)
 {
 	close_sorted(pool->fds, pool->n);
 	pool->n = 0;
-}
-
-void pt_dir_close(struct pt_dir *d)
-{
-	close_runs(d->open, d->n_open);
-	d->fd = -1;
-	d->n_open = 0;
 }
 
 /* A text file of the host under the root for line reading (proc, mountinfo, modprobe.d): a

@@ -704,6 +704,7 @@ void pt_lua_open_inventory(lua_State *L)
 	static const luaL_Reg dev_methods[] = {
 		{ "fields", dev_fields }, { "json", dev_json }, { "explain", dev_explain }, { "acs", dev_acs },
 		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs },
+		{ "read_rom", pt_lua_dev_read_rom },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg group_getters[] = {

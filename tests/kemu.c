@@ -3,6 +3,9 @@
  * writes to driver_override, drivers/D/bind, drivers/D/unbind and drivers_probe under
  * $KEMU_ROOT/sys change the `driver` links as the kernel would, synchronously.
  *
+ * Writes of 1 and 0 to a device's `rom` are taken (appended to .rom_writes beside it) and leave
+ * the image as it is.
+ *
  *   KEMU_ROOT      the fixture root
  *   KEMU_NATIVE    a file of "ADDRESS DRIVER" lines: what drivers_probe binds without override
  *   KEMU_FAULTS    comma-separated STEP@ADDRESS=WHAT, STEP one of override, unbind, bind, probe;
@@ -178,6 +181,35 @@ static int do_probe(const char *address, const char *dev)
 }
 
 /* The emulated write; returns -errno, or 1 when the write is not one it handles. */
+/* A device's `rom`: "1" enables reading it, "0" disables; the image itself stays (the fixture
+ * keeps a copy in ROOT/.fixture-roms/ADDRESS: opening the file for writing truncated it). Each
+ * value is appended to .rom_writes beside it, for the tests to see the sequence. */
+static int emulate_rom(const char *path, const char *value)
+{
+	char log[PATH_MAX], copy[PATH_MAX], buf[65536], dir[PATH_MAX];
+	size_t n;
+
+	if (strcmp(value, "1") != 0 && strcmp(value, "0") != 0 && strcmp(value, "1\n") != 0 &&
+	    strcmp(value, "0\n") != 0)
+		return -EINVAL;
+	snprintf(log, sizeof(log), "%.*s.rom_writes", (int)(strlen(path) - 3), path);
+	FILE *f = fopen(log, "a");
+	if (!f)
+		return -errno;
+	fprintf(f, "%c\n", value[0]);
+	fclose(f);
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strlen(path) - 4), path);
+	snprintf(copy, sizeof(copy), "%s/.fixture-roms/%s", root(), strrchr(dir, '/') + 1);
+	FILE *in = fopen(copy, "rb"), *out = in ? fopen(path, "wb") : NULL;
+	while (in && out && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+		fwrite(buf, 1, n, out);
+	if (in)
+		fclose(in);
+	if (out)
+		fclose(out);
+	return 0;
+}
+
 static int emulate(int fd, const char *value, size_t n, const char *path)
 {
 	char address[64], dev[PATH_MAX], step[16], driver[64] = "";
@@ -185,6 +217,8 @@ static int emulate(int fd, const char *value, size_t n, const char *path)
 	int r;
 
 	snprintf(address, sizeof(address), "%.*s", (int)strcspn(value, "\n"), value);
+	if (strlen(path) > 4 && strcmp(path + strlen(path) - 4, "/rom") == 0)
+		return emulate_rom(path, value);
 	if (n && strcmp(path + strlen(path) - 16, "/driver_override") == 0) {
 		char dir[PATH_MAX];
 		snprintf(dir, sizeof(dir), "%.*s", (int)(strlen(path) - 16), path);
@@ -237,7 +271,7 @@ int openat(int dirfd, const char *path, int flags, ...)
 	}
 	size_t len = strlen(path);
 	if (root() && ((len > 16 && strcmp(path + len - 16, "/driver_override") == 0) ||
-		       strcmp(path, "driver_override") == 0))
+		       strcmp(path, "driver_override") == 0 || (len > 4 && strcmp(path + len - 4, "/rom") == 0)))
 		flags &= ~O_TRUNC;
 	return real_openat(dirfd, path, flags, mode);
 }

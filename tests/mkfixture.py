@@ -9,7 +9,7 @@
 Spec lines: ADDRESS VVVV:DDDD CLASS [key=value ...], keys: group, driver, parent, boot_vga,
 reset_method (',' for spaces; '-' for none), rev, subsys (VVVV:DDDD), numa, physfn (a VF: its
 config space reads ffff for vendor and device, as on hardware), override, totalvfs, uevent (no:
-the device has no uevent file), pcie (root, downstream, upstream, endpoint, legacy, pci-bridge,
+the device has no uevent file), rom (a file: the device's option ROM, its ROM BAR sized for it), pcie (root, downstream, upstream, endpoint, legacy, pci-bridge,
 rciep, none), acs (on,
 off, none, or the enabled controls: SV+RR), cfg (bytes of config space readable: 64 as without
 root, 256 without extended space, 4096). Lines starting with '#' are comments. `iommu=off` alone on a line leaves out
@@ -166,7 +166,7 @@ def parse_spec(text, source="spec"):
                 d[k] = "" if v == "-" else v.replace(",", " ")
             elif k == "cfg":
                 d[k] = int(v)
-            elif k in ("pcie", "acs", "uevent"):
+            elif k in ("pcie", "acs", "uevent", "rom"):
                 d[k] = v
             elif k in ("driver", "parent", "physfn", "override"):
                 d[k] = norm_addr(v) if k in ("parent", "physfn") else v
@@ -469,7 +469,17 @@ def build(devices, root, iommu="auto", host=()):
             write(os.path.join(p, "uevent"), uevent(d, sv, sd))
         multifunction = len(slots[d["addr"][:-2]]) > 1
         write(os.path.join(p, "config"), config_space(d, multifunction), "wb")
-        write(os.path.join(p, "resource"), "0x0000000000000000 0x0000000000000000 0x0000000000000000\n" * 13)
+        resource = ["0x0000000000000000 0x0000000000000000 0x0000000000000000\n"] * 13
+        if d.get("rom"):
+            # the image as the kernel's `rom` gives it, the ROM BAR sized (a power of two) for it
+            with open(d["rom"], "rb") as f:
+                image = f.read()
+            write(os.path.join(p, "rom"), image, "wb")
+            # kept for the kernel emulator: a write of 1 or 0 to `rom` leaves the image
+            write(os.path.join(root, ".fixture-roms", d["addr"]), image, "wb")
+            size = 1 << max(11, (len(image) - 1).bit_length())
+            resource[6] = f"0x00000000fe000000 0x{0xfe000000 + size - 1:016x} 0x0000000000046200\n"
+        write(os.path.join(p, "resource"), "".join(resource))
         if d["cls"] >> 8 == 0x0300:
             boot = d.get("boot_vga", 1 if d is vga[0] else 0)
             write(os.path.join(p, "boot_vga"), f"{boot}\n")

@@ -178,7 +178,7 @@ def kernel_groups_and_sriov(tmp):
 # and a two-function NIC whose second function carries the default route.
 ACTIONS = [
     "-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x2",
-    "-device", "e1000e,bus=rp1",
+    "-device", "e1000e,bus=rp1,romfile=/usr/lib/ipxe/qemu/efi-e1000e.rom",
     "-device", "pcie-root-port,id=rp2,bus=pcie.0,chassis=2,addr=0x3",
     "-device", "bochs-display,bus=rp2,addr=0x0.0,multifunction=on",
     "-device", "ich9-intel-hda,bus=rp2,addr=0x0.1",
@@ -263,6 +263,14 @@ echo "stopped=$(drv $GPU),$(drv $AUDIO)"
 echo "overrides=$(cat /sys/bus/pci/devices/$GPU/driver_override),$(cat /sys/bus/pci/devices/$AUDIO/driver_override)"
 echo "journal-left=$(journals)"
 
+echo "=== scenario rom"
+echo "rom-size=$(stat -c %s /sys/bus/pci/devices/$NIC/rom)"
+$P scripts/rom.lua --device $NIC --save nic.rom --json > /tmp/rom.json; echo "rom-exit=$?"
+echo "rom-json=$(tr -d '\n' < /tmp/rom.json)"
+echo "rom-head=$(head -c 2 /usr/share/kvm/nic.rom | od -An -tx1 | tr -d ' ')"
+cmp -s /usr/share/kvm/nic.rom /usr/lib/ipxe/qemu/efi-e1000e.rom && echo "rom-same=yes"
+head -c 1 /sys/bus/pci/devices/$NIC/rom > /dev/null 2>&1; echo "rom-read-disabled=$?"
+
 echo "=== scenario crash"
 n=0; killed=137
 while [ $killed = 137 ] && [ $n -lt 20 ]; do
@@ -329,6 +337,18 @@ def kernel_bind_hookscript_crash_qemu(tmp):
     checked("both given back (no driver, as before)", h["stopped"], ",")
     checked("overrides cleared", h["overrides"], "(null),(null)")
     checked("no journal left", h["journal-left"], "")
+
+    o = s["rom"]
+    checked("the NIC's rom attribute (its ROM BAR)", o["rom-size"], str(256 << 10))
+    checked("rom.lua", o["rom-exit"], "0")
+    rj = json.loads(o["rom-json"])
+    checked("the images the kernel gives", [(i["code"], i["vendor_id"], i["device_id"], i["matches"])
+                                              for i in rj["images"]],
+            [("x86 (legacy BIOS)", "8086", "10d3", True), ("EFI", "8086", "10d3", True)])
+    checked("the legacy image's checksum", rj["images"][0]["checksum_ok"], True)
+    checked("the dump starts with the signature", o["rom-head"], "55aa")
+    checked("the dump is QEMU's ROM file, byte for byte", o.get("rom-same"), "yes")
+    checked("rom disabled again (a read fails)", o["rom-read-disabled"] != "0", True)
 
     c = s["crash"]
     points = int(c["crash-points"])

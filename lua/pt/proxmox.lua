@@ -17,7 +17,7 @@ end
 -- A file name in /usr/share/kvm (romfile) and a Proxmox storage id: nothing else gets through.
 function M.check_romfile(name)
   name = M.check_value("romfile", name)
-  if not name:match("^[%w][%w%-_.+]*$") then
+  if not require("pt").romfile_name_valid(name) then
     fail("romfile %q: a file name in /usr/share/kvm (letters, digits, '-', '_', '.', '+')", name)
   end
   return name
@@ -389,6 +389,44 @@ function M.read_mappings(root)
 end
 
 -- Findings on every VM config under /etc/pve/qemu-server, or the one of `only`.
+-- A hostpci line's romfile=: there, a ROM, for the device it is given to (Proxmox passes it
+-- with the first function), with an EFI image where the VM boots OVMF.
+function M.lint_romfile(inv, map, values, note)
+  local pt = require "pt"
+  local name = map.romfile
+  if not pt.romfile_name_valid(name) then
+    return note("romfile %s: not a file name in /usr/share/kvm", name)
+  end
+  local data, err = pt.read_romfile(name)
+  if not data then return note("romfile %s: %s: the VM cannot start", name, err) end
+  local first = (map.host or ""):match("^[^;]+")
+  local dev = first and inv:device(first:match("^%x+:%x%x:%x%x") and first or "0000:" .. first)
+  if not dev and first then
+    for d in inv:devices() do
+      if pt.slot(d.address) == (first:match("^%x+:") and first or "0000:" .. first) then dev = dev or d end
+    end
+  end
+  local info
+  if dev then info, err = pt.rom_parse(data, dev.vendor_id, dev.device_id) else info, err = pt.rom_parse(data) end
+  if not info then return note("romfile %s: %s", name, err) end
+  if info.problem then note("romfile %s: %s", name, info.problem) end
+  if info.start > 0 then
+    note("romfile %s: %d bytes before its first image (a flashing tool's header): QEMU needs the image alone (rom.lua --file %s --save NAME)",
+      name, info.start, name)
+  end
+  local efi = false
+  for i, img in ipairs(info.images) do
+    efi = efi or img.code_type == 3
+    if dev and not img.matches then
+      note("romfile %s: image %d is for %s:%s, not for %s (%04x:%04x)", name, i, img.vendor_id, img.device_id,
+        dev.address, dev.vendor_id, dev.device_id)
+    end
+  end
+  if not efi and values.bios == "ovmf" then
+    note("romfile %s has no EFI image: with bios: ovmf the screen stays dark until the guest's driver loads", name)
+  end
+end
+
 function M.lint(inv, root, only)
   local dir = (root == "/" and "" or root) .. "/etc/pve/qemu-server"
   local findings, used = {}, {}
@@ -443,6 +481,7 @@ function M.lint(inv, root, only)
           end
           if not matched then note(vm, key, "host %s: no such PCI device on this host", id) end
         end
+        if map.romfile then M.lint_romfile(inv, map, v, function(...) note(vm, key, ...) end) end
       elseif key:match("^usb%d+$") then
         local _, map = M.parse_props(v[key], "host")
         local id = (map.host or ""):lower()

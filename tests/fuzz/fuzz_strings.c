@@ -1,8 +1,10 @@
 /*
  * libFuzzer target: the string parsers that take sysfs and command-line text. Properties, not
  * just "no crash": an address that parses formats back to a canonical form that parses to the
- * same key; a cleaned string has no control byte and cleaning it again changes nothing.
+ * same key; a cleaned string has no control byte and cleaning it again changes nothing; the
+ * option ROM parser (the same bytes as a ROM file) gives images inside the data, in order.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,5 +41,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(clean);
 	free(s);
+
+	pt_rom_info *rom = NULL;
+	int r = pt_rom_parse(data, size, &rom);
+	if (r == 0) {
+		size_t at = rom->start;
+		if (!rom->n_images || rom->end > size || rom->start >= size)
+			abort();
+		for (size_t i = 0; i < rom->n_images; i++) {
+			const struct pt_rom_image *img = &rom->images[i];
+			if (img->offset != at || img->offset + 0x1a > size ||
+			    (i + 1 < rom->n_images && img->offset + img->length > size))
+				abort();
+			at += img->length;
+		}
+	} else if (r != -ENOEXEC || !rom || !rom->problem) {
+		abort();
+	}
+	pt_rom_info_free(rom);
 	return 0;
 }

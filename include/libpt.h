@@ -181,6 +181,13 @@ const char *pt_rom_code_type_name(unsigned code_type);
 /* The device's ROM (root; not while a process holds its VFIO group): sysfs `rom` enabled,
  * read, disabled. The caller frees *data. */
 int pt_device_read_rom(pt_device *dev, void **data, size_t *len);
+/* The AMD GPU family whose reset bug the device has ("Polaris 10"...), which vendor-reset's
+ * device_specific method works around; NULL for other devices. */
+const char *pt_device_get_reset_bug(const pt_device *dev);
+/* Resets the device through sysfs `reset` (the kernel tries reset_method's methods in order),
+ * under libpt's lock: only a device bound to vfio-pci or to no driver, and no VM holding it.
+ * *method_ret (to free): the method the kernel tries first. -EOPNOTSUPP without a method. */
+int pt_device_reset(pt_device *dev, char **method_ret);
 /* ROM files where Proxmox looks for `romfile=NAME`: /usr/share/kvm/NAME under the root. A
  * name is letters, digits, '-', '_', '.', '+', not starting with a punctuation mark. */
 int pt_romfile_name_valid(const char *name);

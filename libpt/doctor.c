@@ -449,14 +449,19 @@ static void check_softdep(pt_doctor *d, pt_device *dev)
 	    dev->address, driver, driver, root(d));
 }
 
+PT_EXPORT const char *pt_device_get_reset_bug(const pt_device *dev)
+{
+	for (size_t i = 0; dev && dev->vendor == 0x1002 && i < sizeof(RESET_BUG) / sizeof(*RESET_BUG); i++)
+		if (dev->device >= RESET_BUG[i].first && dev->device <= RESET_BUG[i].last)
+			return RESET_BUG[i].family;
+	return NULL;
+}
+
 static void check_reset(pt_doctor *d, pt_device *dev)
 {
-	const char *family = NULL;
+	const char *family = pt_device_get_reset_bug(dev);
 	char fix[512];
 
-	for (size_t i = 0; dev->vendor == 0x1002 && i < sizeof(RESET_BUG) / sizeof(*RESET_BUG); i++)
-		if (dev->device >= RESET_BUG[i].first && dev->device <= RESET_BUG[i].last)
-			family = RESET_BUG[i].family;
 	if (family) {
 		bool loaded = exists(d, "sys/module/vendor_reset");
 		bool selected = dev->reset_method && strstr(dev->reset_method, "device_specific");
@@ -483,6 +488,58 @@ static void check_reset(pt_doctor *d, pt_device *dev)
 	else
 		add(d, "reset", PT_PASS, "Device reset", NULL,
 		    "%s/sys/bus/pci/devices/%s/reset_method: %s", root(d), dev->address, dev->reset_method);
+}
+
+static bool below(const pt_device *dev, const pt_device *bridge)
+{
+	for (const pt_device *p = dev->parent; p; p = p->parent)
+		if (p == bridge)
+			return true;
+	return false;
+}
+
+/* What a secondary bus reset of the device's bridge also resets (everything below that
+ * bridge), and whether the device has a reset of its own that the kernel tries first. */
+static void check_bus_reset(pt_doctor *d, pt_device *dev)
+{
+	char others[1024] = "", own[128] = "";
+	size_t n = 0;
+
+	if (!dev->reset_method || !dev->parent)
+		return;
+	for (const char *m = dev->reset_method; *m;) {
+		size_t len = strcspn(m, " ");
+		if (!((len == 3 && strncmp(m, "bus", 3) == 0) || (len == 7 && strncmp(m, "cxl_bus", 7) == 0)) &&
+		    !own[0])
+			snprintf(own, sizeof(own), "%.*s", (int)len, m);
+		m += len;
+		m += strspn(m, " ");
+	}
+	for (size_t i = 0; i < d->e->n_devices; i++) {
+		pt_device *o = &d->e->devices[i];
+		if (o == dev || !below(o, dev->parent))
+			continue;
+		if (n++ < 8)
+			snprintf(others + strlen(others), sizeof(others) - strlen(others), "%s%s",
+				 others[0] ? ", " : "", o->address);
+	}
+	if (n > 8)
+		snprintf(others + strlen(others), sizeof(others) - strlen(others), " and %zu more", n - 8);
+	if (own[0])
+		add(d, "bus-reset", PT_INFO, "What a bus reset would also hit", NULL,
+		    "%s resets itself first (%s); a secondary bus reset of %s would also reset %s",
+		    dev->address, own, dev->parent->address, n ? others : "nothing else");
+	else if (!strstr(dev->reset_method, "bus"))
+		return;
+	else if (n)
+		add(d, "bus-reset", PT_WARN, "What a bus reset would also hit",
+		    "pass those devices to the same VM, or put the device in a slot of its own",
+		    "%s has no reset of its own (reset_method: %s): its reset is a secondary bus reset of %s, "
+		    "which also resets %s", dev->address, dev->reset_method, dev->parent->address, others);
+	else
+		add(d, "bus-reset", PT_PASS, "What a bus reset would also hit", NULL,
+		    "%s resets through its bridge %s, below which there is nothing else", dev->address,
+		    dev->parent->address);
 }
 
 static void check_bars(pt_doctor *d, pt_device *dev)
@@ -533,6 +590,7 @@ static void check_device(pt_doctor *d, pt_device *dev)
 		    "(romfile=) because the firmware changed the shadowed copy; prefer another GPU for the host",
 		    "%s/sys/bus/pci/devices/%s/boot_vga: 1", root(d), dev->address);
 	check_reset(d, dev);
+	check_bus_reset(d, dev);
 	check_bars(d, dev);
 	check_rom(d, dev);
 	check_softdep(d, dev);

@@ -220,6 +220,12 @@ struct pt_journal {
 int pt_journal_lock(pt_ctx *ctx, unsigned timeout_ms);
 bool pt_journal_valid_name(const char *s);
 void pt_journal_unlock(int fd);
+
+/* reset.c: the process holding /dev/vfio/GROUP open (a VM's QEMU), 0 for none; 0, or -EBUSY
+ * naming why, for a device a reset or a ROM read may touch now (no VM; for a reset, no host
+ * driver either). */
+long pt_vfio_group_holder(pt_ctx *ctx, long group);
+int pt_device_check_free(pt_device *dev, const char *what, bool host_driver_ok);
 int pt_journal_write(pt_ctx *ctx, const struct pt_journal *j);
 int pt_journal_read(pt_ctx *ctx, const char *address, struct pt_journal *j);
 int pt_journal_remove(pt_ctx *ctx, const char *address);

@@ -5,7 +5,6 @@
  * PCI Data Structure, "PCIR", which gives the ids, the code type and the length; EFI images
  * carry their own header). Without an EFI image OVMF shows nothing before the guest's driver.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -158,48 +157,8 @@ PT_EXPORT const char *pt_rom_code_type_name(unsigned code_type)
 }
 
 /*
- * Who holds the device's VFIO group open: a process with /dev/vfio/N among its descriptors
- * (QEMU running a VM). Returns its pid, 0 for none.
- */
-static long vfio_group_holder(pt_ctx *ctx, long group)
-{
-	char want[32], path[64], link[64];
-	struct dirent *p;
-	DIR *proc;
-	long holder = 0;
-
-	snprintf(want, sizeof(want), "/dev/vfio/%ld", group);
-	int fd = openat(ctx->rootfd, "proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(proc = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return 0;
-	}
-	while (!holder && (p = readdir(proc))) {
-		char *end;
-		long pid = strtol(p->d_name, &end, 10);
-		if (*end || pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "%ld/fd", pid);
-		int dfd = openat(dirfd(proc), path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *fds = dfd < 0 ? NULL : fdopendir(dfd);
-		if (!fds) {
-			if (dfd >= 0)
-				close(dfd);
-			continue;
-		}
-		for (struct dirent *f; !holder && (f = readdir(fds));)
-			if (pt_read_link(dirfd(fds), f->d_name, link, sizeof(link)) == 0 && strcmp(link, want) == 0)
-				holder = pid;
-		closedir(fds);
-	}
-	closedir(proc);
-	return holder;
-}
-
-/*
  * The device's option ROM through sysfs: `rom` enabled (1), read, disabled again (0). Needs
- * root; refused while a process holds the device's VFIO group (a VM may be using the device).
+ * root; not while a VM holds the device (pt_device_check_free).
  */
 PT_EXPORT int pt_device_read_rom(pt_device *dev, void **data, size_t *len)
 {
@@ -213,12 +172,8 @@ PT_EXPORT int pt_device_read_rom(pt_device *dev, void **data, size_t *len)
 	if (!dev->bars[6])
 		return pt_fail(ctx, -ENOENT, "%s: has no expansion ROM (its ROM BAR has no size in "
 			       "%s/sys/bus/pci/devices/%s/resource)", dev->address, ctx->root, dev->address);
-	if (dev->driver && strcmp(dev->driver, "vfio-pci") == 0 && dev->group_number >= 0) {
-		long pid = vfio_group_holder(ctx, dev->group_number);
-		if (pid)
-			return pt_fail(ctx, -EBUSY, "%s: process %ld holds /dev/vfio/%ld (a VM is using the "
-				       "device): its ROM is not read now", dev->address, pid, dev->group_number);
-	}
+	if ((r = pt_device_check_free(dev, "reading its ROM", true)) < 0)
+		return r;
 	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/rom", dev->address);
 	r = pt_write_attr(ctx->rootfd, path, "1");
 	if (r < 0)

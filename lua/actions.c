@@ -209,6 +209,21 @@ static int pt_lua_write_file(lua_State *L)
 	return 2;
 }
 
+/* dev:reset(): the method the kernel tries first, or nil, message, errno. */
+int pt_lua_dev_reset(lua_State *L)
+{
+	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
+	char *method = NULL;
+
+	pt_lua_check_action(L, "reset");
+	int r = pt_device_reset(dev, &method);
+	if (r < 0)
+		return pt_lua_fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(dev))));
+	lua_pushstring(L, method ? method : "");
+	free(method);
+	return 1;
+}
+
 const luaL_Reg pt_lua_actions_funcs[] = {
 	{ "bind", pt_lua_bind },
 	{ "restore", pt_lua_restore },

@@ -315,6 +315,7 @@ STR_GETTER(dev_class_name, pt_device_get_class_name(d))
 STR_GETTER(dev_driver, pt_device_get_driver(d))
 STR_GETTER(dev_driver_override, pt_device_get_driver_override(d))
 STR_GETTER(dev_reset_method, pt_device_get_reset_method(d))
+STR_GETTER(dev_reset_bug, pt_device_get_reset_bug(d))
 STR_GETTER(dev_verdict, pt_verdict_to_string(pt_device_get_verdict(d)))
 STR_GETTER(dev_critical, pt_device_get_critical_reason(d))
 
@@ -685,7 +686,7 @@ void pt_lua_open_inventory(lua_State *L)
 		{ "group", dev_group },
 		{ "iommu_group", dev_iommu_group },
 		{ "boot_vga", dev_boot_vga },
-		{ "reset_method", dev_reset_method },
+		{ "reset_method", dev_reset_method }, { "reset_bug", dev_reset_bug },
 		{ "numa_node", dev_numa_node },
 		{ "bars", dev_bars },
 		{ "header_type", dev_header_type },
@@ -704,7 +705,7 @@ void pt_lua_open_inventory(lua_State *L)
 	static const luaL_Reg dev_methods[] = {
 		{ "fields", dev_fields }, { "json", dev_json }, { "explain", dev_explain }, { "acs", dev_acs },
 		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs },
-		{ "read_rom", pt_lua_dev_read_rom },
+		{ "read_rom", pt_lua_dev_read_rom }, { "reset", pt_lua_dev_reset },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg group_getters[] = {

@@ -70,6 +70,7 @@ void pt_lua_open_usb(lua_State *L);
 extern const luaL_Reg pt_lua_usb_funcs[];
 extern const luaL_Reg pt_lua_rom_funcs[];
 int pt_lua_dev_read_rom(lua_State *L);
+int pt_lua_dev_reset(lua_State *L);
 /* inv:usb(), in usb.c, a method of the inventory */
 int pt_lua_enum_usb(lua_State *L);
 

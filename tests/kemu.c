@@ -4,11 +4,12 @@
  * $KEMU_ROOT/sys change the `driver` links as the kernel would, synchronously.
  *
  * Writes of 1 and 0 to a device's `rom` are taken (appended to .rom_writes beside it) and leave
- * the image as it is.
+ * the image as it is; a 1 to `reset` is appended to .resets (reset@ADDRESS=ERRNO fails it).
  *
  *   KEMU_ROOT      the fixture root
  *   KEMU_NATIVE    a file of "ADDRESS DRIVER" lines: what drivers_probe binds without override
- *   KEMU_FAULTS    comma-separated STEP@ADDRESS=WHAT, STEP one of override, unbind, bind, probe;
+ *   KEMU_FAULTS    comma-separated STEP@ADDRESS=WHAT, STEP one of override, unbind, bind, probe,
+ *                  reset;
  *                  WHAT an errno name (EBUSY, EIO, ENODEV...) to fail the write with, `nobind`
  *                  (the write succeeds, no driver binds: a bind that never completes), or
  *                  `vanish` (the device disappears, as on surprise removal)
@@ -210,6 +211,26 @@ static int emulate_rom(const char *path, const char *value)
 	return 0;
 }
 
+/* A device's `reset`: "1" resets it (appended to .resets beside it); reset@ADDRESS=ERRNO fails. */
+static int emulate_reset(const char *path, const char *value)
+{
+	char log[PATH_MAX], dir[PATH_MAX];
+
+	if (strcmp(value, "1") != 0 && strcmp(value, "1\n") != 0)
+		return -EINVAL;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strlen(path) - 6), path);
+	const char *f = fault("reset", strrchr(dir, '/') + 1);
+	if (f && errno_named(f))
+		return -errno_named(f);
+	snprintf(log, sizeof(log), "%s/.resets", dir);
+	FILE *out = fopen(log, "a");
+	if (!out)
+		return -errno;
+	fputs("1\n", out);
+	fclose(out);
+	return 0;
+}
+
 static int emulate(int fd, const char *value, size_t n, const char *path)
 {
 	char address[64], dev[PATH_MAX], step[16], driver[64] = "";
@@ -219,6 +240,8 @@ static int emulate(int fd, const char *value, size_t n, const char *path)
 	snprintf(address, sizeof(address), "%.*s", (int)strcspn(value, "\n"), value);
 	if (strlen(path) > 4 && strcmp(path + strlen(path) - 4, "/rom") == 0)
 		return emulate_rom(path, value);
+	if (strlen(path) > 6 && strcmp(path + strlen(path) - 6, "/reset") == 0)
+		return emulate_reset(path, value);
 	if (n && strcmp(path + strlen(path) - 16, "/driver_override") == 0) {
 		char dir[PATH_MAX];
 		snprintf(dir, sizeof(dir), "%.*s", (int)(strlen(path) - 16), path);

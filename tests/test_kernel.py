@@ -214,6 +214,11 @@ status = fcntl.ioctl(g, 0x3b67, struct.pack('II', 8, 0))
 print('group-viable=%d' % (struct.unpack('II', status)[1] & 1))
 "
 $P scripts/bind.lua --device $NIC --vm 101 2>&1 | sed 's/^/other-vm: /'
+echo "reset-methods=$(cat /sys/bus/pci/devices/$NIC/reset_method)"
+$P scripts/reset.lua --device $NIC 2>&1 | sed 's/^/reset: /'
+echo "after-reset-driver=$(drv $NIC)"
+MF=$(dev 0x8086:0x10d3 | grep '\.1$' | head -1)
+$P scripts/reset.lua --device $MF 2>&1 | sed 's/^/reset-refused: /'
 
 echo "=== scenario qemu"
 ARGS=$($P scripts/emit.lua --format qemu --device $NIC)
@@ -337,6 +342,12 @@ def kernel_bind_hookscript_crash_qemu(tmp):
     checked("both given back (no driver, as before)", h["stopped"], ",")
     checked("overrides cleared", h["overrides"], "(null),(null)")
     checked("no journal left", h["journal-left"], "")
+
+    checked("the NIC's reset methods", b["reset-methods"].split()[0] in ("flr", "pm", "bus"), True)
+    contains(b["text"], f"reset: reset {nic} ({b['reset-methods'].split()[0]})", "reset through sysfs")
+    checked("still on vfio-pci after the reset", b["after-reset-driver"], "vfio-pci")
+    contains(b["text"], "reset-refused: ptlua: ", "a host driver's device is not reset")
+    contains(b["text"], ": bound to e1000e: a reset would pull the device from under its driver", "why")
 
     o = s["rom"]
     checked("the NIC's rom attribute (its ROM BAR)", o["rom-size"], str(256 << 10))

@@ -10,6 +10,7 @@ local M = {}
 
 local MODPROBE = "/etc/modprobe.d/libpt-vfio.conf"
 local UDEV = "/etc/udev/rules.d/61-libpt-vfio.rules"
+local VENDOR_RESET = "/etc/udev/rules.d/62-libpt-vendor-reset.rules"
 local INITRAMFS = "/etc/initramfs-tools/modules"
 local GRUB = "/etc/default/grub"
 local SYSTEMD_BOOT = "/etc/kernel/cmdline"
@@ -160,8 +161,24 @@ function M.plan(inv, set, opts)
   end
   change(MODPROBE, table.concat(modprobe, "\n") .. "\n", "update-initramfs -u -k all")
 
+  -- AMD GPUs with the reset bug: vendor-reset's device_specific method, chosen at every boot
+  -- (reset_method is the kernel's, not kept), vendor-reset loaded in the initramfs before it.
+  local reset_rules, reset_ids = { "# Written by libpt: vendor-reset's reset for GPUs with the AMD reset bug." }, {}
+  for _, d in ipairs(set) do
+    local dev = inv:device(d.address)
+    local id = dev and dev.reset_bug and string.format("%04x:%04x", dev.vendor_id, dev.device_id)
+    if id and not reset_ids[id] then
+      reset_ids[id] = true
+      reset_rules[#reset_rules + 1] = string.format('ACTION=="add", SUBSYSTEM=="pci", ATTR{vendor}=="0x%04x", ' ..
+        'ATTR{device}=="0x%04x", ATTR{reset_method}="device_specific"  # %s', dev.vendor_id, dev.device_id,
+        dev.reset_bug)
+    end
+  end
+  if #reset_rules > 1 then change(VENDOR_RESET, table.concat(reset_rules, "\n") .. "\n", "udevadm control --reload") end
+
   -- initramfs-tools: the vfio modules early, so vfio-pci claims before the host driver.
   local wanted = { "vfio", "vfio_iommu_type1", "vfio_pci" }
+  if #reset_rules > 1 then wanted[#wanted + 1] = "vendor-reset" end
   local major, minor = kernel_release(root):match("^(%d+)%.(%d+)")
   if tonumber(major) < 6 or (tonumber(major) == 6 and tonumber(minor) < 2) then
     table.insert(wanted, 2, "vfio_virqfd") -- merged into vfio in 6.2

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A device's reset through sysfs `reset`: the kernel tries the methods reset_method lists, in
+ * order. Only for a device no host driver and no VM is using, decided under libpt's lock from
+ * what the kernel says at that moment.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libpt-private.h"
+
+#define LOCK_TIMEOUT_MS 10000
+
+long pt_vfio_group_holder(pt_ctx *ctx, long group)
+{
+	char want[32], path[64], link[64];
+	struct dirent *p;
+	DIR *proc;
+	long holder = 0;
+
+	snprintf(want, sizeof(want), "/dev/vfio/%ld", group);
+	int fd = openat(ctx->rootfd, "proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(proc = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (!holder && (p = readdir(proc))) {
+		char *end;
+		long pid = strtol(p->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "%ld/fd", pid);
+		int dfd = openat(dirfd(proc), path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *fds = dfd < 0 ? NULL : fdopendir(dfd);
+		if (!fds) {
+			if (dfd >= 0)
+				close(dfd);
+			continue;
+		}
+		for (struct dirent *f; !holder && (f = readdir(fds));)
+			if (pt_read_link(dirfd(fds), f->d_name, link, sizeof(link)) == 0 && strcmp(link, want) == 0)
+				holder = pid;
+		closedir(fds);
+	}
+	closedir(proc);
+	return holder;
+}
+
+/* Refused unless the device is free now: no process holding its VFIO group, and (unless
+ * host_driver_ok: reading its ROM) no driver but vfio-pci. */
+int pt_device_check_free(pt_device *dev, const char *what, bool host_driver_ok)
+{
+	pt_ctx *ctx = dev->e->ctx;
+	char path[96], link[256], driver[128] = "";
+	long group = -1;
+
+	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver", dev->address);
+	if (pt_read_link(ctx->rootfd, path, link, sizeof(link)) == 0)
+		snprintf(driver, sizeof(driver), "%s", pt_basename(link));
+	if (!host_driver_ok && driver[0] && strcmp(driver, "vfio-pci") != 0)
+		return pt_fail(ctx, -EBUSY, "%s: bound to %s: %s would pull the device from under its driver "
+			       "(bind it to vfio-pci first: bind.lua)", dev->address, driver, what);
+	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/iommu_group", dev->address);
+	if (pt_read_link(ctx->rootfd, path, link, sizeof(link)) == 0)
+		group = strtol(pt_basename(link), NULL, 10);
+	long pid = strcmp(driver, "vfio-pci") == 0 && group >= 0 ? pt_vfio_group_holder(ctx, group) : 0;
+	if (pid)
+		return pt_fail(ctx, -EBUSY, "%s: process %ld holds /dev/vfio/%ld (a VM is using the device): "
+			       "%s refused", dev->address, pid, group, what);
+	return 0;
+}
+
+PT_EXPORT int pt_device_reset(pt_device *dev, char **method_ret)
+{
+	char path[96], methods[256] = "";
+	pt_ctx *ctx;
+	int lock, r;
+
+	if (!dev)
+		return -EINVAL;
+	ctx = dev->e->ctx;
+	lock = pt_journal_lock(ctx, LOCK_TIMEOUT_MS);
+	if (lock < 0)
+		return lock;
+	r = pt_device_check_free(dev, "a reset", false);
+	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/reset_method", dev->address);
+	int m = r < 0 ? 0 : pt_read_attr(ctx->rootfd, path, methods, sizeof(methods));
+	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/reset", dev->address);
+	if (r == 0 && ((m == 0 && !methods[0]) || faccessat(ctx->rootfd, path, F_OK, 0) < 0))
+		r = pt_fail(ctx, -EOPNOTSUPP, "%s: the kernel offers no reset for it (no reset methods in "
+			    "%s/sys/bus/pci/devices/%s/reset_method)", dev->address, ctx->root, dev->address);
+	if (r == 0 && (r = pt_write_attr(ctx->rootfd, path, "1")) < 0)
+		r = pt_fail(ctx, r, "%s: write '1' to %s/%s: %s", dev->address, ctx->root, path, strerror(-r));
+	pt_journal_unlock(lock);
+	if (r == 0 && method_ret) {
+		/* the kernel tries them in order; the first that the device supports does it */
+		methods[strcspn(methods, " ")] = '\0';
+		*method_ret = strdup(methods[0] ? methods : "(the kernel's choice)");
+	}
+	return r;
+}

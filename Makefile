@@ -46,9 +46,9 @@ endif
 LIB_SRC = libpt/ctx.c libpt/sysfs.c libpt/address.c libpt/pci.c libpt/iommu.c libpt/names.c \
 	libpt/config.c libpt/explain.c libpt/guard.c libpt/modprobe.c libpt/doctor.c \
 	libpt/journal.c libpt/txn.c libpt/files.c libpt/usb.c libpt/qmp.c libpt/json.c libpt/host.c \
-	libpt/kmod.c libpt/rom.c libpt/reset.c libpt/parallel.c
+	libpt/kmod.c libpt/rom.c libpt/reset.c libpt/mdev.c libpt/parallel.c
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
-LUA_OBJ = build/lua-pt.o build/lua-inventory.o build/lua-actions.o build/lua-host.o build/lua-usb.o build/lua-rom.o \
+LUA_OBJ = build/lua-pt.o build/lua-inventory.o build/lua-actions.o build/lua-host.o build/lua-usb.o build/lua-rom.o build/lua-mdev.o \
 	build/lua-json.o build/lua-setup.o
 SONAME = libpt.so.$(ABI_MAJOR)
 SHLIB = libpt.so.$(VERSION)

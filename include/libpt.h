@@ -184,6 +184,32 @@ int pt_device_read_rom(pt_device *dev, void **data, size_t *len);
 /* The AMD GPU family whose reset bug the device has ("Polaris 10"...), which vendor-reset's
  * device_specific method works around; NULL for other devices. */
 const char *pt_device_get_reset_bug(const pt_device *dev);
+/*
+ * Mediated devices (vGPU), read on first use. An mdev parent's types (the directory name is
+ * what `create` and Proxmox's mdev= take) and its live mdevs; NVIDIA's vGPU 17+ (no mdev): a
+ * VF's creatable types and its current one (0: none; -1: no such VF). Borrowed from the
+ * snapshot.
+ */
+struct pt_mdev_type {
+	char *type;
+	char *name, *description, *device_api; /* NULL where the kernel gives none */
+	long available_instances;              /* -1: unknown */
+};
+struct pt_mdev {
+	char uuid[37];
+	char *type;
+};
+struct pt_vgpu_type {
+	unsigned id;
+	char *name;
+};
+const struct pt_mdev_type *pt_device_get_mdev_types(pt_device *dev, size_t *n);
+const struct pt_mdev *pt_device_get_mdevs(pt_device *dev, size_t *n);
+const struct pt_vgpu_type *pt_device_get_vgpu_types(pt_device *dev, size_t *n, long *current);
+int pt_device_has_vgpu(pt_device *dev);
+/* An mdev's UUID as sysfs names it: 8-4-4-4-12 lowercase hex digits. */
+int pt_uuid_is_valid(const char *s);
+
 /* Resets the device through sysfs `reset` (the kernel tries reset_method's methods in order),
  * under libpt's lock: only a device bound to vfio-pci or to no driver, and no VM holding it.
  * *method_ret (to free): the method the kernel tries first. -EOPNOTSUPP without a method. */

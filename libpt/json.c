@@ -230,6 +230,60 @@ PT_EXPORT size_t pt_device_get_flags(pt_device *dev, char *buf, size_t size)
 	return n;
 }
 
+/* Only on an mdev parent and an NVIDIA vGPU VF: "mdev_types" and "mdevs", "vgpu_types" and
+ * "current_vgpu_type". */
+static void mdev_json(struct out *o, pt_device *dev)
+{
+	size_t n_types, n_mdevs, n_vgpu;
+	long current;
+	const struct pt_mdev_type *types = pt_device_get_mdev_types(dev, &n_types);
+	const struct pt_mdev *mdevs = pt_device_get_mdevs(dev, &n_mdevs);
+	const struct pt_vgpu_type *vgpu = pt_device_get_vgpu_types(dev, &n_vgpu, &current);
+
+	if (n_types || n_mdevs) {
+		key(o, "mdev_types");
+		add(o, "[", 1);
+		for (size_t i = 0; i < n_types; i++) {
+			add(o, i ? ", {" : "{", i ? 3 : 1);
+			o->first = true;
+			str(o, "type", types[i].type);
+			str(o, "name", types[i].name);
+			str(o, "description", types[i].description);
+			str(o, "device_api", types[i].device_api);
+			integer(o, "available_instances", types[i].available_instances,
+				types[i].available_instances >= 0);
+			add(o, "}", 1);
+		}
+		add(o, "]", 1);
+		o->first = false;
+		key(o, "mdevs");
+		add(o, "[", 1);
+		for (size_t i = 0; i < n_mdevs; i++) {
+			add(o, i ? ", {" : "{", i ? 3 : 1);
+			o->first = true;
+			str(o, "uuid", mdevs[i].uuid);
+			str(o, "type", mdevs[i].type);
+			add(o, "}", 1);
+		}
+		add(o, "]", 1);
+		o->first = false;
+	}
+	if (pt_device_has_vgpu(dev)) {
+		key(o, "vgpu_types");
+		add(o, "[", 1);
+		for (size_t i = 0; i < n_vgpu; i++) {
+			add(o, i ? ", {" : "{", i ? 3 : 1);
+			o->first = true;
+			integer(o, "id", vgpu[i].id, true);
+			str(o, "name", vgpu[i].name);
+			add(o, "}", 1);
+		}
+		add(o, "]", 1);
+		o->first = false;
+		integer(o, "current_vgpu_type", current, current >= 0);
+	}
+}
+
 PT_EXPORT char *pt_device_to_json(pt_device *dev)
 {
 	struct out o = { .first = true };
@@ -282,7 +336,9 @@ PT_EXPORT char *pt_device_to_json(pt_device *dev)
 			add(&o, ", ", 2);
 		string(&o, f);
 	}
-	add(&o, "]}", 2);
+	add(&o, "]", 1);
+	mdev_json(&o, dev);
+	add(&o, "}", 1);
 	if (o.oom) {
 		free(o.buf);
 		return NULL;

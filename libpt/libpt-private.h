@@ -141,6 +141,15 @@ struct pt_device {
 	/* guard.c, found on first use */
 	unsigned critical;
 	char *critical_reason;
+	/* mdev.c, read on first use for the whole snapshot */
+	struct pt_mdev_type *mdev_types;
+	size_t n_mdev_types;
+	struct pt_mdev *mdevs;
+	size_t n_mdevs;
+	struct pt_vgpu_type *vgpu_types;
+	size_t n_vgpu_types;
+	long vgpu_current;
+	bool has_vgpu;
 	/* pci.c: the scan's warnings about this device, added to the snapshot's in address order
 	 * once every device is read (devices are read on several threads) */
 	char **scan_warnings;
@@ -160,10 +169,14 @@ struct pt_enum {
 	struct pt_usb *usb; /* usb.c, read on first use */
 	size_t n_usb;
 	bool usb_loaded;
+	bool mdev_loaded; /* mdev.c */
 	bool partial; /* pt_enum_scan_devices: only the named devices and what they need */
 };
 
 void pt_enum_add_warning(pt_enum *e, const char *format, ...) PT_PRINTF(2, 3);
+/* mdev.c */
+void pt_mdev_load(pt_enum *e);
+void pt_mdev_free(pt_device *dev);
 pt_group *pt_enum_lookup_group(const pt_enum *e, unsigned number);
 pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key);
 /* iommu.c: reads the groups, then links devices to them and computes sets and verdicts. */

@@ -339,7 +339,7 @@ static int compare_keys(const void *a, const void *b)
 	return ka < kb ? -1 : ka > kb;
 }
 
-static pt_device *find_key(const pt_enum *e, uint64_t key)
+pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key)
 {
 	pt_device probe = { .key = key };
 	if (!e->n_devices)
@@ -389,8 +389,8 @@ static int link_devices(pt_enum *e)
 	for (size_t i = 0; i < e->n_devices; i++) {
 		pt_device *vf = &e->devices[i];
 		if (vf->has_parent)
-			vf->parent = find_key(e, vf->parent_key);
-		if (!vf->has_physfn || !(vf->physfn = find_key(e, vf->physfn_key)))
+			vf->parent = pt_enum_find_key(e, vf->parent_key);
+		if (!vf->has_physfn || !(vf->physfn = pt_enum_find_key(e, vf->physfn_key)))
 			continue;
 		pt_device **v = realloc(vf->physfn->virtfns,
 					(vf->physfn->n_virtfns + 1) * sizeof(*v));
@@ -411,6 +411,7 @@ static void free_enum(pt_enum *e)
 		free(d->reset_method);
 		free(d->virtfns);
 		free(d->critical_reason);
+		pt_mdev_free(d);
 		for (int n = 0; n < PT_NAME_MAX; n++)
 			free(d->names[n]);
 	}
@@ -433,7 +434,7 @@ static void free_enum(pt_enum *e)
 
 static void mark(pt_enum *e, bool *keep, uint64_t key)
 {
-	pt_device *d = find_key(e, key);
+	pt_device *d = pt_enum_find_key(e, key);
 	if (d)
 		keep[d - e->devices] = true;
 }
@@ -655,7 +656,7 @@ PT_EXPORT int pt_enum_find_device(const pt_enum *e, const char *address, pt_devi
 	if (!address || pt_address_parse(address, &key) < 0)
 		return pt_fail(e->ctx, -EINVAL, "\"%s\": not a PCI address (expected DDDD:BB:SS.F)",
 			       address ? address : "(null)");
-	dev = find_key(e, key);
+	dev = pt_enum_find_key(e, key);
 	if (!dev)
 		return pt_fail(e->ctx, -ENOENT, "%s: no such PCI device under %s",
 			       address, pt_ctx_get_root(e->ctx));
@@ -676,11 +677,6 @@ PT_EXPORT size_t pt_enum_get_warning_count(const pt_enum *e)
 PT_EXPORT const char *pt_enum_get_warning(const pt_enum *e, size_t i)
 {
 	return i < e->n_warnings ? e->warnings[i] : NULL;
-}
-
-pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key)
-{
-	return find_key(e, key);
 }
 
 PT_EXPORT pt_enum *pt_device_get_enum(const pt_device *dev) { return dev->e; }

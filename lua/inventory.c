@@ -706,6 +706,8 @@ void pt_lua_open_inventory(lua_State *L)
 		{ "fields", dev_fields }, { "json", dev_json }, { "explain", dev_explain }, { "acs", dev_acs },
 		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs },
 		{ "read_rom", pt_lua_dev_read_rom }, { "reset", pt_lua_dev_reset },
+		{ "mdev_types", pt_lua_dev_mdev_types }, { "mdevs", pt_lua_dev_mdevs },
+		{ "vgpu_types", pt_lua_dev_vgpu_types },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg group_getters[] = {

@@ -69,8 +69,12 @@ extern const luaL_Reg pt_lua_host_funcs[];
 void pt_lua_open_usb(lua_State *L);
 extern const luaL_Reg pt_lua_usb_funcs[];
 extern const luaL_Reg pt_lua_rom_funcs[];
+extern const luaL_Reg pt_lua_mdev_funcs[];
 int pt_lua_dev_read_rom(lua_State *L);
 int pt_lua_dev_reset(lua_State *L);
+int pt_lua_dev_mdev_types(lua_State *L);
+int pt_lua_dev_mdevs(lua_State *L);
+int pt_lua_dev_vgpu_types(lua_State *L);
 /* inv:usb(), in usb.c, a method of the inventory */
 int pt_lua_enum_usb(lua_State *L);
 

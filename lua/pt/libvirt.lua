@@ -23,6 +23,21 @@ function M.pci_hostdev(address, indent)
 end
 
 -- usb: {id = "10c4:ea60"} or {bus = 1, device = 5}
+-- An existing mediated device, by its UUID.
+function M.mdev_hostdev(uuid, indent)
+  if type(uuid) ~= "string" or not require("pt").uuid_valid(uuid) then
+    fail("%q: not an mdev UUID", tostring(uuid))
+  end
+  local i = indent or ""
+  return table.concat({
+    i .. "<hostdev mode='subsystem' type='mdev' model='vfio-pci'>",
+    i .. "  <source>",
+    i .. "    <address uuid='" .. uuid .. "'/>",
+    i .. "  </source>",
+    i .. "</hostdev>",
+  }, "\n")
+end
+
 function M.usb_hostdev(usb, indent)
   local p = indent or ""
   local source

@@ -203,6 +203,30 @@ function M.emit(inv, dev, opts)
   return { lines = lines, notes = notes, qm = qm_set(vm, options) }
 end
 
+-- A mediated device (vGPU) of a parent's type: Proxmox creates the mdev itself at VM start
+-- (hostpciN: ADDRESS,mdev=TYPE). opts: vm, type, config. The type must be one the parent offers.
+function M.emit_mdev(dev, opts)
+  local vm = M.check_vmid(opts.vm)
+  local config = opts.config or M.read_config(require("pt").root(), vm)
+  local offered, names = nil, {}
+  for _, t in ipairs(dev:mdev_types()) do
+    names[#names + 1] = t.type
+    if t.type == opts.type then offered = t end
+  end
+  if #names == 0 then fail("%s offers no mediated device types (no mdev_supported_types)", dev.address) end
+  if not offered then
+    fail("mdev type %q: %s offers %s", tostring(opts.type), dev.address, table.concat(names, ", "))
+  end
+  if offered.available_instances == 0 then
+    fail("mdev type %s on %s: no instance available (available_instances 0)", opts.type, dev.address)
+  end
+  local props = { { nil, dev.address }, { "mdev", M.check_value("mdev", offered.type) } }
+  if is_q35(config and config.main.values.machine or "pc") then props[#props + 1] = { "pcie", "1" } end
+  local key = next_free(config, "hostpci", 15, {})
+  local value = M.format_props(props)
+  return { lines = { key .. ": " .. value }, qm = qm_set(vm, { "--" .. key, value }) }
+end
+
 -- A USB device: by vid:pid, or by port when ids are ambiguous or the device re-enumerates.
 function M.emit_usb(opts)
   local vm = M.check_vmid(opts.vm)

@@ -41,6 +41,14 @@ function M.vfio_args(addresses, opts)
 end
 
 -- usb: {id = "10c4:ea60"} or {port = "1-2.3"}; a qemu-xhci controller comes with it.
+-- An existing mediated device, by its UUID.
+function M.mdev_args(uuid)
+  if type(uuid) ~= "string" or not require("pt").uuid_valid(uuid) then
+    fail("%q: not an mdev UUID", tostring(uuid))
+  end
+  return { "-device", "vfio-pci,sysfsdev=/sys/bus/mdev/devices/" .. uuid }
+end
+
 function M.usb_args(usb)
   local props = { "usb-host", "bus=pt-xhci.0" }
   if usb.port then

@@ -230,6 +230,19 @@ PT_EXPORT size_t pt_device_get_flags(pt_device *dev, char *buf, size_t size)
 	return n;
 }
 
+/* An object in a list: "{" (", {" after the first), its members, then "}". */
+static void item_begin(struct out *o, size_t i)
+{
+	add(o, i ? ", {" : "{", i ? 3 : 1);
+	o->first = true;
+}
+
+static void item_end(struct out *o)
+{
+	add(o, "}", 1);
+	o->first = false;
+}
+
 /* Only on an mdev parent and an NVIDIA vGPU VF: "mdev_types" and "mdevs", "vgpu_types" and
  * "current_vgpu_type". */
 static void mdev_json(struct out *o, pt_device *dev)
@@ -244,42 +257,36 @@ static void mdev_json(struct out *o, pt_device *dev)
 		key(o, "mdev_types");
 		add(o, "[", 1);
 		for (size_t i = 0; i < n_types; i++) {
-			add(o, i ? ", {" : "{", i ? 3 : 1);
-			o->first = true;
+			item_begin(o, i);
 			str(o, "type", types[i].type);
 			str(o, "name", types[i].name);
 			str(o, "description", types[i].description);
 			str(o, "device_api", types[i].device_api);
 			integer(o, "available_instances", types[i].available_instances,
 				types[i].available_instances >= 0);
-			add(o, "}", 1);
+			item_end(o);
 		}
 		add(o, "]", 1);
-		o->first = false;
 		key(o, "mdevs");
 		add(o, "[", 1);
 		for (size_t i = 0; i < n_mdevs; i++) {
-			add(o, i ? ", {" : "{", i ? 3 : 1);
-			o->first = true;
+			item_begin(o, i);
 			str(o, "uuid", mdevs[i].uuid);
 			str(o, "type", mdevs[i].type);
-			add(o, "}", 1);
+			item_end(o);
 		}
 		add(o, "]", 1);
-		o->first = false;
 	}
 	if (pt_device_has_vgpu(dev)) {
 		key(o, "vgpu_types");
 		add(o, "[", 1);
 		for (size_t i = 0; i < n_vgpu; i++) {
-			add(o, i ? ", {" : "{", i ? 3 : 1);
-			o->first = true;
+			item_begin(o, i);
 			integer(o, "id", vgpu[i].id, true);
 			str(o, "name", vgpu[i].name);
-			add(o, "}", 1);
+			item_end(o);
 		}
 		add(o, "]", 1);
-		o->first = false;
 		integer(o, "current_vgpu_type", current, current >= 0);
 	}
 }

@@ -68,7 +68,7 @@ int pt_dir_read_bytes(struct pt_dir *d, const char *name, void *buf, size_t size
 struct pt_fd_pool {
 	pthread_mutex_t lock;
 	unsigned n;
-	int fds[256];
+	int fds[64]; /* with four threads' files in flight, ~128 open at most: far under RLIMIT_NOFILE */
 };
 void pt_dir_release(struct pt_dir *d, struct pt_fd_pool *pool);
 void pt_fd_pool_close(struct pt_fd_pool *pool);

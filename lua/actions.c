@@ -197,16 +197,7 @@ static int pt_lua_write_file(lua_State *L)
 	if (r < 0)
 		return pt_lua_fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/", strerror(-r)));
 	r = pt_ctx_write_file(ctx, path, content, flags, &backup);
-	if (r < 0) {
-		lua_pushstring(L, pt_ctx_last_error(ctx));
-		pt_ctx_unref(ctx);
-		return pt_lua_fail(L, r, lua_tostring(L, -1));
-	}
-	pt_ctx_unref(ctx);
-	lua_pushboolean(L, 1);
-	pt_lua_push_opt_string(L, backup);
-	free(backup);
-	return 2;
+	return pt_lua_written(L, ctx, r, backup);
 }
 
 /* dev:reset(): the method the kernel tries first, or nil, message, errno. */

@@ -54,6 +54,10 @@ void pt_lua_set_boolean(lua_State *L, const char *key, int value);
 typedef pt_device *(*member_at)(const void *obj, size_t i);
 void pt_lua_set_addresses(lua_State *L, const char *key, size_t n, member_at get, const void *obj);
 
+/* What a file write returns to Lua: true and the backup's path (freed), or nil, message, errno;
+ * the context is dropped either way. */
+int pt_lua_written(lua_State *L, pt_ctx *ctx, int r, char *backup);
+
 /* Raises when a recipe's top level (loading it) tries what changes the host. */
 void pt_lua_check_action(lua_State *L, const char *what);
 

@@ -6,6 +6,7 @@
  * groups), actions.c (transactions, host files), host.c (reading the host), usb.c (USB, QMP,
  * the udev monitor).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "pt-lua-private.h"
@@ -72,6 +73,20 @@ static int index_with_getters(lua_State *L)
 	lua_pushvalue(L, 1);
 	lua_call(L, 1, 1);
 	return 1;
+}
+
+int pt_lua_written(lua_State *L, pt_ctx *ctx, int r, char *backup)
+{
+	if (r < 0) {
+		lua_pushstring(L, pt_ctx_last_error(ctx));
+		pt_ctx_unref(ctx);
+		return pt_lua_fail(L, r, lua_tostring(L, -1));
+	}
+	pt_ctx_unref(ctx);
+	lua_pushboolean(L, 1);
+	pt_lua_push_opt_string(L, backup);
+	free(backup);
+	return 2;
 }
 
 void pt_lua_new_class(lua_State *L, const char *mt, const luaL_Reg *methods,

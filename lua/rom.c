@@ -138,16 +138,7 @@ static int pt_lua_write_romfile(lua_State *L)
 	if (!ctx)
 		return 3;
 	int r = pt_ctx_write_romfile(ctx, name, data, len, &backup);
-	if (r < 0) {
-		lua_pushstring(L, pt_ctx_last_error(ctx));
-		pt_ctx_unref(ctx);
-		return pt_lua_fail(L, r, lua_tostring(L, -1));
-	}
-	pt_ctx_unref(ctx);
-	lua_pushboolean(L, 1);
-	pt_lua_push_opt_string(L, backup);
-	free(backup);
-	return 2;
+	return pt_lua_written(L, ctx, r, backup);
 }
 
 static int pt_lua_romfile_name_valid(lua_State *L)

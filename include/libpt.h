@@ -130,6 +130,9 @@ const char *pt_device_get_reset_method(const pt_device *dev);
 int pt_device_get_numa_node(const pt_device *dev);
 /* Size in bytes of BAR i (0-5) or of the expansion ROM (i = 6); 0 when unused. */
 uint64_t pt_device_get_bar_size(const pt_device *dev, unsigned i);
+/* The sizes BAR i can be resized to (resourceN_resize, Linux 6.1+): bit n for 2^n MiB; 0 when
+ * the kernel offers no resizing. Read on first use. */
+uint64_t pt_device_get_bar_resizable(pt_device *dev, unsigned i);
 /* Header type without the multifunction bit: 0 endpoint, 1 PCI bridge, 2 CardBus; -1 unknown. */
 int pt_device_get_header_type(const pt_device *dev);
 int pt_device_is_bridge(const pt_device *dev);

@@ -542,23 +542,61 @@ static void check_bus_reset(pt_doctor *d, pt_device *dev)
 		    dev->parent->address);
 }
 
+/* "256 MiB-16 GiB" from a resourceN_resize bitmask (bit n: 2^n MiB). */
+static void size_range(uint64_t sizes, char *buf, size_t size)
+{
+	int lo = __builtin_ctzll(sizes), hi = 63 - __builtin_clzll(sizes);
+	char a[24], b[24];
+	snprintf(a, sizeof(a), lo >= 10 ? "%d GiB" : "%d MiB", 1 << (lo >= 10 ? lo - 10 : lo));
+	snprintf(b, sizeof(b), hi >= 10 ? "%llu GiB" : "%llu MiB", 1ULL << (hi >= 10 ? hi - 10 : hi));
+	snprintf(buf, size, "%s-%s", a, b);
+}
+
+/*
+ * BARs over 256 MiB need the VM's 64-bit MMIO window to hold them: OVMF's (X-PciMmio64Mb) and
+ * q35's pci-hole64-size; 32 GiB is what older OVMF and QEMU give. The window asked for is twice
+ * the passthrough set's large BARs, a power of two, at least 64 GiB.
+ */
 static void check_bars(pt_doctor *d, pt_device *dev)
 {
-	char evidence[512] = "";
-	for (unsigned i = 0; i < 6; i++)
-		if (dev->bars[i] > (256ULL << 20))
+	char evidence[768] = "", fix[512];
+	uint64_t total = 0;
+
+	for (size_t m = 0; m < (dev->n_set ? dev->n_set : 1); m++) {
+		const pt_device *member = dev->n_set ? dev->set[m] : dev;
+		for (unsigned i = 0; i < 6; i++)
+			if (member->bars[i] > (256ULL << 20))
+				total += member->bars[i];
+	}
+	for (unsigned i = 0; i < 6; i++) {
+		uint64_t sizes = pt_device_get_bar_resizable(dev, i);
+		char range[48] = "";
+		if (sizes)
+			size_range(sizes, range, sizeof(range));
+		if (dev->bars[i] > (256ULL << 20) || sizes)
 			snprintf(evidence + strlen(evidence), sizeof(evidence) - strlen(evidence),
-				 "%sBAR%u: %llu MiB", evidence[0] ? ", " : "", i,
-				 (unsigned long long)(dev->bars[i] >> 20));
-	if (evidence[0])
-		add(d, "large-bar", PT_WARN, "BARs above 256 MiB",
-		    "enable Above 4G Decoding (and Resizable BAR if wanted) in the firmware setup; give "
-		    "an OVMF guest a large enough 64-bit MMIO window, e.g. qm set VMID --args "
-		    "'-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536'",
-		    "%s/sys/bus/pci/devices/%s/resource: %s", root(d), dev->address, evidence);
-	else
+				 "%sBAR%u: %llu MiB%s%s%s", evidence[0] ? ", " : "", i,
+				 (unsigned long long)(dev->bars[i] >> 20), sizes ? " (resizable: " : "", range,
+				 sizes ? ")" : "");
+	}
+	if (total) {
+		uint64_t window = 64ULL << 30;
+		while (window < 2 * total)
+			window <<= 1;
+		snprintf(fix, sizeof(fix), "enable Above 4G Decoding (and Resizable BAR if wanted) in the firmware "
+			 "setup; give the VM a 64-bit MMIO window of %llu GiB: qm set VMID --args '-fw_cfg "
+			 "name=opt/ovmf/X-PciMmio64Mb,string=%llu -global q35-pcihost.pci-hole64-size=%lluG' (OVMF "
+			 "and q35; without it the guest fails the BARs with \"not enough IO\")",
+			 (unsigned long long)(window >> 30), (unsigned long long)(window >> 20),
+			 (unsigned long long)(window >> 30));
+		add(d, "large-bar", PT_WARN, "BARs above 256 MiB", fix,
+		    "%s/sys/bus/pci/devices/%s/resource: %s; the passthrough set's large BARs: %llu MiB", root(d),
+		    dev->address, evidence, (unsigned long long)(total >> 20));
+	} else {
 		add(d, "large-bar", PT_PASS, "BARs above 256 MiB", NULL,
-		    "%s/sys/bus/pci/devices/%s/resource: none over 256 MiB", root(d), dev->address);
+		    "%s/sys/bus/pci/devices/%s/resource: none over 256 MiB%s%s", root(d), dev->address,
+		    evidence[0] ? "; " : "", evidence);
+	}
 }
 
 /* A GPU's vBIOS: the VM reads it through the device's ROM BAR, or from a romfile. Reading the

@@ -243,6 +243,42 @@ static void item_end(struct out *o)
 	o->first = false;
 }
 
+/* A GPU's resizable BARs: "bar_resizable": {"0": [256, 512, ...]} (MiB), only where the kernel
+ * offers resizing. */
+static void rebar_json(struct out *o, pt_device *dev)
+{
+	bool any = false;
+
+	for (unsigned i = 0; i < 6; i++) {
+		uint64_t sizes = pt_device_get_bar_resizable(dev, i);
+		if (!sizes)
+			continue;
+		if (!any) {
+			key(o, "bar_resizable");
+			add(o, "{", 1);
+			o->first = true;
+		}
+		any = true;
+		char k[2] = { (char)('0' + i), '\0' };
+		key(o, k);
+		add(o, "[", 1);
+		bool first = true;
+		for (unsigned n = 0; n < 64; n++) {
+			if (!(sizes >> n & 1))
+				continue;
+			if (!first)
+				add(o, ", ", 2);
+			first = false;
+			digits(o, 1ULL << n);
+		}
+		add(o, "]", 1);
+	}
+	if (any) {
+		add(o, "}", 1);
+		o->first = false;
+	}
+}
+
 /* Only on an mdev parent and an NVIDIA vGPU VF: "mdev_types" and "mdevs", "vgpu_types" and
  * "current_vgpu_type". */
 static void mdev_json(struct out *o, pt_device *dev)
@@ -344,6 +380,8 @@ PT_EXPORT char *pt_device_to_json(pt_device *dev)
 		string(&o, f);
 	}
 	add(&o, "]", 1);
+	if ((dev->class >> 16) == 0x03)
+		rebar_json(&o, dev);
 	mdev_json(&o, dev);
 	add(&o, "}", 1);
 	if (o.oom) {

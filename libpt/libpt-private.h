@@ -141,6 +141,9 @@ struct pt_device {
 	/* guard.c, found on first use */
 	unsigned critical;
 	char *critical_reason;
+	/* pci.c, read on first use: resourceN_resize */
+	bool rebar_loaded;
+	uint64_t rebar[6];
 	/* mdev.c, read on first use for the whole snapshot */
 	struct pt_mdev_type *mdev_types;
 	size_t n_mdev_types;

@@ -724,6 +724,26 @@ PT_EXPORT uint64_t pt_device_get_bar_size(const pt_device *dev, unsigned i)
 	return i < 7 ? dev->bars[i] : 0;
 }
 
+/* resourceN_resize (Linux 6.1+, a device with the Resizable BAR capability): a bitmask of the
+ * sizes BAR i supports, bit n for 2^n MiB; 0 where the kernel offers none. Read on first use. */
+PT_EXPORT uint64_t pt_device_get_bar_resizable(pt_device *dev, unsigned i)
+{
+	if (i >= 6)
+		return 0;
+	if (!dev->rebar_loaded) {
+		char path[80], buf[32];
+		unsigned long long v;
+		dev->rebar_loaded = true;
+		for (unsigned n = 0; n < 6; n++) {
+			snprintf(path, sizeof(path), DEVICES_DIR "/%s/resource%u_resize", dev->address, n);
+			if (pt_read_attr(dev->e->ctx->rootfd, path, buf, sizeof(buf)) == 0 &&
+			    pt_parse_hex(buf, ~0ULL, &v) == 0)
+				dev->rebar[n] = v;
+		}
+	}
+	return dev->rebar[i];
+}
+
 PT_EXPORT int pt_device_is_bridge(const pt_device *dev)
 {
 	return dev->header_type == 1 || dev->header_type == 2;

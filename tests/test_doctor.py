@@ -3,7 +3,7 @@ import json
 import os
 import subprocess
 
-from harness import build_spec, contains, eq, ptlua, test
+from harness import report_json, build_spec, contains, eq, ptlua, test
 
 KERNEL = "6.1.0-99-amd64"
 DEVICES = """
@@ -161,6 +161,20 @@ def doctor_devices(tmp):
     checks, _ = doctor(root, "--device", "01:00.0", check=0)
     eq(checks["large-bar"]["status"], "warn", "16 GiB BAR")
     contains(checks["large-bar"]["evidence"], "BAR1: 16384 MiB", "evidence")
+    contains(checks["large-bar"]["fix"], "a 64-bit MMIO window of 64 GiB: qm set VMID --args '-fw_cfg "
+             "name=opt/ovmf/X-PciMmio64Mb,string=65536 -global q35-pcihost.pci-hole64-size=64G'", "the window")
+    # Resizable BAR (Linux 6.1+): bit n of resourceN_resize for 2^n MiB
+    with open(os.path.join(os.path.dirname(res), "resource1_resize"), "w") as f:
+        f.write("0000000000007ff0\n")  # 16 MiB to 16 GiB
+    checks, _ = doctor(root, "--device", "01:00.0", check=0)
+    contains(checks["large-bar"]["evidence"], "BAR1: 16384 MiB (resizable: 16 MiB-16 GiB)", "the sizes it takes")
+    dev = {d["address"]: d for d in report_json(root)["devices"]}["0000:01:00.0"]
+    eq(dev["bar_resizable"], {"1": [16 << i for i in range(11)]}, "in the report's JSON")
+    with open(res, "w") as f:
+        f.write("0x000000e000000000 0x000000efffffffff 0x000000000014220c\n" * 2 +
+                "0x0000000000000000 0x0000000000000000 0x0000000000000000\n" * 11)
+    checks, _ = doctor(root, "--device", "01:00.0", check=0)
+    contains(checks["large-bar"]["fix"], "a 64-bit MMIO window of 256 GiB", "twice two 64 GiB BARs, a power of two")
 
 
 @test()

@@ -2,12 +2,13 @@
 /*
  * The interpreter set-up of ptlua, for any C program that embeds Lua with libpt: the standard
  * libraries, `pt` and `pt.json` preloaded, the bundled Lua modules found beside the binary (or
- * where they were installed; their bytecode, `make` compiles it, before their sources), and
- * nothing from LUA_PATH, LUA_CPATH or LUA_INIT.
+ * where they were installed; their bytecode, which `make` compiles, where it is not older than
+ * their sources), and nothing from LUA_PATH, LUA_CPATH or LUA_INIT.
  */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -18,6 +19,41 @@
 #ifndef PT_LUADIR
 #define PT_LUADIR "/usr/local/share/libpt/lua"
 #endif
+
+/*
+ * A searcher before Lua's own: a module on package.path whose bytecode (X.luac, compiled by
+ * make) is there and not older than its source is loaded from the bytecode; an edited source
+ * is never shadowed by stale bytecode. Returns like Lua's searchers.
+ */
+static int bytecode_searcher(lua_State *L)
+{
+	const char *name = luaL_checkstring(L, 1);
+	struct stat src, bin;
+
+	lua_getglobal(L, "package");
+	lua_getfield(L, -1, "searchpath");
+	lua_pushvalue(L, 1);
+	lua_getfield(L, -3, "path");
+	lua_call(L, 2, 1);
+	const char *path = lua_tostring(L, -1);
+	if (!path) {
+		lua_pushfstring(L, "no bytecode for '%s'", name);
+		return 1;
+	}
+	const char *luac = lua_pushfstring(L, "%sc", path);
+	if (stat(luac, &bin) < 0 ||
+	    (stat(path, &src) == 0 && (bin.st_mtim.tv_sec < src.st_mtim.tv_sec ||
+				       (bin.st_mtim.tv_sec == src.st_mtim.tv_sec &&
+					bin.st_mtim.tv_nsec < src.st_mtim.tv_nsec)))) {
+		lua_pushfstring(L, "no fresh bytecode %s", luac);
+		return 1;
+	}
+	if (luaL_loadfilex(L, luac, "b") != LUA_OK)
+		return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, luac,
+				  lua_tostring(L, -1));
+	lua_pushstring(L, luac);
+	return 2;
+}
 
 /* The bundled modules: lua/ beside the binary in the build tree, share/libpt/lua beside an
  * installed bin/ (wherever PREFIX put it), else the directory fixed at build time. */
@@ -43,9 +79,16 @@ static void set_paths(lua_State *L)
 		}
 	}
 	lua_getglobal(L, "package");
-	lua_pushfstring(L, "%s%s/?.luac;%s%s/?.lua;%s%s/?/init.lua", dir, suffix, dir, suffix, dir,
-			suffix);
+	lua_pushfstring(L, "%s%s/?.lua;%s%s/?/init.lua", dir, suffix, dir, suffix);
 	lua_setfield(L, -2, "path");
+	lua_getfield(L, -1, "searchers"); /* 1 preload, then ours, then Lua's */
+	for (lua_Integer i = (lua_Integer)lua_rawlen(L, -1); i >= 2; i--) {
+		lua_rawgeti(L, -1, i);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_pushcfunction(L, bytecode_searcher);
+	lua_rawseti(L, -2, 2);
+	lua_pop(L, 1);
 	lua_pushliteral(L, "");
 	lua_setfield(L, -2, "cpath");
 	lua_getfield(L, -1, "preload");

@@ -21,6 +21,7 @@ return {
     { name = "vm", type = "vmid", help = "the VM (proxmox, qm: read for free slots and settings)" },
     { name = "primary", type = "bool", help = "the GPU is the VM's primary display (x-vga, vga none)" },
     { name = "no-rombar", type = "bool", help = "do not expose the option ROM" },
+    { name = "legacy-igd", type = "bool", help = "Intel's integrated GPU at 00:02.0 as the only display (proxmox, qm)" },
     { name = "romfile", type = "string", help = "a vBIOS file (Proxmox: in /usr/share/kvm)" },
     { name = "hide-kvm", type = "bool", help = "cpu host,hidden=1 (NVIDIA drivers before 465)" },
     { name = "storage", type = "string", default = "local-lvm", help = "storage for a new efidisk" },
@@ -56,7 +57,8 @@ return {
       local out = { lines = {}, qm = {} }
       if dev then
         local r = proxmox.emit(inv, dev, { vm = args.vm, primary = args.primary, rombar = not args["no-rombar"],
-          romfile = args.romfile, hide_kvm = args["hide-kvm"], storage = args.storage })
+          romfile = args.romfile, hide_kvm = args["hide-kvm"], storage = args.storage,
+          legacy_igd = args["legacy-igd"] })
         table.move(r.lines, 1, #r.lines, 1, out.lines)
         out.qm[#out.qm + 1] = r.qm
         out.notes = r.notes

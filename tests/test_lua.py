@@ -180,3 +180,32 @@ def lua_check_and_describe(tmp):
     p = ptlua(["--describe", os.path.join(TOP, "scripts", "report.lua")])
     contains(p.stdout, "report: PCI devices by IOMMU group", "describe")
     contains(p.stdout, "--class gpu|audio|usb|storage|network", "enum values")
+
+
+@test()
+def lua_bytecode_never_shadows_an_edited_module(tmp):
+    """ptlua loads a bundled module's bytecode (make compiles lua/pt/X.luac) only while it is not
+    older than the source (lua/setup.c): an edit takes effect before the next make."""
+    import shutil
+    import time
+    from harness import run
+    d = os.path.join(tmp, "lua")
+    os.makedirs(os.path.join(d, "pt"))
+    shutil.copy(os.path.join(TOP, "lua", "ptlua"), d)
+    for f in os.listdir(os.path.join(TOP, "lua", "pt")):
+        shutil.copy(os.path.join(TOP, "lua", "pt", f), os.path.join(d, "pt"))
+    mod = os.path.join(d, "pt", "probe.lua")
+    with open(mod, "w") as f:
+        f.write('return "old"\n')
+    run([os.path.join(d, "ptlua"), "--trusted", os.path.join(TOP, "lua", "luac.lua"), mod, mod + "c", mod], check=0)
+    script = os.path.join(tmp, "s.lua")
+    with open(script, "w") as f:
+        f.write('print(require "pt.probe")\n')
+    ptl = os.path.join(d, "ptlua")
+    eq(run([ptl, "--trusted", script], check=0).stdout, f"old\t{mod}c\n", "compiled: the bytecode loaded")
+    time.sleep(0.01)
+    with open(mod, "w") as f:
+        f.write('return "edited"\n')
+    eq(run([ptl, "--trusted", script], check=0).stdout, f"edited\t{mod}\n", "the edited source, not the older bytecode")
+    os.utime(mod + "c")
+    eq(run([ptl, "--trusted", script], check=0).stdout, f"old\t{mod}c\n", "bytecode newer than the source is used")

@@ -154,8 +154,47 @@ end
 -- opts: vm, primary (x-vga and vga none), rombar (false: rombar=0), romfile, hide_kvm,
 -- machine (default q35), bios (default ovmf for GPUs), storage (for the efidisk).
 -- Returns { lines = {...}, qm = "qm set ...", keys = {...} }.
+-- Proxmox's legacy-igd=1 (Intel's integrated GPU as the VM's only, primary display): the device
+-- at 00:02.0 alone (no multifunction), machine i440fx, vga none, the ROM BAR on.
+local IGD = "0000:00:02.0"
+
+local function emit_legacy_igd(dev, opts, config)
+  if dev.address ~= IGD or dev.vendor_id ~= 0x8086 or not (dev.class and dev.class >> 16 == 0x03) then
+    fail("%s: legacy-igd is for Intel's integrated GPU at %s", dev.address, IGD)
+  end
+  if opts.rombar == false then fail("legacy-igd needs the ROM BAR: not with --no-rombar") end
+  local vm, values = opts.vm, config and config.main.values or {}
+  local lines, options = {}, {}
+  local function set(key, value)
+    lines[#lines + 1] = key .. ": " .. value
+    options[#options + 1] = "--" .. key
+    options[#options + 1] = value
+  end
+  local props = { { nil, IGD }, { "legacy-igd", "1" } }
+  if opts.romfile then props[#props + 1] = { "romfile", M.check_romfile(opts.romfile) } end
+  set(next_free(config, "hostpci", 15, {}), M.format_props(props))
+  if is_q35(values.machine or "pc") then set("machine", "pc") end
+  if values.vga ~= "none" then set("vga", "none") end
+  return { lines = lines, notes = {}, qm = qm_set(vm, options) }
+end
+
+-- The lint of a hostpci line with legacy-igd=1, by the same rules.
+function M.lint_legacy_igd(map, values, note)
+  local host = map.host or ""
+  local full = host:match("^%x+:%x%x:%x%x") and host or "0000:" .. host
+  if host:find(";") or full ~= IGD then
+    note("legacy-igd=1 passes the integrated GPU alone: host=%s (not %s)", IGD, host)
+  end
+  if is_q35(values.machine or "pc") then note("legacy-igd=1 needs machine i440fx (machine: %s)", values.machine) end
+  if values.vga ~= "none" then note("legacy-igd=1 needs vga: none (vga: %s)", values.vga or "default") end
+  if map.rombar == "0" then note("legacy-igd=1 needs the ROM BAR (rombar=0 here)") end
+end
+
 function M.emit(inv, dev, opts)
   local vm = M.check_vmid(opts.vm)
+  if opts.legacy_igd then
+    return emit_legacy_igd(dev, opts, opts.config or M.read_config(require("pt").root(), vm))
+  end
   local config = opts.config or M.read_config(require("pt").root(), vm)
   local taken, lines, options, notes = {}, {}, {}, {}
   local values = config and config.main.values or {}
@@ -506,6 +545,7 @@ function M.lint(inv, root, only)
           if not matched then note(vm, key, "host %s: no such PCI device on this host", id) end
         end
         if map.romfile then M.lint_romfile(inv, map, v, function(...) note(vm, key, ...) end) end
+        if map["legacy-igd"] == "1" then M.lint_legacy_igd(map, v, function(...) note(vm, key, ...) end) end
       elseif key:match("^usb%d+$") then
         local _, map = M.parse_props(v[key], "host")
         local id = (map.host or ""):lower()

@@ -53,7 +53,7 @@ LUA_OBJ = build/lua-pt.o build/lua-inventory.o build/lua-actions.o build/lua-hos
 SONAME = libpt.so.$(ABI_MAJOR)
 SHLIB = libpt.so.$(VERSION)
 
-LUA_MODULES = lua/pt/recipe.lua lua/pt/proxmox.lua lua/pt/libvirt.lua lua/pt/qemu.lua lua/pt/persist.lua lua/pt/topology.lua lua/pt/passthrough.lua lua/pt/usb.lua
+LUA_MODULES = lua/pt/recipe.lua lua/pt/proxmox.lua lua/pt/libvirt.lua lua/pt/qemu.lua lua/pt/persist.lua lua/pt/topology.lua lua/pt/passthrough.lua lua/pt/usb.lua lua/pt/cluster.lua
 LUA_BYTECODE = $(LUA_MODULES:.lua=.luac)
 SCRIPTS = $(wildcard scripts/*.lua)
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system

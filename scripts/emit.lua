@@ -28,7 +28,9 @@ return {
     { name = "mapping", type = "string", help = "mapping name (format mapping)" },
     { name = "nodes", type = "string", metavar = "NODE=REPORT,...",
       help = "other nodes' JSON reports (format mapping)" },
-    { name = "node", type = "string", default = "localhost", help = "this node's name (format mapping)" },
+    { name = "node", type = "string", help = "this node's name (format mapping; default: the host name)" },
+    { name = "cluster", type = "bool",
+      help = "the other nodes from their published reports in /etc/pve/nodes (format mapping)" },
     { name = "blacklist", type = "bool", help = "also blacklist the host drivers (format host)" },
     { name = "apply", type = "bool", help = "write the host files (format host), keeping backups" },
   },
@@ -74,7 +76,7 @@ return {
       end
     elseif f == "mapping" and usb and not dev then
       if not args.mapping then error("--format mapping needs --mapping", 0) end
-      local nodes = { args.node }
+      local nodes = { args.node or "localhost" }
       for item in (args.nodes or ""):gmatch("[^,]+") do nodes[#nodes + 1] = item:match("^([^=]+)") end
       local r = proxmox.emit_usb_mapping(args.mapping, usb, nodes)
       print("# /etc/pve/mapping/usb.cfg")
@@ -84,7 +86,12 @@ return {
       if not dev or not args.mapping then error("--format mapping needs --device and --mapping", 0) end
       local local_report = { devices = {} }
       for d in inv:devices() do local_report.devices[#local_report.devices + 1] = d:fields() end
-      local nodes = { { name = args.node, devices = local_report.devices } }
+      local cluster = require "pt.cluster"
+      local this = args.node or (args.cluster and cluster.node_name()) or "localhost"
+      local nodes = { { name = this, devices = local_report.devices } }
+      if args.cluster then
+        for _, r in ipairs((cluster.others(this))) do nodes[#nodes + 1] = r end
+      end
       for item in (args.nodes or ""):gmatch("[^,]+") do
         local name, file = item:match("^([^=]+)=(.+)$")
         if not name then error("--nodes " .. item .. ": expected NODE=REPORT", 0) end

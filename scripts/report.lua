@@ -190,11 +190,20 @@ return {
     { name = "dot", type = "bool", help = "print the PCI tree as Graphviz DOT, coloured by IOMMU group" },
     { name = "svg", type = "bool", help = "draw the PCI tree as SVG with dot (graphviz), on stdout" },
     { name = "require-iommu", type = "bool", help = "fail (exit 1) when the IOMMU is off" },
+    { name = "publish", type = "bool",
+      help = "write this node's compact report to /etc/pve/nodes/NODE/libpt.json (a Proxmox cluster)" },
+    { name = "node", type = "string", help = "this node's name (--publish; default: the host name)" },
   },
   run = function(args)
     local inv, err = pt.scan()
     if not inv then error(err, 0) end
     if args.usb then return usb_report(inv, args.json) end
+    if args.publish then
+      local cluster = require "pt.cluster"
+      local path, size = cluster.publish(inv, args.node or cluster.node_name())
+      print(string.format("published %s (%d bytes, %d devices)", path, size, inv:count()))
+      return 0
+    end
     local chosen = {}
     if args.device then
       local dev, derr = inv:device(args.device)

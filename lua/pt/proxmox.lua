@@ -302,7 +302,7 @@ function M.read_node_report(file)
 end
 
 -- A node's report as it arrives from elsewhere: every value that goes into pci.cfg checked.
-local function checked_device(node, d)
+function M.checked_device(node, d)
   local function bad(what, v) fail("node %s: device %s: %s %q is not valid", node, tostring(d.address), what, tostring(v)) end
   if type(d.address) ~= "string" or not d.address:match("^%x%x%x%x%x?:%x%x:%x%x%.[0-7]$") then bad("address", d.address) end
   for _, k in ipairs { "vendor_id", "device_id", "subsystem_vendor_id", "subsystem_device_id" } do
@@ -335,7 +335,7 @@ function M.emit_mapping(name, set, nodes, opts)
   for i, node in ipairs(nodes) do
     M.check_value("node name", node.name)
     if not node.name:match("^[%a%d][%w%-%.]*$") then fail("node name %q is not a host name", node.name) end
-    if i > 1 then for _, d in ipairs(node.devices) do checked_device(node.name, d) end end
+    if i > 1 then for _, d in ipairs(node.devices) do M.checked_device(node.name, d) end end
   end
   -- The functions of each slot, on each node.
   local function slots(devices)
@@ -451,7 +451,6 @@ function M.read_mappings(root)
   return names
 end
 
--- Findings on every VM config under /etc/pve/qemu-server, or the one of `only`.
 -- A hostpci line's romfile=: there, a ROM, for the device it is given to (Proxmox passes it
 -- with the first function), with an EFI image where the VM boots OVMF.
 function M.lint_romfile(inv, map, values, note)
@@ -490,6 +489,7 @@ function M.lint_romfile(inv, map, values, note)
   end
 end
 
+-- Findings on every VM config under /etc/pve/qemu-server, or the one of `only`.
 function M.lint(inv, root, only)
   local dir = (root == "/" and "" or root) .. "/etc/pve/qemu-server"
   local findings, used = {}, {}

@@ -1,0 +1,194 @@
+-- A Proxmox cluster through pmxcfs: each node publishes a compact report of its PCI devices to
+-- /etc/pve/nodes/<node>/libpt.json (what mappings and their lint need, atomic, well under
+-- pmxcfs's 1 MiB file limit), and any node builds pci.cfg mappings and checks them from every
+-- node's published report. Other nodes' reports are input from elsewhere: every field is
+-- checked before use (pt.proxmox.checked_device), and a report must name the node it lies under.
+local pt = require "pt"
+local json = require "pt.json"
+local proxmox = require "pt.proxmox"
+
+local M = {}
+
+M.FORMAT = 1
+M.COLUMNS = { "address", "vendor_id", "device_id", "subsystem_vendor_id", "subsystem_device_id", "iommu_group",
+  "physfn", "class" }
+M.MAX_BYTES = 1 << 20 -- pmxcfs refuses larger files
+M.STALE_SECONDS = 24 * 3600
+
+local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+
+local function report_path(node) return "/etc/pve/nodes/" .. node .. "/libpt.json" end
+
+local function check_node(name)
+  if type(name) ~= "string" or not name:match("^[%a%d][%w%-]*$") or #name > 63 then
+    fail("node name %q is not a host name", tostring(name))
+  end
+  return name
+end
+
+-- This node's name as Proxmox uses it: the short host name.
+function M.node_name()
+  local text = pt.read_host_file("/etc/hostname") or ""
+  return check_node(text:match("^%s*([^%.%s]+)"))
+end
+
+-- The compact report: a row a device, in M.COLUMNS order.
+function M.compact(inv, node, now)
+  local rows = json.array()
+  for d in inv:devices() do
+    local f = d:fields()
+    rows[#rows + 1] = json.array { f.address, f.vendor_id, f.device_id, f.subsystem_vendor_id,
+      f.subsystem_device_id, f.iommu_group or json.null, f.physfn or json.null, f.class or json.null }
+  end
+  return json.object({ "libpt", "node", "time", "columns", "devices" }, {
+    libpt = M.FORMAT, node = check_node(node), time = now or os.time(), columns = json.array(M.COLUMNS),
+    devices = rows,
+  })
+end
+
+-- Writes this node's report; returns its path and size.
+function M.publish(inv, node)
+  local text = json.encode(M.compact(inv, node)) .. "\n"
+  if #text >= M.MAX_BYTES then
+    fail("the report of node %s is %d bytes: pmxcfs takes files under %d", node, #text, M.MAX_BYTES)
+  end
+  local ok, err = pt.write_file(report_path(node), text)
+  if not ok then fail("%s", err) end
+  return report_path(node), #text
+end
+
+-- One node's published report, checked: {name, time, devices}; nil and why when it is absent.
+function M.read(node)
+  check_node(node)
+  local path = report_path(node)
+  local text = pt.read_file(path)
+  if not text then return nil, path .. ": not published" end
+  local ok, r = pcall(json.decode, text)
+  if not ok or type(r) ~= "table" then fail("%s: not JSON", path) end
+  if r.libpt ~= M.FORMAT then fail("%s: not a libpt node report of format %d", path, M.FORMAT) end
+  if r.node ~= node then fail("%s: the report of node %q lies under node %s", path, tostring(r.node), node) end
+  if math.type(r.time) ~= "integer" or r.time < 0 then fail("%s: time %q is not a time", path, tostring(r.time)) end
+  if type(r.columns) ~= "table" or table.concat(r.columns, ",") ~= table.concat(M.COLUMNS, ",") then
+    fail("%s: columns are not %s", path, table.concat(M.COLUMNS, ","))
+  end
+  if type(r.devices) ~= "table" then fail("%s: no devices", path) end
+  local devices = {}
+  for i, row in ipairs(r.devices) do
+    if type(row) ~= "table" then fail("%s: device %d is not a row", path, i) end
+    local d = {}
+    for c, name in ipairs(M.COLUMNS) do d[name] = row[c] end
+    if d.class ~= json.null and not (type(d.class) == "string" and d.class:match("^%x%x%x%x%x%x$")) then
+      fail("%s: device %d: class %q is not valid", path, i, tostring(d.class))
+    end
+    devices[i] = proxmox.checked_device(node, d)
+  end
+  return { name = node, time = r.time, devices = devices }
+end
+
+-- The nodes of the cluster: the directories under /etc/pve/nodes.
+function M.nodes()
+  local out = {}
+  for _, name in ipairs(pt.listdir("/etc/pve/nodes") or {}) do
+    if name:match("^[%a%d][%w%-]*$") then out[#out + 1] = name end
+  end
+  table.sort(out)
+  return out
+end
+
+-- Every other node's published report (this node's own devices come from its scan).
+function M.others(this)
+  local out, missing = {}, {}
+  for _, node in ipairs(M.nodes()) do
+    if node ~= this then
+      local r = M.read(node)
+      if r then out[#out + 1] = r else missing[#missing + 1] = node end
+    end
+  end
+  return out, missing
+end
+
+-- The PCI mappings of /etc/pve/mapping/pci.cfg: {name = {{id, node, path, subsystem, group}, ...}}.
+local function mappings()
+  local out, order, current = {}, {}, nil
+  for line in (pt.read_file("/etc/pve/mapping/pci.cfg") or ""):gmatch("[^\n]+") do
+    local name = line:match("^([%a][%w%-_]*)%s*$")
+    if name then
+      current = {}
+      out[name] = current
+      order[#order + 1] = name
+    elseif current and line:match("^%s+map%s") then
+      local m = {}
+      for k, v in line:match("^%s+map%s+(.*)$"):gmatch("([%w%-]+)=([^,]*)") do m[k] = v end
+      current[#current + 1] = m
+    end
+  end
+  return out, order
+end
+
+-- Findings on the cluster's PCI mappings against every node's published report: mappings
+-- that would fail at VM start on a node (Proxmox's "hardware probably changed": id, subsystem
+-- id or IOMMU group no longer match), nodes without a report or without the device, stale
+-- reports (with their age). Each finding: {mapping, node, message}.
+function M.lint(inv, this, now)
+  now = now or os.time()
+  local findings = {}
+  local function note(mapping, node, fmt, ...)
+    findings[#findings + 1] = { mapping = mapping, node = node, message = string.format(fmt, ...) }
+  end
+  local reports = { [this] = { name = this, time = now, devices = {} } }
+  for d in inv:devices() do table.insert(reports[this].devices, d:fields()) end
+  local others, missing = M.others(this)
+  for _, r in ipairs(others) do
+    reports[r.name] = r
+    local age = now - r.time
+    if age > M.STALE_SECONDS then
+      note("*", r.name, "its published report is %d h old: run report.lua --publish there", age // 3600)
+    end
+  end
+  for _, node in ipairs(missing) do note("*", node, "has not published a report (report.lua --publish)") end
+  local maps, order = mappings()
+  for _, name in ipairs(order) do
+    local on = {}
+    for _, m in ipairs(maps[name]) do
+      local node = m.node or "?"
+      on[node] = true
+      local r = reports[node]
+      if r then
+        local by = {}
+        for _, d in ipairs(r.devices) do by[d.address] = d end
+        for path in (m.path or ""):gmatch("[^;]+") do
+          local full = path:match("^%x+:%x%x:%x%x%.%d$") and path or path .. ".0" -- a slot: its function 0
+          local d = by[full]
+          if not d then
+            note(name, node, "path %s: no such device there: VMs using mapping %s cannot start on %s", path, name, node)
+          else
+            local id = d.vendor_id .. ":" .. d.device_id
+            local sub = d.subsystem_vendor_id .. ":" .. d.subsystem_device_id
+            if m.id and m.id ~= id then
+              note(name, node, "path %s is %s now, the mapping says %s: the hardware probably changed", path, id, m.id)
+            end
+            if m["subsystem-id"] and m["subsystem-id"] ~= sub then
+              note(name, node, "path %s has subsystem id %s now, the mapping says %s: the hardware probably changed",
+                path, sub, m["subsystem-id"])
+            end
+            if m.iommugroup and tonumber(m.iommugroup) ~= d.iommu_group then
+              note(name, node, "path %s is in IOMMU group %s now, the mapping says %s", path,
+                tostring(d.iommu_group), m.iommugroup)
+            end
+          end
+        end
+      end
+    end
+    for node in pairs(reports) do
+      if not on[node] then note(name, node, "no map line: VMs using mapping %s cannot start on this node", name) end
+    end
+  end
+  table.sort(findings, function(a, b)
+    if a.mapping ~= b.mapping then return a.mapping < b.mapping end
+    if a.node ~= b.node then return a.node < b.node end
+    return a.message < b.message
+  end)
+  return findings
+end
+
+return M

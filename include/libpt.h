@@ -395,6 +395,12 @@ typedef struct pt_usb pt_usb;
 size_t pt_enum_get_usb_count(pt_enum *e);
 pt_usb *pt_enum_get_usb(pt_enum *e, size_t i);
 const char *pt_usb_get_port(const pt_usb *u);
+/* The other half of the device's physical port (its USB 3 or USB 2 port, where the kernel links
+ * them: port/peer), as a port path ("2-2"); NULL for none. A device that comes back at another
+ * speed is there. */
+const char *pt_usb_get_peer_port(const pt_usb *u);
+/* "BUS-PORT(.PORT)*", as the kernel names a USB device's port. */
+int pt_usb_port_is_valid(const char *s);
 unsigned pt_usb_get_bus(const pt_usb *u);
 unsigned pt_usb_get_devnum(const pt_usb *u);
 unsigned pt_usb_get_speed(const pt_usb *u);

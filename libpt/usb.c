@@ -31,8 +31,57 @@ struct pt_usb {
 	char *vendor_name, *product_name; /* hwdb */
 	char *node;			  /* /dev/ttyUSB0, /dev/sdb */
 	char *interfaces;		  /* "ff:cp210x 03:usbhid" */
+	char peer[32];			  /* the other half of its physical port: "2-2"; "" for none */
 	pt_device *controller;
 };
+
+/* A port path as the kernel names it: "BUS-PORT(.PORT)*", at most 7 tiers (USB allows 5 hubs). */
+PT_EXPORT int pt_usb_port_is_valid(const char *s)
+{
+	size_t tiers = 0;
+
+	if (!s || !(*s >= '1' && *s <= '9'))
+		return 0;
+	while (*s >= '0' && *s <= '9')
+		s++;
+	if (*s++ != '-')
+		return 0;
+	for (;; s++) {
+		if (!(*s >= '0' && *s <= '9') || ++tiers > 7)
+			return 0;
+		while (*s >= '0' && *s <= '9')
+			s++;
+		if (!*s)
+			return 1;
+		if (*s != '.')
+			return 0;
+	}
+}
+
+/*
+ * The USB 2 and USB 3 halves of one physical port are ports of two root hubs (or hubs), linked
+ * by the kernel: DEVICE/port -> the port it is plugged into, PORT/peer -> its other half, named
+ * "usbB-portN" on a root hub or "B-P-portN" on a hub. The peer as a port path: "B-N", "B-P.N".
+ */
+static void read_peer(int dev, pt_usb *u)
+{
+	char link[PATH_MAX];
+	unsigned long long n;
+
+	if (pt_read_link(dev, "port/peer", link, sizeof(link)) < 0)
+		return;
+	char *name = (char *)pt_basename(link), *cut = strstr(name, "-port");
+	if (!cut || pt_parse_uint(cut + 5, 255, &n) < 0)
+		return;
+	*cut = '\0';
+	char peer[40];
+	if (strncmp(name, "usb", 3) == 0)
+		snprintf(peer, sizeof(peer), "%.8s-%llu", name + 3, n);
+	else
+		snprintf(peer, sizeof(peer), "%.24s.%llu", name, n);
+	if (pt_usb_port_is_valid(peer) && strlen(peer) < sizeof(u->peer))
+		memcpy(u->peer, peer, strlen(peer) + 1);
+}
 
 static char *attr(int dir, const char *name)
 {
@@ -185,6 +234,7 @@ void pt_usb_load(pt_enum *e)
 		u->manufacturer = attr(d, "manufacturer");
 		u->product_string = attr(d, "product");
 		u->serial = attr(d, "serial");
+		read_peer(d, u);
 		hwdb_names(hwdb, u);
 		close(d);
 		if (pt_read_link(top, de->d_name, link, sizeof(link)) == 0)
@@ -227,6 +277,11 @@ PT_EXPORT pt_usb *pt_enum_get_usb(pt_enum *e, size_t i)
 {
 	pt_usb_load(e);
 	return i < e->n_usb ? &e->usb[i] : NULL;
+}
+
+PT_EXPORT const char *pt_usb_get_peer_port(const pt_usb *u)
+{
+	return u->peer[0] ? u->peer : NULL;
 }
 
 PT_EXPORT const char *pt_usb_get_port(const pt_usb *u) { return u->port; }

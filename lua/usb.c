@@ -23,6 +23,7 @@ int pt_lua_enum_usb(lua_State *L)
 		pt_usb *u = pt_enum_get_usb(e, i);
 		lua_createtable(L, 0, 14);
 		pt_lua_set_string(L, "port", pt_usb_get_port(u));
+		pt_lua_set_string(L, "peer_port", pt_usb_get_peer_port(u));
 		pt_lua_set_integer(L, "bus", pt_usb_get_bus(u));
 		pt_lua_set_integer(L, "devnum", pt_usb_get_devnum(u));
 		pt_lua_set_integer(L, "speed", pt_usb_get_speed(u));
@@ -197,8 +198,15 @@ static int monitor_next(lua_State *L)
 	return 1;
 }
 
+static int pt_lua_usb_port_valid(lua_State *L)
+{
+	lua_pushboolean(L, pt_usb_port_is_valid(luaL_checkstring(L, 1)));
+	return 1;
+}
+
 const luaL_Reg pt_lua_usb_funcs[] = {
 	{ "qmp", pt_lua_qmp },
+	{ "usb_port_valid", pt_lua_usb_port_valid },
 	{ "monitor", pt_lua_monitor },
 	{ NULL, NULL },
 };

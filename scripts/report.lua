@@ -114,7 +114,7 @@ local function print_text(inv, selected, root, groups)
   end
 end
 
-local USB_KEYS = { "port", "bus", "devnum", "vendor_id", "product_id", "manufacturer", "product",
+local USB_KEYS = { "port", "peer_port", "bus", "devnum", "vendor_id", "product_id", "manufacturer", "product",
   "serial", "vendor_name", "product_name", "speed", "interfaces", "node", "controller", "shares_id" }
 
 -- USB devices: ids, names, serial, port, speed, interfaces and their drivers, the /dev node,
@@ -150,9 +150,9 @@ local function usb_report(inv, as_json)
     print(string.format("  %-10s [%s:%s] %s %s%s%s", d.port, d.vendor_id, d.product_id,
       d.manufacturer or d.vendor_name or "?", name, d.serial and (" serial " .. d.serial) or "",
       d.node and (" " .. d.node) or ""))
-    print(string.format("  %-10s %d Mbit/s, interfaces %s, on %s%s", "", d.speed, d.interfaces or "-",
-      d.controller or "?", count[d.vendor_id .. ":" .. d.product_id] > 1 and
-      "; another device has the same id: attach by port" or ""))
+    print(string.format("  %-10s %d Mbit/s, interfaces %s, on %s%s%s", "", d.speed, d.interfaces or "-",
+      d.controller or "?", d.peer_port and ("; the same physical port is " .. d.peer_port .. " at the other speed") or "",
+      count[d.vendor_id .. ":" .. d.product_id] > 1 and "; another device has the same id: attach by port" or ""))
   end
 end
 

@@ -22,7 +22,8 @@ root, 256 without extended space, 4096). Lines starting with '#' are comments. `
   input N NAME ADDRESS|platform keyboard|mouse  /sys/class/input/inputN
   fb NAME ADDRESS / fbcon                     a framebuffer of a PCI device / fbcon bound
   driver NAME                                 a loaded driver with no device (vfio-pci)
-  usb PORT VVVV:PPPP CONTROLLER [key=value]   a USB device (1-2.3) under a PCI controller; keys
+  usb PORT VVVV:PPPP CONTROLLER [key=value]   a USB device (1-2.3) under a PCI controller (peer=B-P:
+                                              its port's other half, USB 2 / USB 3); keys
                                               serial, manufacturer, product (',' for spaces),
                                               speed, class, driver, tty (ttyUSB0)
 
@@ -406,6 +407,20 @@ def build_host(host, root, paths):
                 os.makedirs(os.path.join(intf, opts["tty"], "tty", opts["tty"]), exist_ok=True)
             link(path, os.path.join(sys_, "bus", "usb", "devices", port))
             link(intf, os.path.join(sys_, "bus", "usb", "devices", port + ":1.0"))
+            if "peer" in opts:
+                # the port it is plugged into and that port's other half (USB 2 / USB 3), as the
+                # kernel links them: DEVICE/port and PORT/peer
+                def port_dir(p):
+                    b, rest = p.split("-", 1)
+                    if "." in rest:
+                        hub, n = p.rsplit(".", 1)
+                        return os.path.join(paths[norm_addr(controller)], "usb" + b, hub, hub + ":1.0", f"{hub}-port{n}")
+                    return os.path.join(paths[norm_addr(controller)], "usb" + b, f"{b}-0:1.0", f"usb{b}-port{rest}")
+                mine, other = port_dir(port), port_dir(opts["peer"])
+                os.makedirs(mine, exist_ok=True)
+                os.makedirs(other, exist_ok=True)
+                link(mine, os.path.join(path, "port"))
+                link(other, os.path.join(mine, "peer"))
         elif kind == "fbcon":
             path = os.path.join(sys_, "devices", "virtual", "vtconsole", "vtcon1")
             write(os.path.join(path, "name"), "(M) frame buffer device\n")

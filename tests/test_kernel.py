@@ -403,6 +403,7 @@ echo "=== want usb-add"
 waitfor '[ -n "$(ftdi)" ]' && echo "plugged=$(ftdi)"
 waitfor 'ls /sys/bus/usb/devices/$(ftdi):1.0/ttyUSB*' && echo "tty=$(ls /sys/bus/usb/devices/$(ftdi):1.0 | grep ttyUSB)"
 $P scripts/report.lua --usb --json > /tmp/usb.json && echo "usb-json=$(tr -d '\n' < /tmp/usb.json)"
+echo "peer-link=$(basename "$(readlink /sys/bus/usb/devices/$(ftdi)/port/peer)")"
 waitfor '$P scripts/usb.lua --socket /tmp/vm.qmp --list | grep -q 0403' && echo "follow-attached=yes"
 $P scripts/usb.lua --socket /tmp/vm.qmp --list | sed 's/^/vm-has: /'
 echo "=== want usb-del"
@@ -433,6 +434,9 @@ def kernel_usb(tmp):
     checked("its port", d["port"], port)
     checked("its tty", d.get("tty") or d.get("node"), "/dev/" + u["tty"])
     checked("its controller", d["controller"], u["xhci"])
+    hub, _, n = u["peer-link"].partition("-port")
+    checked("the kernel links its port to the other half", bool(hub and n), True)
+    checked("the other half of its physical port", d["peer_port"], f"{hub[3:]}-{n}" if hub.startswith("usb") else f"{hub}.{n}")
     checked("the follower attached it to the VM", u.get("follow-attached"), "yes")
     contains(u["text"], "vm-has: pt-usb-0403_6001 0403:6001", "the VM lists it")
     checked("unplugged", u.get("unplugged"), "yes")

@@ -14,9 +14,9 @@ HOST = """
 0000:00:14.0 8086:a2af 0c0330 group=1 driver=xhci_hcd
 0000:00:1c.0 8086:a290 060400 group=2 pcie=root
 0000:02:00.0 1912:0015 0c0330 group=3 driver=xhci_hcd parent=0000:00:1c.0
-usb 1-2 10c4:ea60 0000:00:14.0 serial=0001 manufacturer=Silicon,Labs product=CP2102N,USB,to,UART driver=cp210x tty=ttyUSB0
+usb 1-2 10c4:ea60 0000:00:14.0 serial=0001 manufacturer=Silicon,Labs product=CP2102N,USB,to,UART driver=cp210x tty=ttyUSB0 peer=2-2
 usb 1-3 10c4:ea60 0000:00:14.0 serial=0002 manufacturer=Silicon,Labs driver=cp210x tty=ttyUSB1
-usb 3-1.4 1cf1:0030 0000:02:00.0 serial=DE2412345 product=ConBee,II class=02 driver=cdc_acm tty=ttyACM0
+usb 3-1.4 1cf1:0030 0000:02:00.0 serial=DE2412345 product=ConBee,II class=02 driver=cdc_acm tty=ttyACM0 peer=4-1.4
 usb 1-4 046d:c52b 0000:00:14.0 class=03 driver=usbhid speed=12
 """
 
@@ -225,3 +225,27 @@ def recipe_usb_controller(tmp):
     contains(out, f"0000:02:00.0: write 'vfio-pci' to {root}/sys/bus/pci/devices/0000:02:00.0/driver_override", "plan")
     p = ptlua(["scripts/usb-controller.lua", "--device", "00:00.0", "--vm", "100"], root=root, check=1)
     contains(p.stderr, "is a Host bridge, not a USB controller", "not a controller")
+
+
+@test()
+def usb_a_physical_port_is_one_port(tmp):
+    """The USB 2 and USB 3 halves of a physical port (port/peer): the inventory shows the other
+    half, and a port given as the half the device is not on now resolves to where it is."""
+    root = host(tmp)
+    usb = {d["port"]: d for d in json.loads(ptlua(["scripts/report.lua", "--usb", "--json"], root=root).stdout)["usb"]}
+    eq((usb["1-2"]["peer_port"], usb["3-1.4"]["peer_port"], usb["1-3"]["peer_port"]), ("2-2", "4-1.4", None),
+       "the other halves (a root port, a hub's port, none)")
+    contains(ptlua(["scripts/report.lua", "--usb"], root=root).stdout,
+             "; the same physical port is 2-2 at the other speed", "in the text")
+    script = os.path.join(tmp, "resolve.lua")
+    with open(script, "w") as f:
+        f.write('local pt = require "pt"\nlocal u = require "pt.usb"\nlocal devs = assert(pt.scan()):usb()\n'
+                'for _, p in ipairs({ "2-2", "1-2", "4-1.4", "2-9" }) do\n'
+                '  local r = u.resolve({ port = p }, devs)\n'
+                '  print(p, r.port, r.bus, r.hostport, r.peer_of or "-")\nend\n')
+    eq(ptlua(["--trusted", script], root=root).stdout.splitlines(),
+       ["2-2\t1-2\t1\t2\t2-2", "1-2\t1-2\t1\t2\t-", "4-1.4\t3-1.4\t3\t1.4\t4-1.4", "2-9\t2-9\t2\t9\t-"],
+       "by either half")
+    for bad in ("1-", "0-1", "1-2..3", "1-2.", "a-1", "1-1.1.1.1.1.1.1.1"):
+        p = ptlua(["scripts/usb.lua", "--port", bad, "--vm", "100"], root=root, check=None)
+        eq(p.returncode != 0, True, f"port {bad!r} refused")

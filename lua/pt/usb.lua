@@ -15,10 +15,10 @@ end
 -- A physical port as the kernel names it, "BUS-PORT(.PORT)*" (1-2.3): bus and port path, or
 -- nil and why. Every port that enters libpt (command lines, configs) is checked here.
 function M.parse_port(s)
-  local bus, port = tostring(s):match("^(%d+)%-(%d+[%d%.]*)$")
-  if not bus or port:match("%.%.") or port:match("%.$") then
+  if not pt.usb_port_valid(tostring(s)) then
     return nil, string.format("USB port %q: expected BUS-PORT(.PORT)*, e.g. 1-2.3", tostring(s))
   end
+  local bus, port = tostring(s):match("^(%d+)%-(.+)$")
   return math.tointeger(tonumber(bus)), port
 end
 
@@ -28,6 +28,13 @@ function M.resolve(match, devices)
   if match.port then
     local bus, port = M.parse_port(match.port)
     if not bus then fail("%s", port) end
+    -- a physical port is one port: the device may be on its other half now (another speed)
+    for _, d in ipairs(devices or {}) do
+      if d.peer_port == match.port and d.port ~= match.port then
+        local pbus, pport = M.parse_port(d.port)
+        return { port = d.port, bus = pbus, hostport = pport, peer_of = match.port }
+      end
+    end
     return { port = match.port, bus = bus, hostport = port }
   end
   if match.serial then

@@ -57,6 +57,7 @@ LUA_MODULES = lua/pt/recipe.lua lua/pt/proxmox.lua lua/pt/libvirt.lua lua/pt/qem
 LUA_BYTECODE = $(LUA_MODULES:.lua=.luac)
 SCRIPTS = $(wildcard scripts/*.lua)
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+UNITS = $(wildcard scripts/*.service scripts/*.timer)
 
 # Debian packages: those to build, and those the tests and the demo use.
 BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev libkmod-dev libudev-dev libjansson-dev udev pciutils pci.ids
@@ -194,8 +195,9 @@ install: all
 			$(LUADIR)/pt/$$m || exit 1; chmod 0644 $(DESTDIR)$(LUADIR)/pt/$${m%.lua}.luac; done
 	install -m 0644 $(SCRIPTS) $(DESTDIR)$(SCRIPTDIR)/
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
-	sed -e 's|@BINDIR@|$(BINDIR)|' -e 's|@SCRIPTDIR@|$(SCRIPTDIR)|' scripts/libpt-usb-follow@.service \
-		> $(DESTDIR)$(SYSTEMDUNITDIR)/libpt-usb-follow@.service
+	for u in $(notdir $(UNITS)); do \
+		sed -e 's|@BINDIR@|$(BINDIR)|' -e 's|@SCRIPTDIR@|$(SCRIPTDIR)|' scripts/$$u \
+			> $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/$(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libpt.so
@@ -204,7 +206,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LUA_CMOD_DIR)/pt.so $(DESTDIR)$(MANDIR)/man1/ptlua.1 $(DESTDIR)$(MANDIR)/man3/libpt.3
 	rm -f $(addprefix $(DESTDIR)$(LUADIR)/pt/,$(notdir $(LUA_MODULES) $(LUA_BYTECODE)))
 	rm -f $(addprefix $(DESTDIR)$(SCRIPTDIR)/,$(notdir $(SCRIPTS)))
-	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/libpt-usb-follow@.service
+	rm -f $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(notdir $(UNITS)))
 	-rmdir $(DESTDIR)$(LUADIR)/pt $(DESTDIR)$(LUADIR) $(DESTDIR)$(SCRIPTDIR) $(DESTDIR)$(DATADIR) 2>/dev/null
 
 clean:

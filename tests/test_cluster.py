@@ -70,6 +70,8 @@ def cluster_lint(tmp):
                 "\n"
                 "nic\n"
                 "\tmap id=8086:10d3,node=pve2,path=0000:03:00.0\n")
+    with open(os.path.join(root, "etc/pve/mapping/usb.cfg"), "w") as f:
+        f.write("stick\n\tmap id=10c4:ea60,node=pve1\n\tmap path=1-2,node=pve1\n\tmap id=10c4:ea60,node=pve2\n")
     # pve2 published a day and a half ago
     p2 = os.path.join(root, "etc/pve/nodes/pve2/libpt.json")
     with open(p2) as f:
@@ -85,7 +87,8 @@ def cluster_lint(tmp):
         "mapping nic, node pve1: no map line: VMs using mapping nic cannot start on this node",
         "mapping nic, node pve2: path 0000:03:00.0: no such device there: VMs using mapping nic cannot start on pve2",
         "mapping nic, node pve3: no map line: VMs using mapping nic cannot start on this node",
-        "5 findings"], "what would fail where")
+        "mapping stick, node pve1: USB mapping stick has 2 map lines for this node: Proxmox takes one a node",
+        "6 findings"], "what would fail where")
 
 
 @test()

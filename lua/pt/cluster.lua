@@ -107,10 +107,10 @@ function M.others(this)
   return out, missing
 end
 
--- The PCI mappings of /etc/pve/mapping/pci.cfg: {name = {{id, node, path, subsystem, group}, ...}}.
-local function mappings()
+-- The mappings of /etc/pve/mapping/pci.cfg (or usb.cfg): {name = {{id, node, path, ...}, ...}}.
+local function mappings(file)
   local out, order, current = {}, {}, nil
-  for line in (pt.read_file("/etc/pve/mapping/pci.cfg") or ""):gmatch("[^\n]+") do
+  for line in (pt.read_file(file or "/etc/pve/mapping/pci.cfg") or ""):gmatch("[^\n]+") do
     local name = line:match("^([%a][%w%-_]*)%s*$")
     if name then
       current = {}
@@ -181,6 +181,17 @@ function M.lint(inv, this, now)
     end
     for node in pairs(reports) do
       if not on[node] then note(name, node, "no map line: VMs using mapping %s cannot start on this node", name) end
+    end
+  end
+  -- USB: qemu-server takes one map line a node ("More than one USB mapping per host not supported")
+  local usb, usb_order = mappings("/etc/pve/mapping/usb.cfg")
+  for _, name in ipairs(usb_order) do
+    local per = {}
+    for _, m in ipairs(usb[name]) do per[m.node or "?"] = (per[m.node or "?"] or 0) + 1 end
+    for node, n in pairs(per) do
+      if n > 1 then
+        note(name, node, "USB mapping %s has %d map lines for this node: Proxmox takes one a node", name, n)
+      end
     end
   end
   table.sort(findings, function(a, b)

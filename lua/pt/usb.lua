@@ -107,7 +107,8 @@ local RETRY_MS = 1000
 function M.follow(args)
   local target = { vm = args.vm, socket = args.socket }
   local function matches(d)
-    if args.port then return d.port == args.port end
+    -- a physical port is followed on both halves: back at another speed, it is on the peer
+    if args.port then return d.port == args.port or d.peer_port == args.port end
     if args.serial then return d.serial == args.serial end
     return d.vendor_id .. ":" .. d.product_id == args.match
   end

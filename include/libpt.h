@@ -147,6 +147,9 @@ pt_device *pt_device_get_virtfn(const pt_device *dev, size_t i);
 unsigned pt_device_get_sriov_totalvfs(const pt_device *dev);
 /* Creates n virtual functions (0 removes them); a new scan shows them. */
 int pt_device_set_sriov_numvfs(pt_device *dev, unsigned n);
+/* Waits at most timeout_ms until the PF has n VFs (its virtfn links, read now); -ETIMEDOUT
+ * naming how many there were. *elapsed_ms: how long it took. */
+int pt_device_wait_sriov_vfs(pt_device *dev, unsigned n, unsigned timeout_ms, unsigned *elapsed_ms);
 
 /*
  * Option ROMs (a GPU's vBIOS): a device's own, read through sysfs, or a file a user brings.
@@ -379,6 +382,7 @@ int pt_txn_commit(pt_txn *t);
  * PATH.libpt-<epoch>, whose path (root-relative, to free) goes to *backup_ret.
  */
 #define PT_WRITE_BACKUP 1u
+#define PT_WRITE_MKDIR 2u /* the file's own directory made when missing (not the ones above) */
 int pt_ctx_write_file(pt_ctx *ctx, const char *path, const char *content, unsigned flags,
 		      char **backup_ret);
 /* The same for data of any bytes. */

@@ -110,6 +110,15 @@ PT_EXPORT int pt_ctx_write_data(pt_ctx *ctx, const char *path, const void *conte
 	    (strlen(path) >= 3 && strcmp(path + strlen(path) - 3, "/..") == 0))
 		return pt_fail(ctx, -EINVAL, "%s: not a plain absolute path", path);
 	dir = pt_open_parent_in_root(ctx->rootfd, rel, &name);
+	if (dir < 0 && errno == ENOENT && (flags & PT_WRITE_MKDIR)) {
+		/* the file's own directory only (/etc/libpt), never the ones above it */
+		char parent[PATH_MAX];
+		snprintf(parent, sizeof(parent), "%.*s", (int)(strrchr(rel, '/') ? strrchr(rel, '/') - rel : 0), rel);
+		if (parent[0] && mkdirat(ctx->rootfd, parent, 0755) == 0)
+			dir = pt_open_parent_in_root(ctx->rootfd, rel, &name);
+		else
+			errno = ENOENT;
+	}
 	if (dir < 0)
 		return pt_fail(ctx, -errno, "%s%s: its directory: %m", ctx->root, path);
 	exists = fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0;

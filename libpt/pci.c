@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libpt-private.h"
@@ -781,6 +782,46 @@ PT_EXPORT const char *pt_device_get_subsystem_name(pt_device *dev)
 PT_EXPORT const char *pt_device_get_class_name(pt_device *dev)
 {
 	return pt_names_lookup(dev, PT_NAME_CLASS);
+}
+
+/*
+ * Waits, at most timeout_ms, until the PF has its first n VFs (virtfn0 .. virtfnN-1 links, read
+ * now, not from the snapshot): creating 64 VFs takes tens of seconds on some NICs. *elapsed_ms
+ * gets how long it took; -ETIMEDOUT says how many were there when the time was up.
+ */
+PT_EXPORT int pt_device_wait_sriov_vfs(pt_device *dev, unsigned n, unsigned timeout_ms, unsigned *elapsed_ms)
+{
+	struct timespec start, now, pause = { 0, 5 * 1000 * 1000 };
+	char path[96];
+	unsigned have = 0, took = 0;
+
+	if (!dev)
+		return -EINVAL;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		while (have < n) {
+			snprintf(path, sizeof(path), DEVICES_DIR "/%s/virtfn%u", dev->address, have);
+			if (faccessat(dev->e->ctx->rootfd, path, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+				break;
+			have++;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		took = (unsigned)((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (have == n || took >= timeout_ms)
+			break;
+		struct timespec nap = pause; /* backing off, never past the deadline */
+		if ((unsigned long)nap.tv_nsec / 1000000 > timeout_ms - took)
+			nap.tv_nsec = (long)(timeout_ms - took) * 1000000;
+		nanosleep(&nap, NULL);
+		if (pause.tv_nsec < 200 * 1000 * 1000)
+			pause.tv_nsec *= 2;
+	}
+	if (elapsed_ms)
+		*elapsed_ms = took;
+	if (have < n)
+		return pt_fail(dev->e->ctx, -ETIMEDOUT, "%s: %u of %u virtual functions after %u ms (%s%s/%s/virtfnN)",
+			       dev->address, have, n, took, dev->e->ctx->root, "/" DEVICES_DIR, dev->address);
+	return 0;
 }
 
 PT_EXPORT int pt_device_set_sriov_numvfs(pt_device *dev, unsigned n)

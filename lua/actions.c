@@ -170,7 +170,7 @@ static int pt_lua_restore(lua_State *L)
 	return txn_devices(L);
 }
 
-/* pt.write_file(path, content [, {backup = true, root = DIR}]): atomic, under the root.
+/* pt.write_file(path, content [, {backup = true, mkdir = true, root = DIR}]): atomic, under the root.
  * Returns true and the backup's path, or nil, message, errno. */
 static int pt_lua_write_file(lua_State *L)
 {
@@ -186,6 +186,8 @@ static int pt_lua_write_file(lua_State *L)
 		luaL_checktype(L, 3, LUA_TTABLE);
 		lua_getfield(L, 3, "backup");
 		flags = lua_toboolean(L, -1) ? PT_WRITE_BACKUP : 0;
+		lua_getfield(L, 3, "mkdir");
+		flags |= lua_toboolean(L, -1) ? PT_WRITE_MKDIR : 0;
 		lua_getfield(L, 3, "root");
 		opts.root = luaL_optstring(L, -1, NULL);
 	}

@@ -553,6 +553,21 @@ static int dev_set_numvfs(lua_State *L)
 	return 1;
 }
 
+/* dev:wait_vfs(n, timeout_ms): the milliseconds it took, or nil, message, errno. */
+static int dev_wait_vfs(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	lua_Integer n = luaL_checkinteger(L, 2), ms = luaL_optinteger(L, 3, 60000);
+	unsigned took = 0;
+	luaL_argcheck(L, n >= 0 && n <= 0xffff, 2, "out of range");
+	luaL_argcheck(L, ms >= 0 && ms <= 3600000, 3, "0 to 3600000 ms");
+	int r = pt_device_wait_sriov_vfs(d, (unsigned)n, (unsigned)ms, &took);
+	if (r < 0)
+		return pt_lua_fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
+	lua_pushinteger(L, took);
+	return 1;
+}
+
 static int dev_pcie_type(lua_State *L)
 {
 	lua_pushstring(L, pt_pcie_type_to_string(pt_device_get_pcie_type(DEV(L))));
@@ -704,7 +719,7 @@ void pt_lua_open_inventory(lua_State *L)
 	};
 	static const luaL_Reg dev_methods[] = {
 		{ "fields", dev_fields }, { "json", dev_json }, { "explain", dev_explain }, { "acs", dev_acs },
-		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs },
+		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs }, { "wait_vfs", dev_wait_vfs },
 		{ "read_rom", pt_lua_dev_read_rom }, { "reset", pt_lua_dev_reset },
 		{ "mdev_types", pt_lua_dev_mdev_types }, { "mdevs", pt_lua_dev_mdevs },
 		{ "vgpu_types", pt_lua_dev_vgpu_types },

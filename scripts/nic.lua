@@ -9,11 +9,23 @@ return {
   args = passthrough.args {
     { name = "device", type = "pci-addr", required = true, help = "the NIC (or VF)" },
     { name = "vfs", type = "integer", help = "create this many virtual functions on the NIC, then stop" },
+    { name = "wait-ms", type = "integer", default = 60000,
+      help = "with --vfs: how long to wait for the VFs to appear (some NICs take tens of seconds)" },
+    { name = "persist", type = "bool",
+      help = "with --vfs: create them at every boot, before the VMs start (shows the plan; --apply writes it)" },
+    { name = "apply", type = "bool", help = "with --persist: write the plan" },
     { name = "vf", type = "bool", help = "pass the first free virtual function of the NIC instead" },
   },
   run = function(args)
     local inv, dev = passthrough.device(args.device, "network controller", function(c) return c >> 16 == 0x02 end)
     if args.vfs then
+      if args.persist then
+        local persist = require "pt.persist"
+        local changes, commands = persist.sriov_plan(dev, args.vfs, args["wait-ms"])
+        persist.show_changes(changes, commands, string.format("%d VFs on %s", args.vfs, dev.address),
+          { apply = args.apply and not args["dry-run"] })
+        return
+      end
       if args["dry-run"] then
         print(string.format("%s: write '0' then '%d' to /sys/bus/pci/devices/%s/sriov_numvfs", dev.address,
           args.vfs, dev.address))
@@ -21,7 +33,10 @@ return {
       end
       local ok, err = dev:set_sriov_numvfs(args.vfs)
       if not ok then error(err, 0) end
-      print(string.format("%s: %d virtual functions", dev.address, args.vfs))
+      local took
+      took, err = dev:wait_vfs(args.vfs, args["wait-ms"])
+      if not took then error(err, 0) end
+      print(string.format("%s: %d virtual functions (there after %d ms)", dev.address, args.vfs, took))
       return
     end
     if args.vf then

@@ -509,6 +509,10 @@ def build(devices, root, iommu="auto", host=()):
             write(os.path.join(p, "sriov_totalvfs"), f"{d['totalvfs']}\n")
         if d.get("physfn"):
             link(path_of(by_addr[d["physfn"]]), os.path.join(p, "physfn"))
+            # and the PF's virtfnN links, numbered in address order as the kernel numbers them
+            pf_dir = path_of(by_addr[d["physfn"]])
+            n = sum(1 for f in os.listdir(pf_dir) if f.startswith("virtfn"))
+            link(p, os.path.join(pf_dir, f"virtfn{n}"))
         link(p, os.path.join(sys_, "bus", "pci", "devices", d["addr"]))
         if d.get("driver"):
             drv = os.path.join(sys_, "bus", "pci", "drivers", d["driver"])

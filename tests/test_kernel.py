@@ -51,6 +51,8 @@ PF=$(for d in /sys/bus/pci/devices/*; do [ "$(cat $d/class)" = 0x010802 ] && [ -
 echo "pf=$PF"
 echo 0 > /sys/bus/pci/devices/$PF/sriov_drivers_autoprobe
 echo 2 > /sys/bus/pci/devices/$PF/sriov_numvfs && echo "vfs-created=ok"
+printf 'local pt = require "pt"\nlocal a, n = ...\nlocal d = assert(assert(pt.scan()):device(a))\nprint(assert(d:wait_vfs(tonumber(n), 10000)))\nprint(d:wait_vfs(3, 200))\n' > /tmp/wait.lua
+echo "vf-wait=$($P --trusted /tmp/wait.lua $PF 2 2>&1 | tr '\n' '|')"
 VF=$(basename $(readlink /sys/bus/pci/devices/$PF/virtfn0))
 echo "vf=$VF"
 echo "vf-config=$(od -An -tx1 -N4 /sys/bus/pci/devices/$VF/config | tr -d ' ')"
@@ -167,6 +169,9 @@ def kernel_groups_and_sriov(tmp):
     contains(maps[0], f"map id=1b36:0010,iommugroup={v['vf-kgroup']},node=pve1,path={vf},", "the VF's mapping")
     print("checked: the VF's mapping names it with the kernel's ids")
     contains(v["text"], f"bind: vm 100 holds {vf}", "VF bound")
+    waited, more = v["vf-wait"].split("|")[:2]
+    checked("the two VFs there (pt_device_wait_sriov_vfs)", waited.isdigit(), True)
+    contains(more, "2 of 3 virtual functions after ", "a third never comes: the bounded wait says so")
     checked("the VF on vfio-pci", v["vf-bound-driver"], "vfio-pci")
     contains(v["text"], f"restore: vm 100 gave back {vf}", "VF restored")
     checked("the VF back with no driver", v["vf-restored-driver"], "")

@@ -206,13 +206,23 @@ function M.plan(inv, set, opts)
   return changes, commands
 end
 
--- What the persist recipe and emit --format host print: the diffs, or the files written.
-function M.show(inv, records, opts)
-  local changes, commands = M.plan(inv, records, opts)
-  local addresses = {}
-  for i, r in ipairs(records) do addresses[i] = r.address end
+-- VFs that exist at every boot: libpt-sriov@PF.service (installed with the library, ordered
+-- before pve-guests.service, so VMs whose mapping names a VF start after the VFs exist) reads
+-- the count and the bounded wait from /etc/libpt/sriov-PF.conf.
+function M.sriov_plan(pf, n, wait_ms)
+  local path = "/etc/libpt/sriov-" .. pf.address .. ".conf"
+  local new = string.format("# Written by libpt: %d virtual functions on %s at boot (libpt-sriov@%s.service)\n" ..
+    "VFS=%d\nWAIT_MS=%d\n", n, pf.address, pf.address, n, wait_ms)
+  local old = read(pt.root(), path)
+  if old == new then return {}, {} end
+  return { { path = path, old = old, new = new, mkdir = true } },
+    { "systemctl enable libpt-sriov@" .. pf.address .. ".service" }
+end
+
+-- Prints the diffs of a plan, or writes it (apply) and says what to run then.
+function M.show_changes(changes, commands, what, opts)
   if #changes == 0 then
-    print("# the host is already set up for " .. table.concat(addresses, " "))
+    print("# the host is already set up for " .. what)
     return
   end
   for _, c in ipairs(changes) do print(M.diff(c.path, c.old, c.new)) end
@@ -224,11 +234,19 @@ function M.show(inv, records, opts)
   end
 end
 
+-- What the persist recipe and emit --format host print: the diffs, or the files written.
+function M.show(inv, records, opts)
+  local changes, commands = M.plan(inv, records, opts)
+  local addresses = {}
+  for i, r in ipairs(records) do addresses[i] = r.address end
+  M.show_changes(changes, commands, table.concat(addresses, " "), opts)
+end
+
 -- Writes every change, or none: a failure puts back the files already written.
 function M.apply(changes)
   local backups = {}
   for i, c in ipairs(changes) do
-    local ok, backup = pt.write_file(c.path, c.new, { backup = true })
+    local ok, backup = pt.write_file(c.path, c.new, { backup = true, mkdir = c.mkdir })
     if not ok then
       for j = i - 1, 1, -1 do
         local done = changes[j]

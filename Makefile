@@ -123,7 +123,7 @@ lua/ptlua: build/ptlua.o $(LUA_OBJ) libpt.a
 # by ptlua itself so the format is its Lua's.
 lua/pt/%.luac: lua/pt/%.lua lua/luac.lua lua/ptlua
 	@[ "$(V)" = 1 ] || echo "  LUAC    $@"
-	$(Q)./lua/ptlua --trusted lua/luac.lua $< $@ $(CURDIR)/$<
+	$(Q)./lua/ptlua --trusted lua/luac.lua $< $@ $(CURDIR)/$< $(if $(filter lua/pt/recipe.luac,$@),strip)
 
 MAKE_PC = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' pkgconfig/libpt.pc.in
@@ -192,7 +192,8 @@ install: all
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(LUADIR)/pt/
 	for m in $(notdir $(LUA_MODULES)); do \
 		./lua/ptlua --trusted lua/luac.lua lua/pt/$$m $(DESTDIR)$(LUADIR)/pt/$${m%.lua}.luac \
-			$(LUADIR)/pt/$$m || exit 1; chmod 0644 $(DESTDIR)$(LUADIR)/pt/$${m%.lua}.luac; done
+			$(LUADIR)/pt/$$m $$([ $$m = recipe.lua ] && echo strip) || exit 1; \
+		chmod 0644 $(DESTDIR)$(LUADIR)/pt/$${m%.lua}.luac; done
 	install -m 0644 $(SCRIPTS) $(DESTDIR)$(SCRIPTDIR)/
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
 	for u in $(notdir $(UNITS)); do \

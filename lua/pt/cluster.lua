@@ -28,7 +28,8 @@ end
 
 -- This node's name as Proxmox uses it: the short host name.
 function M.node_name()
-  local text = pt.read_host_file("/etc/hostname") or ""
+  local text = pt.read_host_file("/etc/hostname")
+  if not text or not text:match("%S") then fail("no host name in /etc/hostname: give the node's name with --node") end
   return check_node(text:match("^%s*([^%.%s]+)"))
 end
 

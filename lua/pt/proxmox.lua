@@ -453,7 +453,7 @@ end
 
 -- A hostpci line's romfile=: there, a ROM, for the device it is given to (Proxmox passes it
 -- with the first function), with an EFI image where the VM boots OVMF.
-function M.lint_romfile(inv, map, values, note)
+function M.lint_romfile(dev, map, values, note)
   local pt = require "pt"
   local name = map.romfile
   if not pt.romfile_name_valid(name) then
@@ -461,13 +461,6 @@ function M.lint_romfile(inv, map, values, note)
   end
   local data, err = pt.read_romfile(name)
   if not data then return note("romfile %s: %s: the VM cannot start", name, err) end
-  local first = (map.host or ""):match("^[^;]+")
-  local dev = first and inv:device(first:match("^%x+:%x%x:%x%x") and first or "0000:" .. first)
-  if not dev and first then
-    for d in inv:devices() do
-      if pt.slot(d.address) == (first:match("^%x+:") and first or "0000:" .. first) then dev = dev or d end
-    end
-  end
   local info
   if dev then info, err = pt.rom_parse(data, dev.vendor_id, dev.device_id) else info, err = pt.rom_parse(data) end
   if not info then return note("romfile %s: %s", name, err) end
@@ -531,12 +524,14 @@ function M.lint(inv, root, only)
         if map.mapping and not mappings[map.mapping] then
           note(vm, key, "mapping %s is not in /etc/pve/mapping/pci.cfg", map.mapping)
         end
+        local first -- the device the romfile goes with: the line's first (Proxmox's j == 0)
         for id in (map.host or ""):gmatch("[^;]+") do
           local full = id:match("^%x+:%x%x:%x%x") and id or "0000:" .. id
           local matched = false
           for d in inv:devices() do
             if d.address == full or require("pt").slot(d.address) == full then
               matched = true
+              first = first or d
               hostpci_set[d.address] = key
               used[d.address] = used[d.address] or {}
               table.insert(used[d.address], vm)
@@ -544,7 +539,7 @@ function M.lint(inv, root, only)
           end
           if not matched then note(vm, key, "host %s: no such PCI device on this host", id) end
         end
-        if map.romfile then M.lint_romfile(inv, map, v, function(...) note(vm, key, ...) end) end
+        if map.romfile then M.lint_romfile(first, map, v, function(...) note(vm, key, ...) end) end
         if map["legacy-igd"] == "1" then M.lint_legacy_igd(map, v, function(...) note(vm, key, ...) end) end
       elseif key:match("^usb%d+$") then
         local _, map = M.parse_props(v[key], "host")

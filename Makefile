@@ -21,7 +21,7 @@ DESTDIR ?=
 
 LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
 LUA_LIBS := $(shell $(PKG_CONFIG) --libs lua5.4 2>/dev/null)
-# libkmod is loaded on first use (libpt/kmod.c), not linked: its start-up cost is measured.
+# libkmod is loaded on first use (libpt/core/kmod.c), not linked: its start-up cost is measured.
 PCI_LIBS := $(shell $(PKG_CONFIG) --libs libpci libudev jansson 2>/dev/null) -ldl -pthread
 
 # make check SANITIZE=1: everything built with ASan and UBSan, the whole suite run on it.
@@ -34,7 +34,7 @@ export ASAN_OPTIONS = verify_asan_link_order=0:detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 endif
 
-PT_CFLAGS = -std=gnu11 -pthread -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden -Iinclude
+PT_CFLAGS = -std=gnu11 -pthread -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden -Iinclude -Ilibpt
 PT_CPPFLAGS = -D_GNU_SOURCE -DPT_LUADIR='"$(LUADIR)"'
 
 ifeq ($(V),1)
@@ -43,10 +43,14 @@ else
 Q = @
 endif
 
-LIB_SRC = libpt/ctx.c libpt/sysfs.c libpt/address.c libpt/pci.c libpt/iommu.c libpt/names.c \
-	libpt/config.c libpt/explain.c libpt/guard.c libpt/modprobe.c libpt/doctor.c \
-	libpt/journal.c libpt/txn.c libpt/files.c libpt/usb.c libpt/qmp.c libpt/json.c libpt/host.c \
-	libpt/kmod.c libpt/rom.c libpt/reset.c libpt/mdev.c libpt/parallel.c
+# The library's layers, one folder each: core (context, sysfs, files), inventory (the snapshot of
+# the host), analysis (what the snapshot means), actions (what changes the host), emit (VM and
+# host configuration).
+LIB_SRC = $(addprefix libpt/core/,ctx.c sysfs.c address.c files.c json.c host.c kmod.c parallel.c) \
+	$(addprefix libpt/inventory/,pci.c iommu.c names.c pciconfig.c usb.c mdev.c rom.c) \
+	$(addprefix libpt/analysis/,explain.c guard.c modprobe.c doctor.c) \
+	$(addprefix libpt/actions/,journal.c txn.c qmp.c reset.c) \
+	$(addprefix libpt/emit/,)
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
 LUA_OBJ = build/lua-pt.o build/lua-inventory.o build/lua-actions.o build/lua-host.o build/lua-usb.o build/lua-rom.o build/lua-mdev.o \
 	build/lua-json.o build/lua-setup.o
@@ -75,6 +79,7 @@ build/cflags: FORCE | build
 
 build/%.o: libpt/%.c libpt/libpt-private.h include/libpt.h build/cflags | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
+	@mkdir -p $(@D)
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 build/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h include/libpt.h build/cflags | build
@@ -224,7 +229,7 @@ FUZZ_LIB_OBJ = $(LIB_SRC:libpt/%.c=build/fuzz/%.o)
 FUZZ_LUA_OBJ = $(LUA_OBJ:build/lua-%.o=build/fuzz/lua-%.o)
 
 build/fuzz/%.o: libpt/%.c libpt/libpt-private.h include/libpt.h
-	@mkdir -p build/fuzz
+	@mkdir -p $(@D)
 	$(Q)clang $(FUZZ_CFLAGS) -c -o $@ $<
 
 build/fuzz/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h include/libpt.h

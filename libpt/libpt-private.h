@@ -132,7 +132,7 @@ struct pt_device {
 	size_t n_set;
 	char *names[PT_NAME_MAX];
 	bool names_looked_up[PT_NAME_MAX];
-	/* config.c, read on demand */
+	/* inventory/pciconfig.c (PCI config space), read on demand */
 	bool config_loaded;
 	size_t config_len;
 	int pcie_type; /* -1 conventional PCI, -2 unreadable */
@@ -255,7 +255,7 @@ pt_device *pt_pci_ancestor(pt_enum *e, const char *path);
 /* usb.c */
 void pt_usb_load(pt_enum *e);
 void pt_usb_free(pt_enum *e);
-/* config.c */
+/* inventory/pciconfig.c: PCI config space */
 void pt_config_load(pt_device *dev);
 /* names.c */
 const char *pt_names_lookup(pt_device *dev, enum pt_name which);

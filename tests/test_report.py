@@ -300,7 +300,7 @@ print(none, msg)
 
 @test(timeout=180)
 def report_scan_threads_give_the_one_thread_snapshot(tmp):
-    """A host of 4096 functions is read on several threads (libpt/pci.c, scan_all): the report,
+    """A host of 4096 functions is read on several threads (libpt/inventory/pci.c, scan_all): the report,
     its warnings in their order, and the descriptors left open are those of a scan on one CPU
     (taskset: the scan starts as many threads as the CPUs it may use)."""
     import subprocess

@@ -1,4 +1,4 @@
-"""Device reset (scripts/reset.lua, libpt/reset.c) on the kernel emulator; what the doctor says a
+"""Device reset (scripts/reset.lua, libpt/actions/reset.c) on the kernel emulator; what the doctor says a
 bus reset would also hit; vendor-reset's rule in the host plan for an AMD GPU with the reset bug."""
 import json
 import os

@@ -1,4 +1,4 @@
-"""Option ROMs (scripts/rom.lua, libpt/rom.c): a device's read through sysfs `rom` on the kernel
+"""Option ROMs (scripts/rom.lua, libpt/inventory/rom.c): a device's read through sysfs `rom` on the kernel
 emulator, ROM files checked (ids, code types, checksums, a flashing tool's header, truncation),
 saved where Proxmox looks, refused while a VM holds the device. The ROMs are QEMU's own iPXE
 images (Debian's ipxe-qemu): a legacy x86 image and an EFI one for 8086:10d3."""

@@ -1,4 +1,4 @@
-"""Mediated devices and vGPU (libpt/mdev.c, scripts/vgpu.lua) on fixture trees: Debian's kernel
+"""Mediated devices and vGPU (libpt/inventory/mdev.c, scripts/vgpu.lua) on fixture trees: Debian's kernel
 has no mdev sample driver. An Intel GPU with GVT-g types and a live mdev, an NVIDIA PF with two
 vGPU 17+ VFs; the report's JSON, the listing, and the VM configuration for each."""
 import json

@@ -461,6 +461,131 @@ int pt_qmp_detach(pt_qmp *q, const char *id);
  * to free (each string and the array). */
 int pt_qmp_usb_list(pt_qmp *q, char ***ret, size_t *n);
 
+/*
+ * A GPU's companions: the other functions of its slot that go to a VM with it: audio (class
+ * 0x0403), a USB-C port's USB controller (0x0c03) and its UCSI serial bus controller (0x0c80).
+ * Up to max of them into out (borrowed from the snapshot); returns how many there are.
+ */
+size_t pt_device_get_companions(pt_device *dev, pt_device **out, size_t max);
+
+/*
+ * Proxmox VM configuration: /etc/pve/qemu-server/<vm>.conf as qemu-server reads it. The main
+ * section's keys in file order (a key given twice keeps its first place and its last value);
+ * snapshot sections ([name]) are named and otherwise ignored; '#' lines before the first key are
+ * the description. The caller frees it with pt_vmconf_free.
+ */
+typedef struct pt_vmconf pt_vmconf;
+/* -EINVAL naming FILE:LINE and the line that is not "key: value". */
+int pt_vmconf_parse(pt_ctx *ctx, const char *text, const char *file, pt_vmconf **ret);
+/* The VM's config under the context's root (a regular file only); -ENOENT when it has none. */
+int pt_vmconf_read(pt_ctx *ctx, unsigned vm, pt_vmconf **ret);
+void pt_vmconf_free(pt_vmconf *c);
+size_t pt_vmconf_get_key_count(const pt_vmconf *c);
+const char *pt_vmconf_get_key(const pt_vmconf *c, size_t i);
+/* The value of a key of the main section, NULL when absent (and for a NULL config). */
+const char *pt_vmconf_get(const pt_vmconf *c, const char *key);
+const char *pt_vmconf_get_description(const pt_vmconf *c);
+size_t pt_vmconf_get_snapshot_count(const pt_vmconf *c);
+const char *pt_vmconf_get_snapshot(const pt_vmconf *c, size_t i);
+/* The first N >= from, N <= max, with no PREFIXN key ("hostpci", 15): N, or -ENOSPC. */
+int pt_vmconf_next_free(const pt_vmconf *c, const char *prefix, unsigned max, unsigned from);
+/* Whether a `machine:` value is a q35 machine type (1) or not (0: i440fx, the default). */
+int pt_vmconf_is_q35(const char *machine);
+/* The devices the VM's hostpciN lines name, in order: "0000:01:00" for a whole slot,
+ * "0000:01:00.1" for a function (the domain added where the line leaves it out). To free (each
+ * string and the array). */
+int pt_vmconf_get_hostpci_ids(pt_ctx *ctx, const pt_vmconf *c, char ***ret, size_t *n);
+
+/* Property strings of a config value: "host=01:00,pcie=1"; an item without a key takes the
+ * default key ("01:00,pcie=1" with "host"), or is -EINVAL without one. */
+typedef struct pt_props pt_props;
+int pt_props_parse(pt_ctx *ctx, const char *value, const char *default_key, pt_props **ret);
+void pt_props_free(pt_props *p);
+size_t pt_props_get_count(const pt_props *p);
+const char *pt_props_get_key(const pt_props *p, size_t i);
+const char *pt_props_get_value(const pt_props *p, size_t i);
+/* The last value given for the key, NULL when none. */
+const char *pt_props_get(const pt_props *p, const char *key);
+/* 0 for a value that may go into a config line; -EINVAL naming WHAT and the value when it holds
+ * a control character, ',', '=', ';' or a non-ASCII byte (it could carry another key in). */
+int pt_config_value_check(pt_ctx *ctx, const char *what, const char *value);
+
+/*
+ * A USB device as a user names it: by vendor:product, by physical port ("BUS-PORT(.PORT)*"), by
+ * serial number, or (libvirt) by bus and device number.
+ */
+typedef struct pt_usb_spec {
+	const char *id;
+	const char *port;
+	const char *serial;
+	unsigned bus, devnum;
+} pt_usb_spec;
+/* What QEMU's usb-host will match on: vendor and product (port ""), or bus and port path. */
+typedef struct pt_usb_resolved {
+	uint16_t vendor, product;
+	char port[32];	   /* "1-2.3" */
+	unsigned bus;	   /* 1 */
+	char hostport[32]; /* "2.3" */
+	char peer_of[32];  /* the port asked for when the device is on its other half now */
+} pt_usb_resolved;
+/* Resolves the spec against the snapshot's USB devices (e may be NULL: none known): an id that
+ * several present devices share is -EEXIST naming their ports; a serial no device has, -ENOENT. */
+int pt_usb_resolve(pt_ctx *ctx, pt_enum *e, const pt_usb_spec *spec, pt_usb_resolved *ret);
+
+/*
+ * Emission: the configuration that gives devices to a VM, for Proxmox, libvirt and QEMU. Bad
+ * values are refused with -EINVAL and a message naming the value (pt_ctx_last_error); nothing a
+ * value carries can start another key, line or shell word.
+ */
+#define PT_EMIT_NO_ROMBAR (1u << 0)  /* rombar=0: do not expose the option ROM */
+#define PT_EMIT_HIDE_KVM (1u << 1)   /* cpu host,hidden=1 (NVIDIA drivers before 465) */
+#define PT_EMIT_LEGACY_IGD (1u << 2) /* Proxmox legacy-igd=1: Intel's IGD as the only display */
+#define PT_EMIT_USB3 (1u << 3)	     /* Proxmox usbN: usb3=1 */
+typedef struct pt_emit_opts {
+	size_t size;		 /* sizeof(pt_emit_opts); fields added later go at the end */
+	unsigned vm;		 /* Proxmox: the VM (its config is read for free keys and settings) */
+	unsigned flags;		 /* PT_EMIT_* */
+	const char *primary;	 /* the device that is the VM's primary display: x-vga (Proxmox: on
+				  * its slot's line, and vga none) */
+	const char *romfile;	 /* a vBIOS file (Proxmox: a name in /usr/share/kvm) */
+	const char *machine;	 /* Proxmox: what a VM that is not q35 yet gets; NULL "q35" */
+	const char *storage;	 /* Proxmox: where a new efidisk goes; NULL "local-lvm" */
+	const pt_vmconf *config; /* Proxmox: the VM's config; NULL reads it */
+} pt_emit_opts;
+/* An emitter's result, freed with pt_emission_free. */
+typedef struct pt_emission {
+	char **lines;	/* Proxmox: "hostpci0: 01:00,pcie=1"; libvirt: XML lines; QEMU: the words */
+	size_t n_lines;
+	char **notes;	/* Proxmox: what is left to do ("efidisk0: allocate it with qm set ...") */
+	size_t n_notes;
+	char *command;	/* Proxmox: the same as one `qm set` line; QEMU: the words as a shell line;
+			 * every word quoted for the shell where it needs it */
+} pt_emission;
+void pt_emission_free(pt_emission *em);
+/* Proxmox: one hostpciN a slot of the device's passthrough set (the function-less "01:00" form
+ * when every function of the slot goes, ';'-joined functions otherwise; pcie=1 on q35), then the
+ * settings the VM lacks (machine q35; for a GPU bios ovmf, an efidisk to allocate, cpu host; vga
+ * none for a primary display). With PT_EMIT_LEGACY_IGD, Proxmox's legacy-igd rules. */
+int pt_emit_proxmox(pt_device *dev, const pt_emit_opts *opts, pt_emission **ret);
+/* Proxmox: hostpciN: ADDRESS,mdev=TYPE (Proxmox creates the mdev at VM start); a type the parent
+ * does not offer, or has no instance left of, is refused naming what it offers. */
+int pt_emit_proxmox_mdev(pt_device *dev, const char *type, const pt_emit_opts *opts, pt_emission **ret);
+/* Proxmox: usbN: host=VVVV:PPPP or host=BUS-PORT. */
+int pt_emit_proxmox_usb(pt_ctx *ctx, const pt_usb_spec *usb, const pt_emit_opts *opts, pt_emission **ret);
+/* libvirt: <hostdev> elements for the PCI addresses ("DDDD:BB:SS.F") and the USB device (NULL:
+ * none; by id or by bus and device number); with a domain name, inside a minimal q35/UEFI domain. */
+int pt_emit_libvirt(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_usb_spec *usb,
+		    const char *domain, pt_emission **ret);
+int pt_emit_libvirt_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret);
+/* QEMU: -device vfio-pci for each address with the pcie-root-port of its slot (function 0 first,
+ * multifunction=on when the slot brings several; x-vga=on on opts->primary), then usb-host with
+ * its qemu-xhci (by id or port). */
+int pt_emit_qemu(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_usb_spec *usb,
+		 const pt_emit_opts *opts, pt_emission **ret);
+int pt_emit_qemu_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret);
+/* Words as one shell line, each quoted where the shell would read it otherwise; to free. */
+char *pt_shell_quote(const char *const *words, size_t n);
+
 pt_group *pt_group_ref(pt_group *group);
 pt_group *pt_group_unref(pt_group *group);
 unsigned pt_group_get_number(const pt_group *group);

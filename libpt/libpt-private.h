@@ -261,4 +261,29 @@ void pt_config_load(pt_device *dev);
 const char *pt_names_lookup(pt_device *dev, enum pt_name which);
 void pt_names_close(pt_ctx *ctx);
 
+/* emit/text.c: lists of strings for the emitters; an allocation that fails marks the list, which
+ * is checked once at the end. */
+struct pt_strv {
+	char **v;
+	size_t n, cap;
+	bool oom;
+};
+void pt_strv_add(struct pt_strv *s, const char *str);
+void pt_strv_addf(struct pt_strv *s, const char *format, ...) PT_PRINTF(2, 3);
+bool pt_strv_has(const struct pt_strv *s, const char *str);
+char *pt_strv_join(const struct pt_strv *s, const char *sep);
+void pt_strv_free(struct pt_strv *s);
+char *pt_shell_join(const struct pt_strv *words);
+/* The result, the lists moved into it (notes and command words may be NULL). */
+int pt_emission_new(pt_ctx *ctx, struct pt_strv *lines, struct pt_strv *notes, struct pt_strv *command,
+		    pt_emission **ret);
+/* emit/vmconfig.c: a value in double quotes, escaped as Lua's %q does (messages name values so) */
+const char *pt_quote(char *buf, size_t size, const char *s);
+/* emit/proxmox.c */
+void pt_emit_opts_copy(pt_emit_opts *dst, const pt_emit_opts *src);
+/* The usb-host match of a spec by port or id, checked: "1-2.3" or "10c4:ea60" (lower case). */
+int pt_usb_spec_host(pt_ctx *ctx, const pt_usb_spec *usb, char host[64]);
+/* emit/libvirt.c: 0, or -EINVAL naming a value that is not "DDDD:BB:SS.F" */
+int pt_check_pci_address(pt_ctx *ctx, const char *address);
+
 #endif

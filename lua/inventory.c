@@ -722,7 +722,7 @@ void pt_lua_open_inventory(lua_State *L)
 		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs }, { "wait_vfs", dev_wait_vfs },
 		{ "read_rom", pt_lua_dev_read_rom }, { "reset", pt_lua_dev_reset },
 		{ "mdev_types", pt_lua_dev_mdev_types }, { "mdevs", pt_lua_dev_mdevs },
-		{ "vgpu_types", pt_lua_dev_vgpu_types },
+		{ "vgpu_types", pt_lua_dev_vgpu_types }, { "companions", pt_lua_dev_companions },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg group_getters[] = {

@@ -61,6 +61,9 @@ int pt_lua_written(lua_State *L, pt_ctx *ctx, int r, char *backup);
 /* Raises when a recipe's top level (loading it) tries what changes the host. */
 void pt_lua_check_action(lua_State *L, const char *what);
 
+/* The context of the root ptlua was given; NULL with nil, message, errno pushed (3). */
+pt_ctx *pt_lua_root_context(lua_State *L);
+
 /* pt.context{root = DIR}: the context on the stack (1), or nil, message, errno (3). */
 int pt_lua_context(lua_State *L);
 
@@ -74,6 +77,9 @@ void pt_lua_open_usb(lua_State *L);
 extern const luaL_Reg pt_lua_usb_funcs[];
 extern const luaL_Reg pt_lua_rom_funcs[];
 extern const luaL_Reg pt_lua_mdev_funcs[];
+void pt_lua_open_emit(lua_State *L);
+extern const luaL_Reg pt_lua_emit_funcs[];
+int pt_lua_dev_companions(lua_State *L);
 int pt_lua_dev_read_rom(lua_State *L);
 int pt_lua_dev_reset(lua_State *L);
 int pt_lua_dev_mdev_types(lua_State *L);

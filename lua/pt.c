@@ -4,7 +4,7 @@
  * argument error; system failures return nil, message, errno. This file holds what the parts
  * share and assembles the module from them: inventory.c (contexts, inventories, devices,
  * groups), actions.c (transactions, host files), host.c (reading the host), usb.c (USB, QMP,
- * the udev monitor).
+ * the udev monitor), emit.c (VM configuration and the emitters).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +177,22 @@ void pt_lua_check_action(lua_State *L, const char *what)
 			   "phases)", what);
 }
 
+pt_ctx *pt_lua_root_context(lua_State *L)
+{
+	pt_opts opts = { .size = sizeof(opts) };
+	pt_ctx *ctx;
+
+	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
+	opts.root = lua_tostring(L, -1);
+	int r = pt_ctx_new(&ctx, &opts);
+	lua_pop(L, 1);
+	if (r < 0) {
+		pt_lua_fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/", strerror(-r)));
+		return NULL;
+	}
+	return ctx;
+}
+
 /* pt._loading(bool): for pt.recipe, which the sandbox does not give recipes. */
 static int pt_lua_loading(lua_State *L)
 {
@@ -261,6 +277,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 	pt_lua_open_inventory(L);
 	pt_lua_open_actions(L);
 	pt_lua_open_usb(L);
+	pt_lua_open_emit(L);
 	luaL_newlib(L, funcs);
 	luaL_setfuncs(L, pt_lua_inventory_funcs, 0);
 	luaL_setfuncs(L, pt_lua_actions_funcs, 0);
@@ -268,6 +285,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 	luaL_setfuncs(L, pt_lua_usb_funcs, 0);
 	luaL_setfuncs(L, pt_lua_rom_funcs, 0);
 	luaL_setfuncs(L, pt_lua_mdev_funcs, 0);
+	luaL_setfuncs(L, pt_lua_emit_funcs, 0);
 	/* pt.usb is the Lua module pt.usb, loaded when first used */
 	lua_createtable(L, 0, 1);
 	luaL_loadstring(L, "local t, k = ... if k == 'usb' then local m = require('pt.usb') rawset(t, k, m) return m end");

@@ -10,23 +10,6 @@
 
 #include "pt-lua-private.h"
 
-/* The context of the root ptlua was given, for the romfile calls. */
-static pt_ctx *root_context(lua_State *L)
-{
-	pt_opts opts = { .size = sizeof(opts) };
-	pt_ctx *ctx;
-
-	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
-	opts.root = lua_tostring(L, -1);
-	int r = pt_ctx_new(&ctx, &opts);
-	lua_pop(L, 1);
-	if (r < 0) {
-		pt_lua_fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/", strerror(-r)));
-		return NULL;
-	}
-	return ctx;
-}
-
 static void push_image(lua_State *L, const struct pt_rom_image *img, int match, uint16_t vendor,
 		       uint16_t device)
 {
@@ -106,7 +89,7 @@ int pt_lua_dev_read_rom(lua_State *L)
 static int pt_lua_read_romfile(lua_State *L)
 {
 	const char *name = luaL_checkstring(L, 1);
-	pt_ctx *ctx = root_context(L);
+	pt_ctx *ctx = pt_lua_root_context(L);
 	void *data;
 	size_t len;
 
@@ -134,7 +117,7 @@ static int pt_lua_write_romfile(lua_State *L)
 	char *backup = NULL;
 
 	pt_lua_check_action(L, "pt.write_romfile");
-	pt_ctx *ctx = root_context(L);
+	pt_ctx *ctx = pt_lua_root_context(L);
 	if (!ctx)
 		return 3;
 	int r = pt_ctx_write_romfile(ctx, name, data, len, &backup);

@@ -40,6 +40,13 @@ int pt_lua_enum_usb(lua_State *L)
 			pt_lua_set_string(L, "controller", pt_device_get_address(pt_usb_get_controller(u)));
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
+	/* the inventory the list came from, for pt.usb_resolve (hidden from getmetatable) */
+	lua_createtable(L, 0, 2);
+	lua_pushvalue(L, 1);
+	lua_setfield(L, -2, "inventory");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);
 	return 1;
 }
 

@@ -6,9 +6,6 @@
 local pt = require "pt"
 local passthrough = require "pt.passthrough"
 
--- Functions of the GPU's slot that go with it: audio, USB (USB-C) and serial bus (UCSI).
-local COMPANION = { [0x0403] = true, [0x0c03] = true, [0x0c80] = true }
-
 local function is_gpu(d)
   return d.class and d.class >> 16 == 0x03
 end
@@ -35,12 +32,9 @@ local function find_gpu(inv, address)
 end
 
 local function devices_of(inv, gpu, force)
+  -- the functions of its slot that go with it: audio, USB (USB-C), serial bus (UCSI)
   local devices = { gpu }
-  for d in inv:devices() do
-    if d ~= gpu and pt.slot(d.address) == pt.slot(gpu.address) and d.class and COMPANION[d.class >> 8] then
-      devices[#devices + 1] = d
-    end
-  end
+  for _, d in ipairs(gpu:companions()) do devices[#devices + 1] = d end
   for _, d in ipairs(devices) do
     if d.verdict == "shared" and not force then
       local x = d:explain()

@@ -27,7 +27,7 @@ def fuzz_regressions_replayed(tmp):
         exe = os.path.join(tmp, f"replay-{t}")
         run(["cc", "-std=gnu11", "-g", "-O1", "-D_GNU_SOURCE", f"-DFUZZ_LUA_PATH=\"{TOP}/lua/?.lua\"",
              "-I", f"{TOP}/include", *cflags, *san, "-o", exe, f"{TOP}/tests/fuzz/fuzz_{t}.c",
-             f"{TOP}/tests/fuzz/replay.c", *sorted(glob.glob(f"{TOP}/libpt/*.c")),
+             f"{TOP}/tests/fuzz/replay.c", *sorted(glob.glob(f"{TOP}/libpt/*/*.c")), "-I", f"{TOP}/libpt",
              *sorted(f for f in glob.glob(f"{TOP}/lua/*.c") if not f.endswith("ptlua.c")),
              f"-DPT_LUADIR=\"{TOP}/lua\"", *ldlibs, "-lm", "-ldl"], check=0)
         inputs = sorted(f for d in ("corpus", "regressions") for f in glob.glob(f"{TOP}/tests/fuzz/{d}/{t}/*"))

@@ -83,18 +83,7 @@ end
 -- What a VM's hostpci lines name ("0000:01:00" for a slot, "0000:01:00.1"), for a scan of only
 -- those devices (pt.scan{devices = ...}): a pre-start reads them, not the whole host.
 function M.config_ids(config)
-  local out = {}
-  if not config then return out end
-  local proxmox = require "pt.proxmox"
-  for _, key in ipairs(config.main.keys) do
-    if key:match("^hostpci%d+$") then
-      local _, map = proxmox.parse_props(config.main.values[key], "host")
-      for id in (map.host or ""):gmatch("[^;]+") do
-        out[#out + 1] = id:match("^%x+:%x%x:%x%x") and id or "0000:" .. id
-      end
-    end
-  end
-  return out
+  return pt.hostpci_ids(config)
 end
 
 -- The devices of a VM's hostpci lines (for hookscripts), from its parsed config.

@@ -1,59 +1,26 @@
--- Proxmox VE: read VM configs (/etc/pve/qemu-server/<vmid>.conf), emit hostpciN/usbN lines,
--- the VM settings passthrough needs, `qm set` commands and cluster resource mappings, and lint
+-- Proxmox VE: VM configs (/etc/pve/qemu-server/<vmid>.conf), hostpciN/usbN lines, the VM
+-- settings passthrough needs and `qm set` commands (all in libpt's C API: pt_vmconf_*,
+-- pt_emit_proxmox*; this module binds them), cluster resource mappings, and the lint of
 -- existing configs. The grammar is qemu-server's (see DESIGN.md).
+local pt = require "pt"
+
 local M = {}
 
 local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
 -- Values that go into a config line: nothing that could start another key or line.
 function M.check_value(what, value)
-  value = tostring(value)
-  if value:find("[%c,=;]") or value:find("[\128-\255]") then
-    fail("%s %q: newlines, commas, '=', ';' and non-ASCII characters are not allowed", what, value)
-  end
-  return value
-end
-
--- A file name in /usr/share/kvm (romfile) and a Proxmox storage id: nothing else gets through.
-function M.check_romfile(name)
-  name = M.check_value("romfile", name)
-  if not require("pt").romfile_name_valid(name) then
-    fail("romfile %q: a file name in /usr/share/kvm (letters, digits, '-', '_', '.', '+')", name)
-  end
-  return name
-end
-
-function M.check_storage(id)
-  id = M.check_value("storage", id)
-  if not id:match("^%a[%w%-_.]*$") then fail("storage %q: a Proxmox storage id (local-lvm)", id) end
-  return id
-end
-
--- One `qm set` command line, every word quoted for the shell: pasted, it runs exactly that.
-local function qm_set(vm, words)
-  return require("pt.qemu").shell({ "qm", "set", tostring(vm), table.unpack(words) })
+  return pt.config_value(what, value)
 end
 
 function M.check_vmid(vm)
   local n = math.tointeger(tonumber(vm))
-  if not n or not require("pt").vmid_valid(n) then fail("VM id %s: must be 100 to 999999999", tostring(vm)) end
+  if not n or not pt.vmid_valid(n) then fail("VM id %s: must be 100 to 999999999", tostring(vm)) end
   return n
 end
 
 -- "host=01:00,pcie=1" (or "01:00,pcie=1" with the default key) -> { {key, value}... }, map
-function M.parse_props(value, default_key)
-  local list, map = {}, {}
-  for item in (value .. ","):gmatch("([^,]*),") do
-    if item ~= "" then
-      local k, v = item:match("^([%w%-_]+)=(.*)$")
-      if not k then k, v = default_key, item end
-      if not k then fail("%q: no key and no default key", item) end
-      list[#list + 1] = { k, v }
-      map[k] = v
-    end
-  end
-  return list, map
-end
+M.parse_props = pt.props_parse
 
 function M.format_props(list)
   local out = {}
@@ -63,122 +30,24 @@ function M.format_props(list)
   return table.concat(out, ",")
 end
 
--- A VM config: { main = {keys = {...}, values = {}}, snapshots = {name = section},
--- description = text }. Comments before the first key make the description.
-function M.parse_config(text, file)
-  local function section() return { keys = {}, values = {} } end
-  local config = { main = section(), snapshots = {}, description = {} }
-  local current = config.main
-  local n = 0
-  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
-    n = n + 1
-    local name = line:match("^%[([^%]]+)%]%s*$")
-    if name then
-      current = section()
-      config.snapshots[name] = current
-    elseif line:match("^#") then
-      if current == config.main and #current.keys == 0 then
-        config.description[#config.description + 1] = line:gsub("^#", "")
-      end
-    elseif line:match("^%s*$") then
-      -- blank
-    else
-      local key, value = line:match("^([%w%-_]+):%s*(.-)%s*$")
-      if not key then fail("%s:%d: cannot parse %q", file or "config", n, line) end
-      if current.values[key] == nil then current.keys[#current.keys + 1] = key end
-      current.values[key] = value
-    end
-  end
-  config.description = table.concat(config.description, "\n")
-  return config
-end
+-- A VM config: { main = {keys = {...}, values = {}}, snapshots = {name = true},
+-- description = text, handle = the C object }.
+M.parse_config = pt.vmconf_parse
 
 -- A VM's config under the root (a regular file only: nothing blocks), or nil and its path.
 function M.read_config(root, vm)
-  vm = M.check_vmid(vm)
-  local file = (root == "/" and "" or root) .. "/etc/pve/qemu-server/" .. vm .. ".conf"
-  local text = require("pt").read_file("/etc/pve/qemu-server/" .. vm .. ".conf")
-  if not text then return nil, file end
-  return M.parse_config(text, file), file
-end
-
--- "01:00" for domain 0, "0000:01:00" style kept for other domains.
-local function short(address, whole_slot)
-  local dom, rest = address:match("^(%x+):(%x%x:%x%x%.%x)$")
-  local id = dom == "0000" and rest or address
-  return whole_slot and id:sub(1, -3) or id
+  return pt.vmconf_read(M.check_vmid(vm))
 end
 
 local function is_q35(machine)
   return machine and machine:find("q35") ~= nil
 end
 
--- The host= values of a passthrough set: one entry a slot, the slot form when every function
--- of the slot goes, ';'-joined functions otherwise. Returns { {hosts =, slot =}... }.
-function M.hostpci_hosts(inv, set)
-  local slots, order = {}, {}
-  for _, address in ipairs(set) do
-    local slot = require("pt").slot(address)
-    if not slots[slot] then slots[slot] = {}; order[#order + 1] = slot end
-    table.insert(slots[slot], address)
-  end
-  local entries = {}
-  for _, slot in ipairs(order) do
-    local all = 0
-    for d in inv:devices() do
-      if require("pt").slot(d.address) == slot then all = all + 1 end
-    end
-    local members = slots[slot]
-    if #members == all then
-      entries[#entries + 1] = { hosts = short(members[1], true), slot = slot }
-    else
-      local ids = {}
-      for i, a in ipairs(members) do ids[i] = short(a) end
-      entries[#entries + 1] = { hosts = table.concat(ids, ";"), slot = slot }
-    end
-  end
-  return entries
-end
-
-local function next_free(config, prefix, max, taken)
-  for i = 0, max do
-    local key = prefix .. i
-    if not (config and config.main.values[key]) and not taken[key] then
-      taken[key] = true
-      return key
-    end
-  end
-  fail("no free %s0..%s%d left in the VM's config", prefix, prefix, max)
-end
-
--- opts: vm, primary (x-vga and vga none), rombar (false: rombar=0), romfile, hide_kvm,
--- machine (default q35), bios (default ovmf for GPUs), storage (for the efidisk).
--- Returns { lines = {...}, qm = "qm set ...", keys = {...} }.
--- Proxmox's legacy-igd=1 (Intel's integrated GPU as the VM's only, primary display): the device
--- at 00:02.0 alone (no multifunction), machine i440fx, vga none, the ROM BAR on.
+-- The lint of a hostpci line with legacy-igd=1, by the rules emission follows
+-- (pt_emit_proxmox with PT_EMIT_LEGACY_IGD): the device at 00:02.0 alone, machine i440fx,
+-- vga none, the ROM BAR on.
 local IGD = "0000:00:02.0"
 
-local function emit_legacy_igd(dev, opts, config)
-  if dev.address ~= IGD or dev.vendor_id ~= 0x8086 or not (dev.class and dev.class >> 16 == 0x03) then
-    fail("%s: legacy-igd is for Intel's integrated GPU at %s", dev.address, IGD)
-  end
-  if opts.rombar == false then fail("legacy-igd needs the ROM BAR: not with --no-rombar") end
-  local vm, values = opts.vm, config and config.main.values or {}
-  local lines, options = {}, {}
-  local function set(key, value)
-    lines[#lines + 1] = key .. ": " .. value
-    options[#options + 1] = "--" .. key
-    options[#options + 1] = value
-  end
-  local props = { { nil, IGD }, { "legacy-igd", "1" } }
-  if opts.romfile then props[#props + 1] = { "romfile", M.check_romfile(opts.romfile) } end
-  set(next_free(config, "hostpci", 15, {}), M.format_props(props))
-  if is_q35(values.machine or "pc") then set("machine", "pc") end
-  if values.vga ~= "none" then set("vga", "none") end
-  return { lines = lines, notes = {}, qm = qm_set(vm, options) }
-end
-
--- The lint of a hostpci line with legacy-igd=1, by the same rules.
 function M.lint_legacy_igd(map, values, note)
   local host = map.host or ""
   local full = host:match("^%x+:%x%x:%x%x") and host or "0000:" .. host
@@ -190,100 +59,27 @@ function M.lint_legacy_igd(map, values, note)
   if map.rombar == "0" then note("legacy-igd=1 needs the ROM BAR (rombar=0 here)") end
 end
 
+-- opts: vm, primary (x-vga and vga none), rombar (false: rombar=0), romfile, hide_kvm,
+-- machine (default q35), storage (for the efidisk), legacy_igd, config (M.parse_config's).
+-- Returns { lines = {...}, notes = {...}, qm = "qm set ..." }.
 function M.emit(inv, dev, opts)
   local vm = M.check_vmid(opts.vm)
-  if opts.legacy_igd then
-    return emit_legacy_igd(dev, opts, opts.config or M.read_config(require("pt").root(), vm))
-  end
-  local config = opts.config or M.read_config(require("pt").root(), vm)
-  local taken, lines, options, notes = {}, {}, {}, {}
-  local values = config and config.main.values or {}
-  local machine = values.machine or "pc"
-  local is_gpu = dev.class and dev.class >> 16 == 0x03
-  local function set(key, value, allocate)
-    -- a new disk is allocated by qm set ("STORAGE:SIZE"), not written as a config line
-    if allocate then
-      notes[#notes + 1] = string.format("%s: allocate it with qm set %d --%s %s", key, vm, key, value)
-    else
-      lines[#lines + 1] = key .. ": " .. value
-    end
-    options[#options + 1] = "--" .. key
-    options[#options + 1] = value
-  end
-  local settings = {}
-  if not is_q35(machine) then
-    settings[#settings + 1] = { "machine", opts.machine or "q35" }
-    machine = opts.machine or "q35"
-  end
-  local set_addresses = {}
-  for i, m in ipairs(dev.passthrough_set) do set_addresses[i] = m.address end
-  if #set_addresses == 0 then fail("%s: %s: nothing to pass through", dev.address, dev.verdict) end
-  for _, entry in ipairs(M.hostpci_hosts(inv, set_addresses)) do
-    local props = { { nil, entry.hosts } }
-    if is_q35(machine) then props[#props + 1] = { "pcie", "1" } end
-    if opts.primary and entry.slot == require("pt").slot(dev.address) then props[#props + 1] = { "x-vga", "1" } end
-    if opts.rombar == false then props[#props + 1] = { "rombar", "0" } end
-    if opts.romfile then props[#props + 1] = { "romfile", M.check_romfile(opts.romfile) } end
-    set(next_free(config, "hostpci", 15, taken), M.format_props(props))
-  end
-  if is_gpu and (values.bios or "seabios") ~= "ovmf" then
-    settings[#settings + 1] = { "bios", "ovmf" }
-    if not values.efidisk0 then
-      settings[#settings + 1] = { "efidisk0", M.check_storage(opts.storage or "local-lvm") ..
-        ":1,efitype=4m,pre-enrolled-keys=1" }
-    end
-  end
-  if is_gpu then
-    local cpu = opts.hide_kvm and "host,hidden=1" or "host"
-    if values.cpu ~= cpu then settings[#settings + 1] = { "cpu", cpu } end
-  end
-  if opts.primary and values.vga ~= "none" then settings[#settings + 1] = { "vga", "none" } end
-  for _, kv in ipairs(settings) do set(kv[1], kv[2], kv[1] == "efidisk0") end
-  return { lines = lines, notes = notes, qm = qm_set(vm, options) }
+  return pt.emit_proxmox(dev, { vm = vm, primary = opts.primary and dev.address or nil, rombar = opts.rombar,
+    romfile = opts.romfile, hide_kvm = opts.hide_kvm, machine = opts.machine, storage = opts.storage,
+    legacy_igd = opts.legacy_igd, config = opts.config })
 end
 
 -- A mediated device (vGPU) of a parent's type: Proxmox creates the mdev itself at VM start
 -- (hostpciN: ADDRESS,mdev=TYPE). opts: vm, type, config. The type must be one the parent offers.
 function M.emit_mdev(dev, opts)
-  local vm = M.check_vmid(opts.vm)
-  local config = opts.config or M.read_config(require("pt").root(), vm)
-  local offered, names = nil, {}
-  for _, t in ipairs(dev:mdev_types()) do
-    names[#names + 1] = t.type
-    if t.type == opts.type then offered = t end
-  end
-  if #names == 0 then fail("%s offers no mediated device types (no mdev_supported_types)", dev.address) end
-  if not offered then
-    fail("mdev type %q: %s offers %s", tostring(opts.type), dev.address, table.concat(names, ", "))
-  end
-  if offered.available_instances == 0 then
-    fail("mdev type %s on %s: no instance available (available_instances 0)", opts.type, dev.address)
-  end
-  local props = { { nil, dev.address }, { "mdev", M.check_value("mdev", offered.type) } }
-  if is_q35(config and config.main.values.machine or "pc") then props[#props + 1] = { "pcie", "1" } end
-  local key = next_free(config, "hostpci", 15, {})
-  local value = M.format_props(props)
-  return { lines = { key .. ": " .. value }, qm = qm_set(vm, { "--" .. key, value }) }
+  return pt.emit_proxmox_mdev(dev, opts.type, { vm = M.check_vmid(opts.vm), config = opts.config })
 end
 
 -- A USB device: by vid:pid, or by port when ids are ambiguous or the device re-enumerates.
 function M.emit_usb(opts)
   local vm = M.check_vmid(opts.vm)
-  local config = opts.config or M.read_config(require("pt").root(), vm)
-  local host
-  if opts.port then
-    local ok, why = require("pt.usb").parse_port(opts.port)
-    if not ok then fail("%s", why) end
-    host = opts.port
-  else
-    if not tostring(opts.id):match("^%x%x%x%x:%x%x%x%x$") then
-      fail("USB id %q: expected VVVV:PPPP, e.g. 10c4:ea60", tostring(opts.id))
-    end
-    host = opts.id:lower()
-  end
-  local value = "host=" .. host .. (opts.usb3 and ",usb3=1" or "")
-  local key = next_free(config, "usb", 13, {})
-  return { lines = { key .. ": " .. value }, qm = qm_set(vm, { "--" .. key, value }) }
+  return pt.emit_proxmox_usb({ id = opts.id and tostring(opts.id) or nil, port = opts.port },
+    { vm = vm, usb3 = opts.usb3, config = opts.config })
 end
 
 -- Another node's report (report.lua --json), a file the admin names: decoded, its shape

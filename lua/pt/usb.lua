@@ -23,36 +23,12 @@ function M.parse_port(s)
 end
 
 -- Resolves {id = "10c4:ea60"} | {port = "1-2.3"} | {serial = "S"} against the present devices
--- into what QEMU matches on: vendor/product, or bus and port.
+-- (inv:usb() of an inventory, or {} for none) into what QEMU matches on: {id =}, or the port
+-- with its bus and port path (pt_usb_resolve: either half of a physical port, an id two
+-- present devices share refused).
 function M.resolve(match, devices)
-  if match.port then
-    local bus, port = M.parse_port(match.port)
-    if not bus then fail("%s", port) end
-    -- a physical port is one port: the device may be on its other half now (another speed)
-    for _, d in ipairs(devices or {}) do
-      if d.peer_port == match.port and d.port ~= match.port then
-        local pbus, pport = M.parse_port(d.port)
-        return { port = d.port, bus = pbus, hostport = pport, peer_of = match.port }
-      end
-    end
-    return { port = match.port, bus = bus, hostport = port }
-  end
-  if match.serial then
-    for _, d in ipairs(devices) do
-      if d.serial == match.serial then return M.resolve({ port = d.port }, devices) end
-    end
-    fail("no USB device with serial %q", match.serial)
-  end
-  local id = tostring(match.id or ""):lower()
-  if not id:match("^%x%x%x%x:%x%x%x%x$") then fail("USB id %q: expected VVVV:PPPP, e.g. 10c4:ea60", tostring(match.id)) end
-  local ports = {}
-  for _, d in ipairs(devices) do
-    if d.vendor_id .. ":" .. d.product_id == id then ports[#ports + 1] = d.port end
-  end
-  if #ports > 1 then
-    fail("%s matches %d devices, at ports %s: attach by port instead (--port)", id, #ports, table.concat(ports, ", "))
-  end
-  return { id = id }
+  return pt.usb_resolve({ id = match.id and tostring(match.id) or nil, port = match.port and tostring(match.port) or nil,
+    serial = match.serial }, devices)
 end
 
 local function connect(opts)

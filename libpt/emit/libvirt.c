@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libvirt: <hostdev> elements for PCI devices (managed='yes': libvirt detaches and reattaches
+ * them), USB devices and existing mediated devices, alone for `virsh attach-device` or in a
+ * minimal q35/UEFI domain. Every value is checked before it goes into the XML.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libpt-private.h"
+
+/* "DDDD:BB:SS.F" (a domain of hex digits) into its four parts, as given. */
+static bool split_address(const char *a, char dom[16], char bus[3], char slot[3], char *fn)
+{
+	size_t d = strspn(a, "0123456789abcdefABCDEF");
+	const char *hex = "0123456789abcdefABCDEF";
+
+	if (d == 0 || d > 8 || a[d] != ':' || strspn(a + d + 1, hex) != 2 || a[d + 3] != ':' ||
+	    strspn(a + d + 4, hex) != 2 || a[d + 6] != '.' || !a[d + 7] || !strchr(hex, a[d + 7]) || a[d + 8])
+		return false;
+	snprintf(dom, 16, "%.*s", (int)d, a);
+	snprintf(bus, 3, "%.2s", a + d + 1);
+	snprintf(slot, 3, "%.2s", a + d + 4);
+	*fn = a[d + 7];
+	return true;
+}
+
+int pt_check_pci_address(pt_ctx *ctx, const char *a)
+{
+	char dom[16], bus[3], slot[3], fn, q[128];
+
+	if (!a || !split_address(a, dom, bus, slot, &fn))
+		return pt_fail(ctx, -EINVAL, "%s is not a PCI address", pt_quote(q, sizeof(q), a ? a : "nil"));
+	return 0;
+}
+
+static void pci_hostdev(struct pt_strv *out, const char *a, const char *p)
+{
+	char dom[16], bus[3], slot[3], fn;
+
+	split_address(a, dom, bus, slot, &fn);
+	pt_strv_addf(out, "%s<hostdev mode='subsystem' type='pci' managed='yes'>", p);
+	pt_strv_addf(out, "%s  <source>", p);
+	pt_strv_addf(out, "%s    <address domain='0x%s' bus='0x%s' slot='0x%s' function='0x%c'/>", p, dom, bus, slot, fn);
+	pt_strv_addf(out, "%s  </source>", p);
+	pt_strv_addf(out, "%s</hostdev>", p);
+}
+
+static int usb_hostdev(pt_ctx *ctx, struct pt_strv *out, const pt_usb_spec *usb, const char *p)
+{
+	char q[128];
+
+	if (usb->id) {
+		const char *hex = "0123456789abcdefABCDEF";
+		if (strlen(usb->id) != 9 || strspn(usb->id, hex) != 4 || usb->id[4] != ':' || strspn(usb->id + 5, hex) != 4)
+			return pt_fail(ctx, -EINVAL, "USB id %s: expected VVVV:PPPP", pt_quote(q, sizeof(q), usb->id));
+	} else if (!usb->bus || !usb->devnum) {
+		return pt_fail(ctx, -EINVAL, "a USB device needs an id or a bus and device number");
+	}
+	pt_strv_addf(out, "%s<hostdev mode='subsystem' type='usb' managed='yes'>", p);
+	pt_strv_addf(out, "%s  <source>", p);
+	if (usb->id) {
+		char id[10];
+		for (int i = 0; i < 10; i++)
+			id[i] = usb->id[i] >= 'A' && usb->id[i] <= 'F' ? usb->id[i] + ('a' - 'A') : usb->id[i];
+		pt_strv_addf(out, "%s    <vendor id='0x%.4s'/>", p, id);
+		pt_strv_addf(out, "%s    <product id='0x%.4s'/>", p, id + 5);
+	} else {
+		pt_strv_addf(out, "%s    <address bus='%u' device='%u'/>", p, usb->bus, usb->devnum);
+	}
+	pt_strv_addf(out, "%s  </source>", p);
+	pt_strv_addf(out, "%s</hostdev>", p);
+	return 0;
+}
+
+/* A domain name: a letter or digit, then letters, digits, '-', '_', '.' (nothing to escape). */
+static bool domain_name_valid(const char *s)
+{
+	if (!s || !(('a' <= *s && *s <= 'z') || ('A' <= *s && *s <= 'Z') || ('0' <= *s && *s <= '9')))
+		return false;
+	for (; *s; s++)
+		if (!(('a' <= *s && *s <= 'z') || ('A' <= *s && *s <= 'Z') || ('0' <= *s && *s <= '9') ||
+		      strchr("-_.", *s)))
+			return false;
+	return true;
+}
+
+PT_EXPORT int pt_emit_libvirt(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_usb_spec *usb,
+			      const char *domain, pt_emission **ret)
+{
+	struct pt_strv out = { 0 }, devices = { 0 };
+	const char *indent = domain ? "    " : "";
+	char q[128];
+	int r;
+
+	if (!ctx || !ret || (n && !addresses))
+		return ctx ? pt_fail(ctx, -EINVAL, "pt_emit_libvirt: no devices") : -EINVAL;
+	if (domain && !domain_name_valid(domain))
+		return pt_fail(ctx, -EINVAL, "domain name %s: letters, digits, '-', '_', '.'",
+			       pt_quote(q, sizeof(q), domain));
+	for (size_t i = 0; i < n; i++) {
+		if ((r = pt_check_pci_address(ctx, addresses[i])) < 0) {
+			pt_strv_free(&devices);
+			return r;
+		}
+		pci_hostdev(&devices, addresses[i], indent);
+	}
+	if (usb && (r = usb_hostdev(ctx, &devices, usb, indent)) < 0) {
+		pt_strv_free(&devices);
+		return r;
+	}
+	if (!domain)
+		return pt_emission_new(ctx, &devices, NULL, NULL, ret);
+	pt_strv_add(&out, "<domain type='kvm'>");
+	pt_strv_addf(&out, "  <name>%s</name>", domain);
+	pt_strv_add(&out, "  <memory unit='MiB'>4096</memory>");
+	pt_strv_add(&out, "  <vcpu>4</vcpu>");
+	pt_strv_add(&out, "  <os firmware='efi'>");
+	pt_strv_add(&out, "    <type arch='x86_64' machine='q35'>hvm</type>");
+	pt_strv_add(&out, "  </os>");
+	pt_strv_add(&out, "  <features>");
+	pt_strv_add(&out, "    <acpi/>");
+	pt_strv_add(&out, "    <apic/>");
+	pt_strv_add(&out, "  </features>");
+	pt_strv_add(&out, "  <cpu mode='host-passthrough'/>");
+	pt_strv_add(&out, "  <devices>");
+	for (size_t i = 0; i < devices.n; i++)
+		pt_strv_add(&out, devices.v[i]);
+	if (devices.n == 0)
+		pt_strv_add(&out, "");
+	pt_strv_add(&out, "  </devices>");
+	pt_strv_add(&out, "</domain>");
+	pt_strv_free(&devices);
+	return pt_emission_new(ctx, &out, NULL, NULL, ret);
+}
+
+PT_EXPORT int pt_emit_libvirt_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret)
+{
+	struct pt_strv out = { 0 };
+	char q[128];
+
+	if (!ctx || !ret)
+		return -EINVAL;
+	if (!uuid || !pt_uuid_is_valid(uuid))
+		return pt_fail(ctx, -EINVAL, "%s: not an mdev UUID", pt_quote(q, sizeof(q), uuid ? uuid : "nil"));
+	pt_strv_add(&out, "<hostdev mode='subsystem' type='mdev' model='vfio-pci'>");
+	pt_strv_add(&out, "  <source>");
+	pt_strv_addf(&out, "    <address uuid='%s'/>", uuid);
+	pt_strv_add(&out, "  </source>");
+	pt_strv_add(&out, "</hostdev>");
+	return pt_emission_new(ctx, &out, NULL, NULL, ret);
+}

@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Proxmox VE lines for a VM: hostpciN for a device's passthrough set (one a slot), the VM
+ * settings passthrough still lacks, Intel's legacy-igd, a mediated device's mdev=, usbN; and
+ * each as one `qm set` command. The grammar is qemu-server's (DESIGN.md): the next free N is
+ * read from the VM's config, a value may carry no other key into the line.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libpt-private.h"
+
+#define HOSTPCI_MAX 15
+#define USB_MAX 13
+#define IGD_ADDRESS "0000:00:02.0"
+
+struct emit {
+	pt_ctx *ctx;
+	pt_emit_opts o;
+	pt_vmconf *owned; /* the VM's config, read here */
+	const pt_vmconf *config;
+	int next_hostpci;
+	struct pt_strv lines, notes, qm;
+};
+
+/* The caller's options, as far as its struct reaches; the rest zero. */
+void pt_emit_opts_copy(pt_emit_opts *dst, const pt_emit_opts *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (src)
+		memcpy(dst, src, src->size < sizeof(*dst) ? src->size : sizeof(*dst));
+	dst->size = sizeof(*dst);
+}
+
+PT_EXPORT int pt_config_value_check(pt_ctx *ctx, const char *what, const char *value)
+{
+	char q[256];
+
+	if (!ctx)
+		return -EINVAL;
+	if (!value)
+		return pt_fail(ctx, -EINVAL, "%s: no value", what ? what : "value");
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p >= 0x80 || *p == ',' || *p == '=' || *p == ';')
+			return pt_fail(ctx, -EINVAL,
+				       "%s %s: newlines, commas, '=', ';' and non-ASCII characters are not allowed",
+				       what ? what : "value", pt_quote(q, sizeof(q), value));
+	return 0;
+}
+
+static int check_romfile(pt_ctx *ctx, const char *name)
+{
+	char q[256];
+	int r = pt_config_value_check(ctx, "romfile", name);
+
+	if (r < 0)
+		return r;
+	if (!pt_romfile_name_valid(name))
+		return pt_fail(ctx, -EINVAL, "romfile %s: a file name in /usr/share/kvm (letters, digits, '-', '_', '.', '+')",
+			       pt_quote(q, sizeof(q), name));
+	return 0;
+}
+
+/* A Proxmox storage id: a letter, then letters, digits, '-', '_', '.'. */
+static int check_storage(pt_ctx *ctx, const char *id)
+{
+	char q[256];
+	int r = pt_config_value_check(ctx, "storage", id);
+	bool ok = (('a' <= *id && *id <= 'z') || ('A' <= *id && *id <= 'Z'));
+
+	if (r < 0)
+		return r;
+	for (const char *p = id + 1; ok && *p; p++)
+		ok = ('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
+		     strchr("-_.", *p);
+	if (!ok)
+		return pt_fail(ctx, -EINVAL, "storage %s: a Proxmox storage id (local-lvm)", pt_quote(q, sizeof(q), id));
+	return 0;
+}
+
+static int emit_begin(struct emit *em, pt_ctx *ctx, const pt_emit_opts *opts)
+{
+	int r;
+
+	memset(em, 0, sizeof(*em));
+	em->ctx = ctx;
+	pt_emit_opts_copy(&em->o, opts);
+	pt_strv_add(&em->qm, "qm");
+	pt_strv_add(&em->qm, "set");
+	pt_strv_addf(&em->qm, "%u", em->o.vm);
+	if ((r = pt_check_vmid(ctx, em->o.vm)) < 0)
+		return r;
+	em->config = em->o.config;
+	if (!em->config) {
+		r = pt_vmconf_read(ctx, em->o.vm, &em->owned);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		em->config = em->owned; /* no config yet: every slot is free */
+	}
+	return 0;
+}
+
+static void emit_end(struct emit *em)
+{
+	pt_strv_free(&em->lines);
+	pt_strv_free(&em->notes);
+	pt_strv_free(&em->qm);
+	pt_vmconf_free(em->owned);
+}
+
+static const char *value_of(const struct emit *em, const char *key, const char *dflt)
+{
+	const char *v = pt_vmconf_get(em->config, key);
+	return v ? v : dflt;
+}
+
+/* A line and the same as `--key value` of the qm set command. */
+static void put(struct emit *em, const char *key, const char *value)
+{
+	pt_strv_addf(&em->lines, "%s: %s", key, value);
+	pt_strv_addf(&em->qm, "--%s", key);
+	pt_strv_add(&em->qm, value);
+}
+
+/* The next free hostpciN (usbN), or -ENOSPC naming the range. */
+static int next_key(struct emit *em, const char *prefix, unsigned max, int *from, char key[32])
+{
+	int i = pt_vmconf_next_free(em->config, prefix, max, from ? (unsigned)*from : 0);
+
+	if (i < 0)
+		return pt_fail(em->ctx, -ENOSPC, "no free %s0..%s%u left in the VM's config", prefix, prefix, max);
+	if (from)
+		*from = i + 1;
+	snprintf(key, 32, "%s%d", prefix, i);
+	return 0;
+}
+
+static int finish(struct emit *em, pt_emission **ret)
+{
+	int r = pt_emission_new(em->ctx, &em->lines, &em->notes, &em->qm, ret);
+	emit_end(em);
+	return r;
+}
+
+static int fail_end(struct emit *em, int r)
+{
+	emit_end(em);
+	return r;
+}
+
+/* "01:00.0" for domain 0, the whole address otherwise; the slot without ".F". */
+static void short_id(const char *address, bool whole_slot, char *buf, size_t size)
+{
+	const char *id = strncmp(address, "0000:", 5) == 0 ? address + 5 : address;
+	size_t len = strlen(id) - (whole_slot ? 2 : 0);
+	snprintf(buf, size, "%.*s", (int)len, id);
+}
+
+static bool same_slot(const pt_device *a, const pt_device *b)
+{
+	return (a->key >> 3) == (b->key >> 3);
+}
+
+static bool is_gpu(const pt_device *dev)
+{
+	return dev->class >= 0 && (dev->class >> 16) == 0x03;
+}
+
+/* Proxmox's legacy-igd=1 (Intel's integrated GPU as the VM's only, primary display): the device
+ * at 00:02.0 alone (no multifunction), machine i440fx, vga none, the ROM BAR on. */
+static int emit_legacy_igd(struct emit *em, pt_device *dev, pt_emission **ret)
+{
+	struct pt_strv props = { 0 };
+	char key[32], *value;
+	int r;
+
+	if (strcmp(dev->address, IGD_ADDRESS) || dev->vendor != 0x8086 || !is_gpu(dev))
+		return fail_end(em, pt_fail(em->ctx, -EINVAL, "%s: legacy-igd is for Intel's integrated GPU at %s",
+					    dev->address, IGD_ADDRESS));
+	if (em->o.flags & PT_EMIT_NO_ROMBAR)
+		return fail_end(em, pt_fail(em->ctx, -EINVAL, "legacy-igd needs the ROM BAR: not with --no-rombar"));
+	if (em->o.romfile && (r = check_romfile(em->ctx, em->o.romfile)) < 0)
+		return fail_end(em, r);
+	if ((r = next_key(em, "hostpci", HOSTPCI_MAX, NULL, key)) < 0)
+		return fail_end(em, r);
+	pt_strv_add(&props, IGD_ADDRESS);
+	pt_strv_add(&props, "legacy-igd=1");
+	if (em->o.romfile)
+		pt_strv_addf(&props, "romfile=%s", em->o.romfile);
+	value = pt_strv_join(&props, ",");
+	pt_strv_free(&props);
+	if (!value)
+		return fail_end(em, pt_fail(em->ctx, -ENOMEM, "out of memory"));
+	put(em, key, value);
+	free(value);
+	if (pt_vmconf_is_q35(value_of(em, "machine", "pc")))
+		put(em, "machine", "pc");
+	if (strcmp(value_of(em, "vga", ""), "none"))
+		put(em, "vga", "none");
+	return finish(em, ret);
+}
+
+/* The host= value of one slot of the set: the slot form when every function of the slot goes,
+ * ';'-joined functions otherwise. */
+static char *slot_hosts(pt_device *const *set, size_t from, size_t to, size_t functions)
+{
+	struct pt_strv ids = { 0 };
+	char id[PT_ADDR_MAX], *out;
+
+	if (to - from == functions) {
+		short_id(set[from]->address, true, id, sizeof(id));
+		return strdup(id);
+	}
+	for (size_t i = from; i < to; i++) {
+		short_id(set[i]->address, false, id, sizeof(id));
+		pt_strv_add(&ids, id);
+	}
+	out = ids.oom ? NULL : pt_strv_join(&ids, ";");
+	pt_strv_free(&ids);
+	return out;
+}
+
+static size_t slot_functions(const pt_enum *e, const pt_device *dev)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < pt_enum_get_device_count(e); i++)
+		n += same_slot(pt_enum_get_device(e, i), dev);
+	return n;
+}
+
+PT_EXPORT int pt_emit_proxmox(pt_device *dev, const pt_emit_opts *opts, pt_emission **ret)
+{
+	struct emit em;
+	pt_ctx *ctx;
+	const char *machine;
+	pt_device *const *set;
+	size_t n;
+	bool q35;
+	int r;
+
+	if (!dev || !ret)
+		return -EINVAL;
+	ctx = dev->e->ctx;
+	if ((r = emit_begin(&em, ctx, opts)) < 0)
+		return fail_end(&em, r);
+	if (em.o.flags & PT_EMIT_LEGACY_IGD)
+		return emit_legacy_igd(&em, dev, ret);
+	if (em.o.romfile && (r = check_romfile(ctx, em.o.romfile)) < 0)
+		return fail_end(&em, r);
+	n = dev->n_set;
+	if (n == 0)
+		return fail_end(&em, pt_fail(ctx, -EINVAL, "%s: %s: nothing to pass through", dev->address,
+					     pt_verdict_to_string(dev->verdict)));
+	set = dev->set;
+	machine = value_of(&em, "machine", "pc");
+	q35 = pt_vmconf_is_q35(machine);
+	if (!q35)
+		machine = em.o.machine ? em.o.machine : "q35";
+	if (!q35 && (r = pt_config_value_check(ctx, "machine", machine)) < 0)
+		return fail_end(&em, r);
+	q35 = pt_vmconf_is_q35(machine);
+	/* one hostpciN a slot of the set, in address order */
+	for (size_t i = 0, j; i < n; i = j) {
+		struct pt_strv props = { 0 };
+		char key[32], *hosts, *value;
+
+		for (j = i + 1; j < n && same_slot(set[j], set[i]); j++)
+			;
+		if ((r = next_key(&em, "hostpci", HOSTPCI_MAX, &em.next_hostpci, key)) < 0)
+			return fail_end(&em, r);
+		hosts = slot_hosts(set, i, j, slot_functions(dev->e, set[i]));
+		if (hosts)
+			pt_strv_add(&props, hosts);
+		free(hosts);
+		if (q35)
+			pt_strv_add(&props, "pcie=1");
+		if (em.o.primary) {
+			uint64_t k;
+			if (pt_address_parse(em.o.primary, &k) == 0 && (k >> 3) == (set[i]->key >> 3))
+				pt_strv_add(&props, "x-vga=1");
+		}
+		if (em.o.flags & PT_EMIT_NO_ROMBAR)
+			pt_strv_add(&props, "rombar=0");
+		if (em.o.romfile)
+			pt_strv_addf(&props, "romfile=%s", em.o.romfile);
+		value = props.oom ? NULL : pt_strv_join(&props, ",");
+		pt_strv_free(&props);
+		if (!value)
+			return fail_end(&em, pt_fail(ctx, -ENOMEM, "out of memory"));
+		put(&em, key, value);
+		free(value);
+	}
+	/* the settings the VM still lacks */
+	if (!pt_vmconf_is_q35(value_of(&em, "machine", "pc")))
+		put(&em, "machine", machine);
+	if (is_gpu(dev) && strcmp(value_of(&em, "bios", "seabios"), "ovmf")) {
+		put(&em, "bios", "ovmf");
+		if (!pt_vmconf_get(em.config, "efidisk0")) {
+			/* a new disk is allocated by qm set ("STORAGE:SIZE"), not written as a line */
+			const char *storage = em.o.storage ? em.o.storage : "local-lvm";
+			if ((r = check_storage(ctx, storage)) < 0)
+				return fail_end(&em, r);
+			pt_strv_addf(&em.notes, "efidisk0: allocate it with qm set %u --efidisk0 %s:1,efitype=4m,pre-enrolled-keys=1",
+				     em.o.vm, storage);
+			pt_strv_add(&em.qm, "--efidisk0");
+			pt_strv_addf(&em.qm, "%s:1,efitype=4m,pre-enrolled-keys=1", storage);
+		}
+	}
+	if (is_gpu(dev)) {
+		const char *cpu = em.o.flags & PT_EMIT_HIDE_KVM ? "host,hidden=1" : "host";
+		if (strcmp(value_of(&em, "cpu", ""), cpu))
+			put(&em, "cpu", cpu);
+	}
+	if (em.o.primary && strcmp(value_of(&em, "vga", ""), "none"))
+		put(&em, "vga", "none");
+	return finish(&em, ret);
+}
+
+PT_EXPORT int pt_emit_proxmox_mdev(pt_device *dev, const char *type, const pt_emit_opts *opts, pt_emission **ret)
+{
+	const struct pt_mdev_type *types, *offered = NULL;
+	struct emit em;
+	char key[32], *value = NULL;
+	size_t n;
+	pt_ctx *ctx;
+	int r;
+
+	if (!dev || !ret)
+		return -EINVAL;
+	ctx = dev->e->ctx;
+	if ((r = emit_begin(&em, ctx, opts)) < 0)
+		return fail_end(&em, r);
+	types = pt_device_get_mdev_types(dev, &n);
+	if (n == 0)
+		return fail_end(&em, pt_fail(ctx, -ENOENT, "%s offers no mediated device types (no mdev_supported_types)",
+					     dev->address));
+	for (size_t i = 0; i < n && type; i++)
+		if (strcmp(types[i].type, type) == 0)
+			offered = &types[i];
+	if (!offered) {
+		struct pt_strv names = { 0 };
+		char q[256], *list;
+		for (size_t i = 0; i < n; i++)
+			pt_strv_add(&names, types[i].type);
+		list = pt_strv_join(&names, ", ");
+		pt_strv_free(&names);
+		r = pt_fail(ctx, -ENOENT, "mdev type %s: %s offers %s", pt_quote(q, sizeof(q), type ? type : "nil"),
+			    dev->address, list ? list : "");
+		free(list);
+		return fail_end(&em, r);
+	}
+	if (offered->available_instances == 0)
+		return fail_end(&em, pt_fail(ctx, -EBUSY, "mdev type %s on %s: no instance available (available_instances 0)",
+					     type, dev->address));
+	if ((r = pt_config_value_check(ctx, "mdev", offered->type)) < 0 ||
+	    (r = next_key(&em, "hostpci", HOSTPCI_MAX, NULL, key)) < 0)
+		return fail_end(&em, r);
+	if (asprintf(&value, "%s,mdev=%s%s", dev->address, offered->type,
+		     pt_vmconf_is_q35(value_of(&em, "machine", "pc")) ? ",pcie=1" : "") < 0)
+		return fail_end(&em, pt_fail(ctx, -ENOMEM, "out of memory"));
+	put(&em, key, value);
+	free(value);
+	return finish(&em, ret);
+}
+
+/* A USB device for QEMU's usb-host: by vid:pid, or by port where ids are ambiguous or the device
+ * re-enumerates; the value checked, the id in lower case. */
+int pt_usb_spec_host(pt_ctx *ctx, const pt_usb_spec *usb, char host[64])
+{
+	char q[256];
+
+	if (usb && usb->port) {
+		if (!pt_usb_port_is_valid(usb->port))
+			return pt_fail(ctx, -EINVAL, "USB port %s: expected BUS-PORT(.PORT)*, e.g. 1-2.3",
+				       pt_quote(q, sizeof(q), usb->port));
+		snprintf(host, 64, "%s", usb->port);
+		return 0;
+	}
+	if (!usb || !usb->id || strlen(usb->id) != 9 || usb->id[4] != ':' || strspn(usb->id, "0123456789abcdefABCDEF") != 4 ||
+	    strspn(usb->id + 5, "0123456789abcdefABCDEF") != 4)
+		return pt_fail(ctx, -EINVAL, "USB id %s: expected VVVV:PPPP, e.g. 10c4:ea60",
+			       pt_quote(q, sizeof(q), usb && usb->id ? usb->id : "nil"));
+	for (int i = 0; i < 10; i++)
+		host[i] = usb->id[i] >= 'A' && usb->id[i] <= 'F' ? usb->id[i] + ('a' - 'A') : usb->id[i];
+	return 0;
+}
+
+PT_EXPORT int pt_emit_proxmox_usb(pt_ctx *ctx, const pt_usb_spec *usb, const pt_emit_opts *opts, pt_emission **ret)
+{
+	struct emit em;
+	char key[32], host[64];
+	char *value = NULL;
+	int r;
+
+	if (!ctx || !ret)
+		return -EINVAL;
+	if ((r = emit_begin(&em, ctx, opts)) < 0 || (r = pt_usb_spec_host(ctx, usb, host)) < 0 ||
+	    (r = next_key(&em, "usb", USB_MAX, NULL, key)) < 0)
+		return fail_end(&em, r);
+	if (asprintf(&value, "host=%s%s", host, em.o.flags & PT_EMIT_USB3 ? ",usb3=1" : "") < 0)
+		return fail_end(&em, pt_fail(ctx, -ENOMEM, "out of memory"));
+	put(&em, key, value);
+	free(value);
+	return finish(&em, ret);
+}

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * What the emitters build their output with: a list of strings that remembers running out of
+ * memory (checked once, at the end), shell quoting, and the result they hand to the caller.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libpt-private.h"
+
+void pt_strv_add(struct pt_strv *s, const char *str)
+{
+	if (s->oom)
+		return;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 8;
+		char **v = realloc(s->v, cap * sizeof(*v));
+		if (!v) {
+			s->oom = true;
+			return;
+		}
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n] = strdup(str);
+	if (!s->v[s->n])
+		s->oom = true;
+	else
+		s->n++;
+}
+
+void pt_strv_addf(struct pt_strv *s, const char *format, ...)
+{
+	va_list args;
+	char *str;
+
+	va_start(args, format);
+	if (vasprintf(&str, format, args) < 0) {
+		s->oom = true;
+	} else {
+		pt_strv_add(s, str);
+		free(str);
+	}
+	va_end(args);
+}
+
+bool pt_strv_has(const struct pt_strv *s, const char *str)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], str) == 0)
+			return true;
+	return false;
+}
+
+char *pt_strv_join(const struct pt_strv *s, const char *sep)
+{
+	size_t len = 1, seplen = strlen(sep);
+	char *out, *p;
+
+	for (size_t i = 0; i < s->n; i++)
+		len += strlen(s->v[i]) + (i ? seplen : 0);
+	out = p = malloc(len);
+	if (!out)
+		return NULL;
+	*p = '\0';
+	for (size_t i = 0; i < s->n; i++) {
+		if (i)
+			p = stpcpy(p, sep);
+		p = stpcpy(p, s->v[i]);
+	}
+	return out;
+}
+
+void pt_strv_free(struct pt_strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* A word the shell takes as it is, or in single quotes (a ' inside as '\''). */
+static bool shell_plain(const char *w)
+{
+	if (!*w)
+		return false;
+	for (; *w; w++)
+		if (!(('a' <= *w && *w <= 'z') || ('A' <= *w && *w <= 'Z') || ('0' <= *w && *w <= '9') ||
+		      strchr("-_=,.:/", *w)))
+			return false;
+	return true;
+}
+
+char *pt_shell_join(const struct pt_strv *words)
+{
+	struct pt_strv quoted = { 0 };
+	char *out;
+
+	for (size_t i = 0; i < words->n; i++) {
+		const char *w = words->v[i];
+		if (shell_plain(w)) {
+			pt_strv_add(&quoted, w);
+			continue;
+		}
+		size_t len = 3;
+		for (const char *c = w; *c; c++)
+			len += *c == '\'' ? 4 : 1;
+		char *q = malloc(len), *p = q;
+		if (!q) {
+			quoted.oom = true;
+			break;
+		}
+		*p++ = '\'';
+		for (const char *c = w; *c; c++)
+			p = *c == '\'' ? stpcpy(p, "'\\''") : (*p = *c, p + 1);
+		*p++ = '\'';
+		*p = '\0';
+		pt_strv_add(&quoted, q);
+		free(q);
+	}
+	out = quoted.oom ? NULL : pt_strv_join(&quoted, " ");
+	pt_strv_free(&quoted);
+	return out;
+}
+
+/* The result of an emitter: the lists moved into it (emptied), or -ENOMEM. */
+int pt_emission_new(pt_ctx *ctx, struct pt_strv *lines, struct pt_strv *notes, struct pt_strv *qm_words,
+		    pt_emission **ret)
+{
+	pt_emission *em = calloc(1, sizeof(*em));
+	int r = -ENOMEM;
+
+	if (!em || lines->oom || (notes && notes->oom) || (qm_words && qm_words->oom))
+		goto out;
+	if (qm_words && !(em->command = pt_shell_join(qm_words)))
+		goto out;
+	em->lines = lines->v;
+	em->n_lines = lines->n;
+	memset(lines, 0, sizeof(*lines));
+	if (notes) {
+		em->notes = notes->v;
+		em->n_notes = notes->n;
+		memset(notes, 0, sizeof(*notes));
+	}
+	*ret = em;
+	em = NULL;
+	r = 0;
+out:
+	pt_strv_free(lines);
+	if (notes)
+		pt_strv_free(notes);
+	if (qm_words)
+		pt_strv_free(qm_words);
+	pt_emission_free(em);
+	return r < 0 ? pt_fail(ctx, r, "out of memory") : 0;
+}
+
+PT_EXPORT void pt_emission_free(pt_emission *em)
+{
+	if (!em)
+		return;
+	for (size_t i = 0; i < em->n_lines; i++)
+		free(em->lines[i]);
+	for (size_t i = 0; i < em->n_notes; i++)
+		free(em->notes[i]);
+	free(em->lines);
+	free(em->notes);
+	free(em->command);
+	free(em);
+}
+
+PT_EXPORT char *pt_shell_quote(const char *const *words, size_t n)
+{
+	struct pt_strv v = { 0 };
+	char *out;
+
+	if (!words && n)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		pt_strv_add(&v, words[i] ? words[i] : "");
+	out = v.oom ? NULL : pt_shell_join(&v);
+	pt_strv_free(&v);
+	return out;
+}

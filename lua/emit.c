@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The emitters, VM configuration, companions and USB resolution for Lua: thin bindings of the C
+ * calls that pt.proxmox, pt.libvirt, pt.qemu, pt.passthrough and pt.usb wrap. A refused value
+ * raises the library's message, as those modules' own checks did.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pt-lua-private.h"
+
+#define VMCONF_MT "pt.VMConfig"
+
+/* Raises the context's last error; an owned context is dropped first. */
+static int raise(lua_State *L, pt_ctx *ctx, bool owned)
+{
+	lua_pushstring(L, pt_ctx_last_error(ctx));
+	if (owned)
+		pt_ctx_unref(ctx);
+	return lua_error(L);
+}
+
+static pt_ctx *root_ctx(lua_State *L)
+{
+	pt_ctx *ctx = pt_lua_root_context(L);
+	if (!ctx)
+		lua_error(L); /* its message is on the stack, under the errno */
+	return ctx;
+}
+
+/* A string field of the table at idx, left on the stack so it lives through the call. */
+static const char *opt_field(lua_State *L, int idx, const char *key)
+{
+	int t = lua_getfield(L, idx, key);
+	if (t == LUA_TNIL)
+		return NULL;
+	if (t != LUA_TSTRING)
+		luaL_error(L, "option '%s': a string expected, got %s", key, lua_typename(L, t));
+	return lua_tostring(L, -1);
+}
+
+static bool bool_field(lua_State *L, int idx, const char *key, bool if_nil)
+{
+	int t = lua_getfield(L, idx, key);
+	bool v = t == LUA_TNIL ? if_nil : lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+static void check_opts(lua_State *L, int idx, pt_emit_opts *o)
+{
+	static const char *const known[] = { "vm", "primary", "rombar", "romfile", "hide_kvm", "legacy_igd",
+					     "usb3", "machine", "storage", "config", NULL };
+	memset(o, 0, sizeof(*o));
+	o->size = sizeof(*o);
+	if (lua_isnoneornil(L, idx))
+		return;
+	luaL_checktype(L, idx, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+		size_t i = 0;
+		while (known[i] && strcmp(known[i], k))
+			i++;
+		if (!known[i])
+			luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -2, NULL)));
+		lua_pop(L, 1);
+	}
+	lua_getfield(L, idx, "vm");
+	lua_Integer vm = lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	o->vm = vm > 0 && vm <= PT_VMID_MAX ? (unsigned)vm : 0;
+	o->primary = opt_field(L, idx, "primary");
+	o->romfile = opt_field(L, idx, "romfile");
+	o->machine = opt_field(L, idx, "machine");
+	o->storage = opt_field(L, idx, "storage");
+	if (!bool_field(L, idx, "rombar", true))
+		o->flags |= PT_EMIT_NO_ROMBAR;
+	if (bool_field(L, idx, "hide_kvm", false))
+		o->flags |= PT_EMIT_HIDE_KVM;
+	if (bool_field(L, idx, "legacy_igd", false))
+		o->flags |= PT_EMIT_LEGACY_IGD;
+	if (bool_field(L, idx, "usb3", false))
+		o->flags |= PT_EMIT_USB3;
+	if (lua_getfield(L, idx, "config") == LUA_TTABLE) {
+		lua_getfield(L, -1, "handle");
+		o->config = pt_lua_check_open(L, -1, VMCONF_MT);
+	}
+}
+
+static void push_list(lua_State *L, char *const *v, size_t n)
+{
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, v[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+}
+
+/* {lines =, notes =, qm =} of a Proxmox emission */
+static int push_proxmox(lua_State *L, pt_emission *em)
+{
+	lua_createtable(L, 0, 3);
+	push_list(L, em->lines, em->n_lines);
+	lua_setfield(L, -2, "lines");
+	push_list(L, em->notes, em->n_notes);
+	lua_setfield(L, -2, "notes");
+	pt_lua_set_string(L, "qm", em->command);
+	pt_emission_free(em);
+	return 1;
+}
+
+static void push_joined(lua_State *L, pt_emission *em)
+{
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	for (size_t i = 0; i < em->n_lines; i++) {
+		if (i)
+			luaL_addchar(&b, '\n');
+		luaL_addstring(&b, em->lines[i]);
+	}
+	pt_emission_free(em);
+	luaL_pushresult(&b);
+}
+
+/* {id = "10c4:ea60"} | {port = "1-2.3"} | {serial = S} | {bus = B, device = D}, or nil */
+static pt_usb_spec *check_usb(lua_State *L, int idx, pt_usb_spec *spec)
+{
+	if (lua_isnoneornil(L, idx))
+		return NULL;
+	luaL_checktype(L, idx, LUA_TTABLE);
+	memset(spec, 0, sizeof(*spec));
+	spec->id = opt_field(L, idx, "id");
+	spec->port = opt_field(L, idx, "port");
+	spec->serial = opt_field(L, idx, "serial");
+	lua_getfield(L, idx, "bus");
+	spec->bus = (unsigned)lua_tointeger(L, -1);
+	lua_getfield(L, idx, "device");
+	spec->devnum = (unsigned)lua_tointeger(L, -1);
+	return spec;
+}
+
+/* A list of address strings at idx, as a C array on the Lua stack (a userdata). */
+static const char **check_addresses(lua_State *L, int idx, size_t *n)
+{
+	const char **v;
+
+	*n = 0;
+	if (lua_isnoneornil(L, idx))
+		return NULL;
+	luaL_checktype(L, idx, LUA_TTABLE);
+	*n = lua_rawlen(L, idx);
+	v = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof(*v), 0);
+	for (size_t i = 0; i < *n; i++) {
+		lua_rawgeti(L, idx, (lua_Integer)i + 1);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			luaL_error(L, "%s is not a PCI address", luaL_tolstring(L, -1, NULL));
+		v[i] = lua_tostring(L, -1); /* the table keeps it */
+		lua_pop(L, 1);
+	}
+	return v;
+}
+
+/* pt.emit_proxmox(dev, opts): {lines, notes, qm} */
+static int l_emit_proxmox(lua_State *L)
+{
+	lua_settop(L, 2);
+	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
+	pt_emit_opts o;
+	pt_emission *em;
+
+	check_opts(L, 2, &o);
+	if (pt_emit_proxmox(dev, &o, &em) < 0)
+		return raise(L, pt_enum_get_context(pt_device_get_enum(dev)), false);
+	return push_proxmox(L, em);
+}
+
+/* pt.emit_proxmox_mdev(dev, type, opts): {lines, notes, qm} */
+static int l_emit_proxmox_mdev(lua_State *L)
+{
+	lua_settop(L, 3);
+	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
+	const char *type = luaL_optstring(L, 2, NULL);
+	pt_emit_opts o;
+	pt_emission *em;
+
+	check_opts(L, 3, &o);
+	if (pt_emit_proxmox_mdev(dev, type, &o, &em) < 0)
+		return raise(L, pt_enum_get_context(pt_device_get_enum(dev)), false);
+	return push_proxmox(L, em);
+}
+
+/* pt.emit_proxmox_usb(usb, opts): {lines, notes, qm} */
+static int l_emit_proxmox_usb(lua_State *L)
+{
+	lua_settop(L, 2);
+	pt_usb_spec spec, *usb = check_usb(L, 1, &spec);
+	pt_emit_opts o;
+	pt_emission *em;
+	pt_ctx *ctx;
+
+	check_opts(L, 2, &o);
+	ctx = root_ctx(L);
+	if (pt_emit_proxmox_usb(ctx, usb, &o, &em) < 0)
+		return raise(L, ctx, true);
+	pt_ctx_unref(ctx);
+	return push_proxmox(L, em);
+}
+
+/* pt.emit_libvirt(addresses, usb, domain): the XML */
+static int l_emit_libvirt(lua_State *L)
+{
+	lua_settop(L, 3);
+	size_t n;
+	const char **addresses = check_addresses(L, 1, &n);
+	pt_usb_spec spec, *usb = check_usb(L, 2, &spec);
+	const char *domain = luaL_optstring(L, 3, NULL);
+	pt_emission *em;
+	pt_ctx *ctx = root_ctx(L);
+
+	if (pt_emit_libvirt(ctx, addresses, n, usb, domain, &em) < 0)
+		return raise(L, ctx, true);
+	pt_ctx_unref(ctx);
+	push_joined(L, em);
+	return 1;
+}
+
+/* pt.emit_qemu(addresses, usb, opts): the words */
+static int l_emit_qemu(lua_State *L)
+{
+	lua_settop(L, 3);
+	size_t n;
+	const char **addresses = check_addresses(L, 1, &n);
+	pt_usb_spec spec, *usb = check_usb(L, 2, &spec);
+	pt_emit_opts o;
+	pt_emission *em;
+	pt_ctx *ctx;
+
+	check_opts(L, 3, &o);
+	ctx = root_ctx(L);
+	if (pt_emit_qemu(ctx, addresses, n, usb, &o, &em) < 0)
+		return raise(L, ctx, true);
+	pt_ctx_unref(ctx);
+	push_list(L, em->lines, em->n_lines);
+	pt_emission_free(em);
+	return 1;
+}
+
+/* pt.emit_mdev(format, uuid): libvirt's hostdev (a string) or QEMU's words, of an existing mdev */
+static int l_emit_mdev(lua_State *L)
+{
+	lua_settop(L, 2);
+	static const char *const formats[] = { "libvirt", "qemu", NULL };
+	int f = luaL_checkoption(L, 1, NULL, formats);
+	const char *uuid = luaL_optstring(L, 2, NULL);
+	pt_emission *em;
+	pt_ctx *ctx = root_ctx(L);
+
+	if ((f == 0 ? pt_emit_libvirt_mdev(ctx, uuid, &em) : pt_emit_qemu_mdev(ctx, uuid, &em)) < 0)
+		return raise(L, ctx, true);
+	pt_ctx_unref(ctx);
+	if (f == 0) {
+		push_joined(L, em);
+	} else {
+		push_list(L, em->lines, em->n_lines);
+		pt_emission_free(em);
+	}
+	return 1;
+}
+
+/* pt.shell_quote(words): one shell line */
+static int l_shell_quote(lua_State *L)
+{
+	lua_settop(L, 1);
+	size_t n;
+	const char **words;
+	char *line;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	n = lua_rawlen(L, 1);
+	words = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*words), 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_rawgeti(L, 1, (lua_Integer)i + 1);
+		words[i] = luaL_tolstring(L, -1, NULL); /* kept on the stack */
+	}
+	line = pt_shell_quote(words, n);
+	if (!line)
+		return luaL_error(L, "out of memory");
+	lua_pushstring(L, line);
+	free(line);
+	return 1;
+}
+
+/* ---- VM configuration ---- */
+
+static int vmconf_close(lua_State *L)
+{
+	box *b = luaL_checkudata(L, 1, VMCONF_MT);
+	pt_vmconf_free(b->p);
+	b->p = NULL;
+	return 0;
+}
+
+/* {keys = {...}, values = {k = v}} */
+static void push_section(lua_State *L, const pt_vmconf *c)
+{
+	lua_createtable(L, 0, 2);
+	lua_createtable(L, (int)pt_vmconf_get_key_count(c), 0);
+	lua_createtable(L, 0, (int)pt_vmconf_get_key_count(c));
+	for (size_t i = 0; i < pt_vmconf_get_key_count(c); i++) {
+		const char *k = pt_vmconf_get_key(c, i);
+		lua_pushstring(L, k);
+		lua_rawseti(L, -3, (lua_Integer)i + 1);
+		lua_pushstring(L, pt_vmconf_get(c, k));
+		lua_setfield(L, -2, k);
+	}
+	lua_setfield(L, -3, "values");
+	lua_setfield(L, -2, "keys");
+}
+
+/* The config as { main = section, snapshots = {name = true}, description = text, handle = C }. */
+static void push_vmconf(lua_State *L, pt_vmconf *c)
+{
+	lua_createtable(L, 0, 4);
+	push_section(L, c);
+	lua_setfield(L, -2, "main");
+	lua_createtable(L, 0, (int)pt_vmconf_get_snapshot_count(c));
+	for (size_t i = 0; i < pt_vmconf_get_snapshot_count(c); i++) {
+		lua_pushboolean(L, 1);
+		lua_setfield(L, -2, pt_vmconf_get_snapshot(c, i));
+	}
+	lua_setfield(L, -2, "snapshots");
+	pt_lua_set_string(L, "description", pt_vmconf_get_description(c));
+	pt_lua_push_box(L, c, VMCONF_MT);
+	lua_setfield(L, -2, "handle");
+}
+
+/* pt.vmconf_parse(text, file): the config; raises naming FILE:LINE */
+static int l_vmconf_parse(lua_State *L)
+{
+	lua_settop(L, 2);
+	const char *text = luaL_checkstring(L, 1), *file = luaL_optstring(L, 2, NULL);
+	pt_ctx *ctx = root_ctx(L);
+	pt_vmconf *c;
+
+	if (pt_vmconf_parse(ctx, text, file, &c) < 0)
+		return raise(L, ctx, true);
+	pt_ctx_unref(ctx);
+	push_vmconf(L, c);
+	return 1;
+}
+
+/* pt.vmconf_read(vm): the VM's config and its path, or nil and the path when it has none */
+static int l_vmconf_read(lua_State *L)
+{
+	lua_settop(L, 1);
+	lua_Integer vm = luaL_checkinteger(L, 1);
+	pt_ctx *ctx = root_ctx(L);
+	pt_vmconf *c;
+	int r = pt_vmconf_read(ctx, vm > 0 && vm <= PT_VMID_MAX ? (unsigned)vm : 0, &c);
+	const char *root = pt_ctx_get_root(ctx);
+
+	lua_pushfstring(L, "%s/etc/pve/qemu-server/%d.conf", strcmp(root, "/") ? root : "", (int)vm);
+	if (r == -ENOENT) {
+		pt_ctx_unref(ctx);
+		lua_pushnil(L);
+		lua_insert(L, -2);
+		return 2;
+	}
+	if (r < 0)
+		return raise(L, ctx, true);
+	pt_ctx_unref(ctx);
+	push_vmconf(L, c);
+	lua_insert(L, -2);
+	return 2;
+}
+
+/* pt.hostpci_ids(config): what its hostpci lines name ("0000:01:00", "0000:01:00.1") */
+static int l_hostpci_ids(lua_State *L)
+{
+	lua_settop(L, 1);
+	const pt_vmconf *c = NULL;
+	char **ids;
+	size_t n;
+
+	if (!lua_isnoneornil(L, 1)) {
+		luaL_checktype(L, 1, LUA_TTABLE);
+		lua_getfield(L, 1, "handle");
+		c = pt_lua_check_open(L, -1, VMCONF_MT);
+	}
+	pt_ctx *ctx = root_ctx(L);
+	if (pt_vmconf_get_hostpci_ids(ctx, c, &ids, &n) < 0)
+		return raise(L, ctx, true);
+	pt_ctx_unref(ctx);
+	push_list(L, ids, n);
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	return 1;
+}
+
+/* pt.props_parse(value, default_key): { {key, value}... }, { key = value } */
+static int l_props_parse(lua_State *L)
+{
+	lua_settop(L, 2);
+	const char *value = luaL_checkstring(L, 1), *dflt = luaL_optstring(L, 2, NULL);
+	pt_ctx *ctx = root_ctx(L);
+	pt_props *p;
+
+	if (pt_props_parse(ctx, value, dflt, &p) < 0)
+		return raise(L, ctx, true);
+	pt_ctx_unref(ctx);
+	size_t n = pt_props_get_count(p);
+	lua_createtable(L, (int)n, 0);
+	lua_createtable(L, 0, (int)n);
+	for (size_t i = 0; i < n; i++) {
+		lua_createtable(L, 2, 0);
+		lua_pushstring(L, pt_props_get_key(p, i));
+		lua_rawseti(L, -2, 1);
+		lua_pushstring(L, pt_props_get_value(p, i));
+		lua_rawseti(L, -2, 2);
+		lua_rawseti(L, -3, (lua_Integer)i + 1);
+		lua_pushstring(L, pt_props_get_value(p, i));
+		lua_setfield(L, -2, pt_props_get_key(p, i));
+	}
+	pt_props_free(p);
+	return 2;
+}
+
+/* pt.config_value(what, value): the value, or raises naming it */
+static int l_config_value(lua_State *L)
+{
+	lua_settop(L, 2);
+	const char *what = luaL_checkstring(L, 1), *value = luaL_tolstring(L, 2, NULL);
+	pt_ctx *ctx = root_ctx(L);
+
+	if (pt_config_value_check(ctx, what, value) < 0)
+		return raise(L, ctx, true);
+	pt_ctx_unref(ctx);
+	lua_pushstring(L, value);
+	return 1;
+}
+
+/* pt.usb_resolve(match, devices): what QEMU matches on, {id =} or {port, bus, hostport,
+ * peer_of}; devices is inv:usb() of the inventory they are resolved against, or {} for none */
+static int l_usb_resolve(lua_State *L)
+{
+	lua_settop(L, 2);
+	pt_usb_spec spec, *usb = check_usb(L, 1, &spec);
+	pt_enum *e = NULL;
+	pt_usb_resolved res;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (lua_type(L, 2) == LUA_TTABLE && lua_getmetatable(L, 2)) {
+		lua_getfield(L, -1, "inventory");
+		e = pt_lua_check_open(L, -1, ENUM_MT);
+	}
+	pt_ctx *ctx = root_ctx(L);
+	if (pt_usb_resolve(ctx, e, usb, &res) < 0)
+		return raise(L, ctx, true);
+	pt_ctx_unref(ctx);
+	lua_createtable(L, 0, 4);
+	if (res.port[0]) {
+		pt_lua_set_string(L, "port", res.port);
+		pt_lua_set_integer(L, "bus", res.bus);
+		pt_lua_set_string(L, "hostport", res.hostport);
+		if (res.peer_of[0])
+			pt_lua_set_string(L, "peer_of", res.peer_of);
+	} else {
+		char id[16];
+		snprintf(id, sizeof(id), "%04x:%04x", res.vendor, res.product);
+		pt_lua_set_string(L, "id", id);
+	}
+	return 1;
+}
+
+/* dev:companions(): the functions of a GPU's slot that go with it */
+int pt_lua_dev_companions(lua_State *L)
+{
+	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
+	size_t n = pt_device_get_companions(dev, NULL, 0);
+	pt_device **v = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*v), 0);
+
+	pt_device_get_companions(dev, v, n);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		pt_lua_push_device(L, v[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+const luaL_Reg pt_lua_emit_funcs[] = {
+	{ "emit_proxmox", l_emit_proxmox },
+	{ "emit_proxmox_mdev", l_emit_proxmox_mdev },
+	{ "emit_proxmox_usb", l_emit_proxmox_usb },
+	{ "emit_libvirt", l_emit_libvirt },
+	{ "emit_qemu", l_emit_qemu },
+	{ "emit_mdev", l_emit_mdev },
+	{ "shell_quote", l_shell_quote },
+	{ "vmconf_parse", l_vmconf_parse },
+	{ "vmconf_read", l_vmconf_read },
+	{ "hostpci_ids", l_hostpci_ids },
+	{ "props_parse", l_props_parse },
+	{ "config_value", l_config_value },
+	{ "usb_resolve", l_usb_resolve },
+	{ NULL, NULL },
+};
+
+void pt_lua_open_emit(lua_State *L)
+{
+	static const luaL_Reg none[] = { { NULL, NULL } };
+	pt_lua_new_class(L, VMCONF_MT, none, none, vmconf_close, NULL);
+}

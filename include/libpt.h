@@ -583,6 +583,79 @@ int pt_emit_libvirt_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret);
 int pt_emit_qemu(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_usb_spec *usb,
 		 const pt_emit_opts *opts, pt_emission **ret);
 int pt_emit_qemu_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret);
+/*
+ * Cluster mappings (/etc/pve/mapping/pci.cfg) hold on every node they name: each node's devices
+ * come from its snapshot (this node) or its report (another node's, input from elsewhere: every
+ * field checked, the error naming the node, the device and the value).
+ */
+typedef struct pt_node pt_node;
+typedef struct pt_node_device {
+	const char *address;		/* "0000:01:00.0" */
+	const char *vendor_id, *device_id; /* "10de" */
+	const char *subsystem_vendor_id, *subsystem_device_id;
+	const char *iommu_group;	/* "12", NULL: none */
+	const char *physfn;		/* the PF's address of a VF, NULL otherwise */
+} pt_node_device;
+/* A node by its name (a host name: letters, digits, '-', '.'), with no devices yet. */
+int pt_node_new(pt_ctx *ctx, const char *name, pt_node **ret);
+void pt_node_free(pt_node *n);
+const char *pt_node_get_name(const pt_node *n);
+pt_ctx *pt_node_get_context(const pt_node *n);
+size_t pt_node_get_device_count(const pt_node *n);
+int pt_node_add_device(pt_node *n, const pt_node_device *d);
+/* This node's devices, from its snapshot. */
+int pt_node_add_enum(pt_node *n, pt_enum *e);
+/* Another node's devices, from its `report.lua --json` (a regular file under 64 MiB). */
+int pt_node_read_report(pt_node *n, const char *file);
+/* pci.cfg entries that pass the set (addresses of nodes[0], this node) on every node: one mapping
+ * a slot of the set, in the slot form (path=0000:01:00, every function of the slot checked by
+ * function 0's ids, as pve-guest-common does) when the set holds the whole slot, one a function
+ * otherwise (NAME, NAME-2, ...); a `map` line for each device of each node that is the same kind
+ * (a VF for a VF). Lines: the pci.cfg text, mappings apart by an empty line. Notes: "in the VM:
+ * hostpciN: mapping=NAME,pcie=1" for each, then "no matching device on: NODE, ..." if any. */
+int pt_emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, size_t n_set, pt_node *const *nodes,
+		    size_t n_nodes, pt_emission **ret);
+/* usb.cfg: one map line a node (qemu-server takes one a node), by id or by port. Lines: the
+ * usb.cfg text; notes: "in the VM: usbN: mapping=NAME". */
+int pt_emit_usb_mapping(pt_ctx *ctx, const char *name, const pt_usb_spec *usb, const char *const *nodes,
+			size_t n_nodes, pt_emission **ret);
+/*
+ * Host persistence: what makes a passthrough set (addresses of the snapshot) go to vfio-pci at
+ * every boot, as a plan of file changes under the root: /etc/modprobe.d/libpt-vfio.conf
+ * (softdeps; `options vfio-pci ids=` only when no other device has those ids, otherwise
+ * /etc/udev/rules.d/61-libpt-vfio.rules setting driver_override by address; blacklist lines with
+ * PT_PLAN_BLACKLIST), vendor-reset's udev rule for AMD GPUs with the reset bug, the initramfs
+ * modules, and the IOMMU parameters for the CPU's vendor (cpu_vendor, or the host's) on the
+ * kernel command line of the host's boot loader (GRUB or systemd-boot). Files already right are
+ * not in it; the commands are what to run after applying it. Freed with pt_host_plan_free.
+ */
+typedef struct pt_host_plan pt_host_plan;
+#define PT_PLAN_BLACKLIST 1u
+int pt_host_plan_new(pt_enum *e, const char *const *addresses, size_t n, unsigned flags,
+		     const char *cpu_vendor, pt_host_plan **ret);
+/* VFs that exist at every boot: /etc/libpt/sriov-PF.conf for libpt-sriov@PF.service (ordered
+ * before pve-guests.service), the count and the bounded wait. */
+int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_ms, pt_host_plan **ret);
+void pt_host_plan_free(pt_host_plan *p);
+pt_ctx *pt_host_plan_get_context(const pt_host_plan *p);
+size_t pt_host_plan_get_change_count(const pt_host_plan *p);
+const char *pt_host_plan_get_path(const pt_host_plan *p, size_t i);
+/* The file as it is, NULL when it does not exist; and as the plan writes it. */
+const char *pt_host_plan_get_old(const pt_host_plan *p, size_t i);
+const char *pt_host_plan_get_new(const pt_host_plan *p, size_t i);
+/* The change as a unified diff; to free. */
+char *pt_host_plan_get_diff(const pt_host_plan *p, size_t i);
+size_t pt_host_plan_get_command_count(const pt_host_plan *p);
+const char *pt_host_plan_get_command(const pt_host_plan *p, size_t i);
+/* Writes every change atomically, each old file kept as FILE.libpt-<time> (*backups: their
+ * paths, to free, may be NULL); a failure puts back the files already written. */
+int pt_host_plan_apply(pt_host_plan *p, char ***backups, size_t *n);
+/* A unified diff of two texts (old NULL: a new file), one hunk; to free. */
+char *pt_diff(const char *path, const char *old, const char *new_text);
+/* /etc/default/grub with the parameters (space-separated) added to the GRUB_CMDLINE_LINUX_DEFAULT
+ * assignment that takes effect, comments never edited; one added when there is none. To free. */
+char *pt_grub_with_params(const char *grub, const char *params);
+
 /* Words as one shell line, each quoted where the shell would read it otherwise; to free. */
 char *pt_shell_quote(const char *const *words, size_t n);
 

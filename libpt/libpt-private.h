@@ -219,6 +219,11 @@ struct stat;
 int pt_write_atomic(int dir, const char *name, const char *content, size_t len, mode_t mode,
 		    const struct stat *like);
 
+/* files.c: a whole regular file under the root, links resolved inside it (to free, NUL-ended);
+ * the removal of a file under the root */
+int pt_read_in_root(pt_ctx *ctx, const char *path, size_t max, char **data, size_t *len);
+int pt_remove_in_root(pt_ctx *ctx, const char *path);
+
 /* qmp.c: a session on a connected socket (tests/fuzz) */
 int pt_qmp_from_fd(pt_ctx *ctx, int fd, const char *where, unsigned timeout_ms, pt_qmp **ret);
 
@@ -283,6 +288,20 @@ const char *pt_quote(char *buf, size_t size, const char *s);
 void pt_emit_opts_copy(pt_emit_opts *dst, const pt_emit_opts *src);
 /* The usb-host match of a spec by port or id, checked: "1-2.3" or "10c4:ea60" (lower case). */
 int pt_usb_spec_host(pt_ctx *ctx, const pt_usb_spec *usb, char host[64]);
+/* inventory/node.c: a cluster node's devices, each checked where it entered */
+struct pt_node_dev {
+	char address[PT_ADDR_MAX]; /* as the node gave it */
+	uint16_t vendor, device, subvendor, subdevice;
+	long group; /* -1: none */
+	bool is_vf;
+};
+struct pt_node {
+	pt_ctx *ctx;
+	char *name;
+	struct pt_node_dev *devices; /* in the order the node gave them */
+	size_t n_devices, cap;
+};
+int pt_node_name_check(pt_ctx *ctx, const char *name);
 /* emit/libvirt.c: 0, or -EINVAL naming a value that is not "DDDD:BB:SS.F" */
 int pt_check_pci_address(pt_ctx *ctx, const char *address);
 

@@ -12,6 +12,8 @@
 #include "pt-lua-private.h"
 
 #define VMCONF_MT "pt.VMConfig"
+#define NODE_MT "pt.Node"
+#define PLAN_MT "pt.HostPlan"
 
 /* Raises the context's last error; an owned context is dropped first. */
 static int raise(lua_State *L, pt_ctx *ctx, bool owned)
@@ -142,7 +144,7 @@ static pt_usb_spec *check_usb(lua_State *L, int idx, pt_usb_spec *spec)
 	return spec;
 }
 
-/* A list of address strings at idx, as a C array on the Lua stack (a userdata). */
+/* A list of strings at idx (addresses, node names), as a C array on the Lua stack (a userdata). */
 static const char **check_addresses(lua_State *L, int idx, size_t *n)
 {
 	const char **v;
@@ -492,7 +494,290 @@ int pt_lua_dev_companions(lua_State *L)
 	return 1;
 }
 
+/* ---- cluster nodes and mappings ---- */
+
+/* pt.node(name): a node's devices, to add to (node:add(record), node:add_inventory(inv),
+ * node:read_report(file)) and give to pt.emit_mapping */
+static int l_node(lua_State *L)
+{
+	lua_settop(L, 1);
+	const char *name = luaL_tolstring(L, 1, NULL);
+	pt_ctx *ctx = root_ctx(L);
+	pt_node *n;
+
+	if (pt_node_new(ctx, name, &n) < 0)
+		return raise(L, ctx, true);
+	pt_ctx_unref(ctx);
+	pt_lua_push_box(L, n, NODE_MT);
+	return 1;
+}
+
+/* A record's field as the C call takes it: a string as it is, an integer in decimal, another
+ * value as Lua writes it (to be refused, named); nil for nil. Left on the stack. */
+static const char *record_field(lua_State *L, int idx, const char *key)
+{
+	int t = lua_getfield(L, idx, key);
+	if (t == LUA_TNIL)
+		return NULL;
+	if (t == LUA_TSTRING)
+		return lua_tostring(L, -1);
+	return luaL_tolstring(L, -1, NULL);
+}
+
+/* node:add(record): a device as a report gives it (address, vendor_id... iommu_group, physfn) */
+static int node_add(lua_State *L)
+{
+	pt_node *n = pt_lua_check_open(L, 1, NODE_MT);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_settop(L, 2);
+	pt_node_device d = {
+		.address = record_field(L, 2, "address"),
+		.vendor_id = record_field(L, 2, "vendor_id"),
+		.device_id = record_field(L, 2, "device_id"),
+		.subsystem_vendor_id = record_field(L, 2, "subsystem_vendor_id"),
+		.subsystem_device_id = record_field(L, 2, "subsystem_device_id"),
+		.iommu_group = record_field(L, 2, "iommu_group"),
+		.physfn = record_field(L, 2, "physfn"),
+	};
+	if (pt_node_add_device(n, &d) < 0) {
+		lua_pushstring(L, pt_ctx_last_error(pt_node_get_context(n)));
+		return lua_error(L);
+	}
+	lua_settop(L, 1);
+	return 1;
+}
+
+static int node_add_inventory(lua_State *L)
+{
+	pt_node *n = pt_lua_check_open(L, 1, NODE_MT);
+	pt_enum *e = pt_lua_check_open(L, 2, ENUM_MT);
+
+	if (pt_node_add_enum(n, e) < 0) {
+		lua_pushstring(L, pt_ctx_last_error(pt_node_get_context(n)));
+		return lua_error(L);
+	}
+	lua_settop(L, 1);
+	return 1;
+}
+
+static int node_read_report(lua_State *L)
+{
+	pt_node *n = pt_lua_check_open(L, 1, NODE_MT);
+	const char *file = luaL_checkstring(L, 2);
+
+	if (pt_node_read_report(n, file) < 0) {
+		lua_pushstring(L, pt_ctx_last_error(pt_node_get_context(n)));
+		return lua_error(L);
+	}
+	lua_settop(L, 1);
+	return 1;
+}
+
+static int node_close(lua_State *L)
+{
+	box *b = luaL_checkudata(L, 1, NODE_MT);
+	pt_node_free(b->p);
+	b->p = NULL;
+	return 0;
+}
+
+static int node_name(lua_State *L)
+{
+	lua_pushstring(L, pt_node_get_name(pt_lua_check_open(L, 1, NODE_MT)));
+	return 1;
+}
+
+static int node_count(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)pt_node_get_device_count(pt_lua_check_open(L, 1, NODE_MT)));
+	return 1;
+}
+
+/* {lines =, notes =} */
+static int push_mapping(lua_State *L, pt_emission *em)
+{
+	lua_createtable(L, 0, 2);
+	push_list(L, em->lines, em->n_lines);
+	lua_setfield(L, -2, "lines");
+	push_list(L, em->notes, em->n_notes);
+	lua_setfield(L, -2, "notes");
+	pt_emission_free(em);
+	return 1;
+}
+
+/* pt.emit_mapping(name, addresses, nodes): pci.cfg {lines, notes}; nodes[1] is this node */
+static int l_emit_mapping(lua_State *L)
+{
+	lua_settop(L, 3);
+	const char *name = luaL_tolstring(L, 1, NULL);
+	size_t n_set, n_nodes;
+	const char **set = check_addresses(L, 2, &n_set);
+	pt_node **nodes;
+	pt_emission *em;
+
+	luaL_checktype(L, 3, LUA_TTABLE);
+	n_nodes = lua_rawlen(L, 3);
+	nodes = lua_newuserdatauv(L, (n_nodes ? n_nodes : 1) * sizeof(*nodes), 0);
+	for (size_t i = 0; i < n_nodes; i++) {
+		lua_rawgeti(L, 3, (lua_Integer)i + 1);
+		nodes[i] = pt_lua_check_open(L, -1, NODE_MT);
+		lua_pop(L, 1); /* the list keeps it */
+	}
+	pt_ctx *ctx = root_ctx(L);
+	if (pt_emit_mapping(ctx, name, set, n_set, nodes, n_nodes, &em) < 0)
+		return raise(L, ctx, true);
+	pt_ctx_unref(ctx);
+	return push_mapping(L, em);
+}
+
+/* pt.emit_usb_mapping(name, usb, node_names): usb.cfg {lines, notes} */
+static int l_emit_usb_mapping(lua_State *L)
+{
+	lua_settop(L, 3);
+	const char *name = luaL_tolstring(L, 1, NULL);
+	pt_usb_spec spec, *usb = check_usb(L, 2, &spec);
+	size_t n;
+	const char **names = check_addresses(L, 3, &n);
+	pt_emission *em;
+	pt_ctx *ctx = root_ctx(L);
+
+	if (pt_emit_usb_mapping(ctx, name, usb, names, n, &em) < 0)
+		return raise(L, ctx, true);
+	pt_ctx_unref(ctx);
+	return push_mapping(L, em);
+}
+
+/* ---- host persistence ---- */
+
+/* pt.host_plan(inv, addresses, {blacklist =, cpu =}): the plan of boot-time changes */
+static int l_host_plan(lua_State *L)
+{
+	lua_settop(L, 3);
+	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
+	size_t n;
+	const char **addresses = check_addresses(L, 2, &n);
+	unsigned flags = 0;
+	const char *cpu = NULL;
+	pt_host_plan *p;
+
+	if (!lua_isnil(L, 3)) {
+		luaL_checktype(L, 3, LUA_TTABLE);
+		if (bool_field(L, 3, "blacklist", false))
+			flags |= PT_PLAN_BLACKLIST;
+		cpu = opt_field(L, 3, "cpu");
+	}
+	if (pt_host_plan_new(e, addresses, n, flags, cpu, &p) < 0)
+		return raise(L, pt_enum_get_context(e), false);
+	pt_lua_push_box(L, p, PLAN_MT);
+	return 1;
+}
+
+/* pt.sriov_plan(pf, vfs, wait_ms) */
+static int l_sriov_plan(lua_State *L)
+{
+	pt_device *pf = pt_lua_check_open(L, 1, DEVICE_MT);
+	lua_Integer vfs = luaL_checkinteger(L, 2), wait = luaL_checkinteger(L, 3);
+	pt_host_plan *p;
+
+	luaL_argcheck(L, vfs >= 0 && vfs <= 65535, 2, "a count of VFs");
+	luaL_argcheck(L, wait >= 0 && wait <= 3600000, 3, "milliseconds");
+	if (pt_host_plan_new_sriov(pf, (unsigned)vfs, (unsigned)wait, &p) < 0)
+		return raise(L, pt_enum_get_context(pt_device_get_enum(pf)), false);
+	pt_lua_push_box(L, p, PLAN_MT);
+	return 1;
+}
+
+static int plan_close(lua_State *L)
+{
+	box *b = luaL_checkudata(L, 1, PLAN_MT);
+	pt_host_plan_free(b->p);
+	b->p = NULL;
+	return 0;
+}
+
+/* plan:changes(): { {path =, old =, new =, diff =}... } */
+static int plan_changes(lua_State *L)
+{
+	pt_host_plan *p = pt_lua_check_open(L, 1, PLAN_MT);
+	size_t n = pt_host_plan_get_change_count(p);
+
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		char *diff = pt_host_plan_get_diff(p, i);
+		lua_createtable(L, 0, 4);
+		pt_lua_set_string(L, "path", pt_host_plan_get_path(p, i));
+		pt_lua_set_string(L, "old", pt_host_plan_get_old(p, i));
+		pt_lua_set_string(L, "new", pt_host_plan_get_new(p, i));
+		pt_lua_set_string(L, "diff", diff);
+		free(diff);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+static int plan_commands(lua_State *L)
+{
+	pt_host_plan *p = pt_lua_check_open(L, 1, PLAN_MT);
+	size_t n = pt_host_plan_get_command_count(p);
+
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, pt_host_plan_get_command(p, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+/* plan:apply(): the backups' paths; raises when a write fails (the others put back) */
+static int plan_apply(lua_State *L)
+{
+	pt_host_plan *p = pt_lua_check_open(L, 1, PLAN_MT);
+	char **backups;
+	size_t n;
+
+	pt_lua_check_action(L, "plan:apply");
+	if (pt_host_plan_apply(p, &backups, &n) < 0)
+		return raise(L, pt_host_plan_get_context(p), false);
+	push_list(L, backups, n);
+	for (size_t i = 0; i < n; i++)
+		free(backups[i]);
+	free(backups);
+	return 1;
+}
+
+/* pt.diff(path, old, new): a unified diff */
+static int l_diff(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1), *old = luaL_optstring(L, 2, NULL), *new = luaL_checkstring(L, 3);
+	char *d = pt_diff(path, old, new);
+
+	if (!d)
+		return luaL_error(L, "out of memory");
+	lua_pushstring(L, d);
+	free(d);
+	return 1;
+}
+
+/* pt.grub_with_params(grub, params) */
+static int l_grub_with_params(lua_State *L)
+{
+	char *g = pt_grub_with_params(luaL_optstring(L, 1, ""), luaL_checkstring(L, 2));
+
+	if (!g)
+		return luaL_error(L, "out of memory");
+	lua_pushstring(L, g);
+	free(g);
+	return 1;
+}
+
 const luaL_Reg pt_lua_emit_funcs[] = {
+	{ "host_plan", l_host_plan },
+	{ "sriov_plan", l_sriov_plan },
+	{ "diff", l_diff },
+	{ "grub_with_params", l_grub_with_params },
+	{ "node", l_node },
+	{ "emit_mapping", l_emit_mapping },
+	{ "emit_usb_mapping", l_emit_usb_mapping },
 	{ "emit_proxmox", l_emit_proxmox },
 	{ "emit_proxmox_mdev", l_emit_proxmox_mdev },
 	{ "emit_proxmox_usb", l_emit_proxmox_usb },
@@ -512,5 +797,15 @@ const luaL_Reg pt_lua_emit_funcs[] = {
 void pt_lua_open_emit(lua_State *L)
 {
 	static const luaL_Reg none[] = { { NULL, NULL } };
+	static const luaL_Reg node_methods[] = {
+		{ "add", node_add }, { "add_inventory", node_add_inventory }, { "read_report", node_read_report },
+		{ NULL, NULL },
+	};
+	static const luaL_Reg node_getters[] = { { "name", node_name }, { "count", node_count }, { NULL, NULL } };
 	pt_lua_new_class(L, VMCONF_MT, none, none, vmconf_close, NULL);
+	pt_lua_new_class(L, NODE_MT, node_methods, node_getters, node_close, NULL);
+	static const luaL_Reg plan_methods[] = {
+		{ "changes", plan_changes }, { "commands", plan_commands }, { "apply", plan_apply }, { NULL, NULL },
+	};
+	pt_lua_new_class(L, PLAN_MT, plan_methods, none, plan_close, NULL);
 }

@@ -81,25 +81,21 @@ return {
       local r = proxmox.emit_usb_mapping(args.mapping, usb, nodes)
       print("# /etc/pve/mapping/usb.cfg")
       print(table.concat(r.lines, "\n"))
-      print("# in the VM: usbN: " .. r.usb)
+      for _, n in ipairs(r.notes) do print("# " .. n) end
     elseif f == "mapping" then
       if not dev or not args.mapping then error("--format mapping needs --device and --mapping", 0) end
-      local local_report = { devices = {} }
-      for d in inv:devices() do local_report.devices[#local_report.devices + 1] = d:fields() end
       local cluster = require "pt.cluster"
       local this = args.node or (args.cluster and cluster.node_name()) or "localhost"
-      local nodes = { { name = this, devices = local_report.devices } }
+      local nodes = { { name = this, inventory = inv } }
       if args.cluster then
         for _, r in ipairs((cluster.others(this))) do nodes[#nodes + 1] = r end
       end
       for item in (args.nodes or ""):gmatch("[^,]+") do
         local name, file = item:match("^([^=]+)=(.+)$")
         if not name then error("--nodes " .. item .. ": expected NODE=REPORT", 0) end
-        nodes[#nodes + 1] = { name = name, devices = proxmox.read_node_report(file).devices }
+        nodes[#nodes + 1] = { name = name, report = file }
       end
-      local records = {}
-      for i, a in ipairs(set) do records[i] = inv:device(a):fields() end
-      proxmox.print_mapping(proxmox.emit_mapping(args.mapping, records, nodes))
+      proxmox.print_mapping(proxmox.emit_mapping(args.mapping, set, nodes))
     elseif f == "libvirt" then
       print(libvirt.fragment(set, usb))
     elseif f == "libvirt-domain" then

@@ -21,8 +21,8 @@ return {
     if args.vfs then
       if args.persist then
         local persist = require "pt.persist"
-        local changes, commands = persist.sriov_plan(dev, args.vfs, args["wait-ms"])
-        persist.show_changes(changes, commands, string.format("%d VFs on %s", args.vfs, dev.address),
+        local plan = persist.sriov_plan(dev, args.vfs, args["wait-ms"])
+        persist.show_changes(plan, string.format("%d VFs on %s", args.vfs, dev.address),
           { apply = args.apply and not args["dry-run"] })
         return
       end

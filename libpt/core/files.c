@@ -10,8 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 #include "libpt-private.h"
 
@@ -144,4 +147,83 @@ PT_EXPORT int pt_ctx_write_data(pt_ctx *ctx, const char *path, const void *conte
 		}
 	}
 	return 0;
+}
+
+/*
+ * A host file under the root, whole (/etc/default/grub, a VM config): every link on its path
+ * resolved inside the root (openat2 RESOLVE_IN_ROOT), a regular file only, never blocking, at
+ * most max bytes. *data (to free) ends with a NUL. -ENOENT when absent, the message naming it.
+ */
+int pt_read_in_root(pt_ctx *ctx, const char *path, size_t max, char **data, size_t *len)
+{
+	struct open_how how = { .flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	const char *rel = path;
+	struct stat st;
+	size_t n = 0, cap = 4096;
+	char *buf;
+	int fd, r = 0;
+
+	while (*rel == '/')
+		rel++;
+	fd = (int)syscall(SYS_openat2, ctx->rootfd, rel, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(ctx->rootfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return pt_fail(ctx, -errno, "%s/%s: %m", ctx->root, rel);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return pt_fail(ctx, -EINVAL, "%s/%s: not a regular file", ctx->root, rel);
+	}
+	buf = malloc(cap);
+	for (ssize_t got; buf && r == 0;) {
+		if (n + 1 == cap) {
+			char *more = cap > max ? NULL : realloc(buf, cap * 2);
+			if (!more) {
+				r = cap > max ? -EFBIG : -ENOMEM;
+				break;
+			}
+			buf = more;
+			cap *= 2;
+		}
+		got = read(fd, buf + n, cap - 1 - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			r = -errno;
+		else if (got == 0)
+			break;
+		else
+			n += (size_t)got;
+		if (n > max)
+			r = -EFBIG;
+	}
+	close(fd);
+	if (!buf)
+		r = -ENOMEM;
+	if (r < 0) {
+		free(buf);
+		return pt_fail(ctx, r, "%s/%s: %s", ctx->root, rel, strerror(-r));
+	}
+	buf[n] = '\0';
+	*data = buf;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+/* Removes a file under the root (what an undone write created); absent is done. */
+int pt_remove_in_root(pt_ctx *ctx, const char *path)
+{
+	const char *rel = path, *name;
+	int dir;
+
+	while (*rel == '/')
+		rel++;
+	dir = pt_open_parent_in_root(ctx->rootfd, rel, &name);
+	if (dir < 0)
+		return errno == ENOENT ? 0 : pt_fail(ctx, -errno, "%s/%s: its directory: %m", ctx->root, rel);
+	int r = unlinkat(dir, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	close(dir);
+	return r < 0 ? pt_fail(ctx, r, "%s/%s: %s", ctx->root, rel, strerror(-r)) : 0;
 }

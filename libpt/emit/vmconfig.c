@@ -162,32 +162,17 @@ PT_EXPORT int pt_vmconf_parse(pt_ctx *ctx, const char *text, const char *file, p
 PT_EXPORT int pt_vmconf_read(pt_ctx *ctx, unsigned vm, pt_vmconf **ret)
 {
 	char path[64], shown[PATH_MAX + 64];
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f;
+	char *text;
 	int r;
 
 	if (!ctx || !ret)
 		return ctx ? pt_fail(ctx, -EINVAL, "pt_vmconf_read: no result") : -EINVAL;
 	if ((r = pt_check_vmid(ctx, vm)) < 0)
 		return r;
-	snprintf(path, sizeof(path), "etc/pve/qemu-server/%u.conf", vm);
-	snprintf(shown, sizeof(shown), "%s/%s", ctx->root, path);
-	f = pt_fopen_regular(ctx->rootfd, path);
-	if (!f)
-		return pt_fail(ctx, errno == ENOENT || errno == ENOTDIR ? -ENOENT : -errno, "%s: %s", shown,
-			       errno == ENOENT || errno == ENOTDIR ? "no such VM config" : strerror(errno));
-	text = malloc(VMCONF_MAX + 1);
-	if (text)
-		len = fread(text, 1, VMCONF_MAX + 1, f);
-	fclose(f);
-	if (!text)
-		return pt_fail(ctx, -ENOMEM, "out of memory");
-	if (len > VMCONF_MAX) {
-		free(text);
-		return pt_fail(ctx, -EFBIG, "%s: larger than %u bytes", shown, VMCONF_MAX);
-	}
-	text[len] = '\0';
+	snprintf(path, sizeof(path), "/etc/pve/qemu-server/%u.conf", vm);
+	snprintf(shown, sizeof(shown), "%s%s", ctx->root, path);
+	if ((r = pt_read_in_root(ctx, path, VMCONF_MAX, &text, NULL)) < 0)
+		return r == -ENOENT || r == -ENOTDIR ? pt_fail(ctx, -ENOENT, "%s: no such VM config", shown) : r;
 	r = pt_vmconf_parse(ctx, text, shown, ret);
 	free(text);
 	return r;

@@ -72,11 +72,7 @@ function M.emit(inv, devices, args)
     print(qemu.shell(qemu.vfio_args(set, { primary = args.primary and first.address or nil })))
   elseif f == "mapping" then
     if not args.mapping then error("--emit mapping needs --mapping NAME", 0) end
-    local nodes = { { name = "localhost", devices = {} } }
-    for d in inv:devices() do table.insert(nodes[1].devices, d:fields()) end
-    local records = {}
-    for i, a in ipairs(set) do records[i] = inv:device(a):fields() end
-    proxmox.print_mapping(proxmox.emit_mapping(args.mapping, records, nodes))
+    proxmox.print_mapping(proxmox.emit_mapping(args.mapping, set, { { name = "localhost", inventory = inv } }))
   end
 end
 

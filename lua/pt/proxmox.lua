@@ -82,158 +82,47 @@ function M.emit_usb(opts)
     { vm = vm, usb3 = opts.usb3, config = opts.config })
 end
 
--- Another node's report (report.lua --json), a file the admin names: decoded, its shape
--- checked; an error names the file and the byte, never what the file holds.
-function M.read_node_report(file)
-  local f, err = io.open(file, "rb")
-  if not f then fail("%s", err) end
-  local text = f:read(64 << 20)
-  f:close()
-  local ok, report = pcall(require("pt.json").decode, text or "")
-  if not ok then fail("%s: %s", file, tostring(report):match("json: .*") or "not JSON") end
-  if type(report) ~= "table" or type(report.devices) ~= "table" then
-    fail("%s: not a report (ptlua scripts/report.lua --json)", file)
-  end
-  return report
-end
-
--- A node's report as it arrives from elsewhere: every value that goes into pci.cfg checked.
+-- A node's device as it arrives from elsewhere (a published report's row): every value that
+-- goes into pci.cfg checked (pt_node_add_device), JSON nulls as nil.
 function M.checked_device(node, d)
-  local function bad(what, v) fail("node %s: device %s: %s %q is not valid", node, tostring(d.address), what, tostring(v)) end
-  if type(d.address) ~= "string" or not d.address:match("^%x%x%x%x%x?:%x%x:%x%x%.[0-7]$") then bad("address", d.address) end
-  for _, k in ipairs { "vendor_id", "device_id", "subsystem_vendor_id", "subsystem_device_id" } do
-    if type(d[k]) ~= "string" or not d[k]:match("^%x%x%x%x$") then bad(k, d[k]) end
-  end
   local null = require("pt.json").null
-  local g = d.iommu_group
-  if g == null then d.iommu_group = nil
-  elseif g ~= nil and (math.type(g) ~= "integer" or g < 0) then bad("iommu_group", g) end
+  if d.iommu_group == null then d.iommu_group = nil end
   if d.physfn == null then d.physfn = nil end
-  if d.physfn ~= nil and (type(d.physfn) ~= "string" or not d.physfn:match("^%x%x%x%x%x?:%x%x:%x%x%.[0-7]$")) then
-    bad("physfn", d.physfn)
-  end
+  pt.node(node):add(d)
   return d
 end
 
-local function id_of(d) return d.vendor_id:lower() .. ":" .. d.device_id:lower() end
-local function slot_of(address) return require("pt").slot(address) end
-
--- Cluster mappings (/etc/pve/mapping/pci.cfg) for a passthrough set. A map path without a
--- function is the whole slot, checked by the attributes of function 0 (pve-guest-common's
--- assert_valid); a VM's hostpci line names one mapping, and qemu-server takes each map line of
--- its node as an alternative. So: one mapping a slot, in the slot form when the set holds every
--- function of the slot, one a function otherwise; each node's matching devices as map lines.
--- set: the local records of the set; nodes: { {name = "pve1", devices = <report devices>}, ... }
--- (the first is this node: its records are the kernel's; the others' are checked).
-function M.emit_mapping(name, set, nodes, opts)
-  M.check_value("mapping name", name)
-  if not name:match("^[%a][%w%-_]*$") then fail("mapping name %q: letters, digits, '-' and '_'", name) end
+-- Cluster mappings (/etc/pve/mapping/pci.cfg) for a passthrough set, written by libpt's C
+-- emitter (pt_emit_mapping: one mapping a slot in the slot form when the set holds the whole
+-- slot, one a function otherwise; each node's devices of the same kind as map lines).
+-- set: the set's addresses (or records) on this node; nodes: the first is this node, each
+-- { name =, inventory = inv } (a scan), { name =, report = FILE } (report.lua --json) or
+-- { name =, devices = records } (a published report's). Returns { lines, notes }.
+function M.emit_mapping(name, set, nodes)
+  local cnodes = {}
   for i, node in ipairs(nodes) do
-    M.check_value("node name", node.name)
-    if not node.name:match("^[%a%d][%w%-%.]*$") then fail("node name %q is not a host name", node.name) end
-    if i > 1 then for _, d in ipairs(node.devices) do M.checked_device(node.name, d) end end
+    local n = pt.node(node.name)
+    if node.inventory then n:add_inventory(node.inventory)
+    elseif node.report then n:read_report(node.report)
+    else for _, d in ipairs(node.devices) do n:add(d) end end
+    cnodes[i] = n
   end
-  -- The functions of each slot, on each node.
-  local function slots(devices)
-    local out = {}
-    for _, d in ipairs(devices) do
-      local s = slot_of(d.address)
-      out[s] = out[s] or {}
-      out[s][#out[s] + 1] = d
-    end
-    return out
-  end
-  local function ids(list)
-    local out = {}
-    for _, d in ipairs(list) do out[#out + 1] = d.address:sub(-1) .. "=" .. id_of(d) end
-    table.sort(out)
-    return table.concat(out, " ")
-  end
-  local here = slots(nodes[1].devices)
-  local wanted, order = {}, {}
-  for _, d in ipairs(set) do
-    local s = slot_of(d.address)
-    if not wanted[s] then wanted[s] = {}; order[#order + 1] = s end
-    wanted[s][#wanted[s] + 1] = d
-  end
-  table.sort(order)
-  -- Each unit is a whole slot ({whole = true, fn0 = record, shape = ids}) or one function.
-  local units = {}
-  for _, s in ipairs(order) do
-    local all = here[s] or wanted[s]
-    if #wanted[s] == #all then
-      table.sort(all, function(a, b) return a.address < b.address end)
-      if all[1].address:sub(-1) == "0" then
-        units[#units + 1] = { whole = true, first = all[1], shape = ids(all) }
-      else
-        for _, d in ipairs(all) do units[#units + 1] = { first = d } end
-      end
-    else
-      table.sort(wanted[s], function(a, b) return a.address < b.address end)
-      for _, d in ipairs(wanted[s]) do units[#units + 1] = { first = d } end
-    end
-  end
-  local mappings, hostpci, missing, lacking = {}, {}, {}, {}
-  for i, u in ipairs(units) do
-    local mname = i == 1 and name or (name .. "-" .. i)
-    local lines = { mname }
-    for _, node in ipairs(nodes) do
-      local found = false
-      local node_slots = u.whole and slots(node.devices) or nil
-      for _, d in ipairs(node.devices) do
-        -- an alternative is the same kind of device: a VF for a VF, never its PF
-        local match = id_of(d) == id_of(u.first) and (d.physfn == nil) == (u.first.physfn == nil)
-        if match and u.whole then
-          match = d.address:sub(-1) == "0" and ids(node_slots[slot_of(d.address)]) == u.shape
-        end
-        if match then
-          found = true
-          lines[#lines + 1] = string.format("\tmap id=%s,%snode=%s,path=%s,subsystem-id=%s",
-            id_of(d), d.iommu_group and ("iommugroup=" .. d.iommu_group .. ",") or "", node.name,
-            u.whole and slot_of(d.address) or d.address,
-            d.subsystem_vendor_id:lower() .. ":" .. d.subsystem_device_id:lower())
-        end
-      end
-      if not found and not lacking[node.name] then
-        lacking[node.name] = true
-        missing[#missing + 1] = node.name
-      end
-    end
-    local props = { { "mapping", mname } }
-    if not opts or opts.pcie ~= false then props[#props + 1] = { "pcie", "1" } end
-    mappings[#mappings + 1] = lines
-    hostpci[#hostpci + 1] = M.format_props(props)
-  end
-  return { mappings = mappings, hostpci = hostpci, missing = missing }
+  local addresses = {}
+  for i, d in ipairs(set) do addresses[i] = type(d) == "table" and d.address or d end
+  return pt.emit_mapping(name, addresses, cnodes)
 end
 
 -- The mapping as it is printed: the pci.cfg sections, then the VM's lines.
 function M.print_mapping(r)
   print("# /etc/pve/mapping/pci.cfg")
-  for i, lines in ipairs(r.mappings) do
-    if i > 1 then print("") end
-    print(table.concat(lines, "\n"))
-  end
-  for _, h in ipairs(r.hostpci) do print("# in the VM: hostpciN: " .. h) end
-  if #r.missing > 0 then print("# no matching device on: " .. table.concat(r.missing, ", ")) end
+  print(table.concat(r.lines, "\n"))
+  for _, n in ipairs(r.notes) do print("# " .. n) end
 end
 
 -- USB mappings (/etc/pve/mapping/usb.cfg): a map line a node, by id (or by port path).
+-- Returns { lines, notes }.
 function M.emit_usb_mapping(name, usb, nodes)
-  M.check_value("mapping name", name)
-  if usb.port then
-    local ok, why = require("pt.usb").parse_port(usb.port)
-    if not ok then fail("%s", why) end
-  elseif not tostring(usb.id):match("^%x%x%x%x:%x%x%x%x$") then
-    fail("USB id %q: expected VVVV:PPPP, e.g. 10c4:ea60", tostring(usb.id))
-  end
-  if not name:match("^[%a][%w%-_]*$") then fail("mapping name %q: letters, digits, '-' and '_'", name) end
-  local lines = { name }
-  for _, node in ipairs(nodes) do
-    M.check_value("node name", node)
-    lines[#lines + 1] = string.format("\tmap %s,node=%s", usb.port and ("path=" .. usb.port) or ("id=" .. usb.id), node)
-  end
-  return { lines = lines, usb = "mapping=" .. name }
+  return pt.emit_usb_mapping(name, { id = usb.id and tostring(usb.id) or nil, port = usb.port }, nodes)
 end
 
 -- The mapping names of /etc/pve/mapping/pci.cfg.

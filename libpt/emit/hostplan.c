@@ -1,0 +1,633 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Host persistence: what makes a passthrough set go to vfio-pci at every boot, as a plan of file
+ * changes shown as diffs and applied atomically with backups. A modprobe.d file (softdeps;
+ * `options vfio-pci ids=` only when no other device shares the ids, else a udev rule setting
+ * driver_override by address), blacklist lines only when asked, vendor-reset's udev rule for AMD
+ * GPUs with the reset bug, the initramfs modules (initramfs-tools), and the kernel command line
+ * for GRUB or systemd-boot (pt_host_boot_loader). And VFs that exist at every boot.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libpt-private.h"
+
+#define MODPROBE "/etc/modprobe.d/libpt-vfio.conf"
+#define UDEV "/etc/udev/rules.d/61-libpt-vfio.rules"
+#define VENDOR_RESET "/etc/udev/rules.d/62-libpt-vendor-reset.rules"
+#define INITRAMFS "/etc/initramfs-tools/modules"
+#define GRUB "/etc/default/grub"
+#define SYSTEMD_BOOT "/etc/kernel/cmdline"
+#define HOST_FILE_MAX (4u << 20)
+/* The most cells of a diff's LCS table: past it the middle is shown as removed, then added. */
+#define LCS_CELLS 250000
+
+struct change {
+	char *path;
+	char *old; /* NULL: the file does not exist */
+	char *new;
+	bool mkdir;
+};
+
+struct pt_host_plan {
+	pt_ctx *ctx;
+	struct change *changes;
+	size_t n_changes;
+	struct pt_strv commands;
+	bool oom;
+};
+
+/* The host file as it is: 0 with *text (NULL when absent), or -errno. */
+static int read_host(pt_ctx *ctx, const char *path, char **text)
+{
+	int r = pt_read_in_root(ctx, path, HOST_FILE_MAX, text, NULL);
+
+	if (r == -ENOENT || r == -ENOTDIR) {
+		*text = NULL;
+		return 0;
+	}
+	return r;
+}
+
+/* Adds the change when the file differs (content taken), and the command that makes it count. */
+static int change(struct pt_host_plan *p, const char *path, char *content, const char *command, bool mkdir)
+{
+	char *old;
+	int r;
+
+	if (!content) {
+		p->oom = true;
+		return -ENOMEM;
+	}
+	if ((r = read_host(p->ctx, path, &old)) < 0) {
+		free(content);
+		return r;
+	}
+	if (old && strcmp(old, content) == 0) {
+		free(old);
+		free(content);
+		return 0;
+	}
+	struct change *v = realloc(p->changes, (p->n_changes + 1) * sizeof(*v));
+	if (!v) {
+		free(old);
+		free(content);
+		p->oom = true;
+		return -ENOMEM;
+	}
+	p->changes = v;
+	v[p->n_changes++] = (struct change){ .path = strdup(path), .old = old, .new = content, .mkdir = mkdir };
+	if (!v[p->n_changes - 1].path)
+		p->oom = true;
+	if (command && !pt_strv_has(&p->commands, command))
+		pt_strv_add(&p->commands, command);
+	return 0;
+}
+
+/* The words missing from a command line added at its end, the others kept in place. */
+static char *add_params(const char *line, size_t len, const char *params)
+{
+	struct pt_strv words = { 0 };
+	char *have = strndup(line, len), *out;
+	bool blank = true;
+
+	if (!have)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		blank = blank && isspace((unsigned char)line[i]);
+	pt_strv_add(&words, blank ? "" : have);
+	for (const char *p = params; *p;) {
+		size_t n = strcspn(p, " ");
+		bool found = false;
+		for (const char *w = have; *w;) {
+			w += strspn(w, " \t\r\n\v\f");
+			size_t m = strcspn(w, " \t\r\n\v\f");
+			found = found || (m == n && m && strncmp(w, p, n) == 0);
+			w += m;
+		}
+		if (!found)
+			pt_strv_addf(&words, "%.*s", (int)n, p);
+		p += n + strspn(p + n, " ");
+	}
+	free(have);
+	/* "a b" + "c" -> "a b c"; a blank line is replaced; nothing added: the line as it was */
+	if (words.oom) {
+		pt_strv_free(&words);
+		return NULL;
+	}
+	if (words.n == 1) {
+		pt_strv_free(&words);
+		return strndup(line, len);
+	}
+	if (words.n > 1 && !words.v[0][0]) {
+		free(words.v[0]);
+		memmove(words.v, words.v + 1, (words.n - 1) * sizeof(*words.v));
+		words.n--;
+	}
+	out = pt_strv_join(&words, " ");
+	pt_strv_free(&words);
+	return out;
+}
+
+/* The lines of a text: split at '\n', a last line without one kept. */
+static void lines_of(const char *text, struct pt_strv *out)
+{
+	for (const char *p = text ? text : ""; *p;) {
+		size_t n = strcspn(p, "\n");
+		pt_strv_addf(out, "%.*s", (int)n, p);
+		p += n + (p[n] == '\n');
+	}
+}
+
+/* One GRUB_CMDLINE_LINUX_DEFAULT= line with the parameters added, or NULL when the line is not
+ * one libpt edits (a comment, another variable, an unquoted value with spaces). */
+static char *grub_line(const char *line, const char *params, bool *oom)
+{
+	static const char key[] = "GRUB_CMDLINE_LINUX_DEFAULT=";
+	const char *p = line + strspn(line, " \t\r\v\f");
+	size_t lead, end = strlen(line);
+	char q = 0, *value, *out = NULL;
+
+	if (strncmp(p, key, sizeof(key) - 1))
+		return NULL;
+	lead = (size_t)(p - line) + sizeof(key) - 1;
+	while (end > lead && isspace((unsigned char)line[end - 1]))
+		end--;
+	/* the value in quotes of one kind, or bare (then without spaces) */
+	if ((line[lead] == '"' || line[lead] == '\'') && end >= lead + 2 && line[end - 1] == line[lead]) {
+		q = line[lead];
+		value = add_params(line + lead + 1, end - lead - 2, params);
+	} else {
+		for (size_t i = lead; i < end; i++)
+			if (isspace((unsigned char)line[i]))
+				return NULL;
+		value = add_params(line + lead, end - lead, params);
+	}
+	if (!value || asprintf(&out, "%.*s%c%s%c%s", (int)lead, line, q ? q : '"', value, q ? q : '"', line + end) < 0) {
+		*oom = true;
+		out = NULL;
+	}
+	free(value);
+	return out;
+}
+
+/* /etc/default/grub with the parameters added to the GRUB_CMDLINE_LINUX_DEFAULT assignment that
+ * takes effect: the last one that is not a comment (the file is sourced by a shell). Comments
+ * are never edited; without an assignment one is added at the end. */
+PT_EXPORT char *pt_grub_with_params(const char *grub, const char *params)
+{
+	struct pt_strv lines = { 0 };
+	bool oom = false;
+	char *out = NULL;
+
+	if (!params)
+		return NULL;
+	grub = grub ? grub : "";
+	lines_of(grub, &lines);
+	for (size_t k = lines.n; k-- > 0;) {
+		char *edited = grub_line(lines.v[k], params, &oom);
+		if (!edited)
+			continue;
+		free(lines.v[k]);
+		lines.v[k] = edited;
+		char *joined = lines.oom ? NULL : pt_strv_join(&lines, "\n");
+		if (joined && asprintf(&out, "%s\n", joined) < 0)
+			out = NULL;
+		free(joined);
+		pt_strv_free(&lines);
+		return out;
+	}
+	pt_strv_free(&lines);
+	if (oom)
+		return NULL;
+	size_t n = strlen(grub);
+	if (asprintf(&out, "%s%sGRUB_CMDLINE_LINUX_DEFAULT=\"%s\"\n", grub, n == 0 || grub[n - 1] == '\n' ? "" : "\n",
+		     params) < 0)
+		return NULL;
+	return out;
+}
+
+/* The kernel's major.minor under the root (0.0 when unknown). */
+static void kernel_release(pt_ctx *ctx, unsigned *major, unsigned *minor)
+{
+	char *text = NULL;
+
+	*major = *minor = 0;
+	if (read_host(ctx, "/proc/sys/kernel/osrelease", &text) == 0 && text &&
+	    sscanf(text, "%u.%u", major, minor) != 2)
+		*major = *minor = 0;
+	free(text);
+}
+
+static void plan_free_changes(struct pt_host_plan *p)
+{
+	for (size_t i = 0; i < p->n_changes; i++) {
+		free(p->changes[i].path);
+		free(p->changes[i].old);
+		free(p->changes[i].new);
+	}
+	free(p->changes);
+}
+
+PT_EXPORT void pt_host_plan_free(pt_host_plan *p)
+{
+	if (!p)
+		return;
+	plan_free_changes(p);
+	pt_strv_free(&p->commands);
+	pt_ctx_unref(p->ctx);
+	free(p);
+}
+
+static int plan_new(pt_ctx *ctx, struct pt_host_plan **ret)
+{
+	struct pt_host_plan *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return pt_fail(ctx, -ENOMEM, "out of memory");
+	p->ctx = pt_ctx_ref(ctx);
+	*ret = p;
+	return 0;
+}
+
+static int plan_done(struct pt_host_plan *p, int r, pt_host_plan **ret)
+{
+	if (r == 0 && (p->oom || p->commands.oom))
+		r = pt_fail(p->ctx, -ENOMEM, "out of memory");
+	if (r < 0) {
+		pt_host_plan_free(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+static char *joined(struct pt_strv *v, const char *sep)
+{
+	char *s = v->oom ? NULL : pt_strv_join(v, sep);
+	pt_strv_free(v);
+	return s;
+}
+
+/* The modprobe.d file, and the udev rule when ids= would take devices outside the set. */
+static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *set, size_t n, unsigned flags)
+{
+	struct pt_strv ids = { 0 }, drivers = { 0 }, shared = { 0 }, addresses = { 0 }, modprobe = { 0 };
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "%04x:%04x", set[i]->vendor, set[i]->device);
+		if (!pt_strv_has(&ids, id))
+			pt_strv_add(&ids, id);
+		if (set[i]->driver && strcmp(set[i]->driver, "vfio-pci") && !pt_strv_has(&drivers, set[i]->driver))
+			pt_strv_add(&drivers, set[i]->driver);
+		pt_strv_add(&addresses, set[i]->address);
+	}
+	/* ids= takes every device with those ids: only when the set holds all of them */
+	for (size_t i = 0; i < e->n_devices; i++) {
+		const pt_device *d = &e->devices[i];
+		char id[16];
+		bool in_set = false;
+		snprintf(id, sizeof(id), "%04x:%04x", d->vendor, d->device);
+		for (size_t j = 0; j < n; j++)
+			in_set = in_set || set[j] == d;
+		if (!in_set && pt_strv_has(&ids, id))
+			pt_strv_addf(&shared, "%s (%s)", d->address, id);
+	}
+	char *list = joined(&addresses, " ");
+	pt_strv_addf(&modprobe, "# Written by libpt: %s go to vfio-pci at boot.", list ? list : "");
+	for (size_t i = 0; i < drivers.n; i++)
+		pt_strv_addf(&modprobe, "softdep %s pre: vfio-pci", drivers.v[i]);
+	if (shared.n == 0) {
+		char *idlist = pt_strv_join(&ids, ",");
+		pt_strv_addf(&modprobe, "options vfio-pci ids=%s", idlist ? idlist : "");
+		free(idlist);
+	} else {
+		struct pt_strv rules = { 0 };
+		char *others = pt_strv_join(&shared, ", ");
+		pt_strv_addf(&modprobe, "# ids= would also take %s: the devices are claimed by address in %s",
+			     others ? others : "", UDEV);
+		free(others);
+		pt_strv_add(&rules, "# Written by libpt: driver_override by address, as ids= would take other devices.");
+		for (size_t i = 0; i < n; i++)
+			pt_strv_addf(&rules, "ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"%s\", ATTR{driver_override}=\"vfio-pci\"",
+				     set[i]->address);
+		pt_strv_add(&rules, "");
+		r = change(p, UDEV, joined(&rules, "\n"), "update-initramfs -u -k all", false);
+	}
+	if (flags & PT_PLAN_BLACKLIST)
+		for (size_t i = 0; i < drivers.n; i++)
+			pt_strv_addf(&modprobe, "blacklist %s", drivers.v[i]);
+	pt_strv_add(&modprobe, "");
+	if (r == 0)
+		r = change(p, MODPROBE, joined(&modprobe, "\n"), "update-initramfs -u -k all", false);
+	pt_strv_free(&modprobe);
+	pt_strv_free(&ids);
+	pt_strv_free(&drivers);
+	pt_strv_free(&shared);
+	free(list);
+	return r;
+}
+
+/* AMD GPUs with the reset bug: vendor-reset's device_specific method, chosen at every boot
+ * (reset_method is the kernel's, not kept). Returns 1 when the set has one. */
+static int plan_vendor_reset(struct pt_host_plan *p, pt_device *const *set, size_t n)
+{
+	struct pt_strv rules = { 0 }, seen = { 0 };
+	int r;
+
+	pt_strv_add(&rules, "# Written by libpt: vendor-reset's reset for GPUs with the AMD reset bug.");
+	for (size_t i = 0; i < n; i++) {
+		const char *bug = pt_device_get_reset_bug(set[i]);
+		char id[16];
+		snprintf(id, sizeof(id), "%04x:%04x", set[i]->vendor, set[i]->device);
+		if (!bug || pt_strv_has(&seen, id))
+			continue;
+		pt_strv_add(&seen, id);
+		pt_strv_addf(&rules,
+			     "ACTION==\"add\", SUBSYSTEM==\"pci\", ATTR{vendor}==\"0x%04x\", ATTR{device}==\"0x%04x\", "
+			     "ATTR{reset_method}=\"device_specific\"  # %s",
+			     set[i]->vendor, set[i]->device, bug);
+	}
+	bool any = seen.n > 0;
+	pt_strv_free(&seen);
+	if (!any) {
+		pt_strv_free(&rules);
+		return 0;
+	}
+	pt_strv_add(&rules, "");
+	r = change(p, VENDOR_RESET, joined(&rules, "\n"), "udevadm control --reload", false);
+	return r < 0 ? r : 1;
+}
+
+/* initramfs-tools: the vfio modules early, so vfio-pci claims before the host driver. */
+static int plan_initramfs(struct pt_host_plan *p, bool vendor_reset)
+{
+	const char *wanted[6];
+	size_t n_wanted = 0;
+	unsigned major, minor;
+	struct pt_strv have = { 0 }, lines = { 0 };
+	char *old, *out = NULL;
+	int r;
+
+	kernel_release(p->ctx, &major, &minor);
+	wanted[n_wanted++] = "vfio";
+	if (major < 6 || (major == 6 && minor < 2))
+		wanted[n_wanted++] = "vfio_virqfd"; /* merged into vfio in 6.2 */
+	wanted[n_wanted++] = "vfio_iommu_type1";
+	wanted[n_wanted++] = "vfio_pci";
+	if (vendor_reset)
+		wanted[n_wanted++] = "vendor-reset";
+	if ((r = read_host(p->ctx, INITRAMFS, &old)) < 0)
+		return r;
+	lines_of(old, &lines);
+	for (size_t i = 0; i < lines.n; i++) {
+		const char *w = lines.v[i] + strspn(lines.v[i], " \t\r\v\f");
+		pt_strv_addf(&have, "%.*s", (int)strcspn(w, " \t\r\n\v\f"), w);
+	}
+	pt_strv_free(&lines);
+	const char *base = old ? old : "# List of modules that you want to include in your initramfs.\n";
+	size_t len = strlen(base);
+	struct pt_strv add = { 0 };
+	for (size_t i = 0; i < n_wanted; i++)
+		if (!pt_strv_has(&have, wanted[i]))
+			pt_strv_addf(&add, "%s\n", wanted[i]);
+	char *tail = joined(&add, "");
+	if (tail && asprintf(&out, "%s%s%s", base, len > 0 && base[len - 1] != '\n' ? "\n" : "", tail) < 0)
+		out = NULL;
+	free(tail);
+	free(old);
+	pt_strv_free(&have);
+	return change(p, INITRAMFS, out, "update-initramfs -u -k all", false);
+}
+
+/* The kernel command line, where this host's boot loader reads it. */
+static int plan_cmdline(struct pt_host_plan *p, const char *cpu_vendor)
+{
+	const char *params = pt_iommu_params(cpu_vendor ? cpu_vendor : pt_host_cpu_vendor(p->ctx));
+	char *text;
+	int r;
+
+	if (strcmp(pt_host_boot_loader(p->ctx), "systemd-boot") == 0) {
+		if ((r = read_host(p->ctx, SYSTEMD_BOOT, &text)) < 0)
+			return r;
+		if (text) {
+			char *line = add_params(text, strcspn(text, "\n"), params), *out = NULL;
+			if (line && asprintf(&out, "%s\n", line) < 0)
+				out = NULL;
+			free(line);
+			free(text);
+			return change(p, SYSTEMD_BOOT, out, "proxmox-boot-tool refresh", false);
+		}
+	}
+	if ((r = read_host(p->ctx, GRUB, &text)) < 0)
+		return r;
+	char *out = pt_grub_with_params(text, params);
+	free(text);
+	return change(p, GRUB, out, "update-grub", false);
+}
+
+PT_EXPORT int pt_host_plan_new(pt_enum *e, const char *const *addresses, size_t n, unsigned flags,
+			       const char *cpu_vendor, pt_host_plan **ret)
+{
+	struct pt_host_plan *p = NULL;
+	pt_device **set;
+	int r;
+
+	if (!e || !ret || !n || !addresses)
+		return e ? pt_fail(e->ctx, -EINVAL, "pt_host_plan_new: no devices") : -EINVAL;
+	set = calloc(n, sizeof(*set));
+	if (!set)
+		return pt_fail(e->ctx, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if ((r = pt_enum_find_device(e, addresses[i], &set[i])) < 0) {
+			free(set);
+			return r;
+		}
+	if ((r = plan_new(e->ctx, &p)) < 0) {
+		free(set);
+		return r;
+	}
+	r = plan_vfio(p, e, set, n, flags);
+	int vendor_reset = r < 0 ? r : plan_vendor_reset(p, set, n);
+	if (vendor_reset < 0)
+		r = vendor_reset;
+	if (r == 0)
+		r = plan_initramfs(p, vendor_reset > 0);
+	if (r == 0)
+		r = plan_cmdline(p, cpu_vendor);
+	free(set);
+	return plan_done(p, r, ret);
+}
+
+PT_EXPORT int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_ms, pt_host_plan **ret)
+{
+	struct pt_host_plan *p = NULL;
+	char path[96], command[128], *content = NULL;
+	int r;
+
+	if (!pf || !ret)
+		return -EINVAL;
+	if ((r = plan_new(pf->e->ctx, &p)) < 0)
+		return r;
+	snprintf(path, sizeof(path), "/etc/libpt/sriov-%s.conf", pf->address);
+	snprintf(command, sizeof(command), "systemctl enable libpt-sriov@%s.service", pf->address);
+	if (asprintf(&content, "# Written by libpt: %u virtual functions on %s at boot (libpt-sriov@%s.service)\nVFS=%u\nWAIT_MS=%u\n",
+		     vfs, pf->address, pf->address, vfs, wait_ms) < 0)
+		content = NULL;
+	r = change(p, path, content, command, true);
+	return plan_done(p, r, ret);
+}
+
+PT_EXPORT pt_ctx *pt_host_plan_get_context(const pt_host_plan *p)
+{
+	return p ? p->ctx : NULL;
+}
+
+PT_EXPORT size_t pt_host_plan_get_change_count(const pt_host_plan *p)
+{
+	return p ? p->n_changes : 0;
+}
+
+PT_EXPORT const char *pt_host_plan_get_path(const pt_host_plan *p, size_t i)
+{
+	return p && i < p->n_changes ? p->changes[i].path : NULL;
+}
+
+PT_EXPORT const char *pt_host_plan_get_old(const pt_host_plan *p, size_t i)
+{
+	return p && i < p->n_changes ? p->changes[i].old : NULL;
+}
+
+PT_EXPORT const char *pt_host_plan_get_new(const pt_host_plan *p, size_t i)
+{
+	return p && i < p->n_changes ? p->changes[i].new : NULL;
+}
+
+PT_EXPORT size_t pt_host_plan_get_command_count(const pt_host_plan *p)
+{
+	return p ? p->commands.n : 0;
+}
+
+PT_EXPORT const char *pt_host_plan_get_command(const pt_host_plan *p, size_t i)
+{
+	return p && i < p->commands.n ? p->commands.v[i] : NULL;
+}
+
+/*
+ * A unified diff, one hunk with all context (the files are small). The common head and tail are
+ * matched first; only what differs between them is compared line by line, in memory linear in
+ * the files' size (a middle past LCS_CELLS is shown whole: still a correct diff).
+ */
+PT_EXPORT char *pt_diff(const char *path, const char *old, const char *new)
+{
+	struct pt_strv a = { 0 }, b = { 0 }, out = { 0 };
+	size_t n, m, head = 0, tail = 0, n1, m1;
+	char *text;
+
+	if (!path || !new)
+		return NULL;
+	lines_of(old, &a);
+	lines_of(new, &b);
+	n = a.n;
+	m = b.n;
+	while (head < n && head < m && strcmp(a.v[head], b.v[head]) == 0)
+		head++;
+	while (tail < n - head && tail < m - head && strcmp(a.v[n - 1 - tail], b.v[m - 1 - tail]) == 0)
+		tail++;
+	pt_strv_addf(&out, "--- %s", old ? path : "/dev/null");
+	pt_strv_addf(&out, "+++ %s", path);
+	pt_strv_addf(&out, "@@ -%zu,%zu +%zu,%zu @@", n > 0 ? (size_t)1 : 0, n, m > 0 ? (size_t)1 : 0, m);
+	for (size_t k = 0; k < head; k++)
+		pt_strv_addf(&out, " %s", a.v[k]);
+	n1 = n - head - tail;
+	m1 = m - head - tail;
+	unsigned *lcs = n1 * m1 > LCS_CELLS ? NULL : calloc((n1 + 1) * (m1 + 1), sizeof(*lcs));
+	if (!lcs) {
+		for (size_t k = head; k < n - tail; k++)
+			pt_strv_addf(&out, "-%s", a.v[k]);
+		for (size_t k = head; k < m - tail; k++)
+			pt_strv_addf(&out, "+%s", b.v[k]);
+	} else {
+		/* L(i, j): the longest common subsequence of a[head+i..] and b[head+j..] */
+#define L(i, j) lcs[(i) * (m1 + 1) + (j)]
+		for (size_t i = n1; i-- > 0;)
+			for (size_t j = m1; j-- > 0;)
+				L(i, j) = strcmp(a.v[head + i], b.v[head + j]) == 0 ? L(i + 1, j + 1) + 1
+					  : L(i + 1, j) > L(i, j + 1)			   ? L(i + 1, j)
+											   : L(i, j + 1);
+		size_t i = 0, j = 0;
+		while (i < n1 || j < m1) {
+			if (i < n1 && j < m1 && strcmp(a.v[head + i], b.v[head + j]) == 0) {
+				pt_strv_addf(&out, " %s", a.v[head + i]);
+				i++;
+				j++;
+			} else if (i < n1 && (j >= m1 || L(i + 1, j) >= L(i, j + 1))) {
+				pt_strv_addf(&out, "-%s", a.v[head + i++]);
+			} else {
+				pt_strv_addf(&out, "+%s", b.v[head + j++]);
+			}
+		}
+#undef L
+		free(lcs);
+	}
+	for (size_t k = n - tail; k < n; k++)
+		pt_strv_addf(&out, " %s", a.v[k]);
+	text = out.oom || a.oom || b.oom ? NULL : pt_strv_join(&out, "\n");
+	pt_strv_free(&a);
+	pt_strv_free(&b);
+	pt_strv_free(&out);
+	return text;
+}
+
+PT_EXPORT char *pt_host_plan_get_diff(const pt_host_plan *p, size_t i)
+{
+	if (!p || i >= p->n_changes)
+		return NULL;
+	return pt_diff(p->changes[i].path, p->changes[i].old, p->changes[i].new);
+}
+
+/* Writes every change, or none: a failure puts back the files already written. */
+PT_EXPORT int pt_host_plan_apply(pt_host_plan *p, char ***backups_ret, size_t *n_ret)
+{
+	struct pt_strv backups = { 0 };
+	int r = 0;
+
+	if (!p)
+		return -EINVAL;
+	for (size_t i = 0; i < p->n_changes; i++) {
+		const struct change *c = &p->changes[i];
+		char *backup = NULL;
+		r = pt_ctx_write_file(p->ctx, c->path, c->new, PT_WRITE_BACKUP | (c->mkdir ? PT_WRITE_MKDIR : 0), &backup);
+		if (r < 0) {
+			char msg[sizeof(p->ctx->last_error)];
+			snprintf(msg, sizeof(msg), "%s", pt_ctx_last_error(p->ctx));
+			for (size_t j = i; j-- > 0;) {
+				const struct change *done = &p->changes[j];
+				if (done->old)
+					pt_ctx_write_file(p->ctx, done->path, done->old, 0, NULL);
+				else
+					pt_remove_in_root(p->ctx, done->path);
+			}
+			pt_strv_free(&backups);
+			return pt_fail(p->ctx, r, "%s%s", msg, i > 0 ? " (the files written before it are put back)" : "");
+		}
+		if (backup)
+			pt_strv_add(&backups, backup);
+		free(backup);
+	}
+	if (backups.oom) {
+		pt_strv_free(&backups);
+		return pt_fail(p->ctx, -ENOMEM, "out of memory");
+	}
+	if (backups_ret && n_ret) {
+		*backups_ret = backups.v;
+		*n_ret = backups.n;
+	} else {
+		pt_strv_free(&backups);
+	}
+	return 0;
+}

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The PCI devices of a cluster's nodes, for mappings that hold on every node: this node's from
+ * its snapshot, another node's from its report (report.lua --json, read with jansson, or the
+ * rows of its published report). Another node's report is input from elsewhere: every field is
+ * checked where it enters, and an error names the node, the device and the value.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "libpt-private.h"
+
+static bool is_hex(const char *s, size_t len)
+{
+	return s && strlen(s) == len && strspn(s, "0123456789abcdefABCDEF") == len;
+}
+
+
+static bool hex_digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* "DDDD:BB:SS.F" with 4 or 5 domain digits and a function 0-7, as the kernel names devices. */
+static bool address_valid(const char *a)
+{
+	size_t d = a ? strspn(a, "0123456789abcdefABCDEF") : 0;
+
+	return (d == 4 || d == 5) && a[d] == ':' && hex_digits(a + d + 1, 2) && a[d + 3] == ':' &&
+	       hex_digits(a + d + 4, 2) && a[d + 6] == '.' && a[d + 7] >= '0' && a[d + 7] <= '7' && !a[d + 8];
+}
+
+/* A host name as Proxmox names nodes: letters, digits, '-' and '.', not starting with either. */
+int pt_node_name_check(pt_ctx *ctx, const char *name)
+{
+	char q[128];
+	int r = pt_config_value_check(ctx, "node name", name);
+	bool ok = r == 0 && name[0] && name[0] != '-' && name[0] != '.';
+
+	if (r < 0)
+		return r;
+	for (const char *p = name; ok && *p; p++)
+		ok = ('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') || *p == '-' ||
+		     *p == '.';
+	if (!ok)
+		return pt_fail(ctx, -EINVAL, "node name %s is not a host name", pt_quote(q, sizeof(q), name));
+	return 0;
+}
+
+PT_EXPORT int pt_node_new(pt_ctx *ctx, const char *name, pt_node **ret)
+{
+	struct pt_node *n;
+	int r;
+
+	if (!ctx || !ret)
+		return ctx ? pt_fail(ctx, -EINVAL, "pt_node_new: no result") : -EINVAL;
+	if ((r = pt_node_name_check(ctx, name)) < 0)
+		return r;
+	n = calloc(1, sizeof(*n));
+	if (!n || !(n->name = strdup(name))) {
+		free(n);
+		return pt_fail(ctx, -ENOMEM, "out of memory");
+	}
+	n->ctx = pt_ctx_ref(ctx);
+	*ret = n;
+	return 0;
+}
+
+PT_EXPORT void pt_node_free(pt_node *n)
+{
+	if (!n)
+		return;
+	free(n->devices);
+	free(n->name);
+	pt_ctx_unref(n->ctx);
+	free(n);
+}
+
+PT_EXPORT const char *pt_node_get_name(const pt_node *n)
+{
+	return n ? n->name : NULL;
+}
+
+PT_EXPORT pt_ctx *pt_node_get_context(const pt_node *n)
+{
+	return n ? n->ctx : NULL;
+}
+
+PT_EXPORT size_t pt_node_get_device_count(const pt_node *n)
+{
+	return n ? n->n_devices : 0;
+}
+
+static int bad(pt_node *n, const pt_node_device *d, const char *what, const char *value)
+{
+	char q[160];
+
+	return pt_fail(n->ctx, -EINVAL, "node %s: device %s: %s %s is not valid", n->name,
+		       d->address ? d->address : "nil", what, pt_quote(q, sizeof(q), value ? value : "nil"));
+}
+
+static int hex16(const char *s, uint16_t *ret)
+{
+	unsigned long long v;
+	int r = pt_parse_hex(s, 0xffff, &v);
+	*ret = (uint16_t)v;
+	return r;
+}
+
+PT_EXPORT int pt_node_add_device(pt_node *n, const pt_node_device *d)
+{
+	struct pt_node_dev nd = { 0 };
+	const char *const ids[] = { d ? d->vendor_id : NULL, d ? d->device_id : NULL,
+				    d ? d->subsystem_vendor_id : NULL, d ? d->subsystem_device_id : NULL };
+	static const char *const names[] = { "vendor_id", "device_id", "subsystem_vendor_id", "subsystem_device_id" };
+	uint16_t *const fields[] = { &nd.vendor, &nd.device, &nd.subvendor, &nd.subdevice };
+	unsigned long long group;
+
+	if (!n || !d)
+		return n ? pt_fail(n->ctx, -EINVAL, "pt_node_add_device: no device") : -EINVAL;
+	if (!address_valid(d->address))
+		return bad(n, d, "address", d->address);
+	for (size_t i = 0; i < 4; i++)
+		if (!is_hex(ids[i], 4) || hex16(ids[i], fields[i]) < 0)
+			return bad(n, d, names[i], ids[i]);
+	nd.group = -1;
+	if (d->iommu_group) {
+		if (!*d->iommu_group || strspn(d->iommu_group, "0123456789") != strlen(d->iommu_group) ||
+		    pt_parse_uint(d->iommu_group, 0x7fffffff, &group) < 0)
+			return bad(n, d, "iommu_group", d->iommu_group);
+		nd.group = (long)group;
+	}
+	if (d->physfn && !address_valid(d->physfn))
+		return bad(n, d, "physfn", d->physfn);
+	snprintf(nd.address, sizeof(nd.address), "%s", d->address);
+	nd.is_vf = d->physfn != NULL;
+	if (n->n_devices == n->cap) {
+		size_t cap = n->cap ? 2 * n->cap : 64;
+		struct pt_node_dev *v = realloc(n->devices, cap * sizeof(*v));
+		if (!v)
+			return pt_fail(n->ctx, -ENOMEM, "out of memory");
+		n->devices = v;
+		n->cap = cap;
+	}
+	n->devices[n->n_devices++] = nd;
+	return 0;
+}
+
+PT_EXPORT int pt_node_add_enum(pt_node *n, pt_enum *e)
+{
+	if (!n || !e)
+		return n ? pt_fail(n->ctx, -EINVAL, "pt_node_add_enum: no snapshot") : -EINVAL;
+	for (size_t i = 0; i < e->n_devices; i++) {
+		const pt_device *dev = &e->devices[i];
+		char ids[4][8], group[24];
+		pt_node_device d = {
+			.address = dev->address,
+			.vendor_id = ids[0], .device_id = ids[1],
+			.subsystem_vendor_id = ids[2], .subsystem_device_id = ids[3],
+			.iommu_group = dev->group_number >= 0 ? group : NULL,
+			.physfn = dev->physfn ? dev->physfn->address : NULL,
+		};
+		snprintf(ids[0], 8, "%04x", dev->vendor);
+		snprintf(ids[1], 8, "%04x", dev->device);
+		snprintf(ids[2], 8, "%04x", dev->subvendor);
+		snprintf(ids[3], 8, "%04x", dev->subdevice);
+		snprintf(group, sizeof(group), "%ld", dev->group_number);
+		int r = pt_node_add_device(n, &d);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* A report's string field, or its number as text (then not valid where a string is wanted). */
+static const char *field(json_t *obj, const char *key, char *buf, size_t size)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return NULL;
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v))
+		snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else
+		snprintf(buf, size, "%s", json_is_true(v) ? "true" : json_is_false(v) ? "false" : "(not a value)");
+	return buf;
+}
+
+/* The largest report read: report.lua --json of 16384 functions is ~25 MiB. */
+#define REPORT_MAX (64u << 20)
+
+PT_EXPORT int pt_node_read_report(pt_node *n, const char *file)
+{
+	json_error_t error;
+	json_t *report, *devices;
+	struct stat st;
+	FILE *f;
+	int fd, r = 0;
+
+	if (!n || !file)
+		return n ? pt_fail(n->ctx, -EINVAL, "pt_node_read_report: no file") : -EINVAL;
+	/* the admin's file: a regular one (a FIFO would block), of a sane size */
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return pt_fail(n->ctx, -errno, "%s: %s", file, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > REPORT_MAX) {
+		close(fd);
+		return pt_fail(n->ctx, -EINVAL, "%s: not a report (a regular file under 64 MiB)", file);
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return pt_fail(n->ctx, -ENOMEM, "out of memory");
+	}
+	report = json_loadf(f, JSON_REJECT_DUPLICATES, &error);
+	fclose(f);
+	if (!report)
+		return pt_fail(n->ctx, -EINVAL, "%s: json: %s (line %d, column %d)", file, error.text, error.line,
+			       error.column);
+	devices = json_object_get(report, "devices");
+	if (!json_is_object(report) || !json_is_array(devices)) {
+		json_decref(report);
+		return pt_fail(n->ctx, -EINVAL, "%s: not a report (ptlua scripts/report.lua --json)", file);
+	}
+	for (size_t i = 0; i < json_array_size(devices) && r == 0; i++) {
+		json_t *d = json_array_get(devices, i);
+		char b[6][64];
+		pt_node_device nd = {
+			.address = field(d, "address", b[0], 64),
+			.vendor_id = field(d, "vendor_id", b[1], 64),
+			.device_id = field(d, "device_id", b[2], 64),
+			.subsystem_vendor_id = field(d, "subsystem_vendor_id", b[3], 64),
+			.subsystem_device_id = field(d, "subsystem_device_id", b[4], 64),
+			.physfn = field(d, "physfn", b[5], 64),
+		};
+		char group[64];
+		json_t *g = json_object_get(d, "iommu_group");
+		nd.iommu_group = !g || json_is_null(g) ? NULL
+				 : json_is_integer(g)	? (snprintf(group, sizeof(group), "%" JSON_INTEGER_FORMAT,
+								     json_integer_value(g)), group)
+							: "(not an integer)";
+		if (!json_is_object(d))
+			r = pt_fail(n->ctx, -EINVAL, "%s: device %zu is not an object", file, i + 1);
+		else
+			r = pt_node_add_device(n, &nd);
+	}
+	json_decref(report);
+	return r;
+}

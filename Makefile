@@ -48,7 +48,7 @@ endif
 # host configuration).
 LIB_SRC = $(addprefix libpt/core/,ctx.c sysfs.c address.c files.c json.c host.c kmod.c parallel.c) \
 	$(addprefix libpt/inventory/,pci.c iommu.c names.c pciconfig.c usb.c mdev.c rom.c node.c) \
-	$(addprefix libpt/analysis/,explain.c guard.c modprobe.c doctor.c companions.c usbresolve.c) \
+	$(addprefix libpt/analysis/,explain.c guard.c modprobe.c doctor.c companions.c usbresolve.c lint.c) \
 	$(addprefix libpt/actions/,journal.c txn.c qmp.c reset.c) \
 	$(addprefix libpt/emit/,text.c vmconfig.c proxmox.c libvirt.c qemu.c mapping.c hostplan.c)
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)

@@ -496,6 +496,27 @@ int pt_vmconf_is_q35(const char *machine);
  * string and the array). */
 int pt_vmconf_get_hostpci_ids(pt_ctx *ctx, const pt_vmconf *c, char ***ret, size_t *n);
 
+/* Lint of the VM configs under /etc/pve/qemu-server against the snapshot's host (only_vm: that
+ * VM's findings, 0: all): pcie=1 without q35, x-vga with SeaBIOS, absent devices, group members
+ * the VM lacks, a device in two VMs, unknown mappings, USB ids two present devices share,
+ * romfile= and legacy-igd=1 lines. Findings sorted by VM, key and message; a config that cannot
+ * be read or parsed fails the run, named. Freed with pt_lint_free. */
+typedef struct pt_lint pt_lint;
+typedef struct pt_lint_finding {
+	unsigned vm;
+	char *key;	  /* "hostpci0", "usb1"; "hostpci" for a device in two VMs */
+	const char *code; /* "pcie-needs-q35", "x-vga-seabios", "unknown-mapping", "no-such-device",
+			   * "group-incomplete", "device-in-two-vms", "usb-ambiguous", "romfile-name",
+			   * "romfile-missing", "romfile-not-a-rom", "romfile-damaged", "romfile-header",
+			   * "romfile-wrong-device", "romfile-no-efi", "igd-not-alone", "igd-machine",
+			   * "igd-vga", "igd-rombar" */
+	char *message;
+} pt_lint_finding;
+int pt_lint_run(pt_enum *e, unsigned only_vm, pt_lint **ret);
+void pt_lint_free(pt_lint *l);
+size_t pt_lint_get_count(const pt_lint *l);
+const pt_lint_finding *pt_lint_get(const pt_lint *l, size_t i);
+
 /* Property strings of a config value: "host=01:00,pcie=1"; an item without a key takes the
  * default key ("01:00,pcie=1" with "host"), or is -EINVAL without one. */
 typedef struct pt_props pt_props;

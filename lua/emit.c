@@ -770,7 +770,34 @@ static int l_grub_with_params(lua_State *L)
 	return 1;
 }
 
+/* pt.lint(inv, vm): { {vm =, key =, code =, message =}... } of the VM configs (vm: only its) */
+static int l_lint(lua_State *L)
+{
+	lua_settop(L, 2);
+	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
+	lua_Integer vm = luaL_optinteger(L, 2, 0);
+	pt_lint *l;
+
+	luaL_argcheck(L, vm == 0 || pt_vmid_is_valid((long long)vm), 2, "a VM id");
+	if (pt_lint_run(e, (unsigned)vm, &l) < 0)
+		return raise(L, pt_enum_get_context(e), false);
+	size_t n = pt_lint_get_count(l);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		const pt_lint_finding *f = pt_lint_get(l, i);
+		lua_createtable(L, 0, 4);
+		pt_lua_set_integer(L, "vm", f->vm);
+		pt_lua_set_string(L, "key", f->key);
+		pt_lua_set_string(L, "code", f->code);
+		pt_lua_set_string(L, "message", f->message);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	pt_lint_free(l);
+	return 1;
+}
+
 const luaL_Reg pt_lua_emit_funcs[] = {
+	{ "lint", l_lint },
 	{ "host_plan", l_host_plan },
 	{ "sriov_plan", l_sriov_plan },
 	{ "diff", l_diff },

@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Lint of Proxmox VM configs against this host: what would keep a VM from starting, or from
+ * showing a picture. Each finding names the VM, the key, a code and a sentence.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libpt-private.h"
+
+#define IGD_ADDRESS "0000:00:02.0"
+
+struct pt_lint {
+	pt_ctx *ctx;
+	pt_lint_finding *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void note(struct pt_lint *l, unsigned vm, const char *key, const char *code, const char *format, ...)
+	PT_PRINTF(5, 6);
+static void note(struct pt_lint *l, unsigned vm, const char *key, const char *code, const char *format, ...)
+{
+	va_list args;
+	char *msg;
+
+	if (l->oom)
+		return;
+	va_start(args, format);
+	int r = vasprintf(&msg, format, args);
+	va_end(args);
+	if (r < 0 || (l->n == l->cap && !(l->v = reallocarray(l->v, l->cap = l->cap ? 2 * l->cap : 16, sizeof(*l->v))))) {
+		if (r >= 0)
+			free(msg);
+		l->oom = true;
+		return;
+	}
+	l->v[l->n++] = (pt_lint_finding){ .vm = vm, .key = strdup(key), .code = code, .message = msg };
+	if (!l->v[l->n - 1].key)
+		l->oom = true;
+}
+
+PT_EXPORT void pt_lint_free(pt_lint *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].key);
+		free(l->v[i].message);
+	}
+	free(l->v);
+	pt_ctx_unref(l->ctx);
+	free(l);
+}
+
+PT_EXPORT size_t pt_lint_get_count(const pt_lint *l)
+{
+	return l ? l->n : 0;
+}
+
+PT_EXPORT const pt_lint_finding *pt_lint_get(const pt_lint *l, size_t i)
+{
+	return l && i < l->n ? &l->v[i] : NULL;
+}
+
+/* The VM ids of /etc/pve/qemu-server/<id>.conf, sorted. */
+static int compare_unsigned(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int list_vms(pt_ctx *ctx, unsigned **ret, size_t *n)
+{
+	const char *base;
+	unsigned *vms = NULL;
+	size_t cap = 0;
+	int dfd = pt_open_parent_in_root(ctx->rootfd, "etc/pve/qemu-server/x", &base);
+	DIR *dir;
+
+	*n = 0;
+	*ret = NULL;
+	if (dfd < 0)
+		return 0; /* no Proxmox here: no VMs */
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(dfd);
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	for (struct dirent *de; (de = readdir(dir));) {
+		unsigned long long vm;
+		char *dot = strrchr(de->d_name, '.');
+		if (!dot || strcmp(dot, ".conf") || dot == de->d_name)
+			continue;
+		*dot = '\0';
+		bool digits = strspn(de->d_name, "0123456789") == strlen(de->d_name);
+		if (!digits || pt_parse_uint(de->d_name, PT_VMID_MAX, &vm) < 0 || !pt_vmid_is_valid((long long)vm))
+			continue;
+		if (*n == cap && !(vms = reallocarray(vms, cap = cap ? 2 * cap : 16, sizeof(*vms)))) {
+			closedir(dir);
+			return -ENOMEM;
+		}
+		vms[(*n)++] = (unsigned)vm;
+	}
+	closedir(dir);
+	if (*n)
+		qsort(vms, *n, sizeof(*vms), compare_unsigned);
+	*ret = vms;
+	return 0;
+}
+
+/* The mapping names of /etc/pve/mapping/pci.cfg: its lines that are a name alone. */
+static void read_mappings(pt_ctx *ctx, struct pt_strv *names)
+{
+	char *text;
+
+	if (pt_read_in_root(ctx, "/etc/pve/mapping/pci.cfg", 1u << 20, &text, NULL) < 0)
+		return;
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		size_t len = strlen(line);
+		while (len && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		bool name = len && ((line[0] >= 'a' && line[0] <= 'z') || (line[0] >= 'A' && line[0] <= 'Z'));
+		for (size_t i = 0; name && i < len; i++)
+			name = (line[i] >= 'a' && line[i] <= 'z') || (line[i] >= 'A' && line[i] <= 'Z') ||
+			       (line[i] >= '0' && line[i] <= '9') || line[i] == '-' || line[i] == '_';
+		if (name)
+			pt_strv_add(names, line);
+	}
+	free(text);
+}
+
+/* A hostpci line's romfile=: there, a ROM, for the device it is given to (Proxmox passes it with
+ * the line's first function), with an EFI image where the VM boots OVMF. */
+static void lint_romfile(struct pt_lint *l, unsigned vm, const char *key, const pt_device *dev, const char *name,
+			 const pt_vmconf *c)
+{
+	pt_rom_info *info = NULL;
+	void *data;
+	size_t len;
+	bool efi = false;
+	int r;
+
+	if (!pt_romfile_name_valid(name)) {
+		note(l, vm, key, "romfile-name", "romfile %s: not a file name in /usr/share/kvm", name);
+		return;
+	}
+	if (pt_ctx_read_romfile(l->ctx, name, &data, &len) < 0) {
+		note(l, vm, key, "romfile-missing", "romfile %s: %s: the VM cannot start", name, pt_ctx_last_error(l->ctx));
+		return;
+	}
+	r = pt_rom_parse(data, len, &info);
+	free(data);
+	if (r < 0) {
+		note(l, vm, key, "romfile-not-a-rom", "romfile %s: %s", name, info && info->problem ? info->problem : strerror(-r));
+		pt_rom_info_free(info);
+		return;
+	}
+	if (info->problem)
+		note(l, vm, key, "romfile-damaged", "romfile %s: %s", name, info->problem);
+	if (info->start > 0)
+		note(l, vm, key, "romfile-header",
+		     "romfile %s: %zu bytes before its first image (a flashing tool's header): QEMU needs the image alone (rom.lua --file %s --save NAME)",
+		     name, info->start, name);
+	for (size_t i = 0; i < info->n_images; i++) {
+		const struct pt_rom_image *img = &info->images[i];
+		efi = efi || img->code_type == PT_ROM_CODE_EFI;
+		if (dev && !pt_rom_image_matches(img, dev->vendor, dev->device))
+			note(l, vm, key, "romfile-wrong-device", "romfile %s: image %zu is for %04x:%04x, not for %s (%04x:%04x)",
+			     name, i + 1, img->vendor_id, img->device_id, dev->address, dev->vendor, dev->device);
+	}
+	const char *bios = pt_vmconf_get(c, "bios");
+	if (!efi && bios && strcmp(bios, "ovmf") == 0)
+		note(l, vm, key, "romfile-no-efi",
+		     "romfile %s has no EFI image: with bios: ovmf the screen stays dark until the guest's driver loads", name);
+	pt_rom_info_free(info);
+}
+
+/* legacy-igd=1, by the rules pt_emit_proxmox follows: the IGD at 00:02.0 alone, machine
+ * i440fx, vga none, the ROM BAR on. */
+static void lint_legacy_igd(struct pt_lint *l, unsigned vm, const char *key, const pt_props *props, const pt_vmconf *c)
+{
+	const char *host = pt_props_get(props, "host"), *machine = pt_vmconf_get(c, "machine");
+	const char *vga = pt_vmconf_get(c, "vga"), *rombar = pt_props_get(props, "rombar");
+	char full[64];
+
+	host = host ? host : "";
+	snprintf(full, sizeof(full), "%s%s", strchr(host, ':') && strchr(strchr(host, ':') + 1, ':') ? "" : "0000:", host);
+	if (strchr(host, ';') || strcmp(full, IGD_ADDRESS))
+		note(l, vm, key, "igd-not-alone", "legacy-igd=1 passes the integrated GPU alone: host=%s (not %s)", IGD_ADDRESS,
+		     host);
+	if (pt_vmconf_is_q35(machine ? machine : "pc"))
+		note(l, vm, key, "igd-machine", "legacy-igd=1 needs machine i440fx (machine: %s)", machine);
+	if (!vga || strcmp(vga, "none"))
+		note(l, vm, key, "igd-vga", "legacy-igd=1 needs vga: none (vga: %s)", vga ? vga : "default");
+	if (rombar && strcmp(rombar, "0") == 0)
+		note(l, vm, key, "igd-rombar", "legacy-igd=1 needs the ROM BAR (rombar=0 here)");
+}
+
+static bool numbered(const char *key, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return strncmp(key, prefix, n) == 0 && key[n] && strspn(key + n, "0123456789") == strlen(key + n);
+}
+
+/* Which VMs' hostpci lines name each device (by index of the snapshot), and with which key. */
+struct use {
+	unsigned *vms;
+	size_t n;
+};
+
+static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_strv *mappings, struct use *used)
+{
+	pt_vmconf *c;
+	const char **in_vm = calloc(e->n_devices ? e->n_devices : 1, sizeof(*in_vm)); /* the key that names it */
+	int r;
+
+	if (!in_vm)
+		return -ENOMEM;
+	if ((r = pt_vmconf_read(l->ctx, vm, &c)) < 0) {
+		free(in_vm);
+		return r;
+	}
+	const char *machine = pt_vmconf_get(c, "machine"), *bios = pt_vmconf_get(c, "bios");
+	for (size_t k = 0; k < pt_vmconf_get_key_count(c); k++) {
+		const char *key = pt_vmconf_get_key(c, k);
+		pt_props *props;
+		if (!numbered(key, "hostpci") && !numbered(key, "usb"))
+			continue;
+		if ((r = pt_props_parse(l->ctx, pt_vmconf_get(c, key), "host", &props)) < 0)
+			break;
+		const char *host = pt_props_get(props, "host");
+		if (numbered(key, "usb")) {
+			unsigned long long v, p;
+			size_t count = 0;
+			char vid[5];
+			if (host && strlen(host) == 9 && host[4] == ':' && strspn(host, "0123456789abcdefABCDEF") == 4 &&
+			    strspn(host + 5, "0123456789abcdefABCDEF") == 4 && (snprintf(vid, sizeof(vid), "%.4s", host), true) &&
+			    pt_parse_hex(vid, 0xffff, &v) == 0 && pt_parse_hex(host + 5, 0xffff, &p) == 0) {
+				for (size_t i = 0; i < pt_enum_get_usb_count(e); i++) {
+					const pt_usb *u = pt_enum_get_usb(e, i);
+					count += pt_usb_get_vendor_id(u) == v && pt_usb_get_product_id(u) == p;
+				}
+				if (count > 1)
+					note(l, vm, key, "usb-ambiguous",
+					     "host=%04llx:%04llx matches %zu present USB devices: use the port form (host=BUS-PORT)", v, p,
+					     count);
+			}
+			pt_props_free(props);
+			continue;
+		}
+		const char *pcie = pt_props_get(props, "pcie"), *xvga = pt_props_get(props, "x-vga");
+		const char *mapping = pt_props_get(props, "mapping"), *romfile = pt_props_get(props, "romfile");
+		const char *igd = pt_props_get(props, "legacy-igd");
+		if (pcie && strcmp(pcie, "1") == 0 && !pt_vmconf_is_q35(machine))
+			note(l, vm, key, "pcie-needs-q35", "pcie=1 needs machine q35 (machine: %s)",
+			     machine ? machine : "i440fx, the default");
+		if (xvga && strcmp(xvga, "1") == 0 && strcmp(bios ? bios : "seabios", "ovmf"))
+			note(l, vm, key, "x-vga-seabios",
+			     "x-vga=1 with SeaBIOS: a primary GPU wants bios: ovmf (UEFI), as most current cards have no legacy VGA BIOS");
+		if (mapping && !pt_strv_has(mappings, mapping))
+			note(l, vm, key, "unknown-mapping", "mapping %s is not in /etc/pve/mapping/pci.cfg", mapping);
+		const pt_device *first = NULL; /* the device the romfile goes with: the line's first */
+		for (const char *p = host ? host : ""; *p;) {
+			size_t len = strcspn(p, ";");
+			if (len) {
+				char id[64], full[72];
+				uint64_t key_addr;
+				bool matched = false, slot;
+				snprintf(id, sizeof(id), "%.*s", (int)(len < sizeof(id) ? len : sizeof(id) - 1), p);
+				snprintf(full, sizeof(full), "%s%s", strchr(id, ':') && strchr(strchr(id, ':') + 1, ':') ? "" : "0000:", id);
+				/* a slot "0000:01:00" names its every function */
+				char probe[80];
+				slot = !strchr(full, '.');
+				snprintf(probe, sizeof(probe), "%s%s", full, slot ? ".0" : "");
+				if (len < sizeof(id) && pt_address_parse(probe, &key_addr) == 0) {
+					for (size_t i = 0; i < e->n_devices; i++) {
+						pt_device *d = &e->devices[i];
+						if (slot ? (d->key >> 3) != (key_addr >> 3) : d->key != key_addr)
+							continue;
+						matched = true;
+						first = first ? first : d;
+						in_vm[i] = key;
+						struct use *u = &used[i];
+						if (!(u->n && u->vms[u->n - 1] == vm)) {
+							unsigned *more = reallocarray(u->vms, u->n + 1, sizeof(*more));
+							if (!more) {
+								l->oom = true;
+								continue;
+							}
+							u->vms = more;
+							u->vms[u->n++] = vm;
+						}
+					}
+				}
+				if (!matched)
+					note(l, vm, key, "no-such-device", "host %s: no such PCI device on this host", id);
+			}
+			p += len + (p[len] == ';');
+		}
+		if (romfile)
+			lint_romfile(l, vm, key, first, romfile, c);
+		if (igd && strcmp(igd, "1") == 0)
+			lint_legacy_igd(l, vm, key, props, c);
+		pt_props_free(props);
+	}
+	/* a device's whole passthrough set goes, or the VM cannot start */
+	for (size_t i = 0; r == 0 && i < e->n_devices; i++) {
+		pt_device *d = &e->devices[i];
+		if (!in_vm[i])
+			continue;
+		for (size_t j = 0; j < d->n_set; j++)
+			if (!in_vm[d->set[j] - e->devices])
+				note(l, vm, in_vm[i], "group-incomplete",
+				     "%s shares IOMMU group %ld with %s, which the VM does not get: the VM cannot start", d->address,
+				     d->group_number, d->set[j]->address);
+	}
+	free(in_vm);
+	pt_vmconf_free(c);
+	return r;
+}
+
+static int compare_findings(const void *a, const void *b)
+{
+	const pt_lint_finding *x = a, *y = b;
+	int c;
+
+	if (x->vm != y->vm)
+		return x->vm < y->vm ? -1 : 1;
+	if ((c = strcmp(x->key, y->key)))
+		return c;
+	return strcmp(x->message, y->message);
+}
+
+PT_EXPORT int pt_lint_run(pt_enum *e, unsigned only_vm, pt_lint **ret)
+{
+	struct pt_lint *l;
+	struct pt_strv mappings = { 0 };
+	struct use *used;
+	unsigned *vms;
+	size_t n_vms;
+	int r;
+
+	if (!e || !ret)
+		return -EINVAL;
+	if (only_vm && (r = pt_check_vmid(e->ctx, only_vm)) < 0)
+		return r;
+	l = calloc(1, sizeof(*l));
+	used = calloc(e->n_devices ? e->n_devices : 1, sizeof(*used));
+	if (!l || !used) {
+		free(l);
+		free(used);
+		return pt_fail(e->ctx, -ENOMEM, "out of memory");
+	}
+	l->ctx = pt_ctx_ref(e->ctx);
+	if ((r = list_vms(e->ctx, &vms, &n_vms)) < 0) {
+		free(used);
+		pt_lint_free(l);
+		return pt_fail(e->ctx, r, "out of memory");
+	}
+	read_mappings(e->ctx, &mappings);
+	for (size_t i = 0; i < n_vms && r == 0; i++)
+		r = lint_vm(l, e, vms[i], &mappings, used);
+	/* a device in two VMs */
+	for (size_t i = 0; r == 0 && i < e->n_devices; i++) {
+		struct use *u = &used[i];
+		if (u->n > 1) {
+			struct pt_strv list = { 0 };
+			for (size_t j = 0; j < u->n; j++)
+				pt_strv_addf(&list, "%u", u->vms[j]);
+			char *s = pt_strv_join(&list, ", ");
+			note(l, u->vms[1], "hostpci", "device-in-two-vms", "%s is also given to VM %u (VMs %s)", e->devices[i].address,
+			     u->vms[0], s ? s : "");
+			free(s);
+			pt_strv_free(&list);
+		}
+	}
+	for (size_t i = 0; i < e->n_devices; i++)
+		free(used[i].vms);
+	free(used);
+	free(vms);
+	pt_strv_free(&mappings);
+	if (r == 0 && l->oom)
+		r = pt_fail(e->ctx, -ENOMEM, "out of memory");
+	if (r < 0) {
+		pt_lint_free(l);
+		return r;
+	}
+	if (only_vm) {
+		size_t k = 0;
+		for (size_t i = 0; i < l->n; i++) {
+			if (l->v[i].vm == only_vm) {
+				l->v[k++] = l->v[i];
+			} else {
+				free(l->v[i].key);
+				free(l->v[i].message);
+			}
+		}
+		l->n = k;
+	}
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), compare_findings);
+	*ret = l;
+	return 0;
+}

@@ -1,0 +1,509 @@
+/*
+ * The C contract, in the style of kmod's testsuite: each test is a function with the fixture
+ * root it runs on and the output it must write. tests/test_contract.py builds the roots (under
+ * argv[1], one directory a fixture) and runs this under valgrind; a QEMU QMP socket, when given
+ * as argv[2], is the real QEMU the QMP test talks to.
+ *
+ * Output is written to a memory stream and compared whole with the expected text; a test also
+ * fails by returning non-zero. The last line is "N passed, N failed".
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libpt.h"
+
+struct test {
+	const char *name;
+	const char *fixture;
+	int (*func)(pt_ctx *ctx, pt_enum *e, FILE *out);
+	const char *expected;
+};
+
+static const char *qmp_socket;
+
+/* what a failed call says, on the output: the expected text names it */
+static int said(pt_ctx *ctx, int r, FILE *out)
+{
+	const char *msg = pt_ctx_last_error(ctx), *sock = qmp_socket ? strstr(msg, qmp_socket) : NULL;
+
+	if (sock) /* the socket's path changes from run to run */
+		fprintf(out, "%d QMP%s\n", r, sock + strlen(qmp_socket));
+	else
+		fprintf(out, "%d %s\n", r, msg);
+	return 0;
+}
+
+static void print_emission(const pt_emission *em, FILE *out)
+{
+	for (size_t i = 0; i < em->n_lines; i++)
+		fprintf(out, "%s\n", em->lines[i]);
+	for (size_t i = 0; i < em->n_notes; i++)
+		fprintf(out, "# %s\n", em->notes[i]);
+	if (em->command)
+		fprintf(out, "$ %s\n", em->command);
+}
+
+static pt_device *device(pt_enum *e, const char *address)
+{
+	pt_device *d = NULL;
+	pt_enum_find_device(e, address, &d);
+	return d;
+}
+
+/* ---- VM configuration ---- */
+
+static int vmconf_read_keys(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_vmconf *c;
+	char **ids;
+	size_t n;
+	int r = pt_vmconf_read(ctx, 100, &c);
+
+	if (r < 0)
+		return said(ctx, r, out);
+	for (size_t i = 0; i < pt_vmconf_get_key_count(c); i++)
+		fprintf(out, "%s=%s\n", pt_vmconf_get_key(c, i), pt_vmconf_get(c, pt_vmconf_get_key(c, i)));
+	fprintf(out, "description=%s snapshots=%zu:%s next=%d\n", pt_vmconf_get_description(c),
+		pt_vmconf_get_snapshot_count(c), pt_vmconf_get_snapshot(c, 0), pt_vmconf_next_free(c, "hostpci", 15, 0));
+	if (pt_vmconf_get_hostpci_ids(ctx, c, &ids, &n) < 0)
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		fprintf(out, "id %s\n", ids[i]);
+		free(ids[i]);
+	}
+	free(ids);
+	pt_vmconf_free(c);
+	fprintf(out, "%d\n", pt_vmconf_read(ctx, 555, &c));
+	return 0;
+}
+
+static int vmconf_parse_refuses(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_vmconf *c = NULL;
+	pt_props *p;
+
+	said(ctx, pt_vmconf_parse(ctx, "boot: c\n  indented: no\n", "x.conf", &c), out);
+	fprintf(out, "%s\n", c ? "written" : "untouched");
+	if (pt_props_parse(ctx, "01:00,pcie=1,x-vga=1,pcie=0", "host", &p) < 0)
+		return 1;
+	for (size_t i = 0; i < pt_props_get_count(p); i++)
+		fprintf(out, "%s=%s ", pt_props_get_key(p, i), pt_props_get_value(p, i));
+	fprintf(out, "pcie=%s\n", pt_props_get(p, "pcie"));
+	pt_props_free(p);
+	said(ctx, pt_props_parse(ctx, "01:00", NULL, &p), out);
+	said(ctx, pt_config_value_check(ctx, "storage", "a\nb"), out);
+	return 0;
+}
+
+/* ---- emitters ---- */
+
+static int emit_proxmox_existing_vm(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_emit_opts o = { .size = sizeof(o), .vm = 100, .primary = "0000:01:00.0" };
+	pt_emission *em;
+	int r = pt_emit_proxmox(device(e, "01:00.0"), &o, &em);
+
+	if (r < 0)
+		return said(ctx, r, out);
+	print_emission(em, out);
+	pt_emission_free(em);
+	return 0;
+}
+
+static int emit_proxmox_new_vm(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_emit_opts o = { .size = sizeof(o), .vm = 101, .flags = PT_EMIT_HIDE_KVM };
+	pt_emission *em;
+	int r = pt_emit_proxmox(device(e, "01:00.0"), &o, &em);
+
+	if (r < 0)
+		return said(ctx, r, out);
+	print_emission(em, out);
+	pt_emission_free(em);
+	/* a shared group: every slot of the set; a bad romfile refused, naming it */
+	o.flags = PT_EMIT_NO_ROMBAR;
+	if ((r = pt_emit_proxmox(device(e, "04:01.0"), &o, &em)) < 0)
+		return said(ctx, r, out);
+	print_emission(em, out);
+	pt_emission_free(em);
+	o.romfile = "x,romfile=/etc/shadow";
+	em = NULL;
+	said(ctx, pt_emit_proxmox(device(e, "01:00.0"), &o, &em), out);
+	o.romfile = NULL;
+	o.vm = 99;
+	said(ctx, pt_emit_proxmox(device(e, "01:00.0"), &o, &em), out);
+	return em != NULL;
+}
+
+static int emit_proxmox_legacy_igd(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_emit_opts o = { .size = sizeof(o), .vm = 101, .flags = PT_EMIT_LEGACY_IGD };
+	pt_emission *em;
+	int r = pt_emit_proxmox(device(e, "00:02.0"), &o, &em);
+
+	if (r < 0)
+		return said(ctx, r, out);
+	print_emission(em, out);
+	pt_emission_free(em);
+	said(ctx, pt_emit_proxmox(device(e, "01:00.0"), &o, &em), out);
+	return 0;
+}
+
+static int emit_proxmox_usb(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_emit_opts o = { .size = sizeof(o), .vm = 100, .flags = PT_EMIT_USB3 };
+	pt_usb_spec by_id = { .id = "10C4:EA60" }, by_port = { .port = "1-2.3" }, bad = { .port = "1-2..3" };
+	pt_emission *em;
+
+	if (pt_emit_proxmox_usb(ctx, &by_id, &o, &em) < 0)
+		return 1;
+	print_emission(em, out);
+	pt_emission_free(em);
+	o.flags = 0;
+	if (pt_emit_proxmox_usb(ctx, &by_port, &o, &em) < 0)
+		return 1;
+	print_emission(em, out);
+	pt_emission_free(em);
+	said(ctx, pt_emit_proxmox_usb(ctx, &bad, &o, &em), out);
+	return 0;
+}
+
+static int emit_libvirt_and_qemu(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	const char *set[] = { "0000:01:00.1", "0000:01:00.0" };
+	pt_usb_spec usb = { .id = "046d:c52b" };
+	pt_emit_opts o = { .size = sizeof(o), .primary = "0000:01:00.0" };
+	pt_emission *em;
+
+	if (pt_emit_libvirt(ctx, set, 2, &usb, NULL, &em) < 0)
+		return 1;
+	print_emission(em, out);
+	pt_emission_free(em);
+	if (pt_emit_qemu(ctx, set, 2, &usb, &o, &em) < 0)
+		return 1;
+	print_emission(em, out);
+	pt_emission_free(em);
+	said(ctx, pt_emit_libvirt(ctx, set, 2, NULL, "<bad>", &em), out);
+	said(ctx, pt_emit_qemu(ctx, (const char *[]){ "01:00.0" }, 1, NULL, NULL, &em), out);
+	return 0;
+}
+
+static int emit_mapping_two_nodes(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_node *nodes[2] = { NULL, NULL };
+	const char *set[] = { "0000:01:00.0", "0000:01:00.1" };
+	pt_node_device bad = { .address = "0000:05:00.0", .vendor_id = "10de", .device_id = "1b81",
+			       .subsystem_vendor_id = "1458", .subsystem_device_id = "37\n2" };
+	pt_emission *em;
+	char path[4096];
+	int r;
+
+	if (pt_node_new(ctx, "pve1", &nodes[0]) < 0 || pt_node_add_enum(nodes[0], e) < 0 ||
+	    pt_node_new(ctx, "pve2", &nodes[1]) < 0)
+		return 1;
+	snprintf(path, sizeof(path), "%s/pve2.json", pt_ctx_get_root(ctx));
+	if ((r = pt_node_read_report(nodes[1], path)) < 0)
+		return said(ctx, r, out);
+	if ((r = pt_emit_mapping(ctx, "gpu", set, 2, nodes, 2, &em)) < 0)
+		return said(ctx, r, out);
+	print_emission(em, out);
+	pt_emission_free(em);
+	said(ctx, pt_node_add_device(nodes[1], &bad), out);
+	said(ctx, pt_emit_mapping(ctx, "gpu;x", set, 2, nodes, 2, &em), out);
+	pt_node_free(nodes[0]);
+	pt_node_free(nodes[1]);
+	said(ctx, pt_node_new(ctx, "-pve", &nodes[0]), out);
+	pt_usb_spec usb = { .id = "1cf1:0030" };
+	if (pt_emit_usb_mapping(ctx, "zigbee", &usb, (const char *[]){ "pve1", "pve2" }, 2, &em) < 0)
+		return 1;
+	print_emission(em, out);
+	pt_emission_free(em);
+	return 0;
+}
+
+static int host_plan(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_host_plan *p;
+	const char *set[] = { "0000:03:00.0" };
+	int r = pt_host_plan_new(e, set, 1, PT_PLAN_BLACKLIST, "intel", &p);
+
+	if (r < 0)
+		return said(ctx, r, out);
+	for (size_t i = 0; i < pt_host_plan_get_change_count(p); i++) {
+		char *diff = pt_host_plan_get_diff(p, i);
+		fprintf(out, "%s\n", diff);
+		free(diff);
+	}
+	for (size_t i = 0; i < pt_host_plan_get_command_count(p); i++)
+		fprintf(out, "$ %s\n", pt_host_plan_get_command(p, i));
+	if (pt_host_plan_apply(p, NULL, NULL) < 0)
+		return said(ctx, -1, out);
+	pt_host_plan_free(p);
+	/* applied: nothing left to do */
+	if (pt_host_plan_new(e, set, 1, PT_PLAN_BLACKLIST, "intel", &p) < 0)
+		return 1;
+	fprintf(out, "after: %zu changes\n", pt_host_plan_get_change_count(p));
+	pt_host_plan_free(p);
+	char *g = pt_grub_with_params("# GRUB_CMDLINE_LINUX_DEFAULT=\"x\"\nGRUB_CMDLINE_LINUX_DEFAULT='quiet'  \n", "quiet iommu=pt");
+	fprintf(out, "%s", g);
+	free(g);
+	return 0;
+}
+
+/* ---- analysis ---- */
+
+static int lint_findings(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_lint *l;
+	int r = pt_lint_run(e, 0, &l);
+
+	if (r < 0)
+		return said(ctx, r, out);
+	for (size_t i = 0; i < pt_lint_get_count(l); i++) {
+		const pt_lint_finding *f = pt_lint_get(l, i);
+		fprintf(out, "%u %s %s: %s\n", f->vm, f->key, f->code, f->message);
+	}
+	pt_lint_free(l);
+	if (pt_lint_run(e, 102, &l) < 0)
+		return 1;
+	fprintf(out, "vm 102: %zu\n", pt_lint_get_count(l));
+	pt_lint_free(l);
+	return 0;
+}
+
+static int companions_and_usb(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_device *c[4];
+	size_t n = pt_device_get_companions(device(e, "01:00.0"), c, 4);
+	pt_usb_resolved res;
+
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "companion %s\n", pt_device_get_address(c[i]));
+	fprintf(out, "of the NIC: %zu\n", pt_device_get_companions(device(e, "03:00.0"), NULL, 0));
+	said(ctx, pt_usb_resolve(ctx, e, &(pt_usb_spec){ .id = "10c4:ea60" }, &res), out);
+	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .port = "2-2" }, &res) < 0)
+		return 1;
+	fprintf(out, "port 2-2: at %s bus %u port %s (peer of %s)\n", res.port, res.bus, res.hostport, res.peer_of);
+	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .serial = "0002" }, &res) < 0)
+		return 1;
+	fprintf(out, "serial 0002: %s\n", res.port);
+	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .id = "046D:C52B" }, &res) < 0)
+		return 1;
+	fprintf(out, "id: %04x:%04x %s\n", res.vendor, res.product, res.port[0] ? res.port : "(no port)");
+	return 0;
+}
+
+static int explain_and_doctor(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_explain *x;
+	pt_doctor *d;
+
+	if (pt_device_explain(device(e, "04:00.0"), &x) < 0)
+		return 1;
+	fprintf(out, "%s at %s\n", pt_isolation_to_string(pt_explain_get_isolation(x)),
+		pt_device_get_address(pt_explain_get_culprit(x)));
+	pt_explain_unref(x);
+	if (pt_doctor_run(e, device(e, "01:00.0"), &d) < 0)
+		return 1;
+	/* the device's checks are there, each with a status */
+	bool group = false;
+	for (size_t i = 0; i < pt_doctor_get_check_count(d); i++)
+		group = group || strcmp(pt_doctor_get_id(d, i), "group") == 0;
+	fprintf(out, "doctor: group check %s\n", group ? "present" : "absent");
+	pt_doctor_unref(d);
+	return 0;
+}
+
+static int txn_dry_run(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_txn *t;
+	int r = pt_txn_new_bind(device(e, "03:00.0"), 100, PT_TXN_DRY_RUN, &t);
+
+	if (r < 0)
+		return said(ctx, r, out);
+	for (size_t i = 0; i < pt_txn_get_device_count(t); i++)
+		fprintf(out, "device %s\n", pt_txn_get_device(t, i));
+	fprintf(out, "commit %d, steps %s\n", pt_txn_commit(t), pt_txn_get_step_count(t) > 3 ? "planned" : "missing");
+	pt_txn_unref(t);
+	/* entry points check their arguments */
+	fprintf(out, "%d %d %d\n", pt_txn_new_bind(NULL, 100, 0, &t), pt_emit_proxmox(NULL, NULL, NULL),
+		pt_txn_new_bind(device(e, "03:00.0"), 100, 0, NULL));
+	return 0;
+}
+
+static int qmp_real_qemu(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_qmp *q;
+	char **list;
+	size_t n;
+	int r;
+
+	if (!qmp_socket) {
+		fprintf(out, "no QEMU\n");
+		return 1;
+	}
+	if ((r = pt_qmp_connect_timeout(ctx, qmp_socket, 0, 5000, &q)) < 0)
+		return said(ctx, r, out);
+	if (pt_qmp_usb_list(q, &list, &n) < 0)
+		return said(ctx, -1, out);
+	fprintf(out, "attached: %zu\n", n);
+	free(list);
+	/* usb-host waits for its device to appear: a port the host lacks is accepted, listed, detached */
+	if ((r = pt_qmp_usb_attach(q, "pt-usb-test", &(pt_usb_match){ .bus = 9, .port = "9" })) < 0)
+		return said(ctx, r, out);
+	if (pt_qmp_usb_list(q, &list, &n) < 0)
+		return said(ctx, -1, out);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(out, "%s\n", list[i]);
+		free(list[i]);
+	}
+	free(list);
+	if ((r = pt_qmp_detach(q, "pt-usb-test")) < 0)
+		return said(ctx, r, out);
+	said(ctx, pt_qmp_usb_attach(q, "bad id", &(pt_usb_match){ .vendor = 1, .product = 2 }), out);
+	pt_qmp_unref(q);
+	return 0;
+}
+
+static const struct test tests[] = {
+	{ "vmconf-read-keys", "emit", vmconf_read_keys,
+	  "boot=order=scsi0\nhostpci0=03:00.0,pcie=1\nmachine=q35\nbios=ovmf\n"
+	  "efidisk0=local-lvm:vm-100-disk-0,efitype=4m,size=4M\n"
+	  "description= my VM snapshots=1:snap1 next=1\nid 0000:03:00.0\n-2\n" },
+	{ "vmconf-parse-refuses", "emit", vmconf_parse_refuses,
+	  "-22 x.conf:2: cannot parse \"  indented: no\"\nuntouched\n"
+	  "host=01:00 pcie=1 x-vga=1 pcie=0 pcie=0\n-22 \"01:00\": no key and no default key\n"
+	  "-22 storage \"a\\\nb\": newlines, commas, '=', ';' and non-ASCII characters are not allowed\n" },
+	{ "emit-proxmox-existing-vm", "emit", emit_proxmox_existing_vm,
+	  "hostpci1: 01:00,pcie=1,x-vga=1\ncpu: host\nvga: none\n"
+	  "$ qm set 100 --hostpci1 01:00,pcie=1,x-vga=1 --cpu host --vga none\n" },
+	{ "emit-proxmox-new-vm", "emit", emit_proxmox_new_vm,
+	  "hostpci0: 01:00,pcie=1\nmachine: q35\nbios: ovmf\ncpu: host,hidden=1\n"
+	  "# efidisk0: allocate it with qm set 101 --efidisk0 local-lvm:1,efitype=4m,pre-enrolled-keys=1\n"
+	  "$ qm set 101 --hostpci0 01:00,pcie=1 --machine q35 --bios ovmf --efidisk0 local-lvm:1,efitype=4m,pre-enrolled-keys=1 "
+	  "--cpu host,hidden=1\n"
+	  "hostpci0: 04:00,pcie=1,rombar=0\nhostpci1: 04:01,pcie=1,rombar=0\nmachine: q35\n"
+	  "$ qm set 101 --hostpci0 04:00,pcie=1,rombar=0 --hostpci1 04:01,pcie=1,rombar=0 --machine q35\n"
+	  "-22 romfile \"x,romfile=/etc/shadow\": newlines, commas, '=', ';' and non-ASCII characters are not allowed\n"
+	  "-22 VM id 99: must be 100 to 999999999\n" },
+	{ "emit-proxmox-legacy-igd", "emit", emit_proxmox_legacy_igd,
+	  "hostpci0: 0000:00:02.0,legacy-igd=1\nvga: none\n$ qm set 101 --hostpci0 0000:00:02.0,legacy-igd=1 --vga none\n"
+	  "-22 0000:01:00.0: legacy-igd is for Intel's integrated GPU at 0000:00:02.0\n" },
+	{ "emit-proxmox-usb", "emit", emit_proxmox_usb,
+	  "usb0: host=10c4:ea60,usb3=1\n$ qm set 100 --usb0 host=10c4:ea60,usb3=1\n"
+	  "usb0: host=1-2.3\n$ qm set 100 --usb0 host=1-2.3\n"
+	  "-22 USB port \"1-2..3\": expected BUS-PORT(.PORT)*, e.g. 1-2.3\n" },
+	{ "emit-libvirt-and-qemu", "emit", emit_libvirt_and_qemu,
+	  "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n"
+	  "    <address domain='0x0000' bus='0x01' slot='0x00' function='0x1'/>\n  </source>\n</hostdev>\n"
+	  "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n"
+	  "    <address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>\n  </source>\n</hostdev>\n"
+	  "<hostdev mode='subsystem' type='usb' managed='yes'>\n  <source>\n    <vendor id='0x046d'/>\n"
+	  "    <product id='0xc52b'/>\n  </source>\n</hostdev>\n"
+	  "-device\npcie-root-port,id=pt-port0,chassis=101,slot=1\n"
+	  "-device\nvfio-pci,host=0000:01:00.0,bus=pt-port0,addr=0x0.0,multifunction=on,x-vga=on\n"
+	  "-device\nvfio-pci,host=0000:01:00.1,bus=pt-port0,addr=0x0.1\n"
+	  "-device\nqemu-xhci,id=pt-xhci\n-device\nusb-host,bus=pt-xhci.0,vendorid=0x046d,productid=0xc52b\n"
+	  "$ -device pcie-root-port,id=pt-port0,chassis=101,slot=1 -device "
+	  "vfio-pci,host=0000:01:00.0,bus=pt-port0,addr=0x0.0,multifunction=on,x-vga=on -device "
+	  "vfio-pci,host=0000:01:00.1,bus=pt-port0,addr=0x0.1 -device qemu-xhci,id=pt-xhci -device "
+	  "usb-host,bus=pt-xhci.0,vendorid=0x046d,productid=0xc52b\n"
+	  "-22 domain name \"<bad>\": letters, digits, '-', '_', '.'\n"
+	  "-22 \"01:00.0\" is not a PCI address\n" },
+	{ "emit-mapping-two-nodes", "emit", emit_mapping_two_nodes,
+	  "gpu\n\tmap id=10de:1b81,iommugroup=2,node=pve1,path=0000:01:00,subsystem-id=1458:3772\n"
+	  "\tmap id=10de:1b81,iommugroup=4,node=pve1,path=0000:02:00,subsystem-id=10de:1b81\n"
+	  "\tmap id=10de:1b81,iommugroup=7,node=pve2,path=0000:0a:00,subsystem-id=1458:3772\n"
+	  "# in the VM: hostpciN: mapping=gpu,pcie=1\n"
+	  "-22 node pve2: device 0000:05:00.0: subsystem_device_id \"37\\\n2\" is not valid\n"
+	  "-22 mapping name \"gpu;x\": newlines, commas, '=', ';' and non-ASCII characters are not allowed\n"
+	  "-22 node name \"-pve\" is not a host name\n"
+	  "zigbee\n\tmap id=1cf1:0030,node=pve1\n\tmap id=1cf1:0030,node=pve2\n# in the VM: usbN: mapping=zigbee\n" },
+	{ "host-plan", "emit", host_plan,
+	  "--- /dev/null\n+++ /etc/udev/rules.d/61-libpt-vfio.rules\n@@ -0,0 +1,2 @@\n"
+	  "+# Written by libpt: driver_override by address, as ids= would take other devices.\n"
+	  "+ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:03:00.0\", ATTR{driver_override}=\"vfio-pci\"\n"
+	  "--- /dev/null\n+++ /etc/modprobe.d/libpt-vfio.conf\n@@ -0,0 +1,4 @@\n"
+	  "+# Written by libpt: 0000:03:00.0 go to vfio-pci at boot.\n+softdep igb pre: vfio-pci\n"
+	  "+# ids= would also take 0000:03:00.1 (8086:1533): the devices are claimed by address in /etc/udev/rules.d/61-libpt-vfio.rules\n"
+	  "+blacklist igb\n"
+	  "--- /dev/null\n+++ /etc/initramfs-tools/modules\n@@ -0,0 +1,5 @@\n"
+	  "+# List of modules that you want to include in your initramfs.\n+vfio\n+vfio_virqfd\n+vfio_iommu_type1\n+vfio_pci\n"
+	  "--- /etc/default/grub\n+++ /etc/default/grub\n@@ -1,2 +1,2 @@\n GRUB_DEFAULT=0\n"
+	  "-GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n+GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"\n"
+	  "$ update-initramfs -u -k all\n$ update-grub\n"
+	  "after: 0 changes\n"
+	  "# GRUB_CMDLINE_LINUX_DEFAULT=\"x\"\nGRUB_CMDLINE_LINUX_DEFAULT='quiet iommu=pt'  \n" },
+	{ "lint-findings", "emit", lint_findings,
+	  "102 hostpci0 pcie-needs-q35: pcie=1 needs machine q35 (machine: i440fx, the default)\n"
+	  "102 hostpci0 x-vga-seabios: x-vga=1 with SeaBIOS: a primary GPU wants bios: ovmf (UEFI), as most current cards have no legacy VGA BIOS\n"
+	  "102 hostpci1 no-such-device: host 09:00.0: no such PCI device on this host\n"
+	  "102 hostpci2 unknown-mapping: mapping nowhere is not in /etc/pve/mapping/pci.cfg\n"
+	  "102 usb0 usb-ambiguous: host=10c4:ea60 matches 2 present USB devices: use the port form (host=BUS-PORT)\n"
+	  "103 hostpci device-in-two-vms: 0000:01:00.0 is also given to VM 102 (VMs 102, 103)\n"
+	  "103 hostpci0 group-incomplete: 0000:01:00.0 shares IOMMU group 2 with 0000:01:00.1, which the VM does not get: the VM cannot start\n"
+	  "vm 102: 5\n" },
+	{ "companions-and-usb", "emit", companions_and_usb,
+	  "companion 0000:01:00.1\nof the NIC: 0\n"
+	  "-17 10c4:ea60 matches 2 devices, at ports 1-2, 1-3: attach by port instead (--port)\n"
+	  "port 2-2: at 1-2 bus 1 port 2 (peer of 2-2)\nserial 0002: 1-3\nid: 046d:c52b (no port)\n" },
+	{ "explain-and-doctor", "emit", explain_and_doctor, "no-acs at 0000:00:1b.0\ndoctor: group check present\n" },
+	{ "txn-dry-run", "emit", txn_dry_run, "device 0000:03:00.0\ncommit 0, steps planned\n-22 -22 -22\n" },
+	{ "qmp-real-qemu", "emit", qmp_real_qemu,
+	  "attached: 0\npt-usb-test vendorid=0000 productid=0000 hostbus=9 hostport=9\n"
+	  "-5 QMP: device_add: Parameter 'id' expects an identifier\n" },
+};
+
+static int run_test(const struct test *t, const char *roots)
+{
+	pt_opts opts = { .size = sizeof(opts) };
+	char root[4096], *text = NULL;
+	size_t len = 0;
+	pt_ctx *ctx = NULL;
+	pt_enum *e = NULL;
+	FILE *out = open_memstream(&text, &len);
+	int r;
+
+	snprintf(root, sizeof(root), "%s/%s", roots, t->fixture);
+	opts.root = root;
+	if (!out || pt_ctx_new(&ctx, &opts) < 0 || pt_enum_scan(ctx, &e) < 0) {
+		fprintf(stderr, "FAIL %s: the fixture %s: %s\n", t->name, root, ctx ? pt_ctx_last_error(ctx) : "no context");
+		if (out)
+			fclose(out);
+		free(text);
+		pt_ctx_unref(ctx);
+		return 1;
+	}
+	r = t->func(ctx, e, out);
+	fclose(out);
+	if (r == 0 && strcmp(text, t->expected) != 0) {
+		fprintf(stderr, "FAIL %s: got\n%s\n--- expected\n%s\n", t->name, text, t->expected);
+		r = 1;
+	} else if (r) {
+		fprintf(stderr, "FAIL %s (returned %d): %s\n", t->name, r, text);
+	} else {
+		printf("PASS %s\n", t->name);
+	}
+	free(text);
+	pt_enum_unref(e);
+	pt_ctx_unref(ctx);
+	return r != 0;
+}
+
+int main(int argc, char **argv)
+{
+	size_t failed = 0, n = sizeof(tests) / sizeof(tests[0]);
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: test-contract ROOTS [QMP-SOCKET]\n");
+		return 2;
+	}
+	qmp_socket = argc > 2 ? argv[2] : NULL;
+	for (size_t i = 0; i < n; i++)
+		failed += run_test(&tests[i], argv[1]);
+	printf("%zu passed, %zu failed\n", n - failed, failed);
+	return failed != 0;
+}

@@ -1,5 +1,6 @@
 """What the build delivers: the ABI surface, and install/uninstall as mirror images."""
 import os
+import re
 import subprocess
 
 from harness import CC_SAN, TOP, build_listing, contains, eq, run, test
@@ -58,6 +59,20 @@ def build_install_uninstall(tmp):
     run(["cc", *CC_SAN, "-o", f"{tmp}/count", src, *flags], check=0)
     env_run = dict(os.environ, LD_LIBRARY_PATH=f"{prefix}/lib")
     eq(run([f"{tmp}/count", fixture], env=env_run, check=0).stdout, "21\n", "C program via pkg-config")
+    # Every C program of README builds against the installed library and runs on the fixture.
+    with open(f"{TOP}/README.md") as f:
+        blocks = [b for b in re.findall(r"```c\n(.*?)```", f.read(), re.S) if "int main(" in b]
+    eq(len(blocks), 2, "README's C programs")
+    want = {"verdict": "0000:01:00.0: with-companions\n  with 0000:01:00.0\n  with 0000:01:00.1\n",
+            "hostpci": "hostpci0: 01:00,pcie=1\n"}
+    for block in blocks:
+        name = re.match(r"/\* (\w+)\.c:", block).group(1)
+        src = os.path.join(tmp, name + ".c")
+        with open(src, "w") as f:
+            f.write(block)
+        run(["cc", *CC_SAN, "-std=gnu11", "-Wall", "-Werror", "-o", f"{tmp}/{name}", src, *flags], env=env, check=0)
+        out = run([f"{tmp}/{name}", fixture, "0000:01:00.0"], env=env_run, check=0).stdout
+        eq(out, want[name], f"README's {name}.c")
     # The module loads in the system's Lua 5.4.
     p = run(["lua5.4", "-e", f'package.cpath = "{prefix}/lib/lua/5.4/?.so"; '
              f'local pt = require "pt"; print(pt.scan{{ root = "{fixture}" }}:count())'],

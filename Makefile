@@ -46,13 +46,13 @@ endif
 # The library's layers, one folder each: core (context, sysfs, files), inventory (the snapshot of
 # the host), analysis (what the snapshot means), actions (what changes the host), emit (VM and
 # host configuration).
-LIB_SRC = $(addprefix libpt/core/,ctx.c sysfs.c address.c files.c json.c host.c kmod.c parallel.c) \
-	$(addprefix libpt/inventory/,pci.c iommu.c names.c pciconfig.c usb.c mdev.c rom.c node.c) \
-	$(addprefix libpt/analysis/,explain.c guard.c modprobe.c doctor.c companions.c usbresolve.c lint.c) \
-	$(addprefix libpt/actions/,journal.c txn.c qmp.c reset.c) \
-	$(addprefix libpt/emit/,text.c vmconfig.c proxmox.c libvirt.c qemu.c mapping.c hostplan.c)
+LIB_SRC = $(addprefix libpt/core/,ctx.c sysfs.c address.c files.c strv.c host.c kmod.c parallel.c) \
+	$(addprefix libpt/inventory/,snapshot.c pci.c iommu.c names.c pciconfig.c usb.c mdev.c rom.c node.c vmconfig.c) \
+	$(addprefix libpt/analysis/,explain.c guard.c modprobe.c doctor.c companions.c usbresolve.c lint.c json.c) \
+	$(addprefix libpt/actions/,journal.c txn.c qmp.c reset.c romdump.c) \
+	$(addprefix libpt/emit/,text.c proxmox.c libvirt.c qemu.c mapping.c hostplan.c)
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
-LUA_OBJ = build/lua-pt.o build/lua-inventory.o build/lua-actions.o build/lua-host.o build/lua-usb.o build/lua-rom.o build/lua-mdev.o build/lua-emit.o \
+LUA_OBJ = build/lua-pt.o build/lua-common.o build/lua-inventory.o build/lua-actions.o build/lua-host.o build/lua-usb.o build/lua-rom.o build/lua-mdev.o build/lua-emit.o \
 	build/lua-json.o build/lua-setup.o
 SONAME = libpt.so.$(ABI_MAJOR)
 SHLIB = libpt.so.$(VERSION)

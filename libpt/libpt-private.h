@@ -32,6 +32,7 @@ struct pt_ctx {
 	char last_error[1024];
 	struct pci_access *pacc; /* libpci, opened on first use (names) */
 	struct pt_name_cache names[PT_NAME_MAX]; /* the last name of each kind looked up */
+	void (*release_names)(pt_ctx *ctx); /* set by names.c when it opens libpci */
 	bool cpu_vendor_read;	/* host.c, on first use */
 	const char *cpu_vendor;
 };
@@ -174,14 +175,21 @@ struct pt_enum {
 	bool usb_loaded;
 	bool mdev_loaded; /* mdev.c */
 	bool partial; /* pt_enum_scan_devices: only the named devices and what they need */
+	void (*releases[4])(pt_enum *e); /* what frees the parts read on first use */
+	unsigned n_releases;
 };
 
+/* snapshot.c: the snapshot's life, warnings and lookups */
 void pt_enum_add_warning(pt_enum *e, const char *format, ...) PT_PRINTF(2, 3);
+void pt_enum_take_warning(pt_enum *e, char *msg);
+/* A part read on first use registers what frees it with the snapshot. */
+void pt_enum_on_release(pt_enum *e, void (*release)(pt_enum *e));
 /* mdev.c */
 void pt_mdev_load(pt_enum *e);
-void pt_mdev_free(pt_device *dev);
 pt_group *pt_enum_lookup_group(const pt_enum *e, unsigned number);
 pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key);
+/* Orders devices by address (qsort, bsearch). */
+int pt_device_compare_keys(const void *a, const void *b);
 /* iommu.c: reads the groups, then links devices to them and computes sets and verdicts. */
 int pt_iommu_scan_groups(pt_enum *e);
 int pt_iommu_analyse(pt_enum *e);
@@ -239,7 +247,8 @@ struct pt_journal {
 	bool bound;	   /* false while the bind is under way */
 };
 int pt_journal_lock(pt_ctx *ctx, unsigned timeout_ms);
-bool pt_journal_valid_name(const char *s);
+/* core/sysfs.c: a driver's name as the kernel gives it (letters, digits, '_', '-', '.') */
+bool pt_driver_name_valid(const char *s);
 void pt_journal_unlock(int fd);
 
 /* reset.c: the process holding /dev/vfio/GROUP open (a VM's QEMU), 0 for none; 0, or -EBUSY
@@ -255,19 +264,17 @@ bool pt_pid_alive(pid_t pid);
 
 /* guard.c */
 void pt_guard_load(pt_enum *e);
-/* The PCI device nearest the end of a sysfs path: what a disk, NIC or USB device hangs under. */
+/* snapshot.c: the PCI device nearest the end of a sysfs path: what a disk, NIC or USB device hangs under. */
 pt_device *pt_pci_ancestor(pt_enum *e, const char *path);
 /* usb.c */
 void pt_usb_load(pt_enum *e);
-void pt_usb_free(pt_enum *e);
 /* inventory/pciconfig.c: PCI config space */
 void pt_config_load(pt_device *dev);
 /* names.c */
 const char *pt_names_lookup(pt_device *dev, enum pt_name which);
-void pt_names_close(pt_ctx *ctx);
 
-/* emit/text.c: lists of strings for the emitters; an allocation that fails marks the list, which
- * is checked once at the end. */
+/* core/strv.c: lists of strings; an allocation that fails marks the list, which is checked once
+ * at the end. */
 struct pt_strv {
 	char **v;
 	size_t n, cap;
@@ -278,16 +285,22 @@ void pt_strv_addf(struct pt_strv *s, const char *format, ...) PT_PRINTF(2, 3);
 bool pt_strv_has(const struct pt_strv *s, const char *str);
 char *pt_strv_join(const struct pt_strv *s, const char *sep);
 void pt_strv_free(struct pt_strv *s);
+/* emit/text.c */
 char *pt_shell_join(const struct pt_strv *words);
 /* The result, the lists moved into it (notes and command words may be NULL). */
 int pt_emission_new(pt_ctx *ctx, struct pt_strv *lines, struct pt_strv *notes, struct pt_strv *command,
 		    pt_emission **ret);
-/* emit/vmconfig.c: a value in double quotes, escaped as Lua's %q does (messages name values so) */
+/* core/strv.c: a value in double quotes, escaped as Lua's %q does (messages name values so) */
 const char *pt_quote(char *buf, size_t size, const char *s);
 /* emit/proxmox.c */
 void pt_emit_opts_copy(pt_emit_opts *dst, const pt_emit_opts *src);
-/* The usb-host match of a spec by port or id, checked: "1-2.3" or "10c4:ea60" (lower case). */
+/* inventory/usb.c: the usb-host match of a spec by port or id, checked: "1-2.3" or "10c4:ea60"
+ * (lower case). */
 int pt_usb_spec_host(pt_ctx *ctx, const pt_usb_spec *usb, char host[64]);
+/* inventory/rom.c: 0, or -EINVAL naming a name that is not a ROM file's */
+int pt_romfile_check(pt_ctx *ctx, const char *name);
+#define PT_ROM_MAX (64u << 20) /* the largest ROM read; the largest ROM BAR the kernel maps is far smaller */
+#define PT_ROMFILE_DIR "/usr/share/kvm"
 /* inventory/node.c: a cluster node's devices, each checked where it entered */
 struct pt_node_dev {
 	char address[PT_ADDR_MAX]; /* as the node gave it */

@@ -60,37 +60,6 @@ static pt_device *group_set_member_at(const void *g, size_t i) { return pt_group
 
 /* ---- pt.Context ---- */
 
-int pt_lua_context(lua_State *L)
-{
-	pt_opts opts = { .size = sizeof(opts) };
-	pt_ctx *ctx;
-	int r;
-
-	if (!lua_isnoneornil(L, 1)) {
-		luaL_checktype(L, 1, LUA_TTABLE);
-		lua_pushnil(L);
-		while (lua_next(L, 1)) {
-			const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
-			if (strcmp(key, "root") != 0)
-				return luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s'",
-									  luaL_tolstring(L, -2, NULL)));
-			lua_pop(L, 1);
-		}
-		lua_getfield(L, 1, "root");
-		opts.root = luaL_optstring(L, -1, NULL);
-	}
-	if (!opts.root) {
-		lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
-		opts.root = lua_tostring(L, -1);
-	}
-	r = pt_ctx_new(&ctx, &opts);
-	if (r < 0)
-		return pt_lua_fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/",
-						  strerror(-r)));
-	pt_lua_push_box(L, ctx, CTX_MT);
-	return 1;
-}
-
 /* ctx:scan([{devices = {ADDRESS or SLOT, ...}}]): the whole host, or only those devices and
  * what they need (pt_enum_scan_devices). */
 static int ctx_scan(lua_State *L)
@@ -319,14 +288,6 @@ STR_GETTER(dev_reset_bug, pt_device_get_reset_bug(d))
 STR_GETTER(dev_verdict, pt_verdict_to_string(pt_device_get_verdict(d)))
 STR_GETTER(dev_critical, pt_device_get_critical_reason(d))
 
-int pt_lua_push_opt_int(lua_State *L, long v)
-{
-	if (v < 0)
-		lua_pushnil(L);
-	else
-		lua_pushinteger(L, v);
-	return 1;
-}
 
 static int dev_class(lua_State *L) { return pt_lua_push_opt_int(L, pt_device_get_class(DEV(L))); }
 static int dev_numa_node(lua_State *L) { return pt_lua_push_opt_int(L, pt_device_get_numa_node(DEV(L))); }
@@ -677,7 +638,7 @@ void pt_lua_open_inventory(lua_State *L)
 		{ "has_iommu", enum_has_iommu }, { "warnings", enum_warnings },
 		{ "count", enum_count },     { "group_count", enum_group_count },
 		{ "partial", enum_partial },
-		{ "doctor", enum_doctor }, { "usb", pt_lua_enum_usb },
+		{ "doctor", enum_doctor },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg dev_getters[] = {
@@ -720,9 +681,6 @@ void pt_lua_open_inventory(lua_State *L)
 	static const luaL_Reg dev_methods[] = {
 		{ "fields", dev_fields }, { "json", dev_json }, { "explain", dev_explain }, { "acs", dev_acs },
 		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs }, { "wait_vfs", dev_wait_vfs },
-		{ "read_rom", pt_lua_dev_read_rom }, { "reset", pt_lua_dev_reset },
-		{ "mdev_types", pt_lua_dev_mdev_types }, { "mdevs", pt_lua_dev_mdevs },
-		{ "vgpu_types", pt_lua_dev_vgpu_types }, { "companions", pt_lua_dev_companions },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg group_getters[] = {

@@ -32,7 +32,9 @@ void pt_lua_push_device(lua_State *L, pt_device *dev);
 void pt_lua_push_group(lua_State *L, pt_group *g);
 void pt_lua_push_opt_string(lua_State *L, const char *s);
 int pt_lua_push_opt_int(lua_State *L, long v);
-/* A metatable with __gc and __close (close), methods and getters read as fields. */
+/* A metatable with __gc and __close (close), methods and getters read as fields; methods of
+ * another part added to it. */
+void pt_lua_add_methods(lua_State *L, const char *mt, const luaL_Reg *methods);
 void pt_lua_new_class(lua_State *L, const char *mt, const luaL_Reg *methods, const luaL_Reg *getters,
 	       lua_CFunction close, lua_CFunction tostring);
 

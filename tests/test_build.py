@@ -1,4 +1,5 @@
 """What the build delivers: the ABI surface, and install/uninstall as mirror images."""
+import glob
 import os
 import re
 import subprocess
@@ -25,6 +26,39 @@ def build_exports_only_the_api(tmp):
         names = {l.split()[2] for l in p.stdout.splitlines() if len(l.split()) == 3 and l.split()[1] in "TDBR"}
         eq(sorted(n for n in names if not n.startswith(("pt_", "luaopen_", "__odr_asan."))), [],
            f"{archive}: unprefixed globals")  # ASan adds __odr_asan.NAME under SANITIZE=1
+
+
+LAYERS = ("core", "inventory", "analysis", ("actions", "emit"))
+
+
+def object_edges(objects):
+    """file -> the files whose functions it calls, from the objects' symbols."""
+    defined, wanted = {}, {}
+    for o in objects:
+        lines = [l.split() for l in run(["nm", o], check=0).stdout.splitlines()]
+        defined[o] = {l[2] for l in lines if len(l) == 3 and l[1] in "TDBR"}
+        wanted[o] = {l[1] for l in lines if len(l) == 2 and l[0] == "U"}
+    owner = {name: o for o, names in defined.items() for name in names}
+    return {o: {owner[n] for n in wanted[o] if n in owner and owner[n] != o} for o in objects}
+
+
+@test()
+def build_layers_depend_downward(tmp):
+    """No file of libpt/ or lua/ depends on a file that depends on it back, and libpt's layers
+    (core, inventory, analysis, then actions and emit) call only the layers below them."""
+    objects = sorted(glob.glob(f"{TOP}/build/*/*.o")) + sorted(glob.glob(f"{TOP}/build/lua-*.o"))
+    assert len(objects) > 30, objects
+    edges = object_edges(objects)
+    def reaches(a, b, seen):
+        return any(n == b or (n not in seen and not seen.add(n) and reaches(n, b, seen)) for n in edges[a])
+    circles = sorted({tuple(sorted((os.path.relpath(a, TOP), os.path.relpath(b, TOP))))
+                      for a in objects for b in edges[a] if reaches(b, a, set())})
+    eq(circles, [], "files that depend on each other")
+    rank = {name: i for i, layer in enumerate(LAYERS) for name in ((layer,) if isinstance(layer, str) else layer)}
+    upward = sorted(f"{os.path.relpath(a, TOP)} -> {os.path.relpath(b, TOP)}" for a in objects for b in edges[a]
+                    if "/lua-" not in a + b and rank[a.split("/")[-2]] <= rank[b.split("/")[-2]]
+                    and a.split("/")[-2] != b.split("/")[-2])
+    eq(upward, [], "calls into the same or a higher layer")
 
 
 def files_under(root):

@@ -121,18 +121,6 @@ int pt_journal_lock(pt_ctx *ctx, unsigned timeout_ms)
 }
 
 /* A driver name as a journal keeps it: what the kernel names drivers with, under 64 bytes. */
-bool pt_journal_valid_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n >= sizeof(((struct pt_journal *)0)->driver))
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '_' || *s == '-' || *s == '.'))
-			return false;
-	return true;
-}
 
 void pt_journal_unlock(int fd)
 {
@@ -145,7 +133,7 @@ int pt_journal_write(pt_ctx *ctx, const struct pt_journal *j)
 	char text[512];
 	int dir, len, r = 0;
 
-	if (!pt_journal_valid_name(j->driver) || !pt_journal_valid_name(j->override))
+	if (!pt_driver_name_valid(j->driver) || !pt_driver_name_valid(j->override))
 		return pt_fail(ctx, -EINVAL, "%s: driver \"%.80s\" or override \"%.80s\" is not a driver "
 			       "name: not journalled", j->address, j->driver, j->override);
 	dir = journal_dir(ctx, true);
@@ -191,9 +179,9 @@ static int parse(pt_ctx *ctx, const char *address, char *text, struct pt_journal
 			seen |= 16, j->pid = (pid_t)v;
 		else if (strcmp(line, "time") == 0 && pt_parse_uint(eq, ~0ULL >> 1, &v) == 0)
 			seen |= 32, j->time = (long long)v;
-		else if (strcmp(line, "driver") == 0 && pt_journal_valid_name(eq) && !(seen & 64))
+		else if (strcmp(line, "driver") == 0 && pt_driver_name_valid(eq) && !(seen & 64))
 			seen |= 64, strcpy(j->driver, eq);
-		else if (strcmp(line, "override") == 0 && pt_journal_valid_name(eq) && !(seen & 128))
+		else if (strcmp(line, "override") == 0 && pt_driver_name_valid(eq) && !(seen & 128))
 			seen |= 128, strcpy(j->override, eq);
 		else if (strcmp(line, "state") == 0 && (strcmp(eq, "bound") == 0 || strcmp(eq, "binding") == 0))
 			seen |= 256, j->bound = strcmp(eq, "bound") == 0;

@@ -112,7 +112,7 @@ static int current_driver(pt_ctx *ctx, const char *address, char *buf, size_t si
 	}
 	if (r == 0) {
 		const char *name = pt_basename(link);
-		if (!pt_journal_valid_name(name) || strlen(name) >= size)
+		if (!pt_driver_name_valid(name) || strlen(name) >= size)
 			return pt_fail(ctx, -EINVAL, "%s: %s/%s links to a driver named \"%.80s\", which "
 				       "is not a driver name", address, ctx->root, path, name);
 		snprintf(buf, size, "%s", name);
@@ -134,7 +134,7 @@ static int current_override(pt_ctx *ctx, const char *address, char *buf, size_t 
 	}
 	if (r < 0)
 		return pt_fail(ctx, r, "%s: %s/%s: %s", address, ctx->root, path, strerror(-r));
-	if (!pt_journal_valid_name(value) || strlen(value) >= size)
+	if (!pt_driver_name_valid(value) || strlen(value) >= size)
 		return pt_fail(ctx, -EINVAL, "%s: %s/%s holds \"%.80s\", which is not a driver name",
 			       address, ctx->root, path, value);
 	snprintf(buf, size, "%s", value);

@@ -38,35 +38,6 @@ static void mark(pt_device *dev, unsigned kind, const char *format, ...)
 	dev->critical |= kind;
 }
 
-/*
- * The PCI device nearest the end of a sysfs path ("../../devices/pci0000:00/0000:00:17.0/ata1/
- * host0/.../block/sda"): the controller a disk, a NIC or an input device hangs under.
- */
-pt_device *pt_pci_ancestor(pt_enum *e, const char *path)
-{
-	char component[64];
-	pt_device *found = NULL;
-	const char *p = path;
-
-	while (*p) {
-		const char *slash = strchr(p, '/');
-		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-		uint64_t key;
-		if (len < sizeof(component)) {
-			memcpy(component, p, len);
-			component[len] = '\0';
-			pt_device *d;
-			if (pt_address_parse(component, &key) == 0 && strchr(component, ':') != strrchr(component, ':') &&
-			    (d = pt_enum_find_key(e, key)))
-				found = d;
-		}
-		p += len;
-		while (*p == '/')
-			p++;
-	}
-	return found;
-}
-
 static int open_dir(pt_enum *e, const char *path)
 {
 	return openat(e->ctx->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -89,7 +89,8 @@ PT_EXPORT pt_ctx *pt_ctx_unref(pt_ctx *ctx)
 {
 	if (!ctx || --ctx->refcount > 0)
 		return NULL;
-	pt_names_close(ctx);
+	if (ctx->release_names) /* libpci, opened on first use by names.c */
+		ctx->release_names(ctx);
 	close(ctx->rootfd);
 	free(ctx->root);
 	free(ctx);

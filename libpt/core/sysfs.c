@@ -373,3 +373,17 @@ int pt_write_attr(int dirfd, const char *path, const char *value)
 		err = -errno;
 	return err;
 }
+
+/* A driver's name as the kernel gives it: what a journal records and uevent's DRIVER= says. */
+bool pt_driver_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= 64 /* struct pt_journal's driver[64] */)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-' || *s == '.'))
+			return false;
+	return true;
+}

@@ -33,22 +33,6 @@ void pt_emit_opts_copy(pt_emit_opts *dst, const pt_emit_opts *src)
 	dst->size = sizeof(*dst);
 }
 
-PT_EXPORT int pt_config_value_check(pt_ctx *ctx, const char *what, const char *value)
-{
-	char q[256];
-
-	if (!ctx)
-		return -EINVAL;
-	if (!value)
-		return pt_fail(ctx, -EINVAL, "%s: no value", what ? what : "value");
-	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || *p >= 0x80 || *p == ',' || *p == '=' || *p == ';')
-			return pt_fail(ctx, -EINVAL,
-				       "%s %s: newlines, commas, '=', ';' and non-ASCII characters are not allowed",
-				       what ? what : "value", pt_quote(q, sizeof(q), value));
-	return 0;
-}
-
 static int check_romfile(pt_ctx *ctx, const char *name)
 {
 	char q[256];
@@ -363,28 +347,6 @@ PT_EXPORT int pt_emit_proxmox_mdev(pt_device *dev, const char *type, const pt_em
 	put(&em, key, value);
 	free(value);
 	return finish(&em, ret);
-}
-
-/* A USB device for QEMU's usb-host: by vid:pid, or by port where ids are ambiguous or the device
- * re-enumerates; the value checked, the id in lower case. */
-int pt_usb_spec_host(pt_ctx *ctx, const pt_usb_spec *usb, char host[64])
-{
-	char q[256];
-
-	if (usb && usb->port) {
-		if (!pt_usb_port_is_valid(usb->port))
-			return pt_fail(ctx, -EINVAL, "USB port %s: expected BUS-PORT(.PORT)*, e.g. 1-2.3",
-				       pt_quote(q, sizeof(q), usb->port));
-		snprintf(host, 64, "%s", usb->port);
-		return 0;
-	}
-	if (!usb || !usb->id || strlen(usb->id) != 9 || usb->id[4] != ':' || strspn(usb->id, "0123456789abcdefABCDEF") != 4 ||
-	    strspn(usb->id + 5, "0123456789abcdefABCDEF") != 4)
-		return pt_fail(ctx, -EINVAL, "USB id %s: expected VVVV:PPPP, e.g. 10c4:ea60",
-			       pt_quote(q, sizeof(q), usb && usb->id ? usb->id : "nil"));
-	for (int i = 0; i < 10; i++)
-		host[i] = usb->id[i] >= 'A' && usb->id[i] <= 'F' ? usb->id[i] + ('a' - 'A') : usb->id[i];
-	return 0;
 }
 
 PT_EXPORT int pt_emit_proxmox_usb(pt_ctx *ctx, const pt_usb_spec *usb, const pt_emit_opts *opts, pt_emission **ret)

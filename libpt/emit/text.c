@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * What the emitters build their output with: a list of strings that remembers running out of
- * memory (checked once, at the end), shell quoting, and the result they hand to the caller.
+ * What the emitters build their output with: shell quoting, and the result they hand to the
+ * caller.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -9,77 +9,6 @@
 #include <string.h>
 
 #include "libpt-private.h"
-
-void pt_strv_add(struct pt_strv *s, const char *str)
-{
-	if (s->oom)
-		return;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 8;
-		char **v = realloc(s->v, cap * sizeof(*v));
-		if (!v) {
-			s->oom = true;
-			return;
-		}
-		s->v = v;
-		s->cap = cap;
-	}
-	s->v[s->n] = strdup(str);
-	if (!s->v[s->n])
-		s->oom = true;
-	else
-		s->n++;
-}
-
-void pt_strv_addf(struct pt_strv *s, const char *format, ...)
-{
-	va_list args;
-	char *str;
-
-	va_start(args, format);
-	if (vasprintf(&str, format, args) < 0) {
-		s->oom = true;
-	} else {
-		pt_strv_add(s, str);
-		free(str);
-	}
-	va_end(args);
-}
-
-bool pt_strv_has(const struct pt_strv *s, const char *str)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->v[i], str) == 0)
-			return true;
-	return false;
-}
-
-char *pt_strv_join(const struct pt_strv *s, const char *sep)
-{
-	size_t len = 1, seplen = strlen(sep);
-	char *out, *p;
-
-	for (size_t i = 0; i < s->n; i++)
-		len += strlen(s->v[i]) + (i ? seplen : 0);
-	out = p = malloc(len);
-	if (!out)
-		return NULL;
-	*p = '\0';
-	for (size_t i = 0; i < s->n; i++) {
-		if (i)
-			p = stpcpy(p, sep);
-		p = stpcpy(p, s->v[i]);
-	}
-	return out;
-}
-
-void pt_strv_free(struct pt_strv *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	memset(s, 0, sizeof(*s));
-}
 
 /* A word the shell takes as it is, or in single quotes (a ' inside as '\''). */
 static bool shell_plain(const char *w)

@@ -16,6 +16,8 @@
 
 #include "libpt-private.h"
 
+static void release_mdevs(pt_enum *e);
+
 #define MDEV_BUS "sys/class/mdev_bus"
 
 /* An attribute's text, its lines joined with ", " (a type's description has several). */
@@ -183,6 +185,7 @@ void pt_mdev_load(pt_enum *e)
 	if (e->mdev_loaded)
 		return;
 	e->mdev_loaded = true;
+	pt_enum_on_release(e, release_mdevs);
 	fd = openat(e->ctx->rootfd, MDEV_BUS, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	dir = fd < 0 ? NULL : fdopendir(fd);
 	while (dir && (de = readdir(dir))) {
@@ -223,7 +226,7 @@ void pt_mdev_load(pt_enum *e)
 	}
 }
 
-void pt_mdev_free(pt_device *dev)
+static void mdev_free(pt_device *dev)
 {
 	for (size_t i = 0; i < dev->n_mdev_types; i++) {
 		free(dev->mdev_types[i].type);
@@ -267,4 +270,10 @@ PT_EXPORT int pt_device_has_vgpu(pt_device *dev)
 {
 	pt_mdev_load(dev->e);
 	return dev->has_vgpu;
+}
+
+static void release_mdevs(pt_enum *e)
+{
+	for (size_t i = 0; i < e->n_devices; i++)
+		mdev_free(&e->devices[i]);
 }

@@ -13,6 +13,8 @@
 
 #include "libpt-private.h"
 
+static void names_close(pt_ctx *ctx);
+
 /* libpci's error callback must not return; it jumps back to the guarded call instead. */
 static __thread jmp_buf *pci_escape;
 
@@ -76,6 +78,7 @@ const char *pt_names_lookup(pt_device *dev, enum pt_name which)
 	if (dev->names_looked_up[which])
 		return dev->names[which];
 	dev->names_looked_up[which] = true;
+	ctx->release_names = names_close; /* the cache and libpci go with the context */
 	name_key(dev, which, key);
 	if (cache->valid && memcmp(cache->key, key, sizeof(key)) == 0) {
 		dev->names[which] = cache->name ? strdup(cache->name) : NULL;
@@ -129,11 +132,31 @@ const char *pt_names_lookup(pt_device *dev, enum pt_name which)
 	return dev->names[which];
 }
 
-void pt_names_close(pt_ctx *ctx)
+static void names_close(pt_ctx *ctx)
 {
 	for (int i = 0; i < PT_NAME_MAX; i++)
 		free(ctx->names[i].name);
 	if (ctx->pacc)
 		pci_cleanup(ctx->pacc);
 	ctx->pacc = NULL;
+}
+
+PT_EXPORT const char *pt_device_get_vendor_name(pt_device *dev)
+{
+	return pt_names_lookup(dev, PT_NAME_VENDOR);
+}
+
+PT_EXPORT const char *pt_device_get_device_name(pt_device *dev)
+{
+	return pt_names_lookup(dev, PT_NAME_DEVICE);
+}
+
+PT_EXPORT const char *pt_device_get_subsystem_name(pt_device *dev)
+{
+	return pt_names_lookup(dev, PT_NAME_SUBSYSTEM);
+}
+
+PT_EXPORT const char *pt_device_get_class_name(pt_device *dev)
+{
+	return pt_names_lookup(dev, PT_NAME_CLASS);
 }

@@ -20,30 +20,6 @@
 #define PCI_REVISION_ID 0x08
 #define PCI_HEADER_TYPE 0x0e
 
-static void take_warning(pt_enum *e, char *msg)
-{
-	char **w = realloc(e->warnings, (e->n_warnings + 1) * sizeof(*w));
-	if (!w) {
-		free(msg);
-		return;
-	}
-	e->warnings = w;
-	e->warnings[e->n_warnings++] = msg;
-	pt_info(e->ctx, "%s", msg); /* the caller shows e->warnings */
-}
-
-void pt_enum_add_warning(pt_enum *e, const char *format, ...)
-{
-	char *msg;
-	va_list args;
-
-	va_start(args, format);
-	int n = vasprintf(&msg, format, args);
-	va_end(args);
-	if (n >= 0)
-		take_warning(e, msg);
-}
-
 /* A warning of the scan about one device: kept with it, as the scan may run on several
  * threads (take_scan_warnings adds them all in order). */
 static void device_warning(pt_device *dev, const char *format, ...) PT_PRINTF(2, 3);
@@ -71,7 +47,7 @@ static void take_scan_warnings(pt_enum *e)
 	for (size_t i = 0; i < e->n_devices; i++) {
 		pt_device *dev = &e->devices[i];
 		for (unsigned j = 0; j < dev->n_scan_warnings; j++)
-			take_warning(e, dev->scan_warnings[j]);
+			pt_enum_take_warning(e, dev->scan_warnings[j]);
 		free(dev->scan_warnings);
 		dev->scan_warnings = NULL;
 		dev->n_scan_warnings = 0;
@@ -215,7 +191,7 @@ static bool read_uevent(pt_enum *e, pt_device *dev, struct pt_dir *d)
 			if ((ok = parse_id_pair(v, &dev->subvendor, &dev->subdevice)))
 				seen |= 4;
 		} else if ((v = pt_strip_prefix(line, "DRIVER=")) && !dev->driver) {
-			if ((ok = *v && pt_journal_valid_name(v)))
+			if ((ok = *v && pt_driver_name_valid(v)))
 				dev->driver = strdup(v);
 		}
 		if (!ok) {
@@ -334,20 +310,6 @@ static void scan_device(pt_enum *e, pt_device *dev, int devicesfd, struct pt_fd_
 	pt_dir_release(d, pool);
 }
 
-static int compare_keys(const void *a, const void *b)
-{
-	uint64_t ka = ((const pt_device *)a)->key, kb = ((const pt_device *)b)->key;
-	return ka < kb ? -1 : ka > kb;
-}
-
-pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key)
-{
-	pt_device probe = { .key = key };
-	if (!e->n_devices)
-		return NULL;
-	return bsearch(&probe, e->devices, e->n_devices, sizeof(*e->devices), compare_keys);
-}
-
 /* Reads the names in the devices directory; the devices are scanned once they are sorted. */
 static int list_devices(pt_enum *e, DIR *dir)
 {
@@ -380,7 +342,7 @@ static int list_devices(pt_enum *e, DIR *dir)
 		memcpy(e->devices[e->n_devices++].address, canonical, sizeof(canonical));
 	}
 	if (e->n_devices) /* qsort's base may not be NULL */
-		qsort(e->devices, e->n_devices, sizeof(*e->devices), compare_keys);
+		qsort(e->devices, e->n_devices, sizeof(*e->devices), pt_device_compare_keys);
 	return 0;
 }
 
@@ -401,34 +363,6 @@ static int link_devices(pt_enum *e)
 		v[vf->physfn->n_virtfns++] = vf;
 	}
 	return 0;
-}
-
-static void free_enum(pt_enum *e)
-{
-	for (size_t i = 0; i < e->n_devices; i++) {
-		pt_device *d = &e->devices[i];
-		free(d->driver);
-		free(d->override);
-		free(d->reset_method);
-		free(d->virtfns);
-		free(d->critical_reason);
-		pt_mdev_free(d);
-		for (int n = 0; n < PT_NAME_MAX; n++)
-			free(d->names[n]);
-	}
-	for (size_t i = 0; i < e->n_groups; i++) {
-		free(e->groups[i].type);
-		free(e->groups[i].members);
-		free(e->groups[i].set);
-	}
-	pt_usb_free(e);
-	for (size_t i = 0; i < e->n_warnings; i++)
-		free(e->warnings[i]);
-	free(e->warnings);
-	free(e->devices);
-	free(e->groups);
-	pt_ctx_unref(e->ctx);
-	free(e);
 }
 
 /* ---- a scan of some devices: the named ones and what their answers need ---- */
@@ -615,7 +549,7 @@ static int scan(pt_ctx *ctx, const char *const *names, size_t n_names, bool part
 	if (r == 0)
 		r = pt_iommu_analyse(e);
 	if (r < 0) {
-		free_enum(e);
+		pt_enum_unref(e);
 		if (r == -ENOENT || r == -EINVAL)
 			return r; /* the name was said */
 		return pt_fail(ctx, r, "scanning PCI devices under %s: %s", pt_ctx_get_root(ctx),
@@ -625,108 +559,6 @@ static int scan(pt_ctx *ctx, const char *const *names, size_t n_names, bool part
 	return 0;
 }
 
-PT_EXPORT pt_enum *pt_enum_ref(pt_enum *e)
-{
-	if (e)
-		e->refcount++;
-	return e;
-}
-
-PT_EXPORT pt_enum *pt_enum_unref(pt_enum *e)
-{
-	if (e && --e->refcount == 0)
-		free_enum(e);
-	return NULL;
-}
-
-PT_EXPORT size_t pt_enum_get_device_count(const pt_enum *e)
-{
-	return e->n_devices;
-}
-
-PT_EXPORT pt_device *pt_enum_get_device(const pt_enum *e, size_t i)
-{
-	return i < e->n_devices ? &e->devices[i] : NULL;
-}
-
-PT_EXPORT int pt_enum_find_device(const pt_enum *e, const char *address, pt_device **ret)
-{
-	uint64_t key;
-	pt_device *dev;
-
-	if (!address || pt_address_parse(address, &key) < 0)
-		return pt_fail(e->ctx, -EINVAL, "\"%s\": not a PCI address (expected DDDD:BB:SS.F)",
-			       address ? address : "(null)");
-	dev = pt_enum_find_key(e, key);
-	if (!dev)
-		return pt_fail(e->ctx, -ENOENT, "%s: no such PCI device under %s",
-			       address, pt_ctx_get_root(e->ctx));
-	*ret = dev;
-	return 0;
-}
-
-PT_EXPORT int pt_enum_has_iommu(const pt_enum *e)
-{
-	return e->n_groups > 0;
-}
-
-PT_EXPORT size_t pt_enum_get_warning_count(const pt_enum *e)
-{
-	return e->n_warnings;
-}
-
-PT_EXPORT const char *pt_enum_get_warning(const pt_enum *e, size_t i)
-{
-	return i < e->n_warnings ? e->warnings[i] : NULL;
-}
-
-PT_EXPORT pt_enum *pt_device_get_enum(const pt_device *dev) { return dev->e; }
-PT_EXPORT pt_ctx *pt_enum_get_context(const pt_enum *e) { return e->ctx; }
-
-PT_EXPORT pt_device *pt_device_ref(pt_device *dev)
-{
-	if (dev)
-		pt_enum_ref(dev->e);
-	return dev;
-}
-
-PT_EXPORT pt_device *pt_device_unref(pt_device *dev)
-{
-	if (dev)
-		pt_enum_unref(dev->e);
-	return NULL;
-}
-
-PT_EXPORT const char *pt_device_get_address(const pt_device *dev) { return dev->address; }
-PT_EXPORT unsigned pt_device_get_domain(const pt_device *dev) { return (unsigned)(dev->key >> 16); }
-PT_EXPORT unsigned pt_device_get_bus(const pt_device *dev) { return (dev->key >> 8) & 0xff; }
-PT_EXPORT unsigned pt_device_get_slot(const pt_device *dev) { return (dev->key >> 3) & 0x1f; }
-PT_EXPORT unsigned pt_device_get_function(const pt_device *dev) { return dev->key & 7; }
-PT_EXPORT uint16_t pt_device_get_vendor_id(const pt_device *dev) { return dev->vendor; }
-PT_EXPORT uint16_t pt_device_get_device_id(const pt_device *dev) { return dev->device; }
-PT_EXPORT uint16_t pt_device_get_subsystem_vendor_id(const pt_device *dev) { return dev->subvendor; }
-PT_EXPORT uint16_t pt_device_get_subsystem_device_id(const pt_device *dev) { return dev->subdevice; }
-PT_EXPORT int32_t pt_device_get_class(const pt_device *dev) { return dev->class; }
-PT_EXPORT uint8_t pt_device_get_revision(const pt_device *dev) { return dev->revision; }
-PT_EXPORT const char *pt_device_get_driver(const pt_device *dev) { return dev->driver; }
-PT_EXPORT const char *pt_device_get_driver_override(const pt_device *dev) { return dev->override; }
-PT_EXPORT pt_group *pt_device_get_group(const pt_device *dev) { return dev->group; }
-PT_EXPORT int pt_device_get_boot_vga(const pt_device *dev) { return dev->boot_vga; }
-PT_EXPORT const char *pt_device_get_reset_method(const pt_device *dev) { return dev->reset_method; }
-PT_EXPORT int pt_device_get_numa_node(const pt_device *dev) { return dev->numa_node; }
-PT_EXPORT int pt_device_get_header_type(const pt_device *dev) { return dev->header_type; }
-PT_EXPORT pt_device *pt_device_get_parent(const pt_device *dev) { return dev->parent; }
-PT_EXPORT pt_device *pt_device_get_physfn(const pt_device *dev) { return dev->physfn; }
-PT_EXPORT size_t pt_device_get_virtfn_count(const pt_device *dev) { return dev->n_virtfns; }
-PT_EXPORT unsigned pt_device_get_sriov_totalvfs(const pt_device *dev) { return dev->totalvfs; }
-
-PT_EXPORT uint64_t pt_device_get_bar_size(const pt_device *dev, unsigned i)
-{
-	return i < 7 ? dev->bars[i] : 0;
-}
-
-/* resourceN_resize (Linux 6.1+, a device with the Resizable BAR capability): a bitmask of the
- * sizes BAR i supports, bit n for 2^n MiB; 0 where the kernel offers none. Read on first use. */
 PT_EXPORT uint64_t pt_device_get_bar_resizable(pt_device *dev, unsigned i)
 {
 	if (i >= 6)
@@ -743,45 +575,6 @@ PT_EXPORT uint64_t pt_device_get_bar_resizable(pt_device *dev, unsigned i)
 		}
 	}
 	return dev->rebar[i];
-}
-
-PT_EXPORT int pt_device_is_bridge(const pt_device *dev)
-{
-	return dev->header_type == 1 || dev->header_type == 2;
-}
-
-PT_EXPORT int pt_device_is_multifunction(const pt_device *dev)
-{
-	/* Function 0 carries the bit; the other functions' presence says the same. */
-	if (dev->multifunction || (dev->key & 7))
-		return 1;
-	const pt_device *next = dev + 1;
-	return next < dev->e->devices + dev->e->n_devices && (next->key >> 3) == (dev->key >> 3);
-}
-
-PT_EXPORT pt_device *pt_device_get_virtfn(const pt_device *dev, size_t i)
-{
-	return i < dev->n_virtfns ? dev->virtfns[i] : NULL;
-}
-
-PT_EXPORT const char *pt_device_get_vendor_name(pt_device *dev)
-{
-	return pt_names_lookup(dev, PT_NAME_VENDOR);
-}
-
-PT_EXPORT const char *pt_device_get_device_name(pt_device *dev)
-{
-	return pt_names_lookup(dev, PT_NAME_DEVICE);
-}
-
-PT_EXPORT const char *pt_device_get_subsystem_name(pt_device *dev)
-{
-	return pt_names_lookup(dev, PT_NAME_SUBSYSTEM);
-}
-
-PT_EXPORT const char *pt_device_get_class_name(pt_device *dev)
-{
-	return pt_names_lookup(dev, PT_NAME_CLASS);
 }
 
 /*

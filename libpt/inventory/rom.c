@@ -15,7 +15,6 @@
 
 #include "libpt-private.h"
 
-#define ROM_MAX (64u << 20) /* the largest ROM BAR the kernel maps is far smaller */
 #define PCIR_POINTER 0x18
 #define EFI_SIGNATURE 0x0ef1
 
@@ -156,66 +155,6 @@ PT_EXPORT const char *pt_rom_code_type_name(unsigned code_type)
 	}
 }
 
-/*
- * The device's option ROM through sysfs: `rom` enabled (1), read, disabled again (0). Needs
- * root; not while a VM holds the device (pt_device_check_free).
- */
-PT_EXPORT int pt_device_read_rom(pt_device *dev, void **data, size_t *len)
-{
-	char path[96];
-	pt_ctx *ctx;
-	int r;
-
-	if (!dev || !data || !len)
-		return -EINVAL;
-	ctx = dev->e->ctx;
-	if (!dev->bars[6])
-		return pt_fail(ctx, -ENOENT, "%s: has no expansion ROM (its ROM BAR has no size in "
-			       "%s/sys/bus/pci/devices/%s/resource)", dev->address, ctx->root, dev->address);
-	if ((r = pt_device_check_free(dev, "reading its ROM", true)) < 0)
-		return r;
-	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/rom", dev->address);
-	r = pt_write_attr(ctx->rootfd, path, "1");
-	if (r < 0)
-		return pt_fail(ctx, r, "%s: write '1' to %s/%s: %s", dev->address, ctx->root, path,
-			       strerror(-r));
-	size_t cap = dev->bars[6] < ROM_MAX ? (size_t)dev->bars[6] : ROM_MAX, got = 0;
-	unsigned char *buf = malloc(cap ? cap : 1);
-	int fd = openat(ctx->rootfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	r = buf ? 0 : -ENOMEM;
-	if (fd < 0 && !r)
-		r = -errno;
-	while (!r && got < cap) {
-		ssize_t n = read(fd, buf + got, cap - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			r = -errno;
-		else if (n == 0)
-			break;
-		else
-			got += (size_t)n;
-	}
-	if (fd >= 0)
-		close(fd);
-	int off = pt_write_attr(ctx->rootfd, path, "0");
-	if (r == 0 && got == 0)
-		r = -EIO; /* the kernel found no valid image in the ROM */
-	if (r < 0) {
-		free(buf);
-		return pt_fail(ctx, r, "%s: reading %s/%s: %s%s", dev->address, ctx->root, path, strerror(-r),
-			       r == -EIO ? " (the ROM holds no image the kernel accepts, or it is "
-					   "shadowed: a boot GPU's ROM may be read only before its driver loads)" : "");
-	}
-	if (off < 0)
-		pt_warn(ctx, "%s: write '0' to %s/%s: %s (the ROM stays enabled)", dev->address, ctx->root,
-			path, strerror(-off));
-	*data = buf;
-	*len = got;
-	return 0;
-}
-
-#define ROMFILE_DIR "/usr/share/kvm"
 
 PT_EXPORT int pt_romfile_name_valid(const char *name)
 {
@@ -231,10 +170,10 @@ PT_EXPORT int pt_romfile_name_valid(const char *name)
 	return 1;
 }
 
-static int check_name(pt_ctx *ctx, const char *name)
+int pt_romfile_check(pt_ctx *ctx, const char *name)
 {
 	if (!pt_romfile_name_valid(name))
-		return pt_fail(ctx, -EINVAL, "romfile \"%.80s\": a file name in " ROMFILE_DIR " (letters, "
+		return pt_fail(ctx, -EINVAL, "romfile \"%.80s\": a file name in " PT_ROMFILE_DIR " (letters, "
 			       "digits, '-', '_', '.', '+')", name ? name : "");
 	return 0;
 }
@@ -246,19 +185,19 @@ PT_EXPORT int pt_ctx_read_romfile(pt_ctx *ctx, const char *name, void **data, si
 
 	if (!ctx || !data || !len)
 		return -EINVAL;
-	if ((r = check_name(ctx, name)) < 0)
+	if ((r = pt_romfile_check(ctx, name)) < 0)
 		return r;
-	snprintf(path, sizeof(path), ROMFILE_DIR "/%s", name);
+	snprintf(path, sizeof(path), PT_ROMFILE_DIR "/%s", name);
 	int fd = pt_open_in_root(ctx->rootfd, path + 1, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return pt_fail(ctx, -errno, "%s%s: %m", ctx->root, path);
 	struct stat st;
 	unsigned char *buf = NULL;
 	size_t got = 0;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)ROM_MAX) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)PT_ROM_MAX) {
 		close(fd);
 		return pt_fail(ctx, -EINVAL, "%s%s: not a regular file of at most %u MiB", ctx->root, path,
-			       ROM_MAX >> 20);
+			       PT_ROM_MAX >> 20);
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	r = buf ? 0 : -ENOMEM;
@@ -279,23 +218,4 @@ PT_EXPORT int pt_ctx_read_romfile(pt_ctx *ctx, const char *name, void **data, si
 	*data = buf;
 	*len = got;
 	return 0;
-}
-
-PT_EXPORT int pt_ctx_write_romfile(pt_ctx *ctx, const char *name, const void *data, size_t len,
-				   char **backup_ret)
-{
-	char path[256];
-	int r;
-
-	if (!ctx || (!data && len))
-		return -EINVAL;
-	if ((r = check_name(ctx, name)) < 0)
-		return r;
-	snprintf(path, sizeof(path), ROMFILE_DIR "/%s", name);
-	/* pve-qemu-kvm makes the directory; elsewhere (and in a fixture tree) it is made here */
-	static const char *const dirs[] = { "usr", "usr/share", ROMFILE_DIR + 1 };
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs); i++)
-		if (mkdirat(ctx->rootfd, dirs[i], 0755) < 0 && errno != EEXIST)
-			return pt_fail(ctx, -errno, "%s/%s: %m", ctx->root, dirs[i]);
-	return pt_ctx_write_data(ctx, path, data, len, PT_WRITE_BACKUP, backup_ret);
 }

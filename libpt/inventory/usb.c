@@ -20,6 +20,8 @@
 
 #include "libpt-private.h"
 
+static void usb_free(pt_enum *e);
+
 #define USB_DIR "sys/bus/usb/devices"
 
 struct pt_usb {
@@ -199,6 +201,7 @@ void pt_usb_load(pt_enum *e)
 	if (e->usb_loaded)
 		return;
 	e->usb_loaded = true;
+	pt_enum_on_release(e, usb_free);
 	top = openat(e->ctx->rootfd, USB_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (top < 0 || !(dir = fdopendir(dup(top)))) {
 		if (top >= 0)
@@ -252,7 +255,7 @@ void pt_usb_load(pt_enum *e)
 		qsort(e->usb, e->n_usb, sizeof(*e->usb), compare_ports);
 }
 
-void pt_usb_free(pt_enum *e)
+static void usb_free(pt_enum *e)
 {
 	for (size_t i = 0; i < e->n_usb; i++) {
 		pt_usb *u = &e->usb[i];
@@ -376,4 +379,26 @@ PT_EXPORT int pt_monitor_receive(pt_monitor *m, unsigned timeout_ms, pt_usb_even
 	snprintf(ret->serial, sizeof(ret->serial), "%s", serial ? serial : "");
 	udev_device_unref(d);
 	return 1;
+}
+
+/* A USB device for QEMU's usb-host: by vid:pid, or by port where ids are ambiguous or the device
+ * re-enumerates; the value checked, the id in lower case. */
+int pt_usb_spec_host(pt_ctx *ctx, const pt_usb_spec *usb, char host[64])
+{
+	char q[256];
+
+	if (usb && usb->port) {
+		if (!pt_usb_port_is_valid(usb->port))
+			return pt_fail(ctx, -EINVAL, "USB port %s: expected BUS-PORT(.PORT)*, e.g. 1-2.3",
+				       pt_quote(q, sizeof(q), usb->port));
+		snprintf(host, 64, "%s", usb->port);
+		return 0;
+	}
+	if (!usb || !usb->id || strlen(usb->id) != 9 || usb->id[4] != ':' || strspn(usb->id, "0123456789abcdefABCDEF") != 4 ||
+	    strspn(usb->id + 5, "0123456789abcdefABCDEF") != 4)
+		return pt_fail(ctx, -EINVAL, "USB id %s: expected VVVV:PPPP, e.g. 10c4:ea60",
+			       pt_quote(q, sizeof(q), usb && usb->id ? usb->id : "nil"));
+	for (int i = 0; i < 10; i++)
+		host[i] = usb->id[i] >= 'A' && usb->id[i] <= 'F' ? usb->id[i] + ('a' - 'A') : usb->id[i];
+	return 0;
 }

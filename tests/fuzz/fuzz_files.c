@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (which == 3) {
 		struct pt_journal j;
 		if (pt_journal_read(ctx, "0000:01:00.0", &j) == 0 &&
-		    (!pt_journal_valid_name(j.driver) || !pt_journal_valid_name(j.override) || j.vm < 100))
+		    (!pt_driver_name_valid(j.driver) || !pt_driver_name_valid(j.override) || j.vm < 100))
 			abort(); /* a journal read back holds only what a journal may hold */
 	} else {
 		struct pt_modprobe m;

@@ -24,35 +24,6 @@ struct pt_props {
 	struct pt_strv keys, values;
 };
 
-/* Lua's %q, which the messages used before they were C's: the value in double quotes. */
-const char *pt_quote(char *buf, size_t size, const char *s)
-{
-	size_t n = 0;
-
-#define PUT(c) do { if (n + 1 < size) buf[n++] = (c); } while (0)
-	PUT('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\' || *p == '\n') {
-			PUT('\\');
-			PUT(*p);
-		} else if (*p == '\r') {
-			PUT('\\');
-			PUT('r');
-		} else if (*p < 0x20 || *p == 0x7f) {
-			char num[8];
-			snprintf(num, sizeof(num), isdigit(p[1]) ? "\\%03u" : "\\%u", *p);
-			for (char *c = num; *c; c++)
-				PUT(*c);
-		} else {
-			PUT(*p);
-		}
-	}
-	PUT('"');
-#undef PUT
-	buf[n < size ? n : size - 1] = '\0';
-	return buf;
-}
-
 static bool key_char(char c)
 {
 	return isalnum((unsigned char)c) || c == '-' || c == '_';
@@ -371,5 +342,21 @@ PT_EXPORT int pt_vmconf_get_hostpci_ids(pt_ctx *ctx, const pt_vmconf *c, char **
 	}
 	*ret = ids.v;
 	*n = ids.n;
+	return 0;
+}
+
+PT_EXPORT int pt_config_value_check(pt_ctx *ctx, const char *what, const char *value)
+{
+	char q[256];
+
+	if (!ctx)
+		return -EINVAL;
+	if (!value)
+		return pt_fail(ctx, -EINVAL, "%s: no value", what ? what : "value");
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p >= 0x80 || *p == ',' || *p == '=' || *p == ';')
+			return pt_fail(ctx, -EINVAL,
+				       "%s %s: newlines, commas, '=', ';' and non-ASCII characters are not allowed",
+				       what ? what : "value", pt_quote(q, sizeof(q), value));
 	return 0;
 }

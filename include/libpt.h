@@ -241,9 +241,10 @@ typedef enum pt_verdict {
 } pt_verdict;
 
 pt_verdict pt_device_get_verdict(const pt_device *dev);
-/* The report's flags: "boot-vga", "host-critical: REASON", "no-reset", "override=DRIVER",
- * "vf-of=ADDRESS", "N-vfs"; written '\n'-joined into buf (those that fit); returns how many. */
-size_t pt_device_get_flags(pt_device *dev, char *buf, size_t size);
+/* The report's flags, each a string: "boot-vga", "host-critical: REASON", "no-reset",
+ * "override=DRIVER", "vf-of=ADDRESS", "N-vfs". */
+size_t pt_device_get_flag_count(pt_device *dev);
+const char *pt_device_get_flag(pt_device *dev, size_t i);
 /* The device as the report's JSON object (README, "JSON"), on one line; to free. NULL when
  * out of memory. */
 char *pt_device_to_json(pt_device *dev);
@@ -428,7 +429,10 @@ typedef struct pt_usb_event {
 	uint16_t vendor, product;
 	char serial[128];
 } pt_usb_event;
+/* -ENOMEM, or -EPROTO naming the udev call that failed (libudev cannot be set up, the netlink
+ * socket cannot be opened: no udev here, or not permitted, or the filter not set). */
 int pt_monitor_new(pt_ctx *ctx, pt_monitor **ret);
+pt_monitor *pt_monitor_ref(pt_monitor *m);
 pt_monitor *pt_monitor_unref(pt_monitor *m);
 int pt_monitor_get_fd(const pt_monitor *m);
 /* 1 and *ret filled, 0 when nothing came within timeout_ms, -errno on failure. */
@@ -457,9 +461,14 @@ void pt_qmp_set_timeout(pt_qmp *q, unsigned ms);
 int pt_qmp_usb_attach(pt_qmp *q, const char *id, const pt_usb_match *m);
 /* device_del, waiting for DEVICE_DELETED. */
 int pt_qmp_detach(pt_qmp *q, const char *id);
-/* The usb-host devices attached: "ID vendorid=VVVV productid=PPPP hostbus=B hostport=P" each,
- * to free (each string and the array). */
-int pt_qmp_usb_list(pt_qmp *q, char ***ret, size_t *n);
+/* The usb-host devices attached: their QEMU ids and what they match; the array to free. */
+typedef struct pt_qmp_usb {
+	char id[128];
+	uint16_t vendor, product; /* 0 when matched by port */
+	unsigned bus;
+	char port[64];		  /* "" when matched by id */
+} pt_qmp_usb;
+int pt_qmp_usb_list(pt_qmp *q, pt_qmp_usb **ret, size_t *n);
 
 /*
  * A GPU's companions: the other functions of its slot that go to a VM with it: audio (class
@@ -516,6 +525,10 @@ int pt_lint_run(pt_enum *e, unsigned only_vm, pt_lint **ret);
 void pt_lint_free(pt_lint *l);
 size_t pt_lint_get_count(const pt_lint *l);
 const pt_lint_finding *pt_lint_get(const pt_lint *l, size_t i);
+
+/* The devices a hostpci line's host id names ("01:00.0": that function; "01:00" or "0000:01:00":
+ * every function of the slot), up to max into out; returns how many there are. */
+size_t pt_enum_find_hostpci(const pt_enum *e, const char *id, pt_device **out, size_t max);
 
 /* Property strings of a config value: "host=01:00,pcie=1"; an item without a key takes the
  * default key ("01:00,pcie=1" with "host"), or is -EINVAL without one. */

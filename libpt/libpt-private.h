@@ -132,6 +132,9 @@ struct pt_device {
 	pt_device **set; /* the group's set */
 	size_t n_set;
 	char *names[PT_NAME_MAX];
+	char **flags; /* json.c, worked out on first use */
+	size_t n_flags;
+	bool flags_loaded;
 	bool names_looked_up[PT_NAME_MAX];
 	/* inventory/pciconfig.c (PCI config space), read on demand */
 	bool config_loaded;

@@ -478,6 +478,23 @@ static int l_usb_resolve(lua_State *L)
 	return 1;
 }
 
+/* inv:hostpci(id): the devices a hostpci line's host id names */
+int pt_lua_enum_hostpci(lua_State *L)
+{
+	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
+	const char *id = luaL_checkstring(L, 2);
+	size_t n = pt_enum_find_hostpci(e, id, NULL, 0);
+	pt_device **v = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*v), 0);
+
+	pt_enum_find_hostpci(e, id, v, n);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		pt_lua_push_device(L, v[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
 /* dev:companions(): the functions of a GPU's slot that go with it */
 int pt_lua_dev_companions(lua_State *L)
 {

@@ -406,12 +406,11 @@ static int dev_fields(lua_State *L)
 	}
 	lua_setfield(L, -2, "bar_sizes");
 	pt_lua_set_integer(L, "rom_size", (lua_Integer)pt_device_get_bar_size(d, 6));
-	char flags[1024];
-	size_t n = pt_device_get_flags(d, flags, sizeof(flags));
+	size_t n = pt_device_get_flag_count(d);
 	lua_createtable(L, (int)n, 0);
-	for (char *save, *f = n ? strtok_r(flags, "\n", &save) : NULL; f; f = strtok_r(NULL, "\n", &save)) {
-		lua_pushstring(L, f);
-		lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, pt_device_get_flag(d, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	lua_setfield(L, -2, "flags");
 	return 1;

@@ -101,7 +101,9 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 		{ "vgpu_types", pt_lua_dev_vgpu_types }, { "companions", pt_lua_dev_companions },
 		{ NULL, NULL },
 	};
-	static const luaL_Reg enum_methods[] = { { "usb", pt_lua_enum_usb }, { NULL, NULL } };
+	static const luaL_Reg enum_methods[] = {
+		{ "usb", pt_lua_enum_usb }, { "hostpci", pt_lua_enum_hostpci }, { NULL, NULL },
+	};
 
 	pt_lua_open_inventory(L);
 	pt_lua_add_methods(L, DEVICE_MT, device_methods);

@@ -137,26 +137,20 @@ static int qmp_detach(lua_State *L)
 static int qmp_list(lua_State *L)
 {
 	pt_qmp *q = pt_lua_check_open(L, 1, QMP_MT);
-	char **list;
+	pt_qmp_usb *list;
 	size_t n;
 	int r = pt_qmp_usb_list(q, &list, &n);
 	if (r < 0)
 		return pt_lua_fail(L, r, pt_ctx_last_error(qmp_ctx(L)));
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
-		char id[128], port[64];
-		unsigned v = 0, p = 0;
-		int bus = 0;
-		if (sscanf(list[i], "%127s vendorid=%x productid=%x hostbus=%d hostport=%63s", id, &v, &p, &bus, port) == 5) {
-			lua_createtable(L, 0, 5);
-			pt_lua_set_string(L, "id", id);
-			pt_lua_set_hex(L, "vendor_id", v, 4);
-			pt_lua_set_hex(L, "product_id", p, 4);
-			pt_lua_set_integer(L, "bus", bus);
-			pt_lua_set_string(L, "port", strcmp(port, "-") ? port : NULL);
-			lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-		}
-		free(list[i]);
+		lua_createtable(L, 0, 5);
+		pt_lua_set_string(L, "id", list[i].id);
+		pt_lua_set_hex(L, "vendor_id", list[i].vendor, 4);
+		pt_lua_set_hex(L, "product_id", list[i].product, 4);
+		pt_lua_set_integer(L, "bus", list[i].bus);
+		pt_lua_set_string(L, "port", list[i].port[0] ? list[i].port : NULL);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	free(list);
 	return 1;

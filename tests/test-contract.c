@@ -337,7 +337,7 @@ static int txn_dry_run(pt_ctx *ctx, pt_enum *e, FILE *out)
 static int qmp_real_qemu(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_qmp *q;
-	char **list;
+	pt_qmp_usb *list;
 	size_t n;
 	int r;
 
@@ -356,10 +356,9 @@ static int qmp_real_qemu(pt_ctx *ctx, pt_enum *e, FILE *out)
 		return said(ctx, r, out);
 	if (pt_qmp_usb_list(q, &list, &n) < 0)
 		return said(ctx, -1, out);
-	for (size_t i = 0; i < n; i++) {
-		fprintf(out, "%s\n", list[i]);
-		free(list[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%s vendor %04x product %04x bus %u port %s\n", list[i].id, list[i].vendor, list[i].product,
+			list[i].bus, list[i].port);
 	free(list);
 	if ((r = pt_qmp_detach(q, "pt-usb-test")) < 0)
 		return said(ctx, r, out);
@@ -453,7 +452,7 @@ static const struct test tests[] = {
 	{ "explain-and-doctor", "emit", explain_and_doctor, "no-acs at 0000:00:1b.0\ndoctor: group check present\n" },
 	{ "txn-dry-run", "emit", txn_dry_run, "device 0000:03:00.0\ncommit 0, steps planned\n-22 -22 -22\n" },
 	{ "qmp-real-qemu", "emit", qmp_real_qemu,
-	  "attached: 0\npt-usb-test vendorid=0000 productid=0000 hostbus=9 hostport=9\n"
+	  "attached: 0\npt-usb-test vendor 0000 product 0000 bus 9 port 9\n"
 	  "-5 QMP: device_add: Parameter 'id' expects an identifier\n" },
 };
 

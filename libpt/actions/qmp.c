@@ -356,14 +356,17 @@ PT_EXPORT int pt_qmp_detach(pt_qmp *q, const char *id)
 }
 
 /* The usb-host devices of the VM: id, and what they match (qom-get of their properties). */
-PT_EXPORT int pt_qmp_usb_list(pt_qmp *q, char ***ret, size_t *n)
+PT_EXPORT int pt_qmp_usb_list(pt_qmp *q, pt_qmp_usb **ret, size_t *n)
 {
 	json_t *children = NULL;
-	int r = execute(q, "qom-list", json_pack("{s:s}", "path", "/machine/peripheral"), &children);
-	char **list = NULL;
+	pt_qmp_usb *list = NULL;
 	size_t count = 0, i;
 	json_t *child;
+	int r;
 
+	if (!q || !ret || !n)
+		return -EINVAL;
+	r = execute(q, "qom-list", json_pack("{s:s}", "path", "/machine/peripheral"), &children);
 	if (r < 0)
 		return r;
 	json_array_foreach(children, i, child) {
@@ -371,22 +374,24 @@ PT_EXPORT int pt_qmp_usb_list(pt_qmp *q, char ***ret, size_t *n)
 		const char *type = json_string_value(json_object_get(child, "type"));
 		if (!name || !type || strcmp(type, "child<usb-host>") != 0)
 			continue;
-		char path[256], line[512];
+		char path[256];
 		const char *props[] = { "vendorid", "productid", "hostbus", "hostport" };
 		json_t *values[4] = { 0 };
 		snprintf(path, sizeof(path), "/machine/peripheral/%s", name);
 		for (int p = 0; p < 4 && r == 0; p++)
 			r = execute(q, "qom-get", json_pack("{s:s, s:s}", "path", path, "property", props[p]), &values[p]);
+		pt_qmp_usb *more = r == 0 ? realloc(list, (count + 1) * sizeof(*list)) : NULL;
+		if (r == 0 && !more)
+			r = -ENOMEM;
 		if (r == 0) {
-			snprintf(line, sizeof(line), "%s vendorid=%04llx productid=%04llx hostbus=%lld hostport=%s", name,
-				 (long long)json_integer_value(values[0]), (long long)json_integer_value(values[1]),
-				 (long long)json_integer_value(values[2]),
-				 json_string_value(values[3]) && *json_string_value(values[3]) ? json_string_value(values[3]) : "-");
-			char **more = realloc(list, (count + 1) * sizeof(*list));
-			if (!more || !(more[count] = strdup(line)))
-				r = -ENOMEM;
-			else
-				list = more, count++;
+			pt_qmp_usb *u = &(list = more)[count++];
+			const char *port = json_string_value(values[3]);
+			memset(u, 0, sizeof(*u));
+			snprintf(u->id, sizeof(u->id), "%s", name);
+			u->vendor = (uint16_t)json_integer_value(values[0]);
+			u->product = (uint16_t)json_integer_value(values[1]);
+			u->bus = (unsigned)json_integer_value(values[2]);
+			snprintf(u->port, sizeof(u->port), "%s", port ? port : "");
 		}
 		for (int p = 0; p < 4; p++)
 			json_decref(values[p]);
@@ -395,8 +400,6 @@ PT_EXPORT int pt_qmp_usb_list(pt_qmp *q, char ***ret, size_t *n)
 	}
 	json_decref(children);
 	if (r < 0) {
-		for (i = 0; i < count; i++)
-			free(list[i]);
 		free(list);
 		return r;
 	}

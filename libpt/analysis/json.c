@@ -199,35 +199,40 @@ static void addresses(struct out *o, const char *k, pt_device *const *list, size
 	add(o, "]", 1);
 }
 
-/* What a reader of a report should not miss about a device, one flag a line. */
-PT_EXPORT size_t pt_device_get_flags(pt_device *dev, char *buf, size_t size)
+/* What a reader of a report should not miss about a device, worked out once. */
+static void load_flags(pt_device *dev)
 {
-	size_t n = 0, len = 0;
-	char flag[320];
+	struct pt_strv flags = { 0 };
 
-#define FLAG(...)                                                                       \
-	do {                                                                            \
-		snprintf(flag, sizeof(flag), __VA_ARGS__);                              \
-		int w = snprintf(buf + len, size - len, "%s%s", n ? "\n" : "", flag); \
-		if (w > 0 && (size_t)w < size - len)                                    \
-			len += (size_t)w, n++;                                          \
-	} while (0)
-	if (size)
-		buf[0] = '\0';
+	dev->flags_loaded = true;
 	if (dev->boot_vga == 1)
-		FLAG("boot-vga");
+		pt_strv_add(&flags, "boot-vga");
 	if (pt_device_get_critical_reason(dev))
-		FLAG("host-critical: %.280s", dev->critical_reason);
+		pt_strv_addf(&flags, "host-critical: %s", dev->critical_reason);
 	if (dev->reset_method && !dev->reset_method[0] && !pt_device_is_bridge(dev))
-		FLAG("no-reset");
+		pt_strv_add(&flags, "no-reset");
 	if (dev->override)
-		FLAG("override=%.64s", dev->override);
+		pt_strv_addf(&flags, "override=%s", dev->override);
 	if (dev->physfn)
-		FLAG("vf-of=%s", dev->physfn->address);
+		pt_strv_addf(&flags, "vf-of=%s", dev->physfn->address);
 	if (dev->n_virtfns)
-		FLAG("%zu-vfs", dev->n_virtfns);
-#undef FLAG
-	return n;
+		pt_strv_addf(&flags, "%zu-vfs", dev->n_virtfns);
+	dev->flags = flags.v; /* as many as fitted in memory */
+	dev->n_flags = flags.n;
+}
+
+PT_EXPORT size_t pt_device_get_flag_count(pt_device *dev)
+{
+	if (!dev)
+		return 0;
+	if (!dev->flags_loaded)
+		load_flags(dev);
+	return dev->n_flags;
+}
+
+PT_EXPORT const char *pt_device_get_flag(pt_device *dev, size_t i)
+{
+	return i < pt_device_get_flag_count(dev) ? dev->flags[i] : NULL;
 }
 
 /* An object in a list: "{" (", {" after the first), its members, then "}". */
@@ -372,12 +377,10 @@ PT_EXPORT char *pt_device_to_json(pt_device *dev)
 	str(&o, "critical", pt_device_get_critical_reason(dev));
 	key(&o, "flags");
 	add(&o, "[", 1);
-	char flags[1024];
-	size_t n = pt_device_get_flags(dev, flags, sizeof(flags));
-	for (char *save, *f = n ? strtok_r(flags, "\n", &save) : NULL; f; f = strtok_r(NULL, "\n", &save)) {
-		if (f != flags)
+	for (size_t i = 0; i < pt_device_get_flag_count(dev); i++) {
+		if (i)
 			add(&o, ", ", 2);
-		string(&o, f);
+		string(&o, dev->flags[i]);
 	}
 	add(&o, "]", 1);
 	if ((dev->class >> 16) == 0x03)

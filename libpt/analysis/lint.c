@@ -274,35 +274,31 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 		for (const char *p = host ? host : ""; *p;) {
 			size_t len = strcspn(p, ";");
 			if (len) {
-				char id[64], full[72];
-				uint64_t key_addr;
-				bool matched = false, slot;
-				snprintf(id, sizeof(id), "%.*s", (int)(len < sizeof(id) ? len : sizeof(id) - 1), p);
-				snprintf(full, sizeof(full), "%s%s", strchr(id, ':') && strchr(strchr(id, ':') + 1, ':') ? "" : "0000:", id);
-				/* a slot "0000:01:00" names its every function */
-				char probe[80];
-				slot = !strchr(full, '.');
-				snprintf(probe, sizeof(probe), "%s%s", full, slot ? ".0" : "");
-				if (len < sizeof(id) && pt_address_parse(probe, &key_addr) == 0) {
-					for (size_t i = 0; i < e->n_devices; i++) {
-						pt_device *d = &e->devices[i];
-						if (slot ? (d->key >> 3) != (key_addr >> 3) : d->key != key_addr)
+				char id[72];
+				size_t n_found;
+				snprintf(id, sizeof(id), "%.*s", (int)(len < 64 ? len : 64), p);
+				n_found = len < 64 ? pt_enum_find_hostpci(e, id, NULL, 0) : 0;
+				pt_device **found = n_found ? calloc(n_found, sizeof(*found)) : NULL;
+				bool matched = n_found > 0 && found;
+				if (found)
+					pt_enum_find_hostpci(e, id, found, n_found);
+				for (size_t f = 0; found && f < n_found; f++) {
+					pt_device *d = found[f];
+					size_t i = (size_t)(d - e->devices);
+					first = first ? first : d;
+					in_vm[i] = key;
+					struct use *u = &used[i];
+					if (!(u->n && u->vms[u->n - 1] == vm)) {
+						unsigned *more = reallocarray(u->vms, u->n + 1, sizeof(*more));
+						if (!more) {
+							l->oom = true;
 							continue;
-						matched = true;
-						first = first ? first : d;
-						in_vm[i] = key;
-						struct use *u = &used[i];
-						if (!(u->n && u->vms[u->n - 1] == vm)) {
-							unsigned *more = reallocarray(u->vms, u->n + 1, sizeof(*more));
-							if (!more) {
-								l->oom = true;
-								continue;
-							}
-							u->vms = more;
-							u->vms[u->n++] = vm;
 						}
+						u->vms = more;
+						u->vms[u->n++] = vm;
 					}
 				}
+				free(found);
 				if (!matched)
 					note(l, vm, key, "no-such-device", "host %s: no such PCI device on this host", id);
 			}

@@ -69,6 +69,9 @@ static void free_enum(pt_enum *e)
 		free(d->reset_method);
 		free(d->virtfns);
 		free(d->critical_reason);
+		for (size_t f = 0; f < d->n_flags; f++)
+			free(d->flags[f]);
+		free(d->flags);
 		for (int n = 0; n < PT_NAME_MAX; n++)
 			free(d->names[n]);
 	}

@@ -313,20 +313,42 @@ struct pt_monitor {
 
 PT_EXPORT int pt_monitor_new(pt_ctx *ctx, pt_monitor **ret)
 {
-	pt_monitor *m = calloc(1, sizeof(*m));
+	pt_monitor *m;
+	const char *failed = NULL;
+	int err = 0, r;
+
+	if (!ctx || !ret)
+		return ctx ? pt_fail(ctx, -EINVAL, "pt_monitor_new: no result") : -EINVAL;
+	m = calloc(1, sizeof(*m));
 	if (!m)
-		return -ENOMEM;
+		return pt_fail(ctx, -ENOMEM, "udev monitor: out of memory");
 	m->refcount = 1;
 	m->ctx = pt_ctx_ref(ctx);
-	m->udev = udev_new();
-	m->mon = m->udev ? udev_monitor_new_from_netlink(m->udev, "udev") : NULL;
-	if (!m->mon || udev_monitor_filter_add_match_subsystem_devtype(m->mon, "usb", "usb_device") < 0 ||
-	    udev_monitor_enable_receiving(m->mon) < 0) {
+	errno = 0;
+	if (!(m->udev = udev_new()))
+		failed = "udev_new", err = errno;
+	else if (!(m->mon = udev_monitor_new_from_netlink(m->udev, "udev")))
+		failed = "the netlink socket (udev_monitor_new_from_netlink)", err = errno;
+	else if ((r = udev_monitor_filter_add_match_subsystem_devtype(m->mon, "usb", "usb_device")) < 0)
+		failed = "the usb_device filter", err = -r;
+	else if ((r = udev_monitor_enable_receiving(m->mon)) < 0)
+		failed = "udev_monitor_enable_receiving", err = -r;
+	if (failed) {
 		pt_monitor_unref(m);
-		return pt_fail(ctx, -EPERM, "udev monitor: cannot listen to udev's events (is udev running?)");
+		if (err == ENOMEM)
+			return pt_fail(ctx, -ENOMEM, "udev monitor: %s: out of memory", failed);
+		return pt_fail(ctx, err == EPERM || err == EACCES ? -err : -EPROTO, "udev monitor: %s: %s (is udev running?)",
+			       failed, err ? strerror(err) : "failed");
 	}
 	*ret = m;
 	return 0;
+}
+
+PT_EXPORT pt_monitor *pt_monitor_ref(pt_monitor *m)
+{
+	if (m)
+		m->refcount++;
+	return m;
 }
 
 PT_EXPORT pt_monitor *pt_monitor_unref(pt_monitor *m)

@@ -360,3 +360,28 @@ PT_EXPORT int pt_config_value_check(pt_ctx *ctx, const char *what, const char *v
 				       what ? what : "value", pt_quote(q, sizeof(q), value));
 	return 0;
 }
+
+PT_EXPORT size_t pt_enum_find_hostpci(const pt_enum *e, const char *id, pt_device **out, size_t max)
+{
+	char probe[80];
+	uint64_t key;
+	size_t n = 0;
+	bool slot;
+
+	if (!e || !id || strlen(id) > 64)
+		return 0;
+	/* "01:00" names domain 0; a slot (no ".F") names its every function, found by function 0's key */
+	slot = !strchr(id, '.');
+	snprintf(probe, sizeof(probe), "%s%s%s", has_domain(id) ? "" : "0000:", id, slot ? ".0" : "");
+	if (pt_address_parse(probe, &key) < 0)
+		return 0;
+	for (size_t i = 0; i < e->n_devices; i++) {
+		pt_device *d = &e->devices[i];
+		if (slot ? (d->key >> 3) != (key >> 3) : d->key != key)
+			continue;
+		if (out && n < max)
+			out[n] = d;
+		n++;
+	}
+	return n;
+}

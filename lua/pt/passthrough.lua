@@ -86,9 +86,7 @@ end
 function M.config_addresses(inv, config)
   local out = {}
   for _, id in ipairs(M.config_ids(config)) do
-    for d in inv:devices() do
-      if d.address == id or pt.slot(d.address) == id then out[#out + 1] = d end
-    end
+    for _, d in ipairs(inv:hostpci(id)) do out[#out + 1] = d end
   end
   return out
 end

@@ -36,6 +36,9 @@ typedef struct pt_opts {
 	const char *root;	/* where /sys, /proc, /dev, /run and /etc are read; NULL = "/" */
 	pt_log_fn log_fn;	/* NULL: log to stderr at the PT_LOG priority (default: warning) */
 	void *log_data;
+	const char *zpool;	/* the zpool program asked which disks a ZFS pool the host is on has
+				 * (the guard): NULL /usr/sbin/zpool or /sbin/zpool; never a PATH
+				 * search; run with an empty environment */
 } pt_opts;
 
 int pt_ctx_new(pt_ctx **ret, const pt_opts *opts);

@@ -35,6 +35,8 @@ struct pt_ctx {
 	void (*release_names)(pt_ctx *ctx); /* set by names.c when it opens libpci */
 	bool cpu_vendor_read;	/* host.c, on first use */
 	const char *cpu_vendor;
+	char *cmdline;		/* host.c, on first use */
+	char *zpool;		/* pt_opts.zpool; NULL: the system's */
 };
 
 void pt_log(pt_ctx *ctx, int priority, const char *file, int line, const char *fn,
@@ -178,7 +180,8 @@ struct pt_enum {
 	bool usb_loaded;
 	bool mdev_loaded; /* mdev.c */
 	bool partial; /* pt_enum_scan_devices: only the named devices and what they need */
-	void (*releases[4])(pt_enum *e); /* what frees the parts read on first use */
+	struct pt_host_facts *host; /* hostfacts.c, read on first use */
+	void (*releases[6])(pt_enum *e); /* what frees the parts read on first use */
 	unsigned n_releases;
 };
 
@@ -265,6 +268,33 @@ int pt_journal_remove(pt_ctx *ctx, const char *address);
 int pt_journal_list(pt_ctx *ctx, char (**ret)[PT_ADDR_MAX], size_t *n);
 bool pt_pid_alive(pid_t pid);
 
+/* inventory/hostfacts.c: the host's facts, read once for a snapshot */
+struct pt_host_mount {
+	char mountpoint[1024];
+	char source[1024]; /* as the user knows it: "/dev/sda2", "ZFS pool rpool member /dev/sda3" */
+	char fstype[64];
+	char disk[256];	   /* its block device's sysfs name: "sda2", "dm-0" */
+};
+struct pt_host_iface {
+	char name[64];
+};
+struct pt_host_input {
+	char name[128];
+	char path[4096]; /* the sysfs link it hangs under */
+};
+struct pt_host_facts {
+	struct pt_host_mount *mounts; /* the host's own: /, /boot, /boot/efi, /var, Proxmox storage */
+	size_t n_mounts;
+	struct pt_host_iface *routes; /* the interfaces of the default routes */
+	size_t n_routes;
+	struct pt_host_input *keyboards;
+	size_t n_keyboards;
+	struct pt_host_input *framebuffers; /* those the framebuffer console draws on */
+	size_t n_framebuffers;
+};
+const struct pt_host_facts *pt_host_facts(pt_enum *e);
+/* core/host.c: the kernel command line under the root, "" when unreadable */
+const char *pt_host_cmdline(pt_ctx *ctx);
 /* guard.c */
 void pt_guard_load(pt_enum *e);
 /* snapshot.c: the PCI device nearest the end of a sysfs path: what a disk, NIC or USB device hangs under. */

@@ -156,6 +156,12 @@ void pt_lua_set_addresses(lua_State *L, const char *key, size_t n, member_at get
 	lua_setfield(L, -2, key);
 }
 
+void pt_lua_set_zpool(lua_State *L, const char *zpool)
+{
+	lua_pushstring(L, zpool);
+	lua_setfield(L, LUA_REGISTRYINDEX, ZPOOL_KEY);
+}
+
 void pt_lua_set_root(lua_State *L, const char *root)
 {
 	lua_pushstring(L, root);
@@ -181,8 +187,10 @@ pt_ctx *pt_lua_root_context(lua_State *L)
 
 	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
 	opts.root = lua_tostring(L, -1);
+	lua_getfield(L, LUA_REGISTRYINDEX, ZPOOL_KEY);
+	opts.zpool = lua_tostring(L, -1);
 	int r = pt_ctx_new(&ctx, &opts);
-	lua_pop(L, 1);
+	lua_pop(L, 2);
 	if (r < 0) {
 		pt_lua_fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/", strerror(-r)));
 		return NULL;
@@ -232,6 +240,8 @@ int pt_lua_context(lua_State *L)
 		lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
 		opts.root = lua_tostring(L, -1);
 	}
+	lua_getfield(L, LUA_REGISTRYINDEX, ZPOOL_KEY);
+	opts.zpool = lua_tostring(L, -1);
 	r = pt_ctx_new(&ctx, &opts);
 	if (r < 0)
 		return pt_lua_fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/",

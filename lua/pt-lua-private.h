@@ -20,6 +20,7 @@
 #define QMP_MT "pt.QMP"
 #define MONITOR_MT "pt.Monitor"
 #define ROOT_KEY "pt.root"
+#define ZPOOL_KEY "pt.zpool"
 #define LOADING_KEY "pt.loading"
 
 /* Every userdata holds one reference; closing drops it, later use raises. */

@@ -14,5 +14,7 @@ int luaopen_pt_json(lua_State *L);
 void pt_lua_setup(lua_State *L, const char *root);
 /* The root that pt.context() and pt.scan() use when not given one (ptlua --root). */
 void pt_lua_set_root(lua_State *L, const char *root);
+/* The zpool program those contexts ask about a ZFS pool's disks (ptlua --zpool; pt_opts.zpool). */
+void pt_lua_set_zpool(lua_State *L, const char *zpool);
 
 #endif

@@ -177,8 +177,12 @@ mount / 0:25 zfs rpool/ROOT/pve-1
                 "\\t    /dev/sdb3  ONLINE\\n\\t    /dev/nvme0n1p3  ONLINE\\n'\n")
     os.chmod(os.path.join(bin_dir, "zpool"), 0o755)
     from harness import run, PTLUA, TOP
+    # the program given, never one found on PATH
     env = dict(os.environ, PATH=bin_dir + ":" + os.environ["PATH"])
     p = run([PTLUA, "--root", root, "scripts/report.lua", "--json"], cwd=TOP, env=env, check=0)
+    eq([d["address"] for d in json.loads(p.stdout)["devices"] if d["critical"]], [], "zpool on PATH is not run")
+    p = run([PTLUA, "--root", root, "--zpool", os.path.join(bin_dir, "zpool"), "scripts/report.lua", "--json"],
+            cwd=TOP, check=0)
     got = {d["address"]: d["critical"] for d in json.loads(p.stdout)["devices"] if d["critical"]}
     eq(got, {"0000:00:17.0": "controller of / (ZFS pool rpool member /dev/sdb3)",
              "0000:03:00.0": "controller of / (ZFS pool rpool member /dev/nvme0n1p3)"}, "pool members")

@@ -28,7 +28,7 @@ struct pt_doctor {
 	struct check *checks;
 	size_t n_checks;
 	/* what the checks share */
-	char cmdline[4096];
+	const char *cmdline; /* the context's (core/host.c) */
 	char kernel[128];
 	struct pt_modprobe modprobe;
 	bool oom;
@@ -683,7 +683,7 @@ PT_EXPORT int pt_doctor_run(pt_enum *e, pt_device *dev, pt_doctor **ret)
 		return pt_fail(e->ctx, -ENOMEM, "doctor: %s", strerror(ENOMEM));
 	d->refcount = 1;
 	d->e = pt_enum_ref(e);
-	read_text(d, "proc/cmdline", d->cmdline, sizeof(d->cmdline));
+	d->cmdline = pt_host_cmdline(e->ctx);
 	if (read_text(d, "proc/sys/kernel/osrelease", d->kernel, sizeof(d->kernel)) < 0)
 		snprintf(d->kernel, sizeof(d->kernel), "unknown");
 	r = pt_modprobe_load(e->ctx, &d->modprobe);

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
+
 #include <unistd.h>
 
 #include "libpt-private.h"
@@ -50,43 +50,15 @@ static void guard_vga(pt_enum *e)
 			mark(&e->devices[i], PT_CRITICAL_BOOT_VGA, "boot VGA device (boot_vga = 1)");
 }
 
-/* The framebuffer console: fbcon bound to a vtconsole, drawing on fbN of a PCI device. */
-static void guard_console(pt_enum *e)
+/* The framebuffer console: the PCI devices of the fbN that fbcon draws on. */
+static void guard_console(pt_enum *e, const struct pt_host_facts *h)
 {
-	char link[PATH_MAX], buf[128], path[PATH_MAX];
-	bool fbcon = false;
-	struct dirent *de;
-	DIR *dir;
-	int fd = open_dir(e, "sys/class/vtconsole");
-
-	if (fd >= 0 && (dir = fdopendir(fd))) {
-		while ((de = readdir(dir)))
-			if (strncmp(de->d_name, "vtcon", 5) == 0) {
-				char bind[8];
-				snprintf(path, sizeof(path), "%s/name", de->d_name);
-				if (pt_read_attr(dirfd(dir), path, buf, sizeof(buf)) < 0 || !strstr(buf, "frame buffer"))
-					continue;
-				snprintf(path, sizeof(path), "%s/bind", de->d_name);
-				fbcon |= pt_read_attr(dirfd(dir), path, bind, sizeof(bind)) == 0 && strcmp(bind, "1") == 0;
-			}
-		closedir(dir);
-	} else if (fd >= 0)
-		close(fd);
-	if (!fbcon || (fd = open_dir(e, "sys/class/graphics")) < 0 || !(dir = fdopendir(fd))) {
-		if (fbcon && fd >= 0)
-			close(fd);
-		return;
+	for (size_t i = 0; i < h->n_framebuffers; i++) {
+		/* the class link leads through the device it belongs to */
+		pt_device *dev = pt_pci_ancestor(e, h->framebuffers[i].path);
+		if (dev)
+			mark(dev, PT_CRITICAL_CONSOLE, "draws the framebuffer console (%s)", h->framebuffers[i].name);
 	}
-	while ((de = readdir(dir))) {
-		pt_device *dev;
-		if (strncmp(de->d_name, "fb", 2) != 0)
-			continue;
-		/* The class link leads through the device it belongs to. */
-		if (pt_read_link(dirfd(dir), de->d_name, link, sizeof(link)) == 0 &&
-		    (dev = pt_pci_ancestor(e, link)))
-			mark(dev, PT_CRITICAL_CONSOLE, "draws the framebuffer console (%s)", de->d_name);
-	}
-	closedir(dir);
 }
 
 /* A block device (sda2, dm-0, md0) down to the controllers of the disks under it. */
@@ -125,88 +97,11 @@ static void guard_block(pt_enum *e, const char *name, const char *mountpoint, co
 	closedir(dir);
 }
 
-static bool is_host_mount(const char *mountpoint)
+/* The controllers of the disks the host's own mounts are on (inventory/hostfacts.c reads them). */
+static void guard_storage(pt_enum *e, const struct pt_host_facts *h)
 {
-	static const char *const points[] = { "/", "/boot", "/boot/efi", "/var", "/var/lib/vz" };
-	for (size_t i = 0; i < sizeof(points) / sizeof(*points); i++)
-		if (strcmp(mountpoint, points[i]) == 0)
-			return true;
-	return strncmp(mountpoint, "/mnt/pve/", 9) == 0; /* Proxmox storage */
-}
-
-/*
- * A ZFS pool's member disks, from `zpool status -LP POOL` (full, resolved /dev paths): ZFS
- * shows its disks nowhere in sysfs. Run only when a host filesystem is on ZFS.
- */
-static void guard_zfs(pt_enum *e, const char *pool, const char *mountpoint)
-{
-	char *argv[] = { "zpool", "status", "-LP", (char *)pool, NULL };
-	char line[1024];
-	int fds[2];
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return;
-	pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(fds[1], 1);
-		dup2(null, 2);
-		execvp("zpool", argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	FILE *f = pid > 0 ? fdopen(fds[0], "r") : NULL;
-	if (!f) {
-		close(fds[0]);
-		return;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		char device[256];
-		if (sscanf(line, " /dev/%255s", device) == 1) {
-			char shown[600];
-			snprintf(shown, sizeof(shown), "ZFS pool %s member /dev/%s", pool, device);
-			guard_block(e, pt_basename(device), mountpoint, shown, 0);
-		}
-	}
-	fclose(f);
-	waitpid(pid, NULL, 0);
-}
-
-/* mountinfo: "36 35 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw" */
-static void guard_storage(pt_enum *e)
-{
-	char line[4096];
-	FILE *f = pt_fopen_regular(e->ctx->rootfd, "proc/self/mountinfo");
-
-	if (!f) {
-		pt_dbg(e->ctx, "%s/proc/self/mountinfo: unreadable: the disks are not guarded", e->ctx->root);
-		return;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		unsigned major, minor;
-		char mountpoint[1024], source[1024], name[256], fstype[64];
-		const char *dash = strstr(line, " - ");
-		if (sscanf(line, "%*u %*u %u:%u %*s %1023s", &major, &minor, mountpoint) != 3 ||
-		    !is_host_mount(mountpoint) || !dash || sscanf(dash, " - %63s %1023s", fstype, source) != 2)
-			continue;
-		if (strcmp(fstype, "zfs") == 0) {
-			snprintf(name, sizeof(name), "%.*s", (int)strcspn(source, "/"), source);
-			guard_zfs(e, name, mountpoint);
-			continue;
-		}
-		snprintf(name, sizeof(name), "%u:%u", major, minor);
-		if (major != 0) {
-			char link[PATH_MAX], path[300];
-			snprintf(path, sizeof(path), "sys/dev/block/%s", name);
-			if (pt_read_link(e->ctx->rootfd, path, link, sizeof(link)) == 0)
-				guard_block(e, pt_basename(link), mountpoint, source, 0);
-		} else if (strncmp(source, "/dev/", 5) == 0) {
-			/* btrfs and others show an anonymous device number: the source names the disk. */
-			guard_block(e, pt_basename(source), mountpoint, source, 0);
-		}
-	}
-	fclose(f);
+	for (size_t i = 0; i < h->n_mounts; i++)
+		guard_block(e, h->mounts[i].disk, h->mounts[i].mountpoint, h->mounts[i].source, 0);
 }
 
 /* The physical NICs under an interface: itself, or what a bridge, bond or VLAN sits on. */
@@ -239,77 +134,29 @@ static void guard_netdev(pt_enum *e, const char *iface, const char *chain, int d
 	closedir(dir);
 }
 
-/* The interfaces of default routes: IPv4 destination 00000000 mask 00000000, IPv6 ::/0. */
-static void guard_network(pt_enum *e)
+/* The NICs of the default routes' interfaces. */
+static void guard_network(pt_enum *e, const struct pt_host_facts *h)
 {
-	static const struct { const char *file; const char *format; } tables[] = {
-		{ "proc/net/route", "%63s %8s %*s %*s %*s %*s %*s %8s" },
-		{ "proc/net/ipv6_route", "%32s %2s %*s %*s %*s %*s %*s %*s %*s %63s" },
-	};
-	for (size_t t = 0; t < 2; t++) {
-		char line[512], a[64], b[40], c[64];
-		FILE *f = pt_fopen_regular(e->ctx->rootfd, tables[t].file);
-		if (!f) {
-			continue;
-		}
-		while (fgets(line, sizeof(line), f)) {
-			if (t == 0 && sscanf(line, tables[t].format, c, a, b) == 3 &&
-			    strcmp(a, "00000000") == 0 && strcmp(b, "00000000") == 0)
-				guard_netdev(e, c, c, 0);
-			else if (t == 1 && sscanf(line, tables[t].format, a, b, c) == 3 &&
-				 strspn(a, "0") == 32 && strcmp(b, "00") == 0 && strcmp(c, "lo") != 0)
-				guard_netdev(e, c, c, 0);
-		}
-		fclose(f);
-	}
-}
-
-/* udev's test: EV_KEY, and KEY_ESC up to KEY_D (bits 1-31 of the key bitmap) all there. */
-static bool is_keyboard(int dfd, const char *input)
-{
-	char path[300], ev[64], keys[1024];
-	unsigned long long evbits;
-
-	snprintf(path, sizeof(path), "%s/capabilities/ev", input);
-	if (pt_read_attr(dfd, path, ev, sizeof(ev)) < 0 || pt_parse_hex(ev, ~0ULL, &evbits) < 0 ||
-	    !(evbits & (1u << 1)))
-		return false;
-	snprintf(path, sizeof(path), "%s/capabilities/key", input);
-	if (pt_read_attr(dfd, path, keys, sizeof(keys)) < 0)
-		return false;
-	const char *low = strrchr(keys, ' ');
-	unsigned long long bits;
-	return pt_parse_hex(low ? low + 1 : keys, ~0ULL, &bits) == 0 &&
-	       (bits & 0xfffffffeULL) == 0xfffffffeULL;
+	for (size_t i = 0; i < h->n_routes; i++)
+		guard_netdev(e, h->routes[i].name, h->routes[i].name, 0);
 }
 
 /* The USB controller of the keyboards, when they all hang under one. */
-static void guard_keyboard(pt_enum *e)
+static void guard_keyboard(pt_enum *e, const struct pt_host_facts *h)
 {
-	char link[PATH_MAX], name[128] = "", path[300];
 	pt_device *only = NULL;
+	const char *name = "";
 	bool elsewhere = false;
-	struct dirent *de;
-	DIR *dir;
-	int fd = open_dir(e, "sys/class/input");
 
-	if (fd < 0 || !(dir = fdopendir(fd))) {
-		return;
-	}
-	while ((de = readdir(dir))) {
-		if (strncmp(de->d_name, "input", 5) != 0 || !is_keyboard(dirfd(dir), de->d_name) ||
-		    pt_read_link(dirfd(dir), de->d_name, link, sizeof(link)) < 0)
-			continue;
-		pt_device *dev = pt_pci_ancestor(e, link);
-		if (!dev || (only && dev != only))
+	for (size_t i = 0; i < h->n_keyboards; i++) {
+		pt_device *dev = pt_pci_ancestor(e, h->keyboards[i].path);
+		if (!dev || (only && dev != only)) {
 			elsewhere = true; /* a PS/2 keyboard, or one on another controller */
-		else if (!only) {
+		} else if (!only) {
 			only = dev;
-			snprintf(path, sizeof(path), "%s/name", de->d_name);
-			pt_read_attr(dirfd(dir), path, name, sizeof(name));
+			name = h->keyboards[i].name;
 		}
 	}
-	closedir(dir);
 	if (only && !elsewhere)
 		mark(only, PT_CRITICAL_KEYBOARD, "the only keyboard (%s) hangs under it", name[0] ? name : "unnamed");
 }
@@ -319,11 +166,12 @@ void pt_guard_load(pt_enum *e)
 	if (e->guard_loaded)
 		return;
 	e->guard_loaded = true;
+	const struct pt_host_facts *h = pt_host_facts(e);
 	guard_vga(e);
-	guard_console(e);
-	guard_storage(e);
-	guard_network(e);
-	guard_keyboard(e);
+	guard_console(e, h);
+	guard_storage(e, h);
+	guard_network(e, h);
+	guard_keyboard(e, h);
 }
 
 PT_EXPORT unsigned pt_device_get_critical(pt_device *dev)

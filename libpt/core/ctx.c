@@ -58,6 +58,11 @@ PT_EXPORT int pt_ctx_new(pt_ctx **ret, const pt_opts *opts)
 		ctx->log_fn = opts->log_fn;
 		ctx->log_data = opts->log_data;
 	}
+	if (opts && opts->size >= offsetof(pt_opts, zpool) + sizeof(opts->zpool) && opts->zpool &&
+	    !(ctx->zpool = strdup(opts->zpool))) {
+		free(ctx);
+		return -ENOMEM;
+	}
 	const char *env = secure_getenv("PT_LOG");
 	if (env)
 		ctx->log_priority = parse_priority(env);
@@ -92,6 +97,8 @@ PT_EXPORT pt_ctx *pt_ctx_unref(pt_ctx *ctx)
 	if (ctx->release_names) /* libpci, opened on first use by names.c */
 		ctx->release_names(ctx);
 	close(ctx->rootfd);
+	free(ctx->cmdline);
+	free(ctx->zpool);
 	free(ctx->root);
 	free(ctx);
 	return NULL;

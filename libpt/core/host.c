@@ -2,8 +2,8 @@
 /*
  * Facts of the host that several parts decide from, each decided here once: the CPU vendor
  * (/proc/cpuinfo), the kernel parameters that turn its IOMMU on for passthrough, and the boot
- * loader that reads them (systemd-boot through /etc/kernel/cmdline, else GRUB). Read under the
- * root on first use and kept in the context.
+ * loader that reads them (systemd-boot through /etc/kernel/cmdline, else GRUB), and the kernel
+ * command line (/proc/cmdline). Read under the root on first use and kept in the context.
  */
 #include <stdio.h>
 #include <string.h>
@@ -41,4 +41,19 @@ PT_EXPORT const char *pt_host_boot_loader(pt_ctx *ctx)
 	if (!ctx)
 		return NULL;
 	return faccessat(ctx->rootfd, "etc/kernel/cmdline", F_OK, 0) == 0 ? "systemd-boot" : "grub";
+}
+
+const char *pt_host_cmdline(pt_ctx *ctx)
+{
+	if (!ctx->cmdline) {
+		char line[4096] = "";
+		FILE *f = pt_fopen_regular(ctx->rootfd, "proc/cmdline");
+		if (f && !fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		if (f)
+			fclose(f);
+		line[strcspn(line, "\n")] = '\0';
+		ctx->cmdline = strdup(line);
+	}
+	return ctx->cmdline ? ctx->cmdline : "";
 }

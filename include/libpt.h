@@ -271,6 +271,9 @@ int pt_device_get_acs(pt_device *dev, uint16_t *cap, uint16_t *ctrl);
 
 /* Why a device shares its group: the first point on its way up where isolation is lost. */
 typedef struct pt_explain pt_explain;
+/* The device's JSON object with the explanation as its last member, "explanation" (README,
+ * "JSON"); to free. */
+char *pt_device_to_json_explained(pt_device *dev, const pt_explain *x);
 typedef enum pt_isolation {
 	PT_ISOLATION_OK,	    /* nothing on the path shares */
 	PT_ISOLATION_MULTIFUNCTION, /* a function of a multifunction device without ACS */

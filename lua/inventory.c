@@ -535,9 +535,17 @@ static int dev_pcie_type(lua_State *L)
 }
 
 /* dev:json(): the report's JSON object of the device, as a string. */
+/* dev:json([explain]): the report's object of the device, with its explanation when asked */
 static int dev_json(lua_State *L)
 {
-	char *text = pt_device_to_json(DEV(L));
+	pt_device *d = DEV(L);
+	pt_explain *x = NULL;
+	int r;
+
+	if (lua_toboolean(L, 2) && (r = pt_device_explain(d, &x)) < 0)
+		return luaL_error(L, "%s: cannot explain its group: %s", pt_device_get_address(d), strerror(-r));
+	char *text = x ? pt_device_to_json_explained(d, x) : pt_device_to_json(d);
+	pt_explain_unref(x);
 	if (!text)
 		return luaL_error(L, "not enough memory");
 	lua_pushstring(L, text);

@@ -24,17 +24,6 @@ To turn it on:
      systemd-boot: append them to the line in /etc/kernel/cmdline, then run proxmox-boot-tool refresh
   3. Reboot, then check with: ptlua scripts/report.lua --require-iommu]]
 
-local EXPLAIN_KEYS = { "isolation", "culprit", "reason", "steps", "fixes", "slots" }
-
-local function explanation_json(x)
-  local steps = json.array()
-  for i, step in ipairs(x.steps) do steps[i] = json.object({ "device", "text" }, step) end
-  x.device = nil
-  x.culprit = x.culprit or json.null
-  x.steps, x.fixes, x.slots = steps, json.array(x.fixes), json.array(x.slots)
-  return json.object(EXPLAIN_KEYS, x)
-end
-
 local function explanation_lines(x)
   local lines = { string.format("  Why: %s", x.reason) }
   if #x.steps > 0 then lines[#lines + 1] = "  Path up to the root:" end
@@ -45,12 +34,6 @@ local function explanation_lines(x)
   return table.concat(lines, "\n")
 end
 
--- The library writes the device's object; an explanation goes in as its last field.
-local function device_json(dev, explanation)
-  local text = dev:json()
-  if not explanation then return json.raw(text) end
-  return json.raw(text:sub(1, -2) .. ', "explanation": ' .. json.encode(explanation_json(explanation)) .. "}")
-end
 
 local function name_of(d)
   local vendor, device = d.vendor_name, d.device_name
@@ -216,10 +199,9 @@ return {
         if not match or (class and match(class)) then chosen[#chosen + 1] = d end
       end
     end
+    local function explained(dev) return (args.explain or args.device) and dev.iommu_group and not dev.bridge end
     local function explanation(dev)
-      if (args.explain or args.device) and dev.iommu_group and not dev.bridge then
-        return assert(dev:explain())
-      end
+      if explained(dev) then return assert(dev:explain()) end
     end
     -- JSON is written by the library; text and pictures work on dev:fields() records
     local selected = {}
@@ -237,7 +219,7 @@ return {
     elseif args.json then
       local devices = json.array()
       for i, dev in ipairs(chosen) do
-        devices[i] = device_json(dev, explanation(dev))
+        devices[i] = json.raw(dev:json(explained(dev))) -- the library writes the object, explanation and all
       end
       local group_objects = json.array()
       for i, n in ipairs(groups) do group_objects[i] = json.raw(inv:group(n):json()) end

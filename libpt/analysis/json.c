@@ -16,6 +16,7 @@ struct out {
 	size_t len, cap;
 	bool oom;
 	bool first;
+	bool compact; /* "k":v,"k":v (an explanation inside a device's object) */
 };
 
 static void grow(struct out *o, size_t n)
@@ -123,14 +124,15 @@ static void key(struct out *o, const char *k)
 		return;
 	if (!o->first) {
 		*p++ = ',';
-		*p++ = ' ';
+		if (!o->compact)
+			*p++ = ' ';
 	}
 	o->first = false;
 	*p++ = '"';
 	memcpy(p, k, n);
 	p += n;
 	memcpy(p, "\": ", 3);
-	advance(o, p + 3);
+	advance(o, p + (o->compact ? 2 : 3));
 }
 
 static void digits(struct out *o, unsigned long long v)
@@ -332,7 +334,61 @@ static void mdev_json(struct out *o, pt_device *dev)
 	}
 }
 
+/* The explanation as the report's "explanation" object, compact. */
+static void explain_json(struct out *o, const pt_explain *x)
+{
+	size_t n;
+
+	key(o, "explanation");
+	o->compact = true;
+	o->first = true;
+	add(o, "{", 1);
+	str(o, "isolation", pt_isolation_to_string(pt_explain_get_isolation(x)));
+	str(o, "culprit", pt_explain_get_culprit(x) ? pt_device_get_address(pt_explain_get_culprit(x)) : NULL);
+	str(o, "reason", pt_explain_get_reason(x));
+	key(o, "steps");
+	add(o, "[", 1);
+	for (size_t i = 0; i < (n = pt_explain_get_step_count(x)); i++) {
+		add(o, i ? ",{" : "{", i ? 2 : 1);
+		o->first = true;
+		str(o, "device", pt_device_get_address(pt_explain_get_step_device(x, i)));
+		str(o, "text", pt_explain_get_step_text(x, i));
+		add(o, "}", 1);
+	}
+	add(o, "]", 1);
+	o->first = false;
+	key(o, "fixes");
+	add(o, "[", 1);
+	for (size_t i = 0; i < pt_explain_get_fix_count(x); i++) {
+		if (i)
+			add(o, ",", 1);
+		string(o, pt_explain_get_fix(x, i));
+	}
+	add(o, "]", 1);
+	key(o, "slots");
+	add(o, "[", 1);
+	for (size_t i = 0; i < pt_explain_get_slot_count(x); i++) {
+		if (i)
+			add(o, ",", 1);
+		string(o, pt_device_get_address(pt_explain_get_slot(x, i)));
+	}
+	add(o, "]}", 2);
+	o->compact = false;
+}
+
+static char *device_json(pt_device *dev, const pt_explain *x);
+
 PT_EXPORT char *pt_device_to_json(pt_device *dev)
+{
+	return dev ? device_json(dev, NULL) : NULL;
+}
+
+PT_EXPORT char *pt_device_to_json_explained(pt_device *dev, const pt_explain *x)
+{
+	return dev ? device_json(dev, x) : NULL;
+}
+
+static char *device_json(pt_device *dev, const pt_explain *x)
 {
 	struct out o = { .first = true };
 
@@ -386,6 +442,8 @@ PT_EXPORT char *pt_device_to_json(pt_device *dev)
 	if ((dev->class >> 16) == 0x03)
 		rebar_json(&o, dev);
 	mdev_json(&o, dev);
+	if (x)
+		explain_json(&o, x);
 	add(&o, "}", 1);
 	if (o.oom) {
 		free(o.buf);

@@ -251,6 +251,9 @@ const char *pt_device_get_flag(pt_device *dev, size_t i);
 /* The device as the report's JSON object (README, "JSON"), on one line; to free. NULL when
  * out of memory. */
 char *pt_device_to_json(pt_device *dev);
+/* len bytes as a quoted JSON string into out (room for 6 * len + 2 bytes): controls, '"', '\\'
+ * and DEL escaped, other bytes as they are; returns the length. The report's one escaper. */
+size_t pt_json_quote(char *out, const char *s, size_t len);
 /* "no-iommu", "no-group", "bridge", "isolated", "with-companions", "shared". */
 const char *pt_verdict_to_string(pt_verdict v);
 /* Members of the passthrough set, sorted by address, the device itself included; empty for

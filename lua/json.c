@@ -15,6 +15,7 @@
  */
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "libpt.h"
 #include "pt-lua.h"
 
 #define MAX_DEPTH 64
@@ -109,49 +111,16 @@ static void before_close(struct encoder *enc, int depth)
 		newline(enc, depth);
 }
 
-/* The escape of each byte that needs one, NULL for the others. */
-static const char *escape_of(unsigned char c, char hex[8])
-{
-	switch (c) {
-	case '"': return "\\\"";
-	case '\\': return "\\\\";
-	case '\n': return "\\n";
-	case '\r': return "\\r";
-	case '\t': return "\\t";
-	case '\b': return "\\b";
-	case '\f': return "\\f";
-	default:
-		if (c >= 0x20 && c != 0x7f)
-			return NULL;
-		snprintf(hex, 8, "\\u%04x", c);
-		return hex;
-	}
-}
-
+/* The library's one escaper (pt_json_quote). */
 static void quote(struct encoder *enc, const char *s, size_t len)
 {
-	size_t run = 0;
+	struct buffer *b = enc->b;
 
-	/* the bytes JSON wants escaped: controls, '"', '\\' and DEL */
-	static const unsigned char special[256] = {
-		[0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f] = 1,
-	};
-
-	put_char(enc, '"');
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char hex[8];
-		const char *esc;
-		if (!special[c])
-			continue;
-		esc = escape_of(c, hex);
-		/* Plain bytes go out in runs, escapes one by one. */
-		put_lstr(enc, s + run, i - run);
-		put_str(enc, esc);
-		run = i + 1;
-	}
-	put_lstr(enc, s + run, len - run);
-	put_char(enc, '"');
+	if (len > (SIZE_MAX - 2) / 6)
+		luaL_error(enc->L, "json: a string too long");
+	if (b->len + 6 * len + 2 > b->cap)
+		grow(enc, 6 * len + 2);
+	b->len += pt_json_quote(b->data + b->len, s, len);
 }
 
 static void put_integer(struct encoder *enc, lua_Integer v)

@@ -46,18 +46,6 @@ static inline void add(struct out *o, const char *s, size_t n)
 	o->buf[o->len] = '\0';
 }
 
-static void addf(struct out *o, const char *format, ...) PT_PRINTF(2, 3);
-static void addf(struct out *o, const char *format, ...)
-{
-	char buf[64];
-	va_list args;
-	va_start(args, format);
-	int n = vsnprintf(buf, sizeof(buf), format, args);
-	va_end(args);
-	if (n > 0)
-		add(o, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
 /* Room for n more bytes (and the NUL); NULL once out of memory. */
 static inline char *reserve(struct out *o, size_t n)
 {
@@ -72,46 +60,55 @@ static inline void advance(struct out *o, char *end)
 	*end = '\0';
 }
 
-static inline bool plain(unsigned char c)
+/*
+ * The one JSON escaper, the library's writer's and the Lua encoder's (lua/json.c): len bytes as
+ * a quoted string into out (room for 6 * len + 2 bytes): controls, '"', '\\' and DEL escaped,
+ * every other byte as it is. Returns the length written.
+ */
+PT_EXPORT size_t pt_json_quote(char *out, const char *s, size_t len)
 {
-	return c >= 0x20 && c != '"' && c != '\\' && c != 0x7f;
+	static const unsigned char special[256] = { [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f] = 1 };
+	static const char xdigits[] = "0123456789abcdef";
+	char *p = out;
+	size_t run = 0;
+
+	*p++ = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!special[c])
+			continue;
+		memcpy(p, s + run, i - run); /* plain bytes go out in runs */
+		p += i - run;
+		run = i + 1;
+		*p++ = '\\';
+		switch (c) {
+		case '"': *p++ = '"'; break;
+		case '\\': *p++ = '\\'; break;
+		case '\n': *p++ = 'n'; break;
+		case '\t': *p++ = 't'; break;
+		case '\r': *p++ = 'r'; break;
+		case '\b': *p++ = 'b'; break;
+		case '\f': *p++ = 'f'; break;
+		default:
+			memcpy(p, "u00", 3);
+			p[3] = xdigits[c >> 4];
+			p[4] = xdigits[c & 0xf];
+			p += 5;
+		}
+	}
+	memcpy(p, s + run, len - run);
+	p += len - run;
+	*p++ = '"';
+	return (size_t)(p - out);
 }
 
 static void string(struct out *o, const char *s)
 {
-	size_t n = 0;
-	char *p;
+	size_t n = strlen(s);
+	char *p = reserve(o, 6 * n + 2);
 
-	while (s[n] && plain((unsigned char)s[n]))
-		n++;
-	if (!s[n] && (p = reserve(o, n + 2))) { /* nothing to escape: most strings */
-		*p++ = '"';
-		memcpy(p, s, n);
-		p[n] = '"';
-		advance(o, p + n + 1);
-		return;
-	}
-	add(o, "\"", 1);
-	for (const char *run = s;; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c && plain(c))
-			continue;
-		add(o, run, (size_t)(s - run));
-		if (!c)
-			break;
-		switch (c) {
-		case '"': add(o, "\\\"", 2); break;
-		case '\\': add(o, "\\\\", 2); break;
-		case '\n': add(o, "\\n", 2); break;
-		case '\t': add(o, "\\t", 2); break;
-		case '\r': add(o, "\\r", 2); break;
-		case '\b': add(o, "\\b", 2); break;
-		case '\f': add(o, "\\f", 2); break;
-		default: addf(o, "\\u%04x", c);
-		}
-		run = s + 1;
-	}
-	add(o, "\"", 1);
+	if (p)
+		advance(o, p + pt_json_quote(p, s, n));
 }
 
 /* Keys are this file's own literals: nothing to escape. */

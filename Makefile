@@ -48,7 +48,7 @@ endif
 # the host), analysis (what the snapshot means), actions (what changes the host), emit (VM and
 # host configuration).
 LIB_SRC = $(addprefix libpt/core/,ctx.c sysfs.c address.c files.c strv.c host.c kmod.c parallel.c) \
-	$(addprefix libpt/inventory/,snapshot.c pci.c iommu.c names.c pciconfig.c usb.c mdev.c rom.c node.c vmconfig.c hostfacts.c) \
+	$(addprefix libpt/inventory/,snapshot.c pci.c iommu.c libpci.c names.c pciconfig.c usb.c mdev.c rom.c node.c vmconfig.c hostfacts.c) \
 	$(addprefix libpt/analysis/,explain.c guard.c modprobe.c doctor.c companions.c usbresolve.c lint.c json.c) \
 	$(addprefix libpt/actions/,journal.c txn.c qmp.c reset.c romdump.c) \
 	$(addprefix libpt/emit/,text.c proxmox.c libvirt.c qemu.c mapping.c hostplan.c)

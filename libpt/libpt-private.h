@@ -32,7 +32,9 @@ struct pt_ctx {
 	char last_error[1024];
 	struct pci_access *pacc; /* libpci, opened on first use (names) */
 	struct pt_name_cache names[PT_NAME_MAX]; /* the last name of each kind looked up */
-	void (*release_names)(pt_ctx *ctx); /* set by names.c when it opens libpci */
+	void (*release_names)(pt_ctx *ctx); /* set by names.c when it caches a name */
+	void (*release_libpci)(pt_ctx *ctx); /* set by libpci.c when it opens libpci */
+	bool libpci_failed;
 	bool cpu_vendor_read;	/* host.c, on first use */
 	const char *cpu_vendor;
 	char *cmdline;		/* host.c, on first use */
@@ -303,6 +305,9 @@ pt_device *pt_pci_ancestor(pt_enum *e, const char *path);
 void pt_usb_load(pt_enum *e);
 /* inventory/pciconfig.c: PCI config space */
 void pt_config_load(pt_device *dev);
+/* inventory/libpci.c: fn(the context's libpci handle, arg) with libpci's fatal errors caught: 0,
+ * or -EIO when libpci cannot be used (said once) */
+int pt_libpci_call(pt_ctx *ctx, void (*fn)(struct pci_access *pacc, void *arg), void *arg);
 /* names.c */
 const char *pt_names_lookup(pt_device *dev, enum pt_name which);
 

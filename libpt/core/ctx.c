@@ -94,8 +94,10 @@ PT_EXPORT pt_ctx *pt_ctx_unref(pt_ctx *ctx)
 {
 	if (!ctx || --ctx->refcount > 0)
 		return NULL;
-	if (ctx->release_names) /* libpci, opened on first use by names.c */
+	if (ctx->release_names) /* names.c's cache */
 		ctx->release_names(ctx);
+	if (ctx->release_libpci) /* inventory/libpci.c, opened on first use */
+		ctx->release_libpci(ctx);
 	close(ctx->rootfd);
 	free(ctx->cmdline);
 	free(ctx->zpool);

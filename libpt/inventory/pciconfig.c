@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Capabilities from the config space: the PCI Express port type and the ACS capability.
+ * Capabilities from the config space: the PCI Express port type and the ACS capability, found
+ * by libpci's capability walk over the bytes read here.
  *
  * The whole config space is read on demand, once per device, and only for the devices an
  * explanation or a check needs: on real hardware every dword of it is a config cycle, and
@@ -14,56 +15,47 @@
 #include <unistd.h>
 #include <string.h>
 
-#include <pci/header.h>
+#include <pci/pci.h>
 
 #include "libpt-private.h"
 
 #define CONFIG_MAX 4096
-#define EXT_CAP_START 0x100
 
 static uint16_t word(const unsigned char *c, size_t pos)
 {
 	return (uint16_t)(c[pos] | c[pos + 1] << 8);
 }
 
-static uint32_t dword(const unsigned char *c, size_t pos)
+/* libpci walks the capability lists (loops and all) over the bytes read here, never the device. */
+struct caps {
+	const pt_device *dev;
+	unsigned char *c;
+	size_t len;
+	int exp, acs; /* their offsets, -1 when absent */
+};
+
+static void find_caps(struct pci_access *pacc, void *arg)
 {
-	return (uint32_t)word(c, pos) | (uint32_t)word(c, pos + 2) << 16;
+	struct caps *k = arg;
+	const pt_device *dev = k->dev;
+	struct pci_dev *pd = pci_get_dev(pacc, (int)(dev->key >> 16), (int)((dev->key >> 8) & 0xff),
+					 (int)((dev->key >> 3) & 0x1f), (int)(dev->key & 7));
+	struct pci_cap *cap;
+
+	if (!pd)
+		return;
+	pci_setup_cache(pd, k->c, (int)k->len);
+	pd->hdrtype = k->c[PCI_HEADER_TYPE] & 0x7f;
+	if ((cap = pci_find_cap(pd, PCI_CAP_ID_EXP, PCI_CAP_NORMAL)))
+		k->exp = cap->addr;
+	if ((cap = pci_find_cap(pd, PCI_EXT_CAP_ID_ACS, PCI_CAP_EXTENDED)))
+		k->acs = cap->addr;
+	pci_free_dev(pd);
 }
 
-/* The standard list at 0x34; bounded so a looping list cannot hang us. */
-static int find_cap(const unsigned char *c, size_t len, unsigned id)
+static void parse(pt_device *dev, unsigned char *c, size_t len)
 {
-	if (len < 64 || !(word(c, PCI_STATUS) & PCI_STATUS_CAP_LIST))
-		return -1;
-	size_t pos = c[PCI_CAPABILITY_LIST] & ~3u;
-	for (int ttl = 48; pos >= 0x40 && pos + 4 <= len && ttl > 0; ttl--) {
-		if (c[pos] == id)
-			return (int)pos;
-		pos = c[pos + 1] & ~3u;
-	}
-	return -1;
-}
-
-static int find_ext_cap(const unsigned char *c, size_t len, unsigned id)
-{
-	size_t pos = EXT_CAP_START;
-	for (int ttl = (CONFIG_MAX - EXT_CAP_START) / 8; pos + 8 <= len && ttl > 0; ttl--) {
-		uint32_t header = dword(c, pos);
-		if (header == 0 || header == 0xffffffff)
-			return -1;
-		if ((header & 0xffff) == id)
-			return (int)pos;
-		pos = (header >> 20) & 0xffc;
-		if (pos < EXT_CAP_START)
-			return -1;
-	}
-	return -1;
-}
-
-static void parse(pt_device *dev, const unsigned char *c, size_t len)
-{
-	int pos;
+	struct caps k = { .dev = dev, .c = c, .len = len, .exp = -1, .acs = -1 };
 
 	dev->config_len = len;
 	dev->pcie_type = -1;
@@ -74,15 +66,18 @@ static void parse(pt_device *dev, const unsigned char *c, size_t len)
 		dev->acs = PT_ACS_UNREADABLE;
 		return;
 	}
-	pos = find_cap(c, len, PCI_CAP_ID_EXP);
-	if (pos >= 0)
-		dev->pcie_type = (word(c, (size_t)pos + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_TYPE) >> 4;
+	if (pt_libpci_call(dev->e->ctx, find_caps, &k) < 0) {
+		dev->pcie_type = -2;
+		dev->acs = PT_ACS_UNREADABLE;
+		return;
+	}
+	if (k.exp >= 0 && (size_t)k.exp + PCI_EXP_FLAGS + 2 <= len)
+		dev->pcie_type = (word(c, (size_t)k.exp + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_TYPE) >> 4;
 	/* A device without extended config space (256 bytes) has no ACS. */
-	pos = find_ext_cap(c, len, PCI_EXT_CAP_ID_ACS);
-	if (pos >= 0 && (size_t)pos + 8 <= len) {
+	if (k.acs >= 0 && (size_t)k.acs + 8 <= len) {
 		dev->acs = PT_ACS_PRESENT;
-		dev->acs_cap = word(c, (size_t)pos + PCI_ACS_CAP);
-		dev->acs_ctrl = word(c, (size_t)pos + PCI_ACS_CTRL);
+		dev->acs_cap = word(c, (size_t)k.acs + PCI_ACS_CAP);
+		dev->acs_ctrl = word(c, (size_t)k.acs + PCI_ACS_CTRL);
 	}
 }
 

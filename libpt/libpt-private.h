@@ -14,6 +14,7 @@
 #define PT_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 struct pci_access;
+struct kmod_ctx;
 
 enum pt_name { PT_NAME_VENDOR, PT_NAME_DEVICE, PT_NAME_SUBSYSTEM, PT_NAME_CLASS, PT_NAME_MAX };
 struct pt_name_cache {
@@ -35,6 +36,8 @@ struct pt_ctx {
 	void (*release_names)(pt_ctx *ctx); /* set by names.c when it caches a name */
 	void (*release_libpci)(pt_ctx *ctx); /* set by libpci.c when it opens libpci */
 	bool libpci_failed;
+	struct kmod_ctx *kmod; /* core/kmod.c, made on first use */
+	void (*release_kmod)(pt_ctx *ctx);
 	bool cpu_vendor_read;	/* host.c, on first use */
 	const char *cpu_vendor;
 	char *cmdline;		/* host.c, on first use */
@@ -223,8 +226,7 @@ void pt_module_name(char *name);
 /* kmod.c: libkmod, loaded on first use (its own calls, pt_ prefixed) */
 struct kmod_ctx;
 struct kmod_module;
-struct kmod_ctx *pt_kmod_new(const char *dirname, const char *const *config_paths);
-void pt_kmod_unref(struct kmod_ctx *ctx);
+struct kmod_ctx *pt_kmod_context(pt_ctx *ctx);
 int pt_kmod_module_new_from_name(struct kmod_ctx *ctx, const char *name, struct kmod_module **mod);
 void pt_kmod_module_unref(struct kmod_module *mod);
 const char *pt_kmod_module_get_path(const struct kmod_module *mod);

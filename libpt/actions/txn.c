@@ -389,12 +389,11 @@ static int ensure_vfio(pt_txn *t)
 	if (t->ctx->root[0])
 		return pt_fail(t->ctx, -ENOENT, "vfio-pci is not loaded (no %s/sys/bus/pci/drivers/vfio-pci), "
 			       "and modules are loaded only on the host itself (root /)", t->ctx->root);
-	kmod = pt_kmod_new(NULL, NULL);
+	kmod = pt_kmod_context(t->ctx);
 	r = kmod ? pt_kmod_module_new_from_name(kmod, "vfio-pci", &mod) : errno == ENOSYS ? -ENOSYS : -ENOMEM;
 	if (r == 0)
 		r = pt_kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST);
 	pt_kmod_module_unref(mod);
-	pt_kmod_unref(kmod);
 	if (r == KMOD_PROBE_APPLY_BLACKLIST)
 		return pt_fail(t->ctx, -EPERM, "vfio-pci is blacklisted (modprobe.d); remove the blacklist");
 	if (r < 0)

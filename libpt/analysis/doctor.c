@@ -265,22 +265,11 @@ static void check_acs_override(pt_doctor *d)
 		    root(d));
 }
 
-/* libkmod finds module files only: modprobe.d is read by modprobe.c (with the file and line of
- * every rule, and never blocking), so libkmod gets no configuration at all. */
-static struct kmod_ctx *open_kmod(pt_doctor *d)
-{
-	static const char *const no_config[] = { NULL };
-	char dir[PATH_MAX];
-
-	snprintf(dir, sizeof(dir), "%s/lib/modules/%s", root(d), d->kernel);
-	return pt_kmod_new(dir, no_config);
-}
-
 /* Loaded (/sys/module), built in (modules.builtin) or loadable (libkmod finds its file). */
 static void check_modules(pt_doctor *d)
 {
 	char found[1024] = "", missing[256] = "", path[PATH_MAX], line[512];
-	struct kmod_ctx *kmod = open_kmod(d);
+	struct kmod_ctx *kmod = pt_kmod_context(d->e->ctx); /* the tree's modules */
 
 	for (size_t i = 0; i < sizeof(VFIO_MODULES) / sizeof(*VFIO_MODULES); i++) {
 		const char *name = VFIO_MODULES[i], *state = NULL;
@@ -312,7 +301,6 @@ static void check_modules(pt_doctor *d)
 			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
 				 missing[0] ? ", " : "", name);
 	}
-	pt_kmod_unref(kmod);
 	if (missing[0])
 		add(d, "vfio-modules", PT_FAIL, "VFIO modules",
 		    "install the kernel's modules package (apt install linux-image-$(uname -r)), then "

@@ -98,6 +98,8 @@ PT_EXPORT pt_ctx *pt_ctx_unref(pt_ctx *ctx)
 		ctx->release_names(ctx);
 	if (ctx->release_libpci) /* inventory/libpci.c, opened on first use */
 		ctx->release_libpci(ctx);
+	if (ctx->release_kmod) /* kmod.c, made on first use */
+		ctx->release_kmod(ctx);
 	close(ctx->rootfd);
 	free(ctx->cmdline);
 	free(ctx->zpool);

@@ -7,6 +7,9 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdbool.h>
 
 #include "libpt-private.h"
@@ -43,20 +46,45 @@ static bool load(void)
 	return k.new != NULL;
 }
 
-/* NULL when libkmod cannot be loaded (errno ENOSYS), as when it cannot make a context. */
-struct kmod_ctx *pt_kmod_new(const char *dirname, const char *const *config_paths)
+static void release_kmod(pt_ctx *ctx)
 {
+	if (ctx->kmod && load())
+		k.unref(ctx->kmod);
+	ctx->kmod = NULL;
+}
+
+/*
+ * The context's one libkmod context, made on first use: on the host itself (root "/") libkmod's
+ * own defaults (the running kernel's modules, the system's modprobe.d, so a module inserted gets
+ * its options); under another root that tree's /lib/modules/RELEASE and no configuration at all
+ * (modprobe.d is read by modprobe.c, with the file and line of every rule, never blocking).
+ * NULL with errno ENOSYS when libkmod cannot be loaded.
+ */
+struct kmod_ctx *pt_kmod_context(pt_ctx *ctx)
+{
+	static const char *const no_config[] = { NULL };
+	char dir[PATH_MAX], release[128] = "";
+
+	if (ctx->kmod)
+		return ctx->kmod;
 	if (!load()) {
 		errno = ENOSYS;
 		return NULL;
 	}
-	return k.new(dirname, config_paths);
-}
-
-void pt_kmod_unref(struct kmod_ctx *ctx)
-{
-	if (ctx && load())
-		k.unref(ctx);
+	if (!ctx->root[0]) {
+		ctx->kmod = k.new(NULL, NULL);
+	} else {
+		FILE *f = pt_fopen_regular(ctx->rootfd, "proc/sys/kernel/osrelease");
+		if (f && fgets(release, sizeof(release), f))
+			release[strcspn(release, "\n")] = '\0';
+		if (f)
+			fclose(f);
+		snprintf(dir, sizeof(dir), "%s/lib/modules/%s", ctx->root, release[0] ? release : "unknown");
+		ctx->kmod = k.new(dir, no_config);
+	}
+	if (ctx->kmod)
+		ctx->release_kmod = release_kmod;
+	return ctx->kmod;
 }
 
 int pt_kmod_module_new_from_name(struct kmod_ctx *ctx, const char *name, struct kmod_module **mod)

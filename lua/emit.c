@@ -457,7 +457,7 @@ static int l_usb_resolve(lua_State *L)
 	luaL_checktype(L, 1, LUA_TTABLE);
 	if (lua_type(L, 2) == LUA_TTABLE && lua_getmetatable(L, 2)) {
 		lua_getfield(L, -1, "inventory");
-		e = pt_lua_check_open(L, -1, ENUM_MT);
+		e = pt_lua_check_open(L, -1, SNAPSHOT_MT);
 	}
 	pt_ctx *ctx = root_ctx(L);
 	if (pt_usb_resolve(ctx, e, usb, &res) < 0)
@@ -481,7 +481,7 @@ static int l_usb_resolve(lua_State *L)
 /* inv:hostpci(id): the devices a hostpci line's host id names */
 int pt_lua_enum_hostpci(lua_State *L)
 {
-	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
+	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
 	const char *id = luaL_checkstring(L, 2);
 	size_t n = pt_enum_find_hostpci(e, id, NULL, 0);
 	pt_device **v = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*v), 0);
@@ -567,7 +567,7 @@ static int node_add(lua_State *L)
 static int node_add_inventory(lua_State *L)
 {
 	pt_node *n = pt_lua_check_open(L, 1, NODE_MT);
-	pt_enum *e = pt_lua_check_open(L, 2, ENUM_MT);
+	pt_enum *e = pt_lua_check_open(L, 2, SNAPSHOT_MT);
 
 	if (pt_node_add_enum(n, e) < 0) {
 		lua_pushstring(L, pt_ctx_last_error(pt_node_get_context(n)));
@@ -670,7 +670,7 @@ static int l_emit_usb_mapping(lua_State *L)
 static int l_host_plan(lua_State *L)
 {
 	lua_settop(L, 3);
-	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
+	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
 	size_t n;
 	const char **addresses = check_addresses(L, 2, &n);
 	unsigned flags = 0;
@@ -791,7 +791,7 @@ static int l_grub_with_params(lua_State *L)
 static int l_lint(lua_State *L)
 {
 	lua_settop(L, 2);
-	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
+	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
 	lua_Integer vm = luaL_optinteger(L, 2, 0);
 	pt_lint *l;
 

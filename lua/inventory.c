@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* pt.Context, pt.Inventory, pt.Device, pt.Group and their iterators. */
+/* pt.Context, pt.Snapshot (the C API's pt_enum), pt.Device, pt.Group and their iterators. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +7,7 @@
 #include "pt-lua-private.h"
 
 CLOSER(ctx_close, CTX_MT, pt_ctx_unref)
-CLOSER(enum_close, ENUM_MT, pt_enum_unref)
+CLOSER(enum_close, SNAPSHOT_MT, pt_enum_unref)
 CLOSER(device_close, DEVICE_MT, pt_device_unref)
 CLOSER(group_close, GROUP_MT, pt_group_unref)
 
@@ -85,7 +85,7 @@ static int ctx_scan(lua_State *L)
 	r = n ? pt_enum_scan_devices(ctx, names, n, &e) : pt_enum_scan(ctx, &e);
 	if (r < 0)
 		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
-	pt_lua_push_box(L, e, ENUM_MT);
+	pt_lua_push_box(L, e, SNAPSHOT_MT);
 	return 1;
 }
 
@@ -134,28 +134,28 @@ static int pt_lua_scan(lua_State *L)
 	return ctx_scan(L);
 }
 
-/* ---- pt.Inventory ---- */
+/* ---- pt.Snapshot ---- */
 
 /* inv:partial(): true for a snapshot of some devices (pt.scan{devices = ...}). */
 static int enum_partial(lua_State *L)
 {
-	lua_pushboolean(L, pt_enum_is_partial(pt_lua_check_open(L, 1, ENUM_MT)));
+	lua_pushboolean(L, pt_enum_is_partial(pt_lua_check_open(L, 1, SNAPSHOT_MT)));
 	return 1;
 }
 
 static int enum_devices(lua_State *L)
 {
-	return push_iter(L, pt_lua_check_open(L, 1, ENUM_MT), 0);
+	return push_iter(L, pt_lua_check_open(L, 1, SNAPSHOT_MT), 0);
 }
 
 static int enum_groups(lua_State *L)
 {
-	return push_iter(L, pt_lua_check_open(L, 1, ENUM_MT), 1);
+	return push_iter(L, pt_lua_check_open(L, 1, SNAPSHOT_MT), 1);
 }
 
 static int enum_device(lua_State *L)
 {
-	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
+	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
 	const char *address = luaL_checkstring(L, 2);
 	pt_device *dev;
 	int r = pt_enum_find_device(e, address, &dev);
@@ -170,7 +170,7 @@ static int enum_device(lua_State *L)
 
 static int enum_group(lua_State *L)
 {
-	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
+	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
 	lua_Integer n = luaL_checkinteger(L, 2);
 
 	pt_group *g;
@@ -182,13 +182,13 @@ static int enum_group(lua_State *L)
 
 static int enum_has_iommu(lua_State *L)
 {
-	lua_pushboolean(L, pt_enum_has_iommu(pt_lua_check_open(L, 1, ENUM_MT)));
+	lua_pushboolean(L, pt_enum_has_iommu(pt_lua_check_open(L, 1, SNAPSHOT_MT)));
 	return 1;
 }
 
 static int enum_warnings(lua_State *L)
 {
-	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
+	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
 	lua_createtable(L, (int)pt_enum_get_warning_count(e), 0);
 	for (size_t i = 0; i < pt_enum_get_warning_count(e); i++) {
 		lua_pushstring(L, pt_enum_get_warning(e, i));
@@ -199,20 +199,20 @@ static int enum_warnings(lua_State *L)
 
 static int enum_count(lua_State *L)
 {
-	lua_pushinteger(L, (lua_Integer)pt_enum_get_device_count(pt_lua_check_open(L, 1, ENUM_MT)));
+	lua_pushinteger(L, (lua_Integer)pt_enum_get_device_count(pt_lua_check_open(L, 1, SNAPSHOT_MT)));
 	return 1;
 }
 
 static int enum_group_count(lua_State *L)
 {
-	lua_pushinteger(L, (lua_Integer)pt_enum_get_group_count(pt_lua_check_open(L, 1, ENUM_MT)));
+	lua_pushinteger(L, (lua_Integer)pt_enum_get_group_count(pt_lua_check_open(L, 1, SNAPSHOT_MT)));
 	return 1;
 }
 
 /* inv:doctor([device]): {checks = {{id, status, title, evidence, fix}...}, failures = n}. */
 static int enum_doctor(lua_State *L)
 {
-	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
+	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
 	pt_device *dev = lua_isnoneornil(L, 2) ? NULL : pt_lua_check_open(L, 2, DEVICE_MT);
 	pt_doctor *d;
 	int r = pt_doctor_run(e, dev, &d);
@@ -240,11 +240,11 @@ static int enum_doctor(lua_State *L)
 
 static int enum_tostring(lua_State *L)
 {
-	box *b = luaL_checkudata(L, 1, ENUM_MT);
+	box *b = luaL_checkudata(L, 1, SNAPSHOT_MT);
 	if (b->p)
-		lua_pushfstring(L, "pt.Inventory(%d devices)", (int)pt_enum_get_device_count(b->p));
+		lua_pushfstring(L, "pt.Snapshot(%d devices)", (int)pt_enum_get_device_count(b->p));
 	else
-		lua_pushliteral(L, "pt.Inventory(closed)");
+		lua_pushliteral(L, "pt.Snapshot(closed)");
 	return 1;
 }
 
@@ -699,7 +699,7 @@ void pt_lua_open_inventory(lua_State *L)
 	};
 
 	pt_lua_new_class(L, CTX_MT, ctx_methods, ctx_getters, ctx_close, ctx_tostring);
-	pt_lua_new_class(L, ENUM_MT, enum_methods, NULL, enum_close, enum_tostring);
+	pt_lua_new_class(L, SNAPSHOT_MT, enum_methods, NULL, enum_close, enum_tostring);
 	pt_lua_new_class(L, DEVICE_MT, dev_methods, dev_getters, device_close, dev_tostring);
 	luaL_getmetatable(L, DEVICE_MT);
 	lua_pushcfunction(L, dev_eq);

@@ -12,7 +12,7 @@
 #include "pt-lua.h"
 
 #define CTX_MT "pt.Context"
-#define ENUM_MT "pt.Inventory"
+#define SNAPSHOT_MT "pt.Snapshot"
 #define DEVICE_MT "pt.Device"
 #define GROUP_MT "pt.Group"
 #define ITER_MT "pt.Iterator"

@@ -107,7 +107,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 
 	pt_lua_open_inventory(L);
 	pt_lua_add_methods(L, DEVICE_MT, device_methods);
-	pt_lua_add_methods(L, ENUM_MT, enum_methods);
+	pt_lua_add_methods(L, SNAPSHOT_MT, enum_methods);
 	pt_lua_open_actions(L);
 	pt_lua_open_usb(L);
 	pt_lua_open_emit(L);

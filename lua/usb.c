@@ -16,7 +16,7 @@ CLOSER(monitor_close, MONITOR_MT, pt_monitor_unref)
 /* inv:usb(): the USB devices, as plain tables. */
 int pt_lua_enum_usb(lua_State *L)
 {
-	pt_enum *e = pt_lua_check_open(L, 1, ENUM_MT);
+	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
 	size_t n = pt_enum_get_usb_count(e);
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {

@@ -20,7 +20,7 @@ raises("unknown option 'bogus'", pt.context, { bogus = 1 })
 raises("bad argument #1", pt.context, 42)
 
 inv = assert(pt.scan())
-assert(tostring(inv) == "pt.Inventory(21 devices)", tostring(inv))
+assert(tostring(inv) == "pt.Snapshot(21 devices)", tostring(inv))
 raises("not a PCI address", inv.device, inv, "zz")
 local dev = assert(inv:device("01:00.0"))
 assert(tostring(dev) == "pt.Device(0000:01:00.0)")
@@ -53,7 +53,7 @@ assert(groups == 15)
 
 -- closing: later use raises, devices keep their snapshot
 inv:close()
-raises("attempt to use a closed pt.Inventory", inv.count, inv)
+raises("attempt to use a closed pt.Snapshot", inv.count, inv)
 inv:close() -- a second close is harmless
 assert(dev.address == "0000:01:00.0" and dev.passthrough_set[1].address == "0000:01:00.0")
 do

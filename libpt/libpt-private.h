@@ -330,6 +330,9 @@ char *pt_shell_join(const struct pt_strv *words);
 /* The result, the lists moved into it (notes and command words may be NULL). */
 int pt_emission_new(pt_ctx *ctx, struct pt_strv *lines, struct pt_strv *notes, struct pt_strv *command,
 		    pt_emission **ret);
+/* core/strv.c: a name of ASCII letters and digits and the given punctuation, the first a letter
+ * (or, with digit_first, a letter or digit): mapping, node, storage and domain names */
+bool pt_word_valid(const char *s, bool digit_first, const char *punct);
 /* core/strv.c: a value in double quotes, escaped as Lua's %q does (messages name values so) */
 const char *pt_quote(char *buf, size_t size, const char *s);
 /* emit/proxmox.c */

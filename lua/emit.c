@@ -297,13 +297,7 @@ static int l_shell_quote(lua_State *L)
 
 /* ---- VM configuration ---- */
 
-static int vmconf_close(lua_State *L)
-{
-	box *b = luaL_checkudata(L, 1, VMCONF_MT);
-	pt_vmconf_free(b->p);
-	b->p = NULL;
-	return 0;
-}
+CLOSER(vmconf_close, VMCONF_MT, pt_vmconf_free)
 
 /* {keys = {...}, values = {k = v}} */
 static void push_section(lua_State *L, const pt_vmconf *c)
@@ -557,8 +551,7 @@ static int node_add(lua_State *L)
 		.physfn = record_field(L, 2, "physfn"),
 	};
 	if (pt_node_add_device(n, &d) < 0) {
-		lua_pushstring(L, pt_ctx_last_error(pt_node_get_context(n)));
-		return lua_error(L);
+		return raise(L, pt_node_get_context(n), false);
 	}
 	lua_settop(L, 1);
 	return 1;
@@ -570,8 +563,7 @@ static int node_add_inventory(lua_State *L)
 	pt_enum *e = pt_lua_check_open(L, 2, SNAPSHOT_MT);
 
 	if (pt_node_add_enum(n, e) < 0) {
-		lua_pushstring(L, pt_ctx_last_error(pt_node_get_context(n)));
-		return lua_error(L);
+		return raise(L, pt_node_get_context(n), false);
 	}
 	lua_settop(L, 1);
 	return 1;
@@ -583,20 +575,13 @@ static int node_read_report(lua_State *L)
 	const char *file = luaL_checkstring(L, 2);
 
 	if (pt_node_read_report(n, file) < 0) {
-		lua_pushstring(L, pt_ctx_last_error(pt_node_get_context(n)));
-		return lua_error(L);
+		return raise(L, pt_node_get_context(n), false);
 	}
 	lua_settop(L, 1);
 	return 1;
 }
 
-static int node_close(lua_State *L)
-{
-	box *b = luaL_checkudata(L, 1, NODE_MT);
-	pt_node_free(b->p);
-	b->p = NULL;
-	return 0;
-}
+CLOSER(node_close, NODE_MT, pt_node_free)
 
 static int node_name(lua_State *L)
 {
@@ -704,13 +689,7 @@ static int l_sriov_plan(lua_State *L)
 	return 1;
 }
 
-static int plan_close(lua_State *L)
-{
-	box *b = luaL_checkudata(L, 1, PLAN_MT);
-	pt_host_plan_free(b->p);
-	b->p = NULL;
-	return 0;
-}
+CLOSER(plan_close, PLAN_MT, pt_host_plan_free)
 
 /* plan:changes(): { {path =, old =, new =, diff =}... } */
 static int plan_changes(lua_State *L)

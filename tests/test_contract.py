@@ -4,24 +4,11 @@ import json
 import os
 
 from harness import CC_SAN, TOP, build_spec, run, test
+from test_emit import HOST as EMIT_HOST
 from test_usb import qemu
 
-HOST = """
-0000:00:00.0 8086:3ec2 060000 group=0
-0000:00:02.0 8086:3e92 030000 group=1 driver=i915 boot_vga=1
-0000:00:01.0 8086:1901 060400 group=2 pcie=root driver=pcieport
-0000:01:00.0 10de:1b81 030000 group=2 driver=nouveau boot_vga=0 subsys=1458:3772
-0000:01:00.1 10de:10f0 040300 group=2 driver=snd_hda_intel
-0000:00:1c.0 8086:a290 060400 group=3 pcie=root driver=pcieport
-0000:02:00.0 10de:1b81 030000 group=4 driver=nouveau boot_vga=0 parent=0000:00:1c.0
-0000:02:00.1 10de:10f0 040300 group=4 driver=snd_hda_intel parent=0000:00:1c.0
-0000:00:1d.0 8086:a298 060400 group=5 pcie=root driver=pcieport
-0000:03:00.0 8086:1533 020000 group=6 driver=igb parent=0000:00:1d.0
-0000:03:00.1 8086:1533 020000 group=7 driver=igb parent=0000:00:1d.0
-0000:00:1b.0 8086:a2e7 060400 group=8 pcie=root acs=none driver=pcieport
-0000:04:00.0 1b21:0612 010601 group=8 driver=ahci parent=0000:00:1b.0
-0000:04:01.0 8086:1539 020000 group=8 driver=igb parent=0000:00:1b.0
-0000:00:14.0 8086:a2af 0c0330 group=9 driver=xhci_hcd
+# test_emit's host, with a USB controller and three USB devices (two of them the same model)
+HOST = EMIT_HOST + """0000:00:14.0 8086:a2af 0c0330 group=9 driver=xhci_hcd
 usb 1-2 10c4:ea60 0000:00:14.0 serial=0001 driver=cp210x tty=ttyUSB0 peer=2-2
 usb 1-3 10c4:ea60 0000:00:14.0 serial=0002 driver=cp210x tty=ttyUSB1
 usb 1-4 046d:c52b 0000:00:14.0 class=03 driver=usbhid speed=12

@@ -111,3 +111,13 @@ const char *pt_quote(char *buf, size_t size, const char *s)
 	buf[n < size ? n : size - 1] = '\0';
 	return buf;
 }
+
+bool pt_word_valid(const char *s, bool digit_first, const char *punct)
+{
+	if (!s || !(isalpha((unsigned char)*s) || (digit_first && isdigit((unsigned char)*s))))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr(punct, *s))
+			return false;
+	return true;
+}

@@ -74,18 +74,6 @@ static int usb_hostdev(pt_ctx *ctx, struct pt_strv *out, const pt_usb_spec *usb,
 	return 0;
 }
 
-/* A domain name: a letter or digit, then letters, digits, '-', '_', '.' (nothing to escape). */
-static bool domain_name_valid(const char *s)
-{
-	if (!s || !(('a' <= *s && *s <= 'z') || ('A' <= *s && *s <= 'Z') || ('0' <= *s && *s <= '9')))
-		return false;
-	for (; *s; s++)
-		if (!(('a' <= *s && *s <= 'z') || ('A' <= *s && *s <= 'Z') || ('0' <= *s && *s <= '9') ||
-		      strchr("-_.", *s)))
-			return false;
-	return true;
-}
-
 PT_EXPORT int pt_emit_libvirt(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_usb_spec *usb,
 			      const char *domain, pt_emission **ret)
 {
@@ -96,7 +84,7 @@ PT_EXPORT int pt_emit_libvirt(pt_ctx *ctx, const char *const *addresses, size_t 
 
 	if (!ctx || !ret || (n && !addresses))
 		return ctx ? pt_fail(ctx, -EINVAL, "pt_emit_libvirt: no devices") : -EINVAL;
-	if (domain && !domain_name_valid(domain))
+	if (domain && !pt_word_valid(domain, true, "-_.")) /* nothing to escape */
 		return pt_fail(ctx, -EINVAL, "domain name %s: letters, digits, '-', '_', '.'",
 			       pt_quote(q, sizeof(q), domain));
 	for (size_t i = 0; i < n; i++) {

@@ -18,14 +18,10 @@ static int check_mapping_name(pt_ctx *ctx, const char *name)
 {
 	char q[128];
 	int r = pt_config_value_check(ctx, "mapping name", name);
-	bool ok = r == 0 && (('a' <= *name && *name <= 'z') || ('A' <= *name && *name <= 'Z'));
 
 	if (r < 0)
 		return r;
-	for (const char *p = name; ok && *p; p++)
-		ok = ('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') || *p == '-' ||
-		     *p == '_';
-	if (!ok)
+	if (!pt_word_valid(name, false, "-_"))
 		return pt_fail(ctx, -EINVAL, "mapping name %s: letters, digits, '-' and '_'", pt_quote(q, sizeof(q), name));
 	return 0;
 }

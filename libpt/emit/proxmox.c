@@ -51,14 +51,10 @@ static int check_storage(pt_ctx *ctx, const char *id)
 {
 	char q[256];
 	int r = pt_config_value_check(ctx, "storage", id);
-	bool ok = (('a' <= *id && *id <= 'z') || ('A' <= *id && *id <= 'Z'));
 
 	if (r < 0)
 		return r;
-	for (const char *p = id + 1; ok && *p; p++)
-		ok = ('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
-		     strchr("-_.", *p);
-	if (!ok)
+	if (!pt_word_valid(id, false, "-_."))
 		return pt_fail(ctx, -EINVAL, "storage %s: a Proxmox storage id (local-lvm)", pt_quote(q, sizeof(q), id));
 	return 0;
 }

@@ -44,14 +44,10 @@ int pt_node_name_check(pt_ctx *ctx, const char *name)
 {
 	char q[128];
 	int r = pt_config_value_check(ctx, "node name", name);
-	bool ok = r == 0 && name[0] && name[0] != '-' && name[0] != '.';
 
 	if (r < 0)
 		return r;
-	for (const char *p = name; ok && *p; p++)
-		ok = ('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') || *p == '-' ||
-		     *p == '.';
-	if (!ok)
+	if (!pt_word_valid(name, true, "-."))
 		return pt_fail(ctx, -EINVAL, "node name %s is not a host name", pt_quote(q, sizeof(q), name));
 	return 0;
 }

@@ -101,6 +101,8 @@ int pt_parse_uint(const char *s, unsigned long long max, unsigned long long *ret
 int pt_address_parse(const char *s, uint64_t *key);
 void pt_address_format(uint64_t key, char buf[PT_ADDR_MAX]);
 #define PT_KEY(domain, bus, devfn) (((uint64_t)(domain) << 16) | ((bus) << 8) | (devfn))
+/* The slot of an address key: every function of a device shares it. */
+#define PT_SLOT(key) ((key) >> 3)
 
 struct pt_group {
 	pt_enum *e;
@@ -192,6 +194,10 @@ struct pt_enum {
 
 /* snapshot.c: the snapshot's life, warnings and lookups */
 void pt_enum_add_warning(pt_enum *e, const char *format, ...) PT_PRINTF(2, 3);
+static inline bool pt_same_slot(const pt_device *a, const pt_device *b)
+{
+	return PT_SLOT(a->key) == PT_SLOT(b->key);
+}
 void pt_enum_take_warning(pt_enum *e, char *msg);
 /* A part read on first use registers what frees it with the snapshot. */
 void pt_enum_on_release(pt_enum *e, void (*release)(pt_enum *e));

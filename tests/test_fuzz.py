@@ -12,9 +12,9 @@ TARGETS = ("strings", "files", "lua", "qmp")
 
 
 def libs():
-    out = subprocess.run(["pkg-config", "--libs", "lua5.4", "libpci", "libkmod", "libudev", "jansson"],
+    out = subprocess.run(["pkg-config", "--libs", "lua5.4", "libpci", "libkmod", "libudev", "jansson", "mount"],
                          capture_output=True, text=True, check=True).stdout.split()
-    cflags = subprocess.run(["pkg-config", "--cflags", "lua5.4"], capture_output=True, text=True,
+    cflags = subprocess.run(["pkg-config", "--cflags", "lua5.4", "mount"], capture_output=True, text=True,
                             check=True).stdout.split()
     return cflags, out
 

@@ -30,7 +30,7 @@ PT_EXPORT size_t pt_device_get_companions(pt_device *dev, pt_device **out, size_
 		return 0;
 	for (size_t i = 0; i < dev->e->n_devices; i++) {
 		pt_device *d = &dev->e->devices[i];
-		if (d != dev && (d->key >> 3) == (dev->key >> 3) && is_companion_class(d->class)) {
+		if (d != dev && pt_same_slot(d, dev) && is_companion_class(d->class)) {
 			if (out && n < max)
 				out[n] = d;
 			n++;

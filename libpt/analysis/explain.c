@@ -228,7 +228,7 @@ static int walk(pt_explain *x)
 
 	for (size_t i = 0; dev->group && i < dev->group->n_members; i++) {
 		pt_device *m = dev->group->members[i];
-		siblings |= m != dev && (m->key >> 3) == (dev->key >> 3);
+		siblings |= m != dev && pt_same_slot(m, dev);
 	}
 	for (pt_device *p = dev; p && r == 0; p = p->parent) {
 		enum check c = acs_enabled(p, &missing);

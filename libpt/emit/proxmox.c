@@ -137,11 +137,6 @@ static void short_id(const char *address, bool whole_slot, char *buf, size_t siz
 	snprintf(buf, size, "%.*s", (int)len, id);
 }
 
-static bool same_slot(const pt_device *a, const pt_device *b)
-{
-	return (a->key >> 3) == (b->key >> 3);
-}
-
 static bool is_gpu(const pt_device *dev)
 {
 	return dev->class >= 0 && (dev->class >> 16) == 0x03;
@@ -206,7 +201,7 @@ static size_t slot_functions(const pt_enum *e, const pt_device *dev)
 	size_t n = 0;
 
 	for (size_t i = 0; i < pt_enum_get_device_count(e); i++)
-		n += same_slot(pt_enum_get_device(e, i), dev);
+		n += pt_same_slot(pt_enum_get_device(e, i), dev);
 	return n;
 }
 
@@ -246,7 +241,7 @@ PT_EXPORT int pt_emit_proxmox(pt_device *dev, const pt_emit_opts *opts, pt_emiss
 		struct pt_strv props = { 0 };
 		char key[32], *hosts, *value;
 
-		for (j = i + 1; j < n && same_slot(set[j], set[i]); j++)
+		for (j = i + 1; j < n && pt_same_slot(set[j], set[i]); j++)
 			;
 		if ((r = next_key(&em, "hostpci", HOSTPCI_MAX, &em.next_hostpci, key)) < 0)
 			return fail_end(&em, r);
@@ -258,7 +253,7 @@ PT_EXPORT int pt_emit_proxmox(pt_device *dev, const pt_emit_opts *opts, pt_emiss
 			pt_strv_add(&props, "pcie=1");
 		if (em.o.primary) {
 			uint64_t k;
-			if (pt_address_parse(em.o.primary, &k) == 0 && (k >> 3) == (set[i]->key >> 3))
+			if (pt_address_parse(em.o.primary, &k) == 0 && PT_SLOT(k) == PT_SLOT(set[i]->key))
 				pt_strv_add(&props, "x-vga=1");
 		}
 		if (em.o.flags & PT_EMIT_NO_ROMBAR)

@@ -147,17 +147,12 @@ static bool stays_with_host(const pt_device *dev)
 	return pt_device_is_bridge(dev) || ((dev->class >> 16) == 0x06 && !dev->driver);
 }
 
-static bool same_slot(const pt_device *a, const pt_device *b)
-{
-	return (a->key >> 3) == (b->key >> 3);
-}
-
 static pt_verdict verdict_of(pt_device *const *set, size_t n, const pt_device *dev)
 {
 	if (n == 1)
 		return PT_VERDICT_ISOLATED;
 	for (size_t i = 0; i < n; i++)
-		if (!same_slot(set[i], dev))
+		if (!pt_same_slot(set[i], dev))
 			return PT_VERDICT_SHARED;
 	return PT_VERDICT_WITH_COMPANIONS;
 }

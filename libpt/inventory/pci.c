@@ -382,7 +382,7 @@ static void mark_needs(pt_enum *e, bool *keep, const pt_device *dev, int devices
 	unsigned long long n;
 
 	for (size_t i = 0; i < e->n_devices; i++) /* the slot: neighbours in the sorted list */
-		if ((e->devices[i].key >> 3) == (dev->key >> 3))
+		if (pt_same_slot(&e->devices[i], dev))
 			keep[i] = true;
 	if (pt_read_link(devicesfd, dev->address, link, sizeof(link)) == 0)
 		for (char *save, *c = strtok_r(link, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
@@ -438,7 +438,7 @@ static int restrict_to(pt_enum *e, const char *const *names, size_t n_names, int
 			break;
 		}
 		for (size_t d = 0; d < e->n_devices; d++)
-			if (e->devices[d].key == key || (!strchr(names[i], '.') && (e->devices[d].key >> 3) == (key >> 3)))
+			if (e->devices[d].key == key || (!strchr(names[i], '.') && PT_SLOT(e->devices[d].key) == PT_SLOT(key)))
 				keep[d] = found = true;
 		if (!found)
 			r = pt_fail(e->ctx, -ENOENT, "%s: no such device in %s/" DEVICES_DIR, names[i], e->ctx->root);

@@ -204,7 +204,7 @@ PT_EXPORT int pt_device_is_multifunction(const pt_device *dev)
 	if (dev->multifunction || (dev->key & 7))
 		return 1;
 	const pt_device *next = dev + 1;
-	return next < dev->e->devices + dev->e->n_devices && (next->key >> 3) == (dev->key >> 3);
+	return next < dev->e->devices + dev->e->n_devices && pt_same_slot(next, dev);
 }
 
 PT_EXPORT pt_device *pt_device_get_virtfn(const pt_device *dev, size_t i)

@@ -377,7 +377,7 @@ PT_EXPORT size_t pt_enum_find_hostpci(const pt_enum *e, const char *id, pt_devic
 		return 0;
 	for (size_t i = 0; i < e->n_devices; i++) {
 		pt_device *d = &e->devices[i];
-		if (slot ? (d->key >> 3) != (key >> 3) : d->key != key)
+		if (slot ? PT_SLOT(d->key) != PT_SLOT(key) : d->key != key)
 			continue;
 		if (out && n < max)
 			out[n] = d;

@@ -36,11 +36,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	shutdown(sv[1], SHUT_WR);
 	if (pt_qmp_from_fd(ctx, sv[0], "fuzz", 50, &q) == 0) {
-		char **list;
+		pt_qmp_usb *list;
 		size_t n;
 		if (pt_qmp_usb_list(q, &list, &n) == 0) {
-			for (size_t i = 0; i < n; i++)
-				free(list[i]);
+			for (size_t i = 0; i < n; i++) /* every field within its bounds */
+				if (strnlen(list[i].id, sizeof(list[i].id)) == sizeof(list[i].id) ||
+				    strnlen(list[i].port, sizeof(list[i].port)) == sizeof(list[i].port))
+					abort();
 			free(list);
 		}
 		pt_qmp_detach(q, "pt-usb-0403_6001");

@@ -21,7 +21,8 @@ DESTDIR ?=
 
 LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
 LUA_LIBS := $(shell $(PKG_CONFIG) --libs lua5.4 2>/dev/null)
-# libkmod is loaded on first use (libpt/core/kmod.c), not linked: its start-up cost is measured.
+# libkmod and libusb are loaded on first use (libpt/core/kmod.c, libpt/inventory/usbhost.c), not
+# linked: their start-up cost is measured.
 PCI_LIBS := $(shell $(PKG_CONFIG) --libs libpci libudev jansson mount 2>/dev/null) -ldl -pthread
 
 # make check SANITIZE=1: everything built with ASan and UBSan, the whole suite run on it.
@@ -48,9 +49,9 @@ endif
 # the host), analysis (what the snapshot means), actions (what changes the host), emit (VM and
 # host configuration).
 LIB_SRC = $(addprefix libpt/core/,ctx.c sysfs.c address.c files.c strv.c host.c kmod.c parallel.c) \
-	$(addprefix libpt/inventory/,snapshot.c pci.c iommu.c libpci.c names.c pciconfig.c usb.c mdev.c rom.c node.c vmconfig.c hostfacts.c) \
+	$(addprefix libpt/inventory/,snapshot.c pci.c iommu.c libpci.c names.c pciconfig.c usb.c mdev.c rom.c node.c vmconfig.c hostfacts.c usbhost.c) \
 	$(addprefix libpt/analysis/,explain.c guard.c modprobe.c doctor.c companions.c usbresolve.c lint.c json.c) \
-	$(addprefix libpt/actions/,journal.c txn.c qmp.c reset.c romdump.c) \
+	$(addprefix libpt/actions/,journal.c txn.c qmp.c reset.c romdump.c usbreset.c) \
 	$(addprefix libpt/emit/,text.c proxmox.c libvirt.c qemu.c mapping.c hostplan.c)
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
 LUA_OBJ = build/lua-pt.o build/lua-common.o build/lua-inventory.o build/lua-actions.o build/lua-host.o build/lua-usb.o build/lua-rom.o build/lua-mdev.o build/lua-emit.o \
@@ -65,7 +66,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 UNITS = $(wildcard scripts/*.service scripts/*.timer)
 
 # Debian packages: those to build, and those the tests and the demo use.
-BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev libkmod-dev libudev-dev libjansson-dev libmount-dev udev pciutils pci.ids
+BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev libkmod-dev libudev-dev libjansson-dev libmount-dev libusb-1.0-0-dev udev pciutils pci.ids
 DEMO_DEPS = python3
 CHECK_DEPS = clang libclang-rt-14-dev strace python3 valgrind lua5.4 time kmod graphviz qemu-system-x86 busybox-static cpio umockdev gir1.2-umockdev-1.0 python3-gi libvirt-clients
 

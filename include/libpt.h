@@ -527,7 +527,9 @@ typedef struct pt_lint_finding {
 			   * "group-incomplete", "device-in-two-vms", "usb-ambiguous", "romfile-name",
 			   * "romfile-missing", "romfile-not-a-rom", "romfile-damaged", "romfile-header",
 			   * "romfile-wrong-device", "romfile-no-efi", "igd-not-alone", "igd-machine",
-			   * "igd-vga", "igd-rombar" */
+			   * "igd-vga", "igd-rombar"; on the running system, what QEMU's usb-host will find
+			   * (pt_usb_check_host): "usb-not-found", "usb-no-access", "usb-held",
+			   * "usb-unchecked" (no libusb) */
 	char *message;
 } pt_lint_finding;
 int pt_lint_run(pt_enum *e, unsigned only_vm, pt_lint **ret);
@@ -574,6 +576,33 @@ typedef struct pt_usb_resolved {
 /* Resolves the spec against the snapshot's USB devices (e may be NULL: none known): an id that
  * several present devices share is -EEXIST naming their ports; a serial no device has, -ENOENT. */
 int pt_usb_resolve(pt_ctx *ctx, pt_enum *e, const pt_usb_spec *spec, pt_usb_resolved *ret);
+
+/*
+ * What QEMU's usb-host will see, asked of libusb-1.0 as QEMU asks it (libusb is loaded on first
+ * use; the scan never opens a device): the device at the resolved bus and port path, or the first
+ * with the resolved ids, and whether its usbfs node opens. 0 and *ret when QEMU would find and
+ * open it (holder: a process that has the node open now, such as another VM's QEMU, 0 for none);
+ * -ENODEV when libusb sees no such device (the message lists what it sees on the bus: QEMU's
+ * "failed to find host usb device" before the VM meets it), -EACCES when the node does not open,
+ * -EXDEV for a root that is not the running system (libusb sees only /sys and /dev), -ENOPKG
+ * when libusb-1.0.so.0 cannot be loaded.
+ */
+typedef struct pt_usb_host {
+	unsigned bus, devnum;
+	char port[32];		  /* "1-2.3" */
+	uint16_t vendor, product;
+	char node[40];		  /* /dev/bus/usb/001/003 */
+	long holder;		  /* a process that has the node open, 0 for none */
+	unsigned was_devnum;	  /* pt_usb_reset: the device number before; devnum is the new one */
+} pt_usb_host;
+int pt_usb_check_host(pt_ctx *ctx, const pt_usb_resolved *m, pt_usb_host *ret);
+/* Resets a wedged device the way a replug would (libusb_reset_device: usbfs's USBDEVFS_RESET),
+ * refused with -EBUSY naming the process while one has its node open (a VM's usb-host) unless
+ * PT_USB_RESET_FORCE. A device that re-enumerates is found again at its port (or the port's
+ * other half) within timeout_ms (0: 5000) and *ret says where it is now; -ETIMEDOUT when it does
+ * not come back. */
+#define PT_USB_RESET_FORCE 1u
+int pt_usb_reset(pt_ctx *ctx, const pt_usb_resolved *m, unsigned flags, unsigned timeout_ms, pt_usb_host *ret);
 
 /*
  * Emission: the configuration that gives devices to a VM, for Proxmox, libvirt and QEMU. Bad

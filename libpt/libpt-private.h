@@ -59,6 +59,8 @@ int pt_check_vmid(pt_ctx *ctx, long long vm);
 int pt_read_attr(int dirfd, const char *name, char *buf, size_t size);
 int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *len);
 int pt_read_link(int dirfd, const char *name, char *buf, size_t size);
+/* files.c: a process (of the root's /proc) holding path open (a VM's QEMU), 0 for none. */
+long pt_path_holder(pt_ctx *ctx, const char *path);
 /* A directory whose files are read in turn and kept open until pt_dir_release gives them to a
  * pool that closes many together: the scan's device directories (pt_dir_open: the directory
  * goes with its files) and the groups' `type` files (pt_dir_at: a directory the caller closes). */
@@ -267,10 +269,23 @@ int pt_journal_lock(pt_ctx *ctx, unsigned timeout_ms);
 bool pt_driver_name_valid(const char *s);
 void pt_journal_unlock(int fd);
 
-/* reset.c: the process holding /dev/vfio/GROUP open (a VM's QEMU), 0 for none; 0, or -EBUSY
- * naming why, for a device a reset or a ROM read may touch now (no VM; for a reset, no host
- * driver either). */
-long pt_vfio_group_holder(pt_ctx *ctx, long group);
+/* usbhost.c: libusb, loaded on first use; a device opened as QEMU's usb-host opens it. */
+struct libusb_context;
+struct libusb_device;
+struct libusb_device_handle;
+struct pt_usbhost {
+	struct libusb_context *usb;
+	struct libusb_device **list;
+	struct libusb_device_handle *handle;
+};
+int pt_usbhost_open(pt_ctx *ctx, const pt_usb_resolved *m, struct pt_usbhost *h, pt_usb_host *ret);
+int pt_usbhost_reset(pt_ctx *ctx, struct pt_usbhost *h, const pt_usb_host *dev);
+void pt_usbhost_end(struct pt_usbhost *h);
+/* usb.c: the other half of the physical port a device is at now, "" for none (port/peer). */
+void pt_usb_read_peer(pt_ctx *ctx, const char *port, char peer[32]);
+
+/* reset.c: 0, or -EBUSY naming why, for a device a reset or a ROM read may touch now (no VM
+ * holding its /dev/vfio/GROUP; for a reset, no host driver either). */
 int pt_device_check_free(pt_device *dev, const char *what, bool host_driver_ok);
 int pt_journal_write(pt_ctx *ctx, const struct pt_journal *j);
 int pt_journal_read(pt_ctx *ctx, const char *address, struct pt_journal *j);

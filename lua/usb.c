@@ -199,6 +199,104 @@ static int monitor_next(lua_State *L)
 	return 1;
 }
 
+/* pt.usb_resolve's answer, {id = "VVVV:PPPP"} or {port = "B-P.P"}, as the C struct. */
+static void check_resolved(lua_State *L, int idx, pt_usb_resolved *m)
+{
+	unsigned v, p;
+	char tail;
+
+	luaL_checktype(L, idx, LUA_TTABLE);
+	memset(m, 0, sizeof(*m));
+	lua_getfield(L, idx, "port");
+	lua_getfield(L, idx, "id");
+	const char *port = lua_tostring(L, -2), *id = lua_tostring(L, -1);
+	if (port) {
+		if (!pt_usb_port_is_valid(port) || strlen(port) >= sizeof(m->port))
+			luaL_argerror(L, idx, "port: expected BUS-PORT(.PORT)*");
+		snprintf(m->port, sizeof(m->port), "%s", port);
+		m->bus = (unsigned)strtoul(port, NULL, 10);
+		snprintf(m->hostport, sizeof(m->hostport), "%s", strchr(port, '-') + 1);
+	} else if (id && strlen(id) == 9 && sscanf(id, "%4x:%4x%c", &v, &p, &tail) == 2) {
+		m->vendor = (uint16_t)v;
+		m->product = (uint16_t)p;
+	} else
+		luaL_argerror(L, idx, "a resolved USB device expected: {id = \"VVVV:PPPP\"} or {port = \"B-P\"}");
+	lua_pop(L, 2);
+}
+
+static void push_host(lua_State *L, const pt_usb_host *h)
+{
+	char id[16];
+
+	lua_createtable(L, 0, 7);
+	pt_lua_set_string(L, "port", h->port);
+	pt_lua_set_integer(L, "bus", h->bus);
+	pt_lua_set_integer(L, "devnum", h->devnum);
+	snprintf(id, sizeof(id), "%04x:%04x", h->vendor, h->product);
+	pt_lua_set_string(L, "id", id);
+	pt_lua_set_string(L, "node", h->node);
+	if (h->holder)
+		pt_lua_set_integer(L, "holder", h->holder);
+	if (h->was_devnum)
+		pt_lua_set_integer(L, "was_devnum", h->was_devnum);
+}
+
+/* pt.usb_host(resolved): what QEMU's usb-host will find (libusb), {port, bus, devnum, id, node,
+ * holder}, or nil, message, errno */
+static int pt_lua_usb_host(lua_State *L)
+{
+	pt_usb_resolved m;
+	pt_usb_host h;
+
+	check_resolved(L, 1, &m);
+	pt_ctx *ctx = pt_lua_root_context(L);
+	if (!ctx)
+		return lua_error(L);
+	int r = pt_usb_check_host(ctx, &m, &h);
+	if (r < 0) {
+		r = pt_lua_fail(L, r, pt_ctx_last_error(ctx));
+		pt_ctx_unref(ctx);
+		return r;
+	}
+	pt_ctx_unref(ctx);
+	push_host(L, &h);
+	return 1;
+}
+
+/* pt.usb_reset(resolved [, {force = bool, timeout_ms = N}]): where the device is after its
+ * reset (as pt.usb_host, with was_devnum), or nil, message, errno */
+static int pt_lua_usb_reset(lua_State *L)
+{
+	pt_usb_resolved m;
+	pt_usb_host h;
+	unsigned flags = 0;
+	lua_Integer timeout = 0;
+
+	check_resolved(L, 1, &m);
+	if (!lua_isnoneornil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TTABLE);
+		lua_getfield(L, 2, "force");
+		flags = lua_toboolean(L, -1) ? PT_USB_RESET_FORCE : 0;
+		lua_getfield(L, 2, "timeout_ms");
+		timeout = luaL_optinteger(L, -1, 0);
+		luaL_argcheck(L, timeout >= 0 && timeout <= 600000, 2, "timeout_ms: 0 to 600000");
+		lua_pop(L, 2);
+	}
+	pt_lua_check_action(L, "a USB reset");
+	pt_ctx *ctx = pt_lua_root_context(L);
+	if (!ctx)
+		return lua_error(L);
+	int r = pt_usb_reset(ctx, &m, flags, (unsigned)timeout, &h);
+	if (r < 0) {
+		r = pt_lua_fail(L, r, pt_ctx_last_error(ctx));
+		pt_ctx_unref(ctx);
+		return r;
+	}
+	pt_ctx_unref(ctx);
+	push_host(L, &h);
+	return 1;
+}
+
 static int pt_lua_usb_port_valid(lua_State *L)
 {
 	lua_pushboolean(L, pt_usb_port_is_valid(luaL_checkstring(L, 1)));
@@ -208,6 +306,8 @@ static int pt_lua_usb_port_valid(lua_State *L)
 const luaL_Reg pt_lua_usb_funcs[] = {
 	{ "qmp", pt_lua_qmp },
 	{ "usb_port_valid", pt_lua_usb_port_valid },
+	{ "usb_host", pt_lua_usb_host },
+	{ "usb_reset", pt_lua_usb_reset },
 	{ "monitor", pt_lua_monitor },
 	{ NULL, NULL },
 };

@@ -178,11 +178,28 @@ def usb_qmp_hostile_peers(tmp):
 @test(timeout=180)
 def usb_follower_umockdev(tmp):
     p = run(["umockdev-wrapper", "/usr/bin/python3", os.path.join(TOP, "tests", "umock_follow.py"),
-             PTLUA, TOP, tmp], timeout=170)
+             PTLUA, TOP, tmp], timeout=170, cwd=os.path.join(TOP, "tests"))
     assert p.returncode == 0, p.stdout + p.stderr
     for what in ("inventory of two identical dongles", "attached when it appears after the VM started", "detached when it goes",
                  "attached again after a replug", "attached again when the VM restarts", "attached by port",
                  "detached by port", "re-enumerated under another id, attached again by port"):
+        contains(p.stdout, "ok " + what, what)
+
+
+@test(timeout=120)
+def usb_libusb_sees_what_qemu_will(tmp):
+    """libusb (as QEMU's usb-host) against umockdev's usbfs: the check, a reset in place and one
+    that re-enumerates, refusals while a process has the device, lint of a VM's usbN lines."""
+    p = run(["umockdev-wrapper", "/usr/bin/python3", os.path.join(TOP, "tests", "umock_usbhost.py"),
+             PTLUA, TOP, tmp], timeout=110, cwd=os.path.join(TOP, "tests"))
+    assert p.returncode == 0, p.stdout + p.stderr
+    for what in ("found and opened as QEMU will", "found by id, the first as QEMU takes it",
+                 "a port with nothing behind it, with what libusb sees",
+                 "an attach that QEMU could not serve is refused before QMP", "reset in place",
+                 "the reset is usbfs's USBDEVFS_RESET", "reset, found again by port with its new device number",
+                 "reset refused while a process has the device open", "--force resets it anyway",
+                 "--check names the process", "lint: a port QEMU will find empty", "lint: an id no device has",
+                 "lint: a device another process has open", "lint: the VM's own QEMU holding its device is no finding"):
         contains(p.stdout, "ok " + what, what)
 
 

@@ -6,15 +6,14 @@ import subprocess
 import sys
 import time
 
-import gi
-gi.require_version("UMockdev", "1.0")
-from gi.repository import UMockdev  # noqa: E402
+from umock_usb import Bus, UMockdev, pump
 
 PTLUA, TOP, WORK = sys.argv[1:4]
 tb = UMockdev.Testbed.new()
 ROOT = tb.get_root_dir()
 controller = tb.add_device("pci", "0000:00:14.0", None,
                            ["vendor", "0x8086", "device", "0xa2af", "class", "0x0c0330"], [])
+bus = Bus(tb, controller)
 SOCK = os.path.join(WORK, "qmp.sock")
 
 
@@ -44,23 +43,17 @@ def wait_for(what, predicate, timeout=15):
         if predicate():
             print("ok", what)
             return
-        time.sleep(0.1)
+        pump(0.1)
     raise SystemExit(f"timed out: {what}; attached: {attached()}; follower said:\n{open(LOG).read()}")
 
 
 def plug(port, vid, pid, serial):
-    path = tb.add_device("usb", port, controller,
-                         ["idVendor", vid, "idProduct", pid, "busnum", port.split("-")[0], "devnum", "3",
-                          "speed", "12", "serial", serial],
-                         ["DEVTYPE", "usb_device", "PRODUCT", f"{vid}/{pid}/100", "BUSNUM", "001"])
-    tb.uevent(path, "add")
-    tb.uevent(path, "bind")
-    return path
+    """A device libusb sees too (the follower asks it what QEMU will find before each attach)."""
+    return bus.plug(port, vid, pid, serial)[:2]
 
 
-def unplug(path):
-    tb.uevent(path, "remove")
-    tb.remove_device(path)
+def unplug(device):
+    bus.unplug(*device)
 
 
 def follower(*match):
@@ -88,7 +81,7 @@ unplug(b)
 
 vm = qemu()
 f = follower("--match", "10c4:ea60")
-time.sleep(1.0)
+pump(1.0)
 dongle = plug("1-2", "10c4", "ea60", "A1")
 wait_for("attached when it appears after the VM started", lambda: "pt-usb-10c4_ea60" in attached())
 unplug(dongle)
@@ -97,7 +90,7 @@ dongle = plug("1-2", "10c4", "ea60", "A1")
 wait_for("attached again after a replug", lambda: "pt-usb-10c4_ea60" in attached())
 vm.kill()
 vm.wait()
-time.sleep(1.5)
+pump(1.5)
 vm = qemu()
 wait_for("attached again when the VM restarts", lambda: "pt-usb-10c4_ea60" in attached())
 f.terminate()
@@ -106,7 +99,7 @@ unplug(dongle)
 
 # by port: a device that re-enumerates under another id (flashed) is followed
 f = follower("--port", "1-3")
-time.sleep(1.0)
+pump(1.0)
 stick = plug("1-3", "1234", "5678", "Z1")
 wait_for("attached by port", lambda: "pt-usb-1_3" in attached())
 unplug(stick)

@@ -16,42 +16,6 @@
 
 #define LOCK_TIMEOUT_MS 10000
 
-long pt_vfio_group_holder(pt_ctx *ctx, long group)
-{
-	char want[32], path[64], link[64];
-	struct dirent *p;
-	DIR *proc;
-	long holder = 0;
-
-	snprintf(want, sizeof(want), "/dev/vfio/%ld", group);
-	int fd = openat(ctx->rootfd, "proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(proc = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return 0;
-	}
-	while (!holder && (p = readdir(proc))) {
-		char *end;
-		long pid = strtol(p->d_name, &end, 10);
-		if (*end || pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "%ld/fd", pid);
-		int dfd = openat(dirfd(proc), path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *fds = dfd < 0 ? NULL : fdopendir(dfd);
-		if (!fds) {
-			if (dfd >= 0)
-				close(dfd);
-			continue;
-		}
-		for (struct dirent *f; !holder && (f = readdir(fds));)
-			if (pt_read_link(dirfd(fds), f->d_name, link, sizeof(link)) == 0 && strcmp(link, want) == 0)
-				holder = pid;
-		closedir(fds);
-	}
-	closedir(proc);
-	return holder;
-}
-
 /* Refused unless the device is free now: no process holding its VFIO group, and (unless
  * host_driver_ok: reading its ROM) no driver but vfio-pci. */
 int pt_device_check_free(pt_device *dev, const char *what, bool host_driver_ok)
@@ -69,7 +33,9 @@ int pt_device_check_free(pt_device *dev, const char *what, bool host_driver_ok)
 	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/iommu_group", dev->address);
 	if (pt_read_link(ctx->rootfd, path, link, sizeof(link)) == 0)
 		group = strtol(pt_basename(link), NULL, 10);
-	long pid = strcmp(driver, "vfio-pci") == 0 && group >= 0 ? pt_vfio_group_holder(ctx, group) : 0;
+	char node[32];
+	snprintf(node, sizeof(node), "/dev/vfio/%ld", group);
+	long pid = strcmp(driver, "vfio-pci") == 0 && group >= 0 ? pt_path_holder(ctx, node) : 0;
 	if (pid)
 		return pt_fail(ctx, -EBUSY, "%s: process %ld holds /dev/vfio/%ld (a VM is using the device): "
 			       "%s refused", dev->address, pid, group, what);

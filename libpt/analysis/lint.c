@@ -213,6 +213,65 @@ static bool numbered(const char *key, const char *prefix)
 	return strncmp(key, prefix, n) == 0 && key[n] && strspn(key + n, "0123456789") == strlen(key + n);
 }
 
+/* The VM's QEMU, from qemu-server's pid file; 0 when it does not run. */
+static long vm_pid(pt_ctx *ctx, unsigned vm)
+{
+	char path[64], *text = NULL;
+	size_t len;
+	unsigned long long pid = 0;
+
+	snprintf(path, sizeof(path), "/var/run/qemu-server/%u.pid", vm);
+	if (pt_read_in_root(ctx, path, 64, &text, &len) == 0 && text) {
+		text[strcspn(text, "\n")] = '\0';
+		if (pt_parse_uint(text, 4194304, &pid) < 0)
+			pid = 0;
+	}
+	free(text);
+	return (long)pid;
+}
+
+/* A usbN line: an id two present devices share, and what QEMU's usb-host will find (libusb, on
+ * the running system only). */
+static void lint_usb(struct pt_lint *l, pt_enum *e, unsigned vm, const char *key, const char *host)
+{
+	pt_usb_resolved m = { 0 };
+	pt_usb_host h;
+	unsigned long long v, p;
+	char vid[5];
+
+	if (host && strlen(host) == 9 && host[4] == ':' && strspn(host, "0123456789abcdefABCDEF") == 4 &&
+	    strspn(host + 5, "0123456789abcdefABCDEF") == 4 && (snprintf(vid, sizeof(vid), "%.4s", host), true) &&
+	    pt_parse_hex(vid, 0xffff, &v) == 0 && pt_parse_hex(host + 5, 0xffff, &p) == 0) {
+		size_t count = 0;
+		for (size_t i = 0; i < pt_enum_get_usb_count(e); i++) {
+			const pt_usb *u = pt_enum_get_usb(e, i);
+			count += pt_usb_get_vendor_id(u) == v && pt_usb_get_product_id(u) == p;
+		}
+		if (count > 1) {
+			note(l, vm, key, "usb-ambiguous",
+			     "host=%04llx:%04llx matches %zu present USB devices: use the port form (host=BUS-PORT)", v, p, count);
+			return;
+		}
+		m.vendor = (uint16_t)v, m.product = (uint16_t)p;
+	} else if (host && pt_usb_port_is_valid(host) && strlen(host) < sizeof(m.port)) {
+		snprintf(m.port, sizeof(m.port), "%s", host);
+		m.bus = (unsigned)strtoul(host, NULL, 10);
+		snprintf(m.hostport, sizeof(m.hostport), "%s", strchr(host, '-') + 1);
+	} else
+		return; /* spice, a mapping */
+	int r = pt_usb_check_host(l->ctx, &m, &h);
+	if (r == -EXDEV)
+		return; /* a tree, not this host: libusb cannot look at it */
+	if (r == -ENOPKG)
+		note(l, vm, key, "usb-unchecked", "host=%s: %s", host, pt_ctx_last_error(l->ctx));
+	else if (r < 0)
+		note(l, vm, key, r == -ENODEV ? "usb-not-found" : "usb-no-access", "host=%s: %s", host,
+		     pt_ctx_last_error(l->ctx));
+	else if (h.holder && h.holder != vm_pid(l->ctx, vm))
+		note(l, vm, key, "usb-held", "host=%s: %s (device %u on bus %u) is open in process %ld, not this VM's QEMU: "
+		     "another VM or program has it", host, h.node, h.devnum, h.bus, h.holder);
+}
+
 /* Which VMs' hostpci lines name each device (by index of the snapshot), and with which key. */
 struct use {
 	unsigned *vms;
@@ -241,21 +300,7 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 			break;
 		const char *host = pt_props_get(props, "host");
 		if (numbered(key, "usb")) {
-			unsigned long long v, p;
-			size_t count = 0;
-			char vid[5];
-			if (host && strlen(host) == 9 && host[4] == ':' && strspn(host, "0123456789abcdefABCDEF") == 4 &&
-			    strspn(host + 5, "0123456789abcdefABCDEF") == 4 && (snprintf(vid, sizeof(vid), "%.4s", host), true) &&
-			    pt_parse_hex(vid, 0xffff, &v) == 0 && pt_parse_hex(host + 5, 0xffff, &p) == 0) {
-				for (size_t i = 0; i < pt_enum_get_usb_count(e); i++) {
-					const pt_usb *u = pt_enum_get_usb(e, i);
-					count += pt_usb_get_vendor_id(u) == v && pt_usb_get_product_id(u) == p;
-				}
-				if (count > 1)
-					note(l, vm, key, "usb-ambiguous",
-					     "host=%04llx:%04llx matches %zu present USB devices: use the port form (host=BUS-PORT)", v, p,
-					     count);
-			}
+			lint_usb(l, e, vm, key, host);
 			pt_props_free(props);
 			continue;
 		}

@@ -3,6 +3,7 @@
  * Host configuration files written the safe way: under the root, never through a link, to a
  * temporary file that is fsynced and renamed over the old one, which is kept as a backup.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -226,4 +227,40 @@ int pt_remove_in_root(pt_ctx *ctx, const char *path)
 	int r = unlinkat(dir, name, 0) < 0 && errno != ENOENT ? -errno : 0;
 	close(dir);
 	return r < 0 ? pt_fail(ctx, r, "%s/%s: %s", ctx->root, rel, strerror(-r)) : 0;
+}
+
+/* A process (of the root's /proc) with a descriptor open on path (a device node), 0 for none. */
+long pt_path_holder(pt_ctx *ctx, const char *want)
+{
+	char path[64], link[PATH_MAX];
+	struct dirent *p;
+	DIR *proc;
+	long holder = 0;
+
+	int fd = openat(ctx->rootfd, "proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(proc = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (!holder && (p = readdir(proc))) {
+		char *end;
+		long pid = strtol(p->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "%ld/fd", pid);
+		int dfd = openat(dirfd(proc), path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *fds = dfd < 0 ? NULL : fdopendir(dfd);
+		if (!fds) {
+			if (dfd >= 0)
+				close(dfd);
+			continue;
+		}
+		for (struct dirent *f; !holder && (f = readdir(fds));)
+			if (pt_read_link(dirfd(fds), f->d_name, link, sizeof(link)) == 0 && strcmp(link, want) == 0)
+				holder = pid;
+		closedir(fds);
+	}
+	closedir(proc);
+	return holder;
 }

@@ -65,11 +65,12 @@ PT_EXPORT int pt_usb_port_is_valid(const char *s)
  * by the kernel: DEVICE/port -> the port it is plugged into, PORT/peer -> its other half, named
  * "usbB-portN" on a root hub or "B-P-portN" on a hub. The peer as a port path: "B-N", "B-P.N".
  */
-static void read_peer(int dev, pt_usb *u)
+static void read_peer(int dev, char out[32])
 {
 	char link[PATH_MAX];
 	unsigned long long n;
 
+	out[0] = '\0';
 	if (pt_read_link(dev, "port/peer", link, sizeof(link)) < 0)
 		return;
 	char *name = (char *)pt_basename(link), *cut = strstr(name, "-port");
@@ -81,8 +82,22 @@ static void read_peer(int dev, pt_usb *u)
 		snprintf(peer, sizeof(peer), "%.8s-%llu", name + 3, n);
 	else
 		snprintf(peer, sizeof(peer), "%.24s.%llu", name, n);
-	if (pt_usb_port_is_valid(peer) && strlen(peer) < sizeof(u->peer))
-		memcpy(u->peer, peer, strlen(peer) + 1);
+	if (pt_usb_port_is_valid(peer) && strlen(peer) < 32)
+		memcpy(out, peer, strlen(peer) + 1);
+}
+
+/* The other half of the physical port a device is at now ("" for none), read from sysfs. */
+void pt_usb_read_peer(pt_ctx *ctx, const char *port, char peer[32])
+{
+	char path[96];
+	int d;
+
+	peer[0] = '\0';
+	snprintf(path, sizeof(path), USB_DIR "/%s", port);
+	if (!pt_usb_port_is_valid(port) || (d = openat(ctx->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return;
+	read_peer(d, peer);
+	close(d);
 }
 
 static char *attr(int dir, const char *name)
@@ -237,7 +252,7 @@ void pt_usb_load(pt_enum *e)
 		u->manufacturer = attr(d, "manufacturer");
 		u->product_string = attr(d, "product");
 		u->serial = attr(d, "serial");
-		read_peer(d, u);
+		read_peer(d, u->peer);
 		hwdb_names(hwdb, u);
 		close(d);
 		if (pt_read_link(top, de->d_name, link, sizeof(link)) == 0)

@@ -418,6 +418,8 @@ int pt_usb_port_is_valid(const char *s);
 unsigned pt_usb_get_bus(const pt_usb *u);
 unsigned pt_usb_get_devnum(const pt_usb *u);
 unsigned pt_usb_get_speed(const pt_usb *u);
+/* bDeviceClass: 0x09 for a hub (QEMU cannot pass a hub: the devices behind it go one by one). */
+unsigned pt_usb_get_class(const pt_usb *u);
 uint16_t pt_usb_get_vendor_id(const pt_usb *u);
 uint16_t pt_usb_get_product_id(const pt_usb *u);
 const char *pt_usb_get_manufacturer(const pt_usb *u);

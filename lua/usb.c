@@ -27,6 +27,9 @@ int pt_lua_enum_usb(lua_State *L)
 		pt_lua_set_integer(L, "bus", pt_usb_get_bus(u));
 		pt_lua_set_integer(L, "devnum", pt_usb_get_devnum(u));
 		pt_lua_set_integer(L, "speed", pt_usb_get_speed(u));
+		pt_lua_set_hex(L, "device_class", pt_usb_get_class(u), 2);
+		if (pt_usb_get_class(u) == 0x09)
+			pt_lua_set_boolean(L, "hub", true);
 		pt_lua_set_hex(L, "vendor_id", pt_usb_get_vendor_id(u), 4);
 		pt_lua_set_hex(L, "product_id", pt_usb_get_product_id(u), 4);
 		pt_lua_set_string(L, "manufacturer", pt_usb_get_manufacturer(u));

@@ -182,7 +182,10 @@ def usb_follower_umockdev(tmp):
     assert p.returncode == 0, p.stdout + p.stderr
     for what in ("inventory of two identical dongles", "attached when it appears after the VM started", "detached when it goes",
                  "attached again after a replug", "attached again when the VM restarts", "attached by port",
-                 "detached by port", "re-enumerated under another id, attached again by port"):
+                 "detached by port", "re-enumerated under another id, attached again by port",
+                 "followed to the other half of its physical port", "detached from the other half",
+                 "behind a hub: each device attached by its own port", "the hub itself is not attached",
+                 "behind a hub: the device that goes is detached, the others stay"):
         contains(p.stdout, "ok " + what, what)
 
 

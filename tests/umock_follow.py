@@ -108,5 +108,31 @@ stick = plug("1-3", "1234", "9999", "Z1")
 wait_for("re-enumerated under another id, attached again by port", lambda: "pt-usb-1_3" in attached())
 f.terminate()
 f.wait()
+
+# a physical port is one port: the device back at USB 3 is on the other bus, and followed there
+f = follower("--port", "1-5")
+pump(1.0)
+fast = bus.plug("2-5", "0781", "5583", "F1", peer="usb1-port5")[:2]
+wait_for("followed to the other half of its physical port", lambda: "pt-usb-2_5" in attached())
+unplug(fast)
+wait_for("detached from the other half", lambda: "pt-usb-2_5" not in attached())
+f.terminate()
+f.wait()
+
+# a port with a hub behind it: each device behind the hub, never the hub itself
+f = follower("--port", "1-4", "--behind")
+pump(1.0)
+hub = bus.plug("1-4", "05e3", "0610", "", devclass="09")[:2]
+keyboard = plug("1-4.1", "046d", "c31c", "K1")
+mouse = plug("1-4.2", "046d", "c077", "M1")
+wait_for("behind a hub: each device attached by its own port",
+         lambda: {"pt-usb-1_4_1", "pt-usb-1_4_2"} <= set(attached()))
+assert "pt-usb-1_4" not in attached(), attached()
+print("ok the hub itself is not attached")
+unplug(mouse)
+wait_for("behind a hub: the device that goes is detached, the others stay",
+         lambda: "pt-usb-1_4_2" not in attached() and "pt-usb-1_4_1" in attached())
+f.terminate()
+f.wait()
 vm.kill()
 print(open(LOG).read())

@@ -46,8 +46,10 @@ class Bus:
         self.next_devnum = 2
         self.handlers = {}
 
-    def plug(self, port, vid, pid, serial, devclass="00", on_reset=None):
-        """Adds the device at port with a fresh device number; the sysfs path and its node."""
+    def plug(self, port, vid, pid, serial, devclass="00", on_reset=None, peer=None):
+        """Adds the device at port with a fresh device number (peer: the hub port of the other
+        half of its physical port, "usb1-port3", linked as the kernel does); the sysfs path, the
+        node and its ioctl handler."""
         bus = int(port.split("-")[0])
         devnum = self.next_devnum
         self.next_devnum += 1
@@ -58,6 +60,9 @@ class Bus:
                                   ["DEVTYPE", "usb_device", "PRODUCT", f"{vid}/{pid}/100", "BUSNUM", f"{bus:03d}",
                                    "DEVNUM", f"{devnum:03d}", "DEVNAME", node])
         self.tb.set_attribute_binary(path, "descriptors", descriptors(vid, pid))
+        if peer:
+            os.makedirs(self.root + path + "/port")
+            os.symlink("../../" + peer, self.root + path + "/port/peer")
         os.makedirs(os.path.dirname(self.root + node), exist_ok=True)
         open(self.root + node, "w").close()
         handler = Usbfs(on_reset)

@@ -27,7 +27,7 @@ static void usb_free(pt_enum *e);
 struct pt_usb {
 	pt_enum *e;
 	char port[32];	/* "1-2.3" */
-	unsigned bus, devnum, speed;
+	unsigned bus, devnum, speed, devclass;
 	uint16_t vendor, product;
 	char *manufacturer, *product_string, *serial;
 	char *vendor_name, *product_name; /* hwdb */
@@ -249,6 +249,7 @@ void pt_usb_load(pt_enum *e)
 		u->bus = attr_uint(d, "busnum", 10);
 		u->devnum = attr_uint(d, "devnum", 10);
 		u->speed = attr_uint(d, "speed", 10);
+		u->devclass = attr_uint(d, "bDeviceClass", 16);
 		u->manufacturer = attr(d, "manufacturer");
 		u->product_string = attr(d, "product");
 		u->serial = attr(d, "serial");
@@ -306,6 +307,7 @@ PT_EXPORT const char *pt_usb_get_port(const pt_usb *u) { return u->port; }
 PT_EXPORT unsigned pt_usb_get_bus(const pt_usb *u) { return u->bus; }
 PT_EXPORT unsigned pt_usb_get_devnum(const pt_usb *u) { return u->devnum; }
 PT_EXPORT unsigned pt_usb_get_speed(const pt_usb *u) { return u->speed; }
+PT_EXPORT unsigned pt_usb_get_class(const pt_usb *u) { return u->devclass; }
 PT_EXPORT uint16_t pt_usb_get_vendor_id(const pt_usb *u) { return u->vendor; }
 PT_EXPORT uint16_t pt_usb_get_product_id(const pt_usb *u) { return u->product; }
 PT_EXPORT const char *pt_usb_get_manufacturer(const pt_usb *u) { return u->manufacturer; }

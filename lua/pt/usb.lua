@@ -99,12 +99,18 @@ end
 local RETRY_MS = 1000
 
 -- The follower's loop (scripts/usb-follow.lua, zigbee --follow): args.vm or args.socket, and
--- args.match (vendor:product), args.port or args.serial. Runs until the process is stopped.
+-- args.match (vendor:product), args.port (with args.behind: and every device behind a hub at
+-- it) or args.serial. Runs until the process is stopped.
 function M.follow(args)
   local target = { vm = args.vm, socket = args.socket }
+  -- the port itself, or with args.behind any port behind a hub plugged into it
+  local function under(port)
+    return port == args.port or (args.behind and port ~= nil and port:sub(1, #args.port + 1) == args.port .. ".")
+  end
   local function matches(d)
-    -- a physical port is followed on both halves: back at another speed, it is on the peer
-    if args.port then return d.port == args.port or d.peer_port == args.port end
+    -- a physical port is followed on both halves: back at another speed, it is on the peer;
+    -- QEMU cannot pass a hub, so behind a port the hubs stay and their devices go one by one
+    if args.port then return (under(d.port) or under(d.peer_port)) and not (args.behind and d.hub) end
     if args.serial then return d.serial == args.serial end
     return d.vendor_id .. ":" .. d.product_id == args.match
   end

@@ -566,6 +566,9 @@ typedef struct pt_usb_spec {
 	const char *port;
 	const char *serial;
 	unsigned bus, devnum;
+	/* by port: the other half of that physical port where known (pt_usb_get_peer_port), so that
+	 * emission covers the device at either speed */
+	const char *peer_port;
 } pt_usb_spec;
 /* What QEMU's usb-host will match on: vendor and product (port ""), or bus and port path. */
 typedef struct pt_usb_resolved {
@@ -644,7 +647,8 @@ int pt_emit_proxmox(pt_device *dev, const pt_emit_opts *opts, pt_emission **ret)
 /* Proxmox: hostpciN: ADDRESS,mdev=TYPE (Proxmox creates the mdev at VM start); a type the parent
  * does not offer, or has no instance left of, is refused naming what it offers. */
 int pt_emit_proxmox_mdev(pt_device *dev, const char *type, const pt_emit_opts *opts, pt_emission **ret);
-/* Proxmox: usbN: host=VVVV:PPPP or host=BUS-PORT. */
+/* Proxmox: usbN: host=VVVV:PPPP or host=BUS-PORT; by a port with a peer, a second usbN line for
+ * the other half (a device back at another speed is there; QEMU passes whichever is present). */
 int pt_emit_proxmox_usb(pt_ctx *ctx, const pt_usb_spec *usb, const pt_emit_opts *opts, pt_emission **ret);
 /* libvirt: <hostdev> elements for the PCI addresses ("DDDD:BB:SS.F") and the USB device (NULL:
  * none; by id or by bus and device number); with a domain name, inside a minimal q35/UEFI domain. */
@@ -689,8 +693,9 @@ int pt_node_read_report(pt_node *n, const char *file);
  * hostpciN: mapping=NAME,pcie=1" for each, then "no matching device on: NODE, ..." if any. */
 int pt_emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, size_t n_set, pt_node *const *nodes,
 		    size_t n_nodes, pt_emission **ret);
-/* usb.cfg: one map line a node (qemu-server takes one a node), by id or by port. Lines: the
- * usb.cfg text; notes: "in the VM: usbN: mapping=NAME". */
+/* usb.cfg: one map line a node (qemu-server takes one a node), by id or by port. By a port with
+ * a peer, a second mapping NAME-2 for the other half (one map line a node allows no more). Lines:
+ * the usb.cfg text; notes: "in the VM: usbN: mapping=NAME" (and NAME-2). */
 int pt_emit_usb_mapping(pt_ctx *ctx, const char *name, const pt_usb_spec *usb, const char *const *nodes,
 			size_t n_nodes, pt_emission **ret);
 /*

@@ -361,6 +361,8 @@ void pt_emit_opts_copy(pt_emit_opts *dst, const pt_emit_opts *src);
 /* inventory/usb.c: the usb-host match of a spec by port or id, checked: "1-2.3" or "10c4:ea60"
  * (lower case). */
 int pt_usb_spec_host(pt_ctx *ctx, const pt_usb_spec *usb, char host[64]);
+/* The other half of a spec's port (checked by pt_usb_spec_host), NULL for none. */
+const char *pt_usb_spec_peer(const pt_usb_spec *usb);
 /* inventory/rom.c: 0, or -EINVAL naming a name that is not a ROM file's */
 int pt_romfile_check(pt_ctx *ctx, const char *name);
 #define PT_ROM_MAX (64u << 20) /* the largest ROM read; the largest ROM BAR the kernel maps is far smaller */

@@ -137,6 +137,7 @@ static pt_usb_spec *check_usb(lua_State *L, int idx, pt_usb_spec *spec)
 	spec->id = opt_field(L, idx, "id");
 	spec->port = opt_field(L, idx, "port");
 	spec->serial = opt_field(L, idx, "serial");
+	spec->peer_port = opt_field(L, idx, "peer_port");
 	lua_getfield(L, idx, "bus");
 	spec->bus = (unsigned)lua_tointeger(L, -1);
 	lua_getfield(L, idx, "device");

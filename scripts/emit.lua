@@ -40,6 +40,11 @@ return {
       -- an id two present devices share cannot say which: the port form can
       local ok, err = pcall(pt.usb.resolve, usb, assert(pt.scan()):usb())
       if not ok then error(err, 0) end
+    elseif usb then
+      -- a physical port is one port: its other half, where the kernel links them, is emitted too
+      for _, d in ipairs(assert(pt.scan()):usb()) do
+        if d.port == usb.port then usb.peer_port = d.peer_port elseif d.peer_port == usb.port then usb.peer_port = d.port end
+      end
     end
     local inv, dev, set = nil, nil, {}
     if args.device then
@@ -66,9 +71,11 @@ return {
         out.notes = r.notes
       end
       if usb then
-        local r = proxmox.emit_usb { vm = args.vm, id = usb.id, port = usb.port }
+        local r = proxmox.emit_usb { vm = args.vm, id = usb.id, port = usb.port, peer_port = usb.peer_port }
         table.move(r.lines, 1, #r.lines, #out.lines + 1, out.lines)
         out.qm[#out.qm + 1] = r.qm
+        out.notes = out.notes or {}
+        table.move(r.notes, 1, #r.notes, #out.notes + 1, out.notes)
       end
       print(table.concat(f == "qm" and out.qm or out.lines, "\n"))
       if f == "proxmox" then

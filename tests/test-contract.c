@@ -156,6 +156,7 @@ static int emit_proxmox_usb(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_emit_opts o = { .size = sizeof(o), .vm = 100, .flags = PT_EMIT_USB3 };
 	pt_usb_spec by_id = { .id = "10C4:EA60" }, by_port = { .port = "1-2.3" }, bad = { .port = "1-2..3" };
+	pt_usb_spec halves = { .port = "1-2", .peer_port = "2-2" }, bad_peer = { .port = "1-2", .peer_port = "2-2,x=1" };
 	pt_emission *em;
 
 	if (pt_emit_proxmox_usb(ctx, &by_id, &o, &em) < 0)
@@ -168,6 +169,11 @@ static int emit_proxmox_usb(pt_ctx *ctx, pt_enum *e, FILE *out)
 	print_emission(em, out);
 	pt_emission_free(em);
 	said(ctx, pt_emit_proxmox_usb(ctx, &bad, &o, &em), out);
+	if (pt_emit_proxmox_usb(ctx, &halves, &o, &em) < 0)
+		return 1;
+	print_emission(em, out);
+	pt_emission_free(em);
+	said(ctx, pt_emit_proxmox_usb(ctx, &bad_peer, &o, &em), out);
 	return 0;
 }
 
@@ -394,7 +400,11 @@ static const struct test tests[] = {
 	{ "emit-proxmox-usb", "emit", emit_proxmox_usb,
 	  "usb0: host=10c4:ea60,usb3=1\n$ qm set 100 --usb0 host=10c4:ea60,usb3=1\n"
 	  "usb0: host=1-2.3\n$ qm set 100 --usb0 host=1-2.3\n"
-	  "-22 USB port \"1-2..3\": expected BUS-PORT(.PORT)*, e.g. 1-2.3\n" },
+	  "-22 USB port \"1-2..3\": expected BUS-PORT(.PORT)*, e.g. 1-2.3\n"
+	  "usb0: host=1-2\nusb1: host=2-2\n# 1-2 and the line after it are the two halves of one physical port (USB 2 and USB 3): "
+	  "a device back at another speed is on the other; QEMU passes whichever is there\n"
+	  "$ qm set 100 --usb0 host=1-2 --usb1 host=2-2\n"
+	  "-22 USB peer port \"2-2,x=1\": expected BUS-PORT(.PORT)*, e.g. 2-2\n" },
 	{ "emit-libvirt-and-qemu", "emit", emit_libvirt_and_qemu,
 	  "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n"
 	  "    <address domain='0x0000' bus='0x01' slot='0x00' function='0x1'/>\n  </source>\n</hostdev>\n"

@@ -266,6 +266,20 @@ def usb_a_physical_port_is_one_port(tmp):
     eq(ptlua(["--trusted", script], root=root).stdout.splitlines(),
        ["2-2\t1-2\t1\t2\t2-2", "1-2\t1-2\t1\t2\t-", "4-1.4\t3-1.4\t3\t1.4\t4-1.4", "2-9\t2-9\t2\t9\t-"],
        "by either half")
+    # emission by port covers both halves: two usbN lines, and (one map line a node) two mappings
+    for port in ("1-2", "2-2"):
+        out = ptlua(["scripts/emit.lua", "--usb-port", port, "--format", "proxmox", "--vm", "100"], root=root).stdout
+        eq(out.splitlines()[:2], ["usb0: host=1-2", "usb1: host=2-2"] if port == "1-2" else
+           ["usb0: host=2-2", "usb1: host=1-2"], f"proxmox lines by {port}")
+        contains(out, "the two halves of one physical port", "said why")
+    out = ptlua(["scripts/emit.lua", "--usb-port", "1-3", "--format", "proxmox", "--vm", "100"], root=root).stdout
+    eq([l for l in out.splitlines() if l.startswith("usb")], ["usb0: host=1-3"], "a port without a peer: one line")
+    out = ptlua(["scripts/emit.lua", "--usb-port", "3-1.4", "--format", "mapping", "--mapping", "conbee",
+                 "--node", "pve1", "--nodes", "pve2=x"], root=root).stdout
+    eq(out.splitlines()[:8], ["# /etc/pve/mapping/usb.cfg", "conbee", "\tmap path=3-1.4,node=pve1",
+                              "\tmap path=3-1.4,node=pve2", "", "conbee-2", "\tmap path=4-1.4,node=pve1",
+                              "\tmap path=4-1.4,node=pve2"], "one mapping a half")
+    contains(out, "usbN: mapping=conbee and usbM: mapping=conbee-2", "the VM's lines")
     for bad in ("1-", "0-1", "1-2..3", "1-2.", "a-1", "1-1.1.1.1.1.1.1.1"):
         p = ptlua(["scripts/usb.lua", "--port", bad, "--vm", "100"], root=root, check=None)
         eq(p.returncode != 0, True, f"port {bad!r} refused")

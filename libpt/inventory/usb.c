@@ -430,6 +430,9 @@ int pt_usb_spec_host(pt_ctx *ctx, const pt_usb_spec *usb, char host[64])
 		if (!pt_usb_port_is_valid(usb->port))
 			return pt_fail(ctx, -EINVAL, "USB port %s: expected BUS-PORT(.PORT)*, e.g. 1-2.3",
 				       pt_quote(q, sizeof(q), usb->port));
+		if (usb->peer_port && (!pt_usb_port_is_valid(usb->peer_port) || strlen(usb->peer_port) >= 32))
+			return pt_fail(ctx, -EINVAL, "USB peer port %s: expected BUS-PORT(.PORT)*, e.g. 2-2",
+				       pt_quote(q, sizeof(q), usb->peer_port));
 		snprintf(host, 64, "%s", usb->port);
 		return 0;
 	}
@@ -440,4 +443,11 @@ int pt_usb_spec_host(pt_ctx *ctx, const pt_usb_spec *usb, char host[64])
 	for (int i = 0; i < 10; i++)
 		host[i] = usb->id[i] >= 'A' && usb->id[i] <= 'F' ? usb->id[i] + ('a' - 'A') : usb->id[i];
 	return 0;
+}
+
+const char *pt_usb_spec_peer(const pt_usb_spec *usb)
+{
+	if (!usb || !usb->port || !usb->peer_port || strcmp(usb->peer_port, usb->port) == 0)
+		return NULL;
+	return usb->peer_port;
 }

@@ -58,7 +58,7 @@ end
 -- A USB device: by vid:pid, or by port when ids are ambiguous or the device re-enumerates.
 function M.emit_usb(opts)
   local vm = M.check_vmid(opts.vm)
-  return pt.emit_proxmox_usb({ id = opts.id and tostring(opts.id) or nil, port = opts.port },
+  return pt.emit_proxmox_usb({ id = opts.id and tostring(opts.id) or nil, port = opts.port, peer_port = opts.peer_port },
     { vm = vm, usb3 = opts.usb3, config = opts.config })
 end
 
@@ -102,7 +102,8 @@ end
 -- USB mappings (/etc/pve/mapping/usb.cfg): a map line a node, by id (or by port path).
 -- Returns { lines, notes }.
 function M.emit_usb_mapping(name, usb, nodes)
-  return pt.emit_usb_mapping(name, { id = usb.id and tostring(usb.id) or nil, port = usb.port }, nodes)
+  return pt.emit_usb_mapping(name, { id = usb.id and tostring(usb.id) or nil, port = usb.port, peer_port = usb.peer_port },
+    nodes)
 end
 
 -- Findings on every VM config under /etc/pve/qemu-server, or the one of `only`: libpt's lint

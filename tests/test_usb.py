@@ -202,7 +202,8 @@ def usb_libusb_sees_what_qemu_will(tmp):
                  "the reset is usbfs's USBDEVFS_RESET", "reset, found again by port with its new device number",
                  "reset refused while a process has the device open", "--force resets it anyway",
                  "--check names the process", "lint: a port QEMU will find empty", "lint: an id no device has",
-                 "lint: a device another process has open", "lint: the VM's own QEMU holding its device is no finding"):
+                 "lint: a device another process has open", "doctor: a VM's usbN line QEMU will find empty",
+                 "doctor: a device another process has open", "lint: the VM's own QEMU holding its device is no finding"):
         contains(p.stdout, "ok " + what, what)
 
 

@@ -20,7 +20,7 @@ def ptlua(*args, rc=0):
     p = wait(subprocess.Popen([PTLUA, "--root", ROOT, *args], cwd=TOP, env=ENV, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     out, err = p.communicate()
-    assert p.returncode == rc, f"{args}: exit {p.returncode}, expected {rc}\nstdout: {out}\nstderr: {err}"
+    assert rc is None or p.returncode == rc, f"{args}: exit {p.returncode}, expected {rc}\nstdout: {out}\nstderr: {err}"
     return out + err
 
 
@@ -76,6 +76,10 @@ expect("lint: a port QEMU will find empty", lint,
 expect("lint: an id no device has", lint, "100 usb2: host=dead:beef: QEMU would not find the USB device with id dead:beef")
 expect("lint: a device another process has open", lint,
        "100 usb0: host=1-2: /dev/bus/usb/001/002 (device 2 on bus 1) is open in process 4242, not this VM's QEMU")
+doctor = ptlua("scripts/doctor.lua", rc=None)
+expect("doctor: a VM's usbN line QEMU will find empty", doctor,
+       "[WARN] vm-usb: a VM's USB device as QEMU will find it\n       evidence: VM 100 usb1: host=1-7: QEMU would not find")
+expect("doctor: a device another process has open", doctor, "evidence: VM 100 usb0: host=1-2: /dev/bus/usb/001/002")
 os.makedirs(f"{ROOT}/var/run/qemu-server")
 with open(f"{ROOT}/var/run/qemu-server/100.pid", "w") as f:
     f.write("4242\n")

@@ -371,6 +371,28 @@ static bool scan_ids(pt_doctor *d, const char *v, const char *where, char *evide
 }
 
 /* "options vfio-pci ids=10de:1b81,10de:10f0" grabs every device with those ids. */
+/* The VMs' usbN lines as QEMU's usb-host will meet them (lint's libusb findings, on the running
+ * system only: a tree under a root gives none). */
+static void check_vm_usb(pt_doctor *d)
+{
+	pt_lint *l;
+
+	if (pt_lint_run(d->e, 0, &l) < 0)
+		return; /* an unreadable VM config is lint's to report */
+	for (size_t i = 0; i < pt_lint_get_count(l); i++) {
+		const pt_lint_finding *f = pt_lint_get(l, i);
+		bool missing = strcmp(f->code, "usb-not-found") == 0 || strcmp(f->code, "usb-no-access") == 0;
+		if (!missing && strcmp(f->code, "usb-held") && strcmp(f->code, "usb-unchecked"))
+			continue;
+		bool held = strcmp(f->code, "usb-held") == 0;
+		add(d, "vm-usb", missing || held ? PT_WARN : PT_INFO, "a VM's USB device as QEMU will find it",
+		    missing ? "plug the device in, or give the line the port or id it has now (usb.lua --check)"
+		    : held ? "detach it from the VM or program that has it (usb.lua --detach)" : NULL,
+		    "VM %u %s: %s", f->vm, f->key, f->message);
+	}
+	pt_lint_free(l);
+}
+
 static void check_ids(pt_doctor *d)
 {
 	char evidence[4096] = "", where[PATH_MAX + 16];
@@ -687,6 +709,7 @@ PT_EXPORT int pt_doctor_run(pt_enum *e, pt_device *dev, pt_doctor **ret)
 	check_modules(d);
 	check_blocked(d);
 	check_ids(d);
+	check_vm_usb(d);
 	if (dev)
 		check_device(d, dev);
 	if (d->oom) {

@@ -21,9 +21,9 @@ DESTDIR ?=
 
 LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
 LUA_LIBS := $(shell $(PKG_CONFIG) --libs lua5.4 2>/dev/null)
-# libkmod and libusb are loaded on first use (libpt/core/kmod.c, libpt/inventory/usbhost.c), not
-# linked: their start-up cost is measured.
-PCI_LIBS := $(shell $(PKG_CONFIG) --libs libpci libudev jansson mount 2>/dev/null) -ldl -pthread
+# libkmod, libusb and libmount are loaded on first use (libpt/core/dl.c), not linked: their
+# start-up cost is measured.
+PCI_LIBS := $(shell $(PKG_CONFIG) --libs libpci libudev jansson 2>/dev/null) -ldl -pthread
 
 # make check SANITIZE=1: everything built with ASan and UBSan, the whole suite run on it.
 ifeq ($(SANITIZE),1)
@@ -48,7 +48,7 @@ endif
 # The library's layers, one folder each: core (context, sysfs, files), inventory (the snapshot of
 # the host), analysis (what the snapshot means), actions (what changes the host), emit (VM and
 # host configuration).
-LIB_SRC = $(addprefix libpt/core/,ctx.c sysfs.c address.c files.c strv.c host.c kmod.c parallel.c) \
+LIB_SRC = $(addprefix libpt/core/,dl.c ctx.c sysfs.c address.c files.c strv.c host.c kmod.c parallel.c) \
 	$(addprefix libpt/inventory/,snapshot.c pci.c iommu.c libpci.c names.c pciconfig.c usb.c mdev.c rom.c node.c vmconfig.c hostfacts.c usbhost.c) \
 	$(addprefix libpt/analysis/,explain.c guard.c modprobe.c doctor.c companions.c usbresolve.c lint.c json.c) \
 	$(addprefix libpt/actions/,journal.c txn.c qmp.c reset.c romdump.c usbreset.c) \

@@ -55,6 +55,19 @@ int pt_fail(pt_ctx *ctx, int err, const char *format, ...) PT_PRINTF(3, 4);
 /* 0, or -EINVAL naming the VM id (pt_vmid_is_valid). */
 int pt_check_vmid(pt_ctx *ctx, long long vm);
 
+/* dl.c: a library loaded on first use, once a process: fns[i] (a struct of typed pointers) from
+ * names[i]. 0, or -ENOPKG with why in error. */
+struct pt_dl {
+	const char *soname;
+	const char *const *names;
+	void **fns;
+	size_t n;
+	bool tried, loaded;
+	char error[256];
+};
+int pt_dl_load(struct pt_dl *dl);
+#define PT_DL(soname, names, fns) { soname, names, (void **)&(fns), sizeof(names) / sizeof(*(names)), false, false, "" }
+
 /* sysfs.c: bounded reads relative to a directory fd; each returns 0 or -errno. */
 int pt_read_attr(int dirfd, const char *name, char *buf, size_t size);
 int pt_read_bytes(int dirfd, const char *name, void *buf, size_t size, size_t *len);

@@ -5,7 +5,6 @@
  * while only the doctor's module checks and loading vfio-pci need it: `make bench` measures
  * ptlua's start-up against lua5.4's. The wrappers have libkmod's own signatures.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -15,7 +14,6 @@
 #include "libpt-private.h"
 
 static struct {
-	bool tried;
 	struct kmod_ctx *(*new)(const char *, const char *const *);
 	struct kmod_ctx *(*unref)(struct kmod_ctx *);
 	int (*module_new_from_name)(struct kmod_ctx *, const char *, struct kmod_module **);
@@ -25,25 +23,16 @@ static struct {
 				   int (*)(struct kmod_module *, const char *, void *), const void *,
 				   void (*)(struct kmod_module *, bool, void *));
 } k;
+static const char *const names[] = {
+	"kmod_new", "kmod_unref", "kmod_module_new_from_name", "kmod_module_unref", "kmod_module_get_path",
+	"kmod_module_probe_insert_module",
+};
+_Static_assert(sizeof(names) / sizeof(*names) == sizeof(k) / sizeof(void *), "one name a call");
+static struct pt_dl libkmod = PT_DL("libkmod.so.2", names, k);
 
 static bool load(void)
 {
-	if (!k.tried) {
-		k.tried = true;
-		void *h = dlopen("libkmod.so.2", RTLD_NOW | RTLD_LOCAL);
-		if (h) {
-			*(void **)&k.new = dlsym(h, "kmod_new");
-			*(void **)&k.unref = dlsym(h, "kmod_unref");
-			*(void **)&k.module_new_from_name = dlsym(h, "kmod_module_new_from_name");
-			*(void **)&k.module_unref = dlsym(h, "kmod_module_unref");
-			*(void **)&k.module_get_path = dlsym(h, "kmod_module_get_path");
-			*(void **)&k.probe_insert_module = dlsym(h, "kmod_module_probe_insert_module");
-		}
-		if (!k.new || !k.unref || !k.module_new_from_name || !k.module_unref || !k.module_get_path ||
-		    !k.probe_insert_module)
-			k.new = NULL;
-	}
-	return k.new != NULL;
+	return pt_dl_load(&libkmod) == 0;
 }
 
 static void release_kmod(pt_ctx *ctx)

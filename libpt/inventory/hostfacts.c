@@ -90,25 +90,50 @@ static void zfs_members(pt_ctx *ctx, struct pt_host_facts *h, const char *pool, 
 	waitpid(pid, NULL, 0);
 }
 
+/* libmount, loaded on first use (core/dl.c): it brings libblkid, libselinux and libpcre2 with it,
+ * while only the guard's disk facts need it. */
+static struct {
+	__typeof__(mnt_new_table) *new_table;
+	__typeof__(mnt_new_iter) *new_iter;
+	__typeof__(mnt_table_parse_stream) *table_parse_stream;
+	__typeof__(mnt_table_next_fs) *table_next_fs;
+	__typeof__(mnt_fs_get_target) *fs_get_target;
+	__typeof__(mnt_fs_get_source) *fs_get_source;
+	__typeof__(mnt_fs_get_fstype) *fs_get_fstype;
+	__typeof__(mnt_fs_get_devno) *fs_get_devno;
+	__typeof__(mnt_free_iter) *free_iter;
+	__typeof__(mnt_unref_table) *unref_table;
+} mnt;
+static const char *const mnt_names[] = {
+	"mnt_new_table",     "mnt_new_iter",	   "mnt_table_parse_stream", "mnt_table_next_fs", "mnt_fs_get_target",
+	"mnt_fs_get_source", "mnt_fs_get_fstype", "mnt_fs_get_devno",	     "mnt_free_iter",	  "mnt_unref_table",
+};
+_Static_assert(sizeof(mnt_names) / sizeof(*mnt_names) == sizeof(mnt) / sizeof(void *), "one name a call");
+static struct pt_dl libmount = PT_DL("libmount.so.1", mnt_names, mnt);
+
 /* /proc/self/mountinfo through libmount: the mounts where the host keeps what it needs, each
  * with the block device it is on (its sysfs name), or the ZFS pool's disks. */
 static void read_mounts(pt_ctx *ctx, struct pt_host_facts *h)
 {
-	struct libmnt_table *tb = mnt_new_table();
-	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	if (pt_dl_load(&libmount) < 0) {
+		pt_warn(ctx, "libmount cannot be loaded (%s): the disks the host runs from are not guarded", libmount.error);
+		return;
+	}
+	struct libmnt_table *tb = mnt.new_table();
+	struct libmnt_iter *it = mnt.new_iter(MNT_ITER_FORWARD);
 	struct libmnt_fs *fs;
 	FILE *f = pt_fopen_regular(ctx->rootfd, "proc/self/mountinfo");
 	char shown[PATH_MAX + 32];
 
 	snprintf(shown, sizeof(shown), "%s/proc/self/mountinfo", ctx->root);
-	if (!f || !tb || !it || mnt_table_parse_stream(tb, f, shown) < 0) {
+	if (!f || !tb || !it || mnt.table_parse_stream(tb, f, shown) < 0) {
 		pt_dbg(ctx, "%s: unreadable: the disks are not guarded", shown);
 		goto out;
 	}
-	while (mnt_table_next_fs(tb, it, &fs) == 0) {
-		const char *target = mnt_fs_get_target(fs), *source = mnt_fs_get_source(fs);
-		const char *fstype = mnt_fs_get_fstype(fs);
-		dev_t devno = mnt_fs_get_devno(fs);
+	while (mnt.table_next_fs(tb, it, &fs) == 0) {
+		const char *target = mnt.fs_get_target(fs), *source = mnt.fs_get_source(fs);
+		const char *fstype = mnt.fs_get_fstype(fs);
+		dev_t devno = mnt.fs_get_devno(fs);
 		struct pt_host_mount m = { 0 };
 
 		if (!target || !is_host_mount(target))
@@ -139,8 +164,8 @@ static void read_mounts(pt_ctx *ctx, struct pt_host_facts *h)
 out:
 	if (f)
 		fclose(f);
-	mnt_free_iter(it);
-	mnt_unref_table(tb);
+	mnt.free_iter(it);
+	mnt.unref_table(tb);
 }
 
 /* The interfaces of default routes: IPv4 destination 00000000 mask 00000000, IPv6 ::/0. */

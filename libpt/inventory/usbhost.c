@@ -3,13 +3,11 @@
  * What QEMU's usb-host will see. usb-host is built on libusb-1.0, so libpt asks libusb the same
  * questions: is there a device at this bus and port path (or with these ids, the first, as QEMU
  * takes it), and does its usbfs node open. The inventory itself reads sysfs and never opens a
- * device; libusb is loaded here on first use (dlopen), so a scan or a ptlua start never maps it.
+ * device; libusb is loaded on first use (core/dl.c), so a scan or a ptlua start never maps it.
  * libusb sees the running system's /sys and /dev only: a root elsewhere is refused (-EXDEV).
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +17,6 @@
 #include <libusb-1.0/libusb.h>
 
 #include "libpt-private.h"
-
-#define LIBUSB_SONAME "libusb-1.0.so.0"
 
 /* The calls libpt makes, typed by libusb's own declarations. */
 static struct {
@@ -37,32 +33,14 @@ static struct {
 	__typeof__(libusb_reset_device) *reset_device;
 	__typeof__(libusb_strerror) *strerror;
 } lib;
-static char load_error[256];
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-
-static void load(void)
-{
-	void *h = dlopen(LIBUSB_SONAME, RTLD_NOW | RTLD_LOCAL);
-	void **fn = (void **)&lib;
-	static const char *const names[] = {
-		"libusb_init",	       "libusb_exit",	   "libusb_get_device_list", "libusb_free_device_list",
-		"libusb_get_bus_number", "libusb_get_device_address", "libusb_get_port_numbers",
-		"libusb_get_device_descriptor", "libusb_open", "libusb_close", "libusb_reset_device",
-		"libusb_strerror",
-	};
-	_Static_assert(sizeof(names) / sizeof(*names) == sizeof(lib) / sizeof(void *), "one name a call");
-
-	if (!h) {
-		snprintf(load_error, sizeof(load_error), "%s", dlerror());
-		return;
-	}
-	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
-		if (!(fn[i] = dlsym(h, names[i]))) {
-			snprintf(load_error, sizeof(load_error), "%s: no %s", LIBUSB_SONAME, names[i]);
-			memset(&lib, 0, sizeof(lib));
-			return; /* the handle stays: a library is loaded once a process */
-		}
-}
+static const char *const names[] = {
+	"libusb_init",	       "libusb_exit",	   "libusb_get_device_list", "libusb_free_device_list",
+	"libusb_get_bus_number", "libusb_get_device_address", "libusb_get_port_numbers",
+	"libusb_get_device_descriptor", "libusb_open", "libusb_close", "libusb_reset_device",
+	"libusb_strerror",
+};
+_Static_assert(sizeof(names) / sizeof(*names) == sizeof(lib) / sizeof(void *), "one name a call");
+static struct pt_dl libusb = PT_DL("libusb-1.0.so.0", names, lib);
 
 /* libusb's answer for this root: -EXDEV where the root is not the running system's. */
 static int start(pt_ctx *ctx, struct pt_usbhost *h)
@@ -79,9 +57,8 @@ static int start(pt_ctx *ctx, struct pt_usbhost *h)
 		return pt_fail(ctx, -EXDEV, "libusb sees the running system's /sys/bus/usb and /dev/bus/usb, not %s/sys "
 			       "and %s/dev: QEMU's view of a USB device is only checked on the host itself",
 			       ctx->root, ctx->root);
-	pthread_once(&load_once, load);
-	if (!lib.init)
-		return pt_fail(ctx, -ENOPKG, "libusb-1.0 cannot be loaded (%s): install libusb-1.0-0", load_error);
+	if (pt_dl_load(&libusb) < 0)
+		return pt_fail(ctx, -ENOPKG, "libusb-1.0 cannot be loaded (%s): install libusb-1.0-0", libusb.error);
 	int r = lib.init(&h->usb);
 	if (r < 0)
 		return pt_fail(ctx, -EIO, "libusb_init: %s", lib.strerror(r));

@@ -244,6 +244,18 @@ static void push_host(lua_State *L, const pt_usb_host *h)
 		pt_lua_set_integer(L, "was_devnum", h->was_devnum);
 }
 
+/* The device as a table, or nil, message, errno; the context let go. */
+static int host_answer(lua_State *L, pt_ctx *ctx, int r, const pt_usb_host *h)
+{
+	int n = 1;
+	if (r < 0)
+		n = pt_lua_fail(L, r, pt_ctx_last_error(ctx));
+	else
+		push_host(L, h);
+	pt_ctx_unref(ctx);
+	return n;
+}
+
 /* pt.usb_host(resolved): what QEMU's usb-host will find (libusb), {port, bus, devnum, id, node,
  * holder}, or nil, message, errno */
 static int pt_lua_usb_host(lua_State *L)
@@ -255,15 +267,7 @@ static int pt_lua_usb_host(lua_State *L)
 	pt_ctx *ctx = pt_lua_root_context(L);
 	if (!ctx)
 		return lua_error(L);
-	int r = pt_usb_check_host(ctx, &m, &h);
-	if (r < 0) {
-		r = pt_lua_fail(L, r, pt_ctx_last_error(ctx));
-		pt_ctx_unref(ctx);
-		return r;
-	}
-	pt_ctx_unref(ctx);
-	push_host(L, &h);
-	return 1;
+	return host_answer(L, ctx, pt_usb_check_host(ctx, &m, &h), &h);
 }
 
 /* pt.usb_reset(resolved [, {force = bool, timeout_ms = N}]): where the device is after its
@@ -289,15 +293,7 @@ static int pt_lua_usb_reset(lua_State *L)
 	pt_ctx *ctx = pt_lua_root_context(L);
 	if (!ctx)
 		return lua_error(L);
-	int r = pt_usb_reset(ctx, &m, flags, (unsigned)timeout, &h);
-	if (r < 0) {
-		r = pt_lua_fail(L, r, pt_ctx_last_error(ctx));
-		pt_ctx_unref(ctx);
-		return r;
-	}
-	pt_ctx_unref(ctx);
-	push_host(L, &h);
-	return 1;
+	return host_answer(L, ctx, pt_usb_reset(ctx, &m, flags, (unsigned)timeout, &h), &h);
 }
 
 static int pt_lua_usb_port_valid(lua_State *L)

@@ -121,6 +121,7 @@ function M.follow(args)
     return s
   end
   local attached = {} -- port -> device id in QEMU
+  local failed = {}   -- port -> true: present, its attach failed; tried again each round
   local function present()
     local inv = assert(pt.scan())
     local found = {}
@@ -132,12 +133,13 @@ function M.follow(args)
   local function attach(d)
     local devid, err = M.attach(spec(d))
     if devid then
-      attached[d.port] = devid
+      attached[d.port], failed[d.port] = devid, nil
       print(string.format("attached %s (%s:%s at %s)", devid, d.vendor_id, d.product_id, d.port))
     elseif err and err:find("Duplicate", 1, true) then
-      attached[d.port] = M.device_id(args.match and { id = args.match } or { port = d.port })
+      attached[d.port], failed[d.port] = M.device_id(args.match and { id = args.match } or { port = d.port }), nil
     else
-      pt.warn(err)
+      if not failed[d.port] then print(string.format("attach at %s failed, trying again: %s", d.port, tostring(err))) end
+      failed[d.port] = true
     end
   end
   local function detach(port)
@@ -170,9 +172,18 @@ function M.follow(args)
         for _, d in ipairs(present()) do
           if d.port == event.port and not attached[d.port] then attach(d) end
         end
-      elseif event.action == "remove" and attached[event.port] then
-        detach(event.port)
+      elseif event.action == "remove" then
+        failed[event.port] = nil
+        if attached[event.port] then detach(event.port) end
       end
+    end
+    -- a failed attach (the device still settling, QEMU busy) is tried again, not left
+    if connected and next(failed) then
+      local still = {}
+      for _, d in ipairs(present()) do
+        if failed[d.port] and not attached[d.port] then still[d.port] = true; attach(d) end
+      end
+      for port in pairs(failed) do if not still[port] then failed[port] = nil end end
     end
   end
 end

@@ -39,6 +39,9 @@ typedef struct pt_opts {
 	const char *zpool;	/* the zpool program asked which disks a ZFS pool the host is on has
 				 * (the guard): NULL /usr/sbin/zpool or /sbin/zpool; never a PATH
 				 * search; run with an empty environment */
+	const char *systemctl;	/* the systemctl that stops and starts the display manager when the
+				 * console is handed to a VM (pt_hold_console): NULL /usr/bin/systemctl
+				 * on the running system ("/"), none under another root */
 } pt_opts;
 
 int pt_ctx_new(pt_ctx **ret, const pt_opts *opts);
@@ -330,6 +333,9 @@ const char *pt_device_get_critical_reason(pt_device *dev);
  * the reason naming the critical member in pt_ctx_last_error(). PT_TAKE_FORCE overrides (and
  * logs a warning). Every action that takes devices away calls it. */
 #define PT_TAKE_FORCE 1u
+/* The host's console was handed over (pt_hold_console): a device that is critical only as the
+ * console's or the boot VGA device may go; every other reason still refuses. */
+#define PT_TAKE_CONSOLE 2u
 int pt_device_check_take(pt_device *dev, unsigned flags);
 
 /*
@@ -367,6 +373,7 @@ const char *pt_status_to_string(pt_status s);
 typedef struct pt_txn pt_txn;
 #define PT_TXN_FORCE (1u << 0)	 /* take host-critical devices too */
 #define PT_TXN_DRY_RUN (1u << 1) /* commit only plans */
+#define PT_TXN_CONSOLE (1u << 2) /* the console is handed over: PT_TAKE_CONSOLE */
 int pt_txn_new_bind(pt_device *dev, unsigned vm, unsigned flags, pt_txn **ret);
 int pt_txn_new_restore(pt_ctx *ctx, unsigned vm, unsigned flags, pt_txn **ret);
 /* Adds another device's passthrough set to a bind (a GPU's functions in other groups): one
@@ -385,6 +392,29 @@ const char *pt_txn_get_device(const pt_txn *t, size_t i);
 size_t pt_txn_get_step_count(pt_txn *t);
 const char *pt_txn_get_step(pt_txn *t, size_t i);
 int pt_txn_commit(pt_txn *t);
+
+/*
+ * Holds: what a VM holds of the host besides its devices' drivers, each journaled
+ * (/run/libpt/hold-VM-SEQ) before it is made and given back by the VM's restore
+ * (pt_txn_new_restore: after its devices, newest first), also after a crash. Decided under
+ * libpt's lock from what is true then. flags: PT_TXN_DRY_RUN (nothing written). *steps_ret: the
+ * writes made (or planned), one a line, to free. A failure gives back what the call took.
+ *
+ * pt_hold_mdev: an mdev of the parent's TYPE (uuid NULL: a new random one, in uuid_ret) written
+ * to its `create`; -ENOSPC when no instance is left, -EEXIST for a UUID in use.
+ * pt_hold_vgpu: an NVIDIA vGPU 17+ VF's current_vgpu_type set to TYPE (one of its
+ * creatable_vgpu_types; -EBUSY when it has another), given back as 0.
+ * pt_hold_console: the host's console handed over for its only GPU: the display manager stopped
+ * (systemctl, pt_opts.systemctl), every bound vtconsole unbound, every firmware framebuffer
+ * (efi-, vesa-, simple-framebuffer) unbound from its driver; given back in reverse.
+ */
+int pt_hold_mdev(pt_device *parent, const char *type, const char *uuid, unsigned vm, unsigned flags,
+		 char uuid_ret[37], char **steps_ret);
+int pt_hold_vgpu(pt_device *vf, long type, unsigned vm, unsigned flags, char **steps_ret);
+int pt_hold_console(pt_ctx *ctx, unsigned vm, unsigned flags, char **steps_ret);
+/* How many holds the VM has now (journals), or -errno; how many a committed restore gave back. */
+int pt_holds_count(pt_ctx *ctx, unsigned vm);
+size_t pt_txn_get_hold_count(const pt_txn *t);
 
 /*
  * Writes a host configuration file under the root atomically (a temporary file, fsynced and
@@ -690,9 +720,12 @@ int pt_node_read_report(pt_node *n, const char *file);
  * function 0's ids, as pve-guest-common does) when the set holds the whole slot, one a function
  * otherwise (NAME, NAME-2, ...); a `map` line for each device of each node that is the same kind
  * (a VF for a VF). Lines: the pci.cfg text, mappings apart by an empty line. Notes: "in the VM:
- * hostpciN: mapping=NAME,pcie=1" for each, then "no matching device on: NODE, ..." if any. */
+ * hostpciN: mapping=NAME,pcie=1" for each, then "no matching device on: NODE, ..." if any.
+ * PT_MAPPING_MDEV: the devices provide mediated devices (`mdev 1`; the VM's line takes mdev=TYPE
+ * and Proxmox creates the mdev at start). */
+#define PT_MAPPING_MDEV 1u
 int pt_emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, size_t n_set, pt_node *const *nodes,
-		    size_t n_nodes, pt_emission **ret);
+		    size_t n_nodes, unsigned flags, pt_emission **ret);
 /* usb.cfg: one map line a node (qemu-server takes one a node), by id or by port. By a port with
  * a peer, a second mapping NAME-2 for the other half (one map line a node allows no more). Lines:
  * the usb.cfg text; notes: "in the VM: usbN: mapping=NAME" (and NAME-2). */

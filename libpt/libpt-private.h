@@ -14,6 +14,7 @@
 #define PT_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 struct pci_access;
+struct pt_strv;
 struct kmod_ctx;
 
 enum pt_name { PT_NAME_VENDOR, PT_NAME_DEVICE, PT_NAME_SUBSYSTEM, PT_NAME_CLASS, PT_NAME_MAX };
@@ -42,6 +43,7 @@ struct pt_ctx {
 	const char *cpu_vendor;
 	char *cmdline;		/* host.c, on first use */
 	char *zpool;		/* pt_opts.zpool; NULL: the system's */
+	char *systemctl;	/* pt_opts.systemctl; NULL: the system's on "/", none elsewhere */
 };
 
 void pt_log(pt_ctx *ctx, int priority, const char *file, int line, const char *fn,
@@ -54,6 +56,11 @@ void pt_log(pt_ctx *ctx, int priority, const char *file, int line, const char *f
 int pt_fail(pt_ctx *ctx, int err, const char *format, ...) PT_PRINTF(3, 4);
 /* 0, or -EINVAL naming the VM id (pt_vmid_is_valid). */
 int pt_check_vmid(pt_ctx *ctx, long long vm);
+
+/* run.c: a program of the system (an absolute path, no PATH search) run with an empty
+ * environment, its output to *out (NULL: /dev/null); its exit status, or -errno. */
+int pt_run_program(const char *exe, char *const argv[], int *out);
+int pt_program_wait(pid_t pid);
 
 /* dl.c: a library loaded on first use, once a process: fns[i] (a struct of typed pointers) from
  * names[i]. 0, or -ENOPKG with why in error. */
@@ -304,6 +311,12 @@ int pt_journal_write(pt_ctx *ctx, const struct pt_journal *j);
 int pt_journal_read(pt_ctx *ctx, const char *address, struct pt_journal *j);
 int pt_journal_remove(pt_ctx *ctx, const char *address);
 int pt_journal_list(pt_ctx *ctx, char (**ret)[PT_ADDR_MAX], size_t *n);
+int pt_journal_put(pt_ctx *ctx, const char *name, const char *text);
+int pt_journal_get(pt_ctx *ctx, const char *name, char *buf, size_t size);
+int pt_journal_names(pt_ctx *ctx, const char *prefix, struct pt_strv *ret);
+/* hold.c: the VM's holds given back newest first, under the lock (plan: only said in steps):
+ * how many, or -errno. */
+int pt_holds_give_back(pt_ctx *ctx, unsigned vm, bool plan, struct pt_strv *steps);
 bool pt_pid_alive(pid_t pid);
 
 /* inventory/hostfacts.c: the host's facts, read once for a snapshot */
@@ -359,6 +372,7 @@ void pt_strv_addf(struct pt_strv *s, const char *format, ...) PT_PRINTF(2, 3);
 bool pt_strv_has(const struct pt_strv *s, const char *str);
 char *pt_strv_join(const struct pt_strv *s, const char *sep);
 void pt_strv_free(struct pt_strv *s);
+int pt_strv_compare(const void *a, const void *b);
 /* emit/text.c */
 char *pt_shell_join(const struct pt_strv *words);
 /* The result, the lists moved into it (notes and command words may be NULL). */

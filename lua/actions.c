@@ -17,18 +17,20 @@ struct txn_opts {
 	lua_Integer lock_timeout_ms;
 };
 
-/* {vm = 100, dry_run = bool, force = bool, timeout_ms = n, lock_timeout_ms = n}; unknown keys
+/* {vm = 100, dry_run = bool, force = bool, console = bool (the console is handed over),
+ * timeout_ms = n, lock_timeout_ms = n}; unknown keys
  * are misuse. */
 static void txn_options(lua_State *L, int idx, struct txn_opts *o, bool allow_force)
 {
-	static const char *const keys[] = { "vm", "dry_run", "force", "timeout_ms", "lock_timeout_ms", "root", NULL };
+	static const char *const keys[] = { "vm",	 "dry_run", "force", "console", "timeout_ms", "lock_timeout_ms",
+					    "root", NULL };
 	luaL_checktype(L, idx, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		int known = 0;
 		for (int i = 0; keys[i] && lua_type(L, -2) == LUA_TSTRING; i++)
 			known |= strcmp(lua_tostring(L, -2), keys[i]) == 0 &&
-				 (allow_force || strcmp(keys[i], "force") != 0);
+				 (allow_force || (strcmp(keys[i], "force") && strcmp(keys[i], "console")));
 		if (!known)
 			luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -2, NULL)));
 		lua_pop(L, 1);
@@ -39,11 +41,13 @@ static void txn_options(lua_State *L, int idx, struct txn_opts *o, bool allow_fo
 	o->flags = lua_toboolean(L, -1) ? PT_TXN_DRY_RUN : 0;
 	lua_getfield(L, idx, "force");
 	o->flags |= lua_toboolean(L, -1) ? PT_TXN_FORCE : 0;
+	lua_getfield(L, idx, "console");
+	o->flags |= lua_toboolean(L, -1) ? PT_TXN_CONSOLE : 0;
 	lua_getfield(L, idx, "timeout_ms");
 	o->timeout_ms = luaL_optinteger(L, -1, 0);
 	lua_getfield(L, idx, "lock_timeout_ms");
 	o->lock_timeout_ms = luaL_optinteger(L, -1, 0);
-	lua_pop(L, 5);
+	lua_pop(L, 6);
 	if (o->vm < 0 || o->vm > 0xffffffffLL)
 		luaL_argerror(L, idx, "vm out of range");
 }
@@ -167,7 +171,9 @@ static int pt_lua_restore(lua_State *L)
 	lua_pop(L, 3);
 	lua_replace(L, 1);
 	lua_settop(L, 1);
-	return txn_devices(L);
+	txn_devices(L);
+	lua_pushinteger(L, (lua_Integer)pt_txn_get_hold_count(pt_lua_check_open(L, 1, TXN_MT)));
+	return 2; /* the devices given back, and how many holds */
 }
 
 /* pt.write_file(path, content [, {backup = true, mkdir = true, root = DIR}]): atomic, under the root.
@@ -217,7 +223,91 @@ int pt_lua_dev_reset(lua_State *L)
 	return 1;
 }
 
+/* The options of a hold: {vm = N, dry_run = bool}; the flags. */
+static unsigned hold_options(lua_State *L, int idx, lua_Integer *vm)
+{
+	luaL_checktype(L, idx, LUA_TTABLE);
+	lua_getfield(L, idx, "vm");
+	*vm = luaL_checkinteger(L, -1);
+	luaL_argcheck(L, *vm > 0 && *vm <= PT_VMID_MAX, idx, "vm: a VM id");
+	lua_getfield(L, idx, "dry_run");
+	unsigned flags = lua_toboolean(L, -1) ? PT_TXN_DRY_RUN : 0;
+	lua_pop(L, 2);
+	if (!(flags & PT_TXN_DRY_RUN))
+		pt_lua_check_action(L, "a hold");
+	return flags;
+}
+
+/* The steps of a hold as a list of lines (steps freed), after extra values already pushed. */
+static int hold_answer(lua_State *L, pt_ctx *ctx, int r, char *steps, int pushed)
+{
+	if (r < 0) {
+		lua_pop(L, pushed);
+		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
+	}
+	lua_newtable(L);
+	lua_Integer i = 0;
+	for (char *save, *line = strtok_r(steps, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		lua_pushstring(L, line);
+		lua_rawseti(L, -2, ++i);
+	}
+	free(steps);
+	if (pushed)
+		lua_insert(L, -1 - pushed);
+	return pushed + 1;
+}
+
+/* dev:create_mdev{type =, vm =, uuid = nil, dry_run = false}: the steps and the mdev's UUID */
+int pt_lua_dev_create_mdev(lua_State *L)
+{
+	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
+	lua_Integer vm;
+	char uuid[37], *steps = NULL;
+
+	unsigned flags = hold_options(L, 2, &vm);
+	lua_getfield(L, 2, "type");
+	lua_getfield(L, 2, "uuid");
+	const char *type = luaL_checkstring(L, -2), *want = luaL_optstring(L, -1, NULL);
+	int r = pt_hold_mdev(dev, type, want, (unsigned)vm, flags, uuid, &steps);
+	lua_pop(L, 2);
+	if (r == 0)
+		lua_pushstring(L, uuid);
+	return hold_answer(L, pt_enum_get_context(pt_device_get_enum(dev)), r, steps, r == 0);
+}
+
+/* dev:set_vgpu_type{type = N, vm =, dry_run = false}: the steps */
+int pt_lua_dev_set_vgpu_type(lua_State *L)
+{
+	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
+	lua_Integer vm;
+	char *steps = NULL;
+
+	unsigned flags = hold_options(L, 2, &vm);
+	lua_getfield(L, 2, "type");
+	lua_Integer type = luaL_checkinteger(L, -1);
+	lua_pop(L, 1);
+	int r = pt_hold_vgpu(dev, (long)type, (unsigned)vm, flags, &steps);
+	return hold_answer(L, pt_enum_get_context(pt_device_get_enum(dev)), r, steps, 0);
+}
+
+/* pt.hand_over_console{vm =, dry_run = false}: the steps */
+static int pt_lua_hand_over_console(lua_State *L)
+{
+	lua_Integer vm;
+	char *steps = NULL;
+
+	unsigned flags = hold_options(L, 1, &vm);
+	pt_ctx *ctx = pt_lua_root_context(L);
+	if (!ctx)
+		return lua_error(L);
+	int r = pt_hold_console(ctx, (unsigned)vm, flags, &steps);
+	int n = hold_answer(L, ctx, r, steps, 0);
+	pt_ctx_unref(ctx);
+	return n;
+}
+
 const luaL_Reg pt_lua_actions_funcs[] = {
+	{ "hand_over_console", pt_lua_hand_over_console },
 	{ "bind", pt_lua_bind },
 	{ "restore", pt_lua_restore },
 	{ "write_file", pt_lua_write_file },

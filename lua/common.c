@@ -162,6 +162,21 @@ void pt_lua_set_zpool(lua_State *L, const char *zpool)
 	lua_setfield(L, LUA_REGISTRYINDEX, ZPOOL_KEY);
 }
 
+void pt_lua_set_systemctl(lua_State *L, const char *systemctl)
+{
+	lua_pushstring(L, systemctl);
+	lua_setfield(L, LUA_REGISTRYINDEX, SYSTEMCTL_KEY);
+}
+
+/* The programs the contexts run (ptlua --zpool, --systemctl), pushed: pop 2 after pt_ctx_new. */
+static void programs(lua_State *L, pt_opts *opts)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, ZPOOL_KEY);
+	opts->zpool = lua_tostring(L, -1);
+	lua_getfield(L, LUA_REGISTRYINDEX, SYSTEMCTL_KEY);
+	opts->systemctl = lua_tostring(L, -1);
+}
+
 void pt_lua_set_root(lua_State *L, const char *root)
 {
 	lua_pushstring(L, root);
@@ -187,10 +202,9 @@ pt_ctx *pt_lua_root_context(lua_State *L)
 
 	lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
 	opts.root = lua_tostring(L, -1);
-	lua_getfield(L, LUA_REGISTRYINDEX, ZPOOL_KEY);
-	opts.zpool = lua_tostring(L, -1);
+	programs(L, &opts);
 	int r = pt_ctx_new(&ctx, &opts);
-	lua_pop(L, 2);
+	lua_pop(L, 3);
 	if (r < 0) {
 		pt_lua_fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/", strerror(-r)));
 		return NULL;
@@ -240,8 +254,7 @@ int pt_lua_context(lua_State *L)
 		lua_getfield(L, LUA_REGISTRYINDEX, ROOT_KEY);
 		opts.root = lua_tostring(L, -1);
 	}
-	lua_getfield(L, LUA_REGISTRYINDEX, ZPOOL_KEY);
-	opts.zpool = lua_tostring(L, -1);
+	programs(L, &opts);
 	r = pt_ctx_new(&ctx, &opts);
 	if (r < 0)
 		return pt_lua_fail(L, r, lua_pushfstring(L, "%s: %s", opts.root ? opts.root : "/",

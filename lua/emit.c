@@ -608,10 +608,11 @@ static int push_mapping(lua_State *L, pt_emission *em)
 	return 1;
 }
 
-/* pt.emit_mapping(name, addresses, nodes): pci.cfg {lines, notes}; nodes[1] is this node */
+/* pt.emit_mapping(name, addresses, nodes [, {mdev = bool}]): pci.cfg {lines, notes}; nodes[1] is
+ * this node */
 static int l_emit_mapping(lua_State *L)
 {
-	lua_settop(L, 3);
+	lua_settop(L, 4);
 	const char *name = luaL_tolstring(L, 1, NULL);
 	size_t n_set, n_nodes;
 	const char **set = check_addresses(L, 2, &n_set);
@@ -626,8 +627,9 @@ static int l_emit_mapping(lua_State *L)
 		nodes[i] = pt_lua_check_open(L, -1, NODE_MT);
 		lua_pop(L, 1); /* the list keeps it */
 	}
+	unsigned flags = lua_istable(L, 4) && bool_field(L, 4, "mdev", false) ? PT_MAPPING_MDEV : 0;
 	pt_ctx *ctx = root_ctx(L);
-	if (pt_emit_mapping(ctx, name, set, n_set, nodes, n_nodes, &em) < 0)
+	if (pt_emit_mapping(ctx, name, set, n_set, nodes, n_nodes, flags, &em) < 0)
 		return raise(L, ctx, true);
 	pt_ctx_unref(ctx);
 	return push_mapping(L, em);

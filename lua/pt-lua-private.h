@@ -21,6 +21,7 @@
 #define MONITOR_MT "pt.Monitor"
 #define ROOT_KEY "pt.root"
 #define ZPOOL_KEY "pt.zpool"
+#define SYSTEMCTL_KEY "pt.systemctl"
 #define LOADING_KEY "pt.loading"
 
 /* Every userdata holds one reference; closing drops it, later use raises. */
@@ -86,6 +87,8 @@ int pt_lua_dev_companions(lua_State *L);
 int pt_lua_enum_hostpci(lua_State *L);
 int pt_lua_dev_read_rom(lua_State *L);
 int pt_lua_dev_reset(lua_State *L);
+int pt_lua_dev_create_mdev(lua_State *L);
+int pt_lua_dev_set_vgpu_type(lua_State *L);
 int pt_lua_dev_mdev_types(lua_State *L);
 int pt_lua_dev_mdevs(lua_State *L);
 int pt_lua_dev_vgpu_types(lua_State *L);

@@ -16,5 +16,8 @@ void pt_lua_setup(lua_State *L, const char *root);
 void pt_lua_set_root(lua_State *L, const char *root);
 /* The zpool program those contexts ask about a ZFS pool's disks (ptlua --zpool; pt_opts.zpool). */
 void pt_lua_set_zpool(lua_State *L, const char *zpool);
+/* The systemctl that stops and starts the display manager when the console is handed to a VM
+ * (ptlua --systemctl; pt_opts.systemctl). */
+void pt_lua_set_systemctl(lua_State *L, const char *systemctl);
 
 #endif

@@ -99,6 +99,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 		{ "read_rom", pt_lua_dev_read_rom },	   { "reset", pt_lua_dev_reset },
 		{ "mdev_types", pt_lua_dev_mdev_types }, { "mdevs", pt_lua_dev_mdevs },
 		{ "vgpu_types", pt_lua_dev_vgpu_types }, { "companions", pt_lua_dev_companions },
+		{ "create_mdev", pt_lua_dev_create_mdev }, { "set_vgpu_type", pt_lua_dev_set_vgpu_type },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg enum_methods[] = {

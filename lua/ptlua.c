@@ -2,7 +2,7 @@
 /*
  * ptlua: runs libpt's Lua scripts and recipes, the way lua.c runs a script.
  *
- *   ptlua [--root DIR] [--zpool PROGRAM] [-v] [--trusted] SCRIPT [ARGS...]
+ *   ptlua [--root DIR] [--zpool PROGRAM] [--systemctl PROGRAM] [-v] [--trusted] SCRIPT [ARGS...]
  *   ptlua --describe SCRIPT | --check SCRIPT...
  *
  * It runs as root from Proxmox hookscripts, so the environment does not steer it: LUA_INIT,
@@ -26,11 +26,13 @@ static int verbose;
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: %s [--root DIR] [--zpool PROGRAM] [-v] [--trusted] SCRIPT [ARGS...]\n"
+	fprintf(stderr, "usage: %s [--root DIR] [--zpool PROGRAM] [--systemctl PROGRAM] [-v] [--trusted] SCRIPT [ARGS...]\n"
 			"       %s --describe SCRIPT\n"
 			"       %s --check SCRIPT...\n"
 			"  --root DIR    read /sys, /proc, /dev, /run and /etc under DIR\n"
 			"  --zpool PROGRAM  the zpool that says a ZFS pool's disks (default /usr/sbin/zpool)\n"
+			"  --systemctl PROGRAM  the systemctl that stops and starts the display manager\n"
+			"                   (default /usr/bin/systemctl; none under --root)\n"
 			"  -v            show a traceback with errors\n"
 			"  --trusted     run the script with Lua's whole library (io, os), not in the sandbox\n"
 			"  --describe    print a recipe's help\n"
@@ -78,6 +80,7 @@ struct main_args {
 	int script;
 	const char *root;
 	const char *zpool;
+	const char *systemctl;
 	const char *mode; /* "run", "describe", "check" */
 	int trusted;
 	int exit_code;
@@ -95,6 +98,8 @@ static int pmain(lua_State *L)
 	pt_lua_setup(L, a->root);
 	if (a->zpool)
 		pt_lua_set_zpool(L, a->zpool);
+	if (a->systemctl)
+		pt_lua_set_systemctl(L, a->systemctl);
 	set_arg(L, a->argv, a->argc, a->script);
 	lua_gc(L, LUA_GCRESTART);
 	lua_gc(L, LUA_GCGEN, 0, 0);
@@ -142,6 +147,8 @@ int main(int argc, char **argv)
 			a.trusted = 1;
 		else if (strcmp(argv[i], "--zpool") == 0 && i + 1 < argc)
 			a.zpool = argv[++i];
+		else if (strcmp(argv[i], "--systemctl") == 0 && i + 1 < argc)
+			a.systemctl = argv[++i];
 		else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
 			a.root = argv[++i];
 		else if (strncmp(argv[i], "--root=", 7) == 0)

@@ -6,44 +6,7 @@
 local pt = require "pt"
 local passthrough = require "pt.passthrough"
 
-local function is_gpu(d)
-  return d.class and d.class >> 16 == 0x03
-end
-
--- The GPU asked for, or the only discrete GPU (integrated ones sit on a root bus, bus 00).
-local function find_gpu(inv, address)
-  if address then
-    local dev, err = inv:device(address)
-    if not dev then error(err, 0) end
-    if not is_gpu(dev) then error(string.format("%s is a %s, not a GPU", dev.address, dev.class_name or "device"), 0) end
-    return dev
-  end
-  local found = {}
-  for d in inv:devices() do
-    if is_gpu(d) and d.bus ~= 0 then found[#found + 1] = d end
-  end
-  if #found ~= 1 then
-    local list = {}
-    for i, d in ipairs(found) do list[i] = d.address end
-    error(#found == 0 and "no discrete GPU on this host" or
-      "several discrete GPUs (" .. table.concat(list, ", ") .. "): choose one with --gpu", 0)
-  end
-  return found[1]
-end
-
-local function devices_of(inv, gpu, force)
-  -- the functions of its slot that go with it: audio, USB (USB-C), serial bus (UCSI)
-  local devices = { gpu }
-  for _, d in ipairs(gpu:companions()) do devices[#devices + 1] = d end
-  for _, d in ipairs(devices) do
-    if d.verdict == "shared" and not force then
-      local x = d:explain()
-      error(string.format("%s shares its IOMMU group with devices of other slots: %s (--force takes them too)",
-        d.address, x and x.reason or d.verdict), 0)
-    end
-  end
-  return devices
-end
+local find_gpu, devices_of = passthrough.find_gpu, passthrough.gpu_devices
 
 return {
   name = "gpu-audio",
@@ -71,7 +34,7 @@ return {
       gpu = find_gpu(inv, args.gpu)
     else
       for _, d in ipairs(passthrough.config_addresses(inv, args.config)) do
-        if is_gpu(d) then gpu = gpu or d end
+        if passthrough.is_gpu(d) then gpu = gpu or d end
       end
       if not gpu then error("no GPU among the VM's hostpci lines; set the gpu default in the script", 0) end
     end

@@ -1,7 +1,10 @@
 #!/usr/bin/env ptlua
 -- Shares a GPU between VMs: the mediated device types each parent offers (and how many are
 -- left), its live mdevs, NVIDIA vGPU 17+ types on VFs; the VM configuration for a type
--- (Proxmox creates the mdev at start), or for an existing mdev in libvirt or QEMU.
+-- (Proxmox creates the mdev at start; --emit mapping writes a cluster mapping with mdev 1), or
+-- for an existing mdev in libvirt or QEMU. For libvirt and QEMU, --create makes the mdev for a
+-- VM, and --vgpu-type sets a VF's vGPU type: each journaled, and given back by the VM's restore
+-- (restore.lua --vm N, or a hookscript's post-stop).
 local pt = require "pt"
 local json = require "pt.json"
 local proxmox = require "pt.proxmox"
@@ -27,8 +30,12 @@ return {
     { name = "type", type = "string", help = "the mdev type for the VM (Proxmox creates the mdev)" },
     { name = "vm", type = "vmid", help = "the VM (with --type)" },
     { name = "uuid", type = "string", help = "an existing mdev, for --emit libvirt or qemu" },
-    { name = "emit", type = "enum", values = { "proxmox", "qm", "libvirt", "qemu" }, default = "proxmox",
+    { name = "emit", type = "enum", values = { "proxmox", "qm", "libvirt", "qemu", "mapping" }, default = "proxmox",
       help = "what to print" },
+    { name = "mapping", type = "string", help = "the cluster mapping's name (with --emit mapping)" },
+    { name = "create", type = "bool", help = "create an mdev of --type for --vm (given back at its restore)" },
+    { name = "vgpu-type", type = "integer", help = "set the VF's NVIDIA vGPU type for --vm (given back at its restore)" },
+    { name = "dry-run", type = "bool", help = "with --create or --vgpu-type: print the writes, make none" },
     { name = "json", type = "bool", help = "the listing as JSON" },
   },
   run = function(args)
@@ -67,6 +74,29 @@ return {
       else
         print(require("pt.qemu").shell(require("pt.qemu").mdev_args(args.uuid)))
       end
+      return 0
+    end
+    if args.create or args["vgpu-type"] then
+      if not args.vm then error("--vm: the VM that holds it", 0) end
+      local steps, uuid
+      if args.create then
+        if not args.type then error("--type: the mdev type to create", 0) end
+        steps, uuid = dev:create_mdev { type = args.type, vm = args.vm, uuid = args.uuid, dry_run = args["dry-run"] }
+      else
+        steps, err = dev:set_vgpu_type { type = args["vgpu-type"], vm = args.vm, dry_run = args["dry-run"] }
+      end
+      if not steps then error(uuid or err, 0) end
+      for _, step in ipairs(steps) do print(step) end
+      if args.create and not args["dry-run"] then
+        print(string.format("mdev %s (%s) on %s for vm %d; for the VM: vgpu.lua --device %s --uuid %s --emit libvirt|qemu",
+          uuid, args.type, dev.address, args.vm, dev.address, uuid))
+      end
+      return 0
+    end
+    if args.emit == "mapping" then
+      if not args.mapping then error("--emit mapping needs --mapping NAME", 0) end
+      proxmox.print_mapping(proxmox.emit_mapping(args.mapping, { dev.address },
+        { { name = "localhost", inventory = inv } }, { mdev = true }))
       return 0
     end
     if not args.type or not args.vm then error("--type and --vm: the mdev type and the VM that gets it", 0) end

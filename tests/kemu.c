@@ -3,6 +3,11 @@
  * writes to driver_override, drivers/D/bind, drivers/D/unbind and drivers_probe under
  * $KEMU_ROOT/sys change the `driver` links as the kernel would, synchronously.
  *
+ * mdevs: a UUID written to PARENT/mdev_supported_types/TYPE/create makes PARENT/UUID (its
+ * mdev_type link, a `remove` file) and sys/bus/mdev/devices/UUID, one available instance fewer;
+ * 1 written to UUID/remove undoes it. Platform drivers (the firmware framebuffer): DEVICE
+ * written to sys/bus/platform/drivers/D/unbind or bind takes or makes the `driver` links.
+ *
  * Writes of 1 and 0 to a device's `rom` are taken (appended to .rom_writes beside it) and leave
  * the image as it is; a 1 to `reset` is appended to .resets (reset@ADDRESS=ERRNO fails it).
  *
@@ -231,6 +236,93 @@ static int emulate_reset(const char *path, const char *value)
 	return 0;
 }
 
+static int add_instances(const char *type_dir, int delta)
+{
+	char file[PATH_MAX], buf[32] = "0";
+	snprintf(file, sizeof(file), "%s/available_instances", type_dir);
+	FILE *f = fopen(file, "r");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '0';
+		fclose(f);
+	}
+	int n = atoi(buf) + delta;
+	if (n < 0)
+		return -ENOSPC;
+	f = fopen(file, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%d\n", n);
+	fclose(f);
+	return 0;
+}
+
+static int emulate_mdev(const char *path, const char *value)
+{
+	char dir[PATH_MAX], parent[PATH_MAX], uuid[64], name[PATH_MAX], target[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0'; /* .../TYPE or .../UUID */
+	if (strcmp(strrchr(path, '/'), "/create") == 0) {
+		snprintf(uuid, sizeof(uuid), "%.*s", (int)strcspn(value, "\n"), value);
+		snprintf(parent, sizeof(parent), "%s", dir);
+		*strrchr(parent, '/') = '\0';
+		*strrchr(parent, '/') = '\0'; /* the parent device */
+		snprintf(name, sizeof(name), "%s/%s", parent, uuid);
+		int r = add_instances(dir, -1);
+		if (r < 0)
+			return r;
+		if (mkdir(name, 0755) < 0)
+			return add_instances(dir, 1), -EEXIST;
+		snprintf(target, sizeof(target), "%s/mdev_type", name);
+		kernel_link(dir, target);
+		snprintf(target, sizeof(target), "%s/remove", name);
+		FILE *f = fopen(target, "w");
+		if (f)
+			fclose(f);
+		snprintf(target, sizeof(target), "%s/sys/bus/mdev/devices", root());
+		mkdir(target, 0755);
+		snprintf(target, sizeof(target), "%s/sys/bus/mdev/devices/%s", root(), uuid);
+		return kernel_link(name, target) < 0 ? -errno : 0;
+	}
+	/* UUID/remove */
+	char type[PATH_MAX], link[PATH_MAX];
+	snprintf(name, sizeof(name), "%s/mdev_type", dir);
+	ssize_t n = readlink(name, link, sizeof(link) - 1);
+	if (n < 0)
+		return 1; /* not an mdev: the write goes to the file */
+	link[n] = '\0';
+	snprintf(type, sizeof(type), "%s/%s", dir, link);
+	add_instances(type, 1);
+	unlink(name);
+	snprintf(name, sizeof(name), "%s/remove", dir);
+	unlink(name);
+	snprintf(target, sizeof(target), "%s/sys/bus/mdev/devices/%s", root(), strrchr(dir, '/') + 1);
+	unlink(target);
+	return rmdir(dir) < 0 ? -errno : 0;
+}
+
+static int emulate_platform(const char *driver, const char *step, const char *value)
+{
+	char device[128], dev[PATH_MAX], drv[PATH_MAX], name[PATH_MAX], link[PATH_MAX];
+	snprintf(device, sizeof(device), "%.*s", (int)strcspn(value, "\n"), value);
+	snprintf(name, sizeof(name), "%s/sys/bus/platform/devices/%s", root(), device);
+	snprintf(link, sizeof(link), "%s/sys/bus/platform/drivers/%s", root(), driver);
+	if (!realpath(name, dev) || !realpath(link, drv))
+		return -ENODEV;
+	snprintf(name, sizeof(name), "%s/driver", dev);
+	snprintf(link, sizeof(link), "%s/%s", drv, device);
+	if (strcmp(step, "unbind") == 0) {
+		if (unlink(name) < 0)
+			return -ENODEV;
+		unlink(link);
+		return 0;
+	}
+	if (access(name, F_OK) == 0)
+		return -EBUSY;
+	kernel_link(dev, link);
+	return kernel_link(drv, name) < 0 ? -errno : 0;
+}
+
 static int emulate(int fd, const char *value, size_t n, const char *path)
 {
 	char address[64], dev[PATH_MAX], step[16], driver[64] = "";
@@ -242,6 +334,12 @@ static int emulate(int fd, const char *value, size_t n, const char *path)
 		return emulate_rom(path, value);
 	if (strlen(path) > 6 && strcmp(path + strlen(path) - 6, "/reset") == 0)
 		return emulate_reset(path, value);
+	if ((strlen(path) > 7 && strcmp(path + strlen(path) - 7, "/create") == 0 && strstr(path, "/mdev_supported_types/")) ||
+	    (strlen(path) > 7 && strcmp(path + strlen(path) - 7, "/remove") == 0 && !strstr(path, "/sys/bus/pci/")))
+		return emulate_mdev(path, value);
+	if (sscanf(rel, "sys/bus/platform/drivers/%63[^/]/%15s", driver, step) == 2 &&
+	    (strcmp(step, "bind") == 0 || strcmp(step, "unbind") == 0))
+		return emulate_platform(driver, step, value);
 	if (n && strcmp(path + strlen(path) - 16, "/driver_override") == 0) {
 		char dir[PATH_MAX];
 		snprintf(dir, sizeof(dir), "%.*s", (int)(strlen(path) - 16), path);

@@ -213,12 +213,12 @@ static int emit_mapping_two_nodes(pt_ctx *ctx, pt_enum *e, FILE *out)
 	snprintf(path, sizeof(path), "%s/pve2.json", pt_ctx_get_root(ctx));
 	if ((r = pt_node_read_report(nodes[1], path)) < 0)
 		return said(ctx, r, out);
-	if ((r = pt_emit_mapping(ctx, "gpu", set, 2, nodes, 2, &em)) < 0)
+	if ((r = pt_emit_mapping(ctx, "gpu", set, 2, nodes, 2, 0, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
 	pt_emission_free(em);
 	said(ctx, pt_node_add_device(nodes[1], &bad), out);
-	said(ctx, pt_emit_mapping(ctx, "gpu;x", set, 2, nodes, 2, &em), out);
+	said(ctx, pt_emit_mapping(ctx, "gpu;x", set, 2, nodes, 2, 0, &em), out);
 	pt_node_free(nodes[0]);
 	pt_node_free(nodes[1]);
 	said(ctx, pt_node_new(ctx, "-pve", &nodes[0]), out);

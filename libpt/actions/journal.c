@@ -223,6 +223,56 @@ int pt_journal_remove(pt_ctx *ctx, const char *address)
 	return r;
 }
 
+/* A journal file of another kind (hold.c's), NAME under /run/libpt: written atomically, read
+ * bounded, listed by prefix (sorted). */
+int pt_journal_put(pt_ctx *ctx, const char *name, const char *text)
+{
+	int dir = journal_dir(ctx, true);
+
+	if (dir < 0)
+		return dir;
+	int r = pt_write_atomic(dir, name, text, strlen(text), 0600, NULL);
+	close(dir);
+	return r < 0 ? pt_fail(ctx, r, "journal %s/" JOURNAL_DIR "/%s: %s", ctx->root, name, strerror(-r)) : 0;
+}
+
+int pt_journal_get(pt_ctx *ctx, const char *name, char *buf, size_t size)
+{
+	int dir = journal_dir(ctx, false);
+
+	if (dir < 0)
+		return dir;
+	int r = pt_read_attr(dir, name, buf, size);
+	close(dir);
+	return r;
+}
+
+int pt_journal_names(pt_ctx *ctx, const char *prefix, struct pt_strv *ret)
+{
+	int dir = journal_dir(ctx, false);
+	struct dirent *de;
+	DIR *d;
+
+	memset(ret, 0, sizeof(*ret));
+	if (dir < 0)
+		return dir == -ENOENT ? 0 : dir;
+	if (!(d = fdopendir(dir))) {
+		close(dir);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+			pt_strv_add(ret, de->d_name);
+	closedir(d);
+	if (ret->oom) {
+		pt_strv_free(ret);
+		return -ENOMEM;
+	}
+	if (ret->n)
+		qsort(ret->v, ret->n, sizeof(*ret->v), pt_strv_compare);
+	return 0;
+}
+
 /* The addresses that have a journal, sorted. */
 int pt_journal_list(pt_ctx *ctx, char (**ret)[PT_ADDR_MAX], size_t *n)
 {

@@ -52,6 +52,7 @@ struct pt_txn {
 	size_t n_items;
 	char **plan;
 	size_t n_plan;
+	size_t n_holds; /* restore: the VM's holds (hold.c) given back */
 };
 
 /* ---- steps ---- */
@@ -453,7 +454,8 @@ PT_EXPORT int pt_txn_add_device(pt_txn *t, pt_device *dev)
 	if (!dev->group)
 		return pt_fail(ctx, -ENODEV, "%s: in no IOMMU group (%s): it cannot be passed through",
 			       dev->address, dev->e->n_groups ? "its iommu_group link is missing" : "the IOMMU is off");
-	if ((r = pt_device_check_take(dev, t->flags & PT_TXN_FORCE ? PT_TAKE_FORCE : 0)) < 0)
+	if ((r = pt_device_check_take(dev, (t->flags & PT_TXN_FORCE ? PT_TAKE_FORCE : 0) |
+						   (t->flags & PT_TXN_CONSOLE ? PT_TAKE_CONSOLE : 0))) < 0)
 		return r;
 	for (size_t i = 0; i < dev->n_set; i++) {
 		pt_device *m = dev->set[i];
@@ -594,7 +596,15 @@ static int make_plan(pt_txn *t)
 	t->n_plan = 0;
 	for (size_t i = 0; r == 0 && i < t->n_items; i++)
 		r = t->restore ? restore_item(t, PLAN, &t->items[i]) : bind_item(t, PLAN, &t->items[i]);
-	return r;
+	if (r == 0 && t->restore) {
+		/* then what else the VM holds, newest first */
+		struct pt_strv steps = { 0 };
+		r = pt_holds_give_back(t->ctx, t->vm, true, &steps);
+		for (size_t i = 0; r >= 0 && i < steps.n; i++)
+			r = note(t, PLAN, "%s", steps.v[i]);
+		pt_strv_free(&steps);
+	}
+	return r < 0 ? r : 0;
 }
 
 PT_EXPORT size_t pt_txn_get_step_count(pt_txn *t)
@@ -612,6 +622,7 @@ PT_EXPORT const char *pt_txn_get_step(pt_txn *t, size_t i)
 }
 
 PT_EXPORT size_t pt_txn_get_device_count(const pt_txn *t) { return t->n_items; }
+PT_EXPORT size_t pt_txn_get_hold_count(const pt_txn *t) { return t->n_holds; }
 
 PT_EXPORT const char *pt_txn_get_device(const pt_txn *t, size_t i)
 {
@@ -665,6 +676,13 @@ PT_EXPORT int pt_txn_commit(pt_txn *t)
 		r = t->restore ? restore_item(t, COMMIT, &t->items[i]) : bind_item(t, COMMIT, &t->items[i]);
 	if (r < 0 && !t->restore && i > 0)
 		rollback(t, i - 1);
+	if (r == 0 && t->restore) {
+		struct pt_strv steps = { 0 };
+		int given = pt_holds_give_back(t->ctx, t->vm, false, &steps);
+		pt_strv_free(&steps);
+		r = given < 0 ? given : 0;
+		t->n_holds = given < 0 ? 0 : (size_t)given;
+	}
 	pt_journal_unlock(lock);
 	return r;
 }

@@ -197,6 +197,11 @@ PT_EXPORT int pt_device_check_take(pt_device *dev, unsigned flags)
 		pt_device *m = set[i];
 		if (!m->critical)
 			continue;
+		if ((flags & PT_TAKE_CONSOLE) && !(m->critical & ~(unsigned)(PT_CRITICAL_CONSOLE | PT_CRITICAL_BOOT_VGA))) {
+			pt_warn(dev->e->ctx, "%s: taken although %s is the host's %s: the console is handed over",
+				dev->address, m->address, m->critical_reason);
+			continue;
+		}
 		if (flags & PT_TAKE_FORCE) {
 			pt_warn(dev->e->ctx, "%s: taken although %s is host-critical: %s (forced)",
 				dev->address, m->address, m->critical_reason);

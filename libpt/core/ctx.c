@@ -58,8 +58,11 @@ PT_EXPORT int pt_ctx_new(pt_ctx **ret, const pt_opts *opts)
 		ctx->log_fn = opts->log_fn;
 		ctx->log_data = opts->log_data;
 	}
-	if (opts && opts->size >= offsetof(pt_opts, zpool) + sizeof(opts->zpool) && opts->zpool &&
-	    !(ctx->zpool = strdup(opts->zpool))) {
+	if ((opts && opts->size >= offsetof(pt_opts, zpool) + sizeof(opts->zpool) && opts->zpool &&
+	     !(ctx->zpool = strdup(opts->zpool))) ||
+	    (opts && opts->size >= offsetof(pt_opts, systemctl) + sizeof(opts->systemctl) && opts->systemctl &&
+	     !(ctx->systemctl = strdup(opts->systemctl)))) {
+		free(ctx->zpool);
 		free(ctx);
 		return -ENOMEM;
 	}
@@ -103,6 +106,7 @@ PT_EXPORT pt_ctx *pt_ctx_unref(pt_ctx *ctx)
 	close(ctx->rootfd);
 	free(ctx->cmdline);
 	free(ctx->zpool);
+	free(ctx->systemctl);
 	free(ctx->root);
 	free(ctx);
 	return NULL;

@@ -121,3 +121,9 @@ bool pt_word_valid(const char *s, bool digit_first, const char *punct)
 			return false;
 	return true;
 }
+
+/* For qsort of a strv's strings. */
+int pt_strv_compare(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}

@@ -144,15 +144,15 @@ static int units_of(pt_ctx *ctx, const struct pt_node *here, const char *const *
 }
 
 PT_EXPORT int pt_emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, size_t n_set, pt_node *const *nodes,
-			      size_t n_nodes, pt_emission **ret)
+			      size_t n_nodes, unsigned flags, pt_emission **ret)
 {
 	struct pt_strv lines = { 0 }, notes = { 0 }, missing = { 0 };
 	struct unit *units = NULL;
 	size_t n_units = 0;
 	int r;
 
-	if (!ctx || !ret || !nodes || n_nodes == 0 || (n_set && !set))
-		return ctx ? pt_fail(ctx, -EINVAL, "pt_emit_mapping: no nodes") : -EINVAL;
+	if (!ctx || !ret || !nodes || n_nodes == 0 || (n_set && !set) || (flags & ~PT_MAPPING_MDEV))
+		return ctx ? pt_fail(ctx, -EINVAL, "pt_emit_mapping: no nodes, or unknown flags") : -EINVAL;
 	if ((r = check_mapping_name(ctx, name)) < 0 || (r = units_of(ctx, nodes[0], set, n_set, &units, &n_units)) < 0)
 		return r;
 	for (size_t u = 0; u < n_units; u++) {
@@ -192,7 +192,12 @@ PT_EXPORT int pt_emit_mapping(pt_ctx *ctx, const char *name, const char *const *
 			if (!found && !pt_strv_has(&missing, node->name))
 				pt_strv_add(&missing, node->name);
 		}
-		pt_strv_addf(&notes, "in the VM: hostpciN: mapping=%s,pcie=1", mname);
+		if (flags & PT_MAPPING_MDEV) {
+			/* Proxmox creates an mdev of hostpciN's mdev= type on the mapped device */
+			pt_strv_add(&lines, "\tmdev 1");
+			pt_strv_addf(&notes, "in the VM: hostpciN: mapping=%s,mdev=TYPE,pcie=1", mname);
+		} else
+			pt_strv_addf(&notes, "in the VM: hostpciN: mapping=%s,pcie=1", mname);
 	}
 	if (missing.n) {
 		char *list = pt_strv_join(&missing, ", ");

@@ -50,29 +50,21 @@ static bool add_item(void **v, size_t *n, size_t size, const void *item)
 static void zfs_members(pt_ctx *ctx, struct pt_host_facts *h, const char *pool, const char *mountpoint)
 {
 	const char *const zpool[] = { ctx->zpool ? ctx->zpool : "/usr/sbin/zpool", ctx->zpool ? "" : "/sbin/zpool" };
-	char *argv[] = { "zpool", "status", "-LP", (char *)pool, NULL }, *envp[] = { NULL };
+	char *argv[] = { "zpool", "status", "-LP", (char *)pool, NULL };
 	const char *exe = NULL;
 	char line[1024];
-	int fds[2];
-	pid_t pid;
+	int out;
 
 	for (size_t i = 0; i < 2 && !exe; i++)
 		if (zpool[i][0] == '/' && access(zpool[i], X_OK) == 0)
 			exe = zpool[i];
-	if (!exe || pipe2(fds, O_CLOEXEC) < 0)
+	int pid = exe ? pt_run_program(exe, argv, &out) : -ENOENT;
+	if (pid < 0)
 		return;
-	pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(fds[1], 1);
-		dup2(null, 2);
-		execve(exe, argv, envp);
-		_exit(127);
-	}
-	close(fds[1]);
-	FILE *f = pid > 0 ? fdopen(fds[0], "r") : NULL;
+	FILE *f = fdopen(out, "r");
 	if (!f) {
-		close(fds[0]);
+		close(out);
+		pt_program_wait(pid);
 		return;
 	}
 	while (fgets(line, sizeof(line), f)) {
@@ -87,7 +79,7 @@ static void zfs_members(pt_ctx *ctx, struct pt_host_facts *h, const char *pool, 
 		add_item((void **)&h->mounts, &h->n_mounts, sizeof(m), &m);
 	}
 	fclose(f);
-	waitpid(pid, NULL, 0);
+	pt_program_wait(pid);
 }
 
 /* libmount, loaded on first use (core/dl.c): it brings libblkid, libselinux and libpcre2 with it,

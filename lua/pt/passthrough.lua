@@ -20,6 +20,46 @@ function M.device(address, kind, accepts)
   return inv, dev
 end
 
+function M.is_gpu(d)
+  return d.class and d.class >> 16 == 0x03
+end
+
+-- The GPU asked for, or the only discrete GPU (integrated ones sit on a root bus, bus 00).
+function M.find_gpu(inv, address)
+  if address then
+    local dev, err = inv:device(address)
+    if not dev then error(err, 0) end
+    if not M.is_gpu(dev) then error(string.format("%s is a %s, not a GPU", dev.address, dev.class_name or "device"), 0) end
+    return dev
+  end
+  local found = {}
+  for d in inv:devices() do
+    if M.is_gpu(d) and d.bus ~= 0 then found[#found + 1] = d end
+  end
+  if #found ~= 1 then
+    local list = {}
+    for i, d in ipairs(found) do list[i] = d.address end
+    error(#found == 0 and "no discrete GPU on this host" or
+      "several discrete GPUs (" .. table.concat(list, ", ") .. "): choose one with --gpu", 0)
+  end
+  return found[1]
+end
+
+-- A GPU with the functions of its slot that go with it (audio, USB-C, UCSI); a set that shares
+-- its IOMMU group with other slots' devices refused unless forced.
+function M.gpu_devices(inv, gpu, force)
+  local devices = { gpu }
+  for _, d in ipairs(gpu:companions()) do devices[#devices + 1] = d end
+  for _, d in ipairs(devices) do
+    if d.verdict == "shared" and not force then
+      local x = d:explain()
+      error(string.format("%s shares its IOMMU group with devices of other slots: %s (--force takes them too)",
+        d.address, x and x.reason or d.verdict), 0)
+    end
+  end
+  return devices
+end
+
 -- The common arguments of recipes that take devices for a VM.
 function M.args(extra)
   local args = {
@@ -33,10 +73,12 @@ function M.args(extra)
   return args
 end
 
--- Binds the devices' passthrough sets for the VM, in one transaction. Returns the addresses.
+-- Binds the devices' passthrough sets for the VM, in one transaction (args.console: the host's
+-- console was handed over, so its GPU may go). Returns the addresses.
 function M.bind(devices, args)
   if not args.vm then error("--vm is required to bind", 0) end
-  local txn, err = pt.bind(devices, { vm = args.vm, dry_run = args["dry-run"], force = args.force })
+  local txn, err = pt.bind(devices, { vm = args.vm, dry_run = args["dry-run"], force = args.force,
+    console = args.console })
   if not txn then error(err, 0) end
   if args["dry-run"] then
     for _, step in ipairs(txn:plan()) do print(step) end

@@ -77,8 +77,9 @@ end
 -- slot, one a function otherwise; each node's devices of the same kind as map lines).
 -- set: the set's addresses (or records) on this node; nodes: the first is this node, each
 -- { name =, inventory = inv } (a scan), { name =, report = FILE } (report.lua --json) or
--- { name =, devices = records } (a published report's). Returns { lines, notes }.
-function M.emit_mapping(name, set, nodes)
+-- { name =, devices = records } (a published report's). opts.mdev: the devices provide mediated
+-- devices (`mdev 1`). Returns { lines, notes }.
+function M.emit_mapping(name, set, nodes, opts)
   local cnodes = {}
   for i, node in ipairs(nodes) do
     local n = pt.node(node.name)
@@ -89,7 +90,7 @@ function M.emit_mapping(name, set, nodes)
   end
   local addresses = {}
   for i, d in ipairs(set) do addresses[i] = type(d) == "table" and d.address or d end
-  return pt.emit_mapping(name, addresses, cnodes)
+  return pt.emit_mapping(name, addresses, cnodes, { mdev = opts and opts.mdev or false })
 end
 
 -- The mapping as it is printed: the pci.cfg sections, then the VM's lines.

@@ -156,6 +156,10 @@ int pt_device_set_sriov_numvfs(pt_device *dev, unsigned n);
 /* Waits at most timeout_ms until the PF has n VFs (its virtfn links, read now); -ETIMEDOUT
  * naming how many there were. *elapsed_ms: how long it took. */
 int pt_device_wait_sriov_vfs(pt_device *dev, unsigned n, unsigned timeout_ms, unsigned *elapsed_ms);
+/* Both, and with vf_driver each new VF given that driver before any other probes it: autoprobe
+ * off (sriov_drivers_autoprobe 0) while they are made, each VF's driver_override and
+ * drivers_probe, autoprobe back as it was (also on failure). vf_driver NULL: the system's. */
+int pt_device_create_vfs(pt_device *pf, unsigned n, const char *vf_driver, unsigned wait_ms, unsigned *took_ms);
 
 /*
  * Option ROMs (a GPU's vBIOS): a device's own, read through sysfs, or a file a user brings.
@@ -747,7 +751,7 @@ int pt_host_plan_new(pt_enum *e, const char *const *addresses, size_t n, unsigne
 		     const char *cpu_vendor, pt_host_plan **ret);
 /* VFs that exist at every boot: /etc/libpt/sriov-PF.conf for libpt-sriov@PF.service (ordered
  * before pve-guests.service), the count and the bounded wait. */
-int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_ms, pt_host_plan **ret);
+int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_ms, const char *vf_driver, pt_host_plan **ret);
 void pt_host_plan_free(pt_host_plan *p);
 pt_ctx *pt_host_plan_get_context(const pt_host_plan *p);
 size_t pt_host_plan_get_change_count(const pt_host_plan *p);

@@ -677,16 +677,17 @@ static int l_host_plan(lua_State *L)
 	return 1;
 }
 
-/* pt.sriov_plan(pf, vfs, wait_ms) */
+/* pt.sriov_plan(pf, vfs, wait_ms [, vf_driver]) */
 static int l_sriov_plan(lua_State *L)
 {
 	pt_device *pf = pt_lua_check_open(L, 1, DEVICE_MT);
 	lua_Integer vfs = luaL_checkinteger(L, 2), wait = luaL_checkinteger(L, 3);
+	const char *vf_driver = luaL_optstring(L, 4, NULL);
 	pt_host_plan *p;
 
 	luaL_argcheck(L, vfs >= 0 && vfs <= 65535, 2, "a count of VFs");
 	luaL_argcheck(L, wait >= 0 && wait <= 3600000, 3, "milliseconds");
-	if (pt_host_plan_new_sriov(pf, (unsigned)vfs, (unsigned)wait, &p) < 0)
+	if (pt_host_plan_new_sriov(pf, (unsigned)vfs, (unsigned)wait, vf_driver, &p) < 0)
 		return raise(L, pt_enum_get_context(pt_device_get_enum(pf)), false);
 	pt_lua_push_box(L, p, PLAN_MT);
 	return 1;

@@ -513,6 +513,31 @@ static int dev_set_numvfs(lua_State *L)
 	return 1;
 }
 
+/* dev:create_vfs(n, {driver = NAME, wait_ms = N}): the VFs made with their driver decided first;
+ * the milliseconds they took, or nil, message, errno. */
+static int dev_create_vfs(lua_State *L)
+{
+	pt_lua_check_action(L, "create_vfs");
+	pt_device *d = DEV(L);
+	lua_Integer n = luaL_checkinteger(L, 2), ms = 60000;
+	const char *driver = NULL;
+	unsigned took = 0;
+	luaL_argcheck(L, n >= 0 && n <= 0xffff, 2, "out of range");
+	if (!lua_isnoneornil(L, 3)) {
+		luaL_checktype(L, 3, LUA_TTABLE);
+		lua_getfield(L, 3, "driver");
+		driver = luaL_optstring(L, -1, NULL);
+		lua_getfield(L, 3, "wait_ms");
+		ms = luaL_optinteger(L, -1, 60000);
+		luaL_argcheck(L, ms >= 0 && ms <= 3600000, 3, "wait_ms: 0 to 3600000");
+	}
+	int r = pt_device_create_vfs(d, (unsigned)n, driver, (unsigned)ms, &took);
+	if (r < 0)
+		return pt_lua_fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
+	lua_pushinteger(L, took);
+	return 1;
+}
+
 /* dev:wait_vfs(n, timeout_ms): the milliseconds it took, or nil, message, errno. */
 static int dev_wait_vfs(lua_State *L)
 {
@@ -688,6 +713,7 @@ void pt_lua_open_inventory(lua_State *L)
 	static const luaL_Reg dev_methods[] = {
 		{ "fields", dev_fields }, { "json", dev_json }, { "explain", dev_explain }, { "acs", dev_acs },
 		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs }, { "wait_vfs", dev_wait_vfs },
+		{ "create_vfs", dev_create_vfs },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg group_getters[] = {

@@ -1,6 +1,7 @@
 #!/usr/bin/env ptlua
 -- A NIC, or an SR-IOV virtual function of one, for a router VM (pfSense, OPNsense). The NIC of
--- the host's default route is refused (the guard); --vfs creates virtual functions first.
+-- the host's default route is refused (the guard); --vfs creates virtual functions first
+-- (--vf-driver gives them a driver before their own probes them; --persist at every boot).
 local passthrough = require "pt.passthrough"
 
 return {
@@ -14,6 +15,8 @@ return {
     { name = "persist", type = "bool",
       help = "with --vfs: create them at every boot, before the VMs start (shows the plan; --apply writes it)" },
     { name = "apply", type = "bool", help = "with --persist: write the plan" },
+    { name = "vf-driver", type = "string",
+      help = "with --vfs: give the new VFs this driver (vfio-pci) before their own driver probes them" },
     { name = "vf", type = "bool", help = "pass the first free virtual function of the NIC instead" },
   },
   run = function(args)
@@ -21,22 +24,26 @@ return {
     if args.vfs then
       if args.persist then
         local persist = require "pt.persist"
-        local plan = persist.sriov_plan(dev, args.vfs, args["wait-ms"])
+        local plan = persist.sriov_plan(dev, args.vfs, args["wait-ms"], args["vf-driver"])
         persist.show_changes(plan, string.format("%d VFs on %s", args.vfs, dev.address),
           { apply = args.apply and not args["dry-run"] })
         return
       end
+      local d = args["vf-driver"]
       if args["dry-run"] then
-        print(string.format("%s: write '0' then '%d' to /sys/bus/pci/devices/%s/sriov_numvfs", dev.address,
-          args.vfs, dev.address))
+        local numvfs = string.format("%s: write '0' then '%d' to /sys/bus/pci/devices/%s/sriov_numvfs", dev.address,
+          args.vfs, dev.address)
+        if not d then print(numvfs) return end
+        print(string.format("%s: write '0' to /sys/bus/pci/devices/%s/sriov_drivers_autoprobe", dev.address, dev.address))
+        print(numvfs)
+        print(string.format("each new VF: write '%s' to its driver_override, its address to /sys/bus/pci/drivers_probe", d))
+        print(string.format("%s: sriov_drivers_autoprobe back as it was", dev.address))
         return
       end
-      local ok, err = dev:set_sriov_numvfs(args.vfs)
-      if not ok then error(err, 0) end
-      local took
-      took, err = dev:wait_vfs(args.vfs, args["wait-ms"])
+      local took, err = dev:create_vfs(args.vfs, { driver = d, wait_ms = args["wait-ms"] })
       if not took then error(err, 0) end
-      print(string.format("%s: %d virtual functions (there after %d ms)", dev.address, args.vfs, took))
+      print(string.format("%s: %d virtual functions (there after %d ms)%s", dev.address, args.vfs, took,
+        d and ", each on " .. d or ""))
       return
     end
     if args.vf then

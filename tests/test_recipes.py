@@ -139,6 +139,28 @@ def recipe_nic(tmp):
     p = ptlua(["scripts/nic.lua", "--device", "03:00.0", "--vfs", "4", "--wait-ms", "300"], root=root, check=1)
     contains(p.stderr, "0000:03:00.0: 2 of 4 virtual functions after ", "the wait, bounded and reported")
     eq(0.3 <= time.monotonic() - start < 5, True, "it waited its time, not more")
+    # with their driver: autoprobe off while they are made, each VF's override and probe, then
+    # autoprobe back (new VFs come without a driver when autoprobe is off: the fixture's lose theirs)
+    autoprobe = os.path.join(root, "sys/bus/pci/devices/0000:03:00.0/sriov_drivers_autoprobe")
+    with open(autoprobe, "w") as f:
+        f.write("1\n")
+    for vf in ("0000:03:10.0", "0000:03:10.4"):
+        link = os.path.join(root, "sys/bus/pci/devices", vf, "driver")
+        drv = os.path.realpath(link)
+        os.unlink(link)
+        os.unlink(os.path.join(drv, vf))
+    out = ptlua_emu(["scripts/nic.lua", "--device", "03:00.0", "--vfs", "2", "--vf-driver", "vfio-pci"], root).stdout
+    contains(out, "0000:03:00.0: 2 virtual functions (there after ", "made")
+    contains(out, ", each on vfio-pci", "with their driver")
+    eq([os.path.basename(os.readlink(os.path.join(root, "sys/bus/pci/devices", vf, "driver")))
+        for vf in ("0000:03:10.0", "0000:03:10.4")], ["vfio-pci", "vfio-pci"], "both VFs on vfio-pci")
+    eq(open(autoprobe).read(), "1", "autoprobe back as it was")
+    p = ptlua_emu(["scripts/nic.lua", "--device", "03:00.0", "--vfs", "2", "--vf-driver", "x/../y"], root, check=1)
+    contains(p.stderr, 'VF driver "x/../y" is not a driver name', "a driver name checked")
+    eq(open(autoprobe).read(), "1", "nothing written for it")
+    plan = ptlua(["scripts/nic.lua", "--device", "03:00.0", "--vfs", "4", "--persist", "--vf-driver", "vfio-pci"],
+                 root=root).stdout
+    contains(plan, "+VFS=4\n+WAIT_MS=60000\n+VF_DRIVER_ARGS=--vf-driver vfio-pci", "the boot-time plan gives them their driver")
     plan = ptlua(["scripts/nic.lua", "--device", "03:00.0", "--vfs", "4", "--persist"], root=root).stdout
     contains(plan, "+VFS=4\n+WAIT_MS=60000", "the boot-time plan")
     contains(plan, "# to apply: --apply, then run: systemctl enable libpt-sriov@0000:03:00.0.service", "the unit")

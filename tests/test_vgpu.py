@@ -4,7 +4,7 @@ vGPU 17+ VFs; the report's JSON, the listing, and the VM configuration for each.
 import json
 import os
 
-from harness import build_spec, contains, eq, ptlua, report_json, test
+from harness import build_spec, contains, eq, ptlua, report_json, run, test
 
 SPEC = """
 0000:00:02.0 8086:3e92 030000 group=0 driver=i915
@@ -89,6 +89,17 @@ def vgpu_listing_and_emission(tmp):
     xml = ptlua(["scripts/vgpu.lua", "--device", "0000:00:02.0", "--uuid", UUID, "--emit", "libvirt"], root=root).stdout
     contains(xml, f"<hostdev mode='subsystem' type='mdev' model='vfio-pci'>\n  <source>\n"
              f"    <address uuid='{UUID}'/>", "libvirt hostdev")
+    wrapped = os.path.join(tmp, "mdev-domain.xml")
+    with open(wrapped, "w") as f:
+        f.write("<domain type='kvm'><name>v</name><memory>1048576</memory><os><type>hvm</type></os>"
+                "<devices>" + xml + "</devices></domain>")
+    run(["virt-xml-validate", wrapped, "domain"], check=0)  # libvirt's schema takes it
+    mapping = ptlua(["scripts/vgpu.lua", "--device", "0000:00:02.0", "--emit", "mapping", "--mapping", "igpu"],
+                    root=root).stdout
+    eq(mapping.splitlines()[:4], ["# /etc/pve/mapping/pci.cfg", "igpu",
+                                  "\tmap id=8086:3e92,iommugroup=0,node=localhost,path=0000:00:02,subsystem-id=8086:3e92",
+                                  "\tmdev 1"], "the cluster mapping provides mdevs")
+    contains(mapping, "# in the VM: hostpciN: mapping=igpu,mdev=TYPE,pcie=1", "the VM's line")
     eq(ptlua(["scripts/vgpu.lua", "--device", "0000:00:02.0", "--uuid", UUID, "--emit", "qemu"], root=root).stdout,
        f"-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/{UUID}\n", "QEMU")
     p = ptlua(["scripts/vgpu.lua", "--device", "0000:00:02.0", "--uuid", "00000000-0000-0000-0000-000000000000",

@@ -463,7 +463,8 @@ PT_EXPORT int pt_host_plan_new(pt_enum *e, const char *const *addresses, size_t 
 	return plan_done(p, r, ret);
 }
 
-PT_EXPORT int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_ms, pt_host_plan **ret)
+PT_EXPORT int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_ms, const char *vf_driver,
+				     pt_host_plan **ret)
 {
 	struct pt_host_plan *p = NULL;
 	char path[96], command[128], *content = NULL;
@@ -471,12 +472,16 @@ PT_EXPORT int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_
 
 	if (!pf || !ret)
 		return -EINVAL;
+	if (vf_driver && (!vf_driver[0] || !pt_driver_name_valid(vf_driver)))
+		return pt_fail(pf->e->ctx, -EINVAL, "%s: VF driver \"%.64s\" is not a driver name", pf->address, vf_driver);
 	if ((r = plan_new(pf->e->ctx, &p)) < 0)
 		return r;
 	snprintf(path, sizeof(path), "/etc/libpt/sriov-%s.conf", pf->address);
 	snprintf(command, sizeof(command), "systemctl enable libpt-sriov@%s.service", pf->address);
-	if (asprintf(&content, "# Written by libpt: %u virtual functions on %s at boot (libpt-sriov@%s.service)\nVFS=%u\nWAIT_MS=%u\n",
-		     vfs, pf->address, pf->address, vfs, wait_ms) < 0)
+	/* VF_DRIVER_ARGS: the unit's $VF_DRIVER_ARGS, none or two words */
+	if (asprintf(&content, "# Written by libpt: %u virtual functions on %s at boot (libpt-sriov@%s.service)\nVFS=%u\n"
+		     "WAIT_MS=%u\nVF_DRIVER_ARGS=%s%s\n", vfs, pf->address, pf->address, vfs, wait_ms,
+		     vf_driver ? "--vf-driver " : "", vf_driver ? vf_driver : "") < 0)
 		content = NULL;
 	r = change(p, path, content, command, true);
 	return plan_done(p, r, ret);

@@ -27,8 +27,8 @@ end
 -- VFs that exist at every boot: libpt-sriov@PF.service (installed with the library, ordered
 -- before pve-guests.service, so VMs whose mapping names a VF start after the VFs exist) reads
 -- the count and the bounded wait from /etc/libpt/sriov-PF.conf.
-function M.sriov_plan(pf, n, wait_ms)
-  return pt.sriov_plan(pf, n, wait_ms)
+function M.sriov_plan(pf, n, wait_ms, vf_driver)
+  return pt.sriov_plan(pf, n, wait_ms, vf_driver)
 end
 
 -- Prints the diffs of a plan, or writes it (apply) and says what to run then.

@@ -24,20 +24,7 @@ return {
     passthrough.bind(devices, args)
   end,
   ["pre-start"] = function(args, hook)
-    -- in every VM's start path: read the GPU's devices and what they need, not the whole host
-    local ids = args.gpu and { args.gpu } or passthrough.config_ids(args.config)
-    if #ids == 0 then error("no GPU among the VM's hostpci lines; set the gpu default in the script", 0) end
-    local inv, err = pt.scan { devices = ids }
-    if not inv then error(err, 0) end
-    local gpu
-    if args.gpu then
-      gpu = find_gpu(inv, args.gpu)
-    else
-      for _, d in ipairs(passthrough.config_addresses(inv, args.config)) do
-        if passthrough.is_gpu(d) then gpu = gpu or d end
-      end
-      if not gpu then error("no GPU among the VM's hostpci lines; set the gpu default in the script", 0) end
-    end
+    local inv, gpu = passthrough.hook_gpu(args)
     passthrough.bind(devices_of(inv, gpu, args.force), { vm = hook.vm, force = args.force })
   end,
   ["post-stop"] = function(args, hook)

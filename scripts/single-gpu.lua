@@ -55,15 +55,7 @@ return {
     take(inv, passthrough.find_gpu(inv, args.gpu), args, args.vm)
   end,
   ["pre-start"] = function(args, hook)
-    local ids = args.gpu and { args.gpu } or passthrough.config_ids(args.config)
-    if #ids == 0 then error("no GPU among the VM's hostpci lines; set the gpu default in the script", 0) end
-    local inv, err = pt.scan { devices = ids }
-    if not inv then error(err, 0) end
-    local gpu = args.gpu and passthrough.find_gpu(inv, args.gpu)
-    for _, d in ipairs(gpu and {} or passthrough.config_addresses(inv, args.config)) do
-      if passthrough.is_gpu(d) then gpu = gpu or d end
-    end
-    if not gpu then error("no GPU among the VM's hostpci lines; set the gpu default in the script", 0) end
+    local inv, gpu = passthrough.hook_gpu(args)
     take(inv, gpu, args, hook.vm)
   end,
   ["post-stop"] = function(args, hook) give_back(hook.vm) end,

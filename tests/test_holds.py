@@ -5,8 +5,9 @@ fixture trees, the kernel emulator giving `create`, `remove` and the platform dr
 unbind their meaning; a stand-in systemctl that notes what it is asked."""
 import glob
 import os
+import shutil
 
-from harness import build_spec, contains, eq, ptlua_emu, test
+from harness import PTLUA, TOP, build_spec, contains, eq, kemu_env, ptlua_emu, run, test
 from test_vgpu import UUID, host as vgpu_host, write
 
 NEW = "0b4d1b3a-8e0e-4c1d-9b1e-2f3a4b5c6d7e"
@@ -188,3 +189,34 @@ def single_gpu_console_given_back_when_the_gpu_cannot_go(tmp):
                   check=1, faults="unbind@0000:01:00.1=EBUSY")
     contains(p.stderr, "0000:01:00.1: unbind snd_hda_intel", "the failed step named")
     eq((console_state(root, state), holds(root)), (HOST_HAS_IT, []), "the console back, nothing held")
+
+
+@test()
+def single_gpu_hookscript(tmp):
+    """As the VM's hookscript: refused at pre-start until the copy acknowledges the lost console;
+    then pre-start hands it over with the GPU of the VM's hostpci line, post-stop gives it back."""
+    root, systemctl, log, state = console_host(tmp)
+    os.makedirs(os.path.join(root, "etc/pve/qemu-server"))
+    with open(os.path.join(root, "etc/pve/qemu-server/100.conf"), "w") as f:
+        f.write("hookscript: local:snippets/single-gpu.lua\nhostpci0: 01:00,pcie=1,x-vga=1\nmachine: q35\n")
+    snippets = os.path.join(tmp, "snippets")
+    os.makedirs(snippets)
+    snippet = shutil.copy(os.path.join(TOP, "scripts/single-gpu.lua"), snippets)
+    env = kemu_env(root)
+    hook = [PTLUA, "--root", root, "--systemctl", systemctl, snippet, "100"]
+    p = run(hook + ["pre-start"], env=env, cwd=snippets, check=1)
+    contains(p.stderr, "libpt[100]: pre-start failed: 0000:01:00.0: the host's only GPU", "refused as shipped")
+    eq(console_state(root, state), HOST_HAS_IT, "nothing changed")
+    with open(snippet) as f:
+        text = f.read()
+    acknowledged = text.replace('{ name = "host-loses-console", type = "bool",',
+                                '{ name = "host-loses-console", type = "bool", default = true,')
+    assert acknowledged != text
+    with open(snippet, "w") as f:
+        f.write(acknowledged)
+    p = run(hook + ["pre-start"], env=env, cwd=snippets, check=0)
+    contains(p.stderr, "libpt[100]: vm 100 holds 0000:01:00.0 0000:01:00.1", "pre-start")
+    eq(console_state(root, state), VM_HAS_IT, "the console handed over")
+    p = run(hook + ["post-stop"], env=env, cwd=snippets, check=0)
+    contains(p.stderr, "libpt[100]: vm 100 gave back 0000:01:00.0 0000:01:00.1 and 3 holds", "post-stop")
+    eq((console_state(root, state), holds(root)), (HOST_HAS_IT, []), "all back")

@@ -45,6 +45,21 @@ function M.find_gpu(inv, address)
   return found[1]
 end
 
+-- A hookscript's GPU: args.gpu (the script's default), or the GPU among the VM's hostpci lines;
+-- a scan of only those devices (in every VM's start path: not the whole host). inv, gpu.
+function M.hook_gpu(args)
+  local ids = args.gpu and { args.gpu } or M.config_ids(args.config)
+  local none = "no GPU among the VM's hostpci lines; set the gpu default in the script"
+  if #ids == 0 then error(none, 0) end
+  local inv, err = pt.scan { devices = ids }
+  if not inv then error(err, 0) end
+  if args.gpu then return inv, M.find_gpu(inv, args.gpu) end
+  for _, d in ipairs(M.config_addresses(inv, args.config)) do
+    if M.is_gpu(d) then return inv, d end
+  end
+  error(none, 0)
+end
+
 -- A GPU with the functions of its slot that go with it (audio, USB-C, UCSI); a set that shares
 -- its IOMMU group with other slots' devices refused unless forced.
 function M.gpu_devices(inv, gpu, force)

@@ -287,6 +287,7 @@ struct pt_journal {
 int pt_journal_lock(pt_ctx *ctx, unsigned timeout_ms);
 /* core/sysfs.c: a driver's name as the kernel gives it (letters, digits, '_', '-', '.') */
 bool pt_driver_name_valid(const char *s);
+int pt_check_driver_name(pt_ctx *ctx, const char *who, const char *what, const char *name);
 void pt_journal_unlock(int fd);
 
 /* usbhost.c: libusb, loaded on first use; a device opened as QEMU's usb-host opens it. */

@@ -202,29 +202,24 @@ static int monitor_next(lua_State *L)
 	return 1;
 }
 
-/* pt.usb_resolve's answer, {id = "VVVV:PPPP"} or {port = "B-P.P"}, as the C struct. */
-static void check_resolved(lua_State *L, int idx, pt_usb_resolved *m)
+/* pt.usb_resolve's answer, {id = "VVVV:PPPP"} or {port = "B-P.P"}, as the C struct: checked by
+ * pt_usb_resolve itself (no snapshot: the port as given). */
+static void check_resolved(lua_State *L, int idx, pt_ctx *ctx, pt_usb_resolved *m)
 {
-	unsigned v, p;
-	char tail;
+	pt_usb_spec spec = { 0 };
 
 	luaL_checktype(L, idx, LUA_TTABLE);
-	memset(m, 0, sizeof(*m));
 	lua_getfield(L, idx, "port");
 	lua_getfield(L, idx, "id");
-	const char *port = lua_tostring(L, -2), *id = lua_tostring(L, -1);
-	if (port) {
-		if (!pt_usb_port_is_valid(port) || strlen(port) >= sizeof(m->port))
-			luaL_argerror(L, idx, "port: expected BUS-PORT(.PORT)*");
-		snprintf(m->port, sizeof(m->port), "%s", port);
-		m->bus = (unsigned)strtoul(port, NULL, 10);
-		snprintf(m->hostport, sizeof(m->hostport), "%s", strchr(port, '-') + 1);
-	} else if (id && strlen(id) == 9 && sscanf(id, "%4x:%4x%c", &v, &p, &tail) == 2) {
-		m->vendor = (uint16_t)v;
-		m->product = (uint16_t)p;
-	} else
-		luaL_argerror(L, idx, "a resolved USB device expected: {id = \"VVVV:PPPP\"} or {port = \"B-P\"}");
+	spec.port = lua_tostring(L, -2);
+	spec.id = spec.port ? NULL : lua_tostring(L, -1);
+	int r = pt_usb_resolve(ctx, NULL, &spec, m);
 	lua_pop(L, 2);
+	if (r < 0) {
+		lua_pushstring(L, pt_ctx_last_error(ctx));
+		pt_ctx_unref(ctx);
+		luaL_argerror(L, idx, lua_tostring(L, -1));
+	}
 }
 
 static void push_host(lua_State *L, const pt_usb_host *h)
@@ -244,11 +239,16 @@ static void push_host(lua_State *L, const pt_usb_host *h)
 		pt_lua_set_integer(L, "was_devnum", h->was_devnum);
 }
 
-/* The device as a table, or nil, message, errno; the context let go. */
+/* The device as a table; false and why where libusb cannot look (-EXDEV: a root that is not the
+ * running system); else nil, message, errno. The context let go. */
 static int host_answer(lua_State *L, pt_ctx *ctx, int r, const pt_usb_host *h)
 {
 	int n = 1;
-	if (r < 0)
+	if (r == -EXDEV) {
+		lua_pushboolean(L, 0);
+		lua_pushstring(L, pt_ctx_last_error(ctx));
+		n = 2;
+	} else if (r < 0)
 		n = pt_lua_fail(L, r, pt_ctx_last_error(ctx));
 	else
 		push_host(L, h);
@@ -257,16 +257,16 @@ static int host_answer(lua_State *L, pt_ctx *ctx, int r, const pt_usb_host *h)
 }
 
 /* pt.usb_host(resolved): what QEMU's usb-host will find (libusb), {port, bus, devnum, id, node,
- * holder}, or nil, message, errno */
+ * holder}; false, why under a root libusb cannot see; or nil, message, errno */
 static int pt_lua_usb_host(lua_State *L)
 {
 	pt_usb_resolved m;
 	pt_usb_host h;
 
-	check_resolved(L, 1, &m);
 	pt_ctx *ctx = pt_lua_root_context(L);
 	if (!ctx)
 		return lua_error(L);
+	check_resolved(L, 1, ctx, &m);
 	return host_answer(L, ctx, pt_usb_check_host(ctx, &m, &h), &h);
 }
 
@@ -279,7 +279,7 @@ static int pt_lua_usb_reset(lua_State *L)
 	unsigned flags = 0;
 	lua_Integer timeout = 0;
 
-	check_resolved(L, 1, &m);
+	luaL_checktype(L, 1, LUA_TTABLE);
 	if (!lua_isnoneornil(L, 2)) {
 		luaL_checktype(L, 2, LUA_TTABLE);
 		lua_getfield(L, 2, "force");
@@ -293,6 +293,7 @@ static int pt_lua_usb_reset(lua_State *L)
 	pt_ctx *ctx = pt_lua_root_context(L);
 	if (!ctx)
 		return lua_error(L);
+	check_resolved(L, 1, ctx, &m);
 	return host_answer(L, ctx, pt_usb_reset(ctx, &m, flags, (unsigned)timeout, &h), &h);
 }
 

@@ -27,7 +27,7 @@ return {
     if args.check or args.reset then
       if not (args.id or args.port or args.serial) then error("--id, --port or --serial is required", 0) end
       local d, err = (args.reset and pt.usb.reset or pt.usb.check)(opts)
-      if not d then error(err, 0) end
+      if not d then error(err, 0) end -- nil or false: err says why
       if args.check then
         print(string.format("QEMU will find %s at %s: device %d on bus %d, %s opens%s", d.id, d.port, d.devnum, d.bus,
           d.node, d.holder and string.format(" (process %d has it open now)", d.holder) or ""))

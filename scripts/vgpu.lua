@@ -78,14 +78,13 @@ return {
     end
     if args.create or args["vgpu-type"] then
       if not args.vm then error("--vm: the VM that holds it", 0) end
-      local steps, uuid
-      if args.create then
-        if not args.type then error("--type: the mdev type to create", 0) end
-        steps, uuid = dev:create_mdev { type = args.type, vm = args.vm, uuid = args.uuid, dry_run = args["dry-run"] }
-      else
-        steps, err = dev:set_vgpu_type { type = args["vgpu-type"], vm = args.vm, dry_run = args["dry-run"] }
-      end
-      if not steps then error(uuid or err, 0) end
+      if args.create and not args.type then error("--type: the mdev type to create", 0) end
+      -- the steps, then the mdev's UUID; or nil and why
+      local steps, uuid_or_err = (args.create and dev.create_mdev or dev.set_vgpu_type)(dev, {
+        type = args.create and args.type or args["vgpu-type"], vm = args.vm, uuid = args.create and args.uuid or nil,
+        dry_run = args["dry-run"] })
+      if not steps then error(uuid_or_err, 0) end
+      local uuid = uuid_or_err
       for _, step in ipairs(steps) do print(step) end
       if args.create and not args["dry-run"] then
         print(string.format("mdev %s (%s) on %s for vm %d; for the VM: vgpu.lua --device %s --uuid %s --emit libvirt|qemu",

@@ -451,13 +451,13 @@ static const struct test tests[] = {
 	  "102 hostpci0 x-vga-seabios: x-vga=1 with SeaBIOS: a primary GPU wants bios: ovmf (UEFI), as most current cards have no legacy VGA BIOS\n"
 	  "102 hostpci1 no-such-device: host 09:00.0: no such PCI device on this host\n"
 	  "102 hostpci2 unknown-mapping: mapping nowhere is not in /etc/pve/mapping/pci.cfg\n"
-	  "102 usb0 usb-ambiguous: host=10c4:ea60 matches 2 present USB devices: use the port form (host=BUS-PORT)\n"
+	  "102 usb0 usb-ambiguous: 10c4:ea60 matches 2 devices, at ports 1-2, 1-3: name it by its port instead (host=BUS-PORT, --port)\n"
 	  "103 hostpci device-in-two-vms: 0000:01:00.0 is also given to VM 102 (VMs 102, 103)\n"
 	  "103 hostpci0 group-incomplete: 0000:01:00.0 shares IOMMU group 2 with 0000:01:00.1, which the VM does not get: the VM cannot start\n"
 	  "vm 102: 5\n" },
 	{ "companions-and-usb", "emit", companions_and_usb,
 	  "companion 0000:01:00.1\nof the NIC: 0\n"
-	  "-17 10c4:ea60 matches 2 devices, at ports 1-2, 1-3: attach by port instead (--port)\n"
+	  "-17 10c4:ea60 matches 2 devices, at ports 1-2, 1-3: name it by its port instead (host=BUS-PORT, --port)\n"
 	  "port 2-2: at 1-2 bus 1 port 2 (peer of 2-2)\nserial 0002: 1-3\nid: 046d:c52b (no port)\n" },
 	{ "explain-and-doctor", "emit", explain_and_doctor, "no-acs at 0000:00:1b.0\ndoctor: group check present\n" },
 	{ "txn-dry-run", "emit", txn_dry_run, "device 0000:03:00.0\ncommit 0, steps planned\n-22 -22 -22\n" },

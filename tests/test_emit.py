@@ -405,7 +405,7 @@ def lint_configs(tmp):
         "100 hostpci0: 0000:01:00.0 shares IOMMU group 2 with 0000:01:00.1, which the VM does not get: the VM cannot start",
         "100 hostpci0: pcie=1 needs machine q35 (machine: pc-i440fx-8.0)",
         "100 hostpci0: x-vga=1 with SeaBIOS: a primary GPU wants bios: ovmf (UEFI), as most current cards have no legacy VGA BIOS",
-        "100 usb0: host=046d:c52b matches 2 present USB devices: use the port form (host=BUS-PORT)",
+        "100 usb0: 046d:c52b matches 2 devices, at ports 3-1, 3-2: name it by its port instead (host=BUS-PORT, --port)",
         "101 hostpci: 0000:01:00.0 is also given to VM 100 (VMs 100, 101)",
         "101 hostpci1: mapping nope is not in /etc/pve/mapping/pci.cfg",
         "101 hostpci2: host 09:00.0: no such PCI device on this host",
@@ -423,7 +423,7 @@ usb 1-2 10c4:ea60 0000:00:1b.0 serial=0001
 usb 1-3 10c4:ea60 0000:00:1b.0 serial=0002
 """)
     p = emit(root, "--format", "proxmox", "--usb", "10c4:ea60", "--vm", "100", check=1)
-    contains(p.stderr, "10c4:ea60 matches 2 devices, at ports 1-2, 1-3: attach by port instead", "ambiguous id")
+    contains(p.stderr, "10c4:ea60 matches 2 devices, at ports 1-2, 1-3: name it by its port instead", "ambiguous id")
     eq(emit(root, "--format", "proxmox", "--usb-port", "1-3", "--vm", "100").stdout, "usb0: host=1-3\n", "port form")
     out = emit(root, "--format", "mapping", "--usb", "1cf1:0030", "--mapping", "conbee", "--node", "pve1",
                "--nodes", "pve2=x.json").stdout

@@ -155,6 +155,11 @@ def recipe_nic(tmp):
     eq([os.path.basename(os.readlink(os.path.join(root, "sys/bus/pci/devices", vf, "driver")))
         for vf in ("0000:03:10.0", "0000:03:10.4")], ["vfio-pci", "vfio-pci"], "both VFs on vfio-pci")
     eq(open(autoprobe).read(), "1", "autoprobe back as it was")
+    p = ptlua_emu(["scripts/nic.lua", "--device", "03:00.0", "--vfs", "2", "--vf-driver", "vfio-pci"], root, check=1,
+                  faults="override@0000:03:10.4=EIO")
+    contains(p.stderr, f"0000:03:10.4: write 'vfio-pci' to {root}/sys/bus/pci/devices/0000:03:10.4/driver_override: "
+             "Input/output error; the VF count put back to 2", "a failure named, half done undone")
+    eq((open(numvfs).read(), open(autoprobe).read()), ("2", "1"), "the count and autoprobe as they were")
     p = ptlua_emu(["scripts/nic.lua", "--device", "03:00.0", "--vfs", "2", "--vf-driver", "x/../y"], root, check=1)
     contains(p.stderr, 'VF driver "x/../y" is not a driver name', "a driver name checked")
     eq(open(autoprobe).read(), "1", "nothing written for it")

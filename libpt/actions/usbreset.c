@@ -18,14 +18,24 @@
 #define BACK_TIMEOUT_MS 5000
 #define POLL_MS 20
 
-/* The device number at a port now (sysfs devnum), 0 while there is none. */
-static unsigned devnum_at(pt_ctx *ctx, const char *port)
+/* The device number at a port now (sysfs devnum), 0 while there is none; with same_as, only for
+ * a device of the same ids (on a port's other half may sit another device). */
+static unsigned devnum_at(pt_ctx *ctx, const char *port, const pt_usb_host *same_as)
 {
 	char path[96], buf[16];
-	unsigned long long n = 0;
+	unsigned long long n = 0, v = 0, p = 0;
 
 	if (!port[0])
 		return 0;
+	if (same_as) {
+		snprintf(path, sizeof(path), "sys/bus/usb/devices/%s/idVendor", port);
+		if (pt_read_attr(ctx->rootfd, path, buf, sizeof(buf)) < 0 || pt_parse_hex(buf, 0xffff, &v) < 0)
+			return 0;
+		snprintf(path, sizeof(path), "sys/bus/usb/devices/%s/idProduct", port);
+		if (pt_read_attr(ctx->rootfd, path, buf, sizeof(buf)) < 0 || pt_parse_hex(buf, 0xffff, &p) < 0 ||
+		    v != same_as->vendor || p != same_as->product)
+			return 0;
+	}
 	snprintf(path, sizeof(path), "sys/bus/usb/devices/%s/devnum", port);
 	if (pt_read_attr(ctx->rootfd, path, buf, sizeof(buf)) < 0 || pt_parse_uint(buf, 127, &n) < 0)
 		return 0;
@@ -42,14 +52,14 @@ static int find_again(pt_ctx *ctx, pt_usb_host *dev, unsigned timeout_ms)
 
 	pt_usb_read_peer(ctx, dev->port, peer);
 	for (;; waited += POLL_MS) {
-		if ((now = devnum_at(ctx, dev->port)) && now != old)
+		if ((now = devnum_at(ctx, dev->port, NULL)) && now != old)
 			break;
-		if (peer[0] && (now = devnum_at(ctx, peer))) {
+		if (peer[0] && (now = devnum_at(ctx, peer, dev))) {
 			at = peer;
 			break;
 		}
 		if (waited >= timeout_ms) {
-			now = devnum_at(ctx, dev->port); /* back with its old number, or gone */
+			now = devnum_at(ctx, dev->port, NULL); /* back with its old number, or gone */
 			break;
 		}
 		nanosleep(&pause, NULL);

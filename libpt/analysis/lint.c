@@ -231,35 +231,28 @@ static long vm_pid(pt_ctx *ctx, unsigned vm)
 }
 
 /* A usbN line: an id two present devices share, and what QEMU's usb-host will find (libusb, on
- * the running system only). */
+ * the running system only). The line is resolved as pt_usb_resolve does, a port as written (no
+ * snapshot: QEMU looks at that port, whatever is on its other half). */
 static void lint_usb(struct pt_lint *l, pt_enum *e, unsigned vm, const char *key, const char *host)
 {
-	pt_usb_resolved m = { 0 };
+	pt_usb_spec spec = { 0 };
+	pt_usb_resolved m;
 	pt_usb_host h;
-	unsigned long long v, p;
-	char vid[5];
 
-	if (host && strlen(host) == 9 && host[4] == ':' && strspn(host, "0123456789abcdefABCDEF") == 4 &&
-	    strspn(host + 5, "0123456789abcdefABCDEF") == 4 && (snprintf(vid, sizeof(vid), "%.4s", host), true) &&
-	    pt_parse_hex(vid, 0xffff, &v) == 0 && pt_parse_hex(host + 5, 0xffff, &p) == 0) {
-		size_t count = 0;
-		for (size_t i = 0; i < pt_enum_get_usb_count(e); i++) {
-			const pt_usb *u = pt_enum_get_usb(e, i);
-			count += pt_usb_get_vendor_id(u) == v && pt_usb_get_product_id(u) == p;
-		}
-		if (count > 1) {
-			note(l, vm, key, "usb-ambiguous",
-			     "host=%04llx:%04llx matches %zu present USB devices: use the port form (host=BUS-PORT)", v, p, count);
-			return;
-		}
-		m.vendor = (uint16_t)v, m.product = (uint16_t)p;
-	} else if (host && pt_usb_port_is_valid(host) && strlen(host) < sizeof(m.port)) {
-		snprintf(m.port, sizeof(m.port), "%s", host);
-		m.bus = (unsigned)strtoul(host, NULL, 10);
-		snprintf(m.hostport, sizeof(m.hostport), "%s", strchr(host, '-') + 1);
-	} else
-		return; /* spice, a mapping */
-	int r = pt_usb_check_host(l->ctx, &m, &h);
+	if (!host || !strcmp(host, "spice"))
+		return;
+	if (strchr(host, ':'))
+		spec.id = host;
+	else
+		spec.port = host;
+	int r = pt_usb_resolve(l->ctx, spec.id ? e : NULL, &spec, &m);
+	if (r == -EEXIST) {
+		note(l, vm, key, "usb-ambiguous", "%s", pt_ctx_last_error(l->ctx));
+		return;
+	}
+	if (r < 0)
+		return; /* not a device the line names (the config's parser says so) */
+	r = pt_usb_check_host(l->ctx, &m, &h);
 	if (r == -EXDEV)
 		return; /* a tree, not this host: libusb cannot look at it */
 	if (r == -ENOPKG)

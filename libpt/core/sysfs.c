@@ -374,6 +374,14 @@ int pt_write_attr(int dirfd, const char *path, const char *value)
 	return err;
 }
 
+/* 0, or -EINVAL naming WHO and the value when NAME (a driver asked for) is not a driver's name. */
+int pt_check_driver_name(pt_ctx *ctx, const char *who, const char *what, const char *name)
+{
+	if (name && name[0] && pt_driver_name_valid(name))
+		return 0;
+	return pt_fail(ctx, -EINVAL, "%s: %s \"%.64s\" is not a driver name", who, what, name ? name : "");
+}
+
 /* A driver's name as the kernel gives it: what a journal records and uevent's DRIVER= says. */
 bool pt_driver_name_valid(const char *s)
 {

@@ -472,8 +472,8 @@ PT_EXPORT int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_
 
 	if (!pf || !ret)
 		return -EINVAL;
-	if (vf_driver && (!vf_driver[0] || !pt_driver_name_valid(vf_driver)))
-		return pt_fail(pf->e->ctx, -EINVAL, "%s: VF driver \"%.64s\" is not a driver name", pf->address, vf_driver);
+	if (vf_driver && (r = pt_check_driver_name(pf->e->ctx, pf->address, "VF driver", vf_driver)) < 0)
+		return r;
 	if ((r = plan_new(pf->e->ctx, &p)) < 0)
 		return r;
 	snprintf(path, sizeof(path), "/etc/libpt/sriov-%s.conf", pf->address);

@@ -226,19 +226,17 @@ PT_EXPORT int pt_emit_usb_mapping(pt_ctx *ctx, const char *name, const pt_usb_sp
 	if ((r = pt_config_value_check(ctx, "mapping name", name)) < 0 || (r = pt_usb_spec_host(ctx, usb, host)) < 0 ||
 	    (r = check_mapping_name(ctx, name)) < 0)
 		return r;
+	for (size_t i = 0; i < n_nodes; i++)
+		if ((r = pt_node_name_check(ctx, nodes[i])) < 0)
+			return r;
 	/* one map line a node: the other half of a physical port is a mapping of its own */
 	const char *peer = pt_usb_spec_peer(usb);
 	for (const char *at = host; at; at = at == host ? peer : NULL) {
 		if (at != host)
 			pt_strv_add(&lines, "");
 		pt_strv_addf(&lines, "%s%s", name, at == host ? "" : "-2");
-		for (size_t i = 0; i < n_nodes; i++) {
-			if ((r = pt_node_name_check(ctx, nodes[i])) < 0) {
-				pt_strv_free(&lines);
-				return r;
-			}
+		for (size_t i = 0; i < n_nodes; i++)
 			pt_strv_addf(&lines, "\tmap %s=%s,node=%s", usb->port ? "path" : "id", at, nodes[i]);
-		}
 	}
 	if (peer)
 		pt_strv_addf(&notes, "in the VM: usbN: mapping=%s and usbM: mapping=%s-2 (%s and %s, the two halves of one "

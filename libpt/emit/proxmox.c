@@ -349,16 +349,13 @@ PT_EXPORT int pt_emit_proxmox_usb(pt_ctx *ctx, const pt_usb_spec *usb, const pt_
 
 	if (!ctx || !ret)
 		return -EINVAL;
-	if ((r = emit_begin(&em, ctx, opts)) < 0 || (r = pt_usb_spec_host(ctx, usb, host)) < 0 ||
-	    (r = next_key(&em, "usb", USB_MAX, NULL, key)) < 0)
+	if ((r = emit_begin(&em, ctx, opts)) < 0 || (r = pt_usb_spec_host(ctx, usb, host)) < 0)
 		return fail_end(&em, r);
 	const char *peer = pt_usb_spec_peer(usb);
 	int from = 0;
 	for (const char *at = host; at; at = at == host ? peer : NULL) {
-		if (at != host && (r = next_key(&em, "usb", USB_MAX, &from, key)) < 0)
+		if ((r = next_key(&em, "usb", USB_MAX, &from, key)) < 0)
 			return fail_end(&em, r);
-		if (at == host)
-			from = atoi(key + 3) + 1;
 		if (asprintf(&value, "host=%s%s", at, em.o.flags & PT_EMIT_USB3 ? ",usb3=1" : "") < 0)
 			return fail_end(&em, pt_fail(ctx, -ENOMEM, "out of memory"));
 		put(&em, key, value);

@@ -33,7 +33,7 @@ end
 
 -- What QEMU's usb-host will find for the match (libusb on the running system): {port, bus,
 -- devnum, id, node, holder}, or nil, message, errno. A tree under --root is not the running
--- system: nil, message, EXDEV.
+-- system: false, why.
 function M.check(opts, devices)
   local m = M.resolve(opts, devices or assert(pt.scan()):usb())
   return pt.usb_host(m)
@@ -45,8 +45,6 @@ function M.reset(opts)
   local m = M.resolve(opts, assert(pt.scan()):usb())
   return pt.usb_reset(m, { force = opts.force, timeout_ms = opts.timeout_ms })
 end
-
-local EXDEV = 18
 
 local function connect(opts)
   local q, err, errno = pt.qmp { vm = opts.vm, socket = opts.socket, timeout_ms = opts.timeout_ms }
@@ -60,7 +58,7 @@ function M.attach(opts)
   local m = M.resolve(opts, inv:usb())
   -- what QEMU would not find or open is said now, not left to a VM that silently lacks it
   local seen, why, code = pt.usb_host(m)
-  if not seen and code ~= EXDEV then return nil, why, code end
+  if seen == nil then return nil, why, code end -- false: libusb cannot look at this root
   local q, err, errno = connect(opts)
   if not q then return nil, err, errno end
   local devid = M.device_id(m)

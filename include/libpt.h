@@ -25,6 +25,7 @@ typedef struct pt_ctx pt_ctx;
 typedef struct pt_enum pt_enum;
 typedef struct pt_device pt_device;
 typedef struct pt_group pt_group;
+typedef struct pt_vmconf pt_vmconf;
 
 /* Log callback, the shape of kmod_set_log_fn's: priority is a syslog priority. */
 typedef void (*pt_log_fn)(void *data, int priority, const char *file, int line,
@@ -343,6 +344,66 @@ const char *pt_device_get_critical_reason(pt_device *dev);
 int pt_device_check_take(pt_device *dev, unsigned flags);
 
 /*
+ * An assignment: what a VM is to get, decided once, from which every path works (the bind
+ * transaction, every emitter, lint, the host plan and the hookscripts' pre-start). Built from a
+ * snapshot and a request (devices, PCI ids, a VM's hostpciN lines with their mappings), it holds
+ * the passthrough set as device objects, each with where it came from, and every refusal with
+ * its reason: a host-critical member (the guard: the message pt_device_check_take gives), a
+ * device with nothing to pass through (a bridge, no IOMMU group). PT_ASSIGN_FORCE lets
+ * host-critical members go, each said as a warning on every check; PT_ASSIGN_CONSOLE lets a
+ * device go that is critical only as the console (the console was handed over).
+ */
+typedef struct pt_assignment pt_assignment;
+#define PT_ASSIGN_FORCE 1u
+#define PT_ASSIGN_CONSOLE 2u
+/* vm: the VM that is to get the devices (0: none named, as for libvirt or QEMU). */
+int pt_assignment_new(pt_enum *e, unsigned vm, unsigned flags, pt_assignment **ret);
+/* A PCI id as a user types it, in the one grammar: "0000:01:00.0", "01:00.0" (a function),
+ * "0000:01:00", "01:00" (the whole slot, as qemu-server reads a hostpci id); each device's
+ * whole passthrough set comes with it. -EINVAL for a malformed id, -ENOENT for none there. */
+int pt_assignment_add(pt_assignment *a, const char *id);
+/* A device and its whole passthrough set; source names where it came from (NULL: its address). */
+int pt_assignment_add_device(pt_assignment *a, pt_device *dev, const char *source);
+/* Every hostpciN line of a VM's config: its host= ids, and a mapping= by the map lines for this
+ * node in /etc/pve/mapping/pci.cfg (all its alternatives); an mdev= line gives no device to the
+ * VM alone and is not checked by the guard. A line naming no device here is a refusal. */
+int pt_assignment_add_vmconf(pt_assignment *a, const pt_vmconf *c);
+/* The VM's config under the context's root read, what its hostpci lines name scanned (only
+ * those devices: the pre-start path) and added: -ENOENT naming the file when the VM has no
+ * config on this node. The snapshot is the assignment's (pt_assignment_get_enum). */
+int pt_assignment_new_vm(pt_ctx *ctx, unsigned vm, unsigned flags, pt_assignment **ret);
+void pt_assignment_free(pt_assignment *a);
+pt_enum *pt_assignment_get_enum(const pt_assignment *a);
+unsigned pt_assignment_get_vm(const pt_assignment *a);
+unsigned pt_assignment_get_flags(const pt_assignment *a);
+/* The set, sorted by address, each device once; its source: the id, the device's address or
+ * the config key ("hostpci0") that brought it. */
+size_t pt_assignment_get_device_count(const pt_assignment *a);
+pt_device *pt_assignment_get_device(const pt_assignment *a, size_t i);
+const char *pt_assignment_get_source(const pt_assignment *a, size_t i);
+/* The refusals, in the order met: "hostpci0: 0000:03:00.0: refused: controller of / (...);
+ * force to take it anyway". With PT_ASSIGN_FORCE the guard's refusals are not among them. */
+size_t pt_assignment_get_refusal_count(const pt_assignment *a);
+const char *pt_assignment_get_refusal(const pt_assignment *a, size_t i);
+/* 0 when the set may go: each forced host-critical member said as a warning (every call);
+ * otherwise the first refusal, -EBUSY for the guard's, -EINVAL for nothing to pass through,
+ * -ENOENT for a line that names no device here, in pt_ctx_last_error(). Every emitter, bind and
+ * host plan that works from an assignment calls it first. */
+int pt_assignment_check(const pt_assignment *a);
+
+/* A device's kind, the one rule for report, doctor, emitters and recipes, from its class:
+ * "gpu", "audio", "multimedia", "storage", "network", "wireless", "usb", "serial-bus",
+ * "bridge", "communication", "system", "input", "accelerator", "other"; "unknown" when the
+ * class is unreadable. */
+const char *pt_device_get_kind(const pt_device *dev);
+/* A PCI id in the one grammar, canonical into out ("0000:01:00.0", or "0000:01:00" for a slot):
+ * 0 for a function, 1 for a slot, -EINVAL when it is none, -ENOSPC when out is too small. */
+int pt_pci_id_normalize(const char *s, char *out, size_t size);
+/* A VM id as typed: decimal digits without a leading zero, 100 to 999999999. 0 and *vm, or
+ * -EINVAL. */
+int pt_vmid_parse(const char *s, unsigned *vm);
+
+/*
  * The readiness doctor: the host's checks (CPU, firmware and kernel IOMMU, command line,
  * DMA domains, interrupt remapping, ACS override, VFIO modules, what blocks them, vfio-pci
  * ids=) and, given a device, its own (boot VGA, reset, AMD reset bug, large BARs, softdep,
@@ -526,9 +587,8 @@ size_t pt_device_get_companions(pt_device *dev, pt_device **out, size_t max);
  * Proxmox VM configuration: /etc/pve/qemu-server/<vm>.conf as qemu-server reads it. The main
  * section's keys in file order (a key given twice keeps its first place and its last value);
  * snapshot sections ([name]) are named and otherwise ignored; '#' lines before the first key are
- * the description. The caller frees it with pt_vmconf_free.
+ * the description. The caller frees it with pt_vmconf_free (pt_vmconf is declared above).
  */
-typedef struct pt_vmconf pt_vmconf;
 /* -EINVAL naming FILE:LINE and the line that is not "key: value". */
 int pt_vmconf_parse(pt_ctx *ctx, const char *text, const char *file, pt_vmconf **ret);
 /* The VM's config under the context's root (a regular file only); -ENOENT when it has none. */
@@ -652,6 +712,9 @@ int pt_usb_reset(pt_ctx *ctx, const pt_usb_resolved *m, unsigned flags, unsigned
 #define PT_EMIT_HIDE_KVM (1u << 1)   /* cpu host,hidden=1 (NVIDIA drivers before 465) */
 #define PT_EMIT_LEGACY_IGD (1u << 2) /* Proxmox legacy-igd=1: Intel's IGD as the only display */
 #define PT_EMIT_USB3 (1u << 3)	     /* Proxmox usbN: usb3=1 */
+/* The emitters that take devices refuse a set with a host-critical member (the guard, the message
+ * a bind gives) unless PT_EMIT_FORCE; what is forced is said as a warning, every time. */
+#define PT_EMIT_FORCE (1u << 4)
 typedef struct pt_emit_opts {
 	size_t size;		 /* sizeof(pt_emit_opts); fields added later go at the end */
 	unsigned vm;		 /* Proxmox: the VM (its config is read for free keys and settings) */
@@ -678,6 +741,9 @@ void pt_emission_free(pt_emission *em);
  * settings the VM lacks (machine q35; for a GPU bios ovmf, an efidisk to allocate, cpu host; vga
  * none for a primary display). With PT_EMIT_LEGACY_IGD, Proxmox's legacy-igd rules. */
 int pt_emit_proxmox(pt_device *dev, const pt_emit_opts *opts, pt_emission **ret);
+/* The same for an assignment's whole set (pt_assignment_check first: its refusals refuse). A VM
+ * with no config yet gets the lines with a note saying so. */
+int pt_emit_proxmox_assignment(const pt_assignment *a, const pt_emit_opts *opts, pt_emission **ret);
 /* Proxmox: hostpciN: ADDRESS,mdev=TYPE (Proxmox creates the mdev at VM start); a type the parent
  * does not offer, or has no instance left of, is refused naming what it offers. */
 int pt_emit_proxmox_mdev(pt_device *dev, const char *type, const pt_emit_opts *opts, pt_emission **ret);
@@ -688,12 +754,20 @@ int pt_emit_proxmox_usb(pt_ctx *ctx, const pt_usb_spec *usb, const pt_emit_opts 
  * none; by id or by bus and device number); with a domain name, inside a minimal q35/UEFI domain. */
 int pt_emit_libvirt(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_usb_spec *usb,
 		    const char *domain, pt_emission **ret);
+/* The addresses are devices of this host (only they are read) with their passthrough sets,
+ * guarded; an assignment's set, checked, with pt_emit_libvirt_assignment (a NULL: USB only). */
+int pt_emit_libvirt_assignment(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb, const char *domain,
+			       pt_emission **ret);
 int pt_emit_libvirt_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret);
 /* QEMU: -device vfio-pci for each address with the pcie-root-port of its slot (function 0 first,
  * multifunction=on when the slot brings several; x-vga=on on opts->primary), then usb-host with
  * its qemu-xhci (by id or port). */
 int pt_emit_qemu(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_usb_spec *usb,
 		 const pt_emit_opts *opts, pt_emission **ret);
+/* The same for an assignment's set (a NULL: USB only). A slot whose function 0 does not go gets
+ * its lowest function at the guest's function 0: a guest enumerates no slot without one. */
+int pt_emit_qemu_assignment(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb, const pt_emit_opts *opts,
+			    pt_emission **ret);
 int pt_emit_qemu_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret);
 /*
  * Cluster mappings (/etc/pve/mapping/pci.cfg) hold on every node they name: each node's devices
@@ -730,6 +804,10 @@ int pt_node_read_report(pt_node *n, const char *file);
 #define PT_MAPPING_MDEV 1u
 int pt_emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, size_t n_set, pt_node *const *nodes,
 		    size_t n_nodes, unsigned flags, pt_emission **ret);
+/* The same for an assignment's set on this node (nodes[0]), checked first: a mapping hands a VM
+ * its devices as a hostpci line does. */
+int pt_emit_mapping_assignment(const pt_assignment *a, const char *name, pt_node *const *nodes, size_t n_nodes,
+			       unsigned flags, pt_emission **ret);
 /* usb.cfg: one map line a node (qemu-server takes one a node), by id or by port. By a port with
  * a peer, a second mapping NAME-2 for the other half (one map line a node allows no more). Lines:
  * the usb.cfg text; notes: "in the VM: usbN: mapping=NAME" (and NAME-2). */
@@ -747,8 +825,11 @@ int pt_emit_usb_mapping(pt_ctx *ctx, const char *name, const pt_usb_spec *usb, c
  */
 typedef struct pt_host_plan pt_host_plan;
 #define PT_PLAN_BLACKLIST 1u
+#define PT_PLAN_FORCE 2u /* host-critical members too (the guard refuses them otherwise) */
 int pt_host_plan_new(pt_enum *e, const char *const *addresses, size_t n, unsigned flags,
 		     const char *cpu_vendor, pt_host_plan **ret);
+/* The same for an assignment's set, checked first (PT_PLAN_FORCE is the assignment's own). */
+int pt_host_plan_new_assignment(const pt_assignment *a, unsigned flags, const char *cpu_vendor, pt_host_plan **ret);
 /* VFs that exist at every boot: /etc/libpt/sriov-PF.conf for libpt-sriov@PF.service (ordered
  * before pve-guests.service), the count and the bounded wait. */
 int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_ms, const char *vf_driver, pt_host_plan **ret);

@@ -119,7 +119,9 @@ int pt_parse_uint(const char *s, unsigned long long max, unsigned long long *ret
 
 /* address.c */
 #define PT_ADDR_MAX 16 /* "10000:01:00.0" and the NUL */
-/* Parses "DDDD:BB:SS.F" (4 or 5 domain digits) or "BB:SS.F"; key orders addresses. */
+/* The one PCI id grammar: "[DDDD:]BB:SS.F" a function, "[DDDD:]BB:SS" (*slot) a whole slot. */
+int pt_pci_id_parse(const char *s, uint64_t *key, bool *slot);
+/* A function's address only ("DDDD:BB:SS.F" or "BB:SS.F"); key orders addresses. */
 int pt_address_parse(const char *s, uint64_t *key);
 void pt_address_format(uint64_t key, char buf[PT_ADDR_MAX]);
 #define PT_KEY(domain, bus, devfn) (((uint64_t)(domain) << 16) | ((bus) << 8) | (devfn))
@@ -227,6 +229,19 @@ void pt_enum_on_release(pt_enum *e, void (*release)(pt_enum *e));
 void pt_mdev_load(pt_enum *e);
 pt_group *pt_enum_lookup_group(const pt_enum *e, unsigned number);
 pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key);
+/* pci.c: pt_enum_scan_devices with the names that are not there left out */
+int pt_enum_scan_present(pt_ctx *ctx, const char *const *names, size_t n, pt_enum **ret);
+/* guard.c: the guard's one decision about member m of what was asked for (asked): 0 it may
+ * go, 1 it goes although critical (forced, or the console handed over: the message is the
+ * warning), -EBUSY refused (the message is the refusal). flags: PT_TAKE_*. */
+int pt_guard_decide(pt_device *asked, pt_device *m, unsigned flags, char **msg);
+/* assign.c: an assignment of ids, from e or (e NULL) a snapshot of only them under ctx's root;
+ * its devices' addresses (borrowed, NULL-terminated; the array to free, NULL out of memory). */
+int pt_assignment_of(pt_ctx *ctx, pt_enum *e, const char *const *ids, size_t n, unsigned vm, unsigned flags,
+		     pt_assignment **ret);
+const char **pt_assignment_addresses(const pt_assignment *a);
+/* pt_assignment_check, its message also on ctx when that is another context */
+int pt_assignment_check_in(pt_ctx *ctx, const pt_assignment *a);
 /* Orders devices by address (qsort, bsearch). */
 int pt_device_compare_keys(const void *a, const void *b);
 /* iommu.c: reads the groups, then links devices to them and computes sets and verdicts. */
@@ -407,6 +422,7 @@ struct pt_node {
 	char *name;
 	struct pt_node_dev *devices; /* in the order the node gave them */
 	size_t n_devices, cap;
+	pt_enum *e; /* this node: the snapshot its devices came from (pt_node_add_enum), for the guard */
 };
 int pt_node_name_check(pt_ctx *ctx, const char *name);
 /* emit/libvirt.c: 0, or -EINVAL naming a value that is not "DDDD:BB:SS.F" */

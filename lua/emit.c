@@ -14,6 +14,7 @@
 #define VMCONF_MT "pt.VMConfig"
 #define NODE_MT "pt.Node"
 #define PLAN_MT "pt.HostPlan"
+#define ASSIGN_MT "pt.Assignment"
 
 /* Raises the context's last error; an owned context is dropped first. */
 static int raise(lua_State *L, pt_ctx *ctx, bool owned)
@@ -54,7 +55,7 @@ static bool bool_field(lua_State *L, int idx, const char *key, bool if_nil)
 static void check_opts(lua_State *L, int idx, pt_emit_opts *o)
 {
 	static const char *const known[] = { "vm", "primary", "rombar", "romfile", "hide_kvm", "legacy_igd",
-					     "usb3", "machine", "storage", "config", NULL };
+					     "usb3", "machine", "storage", "config", "force", NULL };
 	memset(o, 0, sizeof(*o));
 	o->size = sizeof(*o);
 	if (lua_isnoneornil(L, idx))
@@ -86,6 +87,8 @@ static void check_opts(lua_State *L, int idx, pt_emit_opts *o)
 		o->flags |= PT_EMIT_LEGACY_IGD;
 	if (bool_field(L, idx, "usb3", false))
 		o->flags |= PT_EMIT_USB3;
+	if (bool_field(L, idx, "force", false))
+		o->flags |= PT_EMIT_FORCE;
 	if (lua_getfield(L, idx, "config") == LUA_TTABLE) {
 		lua_getfield(L, -1, "handle");
 		o->config = pt_lua_check_open(L, -1, VMCONF_MT);
@@ -166,15 +169,184 @@ static const char **check_addresses(lua_State *L, int idx, size_t *n)
 	return v;
 }
 
+/* ---- the assignment ---- */
+
+static pt_assignment *test_assignment(lua_State *L, int idx)
+{
+	return luaL_testudata(L, idx, ASSIGN_MT) ? pt_lua_check_open(L, idx, ASSIGN_MT) : NULL;
+}
+
+static pt_ctx *assignment_ctx(const pt_assignment *a)
+{
+	return pt_enum_get_context(pt_assignment_get_enum(a));
+}
+
+static unsigned assign_flags(lua_State *L, int idx)
+{
+	unsigned flags = 0;
+
+	if (lua_isnoneornil(L, idx))
+		return 0;
+	luaL_checktype(L, idx, LUA_TTABLE);
+	if (bool_field(L, idx, "force", false))
+		flags |= PT_ASSIGN_FORCE;
+	if (bool_field(L, idx, "console", false))
+		flags |= PT_ASSIGN_CONSOLE;
+	return flags;
+}
+
+/* pt.assign(inv, items [, {vm =, force =, console =}]): what a VM is to get; items are devices
+ * of inv or PCI ids ("01:00.0", "0000:01:00" a slot), each with its passthrough set. nil, the
+ * message and errno for an id that is malformed or not there. */
+static int l_assign(lua_State *L)
+{
+	lua_settop(L, 3);
+	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
+	lua_Integer vm = 0;
+	pt_assignment *a;
+	int r;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	if (!lua_isnil(L, 3)) {
+		luaL_checktype(L, 3, LUA_TTABLE);
+		lua_getfield(L, 3, "vm");
+		vm = luaL_optinteger(L, -1, 0);
+		lua_pop(L, 1);
+		luaL_argcheck(L, vm == 0 || pt_vmid_is_valid((long long)vm), 3, "vm: a VM id");
+	}
+	if ((r = pt_assignment_new(e, (unsigned)vm, assign_flags(L, 3), &a)) < 0)
+		return pt_lua_fail(L, r, pt_ctx_last_error(pt_enum_get_context(e)));
+	pt_lua_push_box(L, a, ASSIGN_MT);
+	for (lua_Integer i = 1; r == 0 && i <= (lua_Integer)lua_rawlen(L, 2); i++) {
+		int t = lua_rawgeti(L, 2, i);
+		if (t == LUA_TSTRING)
+			r = pt_assignment_add(a, lua_tostring(L, -1));
+		else
+			r = pt_assignment_add_device(a, pt_lua_check_open(L, -1, DEVICE_MT), NULL);
+		lua_pop(L, 1);
+	}
+	if (r < 0)
+		return pt_lua_fail(L, r, pt_ctx_last_error(pt_enum_get_context(e))); /* the box frees it */
+	return 1;
+}
+
+/* pt.assign_vm(vm [, {force =, console =}]): the VM's hostpci lines (their mappings too), only
+ * what they name read; nil, the message and errno when the VM has no config here. */
+static int l_assign_vm(lua_State *L)
+{
+	lua_settop(L, 2);
+	lua_Integer vm = luaL_checkinteger(L, 1);
+	pt_assignment *a;
+	pt_ctx *ctx;
+	int r;
+
+	luaL_argcheck(L, pt_vmid_is_valid((long long)vm), 1, "a VM id");
+	unsigned flags = assign_flags(L, 2);
+	ctx = root_ctx(L);
+	if ((r = pt_assignment_new_vm(ctx, (unsigned)vm, flags, &a)) < 0) {
+		pt_lua_fail(L, r, pt_ctx_last_error(ctx));
+		pt_ctx_unref(ctx);
+		return 3;
+	}
+	pt_ctx_unref(ctx);
+	pt_lua_push_box(L, a, ASSIGN_MT);
+	return 1;
+}
+
+CLOSER(assign_close, ASSIGN_MT, pt_assignment_free)
+
+/* a:devices(): the set, in address order */
+static int assign_devices(lua_State *L)
+{
+	pt_assignment *a = pt_lua_check_open(L, 1, ASSIGN_MT);
+	size_t n = pt_assignment_get_device_count(a);
+
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		pt_lua_push_device(L, pt_assignment_get_device(a, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+/* a:addresses(): the set's addresses; a:sources(): where each came from */
+static int assign_strings(lua_State *L, bool sources)
+{
+	pt_assignment *a = pt_lua_check_open(L, 1, ASSIGN_MT);
+	size_t n = pt_assignment_get_device_count(a);
+
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, sources ? pt_assignment_get_source(a, i)
+					  : pt_device_get_address(pt_assignment_get_device(a, i)));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+static int assign_addresses(lua_State *L)
+{
+	return assign_strings(L, false);
+}
+
+static int assign_sources(lua_State *L)
+{
+	return assign_strings(L, true);
+}
+
+/* a:refusals(): every refusal with its reason */
+static int assign_refusals(lua_State *L)
+{
+	pt_assignment *a = pt_lua_check_open(L, 1, ASSIGN_MT);
+	size_t n = pt_assignment_get_refusal_count(a);
+
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, pt_assignment_get_refusal(a, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
+/* a:check(): true, or nil, the first refusal and errno (forced members said as warnings) */
+static int assign_check(lua_State *L)
+{
+	pt_assignment *a = pt_lua_check_open(L, 1, ASSIGN_MT);
+	int r = pt_assignment_check(a);
+
+	if (r < 0)
+		return pt_lua_fail(L, r, pt_ctx_last_error(assignment_ctx(a)));
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int assign_vm(lua_State *L)
+{
+	pt_assignment *a = pt_lua_check_open(L, 1, ASSIGN_MT);
+	unsigned vm = pt_assignment_get_vm(a);
+
+	if (vm)
+		lua_pushinteger(L, vm);
+	else
+		lua_pushnil(L);
+	return 1;
+}
+
 /* pt.emit_proxmox(dev, opts): {lines, notes, qm} */
 static int l_emit_proxmox(lua_State *L)
 {
 	lua_settop(L, 2);
-	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
+	pt_assignment *a = test_assignment(L, 1);
 	pt_emit_opts o;
 	pt_emission *em;
 
 	check_opts(L, 2, &o);
+	if (a) {
+		if (pt_emit_proxmox_assignment(a, &o, &em) < 0)
+			return raise(L, assignment_ctx(a), false);
+		return push_proxmox(L, em);
+	}
+	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
 	if (pt_emit_proxmox(dev, &o, &em) < 0)
 		return raise(L, pt_enum_get_context(pt_device_get_enum(dev)), false);
 	return push_proxmox(L, em);
@@ -212,30 +384,32 @@ static int l_emit_proxmox_usb(lua_State *L)
 	return push_proxmox(L, em);
 }
 
-/* pt.emit_libvirt(addresses, usb, domain): the XML */
+/* pt.emit_libvirt(addresses or assignment, usb, domain): the XML */
 static int l_emit_libvirt(lua_State *L)
 {
 	lua_settop(L, 3);
-	size_t n;
-	const char **addresses = check_addresses(L, 1, &n);
+	size_t n = 0;
+	pt_assignment *a = test_assignment(L, 1);
+	const char **addresses = a ? NULL : check_addresses(L, 1, &n);
 	pt_usb_spec spec, *usb = check_usb(L, 2, &spec);
 	const char *domain = luaL_optstring(L, 3, NULL);
 	pt_emission *em;
 	pt_ctx *ctx = root_ctx(L);
 
-	if (pt_emit_libvirt(ctx, addresses, n, usb, domain, &em) < 0)
+	if ((a ? pt_emit_libvirt_assignment(ctx, a, usb, domain, &em) : pt_emit_libvirt(ctx, addresses, n, usb, domain, &em)) < 0)
 		return raise(L, ctx, true);
 	pt_ctx_unref(ctx);
 	push_joined(L, em);
 	return 1;
 }
 
-/* pt.emit_qemu(addresses, usb, opts): the words */
+/* pt.emit_qemu(addresses or assignment, usb, opts): the words */
 static int l_emit_qemu(lua_State *L)
 {
 	lua_settop(L, 3);
-	size_t n;
-	const char **addresses = check_addresses(L, 1, &n);
+	size_t n = 0;
+	pt_assignment *a = test_assignment(L, 1);
+	const char **addresses = a ? NULL : check_addresses(L, 1, &n);
 	pt_usb_spec spec, *usb = check_usb(L, 2, &spec);
 	pt_emit_opts o;
 	pt_emission *em;
@@ -243,7 +417,7 @@ static int l_emit_qemu(lua_State *L)
 
 	check_opts(L, 3, &o);
 	ctx = root_ctx(L);
-	if (pt_emit_qemu(ctx, addresses, n, usb, &o, &em) < 0)
+	if ((a ? pt_emit_qemu_assignment(ctx, a, usb, &o, &em) : pt_emit_qemu(ctx, addresses, n, usb, &o, &em)) < 0)
 		return raise(L, ctx, true);
 	pt_ctx_unref(ctx);
 	push_list(L, em->lines, em->n_lines);
@@ -614,8 +788,9 @@ static int l_emit_mapping(lua_State *L)
 {
 	lua_settop(L, 4);
 	const char *name = luaL_tolstring(L, 1, NULL);
-	size_t n_set, n_nodes;
-	const char **set = check_addresses(L, 2, &n_set);
+	size_t n_set = 0, n_nodes;
+	pt_assignment *a = test_assignment(L, 2);
+	const char **set = a ? NULL : check_addresses(L, 2, &n_set);
 	pt_node **nodes;
 	pt_emission *em;
 
@@ -628,6 +803,11 @@ static int l_emit_mapping(lua_State *L)
 		lua_pop(L, 1); /* the list keeps it */
 	}
 	unsigned flags = lua_istable(L, 4) && bool_field(L, 4, "mdev", false) ? PT_MAPPING_MDEV : 0;
+	if (a) {
+		if (pt_emit_mapping_assignment(a, name, nodes, n_nodes, flags, &em) < 0)
+			return raise(L, assignment_ctx(a), false);
+		return push_mapping(L, em);
+	}
 	pt_ctx *ctx = root_ctx(L);
 	if (pt_emit_mapping(ctx, name, set, n_set, nodes, n_nodes, flags, &em) < 0)
 		return raise(L, ctx, true);
@@ -654,13 +834,15 @@ static int l_emit_usb_mapping(lua_State *L)
 
 /* ---- host persistence ---- */
 
-/* pt.host_plan(inv, addresses, {blacklist =, cpu =}): the plan of boot-time changes */
+/* pt.host_plan(inv, addresses, {blacklist =, cpu =, force =}) or pt.host_plan(assignment, nil,
+ * {blacklist =, cpu =}): the plan of boot-time changes */
 static int l_host_plan(lua_State *L)
 {
 	lua_settop(L, 3);
-	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
-	size_t n;
-	const char **addresses = check_addresses(L, 2, &n);
+	pt_assignment *a = test_assignment(L, 1);
+	pt_enum *e = a ? pt_assignment_get_enum(a) : pt_lua_check_open(L, 1, SNAPSHOT_MT);
+	size_t n = 0;
+	const char **addresses = a ? NULL : check_addresses(L, 2, &n);
 	unsigned flags = 0;
 	const char *cpu = NULL;
 	pt_host_plan *p;
@@ -669,9 +851,11 @@ static int l_host_plan(lua_State *L)
 		luaL_checktype(L, 3, LUA_TTABLE);
 		if (bool_field(L, 3, "blacklist", false))
 			flags |= PT_PLAN_BLACKLIST;
+		if (bool_field(L, 3, "force", false))
+			flags |= PT_PLAN_FORCE;
 		cpu = opt_field(L, 3, "cpu");
 	}
-	if (pt_host_plan_new(e, addresses, n, flags, cpu, &p) < 0)
+	if ((a ? pt_host_plan_new_assignment(a, flags, cpu, &p) : pt_host_plan_new(e, addresses, n, flags, cpu, &p)) < 0)
 		return raise(L, pt_enum_get_context(e), false);
 	pt_lua_push_box(L, p, PLAN_MT);
 	return 1;
@@ -798,6 +982,8 @@ static int l_lint(lua_State *L)
 
 const luaL_Reg pt_lua_emit_funcs[] = {
 	{ "lint", l_lint },
+	{ "assign", l_assign },
+	{ "assign_vm", l_assign_vm },
 	{ "host_plan", l_host_plan },
 	{ "sriov_plan", l_sriov_plan },
 	{ "diff", l_diff },
@@ -835,4 +1021,10 @@ void pt_lua_open_emit(lua_State *L)
 		{ "changes", plan_changes }, { "commands", plan_commands }, { "apply", plan_apply }, { NULL, NULL },
 	};
 	pt_lua_new_class(L, PLAN_MT, plan_methods, none, plan_close, NULL);
+	static const luaL_Reg assign_methods[] = {
+		{ "devices", assign_devices }, { "addresses", assign_addresses }, { "sources", assign_sources },
+		{ "refusals", assign_refusals }, { "check", assign_check }, { NULL, NULL },
+	};
+	static const luaL_Reg assign_getters[] = { { "vm", assign_vm }, { NULL, NULL } };
+	pt_lua_new_class(L, ASSIGN_MT, assign_methods, assign_getters, assign_close, NULL);
 }

@@ -281,6 +281,7 @@ STR_GETTER(dev_vendor_name, pt_device_get_vendor_name(d))
 STR_GETTER(dev_device_name, pt_device_get_device_name(d))
 STR_GETTER(dev_subsystem_name, pt_device_get_subsystem_name(d))
 STR_GETTER(dev_class_name, pt_device_get_class_name(d))
+STR_GETTER(dev_kind, pt_device_get_kind(d))
 STR_GETTER(dev_driver, pt_device_get_driver(d))
 STR_GETTER(dev_driver_override, pt_device_get_driver_override(d))
 STR_GETTER(dev_reset_method, pt_device_get_reset_method(d))
@@ -377,6 +378,7 @@ static int dev_fields(lua_State *L)
 	pt_lua_set_string(L, "vendor_name", pt_device_get_vendor_name(d));
 	pt_lua_set_string(L, "device_name", pt_device_get_device_name(d));
 	pt_lua_set_string(L, "class_name", pt_device_get_class_name(d));
+	pt_lua_set_string(L, "kind", pt_device_get_kind(d));
 	pt_lua_set_string(L, "driver", pt_device_get_driver(d));
 	pt_lua_set_string(L, "driver_override", pt_device_get_driver_override(d));
 	if (g)
@@ -689,6 +691,7 @@ void pt_lua_open_inventory(lua_State *L)
 		{ "device_name", dev_device_name },
 		{ "subsystem_name", dev_subsystem_name },
 		{ "class_name", dev_class_name },
+		{ "kind", dev_kind },
 		{ "driver", dev_driver },
 		{ "driver_override", dev_driver_override },
 		{ "group", dev_group },

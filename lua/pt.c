@@ -31,6 +31,34 @@ static int pt_lua_vmid_valid(lua_State *L)
 	return 1;
 }
 
+/* pt.vmid(text): the VM id typed (pt_vmid_parse: "00100" and "1e2" are none), or nil. */
+static int pt_lua_vmid(lua_State *L)
+{
+	unsigned vm;
+	if (lua_type(L, 1) == LUA_TSTRING && pt_vmid_parse(lua_tostring(L, 1), &vm) == 0)
+		lua_pushinteger(L, vm);
+	else if (lua_isinteger(L, 1) && pt_vmid_is_valid((long long)lua_tointeger(L, 1)))
+		lua_pushinteger(L, lua_tointeger(L, 1));
+	else
+		lua_pushnil(L);
+	return 1;
+}
+
+/* pt.pci_id(text): the PCI id in the one grammar, canonical ("0000:01:00.0", or "0000:01:00"
+ * for a whole slot) and whether it is a slot; nil when it is none. */
+static int pt_lua_pci_id(lua_State *L)
+{
+	char out[32];
+	int r = pt_pci_id_normalize(luaL_checkstring(L, 1), out, sizeof(out));
+	if (r < 0) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_pushstring(L, out);
+	lua_pushboolean(L, r == 1);
+	return 2;
+}
+
 /* pt.slot(address): "0000:01:00" of "0000:01:00.1", the slot every function of a device shares. */
 static int pt_lua_slot(lua_State *L)
 {
@@ -91,6 +119,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 {
 	static const luaL_Reg funcs[] = { { "root", pt_lua_root }, { "_loading", pt_lua_loading },
 					  { "vmid_valid", pt_lua_vmid_valid }, { "slot", pt_lua_slot },
+					  { "vmid", pt_lua_vmid }, { "pci_id", pt_lua_pci_id },
 					  { "host", pt_lua_host }, { "iommu_params", pt_lua_iommu_params },
 					  { NULL, NULL } };
 

@@ -6,6 +6,7 @@ local proxmox = require "pt.proxmox"
 local libvirt = require "pt.libvirt"
 local qemu = require "pt.qemu"
 local persist = require "pt.persist"
+local passthrough = require "pt.passthrough"
 
 
 return {
@@ -15,7 +16,7 @@ return {
     { name = "format", type = "enum", required = true,
       values = { "proxmox", "qm", "mapping", "libvirt", "libvirt-domain", "qemu", "host" },
       help = "what to write" },
-    { name = "device", type = "pci-addr", help = "the PCI device (its whole passthrough set goes)" },
+    { name = "device", type = "pci-addr", help = "the PCI device, or a slot (01:00: every function); its whole passthrough set goes" },
     { name = "usb", type = "usb-id", help = "a USB device by vendor:product" },
     { name = "usb-port", type = "usb-port", metavar = "BUS-PORT", help = "a USB device by physical port (1-2.3)" },
     { name = "vm", type = "vmid", help = "the VM (proxmox, qm: read for free slots and settings)" },
@@ -33,6 +34,7 @@ return {
       help = "the other nodes from their published reports in /etc/pve/nodes (format mapping)" },
     { name = "blacklist", type = "bool", help = "also blacklist the host drivers (format host)" },
     { name = "apply", type = "bool", help = "write the host files (format host), keeping backups" },
+    { name = "force", type = "bool", help = "a device the host needs too (see the refusal); said on stderr" },
   },
   run = function(args)
     local usb = args.usb and { id = args.usb } or args["usb-port"] and { port = args["usb-port"] } or nil
@@ -46,40 +48,41 @@ return {
         if d.port == usb.port then usb.peer_port = d.peer_port elseif d.peer_port == usb.port then usb.peer_port = d.port end
       end
     end
-    local inv, dev, set = nil, nil, {}
+    local f = args.format
+    local inv, a, set = nil, nil, {}
     if args.device then
-      local err
-      inv, err = pt.scan()
-      if not inv then error(err, 0) end
-      dev, err = inv:device(args.device)
-      if not dev then error(err, 0) end
-      for i, m in ipairs(dev.passthrough_set) do set[i] = m.address end
-      if #set == 0 then error(string.format("%s: %s: nothing to pass through", dev.address, dev.verdict), 0) end
+      -- one assignment: the device (or every function of a slot) with its passthrough set,
+      -- guarded as a bind is
+      inv = passthrough.scan()
+      a = passthrough.assign(inv, { args.device }, { vm = (f == "proxmox" or f == "qm") and args.vm or nil,
+        force = args.force })
+      set = a:addresses()
     elseif not usb then
       error("give --device, --usb or --usb-port", 0)
     end
-    local f = args.format
+    local primary = args.primary and args.device and args.device:match("%.%d$") and args.device
+      or args.primary and a and a:addresses()[1] or nil
     if f == "proxmox" or f == "qm" then
       if not args.vm then error("--vm is required for --format " .. f, 0) end
-      local out = { lines = {}, qm = {} }
-      if dev then
-        local r = proxmox.emit(inv, dev, { vm = args.vm, primary = args.primary, rombar = not args["no-rombar"],
-          romfile = args.romfile, hide_kvm = args["hide-kvm"], storage = args.storage,
-          legacy_igd = args["legacy-igd"] })
-        table.move(r.lines, 1, #r.lines, 1, out.lines)
-        out.qm[#out.qm + 1] = r.qm
-        out.notes = r.notes
-      end
-      if usb then
-        local r = proxmox.emit_usb { vm = args.vm, id = usb.id, port = usb.port, peer_port = usb.peer_port }
+      local out, seen = { lines = {}, qm = {}, notes = {} }, {}
+      local function add(r)
         table.move(r.lines, 1, #r.lines, #out.lines + 1, out.lines)
         out.qm[#out.qm + 1] = r.qm
-        out.notes = out.notes or {}
-        table.move(r.notes, 1, #r.notes, #out.notes + 1, out.notes)
+        for _, n in ipairs(r.notes) do
+          if not seen[n] then seen[n] = true; out.notes[#out.notes + 1] = n end -- said once
+        end
+      end
+      if a then
+        add(proxmox.emit(inv, a, { vm = args.vm, primary = primary, rombar = not args["no-rombar"],
+          romfile = args.romfile, hide_kvm = args["hide-kvm"], storage = args.storage,
+          legacy_igd = args["legacy-igd"] }))
+      end
+      if usb then
+        add(proxmox.emit_usb { vm = args.vm, id = usb.id, port = usb.port, peer_port = usb.peer_port })
       end
       print(table.concat(f == "qm" and out.qm or out.lines, "\n"))
       if f == "proxmox" then
-        for _, n in ipairs(out.notes or {}) do print("# " .. n) end
+        for _, n in ipairs(out.notes) do print("# " .. n) end
       end
     elseif f == "mapping" and usb and not dev then
       if not args.mapping then error("--format mapping needs --mapping", 0) end
@@ -90,7 +93,7 @@ return {
       print(table.concat(r.lines, "\n"))
       for _, n in ipairs(r.notes) do print("# " .. n) end
     elseif f == "mapping" then
-      if not dev or not args.mapping then error("--format mapping needs --device and --mapping", 0) end
+      if not a or not args.mapping then error("--format mapping needs --device and --mapping", 0) end
       local cluster = require "pt.cluster"
       local this = args.node or (args.cluster and cluster.node_name()) or "localhost"
       local nodes = { { name = this, inventory = inv } }
@@ -102,24 +105,21 @@ return {
         if not name then error("--nodes " .. item .. ": expected NODE=REPORT", 0) end
         nodes[#nodes + 1] = { name = name, report = file }
       end
-      proxmox.print_mapping(proxmox.emit_mapping(args.mapping, set, nodes))
+      proxmox.print_mapping(proxmox.emit_mapping(args.mapping, a, nodes))
     elseif f == "libvirt" then
-      print(libvirt.fragment(set, usb))
+      print(libvirt.fragment(a or {}, usb))
     elseif f == "libvirt-domain" then
-      print(libvirt.domain(args.vm and ("vm" .. args.vm) or "passthrough", set, usb))
+      print(libvirt.domain(args.vm and ("vm" .. args.vm) or "passthrough", a or {}, usb))
     elseif f == "qemu" then
       local words = {}
-      if #set > 0 then
-        words = qemu.vfio_args(set, { primary = args.primary and dev.address or nil,
-          rombar = not args["no-rombar"], romfile = args.romfile })
+      if a then
+        words = qemu.vfio_args(a, { primary = primary, rombar = not args["no-rombar"], romfile = args.romfile })
       end
       if usb then table.move(qemu.usb_args(usb), 1, 4, #words + 1, words) end
       print(qemu.shell(words))
     elseif f == "host" then
-      if not dev then error("--format host needs --device", 0) end
-      local records = {}
-      for i, a in ipairs(set) do records[i] = inv:device(a):fields() end
-      persist.show(inv, records, { blacklist = args.blacklist, apply = args.apply })
+      if not a then error("--format host needs --device", 0) end
+      persist.show(inv, a, { blacklist = args.blacklist, apply = args.apply })
     end
   end,
 }

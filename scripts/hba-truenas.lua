@@ -33,7 +33,7 @@ return {
     { name = "device", type = "pci-addr", required = true, help = "the storage controller" },
   },
   run = function(args)
-    local inv, dev = passthrough.device(args.device, "storage controller", function(c) return c >> 16 == 0x01 end)
+    local inv, dev = passthrough.device(args.device, "storage controller", { "storage" })
     local disks = disks_behind(dev)
     if #disks == 0 then print(string.format("%s: no disk behind it", dev.address)) end
     for _, disk in ipairs(disks) do

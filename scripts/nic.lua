@@ -20,7 +20,7 @@ return {
     { name = "vf", type = "bool", help = "pass the first free virtual function of the NIC instead" },
   },
   run = function(args)
-    local inv, dev = passthrough.device(args.device, "network controller", function(c) return c >> 16 == 0x02 end)
+    local inv, dev = passthrough.device(args.device, "network controller", { "network" })
     if args.vfs then
       if args.persist then
         local persist = require "pt.persist"

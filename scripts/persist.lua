@@ -12,12 +12,11 @@ return {
     { name = "blacklist", type = "bool", help = "also blacklist the host drivers" },
     { name = "apply", type = "bool", help = "write the files (keeping backups) instead of showing diffs" },
     { name = "dry-run", type = "bool", help = "show the diffs (the default)" },
+    { name = "force", type = "bool", help = "a device the host needs too (see the refusal)" },
   },
   run = function(args)
-    local inv, dev = passthrough.device(args.device)
-    local records = {}
-    for i, m in ipairs(dev.passthrough_set) do records[i] = m:fields() end
-    if #records == 0 then error(string.format("%s: %s: nothing to pass through", dev.address, dev.verdict), 0) end
-    persist.show(inv, records, { blacklist = args.blacklist, apply = args.apply and not args["dry-run"] })
+    local inv = passthrough.scan()
+    local a = passthrough.assign(inv, { args.device }, args)
+    persist.show(inv, a, { blacklist = args.blacklist, apply = args.apply and not args["dry-run"] })
   end,
 }

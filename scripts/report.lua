@@ -5,13 +5,6 @@ local pt = require "pt"
 local json = require "pt.json"
 local topology = require "pt.topology"
 
-local classes = {
-  gpu = function(c) return c >> 16 == 0x03 end,
-  audio = function(c) return c >> 8 == 0x0401 or c >> 8 == 0x0403 end,
-  usb = function(c) return c >> 8 == 0x0c03 end,
-  storage = function(c) return c >> 16 == 0x01 end,
-  network = function(c) return c >> 16 == 0x02 end,
-}
 
 local IOMMU_OFF = [[
 The IOMMU is off: %s/sys/kernel/iommu_groups has no groups, so no device can be passed through.
@@ -193,10 +186,8 @@ return {
       if not dev then error(derr, 0) end
       chosen[1] = dev
     else
-      local match = args.class and classes[args.class]
       for d in inv:devices() do
-        local class = d.class
-        if not match or (class and match(class)) then chosen[#chosen + 1] = d end
+        if not args.class or d.kind == args.class then chosen[#chosen + 1] = d end
       end
     end
     local function explained(dev) return (args.explain or args.device) and dev.iommu_group and not dev.bridge end

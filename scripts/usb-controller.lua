@@ -10,7 +10,7 @@ return {
     { name = "device", type = "pci-addr", required = true, help = "the USB controller" },
   },
   run = function(args)
-    local inv, dev = passthrough.device(args.device, "USB controller", function(c) return c >> 8 == 0x0c03 end)
+    local inv, dev = passthrough.device(args.device, "USB controller", { "usb" })
     local on = 0
     for _, u in ipairs(inv:usb()) do
       if u.controller == dev.address then

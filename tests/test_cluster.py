@@ -10,7 +10,7 @@ from harness import build_spec, contains, eq, ptlua, test
 
 GPU = """
 0000:00:01.0 8086:1901 060400 group=1 driver=pcieport
-0000:01:00.0 10de:1b81 030000 group=2 driver=nouveau subsys=1458:3772
+0000:01:00.0 10de:1b81 030000 group=2 driver=nouveau subsys=1458:3772 boot_vga=0
 0000:01:00.1 10de:10f0 040300 group=2 driver=snd_hda_intel subsys=1458:3772
 """
 

@@ -186,33 +186,46 @@ PT_EXPORT const char *pt_device_get_critical_reason(pt_device *dev)
 	return dev->critical_reason;
 }
 
+int pt_guard_decide(pt_device *asked, pt_device *m, unsigned flags, char **msg)
+{
+	int r;
+
+	*msg = NULL;
+	pt_guard_load(m->e);
+	if (!m->critical)
+		return 0;
+	if ((flags & PT_TAKE_CONSOLE) && !(m->critical & ~(unsigned)(PT_CRITICAL_CONSOLE | PT_CRITICAL_BOOT_VGA)))
+		r = asprintf(msg, "%s: taken although %s is the host's %s: the console is handed over", asked->address,
+			     m->address, m->critical_reason);
+	else if (flags & PT_TAKE_FORCE)
+		r = asprintf(msg, "%s: taken although %s is host-critical: %s (forced)", asked->address, m->address,
+			     m->critical_reason);
+	else if (m == asked)
+		return asprintf(msg, "%s: refused: %s; force to take it anyway", asked->address, m->critical_reason) < 0
+			       ? -ENOMEM : -EBUSY;
+	else
+		return asprintf(msg, "%s: refused: it goes with %s (IOMMU group %u), %s; force to take it anyway",
+				asked->address, m->address, asked->group ? asked->group->number : 0,
+				m->critical_reason) < 0 ? -ENOMEM : -EBUSY;
+	return r < 0 ? -ENOMEM : 1;
+}
+
 PT_EXPORT int pt_device_check_take(pt_device *dev, unsigned flags)
 {
 	pt_device *self[1] = { dev };
 	pt_device **set = dev->n_set ? dev->set : self;
 	size_t n = dev->n_set ? dev->n_set : 1;
 
-	pt_guard_load(dev->e);
 	for (size_t i = 0; i < n; i++) {
-		pt_device *m = set[i];
-		if (!m->critical)
-			continue;
-		if ((flags & PT_TAKE_CONSOLE) && !(m->critical & ~(unsigned)(PT_CRITICAL_CONSOLE | PT_CRITICAL_BOOT_VGA))) {
-			pt_warn(dev->e->ctx, "%s: taken although %s is the host's %s: the console is handed over",
-				dev->address, m->address, m->critical_reason);
-			continue;
-		}
-		if (flags & PT_TAKE_FORCE) {
-			pt_warn(dev->e->ctx, "%s: taken although %s is host-critical: %s (forced)",
-				dev->address, m->address, m->critical_reason);
-			continue;
-		}
-		if (m == dev)
-			return pt_fail(dev->e->ctx, -EBUSY, "%s: refused: %s; force to take it anyway",
-				       dev->address, m->critical_reason);
-		return pt_fail(dev->e->ctx, -EBUSY, "%s: refused: it goes with %s (IOMMU group %u), "
-			       "%s; force to take it anyway", dev->address, m->address,
-			       dev->group ? dev->group->number : 0, m->critical_reason);
+		char *msg;
+		int r = pt_guard_decide(dev, set[i], flags, &msg);
+		if (r == 1)
+			pt_warn(dev->e->ctx, "%s", msg);
+		else if (r < 0)
+			r = pt_fail(dev->e->ctx, r, "%s", msg ? msg : "out of memory");
+		free(msg);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* PCI addresses: "DDDD:BB:SS.F", with a 5-digit domain behind Intel VMD ("10000:01:00.0"). */
+/* PCI addresses: "DDDD:BB:SS.F", with a 5-digit domain behind Intel VMD ("10000:01:00.0"), and
+ * Proxmox's slot form "DDDD:BB:SS"; the domain may be left out. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -24,11 +25,16 @@ static int hex_field(const char **p, int min, int max, unsigned *ret)
 	return 0;
 }
 
-int pt_address_parse(const char *s, uint64_t *key)
+/*
+ * The one PCI id grammar, wherever an address is typed: "[DDDD:]BB:SS.F" names a function,
+ * "[DDDD:]BB:SS" the whole slot (Proxmox's hostpci form: every function of the slot, as
+ * qemu-server reads it). The domain has 4 or 5 hex digits (Intel VMD), any case. *slot tells
+ * the forms apart; the key is the function's, function 0's for a slot.
+ */
+int pt_pci_id_parse(const char *s, uint64_t *key, bool *slot)
 {
-	unsigned domain = 0, bus, slot, fn;
-	const char *p = s;
-	const char *colon = strchr(s, ':');
+	unsigned domain = 0, bus, dev, fn = 0;
+	const char *p = s, *colon = s ? strchr(s, ':') : NULL;
 
 	if (!colon)
 		return -EINVAL;
@@ -36,14 +42,43 @@ int pt_address_parse(const char *s, uint64_t *key)
 		if (hex_field(&p, 4, 5, &domain) < 0 || *p++ != ':')
 			return -EINVAL;
 	}
-	if (hex_field(&p, 2, 2, &bus) < 0 || *p++ != ':' ||
-	    hex_field(&p, 2, 2, &slot) < 0 || *p++ != '.' ||
-	    hex_field(&p, 1, 1, &fn) < 0 || *p != '\0')
+	if (hex_field(&p, 2, 2, &bus) < 0 || *p++ != ':' || hex_field(&p, 2, 2, &dev) < 0)
 		return -EINVAL;
-	if (slot > 0x1f || fn > 7)
+	*slot = *p == '\0';
+	if (!*slot && (*p++ != '.' || hex_field(&p, 1, 1, &fn) < 0 || *p != '\0'))
 		return -EINVAL;
-	*key = PT_KEY(domain, bus, (slot << 3) | fn);
+	if (dev > 0x1f || fn > 7)
+		return -EINVAL;
+	*key = PT_KEY(domain, bus, (dev << 3) | fn);
 	return 0;
+}
+
+int pt_address_parse(const char *s, uint64_t *key)
+{
+	bool slot;
+	uint64_t k;
+
+	if (pt_pci_id_parse(s, &k, &slot) < 0 || slot)
+		return -EINVAL;
+	*key = k;
+	return 0;
+}
+
+PT_EXPORT int pt_pci_id_normalize(const char *s, char *out, size_t size)
+{
+	char buf[PT_ADDR_MAX];
+	uint64_t key;
+	bool slot;
+
+	if (!s || !out || pt_pci_id_parse(s, &key, &slot) < 0)
+		return -EINVAL;
+	pt_address_format(key, buf);
+	if (slot)
+		buf[strlen(buf) - 2] = '\0';
+	if (strlen(buf) >= size)
+		return -ENOSPC;
+	memcpy(out, buf, strlen(buf) + 1);
+	return slot ? 1 : 0;
 }
 
 /* "%04x:%02x:%02x.%x" by hand: every device of a scan is formatted, snprintf is slow. */

@@ -149,6 +149,18 @@ PT_EXPORT int pt_vmid_is_valid(long long vm)
 	return vm >= PT_VMID_MIN && vm <= PT_VMID_MAX;
 }
 
+PT_EXPORT int pt_vmid_parse(const char *s, unsigned *vm)
+{
+	unsigned long long n;
+
+	/* qemu-server's pve-vmid: [1-9][0-9]*, in range; "00100" is not 100 */
+	if (!s || !vm || s[0] < '1' || s[0] > '9' || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9 ||
+	    pt_parse_uint(s, PT_VMID_MAX, &n) < 0 || !pt_vmid_is_valid((long long)n))
+		return -EINVAL;
+	*vm = (unsigned)n;
+	return 0;
+}
+
 int pt_check_vmid(pt_ctx *ctx, long long vm)
 {
 	if (!pt_vmid_is_valid(vm))

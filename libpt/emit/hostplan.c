@@ -430,10 +430,29 @@ static int plan_cmdline(struct pt_host_plan *p, const char *cpu_vendor)
 	return change(p, GRUB, out, "update-grub", false);
 }
 
+static int host_plan(pt_enum *e, pt_device **set, size_t n, unsigned flags, const char *cpu_vendor, pt_host_plan **ret)
+{
+	struct pt_host_plan *p = NULL;
+	int r;
+
+	if ((r = plan_new(e->ctx, &p)) < 0)
+		return r;
+	r = plan_vfio(p, e, set, n, flags);
+	int vendor_reset = r < 0 ? r : plan_vendor_reset(p, set, n);
+	if (vendor_reset < 0)
+		r = vendor_reset;
+	if (r == 0)
+		r = plan_initramfs(p, vendor_reset > 0);
+	if (r == 0)
+		r = plan_cmdline(p, cpu_vendor);
+	return plan_done(p, r, ret);
+}
+
+/* The devices named, each guarded with its passthrough set (PT_PLAN_FORCE: taken all the same). */
 PT_EXPORT int pt_host_plan_new(pt_enum *e, const char *const *addresses, size_t n, unsigned flags,
 			       const char *cpu_vendor, pt_host_plan **ret)
 {
-	struct pt_host_plan *p = NULL;
+	pt_assignment *a;
 	pt_device **set;
 	int r;
 
@@ -447,20 +466,36 @@ PT_EXPORT int pt_host_plan_new(pt_enum *e, const char *const *addresses, size_t 
 			free(set);
 			return r;
 		}
-	if ((r = plan_new(e->ctx, &p)) < 0) {
-		free(set);
-		return r;
-	}
-	r = plan_vfio(p, e, set, n, flags);
-	int vendor_reset = r < 0 ? r : plan_vendor_reset(p, set, n);
-	if (vendor_reset < 0)
-		r = vendor_reset;
-	if (r == 0)
-		r = plan_initramfs(p, vendor_reset > 0);
-	if (r == 0)
-		r = plan_cmdline(p, cpu_vendor);
+	r = pt_assignment_of(e->ctx, e, addresses, n, 0, flags & PT_PLAN_FORCE ? PT_ASSIGN_FORCE : 0, &a);
+	if (r == 0 && (r = pt_assignment_check(a)) == 0)
+		r = host_plan(e, set, n, flags, cpu_vendor, ret);
+	pt_assignment_free(a);
 	free(set);
-	return plan_done(p, r, ret);
+	return r;
+}
+
+PT_EXPORT int pt_host_plan_new_assignment(const pt_assignment *a, unsigned flags, const char *cpu_vendor,
+					  pt_host_plan **ret)
+{
+	size_t n = pt_assignment_get_device_count(a);
+	pt_device **set;
+	pt_enum *e;
+	int r;
+
+	if (!a || !ret)
+		return -EINVAL;
+	e = pt_assignment_get_enum(a);
+	if ((r = pt_assignment_check(a)) < 0)
+		return r;
+	if (n == 0)
+		return pt_fail(e->ctx, -EINVAL, "pt_host_plan_new_assignment: no devices");
+	if (!(set = calloc(n, sizeof(*set))))
+		return pt_fail(e->ctx, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		set[i] = pt_assignment_get_device(a, i);
+	r = host_plan(e, set, n, flags & ~(unsigned)PT_PLAN_FORCE, cpu_vendor, ret);
+	free(set);
+	return r;
 }
 
 PT_EXPORT int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_ms, const char *vf_driver,

@@ -10,39 +10,22 @@
 
 #include "libpt-private.h"
 
-/* "DDDD:BB:SS.F" (a domain of hex digits) into its four parts, as given. */
-static bool split_address(const char *a, char dom[16], char bus[3], char slot[3], char *fn)
-{
-	size_t d = strspn(a, "0123456789abcdefABCDEF");
-	const char *hex = "0123456789abcdefABCDEF";
-
-	if (d == 0 || d > 8 || a[d] != ':' || strspn(a + d + 1, hex) != 2 || a[d + 3] != ':' ||
-	    strspn(a + d + 4, hex) != 2 || a[d + 6] != '.' || !a[d + 7] || !strchr(hex, a[d + 7]) || a[d + 8])
-		return false;
-	snprintf(dom, 16, "%.*s", (int)d, a);
-	snprintf(bus, 3, "%.2s", a + d + 1);
-	snprintf(slot, 3, "%.2s", a + d + 4);
-	*fn = a[d + 7];
-	return true;
-}
-
 int pt_check_pci_address(pt_ctx *ctx, const char *a)
 {
-	char dom[16], bus[3], slot[3], fn, q[128];
+	uint64_t key;
+	char q[128];
 
-	if (!a || !split_address(a, dom, bus, slot, &fn))
+	if (!a || pt_address_parse(a, &key) < 0)
 		return pt_fail(ctx, -EINVAL, "%s is not a PCI address", pt_quote(q, sizeof(q), a ? a : "nil"));
 	return 0;
 }
 
-static void pci_hostdev(struct pt_strv *out, const char *a, const char *p)
+static void pci_hostdev(struct pt_strv *out, const pt_device *d, const char *p)
 {
-	char dom[16], bus[3], slot[3], fn;
-
-	split_address(a, dom, bus, slot, &fn);
 	pt_strv_addf(out, "%s<hostdev mode='subsystem' type='pci' managed='yes'>", p);
 	pt_strv_addf(out, "%s  <source>", p);
-	pt_strv_addf(out, "%s    <address domain='0x%s' bus='0x%s' slot='0x%s' function='0x%c'/>", p, dom, bus, slot, fn);
+	pt_strv_addf(out, "%s    <address domain='0x%04x' bus='0x%02x' slot='0x%02x' function='0x%x'/>", p,
+		     pt_device_get_domain(d), pt_device_get_bus(d), pt_device_get_slot(d), pt_device_get_function(d));
 	pt_strv_addf(out, "%s  </source>", p);
 	pt_strv_addf(out, "%s</hostdev>", p);
 }
@@ -77,23 +60,38 @@ static int usb_hostdev(pt_ctx *ctx, struct pt_strv *out, const pt_usb_spec *usb,
 PT_EXPORT int pt_emit_libvirt(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_usb_spec *usb,
 			      const char *domain, pt_emission **ret)
 {
+	pt_assignment *a = NULL;
+	int r;
+
+	if (!ctx || !ret || (n && !addresses))
+		return ctx ? pt_fail(ctx, -EINVAL, "pt_emit_libvirt: no devices") : -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if ((r = pt_check_pci_address(ctx, addresses[i])) < 0)
+			return r;
+	if (n && (r = pt_assignment_of(ctx, NULL, addresses, n, 0, 0, &a)) < 0)
+		return r;
+	r = pt_emit_libvirt_assignment(ctx, a, usb, domain, ret);
+	pt_assignment_free(a);
+	return r;
+}
+
+PT_EXPORT int pt_emit_libvirt_assignment(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb,
+					 const char *domain, pt_emission **ret)
+{
 	struct pt_strv out = { 0 }, devices = { 0 };
 	const char *indent = domain ? "    " : "";
 	char q[128];
 	int r;
 
-	if (!ctx || !ret || (n && !addresses))
-		return ctx ? pt_fail(ctx, -EINVAL, "pt_emit_libvirt: no devices") : -EINVAL;
+	if (!ctx || !ret)
+		return -EINVAL;
 	if (domain && !pt_word_valid(domain, true, "-_.")) /* nothing to escape */
 		return pt_fail(ctx, -EINVAL, "domain name %s: letters, digits, '-', '_', '.'",
 			       pt_quote(q, sizeof(q), domain));
-	for (size_t i = 0; i < n; i++) {
-		if ((r = pt_check_pci_address(ctx, addresses[i])) < 0) {
-			pt_strv_free(&devices);
-			return r;
-		}
-		pci_hostdev(&devices, addresses[i], indent);
-	}
+	if (a && (r = pt_assignment_check_in(ctx, a)) < 0)
+		return r;
+	for (size_t i = 0; i < pt_assignment_get_device_count(a); i++)
+		pci_hostdev(&devices, pt_assignment_get_device(a, i), indent);
 	if (usb && (r = usb_hostdev(ctx, &devices, usb, indent)) < 0) {
 		pt_strv_free(&devices);
 		return r;

@@ -143,8 +143,8 @@ static int units_of(pt_ctx *ctx, const struct pt_node *here, const char *const *
 	return 0;
 }
 
-PT_EXPORT int pt_emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, size_t n_set, pt_node *const *nodes,
-			      size_t n_nodes, unsigned flags, pt_emission **ret)
+static int emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, size_t n_set, pt_node *const *nodes,
+			size_t n_nodes, unsigned flags, pt_emission **ret)
 {
 	struct pt_strv lines = { 0 }, notes = { 0 }, missing = { 0 };
 	struct unit *units = NULL;
@@ -212,6 +212,45 @@ PT_EXPORT int pt_emit_mapping(pt_ctx *ctx, const char *name, const char *const *
 	free(units);
 	pt_strv_free(&missing);
 	return pt_emission_new(ctx, &lines, &notes, NULL, ret);
+}
+
+/* This node from its snapshot: the set guarded there (a mapping hands a VM its devices). */
+PT_EXPORT int pt_emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, size_t n_set, pt_node *const *nodes,
+			      size_t n_nodes, unsigned flags, pt_emission **ret)
+{
+	pt_assignment *a;
+	int r;
+
+	if (!ctx || !ret || !nodes || n_nodes == 0 || (n_set && !set))
+		return ctx ? pt_fail(ctx, -EINVAL, "pt_emit_mapping: no nodes") : -EINVAL;
+	/* mediated devices: the parent stays on the host */
+	if (!nodes[0]->e || n_set == 0 || (flags & PT_MAPPING_MDEV))
+		return emit_mapping(ctx, name, set, n_set, nodes, n_nodes, flags, ret);
+	if ((r = pt_assignment_of(ctx, nodes[0]->e, set, n_set, 0, 0, &a)) < 0)
+		return r;
+	if ((r = pt_assignment_check_in(ctx, a)) == 0)
+		r = emit_mapping(ctx, name, set, n_set, nodes, n_nodes, flags, ret);
+	pt_assignment_free(a);
+	return r;
+}
+
+PT_EXPORT int pt_emit_mapping_assignment(const pt_assignment *a, const char *name, pt_node *const *nodes,
+					 size_t n_nodes, unsigned flags, pt_emission **ret)
+{
+	pt_ctx *ctx;
+	const char **set;
+	int r;
+
+	if (!a || !ret)
+		return -EINVAL;
+	ctx = pt_enum_get_context(pt_assignment_get_enum(a));
+	if ((r = pt_assignment_check(a)) < 0)
+		return r;
+	if (!(set = pt_assignment_addresses(a)))
+		return pt_fail(ctx, -ENOMEM, "out of memory");
+	r = emit_mapping(ctx, name, set, pt_assignment_get_device_count(a), nodes, n_nodes, flags, ret);
+	free(set);
+	return r;
 }
 
 PT_EXPORT int pt_emit_usb_mapping(pt_ctx *ctx, const char *name, const pt_usb_spec *usb, const char *const *nodes,

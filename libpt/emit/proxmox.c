@@ -76,6 +76,9 @@ static int emit_begin(struct emit *em, pt_ctx *ctx, const pt_emit_opts *opts)
 		r = pt_vmconf_read(ctx, em->o.vm, &em->owned);
 		if (r < 0 && r != -ENOENT)
 			return r;
+		if (r == -ENOENT)
+			pt_strv_addf(&em->notes, "VM %u has no config on this node (/etc/pve/qemu-server/%u.conf): these "
+				     "lines are for a VM still to be created", em->o.vm, em->o.vm);
 		em->config = em->owned; /* no config yet: every slot is free */
 	}
 	return 0;
@@ -139,7 +142,7 @@ static void short_id(const char *address, bool whole_slot, char *buf, size_t siz
 
 static bool is_gpu(const pt_device *dev)
 {
-	return dev->class >= 0 && (dev->class >> 16) == 0x03;
+	return strcmp(pt_device_get_kind(dev), "gpu") == 0;
 }
 
 /* Proxmox's legacy-igd=1 (Intel's integrated GPU as the VM's only, primary display): the device
@@ -207,34 +210,63 @@ static size_t slot_functions(const pt_enum *e, const pt_device *dev)
 
 PT_EXPORT int pt_emit_proxmox(pt_device *dev, const pt_emit_opts *opts, pt_emission **ret)
 {
-	struct emit em;
-	pt_ctx *ctx;
-	const char *machine;
-	pt_device *const *set;
-	size_t n;
-	bool q35;
+	pt_assignment *a;
+	pt_emit_opts o;
 	int r;
 
 	if (!dev || !ret)
 		return -EINVAL;
-	ctx = dev->e->ctx;
+	pt_emit_opts_copy(&o, opts);
+	if ((r = pt_assignment_new(dev->e, 0, o.flags & PT_EMIT_FORCE ? PT_ASSIGN_FORCE : 0, &a)) < 0)
+		return r;
+	if ((r = pt_assignment_add_device(a, dev, NULL)) == 0)
+		r = pt_emit_proxmox_assignment(a, &o, ret);
+	pt_assignment_free(a);
+	return r;
+}
+
+PT_EXPORT int pt_emit_proxmox_assignment(const pt_assignment *a, const pt_emit_opts *opts, pt_emission **ret)
+{
+	struct emit em;
+	pt_ctx *ctx;
+	pt_enum *e;
+	const char *machine;
+	pt_device **set;
+	size_t n;
+	bool q35, gpu = false;
+	int r;
+
+	if (!a || !ret)
+		return -EINVAL;
+	e = pt_assignment_get_enum(a);
+	ctx = e->ctx;
+	if ((r = pt_assignment_check(a)) < 0)
+		return r;
 	if ((r = emit_begin(&em, ctx, opts)) < 0)
 		return fail_end(&em, r);
-	if (em.o.flags & PT_EMIT_LEGACY_IGD)
-		return emit_legacy_igd(&em, dev, ret);
+	n = pt_assignment_get_device_count(a);
+	if (n == 0)
+		return fail_end(&em, pt_fail(ctx, -EINVAL, "nothing to pass through"));
+	if (em.o.flags & PT_EMIT_LEGACY_IGD) {
+		if (n != 1)
+			return fail_end(&em, pt_fail(ctx, -EINVAL, "legacy-igd passes Intel's integrated GPU at %s alone, not %zu devices",
+						     IGD_ADDRESS, n));
+		return emit_legacy_igd(&em, pt_assignment_get_device(a, 0), ret);
+	}
 	if (em.o.romfile && (r = check_romfile(ctx, em.o.romfile)) < 0)
 		return fail_end(&em, r);
-	n = dev->n_set;
-	if (n == 0)
-		return fail_end(&em, pt_fail(ctx, -EINVAL, "%s: %s: nothing to pass through", dev->address,
-					     pt_verdict_to_string(dev->verdict)));
-	set = dev->set;
+	if (!(set = calloc(n, sizeof(*set))))
+		return fail_end(&em, pt_fail(ctx, -ENOMEM, "out of memory"));
+	for (size_t i = 0; i < n; i++) {
+		set[i] = pt_assignment_get_device(a, i);
+		gpu = gpu || is_gpu(set[i]);
+	}
 	machine = value_of(&em, "machine", "pc");
 	q35 = pt_vmconf_is_q35(machine);
 	if (!q35)
 		machine = em.o.machine ? em.o.machine : "q35";
 	if (!q35 && (r = pt_config_value_check(ctx, "machine", machine)) < 0)
-		return fail_end(&em, r);
+		goto fail;
 	q35 = pt_vmconf_is_q35(machine);
 	/* one hostpciN a slot of the set, in address order */
 	for (size_t i = 0, j; i < n; i = j) {
@@ -244,8 +276,8 @@ PT_EXPORT int pt_emit_proxmox(pt_device *dev, const pt_emit_opts *opts, pt_emiss
 		for (j = i + 1; j < n && pt_same_slot(set[j], set[i]); j++)
 			;
 		if ((r = next_key(&em, "hostpci", HOSTPCI_MAX, &em.next_hostpci, key)) < 0)
-			return fail_end(&em, r);
-		hosts = slot_hosts(set, i, j, slot_functions(dev->e, set[i]));
+			goto fail;
+		hosts = slot_hosts(set, i, j, slot_functions(e, set[i]));
 		if (hosts)
 			pt_strv_add(&props, hosts);
 		free(hosts);
@@ -262,15 +294,18 @@ PT_EXPORT int pt_emit_proxmox(pt_device *dev, const pt_emit_opts *opts, pt_emiss
 			pt_strv_addf(&props, "romfile=%s", em.o.romfile);
 		value = props.oom ? NULL : pt_strv_join(&props, ",");
 		pt_strv_free(&props);
-		if (!value)
-			return fail_end(&em, pt_fail(ctx, -ENOMEM, "out of memory"));
+		if (!value) {
+			r = pt_fail(ctx, -ENOMEM, "out of memory");
+			goto fail;
+		}
 		put(&em, key, value);
 		free(value);
 	}
+	free(set);
 	/* the settings the VM still lacks */
 	if (!pt_vmconf_is_q35(value_of(&em, "machine", "pc")))
 		put(&em, "machine", machine);
-	if (is_gpu(dev) && strcmp(value_of(&em, "bios", "seabios"), "ovmf")) {
+	if (gpu && strcmp(value_of(&em, "bios", "seabios"), "ovmf")) {
 		put(&em, "bios", "ovmf");
 		if (!pt_vmconf_get(em.config, "efidisk0")) {
 			/* a new disk is allocated by qm set ("STORAGE:SIZE"), not written as a line */
@@ -283,7 +318,7 @@ PT_EXPORT int pt_emit_proxmox(pt_device *dev, const pt_emit_opts *opts, pt_emiss
 			pt_strv_addf(&em.qm, "%s:1,efitype=4m,pre-enrolled-keys=1", storage);
 		}
 	}
-	if (is_gpu(dev)) {
+	if (gpu) {
 		const char *cpu = em.o.flags & PT_EMIT_HIDE_KVM ? "host,hidden=1" : "host";
 		if (strcmp(value_of(&em, "cpu", ""), cpu))
 			put(&em, "cpu", cpu);
@@ -291,6 +326,9 @@ PT_EXPORT int pt_emit_proxmox(pt_device *dev, const pt_emit_opts *opts, pt_emiss
 	if (em.o.primary && strcmp(value_of(&em, "vga", ""), "none"))
 		put(&em, "vga", "none");
 	return finish(&em, ret);
+fail:
+	free(set);
+	return fail_end(&em, r);
 }
 
 PT_EXPORT int pt_emit_proxmox_mdev(pt_device *dev, const char *type, const pt_emit_opts *opts, pt_emission **ret)

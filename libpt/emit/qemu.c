@@ -10,65 +10,43 @@
 
 #include "libpt-private.h"
 
-static int compare_strings(const void *a, const void *b)
+/* A port a slot of the set (devices sorted by address), in the order the slots come; function 0
+ * first, with multifunction=on when the slot brings several. The guest sees the slot's functions
+ * as they are on the host, except that a slot whose function 0 stays behind gets its lowest
+ * function at function 0: a guest looks for a slot's other functions only when function 0 is
+ * there. */
+static int vfio_args(pt_ctx *ctx, struct pt_strv *words, pt_device *const *set, size_t n, const pt_emit_opts *o)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The slot of an address: all but its ".F". */
-static size_t slot_len(const char *a)
-{
-	return strlen(a) - 2;
-}
-
-static int vfio_args(pt_ctx *ctx, struct pt_strv *words, const char *const *addresses, size_t n,
-		     const pt_emit_opts *o)
-{
-	struct pt_strv slots = { 0 };
 	char q[128];
-	int r = 0;
+	uint64_t primary = UINT64_MAX;
 
 	if (o->romfile)
 		for (const unsigned char *c = (const unsigned char *)o->romfile; *c; c++)
 			if (*c == ',' || *c < 0x20 || *c == 0x7f)
 				return pt_fail(ctx, -EINVAL, "romfile %s: no commas or control characters",
 					       pt_quote(q, sizeof(q), o->romfile));
-	for (size_t i = 0; i < n; i++) {
-		if ((r = pt_check_pci_address(ctx, addresses[i])) < 0)
-			goto out;
-		char *slot = strndup(addresses[i], slot_len(addresses[i]));
-		if (slot && !pt_strv_has(&slots, slot))
-			pt_strv_add(&slots, slot);
-		else if (!slot)
-			slots.oom = true;
-		free(slot);
-	}
-	/* a port a slot, in the order the slots come; function 0 first, with multifunction=on when
-	 * the slot brings several */
-	for (size_t s = 0; s < slots.n && !slots.oom; s++) {
-		struct pt_strv functions = { 0 };
-		size_t len = strlen(slots.v[s]);
-
+	if (o->primary && pt_address_parse(o->primary, &primary) < 0)
+		return pt_fail(ctx, -EINVAL, "primary %s: not a PCI address", pt_quote(q, sizeof(q), o->primary));
+	size_t port = 0;
+	for (size_t i = 0, j; i < n; i = j, port++) {
+		for (j = i + 1; j < n && pt_same_slot(set[j], set[i]); j++)
+			;
 		pt_strv_add(words, "-device");
-		pt_strv_addf(words, "pcie-root-port,id=pt-port%zu,chassis=%zu,slot=%zu", s, 101 + s, s + 1);
-		for (size_t i = 0; i < n; i++)
-			if (slot_len(addresses[i]) == len && strncmp(addresses[i], slots.v[s], len) == 0)
-				pt_strv_add(&functions, addresses[i]);
-		if (functions.n > 1)
-			qsort(functions.v, functions.n, sizeof(*functions.v), compare_strings);
-		for (size_t i = 0; i < functions.n; i++) {
-			const char *a = functions.v[i];
-			char fn = a[strlen(a) - 1];
+		pt_strv_addf(words, "pcie-root-port,id=pt-port%zu,chassis=%zu,slot=%zu", port, 101 + port, port + 1);
+		for (size_t k = i; k < j; k++) {
+			unsigned fn = pt_device_get_function(set[k]);
 			struct pt_strv props = { 0 };
 			char *value;
 
+			if (k == i)
+				fn = 0; /* the lowest function of the slot: function 0 itself, or in its place */
 			pt_strv_add(&props, "vfio-pci");
-			pt_strv_addf(&props, "host=%s", a);
-			pt_strv_addf(&props, "bus=pt-port%zu", s);
-			pt_strv_addf(&props, "addr=0x0.%c", fn >= 'A' && fn <= 'F' ? fn + ('a' - 'A') : fn);
-			if (fn == '0' && functions.n > 1)
+			pt_strv_addf(&props, "host=%s", set[k]->address);
+			pt_strv_addf(&props, "bus=pt-port%zu", port);
+			pt_strv_addf(&props, "addr=0x0.%x", fn);
+			if (k == i && j - i > 1)
 				pt_strv_add(&props, "multifunction=on");
-			if (o->primary && strcmp(o->primary, a) == 0)
+			if (set[k]->key == primary)
 				pt_strv_add(&props, "x-vga=on");
 			if (o->flags & PT_EMIT_NO_ROMBAR)
 				pt_strv_add(&props, "rombar=0");
@@ -83,13 +61,8 @@ static int vfio_args(pt_ctx *ctx, struct pt_strv *words, const char *const *addr
 				words->oom = true;
 			free(value);
 		}
-		pt_strv_free(&functions);
 	}
-	if (slots.oom)
-		words->oom = true;
-out:
-	pt_strv_free(&slots);
-	return r;
+	return 0;
 }
 
 /* usb-host on a qemu-xhci controller that comes with it, by port or by id. */
@@ -122,14 +95,46 @@ static int usb_args(pt_ctx *ctx, struct pt_strv *words, const pt_usb_spec *usb)
 PT_EXPORT int pt_emit_qemu(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_usb_spec *usb,
 			   const pt_emit_opts *opts, pt_emission **ret)
 {
-	struct pt_strv words = { 0 }, command = { 0 };
+	pt_assignment *a = NULL;
 	pt_emit_opts o;
 	int r;
 
 	if (!ctx || !ret || (n && !addresses))
 		return ctx ? pt_fail(ctx, -EINVAL, "pt_emit_qemu: no devices") : -EINVAL;
 	pt_emit_opts_copy(&o, opts);
-	if ((r = vfio_args(ctx, &words, addresses, n, &o)) < 0 || (usb && (r = usb_args(ctx, &words, usb)) < 0)) {
+	for (size_t i = 0; i < n; i++)
+		if ((r = pt_check_pci_address(ctx, addresses[i])) < 0)
+			return r;
+	if (n && (r = pt_assignment_of(ctx, NULL, addresses, n, 0, o.flags & PT_EMIT_FORCE ? PT_ASSIGN_FORCE : 0, &a)) < 0)
+		return r;
+	r = pt_emit_qemu_assignment(ctx, a, usb, &o, ret);
+	pt_assignment_free(a);
+	return r;
+}
+
+PT_EXPORT int pt_emit_qemu_assignment(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb,
+				      const pt_emit_opts *opts, pt_emission **ret)
+{
+	struct pt_strv words = { 0 }, command = { 0 };
+	size_t n = pt_assignment_get_device_count(a);
+	pt_device **set = calloc(n ? n : 1, sizeof(*set));
+	pt_emit_opts o;
+	int r;
+
+	if (!ctx || !ret || !set) {
+		free(set);
+		return ctx ? pt_fail(ctx, -ENOMEM, "out of memory") : -EINVAL;
+	}
+	pt_emit_opts_copy(&o, opts);
+	if (a && (r = pt_assignment_check_in(ctx, a)) < 0) {
+		free(set);
+		return r;
+	}
+	for (size_t i = 0; i < n; i++)
+		set[i] = pt_assignment_get_device(a, i);
+	r = vfio_args(ctx, &words, set, n, &o);
+	free(set);
+	if (r < 0 || (usb && (r = usb_args(ctx, &words, usb)) < 0)) {
 		pt_strv_free(&words);
 		return r;
 	}

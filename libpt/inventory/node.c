@@ -77,6 +77,7 @@ PT_EXPORT void pt_node_free(pt_node *n)
 		return;
 	free(n->devices);
 	free(n->name);
+	pt_enum_unref(n->e);
 	pt_ctx_unref(n->ctx);
 	free(n);
 }
@@ -155,6 +156,8 @@ PT_EXPORT int pt_node_add_enum(pt_node *n, pt_enum *e)
 {
 	if (!n || !e)
 		return n ? pt_fail(n->ctx, -EINVAL, "pt_node_add_enum: no snapshot") : -EINVAL;
+	if (!n->e)
+		n->e = pt_enum_ref(e);
 	for (size_t i = 0; i < e->n_devices; i++) {
 		const pt_device *dev = &e->devices[i];
 		char ids[4][8], group[24];

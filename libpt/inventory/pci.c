@@ -416,7 +416,7 @@ static void mark_needs(pt_enum *e, bool *keep, const pt_device *dev, int devices
 
 /* Keeps the devices named (addresses, or slots "DDDD:BB:SS" for all their functions) and,
  * transitively, what they need; the others leave the snapshot. -ENOENT names one not there. */
-static int restrict_to(pt_enum *e, const char *const *names, size_t n_names, int devicesfd)
+static int restrict_to(pt_enum *e, const char *const *names, size_t n_names, bool missing_ok, int devicesfd)
 {
 	bool *keep = calloc(e->n_devices ? e->n_devices : 1, sizeof(*keep));
 	bool *done = calloc(e->n_devices ? e->n_devices : 1, sizeof(*done));
@@ -428,19 +428,18 @@ static int restrict_to(pt_enum *e, const char *const *names, size_t n_names, int
 		return -ENOMEM;
 	}
 	for (size_t i = 0; r == 0 && i < n_names; i++) {
-		char full[PT_ADDR_MAX + 4];
 		uint64_t key;
-		bool found = false;
-		/* a slot: the address of its function 0, every function then comes with the slot */
-		snprintf(full, sizeof(full), "%s%s", names[i], strchr(names[i], '.') ? "" : ".0");
-		if (pt_address_parse(full, &key) < 0) {
-			r = pt_fail(e->ctx, -EINVAL, "%s: not a PCI address or slot", names[i]);
+		bool found = false, slot;
+		char q[64];
+		/* a slot: every function of it */
+		if (pt_pci_id_parse(names[i], &key, &slot) < 0) {
+			r = pt_fail(e->ctx, -EINVAL, "%s: not a PCI address or slot", pt_quote(q, sizeof(q), names[i]));
 			break;
 		}
 		for (size_t d = 0; d < e->n_devices; d++)
-			if (e->devices[d].key == key || (!strchr(names[i], '.') && PT_SLOT(e->devices[d].key) == PT_SLOT(key)))
+			if (e->devices[d].key == key || (slot && PT_SLOT(e->devices[d].key) == PT_SLOT(key)))
 				keep[d] = found = true;
-		if (!found)
+		if (!found && !missing_ok)
 			r = pt_fail(e->ctx, -ENOENT, "%s: no such device in %s/" DEVICES_DIR, names[i], e->ctx->root);
 	}
 	for (bool more = r == 0; more;) {
@@ -483,11 +482,17 @@ static void scan_all(pt_enum *e, int devicesfd)
 	take_scan_warnings(e);
 }
 
-static int scan(pt_ctx *ctx, const char *const *names, size_t n_names, bool partial, pt_enum **ret);
+static int scan(pt_ctx *ctx, const char *const *names, size_t n_names, bool partial, bool missing_ok, pt_enum **ret);
 
 PT_EXPORT int pt_enum_scan(pt_ctx *ctx, pt_enum **ret)
 {
-	return scan(ctx, NULL, 0, false, ret);
+	return scan(ctx, NULL, 0, false, false, ret);
+}
+
+/* The same as pt_enum_scan_devices, a name that is not there left out (the caller says so). */
+int pt_enum_scan_present(pt_ctx *ctx, const char *const *names, size_t n, pt_enum **ret)
+{
+	return scan(ctx, names, n, true, true, ret);
 }
 
 /*
@@ -501,7 +506,7 @@ PT_EXPORT int pt_enum_scan_devices(pt_ctx *ctx, const char *const *names, size_t
 {
 	if (!names || !n)
 		return -EINVAL;
-	return scan(ctx, names, n, true, ret);
+	return scan(ctx, names, n, true, false, ret);
 }
 
 PT_EXPORT int pt_enum_is_partial(const pt_enum *e)
@@ -509,7 +514,7 @@ PT_EXPORT int pt_enum_is_partial(const pt_enum *e)
 	return e && e->partial;
 }
 
-static int scan(pt_ctx *ctx, const char *const *names, size_t n_names, bool partial, pt_enum **ret)
+static int scan(pt_ctx *ctx, const char *const *names, size_t n_names, bool partial, bool missing_ok, pt_enum **ret)
 {
 	pt_enum *e;
 	int fd, r;
@@ -538,7 +543,7 @@ static int scan(pt_ctx *ctx, const char *const *names, size_t n_names, bool part
 	e->partial = partial;
 	r = list_devices(e, dir);
 	if (r == 0 && partial)
-		r = restrict_to(e, names, n_names, dirfd(dir));
+		r = restrict_to(e, names, n_names, missing_ok, dirfd(dir));
 	if (r == 0)
 		scan_all(e, dirfd(dir));
 	closedir(dir);
@@ -640,4 +645,26 @@ PT_EXPORT int pt_device_set_sriov_numvfs(pt_device *dev, unsigned n)
 		return pt_fail(dev->e->ctx, r, "%s: write '%s' to %s/%s: %s (the count stays %s)", dev->address,
 			       value, dev->e->ctx->root, path, strerror(-r), before);
 	return 0;
+}
+
+PT_EXPORT const char *pt_device_get_kind(const pt_device *dev)
+{
+	static const char *const by_base[] = {
+		[0x01] = "storage", [0x02] = "network", [0x03] = "gpu", [0x04] = "multimedia", [0x06] = "bridge",
+		[0x07] = "communication", [0x08] = "system", [0x09] = "input", [0x0c] = "serial-bus",
+		[0x0d] = "wireless", [0x12] = "accelerator",
+	};
+	unsigned base, sub;
+
+	if (!dev || dev->class < 0)
+		return "unknown";
+	base = (unsigned)dev->class >> 16;
+	sub = ((unsigned)dev->class >> 8) & 0xff;
+	if (base == 0x04 && (sub == 0x01 || sub == 0x03))
+		return "audio"; /* an audio device; HD Audio: a GPU's HDMI audio, the onboard codec */
+	if (base == 0x0c && sub == 0x03)
+		return "usb";
+	if (base < sizeof(by_base) / sizeof(*by_base) && by_base[base])
+		return by_base[base];
+	return "other";
 }

@@ -6,22 +6,41 @@ local M = {}
 
 M.EMIT = { "proxmox", "qm", "libvirt", "qemu", "mapping" }
 
--- A fresh scan and the device a recipe was given, checked to be of its kind: kind is a word
--- ("storage controller") and accepts(class) says whether the 24-bit class is one.
-function M.device(address, kind, accepts)
-  local inv, err = pt.scan()
+-- A fresh scan of the host (opts: pt.scan's).
+function M.scan(opts)
+  local inv, err = pt.scan(opts)
   if not inv then error(err, 0) end
-  local dev
-  dev, err = inv:device(address)
+  return inv
+end
+
+-- A fresh scan and the device a recipe was given, checked to be of its kind: what is a word
+-- ("storage controller") and kinds the device kinds (pt_device_get_kind) that are one.
+function M.device(address, what, kinds)
+  local inv = M.scan()
+  local dev, err = inv:device(address)
   if not dev then error(err, 0) end
-  if kind and not (dev.class and accepts(dev.class)) then
-    error(string.format("%s is a %s, not a %s", dev.address, dev.class_name or "device", kind), 0)
+  if what then
+    local ok = false
+    for _, k in ipairs(kinds) do ok = ok or dev.kind == k end
+    if not ok then error(string.format("%s is a %s, not a %s", dev.address, dev.class_name or "device", what), 0) end
   end
   return inv, dev
 end
 
+-- What the VM is to get: the devices (objects of inv, or PCI ids) with their passthrough sets,
+-- each member guarded (args.force lets host-critical ones go, said on stderr every time); the
+-- first refusal raised.
+function M.assign(inv, devices, args)
+  local a, err = pt.assign(inv, devices, { vm = args.vm, force = args.force, console = args.console })
+  if not a then error(err, 0) end
+  local ok
+  ok, err = a:check()
+  if not ok then error(err, 0) end
+  return a
+end
+
 function M.is_gpu(d)
-  return d.class and d.class >> 16 == 0x03
+  return d.kind == "gpu"
 end
 
 -- The GPU asked for, or the only discrete GPU (integrated ones sit on a root bus, bus 00).
@@ -106,31 +125,38 @@ function M.bind(devices, args)
   return txn.devices
 end
 
--- The configuration of the devices' sets, in one of M.EMIT.
+-- The configuration of the devices' sets, in one of M.EMIT: one assignment, guarded as a bind
+-- is (a host-critical member refused unless args.force).
 function M.emit(inv, devices, args)
   local proxmox, qemu, libvirt = require "pt.proxmox", require "pt.qemu", require "pt.libvirt"
-  local set, seen = {}, {}
-  for _, dev in ipairs(devices) do
-    for _, m in ipairs(dev.passthrough_set) do
-      if not seen[m.address] then seen[m.address] = true; set[#set + 1] = m.address end
-    end
-  end
-  table.sort(set)
-  local first = devices[1]
   local f = args.emit
+  if (f == "proxmox" or f == "qm") and not args.vm then error("--vm is required with --emit " .. f, 0) end
+  local a = M.assign(inv, devices, { vm = (f == "proxmox" or f == "qm") and args.vm or nil, force = args.force })
+  local primary = args.primary and devices[1].address or nil
   if f == "proxmox" or f == "qm" then
-    if not args.vm then error("--vm is required with --emit " .. f, 0) end
-    local r = proxmox.emit(inv, first, { vm = args.vm, primary = args.primary })
+    local r = proxmox.emit(inv, a, { vm = args.vm, primary = primary })
     print(table.concat(f == "qm" and { r.qm } or r.lines, "\n"))
     if f == "proxmox" then for _, n in ipairs(r.notes) do print("# " .. n) end end
   elseif f == "libvirt" then
-    print(libvirt.fragment(set))
+    print(libvirt.fragment(a))
   elseif f == "qemu" then
-    print(qemu.shell(qemu.vfio_args(set, { primary = args.primary and first.address or nil })))
+    print(qemu.shell(qemu.vfio_args(a, { primary = primary })))
   elseif f == "mapping" then
     if not args.mapping then error("--emit mapping needs --mapping NAME", 0) end
-    proxmox.print_mapping(proxmox.emit_mapping(args.mapping, set, { { name = "localhost", inventory = inv } }))
+    proxmox.print_mapping(proxmox.emit_mapping(args.mapping, a, { { name = "localhost", inventory = inv } }))
   end
+end
+
+-- A pre-start's guard: every hostpciN line of the VM's config (addresses and mappings) against
+-- the assignment, before anything is bound; the first refusal raised (the hookscript exits 1).
+-- force: the script's own default lets host-critical devices go, said every time.
+function M.guard_vm(vm, force)
+  local a, err = pt.assign_vm(vm, { force = force })
+  if not a then error(err, 0) end
+  local ok
+  ok, err = a:check()
+  if not ok then error(err, 0) end
+  return a
 end
 
 -- What a VM's hostpci lines name ("0000:01:00" for a slot, "0000:01:00.1"), for a scan of only

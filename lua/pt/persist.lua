@@ -16,12 +16,16 @@ function M.grub_with(grub, params)
   return pt.grub_with_params(grub, table.concat(params, " "))
 end
 
--- The plan for the set (its records or addresses): opts.blacklist, opts.cpu (a vendor).
+-- The plan for the set (its records or addresses, or an assignment: pt.assign): opts.blacklist,
+-- opts.cpu (a vendor), opts.force (host-critical members too; the guard refuses them otherwise).
 function M.plan(inv, set, opts)
   opts = opts or {}
+  if type(set) == "userdata" then
+    return pt.host_plan(set, nil, { blacklist = opts.blacklist, cpu = opts.cpu })
+  end
   local addresses = {}
   for i, d in ipairs(set) do addresses[i] = type(d) == "table" and d.address or d end
-  return pt.host_plan(inv, addresses, { blacklist = opts.blacklist, cpu = opts.cpu })
+  return pt.host_plan(inv, addresses, { blacklist = opts.blacklist, cpu = opts.cpu, force = opts.force })
 end
 
 -- VFs that exist at every boot: libpt-sriov@PF.service (installed with the library, ordered
@@ -49,6 +53,10 @@ end
 
 -- What the persist recipe and emit --format host print: the diffs, or the files written.
 function M.show(inv, records, opts)
+  if type(records) == "userdata" then -- an assignment
+    M.show_changes(M.plan(inv, records, opts), table.concat(records:addresses(), " "), opts)
+    return
+  end
   local addresses = {}
   for i, r in ipairs(records) do addresses[i] = r.address end
   M.show_changes(M.plan(inv, addresses, opts), table.concat(addresses, " "), opts)

@@ -14,8 +14,8 @@ function M.check_value(what, value)
 end
 
 function M.check_vmid(vm)
-  local n = math.tointeger(tonumber(vm))
-  if not n or not pt.vmid_valid(n) then fail("VM id %s: must be 100 to 999999999", tostring(vm)) end
+  local n = pt.vmid(math.type(vm) == "integer" and vm or tostring(vm))
+  if not n then fail("VM id %s: must be 100 to 999999999", tostring(vm)) end
   return n
 end
 
@@ -39,12 +39,16 @@ function M.read_config(root, vm)
   return pt.vmconf_read(M.check_vmid(vm))
 end
 
--- opts: vm, primary (x-vga and vga none), rombar (false: rombar=0), romfile, hide_kvm,
--- machine (default q35), storage (for the efidisk), legacy_igd, config (M.parse_config's).
--- Returns { lines = {...}, notes = {...}, qm = "qm set ..." }.
+-- dev: a device (its passthrough set) or an assignment (pt.assign). opts: vm, primary (an
+-- address, or true for the device's own: x-vga and vga none), rombar (false: rombar=0), romfile,
+-- hide_kvm, machine (default q35), storage (for the efidisk), legacy_igd, config
+-- (M.parse_config's), force (a host-critical member too). Returns { lines = {...}, notes = {...},
+-- qm = "qm set ..." }.
 function M.emit(inv, dev, opts)
   local vm = M.check_vmid(opts.vm)
-  return pt.emit_proxmox(dev, { vm = vm, primary = opts.primary and dev.address or nil, rombar = opts.rombar,
+  local primary = opts.primary
+  if primary == true then primary = dev.address end
+  return pt.emit_proxmox(dev, { vm = vm, primary = primary or nil, rombar = opts.rombar, force = opts.force,
     romfile = opts.romfile, hide_kvm = opts.hide_kvm, machine = opts.machine, storage = opts.storage,
     legacy_igd = opts.legacy_igd, config = opts.config })
 end
@@ -75,7 +79,7 @@ end
 -- Cluster mappings (/etc/pve/mapping/pci.cfg) for a passthrough set, written by libpt's C
 -- emitter (pt_emit_mapping: one mapping a slot in the slot form when the set holds the whole
 -- slot, one a function otherwise; each node's devices of the same kind as map lines).
--- set: the set's addresses (or records) on this node; nodes: the first is this node, each
+-- set: the set's addresses (or records) on this node, or an assignment; nodes: the first is this node, each
 -- { name =, inventory = inv } (a scan), { name =, report = FILE } (report.lua --json) or
 -- { name =, devices = records } (a published report's). opts.mdev: the devices provide mediated
 -- devices (`mdev 1`). Returns { lines, notes }.
@@ -88,8 +92,11 @@ function M.emit_mapping(name, set, nodes, opts)
     else for _, d in ipairs(node.devices) do n:add(d) end end
     cnodes[i] = n
   end
-  local addresses = {}
-  for i, d in ipairs(set) do addresses[i] = type(d) == "table" and d.address or d end
+  local addresses = set -- an assignment (pt.assign) is passed as it is: checked by the emitter
+  if type(set) == "table" then
+    addresses = {}
+    for i, d in ipairs(set) do addresses[i] = type(d) == "table" and d.address or d end
+  end
   return pt.emit_mapping(name, addresses, cnodes, { mdev = opts and opts.mdev or false })
 end
 

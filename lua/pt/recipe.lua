@@ -3,12 +3,12 @@
 -- line before anything runs, prints help, and calls run with the parsed arguments.
 local M = {}
 
+-- The one PCI id grammar (libpt's pt_pci_id_normalize): a function or, as Proxmox writes it, a
+-- whole slot (01:00); canonical.
 local function pci_addr(v)
-  local s = v:lower()
-  if s:match("^%x%x:%x%x%.[0-7]$") then s = "0000:" .. s end
-  local slot = s:match("^%x%x%x%x%x?:%x%x:(%x%x)%.[0-7]$")
-  if not slot or tonumber(slot, 16) > 0x1f then
-    return nil, "is not a PCI address (expected DDDD:BB:SS.F, e.g. 0000:01:00.0)"
+  local s = require("pt").pci_id(v)
+  if not s then
+    return nil, "is not a PCI address (expected DDDD:BB:SS.F, e.g. 0000:01:00.0, or a slot, 01:00)"
   end
   return s
 end
@@ -22,10 +22,8 @@ local function usb_id(v)
 end
 
 local function vmid(v)
-  local n = v:match("^[1-9]%d*$") and tonumber(v)
-  if not n or not require("pt").vmid_valid(n) then
-    return nil, "is not a VM id (100 to 999999999)"
-  end
+  local n = require("pt").vmid(v)
+  if not n then return nil, "is not a VM id (100 to 999999999)" end
   return n
 end
 

@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The assignment: what a VM is to get, decided once. Devices come in as objects of a snapshot
+ * (or as ids parsed by the one grammar, or as a VM's hostpciN lines with their mappings); each
+ * brings its whole passthrough set; each member meets the guard here and nowhere else. The bind
+ * transaction, every emitter, lint, the host plan and the hookscripts' pre-start work from it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libpt-private.h"
+
+struct member {
+	pt_device *dev;
+	char *source;
+};
+
+struct pt_assignment {
+	pt_enum *e;
+	unsigned vm, flags;
+	struct member *v;
+	size_t n, cap;
+	struct pt_strv refusals; /* each "[SOURCE: ]MESSAGE" */
+	int *errors;		 /* the refusals' -errno */
+	struct pt_strv forced;	 /* what the guard let go, said on every check */
+	bool oom;
+};
+
+PT_EXPORT int pt_assignment_new(pt_enum *e, unsigned vm, unsigned flags, pt_assignment **ret)
+{
+	pt_assignment *a;
+
+	if (!e || !ret)
+		return -EINVAL;
+	if (vm && pt_check_vmid(e->ctx, vm) < 0)
+		return -EINVAL;
+	if (flags & ~(PT_ASSIGN_FORCE | PT_ASSIGN_CONSOLE))
+		return pt_fail(e->ctx, -EINVAL, "pt_assignment_new: unknown flags 0x%x", flags);
+	if (!(a = calloc(1, sizeof(*a))))
+		return pt_fail(e->ctx, -ENOMEM, "out of memory");
+	a->e = pt_enum_ref(e);
+	a->vm = vm;
+	a->flags = flags;
+	*ret = a;
+	return 0;
+}
+
+PT_EXPORT void pt_assignment_free(pt_assignment *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n; i++)
+		free(a->v[i].source);
+	free(a->v);
+	free(a->errors);
+	pt_strv_free(&a->refusals);
+	pt_strv_free(&a->forced);
+	pt_enum_unref(a->e);
+	free(a);
+}
+
+PT_EXPORT pt_enum *pt_assignment_get_enum(const pt_assignment *a)
+{
+	return a ? a->e : NULL;
+}
+
+PT_EXPORT unsigned pt_assignment_get_vm(const pt_assignment *a)
+{
+	return a ? a->vm : 0;
+}
+
+PT_EXPORT unsigned pt_assignment_get_flags(const pt_assignment *a)
+{
+	return a ? a->flags : 0;
+}
+
+PT_EXPORT size_t pt_assignment_get_device_count(const pt_assignment *a)
+{
+	return a ? a->n : 0;
+}
+
+PT_EXPORT pt_device *pt_assignment_get_device(const pt_assignment *a, size_t i)
+{
+	return a && i < a->n ? a->v[i].dev : NULL;
+}
+
+PT_EXPORT const char *pt_assignment_get_source(const pt_assignment *a, size_t i)
+{
+	return a && i < a->n ? a->v[i].source : NULL;
+}
+
+PT_EXPORT size_t pt_assignment_get_refusal_count(const pt_assignment *a)
+{
+	return a ? a->refusals.n : 0;
+}
+
+PT_EXPORT const char *pt_assignment_get_refusal(const pt_assignment *a, size_t i)
+{
+	return a && i < a->refusals.n ? a->refusals.v[i] : NULL;
+}
+
+static void refuse(pt_assignment *a, int err, const char *source, const char *msg)
+{
+	int *more;
+
+	if (source && strncmp(msg, source, strlen(source)) != 0)
+		pt_strv_addf(&a->refusals, "%s: %s", source, msg);
+	else
+		pt_strv_add(&a->refusals, msg);
+	if (!(more = reallocarray(a->errors, a->refusals.n, sizeof(*more)))) {
+		a->oom = true;
+		return;
+	}
+	a->errors = more;
+	a->errors[a->refusals.n - 1] = err;
+}
+
+/* A member in address order, once; the first source that brought it stays. */
+static void add_member(pt_assignment *a, pt_device *dev, const char *source)
+{
+	size_t i = 0;
+
+	while (i < a->n && a->v[i].dev->key < dev->key)
+		i++;
+	if (i < a->n && a->v[i].dev == dev)
+		return;
+	if (a->n == a->cap) {
+		struct member *more = reallocarray(a->v, a->cap ? 2 * a->cap : 8, sizeof(*more));
+		if (!more) {
+			a->oom = true;
+			return;
+		}
+		a->v = more;
+		a->cap = a->cap ? 2 * a->cap : 8;
+	}
+	char *copy = strdup(source);
+	if (!copy) {
+		a->oom = true;
+		return;
+	}
+	memmove(&a->v[i + 1], &a->v[i], (a->n - i) * sizeof(*a->v));
+	a->v[i] = (struct member){ dev, copy };
+	a->n++;
+}
+
+PT_EXPORT int pt_assignment_add_device(pt_assignment *a, pt_device *dev, const char *source)
+{
+	if (!a || !dev || dev->e != a->e)
+		return a ? pt_fail(a->e->ctx, -EINVAL, "pt_assignment_add_device: a device of another snapshot") : -EINVAL;
+	source = source ? source : dev->address;
+	if (dev->n_set == 0) {
+		char *msg;
+		if (asprintf(&msg, "%s: %s: nothing to pass through", dev->address, pt_verdict_to_string(dev->verdict)) < 0)
+			return pt_fail(a->e->ctx, -ENOMEM, "out of memory");
+		refuse(a, -EINVAL, source, msg);
+		free(msg);
+	}
+	for (size_t i = 0; i < dev->n_set; i++) {
+		pt_device *m = dev->set[i];
+		char *msg;
+		int r = pt_guard_decide(dev, m, a->flags, &msg);
+		if (r == -ENOMEM || (r != 0 && !msg))
+			return pt_fail(a->e->ctx, -ENOMEM, "out of memory");
+		if (r < 0)
+			refuse(a, r, source, msg);
+		else if (r == 1 && !pt_strv_has(&a->forced, msg))
+			pt_strv_add(&a->forced, msg);
+		free(msg);
+		add_member(a, m, source);
+	}
+	return a->oom ? pt_fail(a->e->ctx, -ENOMEM, "out of memory") : 0;
+}
+
+/* The devices an id names in the snapshot (a slot: each function), or -EINVAL / -ENOENT. */
+static int add_id(pt_assignment *a, const char *id, const char *source, bool refuse_missing)
+{
+	uint64_t key;
+	bool slot, found = false;
+	char q[96];
+	int r = 0;
+
+	if (!id || pt_pci_id_parse(id, &key, &slot) < 0)
+		return pt_fail(a->e->ctx, -EINVAL, "%s: not a PCI address (DDDD:BB:SS.F) or slot (DDDD:BB:SS)",
+			       pt_quote(q, sizeof(q), id ? id : "nil"));
+	for (size_t i = 0; i < a->e->n_devices && r == 0; i++) {
+		pt_device *d = &a->e->devices[i];
+		if (slot ? PT_SLOT(d->key) != PT_SLOT(key) : d->key != key)
+			continue;
+		found = true;
+		r = pt_assignment_add_device(a, d, source);
+	}
+	if (r == 0 && !found) {
+		char *msg;
+		if (asprintf(&msg, "host %s: no such PCI device on this host", id) < 0)
+			return pt_fail(a->e->ctx, -ENOMEM, "out of memory");
+		if (refuse_missing)
+			refuse(a, -ENOENT, source, msg);
+		else
+			r = pt_fail(a->e->ctx, -ENOENT, "%s", msg);
+		free(msg);
+	}
+	return r;
+}
+
+PT_EXPORT int pt_assignment_add(pt_assignment *a, const char *id)
+{
+	if (!a)
+		return -EINVAL;
+	return add_id(a, id, id, false);
+}
+
+/* This node's name as Proxmox knows it: /etc/hostname's first label, under the root. */
+static int node_name(pt_ctx *ctx, char name[256])
+{
+	char *text = NULL;
+	size_t len;
+	int r = pt_read_in_root(ctx, "/etc/hostname", 4096, &text, &len);
+
+	name[0] = '\0';
+	if (r == 0 && text) {
+		size_t n = strcspn(text + strspn(text, " \t\n"), ". \t\n");
+		if (n > 0 && n < 256)
+			memcpy(name, text + strspn(text, " \t\n"), n), name[n] = '\0';
+	}
+	free(text);
+	if (!name[0] && gethostname(name, 256) == 0 && strcmp(ctx->root, "") == 0) {
+		name[255] = '\0';
+		name[strcspn(name, ".")] = '\0';
+	}
+	return name[0] ? 0 : -ENOENT;
+}
+
+/* The paths of a mapping's map lines for this node in /etc/pve/mapping/pci.cfg (a section is a
+ * line with the name alone; its properties are the indented lines under it), ';'-joined paths
+ * each an id; every alternative, since qemu-server takes whichever is free. -ENOENT when the
+ * mapping is not there. */
+static int mapping_paths(pt_ctx *ctx, const char *mapping, struct pt_strv *out)
+{
+	char *text = NULL, node[256];
+	bool in = false, seen = false;
+	int r;
+
+	if ((r = pt_read_in_root(ctx, "/etc/pve/mapping/pci.cfg", 1u << 20, &text, NULL)) < 0)
+		return r;
+	if (node_name(ctx, node) < 0)
+		node[0] = '\0';
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		line[strcspn(line, "\r")] = '\0';
+		if (line[0] != ' ' && line[0] != '\t') {
+			size_t len = strlen(line);
+			while (len && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+				line[--len] = '\0';
+			in = len && strcmp(line, mapping) == 0;
+			seen = seen || in;
+			continue;
+		}
+		line += strspn(line, " \t");
+		if (!in || strncmp(line, "map", 3) || (line[3] != ' ' && line[3] != '\t'))
+			continue;
+		pt_props *props;
+		if (pt_props_parse(ctx, line + 4 + strspn(line + 4, " \t"), NULL, &props) < 0)
+			continue;
+		const char *n = pt_props_get(props, "node"), *path = pt_props_get(props, "path");
+		if (n && path && strcmp(n, node) == 0)
+			for (const char *p = path; *p;) {
+				size_t len = strcspn(p, ";");
+				if (len && len < 64) {
+					char id[64];
+					snprintf(id, sizeof(id), "%.*s", (int)len, p);
+					pt_strv_add(out, id);
+				}
+				p += len + (p[len] == ';');
+			}
+		pt_props_free(props);
+	}
+	free(text);
+	return seen ? 0 : -ENOENT;
+}
+
+static bool hostpci_key(const char *key)
+{
+	return strncmp(key, "hostpci", 7) == 0 && key[7] && strspn(key + 7, "0123456789") == strlen(key + 7);
+}
+
+/* The ids a hostpci line names: its host= ids, or its mapping's paths on this node. */
+static int line_ids(pt_ctx *ctx, const pt_props *props, struct pt_strv *ids, const char **mapping)
+{
+	const char *host = pt_props_get(props, "host");
+
+	*mapping = pt_props_get(props, "mapping");
+	if (*mapping)
+		return mapping_paths(ctx, *mapping, ids);
+	for (const char *p = host ? host : ""; *p;) {
+		size_t len = strcspn(p, ";");
+		if (len && len < 64) {
+			char id[64];
+			snprintf(id, sizeof(id), "%.*s", (int)len, p);
+			pt_strv_add(ids, id);
+		}
+		p += len + (p[len] == ';');
+	}
+	return 0;
+}
+
+PT_EXPORT int pt_assignment_add_vmconf(pt_assignment *a, const pt_vmconf *c)
+{
+	pt_ctx *ctx;
+	int r = 0;
+
+	if (!a)
+		return -EINVAL;
+	ctx = a->e->ctx;
+	for (size_t k = 0; r == 0 && k < pt_vmconf_get_key_count(c); k++) {
+		const char *key = pt_vmconf_get_key(c, k), *mapping;
+		struct pt_strv ids = { 0 };
+		pt_props *props;
+		if (!hostpci_key(key))
+			continue;
+		if (pt_props_parse(ctx, pt_vmconf_get(c, key), "host", &props) < 0) {
+			refuse(a, -EINVAL, key, pt_ctx_last_error(ctx));
+			continue;
+		}
+		if (pt_props_get(props, "mdev")) {
+			pt_props_free(props); /* a mediated device: the parent stays on the host */
+			continue;
+		}
+		char source[96];
+		int m = line_ids(ctx, props, &ids, &mapping);
+		if (mapping)
+			snprintf(source, sizeof(source), "%s (mapping %.40s)", key, mapping);
+		else
+			snprintf(source, sizeof(source), "%s", key);
+		if (m == -ENOENT && mapping)
+			refuse(a, -ENOENT, source, "not in /etc/pve/mapping/pci.cfg");
+		else if (m < 0)
+			refuse(a, m, source, "/etc/pve/mapping/pci.cfg cannot be read");
+		else if (ids.n == 0)
+			refuse(a, -ENOENT, source, mapping ? "no map line for this node" : "no host id");
+		for (size_t i = 0; i < ids.n && r == 0; i++) {
+			r = add_id(a, ids.v[i], source, true);
+			if (r == -EINVAL) {
+				refuse(a, -EINVAL, source, pt_ctx_last_error(ctx));
+				r = 0;
+			}
+		}
+		pt_strv_free(&ids);
+		pt_props_free(props);
+	}
+	if (r == 0 && (a->oom || a->refusals.oom))
+		r = pt_fail(ctx, -ENOMEM, "out of memory");
+	return r;
+}
+
+PT_EXPORT int pt_assignment_new_vm(pt_ctx *ctx, unsigned vm, unsigned flags, pt_assignment **ret)
+{
+	struct pt_strv ids = { 0 };
+	pt_assignment *a = NULL;
+	pt_vmconf *c;
+	pt_enum *e;
+	int r;
+
+	if (!ctx || !ret)
+		return -EINVAL;
+	if ((r = pt_check_vmid(ctx, vm)) < 0)
+		return r;
+	if ((r = pt_vmconf_read(ctx, vm, &c)) < 0) {
+		if (r == -ENOENT)
+			return pt_fail(ctx, r, "VM %u has no config on this node (/etc/pve/qemu-server/%u.conf)", vm, vm);
+		return r;
+	}
+	/* only what the lines name is read; a name not there is the assignment's refusal */
+	for (size_t k = 0; k < pt_vmconf_get_key_count(c); k++) {
+		const char *key = pt_vmconf_get_key(c, k), *mapping;
+		pt_props *props;
+		if (!hostpci_key(key) || pt_props_parse(ctx, pt_vmconf_get(c, key), "host", &props) < 0)
+			continue;
+		struct pt_strv line = { 0 };
+		if (line_ids(ctx, props, &line, &mapping) == 0)
+			for (size_t i = 0; i < line.n; i++) {
+				uint64_t key_;
+				bool slot;
+				if (pt_pci_id_parse(line.v[i], &key_, &slot) == 0)
+					pt_strv_add(&ids, line.v[i]);
+			}
+		pt_strv_free(&line);
+		pt_props_free(props);
+	}
+	if (ids.oom) {
+		r = pt_fail(ctx, -ENOMEM, "out of memory");
+	} else {
+		r = pt_enum_scan_present(ctx, (const char *const *)ids.v, ids.n, &e); /* none: empty */
+	}
+	pt_strv_free(&ids);
+	if (r == 0) {
+		r = pt_assignment_new(e, vm, flags, &a);
+		pt_enum_unref(e);
+	}
+	if (r == 0)
+		r = pt_assignment_add_vmconf(a, c);
+	pt_vmconf_free(c);
+	if (r < 0) {
+		pt_assignment_free(a);
+		return r;
+	}
+	*ret = a;
+	return 0;
+}
+
+PT_EXPORT int pt_assignment_check(const pt_assignment *a)
+{
+	if (!a)
+		return -EINVAL;
+	if (a->oom)
+		return pt_fail(a->e->ctx, -ENOMEM, "out of memory");
+	if (a->refusals.n)
+		return pt_fail(a->e->ctx, a->errors[0], "%s", a->refusals.v[0]);
+	for (size_t i = 0; i < a->forced.n; i++)
+		pt_warn(a->e->ctx, "%s", a->forced.v[i]);
+	return 0;
+}
+
+int pt_assignment_of(pt_ctx *ctx, pt_enum *e, const char *const *ids, size_t n, unsigned vm, unsigned flags,
+		     pt_assignment **ret)
+{
+	pt_assignment *a = NULL;
+	int r = 0;
+
+	if (e)
+		pt_enum_ref(e);
+	else if ((r = n ? pt_enum_scan_devices(ctx, ids, n, &e) : pt_enum_scan_present(ctx, NULL, 0, &e)) < 0)
+		return r;
+	r = pt_assignment_new(e, vm, flags, &a);
+	pt_enum_unref(e);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = pt_assignment_add(a, ids[i]);
+	if (r < 0) {
+		pt_assignment_free(a);
+		return r;
+	}
+	*ret = a;
+	return 0;
+}
+
+const char **pt_assignment_addresses(const pt_assignment *a)
+{
+	const char **v = calloc(a->n + 1, sizeof(*v));
+
+	for (size_t i = 0; v && i < a->n; i++)
+		v[i] = a->v[i].dev->address;
+	return v;
+}
+
+int pt_assignment_check_in(pt_ctx *ctx, const pt_assignment *a)
+{
+	int r = pt_assignment_check(a);
+
+	if (r < 0 && ctx && ctx != a->e->ctx)
+		pt_fail(ctx, r, "%s", pt_ctx_last_error(a->e->ctx));
+	return r;
+}

@@ -85,7 +85,8 @@ pt_device *pt_enum_get_device(const pt_enum *e, size_t i);
  * not there. pt_enum_is_partial() tells such a snapshot (1) from a full one (0). */
 int pt_enum_scan_devices(pt_ctx *ctx, const char *const *names, size_t n, pt_enum **ret);
 int pt_enum_is_partial(const pt_enum *e);
-/* Accepts "0000:01:00.0", "10000:01:00.0" and the short "01:00.0" (domain 0). -ENOENT, -EINVAL. */
+/* Accepts "0000:01:00.0", "10000:01:00.0" and the short "01:00.0" (domain 0), and a slot
+ * ("0000:01:00", "01:00": its function 0). -ENOENT, -EINVAL. */
 int pt_enum_find_device(const pt_enum *e, const char *address, pt_device **ret);
 /* Groups sorted by number. */
 size_t pt_enum_get_group_count(const pt_enum *e);

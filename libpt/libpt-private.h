@@ -240,6 +240,8 @@ int pt_guard_decide(pt_device *asked, pt_device *m, unsigned flags, char **msg);
 int pt_assignment_of(pt_ctx *ctx, pt_enum *e, const char *const *ids, size_t n, unsigned vm, unsigned flags,
 		     pt_assignment **ret);
 const char **pt_assignment_addresses(const pt_assignment *a);
+/* Refusal i: its -errno, where it came from ("hostpci0", "hostpci1 (mapping gpu)") and why. */
+int pt_assignment_refusal(const pt_assignment *a, size_t i, const char **source, const char **why);
 /* pt_assignment_check, its message also on ctx when that is another context */
 int pt_assignment_check_in(pt_ctx *ctx, const pt_assignment *a);
 /* Orders devices by address (qsort, bsearch). */

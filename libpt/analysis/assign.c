@@ -23,6 +23,8 @@ struct pt_assignment {
 	struct member *v;
 	size_t n, cap;
 	struct pt_strv refusals; /* each "[SOURCE: ]MESSAGE" */
+	struct pt_strv why;	 /* each MESSAGE alone */
+	struct pt_strv sources;	 /* each SOURCE */
 	int *errors;		 /* the refusals' -errno */
 	struct pt_strv forced;	 /* what the guard let go, said on every check */
 	bool oom;
@@ -56,6 +58,8 @@ PT_EXPORT void pt_assignment_free(pt_assignment *a)
 	free(a->v);
 	free(a->errors);
 	pt_strv_free(&a->refusals);
+	pt_strv_free(&a->why);
+	pt_strv_free(&a->sources);
 	pt_strv_free(&a->forced);
 	pt_enum_unref(a->e);
 	free(a);
@@ -109,6 +113,8 @@ static void refuse(pt_assignment *a, int err, const char *source, const char *ms
 		pt_strv_addf(&a->refusals, "%s: %s", source, msg);
 	else
 		pt_strv_add(&a->refusals, msg);
+	pt_strv_add(&a->why, msg);
+	pt_strv_add(&a->sources, source ? source : "");
 	if (!(more = reallocarray(a->errors, a->refusals.n, sizeof(*more)))) {
 		a->oom = true;
 		return;
@@ -462,4 +468,13 @@ int pt_assignment_check_in(pt_ctx *ctx, const pt_assignment *a)
 	if (r < 0 && ctx && ctx != a->e->ctx)
 		pt_fail(ctx, r, "%s", pt_ctx_last_error(a->e->ctx));
 	return r;
+}
+
+int pt_assignment_refusal(const pt_assignment *a, size_t i, const char **source, const char **why)
+{
+	if (!a || i >= a->refusals.n || a->why.n != a->refusals.n || a->sources.n != a->refusals.n)
+		return 0;
+	*source = a->sources.v[i];
+	*why = a->why.v[i];
+	return a->errors[i];
 }

@@ -265,6 +265,34 @@ static void lint_usb(struct pt_lint *l, pt_enum *e, unsigned vm, const char *key
 		     "another VM or program has it", host, h.node, h.devnum, h.bus, h.holder);
 }
 
+/* The guard on a VM's hostpci lines (and what their mappings name here): the assignment's
+ * refusals of host-critical devices, each an error finding on its line. Proxmox binds them to
+ * vfio-pci itself when the VM starts. */
+static void lint_guard(struct pt_lint *l, pt_enum *e, unsigned vm, const pt_vmconf *c)
+{
+	pt_assignment *a;
+
+	if (pt_assignment_new(e, vm, 0, &a) < 0 || pt_assignment_add_vmconf(a, c) < 0) {
+		pt_assignment_free(a);
+		l->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < pt_assignment_get_refusal_count(a); i++) {
+		const char *source, *why;
+		if (pt_assignment_refusal(a, i, &source, &why) != -EBUSY)
+			continue; /* a line that names nothing here is the no-such-device finding */
+		char key[32];
+		const char *tail = "; force to take it anyway", *via = source + strcspn(source, " ");
+		size_t len = strlen(why);
+		if (len > strlen(tail) && strcmp(why + len - strlen(tail), tail) == 0)
+			len -= strlen(tail);
+		snprintf(key, sizeof(key), "%.*s", (int)(via - source), source);
+		note(l, vm, key, "host-critical", "%s%s%.*s: Proxmox binds it to vfio-pci when the VM starts, and the host loses it",
+		     *via ? via + 1 : "", *via ? " " : "", (int)len, why);
+	}
+	pt_assignment_free(a);
+}
+
 /* Which VMs' hostpci lines name each device (by index of the snapshot), and with which key. */
 struct use {
 	unsigned *vms;
@@ -284,6 +312,7 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 		return r;
 	}
 	const char *machine = pt_vmconf_get(c, "machine"), *bios = pt_vmconf_get(c, "bios");
+	lint_guard(l, e, vm, c);
 	for (size_t k = 0; k < pt_vmconf_get_key_count(c); k++) {
 		const char *key = pt_vmconf_get_key(c, k);
 		pt_props *props;
@@ -401,6 +430,16 @@ PT_EXPORT int pt_lint_run(pt_enum *e, unsigned only_vm, pt_lint **ret)
 		free(used);
 		pt_lint_free(l);
 		return pt_fail(e->ctx, r, "out of memory");
+	}
+	bool found = !only_vm;
+	for (size_t i = 0; i < n_vms; i++)
+		found = found || vms[i] == only_vm;
+	if (!found) {
+		free(used);
+		free(vms);
+		pt_lint_free(l);
+		return pt_fail(e->ctx, -ENOENT, "VM %u has no config on this node (/etc/pve/qemu-server/%u.conf)", only_vm,
+			       only_vm);
 	}
 	read_mappings(e->ctx, &mappings);
 	for (size_t i = 0; i < n_vms && r == 0; i++)

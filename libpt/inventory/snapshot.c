@@ -120,7 +120,10 @@ PT_EXPORT int pt_enum_find_device(const pt_enum *e, const char *address, pt_devi
 	uint64_t key;
 	pt_device *dev;
 
-	if (!address || pt_address_parse(address, &key) < 0)
+	bool slot;
+
+	/* the one grammar; a slot ("01:00") names its function 0 */
+	if (!address || pt_pci_id_parse(address, &key, &slot) < 0)
 		return pt_fail(e->ctx, -EINVAL, "\"%s\": not a PCI address (expected DDDD:BB:SS.F)",
 			       address ? address : "(null)");
 	dev = pt_enum_find_key(e, key);

@@ -149,9 +149,10 @@ end
 
 -- A pre-start's guard: every hostpciN line of the VM's config (addresses and mappings) against
 -- the assignment, before anything is bound; the first refusal raised (the hookscript exits 1).
--- force: the script's own default lets host-critical devices go, said every time.
-function M.guard_vm(vm, force)
-  local a, err = pt.assign_vm(vm, { force = force })
+-- opts.force: the script's own default lets host-critical devices go, said every time;
+-- opts.console: the script hands the host's console over (single-gpu), so the console's GPU may go.
+function M.guard_vm(vm, opts)
+  local a, err = pt.assign_vm(vm, { force = opts and opts.force, console = opts and opts.console })
   if not a then error(err, 0) end
   local ok
   ok, err = a:check()

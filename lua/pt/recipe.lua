@@ -323,8 +323,19 @@ function M.ptlua(o)
   end
   if vm then
     local handler = result[phase]
+    local args = hookscript_args(result, vm)
+    if phase == "pre-start" then
+      -- the guard, whatever the recipe: Proxmox binds every hostpciN device itself once the
+      -- hookscript returns, so a VM that would take the host's disk, NIC or console stops here
+      local ok, err = pcall(require("pt.passthrough").guard_vm, vm,
+        { force = args.force, console = args["host-loses-console"] })
+      if not ok then
+        output.print(string.format("pre-start refused: %s", tostring(err)))
+        return 1
+      end
+    end
     if not handler then return 0 end -- a phase it does not handle is a no-op
-    local ok, status = pcall(handler, hookscript_args(result, vm), { vm = vm, phase = phase })
+    local ok, status = pcall(handler, args, { vm = vm, phase = phase })
     if not ok then
       output.print(string.format("%s failed: %s", phase, tostring(status)))
       return 1

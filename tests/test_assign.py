@@ -1,0 +1,198 @@
+"""The assignment behind every path (libpt/analysis/assign.c): on a realistic homelab host
+(tests/homelab.spec) no emitter, recipe --emit or host plan hands a VM a host-critical device
+without --force (and --force says so on stderr), lint names a VM config line that does, and a
+pre-start of such a VM exits 1 before any write; ids, VM ids and kinds decided by one rule."""
+import json
+import os
+import shutil
+
+from harness import (PTLUA, TOP, build_spec, contains, eq, kemu_env, ptlua, run, snapshot, test,
+                     tree_diff)
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "homelab.spec")) as f:
+    HOMELAB = f.read()
+
+# each host-critical device of the homelab host, and the reason the guard gives
+CRITICAL = {
+    "04:00.0": "controller of / (/dev/nvme0n1p2)",
+    "05:00.0": "NIC of the default route (vmbr0 -> enp5s0)",
+    "06:00.0": "it goes with 0000:05:00.0 (IOMMU group 8), NIC of the default route",
+    "00:02.0": "draws the framebuffer console (fb0)",
+    "00:14.0": "the only keyboard (Logitech USB Keyboard) hangs under it",
+}
+FORMATS = ["proxmox", "qm", "libvirt", "libvirt-domain", "qemu", "host", "mapping"]
+
+
+def homelab(tmp, confs=None, spec=HOMELAB):
+    root = build_spec(spec, os.path.join(tmp, "root"))
+    os.makedirs(os.path.join(root, "etc/pve/qemu-server"), exist_ok=True)
+    os.makedirs(os.path.join(root, "etc/pve/mapping"), exist_ok=True)
+    with open(os.path.join(root, "etc/hostname"), "w") as f:
+        f.write("pve1\n")
+    for vm, text in (confs or {}).items():
+        with open(os.path.join(root, f"etc/pve/qemu-server/{vm}.conf"), "w") as f:
+            f.write(text)
+    return root
+
+
+def emit_args(fmt, device):
+    extra = {"proxmox": ["--vm", "200"], "qm": ["--vm", "200"], "mapping": ["--mapping", "m1"]}.get(fmt, [])
+    return ["scripts/emit.lua", "--format", fmt, "--device", device] + extra
+
+
+@test()
+def assign_every_emitter_refuses_the_host_critical(tmp):
+    root = homelab(tmp)
+    before = snapshot(root)
+    for device, why in CRITICAL.items():
+        for fmt in FORMATS:
+            p = ptlua(emit_args(fmt, device), root=root, check=1)
+            eq(p.stdout, "", f"{fmt} {device}: nothing printed")
+            contains(p.stderr, "refused: ", f"{fmt} {device}")
+            contains(p.stderr, why, f"{fmt} {device}: the bind's reason")
+            contains(p.stderr, "force to take it anyway", f"{fmt} {device}")
+    # Proxmox's slot form is the same device
+    p = ptlua(emit_args("qm", "04:00"), root=root, check=1)
+    contains(p.stderr, "controller of /", "the slot form")
+    assert not tree_diff(before, snapshot(root)), "nothing written"
+
+
+@test()
+def assign_force_emits_and_says_so_every_time(tmp):
+    root = homelab(tmp)
+    for device, why in CRITICAL.items():
+        for fmt in FORMATS:
+            if fmt == "host":
+                continue  # a dry diff: the same path, shown below once
+            p = ptlua(emit_args(fmt, device) + ["--force"], root=root, check=0)
+            assert p.stdout.strip(), f"{fmt} {device}: emitted"
+            contains(p.stderr, "is host-critical", f"{fmt} {device}: said")
+            contains(p.stderr, "(forced)", f"{fmt} {device}: said forced")
+    p = ptlua(emit_args("qm", "04:00.0") + ["--force"], root=root, check=0)
+    eq(p.stdout, "qm set 200 --hostpci0 04:00,pcie=1 --machine q35\n", "the forced line")
+    p = ptlua(emit_args("host", "04:00.0") + ["--force"], root=root, check=0)
+    contains(p.stdout, "/etc/modprobe.d/libpt-vfio.conf", "the forced host plan")
+    contains(p.stderr, "(forced)", "said")
+    # a device the host can spare: no word on stderr
+    p = ptlua(emit_args("qm", "03:00.0"), root=root, check=0)
+    eq((p.stdout, p.stderr), ("qm set 200 --hostpci0 03:00,pcie=1 --machine q35\n", ""), "the HBA")
+
+
+@test()
+def assign_recipes_with_emit_refuse_the_host_critical(tmp):
+    root = homelab(tmp)
+    cases = [
+        (["scripts/gpu-audio.lua", "--gpu", "00:02.0", "--emit", "qm", "--vm", "200"], "draws the framebuffer console"),
+        (["scripts/hba-truenas.lua", "--device", "04:00.0", "--emit", "qm", "--vm", "200"], "controller of /"),
+        (["scripts/nic.lua", "--device", "05:00.0", "--emit", "proxmox", "--vm", "200"], "NIC of the default route"),
+        (["scripts/usb-controller.lua", "--device", "00:14.0", "--emit", "qemu"], "the only keyboard"),
+        (["scripts/persist.lua", "--device", "04:00.0"], "controller of /"),
+    ]
+    for args, why in cases:
+        p = ptlua(args, root=root, check=1)
+        contains(p.stderr, why, " ".join(args))
+        assert "hostpci" not in p.stdout and "vfio-pci" not in p.stdout, p.stdout
+        p = ptlua(args + ["--force"], root=root, check=0)
+        contains(p.stderr, "(forced)", " ".join(args) + " --force")
+    p = ptlua(["scripts/gpu-audio.lua", "--gpu", "01:00.0", "--emit", "qm", "--vm", "200"], root=root, check=0)
+    eq(p.stdout, "qm set 200 --hostpci0 01:00,pcie=1 --machine q35 --bios ovmf --efidisk0 "
+                 "local-lvm:1,efitype=4m,pre-enrolled-keys=1 --cpu host\n", "a discrete GPU")
+    eq(p.stderr, "", "nothing to say")
+
+
+@test()
+def assign_lint_names_lines_that_pass_critical_devices(tmp):
+    root = homelab(tmp, confs={
+        200: "hostpci0: 04:00,pcie=1\nhostpci1: mapping=lan\nmachine: q35\n",
+        201: "hostpci0: 0000:00:14.0\n",
+        202: "hostpci0: 01:00,pcie=1\nmachine: q35\n",
+    })
+    with open(os.path.join(root, "etc/pve/mapping/pci.cfg"), "w") as f:
+        f.write("lan\n\tmap id=8086:15f3,node=pve1,path=0000:05:00.0\n\tmap id=8086:15f3,node=pve2,path=0000:09:00.0\n")
+    p = ptlua(["scripts/lint.lua", "--json"], root=root, check=1)
+    found = [(f["vm"], f["key"], f["code"]) for f in json.loads(p.stdout) if f["code"] == "host-critical"]
+    eq(found, [(200, "hostpci0", "host-critical"), (200, "hostpci1", "host-critical"),
+               (201, "hostpci0", "host-critical")], "the NVMe, the mapped NIC, the keyboard's controller")
+    p = ptlua(["scripts/lint.lua", "--vm", "200"], root=root, check=1)
+    contains(p.stdout, "200 hostpci0: 0000:04:00.0: refused: controller of / (/dev/nvme0n1p2); controller of "
+                       "/boot/efi (/dev/nvme0n1p1): Proxmox binds it to vfio-pci when the VM starts", "names all")
+    contains(p.stdout, "200 hostpci1: (mapping lan) 0000:05:00.0: refused: NIC of the default route", "the mapping")
+    eq(ptlua(["scripts/lint.lua", "--vm", "202"], root=root, check=0).stdout.strip(), "no findings", "a fine VM")
+    p = ptlua(["scripts/lint.lua", "--vm", "999"], root=root, check=1)
+    contains(p.stderr, "VM 999 has no config on this node", "a missing VM is an error")
+
+
+def hook(tmp, root, script, vm, check):
+    snippets = os.path.join(tmp, "snippets")
+    os.makedirs(snippets, exist_ok=True)
+    snippet = shutil.copy(os.path.join(TOP, "scripts", script), snippets)
+    return run([PTLUA, "--root", root, snippet, str(vm), "pre-start"], env=kemu_env(root), cwd=snippets, check=check)
+
+
+@test()
+def assign_prestart_stops_the_vm_before_any_write(tmp):
+    root = homelab(tmp, confs={
+        200: "hostpci0: 04:00,pcie=1\nmachine: q35\n",
+        203: "hookscript: local:snippets/gpu-audio.lua\nhostpci0: 01:00,pcie=1\nhostpci1: 06:00.0\nmachine: q35\n",
+        202: "hostpci0: 01:00,pcie=1\nmachine: q35\n",
+    })
+    before = snapshot(root)
+    p = hook(tmp, root, "guard.lua", 200, 1)
+    contains(p.stderr, "libpt[200]: pre-start refused: hostpci0: 0000:04:00.0: refused: controller of / "
+                       "(/dev/nvme0n1p2)", "guard.lua: the reason on stderr")
+    p = hook(tmp, root, "gpu-audio.lua", 203, 1)
+    contains(p.stderr, "libpt[203]: pre-start refused: hostpci1: 0000:06:00.0: refused: it goes with 0000:05:00.0 "
+                       "(IOMMU group 8), NIC of the default route", "a bundled hookscript, before it binds the GPU")
+    p = hook(tmp, root, "guard.lua", 300, 1)
+    contains(p.stderr, "VM 300 has no config on this node", "no config")
+    assert not tree_diff(before, snapshot(root)), tree_diff(before, snapshot(root))
+    p = hook(tmp, root, "guard.lua", 202, 0)
+    eq(p.stderr, "", "a VM that takes nothing critical starts")
+    out = ptlua(["scripts/guard.lua", "--vm", "200"], root=root, check=1).stdout
+    contains(out, "hostpci0 0000:04:00.0: Non-Volatile memory controller (storage); host-critical", "by hand")
+
+
+@test()
+def assign_one_grammar_one_vm_id_one_kind(tmp):
+    root = homelab(tmp)
+    script = os.path.join(tmp, "ids.lua")
+    with open(script, "w") as f:
+        f.write('local pt = require "pt"\n'
+                'for _, s in ipairs{"01:00", "0000:01:00.1", "10000:E1:1F.7", "0000:01:ff.f", "01:00.8", "1:00.0", "01:00:0"} do\n'
+                '  print(s, pt.pci_id(s))\n'
+                'end\n'
+                'for _, s in ipairs{"100", "00100", "99", "1000000000", "4294967396", "1e2", "999999999"} do\n'
+                '  print(s, pt.vmid(s))\n'
+                'end\n'
+                'local inv = pt.scan()\n'
+                'for _, a in ipairs{"00:02.0", "01:00.1", "00:14.0", "04:00", "05:00.0", "06:00.0", "00:1f.4", "00:1c.0"} do\n'
+                '  print(a, inv:device(a).kind)\n'
+                'end\n'
+                'print(pt.emit_qemu({"0000:01:ff.f"}))\n')
+    p = ptlua([script], root=root, check=1)
+    eq(p.stdout.splitlines(), [
+        "01:00\t0000:01:00\ttrue", "0000:01:00.1\t0000:01:00.1\tfalse", "10000:E1:1F.7\t10000:e1:1f.7\tfalse",
+        "0000:01:ff.f\tnil", "01:00.8\tnil", "1:00.0\tnil", "01:00:0\tnil",
+        "100\t100", "00100\tnil", "99\tnil", "1000000000\tnil", "4294967396\tnil", "1e2\tnil", "999999999\t999999999",
+        "00:02.0\tgpu", "01:00.1\taudio", "00:14.0\tusb", "04:00\tstorage", "05:00.0\tnetwork", "06:00.0\tmultimedia",
+        "00:1f.4\tserial-bus", "00:1c.0\tbridge",
+    ], "ids, VM ids, kinds")
+    contains(p.stderr, '"0000:01:ff.f" is not a PCI address', "what inv:device refuses, the emitters refuse")
+    p = ptlua(["scripts/bind.lua", "--device", "04:00.0", "--vm", "00100"], root=root, check=2)
+    contains(p.stderr, "--vm '00100' is not a VM id", "no leading zeros")
+
+
+@test()
+def assign_qemu_slot_without_function_0(tmp):
+    """A function whose slot's function 0 stays on the host is the guest's function 0: a guest
+    looks for a slot's other functions only when function 0 is there."""
+    root = homelab(tmp, spec=HOMELAB + "0000:00:1c.6 8086:a33e 060400 group=11 pcie=root driver=pcieport\n"
+                   "0000:08:00.0 8086:1533 020000 group=12 driver=igb parent=0000:00:1c.6\n"
+                   "0000:08:00.1 8086:1533 020000 group=13 driver=igb parent=0000:00:1c.6\n")
+    out = ptlua(["scripts/emit.lua", "--format", "qemu", "--device", "08:00.1"], root=root).stdout
+    eq(out, "-device pcie-root-port,id=pt-port0,chassis=101,slot=1 "
+            "-device vfio-pci,host=0000:08:00.1,bus=pt-port0,addr=0x0.0\n", "function 0 in the guest")
+    out = ptlua(["scripts/emit.lua", "--format", "qemu", "--device", "01:00.0"], root=root).stdout
+    eq(out, "-device pcie-root-port,id=pt-port0,chassis=101,slot=1 "
+            "-device vfio-pci,host=0000:01:00.0,bus=pt-port0,addr=0x0.0,multifunction=on "
+            "-device vfio-pci,host=0000:01:00.1,bus=pt-port0,addr=0x0.1\n", "a whole slot as it is")

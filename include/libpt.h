@@ -232,6 +232,9 @@ int pt_uuid_is_valid(const char *s);
  * under libpt's lock: only a device bound to vfio-pci or to no driver, and no VM holding it.
  * *method_ret (to free): the method the kernel tries first. -EOPNOTSUPP without a method. */
 int pt_device_reset(pt_device *dev, char **method_ret);
+/* Every decision pt_device_reset makes, nothing written: 0 and *step_ret (to free) the write it
+ * would make, or the error the reset would give (a host driver, a VM holding it, no method). */
+int pt_device_reset_dry_run(pt_device *dev, char **step_ret);
 /* ROM files where Proxmox looks for `romfile=NAME`: /usr/share/kvm/NAME under the root. A
  * name is letters, digits, '-', '_', '.', '+', not starting with a punctuation mark. */
 int pt_romfile_name_valid(const char *name);

@@ -213,9 +213,11 @@ int pt_lua_dev_reset(lua_State *L)
 {
 	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
 	char *method = NULL;
+	bool dry = lua_istable(L, 2) && (lua_getfield(L, 2, "dry_run"), lua_toboolean(L, -1));
 
-	pt_lua_check_action(L, "reset");
-	int r = pt_device_reset(dev, &method);
+	if (!dry)
+		pt_lua_check_action(L, "reset");
+	int r = dry ? pt_device_reset_dry_run(dev, &method) : pt_device_reset(dev, &method);
 	if (r < 0)
 		return pt_lua_fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(dev))));
 	lua_pushstring(L, method ? method : "");

@@ -18,9 +18,11 @@ return {
     dev, err = inv:device(args.device)
     if not dev then error(err, 0) end
     if args["dry-run"] then
-      local methods = dev.reset_method
-      print(string.format("write '1' to /sys/bus/pci/devices/%s/reset (methods in order: %s)", dev.address,
-        methods and methods ~= "" and methods or "none"))
+      -- every decision the reset makes: what it would refuse, the dry run refuses
+      local step
+      step, err = dev:reset { dry_run = true }
+      if not step then error(err, 0) end
+      print(step)
       return 0
     end
     local method

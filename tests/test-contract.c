@@ -140,7 +140,8 @@ static int emit_proxmox_new_vm(pt_ctx *ctx, pt_enum *e, FILE *out)
 
 static int emit_proxmox_legacy_igd(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
-	pt_emit_opts o = { .size = sizeof(o), .vm = 101, .flags = PT_EMIT_LEGACY_IGD };
+	/* the IGD is the boot VGA device here: the guard's, so forced (said on the log) */
+	pt_emit_opts o = { .size = sizeof(o), .vm = 101, .flags = PT_EMIT_LEGACY_IGD | PT_EMIT_FORCE };
 	pt_emission *em;
 	int r = pt_emit_proxmox(device(e, "00:02.0"), &o, &em);
 
@@ -193,7 +194,7 @@ static int emit_libvirt_and_qemu(pt_ctx *ctx, pt_enum *e, FILE *out)
 	print_emission(em, out);
 	pt_emission_free(em);
 	said(ctx, pt_emit_libvirt(ctx, set, 2, NULL, "<bad>", &em), out);
-	said(ctx, pt_emit_qemu(ctx, (const char *[]){ "01:00.0" }, 1, NULL, NULL, &em), out);
+	said(ctx, pt_emit_qemu(ctx, (const char *[]){ "0000:01:ff.f" }, 1, NULL, NULL, &em), out);
 	return 0;
 }
 
@@ -387,10 +388,12 @@ static const struct test tests[] = {
 	  "$ qm set 100 --hostpci1 01:00,pcie=1,x-vga=1 --cpu host --vga none\n" },
 	{ "emit-proxmox-new-vm", "emit", emit_proxmox_new_vm,
 	  "hostpci0: 01:00,pcie=1\nmachine: q35\nbios: ovmf\ncpu: host,hidden=1\n"
+	  "# VM 101 has no config on this node (/etc/pve/qemu-server/101.conf): these lines are for a VM still to be created\n"
 	  "# efidisk0: allocate it with qm set 101 --efidisk0 local-lvm:1,efitype=4m,pre-enrolled-keys=1\n"
 	  "$ qm set 101 --hostpci0 01:00,pcie=1 --machine q35 --bios ovmf --efidisk0 local-lvm:1,efitype=4m,pre-enrolled-keys=1 "
 	  "--cpu host,hidden=1\n"
 	  "hostpci0: 04:00,pcie=1,rombar=0\nhostpci1: 04:01,pcie=1,rombar=0\nmachine: q35\n"
+	  "# VM 101 has no config on this node (/etc/pve/qemu-server/101.conf): these lines are for a VM still to be created\n"
 	  "$ qm set 101 --hostpci0 04:00,pcie=1,rombar=0 --hostpci1 04:01,pcie=1,rombar=0 --machine q35\n"
 	  "-22 romfile \"x,romfile=/etc/shadow\": newlines, commas, '=', ';' and non-ASCII characters are not allowed\n"
 	  "-22 VM id 99: must be 100 to 999999999\n" },
@@ -407,9 +410,9 @@ static const struct test tests[] = {
 	  "-22 USB peer port \"2-2,x=1\": expected BUS-PORT(.PORT)*, e.g. 2-2\n" },
 	{ "emit-libvirt-and-qemu", "emit", emit_libvirt_and_qemu,
 	  "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n"
-	  "    <address domain='0x0000' bus='0x01' slot='0x00' function='0x1'/>\n  </source>\n</hostdev>\n"
-	  "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n"
 	  "    <address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>\n  </source>\n</hostdev>\n"
+	  "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n"
+	  "    <address domain='0x0000' bus='0x01' slot='0x00' function='0x1'/>\n  </source>\n</hostdev>\n"
 	  "<hostdev mode='subsystem' type='usb' managed='yes'>\n  <source>\n    <vendor id='0x046d'/>\n"
 	  "    <product id='0xc52b'/>\n  </source>\n</hostdev>\n"
 	  "-device\npcie-root-port,id=pt-port0,chassis=101,slot=1\n"
@@ -421,7 +424,7 @@ static const struct test tests[] = {
 	  "vfio-pci,host=0000:01:00.1,bus=pt-port0,addr=0x0.1 -device qemu-xhci,id=pt-xhci -device "
 	  "usb-host,bus=pt-xhci.0,vendorid=0x046d,productid=0xc52b\n"
 	  "-22 domain name \"<bad>\": letters, digits, '-', '_', '.'\n"
-	  "-22 \"01:00.0\" is not a PCI address\n" },
+	  "-22 \"0000:01:ff.f\" is not a PCI address\n" },
 	{ "emit-mapping-two-nodes", "emit", emit_mapping_two_nodes,
 	  "gpu\n\tmap id=10de:1b81,iommugroup=2,node=pve1,path=0000:01:00,subsystem-id=1458:3772\n"
 	  "\tmap id=10de:1b81,iommugroup=4,node=pve1,path=0000:02:00,subsystem-id=10de:1b81\n"

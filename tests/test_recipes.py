@@ -101,7 +101,8 @@ def recipe_gpu_audio_hookscript(tmp):
     with open(os.path.join(root, "etc/pve/qemu-server/101.conf"), "w") as f:
         f.write("hostpci0: 00:17.0\n")
     p = run([PTLUA, "--root", root, snippet, "101", "pre-start"], env=env, cwd=snippets, check=1)
-    contains(p.stderr, "libpt[101]: pre-start failed: no GPU among the VM's hostpci lines", "failure")
+    contains(p.stderr, "libpt[101]: pre-start refused: hostpci0: 0000:00:17.0: refused: controller of /",
+             "the guard first: nothing of the VM's is bound")
 
 
 @test()

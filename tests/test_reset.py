@@ -12,7 +12,7 @@ SPEC = """
 0000:00:1c.0 8086:a290 060400 group=4 driver=pcieport
 0000:02:00.0 1b21:0612 010601 group=5 reset_method=bus parent=0000:00:1c.0
 0000:00:1d.0 8086:a298 060400 group=6 driver=pcieport
-0000:03:00.0 1002:67df 030000 group=7 driver=amdgpu parent=0000:00:1d.0
+0000:03:00.0 1002:67df 030000 group=7 driver=amdgpu parent=0000:00:1d.0 boot_vga=0
 0000:03:00.1 1002:aaf0 040300 group=7 driver=snd_hda_intel parent=0000:00:1d.0
 0000:00:1f.0 8086:a2c9 060100 group=8 reset_method=-
 """
@@ -36,7 +36,7 @@ def resets(root, address):
 def reset_a_free_device(tmp):
     root = host(tmp)
     eq(reset(root, "01:00.0", "--dry-run").stdout.strip(),
-       "write '1' to /sys/bus/pci/devices/0000:01:00.0/reset (methods in order: flr bus)", "dry run")
+       f"write '1' to {root}/sys/bus/pci/devices/0000:01:00.0/reset (methods in order: flr bus)", "dry run")
     eq(resets(root, "0000:01:00.0"), "", "the dry run reset nothing")
     eq(reset(root, "01:00.0").stdout.strip(), "reset 0000:01:00.0 (flr)", "reset, the method named")
     eq(resets(root, "0000:01:00.0"), "1\n", "one write to reset")

@@ -42,17 +42,18 @@ int pt_device_check_free(pt_device *dev, const char *what, bool host_driver_ok)
 	return 0;
 }
 
-PT_EXPORT int pt_device_reset(pt_device *dev, char **method_ret)
+/* Every decision of a reset; the write only when !dry (a dry run reads, takes no lock, and says
+ * the write in *step_ret). */
+static int reset(pt_device *dev, bool dry, char **method_ret, char **step_ret)
 {
 	char path[96], methods[256] = "";
 	pt_ctx *ctx;
-	int lock, r;
+	int lock = -1, r;
 
 	if (!dev)
 		return -EINVAL;
 	ctx = dev->e->ctx;
-	lock = pt_journal_lock(ctx, LOCK_TIMEOUT_MS);
-	if (lock < 0)
+	if (!dry && (lock = pt_journal_lock(ctx, LOCK_TIMEOUT_MS)) < 0)
 		return lock;
 	r = pt_device_check_free(dev, "a reset", false);
 	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/reset_method", dev->address);
@@ -61,13 +62,30 @@ PT_EXPORT int pt_device_reset(pt_device *dev, char **method_ret)
 	if (r == 0 && ((m == 0 && !methods[0]) || faccessat(ctx->rootfd, path, F_OK, 0) < 0))
 		r = pt_fail(ctx, -EOPNOTSUPP, "%s: the kernel offers no reset for it (no reset methods in "
 			    "%s/sys/bus/pci/devices/%s/reset_method)", dev->address, ctx->root, dev->address);
-	if (r == 0 && (r = pt_write_attr(ctx->rootfd, path, "1")) < 0)
+	if (r == 0 && dry && step_ret &&
+	    asprintf(step_ret, "write '1' to %s/%s (methods in order: %s)", ctx->root, path, methods) < 0)
+		r = pt_fail(ctx, -ENOMEM, "out of memory");
+	if (r == 0 && !dry && (r = pt_write_attr(ctx->rootfd, path, "1")) < 0)
 		r = pt_fail(ctx, r, "%s: write '1' to %s/%s: %s", dev->address, ctx->root, path, strerror(-r));
-	pt_journal_unlock(lock);
+	if (!dry)
+		pt_journal_unlock(lock);
 	if (r == 0 && method_ret) {
 		/* the kernel tries them in order; the first that the device supports does it */
 		methods[strcspn(methods, " ")] = '\0';
 		*method_ret = strdup(methods[0] ? methods : "(the kernel's choice)");
 	}
 	return r;
+}
+
+PT_EXPORT int pt_device_reset(pt_device *dev, char **method_ret)
+{
+	return reset(dev, false, method_ret, NULL);
+}
+
+PT_EXPORT int pt_device_reset_dry_run(pt_device *dev, char **step_ret)
+{
+	if (!step_ret)
+		return -EINVAL;
+	*step_ret = NULL;
+	return reset(dev, true, NULL, step_ret);
 }

@@ -151,11 +151,14 @@ PT_EXPORT int pt_vmid_is_valid(long long vm)
 
 PT_EXPORT int pt_vmid_parse(const char *s, unsigned *vm)
 {
-	unsigned long long n;
+	unsigned long long n = 0;
 
 	/* qemu-server's pve-vmid: [1-9][0-9]*, in range; "00100" is not 100 */
-	if (!s || !vm || s[0] < '1' || s[0] > '9' || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9 ||
-	    pt_parse_uint(s, PT_VMID_MAX, &n) < 0 || !pt_vmid_is_valid((long long)n))
+	if (!s || !vm || s[0] < '1' || s[0] > '9' || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9)
+		return -EINVAL;
+	for (const char *p = s; *p; p++)
+		n = n * 10 + (unsigned)(*p - '0');
+	if (!pt_vmid_is_valid((long long)n))
 		return -EINVAL;
 	*vm = (unsigned)n;
 	return 0;

@@ -248,10 +248,11 @@ PT_EXPORT int pt_emit_proxmox_assignment(const pt_assignment *a, const pt_emit_o
 	if (n == 0)
 		return fail_end(&em, pt_fail(ctx, -EINVAL, "nothing to pass through"));
 	if (em.o.flags & PT_EMIT_LEGACY_IGD) {
-		if (n != 1)
-			return fail_end(&em, pt_fail(ctx, -EINVAL, "legacy-igd passes Intel's integrated GPU at %s alone, not %zu devices",
-						     IGD_ADDRESS, n));
-		return emit_legacy_igd(&em, pt_assignment_get_device(a, 0), ret);
+		pt_device *igd = pt_assignment_get_device(a, 0);
+		if (n != 1 && !strcmp(igd->address, IGD_ADDRESS))
+			return fail_end(&em, pt_fail(ctx, -EINVAL, "legacy-igd passes Intel's integrated GPU at %s alone, not with %s",
+						     IGD_ADDRESS, pt_assignment_get_device(a, 1)->address));
+		return emit_legacy_igd(&em, igd, ret);
 	}
 	if (em.o.romfile && (r = check_romfile(ctx, em.o.romfile)) < 0)
 		return fail_end(&em, r);

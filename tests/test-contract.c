@@ -398,7 +398,9 @@ static const struct test tests[] = {
 	  "-22 romfile \"x,romfile=/etc/shadow\": newlines, commas, '=', ';' and non-ASCII characters are not allowed\n"
 	  "-22 VM id 99: must be 100 to 999999999\n" },
 	{ "emit-proxmox-legacy-igd", "emit", emit_proxmox_legacy_igd,
-	  "hostpci0: 0000:00:02.0,legacy-igd=1\nvga: none\n$ qm set 101 --hostpci0 0000:00:02.0,legacy-igd=1 --vga none\n"
+	  "hostpci0: 0000:00:02.0,legacy-igd=1\nvga: none\n"
+	  "# VM 101 has no config on this node (/etc/pve/qemu-server/101.conf): these lines are for a VM still to be created\n"
+	  "$ qm set 101 --hostpci0 0000:00:02.0,legacy-igd=1 --vga none\n"
 	  "-22 0000:01:00.0: legacy-igd is for Intel's integrated GPU at 0000:00:02.0\n" },
 	{ "emit-proxmox-usb", "emit", emit_proxmox_usb,
 	  "usb0: host=10c4:ea60,usb3=1\n$ qm set 100 --usb0 host=10c4:ea60,usb3=1\n"

@@ -42,26 +42,31 @@ local VERDICT_TEXT = {
   shared = "shared: passes only with ",
 }
 
-local function verdict_text(d)
+-- inv: the snapshot, for the names of the devices a shared set brings along
+local function verdict_text(d, inv)
   local text = VERDICT_TEXT[d.verdict]
   if d.verdict == "with-companions" or d.verdict == "shared" then
     local others = {}
     for _, a in ipairs(d.passthrough_set) do
-      if a ~= d.address then others[#others + 1] = a end
+      if a ~= d.address then
+        local o = d.verdict == "shared" and inv:device(a)
+        local name = o and (o.device_name or o.class_name)
+        others[#others + 1] = name and string.format("%s (%s)", a, name) or a
+      end
     end
-    text = text .. table.concat(others, " ")
+    text = text .. table.concat(others, d.verdict == "shared" and ", " or " ")
   end
   return text
 end
 
 -- Two lines a device: what it is (as lspci -nn says it), then what passing it through means.
-local function device_lines(d)
+local function device_lines(d, inv)
   local flags = d.flags
   local class = d.class and string.format("%s [%s]", d.class_name or "Class", d.class:sub(1, 4))
     or "class unknown"
   return string.format("  %s  %s: %s [%s:%s]\n  %s  driver %s; %s%s", d.address, class,
     name_of(d), d.vendor_id, d.device_id, string.rep(" ", #d.address),
-    d.driver or "none", verdict_text(d), #flags > 0 and "; " .. table.concat(flags, ", ") or "")
+    d.driver or "none", verdict_text(d, inv), #flags > 0 and "; " .. table.concat(flags, ", ") or "")
 end
 
 local function print_text(inv, selected, root, groups)
@@ -80,13 +85,13 @@ local function print_text(inv, selected, root, groups)
     local type = inv:group(n).type
     print(string.format("\nIOMMU group %d%s", n, type and " (" .. type .. ")" or ""))
     for _, d in ipairs(by_group[n]) do
-      print(device_lines(d))
+      print(device_lines(d, inv))
       if d.explanation then print(explanation_lines(d.explanation)) end
     end
   end
   if #ungrouped > 0 then
     print("\nNot in an IOMMU group")
-    for _, d in ipairs(ungrouped) do print(device_lines(d)) end
+    for _, d in ipairs(ungrouped) do print(device_lines(d, inv)) end
   end
 end
 

@@ -140,6 +140,14 @@ def report_dot_and_svg(tmp):
     fill = lambda a: lines[f'"{a}"'].split('fillcolor="')[1][:7]
     eq(fill("0000:0b:00.0"), fill("0000:0b:00.1"), "one colour a group")
     assert fill("0000:0b:00.0") != fill("0000:0a:00.0"), "groups differ"
+    by_group = {}
+    for name, l in lines.items():
+        if "group " in l and "legend" not in name:
+            by_group.setdefault(l.split("\\ngroup ")[1].split('"')[0], set()).add(fill(name.strip('"')))
+    eq(all(len(c) == 1 for c in by_group.values()), True, "one colour a group")
+    eq((len(by_group), len(set().union(*by_group.values()))), (14, 14), "a colour of its own for each of the 14 groups")
+    contains(dot, 'subgraph cluster_legend', "a legend")
+    contains(dot, "red outline: a shared group", "the legend says what red is")
     contains(lines['"0000:01:00.0"'], "group 2", "label")
     svg = os.path.join(tmp, "host.svg")
     run(["dot", "-Tsvg", "-o", svg], input=dot, text=True, check=0)

@@ -458,7 +458,7 @@ static const struct test tests[] = {
 	  "102 hostpci2 unknown-mapping: mapping nowhere is not in /etc/pve/mapping/pci.cfg\n"
 	  "102 usb0 usb-ambiguous: 10c4:ea60 matches 2 devices, at ports 1-2, 1-3: name it by its port instead (host=BUS-PORT, --port)\n"
 	  "103 hostpci device-in-two-vms: 0000:01:00.0 is also given to VM 102 (VMs 102, 103)\n"
-	  "103 hostpci0 group-incomplete: 0000:01:00.0 shares IOMMU group 2 with 0000:01:00.1, which the VM does not get: the VM cannot start\n"
+	  "103 hostpci0 group-incomplete: 0000:01:00.0 shares IOMMU group 2 with 0000:01:00.1, which the VM does not get and snd_hda_intel holds: the VM cannot start\n"
 	  "vm 102: 5\n" },
 	{ "companions-and-usb", "emit", companions_and_usb,
 	  "companion 0000:01:00.1\nof the NIC: 0\n"

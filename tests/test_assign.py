@@ -122,6 +122,19 @@ def assign_lint_names_lines_that_pass_critical_devices(tmp):
     contains(p.stderr, "VM 999 has no config on this node", "a missing VM is an error")
 
 
+@test()
+def assign_lint_group_incomplete_only_where_a_driver_holds_a_member(tmp):
+    """VFIO takes a group whose members are on vfio-pci, pci-stub or no driver: only a member a
+    host driver holds keeps the VM from starting."""
+    spec = HOMELAB + ("0000:00:1c.7 8086:a33f 060400 group=14 pcie=root driver=pcieport\n"
+                      "0000:09:00.0 1b21:0612 010601 group=15 driver=ahci parent=0000:00:1c.7\n"
+                      "0000:09:00.1 1b21:0612 010601 group=15 parent=0000:00:1c.7\n")
+    root = homelab(tmp, spec=spec, confs={204: "hostpci0: 00:1f.4\n", 205: "hostpci0: 09:00.0\n"})
+    out = ptlua(["scripts/lint.lua"], root=root, check=1).stdout.splitlines()
+    eq(out, ["204 hostpci0: 0000:00:1f.4 shares IOMMU group 9 with 0000:00:1f.3, which the VM does not get and "
+             "snd_hda_intel holds: the VM cannot start", "1 findings"], "the member on no driver is no finding")
+
+
 def hook(tmp, root, script, vm, check):
     snippets = os.path.join(tmp, "snippets")
     os.makedirs(snippets, exist_ok=True)

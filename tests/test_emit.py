@@ -403,7 +403,7 @@ def lint_configs(tmp):
                 f.write(value + "\n")
     p = ptlua(["scripts/lint.lua"], root=root, check=1)
     eq(p.stdout.splitlines(), [
-        "100 hostpci0: 0000:01:00.0 shares IOMMU group 2 with 0000:01:00.1, which the VM does not get: the VM cannot start",
+        "100 hostpci0: 0000:01:00.0 shares IOMMU group 2 with 0000:01:00.1, which the VM does not get and snd_hda_intel holds: the VM cannot start",
         "100 hostpci0: pcie=1 needs machine q35 (machine: pc-i440fx-8.0)",
         "100 hostpci0: x-vga=1 with SeaBIOS: a primary GPU wants bios: ovmf (UEFI), as most current cards have no legacy VGA BIOS",
         "100 usb0: 046d:c52b matches 2 devices, at ports 3-1, 3-2: name it by its port instead (host=BUS-PORT, --port)",

@@ -382,11 +382,16 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 		pt_device *d = &e->devices[i];
 		if (!in_vm[i])
 			continue;
-		for (size_t j = 0; j < d->n_set; j++)
-			if (!in_vm[d->set[j] - e->devices])
-				note(l, vm, in_vm[i], "group-incomplete",
-				     "%s shares IOMMU group %ld with %s, which the VM does not get: the VM cannot start", d->address,
-				     d->group_number, d->set[j]->address);
+		for (size_t j = 0; j < d->n_set; j++) {
+			const pt_device *m = d->set[j];
+			/* VFIO takes a group whose every member is on a VFIO driver, pci-stub or no driver:
+			 * only a member a host driver holds keeps the VM from starting */
+			if (in_vm[m - e->devices] || !m->driver || !strcmp(m->driver, "vfio-pci") || !strcmp(m->driver, "pci-stub"))
+				continue;
+			note(l, vm, in_vm[i], "group-incomplete",
+			     "%s shares IOMMU group %ld with %s, which the VM does not get and %s holds: the VM cannot start",
+			     d->address, d->group_number, m->address, m->driver);
+		}
 	}
 	free(in_vm);
 	pt_vmconf_free(c);

@@ -289,6 +289,27 @@ STR_GETTER(dev_reset_bug, pt_device_get_reset_bug(d))
 STR_GETTER(dev_verdict, pt_verdict_to_string(pt_device_get_verdict(d)))
 STR_GETTER(dev_critical, pt_device_get_critical_reason(d))
 
+/* dev.critical_kinds: why the host needs it, as words ("boot-vga", "console", "storage",
+ * "network", "keyboard"); empty when it can spare it. */
+static int dev_critical_kinds(lua_State *L)
+{
+	static const struct { unsigned bit; const char *word; } kinds[] = {
+		{ PT_CRITICAL_BOOT_VGA, "boot-vga" }, { PT_CRITICAL_CONSOLE, "console" },
+		{ PT_CRITICAL_STORAGE, "storage" },   { PT_CRITICAL_NETWORK, "network" },
+		{ PT_CRITICAL_KEYBOARD, "keyboard" },
+	};
+	unsigned mask = pt_device_get_critical(DEV(L));
+	int n = 0;
+
+	lua_newtable(L);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++)
+		if (mask & kinds[i].bit) {
+			lua_pushstring(L, kinds[i].word);
+			lua_rawseti(L, -2, ++n);
+		}
+	return 1;
+}
+
 
 static int dev_class(lua_State *L) { return pt_lua_push_opt_int(L, pt_device_get_class(DEV(L))); }
 static int dev_numa_node(lua_State *L) { return pt_lua_push_opt_int(L, pt_device_get_numa_node(DEV(L))); }
@@ -711,6 +732,7 @@ void pt_lua_open_inventory(lua_State *L)
 		{ "passthrough_set", dev_passthrough_set },
 		{ "pcie_type", dev_pcie_type },
 		{ "critical", dev_critical },
+		{ "critical_kinds", dev_critical_kinds },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg dev_methods[] = {

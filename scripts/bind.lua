@@ -2,7 +2,7 @@
 -- Takes a device, with its whole passthrough set, from the host for a VM: driver_override to
 -- vfio-pci, unbind, probe, and a journal under /run/libpt that restore.lua (or a later run
 -- after a crash) uses to give every device back.
-local pt = require "pt"
+local passthrough = require "pt.passthrough"
 
 return {
   name = "bind",
@@ -17,23 +17,7 @@ return {
       help = "how long to wait for another VM's transaction to finish" },
   },
   run = function(args)
-    local inv, err = pt.scan()
-    if not inv then error(err, 0) end
-    local dev
-    dev, err = inv:device(args.device)
-    if not dev then error(err, 0) end
-    local txn
-    txn, err = pt.bind(dev, { vm = args.vm, dry_run = args["dry-run"], force = args.force,
-                               timeout_ms = args["timeout-ms"],
-                               lock_timeout_ms = args["lock-timeout-ms"] })
-    if not txn then error(err, 0) end
-    if args["dry-run"] then
-      for _, step in ipairs(txn:plan()) do print(step) end
-      return 0
-    end
-    local ok
-    ok, err = txn:commit()
-    if not ok then error(err, 0) end
-    print(string.format("vm %d holds %s", args.vm, table.concat(txn.devices, " ")))
+    local _, dev = passthrough.device(args.device)
+    passthrough.bind({ dev }, args)
   end,
 }

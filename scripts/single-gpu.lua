@@ -10,12 +10,29 @@
 local pt = require "pt"
 local passthrough = require "pt.passthrough"
 
+-- Whether the devices hold the host's console, as the kernel says (the guard: the device the
+-- framebuffer console draws on, the boot VGA device), not whether the GPU is the only one.
+local function hold_console(devices)
+  for _, d in ipairs(devices) do
+    for _, k in ipairs(d.critical_kinds) do
+      if k == "console" or k == "boot-vga" then return true end
+    end
+  end
+  return false
+end
+
 local function take(inv, gpu, args, vm)
+  local devices = passthrough.gpu_devices(inv, gpu, args.force)
+  if not hold_console(devices) then
+    -- the console is elsewhere (another GPU, a BMC, serial): it stays where it is
+    print(string.format("%s does not hold the host's console: the console stays with the host", gpu.address))
+    passthrough.bind(devices, { vm = vm, ["dry-run"] = args["dry-run"], force = args.force })
+    return
+  end
   if not args["host-loses-console"] then
-    error(string.format("%s: the host's only GPU: the host has no screen while VM %d runs; " ..
+    error(string.format("%s draws the host's console: the host has no screen while VM %d runs; " ..
       "--host-loses-console hands the console over", gpu.address, vm), 0)
   end
-  local devices = passthrough.gpu_devices(inv, gpu, args.force)
   local steps, err = pt.hand_over_console { vm = vm, dry_run = args["dry-run"] }
   if not steps then error(err, 0) end
   for _, s in ipairs(steps) do print(s) end

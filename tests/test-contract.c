@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "libpt.h"
 
@@ -333,7 +335,14 @@ static int txn_dry_run(pt_ctx *ctx, pt_enum *e, FILE *out)
 		return said(ctx, r, out);
 	for (size_t i = 0; i < pt_txn_get_device_count(t); i++)
 		fprintf(out, "device %s\n", pt_txn_get_device(t, i));
+	/* a dry commit refuses what the commit would: here vfio-pci is not loaded */
+	fprintf(out, "commit %d\n", pt_txn_commit(t));
+	char drv[4096];
+	snprintf(drv, sizeof(drv), "%s/sys/bus/pci/drivers/vfio-pci", pt_ctx_get_root(ctx));
+	if (mkdir(drv, 0755) < 0)
+		return 1;
 	fprintf(out, "commit %d, steps %s\n", pt_txn_commit(t), pt_txn_get_step_count(t) > 3 ? "planned" : "missing");
+	rmdir(drv);
 	pt_txn_unref(t);
 	/* entry points check their arguments */
 	fprintf(out, "%d %d %d\n", pt_txn_new_bind(NULL, 100, 0, &t), pt_emit_proxmox(NULL, NULL, NULL),
@@ -465,7 +474,7 @@ static const struct test tests[] = {
 	  "-17 10c4:ea60 matches 2 devices, at ports 1-2, 1-3: name it by its port instead (host=BUS-PORT, --port)\n"
 	  "port 2-2: at 1-2 bus 1 port 2 (peer of 2-2)\nserial 0002: 1-3\nid: 046d:c52b (no port)\n" },
 	{ "explain-and-doctor", "emit", explain_and_doctor, "no-acs at 0000:00:1b.0\ndoctor: group check present\n" },
-	{ "txn-dry-run", "emit", txn_dry_run, "device 0000:03:00.0\ncommit 0, steps planned\n-22 -22 -22\n" },
+	{ "txn-dry-run", "emit", txn_dry_run, "device 0000:03:00.0\ncommit -2\ncommit 0, steps planned\n-22 -22 -22\n" },
 	{ "qmp-real-qemu", "emit", qmp_real_qemu,
 	  "attached: 0\npt-usb-test vendor 0000 product 0000 bus 9 port 9\n"
 	  "-5 QMP: device_add: Parameter 'id' expects an identifier\n" },

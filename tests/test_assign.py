@@ -209,3 +209,51 @@ def assign_qemu_slot_without_function_0(tmp):
     eq(out, "-device pcie-root-port,id=pt-port0,chassis=101,slot=1 "
             "-device vfio-pci,host=0000:01:00.0,bus=pt-port0,addr=0x0.0,multifunction=on "
             "-device vfio-pci,host=0000:01:00.1,bus=pt-port0,addr=0x0.1\n", "a whole slot as it is")
+
+
+# (recipe and its arguments, whether it may go): each run as a dry run and for real on the kernel
+# emulator, on a fresh tree each; both must refuse the same things with the same reason
+PARITY = [
+    (["scripts/bind.lua", "--device", "04:00.0", "--vm", "200"], False),
+    (["scripts/bind.lua", "--device", "03:00.0", "--vm", "200"], True),
+    (["scripts/hba-truenas.lua", "--device", "04:00.0", "--vm", "200"], False),
+    (["scripts/hba-truenas.lua", "--device", "03:00.0", "--vm", "200"], True),
+    (["scripts/gpu-audio.lua", "--gpu", "00:02.0", "--vm", "200"], False),
+    (["scripts/gpu-audio.lua", "--gpu", "02:00.0", "--vm", "200"], True),
+    (["scripts/nic.lua", "--device", "05:00.0", "--vm", "200"], False),
+    (["scripts/usb-controller.lua", "--device", "00:14.0", "--vm", "200"], False),
+    (["scripts/usb-controller.lua", "--device", "07:00.0", "--vm", "200"], True),
+    (["scripts/reset.lua", "--device", "02:00.0"], False),
+    (["scripts/reset.lua", "--device", "00:1f.0"], False),
+    (["scripts/single-gpu.lua", "--gpu", "01:00.0", "--vm", "200"], True),
+]
+
+
+@test(timeout=120)
+def assign_dry_run_and_commit_refuse_the_same(tmp):
+    for n, (args, goes) in enumerate(PARITY):
+        for loaded in (True, False):
+            spec = HOMELAB + ("driver vfio-pci\n" if loaded else "")
+            seen = []
+            for dry in (True, False):
+                root = homelab(os.path.join(tmp, f"{n}-{loaded}-{dry}"), spec=spec)
+                p = run([PTLUA, "--root", root] + args + (["--dry-run"] if dry else []), cwd=TOP,
+                        env=kemu_env(root), check=None)
+                err = p.stderr.strip().splitlines()[-1] if p.returncode else ""
+                seen.append((p.returncode, err.replace("ptlua: would fail: ", "ptlua: ").replace(root, "ROOT")))
+            what = " ".join(args) + ("" if loaded else " (vfio-pci not loaded)")
+            eq(seen[0], seen[1], what + ": the dry run decides as the commit does")
+            if loaded and "reset" not in args[0]:
+                eq(seen[0][0] == 0, goes, what)
+    # the dry run says which decision it is
+    root = homelab(os.path.join(tmp, "say"))
+    p = ptlua(["scripts/bind.lua", "--device", "03:00.0", "--vm", "200", "--dry-run"], root=root, check=1)
+    contains(p.stderr, "would fail: vfio-pci is not loaded", "said")
+    p = ptlua(["scripts/reset.lua", "--device", "02:00.0", "--dry-run"], root=root, check=1)
+    contains(p.stderr, "0000:02:00.0: bound to amdgpu: a reset would pull the device from under its driver", "reset")
+    p = ptlua(["scripts/reset.lua", "--device", "00:1f.0", "--dry-run"], root=root, check=1)
+    contains(p.stderr, "the kernel offers no reset for it", "a bridge")
+    root = homelab(os.path.join(tmp, "console"), spec=HOMELAB + "driver vfio-pci\n")
+    out = ptlua(["scripts/single-gpu.lua", "--gpu", "01:00.0", "--vm", "200", "--dry-run"], root=root).stdout
+    contains(out, "0000:01:00.0 does not hold the host's console: the console stays with the host", "console elsewhere")
+    assert "vtcon" not in out and "framebuffer" not in out, out

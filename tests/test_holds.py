@@ -133,7 +133,7 @@ def single_gpu_hands_the_console_over_and_back(tmp):
     root, systemctl, log, state = console_host(tmp)
     sg = ["--systemctl", systemctl, "scripts/single-gpu.lua", "--vm", "100"]
     p = ptlua_emu(sg, root, check=1)
-    contains(p.stderr, "0000:01:00.0: the host's only GPU: the host has no screen while VM 100 runs; "
+    contains(p.stderr, "0000:01:00.0 draws the host's console: the host has no screen while VM 100 runs; "
              "--host-loses-console hands the console over", "refused without the acknowledgement")
     p = ptlua_emu(["scripts/gpu-audio.lua", "--vm", "100"], root, check=1)
     contains(p.stderr, "draws the framebuffer console (fb0)", "the guard still refuses the console's GPU elsewhere")

@@ -310,18 +310,50 @@ static int check_reservations(pt_txn *t, const struct item *it)
 	return r;
 }
 
+/* Who holds the device, from its journal (held): -EBUSY naming the holder, 1 for a bind a dead
+ * process left half done (undone first), 2 for ours already, 0 for free. The commit decides so
+ * under the lock; a dry run decides the same from what it reads. */
+static int claim_decide(pt_txn *t, const struct item *it, int read, const struct pt_journal *held)
+{
+	if (read == -ENOENT)
+		return 0;
+	if (read < 0)
+		return read;
+	bool alive = held->pid != getpid() && pt_pid_alive(held->pid);
+	if (!held->bound && !alive)
+		return 1;
+	if (held->vm != t->vm)
+		return pt_fail(t->ctx, -EBUSY, "%s: held by VM %u (%s by process %ld)", it->address,
+			       held->vm, held->bound ? "bound" : "being bound", (long)held->pid);
+	if (!held->bound)
+		return pt_fail(t->ctx, -EBUSY, "%s: being bound for VM %u by process %ld", it->address,
+			       held->vm, (long)held->pid);
+	return 2;
+}
+
+/* A dry run's claim: the commit's decisions, nothing undone. */
+static int claim_dry(pt_txn *t, const struct item *it)
+{
+	struct pt_journal held;
+	int r = claim_decide(t, it, pt_journal_read(t->ctx, it->address, &held), &held);
+
+	if (r == 1)
+		pt_warn(t->ctx, "%s: a bind for VM %u that process %ld left unfinished would be undone first",
+			it->address, held.vm, (long)held.pid);
+	return r < 0 ? r : r == 2 ? 0 : check_reservations(t, it);
+}
+
 /* Under the lock: who holds the device now. A crashed bind is undone first. */
 static int claim(pt_txn *t, struct item *it)
 {
 	struct pt_journal held;
-	int r = pt_journal_read(t->ctx, it->address, &held);
+	int r = claim_decide(t, it, pt_journal_read(t->ctx, it->address, &held), &held);
 
-	if (r == -ENOENT)
-		return check_reservations(t, it);
 	if (r < 0)
 		return r;
-	bool alive = held.pid != getpid() && pt_pid_alive(held.pid);
-	if (!held.bound && !alive) {
+	if (r == 0)
+		return check_reservations(t, it);
+	if (r == 1) {
 		/* A bind that died half way: give the device back before anything else. */
 		struct item stale = *it;
 		stale.j = held;
@@ -335,12 +367,6 @@ static int claim(pt_txn *t, struct item *it)
 		snprintf(it->j.override, sizeof(it->j.override), "%s", held.override);
 		return check_reservations(t, it);
 	}
-	if (held.vm != t->vm)
-		return pt_fail(t->ctx, -EBUSY, "%s: held by VM %u (%s by process %ld)", it->address,
-			       held.vm, held.bound ? "bound" : "being bound", (long)held.pid);
-	if (!held.bound)
-		return pt_fail(t->ctx, -EBUSY, "%s: being bound for VM %u by process %ld", it->address,
-			       held.vm, (long)held.pid);
 	it->j = held; /* ours already: keep what to give back */
 	it->done = true;
 	return 0;
@@ -365,8 +391,9 @@ static int read_now(pt_txn *t, struct item *it)
 	return 0;
 }
 
-/* vfio-pci loaded, through libkmod on the real host; a blacklist is named. */
-static int ensure_vfio(pt_txn *t)
+/* vfio-pci loaded, through libkmod on the real host; a blacklist is named. A dry run decides
+ * the same and loads nothing. */
+static int ensure_vfio(pt_txn *t, bool dry)
 {
 	struct kmod_ctx *kmod;
 	struct kmod_module *mod = NULL;
@@ -390,6 +417,8 @@ static int ensure_vfio(pt_txn *t)
 	if (t->ctx->root[0])
 		return pt_fail(t->ctx, -ENOENT, "vfio-pci is not loaded (no %s/sys/bus/pci/drivers/vfio-pci), "
 			       "and modules are loaded only on the host itself (root /)", t->ctx->root);
+	if (dry)
+		return 0; /* the commit loads it */
 	kmod = pt_kmod_context(t->ctx);
 	r = kmod ? pt_kmod_module_new_from_name(kmod, "vfio-pci", &mod) : errno == ENOSYS ? -ENOSYS : -ENOMEM;
 	if (r == 0)
@@ -654,8 +683,18 @@ PT_EXPORT int pt_txn_commit(pt_txn *t)
 	int lock, r = 0;
 	size_t i;
 
-	if (t->flags & PT_TXN_DRY_RUN)
-		return make_plan(t);
+	if (t->flags & PT_TXN_DRY_RUN) {
+		/* every decision the commit makes, from what is true now; nothing written */
+		if (!t->restore) {
+			for (i = 0; r == 0 && i < t->n_items; i++)
+				r = reverify(t, &t->items[i]);
+			for (i = 0; r == 0 && i < t->n_items; i++)
+				r = claim_dry(t, &t->items[i]);
+			if (r == 0)
+				r = ensure_vfio(t, true);
+		}
+		return r < 0 ? r : make_plan(t);
+	}
 	lock = pt_journal_lock(t->ctx, t->lock_timeout_ms);
 	if (lock < 0)
 		return lock;
@@ -670,7 +709,7 @@ PT_EXPORT int pt_txn_commit(pt_txn *t)
 		for (i = 0; r == 0 && i < t->n_items; i++)
 			r = read_now(t, &t->items[i]);
 		if (r == 0)
-			r = ensure_vfio(t);
+			r = ensure_vfio(t, false);
 	}
 	for (i = 0; r == 0 && i < t->n_items; i++)
 		r = t->restore ? restore_item(t, COMMIT, &t->items[i]) : bind_item(t, COMMIT, &t->items[i]);

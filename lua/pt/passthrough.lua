@@ -112,13 +112,16 @@ end
 function M.bind(devices, args)
   if not args.vm then error("--vm is required to bind", 0) end
   local txn, err = pt.bind(devices, { vm = args.vm, dry_run = args["dry-run"], force = args.force,
-    console = args.console })
+    console = args.console, timeout_ms = args["timeout-ms"], lock_timeout_ms = args["lock-timeout-ms"] })
   if not txn then error(err, 0) end
+  local ok
   if args["dry-run"] then
+    -- a dry commit makes every decision the commit makes, and writes nothing
+    ok, err = txn:commit()
+    if not ok then error("would fail: " .. err, 0) end
     for _, step in ipairs(txn:plan()) do print(step) end
     return {}
   end
-  local ok
   ok, err = txn:commit()
   if not ok then error(err, 0) end
   print(string.format("vm %d holds %s", args.vm, table.concat(txn.devices, " ")))

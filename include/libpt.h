@@ -818,8 +818,8 @@ int pt_emit_mapping_assignment(const pt_assignment *a, const char *name, pt_node
 int pt_emit_usb_mapping(pt_ctx *ctx, const char *name, const pt_usb_spec *usb, const char *const *nodes,
 			size_t n_nodes, pt_emission **ret);
 /*
- * Host persistence: what makes a passthrough set (addresses of the snapshot) go to vfio-pci at
- * every boot, as a plan of file changes under the root: /etc/modprobe.d/libpt-vfio.conf
+ * Host persistence: what makes a passthrough set (addresses of the snapshot), with every set
+ * persisted before, go to vfio-pci at every boot, as a plan of file changes under the root: /etc/modprobe.d/libpt-vfio.conf
  * (softdeps; `options vfio-pci ids=` only when no other device has those ids, otherwise
  * /etc/udev/rules.d/61-libpt-vfio.rules setting driver_override by address; blacklist lines with
  * PT_PLAN_BLACKLIST), vendor-reset's udev rule for AMD GPUs with the reset bug, the initramfs
@@ -830,6 +830,10 @@ int pt_emit_usb_mapping(pt_ctx *ctx, const char *name, const pt_usb_spec *usb, c
 typedef struct pt_host_plan pt_host_plan;
 #define PT_PLAN_BLACKLIST 1u
 #define PT_PLAN_FORCE 2u /* host-critical members too (the guard refuses them otherwise) */
+/* The plan is for every set libpt persisted (its modprobe.d file's header names them) and this
+ * one; PT_PLAN_REMOVE takes this set out instead. A driver is blacklisted (PT_PLAN_BLACKLIST, or
+ * an earlier plan's) only while no device staying on the host uses it. */
+#define PT_PLAN_REMOVE 4u
 int pt_host_plan_new(pt_enum *e, const char *const *addresses, size_t n, unsigned flags,
 		     const char *cpu_vendor, pt_host_plan **ret);
 /* The same for an assignment's set, checked first (PT_PLAN_FORCE is the assignment's own). */

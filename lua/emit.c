@@ -853,6 +853,8 @@ static int l_host_plan(lua_State *L)
 			flags |= PT_PLAN_BLACKLIST;
 		if (bool_field(L, 3, "force", false))
 			flags |= PT_PLAN_FORCE;
+		if (bool_field(L, 3, "remove", false))
+			flags |= PT_PLAN_REMOVE;
 		cpu = opt_field(L, 3, "cpu");
 	}
 	if ((a ? pt_host_plan_new_assignment(a, flags, cpu, &p) : pt_host_plan_new(e, addresses, n, flags, cpu, &p)) < 0)

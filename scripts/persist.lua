@@ -1,6 +1,8 @@
 #!/usr/bin/env ptlua
--- The boot-time host configuration for a device's passthrough set: modprobe.d (softdeps, ids=
--- or a udev rule by address), initramfs modules, the kernel command line; diffs, or --apply.
+-- The boot-time host configuration for a device's passthrough set, with every set persisted
+-- before (a second GPU adds to ids=; --remove takes a set out again): modprobe.d (softdeps, ids=
+-- or a udev rule by address, blacklists only of drivers no device staying on the host uses),
+-- initramfs modules, the kernel command line; diffs, or --apply.
 local persist = require "pt.persist"
 local passthrough = require "pt.passthrough"
 
@@ -13,10 +15,20 @@ return {
     { name = "apply", type = "bool", help = "write the files (keeping backups) instead of showing diffs" },
     { name = "dry-run", type = "bool", help = "show the diffs (the default)" },
     { name = "force", type = "bool", help = "a device the host needs too (see the refusal)" },
+    { name = "remove", type = "bool", help = "take the set out of the boot-time setup (the others stay)" },
   },
   run = function(args)
     local inv = passthrough.scan()
-    local a = passthrough.assign(inv, { args.device }, args)
-    persist.show(inv, a, { blacklist = args.blacklist, apply = args.apply and not args["dry-run"] })
+    local a
+    if args.remove then
+      -- taking a set out gives nothing to a VM: no guard
+      local err
+      a, err = require("pt").assign(inv, { args.device }, { force = true })
+      if not a then error(err, 0) end
+    else
+      a = passthrough.assign(inv, { args.device }, args)
+    end
+    persist.show(inv, a, { blacklist = args.blacklist, remove = args.remove,
+      apply = args.apply and not args["dry-run"] })
   end,
 }

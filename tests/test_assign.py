@@ -257,3 +257,40 @@ def assign_dry_run_and_commit_refuse_the_same(tmp):
     out = ptlua(["scripts/single-gpu.lua", "--gpu", "01:00.0", "--vm", "200", "--dry-run"], root=root).stdout
     contains(out, "0000:01:00.0 does not hold the host's console: the console stays with the host", "console elsewhere")
     assert "vtcon" not in out and "framebuffer" not in out, out
+
+
+@test()
+def assign_persist_is_the_union_of_every_set(tmp):
+    """A second GPU adds to what libpt persisted (ids=, softdeps), never replaces the first;
+    --remove takes a set out; a driver a device staying on the host uses is never blacklisted."""
+    root = homelab(tmp)
+    for d in ("etc/modprobe.d", "etc/default", "etc/initramfs-tools"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    conf = os.path.join(root, "etc/modprobe.d/libpt-vfio.conf")
+    persist = lambda *a: ptlua(["scripts/persist.lua", *a, "--apply"], root=root).stdout
+    persist("--device", "01:00.0", "--blacklist")
+    with open(conf) as f:
+        first = f.read()
+    contains(first, "options vfio-pci ids=10de:2484,10de:228b\n", "the first GPU")
+    contains(first, "blacklist nouveau\n", "no device staying on the host uses nouveau")
+    contains(first, "# not blacklisted: snd_hda_intel also drives 0000:00:1f.3, which stays on the host",
+             "the onboard audio keeps its driver")
+    assert "blacklist snd_hda_intel" not in first, first
+    persist("--device", "02:00.0")
+    with open(conf) as f:
+        both = f.read()
+    contains(both, "# Written by libpt: 0000:01:00.0 0000:01:00.1 0000:02:00.0 0000:02:00.1 go to vfio-pci", "both")
+    contains(both, "options vfio-pci ids=10de:2484,10de:228b,1002:73bf,1002:ab28\n", "ids= of both")
+    contains(both, "softdep nouveau pre: vfio-pci\n", "the first's softdep kept")
+    contains(both, "blacklist nouveau\n", "the first's blacklist kept")
+    eq(persist("--device", "02:00.0").strip(), "# the host is already set up for 0000:02:00.0 0000:02:00.1",
+       "again: nothing to change")
+    persist("--device", "01:00.0", "--remove")
+    with open(conf) as f:
+        left = f.read()
+    contains(left, "# Written by libpt: 0000:02:00.0 0000:02:00.1 go to vfio-pci", "the second stays")
+    contains(left, "options vfio-pci ids=1002:73bf,1002:ab28\n", "ids= of the second")
+    assert "nouveau" not in left, left
+    persist("--device", "02:00.0", "--remove")
+    with open(conf) as f:
+        contains(f.read(), "# Written by libpt: no device goes to vfio-pci at boot (all taken out).", "none left")

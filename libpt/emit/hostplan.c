@@ -271,12 +271,96 @@ static char *joined(struct pt_strv *v, const char *sep)
 	return s;
 }
 
-/* The modprobe.d file, and the udev rule when ids= would take devices outside the set. */
-static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *set, size_t n, unsigned flags)
+static int compare_device_ptrs(const void *a, const void *b)
+{
+	uint64_t x = (*(pt_device *const *)a)->key, y = (*(pt_device *const *)b)->key;
+	return x < y ? -1 : x > y;
+}
+
+/* What libpt persisted before, from its own modprobe.d file: the addresses of its header line
+ * ("# Written by libpt: A B go to vfio-pci at boot."), and its softdep and blacklist drivers (a
+ * device already on vfio-pci no longer says which driver it had). */
+static int persisted(struct pt_host_plan *p, struct pt_strv *addresses, struct pt_strv *softdeps,
+		     struct pt_strv *blacklisted)
+{
+	char *text = NULL, word[64];
+	const char *head = "# Written by libpt: ";
+	int r = read_host(p->ctx, MODPROBE, &text);
+
+	if (r < 0 || !text)
+		return r;
+	for (char *line = text, *next; *line; line = next) {
+		next = line + strcspn(line, "\n");
+		if (*next)
+			*next++ = '\0';
+		if (strncmp(line, head, strlen(head)) == 0) {
+			for (char *w = line + strlen(head); *w;) {
+				size_t len = strcspn(w, " ");
+				uint64_t key;
+				snprintf(word, sizeof(word), "%.*s", (int)(len < 63 ? len : 63), w);
+				if (pt_address_parse(word, &key) == 0 && !pt_strv_has(addresses, word))
+					pt_strv_add(addresses, word);
+				w += len + strspn(w + len, " ");
+			}
+		} else if (sscanf(line, "softdep %63s pre: vfio-pci", word) == 1 && pt_word_valid(word, true, "-_")) {
+			if (!pt_strv_has(softdeps, word))
+				pt_strv_add(softdeps, word);
+		} else if (sscanf(line, "blacklist %63s", word) == 1 && pt_word_valid(word, true, "-_")) {
+			if (!pt_strv_has(blacklisted, word))
+				pt_strv_add(blacklisted, word);
+		}
+	}
+	free(text);
+	return 0;
+}
+
+/* The modprobe.d file, and the udev rule when ids= would take devices outside the set: for the
+ * union of what libpt persisted before and the set (PT_PLAN_REMOVE: the set taken out), so a
+ * second GPU adds to ids=, never replaces the first. A driver is blacklisted only when no device
+ * staying on the host uses it. */
+static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *asked, size_t n_asked, unsigned flags)
 {
 	struct pt_strv ids = { 0 }, drivers = { 0 }, shared = { 0 }, addresses = { 0 }, modprobe = { 0 };
+	struct pt_strv before = { 0 }, softdeps = { 0 }, blacklisted = { 0 }, kept = { 0 };
+	pt_device **set = calloc(e->n_devices + n_asked + 1, sizeof(*set));
+	size_t n = 0;
 	int r = 0;
 
+	if (!set)
+		return pt_fail(p->ctx, -ENOMEM, "out of memory");
+	if ((r = persisted(p, &before, &softdeps, &blacklisted)) < 0) {
+		free(set);
+		return pt_fail(p->ctx, r, "%s%s: %s", p->ctx->root, MODPROBE, strerror(-r));
+	}
+	for (size_t i = 0; i < before.n; i++) {
+		pt_device *d = NULL;
+		bool out = false;
+		for (size_t j = 0; j < n_asked; j++)
+			out = out || strcmp(asked[j]->address, before.v[i]) == 0;
+		if (out && (flags & PT_PLAN_REMOVE))
+			continue;
+		if (pt_enum_find_device(e, before.v[i], &d) < 0) {
+			pt_strv_add(&kept, before.v[i]); /* not on this host now: left out, said in the file */
+			continue;
+		}
+		set[n++] = d;
+	}
+	for (size_t j = 0; !(flags & PT_PLAN_REMOVE) && j < n_asked; j++) {
+		bool have = false;
+		for (size_t i = 0; i < n; i++)
+			have = have || set[i] == asked[j];
+		if (!have)
+			set[n++] = asked[j];
+	}
+	/* the removed devices' own drivers need no softdep any more */
+	for (size_t j = 0; (flags & PT_PLAN_REMOVE) && j < n_asked; j++)
+		for (size_t i = 0; asked[j]->driver && i < softdeps.n; i++)
+			if (strcmp(softdeps.v[i], asked[j]->driver) == 0)
+				softdeps.v[i][0] = '\0';
+	qsort(set, n, sizeof(*set), compare_device_ptrs);
+	for (size_t i = 0; i < softdeps.n; i++)
+		if (softdeps.v[i][0] && !pt_strv_has(&drivers, softdeps.v[i]))
+			pt_strv_add(&drivers, softdeps.v[i]);
 	for (size_t i = 0; i < n; i++) {
 		char id[16];
 		snprintf(id, sizeof(id), "%04x:%04x", set[i]->vendor, set[i]->device);
@@ -298,10 +382,28 @@ static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *set, 
 			pt_strv_addf(&shared, "%s (%s)", d->address, id);
 	}
 	char *list = joined(&addresses, " ");
-	pt_strv_addf(&modprobe, "# Written by libpt: %s go to vfio-pci at boot.", list ? list : "");
+	if (n)
+		pt_strv_addf(&modprobe, "# Written by libpt: %s go to vfio-pci at boot.", list ? list : "");
+	else
+		pt_strv_add(&modprobe, "# Written by libpt: no device goes to vfio-pci at boot (all taken out).");
+	if (kept.n) {
+		char *k = pt_strv_join(&kept, " ");
+		pt_strv_addf(&modprobe, "# Persisted before and not on this host now, left out: %s", k ? k : "");
+		free(k);
+	}
 	for (size_t i = 0; i < drivers.n; i++)
 		pt_strv_addf(&modprobe, "softdep %s pre: vfio-pci", drivers.v[i]);
-	if (shared.n == 0) {
+	if (n == 0) {
+		/* nothing left: no ids=, and no rule */
+		struct pt_strv rules = { 0 };
+		char *old = NULL;
+		if (read_host(p->ctx, UDEV, &old) == 0 && old) {
+			pt_strv_add(&rules, "# Written by libpt: no device is claimed by address.");
+			pt_strv_add(&rules, "");
+			r = change(p, UDEV, joined(&rules, "\n"), "update-initramfs -u -k all", false);
+		}
+		free(old);
+	} else if (shared.n == 0) {
 		char *idlist = pt_strv_join(&ids, ",");
 		pt_strv_addf(&modprobe, "options vfio-pci ids=%s", idlist ? idlist : "");
 		free(idlist);
@@ -318,9 +420,24 @@ static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *set, 
 		pt_strv_add(&rules, "");
 		r = change(p, UDEV, joined(&rules, "\n"), "update-initramfs -u -k all", false);
 	}
-	if (flags & PT_PLAN_BLACKLIST)
-		for (size_t i = 0; i < drivers.n; i++)
+	/* a blacklist takes the driver from every device: only where none staying on the host uses it */
+	for (size_t i = 0; i < drivers.n; i++) {
+		if (!(flags & PT_PLAN_BLACKLIST) && !pt_strv_has(&blacklisted, drivers.v[i]))
+			continue;
+		const pt_device *user = NULL;
+		for (size_t d = 0; d < e->n_devices && !user; d++) {
+			bool in_set = false;
+			for (size_t j = 0; j < n; j++)
+				in_set = in_set || set[j] == &e->devices[d];
+			if (!in_set && e->devices[d].driver && strcmp(e->devices[d].driver, drivers.v[i]) == 0)
+				user = &e->devices[d];
+		}
+		if (user)
+			pt_strv_addf(&modprobe, "# not blacklisted: %s also drives %s, which stays on the host (the softdep "
+				     "is enough)", drivers.v[i], user->address);
+		else
 			pt_strv_addf(&modprobe, "blacklist %s", drivers.v[i]);
+	}
 	pt_strv_add(&modprobe, "");
 	if (r == 0)
 		r = change(p, MODPROBE, joined(&modprobe, "\n"), "update-initramfs -u -k all", false);
@@ -328,7 +445,12 @@ static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *set, 
 	pt_strv_free(&ids);
 	pt_strv_free(&drivers);
 	pt_strv_free(&shared);
+	pt_strv_free(&before);
+	pt_strv_free(&softdeps);
+	pt_strv_free(&blacklisted);
+	pt_strv_free(&kept);
 	free(list);
+	free(set);
 	return r;
 }
 
@@ -466,8 +588,9 @@ PT_EXPORT int pt_host_plan_new(pt_enum *e, const char *const *addresses, size_t 
 			free(set);
 			return r;
 		}
+	/* taking a set out of the boot-time setup gives nothing to a VM: no guard then */
 	r = pt_assignment_of(e->ctx, e, addresses, n, 0, flags & PT_PLAN_FORCE ? PT_ASSIGN_FORCE : 0, &a);
-	if (r == 0 && (r = pt_assignment_check(a)) == 0)
+	if (r == 0 && ((flags & PT_PLAN_REMOVE) || (r = pt_assignment_check(a)) == 0))
 		r = host_plan(e, set, n, flags, cpu_vendor, ret);
 	pt_assignment_free(a);
 	free(set);
@@ -485,7 +608,7 @@ PT_EXPORT int pt_host_plan_new_assignment(const pt_assignment *a, unsigned flags
 	if (!a || !ret)
 		return -EINVAL;
 	e = pt_assignment_get_enum(a);
-	if ((r = pt_assignment_check(a)) < 0)
+	if (!(flags & PT_PLAN_REMOVE) && (r = pt_assignment_check(a)) < 0)
 		return r;
 	if (n == 0)
 		return pt_fail(e->ctx, -EINVAL, "pt_host_plan_new_assignment: no devices");

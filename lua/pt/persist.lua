@@ -17,15 +17,17 @@ function M.grub_with(grub, params)
 end
 
 -- The plan for the set (its records or addresses, or an assignment: pt.assign): opts.blacklist,
--- opts.cpu (a vendor), opts.force (host-critical members too; the guard refuses them otherwise).
+-- opts.cpu (a vendor), opts.force (host-critical members too; the guard refuses them otherwise),
+-- opts.remove (take the set out of what libpt persisted; every other set stays).
 function M.plan(inv, set, opts)
   opts = opts or {}
   if type(set) == "userdata" then
-    return pt.host_plan(set, nil, { blacklist = opts.blacklist, cpu = opts.cpu })
+    return pt.host_plan(set, nil, { blacklist = opts.blacklist, cpu = opts.cpu, remove = opts.remove })
   end
   local addresses = {}
   for i, d in ipairs(set) do addresses[i] = type(d) == "table" and d.address or d end
-  return pt.host_plan(inv, addresses, { blacklist = opts.blacklist, cpu = opts.cpu, force = opts.force })
+  return pt.host_plan(inv, addresses, { blacklist = opts.blacklist, cpu = opts.cpu, force = opts.force,
+    remove = opts.remove })
 end
 
 -- VFs that exist at every boot: libpt-sriov@PF.service (installed with the library, ordered

@@ -445,6 +445,10 @@ typedef struct pt_txn pt_txn;
 #define PT_TXN_CONSOLE (1u << 2) /* the console is handed over: PT_TAKE_CONSOLE */
 int pt_txn_new_bind(pt_device *dev, unsigned vm, unsigned flags, pt_txn **ret);
 int pt_txn_new_restore(pt_ctx *ctx, unsigned vm, unsigned flags, pt_txn **ret);
+/* A bind of an assignment's whole set for its VM (pt_assignment_check first; force and the
+ * console are the assignment's own, flags only PT_TXN_DRY_RUN). pt_txn_new_bind and
+ * pt_txn_add_device decide through a one-device assignment the same way. */
+int pt_txn_new_assignment(const pt_assignment *a, unsigned flags, pt_txn **ret);
 /* Adds another device's passthrough set to a bind (a GPU's functions in other groups): one
  * transaction, one rollback. */
 int pt_txn_add_device(pt_txn *t, pt_device *dev);

@@ -52,6 +52,31 @@ static void txn_options(lua_State *L, int idx, struct txn_opts *o, bool allow_fo
 		luaL_argerror(L, idx, "vm out of range");
 }
 
+/* pt.bind(assignment, {vm = 100, dry_run = true, timeout_ms =, lock_timeout_ms =}): the
+ * assignment's set (pt.assign: force and console are its own), one transaction to commit. */
+static int bind_assignment(lua_State *L)
+{
+	pt_assignment *a = pt_lua_check_open(L, 1, ASSIGN_MT);
+	pt_ctx *ctx = pt_enum_get_context(pt_assignment_get_enum(a));
+	struct txn_opts o;
+	pt_txn *t;
+
+	txn_options(L, 2, &o, false);
+	if (o.vm != (lua_Integer)pt_assignment_get_vm(a))
+		return luaL_argerror(L, 2, "vm: the assignment's VM");
+	int r = pt_txn_new_assignment(a, o.flags & PT_TXN_DRY_RUN, &t);
+	if (r < 0)
+		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
+	if (o.timeout_ms > 0)
+		pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
+	if (o.lock_timeout_ms > 0)
+		pt_txn_set_lock_timeout(t, (unsigned)o.lock_timeout_ms);
+	pt_lua_push_box(L, t, TXN_MT);
+	lua_pushvalue(L, 1); /* errors are read from the assignment's context */
+	lua_setiuservalue(L, -2, 1);
+	return 1;
+}
+
 /* pt.bind(device or {devices...}, {vm = 100, dry_run = true, force = false}): one
  * transaction over their passthrough sets, to commit. */
 static int pt_lua_bind(lua_State *L)
@@ -59,6 +84,9 @@ static int pt_lua_bind(lua_State *L)
 	struct txn_opts o;
 	pt_txn *t = NULL;
 	int n = lua_istable(L, 1) ? (int)lua_rawlen(L, 1) : 1;
+
+	if (luaL_testudata(L, 1, ASSIGN_MT))
+		return bind_assignment(L);
 
 	txn_options(L, 2, &o, true);
 	luaL_argcheck(L, n > 0, 1, "no device");
@@ -126,6 +154,8 @@ static int txn_commit(lua_State *L)
 		lua_getiuservalue(L, 1, 1);
 		pt_ctx *ctx = luaL_testudata(L, -1, DEVICE_MT) ?
 			      pt_enum_get_context(pt_device_get_enum(pt_lua_check_open(L, -1, DEVICE_MT))) :
+			      luaL_testudata(L, -1, ASSIGN_MT) ?
+			      pt_enum_get_context(pt_assignment_get_enum(pt_lua_check_open(L, -1, ASSIGN_MT))) :
 			      pt_lua_check_open(L, -1, CTX_MT);
 		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
 	}

@@ -14,7 +14,6 @@
 #define VMCONF_MT "pt.VMConfig"
 #define NODE_MT "pt.Node"
 #define PLAN_MT "pt.HostPlan"
-#define ASSIGN_MT "pt.Assignment"
 
 /* Raises the context's last error; an owned context is dropped first. */
 static int raise(lua_State *L, pt_ctx *ctx, bool owned)
@@ -197,9 +196,18 @@ static unsigned assign_flags(lua_State *L, int idx)
 
 /* pt.assign(inv, items [, {vm =, force =, console =}]): what a VM is to get; items are devices
  * of inv or PCI ids ("01:00.0", "0000:01:00" a slot), each with its passthrough set. nil, the
- * message and errno for an id that is malformed or not there. */
+ * message and errno for an id that is malformed or not there. pt.assign(devices [, opts]): of
+ * the devices' own snapshot. */
 static int l_assign(lua_State *L)
 {
+	if (lua_istable(L, 1)) {
+		lua_settop(L, 2);
+		lua_rawgeti(L, 1, 1);
+		pt_device *first = pt_lua_check_open(L, -1, DEVICE_MT);
+		lua_pop(L, 1);
+		pt_lua_push_box(L, pt_enum_ref(pt_device_get_enum(first)), SNAPSHOT_MT);
+		lua_insert(L, 1);
+	}
 	lua_settop(L, 3);
 	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
 	lua_Integer vm = 0;

@@ -19,6 +19,7 @@
 #define TXN_MT "pt.Transaction"
 #define QMP_MT "pt.QMP"
 #define MONITOR_MT "pt.Monitor"
+#define ASSIGN_MT "pt.Assignment"
 #define ROOT_KEY "pt.root"
 #define ZPOOL_KEY "pt.zpool"
 #define SYSTEMCTL_KEY "pt.systemctl"

@@ -206,4 +206,4 @@ def recipe_gpu_audio_one_transaction(tmp):
     eq(os.path.basename(os.readlink(os.path.join(root, "sys/bus/pci/devices/0000:05:00.0/driver"))), "vfio-pci",
        "the VM's NIC stays bound")
     out = ptlua_emu(["scripts/gpu-audio.lua", "--vm", "100"], root).stdout
-    eq(out, "vm 100 holds 0000:01:00.0 0000:01:00.2 0000:01:00.3 0000:01:00.1\n", "all in one")
+    eq(out, "vm 100 holds 0000:01:00.0 0000:01:00.1 0000:01:00.2 0000:01:00.3\n", "all in one, in address order")

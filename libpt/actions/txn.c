@@ -468,6 +468,8 @@ static int add_item(pt_txn *t, const char *address, uint16_t vendor, uint16_t de
 	return 0;
 }
 
+static int add_assignment(pt_txn *t, const pt_assignment *a);
+
 PT_EXPORT int pt_txn_add_device(pt_txn *t, pt_device *dev)
 {
 	if (!t || !dev)
@@ -477,29 +479,71 @@ PT_EXPORT int pt_txn_add_device(pt_txn *t, pt_device *dev)
 
 	if (t->restore || dev->e != t->e)
 		return pt_fail(ctx, -EINVAL, "%s: not of this transaction's inventory", dev->address);
-	if (pt_device_is_bridge(dev))
-		return pt_fail(ctx, -EINVAL, "%s: a bridge stays with the host; pass the devices below it",
-			       dev->address);
-	if (!dev->group)
-		return pt_fail(ctx, -ENODEV, "%s: in no IOMMU group (%s): it cannot be passed through",
-			       dev->address, dev->e->n_groups ? "its iommu_group link is missing" : "the IOMMU is off");
-	if ((r = pt_device_check_take(dev, (t->flags & PT_TXN_FORCE ? PT_TAKE_FORCE : 0) |
-						   (t->flags & PT_TXN_CONSOLE ? PT_TAKE_CONSOLE : 0))) < 0)
+	/* what the VM gets, and whether it may, is the assignment's decision */
+	pt_assignment *a;
+	if ((r = pt_assignment_new(dev->e, t->vm, (t->flags & PT_TXN_FORCE ? PT_ASSIGN_FORCE : 0) |
+							   (t->flags & PT_TXN_CONSOLE ? PT_ASSIGN_CONSOLE : 0), &a)) < 0)
 		return r;
-	for (size_t i = 0; i < dev->n_set; i++) {
-		pt_device *m = dev->set[i];
+	if ((r = pt_assignment_add_device(a, dev, NULL)) == 0)
+		r = pt_assignment_check(a);
+	if (r < 0) {
+		pt_assignment_free(a);
+		return r;
+	}
+	r = add_assignment(t, a);
+	pt_assignment_free(a);
+	return r;
+}
+
+/* The items of an assignment's set, each once. */
+static int add_assignment(pt_txn *t, const pt_assignment *a)
+{
+	for (size_t i = 0; i < pt_assignment_get_device_count(a); i++) {
+		pt_device *m = pt_assignment_get_device(a, i);
+		int r;
 		bool have = false;
 		for (size_t k = 0; k < t->n_items && !have; k++)
 			have = strcmp(t->items[k].address, m->address) == 0;
 		if (have)
 			continue;
 		if ((r = add_item(t, m->address, m->vendor, m->device)) < 0)
-			return pt_fail(ctx, r, "%s: %s", dev->address, strerror(-r));
+			return pt_fail(t->ctx, r, "%s: %s", m->address, strerror(-r));
 		struct item *it = &t->items[t->n_items - 1];
 		snprintf(it->current, sizeof(it->current), "%s", m->driver ? m->driver : "");
 		snprintf(it->j.driver, sizeof(it->j.driver), "%s", it->current);
 		snprintf(it->j.override, sizeof(it->j.override), "%s", m->override ? m->override : "");
 	}
+	return 0;
+}
+
+PT_EXPORT int pt_txn_new_assignment(const pt_assignment *a, unsigned flags, pt_txn **ret)
+{
+	pt_enum *e;
+	pt_txn *t;
+	int r;
+
+	if (!a || !ret)
+		return -EINVAL;
+	e = pt_assignment_get_enum(a);
+	if ((r = pt_check_vmid(e->ctx, pt_assignment_get_vm(a))) < 0)
+		return r;
+	if (flags & (PT_TXN_FORCE | PT_TXN_CONSOLE))
+		return pt_fail(e->ctx, -EINVAL, "pt_txn_new_assignment: force and console are the assignment's");
+	if ((r = pt_assignment_check(a)) < 0)
+		return r;
+	unsigned af = pt_assignment_get_flags(a);
+	t = new_txn(e->ctx, pt_assignment_get_vm(a), flags | (af & PT_ASSIGN_FORCE ? PT_TXN_FORCE : 0) |
+							  (af & PT_ASSIGN_CONSOLE ? PT_TXN_CONSOLE : 0), false);
+	if (!t)
+		return -ENOMEM;
+	t->e = pt_enum_ref(e);
+	if (pt_assignment_get_device_count(a) == 0)
+		r = pt_fail(e->ctx, -EINVAL, "nothing to pass through");
+	if (r < 0 || (r = add_assignment(t, a)) < 0) {
+		pt_txn_unref(t);
+		return r;
+	}
+	*ret = t;
 	return 0;
 }
 

@@ -158,9 +158,17 @@ PT_EXPORT int pt_assignment_add_device(pt_assignment *a, pt_device *dev, const c
 	source = source ? source : dev->address;
 	if (dev->n_set == 0) {
 		char *msg;
-		if (asprintf(&msg, "%s: %s: nothing to pass through", dev->address, pt_verdict_to_string(dev->verdict)) < 0)
+		int r, err = -EINVAL;
+		if (pt_device_is_bridge(dev) || dev->verdict == PT_VERDICT_BRIDGE)
+			r = asprintf(&msg, "%s: a bridge stays with the host; pass the devices below it", dev->address);
+		else if (!dev->group)
+			r = asprintf(&msg, "%s: in no IOMMU group (%s): it cannot be passed through", dev->address,
+				     dev->e->n_groups ? "its iommu_group link is missing" : "the IOMMU is off"), err = -ENODEV;
+		else
+			r = asprintf(&msg, "%s: %s: nothing to pass through", dev->address, pt_verdict_to_string(dev->verdict));
+		if (r < 0)
 			return pt_fail(a->e->ctx, -ENOMEM, "out of memory");
-		refuse(a, -EINVAL, source, msg);
+		refuse(a, err, source, msg);
 		free(msg);
 	}
 	for (size_t i = 0; i < dev->n_set; i++) {

@@ -27,11 +27,14 @@ function M.device(address, what, kinds)
   return inv, dev
 end
 
--- What the VM is to get: the devices (objects of inv, or PCI ids) with their passthrough sets,
+-- What the VM is to get: the devices (objects of inv, or PCI ids; inv nil: the devices' own
+-- snapshot) with their passthrough sets,
 -- each member guarded (args.force lets host-critical ones go, said on stderr every time); the
 -- first refusal raised.
 function M.assign(inv, devices, args)
-  local a, err = pt.assign(inv, devices, { vm = args.vm, force = args.force, console = args.console })
+  local opts = { vm = args.vm, force = args.force, console = args.console }
+  local a, err
+  if inv then a, err = pt.assign(inv, devices, opts) else a, err = pt.assign(devices, opts) end
   if not a then error(err, 0) end
   local ok
   ok, err = a:check()
@@ -111,8 +114,10 @@ end
 -- console was handed over, so its GPU may go). Returns the addresses.
 function M.bind(devices, args)
   if not args.vm then error("--vm is required to bind", 0) end
-  local txn, err = pt.bind(devices, { vm = args.vm, dry_run = args["dry-run"], force = args.force,
-    console = args.console, timeout_ms = args["timeout-ms"], lock_timeout_ms = args["lock-timeout-ms"] })
+  -- the assignment decides what the VM gets and whether it may; the transaction binds it
+  local a = M.assign(nil, devices, args)
+  local txn, err = pt.bind(a, { vm = args.vm, dry_run = args["dry-run"], timeout_ms = args["timeout-ms"],
+    lock_timeout_ms = args["lock-timeout-ms"] })
   if not txn then error(err, 0) end
   local ok
   if args["dry-run"] then

@@ -452,7 +452,7 @@ static const struct test tests[] = {
 	  "--- /dev/null\n+++ /etc/modprobe.d/libpt-vfio.conf\n@@ -0,0 +1,4 @@\n"
 	  "+# Written by libpt: 0000:03:00.0 go to vfio-pci at boot.\n+softdep igb pre: vfio-pci\n"
 	  "+# ids= would also take 0000:03:00.1 (8086:1533): the devices are claimed by address in /etc/udev/rules.d/61-libpt-vfio.rules\n"
-	  "+blacklist igb\n"
+	  "+# not blacklisted: igb also drives 0000:03:00.1, which stays on the host (the softdep is enough)\n"
 	  "--- /dev/null\n+++ /etc/initramfs-tools/modules\n@@ -0,0 +1,5 @@\n"
 	  "+# List of modules that you want to include in your initramfs.\n+vfio\n+vfio_virqfd\n+vfio_iommu_type1\n+vfio_pci\n"
 	  "--- /etc/default/grub\n+++ /etc/default/grub\n@@ -1,2 +1,2 @@\n GRUB_DEFAULT=0\n"

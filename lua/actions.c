@@ -52,6 +52,16 @@ static void txn_options(lua_State *L, int idx, struct txn_opts *o, bool allow_fo
 		luaL_argerror(L, idx, "vm out of range");
 }
 
+/* A new transaction in its box, with the options' timeouts. */
+static void push_txn(lua_State *L, pt_txn *t, const struct txn_opts *o)
+{
+	if (o->timeout_ms > 0)
+		pt_txn_set_timeout(t, (unsigned)o->timeout_ms);
+	if (o->lock_timeout_ms > 0)
+		pt_txn_set_lock_timeout(t, (unsigned)o->lock_timeout_ms);
+	pt_lua_push_box(L, t, TXN_MT);
+}
+
 /* pt.bind(assignment, {vm = 100, dry_run = true, timeout_ms =, lock_timeout_ms =}): the
  * assignment's set (pt.assign: force and console are its own), one transaction to commit. */
 static int bind_assignment(lua_State *L)
@@ -67,11 +77,7 @@ static int bind_assignment(lua_State *L)
 	int r = pt_txn_new_assignment(a, o.flags & PT_TXN_DRY_RUN, &t);
 	if (r < 0)
 		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
-	if (o.timeout_ms > 0)
-		pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
-	if (o.lock_timeout_ms > 0)
-		pt_txn_set_lock_timeout(t, (unsigned)o.lock_timeout_ms);
-	pt_lua_push_box(L, t, TXN_MT);
+	push_txn(L, t, &o);
 	lua_pushvalue(L, 1); /* errors are read from the assignment's context */
 	lua_setiuservalue(L, -2, 1);
 	return 1;
@@ -102,11 +108,7 @@ static int pt_lua_bind(lua_State *L)
 		if (r < 0) /* a transaction made already is its box's to free */
 			return pt_lua_fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
 		if (i == 1) {
-			if (o.timeout_ms > 0)
-				pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
-			if (o.lock_timeout_ms > 0)
-				pt_txn_set_lock_timeout(t, (unsigned)o.lock_timeout_ms);
-			pt_lua_push_box(L, t, TXN_MT);
+			push_txn(L, t, &o);
 			lua_pushvalue(L, -2); /* errors are read from the device's context */
 			lua_setiuservalue(L, -2, 1);
 			lua_replace(L, 3);
@@ -183,11 +185,7 @@ static int pt_lua_restore(lua_State *L)
 	int r = pt_txn_new_restore(ctx, (unsigned)o.vm, o.flags, &t);
 	if (r < 0)
 		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
-	if (o.timeout_ms > 0)
-		pt_txn_set_timeout(t, (unsigned)o.timeout_ms);
-	if (o.lock_timeout_ms > 0)
-		pt_txn_set_lock_timeout(t, (unsigned)o.lock_timeout_ms);
-	pt_lua_push_box(L, t, TXN_MT);
+	push_txn(L, t, &o);
 	lua_pushvalue(L, -2);
 	lua_setiuservalue(L, -2, 1);
 	if (o.flags & PT_TXN_DRY_RUN)

@@ -277,43 +277,50 @@ static int assign_devices(lua_State *L)
 	return 1;
 }
 
-/* a:addresses(): the set's addresses; a:sources(): where each came from */
-static int assign_strings(lua_State *L, bool sources)
+/* A list of n strings, the i-th get(obj, i). */
+static int push_strings(lua_State *L, size_t n, const char *(*get)(const void *obj, size_t i), const void *obj)
 {
-	pt_assignment *a = pt_lua_check_open(L, 1, ASSIGN_MT);
-	size_t n = pt_assignment_get_device_count(a);
-
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
-		lua_pushstring(L, sources ? pt_assignment_get_source(a, i)
-					  : pt_device_get_address(pt_assignment_get_device(a, i)));
+		lua_pushstring(L, get(obj, i));
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return 1;
 }
 
+static const char *address_at(const void *a, size_t i)
+{
+	return pt_device_get_address(pt_assignment_get_device(a, i));
+}
+
+static const char *source_at(const void *a, size_t i)
+{
+	return pt_assignment_get_source(a, i);
+}
+
+static const char *refusal_at(const void *a, size_t i)
+{
+	return pt_assignment_get_refusal(a, i);
+}
+
+/* a:addresses(): the set's addresses; a:sources(): where each came from; a:refusals(): every
+ * refusal with its reason */
 static int assign_addresses(lua_State *L)
 {
-	return assign_strings(L, false);
+	pt_assignment *a = pt_lua_check_open(L, 1, ASSIGN_MT);
+	return push_strings(L, pt_assignment_get_device_count(a), address_at, a);
 }
 
 static int assign_sources(lua_State *L)
 {
-	return assign_strings(L, true);
+	pt_assignment *a = pt_lua_check_open(L, 1, ASSIGN_MT);
+	return push_strings(L, pt_assignment_get_device_count(a), source_at, a);
 }
 
-/* a:refusals(): every refusal with its reason */
 static int assign_refusals(lua_State *L)
 {
 	pt_assignment *a = pt_lua_check_open(L, 1, ASSIGN_MT);
-	size_t n = pt_assignment_get_refusal_count(a);
-
-	lua_createtable(L, (int)n, 0);
-	for (size_t i = 0; i < n; i++) {
-		lua_pushstring(L, pt_assignment_get_refusal(a, i));
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
-	}
-	return 1;
+	return push_strings(L, pt_assignment_get_refusal_count(a), refusal_at, a);
 }
 
 /* a:check(): true, or nil, the first refusal and errno (forced members said as warnings) */
@@ -909,17 +916,15 @@ static int plan_changes(lua_State *L)
 	return 1;
 }
 
+static const char *command_at(const void *p, size_t i)
+{
+	return pt_host_plan_get_command(p, i);
+}
+
 static int plan_commands(lua_State *L)
 {
 	pt_host_plan *p = pt_lua_check_open(L, 1, PLAN_MT);
-	size_t n = pt_host_plan_get_command_count(p);
-
-	lua_createtable(L, (int)n, 0);
-	for (size_t i = 0; i < n; i++) {
-		lua_pushstring(L, pt_host_plan_get_command(p, i));
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
-	}
-	return 1;
+	return push_strings(L, pt_host_plan_get_command_count(p), command_at, p);
 }
 
 /* plan:apply(): the backups' paths; raises when a write fails (the others put back) */

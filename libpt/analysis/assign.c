@@ -225,6 +225,21 @@ PT_EXPORT int pt_assignment_add(pt_assignment *a, const char *id)
 	return add_id(a, id, id, false);
 }
 
+/* The ids of a ';'-joined list ("01:00.0;01:00.1"), as qemu-server splits host= and path=; one
+ * too long to be an id is left out (the grammar would refuse it). */
+static void split_ids(const char *list, struct pt_strv *out)
+{
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, ";");
+		if (len && len < 64) {
+			char id[64];
+			snprintf(id, sizeof(id), "%.*s", (int)len, p);
+			pt_strv_add(out, id);
+		}
+		p += len + (p[len] == ';');
+	}
+}
+
 /* This node's name as Proxmox knows it: /etc/hostname's first label, under the root. */
 static int node_name(pt_ctx *ctx, char name[256])
 {
@@ -281,15 +296,7 @@ static int mapping_paths(pt_ctx *ctx, const char *mapping, struct pt_strv *out)
 			continue;
 		const char *n = pt_props_get(props, "node"), *path = pt_props_get(props, "path");
 		if (n && path && strcmp(n, node) == 0)
-			for (const char *p = path; *p;) {
-				size_t len = strcspn(p, ";");
-				if (len && len < 64) {
-					char id[64];
-					snprintf(id, sizeof(id), "%.*s", (int)len, p);
-					pt_strv_add(out, id);
-				}
-				p += len + (p[len] == ';');
-			}
+			split_ids(path, out);
 		pt_props_free(props);
 	}
 	free(text);
@@ -309,15 +316,7 @@ static int line_ids(pt_ctx *ctx, const pt_props *props, struct pt_strv *ids, con
 	*mapping = pt_props_get(props, "mapping");
 	if (*mapping)
 		return mapping_paths(ctx, *mapping, ids);
-	for (const char *p = host ? host : ""; *p;) {
-		size_t len = strcspn(p, ";");
-		if (len && len < 64) {
-			char id[64];
-			snprintf(id, sizeof(id), "%.*s", (int)len, p);
-			pt_strv_add(ids, id);
-		}
-		p += len + (p[len] == ';');
-	}
+	split_ids(host ? host : "", ids);
 	return 0;
 }
 

@@ -31,15 +31,19 @@ end
 -- snapshot) with their passthrough sets,
 -- each member guarded (args.force lets host-critical ones go, said on stderr every time); the
 -- first refusal raised.
-function M.assign(inv, devices, args)
-  local opts = { vm = args.vm, force = args.force, console = args.console }
-  local a, err
-  if inv then a, err = pt.assign(inv, devices, opts) else a, err = pt.assign(devices, opts) end
+-- An assignment made, and checked: its first refusal raised.
+local function checked(a, err)
   if not a then error(err, 0) end
   local ok
   ok, err = a:check()
   if not ok then error(err, 0) end
   return a
+end
+
+function M.assign(inv, devices, args)
+  local opts = { vm = args.vm, force = args.force, console = args.console }
+  if inv then return checked(pt.assign(inv, devices, opts)) end
+  return checked(pt.assign(devices, opts))
 end
 
 function M.is_gpu(d)
@@ -160,12 +164,7 @@ end
 -- opts.force: the script's own default lets host-critical devices go, said every time;
 -- opts.console: the script hands the host's console over (single-gpu), so the console's GPU may go.
 function M.guard_vm(vm, opts)
-  local a, err = pt.assign_vm(vm, { force = opts and opts.force, console = opts and opts.console })
-  if not a then error(err, 0) end
-  local ok
-  ok, err = a:check()
-  if not ok then error(err, 0) end
-  return a
+  return checked(pt.assign_vm(vm, { force = opts and opts.force, console = opts and opts.console }))
 end
 
 -- What a VM's hostpci lines name ("0000:01:00" for a slot, "0000:01:00.1"), for a scan of only

@@ -83,6 +83,7 @@ extern const luaL_Reg pt_lua_usb_funcs[];
 extern const luaL_Reg pt_lua_rom_funcs[];
 extern const luaL_Reg pt_lua_mdev_funcs[];
 void pt_lua_open_emit(lua_State *L);
+extern const luaL_Reg pt_lua_bounds_funcs[];
 extern const luaL_Reg pt_lua_emit_funcs[];
 int pt_lua_dev_companions(lua_State *L);
 int pt_lua_enum_hostpci(lua_State *L);

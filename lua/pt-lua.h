@@ -8,6 +8,9 @@
 int luaopen_pt(lua_State *L);
 /* pt.json, the report's encoder (also `require "pt.json"` from pt.so). */
 int luaopen_pt_json(lua_State *L);
+/* A new state whose memory pt.recipe can bound for recipes that are not trusted (pt._bounded);
+ * a state made otherwise runs them without a memory bound. */
+lua_State *pt_lua_newstate(void);
 /* ptlua's set-up of a new state: standard libraries, pt and pt.json preloaded, the bundled
  * modules on a fixed package.path (the environment's LUA_PATH and LUA_CPATH are ignored), and
  * the root (NULL: "/"). Then run a recipe with require("pt.recipe").ptlua{words = {...}}. */

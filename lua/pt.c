@@ -149,6 +149,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 	luaL_setfuncs(L, pt_lua_rom_funcs, 0);
 	luaL_setfuncs(L, pt_lua_mdev_funcs, 0);
 	luaL_setfuncs(L, pt_lua_emit_funcs, 0);
+	luaL_setfuncs(L, pt_lua_bounds_funcs, 0);
 	/* pt.usb is the Lua module pt.usb, loaded when first used */
 	lua_createtable(L, 0, 1);
 	luaL_loadstring(L, "local t, k = ... if k == 'usb' then local m = require('pt.usb') rawset(t, k, m) return m end");

@@ -2,7 +2,8 @@
 /*
  * ptlua: runs libpt's Lua scripts and recipes, the way lua.c runs a script.
  *
- *   ptlua [--root DIR] [--zpool PROGRAM] [--systemctl PROGRAM] [-v] [--trusted] SCRIPT [ARGS...]
+ *   ptlua [--root DIR] [--zpool PROGRAM] [--systemctl PROGRAM] [-v] [--trusted]
+ *         [--cpu-seconds N] [--memory-mib N] [--output-kib N] SCRIPT [ARGS...]
  *   ptlua --describe SCRIPT | --check SCRIPT...
  *
  * It runs as root from Proxmox hookscripts, so the environment does not steer it: LUA_INIT,
@@ -35,6 +36,9 @@ static void usage(void)
 			"                   (default /usr/bin/systemctl; none under --root)\n"
 			"  -v            show a traceback with errors\n"
 			"  --trusted     run the script with Lua's whole library (io, os), not in the sandbox\n"
+			"  --cpu-seconds N, --memory-mib N, --output-kib N\n"
+			"                the bounds of a recipe that is not trusted (default 10 s, 64 MiB,\n"
+			"                1024 KiB; a hookscript holds up its VM's start)\n"
 			"  --describe    print a recipe's help\n"
 			"  --check       check recipes without running them\n"
 			"A recipe run as SCRIPT VMID PHASE is a Proxmox hookscript.\n",
@@ -82,6 +86,7 @@ struct main_args {
 	const char *zpool;
 	const char *systemctl;
 	const char *mode; /* "run", "describe", "check" */
+	long bounds[3];	  /* cpu seconds, memory MiB, output KiB; 0: pt.recipe's default */
 	int trusted;
 	int exit_code;
 };
@@ -121,6 +126,15 @@ static int pmain(lua_State *L)
 		lua_rawseti(L, -2, i - a->script + 1);
 	}
 	lua_setfield(L, -2, "words");
+	lua_createtable(L, 0, 3);
+	static const char *const names[] = { "cpu", "memory", "output" };
+	static const lua_Integer unit[] = { 1, 1 << 20, 1 << 10 };
+	for (int i = 0; i < 3; i++)
+		if (a->bounds[i] > 0) {
+			lua_pushinteger(L, (lua_Integer)a->bounds[i] * unit[i]);
+			lua_setfield(L, -2, names[i]);
+		}
+	lua_setfield(L, -2, "bounds");
 	if (lua_pcall(L, 1, 1, base) != LUA_OK)
 		return lua_error(L);
 	a->exit_code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
@@ -129,10 +143,20 @@ static int pmain(lua_State *L)
 
 static lua_State *L; /* a global: at exit, still reachable for leak checkers */
 
+/* The index of a bound's option in main_args.bounds, -1 for another word. */
+static int bound_option(const char *word)
+{
+	static const char *const options[] = { "--cpu-seconds", "--memory-mib", "--output-kib" };
+	for (int i = 0; i < 3; i++)
+		if (strcmp(word, options[i]) == 0)
+			return i;
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct main_args a = { .argc = argc, .argv = argv, .mode = "run" };
-	int i;
+	int i, b;
 
 	if (argv[0] && argv[0][0])
 		progname = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
@@ -151,6 +175,15 @@ int main(int argc, char **argv)
 			a.systemctl = argv[++i];
 		else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
 			a.root = argv[++i];
+		else if ((b = bound_option(argv[i])) >= 0 && i + 1 < argc) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+			if (*end || v < 1 || v > 1L << 20) {
+				fprintf(stderr, "%s: %s '%s': a whole number from 1 to %ld\n", progname, argv[i - 1], argv[i], 1L << 20);
+				return 2;
+			}
+			a.bounds[b] = v;
+		}
 		else if (strncmp(argv[i], "--root=", 7) == 0)
 			a.root = argv[i] + 7;
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -172,7 +205,7 @@ int main(int argc, char **argv)
 	}
 	a.script = i;
 
-	L = luaL_newstate();
+	L = pt_lua_newstate();
 	if (!L) {
 		fprintf(stderr, "%s: cannot create the Lua state: not enough memory\n", progname);
 		return 1;

@@ -59,28 +59,67 @@ local recipe_keys = { name = "string", description = "string", args = "table", r
 local arg_keys = { name = "string", type = "string", help = "string", values = "table",
                    default = true, required = "boolean", metavar = "string" }
 
--- Checks a recipe table; errors name the file.
+-- A recipe's text as it may reach a terminal or a log: control characters (escape sequences,
+-- C1 controls) and bytes that are not UTF-8 written as \ddd.
+local function clean(s)
+  s = tostring(s)
+  local function esc(c) return string.format("\\%03d", c:byte()) end
+  if not utf8.len(s) then return (s:gsub("[%c\127-\255]", esc)) end
+  return (s:gsub("[%c\127]", esc):gsub("\194([\128-\159])", function(c) return string.format("\\194\\%03d", c:byte()) end))
+end
+M.clean = clean
+
+-- An error value as text, without running a recipe's code (a table's __tostring is its code).
+local function error_text(e)
+  if type(e) == "string" then return clean(e) end
+  return string.format("(error object is a %s value)", type(e))
+end
+M.error_text = error_text
+
+-- Checks a recipe table; errors name the file. Only with raw access: every table the recipe
+-- gives must be plain (no metatable), so reading it runs none of the recipe's code.
 function M.validate(recipe, file)
   local function bad(msg) error(file .. ": " .. msg, 0) end
-  for k, v in pairs(recipe) do
-    local want = recipe_keys[k]
-    if not want then bad("unknown recipe field '" .. tostring(k) .. "'") end
+  local function plain(t, what)
+    if not rawequal(getmetatable(t), nil) then bad(what .. " must be a plain table (it has a metatable)") end
+  end
+  plain(recipe, "the recipe")
+  for k, v in next, recipe do
+    local want = type(k) == "string" and recipe_keys[k]
+    if not want then bad("unknown recipe field '" .. clean(k) .. "'") end
     if type(v) ~= want then bad("field '" .. k .. "' must be a " .. want .. ", not a " .. type(v)) end
+    if want == "table" then plain(v, "field '" .. k .. "'") end
   end
   for _, k in ipairs { "name", "description" } do
-    if recipe[k] == nil then bad("missing field '" .. k .. "'") end
+    if rawget(recipe, k) == nil then bad("missing field '" .. k .. "'") end
   end
   local phases = 0
-  for phase in pairs(PHASES) do phases = phases + (recipe[phase] and 1 or 0) end
-  if not recipe.run and phases == 0 then bad("needs a run function or a hookscript phase") end
+  for phase in pairs(PHASES) do phases = phases + (rawget(recipe, phase) and 1 or 0) end
+  if not rawget(recipe, "run") and phases == 0 then bad("needs a run function or a hookscript phase") end
   local seen = {}
-  for i, spec in ipairs(recipe.args or {}) do
+  local args = rawget(recipe, "args") or {}
+  for k in next, args do
+    if math.type(k) ~= "integer" or k < 1 or k > rawlen(args) then bad("args must be a list") end
+  end
+  for i = 1, rawlen(args) do
+    local spec = rawget(args, i)
     local where = "args[" .. i .. "]"
     if type(spec) ~= "table" then bad(where .. " must be a table") end
-    for k, v in pairs(spec) do
-      local want = arg_keys[k]
-      if not want then bad(where .. ": unknown field '" .. tostring(k) .. "'") end
+    plain(spec, where)
+    for k, v in next, spec do
+      local want = type(k) == "string" and arg_keys[k]
+      if not want then bad(where .. ": unknown field '" .. clean(k) .. "'") end
       if want ~= true and type(v) ~= want then bad(where .. "." .. k .. " must be a " .. want) end
+      if want == "table" then
+        plain(v, where .. "." .. k)
+        for j = 1, rawlen(v) do
+          if type(rawget(v, j)) ~= "string" then bad(where .. "." .. k .. " must be a list of strings") end
+        end
+      end
+    end
+    local default = rawget(spec, "default")
+    if default ~= nil and type(default) ~= "string" and type(default) ~= "number" and type(default) ~= "boolean" then
+      bad(where .. ".default must be a string, a number or a boolean")
     end
     if not spec.name or not spec.name:match("^%l[%l%d%-]*$") then
       bad(where .. ": name must be lower-case words joined by '-'")
@@ -131,16 +170,17 @@ function M.parse(recipe, argv)
   return args
 end
 
+-- The help of a validated recipe, its text cleaned.
 function M.describe(recipe, file)
-  local lines = { string.format("%s: %s", recipe.name, recipe.description), "",
-                  string.format("usage: ptlua %s [OPTIONS]", file), "" }
+  local lines = { string.format("%s: %s", clean(recipe.name), clean(recipe.description)), "",
+                  string.format("usage: ptlua %s [OPTIONS]", clean(file)), "" }
   for _, spec in ipairs(recipe.args or {}) do
     local left = "--" .. spec.name
     if spec.type ~= "bool" then
-      left = left .. " " .. (spec.metavar or (spec.type == "enum" and table.concat(spec.values, "|")) or spec.type:upper())
+      left = left .. " " .. clean(spec.metavar or (spec.type == "enum" and table.concat(spec.values, "|")) or spec.type:upper())
     end
-    local help = spec.help or ""
-    if spec.default ~= nil then help = help .. " (default: " .. tostring(spec.default) .. ")" end
+    local help = clean(spec.help or "")
+    if spec.default ~= nil then help = help .. " (default: " .. clean(tostring(spec.default)) .. ")" end
     if spec.required then help = help .. " (required)" end
     lines[#lines + 1] = string.format("  %-28s %s", left, help)
   end
@@ -186,7 +226,8 @@ M.MODULES = {
   ["pt.passthrough"] = {}, ["pt.usb"] = {}, ["pt.persist"] = { apply = true }, ["pt.cluster"] = {},
 }
 -- Of pt itself: the generic file writers and the loader's switch.
-local PT_HIDDEN = { write_file = true, remove_file = true, read_host_file = true, _loading = true }
+local PT_HIDDEN = { write_file = true, remove_file = true, read_host_file = true, _loading = true,
+                    _bounded = true, _exceeded = true, _exceed = true }
 
 -- The environment a recipe runs in: the safe parts of Lua's library (copies: a recipe cannot
 -- change what libpt's own modules use), print, and pt. No io, debug, os.execute, loading of
@@ -205,13 +246,21 @@ function M.sandbox(output)
   local pt = readonly(setmetatable({
     warn = function(...) output.warn(table.concat({ ... }, " ")) end,
   }, { __index = function(_, k) if not pt_hide[k] then return real_pt[k] end end }), pt_hide)
+  -- a bound once exceeded is raised again past every pcall of the recipe's
+  local function rethrow(...)
+    local why = real_pt._exceeded()
+    if why then error(why, 0) end
+    return ...
+  end
   local env = {
     string = safe_string, table = copy(table), math = copy(math), utf8 = copy(utf8),
     print = function(...) output.print(...) end,
     os = { time = os.time, getenv = os.getenv, date = os.date, clock = os.clock },
     pt = pt,
     assert = assert, error = error, ipairs = ipairs, pairs = pairs, next = next,
-    pcall = pcall, xpcall = xpcall, select = select, tonumber = tonumber, tostring = tostring,
+    pcall = function(...) return rethrow(pcall(...)) end,
+    xpcall = function(...) return rethrow(xpcall(...)) end,
+    select = select, tonumber = tonumber, tostring = tostring,
     type = type, rawequal = rawequal, rawget = rawget, rawlen = rawlen, rawset = rawset,
     setmetatable = setmetatable, getmetatable = getmetatable, _VERSION = _VERSION,
   }
@@ -225,25 +274,54 @@ function M.sandbox(output)
   return env
 end
 
--- Output: on stdout and stderr normally; in a hookscript, stderr and syslog with the VM id.
-local function output_for(vm)
+-- The bounds of a recipe that is not trusted, unless ptlua's options say otherwise: a few
+-- seconds of CPU and tens of MiB suit a hookscript, which holds up a VM's start.
+M.BOUNDS = { cpu = 10, memory = 64 << 20, output = 1 << 20 }
+
+-- Output: on stdout and stderr normally; in a hookscript, stderr and syslog with the VM id. At
+-- most limit bytes (nil: no bound); past it the recipe fails, naming the bound.
+local function output_for(vm, limit)
+  local pt = require "pt"
+  local written = 0
+  local function count(n)
+    written = written + n
+    if limit and written > limit then
+      pt._exceed(string.format("the recipe's output went past its bound of %d KiB (ptlua --output-kib)", limit >> 10))
+    end
+  end
   local function line(...)
     local parts = {}
-    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    for i = 1, select("#", ...) do
+      local v = (select(i, ...))
+      parts[i] = limit and type(v) ~= "string" and type(v) ~= "number" and type(v) ~= "boolean" and v ~= nil
+        and string.format("(%s)", type(v)) or tostring(v) -- no __tostring of a recipe's value
+    end
     return table.concat(parts, "\t")
   end
   if not vm then
     return {
-      print = print,
-      warn = function(msg) io.stderr:write("warning: ", msg, "\n") end,
+      print = function(...)
+        local text = line(...)
+        count(#text + 1)
+        io.stdout:write(text, "\n")
+        io.stdout:flush() -- a line as it comes (a follower's lines reach journald so)
+      end,
+      warn = function(msg)
+        msg = tostring(msg)
+        count(#msg + 10)
+        io.stderr:write("warning: ", msg, "\n")
+      end,
     }
   end
-  local pt = require "pt"
   local function both(msg)
+    count(#msg + 12)
+    msg = clean(msg) -- syslog and a terminal: no escape sequences
     io.stderr:write(string.format("libpt[%d]: %s\n", vm, msg))
     pt.syslog(string.format("vm %d: %s", vm, msg))
   end
-  return { print = function(...) both(line(...)) end, warn = function(msg) both("warning: " .. msg) end }
+  return { print = function(...) both(line(...)) end, warn = function(msg) both("warning: " .. tostring(msg)) end,
+           -- libpt's own last word (a phase failed), past any bound
+           fail = function(msg) limit = nil; both(msg) end }
 end
 
 local function load_recipe(file, env)
@@ -252,14 +330,22 @@ local function load_recipe(file, env)
   return chunk
 end
 
--- Runs a recipe's top level with every action refused: loading changes nothing on the host.
-local function run_top_level(chunk, ...)
+-- Calls a recipe's function fn under the bounds (nil: trusted, none); actions are allowed only
+-- in run and the hookscript phases (allow), refused everywhere else, finalizers included.
+-- Raises the cleaned error or the bound exceeded.
+local function call_recipe(bounds, allow, fn, ...)
   local pt = require "pt"
+  if not bounds then return fn(...) end
+  pt._loading(not allow)
+  local r = table.pack(pt._bounded(bounds, fn, ...))
   pt._loading(true)
-  local ok, result = pcall(chunk, ...)
-  pt._loading(false)
-  if not ok then error(result, 0) end
-  return result
+  if not r[1] then error(error_text(r[2]), 0) end
+  return table.unpack(r, 2, r.n)
+end
+
+-- Runs a recipe's top level with every action refused: loading changes nothing on the host.
+local function run_top_level(bounds, chunk, ...)
+  return (call_recipe(bounds or {}, false, chunk, ...))
 end
 
 -- "ptlua SCRIPT VMID PHASE": Proxmox calling a hookscript.
@@ -283,24 +369,40 @@ local function hookscript_args(recipe, vm)
   return args
 end
 
--- The entry point of ptlua: {mode = "run"|"describe"|"check", trusted = bool, words = {...}}.
+-- The entry point of ptlua: {mode = "run"|"describe"|"check", trusted = bool, words = {...},
+-- bounds = {cpu = seconds, memory = bytes, output = bytes} (M.BOUNDS where not given)}. A recipe
+-- that is not trusted changes nothing on the host outside run and its hookscript phases, in any
+-- mode, and runs within its bounds.
 function M.ptlua(o)
+  local pt = require "pt"
   local words = o.words
+  local bounds = nil
+  if not o.trusted then
+    bounds = {}
+    for k, v in pairs(M.BOUNDS) do bounds[k] = (o.bounds or {})[k] or v end
+    pt._loading(true) -- until a run or a phase: --check, --describe, --help, finalizers
+  end
   if o.mode == "check" then
     local failed = 0
     for _, file in ipairs(words) do
       local ok, err = pcall(function()
-        local result = run_top_level(load_recipe(file, M.sandbox(output_for(nil))))
+        local result = run_top_level(bounds, load_recipe(file, M.sandbox(output_for(nil, bounds and bounds.output))))
         if type(result) ~= "table" then error(file .. ": does not return a recipe table", 0) end
         M.validate(result, file)
       end)
-      if ok then print("ok " .. file) else print("FAIL " .. tostring(err)); failed = failed + 1 end
+      if ok then
+        print("ok " .. clean(file))
+      else
+        local text = error_text(err)
+        print("FAIL " .. (text:sub(1, #file + 1) == file .. ":" and "" or clean(file) .. ": ") .. text)
+        failed = failed + 1
+      end
     end
     return failed > 0 and 1 or 0
   end
   local file = words[1]
   local vm, phase = hookscript_call(words)
-  local output = output_for(vm or nil)
+  local output = output_for(vm or nil, bounds and bounds.output)
   if vm then
     print = output.print -- the modules' output goes where the recipe's does: stderr and syslog
   end
@@ -310,7 +412,7 @@ function M.ptlua(o)
   if o.trusted then
     result = chunk(table.unpack(words, 2))
   else
-    result = run_top_level(chunk, table.unpack(words, 2))
+    result = run_top_level(bounds, chunk, table.unpack(words, 2))
   end
   if type(result) ~= "table" then
     if o.mode == "describe" then error(file .. ": does not return a recipe table", 0) end
@@ -335,9 +437,9 @@ function M.ptlua(o)
       end
     end
     if not handler then return 0 end -- a phase it does not handle is a no-op
-    local ok, status = pcall(handler, args, { vm = vm, phase = phase })
+    local ok, status = pcall(call_recipe, bounds, true, handler, args, { vm = vm, phase = phase })
     if not ok then
-      output.print(string.format("%s failed: %s", phase, tostring(status)))
+      output.fail(string.format("%s failed: %s", phase, error_text(status)))
       return 1
     end
     return math.type(status) == "integer" and status or 0
@@ -346,12 +448,12 @@ function M.ptlua(o)
     io.stderr:write(string.format("ptlua: %s: a hookscript; run it as %s VMID PHASE\n", file, file))
     return 2
   end
-  return M.main(result, file, words)
+  return M.main(result, file, words, bounds)
 end
 
 -- Runs a validated recipe with its command line (words[1] is the script); the result is the
 -- exit status.
-function M.main(recipe, file, words)
+function M.main(recipe, file, words, bounds)
   local argv = table.move(words, 2, #words, 1, {})
   for _, word in ipairs(argv) do
     if word == "--help" or word == "-h" then
@@ -364,7 +466,7 @@ function M.main(recipe, file, words)
     io.stderr:write(string.format("ptlua: %s: %s (see --help)\n", file, err))
     return 2
   end
-  local status = recipe.run(args)
+  local status = call_recipe(bounds, true, recipe.run, args)
   return math.type(status) == "integer" and status or 0
 end
 

@@ -1,0 +1,145 @@
+"""Recipes that are not trusted (issue 21): no action outside run and the hookscript phases in any
+mode (--check, --describe, --help, a finalizer, a metamethod, an error object's __tostring), a
+recipe read with raw access only, its text printed cleaned, and bounds on CPU (a hook, and
+RLIMIT_CPU past one C call), memory and output in every mode and as a pre-start."""
+import os
+import shutil
+
+from harness import PTLUA, TOP, build_spec, contains, eq, kemu_env, run, snapshot, test, tree_diff
+
+HOST = """
+0000:00:01.0 8086:1901 060400 group=1 pcie=root driver=pcieport
+0000:01:00.0 10de:1b81 030000 group=2 driver=nouveau boot_vga=0 parent=0000:00:01.0
+0000:01:00.1 10de:10f0 040300 group=2 driver=snd_hda_intel parent=0000:00:01.0
+driver vfio-pci
+"""
+
+# Lua that tries to bind the GPU, and says whether it could: the trick a recipe hides in a
+# metamethod, a finalizer or an error object
+TAKE = ('(function() local ok, e = pcall(function() local inv = pt.scan(); '
+        'local t = assert(pt.bind(inv:device("01:00.0"), {vm = 100})); assert(t:commit()) end); '
+        'print("TAKE " .. tostring(ok) .. " " .. tostring(e)) end)()')
+
+TRICKS = {
+    "finalizer": f'setmetatable({{}}, {{ __gc = function() {TAKE} end }})\n'
+                 'return { name = "x", description = "d", run = function() end }\n',
+    "error-tostring": f'error(setmetatable({{}}, {{ __tostring = function() {TAKE} return "boom" end }}))\n',
+    "recipe-index": f'return setmetatable({{ name = "x", description = "d" }}, '
+                    f'{{ __index = function(t, k) {TAKE} return function() end end }})\n',
+    "recipe-pairs": f'return setmetatable({{ name = "x", description = "d", run = function() end }}, '
+                    f'{{ __pairs = function(t) {TAKE} return next, t end }})\n',
+    "args-index": f'return {{ name = "x", description = "d", run = function() end, args = setmetatable({{}}, '
+                  f'{{ __index = function(t, i) {TAKE} end, __len = function() return 1 end }}) }}\n',
+    "default-tostring": f'return {{ name = "x", description = "d", run = function() end, args = {{ {{ name = "a", '
+                        f'type = "string", default = setmetatable({{}}, {{ __tostring = function() {TAKE} '
+                        f'return "d" end }}) }} }} }}\n',
+    "run-error-tostring": f'return {{ name = "x", description = "d", run = function() error(setmetatable({{}}, '
+                          f'{{ __tostring = function() {TAKE} return "boom" end }})) end }}\n',
+}
+
+
+def host(tmp):
+    return build_spec(HOST, os.path.join(tmp, "root"))
+
+
+def script(tmp, name, text):
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def ptlua_in(root, args, **kw):
+    return run([PTLUA, "--root", root] + args, cwd=TOP, env=kemu_env(root), check=None, **kw)
+
+
+@test(timeout=120)
+def untrusted_no_action_outside_run_in_any_mode(tmp):
+    root = host(tmp)
+    before = snapshot(root)
+    for name, text in TRICKS.items():
+        path = script(tmp, name + ".lua", text)
+        for mode in (["--check"], ["--describe"], [], ["--help"]):
+            args = mode + [path] if mode != ["--help"] else [path, "--help"]
+            p = ptlua_in(root, args)
+            out = p.stdout + p.stderr
+            assert "TAKE true" not in out, (name, mode, out)
+            assert not tree_diff(before, snapshot(root)), (name, mode, tree_diff(before, snapshot(root)))
+        print(f"checked: {name}: nothing taken in --check, --describe, a run, --help")
+    p = ptlua_in(root, [script(tmp, "r.lua", TRICKS["recipe-index"])])
+    contains(p.stderr, "r.lua: the recipe must be a plain table (it has a metatable)", "refused, named")
+    p = ptlua_in(root, [script(tmp, "d.lua", TRICKS["default-tostring"])])
+    contains(p.stderr, "args[1].default must be a string, a number or a boolean", "a default read raw")
+    e = script(tmp, "e.lua", TRICKS["error-tostring"])
+    p = ptlua_in(root, ["--check", e])
+    eq(p.stdout, f"FAIL {e}: (error object is a table value)\n", "an error object is not asked for its text")
+    # the same trick in run itself: actions are the run's to make
+    p = ptlua_in(root, [script(tmp, "run.lua", f'return {{ name = "x", description = "d", run = function() {TAKE} end }}\n')])
+    contains(p.stdout, "TAKE true", "run binds")
+
+
+@test()
+def untrusted_text_printed_cleaned(tmp):
+    path = script(tmp, "t.lua", 'return { name = "x\\27[2J", description = "d\\27]0;owned\\7\\194\\155", '
+                                'run = function() end, args = { { name = "a", type = "bool", help = "h\\rX" } } }\n')
+    for args in (["--describe", path], [path, "--help"]):
+        out = run([PTLUA] + args, cwd=TOP, check=0).stdout
+        assert "\x1b" not in out and "\x07" not in out and "\r" not in out and "\xc2\x9b" not in out, repr(out)
+        contains(out, "x\\027[2J: d\\027]0;owned\\007\\194\\155", "escaped, readable")
+    p = run([PTLUA, script(tmp, "n.lua", 'error("bad \\27[31m\\255")')], cwd=TOP, check=1)
+    contains(p.stderr, "bad \\027[31m\\255", "an error's text cleaned too")
+
+
+BOUNDED = {
+    "cpu": ('while true do pcall(function() while true do end end) end', ["--cpu-seconds", "1"],
+            "the recipe ran past its CPU bound of 1 s (ptlua --cpu-seconds)"),
+    "memory": ('local t, s = {}, "x" while true do s = s .. s; t[#t + 1] = s end', ["--memory-mib", "16"],
+               "the recipe went past its memory bound of 16 MiB (ptlua --memory-mib)"),
+    "output": ('while true do pcall(print, ("x"):rep(100)) end', ["--output-kib", "4"],
+               "the recipe's output went past its bound of 4 KiB (ptlua --output-kib)"),
+    "pattern": ('local _ = (("a"):rep(4000)):find(".-.-.-.-b")', ["--cpu-seconds", "1"],
+                "the recipe ran past its CPU bound inside one call (ptlua --cpu-seconds); stopped"),
+}
+
+
+@test(timeout=180)
+def untrusted_bounds_in_every_mode(tmp):
+    for name, (body, opts, message) in BOUNDED.items():
+        top = script(tmp, f"{name}-top.lua", body + "\nreturn { name = 'x', description = 'd', run = function() end }\n")
+        in_run = script(tmp, f"{name}-run.lua", f"return {{ name = 'x', description = 'd', run = function() {body} end }}\n")
+        for args in (opts + ["--check", top], opts + ["--describe", top], opts + [top], opts + [in_run]):
+            p = run([PTLUA] + args, cwd=TOP, check=None, timeout=30)
+            eq(p.returncode, 1, " ".join(args))
+            contains(p.stdout + p.stderr, message, " ".join(args))
+            assert len(p.stdout) < 8192, len(p.stdout)
+        print(f"checked: {name}: bounded at load, --check, --describe and in run")
+    # --trusted scripts stay unbounded
+    p = run([PTLUA, "--trusted", "--cpu-seconds", "1", script(tmp, "t.lua", "local n = 0 for i = 1, 3e7 do n = n + i end print(n)")],
+            cwd=TOP, check=0)
+    eq(p.stdout, "450000015000000\n", "trusted")
+
+
+@test(timeout=120)
+def untrusted_bounds_hold_in_a_prestart(tmp):
+    """A hookscript whose pre-start loops or grows: the start fails with the bound named, on
+    stderr with the VM id, and nothing is bound."""
+    root = host(tmp)
+    os.makedirs(os.path.join(root, "etc/pve/qemu-server"))
+    with open(os.path.join(root, "etc/pve/qemu-server/100.conf"), "w") as f:
+        f.write("hostpci0: 01:00,pcie=1\n")
+    snippets = os.path.join(tmp, "snippets")
+    os.makedirs(snippets)
+    before = snapshot(root)
+    for name, body, opts, message in (
+            ("loop", "while true do end", ["--cpu-seconds", "1"], "the recipe ran past its CPU bound of 1 s"),
+            ("grow", 'local t = {} while true do t[#t + 1] = ("x"):rep(1 << 16) end', ["--memory-mib", "16"],
+             "the recipe went past its memory bound of 16 MiB"),
+            ("talk", 'while true do print(("x"):rep(200)) end', ["--output-kib", "8"],
+             "the recipe's output went past its bound of 8 KiB")):
+        snippet = script(snippets, name + ".lua", f"return {{ name = 'x', description = 'd', ['pre-start'] = function() {body} end }}\n")
+        p = run([PTLUA, "--root", root] + opts + [snippet, "100", "pre-start"], cwd=snippets, env=kemu_env(root),
+                check=None, timeout=30)
+        eq(p.returncode, 1, name)
+        contains(p.stderr, f"libpt[100]: pre-start failed: {message}", name)
+        assert len(p.stderr) < 32768, len(p.stderr)
+    assert not tree_diff(before, snapshot(root)), tree_diff(before, snapshot(root))

@@ -37,8 +37,9 @@ static void usage(void)
 			"  -v            show a traceback with errors\n"
 			"  --trusted     run the script with Lua's whole library (io, os), not in the sandbox\n"
 			"  --cpu-seconds N, --memory-mib N, --output-kib N\n"
-			"                the bounds of a recipe that is not trusted (default 10 s, 64 MiB,\n"
-			"                1024 KiB; a hookscript holds up its VM's start)\n"
+			"                the bounds of a recipe that is not trusted, 0 for none (defaults:\n"
+			"                a hookscript phase, --check, --describe 10 s, 64 MiB, 1024 KiB; a run\n"
+			"                120 s, 1024 MiB, 1048576 KiB)\n"
 			"  --describe    print a recipe's help\n"
 			"  --check       check recipes without running them\n"
 			"A recipe run as SCRIPT VMID PHASE is a Proxmox hookscript.\n",
@@ -86,7 +87,8 @@ struct main_args {
 	const char *zpool;
 	const char *systemctl;
 	const char *mode; /* "run", "describe", "check" */
-	long bounds[3];	  /* cpu seconds, memory MiB, output KiB; 0: pt.recipe's default */
+	long bounds[3];	  /* cpu seconds, memory MiB, output KiB; 0: none */
+	int bound_given[3]; /* not given: pt.recipe's default */
 	int trusted;
 	int exit_code;
 };
@@ -130,7 +132,7 @@ static int pmain(lua_State *L)
 	static const char *const names[] = { "cpu", "memory", "output" };
 	static const lua_Integer unit[] = { 1, 1 << 20, 1 << 10 };
 	for (int i = 0; i < 3; i++)
-		if (a->bounds[i] > 0) {
+		if (a->bound_given[i]) {
 			lua_pushinteger(L, (lua_Integer)a->bounds[i] * unit[i]);
 			lua_setfield(L, -2, names[i]);
 		}
@@ -178,11 +180,13 @@ int main(int argc, char **argv)
 		else if ((b = bound_option(argv[i])) >= 0 && i + 1 < argc) {
 			char *end;
 			long v = strtol(argv[++i], &end, 10);
-			if (*end || v < 1 || v > 1L << 20) {
-				fprintf(stderr, "%s: %s '%s': a whole number from 1 to %ld\n", progname, argv[i - 1], argv[i], 1L << 20);
+			if (*end || v < 0 || v > 1L << 20) {
+				fprintf(stderr, "%s: %s '%s': a whole number from 0 (no bound) to %ld\n", progname, argv[i - 1],
+					argv[i], 1L << 20);
 				return 2;
 			}
 			a.bounds[b] = v;
+			a.bound_given[b] = 1;
 		}
 		else if (strncmp(argv[i], "--root=", 7) == 0)
 			a.root = argv[i] + 7;

@@ -274,9 +274,14 @@ function M.sandbox(output)
   return env
 end
 
--- The bounds of a recipe that is not trusted, unless ptlua's options say otherwise: a few
--- seconds of CPU and tens of MiB suit a hookscript, which holds up a VM's start.
-M.BOUNDS = { cpu = 10, memory = 64 << 20, output = 1 << 20 }
+-- The bounds of a recipe that is not trusted, unless ptlua's options say otherwise (0: none):
+-- a few seconds of CPU and tens of MiB suit a hookscript, which holds up a VM's start, and
+-- --check and --describe, which do nothing; a run from the command line may report on a host of
+-- thousands of functions.
+M.BOUNDS = {
+  hookscript = { cpu = 10, memory = 64 << 20, output = 1 << 20 },
+  run = { cpu = 120, memory = 1 << 30, output = 1 << 30 },
+}
 
 -- Output: on stdout and stderr normally; in a hookscript, stderr and syslog with the VM id. At
 -- most limit bytes (nil: no bound); past it the recipe fails, naming the bound.
@@ -379,7 +384,13 @@ function M.ptlua(o)
   local bounds = nil
   if not o.trusted then
     bounds = {}
-    for k, v in pairs(M.BOUNDS) do bounds[k] = (o.bounds or {})[k] or v end
+    local defaults = (o.mode == "run" and not hookscript_call(words)) and M.BOUNDS.run or M.BOUNDS.hookscript
+    for k, v in pairs(defaults) do
+      local given = (o.bounds or {})[k]
+      if given == 0 then given = false end -- none
+      if given == nil then given = v end
+      bounds[k] = given or nil
+    end
     pt._loading(true) -- until a run or a phase: --check, --describe, --help, finalizers
   end
   if o.mode == "check" then

@@ -116,6 +116,8 @@ FILE *pt_fopen_regular(int rootfd, const char *path);
 int pt_parse_hex(const char *s, unsigned long long max, unsigned long long *ret);
 unsigned long long pt_hex_prefix(const char **p, int *digits);
 int pt_parse_uint(const char *s, unsigned long long max, unsigned long long *ret);
+/* The text of an open file, as pt_read_attr gives an attribute's. */
+int pt_read_fd_text(int fd, char *buf, size_t size);
 
 /* address.c */
 #define PT_ADDR_MAX 16 /* "10000:01:00.0" and the NUL */

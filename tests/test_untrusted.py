@@ -143,3 +143,41 @@ def untrusted_bounds_hold_in_a_prestart(tmp):
         contains(p.stderr, f"libpt[100]: pre-start failed: {message}", name)
         assert len(p.stderr) < 32768, len(p.stderr)
     assert not tree_diff(before, snapshot(root)), tree_diff(before, snapshot(root))
+
+
+@test(timeout=60)
+def untrusted_planted_journals_steer_nothing(tmp):
+    """The journal directory and every journal and hold file must be this uid's and writable by
+    nobody else; a hold restarts only the unit libpt itself stops."""
+    root = host(tmp)
+    env = kemu_env(root)
+    drv = lambda: os.path.basename(os.readlink(os.path.join(root, "sys/bus/pci/devices/0000:01:00.0/driver")))
+    run([PTLUA, "--root", root, "scripts/bind.lua", "--device", "01:00.0", "--vm", "100"], cwd=TOP, env=env, check=0)
+    eq(drv(), "vfio-pci", "bound")
+    journal = os.path.join(root, "run/libpt/0000:01:00.0")
+    os.chown(journal, 12345, 12345)
+    p = run([PTLUA, "--root", root, "scripts/restore.lua", "--vm", "100"], cwd=TOP, env=env, check=None)
+    contains(p.stderr, "run/libpt/0000:01:00.0: a file of uid 12345, mode 600: only a file of this process's uid (0)",
+             "a journal another uid owns is not read")
+    eq(drv(), "vfio-pci", "nothing given back on its word")
+    os.chown(journal, 0, 0)
+    os.chmod(journal, 0o622)
+    p = run([PTLUA, "--root", root, "scripts/restore.lua", "--vm", "100"], cwd=TOP, env=env, check=None)
+    contains(p.stderr, "mode 622", "one others can write is not read")
+    os.chmod(journal, 0o600)
+    os.chown(os.path.join(root, "run/libpt"), 12345, 12345)
+    p = run([PTLUA, "--root", root, "scripts/restore.lua", "--vm", "100"], cwd=TOP, env=env, check=1)
+    contains(p.stderr, "run/libpt: owned by uid 12345, not by this process's 0", "the directory")
+    eq(drv(), "vfio-pci", "still")
+    os.chown(os.path.join(root, "run/libpt"), 0, 0)
+    # a hold that names a unit libpt never stops
+    with open(os.path.join(root, "run/libpt/hold-100-1"), "w") as f:
+        f.write("kind=unit\nkey=sshd.service\nvm=100\n")
+    os.chmod(os.path.join(root, "run/libpt/hold-100-1"), 0o600)
+    p = run([PTLUA, "--root", root, "--systemctl", "/bin/false", "scripts/restore.lua", "--vm", "100"], cwd=TOP,
+            env=env, check=None)
+    contains(p.stdout + p.stderr, "hold-100-1 is damaged", "refused, named")
+    assert "sshd" not in p.stdout, p.stdout
+    os.unlink(os.path.join(root, "run/libpt/hold-100-1"))
+    run([PTLUA, "--root", root, "scripts/restore.lua", "--vm", "100"], cwd=TOP, env=env, check=0)
+    eq(drv(), "nouveau", "given back once the files are its own")

@@ -169,7 +169,7 @@ static int hold_read(pt_ctx *ctx, const char *name, struct hold *h)
 	else if (ok && h->kind == VGPU)
 		ok = pt_address_parse(h->key, &(uint64_t){ 0 }) == 0 && pt_parse_uint(h->value, 0xffffffff, &v) == 0;
 	else if (ok && h->kind == UNIT)
-		ok = unit_name_valid(h->key);
+		ok = unit_name_valid(h->key) && strcmp(h->key, DISPLAY_MANAGER) == 0; /* the only unit libpt stops */
 	else if (ok && h->kind == VTCONSOLE)
 		ok = pt_parse_uint(h->key, 63, &v) == 0;
 	else if (ok && h->kind == FBDEV)

@@ -54,7 +54,37 @@ static int journal_dir(pt_ctx *ctx, bool create)
 		return pt_fail(ctx, -EPERM, "%s/" JOURNAL_DIR ": mode %03o: others could change what "
 			       "libpt restores; it must be 0700", ctx->root, (unsigned)st.st_mode & 0777);
 	}
+	if (st.st_uid != geteuid()) {
+		close(fd);
+		return pt_fail(ctx, -EPERM, "%s/" JOURNAL_DIR ": owned by uid %u, not by this process's %u: whoever "
+			       "owns it could plant what libpt restores; remove it", ctx->root, (unsigned)st.st_uid,
+			       (unsigned)geteuid());
+	}
 	return fd;
+}
+
+/* A journal or hold file as only this user can have written it: a regular file (no link
+ * followed) owned by the effective uid and writable by nobody else; -EPERM naming the file and
+ * its owner otherwise. */
+static int read_owned(pt_ctx *ctx, int dir, const char *name, char *buf, size_t size)
+{
+	struct stat st;
+	int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ELOOP ? pt_fail(ctx, -EPERM, "%s/" JOURNAL_DIR "/%s: a symbolic link, not a journal",
+						ctx->root, name) : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022)) {
+		int r = pt_fail(ctx, -EPERM, "%s/" JOURNAL_DIR "/%s: %s uid %u, mode %03o: only a file of this "
+				"process's uid (%u) that nobody else can write is read; remove it", ctx->root, name,
+				S_ISREG(st.st_mode) ? "a file of" : "not a regular file, of", (unsigned)st.st_uid,
+				(unsigned)st.st_mode & 0777, (unsigned)geteuid());
+		close(fd);
+		return r;
+	}
+	int r = pt_read_fd_text(fd, buf, size);
+	close(fd);
+	return r;
 }
 
 /* The process that holds the lock, as it wrote itself into the file (0 when unknown). */
@@ -199,9 +229,9 @@ int pt_journal_read(pt_ctx *ctx, const char *address, struct pt_journal *j)
 
 	if (dir < 0)
 		return dir == -ENOENT ? -ENOENT : dir;
-	r = pt_read_attr(dir, address, text, sizeof(text));
+	r = read_owned(ctx, dir, address, text, sizeof(text));
 	close(dir);
-	if (r == -ENOENT)
+	if (r == -ENOENT || r == -EPERM)
 		return r;
 	if (r < 0)
 		return pt_fail(ctx, r, "%s: journal %s/" JOURNAL_DIR "/%s: %s", address, ctx->root, address,
@@ -242,7 +272,7 @@ int pt_journal_get(pt_ctx *ctx, const char *name, char *buf, size_t size)
 
 	if (dir < 0)
 		return dir;
-	int r = pt_read_attr(dir, name, buf, size);
+	int r = read_owned(ctx, dir, name, buf, size);
 	close(dir);
 	return r;
 }

@@ -581,7 +581,7 @@ static int collect_restore(pt_txn *t)
 
 	t->n_items = 0;
 	if ((r = pt_journal_list(t->ctx, &list, &n)) < 0)
-		return pt_fail(t->ctx, r, "%s/run/libpt: %s", t->ctx->root, strerror(-r));
+		return r == -ENOMEM ? pt_fail(t->ctx, r, "%s/run/libpt: %s", t->ctx->root, strerror(-r)) : r;
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct pt_journal j;
 		int jr = pt_journal_read(t->ctx, list[i], &j);

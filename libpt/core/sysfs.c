@@ -216,6 +216,27 @@ static int attr_text(int r, char *buf, size_t size, size_t len)
 	return 0;
 }
 
+/* The same from an open file (read from its start). */
+int pt_read_fd_text(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+	int r = 0;
+
+	while (len < size) {
+		ssize_t n = pread(fd, buf + len, size - len, (off_t)len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	return attr_text(r, buf, size, len);
+}
+
 /* A text attribute without its trailing newline; -EFBIG when it does not fit. */
 int pt_read_attr(int dirfd, const char *name, char *buf, size_t size)
 {

@@ -298,6 +298,7 @@ struct pt_journal {
 	uint16_t vendor, device;
 	unsigned vm;
 	pid_t pid;
+	unsigned long long start; /* the process's start time (/proc/PID/stat field 22), 0 unknown */
 	long long time;
 	char driver[64];   /* the driver to give it back to, "" for none */
 	char override[64]; /* the driver_override to restore, "" for none */
@@ -338,6 +339,11 @@ int pt_journal_names(pt_ctx *ctx, const char *prefix, struct pt_strv *ret);
  * how many, or -errno. */
 int pt_holds_give_back(pt_ctx *ctx, unsigned vm, bool plan, struct pt_strv *steps);
 bool pt_pid_alive(pid_t pid);
+/* The start time of a process of the running system (/proc/PID/stat field 22, clock ticks since
+ * boot), 0 when unknown; alive: the process exists and, when start is known, started then (a
+ * pid reused by another process is not it). */
+unsigned long long pt_proc_start(pid_t pid);
+bool pt_process_alive(pid_t pid, unsigned long long start);
 
 /* inventory/hostfacts.c: the host's facts, read once for a snapshot */
 struct pt_host_mount {

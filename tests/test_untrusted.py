@@ -181,3 +181,31 @@ def untrusted_planted_journals_steer_nothing(tmp):
     os.unlink(os.path.join(root, "run/libpt/hold-100-1"))
     run([PTLUA, "--root", root, "scripts/restore.lua", "--vm", "100"], cwd=TOP, env=env, check=0)
     eq(drv(), "nouveau", "given back once the files are its own")
+
+
+@test(timeout=60)
+def untrusted_liveness_by_pid_and_start_time(tmp):
+    """A half-done bind whose pid now belongs to another process (pid 1 here, started at another
+    time) is the dead process's: undone, not "being bound by process 1" for ever. Temporary files
+    a killed run left are removed under the lock."""
+    root = host(tmp)
+    env = kemu_env(root)
+    os.makedirs(os.path.join(root, "run/libpt"), mode=0o700)
+    journal = os.path.join(root, "run/libpt/0000:01:00.0")
+    with open(journal, "w") as f:
+        f.write("device=0000:01:00.0\nvendor=10de\ndevice_id=1b81\nvm=100\npid=1\nstart=987654321\ntime=1\n"
+                "driver=nouveau\noverride=\nstate=binding\n")
+    os.chmod(journal, 0o600)
+    stale = os.path.join(root, "run/libpt/.0000:01:00.0.libpt-new.999999")
+    with open(stale, "w") as f:
+        f.write("half")
+    p = run([PTLUA, "--root", root, "scripts/bind.lua", "--device", "01:00.0", "--vm", "101"], cwd=TOP, env=env,
+            check=0)
+    contains(p.stderr, "undoing a bind for VM 100 that process 1 left unfinished", "the reused pid is not it")
+    contains(p.stdout, "vm 101 holds 0000:01:00.0", "bound for the new VM")
+    eq(os.path.exists(stale), False, "the killed run's temporary file removed")
+    with open(journal) as f:
+        text = f.read()
+    contains(text, "\nstart=", "the start time recorded")
+    start = int(text.split("\nstart=")[1].split("\n")[0])
+    assert start > 0, text

@@ -87,6 +87,31 @@ static int read_owned(pt_ctx *ctx, int dir, const char *name, char *buf, size_t 
 	return r;
 }
 
+/* Under the lock: the temporary files of writes whose process was killed before its rename
+ * (".NAME.libpt-new.PID", pt_write_atomic) removed. */
+static void remove_stale_temporaries(pt_ctx *ctx)
+{
+	int dir = journal_dir(ctx, false);
+	struct dirent *de;
+	DIR *d;
+
+	if (dir < 0 || !(d = fdopendir(dir))) {
+		if (dir >= 0)
+			close(dir);
+		return;
+	}
+	while ((de = readdir(d))) {
+		const char *tag = de->d_name[0] == '.' ? strstr(de->d_name, ".libpt-new.") : NULL;
+		unsigned long long pid;
+		if (!tag || pt_parse_uint(tag + 11, 0x7fffffff, &pid) < 0 || pt_pid_alive((pid_t)pid))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			pt_debug(ctx, "%s/" JOURNAL_DIR "/%s: left by process %llu, which is gone: removed", ctx->root,
+				 de->d_name, pid);
+	}
+	closedir(d);
+}
+
 /* The process that holds the lock, as it wrote itself into the file (0 when unknown). */
 static long lock_holder(int fd)
 {
@@ -135,9 +160,13 @@ int pt_journal_lock(pt_ctx *ctx, unsigned timeout_ms)
 			return pt_fail(ctx, -EBUSY, "%s/" JOURNAL_DIR "/lock: held by process %ld for over "
 				       "%u ms; try again when it is done", ctx->root, holder, timeout_ms);
 		}
-		if (!said) {
+		if (!said && holder) {
 			pt_warn(ctx, "waiting for process %ld, which holds %s/" JOURNAL_DIR "/lock", holder,
 				ctx->root);
+			said = true;
+		} else if (!said) {
+			pt_warn(ctx, "waiting for another process, which holds %s/" JOURNAL_DIR "/lock (its pid "
+				"not written yet)", ctx->root);
 			said = true;
 		}
 		usleep(delay_us);
@@ -147,6 +176,7 @@ int pt_journal_lock(pt_ctx *ctx, unsigned timeout_ms)
 	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len)
 		pt_debug(ctx, "%s/" JOURNAL_DIR "/lock: cannot note the holder: %m", ctx->root);
+	remove_stale_temporaries(ctx);
 	return fd;
 }
 
@@ -170,9 +200,9 @@ int pt_journal_write(pt_ctx *ctx, const struct pt_journal *j)
 	if (dir < 0)
 		return dir;
 	len = snprintf(text, sizeof(text),
-		       "device=%s\nvendor=%04x\ndevice_id=%04x\nvm=%u\npid=%ld\ntime=%lld\n"
+		       "device=%s\nvendor=%04x\ndevice_id=%04x\nvm=%u\npid=%ld\nstart=%llu\ntime=%lld\n"
 		       "driver=%s\noverride=%s\nstate=%s\n",
-		       j->address, j->vendor, j->device, j->vm, (long)j->pid, j->time, j->driver,
+		       j->address, j->vendor, j->device, j->vm, (long)j->pid, j->start, j->time, j->driver,
 		       j->override, j->bound ? "bound" : "binding");
 	r = pt_write_atomic(dir, j->address, text, (size_t)len, 0600, NULL);
 	close(dir);
@@ -207,6 +237,8 @@ static int parse(pt_ctx *ctx, const char *address, char *text, struct pt_journal
 			seen |= 8, j->vm = (unsigned)v;
 		else if (strcmp(line, "pid") == 0 && pt_parse_uint(eq, 0x7fffffff, &v) == 0)
 			seen |= 16, j->pid = (pid_t)v;
+		else if (strcmp(line, "start") == 0 && pt_parse_uint(eq, ~0ULL >> 1, &v) == 0)
+			j->start = v; /* journals written before it have none: the pid alone then */
 		else if (strcmp(line, "time") == 0 && pt_parse_uint(eq, ~0ULL >> 1, &v) == 0)
 			seen |= 32, j->time = (long long)v;
 		else if (strcmp(line, "driver") == 0 && pt_driver_name_valid(eq) && !(seen & 64))
@@ -343,4 +375,33 @@ int pt_journal_list(pt_ctx *ctx, char (**ret)[PT_ADDR_MAX], size_t *n)
 bool pt_pid_alive(pid_t pid)
 {
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+unsigned long long pt_proc_start(pid_t pid)
+{
+	char path[32], buf[1024];
+	unsigned long long start = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* the name (field 2) may hold spaces and parentheses: count from the last ')' */
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p && sscanf(p + 1, "%llu", &start) != 1)
+		start = 0;
+	return start;
+}
+
+bool pt_process_alive(pid_t pid, unsigned long long start)
+{
+	return pt_pid_alive(pid) && (start == 0 || pt_proc_start(pid) == start);
 }

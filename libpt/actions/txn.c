@@ -181,6 +181,7 @@ static int step_journal(pt_txn *t, enum mode mode, struct item *it, bool bound)
 			    it->j.override[0] ? it->j.override : "none", bound ? "bound" : "binding");
 	it->j.bound = bound;
 	it->j.pid = getpid();
+	it->j.start = pt_proc_start(getpid());
 	it->j.time = (long long)time(NULL);
 	return pt_journal_write(t->ctx, &it->j);
 }
@@ -319,7 +320,7 @@ static int claim_decide(pt_txn *t, const struct item *it, int read, const struct
 		return 0;
 	if (read < 0)
 		return read;
-	bool alive = held->pid != getpid() && pt_pid_alive(held->pid);
+	bool alive = held->pid != getpid() && pt_process_alive(held->pid, held->start);
 	if (!held->bound && !alive)
 		return 1;
 	if (held->vm != t->vm)

@@ -60,7 +60,11 @@ int pt_check_vmid(pt_ctx *ctx, long long vm);
 /* run.c: a program of the system (an absolute path, no PATH search) run with an empty
  * environment, its output to *out (NULL: /dev/null); its exit status, or -errno. */
 int pt_run_program(const char *exe, char *const argv[], int *out);
-int pt_program_wait(pid_t pid);
+/* exe run to its end within timeout_ms: its exit status (128 + a signal), its stdout (at most
+ * max bytes kept, NUL-terminated, to free) into *out when out; -ETIMEDOUT when it took longer
+ * (it is killed), or -errno. */
+int pt_run_timeout(const char *exe, char *const argv[], unsigned timeout_ms, char **out, size_t max);
+#define PT_PROGRAM_TIMEOUT_MS 5000
 
 /* dl.c: a library loaded on first use, once a process: fns[i] (a struct of typed pointers) from
  * names[i]. 0, or -ENOPKG with why in error. */
@@ -362,6 +366,10 @@ struct pt_host_input {
 struct pt_host_facts {
 	struct pt_host_mount *mounts; /* the host's own: /, /boot, /boot/efi, /var, Proxmox storage */
 	size_t n_mounts;
+	/* host filesystems on a ZFS pool whose disks zpool did not say (it timed out, or failed):
+	 * mountpoint, and source the pool and why */
+	struct pt_host_mount *unknown_pools;
+	size_t n_unknown_pools;
 	struct pt_host_iface *routes; /* the interfaces of the default routes */
 	size_t n_routes;
 	struct pt_host_input *keyboards;

@@ -209,3 +209,28 @@ def untrusted_liveness_by_pid_and_start_time(tmp):
     contains(text, "\nstart=", "the start time recorded")
     start = int(text.split("\nstart=")[1].split("\n")[0])
     assert start > 0, text
+
+
+@test(timeout=60)
+def untrusted_zpool_that_hangs(tmp):
+    """A zpool that hangs (a suspended pool) holds up nothing for long: killed after 5 s, and the
+    pool's disks unknown, every storage controller counts as the host's, said."""
+    import json
+    import time
+    root = build_spec("""
+0000:00:17.0 8086:a282 010601 group=4 driver=ahci
+0000:03:00.0 144d:a808 010802 group=5 driver=nvme
+0000:04:00.0 8086:1533 020000 group=6 driver=igb
+mount / 0:25 zfs rpool/ROOT/pve-1
+""", os.path.join(tmp, "root"))
+    zpool = script(tmp, "zpool", "#!/bin/sh\nsleep 60\n")
+    os.chmod(zpool, 0o755)
+    start = time.monotonic()
+    p = run([PTLUA, "--root", root, "--zpool", zpool, "scripts/report.lua", "--json"], cwd=TOP, check=0)
+    took = time.monotonic() - start
+    assert took < 20, took
+    got = {d["address"]: d["critical"] for d in json.loads(p.stdout)["devices"] if d["critical"]}
+    eq(sorted(got), ["0000:00:17.0", "0000:03:00.0"], "every storage controller, not the NIC")
+    contains(got["0000:03:00.0"], "may be a controller of / (ZFS pool rpool, whose disks", "why")
+    contains(got["0000:03:00.0"], "status -LP did not say: it took over 5 s)", "the timeout named")
+    contains(p.stderr, "every storage controller counts as the host's", "said")

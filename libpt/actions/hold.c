@@ -100,8 +100,7 @@ static int systemctl(struct run *run, const char *verb, const char *unit)
 
 	if (!exe)
 		return -ENOENT;
-	int pid = pt_run_program(exe, argv, NULL);
-	return pid < 0 ? pid : pt_program_wait(pid);
+	return pt_run_timeout(exe, argv, PT_PROGRAM_TIMEOUT_MS, NULL, 0);
 }
 
 static int unit_step(struct run *run, const char *verb, const char *unit)
@@ -112,7 +111,8 @@ static int unit_step(struct run *run, const char *verb, const char *unit)
 	int r = systemctl(run, verb, unit);
 	if (r != 0)
 		return pt_fail(run->ctx, r < 0 ? r : -EIO, "systemctl %s %s: %s", verb, unit,
-			       r < 0 ? strerror(-r) : "failed (see journalctl -u it)");
+			       r == -ETIMEDOUT ? "no answer within 5 s (killed)" : r < 0 ? strerror(-r) :
+			       "failed (see journalctl -u it)");
 	return 0;
 }
 

@@ -97,11 +97,17 @@ static void guard_block(pt_enum *e, const char *name, const char *mountpoint, co
 	closedir(dir);
 }
 
-/* The controllers of the disks the host's own mounts are on (inventory/hostfacts.c reads them). */
+/* The controllers of the disks the host's own mounts are on (inventory/hostfacts.c reads them);
+ * where a ZFS pool's disks are unknown (zpool hung or failed), every storage controller. */
 static void guard_storage(pt_enum *e, const struct pt_host_facts *h)
 {
 	for (size_t i = 0; i < h->n_mounts; i++)
 		guard_block(e, h->mounts[i].disk, h->mounts[i].mountpoint, h->mounts[i].source, 0);
+	for (size_t i = 0; i < h->n_unknown_pools; i++)
+		for (size_t d = 0; d < e->n_devices; d++)
+			if (strcmp(pt_device_get_kind(&e->devices[d]), "storage") == 0)
+				mark(&e->devices[d], PT_CRITICAL_STORAGE, "may be a controller of %s (%s)",
+				     h->unknown_pools[i].mountpoint, h->unknown_pools[i].source);
 }
 
 /* The physical NICs under an interface: itself, or what a bridge, bond or VLAN sits on. */

@@ -52,24 +52,37 @@ static void zfs_members(pt_ctx *ctx, struct pt_host_facts *h, const char *pool, 
 	const char *const zpool[] = { ctx->zpool ? ctx->zpool : "/usr/sbin/zpool", ctx->zpool ? "" : "/sbin/zpool" };
 	char *argv[] = { "zpool", "status", "-LP", (char *)pool, NULL };
 	const char *exe = NULL;
-	char line[1024];
-	int out;
+	char *text = NULL;
 
 	for (size_t i = 0; i < 2 && !exe; i++)
 		if (zpool[i][0] == '/' && access(zpool[i], X_OK) == 0)
 			exe = zpool[i];
-	int pid = exe ? pt_run_program(exe, argv, &out) : -ENOENT;
-	if (pid < 0)
+	if (!exe)
 		return;
-	FILE *f = fdopen(out, "r");
-	if (!f) {
-		close(out);
-		pt_program_wait(pid);
+	int r = pt_run_timeout(exe, argv, PT_PROGRAM_TIMEOUT_MS, &text, 1u << 20);
+	if (r != 0) {
+		/* the pool's disks unknown: every storage controller counts as one of them (the guard) */
+		struct pt_host_mount m = { 0 };
+		char why[64];
+		if (r == -ETIMEDOUT)
+			snprintf(why, sizeof(why), "it took over %u s", PT_PROGRAM_TIMEOUT_MS / 1000);
+		else if (r < 0)
+			snprintf(why, sizeof(why), "%s", strerror(-r));
+		else
+			snprintf(why, sizeof(why), "it exited with status %d", r);
+		snprintf(m.mountpoint, sizeof(m.mountpoint), "%s", mountpoint);
+		snprintf(m.source, sizeof(m.source), "ZFS pool %s, whose disks %s status -LP did not say: %s", pool, exe, why);
+		add_item((void **)&h->unknown_pools, &h->n_unknown_pools, sizeof(m), &m);
+		pt_warn(ctx, "%s: %s: every storage controller counts as the host's", mountpoint, m.source);
+		free(text);
 		return;
 	}
-	while (fgets(line, sizeof(line), f)) {
+	for (char *line = text, *next; line && *line; line = next) {
 		char device[256];
 		struct pt_host_mount m = { 0 };
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
 		if (sscanf(line, " /dev/%255s", device) != 1)
 			continue;
 		snprintf(m.mountpoint, sizeof(m.mountpoint), "%s", mountpoint);
@@ -78,8 +91,7 @@ static void zfs_members(pt_ctx *ctx, struct pt_host_facts *h, const char *pool, 
 		snprintf(m.disk, sizeof(m.disk), "%s", pt_basename(device));
 		add_item((void **)&h->mounts, &h->n_mounts, sizeof(m), &m);
 	}
-	fclose(f);
-	pt_program_wait(pid);
+	free(text);
 }
 
 /* libmount, loaded on first use (core/dl.c): it brings libblkid, libselinux and libpcre2 with it,
@@ -270,6 +282,7 @@ static void release_host_facts(pt_enum *e)
 	if (!h)
 		return;
 	free(h->mounts);
+	free(h->unknown_pools);
 	free(h->routes);
 	free(h->keyboards);
 	free(h->framebuffers);

@@ -597,7 +597,9 @@ size_t pt_device_get_companions(pt_device *dev, pt_device **out, size_t max);
  * snapshot sections ([name]) are named and otherwise ignored; '#' lines before the first key are
  * the description. The caller frees it with pt_vmconf_free (pt_vmconf is declared above).
  */
-/* -EINVAL naming FILE:LINE and the line that is not "key: value". */
+/* A line qemu-server cannot read (no "key: value", an empty value) is warned about, naming
+ * FILE:LINE, and skipped, as qemu-server skips it; pt_vmconf_read reads on past a NUL byte (the
+ * line that holds it is skipped). Keys are found in constant time. */
 int pt_vmconf_parse(pt_ctx *ctx, const char *text, const char *file, pt_vmconf **ret);
 /* The VM's config under the context's root (a regular file only); -ENOENT when it has none. */
 int pt_vmconf_read(pt_ctx *ctx, unsigned vm, pt_vmconf **ret);

@@ -75,7 +75,7 @@ def emit_proxmox_round_trip(tmp):
     conf = []
     for vm, dev in ((100, "01:00.0"), (101, "03:00.1"), (102, "04:00.0")):
         lines = emit(root, "--format", "proxmox", "--device", dev, "--vm", str(vm), "--primary").stdout.splitlines()
-        conf += [line.replace("hostpci", f"hostpci{vm}-") for line in lines if line.startswith("hostpci")]
+        conf += [line.replace("hostpci", f"hostpci{vm}") for line in lines if line.startswith("hostpci")]
     script = os.path.join(tmp, "parse.lua")
     with open(script, "w") as f:
         f.write('local proxmox = require "pt.proxmox"\nlocal c = proxmox.parse_config(io.read("a"), "stdin")\n'

@@ -34,13 +34,20 @@ static void note(struct pt_lint *l, unsigned vm, const char *key, const char *co
 	va_start(args, format);
 	int r = vasprintf(&msg, format, args);
 	va_end(args);
+	if (r >= 0) {
+		/* values from a config: no control byte or invalid UTF-8 reaches a terminal or the JSON */
+		char *clean = pt_clean_string(msg);
+		free(msg);
+		msg = clean;
+		r = clean ? 0 : -1;
+	}
 	if (r < 0 || (l->n == l->cap && !(l->v = reallocarray(l->v, l->cap = l->cap ? 2 * l->cap : 16, sizeof(*l->v))))) {
 		if (r >= 0)
 			free(msg);
 		l->oom = true;
 		return;
 	}
-	l->v[l->n++] = (pt_lint_finding){ .vm = vm, .key = strdup(key), .code = code, .message = msg };
+	l->v[l->n++] = (pt_lint_finding){ .vm = vm, .key = pt_clean_string(key), .code = code, .message = msg };
 	if (!l->v[l->n - 1].key)
 		l->oom = true;
 }

@@ -18,47 +18,108 @@ struct pt_vmconf {
 	struct pt_strv values;	  /* values[i] goes with keys[i] */
 	struct pt_strv snapshots; /* the snapshot sections' names */
 	char *description;
+	size_t *slots;		  /* a hash of the keys: index + 1, 0 empty (linear time on 10^5 keys) */
+	size_t n_slots;
 };
 
 struct pt_props {
 	struct pt_strv keys, values;
 };
 
+static size_t hash(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* The slot of key: where it is, or the empty one where it would go. */
+static size_t *slot_of(const struct pt_vmconf *c, const char *key)
+{
+	size_t i = hash(key) & (c->n_slots - 1);
+	while (c->slots[i] && strcmp(c->keys.v[c->slots[i] - 1], key))
+		i = (i + 1) & (c->n_slots - 1);
+	return &c->slots[i];
+}
+
+static bool grow_slots(struct pt_vmconf *c)
+{
+	size_t n = c->n_slots ? 2 * c->n_slots : 64;
+	size_t *slots = calloc(n, sizeof(*slots));
+
+	if (!slots)
+		return false;
+	free(c->slots);
+	c->slots = slots;
+	c->n_slots = n;
+	for (size_t k = 0; k < c->keys.n; k++)
+		*slot_of(c, c->keys.v[k]) = k + 1;
+	return true;
+}
+
+static void set_value(struct pt_vmconf *c, const char *key, const char *value)
+{
+	if ((c->keys.n + 1) * 2 > c->n_slots && !grow_slots(c)) {
+		c->values.oom = true;
+		return;
+	}
+	size_t *slot = slot_of(c, key);
+	if (*slot) {
+		/* a key given twice keeps its first place and its last value */
+		char *copy = strdup(value);
+		if (!copy) {
+			c->values.oom = true;
+			return;
+		}
+		free(c->values.v[*slot - 1]);
+		c->values.v[*slot - 1] = copy;
+		return;
+	}
+	pt_strv_add(&c->keys, key);
+	pt_strv_add(&c->values, value);
+	if (!c->keys.oom && !c->values.oom)
+		*slot = c->keys.n;
+}
+
+/* A property string's key: letters, digits, '-' and '_'. */
 static bool key_char(char c)
 {
 	return isalnum((unsigned char)c) || c == '-' || c == '_';
 }
 
-static const char *trim(char *s)
+/* qemu-server's key: [a-z][a-z_]*[0-9]*, then ':' */
+static size_t key_length(const char *line)
+{
+	size_t n = 0;
+
+	if (line[0] < 'a' || line[0] > 'z')
+		return 0;
+	while ((line[n] >= 'a' && line[n] <= 'z') || line[n] == '_')
+		n++;
+	while (line[n] >= '0' && line[n] <= '9')
+		n++;
+	return line[n] == ':' ? n : 0;
+}
+
+static char *trim(char *s)
 {
 	char *end;
 
-	while (isspace((unsigned char)*s))
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\f' || *s == '\v')
 		s++;
 	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\f' || end[-1] == '\v'))
 		*--end = '\0';
 	return s;
 }
 
-static void set_value(struct pt_vmconf *c, const char *key, const char *value)
-{
-	for (size_t i = 0; i < c->keys.n; i++)
-		if (strcmp(c->keys.v[i], key) == 0) {
-			char *copy = strdup(value);
-			if (!copy) {
-				c->values.oom = true;
-				return;
-			}
-			free(c->values.v[i]);
-			c->values.v[i] = copy;
-			return;
-		}
-	pt_strv_add(&c->keys, key);
-	pt_strv_add(&c->values, value);
-}
-
-PT_EXPORT int pt_vmconf_parse(pt_ctx *ctx, const char *text, const char *file, pt_vmconf **ret)
+/*
+ * As qemu-server's parse_vm_config reads a config: line by line to the end of the file (a NUL
+ * byte ends nothing); a line it cannot read (no key, an empty value, a NUL byte) is warned
+ * about, naming the file and line, and skipped, and the VM's other lines stand.
+ */
+static int parse(pt_ctx *ctx, const char *text, size_t size, const char *file, pt_vmconf **ret)
 {
 	struct pt_vmconf *c;
 	struct pt_strv description = { 0 };
@@ -66,52 +127,51 @@ PT_EXPORT int pt_vmconf_parse(pt_ctx *ctx, const char *text, const char *file, p
 	unsigned lineno = 0;
 	int r = 0;
 
-	if (!ctx || !text || !ret)
-		return ctx ? pt_fail(ctx, -EINVAL, "pt_vmconf_parse: no text") : -EINVAL;
-	c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!(c = calloc(1, sizeof(*c))))
 		return pt_fail(ctx, -ENOMEM, "out of memory");
-	for (const char *p = text; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		char *line = strndup(p, len);
-		size_t n;
+	for (const char *p = text, *end = text + size; p < end && r == 0;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char *line = malloc(len + 1), q[160];
 
 		lineno++;
-		p += len + (nl ? 1 : 0);
 		if (!line) {
-			r = -ENOMEM;
+			r = pt_fail(ctx, -ENOMEM, "out of memory");
 			break;
 		}
-		n = strlen(line); /* a NUL inside a line ends it: qemu-server reads text */
-		if (line[0] == '[' && n > 1) {
+		memcpy(line, p, len);
+		line[len] = '\0';
+		p += len + (nl ? 1 : 0);
+		char *t = trim(line);
+		if (!*t && strlen(line) == len) {
+			free(line);
+			continue;
+		}
+		if (strlen(line) != len) {
+			pt_warn(ctx, "%s:%u: a NUL byte in the line: skipped", file ? file : "config", lineno);
+		} else if (line[0] == '[') {
 			char *close = strchr(line, ']');
 			if (close && close > line + 1 && !*trim(close + 1)) {
 				*close = '\0';
 				pt_strv_add(&c->snapshots, line + 1);
 				in_main = false;
-				free(line);
-				continue;
+			} else {
+				pt_warn(ctx, "%s:%u: cannot parse %s: skipped", file ? file : "config", lineno,
+					pt_quote(q, sizeof(q), line));
 			}
-		}
-		if (line[0] == '#') {
+		} else if (line[0] == '#') {
 			if (in_main && c->keys.n == 0)
 				pt_strv_add(&description, line + 1);
-		} else if (*trim(line)) {
-			char *k = line, *colon;
-			while (key_char(*k))
-				k++;
-			colon = k;
-			if (colon == line || *colon != ':') {
-				char q[160];
-				r = pt_fail(ctx, -EINVAL, "%s:%u: cannot parse %s", file ? file : "config", lineno,
-					    pt_quote(q, sizeof(q), line));
-				free(line);
-				break;
+		} else {
+			size_t k = key_length(line);
+			char *value = k ? trim(line + k + 1) : NULL;
+			if (!k || !*value) {
+				pt_warn(ctx, "%s:%u: cannot parse %s: skipped, as qemu-server skips it", file ? file : "config",
+					lineno, pt_quote(q, sizeof(q), line));
+			} else if (in_main) {
+				line[k] = '\0';
+				set_value(c, line, value);
 			}
-			*colon = '\0';
-			if (in_main)
-				set_value(c, line, trim(colon + 1));
 		}
 		free(line);
 	}
@@ -125,6 +185,13 @@ PT_EXPORT int pt_vmconf_parse(pt_ctx *ctx, const char *text, const char *file, p
 	}
 	*ret = c;
 	return 0;
+}
+
+PT_EXPORT int pt_vmconf_parse(pt_ctx *ctx, const char *text, const char *file, pt_vmconf **ret)
+{
+	if (!ctx || !text || !ret)
+		return ctx ? pt_fail(ctx, -EINVAL, "pt_vmconf_parse: no text") : -EINVAL;
+	return parse(ctx, text, strlen(text), file, ret);
 }
 
 /* The largest VM config read: qemu-server's are a few KiB; pmxcfs holds files up to 1 MiB. */
@@ -142,9 +209,10 @@ PT_EXPORT int pt_vmconf_read(pt_ctx *ctx, unsigned vm, pt_vmconf **ret)
 		return r;
 	snprintf(path, sizeof(path), "/etc/pve/qemu-server/%u.conf", vm);
 	snprintf(shown, sizeof(shown), "%s%s", ctx->root, path);
-	if ((r = pt_read_in_root(ctx, path, VMCONF_MAX, &text, NULL)) < 0)
+	size_t len;
+	if ((r = pt_read_in_root(ctx, path, VMCONF_MAX, &text, &len)) < 0)
 		return r == -ENOENT || r == -ENOTDIR ? pt_fail(ctx, -ENOENT, "%s: no such VM config", shown) : r;
-	r = pt_vmconf_parse(ctx, text, shown, ret);
+	r = parse(ctx, text, len, shown, ret);
 	free(text);
 	return r;
 }
@@ -157,6 +225,7 @@ PT_EXPORT void pt_vmconf_free(pt_vmconf *c)
 	pt_strv_free(&c->values);
 	pt_strv_free(&c->snapshots);
 	free(c->description);
+	free(c->slots);
 	free(c);
 }
 
@@ -172,12 +241,10 @@ PT_EXPORT const char *pt_vmconf_get_key(const pt_vmconf *c, size_t i)
 
 PT_EXPORT const char *pt_vmconf_get(const pt_vmconf *c, const char *key)
 {
-	if (!c || !key)
+	if (!c || !key || !c->n_slots)
 		return NULL;
-	for (size_t i = 0; i < c->keys.n; i++)
-		if (strcmp(c->keys.v[i], key) == 0)
-			return c->values.v[i];
-	return NULL;
+	size_t *slot = slot_of(c, key);
+	return *slot ? c->values.v[*slot - 1] : NULL;
 }
 
 PT_EXPORT const char *pt_vmconf_get_description(const pt_vmconf *c)

@@ -803,6 +803,14 @@ int pt_node_add_device(pt_node *n, const pt_node_device *d);
 int pt_node_add_enum(pt_node *n, pt_enum *e);
 /* Another node's devices, from its `report.lua --json` (a regular file under 64 MiB). */
 int pt_node_read_report(pt_node *n, const char *file);
+/* Another node's devices from the report it published through pmxcfs (`report.lua --publish`,
+ * path under the context's root, under 1 MiB): one reader, strict (duplicate keys and NUL in a
+ * string refused, the format, the node's own name, the columns and every field of every row
+ * checked, a time between 2000 and a day from now), each error naming the file and the value.
+ * *time_ret: when it was published. -ENOENT when there is none. */
+int pt_node_read_published(pt_node *n, const char *path, long long *time_ret);
+/* Device i of the node, as it was added (the strings borrowed from the node). */
+int pt_node_get_device(const pt_node *n, size_t i, pt_node_device *out);
 /* pci.cfg entries that pass the set (addresses of nodes[0], this node) on every node: one mapping
  * a slot of the set, in the slot form (path=0000:01:00, every function of the slot checked by
  * function 0's ids, as pve-guest-common does) when the set holds the whole slot, one a function

@@ -434,6 +434,10 @@ struct pt_node_dev {
 	uint16_t vendor, device, subvendor, subdevice;
 	long group; /* -1: none */
 	bool is_vf;
+	/* the same as text, for pt_node_get_device */
+	char ids[4][5];
+	char group_text[16];
+	char physfn[PT_ADDR_MAX];
 };
 struct pt_node {
 	pt_ctx *ctx;

@@ -771,6 +771,45 @@ static int node_read_report(lua_State *L)
 	return 1;
 }
 
+/* node:read_published(path): the devices of the report the node published (pmxcfs), read and
+ * checked in C; its time */
+static int node_read_published(lua_State *L)
+{
+	pt_node *n = pt_lua_check_open(L, 1, NODE_MT);
+	const char *path = luaL_checkstring(L, 2);
+	long long t;
+	int r = pt_node_read_published(n, path, &t);
+
+	if (r < 0)
+		return pt_lua_fail(L, r, r == -ENOENT ? "not published" : pt_ctx_last_error(pt_node_get_context(n)));
+	lua_pushinteger(L, (lua_Integer)t);
+	return 1;
+}
+
+/* node:rows(): its devices as records {address, vendor_id, ..., iommu_group (an integer), physfn} */
+static int node_rows(lua_State *L)
+{
+	pt_node *n = pt_lua_check_open(L, 1, NODE_MT);
+	size_t count = pt_node_get_device_count(n);
+
+	lua_createtable(L, (int)count, 0);
+	for (size_t i = 0; i < count; i++) {
+		pt_node_device d;
+		pt_node_get_device(n, i, &d);
+		lua_createtable(L, 0, 7);
+		pt_lua_set_string(L, "address", d.address);
+		pt_lua_set_string(L, "vendor_id", d.vendor_id);
+		pt_lua_set_string(L, "device_id", d.device_id);
+		pt_lua_set_string(L, "subsystem_vendor_id", d.subsystem_vendor_id);
+		pt_lua_set_string(L, "subsystem_device_id", d.subsystem_device_id);
+		if (d.iommu_group)
+			pt_lua_set_integer(L, "iommu_group", strtol(d.iommu_group, NULL, 10));
+		pt_lua_set_string(L, "physfn", d.physfn);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}
+
 CLOSER(node_close, NODE_MT, pt_node_free)
 
 static int node_name(lua_State *L)
@@ -1027,6 +1066,7 @@ void pt_lua_open_emit(lua_State *L)
 	static const luaL_Reg none[] = { { NULL, NULL } };
 	static const luaL_Reg node_methods[] = {
 		{ "add", node_add }, { "add_inventory", node_add_inventory }, { "read_report", node_read_report },
+		{ "read_published", node_read_published }, { "rows", node_rows },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg node_getters[] = { { "name", node_name }, { "count", node_count }, { NULL, NULL } };

@@ -115,5 +115,44 @@ def cluster_reports_are_hostile_input(tmp):
              "a report under another node's name")
     contains(emit_with("{").stderr, "/etc/pve/nodes/pve3/libpt.json: not JSON", "not JSON")
     bad = dict(good, columns=["address"])
-    contains(emit_with(bad).stderr, "columns are not address,vendor_id", "other columns")
+    contains(emit_with(bad).stderr, "the columns are not address, vendor_id", "other columns")
+    # one reader, in C, for what the Lua reader let through
+    text = json.dumps(good)
+    contains(emit_with(text[:-1] + ', "devices": []}').stderr, "duplicate object key", "a second devices key")
+    bad = json.loads(json.dumps(good))
+    bad["devices"][1][0] = "0000:01:00.0\u0000\u001b[2Jforged"
+    contains(emit_with(json.dumps(bad)).stderr, "not JSON", "an escaped NUL")
+    bad = dict(good, time=99999999999)
+    contains(emit_with(bad).stderr, "time is not a time of this century up to now", "an absurd time")
+    bad = json.loads(json.dumps(good))
+    bad["devices"][1][5] = "2"
+    contains(emit_with(bad).stderr, "device 2 is not a row of the columns' kinds", "a malformed column")
     emit_with(good, check=0)
+
+
+@test(timeout=180)
+def cluster_commands_on_a_large_report_under_ulimit_n_1024(tmp):
+    """A node report of 4096 functions: lint --cluster and emit --format mapping --cluster work
+    with 1024 descriptors (systemd's default), one context a node and none a device."""
+    import resource
+    import subprocess
+    from harness import PTLUA, TOP
+    main = node(tmp, "pve1")
+    big = os.path.join(tmp, "pve2")
+    subprocess.run(["python3", os.path.join(TOP, "tests/mkfixture.py"), "--generate", "4096", big], check=True,
+                   capture_output=True)
+    os.makedirs(os.path.join(big, "etc/pve/nodes/pve2"))
+    with open(os.path.join(big, "etc/hostname"), "w") as f:
+        f.write("pve2\n")
+    ptlua(["scripts/report.lua", "--publish"], root=big)
+    shutil.copy(os.path.join(big, "etc/pve/nodes/pve2/libpt.json"), os.path.join(main, "etc/pve/nodes/pve2/libpt.json"))
+    shutil.rmtree(os.path.join(main, "etc/pve/nodes/pve3"))
+    limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+    for args in (["scripts/lint.lua", "--cluster"],
+                 ["scripts/emit.lua", "--format", "mapping", "--device", "01:00.0", "--mapping", "gpu", "--cluster"]):
+        p = subprocess.run([PTLUA, "--root", main] + args, cwd=TOP, capture_output=True, text=True, preexec_fn=limit,
+                           env=dict(os.environ, PTLUA_CLOSE_STATE="1"))
+        assert p.returncode in (0, 1) and "ptlua: 24" not in p.stderr and "Too many open files" not in p.stderr, \
+            (args, p.returncode, p.stderr[-2000:])
+        assert p.stdout.strip(), (args, p.stderr[-2000:])
+        print(f"checked: {' '.join(args)} under ulimit -n 1024: exit {p.returncode}")

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libpt-private.h"
@@ -140,6 +141,10 @@ PT_EXPORT int pt_node_add_device(pt_node *n, const pt_node_device *d)
 		return bad(n, d, "physfn", d->physfn);
 	snprintf(nd.address, sizeof(nd.address), "%s", d->address);
 	nd.is_vf = d->physfn != NULL;
+	for (size_t i = 0; i < 4; i++)
+		snprintf(nd.ids[i], sizeof(nd.ids[i]), "%04x", *fields[i]);
+	snprintf(nd.group_text, sizeof(nd.group_text), "%ld", nd.group);
+	snprintf(nd.physfn, sizeof(nd.physfn), "%s", d->physfn ? d->physfn : "");
 	if (n->n_devices == n->cap) {
 		size_t cap = n->cap ? 2 * n->cap : 64;
 		struct pt_node_dev *v = realloc(n->devices, cap * sizeof(*v));
@@ -255,4 +260,113 @@ PT_EXPORT int pt_node_read_report(pt_node *n, const char *file)
 	}
 	json_decref(report);
 	return r;
+}
+
+PT_EXPORT int pt_node_get_device(const pt_node *n, size_t i, pt_node_device *out)
+{
+	if (!n || !out || i >= n->n_devices)
+		return -EINVAL;
+	const struct pt_node_dev *d = &n->devices[i];
+	*out = (pt_node_device){
+		.address = d->address,
+		.vendor_id = d->ids[0], .device_id = d->ids[1],
+		.subsystem_vendor_id = d->ids[2], .subsystem_device_id = d->ids[3],
+		.iommu_group = d->group >= 0 ? d->group_text : NULL,
+		.physfn = d->physfn[0] ? d->physfn : NULL,
+	};
+	return 0;
+}
+
+/* The published report's columns, in their order (report.lua --publish). */
+static const char *const COLUMNS[] = { "address", "vendor_id", "device_id", "subsystem_vendor_id",
+				       "subsystem_device_id", "iommu_group", "physfn", "class" };
+#define PUBLISHED_MAX (1u << 20) /* pmxcfs holds files under 1 MiB */
+#define YEAR_2000 946684800LL
+
+/* One row's string column, or NULL for null; -EINVAL text for anything else. */
+static const char *column(json_t *row, size_t c, bool nullable, bool *bad)
+{
+	json_t *v = json_array_get(row, c);
+	if (nullable && json_is_null(v))
+		return NULL;
+	if (!json_is_string(v)) {
+		*bad = true;
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+PT_EXPORT int pt_node_read_published(pt_node *n, const char *path, long long *time_ret)
+{
+	json_error_t error;
+	json_t *r, *v;
+	char *text = NULL, q[160];
+	size_t len;
+	int ret = 0;
+
+	if (!n || !path || !time_ret)
+		return n ? pt_fail(n->ctx, -EINVAL, "pt_node_read_published: no file") : -EINVAL;
+	if ((ret = pt_read_in_root(n->ctx, path, PUBLISHED_MAX, &text, &len)) < 0)
+		return ret == -ENOENT ? -ENOENT : pt_fail(n->ctx, ret, "%s%s: %s", n->ctx->root, path, strerror(-ret));
+	/* strict: duplicate keys refused (a later "devices": [] cannot empty a node), no NUL in a string */
+	r = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+	free(text);
+	if (!r)
+		return pt_fail(n->ctx, -EINVAL, "%s%s: not JSON: %s (line %d, column %d)", n->ctx->root, path,
+			       error.text, error.line, error.column);
+	const char *where = path;
+	json_int_t t = json_integer_value(json_object_get(r, "time"));
+	v = json_object_get(r, "node");
+	if (!json_is_object(r) || json_integer_value(json_object_get(r, "libpt")) != 1 ||
+	    !json_is_integer(json_object_get(r, "libpt")))
+		ret = pt_fail(n->ctx, -EINVAL, "%s%s: not a libpt node report of format 1", n->ctx->root, where);
+	else if (!json_is_string(v) || strcmp(json_string_value(v), n->name))
+		ret = pt_fail(n->ctx, -EINVAL, "%s%s: the report of node %s lies under node %s", n->ctx->root, where,
+			      pt_quote(q, sizeof(q), json_is_string(v) ? json_string_value(v) : "(not a name)"), n->name);
+	else if (!json_is_integer(json_object_get(r, "time")) || t < YEAR_2000 || t > (json_int_t)time(NULL) + 86400)
+		ret = pt_fail(n->ctx, -EINVAL, "%s%s: time is not a time of this century up to now", n->ctx->root, where);
+	if (ret == 0) {
+		json_t *cols = json_object_get(r, "columns");
+		bool same = json_is_array(cols) && json_array_size(cols) == sizeof(COLUMNS) / sizeof(*COLUMNS);
+		for (size_t c = 0; same && c < json_array_size(cols); c++)
+			same = json_is_string(json_array_get(cols, c)) &&
+			       strcmp(json_string_value(json_array_get(cols, c)), COLUMNS[c]) == 0;
+		if (!same)
+			ret = pt_fail(n->ctx, -EINVAL, "%s%s: the columns are not address, vendor_id, device_id, "
+				      "subsystem_vendor_id, subsystem_device_id, iommu_group, physfn, class", n->ctx->root, where);
+	}
+	json_t *rows = json_object_get(r, "devices");
+	if (ret == 0 && !json_is_array(rows))
+		ret = pt_fail(n->ctx, -EINVAL, "%s%s: no devices", n->ctx->root, where);
+	for (size_t i = 0; ret == 0 && i < json_array_size(rows); i++) {
+		json_t *row = json_array_get(rows, i);
+		bool bad = !json_is_array(row) || json_array_size(row) != sizeof(COLUMNS) / sizeof(*COLUMNS);
+		char group[32];
+		pt_node_device d = { 0 };
+		if (!bad) {
+			d.address = column(row, 0, false, &bad);
+			d.vendor_id = column(row, 1, false, &bad);
+			d.device_id = column(row, 2, false, &bad);
+			d.subsystem_vendor_id = column(row, 3, false, &bad);
+			d.subsystem_device_id = column(row, 4, false, &bad);
+			json_t *g = json_array_get(row, 5);
+			if (json_is_integer(g) && json_integer_value(g) >= 0 && json_integer_value(g) <= 0x7fffffff)
+				snprintf(group, sizeof(group), "%" JSON_INTEGER_FORMAT, json_integer_value(g)), d.iommu_group = group;
+			else if (!json_is_null(g))
+				bad = true;
+			d.physfn = column(row, 6, true, &bad);
+			const char *class = column(row, 7, true, &bad);
+			if (class && (strlen(class) != 6 || strspn(class, "0123456789abcdefABCDEF") != 6))
+				bad = true;
+		}
+		if (bad)
+			ret = pt_fail(n->ctx, -EINVAL, "%s%s: device %zu is not a row of the columns' kinds", n->ctx->root, where,
+				      i + 1);
+		else
+			ret = pt_node_add_device(n, &d);
+	}
+	json_decref(r);
+	if (ret == 0)
+		*time_ret = (long long)t;
+	return ret;
 }

@@ -58,32 +58,20 @@ function M.publish(inv, node)
   return report_path(node), #text
 end
 
--- One node's published report, checked: {name, time, devices}; nil and why when it is absent.
+-- One node's published report, read and checked by libpt's one reader in C
+-- (pt_node_read_published: duplicate keys, NUL bytes, the format, the node, the time, every
+-- field): {name, time, devices, node = the pt.Node}; nil and why when it is absent. One context
+-- a node, none a device.
 function M.read(node)
   check_node(node)
   local path = report_path(node)
-  local text = pt.read_file(path)
-  if not text then return nil, path .. ": not published" end
-  local ok, r = pcall(json.decode, text)
-  if not ok or type(r) ~= "table" then fail("%s: not JSON", path) end
-  if r.libpt ~= M.FORMAT then fail("%s: not a libpt node report of format %d", path, M.FORMAT) end
-  if r.node ~= node then fail("%s: the report of node %q lies under node %s", path, tostring(r.node), node) end
-  if math.type(r.time) ~= "integer" or r.time < 0 then fail("%s: time %q is not a time", path, tostring(r.time)) end
-  if type(r.columns) ~= "table" or table.concat(r.columns, ",") ~= table.concat(M.COLUMNS, ",") then
-    fail("%s: columns are not %s", path, table.concat(M.COLUMNS, ","))
+  local n = pt.node(node)
+  local time, err, errno = n:read_published(path)
+  if not time then
+    if errno == 2 then return nil, path .. ": not published" end
+    fail("%s", err)
   end
-  if type(r.devices) ~= "table" then fail("%s: no devices", path) end
-  local devices = {}
-  for i, row in ipairs(r.devices) do
-    if type(row) ~= "table" then fail("%s: device %d is not a row", path, i) end
-    local d = {}
-    for c, name in ipairs(M.COLUMNS) do d[name] = row[c] end
-    if d.class ~= json.null and not (type(d.class) == "string" and d.class:match("^%x%x%x%x%x%x$")) then
-      fail("%s: device %d: class %q is not valid", path, i, tostring(d.class))
-    end
-    devices[i] = proxmox.checked_device(node, d)
-  end
-  return { name = node, time = r.time, devices = devices }
+  return { name = node, time = time, devices = n:rows(), node = n }
 end
 
 -- The nodes of the cluster: the directories under /etc/pve/nodes.

@@ -86,8 +86,9 @@ end
 function M.emit_mapping(name, set, nodes, opts)
   local cnodes = {}
   for i, node in ipairs(nodes) do
-    local n = pt.node(node.name)
-    if node.inventory then n:add_inventory(node.inventory)
+    local n = node.node or pt.node(node.name) -- a published report already read (pt.cluster)
+    if node.node then -- its devices are in it
+    elseif node.inventory then n:add_inventory(node.inventory)
     elseif node.report then n:read_report(node.report)
     else for _, d in ipairs(node.devices) do n:add(d) end end
     cnodes[i] = n

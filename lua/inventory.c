@@ -65,7 +65,7 @@ static pt_device *group_set_member_at(const void *g, size_t i) { return pt_group
 static int ctx_scan(lua_State *L)
 {
 	pt_ctx *ctx = pt_lua_check_open(L, 1, CTX_MT);
-	const char *names[64];
+	const char **names = NULL;
 	size_t n = 0;
 	pt_enum *e;
 	int r;
@@ -75,7 +75,9 @@ static int ctx_scan(lua_State *L)
 		lua_getfield(L, 2, "devices");
 		luaL_checktype(L, -1, LUA_TTABLE);
 		n = lua_rawlen(L, -1);
-		luaL_argcheck(L, n > 0 && n <= 64, 2, "devices: 1 to 64 addresses or slots");
+		luaL_argcheck(L, n > 0 && n <= 65536, 2, "devices: 1 to 65536 addresses or slots");
+		names = lua_newuserdatauv(L, n * sizeof(*names), 0); /* as many as a VM's lines name */
+		lua_insert(L, -2);
 		for (size_t i = 0; i < n; i++) {
 			lua_rawgeti(L, -1, (lua_Integer)i + 1);
 			names[i] = luaL_checkstring(L, -1); /* kept alive by the table */

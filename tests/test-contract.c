@@ -408,7 +408,7 @@ static const struct test tests[] = {
 	  "# VM 101 has no config on this node (/etc/pve/qemu-server/101.conf): these lines are for a VM still to be created\n"
 	  "$ qm set 101 --hostpci0 04:00,pcie=1,rombar=0 --hostpci1 04:01,pcie=1,rombar=0 --machine q35\n"
 	  "-22 romfile \"x,romfile=/etc/shadow\": newlines, commas, '=', ';' and non-ASCII characters are not allowed\n"
-	  "-22 VM id 99: must be 100 to 999999999\n" },
+	  "-22 VM id '99': must be 100 to 999999999\n" },
 	{ "emit-proxmox-legacy-igd", "emit", emit_proxmox_legacy_igd,
 	  "hostpci0: 0000:00:02.0,legacy-igd=1\nvga: none\n"
 	  "# VM 101 has no config on this node (/etc/pve/qemu-server/101.conf): these lines are for a VM still to be created\n"

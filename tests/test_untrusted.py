@@ -269,3 +269,21 @@ def untrusted_vm_configs_read_as_qemu_server_reads_them(tmp):
     script_path = script(tmp, "keys.lua", 'local c = require("pt.proxmox").read_config(nil, 103)\n'
                                           'print(#c.main.keys, c.main.values.hostpci0)\n')
     eq(run([PTLUA, "--root", root, "--trusted", script_path], cwd=TOP, check=0).stdout, "100001\t02:00.0\n", "all keys")
+
+
+@test()
+def untrusted_vm_ids_one_rule_one_message(tmp):
+    """0, 99, 00100, 10^9 and 4294967396 as a hookscript's VM id: the one message, exit 1; more
+    than 64 hostpci ids in a pre-start are read like any other count."""
+    root = host(tmp)
+    for vm in ("0", "99", "00100", "1000000000", "4294967396"):
+        p = run([PTLUA, "--root", root, "scripts/guard.lua", vm, "pre-start"], cwd=TOP, check=1)
+        eq(p.stderr, f"ptlua: VM id '{vm}': must be 100 to 999999999\n", vm)
+    os.makedirs(os.path.join(root, "etc/pve/qemu-server"))
+    with open(os.path.join(root, "etc/pve/qemu-server/100.conf"), "w") as f:
+        f.write("hostpci0: " + ";".join(["01:00.0"] * 70 + ["01:00.1"]) + ",pcie=1\nmachine: q35\n")
+    snippets = os.path.join(tmp, "snippets")
+    os.makedirs(snippets)
+    snippet = shutil.copy(os.path.join(TOP, "scripts/gpu-audio.lua"), snippets)
+    p = run([PTLUA, "--root", root, snippet, "100", "pre-start"], cwd=snippets, env=kemu_env(root), check=0)
+    contains(p.stderr, "libpt[100]: vm 100 holds 0000:01:00.0 0000:01:00.1", "71 ids")

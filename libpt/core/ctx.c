@@ -167,7 +167,7 @@ PT_EXPORT int pt_vmid_parse(const char *s, unsigned *vm)
 int pt_check_vmid(pt_ctx *ctx, long long vm)
 {
 	if (!pt_vmid_is_valid(vm))
-		return pt_fail(ctx, -EINVAL, "VM id %lld: must be %d to %d", vm, PT_VMID_MIN, PT_VMID_MAX);
+		return pt_fail(ctx, -EINVAL, "VM id '%lld': must be %d to %d", vm, PT_VMID_MIN, PT_VMID_MAX);
 	return 0;
 }
 

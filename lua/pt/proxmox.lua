@@ -15,7 +15,7 @@ end
 
 function M.check_vmid(vm)
   local n = pt.vmid(math.type(vm) == "integer" and vm or tostring(vm))
-  if not n then fail("VM id %s: must be 100 to 999999999", tostring(vm)) end
+  if not n then fail("VM id '%s': must be 100 to 999999999", tostring(vm)) end
   return n
 end
 

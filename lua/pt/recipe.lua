@@ -23,7 +23,7 @@ end
 
 local function vmid(v)
   local n = require("pt").vmid(v)
-  if not n then return nil, "is not a VM id (100 to 999999999)" end
+  if not n then return nil, "is not a VM id: must be 100 to 999999999" end
   return n
 end
 
@@ -353,10 +353,14 @@ local function run_top_level(bounds, chunk, ...)
   return (call_recipe(bounds or {}, false, chunk, ...))
 end
 
--- "ptlua SCRIPT VMID PHASE": Proxmox calling a hookscript.
+-- "ptlua SCRIPT VMID PHASE": Proxmox calling a hookscript. A VM id that is not one (0, 99,
+-- 00100) is refused by the one rule, with its one message.
 local function hookscript_call(words)
   local vm, phase = words[2], words[3]
-  return #words == 3 and vm and vm:match("^%d+$") and PHASES[phase] and math.tointeger(tonumber(vm)), phase
+  if not (#words == 3 and vm and vm:match("^%d+$") and PHASES[phase]) then return nil, phase end
+  local n = require("pt").vmid(vm)
+  if not n then error(string.format("VM id '%s': must be 100 to 999999999", vm), 0) end
+  return n, phase
 end
 
 -- The settings of a hookscript run: the recipe's own defaults (edited into the snippet) and

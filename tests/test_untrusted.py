@@ -287,3 +287,15 @@ def untrusted_vm_ids_one_rule_one_message(tmp):
     snippet = shutil.copy(os.path.join(TOP, "scripts/gpu-audio.lua"), snippets)
     p = run([PTLUA, "--root", root, snippet, "100", "pre-start"], cwd=snippets, env=kemu_env(root), check=0)
     contains(p.stderr, "libpt[100]: vm 100 holds 0000:01:00.0 0000:01:00.1", "71 ids")
+
+
+@test()
+def untrusted_odd_names_in_a_tree_are_cleaned(tmp):
+    import json
+    root = host(tmp)
+    os.makedirs(os.path.join(root.encode(), b"sys/bus/pci/devices/0000:0f:00.0\x1b[2J\xff"))
+    p = run([PTLUA, "--root", root, "scripts/report.lua", "--json"], cwd=TOP, check=0)
+    warnings = json.loads(p.stdout)["warnings"]
+    eq([w.endswith("0000:0f:00.0\\x1b[2J\\xff: not a PCI address, skipped") for w in warnings], [True], "cleaned")
+    p = run([PTLUA, "--root", root, "scripts/report.lua"], cwd=TOP, check=0)
+    assert "\x1b" not in p.stdout + p.stderr, repr(p.stderr)

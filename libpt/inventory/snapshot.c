@@ -12,9 +12,14 @@
 
 #include "libpt-private.h"
 
-/* Adds a warning (the message taken). */
-void pt_enum_take_warning(pt_enum *e, char *msg)
+/* Adds a warning (the message taken), cleaned: a name from the tree (a directory's, a link's)
+ * reaches no terminal or JSON with control bytes or invalid UTF-8. */
+void pt_enum_take_warning(pt_enum *e, char *raw)
 {
+	char *msg = pt_clean_string(raw);
+	free(raw);
+	if (!msg)
+		return;
 	char **w = realloc(e->warnings, (e->n_warnings + 1) * sizeof(*w));
 	if (!w) {
 		free(msg);

@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: what libpt reads from files it does not write, on a tree made once: the
  * first byte picks the file the rest of the input becomes (a device's uevent, config or
- * resource, a journal, a modprobe.d file), then the reader runs over it.
+ * resource, a journal, a modprobe.d file, another node's published report), then the reader runs
+ * over it.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -41,7 +42,8 @@ static void setup(void)
 	if (!mkdtemp(root))
 		abort();
 	const char *dirs[] = { "sys", "sys/bus", "sys/bus/pci", "sys/bus/pci/devices", "sys/bus/pci/devices/0000:01:00.0",
-			       "run", "run/libpt", "etc", "etc/modprobe.d", NULL };
+			       "run", "run/libpt", "etc", "etc/modprobe.d", "etc/pve", "etc/pve/nodes", "etc/pve/nodes/pve2",
+			       NULL };
 	for (int i = 0; dirs[i]; i++)
 		mk(dirs[i]);
 	pt_opts opts = { .size = sizeof(opts), .root = root };
@@ -58,8 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const files[] = { "sys/bus/pci/devices/0000:01:00.0/uevent",
 					     "sys/bus/pci/devices/0000:01:00.0/config",
 					     "sys/bus/pci/devices/0000:01:00.0/resource",
-					     "run/libpt/0000:01:00.0", "etc/modprobe.d/fuzz.conf" };
-	unsigned which = data[0] % 5;
+					     "run/libpt/0000:01:00.0", "etc/modprobe.d/fuzz.conf", "etc/pve/nodes/pve2/libpt.json" };
+	unsigned which = data[0] % 6;
 	put(files[which], data + 1, size - 1);
 	if (which < 3) {
 		pt_enum *e;
@@ -73,10 +75,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (pt_journal_read(ctx, "0000:01:00.0", &j) == 0 &&
 		    (!pt_driver_name_valid(j.driver) || !pt_driver_name_valid(j.override) || j.vm < 100))
 			abort(); /* a journal read back holds only what a journal may hold */
-	} else {
+	} else if (which == 4) {
 		struct pt_modprobe m;
 		if (pt_modprobe_load(ctx, &m) == 0)
 			pt_modprobe_free(&m);
+	} else {
+		pt_node *n;
+		long long t;
+		if (pt_node_new(ctx, "pve2", &n) < 0)
+			abort();
+		if (pt_node_read_published(n, "/etc/pve/nodes/pve2/libpt.json", &t) == 0) {
+			/* a report read back holds only what a report may hold */
+			for (size_t i = 0; i < pt_node_get_device_count(n); i++) {
+				pt_node_device d;
+				uint64_t key;
+				if (pt_node_get_device(n, i, &d) < 0 || pt_address_parse(d.address, &key) < 0 ||
+				    strlen(d.vendor_id) != 4 || (d.physfn && pt_address_parse(d.physfn, &key) < 0))
+					abort();
+			}
+			if (t < 946684800LL)
+				abort();
+		}
+		pt_node_free(n);
 	}
 	return 0;
 }

@@ -335,6 +335,14 @@ static int assign_check(lua_State *L)
 	return 1;
 }
 
+/* a.snapshot: the snapshot its devices belong to (pt.assign_vm's reads only the VM's devices) */
+static int assign_snapshot(lua_State *L)
+{
+	pt_assignment *a = pt_lua_check_open(L, 1, ASSIGN_MT);
+	pt_lua_push_box(L, pt_enum_ref(pt_assignment_get_enum(a)), SNAPSHOT_MT);
+	return 1;
+}
+
 static int assign_vm(lua_State *L)
 {
 	pt_assignment *a = pt_lua_check_open(L, 1, ASSIGN_MT);
@@ -1080,6 +1088,6 @@ void pt_lua_open_emit(lua_State *L)
 		{ "devices", assign_devices }, { "addresses", assign_addresses }, { "sources", assign_sources },
 		{ "refusals", assign_refusals }, { "check", assign_check }, { NULL, NULL },
 	};
-	static const luaL_Reg assign_getters[] = { { "vm", assign_vm }, { NULL, NULL } };
+	static const luaL_Reg assign_getters[] = { { "vm", assign_vm }, { "snapshot", assign_snapshot }, { NULL, NULL } };
 	pt_lua_new_class(L, ASSIGN_MT, assign_methods, assign_getters, assign_close, NULL);
 }

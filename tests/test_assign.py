@@ -294,3 +294,17 @@ def assign_persist_is_the_union_of_every_set(tmp):
     persist("--device", "02:00.0", "--remove")
     with open(conf) as f:
         contains(f.read(), "# Written by libpt: no device goes to vfio-pci at boot (all taken out).", "none left")
+
+
+@test()
+def assign_hookscript_finds_a_mapped_gpu(tmp):
+    """A VM whose GPU comes through a cluster mapping: the pre-start's guard and its GPU both come
+    from the assignment of the VM's lines, the mapping resolved for this node."""
+    root = homelab(tmp, spec=HOMELAB + "driver vfio-pci\n",
+                   confs={200: "hostpci0: mapping=rtx,pcie=1\nmachine: q35\n"})
+    with open(os.path.join(root, "etc/pve/mapping/pci.cfg"), "w") as f:
+        f.write("rtx\n\tmap id=10de:2484,node=pve2,path=0000:0a:00\n\tmap id=10de:2484,node=pve1,path=0000:01:00\n")
+    p = hook(tmp, root, "gpu-audio.lua", 200, 0)
+    contains(p.stderr, "libpt[200]: vm 200 holds 0000:01:00.0 0000:01:00.1", "the mapped GPU bound")
+    out = ptlua(["scripts/guard.lua", "--vm", "200"], root=root).stdout
+    contains(out, "hostpci0 (mapping rtx) 0000:01:00.0: VGA compatible controller (gpu)", "by hand")

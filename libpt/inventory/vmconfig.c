@@ -365,12 +365,6 @@ PT_EXPORT const char *pt_props_get(const pt_props *p, const char *key)
 	return found;
 }
 
-/* Whether a hostpci host id names its domain ("0000:01:00") or not ("01:00", domain 0). */
-static bool has_domain(const char *id)
-{
-	const char *colon = strchr(id, ':');
-	return colon && strchr(colon + 1, ':');
-}
 
 PT_EXPORT int pt_vmconf_get_hostpci_ids(pt_ctx *ctx, const pt_vmconf *c, char ***ret, size_t *n)
 {
@@ -391,13 +385,13 @@ PT_EXPORT int pt_vmconf_get_hostpci_ids(pt_ctx *ctx, const pt_vmconf *c, char **
 		for (const char *p = host ? host : ""; *p;) {
 			size_t len = strcspn(p, ";");
 			if (len > 0) {
-				char *id = strndup(p, len), *full = NULL;
-				if (id && asprintf(&full, "%s%s", has_domain(id) ? "" : "0000:", id) >= 0)
-					pt_strv_add(&ids, full);
+				/* the one grammar; an id that is none is kept as written, for the error */
+				char *id = strndup(p, len), full[32];
+				if (id)
+					pt_strv_add(&ids, pt_pci_id_normalize(id, full, sizeof(full)) >= 0 ? full : id);
 				else
 					ids.oom = true;
 				free(id);
-				free(full);
 			}
 			p += len + (p[len] == ';');
 		}
@@ -430,17 +424,12 @@ PT_EXPORT int pt_config_value_check(pt_ctx *ctx, const char *what, const char *v
 
 PT_EXPORT size_t pt_enum_find_hostpci(const pt_enum *e, const char *id, pt_device **out, size_t max)
 {
-	char probe[80];
 	uint64_t key;
 	size_t n = 0;
 	bool slot;
 
-	if (!e || !id || strlen(id) > 64)
-		return 0;
-	/* "01:00" names domain 0; a slot (no ".F") names its every function, found by function 0's key */
-	slot = !strchr(id, '.');
-	snprintf(probe, sizeof(probe), "%s%s%s", has_domain(id) ? "" : "0000:", id, slot ? ".0" : "");
-	if (pt_address_parse(probe, &key) < 0)
+	/* the one grammar: "01:00" names domain 0 and every function of the slot */
+	if (!e || !id || pt_pci_id_parse(id, &key, &slot) < 0)
 		return 0;
 	for (size_t i = 0; i < e->n_devices; i++) {
 		pt_device *d = &e->devices[i];

@@ -71,19 +71,21 @@ function M.find_gpu(inv, address)
   return found[1]
 end
 
--- A hookscript's GPU: args.gpu (the script's default), or the GPU among the VM's hostpci lines;
--- a scan of only those devices (in every VM's start path: not the whole host). inv, gpu.
+-- A hookscript's GPU: args.gpu (the script's default), or the GPU among what the VM's hostpci
+-- lines give it (addresses and mappings: the assignment, a scan of only those devices, in every
+-- VM's start path: not the whole host). inv, gpu.
 function M.hook_gpu(args)
-  local ids = args.gpu and { args.gpu } or M.config_ids(args.config)
-  local none = "no GPU among the VM's hostpci lines; set the gpu default in the script"
-  if #ids == 0 then error(none, 0) end
-  local inv, err = pt.scan { devices = ids }
-  if not inv then error(err, 0) end
-  if args.gpu then return inv, M.find_gpu(inv, args.gpu) end
-  for _, d in ipairs(M.config_addresses(inv, args.config)) do
-    if M.is_gpu(d) then return inv, d end
+  if args.gpu then
+    local inv, err = pt.scan { devices = { args.gpu } }
+    if not inv then error(err, 0) end
+    return inv, M.find_gpu(inv, args.gpu)
   end
-  error(none, 0)
+  local a, err = pt.assign_vm(args.vm, { force = true }) -- the guard has spoken before any phase
+  if not a then error(err, 0) end
+  for _, d in ipairs(a:devices()) do
+    if M.is_gpu(d) then return a.snapshot, d end
+  end
+  error("no GPU among the VM's hostpci lines; set the gpu default in the script", 0)
 end
 
 -- A GPU with the functions of its slot that go with it (audio, USB-C, UCSI); a set that shares
@@ -165,21 +167,6 @@ end
 -- opts.console: the script hands the host's console over (single-gpu), so the console's GPU may go.
 function M.guard_vm(vm, opts)
   return checked(pt.assign_vm(vm, { force = opts and opts.force, console = opts and opts.console }))
-end
-
--- What a VM's hostpci lines name ("0000:01:00" for a slot, "0000:01:00.1"), for a scan of only
--- those devices (pt.scan{devices = ...}): a pre-start reads them, not the whole host.
-function M.config_ids(config)
-  return pt.hostpci_ids(config)
-end
-
--- The devices of a VM's hostpci lines (for hookscripts), from its parsed config.
-function M.config_addresses(inv, config)
-  local out = {}
-  for _, id in ipairs(M.config_ids(config)) do
-    for _, d in ipairs(inv:hostpci(id)) do out[#out + 1] = d end
-  end
-  return out
 end
 
 return M

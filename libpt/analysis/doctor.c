@@ -613,7 +613,7 @@ static void check_bars(pt_doctor *d, pt_device *dev)
  * ROM changes the device's state for a moment, so the doctor only says what rom.lua does. */
 static void check_rom(pt_doctor *d, pt_device *dev)
 {
-	if ((dev->class >> 16) != 0x03)
+	if (strcmp(pt_device_get_kind(dev), "gpu"))
 		return;
 	if (!dev->bars[6])
 		add(d, "rom", PT_WARN, "The GPU's vBIOS",

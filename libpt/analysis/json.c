@@ -403,6 +403,7 @@ static char *device_json(pt_device *dev, const pt_explain *x)
 	str(&o, "vendor_name", pt_device_get_vendor_name(dev));
 	str(&o, "device_name", pt_device_get_device_name(dev));
 	str(&o, "class_name", pt_device_get_class_name(dev));
+	str(&o, "kind", pt_device_get_kind(dev));
 	str(&o, "driver", dev->driver);
 	str(&o, "driver_override", dev->override);
 	integer(&o, "iommu_group", dev->group ? dev->group->number : 0, dev->group != NULL);
@@ -436,7 +437,7 @@ static char *device_json(pt_device *dev, const pt_explain *x)
 		string(&o, dev->flags[i]);
 	}
 	add(&o, "]", 1);
-	if ((dev->class >> 16) == 0x03)
+	if (strcmp(pt_device_get_kind(dev), "gpu") == 0)
 		rebar_json(&o, dev);
 	mdev_json(&o, dev);
 	if (x)

@@ -144,7 +144,7 @@ int pt_iommu_scan_groups(pt_enum *e)
 /* Stays with the host when the group goes to a VM. */
 static bool stays_with_host(const pt_device *dev)
 {
-	return pt_device_is_bridge(dev) || ((dev->class >> 16) == 0x06 && !dev->driver);
+	return pt_device_is_bridge(dev) || (strcmp(pt_device_get_kind(dev), "bridge") == 0 && !dev->driver);
 }
 
 static pt_verdict verdict_of(pt_device *const *set, size_t n, const pt_device *dev)

@@ -60,6 +60,8 @@ def commands(root, floor, gpu, p1):
         ("report --json", report + ["--json"]),
         ("report (text)", report),
         ("doctor", [PTLUA, "--root", root, os.path.join(TOP, "scripts", "doctor.lua")]),
+        ("lint, a VM config of 10^5 keys", [PTLUA, "--root", root, os.path.join(TOP, "scripts", "lint.lua"),
+                                            "--vm", "100"]),
         ("pre-start dry run (one GPU)", [PTLUA, "--root", root, os.path.join(TOP, "scripts", "gpu-audio.lua"),
                                          "--gpu", gpu, "--vm", "100", "--dry-run"]),
         ("lspci -nnk", ["lspci", "-A", "linux-sysfs", "-O", f"sysfs.path={root}/sys/bus/pci", "-nnk"]),
@@ -80,6 +82,12 @@ def main():
         for n in SIZES:
             root = os.path.join(tmp, f"host{n}")
             mkfixture.build(mkfixture.generate(n), root)
+            # vfio-pci loaded: the dry run decides as the commit does, and goes all the way
+            os.makedirs(os.path.join(root, "sys/bus/pci/drivers/vfio-pci"), exist_ok=True)
+            # a VM config as large as pmxcfs holds: 10^5 keys, and one hostpci line
+            os.makedirs(os.path.join(root, "etc/pve/qemu-server"))
+            with open(os.path.join(root, "etc/pve/qemu-server/100.conf"), "w") as f:
+                f.write("".join(f"u{i}: x\n" for i in range(100000)) + "hostpci0: 01:00,pcie=1\nmachine: q35\n")
             cmds = commands(root, floor, "0000:01:00.0", p1)
             walls = {name: [] for name, _ in cmds}
             rss = {name: 0 for name, _ in cmds}

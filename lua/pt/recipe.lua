@@ -295,6 +295,7 @@ local function output_for(vm, limit)
     end
   end
   local function line(...)
+    if select("#", ...) == 1 and type((...)) == "string" then return (...) end -- a report: no copy
     local parts = {}
     for i = 1, select("#", ...) do
       local v = (select(i, ...))

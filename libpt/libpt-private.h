@@ -122,6 +122,10 @@ unsigned long long pt_hex_prefix(const char **p, int *digits);
 int pt_parse_uint(const char *s, unsigned long long max, unsigned long long *ret);
 /* The text of an open file, as pt_read_attr gives an attribute's. */
 int pt_read_fd_text(int fd, char *buf, size_t size);
+/* vmconfig.c: the [PENDING] section's keys and values (qemu-server applies them at start) */
+size_t pt_vmconf_pending_count(const pt_vmconf *c);
+const char *pt_vmconf_pending_key(const pt_vmconf *c, size_t i);
+const char *pt_vmconf_pending_value(const pt_vmconf *c, size_t i);
 
 /* address.c */
 #define PT_ADDR_MAX 16 /* "10000:01:00.0" and the NUL */

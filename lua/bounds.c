@@ -26,6 +26,10 @@ static struct bounds {
 	double cpu;	      /* the bound, for its message */
 	int active;
 	int exceeded;
+	/* a request refused once: Lua collects in an emergency and asks again; refused again, the
+	 * bound is exceeded */
+	const void *refused_ptr;
+	size_t refused_size;
 	char why[192];
 } bounds;
 
@@ -55,12 +59,18 @@ static void *bounded_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		return NULL;
 	}
 	if (b->ceiling && nsize > old && b->used - old + nsize > b->ceiling) {
-		char why[192];
-		snprintf(why, sizeof(why), "the recipe went past its memory bound of %zu MiB (ptlua --memory-mib)",
-			 b->ceiling >> 20);
-		exceed(why);
+		if (b->refused_ptr == ptr && b->refused_size == nsize) {
+			char why[192];
+			snprintf(why, sizeof(why), "the recipe went past its memory bound of %zu MiB (ptlua --memory-mib)",
+				 b->ceiling >> 20);
+			exceed(why);
+		}
+		b->refused_ptr = ptr;
+		b->refused_size = nsize;
 		return NULL; /* Lua collects and tries again, then raises "not enough memory" */
 	}
+	b->refused_ptr = NULL;
+	b->refused_size = 0;
 	void *p = realloc(ptr, nsize);
 	if (p)
 		b->used = b->used - old + nsize;
@@ -115,6 +125,7 @@ static int l_bounded(lua_State *L)
 	lua_Number cpu;
 	lua_Integer memory;
 	struct rlimit before, rl;
+	struct sigaction old_action, on_xcpu = { .sa_handler = on_sigxcpu };
 	bool cpu_limited = false;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -139,11 +150,14 @@ static int l_bounded(lua_State *L)
 		lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_EVERY);
 		if (getrlimit(RLIMIT_CPU, &before) == 0) {
 			rl = before;
-			rlim_t hard = (rlim_t)(cpu_now() + cpu + CPU_GRACE + 1);
-			if (before.rlim_max == RLIM_INFINITY || hard < before.rlim_max) {
-				rl.rlim_cur = hard;
-				signal(SIGXCPU, on_sigxcpu);
+			rlim_t stop = (rlim_t)(cpu_now() + cpu + CPU_GRACE + 1);
+			/* never past a lower limit someone set already */
+			if ((before.rlim_cur == RLIM_INFINITY || stop < before.rlim_cur) &&
+			    sigaction(SIGXCPU, &on_xcpu, &old_action) == 0) {
+				rl.rlim_cur = stop;
 				cpu_limited = setrlimit(RLIMIT_CPU, &rl) == 0;
+				if (!cpu_limited)
+					sigaction(SIGXCPU, &old_action, NULL);
 			}
 		}
 	}
@@ -152,9 +166,11 @@ static int l_bounded(lua_State *L)
 	lua_sethook(L, NULL, 0, 0);
 	if (cpu_limited) {
 		setrlimit(RLIMIT_CPU, &before);
-		signal(SIGXCPU, SIG_DFL);
+		sigaction(SIGXCPU, &old_action, NULL);
 	}
 	bounds.ceiling = 0;
+	bounds.refused_ptr = NULL;
+	bounds.refused_size = 0;
 	bounds.deadline = 0;
 	bounds.active = 0;
 	if (bounds.exceeded) {

@@ -80,7 +80,8 @@ static int ctx_scan(lua_State *L)
 		lua_insert(L, -2);
 		for (size_t i = 0; i < n; i++) {
 			lua_rawgeti(L, -1, (lua_Integer)i + 1);
-			names[i] = luaL_checkstring(L, -1); /* kept alive by the table */
+			luaL_checktype(L, -1, LUA_TSTRING); /* a string of the table: it stays alive */
+			names[i] = lua_tostring(L, -1);
 			lua_pop(L, 1);
 		}
 	}

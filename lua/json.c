@@ -626,16 +626,22 @@ __attribute__((visibility("default"))) int luaopen_pt_json(lua_State *L)
 	lua_createtable(L, 0, 1);
 	lua_pushliteral(L, "null");
 	lua_setfield(L, -2, "__name");
+	lua_pushboolean(L, 0); /* getmetatable gives false: no code changes what the encoder reads */
+	lua_setfield(L, -2, "__metatable");
 	lua_setmetatable(L, -2);
 	lua_createtable(L, 0, 1); /* m + 2: the array metatable */
 	lua_pushliteral(L, "json.array");
 	lua_setfield(L, -2, "__name");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
 	lua_createtable(L, 0, 1); /* m + 3: the buffer metatable */
 	lua_pushcfunction(L, buffer_gc);
 	lua_setfield(L, -2, "__gc");
 	lua_createtable(L, 0, 1); /* m + 4: the metatable of json.raw's values */
 	lua_pushboolean(L, 1);
 	lua_setfield(L, -2, "__jsonraw");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
 	lua_pushvalue(L, m);
 	for (int i = 1; i <= 4; i++)
 		lua_pushvalue(L, m + i);

@@ -84,7 +84,7 @@ return {
       if f == "proxmox" then
         for _, n in ipairs(out.notes) do print("# " .. n) end
       end
-    elseif f == "mapping" and usb and not dev then
+    elseif f == "mapping" and usb and not a then
       if not args.mapping then error("--format mapping needs --mapping", 0) end
       local nodes = { args.node or "localhost" }
       for item in (args.nodes or ""):gmatch("[^,]+") do nodes[#nodes + 1] = item:match("^([^=]+)") end

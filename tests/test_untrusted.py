@@ -66,6 +66,8 @@ def untrusted_no_action_outside_run_in_any_mode(tmp):
             assert "TAKE true" not in out, (name, mode, out)
             assert not tree_diff(before, snapshot(root)), (name, mode, tree_diff(before, snapshot(root)))
         print(f"checked: {name}: nothing taken in --check, --describe, a run, --help")
+    p = ptlua_in(root, [script(tmp, "f.lua", TRICKS["finalizer"])])
+    contains(p.stderr, "setmetatable: a recipe's tables have no finalizer (__gc)", "no finalizer, not even a bounded one")
     p = ptlua_in(root, [script(tmp, "r.lua", TRICKS["recipe-index"])])
     contains(p.stderr, "r.lua: the recipe must be a plain table (it has a metatable)", "refused, named")
     p = ptlua_in(root, [script(tmp, "d.lua", TRICKS["default-tostring"])])
@@ -259,7 +261,7 @@ def untrusted_vm_configs_read_as_qemu_server_reads_them(tmp):
        [(101, "device-in-two-vms"), (102, "no-such-device")], "the hostpci line after the NUL read; 101 linted")
     eq([f["message"] for f in found if f["vm"] == 102], ["host 09:00.0\\x1b[2J\\xff: no such PCI device on this host"],
        "the value cleaned")
-    contains(p.stderr, "100.conf:1: a NUL byte in the line: skipped", "said, with the line")
+    contains(p.stderr, "100.conf:1: a NUL byte in the line (read as '?')", "said, with the line")
     contains(p.stderr, "101.conf:3: cannot parse \"this is odd\": skipped, as qemu-server skips it", "said")
     p = run([PTLUA, "--root", root, "scripts/lint.lua"], cwd=TOP, check=1)
     assert "\x1b" not in p.stdout and "\xff" not in p.stdout, repr(p.stdout)
@@ -299,3 +301,23 @@ def untrusted_odd_names_in_a_tree_are_cleaned(tmp):
     eq([w.endswith("0000:0f:00.0\\x1b[2J\\xff: not a PCI address, skipped") for w in warnings], [True], "cleaned")
     p = run([PTLUA, "--root", root, "scripts/report.lua"], cwd=TOP, check=0)
     assert "\x1b" not in p.stdout + p.stderr, repr(p.stderr)
+
+
+@test()
+def untrusted_vm_config_sections_as_qemu_server_reads_them(tmp):
+    """[PENDING] lines are applied at start: the guard sees them; a bracketed line that is no
+    section leaves the main section as it was; a NUL inside a hostpci line hides nothing."""
+    root = build_spec(HOST.replace("boot_vga=0", "boot_vga=1"), os.path.join(tmp, "root"))
+    confs = os.path.join(root, "etc/pve/qemu-server")
+    os.makedirs(confs)
+    with open(os.path.join(confs, "100.conf"), "wb") as f:
+        f.write(b"machine: q35\n[PENDING]\nhostpci0: 01:00,pcie=1\n")
+    with open(os.path.join(confs, "101.conf"), "wb") as f:
+        f.write(b"machine: q35\n[a b]\nhostpci0: 01:00,pcie=1\n")
+    with open(os.path.join(confs, "102.conf"), "wb") as f:
+        f.write(b"machine: q35\nhostpci0: 01:00,pcie=1,romfile=a\x00b\n")
+    for vm, source in ((100, "pending hostpci0"), (101, "hostpci0"), (102, "hostpci0")):
+        p = run([PTLUA, "--root", root, "scripts/guard.lua", "--vm", str(vm)], cwd=TOP, check=1)
+        contains(p.stdout, f"refused: {source}: 0000:01:00.0: refused: boot VGA device", str(vm))
+    p = run([PTLUA, "--root", root, "scripts/lint.lua", "--vm", "100"], cwd=TOP, check=1)
+    contains(p.stdout, "100 pending hostpci0: 0000:01:00.0: refused: boot VGA device", "lint names the pending line")

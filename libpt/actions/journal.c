@@ -49,7 +49,12 @@ static int journal_dir(pt_ctx *ctx, bool create)
 	if (fd < 0)
 		return errno == ENOENT && !create ? -ENOENT :
 		       pt_fail(ctx, -errno, "%s/" JOURNAL_DIR ": %m", ctx->root);
-	if (fstat(fd, &st) < 0 || (st.st_mode & 077)) {
+	if (fstat(fd, &st) < 0) {
+		int err = -errno;
+		close(fd);
+		return pt_fail(ctx, err, "%s/" JOURNAL_DIR ": %s", ctx->root, strerror(-err));
+	}
+	if (st.st_mode & 077) {
 		close(fd);
 		return pt_fail(ctx, -EPERM, "%s/" JOURNAL_DIR ": mode %03o: others could change what "
 			       "libpt restores; it must be 0700", ctx->root, (unsigned)st.st_mode & 0777);
@@ -74,7 +79,12 @@ static int read_owned(pt_ctx *ctx, int dir, const char *name, char *buf, size_t 
 	if (fd < 0)
 		return errno == ELOOP ? pt_fail(ctx, -EPERM, "%s/" JOURNAL_DIR "/%s: a symbolic link, not a journal",
 						ctx->root, name) : -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022)) {
+	if (fstat(fd, &st) < 0) {
+		int err = -errno;
+		close(fd);
+		return pt_fail(ctx, err, "%s/" JOURNAL_DIR "/%s: %s", ctx->root, name, strerror(-err));
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022)) {
 		int r = pt_fail(ctx, -EPERM, "%s/" JOURNAL_DIR "/%s: %s uid %u, mode %03o: only a file of this "
 				"process's uid (%u) that nobody else can write is read; remove it", ctx->root, name,
 				S_ISREG(st.st_mode) ? "a file of" : "not a regular file, of", (unsigned)st.st_uid,
@@ -403,5 +413,8 @@ unsigned long long pt_proc_start(pid_t pid)
 
 bool pt_process_alive(pid_t pid, unsigned long long start)
 {
-	return pt_pid_alive(pid) && (start == 0 || pt_proc_start(pid) == start);
+	if (!pt_pid_alive(pid))
+		return false;
+	unsigned long long now = start ? pt_proc_start(pid) : 0;
+	return start == 0 || now == 0 || now == start; /* a start time not readable (hidepid): alive */
 }

@@ -105,22 +105,28 @@ PT_EXPORT const char *pt_assignment_get_refusal(const pt_assignment *a, size_t i
 	return a && i < a->refusals.n ? a->refusals.v[i] : NULL;
 }
 
-static void refuse(pt_assignment *a, int err, const char *source, const char *msg)
+/* A refusal, its text cleaned (a mapping's name, an id: from a VM's config). Out of memory, the
+ * assignment is refused as a whole (a->oom): never let through for want of a word. */
+static void refuse(pt_assignment *a, int err, const char *source, const char *raw)
 {
-	int *more;
+	char *msg = pt_clean_string(raw), *src = pt_clean_string(source ? source : "");
+	size_t n = a->refusals.n;
+	int *more = msg && src && !a->oom ? reallocarray(a->errors, n + 1, sizeof(*more)) : NULL;
 
-	if (source && strncmp(msg, source, strlen(source)) != 0)
-		pt_strv_addf(&a->refusals, "%s: %s", source, msg);
-	else
-		pt_strv_add(&a->refusals, msg);
-	pt_strv_add(&a->why, msg);
-	pt_strv_add(&a->sources, source ? source : "");
-	if (!(more = reallocarray(a->errors, a->refusals.n, sizeof(*more)))) {
-		a->oom = true;
-		return;
+	if (more) {
+		a->errors = more;
+		a->errors[n] = err;
+		if (src[0] && strncmp(msg, src, strlen(src)) != 0)
+			pt_strv_addf(&a->refusals, "%s: %s", src, msg);
+		else
+			pt_strv_add(&a->refusals, msg);
+		pt_strv_add(&a->why, msg);
+		pt_strv_add(&a->sources, src);
 	}
-	a->errors = more;
-	a->errors[a->refusals.n - 1] = err;
+	if (!more || a->refusals.n != n + 1 || a->why.n != n + 1 || a->sources.n != n + 1)
+		a->oom = true;
+	free(msg);
+	free(src);
 }
 
 /* A member in address order, once; the first source that brought it stays. */
@@ -141,7 +147,7 @@ static void add_member(pt_assignment *a, pt_device *dev, const char *source)
 		a->v = more;
 		a->cap = a->cap ? 2 * a->cap : 8;
 	}
-	char *copy = strdup(source);
+	char *copy = pt_clean_string(source);
 	if (!copy) {
 		a->oom = true;
 		return;
@@ -254,7 +260,7 @@ static int node_name(pt_ctx *ctx, char name[256])
 			memcpy(name, text + strspn(text, " \t\n"), n), name[n] = '\0';
 	}
 	free(text);
-	if (!name[0] && gethostname(name, 256) == 0 && strcmp(ctx->root, "") == 0) {
+	if (!name[0] && ctx->root[0] == '\0' && gethostname(name, 256) == 0) {
 		name[255] = '\0';
 		name[strcspn(name, ".")] = '\0';
 	}
@@ -280,6 +286,8 @@ static int mapping_paths(pt_ctx *ctx, const char *mapping, struct pt_strv *out)
 		if (next)
 			*next++ = '\0';
 		line[strcspn(line, "\r")] = '\0';
+		if (line[0] == '#')
+			continue; /* a comment ends no section (pve's section config skips it) */
 		if (line[0] != ' ' && line[0] != '\t') {
 			size_t len = strlen(line);
 			while (len && (line[len - 1] == ' ' || line[len - 1] == '\t'))
@@ -320,34 +328,54 @@ static int line_ids(pt_ctx *ctx, const pt_props *props, struct pt_strv *ids, con
 	return 0;
 }
 
+/* The config's lines a VM's start reads: the main section's, then [PENDING]'s (qemu-server
+ * applies them at start). Line i's key and value; false past the last. */
+static bool config_line(const pt_vmconf *c, size_t i, const char **key, const char **value, bool *pending)
+{
+	size_t main = pt_vmconf_get_key_count(c);
+
+	*pending = i >= main;
+	if (i < main) {
+		*key = pt_vmconf_get_key(c, i);
+		*value = pt_vmconf_get(c, *key);
+		return true;
+	}
+	if (i - main >= pt_vmconf_pending_count(c))
+		return false;
+	*key = pt_vmconf_pending_key(c, i - main);
+	*value = pt_vmconf_pending_value(c, i - main);
+	return true;
+}
+
 PT_EXPORT int pt_assignment_add_vmconf(pt_assignment *a, const pt_vmconf *c)
 {
+	const char *key, *value;
+	bool pending;
 	pt_ctx *ctx;
 	int r = 0;
 
 	if (!a)
 		return -EINVAL;
 	ctx = a->e->ctx;
-	for (size_t k = 0; r == 0 && k < pt_vmconf_get_key_count(c); k++) {
-		const char *key = pt_vmconf_get_key(c, k), *mapping;
+	for (size_t k = 0; r == 0 && config_line(c, k, &key, &value, &pending); k++) {
+		const char *mapping;
 		struct pt_strv ids = { 0 };
+		char source[112];
 		pt_props *props;
 		if (!hostpci_key(key))
 			continue;
-		if (pt_props_parse(ctx, pt_vmconf_get(c, key), "host", &props) < 0) {
-			refuse(a, -EINVAL, key, pt_ctx_last_error(ctx));
+		snprintf(source, sizeof(source), "%s%s", pending ? "pending " : "", key);
+		if (pt_props_parse(ctx, value, "host", &props) < 0) {
+			refuse(a, -EINVAL, source, pt_ctx_last_error(ctx));
 			continue;
 		}
 		if (pt_props_get(props, "mdev")) {
 			pt_props_free(props); /* a mediated device: the parent stays on the host */
 			continue;
 		}
-		char source[96];
 		int m = line_ids(ctx, props, &ids, &mapping);
 		if (mapping)
-			snprintf(source, sizeof(source), "%s (mapping %.40s)", key, mapping);
-		else
-			snprintf(source, sizeof(source), "%s", key);
+			snprintf(source, sizeof(source), "%s%s (mapping %.40s)", pending ? "pending " : "", key, mapping);
 		if (m == -ENOENT && mapping)
 			refuse(a, -ENOENT, source, "not in /etc/pve/mapping/pci.cfg");
 		else if (m < 0)
@@ -387,10 +415,12 @@ PT_EXPORT int pt_assignment_new_vm(pt_ctx *ctx, unsigned vm, unsigned flags, pt_
 		return r;
 	}
 	/* only what the lines name is read; a name not there is the assignment's refusal */
-	for (size_t k = 0; k < pt_vmconf_get_key_count(c); k++) {
-		const char *key = pt_vmconf_get_key(c, k), *mapping;
+	const char *key, *value;
+	bool pending;
+	for (size_t k = 0; config_line(c, k, &key, &value, &pending); k++) {
+		const char *mapping;
 		pt_props *props;
-		if (!hostpci_key(key) || pt_props_parse(ctx, pt_vmconf_get(c, key), "host", &props) < 0)
+		if (!hostpci_key(key) || pt_props_parse(ctx, value, "host", &props) < 0)
 			continue;
 		struct pt_strv line = { 0 };
 		if (line_ids(ctx, props, &line, &mapping) == 0)
@@ -428,8 +458,8 @@ PT_EXPORT int pt_assignment_check(const pt_assignment *a)
 {
 	if (!a)
 		return -EINVAL;
-	if (a->oom)
-		return pt_fail(a->e->ctx, -ENOMEM, "out of memory");
+	if (a->oom || a->refusals.oom || a->forced.oom)
+		return pt_fail(a->e->ctx, -ENOMEM, "out of memory: nothing is given to a VM");
 	if (a->refusals.n)
 		return pt_fail(a->e->ctx, a->errors[0], "%s", a->refusals.v[0]);
 	for (size_t i = 0; i < a->forced.n; i++)

@@ -277,7 +277,7 @@ static void lint_usb(struct pt_lint *l, pt_enum *e, unsigned vm, const char *key
  * vfio-pci itself when the VM starts. */
 static void lint_guard(struct pt_lint *l, pt_enum *e, unsigned vm, const pt_vmconf *c)
 {
-	pt_assignment *a;
+	pt_assignment *a = NULL;
 
 	if (pt_assignment_new(e, vm, 0, &a) < 0 || pt_assignment_add_vmconf(a, c) < 0) {
 		pt_assignment_free(a);
@@ -289,7 +289,9 @@ static void lint_guard(struct pt_lint *l, pt_enum *e, unsigned vm, const pt_vmco
 		if (pt_assignment_refusal(a, i, &source, &why) != -EBUSY)
 			continue; /* a line that names nothing here is the no-such-device finding */
 		char key[32];
-		const char *tail = "; force to take it anyway", *via = source + strcspn(source, " ");
+		/* the key ("hostpci0", "pending hostpci0"), then how it came ("(mapping lan)") */
+		const char *tail = "; force to take it anyway", *via = strstr(source, " (mapping ");
+		via = via ? via : source + strlen(source);
 		size_t len = strlen(why);
 		if (len > strlen(tail) && strcmp(why + len - strlen(tail), tail) == 0)
 			len -= strlen(tail);

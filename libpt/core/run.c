@@ -96,9 +96,11 @@ int pt_run_timeout(const char *exe, char *const argv[], unsigned timeout_ms, cha
 			usleep(2000);
 	}
 	if (r < 0) {
+		/* killed; a program stuck in the kernel (a suspended pool) may not die at once: it is
+		 * waited for half a second, then left to init, never waited for without end */
 		kill(pid, SIGKILL);
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
+		for (int i = 0; i < 50 && waitpid(pid, &status, WNOHANG) == 0; i++)
+			usleep(10000);
 		free(buf);
 		return r;
 	}

@@ -574,7 +574,7 @@ static int host_plan(pt_enum *e, pt_device **set, size_t n, unsigned flags, cons
 PT_EXPORT int pt_host_plan_new(pt_enum *e, const char *const *addresses, size_t n, unsigned flags,
 			       const char *cpu_vendor, pt_host_plan **ret)
 {
-	pt_assignment *a;
+	pt_assignment *a = NULL;
 	pt_device **set;
 	int r;
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "libpt-private.h"
 
@@ -17,6 +18,7 @@ struct pt_vmconf {
 	struct pt_strv keys;	  /* the main section's, in file order */
 	struct pt_strv values;	  /* values[i] goes with keys[i] */
 	struct pt_strv snapshots; /* the snapshot sections' names */
+	struct pt_strv pending_keys, pending_values; /* [PENDING]: what qemu-server applies at start */
 	char *description;
 	size_t *slots;		  /* a hash of the keys: index + 1, 0 empty (linear time on 10^5 keys) */
 	size_t n_slots;
@@ -123,6 +125,7 @@ static int parse(pt_ctx *ctx, const char *text, size_t size, const char *file, p
 {
 	struct pt_vmconf *c;
 	struct pt_strv description = { 0 };
+	enum { MAIN, PENDING, OTHER } section = MAIN;
 	bool in_main = true;
 	unsigned lineno = 0;
 	int r = 0;
@@ -142,18 +145,36 @@ static int parse(pt_ctx *ctx, const char *text, size_t size, const char *file, p
 		memcpy(line, p, len);
 		line[len] = '\0';
 		p += len + (nl ? 1 : 0);
+		if (strlen(line) != len) {
+			/* qemu-server reads on past a NUL (Perl's strings hold it): the line is read with
+			 * the byte as an inert '?', so what it names is still seen (the guard) */
+			for (size_t i = 0; i < len; i++)
+				if (!line[i])
+					line[i] = '?';
+			pt_warn(ctx, "%s:%u: a NUL byte in the line (read as '?')", file ? file : "config", lineno);
+		}
 		char *t = trim(line);
-		if (!*t && strlen(line) == len) {
+		if (!*t) {
 			free(line);
 			continue;
 		}
-		if (strlen(line) != len) {
-			pt_warn(ctx, "%s:%u: a NUL byte in the line: skipped", file ? file : "config", lineno);
-		} else if (line[0] == '[') {
+		if (line[0] == '[') {
+			/* qemu-server's sections: [PENDING], [special:cloudinit], [snapshot-name]; another
+			 * bracketed line is warned about and leaves the section as it was */
 			char *close = strchr(line, ']');
-			if (close && close > line + 1 && !*trim(close + 1)) {
+			size_t n = close ? (size_t)(close - line - 1) : 0;
+			bool name = n > 1 && isalpha((unsigned char)line[1]) && strspn(line + 1,
+				    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+			if (close && !*trim(close + 1) && n == 7 && strncasecmp(line + 1, "pending", 7) == 0) {
+				section = PENDING;
+				in_main = false;
+			} else if (close && !*trim(close + 1) && n == 17 && strncasecmp(line + 1, "special:cloudinit", 17) == 0) {
+				section = OTHER;
+				in_main = false;
+			} else if (close && !*trim(close + 1) && name) {
 				*close = '\0';
 				pt_strv_add(&c->snapshots, line + 1);
+				section = OTHER;
 				in_main = false;
 			} else {
 				pt_warn(ctx, "%s:%u: cannot parse %s: skipped", file ? file : "config", lineno,
@@ -168,15 +189,20 @@ static int parse(pt_ctx *ctx, const char *text, size_t size, const char *file, p
 			if (!k || !*value) {
 				pt_warn(ctx, "%s:%u: cannot parse %s: skipped, as qemu-server skips it", file ? file : "config",
 					lineno, pt_quote(q, sizeof(q), line));
-			} else if (in_main) {
+			} else if (section == MAIN) {
 				line[k] = '\0';
 				set_value(c, line, value);
+			} else if (section == PENDING) {
+				line[k] = '\0';
+				pt_strv_add(&c->pending_keys, line);
+				pt_strv_add(&c->pending_values, value);
 			}
 		}
 		free(line);
 	}
 	c->description = pt_strv_join(&description, "\n");
-	if (!r && (!c->description || description.oom || c->keys.oom || c->values.oom || c->snapshots.oom))
+	if (!r && (!c->description || description.oom || c->keys.oom || c->values.oom || c->snapshots.oom ||
+		   c->pending_keys.oom || c->pending_values.oom))
 		r = pt_fail(ctx, -ENOMEM, "out of memory");
 	pt_strv_free(&description);
 	if (r < 0) {
@@ -224,6 +250,8 @@ PT_EXPORT void pt_vmconf_free(pt_vmconf *c)
 	pt_strv_free(&c->keys);
 	pt_strv_free(&c->values);
 	pt_strv_free(&c->snapshots);
+	pt_strv_free(&c->pending_keys);
+	pt_strv_free(&c->pending_values);
 	free(c->description);
 	free(c->slots);
 	free(c);
@@ -245,6 +273,21 @@ PT_EXPORT const char *pt_vmconf_get(const pt_vmconf *c, const char *key)
 		return NULL;
 	size_t *slot = slot_of(c, key);
 	return *slot ? c->values.v[*slot - 1] : NULL;
+}
+
+size_t pt_vmconf_pending_count(const pt_vmconf *c)
+{
+	return c ? c->pending_keys.n : 0;
+}
+
+const char *pt_vmconf_pending_key(const pt_vmconf *c, size_t i)
+{
+	return c && i < c->pending_keys.n ? c->pending_keys.v[i] : NULL;
+}
+
+const char *pt_vmconf_pending_value(const pt_vmconf *c, size_t i)
+{
+	return c && i < c->pending_values.n ? c->pending_values.v[i] : NULL;
 }
 
 PT_EXPORT const char *pt_vmconf_get_description(const pt_vmconf *c)

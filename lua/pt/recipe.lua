@@ -226,8 +226,9 @@ M.MODULES = {
   ["pt.passthrough"] = {}, ["pt.usb"] = {}, ["pt.persist"] = { apply = true }, ["pt.cluster"] = {},
 }
 -- Of pt itself: the generic file writers and the loader's switch.
+-- pt.syslog too: a recipe's output reaches syslog through print, counted and cleaned.
 local PT_HIDDEN = { write_file = true, remove_file = true, read_host_file = true, _loading = true,
-                    _bounded = true, _exceeded = true, _exceed = true }
+                    _bounded = true, _exceeded = true, _exceed = true, syslog = true }
 
 -- The environment a recipe runs in: the safe parts of Lua's library (copies: a recipe cannot
 -- change what libpt's own modules use), print, and pt. No io, debug, os.execute, loading of
@@ -262,7 +263,14 @@ function M.sandbox(output)
     xpcall = function(...) return rethrow(xpcall(...)) end,
     select = select, tonumber = tonumber, tostring = tostring,
     type = type, rawequal = rawequal, rawget = rawget, rawlen = rawlen, rawset = rawset,
-    setmetatable = setmetatable, getmetatable = getmetatable, _VERSION = _VERSION,
+    -- no finalizers: one would run outside the recipe's bounds (Lua runs them with hooks off)
+    setmetatable = function(t, mt)
+      if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+        error("setmetatable: a recipe's tables have no finalizer (__gc)", 2)
+      end
+      return setmetatable(t, mt)
+    end,
+    getmetatable = getmetatable, _VERSION = _VERSION,
   }
   env.require = function(name)
     if name == "pt" then return pt end

@@ -308,3 +308,31 @@ def assign_hookscript_finds_a_mapped_gpu(tmp):
     contains(p.stderr, "libpt[200]: vm 200 holds 0000:01:00.0 0000:01:00.1", "the mapped GPU bound")
     out = ptlua(["scripts/guard.lua", "--vm", "200"], root=root).stdout
     contains(out, "hostpci0 (mapping rtx) 0000:01:00.0: VGA compatible controller (gpu)", "by hand")
+
+
+@test()
+def assign_persist_remembers_host_drivers(tmp):
+    """A persisted GPU is on vfio-pci after the reboot and no longer says what its host driver
+    was: the file remembers it, so a later plan keeps its softdep, and --remove takes its softdep
+    and blacklist out with it."""
+    root = homelab(tmp, spec=HOMELAB + "driver vfio-pci\n")
+    for d in ("etc/modprobe.d", "etc/default", "etc/initramfs-tools"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    conf = os.path.join(root, "etc/modprobe.d/libpt-vfio.conf")
+    env = kemu_env(root)
+    persist = lambda *a: run([PTLUA, "--root", root, "scripts/persist.lua", *a, "--apply"], cwd=TOP, env=env, check=0)
+    persist("--device", "01:00.0", "--blacklist")
+    # as after a reboot: vfio-pci has the GPU
+    run([PTLUA, "--root", root, "scripts/bind.lua", "--device", "01:00.0", "--vm", "200"], cwd=TOP, env=env, check=0)
+    persist("--device", "02:00.0")
+    with open(conf) as f:
+        both = f.read()
+    contains(both, "# Their host drivers: 0000:01:00.0=nouveau 0000:01:00.1=snd_hda_intel 0000:02:00.0=amdgpu "
+                   "0000:02:00.1=snd_hda_intel\n", "remembered")
+    contains(both, "softdep nouveau pre: vfio-pci\n", "the bound GPU's driver, from the file")
+    contains(both, "blacklist nouveau\n", "its blacklist kept")
+    persist("--device", "01:00.0", "--remove")
+    with open(conf) as f:
+        left = f.read()
+    assert "nouveau" not in left, left
+    contains(left, "softdep amdgpu pre: vfio-pci\n", "the other stays")

@@ -338,8 +338,9 @@ def emit_host_persistence(tmp):
     with open(os.path.join(root, "proc/cpuinfo"), "w") as f:
         f.write("vendor_id\t: GenuineIntel\n")
     out = emit(root, "--format", "host", "--device", "03:00.0").stdout
-    contains(out, "+++ /etc/modprobe.d/libpt-vfio.conf\n@@ -0,0 +1,3 @@\n"
-             "+# Written by libpt: 0000:03:00.0 go to vfio-pci at boot.\n+softdep igb pre: vfio-pci\n"
+    contains(out, "+++ /etc/modprobe.d/libpt-vfio.conf\n@@ -0,0 +1,4 @@\n"
+             "+# Written by libpt: 0000:03:00.0 go to vfio-pci at boot.\n+# Their host drivers: 0000:03:00.0=igb\n"
+             "+softdep igb pre: vfio-pci\n"
              "+# ids= would also take 0000:03:00.1 (8086:1533)", "ids shared: no ids=")
     contains(out, '+ACTION=="add", SUBSYSTEM=="pci", KERNEL=="0000:03:00.0", ATTR{driver_override}="vfio-pci"',
              "udev rule by address")
@@ -356,6 +357,7 @@ def emit_host_persistence(tmp):
     contains(out, f"# backup: {root}/etc/default/grub.libpt-", "backup, named as the user knows it")
     with open(os.path.join(root, "etc/modprobe.d/libpt-vfio.conf")) as f:
         eq(f.read(), "# Written by libpt: 0000:04:00.0 0000:04:01.0 go to vfio-pci at boot.\n"
+                     "# Their host drivers: 0000:04:00.0=ahci 0000:04:01.0=igb\n"
                      "softdep ahci pre: vfio-pci\nsoftdep igb pre: vfio-pci\n"
                      "options vfio-pci ids=1b21:0612,8086:1539\n", "applied: ids= when no other device has them")
     backups = [f for f in os.listdir(os.path.join(root, "etc/default")) if f.startswith("grub.libpt-")]

@@ -280,8 +280,10 @@ static int compare_device_ptrs(const void *a, const void *b)
 /* What libpt persisted before, from its own modprobe.d file: the addresses of its header line
  * ("# Written by libpt: A B go to vfio-pci at boot."), and its softdep and blacklist drivers (a
  * device already on vfio-pci no longer says which driver it had). */
+#define HOST_DRIVERS "# Their host drivers: "
+
 static int persisted(struct pt_host_plan *p, struct pt_strv *addresses, struct pt_strv *softdeps,
-		     struct pt_strv *blacklisted)
+		     struct pt_strv *blacklisted, struct pt_strv *host_drivers, bool *recorded)
 {
 	char *text = NULL, word[64];
 	const char *head = "# Written by libpt: ";
@@ -300,6 +302,19 @@ static int persisted(struct pt_host_plan *p, struct pt_strv *addresses, struct p
 				snprintf(word, sizeof(word), "%.*s", (int)(len < 63 ? len : 63), w);
 				if (pt_address_parse(word, &key) == 0 && !pt_strv_has(addresses, word))
 					pt_strv_add(addresses, word);
+				w += len + strspn(w + len, " ");
+			}
+		} else if (strncmp(line, HOST_DRIVERS, strlen(HOST_DRIVERS)) == 0) {
+			/* "ADDRESS=DRIVER ...": what each persisted device was on before vfio-pci took it
+			 * at boot (once it is there, the device no longer says) */
+			*recorded = true;
+			for (char *w = line + strlen(HOST_DRIVERS); *w;) {
+				size_t len = strcspn(w, " ");
+				snprintf(word, sizeof(word), "%.*s", (int)(len < 63 ? len : 63), w);
+				char *eq = strchr(word, '=');
+				uint64_t key;
+				if (eq && (*eq = '\0', pt_address_parse(word, &key) == 0) && pt_driver_name_valid(eq + 1) && eq[1])
+					pt_strv_addf(host_drivers, "%s=%s", word, eq + 1);
 				w += len + strspn(w + len, " ");
 			}
 		} else if (sscanf(line, "softdep %63s pre: vfio-pci", word) == 1 && pt_word_valid(word, true, "-_")) {
@@ -322,13 +337,19 @@ static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *asked
 {
 	struct pt_strv ids = { 0 }, drivers = { 0 }, shared = { 0 }, addresses = { 0 }, modprobe = { 0 };
 	struct pt_strv before = { 0 }, softdeps = { 0 }, blacklisted = { 0 }, kept = { 0 };
-	pt_device **set = calloc(e->n_devices + n_asked + 1, sizeof(*set));
+	struct pt_strv recorded_drivers = { 0 }, host_drivers = { 0 };
+	pt_device **set;
 	size_t n = 0;
+	bool recorded = false;
 	int r = 0;
 
-	if (!set)
+	/* what persisted sets are must be read off the whole host: a partial snapshot would drop
+	 * them, and miss the devices ids= would also take */
+	if (e->partial)
+		return pt_fail(p->ctx, -EINVAL, "the host plan needs a scan of the whole host, not of some devices");
+	if (!(set = calloc(e->n_devices + n_asked + 1, sizeof(*set))))
 		return pt_fail(p->ctx, -ENOMEM, "out of memory");
-	if ((r = persisted(p, &before, &softdeps, &blacklisted)) < 0) {
+	if ((r = persisted(p, &before, &softdeps, &blacklisted, &recorded_drivers, &recorded)) < 0) {
 		free(set);
 		return pt_fail(p->ctx, r, "%s%s: %s", p->ctx->root, MODPROBE, strerror(-r));
 	}
@@ -352,22 +373,30 @@ static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *asked
 		if (!have)
 			set[n++] = asked[j];
 	}
-	/* the removed devices' own drivers need no softdep any more */
-	for (size_t j = 0; (flags & PT_PLAN_REMOVE) && j < n_asked; j++)
+	qsort(set, n, sizeof(*set), compare_device_ptrs);
+	/* a file written before host drivers were recorded: its softdeps stay, but for the removed
+	 * devices' own drivers */
+	for (size_t j = 0; !recorded && (flags & PT_PLAN_REMOVE) && j < n_asked; j++)
 		for (size_t i = 0; asked[j]->driver && i < softdeps.n; i++)
 			if (strcmp(softdeps.v[i], asked[j]->driver) == 0)
 				softdeps.v[i][0] = '\0';
-	qsort(set, n, sizeof(*set), compare_device_ptrs);
-	for (size_t i = 0; i < softdeps.n; i++)
+	for (size_t i = 0; !recorded && i < softdeps.n; i++)
 		if (softdeps.v[i][0] && !pt_strv_has(&drivers, softdeps.v[i]))
 			pt_strv_add(&drivers, softdeps.v[i]);
 	for (size_t i = 0; i < n; i++) {
 		char id[16];
+		const char *driver = set[i]->driver && strcmp(set[i]->driver, "vfio-pci") ? set[i]->driver : NULL;
+		size_t len = strlen(set[i]->address);
+		for (size_t k = 0; !driver && k < recorded_drivers.n; k++)
+			if (strncmp(recorded_drivers.v[k], set[i]->address, len) == 0 && recorded_drivers.v[k][len] == '=')
+				driver = recorded_drivers.v[k] + len + 1;
 		snprintf(id, sizeof(id), "%04x:%04x", set[i]->vendor, set[i]->device);
 		if (!pt_strv_has(&ids, id))
 			pt_strv_add(&ids, id);
-		if (set[i]->driver && strcmp(set[i]->driver, "vfio-pci") && !pt_strv_has(&drivers, set[i]->driver))
-			pt_strv_add(&drivers, set[i]->driver);
+		if (driver && !pt_strv_has(&drivers, driver))
+			pt_strv_add(&drivers, driver);
+		if (driver)
+			pt_strv_addf(&host_drivers, "%s=%s", set[i]->address, driver);
 		pt_strv_add(&addresses, set[i]->address);
 	}
 	/* ids= takes every device with those ids: only when the set holds all of them */
@@ -386,6 +415,11 @@ static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *asked
 		pt_strv_addf(&modprobe, "# Written by libpt: %s go to vfio-pci at boot.", list ? list : "");
 	else
 		pt_strv_add(&modprobe, "# Written by libpt: no device goes to vfio-pci at boot (all taken out).");
+	if (host_drivers.n) {
+		char *h = pt_strv_join(&host_drivers, " ");
+		pt_strv_addf(&modprobe, HOST_DRIVERS "%s", h ? h : "");
+		free(h);
+	}
 	if (kept.n) {
 		char *k = pt_strv_join(&kept, " ");
 		pt_strv_addf(&modprobe, "# Persisted before and not on this host now, left out: %s", k ? k : "");
@@ -449,6 +483,8 @@ static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *asked
 	pt_strv_free(&softdeps);
 	pt_strv_free(&blacklisted);
 	pt_strv_free(&kept);
+	pt_strv_free(&recorded_drivers);
+	pt_strv_free(&host_drivers);
 	free(list);
 	free(set);
 	return r;
@@ -570,30 +606,19 @@ static int host_plan(pt_enum *e, pt_device **set, size_t n, unsigned flags, cons
 	return plan_done(p, r, ret);
 }
 
-/* The devices named, each guarded with its passthrough set (PT_PLAN_FORCE: taken all the same). */
+/* The devices named with their whole passthrough sets (what the guard checks is what is
+ * planned), each guarded (PT_PLAN_FORCE: taken all the same). */
 PT_EXPORT int pt_host_plan_new(pt_enum *e, const char *const *addresses, size_t n, unsigned flags,
 			       const char *cpu_vendor, pt_host_plan **ret)
 {
 	pt_assignment *a = NULL;
-	pt_device **set;
 	int r;
 
 	if (!e || !ret || !n || !addresses)
 		return e ? pt_fail(e->ctx, -EINVAL, "pt_host_plan_new: no devices") : -EINVAL;
-	set = calloc(n, sizeof(*set));
-	if (!set)
-		return pt_fail(e->ctx, -ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		if ((r = pt_enum_find_device(e, addresses[i], &set[i])) < 0) {
-			free(set);
-			return r;
-		}
-	/* taking a set out of the boot-time setup gives nothing to a VM: no guard then */
-	r = pt_assignment_of(e->ctx, e, addresses, n, 0, flags & PT_PLAN_FORCE ? PT_ASSIGN_FORCE : 0, &a);
-	if (r == 0 && ((flags & PT_PLAN_REMOVE) || (r = pt_assignment_check(a)) == 0))
-		r = host_plan(e, set, n, flags, cpu_vendor, ret);
+	if ((r = pt_assignment_of(e->ctx, e, addresses, n, 0, flags & PT_PLAN_FORCE ? PT_ASSIGN_FORCE : 0, &a)) == 0)
+		r = pt_host_plan_new_assignment(a, flags, cpu_vendor, ret);
 	pt_assignment_free(a);
-	free(set);
 	return r;
 }
 

@@ -73,7 +73,9 @@ static void zfs_members(pt_ctx *ctx, struct pt_host_facts *h, const char *pool, 
 		snprintf(m.mountpoint, sizeof(m.mountpoint), "%s", mountpoint);
 		snprintf(m.source, sizeof(m.source), "ZFS pool %s, whose disks %s status -LP did not say: %s", pool, exe, why);
 		add_item((void **)&h->unknown_pools, &h->n_unknown_pools, sizeof(m), &m);
-		pt_warn(ctx, "%s: %s: every storage controller counts as the host's", mountpoint, m.source);
+		char q[1100];
+		pt_warn(ctx, "%s: %s: every storage controller counts as the host's", pt_quote(q, sizeof(q), mountpoint),
+			m.source);
 		free(text);
 		return;
 	}

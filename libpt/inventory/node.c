@@ -228,9 +228,11 @@ PT_EXPORT int pt_node_read_report(pt_node *n, const char *file)
 	}
 	report = json_loadf(f, JSON_REJECT_DUPLICATES, &error);
 	fclose(f);
-	if (!report)
-		return pt_fail(n->ctx, -EINVAL, "%s: json: %s (line %d, column %d)", file, error.text, error.line,
-			       error.column);
+	if (!report) {
+		char q[256]; /* jansson's text quotes the input near the error: bytes from elsewhere */
+		return pt_fail(n->ctx, -EINVAL, "%s: json: %s (line %d, column %d)", file, pt_quote(q, sizeof(q), error.text),
+			       error.line, error.column);
+	}
 	devices = json_object_get(report, "devices");
 	if (!json_is_object(report) || !json_is_array(devices)) {
 		json_decref(report);
@@ -313,7 +315,7 @@ PT_EXPORT int pt_node_read_published(pt_node *n, const char *path, long long *ti
 	free(text);
 	if (!r)
 		return pt_fail(n->ctx, -EINVAL, "%s%s: not JSON: %s (line %d, column %d)", n->ctx->root, path,
-			       error.text, error.line, error.column);
+			       pt_quote(q, sizeof(q), error.text), error.line, error.column);
 	const char *where = path;
 	json_int_t t = json_integer_value(json_object_get(r, "time"));
 	v = json_object_get(r, "node");

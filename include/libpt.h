@@ -263,6 +263,10 @@ const char *pt_device_get_flag(pt_device *dev, size_t i);
 /* The device as the report's JSON object (README, "JSON"), on one line; to free. NULL when
  * out of memory. */
 char *pt_device_to_json(pt_device *dev);
+/* len bytes as text that may reach a terminal, a log or JSON: valid UTF-8 without control
+ * characters (C0, DEL, C1), every other byte written "\xNN"; to free, NULL without memory. The
+ * one cleaner of text from elsewhere (sysfs, configs, reports, recipes). */
+char *pt_clean_text(const char *s, size_t len);
 /* len bytes as a quoted JSON string into out (room for 6 * len + 2 bytes): controls, '"', '\\'
  * and DEL escaped, other bytes as they are; returns the length. The report's one escaper. */
 size_t pt_json_quote(char *out, const char *s, size_t len);

@@ -59,6 +59,20 @@ static int pt_lua_pci_id(lua_State *L)
 	return 2;
 }
 
+/* pt.clean(text): text from elsewhere as it may be shown (pt_clean_text). */
+static int pt_lua_clean(lua_State *L)
+{
+	size_t len;
+	const char *s = luaL_checklstring(L, 1, &len);
+	char *out = pt_clean_text(s, len);
+
+	if (!out)
+		return luaL_error(L, "out of memory");
+	lua_pushstring(L, out);
+	free(out);
+	return 1;
+}
+
 /* pt.slot(address): "0000:01:00" of "0000:01:00.1", the slot every function of a device shares. */
 static int pt_lua_slot(lua_State *L)
 {
@@ -119,7 +133,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 {
 	static const luaL_Reg funcs[] = { { "root", pt_lua_root }, { "_loading", pt_lua_loading },
 					  { "vmid_valid", pt_lua_vmid_valid }, { "slot", pt_lua_slot },
-					  { "vmid", pt_lua_vmid }, { "pci_id", pt_lua_pci_id },
+					  { "vmid", pt_lua_vmid }, { "pci_id", pt_lua_pci_id }, { "clean", pt_lua_clean },
 					  { "host", pt_lua_host }, { "iommu_params", pt_lua_iommu_params },
 					  { NULL, NULL } };
 

@@ -60,8 +60,8 @@ return {
     elseif not usb then
       error("give --device, --usb or --usb-port", 0)
     end
-    local primary = args.primary and args.device and args.device:match("%.%d$") and args.device
-      or args.primary and a and a:addresses()[1] or nil
+    -- the primary display: the device named, or a slot's first function
+    local primary = args.primary and a and (args.device:match("%.%x$") and args.device or a:addresses()[1]) or nil
     if f == "proxmox" or f == "qm" then
       if not args.vm then error("--vm is required for --format " .. f, 0) end
       local out, seen = { lines = {}, qm = {}, notes = {} }, {}

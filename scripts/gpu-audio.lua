@@ -24,7 +24,7 @@ return {
     passthrough.bind(devices, args)
   end,
   ["pre-start"] = function(args, hook)
-    local inv, gpu = passthrough.hook_gpu(args)
+    local inv, gpu = passthrough.hook_gpu(args, hook)
     passthrough.bind(devices_of(inv, gpu, args.force), { vm = hook.vm, force = args.force })
   end,
   ["post-stop"] = function(args, hook)

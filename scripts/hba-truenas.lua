@@ -41,8 +41,6 @@ return {
         #disk.ids > 0 and table.concat(disk.ids, ", ") or "(no /dev/disk/by-id name)"))
     end
     if args.emit then return passthrough.emit(inv, { dev }, args) end
-    local ok, err = dev:check_take { force = args.force }
-    if not ok then error(err, 0) end
-    passthrough.bind({ dev }, args)
+    passthrough.bind({ dev }, args) -- the guard is the bind's assignment
   end,
 }

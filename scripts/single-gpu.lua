@@ -72,7 +72,7 @@ return {
     take(inv, passthrough.find_gpu(inv, args.gpu), args, args.vm)
   end,
   ["pre-start"] = function(args, hook)
-    local inv, gpu = passthrough.hook_gpu(args)
+    local inv, gpu = passthrough.hook_gpu(args, hook)
     take(inv, gpu, args, hook.vm)
   end,
   ["post-stop"] = function(args, hook) give_back(hook.vm) end,

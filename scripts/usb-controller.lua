@@ -21,8 +21,6 @@ return {
     end
     if on == 0 then print(dev.address .. ": nothing plugged in") end
     if args.emit then return passthrough.emit(inv, { dev }, args) end
-    local ok, err = dev:check_take { force = args.force }
-    if not ok then error(err, 0) end
-    passthrough.bind({ dev }, args)
+    passthrough.bind({ dev }, args) -- the guard is the bind's assignment
   end,
 }

@@ -273,21 +273,27 @@ int pt_read_link(int dirfd, const char *name, char *buf, size_t size)
  */
 char *pt_clean_string(const char *s)
 {
-	size_t len = strlen(s);
-	char *out = malloc(len * 4 + 1), *o = out;
+	return pt_clean_text(s, strlen(s));
+}
+
+PT_EXPORT char *pt_clean_text(const char *s, size_t len)
+{
+	char *out = s ? malloc(len * 4 + 1) : NULL, *o = out;
+	const unsigned char *end = (const unsigned char *)s + len;
 
 	if (!out)
 		return NULL;
-	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+	for (const unsigned char *p = (const unsigned char *)s; p < end;) {
 		int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-		bool ok = n > 0 && !(n == 1 && (*p < 0x20 || *p == 0x7f));
+		bool ok = n > 0 && p + n <= end && !(n == 1 && (*p < 0x20 || *p == 0x7f));
 		for (int i = 1; ok && i < n; i++)
 			ok = (p[i] & 0xc0) == 0x80;
 		if (ok && n > 1) { /* no overlong forms, surrogates or values past U+10FFFF */
 			unsigned long cp = n == 2 ? (p[0] & 0x1fUL) << 6 | (p[1] & 0x3f) :
 					   n == 3 ? (p[0] & 0x0fUL) << 12 | (p[1] & 0x3fUL) << 6 | (p[2] & 0x3f) :
 						    (p[0] & 0x07UL) << 18 | (p[1] & 0x3fUL) << 12 | (p[2] & 0x3fUL) << 6 | (p[3] & 0x3f);
-			ok = cp >= (n == 2 ? 0x80UL : n == 3 ? 0x800UL : 0x10000UL) && cp <= 0x10ffff &&
+			/* nor the C1 controls (U+0080..U+009F: a terminal may take U+009B as CSI) */
+			ok = cp >= (n == 2 ? 0xa0UL : n == 3 ? 0x800UL : 0x10000UL) && cp <= 0x10ffff &&
 			     !(cp >= 0xd800 && cp < 0xe000);
 		}
 		if (!ok) {

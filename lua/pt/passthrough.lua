@@ -72,15 +72,16 @@ function M.find_gpu(inv, address)
 end
 
 -- A hookscript's GPU: args.gpu (the script's default), or the GPU among what the VM's hostpci
--- lines give it (addresses and mappings: the assignment, a scan of only those devices, in every
--- VM's start path: not the whole host). inv, gpu.
-function M.hook_gpu(args)
+-- lines give it (addresses and mappings: the assignment the pre-start's guard made, hook's, of a
+-- scan of only those devices: in every VM's start path, not the whole host). inv, gpu.
+function M.hook_gpu(args, hook)
   if args.gpu then
     local inv, err = pt.scan { devices = { args.gpu } }
     if not inv then error(err, 0) end
     return inv, M.find_gpu(inv, args.gpu)
   end
-  local a, err = pt.assign_vm(args.vm, { force = true }) -- the guard has spoken before any phase
+  local a, err = hook and hook.assignment
+  if not a then a, err = pt.assign_vm(args.vm, { force = true }) end -- the guard has spoken
   if not a then error(err, 0) end
   for _, d in ipairs(a:devices()) do
     if M.is_gpu(d) then return a.snapshot, d end

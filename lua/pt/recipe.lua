@@ -59,13 +59,10 @@ local recipe_keys = { name = "string", description = "string", args = "table", r
 local arg_keys = { name = "string", type = "string", help = "string", values = "table",
                    default = true, required = "boolean", metavar = "string" }
 
--- A recipe's text as it may reach a terminal or a log: control characters (escape sequences,
--- C1 controls) and bytes that are not UTF-8 written as \ddd.
+-- A recipe's text as it may reach a terminal or a log: libpt's one cleaner (pt_clean_text:
+-- control characters and bytes that are not UTF-8 written as \xNN).
 local function clean(s)
-  s = tostring(s)
-  local function esc(c) return string.format("\\%03d", c:byte()) end
-  if not utf8.len(s) then return (s:gsub("[%c\127-\255]", esc)) end
-  return (s:gsub("[%c\127]", esc):gsub("\194([\128-\159])", function(c) return string.format("\\194\\%03d", c:byte()) end))
+  return require("pt").clean(tostring(s))
 end
 M.clean = clean
 
@@ -394,10 +391,12 @@ end
 function M.ptlua(o)
   local pt = require "pt"
   local words = o.words
+  local vm, phase
+  if o.mode == "run" then vm, phase = hookscript_call(words) end
   local bounds = nil
   if not o.trusted then
     bounds = {}
-    local defaults = (o.mode == "run" and not hookscript_call(words)) and M.BOUNDS.run or M.BOUNDS.hookscript
+    local defaults = (o.mode == "run" and not vm) and M.BOUNDS.run or M.BOUNDS.hookscript
     for k, v in pairs(defaults) do
       local given = (o.bounds or {})[k]
       if given == 0 then given = false end -- none
@@ -425,7 +424,6 @@ function M.ptlua(o)
     return failed > 0 and 1 or 0
   end
   local file = words[1]
-  local vm, phase = hookscript_call(words)
   local output = output_for(vm or nil, bounds and bounds.output)
   if vm then
     print = output.print -- the modules' output goes where the recipe's does: stderr and syslog
@@ -450,18 +448,21 @@ function M.ptlua(o)
   if vm then
     local handler = result[phase]
     local args = hookscript_args(result, vm)
+    local hook = { vm = vm, phase = phase }
     if phase == "pre-start" then
       -- the guard, whatever the recipe: Proxmox binds every hostpciN device itself once the
-      -- hookscript returns, so a VM that would take the host's disk, NIC or console stops here
-      local ok, err = pcall(require("pt.passthrough").guard_vm, vm,
+      -- hookscript returns, so a VM that would take the host's disk, NIC or console stops here.
+      -- Its assignment (what the VM's lines give it) goes to the phase: read once.
+      local ok, a = pcall(require("pt.passthrough").guard_vm, vm,
         { force = args.force, console = args["host-loses-console"] })
       if not ok then
-        output.print(string.format("pre-start refused: %s", tostring(err)))
+        output.print(string.format("pre-start refused: %s", tostring(a)))
         return 1
       end
+      hook.assignment = a
     end
     if not handler then return 0 end -- a phase it does not handle is a no-op
-    local ok, status = pcall(call_recipe, bounds, true, handler, args, { vm = vm, phase = phase })
+    local ok, status = pcall(call_recipe, bounds, true, handler, args, hook)
     if not ok then
       output.fail(string.format("%s failed: %s", phase, error_text(status)))
       return 1

@@ -267,47 +267,62 @@ static int node_name(pt_ctx *ctx, char name[256])
 	return name[0] ? 0 : -ENOENT;
 }
 
-/* The paths of a mapping's map lines for this node in /etc/pve/mapping/pci.cfg (a section is a
- * line with the name alone; its properties are the indented lines under it), ';'-joined paths
- * each an id; every alternative, since qemu-server takes whichever is free. -ENOENT when the
- * mapping is not there. */
-static int mapping_paths(pt_ctx *ctx, const char *mapping, struct pt_strv *out)
-{
-	char *text = NULL, node[256];
-	bool in = false, seen = false;
-	int r;
+/* /etc/pve/mapping/pci.cfg and this node's name, read once for all the lines of a config. */
+struct pcicfg {
+	bool read;
+	int r;	    /* 0, or why it could not be read */
+	char *text; /* NULL: none */
+	char node[256];
+};
 
-	if ((r = pt_read_in_root(ctx, "/etc/pve/mapping/pci.cfg", 1u << 20, &text, NULL)) < 0)
-		return r;
-	if (node_name(ctx, node) < 0)
-		node[0] = '\0';
-	for (char *line = text, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
+static void pcicfg_free(struct pcicfg *m)
+{
+	free(m->text);
+}
+
+/* The paths of a mapping's map lines for this node in /etc/pve/mapping/pci.cfg (a section is a
+ * line with the name alone; its properties are the indented lines under it; comments end
+ * nothing), ';'-joined paths each an id; every alternative, since qemu-server takes whichever is
+ * free. -ENOENT when the mapping is not there. */
+static int mapping_paths(pt_ctx *ctx, struct pcicfg *m, const char *mapping, struct pt_strv *out)
+{
+	bool in = false, seen = false;
+
+	if (!m->read) {
+		m->read = true;
+		m->r = pt_read_in_root(ctx, "/etc/pve/mapping/pci.cfg", 1u << 20, &m->text, NULL);
+		if (node_name(ctx, m->node) < 0)
+			m->node[0] = '\0';
+	}
+	if (m->r < 0)
+		return m->r;
+	for (const char *p = m->text ? m->text : ""; *p;) {
+		size_t len = strcspn(p, "\n");
+		char line[4096];
+		snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : 0), p);
+		p += len + (p[len] == '\n');
 		line[strcspn(line, "\r")] = '\0';
 		if (line[0] == '#')
 			continue; /* a comment ends no section (pve's section config skips it) */
 		if (line[0] != ' ' && line[0] != '\t') {
-			size_t len = strlen(line);
-			while (len && (line[len - 1] == ' ' || line[len - 1] == '\t'))
-				line[--len] = '\0';
-			in = len && strcmp(line, mapping) == 0;
+			size_t n = strlen(line);
+			while (n && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+				line[--n] = '\0';
+			in = n && strcmp(line, mapping) == 0;
 			seen = seen || in;
 			continue;
 		}
-		line += strspn(line, " \t");
-		if (!in || strncmp(line, "map", 3) || (line[3] != ' ' && line[3] != '\t'))
+		const char *l = line + strspn(line, " \t");
+		if (!in || strncmp(l, "map", 3) || (l[3] != ' ' && l[3] != '\t'))
 			continue;
 		pt_props *props;
-		if (pt_props_parse(ctx, line + 4 + strspn(line + 4, " \t"), NULL, &props) < 0)
+		if (pt_props_parse(ctx, l + 4 + strspn(l + 4, " \t"), NULL, &props) < 0)
 			continue;
 		const char *n = pt_props_get(props, "node"), *path = pt_props_get(props, "path");
-		if (n && path && strcmp(n, node) == 0)
+		if (n && path && strcmp(n, m->node) == 0)
 			split_ids(path, out);
 		pt_props_free(props);
 	}
-	free(text);
 	return seen ? 0 : -ENOENT;
 }
 
@@ -317,13 +332,13 @@ static bool hostpci_key(const char *key)
 }
 
 /* The ids a hostpci line names: its host= ids, or its mapping's paths on this node. */
-static int line_ids(pt_ctx *ctx, const pt_props *props, struct pt_strv *ids, const char **mapping)
+static int line_ids(pt_ctx *ctx, struct pcicfg *m, const pt_props *props, struct pt_strv *ids, const char **mapping)
 {
 	const char *host = pt_props_get(props, "host");
 
 	*mapping = pt_props_get(props, "mapping");
 	if (*mapping)
-		return mapping_paths(ctx, *mapping, ids);
+		return mapping_paths(ctx, m, *mapping, ids);
 	split_ids(host ? host : "", ids);
 	return 0;
 }
@@ -347,16 +362,13 @@ static bool config_line(const pt_vmconf *c, size_t i, const char **key, const ch
 	return true;
 }
 
-PT_EXPORT int pt_assignment_add_vmconf(pt_assignment *a, const pt_vmconf *c)
+static int add_vmconf(pt_assignment *a, const pt_vmconf *c, struct pcicfg *cfg)
 {
 	const char *key, *value;
 	bool pending;
-	pt_ctx *ctx;
+	pt_ctx *ctx = a->e->ctx;
 	int r = 0;
 
-	if (!a)
-		return -EINVAL;
-	ctx = a->e->ctx;
 	for (size_t k = 0; r == 0 && config_line(c, k, &key, &value, &pending); k++) {
 		const char *mapping;
 		struct pt_strv ids = { 0 };
@@ -373,7 +385,7 @@ PT_EXPORT int pt_assignment_add_vmconf(pt_assignment *a, const pt_vmconf *c)
 			pt_props_free(props); /* a mediated device: the parent stays on the host */
 			continue;
 		}
-		int m = line_ids(ctx, props, &ids, &mapping);
+		int m = line_ids(ctx, cfg, props, &ids, &mapping);
 		if (mapping)
 			snprintf(source, sizeof(source), "%s%s (mapping %.40s)", pending ? "pending " : "", key, mapping);
 		if (m == -ENOENT && mapping)
@@ -397,6 +409,17 @@ PT_EXPORT int pt_assignment_add_vmconf(pt_assignment *a, const pt_vmconf *c)
 	return r;
 }
 
+PT_EXPORT int pt_assignment_add_vmconf(pt_assignment *a, const pt_vmconf *c)
+{
+	struct pcicfg cfg = { 0 };
+
+	if (!a)
+		return -EINVAL;
+	int r = add_vmconf(a, c, &cfg);
+	pcicfg_free(&cfg);
+	return r;
+}
+
 PT_EXPORT int pt_assignment_new_vm(pt_ctx *ctx, unsigned vm, unsigned flags, pt_assignment **ret)
 {
 	struct pt_strv ids = { 0 };
@@ -415,6 +438,7 @@ PT_EXPORT int pt_assignment_new_vm(pt_ctx *ctx, unsigned vm, unsigned flags, pt_
 		return r;
 	}
 	/* only what the lines name is read; a name not there is the assignment's refusal */
+	struct pcicfg cfg = { 0 };
 	const char *key, *value;
 	bool pending;
 	for (size_t k = 0; config_line(c, k, &key, &value, &pending); k++) {
@@ -423,7 +447,7 @@ PT_EXPORT int pt_assignment_new_vm(pt_ctx *ctx, unsigned vm, unsigned flags, pt_
 		if (!hostpci_key(key) || pt_props_parse(ctx, value, "host", &props) < 0)
 			continue;
 		struct pt_strv line = { 0 };
-		if (line_ids(ctx, props, &line, &mapping) == 0)
+		if (line_ids(ctx, &cfg, props, &line, &mapping) == 0)
 			for (size_t i = 0; i < line.n; i++) {
 				uint64_t key_;
 				bool slot;
@@ -444,7 +468,8 @@ PT_EXPORT int pt_assignment_new_vm(pt_ctx *ctx, unsigned vm, unsigned flags, pt_
 		pt_enum_unref(e);
 	}
 	if (r == 0)
-		r = pt_assignment_add_vmconf(a, c);
+		r = add_vmconf(a, c, &cfg);
+	pcicfg_free(&cfg);
 	pt_vmconf_free(c);
 	if (r < 0) {
 		pt_assignment_free(a);

@@ -261,7 +261,7 @@ pt_verdict pt_device_get_verdict(const pt_device *dev);
 size_t pt_device_get_flag_count(pt_device *dev);
 const char *pt_device_get_flag(pt_device *dev, size_t i);
 /* The device as the report's JSON object (README, "JSON"), on one line; to free. NULL when
- * out of memory. */
+ * out of memory. Its passthrough set is its group's (pt_group_to_json), not repeated. */
 char *pt_device_to_json(pt_device *dev);
 /* len bytes as text that may reach a terminal, a log or JSON: valid UTF-8 without control
  * characters (C0, DEL, C1), every other byte written "\xNN"; to free, NULL without memory. The

@@ -54,7 +54,6 @@ static int push_iter(lua_State *L, pt_enum *e, int kind)
 }
 
 static pt_device *virtfn_at(const void *d, size_t i) { return pt_device_get_virtfn(d, i); }
-static pt_device *set_member_at(const void *d, size_t i) { return pt_device_get_set_member(d, i); }
 static pt_device *group_device_at(const void *g, size_t i) { return pt_group_get_device(g, i); }
 static pt_device *group_set_member_at(const void *g, size_t i) { return pt_group_get_set_member(g, i); }
 
@@ -379,7 +378,8 @@ static int dev_bars(lua_State *L)
 /*
  * dev:fields(): every attribute at once as a plain table, shaped as the JSON report has it:
  * ids as hex strings ("10de", class "030000"), devices as addresses, absent ones nil. One
- * call instead of thirty for reports over thousands of functions.
+ * call instead of thirty for reports over thousands of functions. The passthrough set is the
+ * group's (g:fields()), not repeated for each member.
  */
 static int dev_fields(lua_State *L)
 {
@@ -424,7 +424,6 @@ static int dev_fields(lua_State *L)
 	pt_lua_set_integer(L, "sriov_totalvfs", pt_device_get_sriov_totalvfs(d));
 	pt_lua_set_string(L, "verdict", pt_verdict_to_string(pt_device_get_verdict(d)));
 	pt_lua_set_string(L, "critical", pt_device_get_critical_reason(d));
-	pt_lua_set_addresses(L, "passthrough_set", pt_device_get_set_size(d), set_member_at, d);
 	lua_createtable(L, 6, 0);
 	for (unsigned i = 0; i < 6; i++) {
 		lua_pushinteger(L, (lua_Integer)pt_device_get_bar_size(d, i));

@@ -42,13 +42,26 @@ local VERDICT_TEXT = {
   shared = "shared: passes only with ",
 }
 
+-- The other members of a set named with each device, at most this many: a group of thousands
+-- (a switch without ACS full of VFs) would make the report grow with the square of its size.
+local NAMED_MEMBERS = 8
+
+-- sets: group number -> that group's passthrough set (addresses), read once a group;
 -- inv: the snapshot, for the names of the devices a shared set brings along
-local function verdict_text(d, inv)
+local function verdict_text(d, sets, inv)
   local text = VERDICT_TEXT[d.verdict]
   if d.verdict == "with-companions" or d.verdict == "shared" then
+    local set = sets[d.iommu_group]
+    if not set then
+      set = inv:group(d.iommu_group):fields().passthrough_set
+      sets[d.iommu_group] = set
+    end
     local others = {}
-    for _, a in ipairs(d.passthrough_set) do
-      if a ~= d.address then
+    for _, a in ipairs(set) do
+      if a ~= d.address and #others == NAMED_MEMBERS then
+        others[#others + 1] = string.format("and %d more of group %d", #set - 1 - NAMED_MEMBERS, d.iommu_group)
+        break
+      elseif a ~= d.address then
         local o = d.verdict == "shared" and inv:device(a)
         local name = o and (o.device_name or o.class_name)
         others[#others + 1] = name and string.format("%s (%s)", a, name) or a
@@ -60,16 +73,17 @@ local function verdict_text(d, inv)
 end
 
 -- Two lines a device: what it is (as lspci -nn says it), then what passing it through means.
-local function device_lines(d, inv)
+local function device_lines(d, sets, inv)
   local flags = d.flags
   local class = d.class and string.format("%s [%s]", d.class_name or "Class", d.class:sub(1, 4))
     or "class unknown"
   return string.format("  %s  %s: %s [%s:%s]\n  %s  driver %s; %s%s", d.address, class,
     name_of(d), d.vendor_id, d.device_id, string.rep(" ", #d.address),
-    d.driver or "none", verdict_text(d, inv), #flags > 0 and "; " .. table.concat(flags, ", ") or "")
+    d.driver or "none", verdict_text(d, sets, inv), #flags > 0 and "; " .. table.concat(flags, ", ") or "")
 end
 
 local function print_text(inv, selected, root, groups)
+  local sets = {}
   print(string.format("Host %s: %d PCI devices, IOMMU %s", root, inv:count(),
     inv:has_iommu() and ("on, " .. inv:group_count() .. " groups") or "off"))
   local by_group, ungrouped = {}, {}
@@ -85,13 +99,13 @@ local function print_text(inv, selected, root, groups)
     local type = inv:group(n).type
     print(string.format("\nIOMMU group %d%s", n, type and " (" .. type .. ")" or ""))
     for _, d in ipairs(by_group[n]) do
-      print(device_lines(d, inv))
+      print(device_lines(d, sets, inv))
       if d.explanation then print(explanation_lines(d.explanation)) end
     end
   end
   if #ungrouped > 0 then
     print("\nNot in an IOMMU group")
-    for _, d in ipairs(ungrouped) do print(device_lines(d, inv)) end
+    for _, d in ipairs(ungrouped) do print(device_lines(d, sets, inv)) end
   end
 end
 

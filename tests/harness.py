@@ -80,8 +80,17 @@ def ptlua(args, root=None, check=0, valgrind=False):
 
 
 def report_json(root, *args):
+    """The JSON report; each device given its "passthrough_set" from its group, as a reader
+    of the report finds it (the report lists a set once, with the group)."""
     p = ptlua(["scripts/report.lua", "--json", *args], root=root)
-    return json.loads(p.stdout)
+    r = json.loads(p.stdout)
+    sets = {g["number"]: g["passthrough_set"] for g in r.get("groups", [])}
+    for d in r.get("devices", []):
+        if "passthrough_set" in d:
+            raise AssertionError(f"{d['address']}: a device object repeats its group's set")
+        passes = d["verdict"] in ("isolated", "with-companions", "shared")
+        d["passthrough_set"] = sets[d["iommu_group"]] if passes else []
+    return r
 
 
 def eq(got, want, what):

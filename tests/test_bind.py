@@ -4,7 +4,7 @@ import json
 import os
 import subprocess
 
-from harness import (CC_SAN, TOP, build_listing, build_spec, contains, eq, listing_devices, ptlua, ptlua_emu,
+from harness import (CC_SAN, TOP, build_listing, build_spec, contains, eq, listing_devices, ptlua, ptlua_emu, report_json,
                      run, snapshot, test, tree_diff, kemu_env, PTLUA)
 import mkfixture
 
@@ -398,7 +398,7 @@ def bind_round_trip_every_listing(tmp):
                 d["driver"] = "snd_hda_intel"
         root = os.path.join(tmp, name)
         mkfixture.build(devices, root, host=[["driver", "vfio-pci"]])
-        report = json.loads(ptlua(["scripts/report.lua", "--json", "--class", "gpu"], root=root).stdout)
+        report = report_json(root, "--class", "gpu")
         before = snapshot(root)
         for gpu in report["devices"]:
             if gpu["verdict"] not in ("isolated", "with-companions"):

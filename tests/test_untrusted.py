@@ -321,3 +321,30 @@ def untrusted_vm_config_sections_as_qemu_server_reads_them(tmp):
         contains(p.stdout, f"refused: {source}: 0000:01:00.0: refused: boot VGA device", str(vm))
     p = run([PTLUA, "--root", root, "scripts/lint.lua", "--vm", "100"], cwd=TOP, check=1)
     contains(p.stdout, "100 pending hostpci0: 0000:01:00.0: refused: boot VGA device", "lint names the pending line")
+
+
+def one_big_group(tmp, functions):
+    """A root port without ACS and `functions` NIC functions behind it, all in group 1."""
+    lines = ["0000:00:00.0 8086:1234 060000 group=0",
+             "0000:00:01.0 8086:1235 060400 group=1 pcie=root acs=none driver=pcieport"]
+    for i in range(functions):
+        bus, slot, fn = 1 + i // 256, i // 8 % 32, i % 8
+        lines.append(f"0000:{bus:02x}:{slot:02x}.{fn} 8086:10fb 020000 group=1 parent=0000:00:01.0 driver=ixgbe")
+    return build_spec("\n".join(lines), os.path.join(tmp, f"group{functions}"))
+
+
+@test(timeout=180)
+def untrusted_report_linear_in_a_groups_size(tmp):
+    # Sizes, not times: a report that names every member's set with every member grows four
+    # times when the group doubles; a linear one twice.
+    sizes = {}
+    for n in (400, 800):
+        root = one_big_group(tmp, n)
+        for mode in (["--json"], ["--json", "--explain"], []):
+            p = run([PTLUA, "--root", root, "scripts/report.lua", *mode], cwd=TOP)
+            sizes.setdefault(" ".join(mode) or "text", []).append(len(p.stdout))
+    for mode, (small, big) in sizes.items():
+        if not 1.8 < big / small < 2.2:
+            raise AssertionError(f"report {mode}: {small} bytes for 400 functions, {big} for 800")
+    text = run([PTLUA, "--root", root, "scripts/report.lua"], cwd=TOP).stdout
+    contains(text, "and 791 more of group 1", "a shared device names 8 others and counts the rest")

@@ -408,7 +408,8 @@ static char *device_json(pt_device *dev, const pt_explain *x)
 	str(&o, "driver_override", dev->override);
 	integer(&o, "iommu_group", dev->group ? dev->group->number : 0, dev->group != NULL);
 	str(&o, "verdict", pt_verdict_to_string(dev->verdict));
-	addresses(&o, "passthrough_set", dev->set, dev->n_set);
+	/* The passthrough set is the group's ("groups"): listed with each member, a report would
+	 * grow with the square of a group's size. */
 	boolean(&o, "bridge", pt_device_is_bridge(dev));
 	integer(&o, "header_type", dev->header_type, dev->header_type >= 0);
 	boolean(&o, "multifunction", pt_device_is_multifunction(dev));

@@ -12,8 +12,8 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share/libpt
-LUADIR = $(DATADIR)/lua
-SCRIPTDIR = $(DATADIR)/scripts
+LUADIR ?= $(DATADIR)/lua
+SCRIPTDIR ?= $(DATADIR)/scripts
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MANDIR ?= $(PREFIX)/share/man
 LUA_CMOD_DIR ?= $(LIBDIR)/lua/5.4
@@ -37,7 +37,7 @@ endif
 
 PT_CFLAGS = -std=gnu11 -pthread -Wall -Wextra -Wno-unused-parameter -fPIC -fvisibility=hidden -Iinclude -Ilibpt \
 	$(shell $(PKG_CONFIG) --cflags mount 2>/dev/null)
-PT_CPPFLAGS = -D_GNU_SOURCE -DPT_LUADIR='"$(LUADIR)"'
+PT_CPPFLAGS = -D_GNU_SOURCE -DPT_LUADIR='"$(LUADIR)"' -DPT_SCRIPTDIR='"$(SCRIPTDIR)"'
 
 ifeq ($(V),1)
 Q =
@@ -88,9 +88,10 @@ build/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h include/libpt.h build/c
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(LUA_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-# The installed module directory is compiled into the set-up: rebuild it when PREFIX changes.
+# The installed module and recipe directories are compiled into the set-up: rebuild it when
+# PREFIX changes.
 build/luadir: FORCE | build
-	@echo '$(LUADIR)' | cmp -s - $@ || echo '$(LUADIR)' > $@
+	@echo '$(LUADIR) $(SCRIPTDIR)' | cmp -s - $@ || echo '$(LUADIR) $(SCRIPTDIR)' > $@
 
 build/lua-setup.o: build/luadir
 
@@ -201,7 +202,12 @@ install: all
 		./lua/ptlua --trusted lua/luac.lua lua/pt/$$m $(DESTDIR)$(LUADIR)/pt/$${m%.lua}.luac \
 			$(LUADIR)/pt/$$m $$([ $$m = recipe.lua ] && echo strip) || exit 1; \
 		chmod 0644 $(DESTDIR)$(LUADIR)/pt/$${m%.lua}.luac; done
-	install -m 0644 $(SCRIPTS) $(DESTDIR)$(SCRIPTDIR)/
+	# Recipes executable, their shebang the installed ptlua's absolute path: Proxmox runs a
+	# hookscript only when it is executable, under PATH=/sbin:/bin:/usr/sbin:/usr/bin, where
+	# "env ptlua" finds nothing in /usr/local/bin.
+	for s in $(notdir $(SCRIPTS)); do \
+		sed -e '1s|^#!/usr/bin/env ptlua$$|#!$(BINDIR)/ptlua|' scripts/$$s > $(DESTDIR)$(SCRIPTDIR)/$$s \
+			&& chmod 0755 $(DESTDIR)$(SCRIPTDIR)/$$s || exit 1; done
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
 	for u in $(notdir $(UNITS)); do \
 		sed -e 's|@BINDIR@|$(BINDIR)|' -e 's|@SCRIPTDIR@|$(SCRIPTDIR)|' scripts/$$u \

@@ -24,6 +24,8 @@
 #define ZPOOL_KEY "pt.zpool"
 #define SYSTEMCTL_KEY "pt.systemctl"
 #define LOADING_KEY "pt.loading"
+/* ptlua's set-up (setup.c): {recipes = the bundled recipes' directory, interpreter = its path} */
+#define PT_SETUP_KEY "pt.setup"
 
 /* Every userdata holds one reference; closing drops it, later use raises. */
 typedef struct { void *p; } box;

@@ -21,6 +21,13 @@ static int pt_lua_loading(lua_State *L)
 	return 0;
 }
 
+/* pt._setup(): ptlua's {recipes = DIR, interpreter = PATH}, nil under another interpreter. */
+static int pt_lua_setup_info(lua_State *L)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, PT_SETUP_KEY);
+	return 1;
+}
+
 /* pt.vmid_valid(n): the one check of a VM id (pt_vmid_is_valid). */
 static int pt_lua_vmid_valid(lua_State *L)
 {
@@ -131,7 +138,7 @@ static int pt_lua_root(lua_State *L)
 /* Exported from pt.so for require "pt" in the system's Lua. */
 __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 {
-	static const luaL_Reg funcs[] = { { "root", pt_lua_root }, { "_loading", pt_lua_loading },
+	static const luaL_Reg funcs[] = { { "root", pt_lua_root }, { "_loading", pt_lua_loading }, { "_setup", pt_lua_setup_info },
 					  { "vmid_valid", pt_lua_vmid_valid }, { "slot", pt_lua_slot },
 					  { "vmid", pt_lua_vmid }, { "pci_id", pt_lua_pci_id }, { "clean", pt_lua_clean },
 					  { "host", pt_lua_host }, { "iommu_params", pt_lua_iommu_params },

@@ -14,10 +14,13 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "pt-lua.h"
+#include "pt-lua-private.h"
 
 #ifndef PT_LUADIR
 #define PT_LUADIR "/usr/local/share/libpt/lua"
+#endif
+#ifndef PT_SCRIPTDIR
+#define PT_SCRIPTDIR "/usr/local/share/libpt/scripts"
 #endif
 
 /*
@@ -55,17 +58,24 @@ static int bytecode_searcher(lua_State *L)
 	return 2;
 }
 
-/* The bundled modules: lua/ beside the binary in the build tree, share/libpt/lua beside an
- * installed bin/ (wherever PREFIX put it), else the directory fixed at build time. */
+/* The bundled modules and recipes: lua/ and scripts/ beside the binary in the build tree,
+ * share/libpt/{lua,scripts} beside an installed bin/ (wherever PREFIX put it), else the
+ * directories fixed at build time. The recipes' directory and the interpreter's own path go to
+ * the registry (PT_SETUP_KEY) for pt.recipe: recipes by name, hookscript snippets' shebang. */
 static void set_paths(lua_State *L)
 {
 	static const char *const beside[] = { "%s/pt/recipe.lua", "%s/../share/libpt/lua/pt/recipe.lua" };
+	static const char *const recipes_beside[] = { "%s/../scripts", "%s/../share/libpt/scripts" };
 	char exe[PATH_MAX], probe[PATH_MAX + 64];
 	const char *dir = PT_LUADIR, *suffix = "";
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int found = -1;
 
+	lua_createtable(L, 0, 2);
 	if (n > 0) {
 		exe[n] = '\0';
+		lua_pushstring(L, exe);
+		lua_setfield(L, -2, "interpreter");
 		char *slash = strrchr(exe, '/');
 		if (slash)
 			*slash = '\0';
@@ -74,10 +84,17 @@ static void set_paths(lua_State *L)
 			if (access(probe, R_OK) == 0) {
 				dir = exe;
 				suffix = i ? "/../share/libpt/lua" : "";
+				found = i;
 				break;
 			}
 		}
 	}
+	if (found >= 0)
+		lua_pushfstring(L, recipes_beside[found], exe);
+	else
+		lua_pushstring(L, PT_SCRIPTDIR);
+	lua_setfield(L, -2, "recipes");
+	lua_setfield(L, LUA_REGISTRYINDEX, PT_SETUP_KEY);
 	lua_getglobal(L, "package");
 	lua_pushfstring(L, "%s%s/?.lua;%s%s/?/init.lua", dir, suffix, dir, suffix);
 	lua_setfield(L, -2, "path");

@@ -243,7 +243,9 @@ function M.sandbox(output)
   local pt_hide = copy(PT_HIDDEN)
   local pt = readonly(setmetatable({
     warn = function(...) output.warn(table.concat({ ... }, " ")) end,
-  }, { __index = function(_, k) if not pt_hide[k] then return real_pt[k] end end }), pt_hide)
+  }, { __index = function(_, k)
+    if not pt_hide[k] and not (type(k) == "string" and k:sub(1, 1) == "_") then return real_pt[k] end
+  end }), pt_hide)
   -- a bound once exceeded is raised again past every pcall of the recipe's
   local function rethrow(...)
     local why = real_pt._exceeded()

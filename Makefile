@@ -59,7 +59,7 @@ LUA_OBJ = build/lua-pt.o build/lua-common.o build/lua-inventory.o build/lua-acti
 SONAME = libpt.so.$(ABI_MAJOR)
 SHLIB = libpt.so.$(VERSION)
 
-LUA_MODULES = lua/pt/recipe.lua lua/pt/proxmox.lua lua/pt/libvirt.lua lua/pt/qemu.lua lua/pt/persist.lua lua/pt/topology.lua lua/pt/passthrough.lua lua/pt/usb.lua lua/pt/cluster.lua
+LUA_MODULES = lua/pt/recipe.lua lua/pt/snippet.lua lua/pt/proxmox.lua lua/pt/libvirt.lua lua/pt/qemu.lua lua/pt/persist.lua lua/pt/topology.lua lua/pt/passthrough.lua lua/pt/usb.lua lua/pt/cluster.lua
 LUA_BYTECODE = $(LUA_MODULES:.lua=.luac)
 SCRIPTS = $(wildcard scripts/*.lua)
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -69,6 +69,9 @@ UNITS = $(wildcard scripts/*.service scripts/*.timer)
 BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev libkmod-dev libudev-dev libjansson-dev libmount-dev libusb-1.0-0-dev udev pciutils pci.ids
 DEMO_DEPS = python3
 CHECK_DEPS = clang libclang-rt-14-dev strace python3 valgrind lua5.4 time kmod graphviz qemu-system-x86 busybox-static cpio umockdev gir1.2-umockdev-1.0 python3-gi libvirt-clients
+# make deb: Debian's packaging tools; make check tests the packages (tests/test_deb.py).
+DEB_DEPS = build-essential debhelper devscripts lintian
+CHECK_DEPS += $(DEB_DEPS)
 
 all: $(SHLIB) $(SONAME) libpt.so libpt.a libpt-lua.a lua/pt.so lua/ptlua $(LUA_BYTECODE) libpt.pc
 
@@ -223,6 +226,24 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(notdir $(UNITS)))
 	-rmdir $(DESTDIR)$(LUADIR)/pt $(DESTDIR)$(LUADIR) $(DESTDIR)$(SCRIPTDIR) $(DESTDIR)$(DATADIR) 2>/dev/null
 
+# make deb: the Debian packages libpt0, libpt-dev, lua-pt and ptlua (debian/), built from a copy
+# of the working tree's files (tracked ones with their edits, and new ones git does not ignore)
+# in build/deb/libpt-$(VERSION), so the build tree here is left alone; the .deb files go to build/deb.
+DEB_DIR = build/deb
+DEB_PARALLEL ?= 2
+
+deps-deb:
+	$(call install_deps,$(BUILD_DEPS) $(DEB_DEPS))
+
+deb: deps-deb
+	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/libpt-$(VERSION)
+	$(Q)git ls-files -z --cached --others --exclude-standard \
+		| while IFS= read -r -d '' f; do [ -e "$$f" ] && printf '%s\0' "$$f"; done \
+		| xargs -0 cp -P --parents -t $(DEB_DIR)/libpt-$(VERSION)
+	$(Q)cd $(DEB_DIR)/libpt-$(VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		dpkg-buildpackage -us -uc -b -J$(DEB_PARALLEL)
+	$(Q)ls $(DEB_DIR)/*.deb
+
 clean:
 	rm -rf build libpt.so* libpt.a libpt-lua.a libpt.pc lua/pt.so lua/ptlua $(LUA_BYTECODE)
 
@@ -261,4 +282,4 @@ fuzz: deps-check $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 		[ $${PIPESTATUS[0]} = 0 ] || { echo "fuzz $$t: a crash, saved under build/fuzz/"; exit 1; }; \
 	done
 
-.PHONY: FORCE all demo check bench install uninstall clean deps-demo deps-check fuzz
+.PHONY: FORCE all demo check bench install uninstall clean deps-demo deps-check fuzz deb deps-deb

@@ -500,11 +500,36 @@ size_t pt_txn_get_hold_count(const pt_txn *t);
  */
 #define PT_WRITE_BACKUP 1u
 #define PT_WRITE_MKDIR 2u /* the file's own directory made when missing (not the ones above) */
+#define PT_WRITE_EXECUTABLE 4u /* mode 0755 (a replaced file keeps its owner, gains x bits) */
 int pt_ctx_write_file(pt_ctx *ctx, const char *path, const char *content, unsigned flags,
 		      char **backup_ret);
 /* The same for data of any bytes. */
 int pt_ctx_write_data(pt_ctx *ctx, const char *path, const void *content, size_t len, unsigned flags,
 		      char **backup_ret);
+
+/*
+ * Proxmox hookscripts. pt_pve_snippets_dir: where a storage keeps snippets
+ * ("/var/lib/vz/snippets" for `local`), from /etc/pve/storage.cfg under the root; a storage with
+ * files (dir, nfs, cifs, cephfs, btrfs), enabled, on this node, whose content lists `snippets`,
+ * else -ENOENT or -EINVAL with the message saying how to enable it (pvesm set); to free.
+ *
+ * pt_pve_set_hookscript: text written executable as NAME in STORAGE's snippets, then the VM's
+ * hookscript set with `qm set VM --hookscript STORAGE:snippets/NAME` (qm NULL: /usr/sbin/qm on
+ * "/", none under another root), under a 60 s timeout: Proxmox writes VM configs under its own
+ * lock, libpt never edits one. A VM with another hookscript is refused (-EEXIST) without
+ * PT_HOOKSCRIPT_REPLACE. PT_HOOKSCRIPT_REMOVE deletes the VM's hookscript when it is this one
+ * and removes the snippet. *steps_ret (to free) gets the writes and commands, one a line, done
+ * or, with PT_HOOKSCRIPT_DRY_RUN, that would be done. Returns 0, PT_HOOKSCRIPT_BY_HAND when qm
+ * is absent (the snippet is written; the qm command, in the steps, is the admin's to run), or
+ * -errno with the message: the VM without a config here, qm's exit status and words.
+ */
+int pt_pve_snippets_dir(pt_ctx *ctx, const char *storage, char **dir_ret);
+#define PT_HOOKSCRIPT_DRY_RUN 1u
+#define PT_HOOKSCRIPT_REMOVE 2u
+#define PT_HOOKSCRIPT_REPLACE 4u
+#define PT_HOOKSCRIPT_BY_HAND 1
+int pt_pve_set_hookscript(pt_ctx *ctx, unsigned vm, const char *storage, const char *name,
+			  const char *text, const char *qm, unsigned flags, char **steps_ret);
 
 /*
  * USB devices of the snapshot (read on first use): port path ("1-2.3"), ids, the kernel's

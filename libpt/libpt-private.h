@@ -54,6 +54,9 @@ void pt_log(pt_ctx *ctx, int priority, const char *file, int line, const char *f
 #define pt_debug(ctx, ...) pt_log(ctx, LOG_DEBUG, __FILE__, __LINE__, __func__, __VA_ARGS__)
 /* Records the message as the context's last error, logs it, and returns err (< 0). */
 int pt_fail(pt_ctx *ctx, int err, const char *format, ...) PT_PRINTF(3, 4);
+/* host.c: this node's name as Proxmox knows it (/etc/hostname's first label, under the root;
+ * the host name on "/"): 0, or -ENOENT. */
+int pt_node_self_name(pt_ctx *ctx, char name[256]);
 /* 0, or -EINVAL naming the VM id (pt_vmid_is_valid). */
 int pt_check_vmid(pt_ctx *ctx, long long vm);
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Transactions (pt.bind, pt.restore) and host configuration files (pt.write_file). */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -336,7 +337,61 @@ static int pt_lua_hand_over_console(lua_State *L)
 	return n;
 }
 
+/*
+ * pt.set_hookscript{vm = N, storage = ID, name = FILE, text = SNIPPET, qm = PROGRAM, dry_run,
+ * remove, replace}: pt_pve_set_hookscript. Returns the steps (a list of lines) and true when
+ * qm is absent and its command is left to the admin; nil, message, errno on failure.
+ */
+static int pt_lua_set_hookscript(lua_State *L)
+{
+	static const char *const bools[] = { "dry_run", "remove", "replace" };
+	static const unsigned flag[] = { PT_HOOKSCRIPT_DRY_RUN, PT_HOOKSCRIPT_REMOVE, PT_HOOKSCRIPT_REPLACE };
+	unsigned flags = 0;
+	char *steps = NULL;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_getfield(L, 1, "vm");
+	lua_Integer vm = luaL_checkinteger(L, -1);
+	lua_getfield(L, 1, "storage");
+	const char *storage = luaL_checkstring(L, -1);
+	lua_getfield(L, 1, "name");
+	const char *name = luaL_checkstring(L, -1);
+	lua_getfield(L, 1, "text");
+	const char *text = luaL_optstring(L, -1, NULL);
+	lua_getfield(L, 1, "qm");
+	const char *qm = luaL_optstring(L, -1, NULL);
+	for (int i = 0; i < 3; i++) {
+		lua_getfield(L, 1, bools[i]);
+		flags |= lua_toboolean(L, -1) ? flag[i] : 0;
+		lua_pop(L, 1);
+	}
+	if (!(flags & PT_HOOKSCRIPT_DRY_RUN))
+		pt_lua_check_action(L, "pt.set_hookscript");
+	if (vm < 0 || vm > UINT_MAX)
+		return luaL_argerror(L, 1, "vm: not a VM id");
+	pt_ctx *ctx = pt_lua_root_context(L);
+	if (!ctx)
+		return lua_error(L);
+	int r = pt_pve_set_hookscript(ctx, (unsigned)vm, storage, name, text, qm, flags, &steps);
+	if (r < 0) {
+		int n = pt_lua_fail(L, r, pt_ctx_last_error(ctx));
+		pt_ctx_unref(ctx);
+		return n;
+	}
+	pt_ctx_unref(ctx);
+	lua_newtable(L);
+	for (char *line = steps, *end; line && *line; line = end + 1) {
+		end = strchr(line, '\n');
+		lua_pushlstring(L, line, (size_t)(end - line));
+		lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+	}
+	free(steps);
+	lua_pushboolean(L, r == PT_HOOKSCRIPT_BY_HAND);
+	return 2;
+}
+
 const luaL_Reg pt_lua_actions_funcs[] = {
+	{ "set_hookscript", pt_lua_set_hookscript },
 	{ "hand_over_console", pt_lua_hand_over_console },
 	{ "bind", pt_lua_bind },
 	{ "restore", pt_lua_restore },

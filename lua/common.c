@@ -191,8 +191,9 @@ void pt_lua_check_action(lua_State *L, const char *what)
 	bool loading = lua_toboolean(L, -1);
 	lua_pop(L, 1);
 	if (loading)
-		luaL_error(L, "%s: refused while the recipe loads (actions run in run and the hookscript "
-			   "phases)", what);
+		luaL_error(L, "%s: refused at a script's top level, in --check and --describe (actions run "
+			   "in a recipe's run() or a hookscript phase; run your own script with ptlua --trusted)",
+			   what);
 }
 
 pt_ctx *pt_lua_root_context(lua_State *L)

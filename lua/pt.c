@@ -7,8 +7,12 @@
  * monitor), rom.c (option ROMs), mdev.c (mediated devices), emit.c (VM configuration and the
  * emitters); what the parts share is in common.c, and no part calls another.
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "pt-lua-private.h"
 
@@ -25,6 +29,48 @@ static int pt_lua_loading(lua_State *L)
 static int pt_lua_setup_info(lua_State *L)
 {
 	lua_getfield(L, LUA_REGISTRYINDEX, PT_SETUP_KEY);
+	return 1;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* pt._recipe_files(dir): the recipes of a directory, "NAME.lua" regular files (links
+ * followed), sorted; {} when it cannot be read. For pt.recipe: recipes by name, ptlua --list. */
+static int pt_lua_recipe_files(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	DIR *dir = opendir(path);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0;
+	struct stat st;
+
+	while (dir && (de = readdir(dir))) {
+		size_t len = strlen(de->d_name);
+		if (len <= 4 || de->d_name[0] == '.' || strcmp(de->d_name + len - 4, ".lua") != 0 ||
+		    fstatat(dirfd(dir), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		char **more = realloc(names, (n + 1) * sizeof(*names));
+		if (!more)
+			break;
+		names = more;
+		if (!(names[n] = strdup(de->d_name)))
+			break;
+		n++;
+	}
+	if (dir)
+		closedir(dir);
+	qsort(names, n, sizeof(*names), compare_strings);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, names[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+		free(names[i]);
+	}
+	free(names);
 	return 1;
 }
 
@@ -139,6 +185,7 @@ static int pt_lua_root(lua_State *L)
 __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 {
 	static const luaL_Reg funcs[] = { { "root", pt_lua_root }, { "_loading", pt_lua_loading }, { "_setup", pt_lua_setup_info },
+					  { "_recipe_files", pt_lua_recipe_files },
 					  { "vmid_valid", pt_lua_vmid_valid }, { "slot", pt_lua_slot },
 					  { "vmid", pt_lua_vmid }, { "pci_id", pt_lua_pci_id }, { "clean", pt_lua_clean },
 					  { "host", pt_lua_host }, { "iommu_params", pt_lua_iommu_params },

@@ -4,7 +4,8 @@
  *
  *   ptlua [--root DIR] [--zpool PROGRAM] [--systemctl PROGRAM] [-v] [--trusted]
  *         [--cpu-seconds N] [--memory-mib N] [--output-kib N] SCRIPT [ARGS...]
- *   ptlua --describe SCRIPT | --check SCRIPT...
+ *   ptlua --describe SCRIPT | --check SCRIPT... | --list
+ *   ptlua hookscript --vm VMID --recipe NAME [RECIPE OPTIONS...]
  *
  * It runs as root from Proxmox hookscripts, so the environment does not steer it: LUA_INIT,
  * LUA_PATH and LUA_CPATH are ignored and the bundled modules are found next to the binary
@@ -30,6 +31,10 @@ static void usage(void)
 	fprintf(stderr, "usage: %s [--root DIR] [--zpool PROGRAM] [--systemctl PROGRAM] [-v] [--trusted] SCRIPT [ARGS...]\n"
 			"       %s --describe SCRIPT\n"
 			"       %s --check SCRIPT...\n"
+			"       %s --list\n"
+			"       %s hookscript --vm VMID --recipe NAME [RECIPE OPTIONS...] [--storage ID]\n"
+			"  SCRIPT        a path, or a recipe's name: the admin's in /etc/libpt/recipes, then the\n"
+			"                bundled ones (ptlua --list)\n"
 			"  --root DIR    read /sys, /proc, /dev, /run and /etc under DIR\n"
 			"  --zpool PROGRAM  the zpool that says a ZFS pool's disks (default /usr/sbin/zpool)\n"
 			"  --systemctl PROGRAM  the systemctl that stops and starts the display manager\n"
@@ -42,8 +47,9 @@ static void usage(void)
 			"                120 s, 1024 MiB, 1048576 KiB)\n"
 			"  --describe    print a recipe's help\n"
 			"  --check       check recipes without running them\n"
+			"  --list        list the recipes by name, each with its description\n"
 			"A recipe run as SCRIPT VMID PHASE is a Proxmox hookscript.\n",
-		progname, progname, progname);
+		progname, progname, progname, progname, progname);
 }
 
 static int msghandler(lua_State *L)
@@ -62,7 +68,7 @@ static int msghandler(lua_State *L)
 /* arg[0] is the script, arg[1..] its arguments, arg[-1..] ptlua and its options. */
 static void set_arg(lua_State *L, char **argv, int argc, int script)
 {
-	lua_createtable(L, argc - script - 1, script + 1);
+	lua_createtable(L, argc - script - 1 > 0 ? argc - script - 1 : 0, script + 1);
 	for (int i = 0; i < argc; i++) {
 		lua_pushstring(L, argv[i]);
 		lua_rawseti(L, -2, i - script);
@@ -169,6 +175,8 @@ int main(int argc, char **argv)
 			a.mode = "describe";
 		else if (strcmp(argv[i], "--check") == 0)
 			a.mode = "check";
+		else if (strcmp(argv[i], "--list") == 0)
+			a.mode = "list";
 		else if (strcmp(argv[i], "--trusted") == 0)
 			a.trusted = 1;
 		else if (strcmp(argv[i], "--zpool") == 0 && i + 1 < argc)
@@ -203,7 +211,7 @@ int main(int argc, char **argv)
 		} else
 			break;
 	}
-	if (i >= argc) {
+	if (i >= argc && strcmp(a.mode, "list") != 0) {
 		usage();
 		return 2;
 	}

@@ -159,7 +159,8 @@ driver vfio-pci
         p = subprocess.run([f"{TOP}/lua/ptlua", "--root", root, *mode, acting], capture_output=True,
                            text=True, env=kemu_env(root), cwd=TOP)
         assert p.returncode != 0, (mode, p.stdout, p.stderr)
-        contains(p.stdout + p.stderr, "commit: refused while the recipe loads", " ".join(mode) or "run")
+        contains(p.stdout + p.stderr, "commit: refused at a script's top level", " ".join(mode) or "run")
+        contains(p.stdout + p.stderr, "run your own script with ptlua --trusted", "says what to do")
     from harness import tree_diff
     eq(tree_diff(before, snapshot(root)), [], "nothing written")
 

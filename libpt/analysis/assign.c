@@ -246,27 +246,6 @@ static void split_ids(const char *list, struct pt_strv *out)
 	}
 }
 
-/* This node's name as Proxmox knows it: /etc/hostname's first label, under the root. */
-static int node_name(pt_ctx *ctx, char name[256])
-{
-	char *text = NULL;
-	size_t len;
-	int r = pt_read_in_root(ctx, "/etc/hostname", 4096, &text, &len);
-
-	name[0] = '\0';
-	if (r == 0 && text) {
-		size_t n = strcspn(text + strspn(text, " \t\n"), ". \t\n");
-		if (n > 0 && n < 256)
-			memcpy(name, text + strspn(text, " \t\n"), n), name[n] = '\0';
-	}
-	free(text);
-	if (!name[0] && ctx->root[0] == '\0' && gethostname(name, 256) == 0) {
-		name[255] = '\0';
-		name[strcspn(name, ".")] = '\0';
-	}
-	return name[0] ? 0 : -ENOENT;
-}
-
 /* /etc/pve/mapping/pci.cfg and this node's name, read once for all the lines of a config. */
 struct pcicfg {
 	bool read;
@@ -291,7 +270,7 @@ static int mapping_paths(pt_ctx *ctx, struct pcicfg *m, const char *mapping, str
 	if (!m->read) {
 		m->read = true;
 		m->r = pt_read_in_root(ctx, "/etc/pve/mapping/pci.cfg", 1u << 20, &m->text, NULL);
-		if (node_name(ctx, m->node) < 0)
+		if (pt_node_self_name(ctx, m->node) < 0)
 			m->node[0] = '\0';
 	}
 	if (m->r < 0)

@@ -135,7 +135,9 @@ PT_EXPORT int pt_ctx_write_data(pt_ctx *ctx, const char *path, const void *conte
 		close(dir);
 		return pt_fail(ctx, r, "%s%s: backing it up: %s", ctx->root, path, strerror(-r));
 	}
-	r = pt_write_atomic(dir, name, content, len, 0644, exists ? &st : NULL);
+	if (exists && (flags & PT_WRITE_EXECUTABLE))
+		st.st_mode |= 0111;
+	r = pt_write_atomic(dir, name, content, len, flags & PT_WRITE_EXECUTABLE ? 0755 : 0644, exists ? &st : NULL);
 	close(dir);
 	if (r < 0)
 		return pt_fail(ctx, r, "%s%s: %s", ctx->root, path, strerror(-r));

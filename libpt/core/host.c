@@ -5,7 +5,9 @@
  * loader that reads them (systemd-boot through /etc/kernel/cmdline, else GRUB), and the kernel
  * command line (/proc/cmdline). Read under the root on first use and kept in the context.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -56,4 +58,25 @@ const char *pt_host_cmdline(pt_ctx *ctx)
 		ctx->cmdline = strdup(line);
 	}
 	return ctx->cmdline ? ctx->cmdline : "";
+}
+
+/* This node's name as Proxmox knows it: /etc/hostname's first label, under the root. */
+int pt_node_self_name(pt_ctx *ctx, char name[256])
+{
+	char *text = NULL;
+	size_t len;
+	int r = pt_read_in_root(ctx, "/etc/hostname", 4096, &text, &len);
+
+	name[0] = '\0';
+	if (r == 0 && text) {
+		size_t n = strcspn(text + strspn(text, " \t\n"), ". \t\n");
+		if (n > 0 && n < 256)
+			memcpy(name, text + strspn(text, " \t\n"), n), name[n] = '\0';
+	}
+	free(text);
+	if (!name[0] && ctx->root[0] == '\0' && gethostname(name, 256) == 0) {
+		name[255] = '\0';
+		name[strcspn(name, ".")] = '\0';
+	}
+	return name[0] ? 0 : -ENOENT;
 }

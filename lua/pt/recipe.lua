@@ -224,7 +224,7 @@ M.MODULES = {
 }
 -- Of pt itself: the generic file writers and the loader's switch.
 -- pt.syslog too: a recipe's output reaches syslog through print, counted and cleaned.
-local PT_HIDDEN = { write_file = true, remove_file = true, read_host_file = true, _loading = true,
+local PT_HIDDEN = { write_file = true, remove_file = true, read_host_file = true, set_hookscript = true, _loading = true,
                     _bounded = true, _exceeded = true, _exceed = true, syslog = true }
 
 -- The environment a recipe runs in: the safe parts of Lua's library (copies: a recipe cannot
@@ -343,6 +343,41 @@ local function load_recipe(file, env)
   return chunk
 end
 
+-- Recipes by name. A name is looked for in the admin's own recipes (/etc/libpt/recipes under
+-- the root) first, then in the bundled ones (beside ptlua, or where they were installed).
+function M.dirs()
+  local pt = require "pt"
+  local root = pt.root()
+  local dirs = { (root == "/" and "" or root) .. "/etc/libpt/recipes" }
+  local setup = pt._setup()
+  if setup and setup.recipes then dirs[2] = setup.recipes end
+  return dirs
+end
+
+-- The path of the recipe NAME (or NAME.lua); nil when no directory has it.
+function M.find(name)
+  local file = name:gsub("%.lua$", "") .. ".lua"
+  for _, dir in ipairs(M.dirs()) do
+    for _, f in ipairs(require("pt")._recipe_files(dir)) do
+      if f == file then return dir .. "/" .. f end
+    end
+  end
+end
+
+-- SCRIPT as ptlua's command line gives it: a path (it has a slash), else a recipe's name, else
+-- (no recipe has that name) a file in the working directory.
+local function script_path(word)
+  if word:find("/", 1, true) then return word end
+  local path = M.find(word)
+  if path then return path end
+  local f = io.open(word, "r")
+  if f then
+    f:close()
+    return word
+  end
+  error(string.format("%s: no such recipe or file (ptlua --list names the recipes)", clean(word)), 0)
+end
+
 -- Calls a recipe's function fn under the bounds (nil: trusted, none); actions are allowed only
 -- in run and the hookscript phases (allow), refused everywhere else, finalizers included.
 -- Raises the cleaned error or the bound exceeded.
@@ -361,6 +396,58 @@ local function run_top_level(bounds, chunk, ...)
   return (call_recipe(bounds or {}, false, chunk, ...))
 end
 
+-- A recipe file loaded as --check loads it: in the sandbox, its top level bounded and acting on
+-- nothing. Returns the validated recipe, or the recipe a hookscript snippet names with the
+-- snippet's settings ({name, vm, words}; see M.reference).
+function M.load_checked(file, bounds)
+  local result = run_top_level(bounds, load_recipe(file, M.sandbox(output_for(nil, bounds and bounds.output))))
+  if type(result) ~= "table" then error(file .. ": does not return a recipe table", 0) end
+  if rawget(result, "recipe") ~= nil then return M.reference(result, file, bounds) end
+  return M.validate(result, file)
+end
+
+-- A hookscript snippet, as `ptlua hookscript` writes it: { recipe = NAME, vm = N, args = {WORDS} }:
+-- the recipe by name, run for VM N with WORDS as its command line. The snippet may lie on a
+-- storage other nodes write: every field is checked, raw. Returns the recipe, validated, and the
+-- settings {name, vm, words}.
+local REFERENCE_KEYS = { recipe = "string", vm = "number", args = "table" }
+function M.reference(t, file, bounds)
+  local function bad(msg) error(file .. ": " .. msg, 0) end
+  if not rawequal(getmetatable(t), nil) then bad("the snippet must be a plain table (it has a metatable)") end
+  for k, v in next, t do
+    local want = type(k) == "string" and REFERENCE_KEYS[k]
+    if not want then bad("unknown field '" .. clean(k) .. "' of a hookscript snippet") end
+    if type(v) ~= want then bad("field '" .. k .. "' must be a " .. want .. ", not a " .. type(v)) end
+  end
+  local name, vm, args = rawget(t, "recipe"), rawget(t, "vm"), rawget(t, "args") or {}
+  if not name:match("^[%w][%w_.-]*$") then bad("recipe '" .. clean(name) .. "' is not a recipe's name") end
+  vm = math.type(vm) == "integer" and require("pt").vmid(vm)
+  if not vm then bad("vm: not a VM id (100 to 999999999)") end
+  if not rawequal(getmetatable(args), nil) then bad("args must be a plain list") end
+  local words = {}
+  for k in next, args do
+    if math.type(k) ~= "integer" or k < 1 or k > rawlen(args) then bad("args must be a list") end
+  end
+  for i = 1, rawlen(args) do
+    words[i] = rawget(args, i)
+    if type(words[i]) ~= "string" then bad("args must be a list of strings") end
+  end
+  local path = M.find(name)
+  if not path then bad("no recipe '" .. name .. "' here (ptlua --list names them)") end
+  return M.load_checked(path, bounds), { name = name, vm = vm, words = words }
+end
+
+-- The settings a recipe runs a VM's hookscript with, from the snippet's words, parsed as its
+-- command line is (with --vm for a recipe that takes it). nil and why when they do not parse.
+function M.hook_settings(recipe, vm, words)
+  local argv = {}
+  for _, spec in ipairs(recipe.args or {}) do
+    if spec.name == "vm" then argv = { "--vm", tostring(vm) } end
+  end
+  table.move(words, 1, #words, #argv + 1, argv)
+  return M.parse(recipe, argv)
+end
+
 -- "ptlua SCRIPT VMID PHASE": Proxmox calling a hookscript. A VM id that is not one (0, 99,
 -- 00100) is refused by the one rule, with its one message.
 local function hookscript_call(words)
@@ -371,13 +458,18 @@ local function hookscript_call(words)
   return n, phase
 end
 
--- The settings of a hookscript run: the recipe's own defaults (edited into the snippet) and
--- the VM's config, read with the config parser.
-local function hookscript_args(recipe, vm)
+-- The settings of a hookscript run: a snippet's (settings: M.reference's), else the recipe's own
+-- defaults; and the VM's config, read with the config parser.
+local function hookscript_args(recipe, vm, settings, file)
   local args = {}
   for _, spec in ipairs(recipe.args or {}) do
     if spec.default ~= nil then args[spec.name] = spec.default
     elseif spec.type == "bool" then args[spec.name] = false end
+  end
+  if settings then
+    local why
+    args, why = M.hook_settings(recipe, vm, settings.words)
+    if not args then error(string.format("%s: the recipe %s's settings: %s", file, settings.name, why), 0) end
   end
   args.vm = vm
   local proxmox = require "pt.proxmox"
@@ -410,11 +502,7 @@ function M.ptlua(o)
   if o.mode == "check" then
     local failed = 0
     for _, file in ipairs(words) do
-      local ok, err = pcall(function()
-        local result = run_top_level(bounds, load_recipe(file, M.sandbox(output_for(nil, bounds and bounds.output))))
-        if type(result) ~= "table" then error(file .. ": does not return a recipe table", 0) end
-        M.validate(result, file)
-      end)
+      local ok, err = pcall(function() M.load_checked(script_path(file), bounds) end)
       if ok then
         print("ok " .. clean(file))
       else
@@ -425,13 +513,17 @@ function M.ptlua(o)
     end
     return failed > 0 and 1 or 0
   end
+  if o.mode == "list" then return M.list(bounds) end
   local file = words[1]
+  if o.mode == "run" and file == "hookscript" then -- built in: writes a VM's snippet
+    return require("pt.snippet").main(table.move(words, 2, #words, 1, {}), bounds)
+  end
   local output = output_for(vm or nil, bounds and bounds.output)
   if vm then
     print = output.print -- the modules' output goes where the recipe's does: stderr and syslog
   end
   local env = o.trusted and _G or M.sandbox(output)
-  local chunk = load_recipe(file, env)
+  local chunk = load_recipe(script_path(file), env)
   local result
   if o.trusted then
     result = chunk(table.unpack(words, 2))
@@ -442,14 +534,37 @@ function M.ptlua(o)
     if o.mode == "describe" then error(file .. ": does not return a recipe table", 0) end
     return math.type(result) == "integer" and result or 0
   end
-  M.validate(result, file)
+  local settings -- a snippet's: the recipe it names, its VM and its words
+  if rawget(result, "recipe") ~= nil then
+    result, settings = M.reference(result, file, bounds)
+  else
+    M.validate(result, file)
+  end
   if o.mode == "describe" then
-    print(M.describe(result, file))
+    print(M.describe(result, settings and settings.name or file))
+    if settings then
+      print(string.format("\n%s: the hookscript of VM %d: the recipe %s with: %s", clean(file), settings.vm,
+        settings.name, clean(table.concat(settings.words, " "))))
+    end
     return 0
   end
+  if settings and not vm then
+    io.stderr:write(string.format("ptlua: %s: the hookscript of VM %d (the recipe %s); Proxmox runs it as %s %d PHASE\n",
+      clean(file), settings.vm, settings.name, clean(file), settings.vm))
+    return 2
+  end
   if vm then
+    if settings and settings.vm ~= vm then
+      output.print(string.format("%s refused: %s is the hookscript of VM %d, not of VM %d", phase, clean(file),
+        settings.vm, vm))
+      return 1
+    end
     local handler = result[phase]
-    local args = hookscript_args(result, vm)
+    local ok, args = pcall(hookscript_args, result, vm, settings, file)
+    if not ok then
+      output.print(string.format("%s refused: %s", phase, error_text(args)))
+      return 1
+    end
     local hook = { vm = vm, phase = phase }
     if phase == "pre-start" then
       -- the guard, whatever the recipe: Proxmox binds every hostpciN device itself once the
@@ -476,6 +591,27 @@ function M.ptlua(o)
     return 2
   end
   return M.main(result, file, words, bounds)
+end
+
+-- ptlua --list: every recipe by name, with its description, the admin's (which hide bundled
+-- ones of the same name) marked; each loaded as --check loads it.
+function M.list(bounds)
+  local seen, rows = {}, {}
+  for i, dir in ipairs(M.dirs()) do
+    for _, f in ipairs(require("pt")._recipe_files(dir)) do
+      local name = f:sub(1, -5)
+      if not seen[name] then
+        seen[name] = true
+        local ok, recipe = pcall(M.load_checked, dir .. "/" .. f, bounds or {})
+        local text = ok and clean(recipe.description) or ("cannot be loaded: " .. error_text(recipe))
+        rows[#rows + 1] = { clean(name), text .. (i == 1 and " (" .. dir .. ")" or "") }
+      end
+    end
+  end
+  rows[#rows + 1] = { "hookscript", "write a VM's Proxmox hookscript that runs a recipe, and set it with qm (built in)" }
+  table.sort(rows, function(a, b) return a[1] < b[1] end)
+  for _, row in ipairs(rows) do print(string.format("%-16s %s", row[1], row[2])) end
+  return 0
 end
 
 -- Runs a validated recipe with its command line (words[1] is the script); the result is the

@@ -508,6 +508,18 @@ int pt_ctx_write_data(pt_ctx *ctx, const char *path, const void *content, size_t
 		      char **backup_ret);
 
 /*
+ * A posted IOMMU group listing (len bytes of text; source names it in messages) read as a host,
+ * to judge a board before buying it: "IOMMU Group N" lines with `lspci -nns` device lines (the
+ * group on each line or on its own line above them; -k's driver lines), or ls-iommu's "Group N:
+ * [vvvv:dddd] [R] ADDR  CLASS  NAME" lines. The snapshot has the listing's devices and groups,
+ * analysed as a host's (verdicts, passthrough sets, names, kinds); what a listing cannot say is
+ * unknown: no device has a parent, config space (ACS, PCIe type) is unreadable, boot_vga and
+ * NUMA are -1, reset methods NULL (ls-iommu: "flr" with [R], else ""), no host fact makes a
+ * device critical. -EINVAL names the file and line of what is not a listing.
+ */
+int pt_enum_new_from_listing(pt_ctx *ctx, const char *text, size_t len, const char *source, pt_enum **ret);
+
+/*
  * Proxmox hookscripts. pt_pve_snippets_dir: where a storage keeps snippets
  * ("/var/lib/vz/snippets" for `local`), from /etc/pve/storage.cfg under the root; a storage with
  * files (dir, nfs, cifs, cephfs, btrfs), enabled, on this node, whose content lists `snippets`,

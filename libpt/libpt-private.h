@@ -261,6 +261,7 @@ int pt_assignment_check_in(pt_ctx *ctx, const pt_assignment *a);
 int pt_device_compare_keys(const void *a, const void *b);
 /* iommu.c: reads the groups, then links devices to them and computes sets and verdicts. */
 int pt_iommu_scan_groups(pt_enum *e);
+int pt_iommu_add_members(pt_enum *e);
 int pt_iommu_analyse(pt_enum *e);
 /* modprobe.c: the rules of modprobe.d, each with its file and line. */
 struct pt_modprobe_rule {

@@ -679,9 +679,33 @@ static int group_tostring(lua_State *L)
 	return 1;
 }
 
+/* pt.listing(text [, source]): a posted IOMMU group listing read as a host
+ * (pt_enum_new_from_listing); nil, message, errno when it is not one. */
+static int pt_lua_listing(lua_State *L)
+{
+	size_t len;
+	const char *text = luaL_checklstring(L, 1, &len);
+	const char *source = luaL_optstring(L, 2, "listing");
+	pt_ctx *ctx = pt_lua_root_context(L);
+	pt_enum *e;
+
+	if (!ctx)
+		return lua_error(L);
+	int r = pt_enum_new_from_listing(ctx, text, len, source, &e);
+	if (r < 0) {
+		int n = pt_lua_fail(L, r, pt_ctx_last_error(ctx));
+		pt_ctx_unref(ctx);
+		return n;
+	}
+	pt_ctx_unref(ctx);
+	pt_lua_push_box(L, e, SNAPSHOT_MT);
+	return 1;
+}
+
 const luaL_Reg pt_lua_inventory_funcs[] = {
 	{ "context", pt_lua_context },
 	{ "scan", pt_lua_scan },
+	{ "listing", pt_lua_listing },
 	{ NULL, NULL },
 };
 

@@ -82,9 +82,15 @@ local function device_lines(d, sets, inv)
     d.driver or "none", verdict_text(d, sets, inv), #flags > 0 and "; " .. table.concat(flags, ", ") or "")
 end
 
-local function print_text(inv, selected, root, groups)
+-- What a listing (report --listing) cannot show.
+local LISTING_CANNOT = "a listing shows groups and their devices, not the topology behind bridges, " ..
+  "ACS, boot VGA, reset methods or USB devices; groups can change with the BIOS, its version and " ..
+  "the kernel (ACS override)"
+
+-- source: the host's root, or the listing read as a host
+local function print_text(inv, selected, source, groups)
   local sets = {}
-  print(string.format("Host %s: %d PCI devices, IOMMU %s", root, inv:count(),
+  print(string.format("%s: %d PCI devices, IOMMU %s", source, inv:count(),
     inv:has_iommu() and ("on, " .. inv:group_count() .. " groups") or "off"))
   local by_group, ungrouped = {}, {}
   for _, d in ipairs(selected) do
@@ -188,9 +194,17 @@ return {
     { name = "publish", type = "bool",
       help = "write this node's compact report to /etc/pve/nodes/NODE/libpt.json (a Proxmox cluster)" },
     { name = "node", type = "string", help = "this node's name (--publish; default: the host name)" },
+    { name = "listing", type = "file",
+      help = "a posted IOMMU group listing (IOMMU Group N + lspci -nns lines, or ls-iommu's) read as a host: judge a board before buying it" },
   },
   run = function(args)
-    local inv, err = pt.scan()
+    if args.listing then
+      for _, opt in ipairs { "usb", "publish", "explain", "dot", "svg" } do
+        if args[opt] then error("--" .. opt .. " and --listing: " .. LISTING_CANNOT, 0) end
+      end
+    end
+    local inv, err
+    if args.listing then inv, err = pt.listing(args.listing.text, args.listing.path) else inv, err = pt.scan() end
     if not inv then error(err, 0) end
     if args.usb then return usb_report(inv, args.json) end
     if args.publish then
@@ -233,12 +247,17 @@ return {
       end
       local group_objects = json.array()
       for i, n in ipairs(groups) do group_objects[i] = json.raw(inv:group(n):json()) end
-      print(json.encode(json.object({ "root", "iommu", "devices", "groups", "warnings" }, {
-        root = root, iommu = inv:has_iommu(), devices = devices, groups = group_objects,
-        warnings = json.array(inv:warnings()),
+      local keys = { "root", "iommu", "devices", "groups", "warnings" }
+      if args.listing then keys = { "listing", "cannot_show", "iommu", "devices", "groups", "warnings" } end
+      print(json.encode(json.object(keys, {
+        root = root, listing = args.listing and args.listing.path, cannot_show = LISTING_CANNOT,
+        iommu = inv:has_iommu(), devices = devices, groups = group_objects, warnings = json.array(inv:warnings()),
       }), "  ", 2))
+    elseif args.listing then
+      print_text(inv, selected, "Listing " .. args.listing.path, groups)
+      print("\nNote: " .. LISTING_CANNOT .. ".")
     else
-      print_text(inv, selected, root, groups)
+      print_text(inv, selected, "Host " .. root, groups)
       if not inv:has_iommu() then
         print("\n" .. string.format(IOMMU_OFF, root == "/" and "" or root,
           table.concat(pt.iommu_params("intel"), " "), table.concat(pt.iommu_params("amd"), " ")))

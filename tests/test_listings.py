@@ -109,3 +109,69 @@ def listing_lspci_agrees(tmp):
     report = report_json(root)
     ours = {d["address"]: (d["class"][:4], f"{d['vendor_id']}:{d['device_id']}") for d in report["devices"]}
     eq(ours, lspci, "report vs lspci -nD")
+
+
+# What a listing says of a device, in the JSON report; the rest (topology, config space, boot
+# VGA, reset methods, subsystem ids) a listing cannot say, and the tree's builder assumes.
+LISTING_SAYS = ("address", "vendor_id", "device_id", "class", "revision", "vendor_name", "device_name",
+                "class_name", "kind", "driver", "iommu_group", "verdict", "passthrough_set")
+
+
+def device_lines(text):
+    """Each device's first line (as lspci -nn says it) and its verdict, from the text report."""
+    lines = text.splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        if line.startswith("  0") or line.startswith("  1"):
+            out.append((line, lines[i + 1].split("; ")[1]))
+    return out
+
+
+@test(timeout=240)
+def listing_report_equals_the_trees_report(tmp):
+    from harness import LISTINGS, PTLUA, TOP
+    for name in listings():
+        path = os.path.join(LISTINGS, name)
+        root = build_listing(name, os.path.join(tmp, name))
+        tree = report_json(root)
+        p = run([PTLUA, "scripts/report.lua", "--listing", path, "--json"], check=0, cwd=TOP)
+        import json
+        got = json.loads(p.stdout)
+        eq((got["listing"], got["iommu"], got["warnings"]), (path, True, []), f"{name}: the listing's report")
+        contains_all = "topology behind bridges" in got["cannot_show"]
+        assert contains_all, got["cannot_show"]
+        sets = {g["number"]: g["passthrough_set"] for g in got["groups"]}
+        for d in got["devices"]:
+            d["passthrough_set"] = sets[d["iommu_group"]] if d["verdict"] not in ("bridge",) else []
+        eq([{k: d[k] for k in LISTING_SAYS} for d in got["devices"]],
+           [{k: d[k] for k in LISTING_SAYS} for d in tree["devices"]], f"{name}: devices")
+        eq([{k: g[k] for k in ("number", "devices", "passthrough_set")} for g in got["groups"]],
+           [{k: g[k] for k in ("number", "devices", "passthrough_set")} for g in tree["groups"]], f"{name}: groups")
+        text = run([PTLUA, "scripts/report.lua", "--listing", path], check=0, cwd=TOP).stdout
+        eq(device_lines(text), device_lines(run([PTLUA, "--root", root, "scripts/report.lua"], check=0, cwd=TOP).stdout),
+           f"{name}: the text report's device lines and verdicts")
+        assert text.splitlines()[-1].startswith("Note: a listing shows groups"), text.splitlines()[-1]
+
+
+@test()
+def listing_that_is_not_one_is_refused_by_line(tmp):
+    from harness import PTLUA, TOP, contains
+    cases = {
+        "01:00.0 VGA compatible controller [0300]: NVIDIA [10de:1b81]\n":
+            "x.txt:1: a device line outside an IOMMU group",
+        "IOMMU Group 1 01:00.0 VGA [0300]: NVIDIA [10de:1b81]\nIOMMU Group 2 01:00.0 VGA [0300]: X [10de:1b82]\n":
+            "x.txt:2: 0000:01:00.0 is listed twice (first on line 1)",
+        "IOMMU Group 1:\n\thello world\n": "x.txt:2: neither an `lspci -nns` nor an ls-iommu device line: hello world",
+        "# nothing\n": "x.txt: no device lines",
+        "Group 1: [10de:1b81] 01:00.0  Flux capacitor  X\n": "x.txt:1: neither",
+        "IOMMU Group 1 01:00.0 VGA [0300]: \x1b[31mX [10de:1b81] (rev zz)\n": "x.txt:1: neither",
+    }
+    for text, want in cases.items():
+        path = os.path.join(tmp, "x.txt")
+        with open(path, "w") as f:
+            f.write(text)
+        p = run([PTLUA, "scripts/report.lua", "--listing", "x.txt"], cwd=tmp if False else TOP)
+        p = run([PTLUA, os.path.join(TOP, "scripts/report.lua"), "--listing", "x.txt"], cwd=tmp)
+        eq(p.returncode, 1, repr(text))
+        contains(p.stderr, want, repr(text))
+        assert "\x1b" not in p.stderr, p.stderr

@@ -123,6 +123,13 @@ static int add_member(pt_group *g, pt_device *dev)
 int pt_iommu_scan_groups(pt_enum *e)
 {
 	int r = read_groups(e);
+	return r < 0 ? r : pt_iommu_add_members(e);
+}
+
+/* Each device into its group (e->groups, sorted by number): by its group number. */
+int pt_iommu_add_members(pt_enum *e)
+{
+	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < e->n_devices; i++) {
 		pt_device *dev = &e->devices[i];

@@ -46,8 +46,22 @@ local function usb_port(v)
   return v
 end
 
+-- A file named on the command line, read by libpt (a recipe has no io): {path, text}. The
+-- admin's command line alone names files; a hookscript's settings cannot (M.hook_settings).
+local function file(v)
+  local f, err = io.open(v, "rb")
+  local clean = require("pt").clean
+  if not f then return nil, "cannot be read: " .. clean(err) end
+  local text, rerr = f:read(16 << 20)
+  local more = text and f:read(1)
+  f:close()
+  if not text and rerr then return nil, "cannot be read: " .. clean(rerr) end
+  if more then return nil, "is larger than 16 MiB" end
+  return { path = v, text = text or "" }
+end
+
 M.types = {
-  bool = true, string = function(v) return v end, integer = integer,
+  bool = true, string = function(v) return v end, integer = integer, file = file,
   enum = enum, ["pci-addr"] = pci_addr, ["usb-id"] = usb_id, ["usb-port"] = usb_port, vmid = vmid,
 }
 
@@ -443,6 +457,11 @@ function M.hook_settings(recipe, vm, words)
   local argv = {}
   for _, spec in ipairs(recipe.args or {}) do
     if spec.name == "vm" then argv = { "--vm", tostring(vm) } end
+    for _, word in ipairs(words) do
+      if spec.type == "file" and (word == "--" .. spec.name or word:sub(1, #spec.name + 3) == "--" .. spec.name .. "=") then
+        return nil, "--" .. spec.name .. ": a hookscript's settings name no files"
+      end
+    end
   end
   table.move(words, 1, #words, #argv + 1, argv)
   return M.parse(recipe, argv)

@@ -1,6 +1,6 @@
 #!/usr/bin/env ptlua
 -- A GPU for a VM, with its audio and USB-C (UCSI) functions. As a Proxmox hookscript
--- (hookscript: local:snippets/gpu-audio.lua) it binds them at pre-start and gives them back
+-- (ptlua hookscript --vm 100 --recipe gpu-audio [--gpu 01:00.0]) it binds them at pre-start and gives them back
 -- to their host drivers at post-stop; set the `gpu` default below, or let it read the VM's
 -- hostpci lines.
 local pt = require "pt"

@@ -1,6 +1,6 @@
 #!/usr/bin/env ptlua
 -- The guard for VMs whose devices Proxmox binds itself (hostpciN lines, mappings): as the VM's
--- hookscript (hookscript: local:snippets/guard.lua) its pre-start stops the start, before
+-- hookscript (ptlua hookscript --vm 100 --recipe guard) its pre-start stops the start, before
 -- anything is bound, when a hostpciN line would hand the VM a device the host needs (the disk
 -- it boots from, the default route's NIC, the console, the only keyboard). Every libpt
 -- hookscript does the same at pre-start; this one does nothing else. Run by hand, it shows what

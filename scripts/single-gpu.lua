@@ -6,7 +6,7 @@
 -- the devices to their drivers, the framebuffer, the vtconsoles, the display manager. A crash
 -- in between is recovered by the next restore (restore.lua --vm N). The host has no screen while
 -- the VM runs: the guard refuses the console's GPU unless --host-loses-console says so. As a
--- Proxmox hookscript (hookscript: local:snippets/single-gpu.lua), set the defaults below.
+-- Proxmox hookscript: ptlua hookscript --vm 100 --recipe single-gpu --host-loses-console.
 local pt = require "pt"
 local passthrough = require "pt.passthrough"
 

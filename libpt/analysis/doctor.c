@@ -294,9 +294,9 @@ static void check_modules(pt_doctor *d)
 			snprintf(where, sizeof(where), " (%s)", pt_kmod_module_get_path(mod));
 		}
 		pt_kmod_module_unref(mod);
-		char one[PATH_MAX + 64];
-		snprintf(one, sizeof(one), "%s%s: %s%s", found[0] ? "; " : "", name, state ? state : "missing", where);
-		strncat(found, one, sizeof(found) - strlen(found) - 1);
+		size_t used = strlen(found);
+		snprintf(found + used, sizeof(found) - used, "%s%s: %s%s", found[0] ? "; " : "", name,
+			 state ? state : "missing", where);
 		if (!state)
 			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
 				 missing[0] ? ", " : "", name);

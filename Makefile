@@ -1,7 +1,8 @@
 # libpt: plain Makefile. `make demo` and `make check` install what is missing first.
 SHELL = /bin/bash
-VERSION = 0.1.0
-ABI_MAJOR = 0
+# The version is the header's (PT_VERSION_*); the soname's major is its major.
+VERSION := $(shell sed -n 's/^\#define PT_VERSION_\(MAJOR\|MINOR\|MICRO\) \([0-9]*\)$$/\2/p' include/libpt.h | paste -sd.)
+ABI_MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -68,7 +69,7 @@ UNITS = $(wildcard scripts/*.service scripts/*.timer)
 # Debian packages: those to build, and those the tests and the demo use.
 BUILD_DEPS = gcc make pkg-config liblua5.4-dev libpci-dev libkmod-dev libudev-dev libjansson-dev libmount-dev libusb-1.0-0-dev udev pciutils pci.ids
 DEMO_DEPS = python3
-CHECK_DEPS = clang libclang-rt-14-dev strace python3 valgrind lua5.4 time kmod graphviz qemu-system-x86 busybox-static cpio umockdev gir1.2-umockdev-1.0 python3-gi libvirt-clients
+CHECK_DEPS = abigail-tools clang libclang-rt-14-dev strace python3 valgrind lua5.4 time kmod graphviz qemu-system-x86 busybox-static cpio umockdev gir1.2-umockdev-1.0 python3-gi libvirt-clients
 # make deb: Debian's packaging tools; make check tests the packages (tests/test_deb.py).
 DEB_DEPS = build-essential debhelper devscripts lintian
 CHECK_DEPS += $(DEB_DEPS)
@@ -142,6 +143,18 @@ MAKE_PC = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 libpt.pc: pkgconfig/libpt.pc.in Makefile
 	$(Q)$(MAKE_PC) > $@
 
+# The ABI: `make abi-check` compares the library with the baseline of its soname (abidiff; a
+# released version node stays closed: tests/abicheck.py); `make abi-baseline` writes that
+# baseline, once, at the first release of a soname (a new major is a deliberate break, in NEWS).
+ABI_BASELINE = libpt/abi/$(SONAME).abi
+
+abi-check: $(SHLIB)
+	$(Q)python3 tests/abicheck.py $(SHLIB) $(ABI_BASELINE) include libpt/abi/libpt.abignore
+
+abi-baseline: $(SHLIB)
+	$(Q)mkdir -p libpt/abi && abidw --headers-dir include --out-file $(ABI_BASELINE) $(SHLIB)
+	@echo "wrote $(ABI_BASELINE): commit it with the release, and say so in NEWS"
+
 # Installs the Debian packages that are missing (dpkg looks first; apt-get only when needed).
 define install_deps
 	@missing=""; for p in $(1); do \
@@ -176,9 +189,11 @@ demo: deps-demo
 	$(Q)rm -rf build/sample-host && python3 tests/mkfixture.py $(FIXTURE_LISTING) build/sample-host
 	$(Q)./lua/ptlua --root build/sample-host scripts/report.lua
 
+# Built and tested one job a CPU; the runner says how long make check took, build included.
+NPROC := $(shell nproc 2>/dev/null || echo 1)
 check: deps-check
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)python3 tests/run.py
+	$(Q)export PT_CHECK_START=$$(date +%s.%N); \
+	$(MAKE) --no-print-directory -j$(NPROC) all replay && python3 tests/run.py -j$(NPROC)
 
 bench: deps-check
 	$(Q)$(MAKE) --no-print-directory all
@@ -272,6 +287,32 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ) $(FUZZ_LUA_OBJ)
 
 .SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_LUA_OBJ)
 
+# make check's replay of the fuzz targets over their corpora and regressions (tests/fuzz/replay.c
+# in place of libFuzzer), under ASan and UBSan with the project's compiler: the library's objects
+# are compiled once for every target, and again only when a source changes.
+REPLAY_CFLAGS = -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE \
+	-DPT_LUADIR='"$(CURDIR)/lua"' -DPT_SCRIPTDIR='"$(CURDIR)/scripts"' -DFUZZ_LUA_PATH='"$(CURDIR)/lua/?.lua"' \
+	$(PT_CFLAGS) $(LUA_CFLAGS)
+REPLAY_LIB_OBJ = $(LIB_SRC:libpt/%.c=build/replay/%.o)
+REPLAY_LUA_OBJ = $(LUA_OBJ:build/lua-%.o=build/replay/lua-%.o)
+
+build/replay/%.o: libpt/%.c libpt/libpt-private.h include/libpt.h
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(REPLAY_CFLAGS) -c -o $@ $<
+
+build/replay/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h include/libpt.h
+	@mkdir -p build/replay
+	$(Q)$(CC) $(REPLAY_CFLAGS) -c -o $@ $<
+
+build/replay/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(REPLAY_LIB_OBJ) $(REPLAY_LUA_OBJ)
+	@[ "$(V)" = 1 ] || echo "  REPLAY  $@"
+	$(Q)$(CC) $(REPLAY_CFLAGS) -o $@ $< tests/fuzz/replay.c $(REPLAY_LUA_OBJ) $(REPLAY_LIB_OBJ) \
+		$(LUA_LIBS) $(PCI_LIBS) -lm -ldl
+
+.SECONDARY: $(REPLAY_LIB_OBJ) $(REPLAY_LUA_OBJ)
+
+replay: $(FUZZ_TARGETS:%=build/replay/replay_%)
+
 fuzz: deps-check $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	$(Q)for t in $(FUZZ_TARGETS); do \
 		mkdir -p build/fuzz/corpus-$$t; \
@@ -282,4 +323,4 @@ fuzz: deps-check $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 		[ $${PIPESTATUS[0]} = 0 ] || { echo "fuzz $$t: a crash, saved under build/fuzz/"; exit 1; }; \
 	done
 
-.PHONY: FORCE all demo check bench install uninstall clean deps-demo deps-check fuzz deb deps-deb
+.PHONY: FORCE all demo check bench install uninstall clean deps-demo deps-check fuzz replay deb deps-deb abi-check abi-baseline

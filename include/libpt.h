@@ -21,6 +21,20 @@
 extern "C" {
 #endif
 
+/*
+ * The version this header is of; pt_version() says the library's at run time. Each release's
+ * new symbols get a version node of their own in the library (LIBPT_0.3 { ... } LIBPT_0.2;),
+ * what a release shipped never changes, and `make abi-check` (abidiff against abi/) fails a
+ * build that breaks it; the soname's major moves only with a deliberate break, said in NEWS.
+ */
+#define PT_VERSION_MAJOR 0
+#define PT_VERSION_MINOR 3
+#define PT_VERSION_MICRO 0
+#define PT_VERSION_AT_LEAST(major, minor) \
+	(PT_VERSION_MAJOR > (major) || (PT_VERSION_MAJOR == (major) && PT_VERSION_MINOR >= (minor)))
+/* "0.3.0": the library's version at run time (the header's may be older). */
+const char *pt_version(void);
+
 typedef struct pt_ctx pt_ctx;
 typedef struct pt_enum pt_enum;
 typedef struct pt_device pt_device;

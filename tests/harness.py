@@ -19,14 +19,15 @@ class Skip(Exception):
 
 
 class Test:
-    def __init__(self, name, func, timeout, last):
-        self.name, self.func, self.timeout, self.last = name, func, timeout, last
+    def __init__(self, name, func, timeout, last, alone):
+        self.name, self.func, self.timeout, self.last, self.alone = name, func, timeout, last, alone
 
 
-def test(name=None, timeout=60, last=False):
-    """Declares a test; `last` ones run after all others (the clean-clone check)."""
+def test(name=None, timeout=60, last=False, alone=False):
+    """Declares a test; `last` ones run after all others (the clean-clone check), `alone` ones
+    with no other test beside them (run.py -j): they install packages or time a peer."""
     def wrap(func):
-        TESTS.append(Test(name or func.__name__.replace("_", "-"), func, timeout, last))
+        TESTS.append(Test(name or func.__name__.replace("_", "-"), func, timeout, last, alone))
         return func
     return wrap
 

@@ -141,3 +141,75 @@ def build_install_destdir(tmp):
         contains(f.read(), "prefix=/usr\n", "pc file names the final prefix")
     run(["make", "-s", "-C", TOP, "uninstall", f"DESTDIR={dest}", "PREFIX=/usr"], check=0)
     eq(files_under(dest), [], "files left after uninstall")
+
+
+@test(timeout=120)
+def build_abi_kept(tmp):
+    # the library keeps the ABI of its soname's baseline
+    p = run(["make", "-s", "--no-print-directory", "abi-check"], check=0, cwd=TOP)
+    contains(p.stdout, "keeps the ABI of libpt/abi/libpt.so.0.abi", "make abi-check")
+    # the check itself, on a small library: the baseline, then each kind of change
+    base_h = "struct opts { long size; const char *root; };\nint x_new(const struct opts *o);\nint x_get(int i);\n"
+    base_c = "int x_new(const struct opts *o) { return o ? 0 : -1; }\nint x_get(int i) { return i; }\n"
+    base_sym = "X_1 {\nglobal:\n\tx_new;\n\tx_get;\nlocal: *;\n};\n"
+
+    def build(name, header, source, sym):
+        d = os.path.join(tmp, name)
+        os.makedirs(os.path.join(d, "include"))
+        with open(os.path.join(d, "include", "x.h"), "w") as f:
+            f.write(header)
+        with open(os.path.join(d, "x.c"), "w") as f:
+            f.write('#include "x.h"\n' + source)
+        with open(os.path.join(d, "x.sym"), "w") as f:
+            f.write(sym)
+        lib = os.path.join(d, "libx.so.1")
+        # relative paths, as the Makefile compiles: the headers are known by their path in the tree
+        run(["cc", "-g", "-shared", "-fPIC", "-Iinclude", "-Wl,-soname,libx.so.1",
+             "-Wl,--version-script,x.sym", "-o", lib, "x.c"], check=0, cwd=d)
+        return lib, os.path.join(d, "include")
+
+    lib, inc = build("base", base_h, base_c, base_sym)
+    baseline = os.path.join(tmp, "libx.so.1.abi")
+    run(["abidw", "--headers-dir", inc, "--out-file", baseline, lib], check=0)
+    check = [os.path.join(TOP, "tests", "abicheck.py")]
+    ignore = os.path.join(tmp, "x.abignore")
+    with open(ignore, "w") as f:
+        f.write("[suppress_type]\n  name = opts\n  has_data_member_inserted_at = end\n")
+    cases = {
+        "same": (base_h, base_c, base_sym, 0, "keeps the ABI"),
+        "added in a new node": (base_h + "int x_more(void);\n", base_c + "int x_more(void) { return 1; }\n",
+                                base_sym + "X_2 {\nglobal:\n\tx_more;\n} X_1;\n", 0, "1 functions added"),
+        "added to a released node": (base_h + "int x_more(void);\n", base_c + "int x_more(void) { return 1; }\n",
+                                     base_sym.replace("\tx_get;", "\tx_get;\n\tx_more;"), 1,
+                                     "symbols added to a released version node (give them a new node in "
+                                     "libpt/libpt.sym): x_more@X_1"),
+        "removed": (base_h, base_c, base_sym.replace("\tx_get;\n", ""), 1, "an incompatible change"),
+        "a field inserted": (base_h.replace("long size;", "long size; int flags;"), base_c, base_sym, 1,
+                             "an incompatible change"),
+        "a field at the end of a struct with its size": (base_h.replace("const char *root;", "const char *root; int flags;"),
+                                                         base_c, base_sym, 0, "keeps the ABI"),
+        "a parameter added": (base_h.replace("int x_get(int i);", "int x_get(int i, int j);"),
+                              base_c.replace("int x_get(int i)", "int x_get(int i, int j)"), base_sym, 1,
+                              "an incompatible change"),
+    }
+    for i, (what, (h, c, sym, want, said)) in enumerate(cases.items()):
+        changed, changed_inc = build(f"case{i}", h, c, sym)
+        p = run(["python3", *check, changed, baseline, changed_inc, ignore])
+        eq(p.returncode, want, f"{what}: {p.stdout}")
+        contains(p.stdout, said, what)
+
+
+@test()
+def build_cites_no_file_a_clone_lacks(tmp):
+    # the project's files name no file outside it (the founders' notes beside the checkout)
+    files = run(["git", "ls-files"], check=0, cwd=TOP).stdout.split()
+    cited = []
+    for f in files:
+        if f.startswith("tests/fixtures/") or f.endswith(".abi") or f == "tests/test_build.py":
+            continue
+        with open(os.path.join(TOP, f), errors="replace") as fh:
+            text = fh.read()
+        for word in ("DESIGN.md", "STYLE.md", "../shared"):
+            if word in text:
+                cited.append(f"{f}: {word}")
+    eq(cited, [], "files citing what a clone does not have")

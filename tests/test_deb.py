@@ -8,7 +8,15 @@ import subprocess
 
 from harness import SANITIZE, TOP, Skip, contains, eq, run, test
 
-VERSION = "0.1.0-1"
+def upstream_version():
+    """The library's version, from the header (PT_VERSION_*), as the Makefile takes it."""
+    with open(os.path.join(TOP, "include", "libpt.h")) as f:
+        parts = dict(re.findall(r"^#define PT_VERSION_(MAJOR|MINOR|MICRO) (\d+)$", f.read(), re.M))
+    return f"{parts['MAJOR']}.{parts['MINOR']}.{parts['MICRO']}"
+
+
+UPSTREAM = upstream_version()
+VERSION = UPSTREAM + "-1"
 PACKAGES = ("libpt0", "libpt-dev", "lua-pt", "ptlua")
 DEB_DIR = os.path.join(TOP, "build", "deb")
 APT = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=300"]
@@ -66,7 +74,7 @@ def skip_reason():
     return None
 
 
-@test(timeout=600)
+@test(timeout=600, alone=True)
 def deb_build_lint_install_purge(tmp):
     why = skip_reason()
     if why:
@@ -82,7 +90,9 @@ def deb_build_lint_install_purge(tmp):
     with open(os.path.join(TOP, "debian", "libpt0.symbols")) as f:
         in_file = {l.split()[0] for l in f if l.startswith(" ") and not re.match(r" (LIBPT[\w.]*)@\1 ", l)}
     exported = version_script()
-    eq([f" {n} 0.1.0" for n in sorted(exported - in_file)], [], "lines debian/libpt0.symbols lacks")
+    eq([f" {n} {UPSTREAM}" for n in sorted(exported - in_file)], [], "lines debian/libpt0.symbols lacks")
+    with open(os.path.join(TOP, "debian", "changelog")) as f:
+        eq(f.readline().split()[1], f"({VERSION})", "debian/changelog's newest entry is the header's version")
     eq(sorted(in_file - exported), [], "debian/libpt0.symbols names symbols libpt.sym no longer exports")
 
     # make deb on its own, not as a sub-make of make check (its flags and job server).
@@ -105,7 +115,7 @@ def deb_build_lint_install_purge(tmp):
         contents[pkg] = {l.split(None, 5)[5].split(" -> ")[0].lstrip(".").rstrip("/") for l in listing}
     lib = f"/usr/lib/{ma}"
     want = {
-        "libpt0": [f"{lib}/libpt.so.0", f"{lib}/libpt.so.0.1.0"],
+        "libpt0": [f"{lib}/libpt.so.0", f"{lib}/libpt.so.{UPSTREAM}"],
         "libpt-dev": ["/usr/include/libpt.h", "/usr/include/pt-lua.h", f"{lib}/libpt.so", f"{lib}/libpt.a",
                       f"{lib}/libpt-lua.a", f"{lib}/pkgconfig/libpt.pc", "/usr/share/man/man3/libpt.3.gz"],
         "lua-pt": [f"{lib}/lua/5.4/pt.so", "/usr/share/lua/5.4/pt/proxmox.lua", "/usr/share/lua/5.4/pt/recipe.lua",

@@ -175,7 +175,7 @@ def usb_qmp_hostile_peers(tmp):
     contains(p.stderr, "a socket path longer than 107 bytes", "long path refused")
 
 
-@test(timeout=180)
+@test(timeout=180, alone=True)
 def usb_follower_umockdev(tmp):
     p = run(["umockdev-wrapper", "/usr/bin/python3", os.path.join(TOP, "tests", "umock_follow.py"),
              PTLUA, TOP, tmp], timeout=170, cwd=os.path.join(TOP, "tests"))

@@ -295,8 +295,10 @@ static void check_modules(pt_doctor *d)
 		}
 		pt_kmod_module_unref(mod);
 		size_t used = strlen(found);
-		snprintf(found + used, sizeof(found) - used, "%s%s: %s%s", found[0] ? "; " : "", name,
-			 state ? state : "missing", where);
+		if (snprintf(found + used, sizeof(found) - used, "%s%s: %s%s", found[0] ? "; " : "", name,
+			     state ? state : "missing", where) >= (int)(sizeof(found) - used))
+			snprintf(found + used, sizeof(found) - used, "%s%s: %s", found[0] ? "; " : "", name,
+				 state ? state : "missing"); /* its path too long for the line */
 		if (!state)
 			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
 				 missing[0] ? ", " : "", name);

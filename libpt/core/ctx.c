@@ -186,3 +186,11 @@ int pt_fail(pt_ctx *ctx, int err, const char *format, ...)
 	pt_log(ctx, LOG_DEBUG, __FILE__, __LINE__, __func__, "%s", ctx->last_error);
 	return err;
 }
+
+#define PT_STR(x) #x
+#define PT_XSTR(x) PT_STR(x)
+
+PT_EXPORT const char *pt_version(void)
+{
+	return PT_XSTR(PT_VERSION_MAJOR) "." PT_XSTR(PT_VERSION_MINOR) "." PT_XSTR(PT_VERSION_MICRO);
+}

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Proxmox cluster resource mappings: /etc/pve/mapping/pci.cfg and usb.cfg. How Proxmox reads
- * them (qemu-server's parse_hostpci, pve-guest-common's assert_valid; DESIGN.md): a map path
+ * them (qemu-server's parse_hostpci, pve-guest-common's assert_valid): a map path
  * without a function is the whole slot, checked by the attributes of function 0; a VM's hostpci
  * line names one mapping, and qemu-server takes each map line of its node as an alternative, so
  * a mapping's map lines must be the same kind of device. Hence one mapping a slot of the set in

@@ -2,7 +2,7 @@
 /*
  * Proxmox VE lines for a VM: hostpciN for a device's passthrough set (one a slot), the VM
  * settings passthrough still lacks, Intel's legacy-igd, a mediated device's mdev=, usbN; and
- * each as one `qm set` command. The grammar is qemu-server's (DESIGN.md): the next free N is
+ * each as one `qm set` command. The grammar is qemu-server's (PVE/QemuServer.pm, PCI.pm): the next free N is
  * read from the VM's config, a value may carry no other key into the line.
  */
 #include <errno.h>

@@ -1,7 +1,7 @@
 -- Proxmox VE: VM configs (/etc/pve/qemu-server/<vmid>.conf), hostpciN/usbN lines, the VM
 -- settings passthrough needs and `qm set` commands (all in libpt's C API: pt_vmconf_*,
 -- pt_emit_proxmox*; this module binds them), cluster resource mappings, and the lint of
--- existing configs. The grammar is qemu-server's (see DESIGN.md).
+-- existing configs. The grammar is qemu-server's (PVE/QemuServer.pm and PVE/QemuServer/PCI.pm).
 local pt = require "pt"
 
 local M = {}

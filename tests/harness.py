@@ -14,6 +14,14 @@ VALGRIND = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
 TESTS = []
 
 
+def library_version():
+    """The library's version, from the header's PT_VERSION_* (as the Makefile takes it)."""
+    import re
+    with open(os.path.join(TOP, "include", "libpt.h")) as f:
+        parts = dict(re.findall(r"^#define PT_VERSION_(MAJOR|MINOR|MICRO) (\d+)$", f.read(), re.M))
+    return f"{parts['MAJOR']}.{parts['MINOR']}.{parts['MICRO']}"
+
+
 class Skip(Exception):
     pass
 

@@ -6,16 +6,9 @@ import re
 import shutil
 import subprocess
 
-from harness import SANITIZE, TOP, Skip, contains, eq, run, test
+from harness import SANITIZE, TOP, Skip, contains, eq, library_version, run, test
 
-def upstream_version():
-    """The library's version, from the header (PT_VERSION_*), as the Makefile takes it."""
-    with open(os.path.join(TOP, "include", "libpt.h")) as f:
-        parts = dict(re.findall(r"^#define PT_VERSION_(MAJOR|MINOR|MICRO) (\d+)$", f.read(), re.M))
-    return f"{parts['MAJOR']}.{parts['MINOR']}.{parts['MICRO']}"
-
-
-UPSTREAM = upstream_version()
+UPSTREAM = library_version()
 VERSION = UPSTREAM + "-1"
 PACKAGES = ("libpt0", "libpt-dev", "lua-pt", "ptlua")
 DEB_DIR = os.path.join(TOP, "build", "deb")

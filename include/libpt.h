@@ -72,6 +72,10 @@ const char *pt_ctx_last_error(const pt_ctx *ctx);
 const char *pt_host_cpu_vendor(pt_ctx *ctx);
 const char *pt_iommu_params(const char *vendor);
 const char *pt_host_boot_loader(pt_ctx *ctx);
+/* What to do when the IOMMU is off, for this host (the firmware's switch; the parameters for its
+ * CPU's vendor, both when unknown, where its boot loader takes them; how to check), as lines of
+ * text; to free. NULL when out of memory. The report and the doctor say the same. */
+char *pt_host_iommu_advice(pt_ctx *ctx);
 
 /* A Proxmox VM id: 100 to 999999999 (qemu-server's pve-vmid). The one check libpt and its Lua
  * modules make of a VM id. */
@@ -626,7 +630,7 @@ int pt_qmp_connect_timeout(pt_ctx *ctx, const char *path, unsigned vm, unsigned 
 pt_qmp *pt_qmp_ref(pt_qmp *q);
 pt_qmp *pt_qmp_unref(pt_qmp *q);
 void pt_qmp_set_timeout(pt_qmp *q, unsigned ms);
-/* device_add usb-host with that id. */
+/* device_add usb-host with that id; -EEXIST when the VM has a device of that id already. */
 int pt_qmp_usb_attach(pt_qmp *q, const char *id, const pt_usb_match *m);
 /* device_del, waiting for DEVICE_DELETED. */
 int pt_qmp_detach(pt_qmp *q, const char *id);

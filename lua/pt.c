@@ -8,6 +8,7 @@
  * emitters); what the parts share is in common.c, and no part calls another.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,9 @@ static int pt_lua_host(lua_State *L)
 	pt_lua_set_string(L, "boot_loader", pt_host_boot_loader(ctx));
 	push_words(L, pt_iommu_params(pt_host_cpu_vendor(ctx)));
 	lua_setfield(L, -2, "iommu_params");
+	char *advice = pt_host_iommu_advice(ctx);
+	pt_lua_set_string(L, "iommu_advice", advice);
+	free(advice);
 	return 1;
 }
 
@@ -179,6 +183,23 @@ static int pt_lua_root(lua_State *L)
 	if (lua_isnil(L, -1))
 		lua_pushliteral(L, "/");
 	return 1;
+}
+
+/* pt.errno: the errno values the calls return third (nil, message, errno), by name: callers
+ * tell failures apart by them, never by a message's words. */
+static void push_errno(lua_State *L)
+{
+	static const struct { const char *name; int value; } codes[] = {
+		{ "EPERM", EPERM },	{ "ENOENT", ENOENT },	  { "EIO", EIO },	  { "EACCES", EACCES },
+		{ "EBUSY", EBUSY },	{ "EEXIST", EEXIST },	  { "ENODEV", ENODEV },	  { "EINVAL", EINVAL },
+		{ "ENOSPC", ENOSPC },	{ "EROFS", EROFS },	  { "ENOTSUP", ENOTSUP }, { "ETIMEDOUT", ETIMEDOUT },
+		{ "ECONNREFUSED", ECONNREFUSED }, { "ENOMEM", ENOMEM }, { "EPROTO", EPROTO },
+	};
+	lua_createtable(L, 0, (int)(sizeof(codes) / sizeof(*codes)));
+	for (size_t i = 0; i < sizeof(codes) / sizeof(*codes); i++) {
+		lua_pushinteger(L, codes[i].value);
+		lua_setfield(L, -2, codes[i].name);
+	}
 }
 
 /* Exported from pt.so for require "pt" in the system's Lua. */
@@ -218,6 +239,8 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 	luaL_setfuncs(L, pt_lua_mdev_funcs, 0);
 	luaL_setfuncs(L, pt_lua_emit_funcs, 0);
 	luaL_setfuncs(L, pt_lua_bounds_funcs, 0);
+	push_errno(L);
+	lua_setfield(L, -2, "errno");
 	/* pt.usb is the Lua module pt.usb, loaded when first used */
 	lua_createtable(L, 0, 1);
 	luaL_loadstring(L, "local t, k = ... if k == 'usb' then local m = require('pt.usb') rawset(t, k, m) return m end");

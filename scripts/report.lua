@@ -6,17 +6,6 @@ local json = require "pt.json"
 local topology = require "pt.topology"
 
 
-local IOMMU_OFF = [[
-The IOMMU is off: %s/sys/kernel/iommu_groups has no groups, so no device can be passed through.
-To turn it on:
-  1. Enable VT-d (Intel) or AMD-Vi / IOMMU (AMD) in the firmware setup.
-  2. Add to the kernel command line
-       Intel: %s
-       AMD:   %s   (the AMD IOMMU is on once the firmware enables it; "amd_iommu=on" is not a kernel option)
-     GRUB:         append them to GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub, then run update-grub
-     systemd-boot: append them to the line in /etc/kernel/cmdline, then run proxmox-boot-tool refresh
-  3. Reboot, then check with: ptlua scripts/report.lua --require-iommu]]
-
 local function explanation_lines(x)
   local lines = { string.format("  Why: %s", x.reason) }
   if #x.steps > 0 then lines[#lines + 1] = "  Path up to the root:" end
@@ -258,10 +247,7 @@ return {
       print("\nNote: " .. LISTING_CANNOT .. ".")
     else
       print_text(inv, selected, "Host " .. root, groups)
-      if not inv:has_iommu() then
-        print("\n" .. string.format(IOMMU_OFF, root == "/" and "" or root,
-          table.concat(pt.iommu_params("intel"), " "), table.concat(pt.iommu_params("amd"), " ")))
-      end
+      if not inv:has_iommu() then print("\n" .. assert(pt.host()).iommu_advice) end -- as the doctor says it
       for _, w in ipairs(inv:warnings()) do pt.warn(w) end
     end
     if args["require-iommu"] and not inv:has_iommu() then

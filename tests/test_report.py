@@ -147,12 +147,27 @@ def report_no_iommu(tmp):
         eq({d["iommu_group"] for d in r["devices"]}, {None}, mode + ": groups")
         out = ptlua(["scripts/report.lua"], root=root).stdout
         contains(out, "IOMMU off", mode + ": summary")
-        contains(out, "Intel: intel_iommu=on iommu=pt", mode + ": Intel parameters")
-        contains(out, "AMD:   iommu=pt", mode + ": AMD parameters")
+        # the CPU's vendor unknown: both vendors' parameters, where this host's boot loader takes them
+        contains(out, '2. Intel CPU: add "intel_iommu=on iommu=pt" to GRUB_CMDLINE_LINUX_DEFAULT in '
+                 '/etc/default/grub, then run: update-grub && reboot', mode + ": Intel parameters")
+        contains(out, 'AMD CPU: add "iommu=pt" to GRUB_CMDLINE_LINUX_DEFAULT', mode + ": AMD parameters")
         contains(out, "0000:01:00.0  VGA compatible controller", mode + ": devices still listed")
         p = ptlua(["scripts/report.lua", "--require-iommu"], root=root, check=1)
         contains(p.stderr, "the IOMMU is off", mode + ": --require-iommu")
     ptlua(["scripts/report.lua", "--require-iommu"], root=host(os.path.join(tmp, "on")))
+    # an AMD host on systemd-boot: its own vendor's line, and the doctor's fix says the same
+    os.makedirs(f"{root}/proc", exist_ok=True)
+    os.makedirs(f"{root}/etc/kernel", exist_ok=True)
+    with open(f"{root}/proc/cpuinfo", "w") as f:
+        f.write("vendor_id\t: AuthenticAMD\nflags\t\t: fpu svm\n")
+    with open(f"{root}/etc/kernel/cmdline", "w") as f:
+        f.write("root=ZFS=rpool/ROOT/pve-1 boot=zfs\n")
+    out = ptlua(["scripts/report.lua"], root=root).stdout
+    fix = 'add "iommu=pt" to the line in /etc/kernel/cmdline, then run: proxmox-boot-tool refresh && reboot'
+    contains(out, "1. Enable AMD-Vi / IOMMU in the firmware setup.\n  2. " + fix, "the AMD host's advice")
+    assert "Intel" not in out.split("The IOMMU is off")[1], out
+    doctor = json.loads(ptlua(["scripts/doctor.lua", "--json"], root=root, check=1).stdout)
+    eq({c["id"]: c for c in doctor["checks"]}["iommu-kernel"]["fix"], fix, "the doctor's fix is the report's")
 
 
 @test()

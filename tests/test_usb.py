@@ -69,7 +69,7 @@ def usb_qmp_attach_detach(tmp):
         p = usb("--attach", "--id", "10c4:ea60", check=1)
         contains(p.stderr, "10c4:ea60 matches 2 devices, at ports 1-2, 1-3: name it by its port instead", "ambiguous")
         p = usb("--attach", "--id", "1cf1:0030", check=1)
-        contains(p.stderr, "device_add: Duplicate device ID 'pt-usb-1cf1_0030'", "QEMU's own error text")
+        contains(p.stderr, "the VM has a device 'pt-usb-1cf1_0030' already", "asked before device_add (-EEXIST)")
         eq(usb("--detach", "--id", "1cf1:0030").stdout, "detached pt-usb-1cf1_0030\n", "detach")
         eq(usb("--list").stdout, "pt-usb-1_2 port 1-2\npt-usb-1_3 port 1-3\n", "after detach")
         p = usb("--detach", "--id", "1cf1:0030", check=1)

@@ -328,12 +328,35 @@ PT_EXPORT void pt_qmp_set_timeout(pt_qmp *q, unsigned ms)
 	q->timeout_ms = ms;
 }
 
-/* device_add usb-host by vid:pid or by bus and port path. */
+/* Whether the VM has a device of this id (/machine/peripheral/ID): 1, 0, or -errno. */
+static int has_device(pt_qmp *q, const char *id)
+{
+	json_t *children = NULL, *child;
+	size_t i;
+	int r = execute(q, "qom-list", json_pack("{s:s}", "path", "/machine/peripheral"), &children), found = 0;
+
+	if (r < 0)
+		return r;
+	json_array_foreach(children, i, child) {
+		const char *name = json_string_value(json_object_get(child, "name"));
+		found |= name && strcmp(name, id) == 0;
+	}
+	json_decref(children);
+	return found;
+}
+
+/* device_add usb-host by vid:pid or by bus and port path; -EEXIST when the VM has a device of
+ * that id already (asked first: QEMU says so only in words). */
 PT_EXPORT int pt_qmp_usb_attach(pt_qmp *q, const char *id, const pt_usb_match *m)
 {
-	json_t *args = json_pack("{s:s, s:s}", "driver", "usb-host", "id", id);
 	char hex[8];
+	int r;
 
+	if (!q || !id || !m)
+		return -EINVAL;
+	if ((r = has_device(q, id)) != 0)
+		return r < 0 ? r : pt_fail(q->ctx, -EEXIST, "%s: the VM has a device '%s' already", q->where, id);
+	json_t *args = json_pack("{s:s, s:s}", "driver", "usb-host", "id", id);
 	if (!args)
 		return -ENOMEM;
 	if (m->port) {

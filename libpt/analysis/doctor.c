@@ -116,16 +116,6 @@ static const char *cmdline_value(pt_doctor *d, const char *prefix)
 }
 
 /* The boot loader's place for kernel parameters, and the command that applies it. */
-static void cmdline_fix(pt_doctor *d, char *buf, size_t size, const char *params)
-{
-	if (strcmp(pt_host_boot_loader(d->e->ctx), "systemd-boot") == 0)
-		snprintf(buf, size, "add \"%s\" to the line in /etc/kernel/cmdline, then run: "
-			 "proxmox-boot-tool refresh && reboot", params);
-	else
-		snprintf(buf, size, "add \"%s\" to GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub, "
-			 "then run: update-grub && reboot", params);
-}
-
 static void check_cpu(pt_doctor *d)
 {
 	char line[8192], flags[64] = "";
@@ -174,7 +164,7 @@ static void check_iommu(pt_doctor *d)
 		add(d, "iommu-firmware", PT_INFO, "IOMMU described by the firmware", NULL,
 		    "%s/sys/firmware/acpi/tables: absent (not an ACPI machine, or not readable)", root(d));
 
-	cmdline_fix(d, fix, sizeof(fix), params);
+	pt_host_cmdline_fix(d->e->ctx, params, fix, sizeof(fix));
 	if (d->e->n_groups)
 		add(d, "iommu-kernel", PT_PASS, "IOMMU on in the kernel", NULL,
 		    "%s/sys/kernel/iommu_groups: %zu groups", root(d), d->e->n_groups);
@@ -215,7 +205,7 @@ static void check_iommu(pt_doctor *d)
 		    "%s/sys/kernel/iommu_groups/*/type: %zu identity, %zu translated", root(d), identity,
 		    translated);
 	else {
-		cmdline_fix(d, fix, sizeof(fix), "iommu=pt");
+		pt_host_cmdline_fix(d->e->ctx, "iommu=pt", fix, sizeof(fix));
 		add(d, "default-domain", PT_WARN, "Default DMA domain of host devices", fix,
 		    "%s/sys/kernel/iommu_groups/*/type: all %zu translated (host devices pay for "
 		    "IOMMU translation)", root(d), translated);

@@ -45,6 +45,54 @@ PT_EXPORT const char *pt_host_boot_loader(pt_ctx *ctx)
 	return faccessat(ctx->rootfd, "etc/kernel/cmdline", F_OK, 0) == 0 ? "systemd-boot" : "grub";
 }
 
+/* Where this host's boot loader takes kernel parameters, and what to run after: the one
+ * answer the doctor's fixes and the IOMMU-off advice give. */
+void pt_host_cmdline_fix(pt_ctx *ctx, const char *params, char *buf, size_t size)
+{
+	if (strcmp(pt_host_boot_loader(ctx), "systemd-boot") == 0)
+		snprintf(buf, size, "add \"%s\" to the line in /etc/kernel/cmdline, then run: "
+			 "proxmox-boot-tool refresh && reboot", params);
+	else
+		snprintf(buf, size, "add \"%s\" to GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub, "
+			 "then run: update-grub && reboot", params);
+}
+
+/*
+ * What to do when the IOMMU is off, for this host: the firmware's switch, the kernel parameters
+ * for its CPU's vendor (both vendors' when unknown) where its boot loader takes them, and how to
+ * check. To free; NULL when out of memory.
+ */
+PT_EXPORT char *pt_host_iommu_advice(pt_ctx *ctx)
+{
+	static const char *const vendors[] = { "intel", "amd" };
+	const char *vendor;
+	char fix[512], *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!ctx || !(f = open_memstream(&text, &len)))
+		return NULL;
+	vendor = pt_host_cpu_vendor(ctx);
+	fprintf(f, "The IOMMU is off: %s/sys/kernel/iommu_groups has no groups, so no device can be passed "
+		   "through.\nTo turn it on:\n  1. Enable %s in the firmware setup.\n", ctx->root,
+		vendor && strcmp(vendor, "amd") == 0 ? "AMD-Vi / IOMMU" :
+		vendor && strcmp(vendor, "intel") == 0 ? "VT-d" : "VT-d (Intel) or AMD-Vi / IOMMU (AMD)");
+	for (unsigned i = 0, n = 0; i < 2; i++) {
+		if (vendor && strcmp(vendor, vendors[i]) != 0)
+			continue;
+		pt_host_cmdline_fix(ctx, pt_iommu_params(vendors[i]), fix, sizeof(fix));
+		fprintf(f, "  %s%s%s%s\n", n++ ? "   " : "2. ", vendor ? "" : i ? "AMD CPU: " : "Intel CPU: ", fix,
+			i ? " (the AMD IOMMU is on once the firmware enables it; \"amd_iommu=on\" is not a kernel option)"
+			  : "");
+	}
+	fprintf(f, "  3. Check with: ptlua report --require-iommu");
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
 const char *pt_host_cmdline(pt_ctx *ctx)
 {
 	if (!ctx->cmdline) {

@@ -68,7 +68,7 @@ function M.read(node)
   local n = pt.node(node)
   local time, err, errno = n:read_published(path)
   if not time then
-    if errno == 2 then return nil, path .. ": not published" end
+    if errno == pt.errno.ENOENT then return nil, path .. ": not published" end
     fail("%s", err)
   end
   return { name = node, time = time, devices = n:rows(), node = n }

@@ -129,11 +129,11 @@ function M.follow(args)
     return found
   end
   local function attach(d)
-    local devid, err = M.attach(spec(d))
+    local devid, err, code = M.attach(spec(d))
     if devid then
       attached[d.port], failed[d.port] = devid, nil
       print(string.format("attached %s (%s:%s at %s)", devid, d.vendor_id, d.product_id, d.port))
-    elseif err and err:find("Duplicate", 1, true) then
+    elseif code == pt.errno.EEXIST then -- attached already (by an earlier follower)
       attached[d.port], failed[d.port] = M.device_id(args.match and { id = args.match } or { port = d.port }), nil
     else
       if not failed[d.port] then print(string.format("attach at %s failed, trying again: %s", d.port, tostring(err))) end

@@ -1,0 +1,128 @@
+"""The C contract by layer (tests/test-contract-*.c, in the style of kmod's testsuite): each C test a
+row with its fixture root, the kernel emulator's faults for an action, and the exact output it
+must write; built against the library and run under valgrind (the sanitizers under
+SANITIZE=1). And the coverage of the exported symbols by the C tests: every one called."""
+import os
+import re
+import subprocess
+import time
+
+from harness import CC_SAN, SANITIZE, TOP, build_spec, kemu_env, run, test
+
+# A host with a bit of everything the inventory says: a GPU with its audio (an override set, a
+# ROM, a resizable BAR), an SR-IOV NIC and its VFs, an AMD GPU with the reset bug, GVT-g types on
+# the IGD, an NVIDIA vGPU PF and VFs, USB devices, a stray entry in sysfs (a warning).
+INV = """
+0000:00:00.0 8086:3ec2 060000 group=0
+0000:00:02.0 8086:3e92 030000 group=1 driver=i915 boot_vga=1
+0000:00:01.0 8086:1901 060400 group=2 pcie=root driver=pcieport
+0000:01:00.0 10de:2484 030000 group=2 driver=nouveau boot_vga=0 subsys=10de:14ae rev=a1 numa=0 rom=ROM
+0000:01:00.1 10de:10f0 040300 group=2 driver=snd_hda_intel override=vfio-pci rev=a1
+0000:00:1c.0 8086:a290 060400 group=3 pcie=root acs=on driver=pcieport
+0000:03:00.0 8086:1521 020000 group=4 driver=igb totalvfs=4 parent=0000:00:1c.0
+0000:03:10.0 8086:1520 020000 group=5 physfn=0000:03:00.0 driver=igbvf parent=0000:00:1c.0
+0000:03:10.4 8086:1520 020000 group=6 physfn=0000:03:00.0 parent=0000:00:1c.0
+0000:00:1d.0 8086:a298 060400 group=7 pcie=root driver=pcieport
+0000:05:00.0 1002:67df 030000 group=8 driver=amdgpu boot_vga=0 parent=0000:00:1d.0
+0000:00:1b.0 8086:a2e7 060400 group=9 pcie=root driver=pcieport
+0000:06:00.0 10de:26b9 030200 group=10 driver=nvidia totalvfs=2 parent=0000:00:1b.0
+0000:06:00.4 10de:26b9 030200 group=11 physfn=0000:06:00.0 driver=nvidia parent=0000:00:1b.0
+0000:00:14.0 8086:a2af 0c0330 group=12 driver=xhci_hcd
+usb 1-2 10c4:ea60 0000:00:14.0 serial=0001 manufacturer=Silicon,Labs product=CP2102N driver=cp210x tty=ttyUSB0 peer=2-2 devnum=3
+usb 1-4 046d:c52b 0000:00:14.0 class=03 driver=usbhid speed=480
+fb fb0 0000:00:02.0
+fbcon
+"""
+
+MDEV_UUID = "4b20d080-1b54-4048-85b3-a6a62d165c01"
+
+
+def write(path, data, mode="w"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, mode) as f:
+        f.write(data)
+
+
+def rom_image(vendor, device, code_type=0, last=True, blocks=2):
+    """An option ROM image: 55 AA, its PCIR, an x86 image's checksum right."""
+    img = bytearray(blocks * 512)
+    img[0:2] = b"\x55\xaa"
+    img[2] = blocks
+    img[0x18:0x1a] = (0x40).to_bytes(2, "little")
+    p = 0x40
+    img[p:p + 4] = b"PCIR"
+    img[p + 4:p + 6] = vendor.to_bytes(2, "little")
+    img[p + 6:p + 8] = device.to_bytes(2, "little")
+    img[p + 0x0a:p + 0x0c] = (0x18).to_bytes(2, "little")
+    img[p + 0x0d:p + 0x10] = bytes([0, 0, 3])
+    img[p + 0x10:p + 0x12] = blocks.to_bytes(2, "little")
+    img[p + 0x14] = code_type
+    img[p + 0x15] = 0x80 if last else 0
+    if code_type == 0:
+        img[-1] = (-sum(img)) & 0xff
+    return bytes(img)
+
+
+def inventory(root, tmp):
+    rom = os.path.join(tmp, "gpu.rom")
+    write(rom, rom_image(0x10de, 0x2484), "wb")
+    build_spec(INV.replace("rom=ROM", f"rom={rom}"), root)
+    sys_ = os.path.join(root, "sys")
+    dev = lambda a: os.path.realpath(os.path.join(sys_, "bus/pci/devices", a))  # noqa: E731
+    write(os.path.join(dev("0000:01:00.0"), "resource0_resize"), "0000000000003f00\n")
+    os.makedirs(os.path.join(sys_, "bus/pci/devices/not-a-device"))  # a stray entry: a scan warning
+    gpu = dev("0000:00:02.0")
+    for t, name, avail in (("i915-GVTg_V5_4", "GVTg_V5_4", 2), ("i915-GVTg_V5_8", "GVTg_V5_8", 0)):
+        d = os.path.join(gpu, "mdev_supported_types", t)
+        write(os.path.join(d, "name"), name + "\n")
+        write(os.path.join(d, "description"), "low_gm_size: 128MB\nhigh_gm_size: 512MB\n")
+        write(os.path.join(d, "device_api"), "vfio-pci\n")
+        write(os.path.join(d, "available_instances"), f"{avail}\n")
+        write(os.path.join(d, "create"), "")
+    os.makedirs(os.path.join(gpu, MDEV_UUID))
+    os.symlink("../mdev_supported_types/i915-GVTg_V5_4", os.path.join(gpu, MDEV_UUID, "mdev_type"))
+    os.makedirs(os.path.join(sys_, "class/mdev_bus"))
+    os.symlink(gpu, os.path.join(sys_, "class/mdev_bus/0000:00:02.0"))
+    os.makedirs(os.path.join(sys_, "bus/mdev/devices"))
+    os.symlink(os.path.join(gpu, MDEV_UUID), os.path.join(sys_, "bus/mdev/devices", MDEV_UUID))
+    vf = dev("0000:06:00.4")
+    write(os.path.join(vf, "nvidia/creatable_vgpu_types"), "ID    : vGPU Name\n557   : NVIDIA L4-1Q\n558   : NVIDIA L4-2Q\n")
+    write(os.path.join(vf, "nvidia/current_vgpu_type"), "557\n")
+    write(os.path.join(root, "proc/cpuinfo"), "processor\t: 0\nvendor_id\t: GenuineIntel\n")
+    return root
+
+
+def amd(root, tmp):
+    build_spec("0000:00:00.0 1022:1480 060000\niommu=empty\n", root)
+    write(os.path.join(root, "proc/cpuinfo"), "processor\t: 0\nvendor_id\t: AuthenticAMD\n")
+    write(os.path.join(root, "etc/kernel/cmdline"), "root=ZFS=rpool/ROOT/pve-1 boot=zfs\n")
+    return root
+
+
+def compile_c(name, tmp):
+    exe = os.path.join(tmp, name)
+    run(["cc", *CC_SAN, "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-unused-function",
+         "-Wno-missing-field-initializers", "-Werror",
+         "-g", "-I", f"{TOP}/include", "-I", f"{TOP}/tests", "-o", exe, f"{TOP}/tests/{name}.c", "-L", TOP, "-lpt",
+         f"-Wl,-rpath,{TOP}"], check=0)
+    return exe
+
+
+def run_c(exe, roots, *args, env=None, valgrind=True):
+    p = run([exe, roots, *args], valgrind=valgrind, check=None, env=env)
+    print(p.stdout, p.stderr)
+    assert p.returncode == 0 and p.stdout.rstrip().endswith(" 0 failed"), p.stdout + p.stderr
+
+
+def roots_of(tmp, builders):
+    roots = os.path.join(tmp, "roots")
+    for name, build in builders.items():
+        build(os.path.join(roots, name), tmp)
+    return roots
+
+
+@test(timeout=120)
+def ccontract_inventory(tmp):
+    exe = compile_c("test-contract-inventory", tmp)
+    run_c(exe, roots_of(tmp, {"inv": inventory, "amd": amd}))
+BUILDERS_INVENTORY = {"inv": inventory, "amd": amd}

@@ -55,10 +55,13 @@ static int test_ctx(pt_ctx **ctx, const char *systemctl)
 	return pt_ctx_new(ctx, &o);
 }
 
-/* What a failed call says: its return value and the context's message. */
+/* What a call says: its return value, and when it failed, the context's message. */
 static int said(pt_ctx *ctx, int r, FILE *out)
 {
-	fprintf(out, "%d %s\n", r, pt_ctx_last_error(ctx));
+	if (r < 0)
+		fprintf(out, "%d %s\n", r, pt_ctx_last_error(ctx));
+	else
+		fprintf(out, "%d\n", r);
 	return 0;
 }
 

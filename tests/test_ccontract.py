@@ -2,6 +2,7 @@
 row with its fixture root, the kernel emulator's faults for an action, and the exact output it
 must write; built against the library and run under valgrind (the sanitizers under
 SANITIZE=1). And the coverage of the exported symbols by the C tests: every one called."""
+import json
 import os
 import re
 import subprocess
@@ -126,3 +127,44 @@ def ccontract_inventory(tmp):
     exe = compile_c("test-contract-inventory", tmp)
     run_c(exe, roots_of(tmp, {"inv": inventory, "amd": amd}))
 BUILDERS_INVENTORY = {"inv": inventory, "amd": amd}
+
+
+def homelab(root, tmp):
+    """tests/homelab.spec as node pve1 of a cluster: VM configs, a mapping, what pve2 (and
+    hostile or broken nodes) published, pve2's report.lua --json."""
+    with open(os.path.join(TOP, "tests/homelab.spec")) as f:
+        build_spec(f.read(), root)
+    write(os.path.join(root, "etc/hostname"), "pve1.example.org\n")
+    write(os.path.join(root, "proc/cpuinfo"), "processor\t: 0\nvendor_id\t: GenuineIntel\n")
+    write(os.path.join(root, "etc/pve/qemu-server/101.conf"), "machine: q35\nbios: ovmf\nhostpci0: 01:00,pcie=1,x-vga=1\n")
+    write(os.path.join(root, "etc/pve/mapping/pci.cfg"),
+          "hba\n\tmap id=1000:0097,node=pve1,path=0000:03:00.0\n\tmap id=1000:0097,node=pve2,path=0000:09:00.0\n")
+    cols = ["address", "vendor_id", "device_id", "subsystem_vendor_id", "subsystem_device_id", "iommu_group", "physfn",
+            "class"]
+    now = int(time.time())
+    rows = [["0000:0a:00.0", "10de", "2484", "10de", "146b", 7, None, "030000"],
+            ["0000:0a:00.1", "10de", "228b", "10de", "146b", 7, None, "040300"],
+            ["0000:0b:10.0", "8086", "1520", "8086", "1520", None, "0000:0b:00.0", "020000"]]
+    published = {
+        "pve2": dict(libpt=1, node="pve2", time=now - 60, columns=cols, devices=rows),
+        "pve3": dict(libpt=1, node="pve3", time=now, columns=cols, devices=[rows[0], ["0000:0a:00.1", "10de"]]),
+        "pve4": dict(libpt=1, node="pve2", time=now, columns=cols, devices=rows),
+        "pve5": dict(libpt=1, node="pve5", time=100, columns=cols, devices=rows),
+    }
+    for node, report in published.items():
+        write(os.path.join(root, f"etc/pve/nodes/{node}/libpt.json"), json.dumps(report))
+    write(os.path.join(root, "etc/pve/nodes/pve6/libpt.json"), '{"libpt": 1, "libpt": 1}')
+    os.makedirs(os.path.join(root, "etc/pve/nodes/pve7"))
+    write(os.path.join(root, "pve2-report.json"), json.dumps({"devices": [
+        {"address": "0000:0a:00.0", "vendor_id": "10de", "device_id": "2484", "subsystem_vendor_id": "10de",
+         "subsystem_device_id": "146b", "iommu_group": 7, "physfn": None}]}))
+    return root
+
+
+BUILDERS_ANALYSIS = {"homelab": homelab}
+
+
+@test(timeout=120)
+def ccontract_analysis(tmp):
+    exe = compile_c("test-contract-analysis", tmp)
+    run_c(exe, roots_of(tmp, BUILDERS_ANALYSIS))

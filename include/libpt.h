@@ -538,6 +538,27 @@ int pt_ctx_write_data(pt_ctx *ctx, const char *path, const void *content, size_t
 int pt_enum_new_from_listing(pt_ctx *ctx, const char *text, size_t len, const char *source, pt_enum **ret);
 
 /*
+ * Proxmox's section config files under /etc/pve (storage.cfg, mapping/pci.cfg, mapping/usb.cfg),
+ * read as pve's SectionConfig reads them: sections headed "TYPE: ID" (storage.cfg) or by the ID
+ * alone (the mappings), each with its indented "KEY VALUE" lines in order (a key may come again:
+ * a mapping's `map` lines), up to a blank line or the next head; '#' lines are comments; other
+ * lines are skipped. -ENOENT when the file is absent; -EINVAL for a path outside /etc/pve.
+ * Getters take the section's index (i) and the property's (j); NULL or 0 past the end.
+ */
+typedef struct pt_pve_config pt_pve_config;
+int pt_pve_config_read(pt_ctx *ctx, const char *path, pt_pve_config **ret);
+void pt_pve_config_free(pt_pve_config *c);
+size_t pt_pve_config_get_section_count(const pt_pve_config *c);
+/* "dir", "nfs", ...; NULL for a section headed by its ID alone. */
+const char *pt_pve_config_get_type(const pt_pve_config *c, size_t i);
+const char *pt_pve_config_get_id(const pt_pve_config *c, size_t i);
+size_t pt_pve_config_get_property_count(const pt_pve_config *c, size_t i);
+const char *pt_pve_config_get_key(const pt_pve_config *c, size_t i, size_t j);
+const char *pt_pve_config_get_value(const pt_pve_config *c, size_t i, size_t j);
+/* The index of the section with that ID into *i (the first, should one come twice); -ENOENT. */
+int pt_pve_config_find(const pt_pve_config *c, const char *id, size_t *i);
+
+/*
  * Proxmox hookscripts. pt_pve_snippets_dir: where a storage keeps snippets
  * ("/var/lib/vz/snippets" for `local`), from /etc/pve/storage.cfg under the root; a storage with
  * files (dir, nfs, cifs, cephfs, btrfs), enabled, on this node, whose content lists `snippets`,

@@ -57,6 +57,10 @@ int pt_fail(pt_ctx *ctx, int err, const char *format, ...) PT_PRINTF(3, 4);
 /* host.c: this node's name as Proxmox knows it (/etc/hostname's first label, under the root;
  * the host name on "/"): 0, or -ENOENT. */
 int pt_node_self_name(pt_ctx *ctx, char name[256]);
+/* pveconfig.c: a section config's text parsed (for the fuzzers), and a section's first value of
+ * a key (NULL for none). */
+int pt_pve_config_parse(const char *text, pt_pve_config **ret);
+const char *pt_pve_config_value(const pt_pve_config *c, size_t i, const char *key);
 /* host.c: "add PARAMS to ... then run: ..." for this host's boot loader. */
 void pt_host_cmdline_fix(pt_ctx *ctx, const char *params, char *buf, size_t size);
 /* 0, or -EINVAL naming the VM id (pt_vmid_is_valid). */

@@ -238,7 +238,49 @@ static int pt_lua_remove_file(lua_State *L)
 	return 1;
 }
 
+/*
+ * pt.pve_config(path): a Proxmox section config file under /etc/pve (pt_pve_config_read):
+ * a list of sections {type = "dir" or nil, id = ..., {key, value}, {key, value}, ...};
+ * nil, message, errno when it cannot be read (ENOENT: absent).
+ */
+static int pt_lua_pve_config(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	pt_ctx *ctx = pt_lua_root_context(L);
+	pt_pve_config *cfg;
+
+	if (!ctx)
+		return lua_error(L);
+	int r = pt_pve_config_read(ctx, path, &cfg);
+	if (r < 0) {
+		int n = pt_lua_fail(L, r, r == -ENOENT ? lua_pushfstring(L, "%s: absent", path) : pt_ctx_last_error(ctx));
+		pt_ctx_unref(ctx);
+		return n;
+	}
+	pt_ctx_unref(ctx);
+	size_t n = pt_pve_config_get_section_count(cfg);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		size_t m = pt_pve_config_get_property_count(cfg, i);
+		lua_createtable(L, (int)m, 2);
+		pt_lua_set_string(L, "type", pt_pve_config_get_type(cfg, i));
+		pt_lua_set_string(L, "id", pt_pve_config_get_id(cfg, i));
+		for (size_t j = 0; j < m; j++) {
+			lua_createtable(L, 2, 0);
+			lua_pushstring(L, pt_pve_config_get_key(cfg, i, j));
+			lua_rawseti(L, -2, 1);
+			lua_pushstring(L, pt_pve_config_get_value(cfg, i, j));
+			lua_rawseti(L, -2, 2);
+			lua_rawseti(L, -2, (lua_Integer)j + 1);
+		}
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	pt_pve_config_free(cfg);
+	return 1;
+}
+
 const luaL_Reg pt_lua_host_funcs[] = {
+	{ "pve_config", pt_lua_pve_config },
 	{ "remove_file", pt_lua_remove_file },
 	{ "listdir", pt_lua_listdir },
 	{ "readlink", pt_lua_readlink },

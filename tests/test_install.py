@@ -210,3 +210,38 @@ def install_plain_scripts_act_only_when_trusted(tmp):
     eq(driver(root, "0000:01:00.0"), "igc", "nothing bound")
     p = run([PTLUA, "--root", root, "--trusted", script], env=kemu_env(root), cwd="/", check=0)
     eq((p.stdout, driver(root, "0000:01:00.0")), ("bound\n", "vfio-pci"), "--trusted acts")
+
+
+@test()
+def install_pve_section_configs_read_as_pve_reads_them(tmp):
+    # one reader for storage.cfg and the mappings (pt_pve_config_read): heads with and without a
+    # type, comments inside a section, a blank line ending one, keys that come again, CRLF, lines
+    # of neither kind skipped
+    root = os.path.join(tmp, "root")
+    os.makedirs(f"{root}/etc/pve/mapping")
+    with open(f"{root}/etc/pve/storage.cfg", "w") as f:
+        f.write("dir: local\r\n\tpath /var/lib/vz\r\n# inside\n\tcontent iso,snippets\n\n\tstray value\n"
+                "nfs: nas\n    server 10.0.0.2\n\tpath /mnt/pve/nas\nbad head here\n\tkey lost\n")
+    with open(f"{root}/etc/pve/mapping/pci.cfg", "w") as f:
+        f.write("gpu\n\tmap id=10de:1b81,node=pve1,path=0000:01:00.0\n\tmap id=10de:1b81,node=pve2,path=0000:02:00.0\n"
+                "\tdescription two nodes\n")
+    script = os.path.join(tmp, "read.lua")
+    with open(script, "w") as f:
+        f.write('local pt = require "pt"\n'
+                'for _, file in ipairs { "/etc/pve/storage.cfg", "/etc/pve/mapping/pci.cfg" } do\n'
+                '  for _, s in ipairs(assert(pt.pve_config(file))) do\n'
+                '    local props = {}\n'
+                '    for _, p in ipairs(s) do props[#props + 1] = p[1] .. "=" .. p[2] end\n'
+                '    print(tostring(s.type) .. "|" .. s.id .. "|" .. table.concat(props, ";"))\n'
+                '  end\nend\n'
+                'print(select(2, pt.pve_config("/etc/pve/none.cfg")), select(3, pt.pve_config("/etc/pve/none.cfg")) == pt.errno.ENOENT)\n'
+                'print(select(2, pt.pve_config("/etc/passwd")))\n')
+    out = run([PTLUA, "--root", root, script], check=0, cwd="/").stdout
+    eq(out.splitlines(), [
+        "dir|local|path=/var/lib/vz;content=iso,snippets",
+        "nfs|nas|server=10.0.0.2;path=/mnt/pve/nas",
+        "nil|gpu|map=id=10de:1b81,node=pve1,path=0000:01:00.0;map=id=10de:1b81,node=pve2,path=0000:02:00.0;"
+        "description=two nodes",
+        "/etc/pve/none.cfg: absent\ttrue",
+        "/etc/passwd: not a Proxmox config file under /etc/pve\t22",
+    ], "sections, properties and refusals")

@@ -22,14 +22,6 @@
 /* Storage types whose files lie under a mount point of their own when the config names no path. */
 static const char *const MOUNTED[] = { "nfs", "cifs", "cephfs", "glusterfs", NULL };
 
-struct storage {
-	char type[64];
-	char path[4096];
-	char content[1024];
-	char nodes[1024];
-	bool found, disabled, has_content;
-};
-
 /* A storage id as pve-storage takes one (a letter, then letters, digits, '-', '_', '.'; not
  * ending in '-', '_', '.'), or with snippet a file name (a letter or digit first). */
 static bool word_ok(const char *w, bool snippet)
@@ -57,61 +49,11 @@ static bool listed(const char *list, const char *item)
 	return false;
 }
 
-/*
- * The section of storage id in storage.cfg's text: a section begins with "TYPE: ID" at the
- * start of a line; its properties are the indented "KEY VALUE" lines under it, up to a blank
- * line or the next section; '#' lines are comments.
- */
-static void find_storage(const char *text, const char *id, struct storage *s)
-{
-	bool inside = false;
-
-	for (const char *line = text, *end; *line; line = *end ? end + 1 : end) {
-		end = line + strcspn(line, "\n");
-		int len = (int)(end - line);
-		char key[64], value[4096];
-
-		if (len == 0 || strspn(line, " \t") == (size_t)len) {
-			inside = false;
-			continue;
-		}
-		if (line[0] == '#')
-			continue;
-		if (line[0] != ' ' && line[0] != '\t') {
-			char type[64], name[256];
-			inside = sscanf(line, "%63[^: \t\n]: %255[^ \t\n]", type, name) == 2 && strcmp(name, id) == 0;
-			if (inside) {
-				*s = (struct storage){ .found = true };
-				snprintf(s->type, sizeof(s->type), "%s", type);
-			}
-			continue;
-		}
-		if (!inside)
-			continue;
-		value[0] = '\0';
-		if (sscanf(line, " %63s %4095[^\n]", key, value) < 1)
-			continue;
-		size_t v = strlen(value);
-		while (v && (value[v - 1] == ' ' || value[v - 1] == '\t' || value[v - 1] == '\r'))
-			value[--v] = '\0';
-		if (strcmp(key, "path") == 0)
-			snprintf(s->path, sizeof(s->path), "%s", value);
-		else if (strcmp(key, "content") == 0) {
-			snprintf(s->content, sizeof(s->content), "%s", value);
-			s->has_content = true;
-		} else if (strcmp(key, "nodes") == 0)
-			snprintf(s->nodes, sizeof(s->nodes), "%s", value);
-		else if (strcmp(key, "disable") == 0)
-			s->disabled = strcmp(value, "0") != 0;
-	}
-}
-
 PT_EXPORT int pt_pve_snippets_dir(pt_ctx *ctx, const char *storage, char **dir_ret)
 {
-	struct storage s = { .found = false };
-	char node[256];
-	char *text = NULL;
-	size_t len;
+	pt_pve_config *cfg = NULL;
+	char node[256], path[4096] = "";
+	size_t i;
 	int r;
 
 	if (!ctx || !storage || !dir_ret)
@@ -119,37 +61,44 @@ PT_EXPORT int pt_pve_snippets_dir(pt_ctx *ctx, const char *storage, char **dir_r
 	*dir_ret = NULL;
 	if (!word_ok(storage, false))
 		return pt_fail(ctx, -EINVAL, "storage '%s': not a storage id", storage);
-	r = pt_read_in_root(ctx, "/etc/pve/storage.cfg", 1 << 20, &text, &len);
+	r = pt_pve_config_read(ctx, "/etc/pve/storage.cfg", &cfg);
+	if (r == -ENOENT)
+		return pt_fail(ctx, r, "%s/etc/pve/storage.cfg: %s (is this a Proxmox VE node?)", ctx->root, strerror(-r));
 	if (r < 0)
-		return pt_fail(ctx, r, "%s/etc/pve/storage.cfg: %s (is this a Proxmox VE node?)", ctx->root,
-			       strerror(-r));
-	find_storage(text, storage, &s);
-	free(text);
-	if (!s.found)
+		return r;
+	if (pt_pve_config_find(cfg, storage, &i) < 0 || !pt_pve_config_get_type(cfg, i)) {
+		pt_pve_config_free(cfg);
 		return pt_fail(ctx, -ENOENT, "storage '%s': not in %s/etc/pve/storage.cfg", storage, ctx->root);
-	if (s.disabled)
-		return pt_fail(ctx, -EINVAL, "storage '%s' is disabled (pvesm set %s --disable 0)", storage, storage);
-	if (s.nodes[0] && pt_node_self_name(ctx, node) == 0 && !listed(s.nodes, node))
-		return pt_fail(ctx, -EINVAL, "storage '%s' is not on this node (%s; its nodes: %s)", storage, node,
-			       s.nodes);
-	if (!s.path[0]) {
-		for (int i = 0; MOUNTED[i]; i++)
-			if (strcmp(s.type, MOUNTED[i]) == 0)
-				snprintf(s.path, sizeof(s.path), "/mnt/pve/%s", storage);
-		if (!s.path[0])
-			return pt_fail(ctx, -EINVAL,
-				       "storage '%s' (%s) keeps no files: snippets need a directory storage "
-				       "(dir, nfs, cifs, cephfs, btrfs), such as 'local'", storage, s.type);
 	}
-	if (s.path[0] != '/' || strstr(s.path, "/../") || strchr(s.path, '\n'))
-		return pt_fail(ctx, -EINVAL, "storage '%s': path '%s' is not a plain absolute path", storage, s.path);
-	if (!listed(s.content, "snippets"))
-		return pt_fail(ctx, -EINVAL, "storage '%s' does not hold snippets; enable them with: pvesm set %s "
-			       "--content %s%ssnippets", storage, storage, s.content, s.content[0] ? "," : "");
-	size_t n = strlen(s.path);
-	while (n > 1 && s.path[n - 1] == '/')
-		s.path[--n] = '\0';
-	if (asprintf(dir_ret, "%s/snippets", n > 1 ? s.path : "") < 0) {
+	const char *type = pt_pve_config_get_type(cfg, i), *disable = pt_pve_config_value(cfg, i, "disable");
+	const char *nodes = pt_pve_config_value(cfg, i, "nodes"), *content = pt_pve_config_value(cfg, i, "content");
+	snprintf(path, sizeof(path), "%s", pt_pve_config_value(cfg, i, "path") ? pt_pve_config_value(cfg, i, "path") : "");
+	if (disable && strcmp(disable, "0") != 0)
+		r = pt_fail(ctx, -EINVAL, "storage '%s' is disabled (pvesm set %s --disable 0)", storage, storage);
+	else if (nodes && pt_node_self_name(ctx, node) == 0 && !listed(nodes, node))
+		r = pt_fail(ctx, -EINVAL, "storage '%s' is not on this node (%s; its nodes: %s)", storage, node, nodes);
+	if (r == 0 && !path[0]) {
+		for (int m = 0; MOUNTED[m]; m++)
+			if (strcmp(type, MOUNTED[m]) == 0)
+				snprintf(path, sizeof(path), "/mnt/pve/%s", storage);
+		if (!path[0])
+			r = pt_fail(ctx, -EINVAL,
+				    "storage '%s' (%s) keeps no files: snippets need a directory storage "
+				    "(dir, nfs, cifs, cephfs, btrfs), such as 'local'", storage, type);
+	}
+	if (r == 0 && (path[0] != '/' || strstr(path, "/../")))
+		r = pt_fail(ctx, -EINVAL, "storage '%s': path '%s' is not a plain absolute path", storage, path);
+	if (r == 0 && !listed(content ? content : "", "snippets"))
+		r = pt_fail(ctx, -EINVAL, "storage '%s' does not hold snippets; enable them with: pvesm set %s "
+			    "--content %s%ssnippets", storage, storage, content ? content : "",
+			    content && content[0] ? "," : "");
+	pt_pve_config_free(cfg);
+	if (r < 0)
+		return r;
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = '\0';
+	if (asprintf(dir_ret, "%s/snippets", n > 1 ? path : "") < 0) {
 		*dir_ret = NULL;
 		return -ENOMEM;
 	}

@@ -249,60 +249,44 @@ static void split_ids(const char *list, struct pt_strv *out)
 /* /etc/pve/mapping/pci.cfg and this node's name, read once for all the lines of a config. */
 struct pcicfg {
 	bool read;
-	int r;	    /* 0, or why it could not be read */
-	char *text; /* NULL: none */
+	int r;		    /* 0, or why it could not be read */
+	pt_pve_config *cfg; /* NULL: none */
 	char node[256];
 };
 
 static void pcicfg_free(struct pcicfg *m)
 {
-	free(m->text);
+	pt_pve_config_free(m->cfg);
 }
 
-/* The paths of a mapping's map lines for this node in /etc/pve/mapping/pci.cfg (a section is a
- * line with the name alone; its properties are the indented lines under it; comments end
- * nothing), ';'-joined paths each an id; every alternative, since qemu-server takes whichever is
- * free. -ENOENT when the mapping is not there. */
+/* The paths of a mapping's map lines for this node in /etc/pve/mapping/pci.cfg, ';'-joined
+ * paths each an id; every alternative, since qemu-server takes whichever is free. -ENOENT when
+ * the mapping is not there. */
 static int mapping_paths(pt_ctx *ctx, struct pcicfg *m, const char *mapping, struct pt_strv *out)
 {
-	bool in = false, seen = false;
+	size_t i;
 
 	if (!m->read) {
 		m->read = true;
-		m->r = pt_read_in_root(ctx, "/etc/pve/mapping/pci.cfg", 1u << 20, &m->text, NULL);
+		m->r = pt_pve_config_read(ctx, "/etc/pve/mapping/pci.cfg", &m->cfg);
 		if (pt_node_self_name(ctx, m->node) < 0)
 			m->node[0] = '\0';
 	}
 	if (m->r < 0)
 		return m->r;
-	for (const char *p = m->text ? m->text : ""; *p;) {
-		size_t len = strcspn(p, "\n");
-		char line[4096];
-		snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : 0), p);
-		p += len + (p[len] == '\n');
-		line[strcspn(line, "\r")] = '\0';
-		if (line[0] == '#')
-			continue; /* a comment ends no section (pve's section config skips it) */
-		if (line[0] != ' ' && line[0] != '\t') {
-			size_t n = strlen(line);
-			while (n && (line[n - 1] == ' ' || line[n - 1] == '\t'))
-				line[--n] = '\0';
-			in = n && strcmp(line, mapping) == 0;
-			seen = seen || in;
-			continue;
-		}
-		const char *l = line + strspn(line, " \t");
-		if (!in || strncmp(l, "map", 3) || (l[3] != ' ' && l[3] != '\t'))
-			continue;
+	if (pt_pve_config_find(m->cfg, mapping, &i) < 0)
+		return -ENOENT;
+	for (size_t j = 0; j < pt_pve_config_get_property_count(m->cfg, i); j++) {
 		pt_props *props;
-		if (pt_props_parse(ctx, l + 4 + strspn(l + 4, " \t"), NULL, &props) < 0)
+		if (strcmp(pt_pve_config_get_key(m->cfg, i, j), "map") != 0 ||
+		    pt_props_parse(ctx, pt_pve_config_get_value(m->cfg, i, j), NULL, &props) < 0)
 			continue;
 		const char *n = pt_props_get(props, "node"), *path = pt_props_get(props, "path");
 		if (n && path && strcmp(n, m->node) == 0)
 			split_ids(path, out);
 		pt_props_free(props);
 	}
-	return seen ? 0 : -ENOENT;
+	return 0;
 }
 
 static bool hostpci_key(const char *key)

@@ -123,28 +123,16 @@ static int list_vms(pt_ctx *ctx, unsigned **ret, size_t *n)
 	return 0;
 }
 
-/* The mapping names of /etc/pve/mapping/pci.cfg: its lines that are a name alone. */
+/* The mapping names of /etc/pve/mapping/pci.cfg (its sections). */
 static void read_mappings(pt_ctx *ctx, struct pt_strv *names)
 {
-	char *text;
+	pt_pve_config *cfg;
 
-	if (pt_read_in_root(ctx, "/etc/pve/mapping/pci.cfg", 1u << 20, &text, NULL) < 0)
+	if (pt_pve_config_read(ctx, "/etc/pve/mapping/pci.cfg", &cfg) < 0)
 		return;
-	for (char *line = text, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		size_t len = strlen(line);
-		while (len && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r'))
-			line[--len] = '\0';
-		bool name = len && ((line[0] >= 'a' && line[0] <= 'z') || (line[0] >= 'A' && line[0] <= 'Z'));
-		for (size_t i = 0; name && i < len; i++)
-			name = (line[i] >= 'a' && line[i] <= 'z') || (line[i] >= 'A' && line[i] <= 'Z') ||
-			       (line[i] >= '0' && line[i] <= '9') || line[i] == '-' || line[i] == '_';
-		if (name)
-			pt_strv_add(names, line);
-	}
-	free(text);
+	for (size_t i = 0; i < pt_pve_config_get_section_count(cfg); i++)
+		pt_strv_add(names, pt_pve_config_get_id(cfg, i));
+	pt_pve_config_free(cfg);
 }
 
 /* A hostpci line's romfile=: there, a ROM, for the device it is given to (Proxmox passes it with

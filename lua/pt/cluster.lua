@@ -96,20 +96,21 @@ function M.others(this)
   return out, missing
 end
 
--- The mappings of /etc/pve/mapping/pci.cfg (or usb.cfg): {name = {{id, node, path, ...}, ...}}.
+-- The mappings of /etc/pve/mapping/pci.cfg (or usb.cfg), read by libpt's one section config
+-- reader: {name = {{id, node, path, ...}, ...}} and the names in the file's order.
 local function mappings(file)
-  local out, order, current = {}, {}, nil
-  for line in (pt.read_file(file or "/etc/pve/mapping/pci.cfg") or ""):gmatch("[^\n]+") do
-    local name = line:match("^([%a][%w%-_]*)%s*$")
-    if name then
-      current = {}
-      out[name] = current
-      order[#order + 1] = name
-    elseif current and line:match("^%s+map%s") then
-      local m = {}
-      for k, v in line:match("^%s+map%s+(.*)$"):gmatch("([%w%-]+)=([^,]*)") do m[k] = v end
-      current[#current + 1] = m
+  local out, order = {}, {}
+  for _, section in ipairs(pt.pve_config(file or "/etc/pve/mapping/pci.cfg") or {}) do
+    local maps = {}
+    for _, property in ipairs(section) do
+      if property[1] == "map" then
+        local m = {}
+        for k, v in property[2]:gmatch("([%w%-]+)=([^,]*)") do m[k] = v end
+        maps[#maps + 1] = m
+      end
     end
+    if not out[section.id] then order[#order + 1] = section.id end
+    out[section.id] = maps
   end
   return out, order
 end

@@ -1,8 +1,8 @@
 /*
  * libFuzzer target: what libpt reads from files it does not write, on a tree made once: the
  * first byte picks the file the rest of the input becomes (a device's uevent, config or
- * resource, a journal, a modprobe.d file, another node's published report), then the reader runs
- * over it.
+ * resource, a journal, a modprobe.d file, another node's published report, a Proxmox section
+ * config such as storage.cfg or mapping/pci.cfg), then the reader runs over it.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -60,8 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const files[] = { "sys/bus/pci/devices/0000:01:00.0/uevent",
 					     "sys/bus/pci/devices/0000:01:00.0/config",
 					     "sys/bus/pci/devices/0000:01:00.0/resource",
-					     "run/libpt/0000:01:00.0", "etc/modprobe.d/fuzz.conf", "etc/pve/nodes/pve2/libpt.json" };
-	unsigned which = data[0] % 6;
+					     "run/libpt/0000:01:00.0", "etc/modprobe.d/fuzz.conf", "etc/pve/nodes/pve2/libpt.json",
+					     "etc/pve/storage.cfg" };
+	unsigned which = data[0] % 7;
 	put(files[which], data + 1, size - 1);
 	if (which < 3) {
 		pt_enum *e;
@@ -79,6 +80,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct pt_modprobe m;
 		if (pt_modprobe_load(ctx, &m) == 0)
 			pt_modprobe_free(&m);
+	} else if (which == 6) {
+		pt_pve_config *c;
+		if (pt_pve_config_read(ctx, "/etc/pve/storage.cfg", &c) == 0) {
+			/* every section has an id; every property a key and a value, the key without blanks */
+			for (size_t i = 0; i < pt_pve_config_get_section_count(c); i++) {
+				if (!pt_pve_config_get_id(c, i) || !pt_pve_config_get_id(c, i)[0])
+					abort();
+				for (size_t j = 0; j < pt_pve_config_get_property_count(c, i); j++)
+					if (!pt_pve_config_get_value(c, i, j) || strpbrk(pt_pve_config_get_key(c, i, j), " \t\n"))
+						abort();
+			}
+			pt_pve_config_free(c);
+		}
 	} else {
 		pt_node *n;
 		long long t;

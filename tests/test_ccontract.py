@@ -168,3 +168,23 @@ BUILDERS_ANALYSIS = {"homelab": homelab}
 def ccontract_analysis(tmp):
     exe = compile_c("test-contract-analysis", tmp)
     run_c(exe, roots_of(tmp, BUILDERS_ANALYSIS))
+
+
+def emit_host(root, tmp):
+    """The inventory host with a VM (100) and a GRUB file: what the emitters and plans read."""
+    inventory(root, tmp)
+    write(os.path.join(root, "etc/hostname"), "pve1\n")
+    write(os.path.join(root, "etc/pve/qemu-server/100.conf"), "machine: q35\nbios: ovmf\nhostpci0: 05:00.0\n")
+    write(os.path.join(root, "etc/default/grub"), 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n')
+    for d in ("etc/modprobe.d", "etc/udev/rules.d", "etc/initramfs-tools"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    return root
+
+
+BUILDERS_EMIT = {"emit": emit_host}
+
+
+@test(timeout=120)
+def ccontract_emit(tmp):
+    exe = compile_c("test-contract-emit", tmp)
+    run_c(exe, roots_of(tmp, BUILDERS_EMIT))

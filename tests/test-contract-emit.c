@@ -1,0 +1,252 @@
+/*
+ * The C contract, emission: every emitter from an assignment and for mediated devices, cluster
+ * mappings of an assignment's set, host plans (from an assignment, for VFs at boot) and what a
+ * plan holds. Rows of tests/test-contract-common.h on the inventory host of
+ * tests/test_ccontract.py with a VM config and a GRUB file.
+ */
+#include "test-contract-common.h"
+
+#define UUID "4b20d080-1b54-4048-85b3-a6a62d165c01"
+
+static pt_assignment *assignment(pt_enum *e, unsigned vm, unsigned flags, const char *id)
+{
+	pt_assignment *a = NULL;
+	if (pt_assignment_new(e, vm, flags, &a) < 0 || (id && pt_assignment_add(a, id) < 0)) {
+		pt_assignment_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static int emit_assignment_everywhere(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_emit_opts o = { .size = sizeof(o), .vm = 100 };
+	pt_usb_spec usb = { .bus = 1, .devnum = 3 };
+	pt_emission *em = NULL;
+	pt_assignment *a = assignment(e, 100, 0, "01:00.1");
+	int r;
+
+	if (!a)
+		return 1;
+	if ((r = pt_emit_proxmox_assignment(a, &o, &em)) < 0)
+		return said(ctx, r, out);
+	print_emission(em, out);
+	pt_emission_free(em);
+	if ((r = pt_emit_libvirt_assignment(ctx, a, &usb, "win11", &em)) < 0)
+		return said(ctx, r, out);
+	fprintf(out, "libvirt: %zu lines, first %s, last %s\n", em->n_lines, em->lines[0], em->lines[em->n_lines - 1]);
+	for (size_t i = 0; i < em->n_lines; i++)
+		if (strstr(em->lines[i], "<address domain=") || strstr(em->lines[i], "<address bus="))
+			fprintf(out, "%s\n", em->lines[i]);
+	pt_emission_free(em);
+	if ((r = pt_emit_qemu_assignment(ctx, a, NULL, NULL, &em)) < 0)
+		return said(ctx, r, out);
+	print_emission(em, out);
+	pt_emission_free(em);
+	/* USB only */
+	if ((r = pt_emit_qemu_assignment(ctx, NULL, &(pt_usb_spec){ .id = "10c4:ea60" }, NULL, &em)) < 0)
+		return said(ctx, r, out);
+	fprintf(out, "$ %s\n", em->command);
+	pt_emission_free(em);
+	pt_assignment_free(a);
+	/* a refused assignment refuses everywhere */
+	if (!(a = assignment(e, 100, 0, "00:02.0")))
+		return 1;
+	em = NULL;
+	said(ctx, pt_emit_proxmox_assignment(a, &o, &em), out);
+	said(ctx, pt_emit_libvirt_assignment(ctx, a, NULL, NULL, &em), out);
+	said(ctx, pt_emit_qemu_assignment(ctx, a, NULL, NULL, &em), out);
+	pt_assignment_free(a);
+	/* a VM with no config yet gets the lines with a note */
+	o.vm = 4242;
+	if (!(a = assignment(e, 4242, 0, "03:10.4")) || pt_emit_proxmox_assignment(a, &o, &em) < 0)
+		return 1;
+	print_emission(em, out);
+	pt_emission_free(em);
+	pt_assignment_free(a);
+	return 0;
+}
+
+static int emit_mdev(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_emit_opts o = { .size = sizeof(o), .vm = 100 };
+	pt_emission *em = NULL;
+	int r;
+
+	if ((r = pt_emit_proxmox_mdev(device(e, "00:02.0"), "i915-GVTg_V5_4", &o, &em)) < 0)
+		return said(ctx, r, out);
+	print_emission(em, out);
+	pt_emission_free(em);
+	em = NULL;
+	said(ctx, pt_emit_proxmox_mdev(device(e, "00:02.0"), "i915-GVTg_V5_8", &o, &em), out);
+	said(ctx, pt_emit_proxmox_mdev(device(e, "00:02.0"), "x,romfile=/etc/shadow", &o, &em), out);
+	said(ctx, pt_emit_proxmox_mdev(device(e, "00:14.0"), "t", &o, &em), out);
+	if ((r = pt_emit_libvirt_mdev(ctx, UUID, &em)) < 0)
+		return said(ctx, r, out);
+	print_emission(em, out);
+	pt_emission_free(em);
+	if ((r = pt_emit_qemu_mdev(ctx, UUID, &em)) < 0)
+		return said(ctx, r, out);
+	print_emission(em, out);
+	pt_emission_free(em);
+	em = NULL;
+	said(ctx, pt_emit_libvirt_mdev(ctx, "not-a-uuid'/>", &em), out);
+	said(ctx, pt_emit_qemu_mdev(ctx, "4B20D080-1B54-4048-85B3-A6A62D165C01", &em), out);
+	return em != NULL;
+}
+
+static int emit_mapping_of_assignment(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_node *nodes[2] = { NULL, NULL };
+	pt_node_device gpu = { .address = "0000:0a:00.0", .vendor_id = "10de", .device_id = "2484",
+			       .subsystem_vendor_id = "10de", .subsystem_device_id = "14ae", .iommu_group = "7" };
+	pt_node_device audio = { .address = "0000:0a:00.1", .vendor_id = "10de", .device_id = "10f0",
+				 .subsystem_vendor_id = "10de", .subsystem_device_id = "10f0", .iommu_group = "7" };
+	pt_emission *em = NULL;
+	pt_assignment *a = assignment(e, 100, 0, "01:00");
+	int r;
+
+	if (!a || pt_node_new(ctx, "pve1", &nodes[0]) < 0 || pt_node_add_enum(nodes[0], e) < 0 ||
+	    pt_node_new(ctx, "pve2", &nodes[1]) < 0 || pt_node_add_device(nodes[1], &gpu) < 0 ||
+	    pt_node_add_device(nodes[1], &audio) < 0)
+		return 1;
+	if ((r = pt_emit_mapping_assignment(a, "rtx", nodes, 2, 0, &em)) < 0)
+		return said(ctx, r, out);
+	print_emission(em, out);
+	pt_emission_free(em);
+	pt_assignment_free(a);
+	/* the IGD's mdevs on this node only: not on pve2 */
+	if (!(a = assignment(e, 100, PT_ASSIGN_FORCE, "00:02.0")))
+		return 1;
+	if ((r = pt_emit_mapping_assignment(a, "igpu", nodes, 2, PT_MAPPING_MDEV, &em)) < 0)
+		return said(ctx, r, out);
+	print_emission(em, out);
+	pt_emission_free(em);
+	pt_assignment_free(a);
+	if (!(a = assignment(e, 100, 0, "00:02.0")))
+		return 1;
+	em = NULL;
+	said(ctx, pt_emit_mapping_assignment(a, "igpu", nodes, 2, 0, &em), out);
+	pt_assignment_free(a);
+	pt_node_free(nodes[0]);
+	pt_node_free(nodes[1]);
+	return em != NULL;
+}
+
+static void print_plan(const pt_host_plan *p, FILE *out)
+{
+	for (size_t i = 0; i < pt_host_plan_get_change_count(p); i++) {
+		const char *old = pt_host_plan_get_old(p, i);
+		fprintf(out, "== %s (%s)\n%s", pt_host_plan_get_path(p, i), old ? "changed" : "new", pt_host_plan_get_new(p, i));
+	}
+	for (size_t i = 0; i < pt_host_plan_get_command_count(p); i++)
+		fprintf(out, "$ %s\n", pt_host_plan_get_command(p, i));
+}
+
+static int host_plan_of_assignment(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_host_plan *p = NULL;
+	pt_assignment *a = assignment(e, 0, 0, "05:00.0");
+	int r;
+
+	if (!a)
+		return 1;
+	if ((r = pt_host_plan_new_assignment(a, PT_PLAN_BLACKLIST, NULL, &p)) < 0)
+		return said(ctx, r, out);
+	fprintf(out, "context %d, %zu changes\n", pt_host_plan_get_context(p) == ctx, pt_host_plan_get_change_count(p));
+	print_plan(p, out);
+	/* the old GRUB file as it is, the new one with the parameters */
+	for (size_t i = 0; i < pt_host_plan_get_change_count(p); i++)
+		if (pt_host_plan_get_old(p, i))
+			fprintf(out, "old %s: %s", pt_host_plan_get_path(p, i), pt_host_plan_get_old(p, i));
+	fprintf(out, "beyond: %p %p %p %p\n", (void *)pt_host_plan_get_path(p, 99), (void *)pt_host_plan_get_old(p, 99),
+		(void *)pt_host_plan_get_new(p, 99), (void *)pt_host_plan_get_command(p, 99));
+	pt_host_plan_free(p);
+	pt_assignment_free(a);
+	p = NULL;
+	if (!(a = assignment(e, 0, 0, "00:02.0")))
+		return 1;
+	said(ctx, pt_host_plan_new_assignment(a, 0, "intel", &p), out);
+	pt_assignment_free(a);
+	pt_host_plan_free(NULL);
+	return p != NULL;
+}
+
+static int host_plan_sriov(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_host_plan *p = NULL;
+	int r = pt_host_plan_new_sriov(device(e, "03:00.0"), 4, 30000, "vfio-pci", &p);
+
+	if (r < 0)
+		return said(ctx, r, out);
+	print_plan(p, out);
+	pt_host_plan_free(p);
+	p = NULL;
+	/* (more VFs than sriov_totalvfs, or VFs of a device without SR-IOV, are planned: not asserted, see
+	 * the report) */
+	said(ctx, pt_host_plan_new_sriov(device(e, "03:00.0"), 2, 30000, "../x", &p), out);
+	return p != NULL;
+}
+
+static const struct test tests[] = {
+	{ "emit-assignment-everywhere", "emit", emit_assignment_everywhere,
+	  "hostpci1: 01:00,pcie=1\ncpu: host\n$ qm set 100 --hostpci1 01:00,pcie=1 --cpu host\n"
+	  "libvirt: 30 lines, first <domain type='kvm'>, last </domain>\n"
+	  "        <address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>\n"
+	  "        <address domain='0x0000' bus='0x01' slot='0x00' function='0x1'/>\n"
+	  "        <address bus='1' device='3'/>\n-device\npcie-root-port,id=pt-port0,chassis=101,slot=1\n-device\n"
+	  "vfio-pci,host=0000:01:00.0,bus=pt-port0,addr=0x0.0,multifunction=on\n-device\n"
+	  "vfio-pci,host=0000:01:00.1,bus=pt-port0,addr=0x0.1\n"
+	  "$ -device pcie-root-port,id=pt-port0,chassis=101,slot=1 -device vfio-pci,host=0000:01:00.0,bus=pt-port0,addr=0x0.0,multifunction=on -device vfio-pci,host=0000:01:00.1,bus=pt-port0,addr=0x0.1\n"
+	  "$ -device qemu-xhci,id=pt-xhci -device usb-host,bus=pt-xhci.0,vendorid=0x10c4,productid=0xea60\n"
+	  "-16 00:02.0: 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n"
+	  "-16 00:02.0: 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n"
+	  "-16 00:02.0: 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n"
+	  "hostpci0: 03:10.4,pcie=1\nmachine: q35\n"
+	  "# VM 4242 has no config on this node (/etc/pve/qemu-server/4242.conf): these lines are for a VM still to be created\n"
+	  "$ qm set 4242 --hostpci0 03:10.4,pcie=1 --machine q35\n" },
+	{ "emit-mdev", "emit", emit_mdev,
+	  "hostpci1: 0000:00:02.0,mdev=i915-GVTg_V5_4,pcie=1\n"
+	  "$ qm set 100 --hostpci1 0000:00:02.0,mdev=i915-GVTg_V5_4,pcie=1\n"
+	  "-16 mdev type i915-GVTg_V5_8 on 0000:00:02.0: no instance available (available_instances 0)\n"
+	  "-2 mdev type \"x,romfile=/etc/shadow\": 0000:00:02.0 offers i915-GVTg_V5_4, i915-GVTg_V5_8\n"
+	  "-2 0000:00:14.0 offers no mediated device types (no mdev_supported_types)\n"
+	  "<hostdev mode='subsystem' type='mdev' model='vfio-pci'>\n  <source>\n"
+	  "    <address uuid='4b20d080-1b54-4048-85b3-a6a62d165c01'/>\n  </source>\n</hostdev>\n-device\n"
+	  "vfio-pci,sysfsdev=/sys/bus/mdev/devices/4b20d080-1b54-4048-85b3-a6a62d165c01\n"
+	  "$ -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/4b20d080-1b54-4048-85b3-a6a62d165c01\n"
+	  "-22 \"not-a-uuid'/>\": not an mdev UUID\n-22 \"4B20D080-1B54-4048-85B3-A6A62D165C01\": not an mdev UUID\n" },
+	{ "emit-mapping-of-assignment", "emit", emit_mapping_of_assignment,
+	  "rtx\n\tmap id=10de:2484,iommugroup=2,node=pve1,path=0000:01:00,subsystem-id=10de:14ae\n"
+	  "\tmap id=10de:2484,iommugroup=7,node=pve2,path=0000:0a:00,subsystem-id=10de:14ae\n"
+	  "# in the VM: hostpciN: mapping=rtx,pcie=1\n"
+	  "log: 0000:00:02.0: taken although 0000:00:02.0 is host-critical: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0) (forced)\n"
+	  "igpu\n\tmap id=8086:3e92,iommugroup=1,node=pve1,path=0000:00:02,subsystem-id=8086:3e92\n\tmdev 1\n"
+	  "# in the VM: hostpciN: mapping=igpu,mdev=TYPE,pcie=1\n# no matching device on: pve2\n"
+	  "-16 00:02.0: 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n" },
+	{ "host-plan-of-assignment", "emit", host_plan_of_assignment,
+	  "context 1, 4 changes\n== /etc/modprobe.d/libpt-vfio.conf (new)\n"
+	  "# Written by libpt: 0000:05:00.0 go to vfio-pci at boot.\n# Their host drivers: 0000:05:00.0=amdgpu\n"
+	  "softdep amdgpu pre: vfio-pci\noptions vfio-pci ids=1002:67df\nblacklist amdgpu\n"
+	  "== /etc/udev/rules.d/62-libpt-vendor-reset.rules (new)\n"
+	  "# Written by libpt: vendor-reset's reset for GPUs with the AMD reset bug.\n"
+	  "ACTION==\"add\", SUBSYSTEM==\"pci\", ATTR{vendor}==\"0x1002\", ATTR{device}==\"0x67df\", ATTR{reset_method}=\"device_specific\"  # Polaris 10\n"
+	  "== /etc/initramfs-tools/modules (new)\n# List of modules that you want to include in your initramfs.\n"
+	  "vfio\nvfio_virqfd\nvfio_iommu_type1\nvfio_pci\nvendor-reset\n== /etc/default/grub (changed)\n"
+	  "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"\n"
+	  "$ update-initramfs -u -k all\n$ udevadm control --reload\n$ update-grub\n"
+	  "old /etc/default/grub: GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"
+	  "beyond: (nil) (nil) (nil) (nil)\n"
+	  "-16 00:02.0: 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n" },
+	{ "host-plan-sriov", "emit", host_plan_sriov,
+	  "== /etc/libpt/sriov-0000:03:00.0.conf (new)\n"
+	  "# Written by libpt: 4 virtual functions on 0000:03:00.0 at boot (libpt-sriov@0000:03:00.0.service)\n"
+	  "VFS=4\nWAIT_MS=30000\nVF_DRIVER_ARGS=--vf-driver vfio-pci\n"
+	  "$ systemctl enable libpt-sriov@0000:03:00.0.service\n"
+	  "-22 0000:03:00.0: VF driver \"../x\" is not a driver name\n" },
+};
+
+int main(int argc, char **argv)
+{
+	return run_tests(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+}

@@ -60,7 +60,7 @@ LUA_OBJ = build/lua-pt.o build/lua-common.o build/lua-inventory.o build/lua-acti
 SONAME = libpt.so.$(ABI_MAJOR)
 SHLIB = libpt.so.$(VERSION)
 
-LUA_MODULES = lua/pt/recipe.lua lua/pt/sandbox.lua lua/pt/snippet.lua lua/pt/proxmox.lua lua/pt/libvirt.lua lua/pt/qemu.lua lua/pt/persist.lua lua/pt/topology.lua lua/pt/passthrough.lua lua/pt/usb.lua lua/pt/cluster.lua
+LUA_MODULES = lua/pt/recipe.lua lua/pt/sandbox.lua lua/pt/snippet.lua lua/pt/proxmox.lua lua/pt/persist.lua lua/pt/topology.lua lua/pt/passthrough.lua lua/pt/usb.lua lua/pt/cluster.lua
 LUA_BYTECODE = $(LUA_MODULES:.lua=.luac)
 SCRIPTS = $(wildcard scripts/*.lua)
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system

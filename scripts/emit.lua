@@ -3,8 +3,6 @@
 -- qm set, cluster mappings), libvirt XML, QEMU arguments, and the host's boot-time setup.
 local pt = require "pt"
 local proxmox = require "pt.proxmox"
-local libvirt = require "pt.libvirt"
-local qemu = require "pt.qemu"
 local persist = require "pt.persist"
 local passthrough = require "pt.passthrough"
 
@@ -107,16 +105,16 @@ return {
       end
       proxmox.print_mapping(proxmox.emit_mapping(args.mapping, a, nodes))
     elseif f == "libvirt" then
-      print(libvirt.fragment(a or {}, usb))
+      print(pt.emit_libvirt(a or {}, usb))
     elseif f == "libvirt-domain" then
-      print(libvirt.domain(args.vm and ("vm" .. args.vm) or "passthrough", a or {}, usb))
+      print(pt.emit_libvirt(a or {}, usb, args.vm and ("vm" .. args.vm) or "passthrough"))
     elseif f == "qemu" then
       local words = {}
       if a then
-        words = qemu.vfio_args(a, { primary = primary, rombar = not args["no-rombar"], romfile = args.romfile })
+        words = pt.emit_qemu(a, nil, { primary = primary, rombar = not args["no-rombar"], romfile = args.romfile })
       end
-      if usb then table.move(qemu.usb_args(usb), 1, 4, #words + 1, words) end
-      print(qemu.shell(words))
+      if usb then table.move(pt.emit_qemu({}, usb), 1, 4, #words + 1, words) end
+      print(pt.shell_quote(words))
     elseif f == "host" then
       if not a then error("--format host needs --device", 0) end
       persist.show(inv, a, { blacklist = args.blacklist, apply = args.apply })

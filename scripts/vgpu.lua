@@ -70,9 +70,9 @@ return {
       for _, m in ipairs(dev:mdevs()) do found = found or m.uuid == args.uuid end
       if not found then error(string.format("%s has no mdev %s", dev.address, args.uuid), 0) end
       if args.emit == "libvirt" then
-        print(require("pt.libvirt").mdev_hostdev(args.uuid))
+        print(pt.emit_mdev("libvirt", args.uuid))
       else
-        print(require("pt.qemu").shell(require("pt.qemu").mdev_args(args.uuid)))
+        print(pt.shell_quote(pt.emit_mdev("qemu", args.uuid)))
       end
       return 0
     end

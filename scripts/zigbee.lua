@@ -89,10 +89,9 @@ return {
         local r = require("pt.proxmox").emit_usb { vm = args.vm, id = match.id, port = match.port }
         print(args.emit == "qm" and r.qm or table.concat(r.lines, "\n"))
       elseif args.emit == "libvirt" then
-        print(require("pt.libvirt").usb_hostdev(match.id and { id = match.id } or { bus = d.bus, device = d.devnum }))
+        print(pt.emit_libvirt({}, match.id and { id = match.id } or { bus = d.bus, device = d.devnum }))
       else
-        local qemu = require "pt.qemu"
-        print(qemu.shell(qemu.usb_args(match)))
+        print(pt.shell_quote(pt.emit_qemu({}, match)))
       end
       return
     end

@@ -143,7 +143,7 @@ end
 -- The configuration of the devices' sets, in one of M.EMIT: one assignment, guarded as a bind
 -- is (a host-critical member refused unless args.force).
 function M.emit(inv, devices, args)
-  local proxmox, qemu, libvirt = require "pt.proxmox", require "pt.qemu", require "pt.libvirt"
+  local proxmox = require "pt.proxmox"
   local f = args.emit
   if (f == "proxmox" or f == "qm") and not args.vm then error("--vm is required with --emit " .. f, 0) end
   local a = M.assign(inv, devices, { vm = (f == "proxmox" or f == "qm") and args.vm or nil, force = args.force })
@@ -153,9 +153,9 @@ function M.emit(inv, devices, args)
     print(table.concat(f == "qm" and { r.qm } or r.lines, "\n"))
     if f == "proxmox" then for _, n in ipairs(r.notes) do print("# " .. n) end end
   elseif f == "libvirt" then
-    print(libvirt.fragment(a))
+    print(pt.emit_libvirt(a))
   elseif f == "qemu" then
-    print(qemu.shell(qemu.vfio_args(a, { primary = primary })))
+    print(pt.shell_quote(pt.emit_qemu(a, nil, { primary = primary })))
   elseif f == "mapping" then
     if not args.mapping then error("--emit mapping needs --mapping NAME", 0) end
     proxmox.print_mapping(proxmox.emit_mapping(args.mapping, a, { { name = "localhost", inventory = inv } }))

@@ -42,7 +42,7 @@ end
 
 -- The modules a recipe may require, and what of them it does not get: generic writers.
 M.MODULES = {
-  ["pt.json"] = {}, ["pt.proxmox"] = {}, ["pt.libvirt"] = {}, ["pt.qemu"] = {}, ["pt.topology"] = {},
+  ["pt.json"] = {}, ["pt.proxmox"] = {}, ["pt.topology"] = {},
   ["pt.passthrough"] = {}, ["pt.usb"] = {}, ["pt.persist"] = { apply = true }, ["pt.cluster"] = {},
 }
 -- Of pt itself: the generic file writers and the loader's switch.

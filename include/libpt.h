@@ -35,6 +35,9 @@ extern "C" {
 /* "0.3.0": the library's version at run time (the header's may be older). */
 const char *pt_version(void);
 
+/* The library context, where every call starts: the root the host is read under, the log, the
+ * last error. The other objects are opaque too: a snapshot of the host, its PCI devices and
+ * IOMMU groups, a VM's configuration. */
 typedef struct pt_ctx pt_ctx;
 typedef struct pt_enum pt_enum;
 typedef struct pt_device pt_device;
@@ -59,9 +62,13 @@ typedef struct pt_opts {
 				 * on the running system ("/"), none under another root */
 } pt_opts;
 
+/* A context for opts (NULL: the defaults) into *ret, logging at warning or at the priority the
+ * PT_LOG environment variable names ("debug", "info"... or a number); -EINVAL for a size too
+ * small to hold root, -errno when the root does not open as a directory. */
 int pt_ctx_new(pt_ctx **ret, const pt_opts *opts);
 pt_ctx *pt_ctx_ref(pt_ctx *ctx);
 pt_ctx *pt_ctx_unref(pt_ctx *ctx);
+/* The root the host is read under, "/" for the running system. */
 const char *pt_ctx_get_root(const pt_ctx *ctx);
 /* The message of the last failed call on this context, "" when none. */
 const char *pt_ctx_last_error(const pt_ctx *ctx);
@@ -82,6 +89,7 @@ char *pt_host_iommu_advice(pt_ctx *ctx);
 #define PT_VMID_MIN 100
 #define PT_VMID_MAX 999999999
 int pt_vmid_is_valid(long long vm); /* 1 or 0 */
+/* The syslog priority up to which the context logs (LOG_WARNING unless PT_LOG says otherwise). */
 void pt_ctx_set_log_priority(pt_ctx *ctx, int priority);
 int pt_ctx_get_log_priority(const pt_ctx *ctx);
 
@@ -121,6 +129,8 @@ const char *pt_enum_get_warning(const pt_enum *e, size_t i);
 pt_enum *pt_device_get_enum(const pt_device *dev);
 pt_ctx *pt_enum_get_context(const pt_enum *e);
 
+/* A PCI function of a snapshot, as the scan read it: its address, ids, names, driver, IOMMU
+ * group, BARs, and its place among bridges and SR-IOV functions. */
 pt_device *pt_device_ref(pt_device *dev);
 pt_device *pt_device_unref(pt_device *dev);
 /* "0000:01:00.0"; the domain has 4 or 5 hex digits. */
@@ -135,6 +145,7 @@ uint16_t pt_device_get_subsystem_vendor_id(const pt_device *dev);
 uint16_t pt_device_get_subsystem_device_id(const pt_device *dev);
 /* 24-bit class: base class, subclass, programming interface; -1 when unreadable. */
 int32_t pt_device_get_class(const pt_device *dev);
+/* The revision ID. */
 uint8_t pt_device_get_revision(const pt_device *dev);
 /* From libpci's name lookup (udev hwdb, then pci.ids); NULL when unknown. */
 const char *pt_device_get_vendor_name(pt_device *dev);
@@ -161,6 +172,7 @@ uint64_t pt_device_get_bar_size(const pt_device *dev, unsigned i);
 uint64_t pt_device_get_bar_resizable(pt_device *dev, unsigned i);
 /* Header type without the multifunction bit: 0 endpoint, 1 PCI bridge, 2 CardBus; -1 unknown. */
 int pt_device_get_header_type(const pt_device *dev);
+/* 1 or 0: a PCI or CardBus bridge; a function of a multifunction device. */
 int pt_device_is_bridge(const pt_device *dev);
 int pt_device_is_multifunction(const pt_device *dev);
 /* The upstream bridge, NULL for a device on a root bus. */
@@ -213,6 +225,8 @@ int pt_rom_parse(const void *data, size_t len, pt_rom_info **ret);
 void pt_rom_info_free(pt_rom_info *info);
 /* Whether the image is for that device: its PCIR ids, or the device in its device list. */
 int pt_rom_image_matches(const struct pt_rom_image *img, uint16_t vendor, uint16_t device);
+/* A PT_ROM_CODE_*'s name: "x86 (legacy BIOS)", "Open Firmware", "HP PA-RISC", "EFI"; else
+ * "unknown". */
 const char *pt_rom_code_type_name(unsigned code_type);
 /* The device's ROM (root; not while a process holds its VFIO group): sysfs `rom` enabled,
  * read, disabled. The caller frees *data. */
@@ -273,6 +287,7 @@ typedef enum pt_verdict {
 	PT_VERDICT_SHARED,	    /* the set holds devices of other slots */
 } pt_verdict;
 
+/* What passing the device through implies, decided in the scan. */
 pt_verdict pt_device_get_verdict(const pt_device *dev);
 /* The report's flags, each a string: "boot-vga", "host-critical: REASON", "no-reset",
  * "override=DRIVER", "vf-of=ADDRESS", "N-vfs". */
@@ -322,9 +337,12 @@ typedef enum pt_isolation {
 	PT_ISOLATION_NO_IOMMU,	    /* in no group */
 } pt_isolation;
 
+/* Why the device shares its group, or does not, into *ret (refcounted; it keeps the device's
+ * snapshot alive); -EINVAL, -ENOMEM. */
 int pt_device_explain(pt_device *dev, pt_explain **ret);
 pt_explain *pt_explain_ref(pt_explain *x);
 pt_explain *pt_explain_unref(pt_explain *x);
+/* How isolation is lost on the device's path, PT_ISOLATION_OK when it is not. */
 pt_isolation pt_explain_get_isolation(const pt_explain *x);
 /* "isolated", "multifunction-without-acs", "no-acs", "acs-disabled", "pci-bridge",
  * "unreadable", "unexplained", "no-iommu". */
@@ -398,6 +416,8 @@ int pt_assignment_add_vmconf(pt_assignment *a, const pt_vmconf *c);
  * those devices: the pre-start path) and added: -ENOENT naming the file when the VM has no
  * config on this node. The snapshot is the assignment's (pt_assignment_get_enum). */
 int pt_assignment_new_vm(pt_ctx *ctx, unsigned vm, unsigned flags, pt_assignment **ret);
+/* Frees an assignment (NULL: nothing); the snapshot (borrowed), the VM and the flags it was made
+ * with. */
 void pt_assignment_free(pt_assignment *a);
 pt_enum *pt_assignment_get_enum(const pt_assignment *a);
 unsigned pt_assignment_get_vm(const pt_assignment *a);
@@ -440,6 +460,8 @@ typedef enum pt_status { PT_PASS, PT_WARN, PT_FAIL, PT_INFO } pt_status;
 int pt_doctor_run(pt_enum *e, pt_device *dev, pt_doctor **ret);
 pt_doctor *pt_doctor_ref(pt_doctor *d);
 pt_doctor *pt_doctor_unref(pt_doctor *d);
+/* The checks, in the order they ran: each one's id ("iommu-kernel"), title, status and evidence
+ * (the file and the value read); NULL (PT_INFO) past the end. */
 size_t pt_doctor_get_check_count(const pt_doctor *d);
 const char *pt_doctor_get_id(const pt_doctor *d, size_t i);
 const char *pt_doctor_get_title(const pt_doctor *d, size_t i);
@@ -447,6 +469,7 @@ pt_status pt_doctor_get_status(const pt_doctor *d, size_t i);
 const char *pt_doctor_get_evidence(const pt_doctor *d, size_t i);
 /* NULL when there is nothing to do. */
 const char *pt_doctor_get_fix(const pt_doctor *d, size_t i);
+/* How many checks failed (PT_FAIL). */
 size_t pt_doctor_get_failures(const pt_doctor *d);
 /* "pass", "warn", "fail", "info". */
 const char *pt_status_to_string(pt_status s);
@@ -486,6 +509,8 @@ size_t pt_txn_get_device_count(const pt_txn *t);
 const char *pt_txn_get_device(const pt_txn *t, size_t i);
 size_t pt_txn_get_step_count(pt_txn *t);
 const char *pt_txn_get_step(pt_txn *t, size_t i);
+/* Carries the plan out under libpt's lock (with PT_TXN_DRY_RUN: every decision, nothing
+ * written); 0, or -errno when a step fails, what was done rolled back. */
 int pt_txn_commit(pt_txn *t);
 
 /*
@@ -598,11 +623,14 @@ const char *pt_usb_get_port(const pt_usb *u);
 const char *pt_usb_get_peer_port(const pt_usb *u);
 /* "BUS-PORT(.PORT)*", as the kernel names a USB device's port. */
 int pt_usb_port_is_valid(const char *s);
+/* Its bus and device number (/dev/bus/usb/BUS/DEVNUM), and its speed in Mbit/s. */
 unsigned pt_usb_get_bus(const pt_usb *u);
 unsigned pt_usb_get_devnum(const pt_usb *u);
 unsigned pt_usb_get_speed(const pt_usb *u);
 /* bDeviceClass: 0x09 for a hub (QEMU cannot pass a hub: the devices behind it go one by one). */
 unsigned pt_usb_get_class(const pt_usb *u);
+/* Its ids; its descriptor strings, hwdb names, /dev node and interfaces, NULL where it has
+ * none; the PCI controller it hangs under, NULL when the snapshot has none. */
 uint16_t pt_usb_get_vendor_id(const pt_usb *u);
 uint16_t pt_usb_get_product_id(const pt_usb *u);
 const char *pt_usb_get_manufacturer(const pt_usb *u);
@@ -628,6 +656,7 @@ typedef struct pt_usb_event {
 int pt_monitor_new(pt_ctx *ctx, pt_monitor **ret);
 pt_monitor *pt_monitor_ref(pt_monitor *m);
 pt_monitor *pt_monitor_unref(pt_monitor *m);
+/* The socket to poll(2): readable when an event waits. */
 int pt_monitor_get_fd(const pt_monitor *m);
 /* 1 and *ret filled, 0 when nothing came within timeout_ms, -errno on failure. */
 int pt_monitor_receive(pt_monitor *m, unsigned timeout_ms, pt_usb_event *ret);
@@ -650,6 +679,7 @@ int pt_qmp_connect(pt_ctx *ctx, const char *path, unsigned vm, pt_qmp **ret);
 int pt_qmp_connect_timeout(pt_ctx *ctx, const char *path, unsigned vm, unsigned timeout_ms, pt_qmp **ret);
 pt_qmp *pt_qmp_ref(pt_qmp *q);
 pt_qmp *pt_qmp_unref(pt_qmp *q);
+/* How long each later step (an answer, device_del's DEVICE_DELETED) may take, in ms. */
 void pt_qmp_set_timeout(pt_qmp *q, unsigned ms);
 /* device_add usb-host with that id; -EEXIST when the VM has a device of that id already. */
 int pt_qmp_usb_attach(pt_qmp *q, const char *id, const pt_usb_match *m);
@@ -683,11 +713,14 @@ size_t pt_device_get_companions(pt_device *dev, pt_device **out, size_t max);
 int pt_vmconf_parse(pt_ctx *ctx, const char *text, const char *file, pt_vmconf **ret);
 /* The VM's config under the context's root (a regular file only); -ENOENT when it has none. */
 int pt_vmconf_read(pt_ctx *ctx, unsigned vm, pt_vmconf **ret);
+/* Frees a config (NULL: nothing); the main section's keys, in file order. */
 void pt_vmconf_free(pt_vmconf *c);
 size_t pt_vmconf_get_key_count(const pt_vmconf *c);
 const char *pt_vmconf_get_key(const pt_vmconf *c, size_t i);
 /* The value of a key of the main section, NULL when absent (and for a NULL config). */
 const char *pt_vmconf_get(const pt_vmconf *c, const char *key);
+/* The description (its lines without the '#', joined by newlines; "" for none); the snapshot
+ * sections' names. */
 const char *pt_vmconf_get_description(const pt_vmconf *c);
 size_t pt_vmconf_get_snapshot_count(const pt_vmconf *c);
 const char *pt_vmconf_get_snapshot(const pt_vmconf *c, size_t i);
@@ -848,6 +881,7 @@ int pt_emit_libvirt(pt_ctx *ctx, const char *const *addresses, size_t n, const p
  * guarded; an assignment's set, checked, with pt_emit_libvirt_assignment (a NULL: USB only). */
 int pt_emit_libvirt_assignment(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb, const char *domain,
 			       pt_emission **ret);
+/* libvirt: the <hostdev> element of the mdev with that UUID; -EINVAL for no mdev UUID. */
 int pt_emit_libvirt_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret);
 /* QEMU: -device vfio-pci for each address with the pcie-root-port of its slot (function 0 first,
  * multifunction=on when the slot brings several; x-vga=on on opts->primary), then usb-host with
@@ -858,6 +892,7 @@ int pt_emit_qemu(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_u
  * its lowest function at the guest's function 0: a guest enumerates no slot without one. */
 int pt_emit_qemu_assignment(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb, const pt_emit_opts *opts,
 			    pt_emission **ret);
+/* QEMU: -device vfio-pci,sysfsdev= the mdev with that UUID; -EINVAL for no mdev UUID. */
 int pt_emit_qemu_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret);
 /*
  * Cluster mappings (/etc/pve/mapping/pci.cfg) hold on every node they name: each node's devices
@@ -874,10 +909,13 @@ typedef struct pt_node_device {
 } pt_node_device;
 /* A node by its name (a host name: letters, digits, '-', '.'), with no devices yet. */
 int pt_node_new(pt_ctx *ctx, const char *name, pt_node **ret);
+/* Frees a node (NULL: nothing); its name, its context (borrowed), how many devices it has. */
 void pt_node_free(pt_node *n);
 const char *pt_node_get_name(const pt_node *n);
 pt_ctx *pt_node_get_context(const pt_node *n);
 size_t pt_node_get_device_count(const pt_node *n);
+/* A device of the node, every field checked (the address, 4-digit hex ids, a decimal group, the
+ * PF's address); -EINVAL naming the node, the device and the value. */
 int pt_node_add_device(pt_node *n, const pt_node_device *d);
 /* This node's devices, from its snapshot. */
 int pt_node_add_enum(pt_node *n, pt_enum *e);
@@ -935,6 +973,8 @@ int pt_host_plan_new_assignment(const pt_assignment *a, unsigned flags, const ch
 /* VFs that exist at every boot: /etc/libpt/sriov-PF.conf for libpt-sriov@PF.service (ordered
  * before pve-guests.service), the count and the bounded wait. */
 int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_ms, const char *vf_driver, pt_host_plan **ret);
+/* Frees a plan (NULL: nothing); its context (borrowed); the files it changes, by their path on
+ * the host ("/etc/default/grub", read and written under the context's root). */
 void pt_host_plan_free(pt_host_plan *p);
 pt_ctx *pt_host_plan_get_context(const pt_host_plan *p);
 size_t pt_host_plan_get_change_count(const pt_host_plan *p);
@@ -944,6 +984,7 @@ const char *pt_host_plan_get_old(const pt_host_plan *p, size_t i);
 const char *pt_host_plan_get_new(const pt_host_plan *p, size_t i);
 /* The change as a unified diff; to free. */
 char *pt_host_plan_get_diff(const pt_host_plan *p, size_t i);
+/* The commands to run once it is applied ("update-initramfs -u -k all"), each once. */
 size_t pt_host_plan_get_command_count(const pt_host_plan *p);
 const char *pt_host_plan_get_command(const pt_host_plan *p, size_t i);
 /* Writes every change atomically, each old file kept as FILE.libpt-<time> (*backups: their
@@ -958,6 +999,8 @@ char *pt_grub_with_params(const char *grub, const char *params);
 /* Words as one shell line, each quoted where the shell would read it otherwise; to free. */
 char *pt_shell_quote(const char *const *words, size_t n);
 
+/* An IOMMU group of a snapshot: its number (N of /sys/kernel/iommu_groups/N), type, members and
+ * passthrough set. pt_group_ref/pt_group_unref hold the whole snapshot. */
 pt_group *pt_group_ref(pt_group *group);
 pt_group *pt_group_unref(pt_group *group);
 unsigned pt_group_get_number(const pt_group *group);

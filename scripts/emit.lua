@@ -71,7 +71,7 @@ return {
         end
       end
       if a then
-        add(proxmox.emit(inv, a, { vm = args.vm, primary = primary, rombar = not args["no-rombar"],
+        add(proxmox.emit(a, { vm = args.vm, primary = primary, rombar = not args["no-rombar"],
           romfile = args.romfile, hide_kvm = args["hide-kvm"], storage = args.storage,
           legacy_igd = args["legacy-igd"] }))
       end

@@ -268,7 +268,7 @@ def untrusted_vm_configs_read_as_qemu_server_reads_them(tmp):
     # 10^5 keys: read in linear time (the figure is make bench's)
     with open(os.path.join(confs, "103.conf"), "w") as f:
         f.write("".join(f"u{i}: x\n" for i in range(100000)) + "hostpci0: 02:00.0\n")
-    script_path = script(tmp, "keys.lua", 'local c = require("pt.proxmox").read_config(nil, 103)\n'
+    script_path = script(tmp, "keys.lua", 'local c = require("pt.proxmox").read_config(103)\n'
                                           'print(#c.main.keys, c.main.values.hostpci0)\n')
     eq(run([PTLUA, "--root", root, "--trusted", script_path], cwd=TOP, check=0).stdout, "100001\t02:00.0\n", "all keys")
 

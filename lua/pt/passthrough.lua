@@ -149,7 +149,7 @@ function M.emit(inv, devices, args)
   local a = M.assign(inv, devices, { vm = (f == "proxmox" or f == "qm") and args.vm or nil, force = args.force })
   local primary = args.primary and devices[1].address or nil
   if f == "proxmox" or f == "qm" then
-    local r = proxmox.emit(inv, a, { vm = args.vm, primary = primary })
+    local r = proxmox.emit(a, { vm = args.vm, primary = primary })
     print(table.concat(f == "qm" and { r.qm } or r.lines, "\n"))
     if f == "proxmox" then for _, n in ipairs(r.notes) do print("# " .. n) end end
   elseif f == "libvirt" then

@@ -35,7 +35,7 @@ end
 M.parse_config = pt.vmconf_parse
 
 -- A VM's config under the root (a regular file only: nothing blocks), or nil and its path.
-function M.read_config(root, vm)
+function M.read_config(vm)
   return pt.vmconf_read(M.check_vmid(vm))
 end
 
@@ -44,7 +44,7 @@ end
 -- hide_kvm, machine (default q35), storage (for the efidisk), legacy_igd, config
 -- (M.parse_config's), force (a host-critical member too). Returns { lines = {...}, notes = {...},
 -- qm = "qm set ..." }.
-function M.emit(inv, dev, opts)
+function M.emit(dev, opts)
   local vm = M.check_vmid(opts.vm)
   local primary = opts.primary
   if primary == true then primary = dev.address end
@@ -117,7 +117,7 @@ end
 
 -- Findings on every VM config under /etc/pve/qemu-server, or the one of `only`: libpt's lint
 -- (pt_lint_run), { {vm =, key =, code =, message =}... } sorted by VM, key and message.
-function M.lint(inv, root, only)
+function M.lint(inv, only)
   return pt.lint(inv, only)
 end
 

@@ -343,7 +343,7 @@ local function hookscript_args(recipe, vm, settings, file)
   end
   args.vm = vm
   local proxmox = require "pt.proxmox"
-  local ok, config = pcall(proxmox.read_config, require("pt").root(), vm)
+  local ok, config = pcall(proxmox.read_config, vm)
   args.config = ok and config or nil
   return args
 end

@@ -172,7 +172,7 @@ uint64_t pt_device_get_bar_size(const pt_device *dev, unsigned i);
 uint64_t pt_device_get_bar_resizable(pt_device *dev, unsigned i);
 /* Header type without the multifunction bit: 0 endpoint, 1 PCI bridge, 2 CardBus; -1 unknown. */
 int pt_device_get_header_type(const pt_device *dev);
-/* 1 or 0: a PCI or CardBus bridge; a function of a multifunction device. */
+/* 1 for a PCI or CardBus bridge, for a function of a multifunction device; 0 otherwise. */
 int pt_device_is_bridge(const pt_device *dev);
 int pt_device_is_multifunction(const pt_device *dev);
 /* The upstream bridge, NULL for a device on a root bus. */

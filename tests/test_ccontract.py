@@ -64,10 +64,10 @@ def rom_image(vendor, device, code_type=0, last=True, blocks=2):
     return bytes(img)
 
 
-def inventory(root, tmp):
+def inventory(root, tmp, more=""):
     rom = os.path.join(tmp, "gpu.rom")
     write(rom, rom_image(0x10de, 0x2484), "wb")
-    build_spec(INV.replace("rom=ROM", f"rom={rom}"), root)
+    build_spec(INV.replace("rom=ROM", f"rom={rom}") + more, root)
     sys_ = os.path.join(root, "sys")
     dev = lambda a: os.path.realpath(os.path.join(sys_, "bus/pci/devices", a))  # noqa: E731
     write(os.path.join(dev("0000:01:00.0"), "resource0_resize"), "0000000000003f00\n")
@@ -170,9 +170,9 @@ def ccontract_analysis(tmp):
     run_c(exe, roots_of(tmp, BUILDERS_ANALYSIS))
 
 
-def emit_host(root, tmp):
+def emit_host(root, tmp, more=""):
     """The inventory host with a VM (100) and a GRUB file: what the emitters and plans read."""
-    inventory(root, tmp)
+    inventory(root, tmp, more)
     write(os.path.join(root, "etc/hostname"), "pve1\n")
     write(os.path.join(root, "etc/pve/qemu-server/100.conf"), "machine: q35\nbios: ovmf\nhostpci0: 05:00.0\n")
     write(os.path.join(root, "etc/default/grub"), 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n')
@@ -188,3 +188,64 @@ BUILDERS_EMIT = {"emit": emit_host}
 def ccontract_emit(tmp):
     exe = compile_c("test-contract-emit", tmp)
     run_c(exe, roots_of(tmp, BUILDERS_EMIT))
+
+
+def action_host(root, tmp):
+    """The emitters' host with vfio-pci loaded, a PF's sriov files, a free vGPU VF, a storage
+    for snippets, a link in /etc; the kernel emulator's list of native drivers beside it."""
+    emit_host(root, tmp, "driver vfio-pci\n")
+    pf = os.path.realpath(os.path.join(root, "sys/bus/pci/devices/0000:03:00.0"))
+    write(os.path.join(pf, "sriov_numvfs"), "2\n")
+    write(os.path.join(pf, "sriov_drivers_autoprobe"), "1\n")
+    vf = os.path.realpath(os.path.join(root, "sys/bus/pci/devices/0000:06:00.4"))
+    write(os.path.join(vf, "nvidia/current_vgpu_type"), "0\n")
+    write(os.path.join(root, "etc/pve/storage.cfg"),
+          "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup,snippets\n\n"
+          "zfspool: tank\n\tpool tank\n\tcontent images,rootdir\n")
+    write(os.path.join(root, "sys/bus/pci/devices/0000:01:00.1/driver_override"), "(null)\n")
+    write(os.path.join(root, "sys/bus/pci/devices/0000:00:00.0/reset_method"), "\n")  # no reset
+    os.unlink(os.path.join(root, "sys/bus/pci/devices/0000:03:10.0/driver"))  # a new VF: no driver yet
+    os.unlink(os.path.join(root, "sys/bus/pci/drivers/igbvf/0000:03:10.0"))
+    os.makedirs(os.path.join(root, "var/lib/vz/snippets"))
+    write(os.path.join(root, "link-target"), "theirs\n")
+    os.symlink(os.path.join(root, "link-target"), os.path.join(root, "etc/link.conf"))
+    kemu_env(root)
+    return root
+
+
+def console(root, tmp):
+    """A desktop with one GPU (tests/test_holds.py's): fbcon on vtcon1, efifb on the GPU's memory,
+    a display manager behind a stand-in systemctl (ROOT-systemctl) that notes what it is asked."""
+    from test_holds import CONSOLE_SPEC
+    build_spec(CONSOLE_SPEC, root)
+    sys_ = os.path.join(root, "sys")
+    write(os.path.join(sys_, "devices/virtual/vtconsole/vtcon0/bind"), "0\n")
+    os.symlink("../../devices/virtual/vtconsole/vtcon0", os.path.join(sys_, "class/vtconsole/vtcon0"))
+    drv = os.path.join(sys_, "bus/platform/drivers/efi-framebuffer")
+    for f in ("bind", "unbind"):
+        write(os.path.join(drv, f), "")
+    os.makedirs(os.path.join(sys_, "devices/platform/efi-framebuffer.0"))
+    os.makedirs(os.path.join(sys_, "bus/platform/devices"))
+    os.symlink("../../../devices/platform/efi-framebuffer.0", os.path.join(sys_, "bus/platform/devices/efi-framebuffer.0"))
+    os.symlink("../../../../devices/platform/efi-framebuffer.0", os.path.join(drv, "efi-framebuffer.0"))
+    os.symlink("../../bus/platform/drivers/efi-framebuffer", os.path.join(sys_, "devices/platform/efi-framebuffer.0/driver"))
+    log, state = root + "-systemctl.log", root + "-dm.state"
+    write(state, "active\n")
+    write(root + "-systemctl", "#!/bin/sh\n"
+          f"echo \"$@\" >> {log}\n"
+          f"case \"$1\" in is-active) grep -qx active {state};; stop) echo inactive > {state};;"
+          f" start) echo active > {state};; esac\n")
+    os.chmod(root + "-systemctl", 0o755)
+    kemu_env(root)
+    return root
+
+
+BUILDERS_ACTIONS = {"act": action_host, "fault1": action_host, "fault2": action_host, "console": console}
+
+
+@test(timeout=180)
+def ccontract_actions(tmp):
+    """Against the kernel emulator: each row with the faults it injects (KEMU_FAULTS)."""
+    exe = compile_c("test-contract-actions", tmp)
+    roots = os.path.realpath(roots_of(tmp, BUILDERS_ACTIONS))
+    run_c(exe, roots, env=kemu_env(os.path.join(roots, "act")))

@@ -927,6 +927,11 @@ int pt_node_read_report(pt_node *n, const char *file);
  * checked, a time between 2000 and a day from now), each error naming the file and the value.
  * *time_ret: when it was published. -ENOENT when there is none. */
 int pt_node_read_published(pt_node *n, const char *path, long long *time_ret);
+/* This node's report, published through pmxcfs for the other nodes: its snapshot's devices
+ * (pt_node_add_enum) in the one format pt_node_read_published reads, at time (seconds since the
+ * epoch), written atomically to /etc/pve/nodes/NAME/libpt.json under the context's root;
+ * *size_ret its bytes. -EINVAL without a snapshot, -EFBIG at 1 MiB or more (pmxcfs's limit). */
+int pt_node_publish(pt_node *n, long long time, size_t *size_ret);
 /* Device i of the node, as it was added (the strings borrowed from the node). */
 int pt_node_get_device(const pt_node *n, size_t i, pt_node_device *out);
 /* pci.cfg entries that pass the set (addresses of nodes[0], this node) on every node: one mapping

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pt-lua-private.h"
 
@@ -794,6 +795,23 @@ static int node_read_published(lua_State *L)
 	return 1;
 }
 
+/* node:publish([time]): this node's report (its snapshot, node:add_inventory) published through
+ * pmxcfs (pt_node_publish); its path and size in bytes, or nil, message, errno. */
+static int node_publish(lua_State *L)
+{
+	pt_node *n = pt_lua_check_open(L, 1, NODE_MT);
+	lua_Integer t = luaL_optinteger(L, 2, (lua_Integer)time(NULL));
+	size_t size;
+
+	pt_lua_check_action(L, "node:publish");
+	int r = pt_node_publish(n, (long long)t, &size);
+	if (r < 0)
+		return pt_lua_fail(L, r, pt_ctx_last_error(pt_node_get_context(n)));
+	lua_pushfstring(L, "/etc/pve/nodes/%s/libpt.json", pt_node_get_name(n));
+	lua_pushinteger(L, (lua_Integer)size);
+	return 2;
+}
+
 /* node:rows(): its devices as records {address, vendor_id, ..., iommu_group (an integer), physfn} */
 static int node_rows(lua_State *L)
 {
@@ -1074,7 +1092,7 @@ void pt_lua_open_emit(lua_State *L)
 	static const luaL_Reg none[] = { { NULL, NULL } };
 	static const luaL_Reg node_methods[] = {
 		{ "add", node_add }, { "add_inventory", node_add_inventory }, { "read_report", node_read_report },
-		{ "read_published", node_read_published }, { "rows", node_rows },
+		{ "read_published", node_read_published }, { "rows", node_rows }, { "publish", node_publish },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg node_getters[] = { { "name", node_name }, { "count", node_count }, { NULL, NULL } };

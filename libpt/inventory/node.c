@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -370,5 +371,79 @@ PT_EXPORT int pt_node_read_published(pt_node *n, const char *path, long long *ti
 	json_decref(r);
 	if (ret == 0)
 		*time_ret = (long long)t;
+	return ret;
+}
+
+/* "%04x", "%06x" as a JSON string. */
+static json_t *hex(unsigned long v, int digits)
+{
+	char buf[16];
+	snprintf(buf, sizeof(buf), "%0*lx", digits, v);
+	return json_string(buf);
+}
+
+PT_EXPORT int pt_node_publish(pt_node *n, long long time, size_t *size_ret)
+{
+	char path[PATH_MAX];
+	json_t *rows, *r;
+	int ret = 0;
+
+	if (!n || !n->e)
+		return n ? pt_fail(n->ctx, -EINVAL, "node %s: no snapshot to publish", n->name) : -EINVAL;
+	r = json_object();
+	rows = json_array();
+	json_t *columns = json_array();
+	if (!r || !rows || !columns) {
+		json_decref(r);
+		json_decref(rows);
+		json_decref(columns);
+		return -ENOMEM;
+	}
+	for (size_t c = 0; c < sizeof(COLUMNS) / sizeof(*COLUMNS); c++)
+		json_array_append_new(columns, json_string(COLUMNS[c]));
+	json_object_set_new(r, "libpt", json_integer(1));
+	json_object_set_new(r, "node", json_string(n->name));
+	json_object_set_new(r, "time", json_integer(time));
+	json_object_set_new(r, "columns", columns);
+	for (size_t i = 0; i < n->e->n_devices; i++) {
+		const pt_device *d = &n->e->devices[i];
+		json_t *row = json_array();
+		if (!row) {
+			ret = -ENOMEM;
+			break;
+		}
+		json_array_append_new(row, json_string(d->address));
+		json_array_append_new(row, hex(d->vendor, 4));
+		json_array_append_new(row, hex(d->device, 4));
+		json_array_append_new(row, hex(d->subvendor, 4));
+		json_array_append_new(row, hex(d->subdevice, 4));
+		json_array_append_new(row, d->group_number >= 0 ? json_integer(d->group_number) : json_null());
+		json_array_append_new(row, d->physfn ? json_string(d->physfn->address) : json_null());
+		json_array_append_new(row, d->class >= 0 ? hex((unsigned long)d->class, 6) : json_null());
+		json_array_append_new(rows, row);
+	}
+	json_object_set_new(r, "devices", rows);
+	char *text = ret == 0 ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(r);
+	if (!text)
+		return -ENOMEM;
+	size_t len = strlen(text);
+	snprintf(path, sizeof(path), "/etc/pve/nodes/%s/libpt.json", n->name);
+	if (len + 1 >= PUBLISHED_MAX)
+		ret = pt_fail(n->ctx, -EFBIG, "the report of node %s is %zu bytes: pmxcfs takes files under %u", n->name,
+			      len + 1, PUBLISHED_MAX);
+	else {
+		char *line = realloc(text, len + 2);
+		if (!line)
+			ret = -ENOMEM;
+		else {
+			text = line;
+			memcpy(text + len, "\n", 2);
+			ret = pt_ctx_write_file(n->ctx, path, text, 0, NULL);
+		}
+	}
+	free(text);
+	if (ret == 0 && size_ret)
+		*size_ret = len + 1;
 	return ret;
 }

@@ -4,15 +4,10 @@
 -- node's published report. Other nodes' reports are input from elsewhere: every field is
 -- checked before use (pt.proxmox.checked_device), and a report must name the node it lies under.
 local pt = require "pt"
-local json = require "pt.json"
 local proxmox = require "pt.proxmox"
 
 local M = {}
 
-M.FORMAT = 1
-M.COLUMNS = { "address", "vendor_id", "device_id", "subsystem_vendor_id", "subsystem_device_id", "iommu_group",
-  "physfn", "class" }
-M.MAX_BYTES = 1 << 20 -- pmxcfs refuses larger files
 M.STALE_SECONDS = 24 * 3600
 
 local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
@@ -33,29 +28,14 @@ function M.node_name()
   return check_node(text:match("^%s*([^%.%s]+)"))
 end
 
--- The compact report: a row a device, in M.COLUMNS order.
-function M.compact(inv, node, now)
-  local rows = json.array()
-  for d in inv:devices() do
-    local f = d:fields()
-    rows[#rows + 1] = json.array { f.address, f.vendor_id, f.device_id, f.subsystem_vendor_id,
-      f.subsystem_device_id, f.iommu_group or json.null, f.physfn or json.null, f.class or json.null }
-  end
-  return json.object({ "libpt", "node", "time", "columns", "devices" }, {
-    libpt = M.FORMAT, node = check_node(node), time = now or os.time(), columns = json.array(M.COLUMNS),
-    devices = rows,
-  })
-end
-
--- Writes this node's report; returns its path and size.
+-- Writes this node's report (libpt's one format: pt_node_publish, which pt_node_read_published
+-- reads); returns its path and size.
 function M.publish(inv, node)
-  local text = json.encode(M.compact(inv, node)) .. "\n"
-  if #text >= M.MAX_BYTES then
-    fail("the report of node %s is %d bytes: pmxcfs takes files under %d", node, #text, M.MAX_BYTES)
-  end
-  local ok, err = pt.write_file(report_path(node), text)
-  if not ok then fail("%s", err) end
-  return report_path(node), #text
+  local n = pt.node(check_node(node))
+  n:add_inventory(inv)
+  local path, size = n:publish()
+  if not path then fail("%s", size) end
+  return path, size
 end
 
 -- One node's published report, read and checked by libpt's one reader in C

@@ -285,6 +285,77 @@ static int rom_parse_images(pt_ctx *ctx, pt_enum *e, FILE *out)
 	return 0;
 }
 
+/* ---- Proxmox's section configs, and this node's report published ---- */
+
+static int pve_config_sections(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	const char *files[] = { "/etc/pve/storage.cfg", "/etc/pve/mapping/pci.cfg" };
+	pt_pve_config *c = NULL;
+	size_t at = 0;
+	int r;
+
+	for (size_t f = 0; f < 2; f++) {
+		if ((r = pt_pve_config_read(ctx, files[f], &c)) < 0)
+			return said(ctx, r, out);
+		fprintf(out, "%s: %zu sections\n", files[f], pt_pve_config_get_section_count(c));
+		for (size_t i = 0; i < pt_pve_config_get_section_count(c); i++) {
+			const char *type = pt_pve_config_get_type(c, i);
+			fprintf(out, "[%s] %s:", type ? type : "(none)", pt_pve_config_get_id(c, i));
+			for (size_t j = 0; j < pt_pve_config_get_property_count(c, i); j++)
+				fprintf(out, " %s=%s", pt_pve_config_get_key(c, i, j), pt_pve_config_get_value(c, i, j));
+			fputc('\n', out);
+		}
+		fprintf(out, "past the end: %p %p %zu %p\n", (void *)pt_pve_config_get_id(c, 99),
+			(void *)pt_pve_config_get_key(c, 0, 99), pt_pve_config_get_property_count(c, 99),
+			(void *)pt_pve_config_get_value(c, 99, 0));
+		r = pt_pve_config_find(c, f ? "hba" : "local", &at);
+		fprintf(out, "find: %d at %zu; ", r, at);
+		fprintf(out, "nowhere: %d\n", pt_pve_config_find(c, "nowhere", &at));
+		pt_pve_config_free(c);
+		c = NULL;
+	}
+	r = pt_pve_config_read(ctx, "/etc/pve/mapping/usb.cfg", &c);
+	said(ctx, r, out);
+	r = pt_pve_config_read(ctx, "/etc/shadow", &c);
+	said(ctx, r, out);
+	pt_pve_config_free(NULL);
+	return c != NULL;
+}
+
+static int node_publish_round_trip(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_node *n = NULL, *back = NULL;
+	pt_node_device a, b;
+	long long now = (long long)time(NULL) - 10, when = 0;
+	size_t size = 0;
+	int r;
+
+	if (pt_node_new(ctx, "pve1", &n) < 0)
+		return 1;
+	r = pt_node_publish(n, now, &size);
+	said(ctx, r, out);
+	if (pt_node_add_enum(n, e) < 0)
+		return 1;
+	if ((r = pt_node_publish(n, now, &size)) < 0)
+		return said(ctx, r, out);
+	if (pt_node_new(ctx, "pve1", &back) < 0)
+		return 1;
+	if ((r = pt_node_read_published(back, "/etc/pve/nodes/pve1/libpt.json", &when)) < 0)
+		return said(ctx, r, out);
+	bool same = pt_node_get_device_count(back) == pt_node_get_device_count(n);
+	for (size_t i = 0; same && i < pt_node_get_device_count(n); i++) {
+		pt_node_get_device(n, i, &a);
+		pt_node_get_device(back, i, &b);
+		same = strcmp(a.address, b.address) == 0 && strcmp(a.subsystem_device_id, b.subsystem_device_id) == 0 &&
+		       (a.iommu_group ? b.iommu_group && strcmp(a.iommu_group, b.iommu_group) == 0 : !b.iommu_group);
+	}
+	fprintf(out, "published (its size given: %d), read back: %zu devices, the same %d, at the time given %d\n", size > 0,
+		pt_node_get_device_count(back), same, when == now);
+	pt_node_free(n);
+	pt_node_free(back);
+	return 0;
+}
+
 static const struct test tests[] = {
 	{ "assignment-ids-and-refusals", "homelab", assignment_ids_and_refusals,
 	  "its snapshot 1\nadd 01:00: 0\n-22 \"01:00.9\": not a PCI address (DDDD:BB:SS.F) or slot (DDDD:BB:SS)\n"
@@ -376,6 +447,17 @@ static const struct test tests[] = {
 	  "  0 devices kept\n"
 	  "-22 ROOT/etc/pve/nodes/pve6/libpt.json: not JSON: \"duplicate object key near '\\\"libpt\\\"'\" (line 1, column 20)\n"
 	  "  0 devices kept\nnone published: -2\nreport: 0, 1 devices\n" },
+	{ "pve-config-sections", "homelab", pve_config_sections,
+	  "/etc/pve/storage.cfg: 2 sections\n[dir] local: path=/var/lib/vz content=iso,vztmpl,backup,snippets\n"
+	  "[zfspool] local-zfs: pool=rpool/data sparse= content=images,rootdir\n"
+	  "past the end: (nil) (nil) 0 (nil)\nfind: 0 at 0; nowhere: -2\n/etc/pve/mapping/pci.cfg: 1 sections\n"
+	  "[(none)] hba: map=id=1000:0097,node=pve1,path=0000:03:00.0 map=id=1000:0097,node=pve2,path=0000:09:00.0\n"
+	  "past the end: (nil) (nil) 0 (nil)\nfind: 0 at 0; nowhere: -2\n"
+	  "-2 ROOT/etc/pve/mapping/usb.cfg: No such file or directory\n"
+	  "-22 /etc/shadow: not a Proxmox config file under /etc/pve\n" },
+	{ "node-publish-round-trip", "homelab", node_publish_round_trip,
+	  "-22 node pve1: no snapshot to publish\n"
+	  "published (its size given: 1), read back: 23 devices, the same 1, at the time given 1\n" },
 	{ "rom-parse-images", "homelab", rom_parse_images,
 	  "[64, 2112) 2 images, problem: none\n"
 	  "  at 64: 1024 bytes 10de:1b81 class 030000 x86 (legacy BIOS) last 0 checksum 1 efi 0 list 2\n"

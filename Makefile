@@ -205,6 +205,7 @@ install: all
 		$(DESTDIR)$(LUA_CMOD_DIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
 	install -m 0644 lua/ptlua.1 $(DESTDIR)$(MANDIR)/man1/ptlua.1
 	install -m 0644 libpt/libpt.3 $(DESTDIR)$(MANDIR)/man3/libpt.3
+	install -m 0644 $(wildcard libpt/man/*.3) $(DESTDIR)$(MANDIR)/man3/
 	install -m 0755 $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SHLIB)
 	ln -sf $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libpt.so
@@ -236,6 +237,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libpt.a $(DESTDIR)$(LIBDIR)/libpt-lua.a $(DESTDIR)$(INCLUDEDIR)/libpt.h $(DESTDIR)$(INCLUDEDIR)/pt-lua.h
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/libpt.pc $(DESTDIR)$(BINDIR)/ptlua
 	rm -f $(DESTDIR)$(LUA_CMOD_DIR)/pt.so $(DESTDIR)$(MANDIR)/man1/ptlua.1 $(DESTDIR)$(MANDIR)/man3/libpt.3
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(wildcard libpt/man/*.3)))
 	rm -f $(addprefix $(DESTDIR)$(LUADIR)/pt/,$(notdir $(LUA_MODULES) $(LUA_BYTECODE)))
 	rm -f $(addprefix $(DESTDIR)$(SCRIPTDIR)/,$(notdir $(SCRIPTS)))
 	rm -f $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(notdir $(UNITS)))

@@ -796,7 +796,7 @@ typedef struct pt_usb_resolved {
 	char peer_of[32];  /* the port asked for when the device is on its other half now */
 } pt_usb_resolved;
 /* Resolves the spec against the snapshot's USB devices (e may be NULL: none known): an id that
- * several present devices share is -EEXIST naming their ports; a serial no device has, -ENOENT. */
+ * several present devices share is -ENOTUNIQ naming their ports; a serial no device has, -ENOENT. */
 int pt_usb_resolve(pt_ctx *ctx, pt_enum *e, const pt_usb_spec *spec, pt_usb_resolved *ret);
 
 /*
@@ -818,6 +818,22 @@ typedef struct pt_usb_host {
 	unsigned was_devnum;	  /* pt_usb_reset: the device number before; devnum is the new one */
 } pt_usb_host;
 int pt_usb_check_host(pt_ctx *ctx, const pt_usb_resolved *m, pt_usb_host *ret);
+/*
+ * A USB device to a running VM and back, over its QMP socket (socket, else VM vm's; timeout_ms
+ * as pt_qmp_connect_timeout, 0 for libpt's default). pt_usb_device_id: libpt's QEMU device id
+ * for a match, "pt-usb-1_2_3" by port, "pt-usb-10c4_ea60" by id (the same match, the same id);
+ * -ENOSPC when size is too small (PT_USB_ID_MAX fits every one). pt_usb_attach: spec resolved
+ * against the snapshot (pt_usb_resolve), checked as QEMU's usb-host will find it
+ * (pt_usb_check_host; skipped where it cannot look), both before QMP, then device_add with that
+ * id, written to id first: -EEXIST when the VM has it attached already. pt_usb_detach: by id or
+ * port, as it was attached: device_del and the guest's letting go (DEVICE_DELETED).
+ */
+#define PT_USB_ID_MAX 48
+int pt_usb_device_id(const pt_usb_resolved *m, char *id, size_t size);
+int pt_usb_attach(pt_enum *e, const pt_usb_spec *spec, const char *socket, unsigned vm, unsigned timeout_ms,
+		  char *id, size_t size);
+int pt_usb_detach(pt_ctx *ctx, const pt_usb_spec *spec, const char *socket, unsigned vm, unsigned timeout_ms,
+		  char *id, size_t size);
 /* Resets a wedged device the way a replug would (libusb_reset_device: usbfs's USBDEVFS_RESET),
  * refused with -EBUSY naming the process while one has its node open (a VM's usb-host) unless
  * PT_USB_RESET_FORCE. A device that re-enumerates is found again at its port (or the port's

@@ -136,6 +136,81 @@ static int qmp_detach(lua_State *L)
 	return 1;
 }
 
+/* A USB spec from a table {id = "10c4:ea60" | port = "1-2.3" | serial = "S"} (strings of the
+ * table: they live as long as it is on the stack). */
+static pt_usb_spec check_spec(lua_State *L, int idx)
+{
+	pt_usb_spec spec = { 0 };
+	luaL_checktype(L, idx, LUA_TTABLE);
+	lua_getfield(L, idx, "id");
+	lua_getfield(L, idx, "port");
+	lua_getfield(L, idx, "serial");
+	spec.id = luaL_optstring(L, -3, NULL);
+	spec.port = luaL_optstring(L, -2, NULL);
+	spec.serial = luaL_optstring(L, -1, NULL);
+	lua_pop(L, 3);
+	if (!spec.id && !spec.port && !spec.serial)
+		luaL_argerror(L, idx, "needs id, port or serial");
+	return spec;
+}
+
+/* The VM of a USB attach or detach: {vm = N | socket = PATH, timeout_ms = N} at idx. */
+static void check_vm(lua_State *L, int idx, const char **socket, unsigned *vm, unsigned *timeout)
+{
+	lua_getfield(L, idx, "socket");
+	lua_getfield(L, idx, "vm");
+	lua_getfield(L, idx, "timeout_ms");
+	*socket = luaL_optstring(L, -3, NULL);
+	lua_Integer v = luaL_optinteger(L, -2, 0), t = luaL_optinteger(L, -1, 0);
+	lua_pop(L, 3);
+	luaL_argcheck(L, *socket || (v >= 100 && v <= 999999999), idx, "needs vm (100 to 999999999) or socket");
+	luaL_argcheck(L, t >= 0 && t <= 600000, idx, "timeout_ms: 0 to 600000");
+	*vm = (unsigned)v;
+	*timeout = (unsigned)t;
+}
+
+/* pt.usb_attach(inv, {vm = | socket =, timeout_ms, id = | port = | serial =}): pt_usb_attach;
+ * the device id, or nil, message, errno and (for EEXIST: attached already) the device id. */
+static int pt_lua_usb_attach(lua_State *L)
+{
+	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
+	pt_usb_spec spec = check_spec(L, 2);
+	char id[PT_USB_ID_MAX] = "";
+	const char *socket;
+	unsigned vm, timeout;
+
+	check_vm(L, 2, &socket, &vm, &timeout);
+	pt_lua_check_action(L, "attach");
+	int r = pt_usb_attach(e, &spec, socket, vm, timeout, id, sizeof(id));
+	if (r < 0) {
+		pt_lua_fail(L, r, pt_ctx_last_error(pt_enum_get_context(e)));
+		lua_pushstring(L, id);
+		return 4;
+	}
+	lua_pushstring(L, id);
+	return 1;
+}
+
+/* pt.usb_detach({vm = | socket =, timeout_ms, id = | port =}): pt_usb_detach; the device id, or
+ * nil, message, errno. */
+static int pt_lua_usb_detach(lua_State *L)
+{
+	pt_usb_spec spec = check_spec(L, 1);
+	char id[PT_USB_ID_MAX];
+	const char *socket;
+	unsigned vm, timeout;
+
+	check_vm(L, 1, &socket, &vm, &timeout);
+	pt_lua_check_action(L, "detach");
+	pt_ctx *ctx = pt_lua_root_context(L);
+	if (!ctx)
+		return lua_error(L);
+	int r = pt_usb_detach(ctx, &spec, socket, vm, timeout, id, sizeof(id));
+	int n = r < 0 ? pt_lua_fail(L, r, pt_ctx_last_error(ctx)) : (lua_pushstring(L, id), 1);
+	pt_ctx_unref(ctx);
+	return n;
+}
+
 /* q:list(): {{id =, vendor_id =, product_id =, bus =, port =}...} */
 static int qmp_list(lua_State *L)
 {
@@ -270,6 +345,23 @@ static int pt_lua_usb_host(lua_State *L)
 	return host_answer(L, ctx, pt_usb_check_host(ctx, &m, &h), &h);
 }
 
+/* pt.usb_device_id(resolved): libpt's QEMU device id for a match (pt_usb_device_id). */
+static int pt_lua_usb_device_id(lua_State *L)
+{
+	pt_usb_resolved m;
+	char id[PT_USB_ID_MAX];
+
+	pt_ctx *ctx = pt_lua_root_context(L);
+	if (!ctx)
+		return lua_error(L);
+	check_resolved(L, 1, ctx, &m);
+	pt_ctx_unref(ctx);
+	if (pt_usb_device_id(&m, id, sizeof(id)) < 0)
+		return luaL_argerror(L, 1, "a port too long for a device id");
+	lua_pushstring(L, id);
+	return 1;
+}
+
 /* pt.usb_reset(resolved [, {force = bool, timeout_ms = N}]): where the device is after its
  * reset (as pt.usb_host, with was_devnum), or nil, message, errno */
 static int pt_lua_usb_reset(lua_State *L)
@@ -308,6 +400,9 @@ const luaL_Reg pt_lua_usb_funcs[] = {
 	{ "usb_port_valid", pt_lua_usb_port_valid },
 	{ "usb_host", pt_lua_usb_host },
 	{ "usb_reset", pt_lua_usb_reset },
+	{ "usb_device_id", pt_lua_usb_device_id },
+	{ "usb_attach", pt_lua_usb_attach },
+	{ "usb_detach", pt_lua_usb_detach },
 	{ "monitor", pt_lua_monitor },
 	{ NULL, NULL },
 };

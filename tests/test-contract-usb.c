@@ -159,6 +159,52 @@ static int qmp_peer_that_never_answers(pt_ctx *ctx, pt_enum *e, FILE *out)
 	return list != NULL;
 }
 
+/* ---- a USB device to a VM and back, the whole job (resolve, libusb's view, id, QMP) ---- */
+
+static int usb_attach_and_detach(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	struct peer p = { .answers = true };
+	pt_usb_resolved m = { 0 };
+	pthread_t thread;
+	char id[PT_USB_ID_MAX] = "", tiny[8];
+	int r;
+
+	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .port = "1-2" }, &m) < 0)
+		return 1;
+	r = pt_usb_device_id(&m, id, sizeof(id));
+	fprintf(out, "by port: %d %s, too small: %d\n", r, id, pt_usb_device_id(&m, tiny, sizeof(tiny)));
+	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .id = "10C4:EA60" }, &m) < 0)
+		return 1;
+	r = pt_usb_device_id(&m, id, sizeof(id));
+	fprintf(out, "by id: %d %s\n", r, id);
+	/* a port with nothing at it goes on to QMP (usb-host takes the device when it comes), here to
+	 * a VM that is not running; no VM named is refused before */
+	char sock[4200];
+	snprintf(sock, sizeof(sock), "%s/var/run/qemu-server/100.qmp", test_root);
+	unlink(sock);
+	r = pt_usb_attach(e, &(pt_usb_spec){ .port = "1-9" }, NULL, 100, 200, id, sizeof(id));
+	said(ctx, r, out);
+	r = pt_usb_attach(e, &(pt_usb_spec){ .port = "1-2" }, NULL, 0, 200, id, sizeof(id));
+	said(ctx, r, out);
+	if (peer_start(&p, &thread, "var/run/qemu-server/100.qmp") < 0)
+		return 1;
+	id[0] = '\0';
+	r = pt_usb_attach(e, &(pt_usb_spec){ .serial = "0001" }, NULL, 100, 2000, id, sizeof(id));
+	fprintf(out, "attach by serial: %d %s\n", r, id);
+	peer_stop(&p, thread);
+	fprintf(out, "the peer was sent:\n%s", p.log);
+	p = (struct peer){ .answers = true };
+	if (peer_start(&p, &thread, "var/run/qemu-server/100.qmp") < 0)
+		return 1;
+	r = pt_usb_detach(ctx, &(pt_usb_spec){ .port = "1-2" }, NULL, 100, 200, id, sizeof(id));
+	said(ctx, r, out); /* the fake peer sends no DEVICE_DELETED: the guest never lets go */
+	peer_stop(&p, thread);
+	fprintf(out, "detach %s; the peer was sent:\n%s", id, p.log);
+	r = pt_usb_detach(ctx, &(pt_usb_spec){ .serial = "0001" }, NULL, 100, 200, id, sizeof(id));
+	said(ctx, r, out);
+	return 0;
+}
+
 /* ---- the udev monitor (under umockdev-wrapper: a testbed of its own, no event) ---- */
 
 static int monitor_quiet(pt_ctx *ctx, pt_enum *e, FILE *out)
@@ -208,6 +254,14 @@ static const struct test tests[] = {
 	  "-18 libusb sees the running system's /sys/bus/usb and /dev/bus/usb, not ROOT/sys and ROOT/dev: QEMU's view of a USB device is only checked on the host itself\n"
 	  "-18 libusb sees the running system's /sys/bus/usb and /dev/bus/usb, not ROOT/sys and ROOT/dev: QEMU's view of a USB device is only checked on the host itself\n"
 	  "-18 libusb sees the running system's /sys/bus/usb and /dev/bus/usb, not ROOT/sys and ROOT/dev: QEMU's view of a USB device is only checked on the host itself\n" },
+	{ "usb-attach-and-detach", "usb", usb_attach_and_detach,
+	  "by port: 0 pt-usb-1_2, too small: -28\nby id: 0 pt-usb-10c4_ea60\n"
+	  "-2 VM 100: ROOT/var/run/qemu-server/100.qmp: No such file or directory (is the VM running?)\n"
+	  "-22 a USB attach needs the device and the VM (or its socket)\n"
+	  "attach by serial: 0 pt-usb-1_2\nthe peer was sent:\nqmp_capabilities\nqom-list\ndevice_add\n"
+	  "-110 VM 100: no DEVICE_DELETED for pt-usb-1_2 within 200 ms\n"
+	  "detach pt-usb-1_2; the peer was sent:\nqmp_capabilities\ndevice_del\n"
+	  "-22 a detach names the device by id or port, as it was attached\n" },
 	{ "monitor-quiet", "usb", monitor_quiet,
 	  "fd 1, ref same 1\nreceive: 0\nunref (nil), NULL (nil), -22\n" },
 };

@@ -277,7 +277,7 @@ def ccontract_usb_qmp(tmp):
     umockdev-wrapper, in an empty testbed of its own (no event comes: a quiet, deterministic bus)."""
     exe = compile_c("test-contract-usb", tmp)
     roots = roots_of(tmp, BUILDERS_USB)
-    run_c(exe, roots, "--", "qmp-by-vm-id", "qmp-peer-that-never-answers", "usb-host-elsewhere")
+    run_c(exe, roots, "--", "qmp-by-vm-id", "qmp-peer-that-never-answers", "usb-host-elsewhere", "usb-attach-and-detach")
     bed = os.path.join(tmp, "testbed")
     os.makedirs(bed)
     env = dict(os.environ, UMOCKDEV_DIR=bed, ASAN_OPTIONS="verify_asan_link_order=0:detect_leaks=1")

@@ -67,7 +67,7 @@ PT_EXPORT int pt_usb_resolve(pt_ctx *ctx, pt_enum *e, const pt_usb_spec *spec, p
 	}
 	if (ports.n > 1) {
 		char *list = pt_strv_join(&ports, ", ");
-		r = pt_fail(ctx, -EEXIST, "%04llx:%04llx matches %zu devices, at ports %s: name it by its port instead (host=BUS-PORT, --port)",
+		r = pt_fail(ctx, -ENOTUNIQ, "%04llx:%04llx matches %zu devices, at ports %s: name it by its port instead (host=BUS-PORT, --port)",
 			    vendor, product, ports.n, list ? list : "");
 		free(list);
 		pt_strv_free(&ports);

@@ -6,10 +6,10 @@ local M = {}
 
 local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
--- The QEMU device id libpt gives an attached device: the same match gives the same id.
+-- The QEMU device id libpt gives an attached device (pt_usb_device_id): the same match gives
+-- the same id. match: {id =} or {port =}.
 function M.device_id(match)
-  if match.port then return "pt-usb-" .. match.port:gsub("[%-%.]", "_") end
-  return "pt-usb-" .. match.id:gsub(":", "_")
+  return pt.usb_device_id(M.resolve(match, {}))
 end
 
 -- A physical port as the kernel names it, "BUS-PORT(.PORT)*" (1-2.3): bus and port path, or
@@ -52,36 +52,29 @@ local function connect(opts)
   return q
 end
 
--- pt.usb.attach{vm = 100 | socket = PATH, id = | port = | serial = }: the QEMU device id.
+-- pt.usb.attach{vm = 100 | socket = PATH, id = | port = | serial =, inventory = a snapshot (else
+-- one is taken), timeout_ms}: the QEMU device id (pt_usb_attach: resolved and checked as QEMU
+-- will find it before QMP, then attached); nil, message, errno, and for EEXIST (attached
+-- already) the id.
 function M.attach(opts)
-  local inv = assert(pt.scan())
-  local m = M.resolve(opts, inv:usb())
-  -- what QEMU would not find or open is said now, not left to a VM that silently lacks it
-  local seen, why, code = pt.usb_host(m)
-  if seen == nil then return nil, why, code end -- false: libusb cannot look at this root
-  local q, err, errno = connect(opts)
-  if not q then return nil, err, errno end
-  local devid = M.device_id(m)
-  local ok
-  if m.port then
-    ok, err, errno = q:attach { id = devid, bus = m.bus, port = m.hostport }
-  else
-    ok, err, errno = q:attach { id = devid, usb_id = m.id }
-  end
-  q:close()
-  if not ok then return nil, err, errno end
-  return devid
+  local spec = { vm = opts.vm, socket = opts.socket, timeout_ms = opts.timeout_ms, serial = opts.serial,
+    id = opts.id and tostring(opts.id), port = opts.port and tostring(opts.port) }
+  return pt.usb_attach(opts.inventory or assert(pt.scan()), spec)
 end
 
+-- pt.usb.detach{vm | socket, device = ID | id = | port =}: the device id detached.
 function M.detach(opts)
-  local q, err, errno = connect(opts)
-  if not q then return nil, err, errno end
-  local devid = opts.device or M.device_id(M.resolve(opts, {}))
-  local ok
-  ok, err, errno = q:detach(devid)
-  q:close()
-  if not ok then return nil, err, errno end
-  return devid
+  if opts.device then
+    local q, err, errno = connect(opts)
+    if not q then return nil, err, errno end
+    local ok
+    ok, err, errno = q:detach(opts.device)
+    q:close()
+    if not ok then return nil, err, errno end
+    return opts.device
+  end
+  return pt.usb_detach { vm = opts.vm, socket = opts.socket, timeout_ms = opts.timeout_ms,
+    id = opts.id and tostring(opts.id), port = opts.port and tostring(opts.port) }
 end
 
 function M.attached(opts)
@@ -113,8 +106,8 @@ function M.follow(args)
     return d.vendor_id .. ":" .. d.product_id == args.match
   end
   -- what QEMU gets: the port when following a port or a serial, else the id
-  local function spec(d)
-    local s = { vm = target.vm, socket = target.socket }
+  local function spec(d, inv)
+    local s = { vm = target.vm, socket = target.socket, inventory = inv }
     if args.match then s.id = args.match else s.port = d.port end
     return s
   end
@@ -126,15 +119,15 @@ function M.follow(args)
     for _, d in ipairs(inv:usb()) do
       if matches(d) then found[#found + 1] = d end
     end
-    return found
+    return found, inv
   end
-  local function attach(d)
-    local devid, err, code = M.attach(spec(d))
+  local function attach(d, inv)
+    local devid, err, code, id = M.attach(spec(d, inv)) -- the snapshot present() took: one scan
     if devid then
       attached[d.port], failed[d.port] = devid, nil
       print(string.format("attached %s (%s:%s at %s)", devid, d.vendor_id, d.product_id, d.port))
     elseif code == pt.errno.EEXIST then -- attached already (by an earlier follower)
-      attached[d.port], failed[d.port] = M.device_id(args.match and { id = args.match } or { port = d.port }), nil
+      attached[d.port], failed[d.port] = id, nil
     else
       if not failed[d.port] then print(string.format("attach at %s failed, trying again: %s", d.port, tostring(err))) end
       failed[d.port] = true
@@ -157,7 +150,8 @@ function M.follow(args)
       if not connected then
         connected = true
         attached = {}
-        for _, d in ipairs(present()) do attach(d) end
+        local found, inv = present()
+        for _, d in ipairs(found) do attach(d, inv) end
       end
     elseif connected then
       connected = false
@@ -167,8 +161,9 @@ function M.follow(args)
     local event = monitor:next(RETRY_MS)
     if event and connected then
       if event.action == "add" or event.action == "bind" then
-        for _, d in ipairs(present()) do
-          if d.port == event.port and not attached[d.port] then attach(d) end
+        local found, inv = present()
+        for _, d in ipairs(found) do
+          if d.port == event.port and not attached[d.port] then attach(d, inv) end
         end
       elseif event.action == "remove" then
         failed[event.port] = nil
@@ -178,8 +173,9 @@ function M.follow(args)
     -- a failed attach (the device still settling, QEMU busy) is tried again, not left
     if connected and next(failed) then
       local still = {}
-      for _, d in ipairs(present()) do
-        if failed[d.port] and not attached[d.port] then still[d.port] = true; attach(d) end
+      local found, inv = present()
+      for _, d in ipairs(found) do
+        if failed[d.port] and not attached[d.port] then still[d.port] = true; attach(d, inv) end
       end
       for port in pairs(failed) do if not still[port] then failed[port] = nil end end
     end

@@ -42,6 +42,7 @@ MOVE = {
     "pt_clean_text": "pt_shell_quote",
     "pt_json_quote": "pt_shell_quote",
     "pt_vmid_parse": "pt_vmid_is_valid",
+    "pt_usb_reset": "pt_usb_check_host",
 }
 # A paragraph that starts with this function goes on the page before it, though a comment leads it.
 CONTINUES_PAGE = {"pt_device_explain"}
@@ -413,19 +414,26 @@ def clauses(sentence):
     return out
 
 
-def outside(text):
-    """text without what is in parentheses or quotes."""
-    out, depth, quote = [], 0, False
-    for i, c in enumerate(text):
-        if c == '"' and text[i - 1:i] != "'":
+def error_tail(sentence):
+    """Where a sentence names an error in passing (outside parentheses and quotes): from the
+    clause that does ("..., refused with -EBUSY ..."), or None."""
+    depth, quote, start = 0, False, 0
+    for i, c in enumerate(sentence):
+        if c == '"' and sentence[i - 1:i] != "'":
             quote = not quote
-        elif not quote and c == "(":
+        elif quote:
+            continue
+        elif c == "(":
             depth += 1
-        elif not quote and c == ")":
+        elif c == ")":
             depth = max(0, depth - 1)
-        elif not quote and depth == 0:
-            out.append(c)
-    return "".join(out)
+        elif depth == 0 and c in ",;:" and sentence[i + 1:i + 2] == " " \
+                and not re.match(r" (or|and)\b", sentence[i + 1:]):
+            start = i + 2
+        elif depth == 0 and re.match(r"-E[A-Z]{2,}|returns?\b", sentence[i:]) \
+                and (i == 0 or not sentence[i - 1].isalnum()):
+            return sentence[start:]
+    return None
 
 
 CONTINUES = re.compile(r"^(otherwise|else|or|and)\b")
@@ -443,12 +451,9 @@ def split_returns(text):
             for c in clauses(sentence):
                 (ret if is_return(c) or (ret and CONTINUES.match(c)) else keep).append(c)
             if keep and not ret:
-                # an error named in passing: from the clause that names it (outside parentheses)
-                parts = split_top(sentence.rstrip("."), "; ")
-                parts = [x.rstrip(":;") for p in parts for x in split_top(p, ": ")]
-                hit = [i for i, x in enumerate(parts) if re.search(r"-E[A-Z]{2,}|\breturns?\b", outside(x))]
-                if hit:
-                    ret = ["; ".join(parts[hit[0]:])]
+                tail = error_tail(sentence.rstrip("."))
+                if tail:
+                    ret = [tail]
             if ret:
                 r = "; ".join(x.rstrip(";:") for x in ret).rstrip(".") + "."
                 rets.append(r[0].upper() + r[1:] if re.match(r"[a-z]+\b(?!_)", r) else r)

@@ -74,7 +74,8 @@ def build_install_uninstall(tmp):
     installed = files_under(prefix)
     for f in ("bin/ptlua", "include/libpt.h", "include/pt-lua.h", "lib/libpt-lua.a", f"lib/libpt.so.{library_version()}", "lib/libpt.so.0", "lib/libpt.so",
               "lib/libpt.a", "lib/pkgconfig/libpt.pc", "lib/lua/5.4/pt.so",
-              "share/libpt/lua/pt/recipe.lua", "share/libpt/scripts/report.lua"):
+              "share/libpt/lua/pt/recipe.lua", "share/libpt/scripts/report.lua",
+              *(f"share/man/man3/{m}" for m in os.listdir(f"{TOP}/libpt/man"))):
         assert f in installed, f"{f} not installed: {installed}"
     # The installed ptlua finds its modules and scripts beside itself.
     p = run([f"{prefix}/bin/ptlua", "--root", fixture, f"{prefix}/share/libpt/scripts/report.lua",

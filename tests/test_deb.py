@@ -110,7 +110,8 @@ def deb_build_lint_install_purge(tmp):
     want = {
         "libpt0": [f"{lib}/libpt.so.0", f"{lib}/libpt.so.{UPSTREAM}"],
         "libpt-dev": ["/usr/include/libpt.h", "/usr/include/pt-lua.h", f"{lib}/libpt.so", f"{lib}/libpt.a",
-                      f"{lib}/libpt-lua.a", f"{lib}/pkgconfig/libpt.pc", "/usr/share/man/man3/libpt.3.gz"],
+                      f"{lib}/libpt-lua.a", f"{lib}/pkgconfig/libpt.pc", "/usr/share/man/man3/libpt.3.gz",
+                      *(f"/usr/share/man/man3/{m}.gz" for m in os.listdir(os.path.join(TOP, "libpt", "man")))],
         "lua-pt": [f"{lib}/lua/5.4/pt.so", "/usr/share/lua/5.4/pt/proxmox.lua", "/usr/share/lua/5.4/pt/recipe.lua",
                    "/usr/share/lua/5.4/pt/recipe.luac"],
         "ptlua": ["/usr/bin/ptlua", "/usr/share/libpt/scripts/report.lua", "/usr/share/man/man1/ptlua.1.gz",

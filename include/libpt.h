@@ -197,7 +197,8 @@ int pt_device_create_vfs(pt_device *pf, unsigned n, const char *vf_driver, unsig
  * Option ROMs (a GPU's vBIOS): a device's own, read through sysfs, or a file a user brings.
  * pt_rom_parse finds the images (after a flashing tool's header, where a dump has one) and
  * says what each is; 0 with at least one image (info->problem may still name a defect),
- * -ENOEXEC with none. The caller frees the info with pt_rom_info_free.
+ * -ENOEXEC with none, *ret then still an info whose problem says why. The caller frees the info
+ * with pt_rom_info_free in both cases.
  */
 #define PT_ROM_MAX_IMAGES 8
 #define PT_ROM_MAX_DEVICE_LIST 16
@@ -504,7 +505,9 @@ void pt_txn_set_timeout(pt_txn *t, unsigned ms);
 /* How long commit waits for another process's transaction to let go of the lock (default
  * 60000 ms); it says whom it waits for, and fails with -EBUSY naming the holder. */
 void pt_txn_set_lock_timeout(pt_txn *t, unsigned ms);
-/* The devices it covers, and the plan: one line a write, wait or journal change. */
+/* The devices it covers, and the plan: one line a write, wait or journal change, made on the
+ * first call from the host as it is then (the commit decides again, under the lock); its lines
+ * live as long as the transaction. */
 size_t pt_txn_get_device_count(const pt_txn *t);
 const char *pt_txn_get_device(const pt_txn *t, size_t i);
 size_t pt_txn_get_step_count(pt_txn *t);
@@ -539,7 +542,8 @@ size_t pt_txn_get_hold_count(const pt_txn *t);
 /*
  * Writes a host configuration file under the root atomically (a temporary file, fsynced and
  * renamed; links are not followed). With PT_WRITE_BACKUP the old file is first copied to
- * PATH.libpt-<epoch>, whose path (root-relative, to free) goes to *backup_ret.
+ * PATH.libpt-<epoch>, whose path as the user knows it (the context's root before it; to free)
+ * goes to *backup_ret.
  */
 #define PT_WRITE_BACKUP 1u
 #define PT_WRITE_MKDIR 2u /* the file's own directory made when missing (not the ones above) */

@@ -52,6 +52,9 @@ struct pt_txn {
 	size_t n_items;
 	char **plan;
 	size_t n_plan;
+	bool planned;  /* the plan is made on first use; a dry commit makes it again */
+	char **retired;	/* an earlier plan's lines: borrowed strings live as long as the transaction */
+	size_t n_retired;
 	size_t n_holds; /* restore: the VM's holds (hold.c) given back */
 };
 
@@ -639,6 +642,9 @@ PT_EXPORT pt_txn *pt_txn_unref(pt_txn *t)
 {
 	if (!t || --t->refcount > 0)
 		return NULL;
+	for (size_t i = 0; i < t->n_retired; i++)
+		free(t->retired[i]);
+	free(t->retired);
 	for (size_t i = 0; i < t->n_plan; i++)
 		free(t->plan[i]);
 	free(t->plan);
@@ -661,12 +667,20 @@ PT_EXPORT void pt_txn_set_lock_timeout(pt_txn *t, unsigned ms)
 		t->lock_timeout_ms = ms;
 }
 
-static int make_plan(pt_txn *t)
+static int make_plan(pt_txn *t, bool again)
 {
 	int r = 0;
 
-	for (size_t i = 0; i < t->n_plan; i++)
-		free(t->plan[i]);
+	if (t->planned && !again)
+		return 0;
+	if (t->n_plan) {
+		char **more = realloc(t->retired, (t->n_retired + t->n_plan) * sizeof(*more));
+		if (!more)
+			return -ENOMEM; /* the old plan stays */
+		t->retired = more;
+		memcpy(t->retired + t->n_retired, t->plan, t->n_plan * sizeof(*more));
+		t->n_retired += t->n_plan;
+	}
 	t->n_plan = 0;
 	for (size_t i = 0; r == 0 && i < t->n_items; i++)
 		r = t->restore ? restore_item(t, PLAN, &t->items[i]) : bind_item(t, PLAN, &t->items[i]);
@@ -678,20 +692,20 @@ static int make_plan(pt_txn *t)
 			r = note(t, PLAN, "%s", steps.v[i]);
 		pt_strv_free(&steps);
 	}
+	t->planned = r == 0;
 	return r < 0 ? r : 0;
 }
 
 PT_EXPORT size_t pt_txn_get_step_count(pt_txn *t)
 {
-	if (make_plan(t) < 0)
+	if (make_plan(t, false) < 0)
 		return 0;
 	return t->n_plan;
 }
 
 PT_EXPORT const char *pt_txn_get_step(pt_txn *t, size_t i)
 {
-	if (!t->n_plan)
-		make_plan(t);
+	make_plan(t, false);
 	return i < t->n_plan ? t->plan[i] : NULL;
 }
 
@@ -738,7 +752,7 @@ PT_EXPORT int pt_txn_commit(pt_txn *t)
 			if (r == 0)
 				r = ensure_vfio(t, true);
 		}
-		return r < 0 ? r : make_plan(t);
+		return r < 0 ? r : make_plan(t, true);
 	}
 	lock = pt_journal_lock(t->ctx, t->lock_timeout_ms);
 	if (lock < 0)

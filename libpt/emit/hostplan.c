@@ -657,6 +657,12 @@ PT_EXPORT int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_
 		return -EINVAL;
 	if (vf_driver && (r = pt_check_driver_name(pf->e->ctx, pf->address, "VF driver", vf_driver)) < 0)
 		return r;
+	/* what the boot's pt_device_set_sriov_numvfs would refuse is refused now */
+	if (!pf->totalvfs)
+		return pt_fail(pf->e->ctx, -EINVAL, "%s: cannot create virtual functions (no sriov_totalvfs)", pf->address);
+	if (vfs > pf->totalvfs)
+		return pt_fail(pf->e->ctx, -EINVAL, "%s: %u virtual functions asked, at most %u", pf->address, vfs,
+			       pf->totalvfs);
 	if ((r = plan_new(pf->e->ctx, &p)) < 0)
 		return r;
 	snprintf(path, sizeof(path), "/etc/libpt/sriov-%s.conf", pf->address);

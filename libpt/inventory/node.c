@@ -204,7 +204,7 @@ static const char *field(json_t *obj, const char *key, char *buf, size_t size)
 /* The largest report read: report.lua --json of 16384 functions is ~25 MiB. */
 #define REPORT_MAX (64u << 20)
 
-PT_EXPORT int pt_node_read_report(pt_node *n, const char *file)
+static int read_report(pt_node *n, const char *file)
 {
 	json_error_t error;
 	json_t *report, *devices;
@@ -299,7 +299,7 @@ static const char *column(json_t *row, size_t c, bool nullable, bool *bad)
 	return json_string_value(v);
 }
 
-PT_EXPORT int pt_node_read_published(pt_node *n, const char *path, long long *time_ret)
+static int read_published(pt_node *n, const char *path, long long *time_ret)
 {
 	json_error_t error;
 	json_t *r, *v;
@@ -372,6 +372,25 @@ PT_EXPORT int pt_node_read_published(pt_node *n, const char *path, long long *ti
 	if (ret == 0)
 		*time_ret = (long long)t;
 	return ret;
+}
+
+/* A report read whole or not at all: a refused one leaves the node's devices as they were. */
+PT_EXPORT int pt_node_read_report(pt_node *n, const char *file)
+{
+	size_t before = n ? n->n_devices : 0;
+	int r = read_report(n, file);
+	if (r < 0 && n)
+		n->n_devices = before;
+	return r;
+}
+
+PT_EXPORT int pt_node_read_published(pt_node *n, const char *path, long long *time_ret)
+{
+	size_t before = n ? n->n_devices : 0;
+	int r = read_published(n, path, time_ret);
+	if (r < 0 && n)
+		n->n_devices = before;
+	return r;
 }
 
 /* "%04x", "%06x" as a JSON string. */

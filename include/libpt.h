@@ -512,8 +512,8 @@ size_t pt_txn_get_device_count(const pt_txn *t);
 const char *pt_txn_get_device(const pt_txn *t, size_t i);
 size_t pt_txn_get_step_count(pt_txn *t);
 const char *pt_txn_get_step(pt_txn *t, size_t i);
-/* Carries the plan out under libpt's lock (with PT_TXN_DRY_RUN: every decision, nothing
- * written); 0, or -errno when a step fails, what was done rolled back. */
+/* Carries the plan out, under libpt's lock; with PT_TXN_DRY_RUN, makes every decision the commit
+ * would make, from what is true now, and writes nothing. 0, or -errno, what it did rolled back. */
 int pt_txn_commit(pt_txn *t);
 
 /*

@@ -555,6 +555,22 @@ int pt_ctx_write_data(pt_ctx *ctx, const char *path, const void *content, size_t
 		      char **backup_ret);
 
 /*
+ * The PCIe link a device trained at: width in lanes and speed in MT/s (2500 Gen1 ... 64000 Gen6),
+ * now and at most, as the kernel gives them (current_link_*, max_link_*), read when asked; 0
+ * where unknown, -ENOENT without link attributes (conventional PCI, an integrated endpoint).
+ * pt_device_check_link: the device's link and each bridge's up to the root against what both
+ * ends of it can do: 0 as capable, 1 fewer lanes (a riser, a slot wired for fewer lanes: a
+ * defect), 2 a lower speed (a low-power state trains it down; it may come back under load),
+ * with *why (to free) naming the device, the link and the cause; -ENOENT when no link says.
+ */
+typedef struct pt_link {
+	unsigned width, max_width; /* lanes */
+	unsigned speed, max_speed; /* MT/s */
+} pt_link;
+int pt_device_get_link(pt_device *dev, pt_link *ret);
+int pt_device_check_link(pt_device *dev, char **why);
+
+/*
  * A posted IOMMU group listing (len bytes of text; source names it in messages) read as a host,
  * to judge a board before buying it: "IOMMU Group N" lines with `lspci -nns` device lines (the
  * group on each line or on its own line above them; -k's driver lines), or ls-iommu's "Group N:

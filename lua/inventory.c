@@ -441,6 +441,30 @@ static int dev_fields(lua_State *L)
 	return 1;
 }
 
+/* dev:link(): its PCIe link {width, max_width, speed, max_speed (MT/s), state = "ok" | "narrow" |
+ * "slow", why} (pt_device_get_link, pt_device_check_link); nil without link attributes. */
+static int dev_link(lua_State *L)
+{
+	pt_device *d = DEV(L);
+	pt_link k;
+	char *why = NULL;
+
+	if (pt_device_get_link(d, &k) < 0) {
+		lua_pushnil(L);
+		return 1;
+	}
+	int r = pt_device_check_link(d, &why);
+	lua_createtable(L, 0, 6);
+	pt_lua_set_integer(L, "width", k.width);
+	pt_lua_set_integer(L, "max_width", k.max_width);
+	pt_lua_set_integer(L, "speed", k.speed);
+	pt_lua_set_integer(L, "max_speed", k.max_speed);
+	pt_lua_set_string(L, "state", r == 1 ? "narrow" : r == 2 ? "slow" : r == 0 ? "ok" : "unknown");
+	pt_lua_set_string(L, "why", why);
+	free(why);
+	return 1;
+}
+
 /* dev:explain(): why the device shares its group, as a plain table. */
 static int dev_explain(lua_State *L)
 {
@@ -763,6 +787,7 @@ void pt_lua_open_inventory(lua_State *L)
 	};
 	static const luaL_Reg dev_methods[] = {
 		{ "fields", dev_fields }, { "json", dev_json }, { "explain", dev_explain }, { "acs", dev_acs },
+		{ "link", dev_link },
 		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs }, { "wait_vfs", dev_wait_vfs },
 		{ "create_vfs", dev_create_vfs },
 		{ NULL, NULL },

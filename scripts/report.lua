@@ -76,6 +76,15 @@ local LISTING_CANNOT = "a listing shows groups and their devices, not the topolo
   "ACS, boot VGA, reset methods or USB devices; groups can change with the BIOS, its version and " ..
   "the kernel (ACS override)"
 
+local function gts(mts) return string.format("%d.%d GT/s", mts // 1000, mts % 1000 // 100) end
+
+-- A device's PCIe link (dev:link()): now, at most, and what is wrong with it.
+local function link_line(k)
+  local line = string.format("  link: x%d at %s (it can do x%d at %s)", k.width, gts(k.speed), k.max_width, gts(k.max_speed))
+  if k.state == "narrow" or k.state == "slow" then line = line .. "\n  link " .. k.state .. ": " .. k.why end
+  return line
+end
+
 -- source: the host's root, or the listing read as a host
 local function print_text(inv, selected, source, groups)
   local sets = {}
@@ -95,6 +104,7 @@ local function print_text(inv, selected, source, groups)
     print(string.format("\nIOMMU group %d%s", n, type and " (" .. type .. ")" or ""))
     for _, d in ipairs(by_group[n]) do
       print(device_lines(d, sets, inv))
+      if d.link then print(link_line(d.link)) end
       if d.explanation then print(explanation_lines(d.explanation)) end
     end
   end
@@ -174,6 +184,8 @@ return {
     { name = "class", type = "enum", values = { "gpu", "audio", "usb", "storage", "network" },
       help = "only devices of this kind" },
     { name = "device", type = "pci-addr", help = "only this device" },
+    { name = "link", type = "bool",
+      help = "each device's PCIe link against what it and its port can do (with --device: always)" },
     { name = "explain", type = "bool",
       help = "say why each device shares its group and what would change it (with --device: always)" },
     { name = "usb", type = "bool", help = "list the USB devices instead" },
@@ -188,7 +200,7 @@ return {
   },
   run = function(args)
     if args.listing then
-      for _, opt in ipairs { "usb", "publish", "explain", "dot", "svg" } do
+      for _, opt in ipairs { "usb", "publish", "explain", "dot", "svg", "link" } do
         if args[opt] then error("--" .. opt .. " and --listing: " .. LISTING_CANNOT, 0) end
       end
     end
@@ -222,6 +234,7 @@ return {
       for i, dev in ipairs(chosen) do
         selected[i] = dev:fields()
         selected[i].explanation = explanation(dev)
+        if args.link or args.device then selected[i].link = dev:link() end
       end
     end
     local groups = groups_of(chosen)
@@ -238,9 +251,21 @@ return {
       for i, n in ipairs(groups) do group_objects[i] = json.raw(inv:group(n):json()) end
       local keys = { "root", "iommu", "devices", "groups", "warnings" }
       if args.listing then keys = { "listing", "cannot_show", "iommu", "devices", "groups", "warnings" } end
+      local links -- only when asked: a link is 4 reads a device
+      if args.link or args.device then
+        links = json.object({}, {})
+        keys[#keys + 1] = "links"
+        for _, dev in ipairs(chosen) do
+          local k = dev:link()
+          if k then links[dev.address] = json.object({ "width", "max_width", "speed", "max_speed", "state", "why" },
+            { width = k.width, max_width = k.max_width, speed = k.speed, max_speed = k.max_speed, state = k.state,
+              why = k.why or json.null }) end
+        end
+      end
       print(json.encode(json.object(keys, {
         root = root, listing = args.listing and args.listing.path, cannot_show = LISTING_CANNOT,
         iommu = inv:has_iommu(), devices = devices, groups = group_objects, warnings = json.array(inv:warnings()),
+        links = links,
       }), "  ", 2))
     elseif args.listing then
       print_text(inv, selected, "Listing " .. args.listing.path, groups)

@@ -10,7 +10,8 @@ Spec lines: ADDRESS VVVV:DDDD CLASS [key=value ...], keys: group, driver, parent
 reset_method (',' for spaces; '-' for none), rev, subsys (VVVV:DDDD), numa, physfn (a VF: its
 config space reads ffff for vendor and device, as on hardware), override, totalvfs, uevent (no:
 the device has no uevent file), rom (a file: the device's option ROM, its ROM BAR sized for it), pcie (root, downstream, upstream, endpoint, legacy, pci-bridge,
-rciep, none), acs (on,
+rciep, none), link and maxlink (WIDTHxSPEED, 16x8.0: the current and the
+most a PCIe link can do, current_link_width/speed and max_link_*), acs (on,
 off, none, or the enabled controls: SV+RR), cfg (bytes of config space readable: 64 as without
 root, 256 without extended space, 4096). Lines starting with '#' are comments. `iommu=off` alone on a line leaves out
 /sys/kernel/iommu_groups; `iommu=empty` makes it empty. Host state, for the guard:
@@ -169,6 +170,9 @@ def parse_spec(text, source="spec"):
                 d[k] = int(v)
             elif k in ("pcie", "acs", "uevent", "rom"):
                 d[k] = v
+            elif k in ("link", "maxlink"):
+                width, _, speed = v.partition("x")
+                d[k] = (int(width), speed)
             elif k in ("driver", "parent", "physfn", "override"):
                 d[k] = norm_addr(v) if k in ("parent", "physfn") else v
             else:
@@ -507,6 +511,11 @@ def build(devices, root, iommu="auto", host=()):
             os.makedirs(os.path.join(p, "pci_bus", f"{dom:04x}:{d['secondary']:02x}"), exist_ok=True)
         if d.get("totalvfs"):
             write(os.path.join(p, "sriov_totalvfs"), f"{d['totalvfs']}\n")
+        for k, prefix in (("link", "current"), ("maxlink", "max")):
+            if k in d:
+                # as the kernel prints them (drivers/pci/pci-sysfs.c): "8.0 GT/s PCIe", "16"
+                write(os.path.join(p, f"{prefix}_link_speed"), f"{d[k][1]} GT/s PCIe\n")
+                write(os.path.join(p, f"{prefix}_link_width"), f"{d[k][0]}\n")
         if d.get("physfn"):
             link(path_of(by_addr[d["physfn"]]), os.path.join(p, "physfn"))
             # and the PF's virtfnN links, numbered in address order as the kernel numbers them

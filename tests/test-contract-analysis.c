@@ -356,7 +356,38 @@ static int node_publish_round_trip(pt_ctx *ctx, pt_enum *e, FILE *out)
 	return 0;
 }
 
+/* ---- the PCIe link against what both its ends can do ---- */
+
+static int pcie_links(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	static const char *const devices[] = { "0000:01:00.0", "0000:02:00.0", "0000:03:00.0", "0000:00:02.0" };
+	for (size_t i = 0; i < sizeof(devices) / sizeof(*devices); i++) {
+		pt_device *dev;
+		pt_link k;
+		char *why = NULL;
+		if (pt_enum_find_device(e, devices[i], &dev) < 0)
+			return 1;
+		int r = pt_device_get_link(dev, &k);
+		fprintf(out, "%s: %d x%u/%u %u/%u MT/s; check %d", devices[i], r, k.width, k.max_width, k.speed, k.max_speed,
+			pt_device_check_link(dev, &why));
+		fprintf(out, "%s%s\n", why ? ": " : "", why ? why : "");
+		free(why);
+	}
+	fprintf(out, "NULL: %d %d\n", pt_device_get_link(NULL, NULL), pt_device_check_link(NULL, NULL));
+	return 0;
+}
+
 static const struct test tests[] = {
+	{ "pcie-links", "links", pcie_links,
+	  "0000:01:00.0: 0 x4/16 8000/16000 MT/s; check 1: 0000:01:00.0: trained at x4 at 8.0 GT/s (Gen3), both ends "
+	  "can do x16 at 8.0 GT/s (Gen3): fewer lanes than the slot and the device have (a riser, a slot wired for fewer "
+	  "lanes, a bad seat)\n"
+	  "0000:02:00.0: 0 x16/16 2500/16000 MT/s; check 2: 0000:02:00.0: at x16 at 2.5 GT/s (Gen1), both ends can do "
+	  "x16 at 16.0 GT/s (Gen4): a low-power state trains the link down and load brings it back; if it stays so under "
+	  "load, the slot or the riser is the cause\n"
+	  "0000:03:00.0: 0 x4/4 16000/16000 MT/s; check 0\n"
+	  "0000:00:02.0: -2 x0/0 0/0 MT/s; check -2\n"
+	  "NULL: -22 -22\n" },
 	{ "assignment-ids-and-refusals", "homelab", assignment_ids_and_refusals,
 	  "its snapshot 1\nadd 01:00: 0\n-22 \"01:00.9\": not a PCI address (DDDD:BB:SS.F) or slot (DDDD:BB:SS)\n"
 	  "-2 host 0a:00.0: no such PCI device on this host\nadd the NVMe: 0\nadd a bridge: 0\nadd the HBA: 0\n"
@@ -428,6 +459,8 @@ static const struct test tests[] = {
 	  "  evidence: 0000:05:00.0 resets itself first (flr); a secondary bus reset of 0000:00:1c.0 would also reset nothing else\n"
 	  "  fix: -\n[pass] large-bar: BARs above 256 MiB\n"
 	  "  evidence: ROOT/sys/bus/pci/devices/0000:05:00.0/resource: none over 256 MiB\n  fix: -\n"
+	  "[info] pcie-link: PCIe link\n"
+	  "  evidence: 0000:05:00.0: the kernel gives no link attributes (not PCIe, or an integrated device)\n  fix: -\n"
 	  "[warn] group: IOMMU group\n"
 	  "  evidence: 0000:05:00.0: shared; 0000:00:1c.0, the root port above 0000:05:00.0, has no ACS capability: it lets the devices below it talk to each other and to its sibling functions' devices, so they share a group\n"
 	  "  fix: Move the card to a slot whose root port has an IOMMU group of its own: this host shows none. Or boot with pcie_acs_override=downstream,multifunction (a patch that Proxmox VE's kernel carries and Debian's does not). It only makes the kernel pretend these ports isolate: the devices of the group can still reach each other's memory by DMA, so a VM given one of them can read and corrupt what the others hold, the host's devices included. Use it only for VMs you trust as much as the host.\n"

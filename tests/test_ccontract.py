@@ -171,7 +171,24 @@ def homelab(root, tmp):
     return root
 
 
-BUILDERS_ANALYSIS = {"homelab": homelab}
+LINKS = """0000:00:00.0 8086:3e30 060000 group=0
+0000:00:01.0 8086:1901 060400 group=1 pcie=root driver=pcieport link=4x8.0 maxlink=16x8.0
+0000:01:00.0 10de:2484 030000 group=1 driver=nouveau boot_vga=0 parent=0000:00:01.0 link=4x8.0 maxlink=16x16.0
+0000:00:01.1 8086:1905 060400 group=2 pcie=root driver=pcieport link=16x2.5 maxlink=16x16.0
+0000:02:00.0 1002:73bf 030000 group=2 driver=amdgpu boot_vga=0 parent=0000:00:01.1 link=16x2.5 maxlink=16x16.0
+0000:00:1b.0 8086:a340 060400 group=3 pcie=root driver=pcieport link=4x16.0 maxlink=4x16.0
+0000:03:00.0 144d:a80a 010802 group=3 driver=nvme parent=0000:00:1b.0 link=4x16.0 maxlink=4x16.0
+0000:00:02.0 8086:3e98 030000 group=4 driver=i915 boot_vga=1
+"""
+
+
+def links(root, tmp):
+    """PCIe links: a GPU at x4 in an x16 slot of Gen3, one at Gen1 of Gen4 (idle, or a slow slot),
+    an NVMe as it should be, an integrated GPU with no link attributes."""
+    build_spec(LINKS, root)
+
+
+BUILDERS_ANALYSIS = {"homelab": homelab, "links": links}
 
 
 @test(timeout=120)

@@ -354,3 +354,27 @@ def report_scan_threads_give_the_one_thread_snapshot(tmp):
     eq(len(json.loads(threads[0])["warnings"]) >= 8, True, "the damaged devices warned")
     eq(threads[0] == one[0], True, "the same report on several threads as on one")
     eq(threads[2], one[2], "devices and descriptors open after the scan")
+
+
+@test()
+def report_pcie_link(tmp):
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    from test_ccontract import LINKS
+    root = build_spec(LINKS, os.path.join(tmp, "root"))
+    os.makedirs(f"{root}/sys/bus/pci/slots/3")
+    with open(f"{root}/sys/bus/pci/slots/3/address", "w") as f:
+        f.write("0000:01:00\n")
+    out = ptlua(["scripts/report.lua", "--link", "--class", "gpu"], root=root).stdout
+    contains(out, "  link: x4 at 8.0 GT/s (it can do x16 at 16.0 GT/s)\n  link narrow: 0000:01:00.0: trained at x4 "
+             "at 8.0 GT/s (Gen3), both ends can do x16 at 8.0 GT/s (Gen3)", "the narrow link, against the slot's Gen3")
+    contains(out, "  link slow: 0000:02:00.0: at x16 at 2.5 GT/s (Gen1)", "the slow one, said as what it may be")
+    assert out.count("link:") == 2, out  # the iGPU has no link attributes: no line
+    r = json.loads(ptlua(["scripts/report.lua", "--device", "03:00.0", "--json"], root=root).stdout)
+    eq(r["links"], {"0000:03:00.0": {"width": 4, "max_width": 4, "speed": 16000, "max_speed": 16000, "state": "ok",
+                                     "why": None}}, "--device says the link")
+    plain = json.loads(ptlua(["scripts/report.lua", "--json"], root=root).stdout)
+    assert "links" not in plain, "no link reads without --link: the report's cost stays"
+    doctor = json.loads(ptlua(["scripts/doctor.lua", "--device", "01:00.0", "--json"], root=root, check=1).stdout)
+    link = {c["id"]: c for c in doctor["checks"]}["pcie-link"]
+    eq((link["status"], link["evidence"].endswith("(slot 3)")), ("warn", True), "the doctor names the slot")

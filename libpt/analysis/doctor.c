@@ -4,6 +4,7 @@
  * info, the evidence (the file read and the value found) and the fix (the exact line to add
  * and the command that applies it).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -620,6 +621,58 @@ static void check_rom(pt_doctor *d, pt_device *dev)
 		    root(d), dev->address, (unsigned long long)(dev->bars[6] >> 10), dev->address);
 }
 
+/* The physical slot a device sits in, by the kernel's /sys/bus/pci/slots/NAME/address
+ * ("0000:01:00"); "" when the firmware names none. */
+static void slot_name(pt_doctor *d, const pt_device *dev, char *name, size_t size)
+{
+	char path[320], address[32];
+	DIR *dir;
+	int fd = openat(d->e->ctx->rootfd, "sys/bus/pci/slots", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+
+	name[0] = '\0';
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dir)) && !name[0]) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/address", de->d_name);
+		if (pt_read_attr(dirfd(dir), path, address, sizeof(address)) == 0 &&
+		    strncmp(address, dev->address, strlen(dev->address) - 2) == 0 && strlen(address) == strlen(dev->address) - 2)
+			snprintf(name, size, "%s", de->d_name);
+	}
+	closedir(dir);
+}
+
+/* The PCIe link against what both its ends can do (analysis/link.c), naming the slot. */
+static void check_link(pt_doctor *d, pt_device *dev)
+{
+	char *why = NULL, slot[256], where[320] = "";
+	pt_link k;
+	int r = pt_device_check_link(dev, &why);
+
+	slot_name(d, dev, slot, sizeof(slot));
+	if (slot[0])
+		snprintf(where, sizeof(where), " (slot %s)", slot);
+	if (r == 1)
+		add(d, "pcie-link", PT_WARN, "PCIe link as wide as it can be",
+		    "seat the card again, or move it to a slot wired for all its lanes; a riser or an adapter "
+		    "may carry fewer", "%s%s", why, where);
+	else if (r == 2)
+		add(d, "pcie-link", PT_INFO, "PCIe link as fast as it can be", "check again with the device busy",
+		    "%s%s", why, where);
+	else if (r == 0 && pt_device_get_link(dev, &k) == 0)
+		add(d, "pcie-link", PT_PASS, "PCIe link as wide and fast as it can be", NULL,
+		    "%s%s: x%u at %u.%u GT/s", dev->address, where, k.width, k.speed / 1000, k.speed % 1000 / 100);
+	else
+		add(d, "pcie-link", PT_INFO, "PCIe link", NULL, "%s: the kernel gives no link attributes (not PCIe, "
+		    "or an integrated device)", dev->address);
+	free(why);
+}
+
 static void check_device(pt_doctor *d, pt_device *dev)
 {
 	pt_explain *x = NULL;
@@ -634,6 +687,7 @@ static void check_device(pt_doctor *d, pt_device *dev)
 	check_bars(d, dev);
 	check_rom(d, dev);
 	check_softdep(d, dev);
+	check_link(d, dev);
 
 	pt_status status = dev->verdict == PT_VERDICT_ISOLATED || dev->verdict == PT_VERDICT_WITH_COMPANIONS ?
 			   PT_PASS : dev->verdict == PT_VERDICT_SHARED ? PT_WARN : PT_FAIL;

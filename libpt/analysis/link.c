@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The PCIe link a device trained at, against what it and the port above it can do: a GPU at x4
+ * in a riser, or at Gen1 behind a bad slot, runs a VM below bare-metal speed. The kernel's words
+ * are taken as it gives them (current_link_speed "8.0 GT/s PCIe", current_link_width "16", and
+ * max_link_*), read when asked, not in the scan. A link's speed drops in a low-power state and
+ * comes back under load (a GPU at idle trains down to 2.5 GT/s), so a lower speed is said as
+ * what it may be; fewer lanes than both ends have is a real defect.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libpt-private.h"
+
+/* "8.0 GT/s PCIe" -> 8000 (MT/s); 0 for "Unknown" or anything else. */
+static unsigned parse_speed(const char *s)
+{
+	char *end;
+	double gts = strtod(s, &end);
+	if (end == s || strncmp(end, " GT/s", 5) != 0 || gts <= 0 || gts > 1000)
+		return 0;
+	return (unsigned)(gts * 1000 + 0.5);
+}
+
+static unsigned parse_width(const char *s)
+{
+	char *end;
+	unsigned long w = strtoul(s[0] == 'x' ? s + 1 : s, &end, 10);
+	return end != s && w > 0 && w <= 32 ? (unsigned)w : 0;
+}
+
+PT_EXPORT int pt_device_get_link(pt_device *dev, pt_link *ret)
+{
+	static const char *const attrs[] = { "current_link_speed", "current_link_width", "max_link_speed",
+					     "max_link_width" };
+	unsigned *const fields[] = { &ret->speed, &ret->width, &ret->max_speed, &ret->max_width };
+	char path[96], buf[64];
+	bool any = false;
+
+	if (!dev || !ret)
+		return -EINVAL;
+	memset(ret, 0, sizeof(*ret));
+	for (int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/%s", dev->address, attrs[i]);
+		if (pt_read_attr(dev->e->ctx->rootfd, path, buf, sizeof(buf)) < 0)
+			continue;
+		any = true;
+		*fields[i] = i % 2 ? parse_width(buf) : parse_speed(buf);
+	}
+	return any ? 0 : -ENOENT;
+}
+
+/* "x16 at 16.0 GT/s" (the PCIe generation in brackets). */
+static void describe(char *buf, size_t size, unsigned width, unsigned speed)
+{
+	static const struct { unsigned mts; const char *gen; } gens[] = {
+		{ 2500, "Gen1" }, { 5000, "Gen2" }, { 8000, "Gen3" }, { 16000, "Gen4" }, { 32000, "Gen5" }, { 64000, "Gen6" },
+	};
+	const char *gen = NULL;
+	for (size_t i = 0; i < sizeof(gens) / sizeof(*gens); i++)
+		if (gens[i].mts == speed)
+			gen = gens[i].gen;
+	snprintf(buf, size, "x%u at %u.%u GT/s%s%s%s", width, speed / 1000, speed % 1000 / 100, gen ? " (" : "",
+		 gen ? gen : "", gen ? ")" : "");
+}
+
+/* One link: the device's end and the port above it (NULL: none known). 0, or 1/2 with why. */
+static int check_one(pt_device *dev, pt_device *port, char *why, size_t size)
+{
+	pt_link d, p;
+	char now[64], can[64];
+
+	if (pt_device_get_link(dev, &d) < 0 || !d.width || !d.speed || !d.max_width || !d.max_speed)
+		return -ENOENT;
+	unsigned width = d.max_width, speed = d.max_speed;
+	if (port && pt_device_get_link(port, &p) == 0 && p.max_width && p.max_speed) {
+		width = width < p.max_width ? width : p.max_width;
+		speed = speed < p.max_speed ? speed : p.max_speed;
+	}
+	describe(now, sizeof(now), d.width, d.speed);
+	describe(can, sizeof(can), width, speed);
+	if (d.width < width) {
+		snprintf(why, size, "%s: trained at %s, both ends can do %s: fewer lanes than the slot and the "
+			 "device have (a riser, a slot wired for fewer lanes, a bad seat)", dev->address, now, can);
+		return 1;
+	}
+	if (d.speed < speed) {
+		snprintf(why, size, "%s: at %s, both ends can do %s: a low-power state trains the link down and "
+			 "load brings it back; if it stays so under load, the slot or the riser is the cause",
+			 dev->address, now, can);
+		return 2;
+	}
+	return 0;
+}
+
+PT_EXPORT int pt_device_check_link(pt_device *dev, char **why)
+{
+	char text[512];
+	int worst = -ENOENT;
+
+	if (!dev || !why)
+		return -EINVAL;
+	*why = NULL;
+	/* the device's link, then each bridge's up to the root: the slowest hop bounds the device */
+	for (pt_device *d = dev; d; d = d->parent) {
+		char one[512];
+		int r = check_one(d, d->parent, one, sizeof(one));
+		if (r < 0)
+			continue;
+		if (worst < 0)
+			worst = 0;
+		if (r > 0 && (worst == 0 || r < worst)) {
+			worst = r;
+			snprintf(text, sizeof(text), "%s", one);
+		}
+	}
+	if (worst > 0 && !(*why = strdup(text)))
+		return -ENOMEM;
+	return worst;
+}

@@ -475,7 +475,7 @@ static const struct test tests[] = {
 	  "vm 102: 5\n" },
 	{ "companions-and-usb", "emit", companions_and_usb,
 	  "companion 0000:01:00.1\nof the NIC: 0\n"
-	  "-17 10c4:ea60 matches 2 devices, at ports 1-2, 1-3: name it by its port instead (host=BUS-PORT, --port)\n"
+	  "-76 10c4:ea60 matches 2 devices, at ports 1-2, 1-3: name it by its port instead (host=BUS-PORT, --port)\n"
 	  "port 2-2: at 1-2 bus 1 port 2 (peer of 2-2)\nserial 0002: 1-3\nid: 046d:c52b (no port)\n" },
 	{ "explain-and-doctor", "emit", explain_and_doctor, "no-acs at 0000:00:1b.0\ndoctor: group check present\n" },
 	{ "txn-dry-run", "emit", txn_dry_run, "device 0000:03:00.0\ncommit -2\ncommit 0, steps planned\n-22 -22 -22\n" },

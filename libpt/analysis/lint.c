@@ -241,7 +241,7 @@ static void lint_usb(struct pt_lint *l, pt_enum *e, unsigned vm, const char *key
 	else
 		spec.port = host;
 	int r = pt_usb_resolve(l->ctx, spec.id ? e : NULL, &spec, &m);
-	if (r == -EEXIST) {
+	if (r == -ENOTUNIQ) {
 		note(l, vm, key, "usb-ambiguous", "%s", pt_ctx_last_error(l->ctx));
 		return;
 	}

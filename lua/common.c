@@ -264,3 +264,22 @@ int pt_lua_context(lua_State *L)
 	return 1;
 }
 
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* names (n of them, each and the array malloc'ed) sorted, pushed as a list, and freed. */
+int pt_lua_push_names(lua_State *L, char **names, size_t n)
+{
+	if (n)
+		qsort(names, n, sizeof(*names), compare_names);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, names[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+		free(names[i]);
+	}
+	free(names);
+	return 1;
+}

@@ -83,11 +83,6 @@ static int open_confined(lua_State *L, const char *path, int flags)
 	return fd;
 }
 
-static int compare_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The whole of a regular file (fd taken and closed), at most MAX_FILE bytes. */
 static int read_regular(lua_State *L, int fd, const char *path)
 {
@@ -148,15 +143,7 @@ static int pt_lua_listdir(lua_State *L)
 		n++;
 	}
 	closedir(dir);
-	qsort(names, n, sizeof(*names), compare_names);
-	lua_createtable(L, (int)n, 0);
-	for (size_t i = 0; i < n; i++) {
-		lua_pushstring(L, names[i]);
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
-		free(names[i]);
-	}
-	free(names);
-	return 1;
+	return pt_lua_push_names(L, names, n);
 }
 
 /* pt.readlink(path): a link's target; its directory is opened as pt.listdir's. */

@@ -33,6 +33,8 @@ typedef struct { void *p; } box;
 void *pt_lua_check_open(lua_State *L, int idx, const char *mt);
 void pt_lua_push_box(lua_State *L, void *p, const char *mt);
 int pt_lua_fail(lua_State *L, int err, const char *msg);
+/* names (n of them, each and the array malloc'ed) sorted, pushed as a list, and freed. */
+int pt_lua_push_names(lua_State *L, char **names, size_t n);
 void pt_lua_push_device(lua_State *L, pt_device *dev);
 void pt_lua_push_group(lua_State *L, pt_group *g);
 void pt_lua_push_opt_string(lua_State *L, const char *s);

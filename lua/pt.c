@@ -33,11 +33,6 @@ static int pt_lua_setup_info(lua_State *L)
 	return 1;
 }
 
-static int compare_strings(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* pt._recipe_files(dir): the recipes of a directory, "NAME.lua" regular files (links
  * followed), sorted; {} when it cannot be read. For pt.recipe: recipes by name, ptlua --list. */
 static int pt_lua_recipe_files(lua_State *L)
@@ -64,15 +59,7 @@ static int pt_lua_recipe_files(lua_State *L)
 	}
 	if (dir)
 		closedir(dir);
-	qsort(names, n, sizeof(*names), compare_strings);
-	lua_createtable(L, (int)n, 0);
-	for (size_t i = 0; i < n; i++) {
-		lua_pushstring(L, names[i]);
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
-		free(names[i]);
-	}
-	free(names);
-	return 1;
+	return pt_lua_push_names(L, names, n);
 }
 
 /* pt.vmid_valid(n): the one check of a VM id (pt_vmid_is_valid). */

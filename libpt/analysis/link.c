@@ -35,12 +35,12 @@ PT_EXPORT int pt_device_get_link(pt_device *dev, pt_link *ret)
 {
 	static const char *const attrs[] = { "current_link_speed", "current_link_width", "max_link_speed",
 					     "max_link_width" };
-	unsigned *const fields[] = { &ret->speed, &ret->width, &ret->max_speed, &ret->max_width };
 	char path[96], buf[64];
 	bool any = false;
 
 	if (!dev || !ret)
 		return -EINVAL;
+	unsigned *const fields[] = { &ret->speed, &ret->width, &ret->max_speed, &ret->max_width };
 	memset(ret, 0, sizeof(*ret));
 	for (int i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/%s", dev->address, attrs[i]);

@@ -563,6 +563,9 @@ int pt_ctx_write_data(pt_ctx *ctx, const char *path, const void *content, size_t
  * defect), 2 a lower speed (a low-power state trains it down; it may come back under load),
  * with *why (to free) naming the device, the link and the cause; -ENOENT when no link says.
  */
+/* The CPUs local to the device ("0-7,16-23", its local_cpulist; read when asked), to free; NULL
+ * when the kernel says none. Its node is pt_device_get_numa_node. */
+char *pt_device_get_local_cpus(pt_device *dev);
 typedef struct pt_link {
 	unsigned width, max_width; /* lanes */
 	unsigned speed, max_speed; /* MT/s */

@@ -61,6 +61,10 @@ int pt_node_self_name(pt_ctx *ctx, char name[256]);
  * a key (NULL for none). */
 int pt_pve_config_parse(const char *text, pt_pve_config **ret);
 const char *pt_pve_config_value(const pt_pve_config *c, size_t i, const char *key);
+/* analysis/locality.c: a CPU (or node) list, "0-3,8", into a bit set of max bits: how many are
+ * set, -EINVAL, -ERANGE past max; and a NUMA node's CPUs, as the kernel lists them. */
+int pt_cpulist_parse(const char *s, unsigned char *set, size_t max);
+int pt_numa_node_cpus(pt_ctx *ctx, long node, char *buf, size_t size);
 /* host.c: "add PARAMS to ... then run: ..." for this host's boot loader. */
 void pt_host_cmdline_fix(pt_ctx *ctx, const char *params, char *buf, size_t size);
 /* 0, or -EINVAL naming the VM id (pt_vmid_is_valid). */

@@ -465,6 +465,15 @@ static int dev_link(lua_State *L)
 	return 1;
 }
 
+/* dev:local_cpus(): the CPUs local to it ("0-7,16-23"), or nil (pt_device_get_local_cpus). */
+static int dev_local_cpus(lua_State *L)
+{
+	char *cpus = pt_device_get_local_cpus(DEV(L));
+	lua_pushstring(L, cpus);
+	free(cpus);
+	return 1;
+}
+
 /* dev:explain(): why the device shares its group, as a plain table. */
 static int dev_explain(lua_State *L)
 {
@@ -787,7 +796,7 @@ void pt_lua_open_inventory(lua_State *L)
 	};
 	static const luaL_Reg dev_methods[] = {
 		{ "fields", dev_fields }, { "json", dev_json }, { "explain", dev_explain }, { "acs", dev_acs },
-		{ "link", dev_link },
+		{ "link", dev_link }, { "local_cpus", dev_local_cpus },
 		{ "check_take", dev_check_take }, { "set_sriov_numvfs", dev_set_numvfs }, { "wait_vfs", dev_wait_vfs },
 		{ "create_vfs", dev_create_vfs },
 		{ NULL, NULL },

@@ -104,6 +104,9 @@ local function print_text(inv, selected, source, groups)
     print(string.format("\nIOMMU group %d%s", n, type and " (" .. type .. ")" or ""))
     for _, d in ipairs(by_group[n]) do
       print(device_lines(d, sets, inv))
+      if d.numa_node and d.local_cpus then
+        print(string.format("  NUMA node %d, local CPUs %s", d.numa_node, d.local_cpus))
+      end
       if d.link then print(link_line(d.link)) end
       if d.explanation then print(explanation_lines(d.explanation)) end
     end
@@ -235,6 +238,7 @@ return {
         selected[i] = dev:fields()
         selected[i].explanation = explanation(dev)
         if args.link or args.device then selected[i].link = dev:link() end
+        if args.device then selected[i].local_cpus = dev:local_cpus() end
       end
     end
     local groups = groups_of(chosen)

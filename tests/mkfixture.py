@@ -23,6 +23,8 @@ root, 256 without extended space, 4096). Lines starting with '#' are comments. `
   input N NAME ADDRESS|platform keyboard|mouse  /sys/class/input/inputN
   fb NAME ADDRESS / fbcon                     a framebuffer of a PCI device / fbcon bound
   driver NAME                                 a loaded driver with no device (vfio-pci)
+  node N CPULIST                              a NUMA node and its CPUs (0-7,16-23); devices
+                                              with numa=N get it as their local_cpulist
   usb PORT VVVV:PPPP CONTROLLER [key=value]   a USB device (1-2.3) under a PCI controller (peer=B-P:
                                               its port's other half, USB 2 / USB 3); keys
                                               serial, manufacturer, product (',' for spaces),
@@ -134,7 +136,7 @@ def parse_listing(text, source="listing"):
     return devices
 
 
-HOST_WORDS = ("block", "dm", "mount", "net", "route4", "route6", "input", "fb", "fbcon", "driver", "usb")
+HOST_WORDS = ("block", "dm", "mount", "net", "route4", "route6", "input", "fb", "fbcon", "driver", "usb", "node")
 
 
 def parse_spec(text, source="spec"):
@@ -425,6 +427,15 @@ def build_host(host, root, paths):
                 os.makedirs(other, exist_ok=True)
                 link(mine, os.path.join(path, "port"))
                 link(other, os.path.join(mine, "peer"))
+        elif kind == "node":
+            # a NUMA node and its CPUs; the devices on it (numa=N) list them as their local_cpulist
+            number, cpus = words[1:3]
+            write(os.path.join(sys_, "devices", "system", "node", f"node{number}", "cpulist"), cpus + "\n")
+            for addr, p in paths.items():
+                if os.path.exists(os.path.join(p, "numa_node")):
+                    with open(os.path.join(p, "numa_node")) as f:
+                        if f.read().strip() == number:
+                            write(os.path.join(p, "local_cpulist"), cpus + "\n")
         elif kind == "fbcon":
             path = os.path.join(sys_, "devices", "virtual", "vtconsole", "vtcon1")
             write(os.path.join(path, "name"), "(M) frame buffer device\n")

@@ -372,7 +372,12 @@ static int pcie_links(pt_ctx *ctx, pt_enum *e, FILE *out)
 			pt_device_check_link(dev, &why));
 		fprintf(out, "%s%s\n", why ? ": " : "", why ? why : "");
 		free(why);
+		char *cpus = pt_device_get_local_cpus(dev);
+		if (cpus)
+			fprintf(out, "  node %d, local CPUs %s\n", pt_device_get_numa_node(dev), cpus);
+		free(cpus);
 	}
+	fprintf(out, "local CPUs of NULL: %p\n", (void *)pt_device_get_local_cpus(NULL));
 	fprintf(out, "NULL: %d %d\n", pt_device_get_link(NULL, NULL), pt_device_check_link(NULL, NULL));
 	return 0;
 }
@@ -385,9 +390,9 @@ static const struct test tests[] = {
 	  "0000:02:00.0: 0 x16/16 2500/16000 MT/s; check 2: 0000:02:00.0: at x16 at 2.5 GT/s (Gen1), both ends can do "
 	  "x16 at 16.0 GT/s (Gen4): a low-power state trains the link down and load brings it back; if it stays so under "
 	  "load, the slot or the riser is the cause\n"
-	  "0000:03:00.0: 0 x4/4 16000/16000 MT/s; check 0\n"
+	  "0000:03:00.0: 0 x4/4 16000/16000 MT/s; check 0\n  node 0, local CPUs 0-3,8-11\n"
 	  "0000:00:02.0: -2 x0/0 0/0 MT/s; check -2\n"
-	  "NULL: -22 -22\n" },
+	  "local CPUs of NULL: (nil)\nNULL: -22 -22\n" },
 	{ "assignment-ids-and-refusals", "homelab", assignment_ids_and_refusals,
 	  "its snapshot 1\nadd 01:00: 0\n-22 \"01:00.9\": not a PCI address (DDDD:BB:SS.F) or slot (DDDD:BB:SS)\n"
 	  "-2 host 0a:00.0: no such PCI device on this host\nadd the NVMe: 0\nadd a bridge: 0\nadd the HBA: 0\n"

@@ -177,8 +177,9 @@ LINKS = """0000:00:00.0 8086:3e30 060000 group=0
 0000:00:01.1 8086:1905 060400 group=2 pcie=root driver=pcieport link=16x2.5 maxlink=16x16.0
 0000:02:00.0 1002:73bf 030000 group=2 driver=amdgpu boot_vga=0 parent=0000:00:01.1 link=16x2.5 maxlink=16x16.0
 0000:00:1b.0 8086:a340 060400 group=3 pcie=root driver=pcieport link=4x16.0 maxlink=4x16.0
-0000:03:00.0 144d:a80a 010802 group=3 driver=nvme parent=0000:00:1b.0 link=4x16.0 maxlink=4x16.0
+0000:03:00.0 144d:a80a 010802 group=3 driver=nvme parent=0000:00:1b.0 link=4x16.0 maxlink=4x16.0 numa=0
 0000:00:02.0 8086:3e98 030000 group=4 driver=i915 boot_vga=1
+node 0 0-3,8-11
 """
 
 

@@ -433,3 +433,40 @@ usb 1-3 10c4:ea60 0000:00:1b.0 serial=0002
                "--nodes", "pve2=x.json").stdout
     eq(out, "# /etc/pve/mapping/usb.cfg\nconbee\n\tmap id=1cf1:0030,node=pve1\n\tmap id=1cf1:0030,node=pve2\n"
             "# in the VM: usbN: mapping=conbee\n", "usb mapping")
+
+
+# Two sockets: a GPU on node 0, a NIC on node 1.
+NUMA_HOST = """0000:00:00.0 8086:2020 060000 group=0
+0000:00:01.0 8086:2030 060400 group=1 pcie=root driver=pcieport numa=0
+0000:01:00.0 10de:2484 030000 group=2 driver=nouveau boot_vga=0 parent=0000:00:01.0 numa=0
+0000:80:01.0 8086:2030 060400 group=3 pcie=root driver=pcieport numa=1
+0000:81:00.0 8086:1572 020000 group=4 driver=i40e parent=0000:80:01.0 numa=1
+node 0 0-7,16-23
+node 1 8-15,24-31
+"""
+
+
+@test()
+def lint_numa_locality(tmp):
+    root = host(tmp, spec=NUMA_HOST, conf={
+        100: "machine: q35\nhostpci0: 01:00.0,pcie=1\naffinity: 8-15\nnuma: 1\nnuma0: cpus=0-7,hostnodes=1,memory=8192,policy=bind\n",
+        101: "machine: q35\nhostpci0: 01:00.0,pcie=1\naffinity: 4-11\n",
+        102: "machine: q35\nhostpci0: 01:00.0,pcie=1\nhostpci1: 81:00.0,pcie=1\n",
+        103: "machine: q35\nhostpci0: 01:00.0,pcie=1\naffinity: 0-3,16-19\nnuma0: cpus=0-3,hostnodes=0,memory=4096\n",
+    })
+    p = ptlua(["scripts/lint.lua"], root=root, check=1)
+    eq(p.stdout.splitlines(), [
+        "100 affinity: CPUs 8-15 lie off NUMA node 0, where 0000:01:00.0 is (its CPUs 0-7,16-23): every DMA and "
+        "interrupt crosses between the sockets",
+        "100 numa0: hostnodes=1: the VM's memory lies off NUMA node 0, where 0000:01:00.0 is",
+        "101 affinity: 4 of the CPUs 4-11 lie off NUMA node 0, where 0000:01:00.0 is (its CPUs 0-7,16-23)",
+        "101 hostpci: 0000:01:00.0 is also given to VM 100 (VMs 100, 101, 102, 103)",
+        "102 hostpci: its devices are on NUMA nodes 0 (0000:01:00.0) and 1 (0000:81:00.0): the VM runs near one of them only",
+        "5 findings",
+    ], "a VM placed off its devices' node; 103 is placed on it")
+    codes = {f["code"] for f in json.loads(ptlua(["scripts/lint.lua", "--json"], root=root, check=1).stdout)}
+    eq(codes, {"affinity-off-device-node", "hostnodes-off-device-node", "affinity-spans-nodes", "devices-split-numa",
+               "device-in-two-vms"},
+       "the codes")
+    out = ptlua(["scripts/report.lua", "--device", "01:00.0"], root=root).stdout
+    contains(out, "  NUMA node 0, local CPUs 0-7,16-23", "where the device is")

@@ -290,6 +290,71 @@ static void lint_guard(struct pt_lint *l, pt_enum *e, unsigned vm, const pt_vmco
 	pt_assignment_free(a);
 }
 
+/* The NUMA node of the devices a VM's lines name (in_vm), against where the VM runs: its
+ * affinity (CPUs) and its numaN hostnodes. Devices on several nodes, or on none known, are said
+ * or left; the node's CPUs come from sys/devices/system/node. */
+static void lint_locality(struct pt_lint *l, pt_enum *e, unsigned vm, const pt_vmconf *c, const char **in_vm)
+{
+	long node = -1;
+	const pt_device *first = NULL, *other = NULL;
+	char cpus[4096];
+	unsigned char want[1024], have[1024]; /* 8192 CPUs */
+
+	for (size_t i = 0; i < e->n_devices; i++) {
+		const pt_device *d = &e->devices[i];
+		if (!in_vm[i] || d->numa_node < 0)
+			continue;
+		if (!first) {
+			first = d;
+			node = d->numa_node;
+		} else if (d->numa_node != node && !other)
+			other = d;
+	}
+	if (!first)
+		return;
+	if (other) {
+		note(l, vm, "hostpci", "devices-split-numa", "its devices are on NUMA nodes %ld (%s) and %d (%s): the VM "
+		     "runs near one of them only", node, first->address, other->numa_node, other->address);
+		return;
+	}
+	const char *affinity = pt_vmconf_get(c, "affinity");
+	if (affinity && pt_numa_node_cpus(l->ctx, node, cpus, sizeof(cpus)) == 0 &&
+	    pt_cpulist_parse(cpus, have, sizeof(have) * 8) > 0 && pt_cpulist_parse(affinity, want, sizeof(want) * 8) > 0) {
+		size_t on = 0, off = 0;
+		for (size_t b = 0; b < sizeof(want) * 8; b++)
+			if (want[b / 8] & (1u << (b % 8))) {
+				if (have[b / 8] & (1u << (b % 8)))
+					on++;
+				else
+					off++;
+			}
+		if (!on)
+			note(l, vm, "affinity", "affinity-off-device-node", "CPUs %s lie off NUMA node %ld, where %s is (its CPUs "
+			     "%s): every DMA and interrupt crosses between the sockets", affinity, node, first->address, cpus);
+		else if (off)
+			note(l, vm, "affinity", "affinity-spans-nodes", "%zu of the CPUs %s lie off NUMA node %ld, where %s is "
+			     "(its CPUs %s)", off, affinity, node, first->address, cpus);
+	}
+	for (size_t k = 0; k < pt_vmconf_get_key_count(c); k++) {
+		const char *key = pt_vmconf_get_key(c, k);
+		pt_props *props;
+		if (!numbered(key, "numa") || pt_props_parse(l->ctx, pt_vmconf_get(c, key), "cpus", &props) < 0)
+			continue;
+		const char *hostnodes = pt_props_get(props, "hostnodes");
+		char list[128];
+		/* qemu-server writes hostnodes as 0;1 or 0-1 */
+		snprintf(list, sizeof(list), "%s", hostnodes ? hostnodes : "");
+		for (char *s = list; *s; s++)
+			if (*s == ';')
+				*s = ',';
+		if (hostnodes && pt_cpulist_parse(list, want, sizeof(want) * 8) > 0 && node < (long)sizeof(want) * 8 &&
+		    !(want[node / 8] & (1u << (node % 8))))
+			note(l, vm, key, "hostnodes-off-device-node", "hostnodes=%s: the VM's memory lies off NUMA node %ld, "
+			     "where %s is", hostnodes, node, first->address);
+		pt_props_free(props);
+	}
+}
+
 /* Which VMs' hostpci lines name each device (by index of the snapshot), and with which key. */
 struct use {
 	unsigned *vms;
@@ -374,6 +439,7 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 			lint_legacy_igd(l, vm, key, props, c);
 		pt_props_free(props);
 	}
+	lint_locality(l, e, vm, c, in_vm);
 	/* a device's whole passthrough set goes, or the VM cannot start */
 	for (size_t i = 0; r == 0 && i < e->n_devices; i++) {
 		pt_device *d = &e->devices[i];

@@ -65,6 +65,14 @@ const char *pt_pve_config_value(const pt_pve_config *c, size_t i, const char *ke
  * set, -EINVAL, -ERANGE past max; and a NUMA node's CPUs, as the kernel lists them. */
 int pt_cpulist_parse(const char *s, unsigned char *set, size_t max);
 int pt_numa_node_cpus(pt_ctx *ctx, long node, char *buf, size_t size);
+/* analysis/lint.c: a finding; a key "PREFIXN" (hostpci0, numa1); the VM's QEMU from qemu-server's
+ * pid file, 0 when it does not run. analysis/locality.c: lint of a VM's placement against its
+ * devices' NUMA node (in_vm: the key of each of the snapshot's devices the VM's lines name). */
+void pt_lint_note(pt_lint *l, unsigned vm, const char *key, const char *code, const char *format, ...) PT_PRINTF(5, 6);
+bool pt_key_numbered(const char *key, const char *prefix);
+long pt_vm_pid(pt_ctx *ctx, unsigned vm);
+void pt_lint_locality(pt_lint *l, pt_ctx *ctx, pt_enum *e, unsigned vm, const pt_vmconf *c, const char **in_vm);
+void pt_lint_hugepages(pt_lint *l, pt_ctx *ctx, unsigned vm, const pt_vmconf *c);
 /* host.c: "add PARAMS to ... then run: ..." for this host's boot loader. */
 void pt_host_cmdline_fix(pt_ctx *ctx, const char *params, char *buf, size_t size);
 /* 0, or -EINVAL naming the VM id (pt_vmid_is_valid). */

@@ -25,6 +25,7 @@ root, 256 without extended space, 4096). Lines starting with '#' are comments. `
   driver NAME                                 a loaded driver with no device (vfio-pci)
   node N CPULIST                              a NUMA node and its CPUs (0-7,16-23); devices
                                               with numa=N get it as their local_cpulist
+  hugepages N SIZE-KB FREE                    free huge pages of a size on node N (and the total)
   usb PORT VVVV:PPPP CONTROLLER [key=value]   a USB device (1-2.3) under a PCI controller (peer=B-P:
                                               its port's other half, USB 2 / USB 3); keys
                                               serial, manufacturer, product (',' for spaces),
@@ -136,7 +137,8 @@ def parse_listing(text, source="listing"):
     return devices
 
 
-HOST_WORDS = ("block", "dm", "mount", "net", "route4", "route6", "input", "fb", "fbcon", "driver", "usb", "node")
+HOST_WORDS = ("block", "dm", "mount", "net", "route4", "route6", "input", "fb", "fbcon", "driver", "usb", "node",
+              "hugepages")
 
 
 def parse_spec(text, source="spec"):
@@ -436,6 +438,14 @@ def build_host(host, root, paths):
                     with open(os.path.join(p, "numa_node")) as f:
                         if f.read().strip() == number:
                             write(os.path.join(p, "local_cpulist"), cpus + "\n")
+        elif kind == "hugepages":
+            # free huge pages of a size on a node, and the host's total of that size
+            number, kb, free = words[1:4]
+            d = os.path.join(sys_, "devices", "system", "node", f"node{number}", "hugepages", f"hugepages-{kb}kB")
+            write(os.path.join(d, "free_hugepages"), free + "\n")
+            total = os.path.join(sys_, "kernel", "mm", "hugepages", f"hugepages-{kb}kB", "free_hugepages")
+            before = int(open(total).read()) if os.path.exists(total) else 0
+            write(total, f"{before + int(free)}\n")
         elif kind == "fbcon":
             path = os.path.join(sys_, "devices", "virtual", "vtconsole", "vtcon1")
             write(os.path.join(path, "name"), "(M) frame buffer device\n")

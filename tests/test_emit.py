@@ -443,6 +443,9 @@ NUMA_HOST = """0000:00:00.0 8086:2020 060000 group=0
 0000:81:00.0 8086:1572 020000 group=4 driver=i40e parent=0000:80:01.0 numa=1
 node 0 0-7,16-23
 node 1 8-15,24-31
+hugepages 0 1048576 2
+hugepages 0 2048 600
+hugepages 1 2048 400
 """
 
 
@@ -470,3 +473,26 @@ def lint_numa_locality(tmp):
        "the codes")
     out = ptlua(["scripts/report.lua", "--device", "01:00.0"], root=root).stdout
     contains(out, "  NUMA node 0, local CPUs 0-7,16-23", "where the device is")
+
+
+@test()
+def lint_hugepages_at_start(tmp):
+    # 2 free 1 GiB pages on node 0; 600 + 400 free 2 MiB pages on the host
+    root = host(tmp, spec=NUMA_HOST, conf={
+        104: "memory: 8192\nhugepages: 1024\nnuma: 1\nnuma0: cpus=0-7,hostnodes=0,memory=8192,policy=bind\n",
+        105: "memory: 4096\nhugepages: 2\n",
+        106: "memory: 4096\nhugepages: 2\n",
+        107: "memory: current=1024\nhugepages: 2\n",
+        108: "memory: 8192\nhugepages: 1024\nnuma: 1\nnuma0: cpus=0-7,hostnodes=0,memory=2048,policy=bind\n",
+    })
+    os.makedirs(f"{root}/var/run/qemu-server")
+    with open(f"{root}/var/run/qemu-server/106.pid", "w") as f:
+        f.write("4242\n")  # running: it holds its pages already
+    p = ptlua(["scripts/lint.lua"], root=root, check=1)
+    eq(p.stdout.splitlines(), [
+        "104 numa0: hugepages 1024 (1 GiB pages, which only a boot reserves reliably): this NUMA node's 8192 MiB on "
+        "host node 0 need 8 pages, the node has 2 free now: the VM would not start",
+        "105 hugepages: hugepages 2 (2 MiB pages): memory 4096 MiB needs 2048 pages, the host has 1000 free now: the "
+        "VM would not start",
+        "2 findings",
+    ], "what a start would not find; 106 runs, 107 and 108 fit")

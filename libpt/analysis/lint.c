@@ -22,9 +22,7 @@ struct pt_lint {
 	bool oom;
 };
 
-static void note(struct pt_lint *l, unsigned vm, const char *key, const char *code, const char *format, ...)
-	PT_PRINTF(5, 6);
-static void note(struct pt_lint *l, unsigned vm, const char *key, const char *code, const char *format, ...)
+void pt_lint_note(struct pt_lint *l, unsigned vm, const char *key, const char *code, const char *format, ...)
 {
 	va_list args;
 	char *msg;
@@ -147,36 +145,36 @@ static void lint_romfile(struct pt_lint *l, unsigned vm, const char *key, const 
 	int r;
 
 	if (!pt_romfile_name_valid(name)) {
-		note(l, vm, key, "romfile-name", "romfile %s: not a file name in /usr/share/kvm", name);
+		pt_lint_note(l, vm, key, "romfile-name", "romfile %s: not a file name in /usr/share/kvm", name);
 		return;
 	}
 	if (pt_ctx_read_romfile(l->ctx, name, &data, &len) < 0) {
-		note(l, vm, key, "romfile-missing", "romfile %s: %s: the VM cannot start", name, pt_ctx_last_error(l->ctx));
+		pt_lint_note(l, vm, key, "romfile-missing", "romfile %s: %s: the VM cannot start", name, pt_ctx_last_error(l->ctx));
 		return;
 	}
 	r = pt_rom_parse(data, len, &info);
 	free(data);
 	if (r < 0) {
-		note(l, vm, key, "romfile-not-a-rom", "romfile %s: %s", name, info && info->problem ? info->problem : strerror(-r));
+		pt_lint_note(l, vm, key, "romfile-not-a-rom", "romfile %s: %s", name, info && info->problem ? info->problem : strerror(-r));
 		pt_rom_info_free(info);
 		return;
 	}
 	if (info->problem)
-		note(l, vm, key, "romfile-damaged", "romfile %s: %s", name, info->problem);
+		pt_lint_note(l, vm, key, "romfile-damaged", "romfile %s: %s", name, info->problem);
 	if (info->start > 0)
-		note(l, vm, key, "romfile-header",
+		pt_lint_note(l, vm, key, "romfile-header",
 		     "romfile %s: %zu bytes before its first image (a flashing tool's header): QEMU needs the image alone (rom.lua --file %s --save NAME)",
 		     name, info->start, name);
 	for (size_t i = 0; i < info->n_images; i++) {
 		const struct pt_rom_image *img = &info->images[i];
 		efi = efi || img->code_type == PT_ROM_CODE_EFI;
 		if (dev && !pt_rom_image_matches(img, dev->vendor, dev->device))
-			note(l, vm, key, "romfile-wrong-device", "romfile %s: image %zu is for %04x:%04x, not for %s (%04x:%04x)",
+			pt_lint_note(l, vm, key, "romfile-wrong-device", "romfile %s: image %zu is for %04x:%04x, not for %s (%04x:%04x)",
 			     name, i + 1, img->vendor_id, img->device_id, dev->address, dev->vendor, dev->device);
 	}
 	const char *bios = pt_vmconf_get(c, "bios");
 	if (!efi && bios && strcmp(bios, "ovmf") == 0)
-		note(l, vm, key, "romfile-no-efi",
+		pt_lint_note(l, vm, key, "romfile-no-efi",
 		     "romfile %s has no EFI image: with bios: ovmf the screen stays dark until the guest's driver loads", name);
 	pt_rom_info_free(info);
 }
@@ -192,24 +190,24 @@ static void lint_legacy_igd(struct pt_lint *l, unsigned vm, const char *key, con
 	host = host ? host : "";
 	snprintf(full, sizeof(full), "%s%s", strchr(host, ':') && strchr(strchr(host, ':') + 1, ':') ? "" : "0000:", host);
 	if (strchr(host, ';') || strcmp(full, IGD_ADDRESS))
-		note(l, vm, key, "igd-not-alone", "legacy-igd=1 passes the integrated GPU alone: host=%s (not %s)", IGD_ADDRESS,
+		pt_lint_note(l, vm, key, "igd-not-alone", "legacy-igd=1 passes the integrated GPU alone: host=%s (not %s)", IGD_ADDRESS,
 		     host);
 	if (pt_vmconf_is_q35(machine ? machine : "pc"))
-		note(l, vm, key, "igd-machine", "legacy-igd=1 needs machine i440fx (machine: %s)", machine);
+		pt_lint_note(l, vm, key, "igd-machine", "legacy-igd=1 needs machine i440fx (machine: %s)", machine);
 	if (!vga || strcmp(vga, "none"))
-		note(l, vm, key, "igd-vga", "legacy-igd=1 needs vga: none (vga: %s)", vga ? vga : "default");
+		pt_lint_note(l, vm, key, "igd-vga", "legacy-igd=1 needs vga: none (vga: %s)", vga ? vga : "default");
 	if (rombar && strcmp(rombar, "0") == 0)
-		note(l, vm, key, "igd-rombar", "legacy-igd=1 needs the ROM BAR (rombar=0 here)");
+		pt_lint_note(l, vm, key, "igd-rombar", "legacy-igd=1 needs the ROM BAR (rombar=0 here)");
 }
 
-static bool numbered(const char *key, const char *prefix)
+bool pt_key_numbered(const char *key, const char *prefix)
 {
 	size_t n = strlen(prefix);
 	return strncmp(key, prefix, n) == 0 && key[n] && strspn(key + n, "0123456789") == strlen(key + n);
 }
 
 /* The VM's QEMU, from qemu-server's pid file; 0 when it does not run. */
-static long vm_pid(pt_ctx *ctx, unsigned vm)
+long pt_vm_pid(pt_ctx *ctx, unsigned vm)
 {
 	char path[64], *text = NULL;
 	size_t len;
@@ -242,7 +240,7 @@ static void lint_usb(struct pt_lint *l, pt_enum *e, unsigned vm, const char *key
 		spec.port = host;
 	int r = pt_usb_resolve(l->ctx, spec.id ? e : NULL, &spec, &m);
 	if (r == -ENOTUNIQ) {
-		note(l, vm, key, "usb-ambiguous", "%s", pt_ctx_last_error(l->ctx));
+		pt_lint_note(l, vm, key, "usb-ambiguous", "%s", pt_ctx_last_error(l->ctx));
 		return;
 	}
 	if (r < 0)
@@ -251,12 +249,12 @@ static void lint_usb(struct pt_lint *l, pt_enum *e, unsigned vm, const char *key
 	if (r == -EXDEV)
 		return; /* a tree, not this host: libusb cannot look at it */
 	if (r == -ENOPKG)
-		note(l, vm, key, "usb-unchecked", "host=%s: %s", host, pt_ctx_last_error(l->ctx));
+		pt_lint_note(l, vm, key, "usb-unchecked", "host=%s: %s", host, pt_ctx_last_error(l->ctx));
 	else if (r < 0)
-		note(l, vm, key, r == -ENODEV ? "usb-not-found" : "usb-no-access", "host=%s: %s", host,
+		pt_lint_note(l, vm, key, r == -ENODEV ? "usb-not-found" : "usb-no-access", "host=%s: %s", host,
 		     pt_ctx_last_error(l->ctx));
-	else if (h.holder && h.holder != vm_pid(l->ctx, vm))
-		note(l, vm, key, "usb-held", "host=%s: %s (device %u on bus %u) is open in process %ld, not this VM's QEMU: "
+	else if (h.holder && h.holder != pt_vm_pid(l->ctx, vm))
+		pt_lint_note(l, vm, key, "usb-held", "host=%s: %s (device %u on bus %u) is open in process %ld, not this VM's QEMU: "
 		     "another VM or program has it", host, h.node, h.devnum, h.bus, h.holder);
 }
 
@@ -284,75 +282,10 @@ static void lint_guard(struct pt_lint *l, pt_enum *e, unsigned vm, const pt_vmco
 		if (len > strlen(tail) && strcmp(why + len - strlen(tail), tail) == 0)
 			len -= strlen(tail);
 		snprintf(key, sizeof(key), "%.*s", (int)(via - source), source);
-		note(l, vm, key, "host-critical", "%s%s%.*s: Proxmox binds it to vfio-pci when the VM starts, and the host loses it",
+		pt_lint_note(l, vm, key, "host-critical", "%s%s%.*s: Proxmox binds it to vfio-pci when the VM starts, and the host loses it",
 		     *via ? via + 1 : "", *via ? " " : "", (int)len, why);
 	}
 	pt_assignment_free(a);
-}
-
-/* The NUMA node of the devices a VM's lines name (in_vm), against where the VM runs: its
- * affinity (CPUs) and its numaN hostnodes. Devices on several nodes, or on none known, are said
- * or left; the node's CPUs come from sys/devices/system/node. */
-static void lint_locality(struct pt_lint *l, pt_enum *e, unsigned vm, const pt_vmconf *c, const char **in_vm)
-{
-	long node = -1;
-	const pt_device *first = NULL, *other = NULL;
-	char cpus[4096];
-	unsigned char want[1024], have[1024]; /* 8192 CPUs */
-
-	for (size_t i = 0; i < e->n_devices; i++) {
-		const pt_device *d = &e->devices[i];
-		if (!in_vm[i] || d->numa_node < 0)
-			continue;
-		if (!first) {
-			first = d;
-			node = d->numa_node;
-		} else if (d->numa_node != node && !other)
-			other = d;
-	}
-	if (!first)
-		return;
-	if (other) {
-		note(l, vm, "hostpci", "devices-split-numa", "its devices are on NUMA nodes %ld (%s) and %d (%s): the VM "
-		     "runs near one of them only", node, first->address, other->numa_node, other->address);
-		return;
-	}
-	const char *affinity = pt_vmconf_get(c, "affinity");
-	if (affinity && pt_numa_node_cpus(l->ctx, node, cpus, sizeof(cpus)) == 0 &&
-	    pt_cpulist_parse(cpus, have, sizeof(have) * 8) > 0 && pt_cpulist_parse(affinity, want, sizeof(want) * 8) > 0) {
-		size_t on = 0, off = 0;
-		for (size_t b = 0; b < sizeof(want) * 8; b++)
-			if (want[b / 8] & (1u << (b % 8))) {
-				if (have[b / 8] & (1u << (b % 8)))
-					on++;
-				else
-					off++;
-			}
-		if (!on)
-			note(l, vm, "affinity", "affinity-off-device-node", "CPUs %s lie off NUMA node %ld, where %s is (its CPUs "
-			     "%s): every DMA and interrupt crosses between the sockets", affinity, node, first->address, cpus);
-		else if (off)
-			note(l, vm, "affinity", "affinity-spans-nodes", "%zu of the CPUs %s lie off NUMA node %ld, where %s is "
-			     "(its CPUs %s)", off, affinity, node, first->address, cpus);
-	}
-	for (size_t k = 0; k < pt_vmconf_get_key_count(c); k++) {
-		const char *key = pt_vmconf_get_key(c, k);
-		pt_props *props;
-		if (!numbered(key, "numa") || pt_props_parse(l->ctx, pt_vmconf_get(c, key), "cpus", &props) < 0)
-			continue;
-		const char *hostnodes = pt_props_get(props, "hostnodes");
-		char list[128];
-		/* qemu-server writes hostnodes as 0;1 or 0-1 */
-		snprintf(list, sizeof(list), "%s", hostnodes ? hostnodes : "");
-		for (char *s = list; *s; s++)
-			if (*s == ';')
-				*s = ',';
-		if (hostnodes && pt_cpulist_parse(list, want, sizeof(want) * 8) > 0 && node < (long)sizeof(want) * 8 &&
-		    !(want[node / 8] & (1u << (node % 8))))
-			note(l, vm, key, "hostnodes-off-device-node", "hostnodes=%s: the VM's memory lies off NUMA node %ld, "
-			     "where %s is", hostnodes, node, first->address);
-		pt_props_free(props);
-	}
 }
 
 /* Which VMs' hostpci lines name each device (by index of the snapshot), and with which key. */
@@ -378,12 +311,12 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 	for (size_t k = 0; k < pt_vmconf_get_key_count(c); k++) {
 		const char *key = pt_vmconf_get_key(c, k);
 		pt_props *props;
-		if (!numbered(key, "hostpci") && !numbered(key, "usb"))
+		if (!pt_key_numbered(key, "hostpci") && !pt_key_numbered(key, "usb"))
 			continue;
 		if ((r = pt_props_parse(l->ctx, pt_vmconf_get(c, key), "host", &props)) < 0)
 			break;
 		const char *host = pt_props_get(props, "host");
-		if (numbered(key, "usb")) {
+		if (pt_key_numbered(key, "usb")) {
 			lint_usb(l, e, vm, key, host);
 			pt_props_free(props);
 			continue;
@@ -392,13 +325,13 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 		const char *mapping = pt_props_get(props, "mapping"), *romfile = pt_props_get(props, "romfile");
 		const char *igd = pt_props_get(props, "legacy-igd");
 		if (pcie && strcmp(pcie, "1") == 0 && !pt_vmconf_is_q35(machine))
-			note(l, vm, key, "pcie-needs-q35", "pcie=1 needs machine q35 (machine: %s)",
+			pt_lint_note(l, vm, key, "pcie-needs-q35", "pcie=1 needs machine q35 (machine: %s)",
 			     machine ? machine : "i440fx, the default");
 		if (xvga && strcmp(xvga, "1") == 0 && strcmp(bios ? bios : "seabios", "ovmf"))
-			note(l, vm, key, "x-vga-seabios",
+			pt_lint_note(l, vm, key, "x-vga-seabios",
 			     "x-vga=1 with SeaBIOS: a primary GPU wants bios: ovmf (UEFI), as most current cards have no legacy VGA BIOS");
 		if (mapping && !pt_strv_has(mappings, mapping))
-			note(l, vm, key, "unknown-mapping", "mapping %s is not in /etc/pve/mapping/pci.cfg", mapping);
+			pt_lint_note(l, vm, key, "unknown-mapping", "mapping %s is not in /etc/pve/mapping/pci.cfg", mapping);
 		const pt_device *first = NULL; /* the device the romfile goes with: the line's first */
 		for (const char *p = host ? host : ""; *p;) {
 			size_t len = strcspn(p, ";");
@@ -429,7 +362,7 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 				}
 				free(found);
 				if (!matched)
-					note(l, vm, key, "no-such-device", "host %s: no such PCI device on this host", id);
+					pt_lint_note(l, vm, key, "no-such-device", "host %s: no such PCI device on this host", id);
 			}
 			p += len + (p[len] == ';');
 		}
@@ -439,7 +372,8 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 			lint_legacy_igd(l, vm, key, props, c);
 		pt_props_free(props);
 	}
-	lint_locality(l, e, vm, c, in_vm);
+	pt_lint_locality(l, l->ctx, e, vm, c, in_vm);
+	pt_lint_hugepages(l, l->ctx, vm, c);
 	/* a device's whole passthrough set goes, or the VM cannot start */
 	for (size_t i = 0; r == 0 && i < e->n_devices; i++) {
 		pt_device *d = &e->devices[i];
@@ -451,7 +385,7 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 			 * only a member a host driver holds keeps the VM from starting */
 			if (in_vm[m - e->devices] || !m->driver || !strcmp(m->driver, "vfio-pci") || !strcmp(m->driver, "pci-stub"))
 				continue;
-			note(l, vm, in_vm[i], "group-incomplete",
+			pt_lint_note(l, vm, in_vm[i], "group-incomplete",
 			     "%s shares IOMMU group %ld with %s, which the VM does not get and %s holds: the VM cannot start",
 			     d->address, d->group_number, m->address, m->driver);
 		}
@@ -520,7 +454,7 @@ PT_EXPORT int pt_lint_run(pt_enum *e, unsigned only_vm, pt_lint **ret)
 			for (size_t j = 0; j < u->n; j++)
 				pt_strv_addf(&list, "%u", u->vms[j]);
 			char *s = pt_strv_join(&list, ", ");
-			note(l, u->vms[1], "hostpci", "device-in-two-vms", "%s is also given to VM %u (VMs %s)", e->devices[i].address,
+			pt_lint_note(l, u->vms[1], "hostpci", "device-in-two-vms", "%s is also given to VM %u (VMs %s)", e->devices[i].address,
 			     u->vms[0], s ? s : "");
 			free(s);
 			pt_strv_free(&list);

@@ -182,6 +182,22 @@ def install_hookscript_in_one_command(tmp):
 
 
 @test()
+def install_hookscript_qm_that_fails_leaves_nothing(tmp):
+    root, _ = proxmox_host(tmp)
+    with open(f"{root}/etc/pve/storage.cfg", "w") as f:
+        f.write(STORAGE_CFG.replace("content iso,vztmpl,backup\n", "content iso,vztmpl,backup,snippets\n", 1))
+    qm = os.path.join(tmp, "qm-fails")
+    with open(qm, "w") as f:
+        f.write("#!/bin/sh\necho \"VM is locked (backup)\"\nexit 255\n")
+    os.chmod(qm, 0o755)
+    before = snapshot(root)
+    p = run([PTLUA, "--root", root, "hookscript", "--vm", "100", "--recipe", "guard", "--qm", qm], cwd="/")
+    eq(p.returncode, 1, "qm failed")
+    contains(p.stderr, "exit status 255: VM is locked (backup)", "qm's words")
+    eq(tree_diff(before, snapshot(root)), [], "the snippet it wrote is gone again")
+
+
+@test()
 def install_hookscript_without_qm_prints_the_command(tmp):
     root, _ = proxmox_host(tmp)
     with open(f"{root}/etc/pve/storage.cfg", "w") as f:

@@ -205,6 +205,9 @@ PT_EXPORT int pt_pve_set_hookscript(pt_ctx *ctx, unsigned vm, const char *storag
 	char *const delete_argv[] = { (char *)qm, "set", vmid, "--delete", "hookscript", NULL };
 	char *const *argv = remove ? delete_argv : set_argv;
 	bool have_qm = qm && access(qm, X_OK) == 0;
+	/* a snippet this call creates goes again when qm fails: nothing is left half done */
+	bool created = !remove && faccessat(ctx->rootfd, path + 1, F_OK, AT_SYMLINK_NOFOLLOW) < 0;
+	bool dir_created = created && faccessat(ctx->rootfd, dir + 1, F_OK, 0) < 0;
 
 	if (!remove && (r = step(&steps, "write %s%s (mode 0755)", ctx->root, path)) < 0)
 		goto out;
@@ -214,8 +217,13 @@ PT_EXPORT int pt_pve_set_hookscript(pt_ctx *ctx, unsigned vm, const char *storag
 		if ((r = step(&steps, "%s%s %s %s %s %s", have_qm || dry ? "" : "to do by hand: ", have_qm ? qm : "qm",
 			      argv[1], argv[2], argv[3], argv[4])) < 0)
 			goto out;
-		if (!dry && have_qm && (r = run_qm(ctx, qm, argv)) < 0)
+		if (!dry && have_qm && (r = run_qm(ctx, qm, argv)) < 0) {
+			if (created)
+				remove_snippet(ctx, path);
+			if (dir_created)
+				unlinkat(ctx->rootfd, dir + 1, AT_REMOVEDIR);
 			goto out;
+		}
 	} else if (remove && current && (r = step(&steps, "VM %u's hookscript is %s, not %s: left as it is", vm,
 						  current, volume)) < 0)
 		goto out;

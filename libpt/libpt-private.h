@@ -65,9 +65,15 @@ const char *pt_pve_config_value(const pt_pve_config *c, size_t i, const char *ke
  * set, -EINVAL, -ERANGE past max; and a NUMA node's CPUs, as the kernel lists them. */
 int pt_cpulist_parse(const char *s, unsigned char *set, size_t max);
 int pt_numa_node_cpus(pt_ctx *ctx, long node, char *buf, size_t size);
-/* analysis/lint.c: a finding; a key "PREFIXN" (hostpci0, numa1); the VM's QEMU from qemu-server's
- * pid file, 0 when it does not run. analysis/locality.c: lint of a VM's placement against its
+/* analysis/findings.c: lint's state, a finding; a key "PREFIXN" (hostpci0, numa1); the VM's QEMU
+ * from qemu-server's pid file, 0 when it does not run. analysis/locality.c: lint of a VM's placement against its
  * devices' NUMA node (in_vm: the key of each of the snapshot's devices the VM's lines name). */
+struct pt_lint {
+	pt_ctx *ctx;
+	pt_lint_finding *v;
+	size_t n, cap;
+	bool oom;
+};
 void pt_lint_note(pt_lint *l, unsigned vm, const char *key, const char *code, const char *format, ...) PT_PRINTF(5, 6);
 bool pt_key_numbered(const char *key, const char *prefix);
 long pt_vm_pid(pt_ctx *ctx, unsigned vm);

@@ -153,7 +153,9 @@ def install_hookscript_in_one_command(tmp):
     # run as Proxmox runs it: only PATH in the environment (the kernel emulator's variables stand
     # in for the kernel), then the snippet's path, the VM and the phase
     kemu = kemu_env(root)
-    env = {"PATH": PROXMOX_PATH, **{k: kemu[k] for k in kemu if k.startswith("KEMU") or k == "LD_PRELOAD"}}
+    # (and, under make check SANITIZE=1, the sanitizers' options: the test's, not Proxmox's)
+    env = {"PATH": PROXMOX_PATH, **{k: kemu[k] for k in kemu if k.startswith(("KEMU", "ASAN_", "UBSAN_"))
+                                    or k == "LD_PRELOAD"}}
     p = run([snippet, "100", "pre-start"], env=env, cwd="/")
     eq(p.returncode, 0, f"pre-start: {p.stderr}")
     eq((driver(root, "0000:01:00.0"), driver(root, "0000:01:00.1")), ("vfio-pci", "vfio-pci"), "bound at pre-start")

@@ -198,9 +198,10 @@ function M.describe(recipe, file)
   return table.concat(lines, "\n")
 end
 
-local sandbox = require "pt.sandbox"
-M.sandbox, M.MODULES, M.BOUNDS = sandbox.sandbox, sandbox.MODULES, sandbox.BOUNDS
-local output_for = sandbox.output_for
+-- The sandbox (pt.sandbox), loaded when a recipe that is not trusted, or a hookscript, needs it:
+-- a trusted script starts without it.
+function M.sandbox(output) return require("pt.sandbox").sandbox(output) end
+local function output_for(vm, limit) return require("pt.sandbox").output_for(vm, limit) end
 
 local function load_recipe(file, env)
   local chunk, err = loadfile(file, "t", env)
@@ -349,7 +350,7 @@ local function hookscript_args(recipe, vm, settings, file)
 end
 
 -- The entry point of ptlua: {mode = "run"|"describe"|"check", trusted = bool, words = {...},
--- bounds = {cpu = seconds, memory = bytes, output = bytes} (M.BOUNDS where not given)}. A recipe
+-- bounds = {cpu = seconds, memory = bytes, output = bytes} (pt.sandbox's BOUNDS where not given)}. A recipe
 -- that is not trusted changes nothing on the host outside run and its hookscript phases, in any
 -- mode, and runs within its bounds.
 function M.ptlua(o)
@@ -360,7 +361,8 @@ function M.ptlua(o)
   local bounds = nil
   if not o.trusted then
     bounds = {}
-    local defaults = (o.mode == "run" and not vm) and M.BOUNDS.run or M.BOUNDS.hookscript
+    local BOUNDS = require("pt.sandbox").BOUNDS
+    local defaults = (o.mode == "run" and not vm) and BOUNDS.run or BOUNDS.hookscript
     for k, v in pairs(defaults) do
       local given = (o.bounds or {})[k]
       if given == 0 then given = false end -- none
@@ -388,7 +390,7 @@ function M.ptlua(o)
   if o.mode == "run" and file == "hookscript" then -- built in: writes a VM's snippet
     return require("pt.snippet").main(table.move(words, 2, #words, 1, {}), bounds)
   end
-  local output = output_for(vm or nil, bounds and bounds.output)
+  local output = (vm or not o.trusted) and output_for(vm or nil, bounds and bounds.output)
   if vm then
     print = output.print -- the modules' output goes where the recipe's does: stderr and syslog
   end

@@ -215,6 +215,10 @@ struct pt_device {
 	/* guard.c, found on first use */
 	unsigned critical;
 	char *critical_reason;
+	/* analysis/link.c, read on first use: the PCIe link */
+	bool link_loaded;
+	int link_r;
+	pt_link link;
 	/* pci.c, read on first use: resourceN_resize */
 	bool rebar_loaded;
 	uint64_t rebar[6];

@@ -31,25 +31,33 @@ static unsigned parse_width(const char *s)
 	return end != s && w > 0 && w <= 32 ? (unsigned)w : 0;
 }
 
-PT_EXPORT int pt_device_get_link(pt_device *dev, pt_link *ret)
+/* The device's link attributes, read once: a link is asked of each hop's both ends. */
+static void load_link(pt_device *dev)
 {
 	static const char *const attrs[] = { "current_link_speed", "current_link_width", "max_link_speed",
 					     "max_link_width" };
+	unsigned *const fields[] = { &dev->link.speed, &dev->link.width, &dev->link.max_speed, &dev->link.max_width };
 	char path[96], buf[64];
-	bool any = false;
 
-	if (!dev || !ret)
-		return -EINVAL;
-	unsigned *const fields[] = { &ret->speed, &ret->width, &ret->max_speed, &ret->max_width };
-	memset(ret, 0, sizeof(*ret));
+	dev->link_loaded = true;
+	dev->link_r = -ENOENT;
 	for (int i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/%s", dev->address, attrs[i]);
 		if (pt_read_attr(dev->e->ctx->rootfd, path, buf, sizeof(buf)) < 0)
 			continue;
-		any = true;
+		dev->link_r = 0;
 		*fields[i] = i % 2 ? parse_width(buf) : parse_speed(buf);
 	}
-	return any ? 0 : -ENOENT;
+}
+
+PT_EXPORT int pt_device_get_link(pt_device *dev, pt_link *ret)
+{
+	if (!dev || !ret)
+		return -EINVAL;
+	if (!dev->link_loaded)
+		load_link(dev);
+	*ret = dev->link;
+	return dev->link_r;
 }
 
 /* "x16 at 16.0 GT/s" (the PCIe generation in brackets). */

@@ -83,11 +83,10 @@ local function mappings(file)
   for _, section in ipairs(pt.pve_config(file or "/etc/pve/mapping/pci.cfg") or {}) do
     local maps = {}
     for _, property in ipairs(section) do
-      if property[1] == "map" then
-        local m = {}
-        for k, v in property[2]:gmatch("([%w%-]+)=([^,]*)") do m[k] = v end
-        maps[#maps + 1] = m
-      end
+      -- a map line read by the property parser C reads it with (the assignment's), skipped as
+      -- the assignment skips it when it is not one
+      local ok, _, m = pcall(pt.props_parse, property[2])
+      if property[1] == "map" and ok then maps[#maps + 1] = m end
     end
     if not out[section.id] then order[#order + 1] = section.id end
     out[section.id] = maps

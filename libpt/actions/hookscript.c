@@ -22,17 +22,13 @@
 /* Storage types whose files lie under a mount point of their own when the config names no path. */
 static const char *const MOUNTED[] = { "nfs", "cifs", "cephfs", "glusterfs", NULL };
 
-/* A storage id as pve-storage takes one (a letter, then letters, digits, '-', '_', '.'; not
- * ending in '-', '_', '.'), or with snippet a file name (a letter or digit first). */
+/* A storage id as pve-storage takes one (the one word rule, pt_word_valid: a letter first, then
+ * letters, digits, '-', '_', '.'), not ending in punctuation; or, with snippet, a file name (a
+ * letter or digit first). */
 static bool word_ok(const char *w, bool snippet)
 {
-	size_t n = strlen(w);
-	if (n == 0 || n > 200 || !(snippet ? isalnum((unsigned char)w[0]) : isalpha((unsigned char)w[0])))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)w[i]) && !strchr("-_.", w[i]))
-			return false;
-	return snippet || isalnum((unsigned char)w[n - 1]);
+	size_t n = w ? strlen(w) : 0;
+	return n && n <= 200 && pt_word_valid(w, snippet, "-_.") && (snippet || isalnum((unsigned char)w[n - 1]));
 }
 
 /* In a comma-separated list (content, nodes), whether item is one of its entries. */

@@ -2,13 +2,29 @@
 /*
  * libpt: safe, scriptable PCI, GPU and USB passthrough to virtual machines.
  *
- * Conventions (see README.md, "C API"):
- *  - objects are opaque and refcounted; pt_X_ref/pt_X_unref accept NULL, unref returns NULL;
- *  - fallible calls return 0 or -errno and write their outputs last, only on success;
- *    -ENOENT no such device, -EBUSY held by another VM or the host, -EPERM not root,
- *    -EINVAL bad argument; pt_ctx_last_error() names the device and the file;
- *  - borrowed `const char *` results live as long as the object they came from;
- *  - the library never prints to stdout, never exits, never aborts on input.
+ * The rules of libpt 1.0, which every declaration below keeps (README.md, "C API"):
+ *  - Objects are opaque and refcounted: pt_X_ref() and pt_X_unref() accept NULL, unref returns
+ *    NULL. A device, group or USB device belongs to its snapshot, and its ref keeps the whole
+ *    snapshot alive.
+ *  - Value structs (pt_opts, pt_usb_spec, pt_link, ...) are the one other kind: plain data whose
+ *    first member is `size`, set by the caller to sizeof the struct it was built with
+ *    (PT_INIT(type) does it); the library reads and writes only that many bytes, and later
+ *    releases add members only at the end. A size below 1.0's is -EINVAL.
+ *  - Getters take a const object, never fail and never print. Where one reads the host on first
+ *    use (names, config space, the guard's facts, USB, links, mdevs), pt_enum_scan()'s PT_LOAD_*
+ *    flags read it up front instead: a snapshot scanned with PT_LOAD_ALL reads nothing more and
+ *    may be shared by threads; otherwise one object is for one thread at a time.
+ *  - Lists are a count and an index: pt_X_get_Y_count(x) and pt_X_get_Y(x, i), i below the
+ *    count (NULL, 0 or -ENOENT past the end).
+ *  - Fallible calls return 0 (or a count) or -errno, and write their outputs only on success.
+ *    The code is the interface: where callers must tell cases apart, each case has its own code,
+ *    documented at the call (-ENOENT no such device or file, -EBUSY held by a VM or the host,
+ *    -EEXIST already there, -ENOTUNIQ more than one matches, -EPERM not root, -EINVAL a bad
+ *    argument). pt_ctx_last_error() is for people: it names the device, the file and the value,
+ *    and no program should parse it.
+ *  - Borrowed `const char *` results live as long as the object they came from; `char *`
+ *    results are the caller's to free().
+ *  - The library never prints to stdout, never exits, never aborts on input.
  */
 #ifndef LIBPT_H
 #define LIBPT_H
@@ -23,17 +39,19 @@ extern "C" {
 
 /*
  * The version this header is of; pt_version() says the library's at run time. Each release's
- * new symbols get a version node of their own in the library (LIBPT_0.3 { ... } LIBPT_0.2;),
+ * new symbols get a version node of their own in the library (LIBPT_1.1 { ... } LIBPT_1.0;),
  * what a release shipped never changes, and `make abi-check` (abidiff against abi/) fails a
  * build that breaks it; the soname's major moves only with a deliberate break, said in NEWS.
  */
-#define PT_VERSION_MAJOR 0
-#define PT_VERSION_MINOR 3
+#define PT_VERSION_MAJOR 1
+#define PT_VERSION_MINOR 0
 #define PT_VERSION_MICRO 0
 #define PT_VERSION_AT_LEAST(major, minor) \
 	(PT_VERSION_MAJOR > (major) || (PT_VERSION_MAJOR == (major) && PT_VERSION_MINOR >= (minor)))
-/* "0.3.0": the library's version at run time (the header's may be older). */
+/* "1.0.0": the library's version at run time (the header's may be older). */
 const char *pt_version(void);
+/* A value struct of that type with its size set and every other member zero. */
+#define PT_INIT(type) ((type){ .size = sizeof(type) })
 
 /* The library context, where every call starts: the root the host is read under, the log, the
  * last error. The other objects are opaque too: a snapshot of the host, its PCI devices and
@@ -76,13 +94,13 @@ const char *pt_ctx_last_error(const pt_ctx *ctx);
 /* The host under the context's root: its CPU vendor ("intel", "amd", NULL when unknown), the
  * kernel parameters that turn the IOMMU on for passthrough on a CPU of that vendor, and the boot
  * loader that reads them ("systemd-boot" when /etc/kernel/cmdline exists, else "grub"). */
-const char *pt_host_cpu_vendor(pt_ctx *ctx);
+const char *pt_host_cpu_vendor(const pt_ctx *ctx);
 const char *pt_iommu_params(const char *vendor);
-const char *pt_host_boot_loader(pt_ctx *ctx);
+const char *pt_host_boot_loader(const pt_ctx *ctx);
 /* What to do when the IOMMU is off, for this host (the firmware's switch; the parameters for its
  * CPU's vendor, both when unknown, where its boot loader takes them; how to check), as lines of
  * text; to free. NULL when out of memory. The report and the doctor say the same. */
-char *pt_host_iommu_advice(pt_ctx *ctx);
+char *pt_host_iommu_advice(const pt_ctx *ctx);
 
 /* A Proxmox VM id: 100 to 999999999 (qemu-server's pve-vmid). The one check libpt and its Lua
  * modules make of a VM id. */
@@ -97,8 +115,21 @@ int pt_ctx_get_log_priority(const pt_ctx *ctx);
  * One immutable snapshot of the host's PCI devices and IOMMU groups, read from sysfs in one
  * pass. Devices and groups belong to their snapshot: pt_device_ref/pt_group_ref keep the whole
  * snapshot alive.
+ *
+ * What the scan reads besides each device's own attributes is read when a getter first needs it,
+ * unless flags read it up front; a getter then never reads the host again, and a snapshot read
+ * with PT_LOAD_ALL can be read by several threads at once. A part that cannot be read is a
+ * warning (pt_enum_get_warning) and its getters say "unknown", whenever it is read.
  */
-int pt_enum_scan(pt_ctx *ctx, pt_enum **ret);
+#define PT_LOAD_NAMES (1u << 0)	   /* vendor, device, subsystem and class names (hwdb, pci.ids) */
+#define PT_LOAD_CONFIG (1u << 1)   /* config space: PCIe port type, ACS (all of it only as root) */
+#define PT_LOAD_GUARD (1u << 2)	   /* the guard's host facts (mounts, ZFS pools: runs zpool; default
+				    * routes, keyboards, the console) and each device's flags */
+#define PT_LOAD_USB (1u << 3)	   /* the USB devices */
+#define PT_LOAD_MDEV (1u << 4)	   /* mdev types, mdevs, vGPU types */
+#define PT_LOAD_PLACEMENT (1u << 5) /* PCIe links, local CPUs, resizable BARs */
+#define PT_LOAD_ALL 0x3fu
+int pt_enum_scan(pt_ctx *ctx, unsigned flags, pt_enum **ret);
 pt_enum *pt_enum_ref(pt_enum *e);
 pt_enum *pt_enum_unref(pt_enum *e);
 /* Devices sorted by address. */
@@ -109,7 +140,7 @@ pt_device *pt_enum_get_device(const pt_enum *e, size_t i);
  * bridges above them, their PFs), each answer about them the one a full scan gives; the other
  * devices are not read (a pre-start on a host of thousands of functions). -ENOENT names a device
  * not there. pt_enum_is_partial() tells such a snapshot (1) from a full one (0). */
-int pt_enum_scan_devices(pt_ctx *ctx, const char *const *names, size_t n, pt_enum **ret);
+int pt_enum_scan_devices(pt_ctx *ctx, const char *const *names, size_t n, unsigned flags, pt_enum **ret);
 int pt_enum_is_partial(const pt_enum *e);
 /* Accepts "0000:01:00.0", "10000:01:00.0" and the short "01:00.0" (domain 0), and a slot
  * ("0000:01:00", "01:00": its function 0). -ENOENT, -EINVAL. */
@@ -148,10 +179,10 @@ int32_t pt_device_get_class(const pt_device *dev);
 /* The revision ID. */
 uint8_t pt_device_get_revision(const pt_device *dev);
 /* From libpci's name lookup (udev hwdb, then pci.ids); NULL when unknown. */
-const char *pt_device_get_vendor_name(pt_device *dev);
-const char *pt_device_get_device_name(pt_device *dev);
-const char *pt_device_get_subsystem_name(pt_device *dev);
-const char *pt_device_get_class_name(pt_device *dev);
+const char *pt_device_get_vendor_name(const pt_device *dev);
+const char *pt_device_get_device_name(const pt_device *dev);
+const char *pt_device_get_subsystem_name(const pt_device *dev);
+const char *pt_device_get_class_name(const pt_device *dev);
 /* The bound driver, NULL when none. */
 const char *pt_device_get_driver(const pt_device *dev);
 /* driver_override, NULL when unset. */
@@ -168,8 +199,8 @@ int pt_device_get_numa_node(const pt_device *dev);
 /* Size in bytes of BAR i (0-5) or of the expansion ROM (i = 6); 0 when unused. */
 uint64_t pt_device_get_bar_size(const pt_device *dev, unsigned i);
 /* The sizes BAR i can be resized to (resourceN_resize, Linux 6.1+): bit n for 2^n MiB; 0 when
- * the kernel offers no resizing. Read on first use. */
-uint64_t pt_device_get_bar_resizable(pt_device *dev, unsigned i);
+ * the kernel offers no resizing (PT_LOAD_PLACEMENT). */
+uint64_t pt_device_get_bar_resizable(const pt_device *dev, unsigned i);
 /* Header type without the multifunction bit: 0 endpoint, 1 PCI bridge, 2 CardBus; -1 unknown. */
 int pt_device_get_header_type(const pt_device *dev);
 /* 1 for a PCI or CardBus bridge, for a function of a multifunction device; 0 otherwise. */
@@ -195,15 +226,15 @@ int pt_device_create_vfs(pt_device *pf, unsigned n, const char *vf_driver, unsig
 
 /*
  * Option ROMs (a GPU's vBIOS): a device's own, read through sysfs, or a file a user brings.
- * pt_rom_parse finds the images (after a flashing tool's header, where a dump has one) and
- * says what each is; 0 with at least one image (info->problem may still name a defect),
- * -ENOEXEC with none, *ret then still an info whose problem says why. The caller frees the info
- * with pt_rom_info_free in both cases.
+ * pt_rom_parse finds the images (after a flashing tool's header, where a dump has one) and says
+ * what each is: 0 and *ret for any data (-ENOMEM); data with no image has none, and its problem
+ * says why.
  */
-#define PT_ROM_MAX_IMAGES 8
+typedef struct pt_rom pt_rom;
 #define PT_ROM_MAX_DEVICE_LIST 16
 enum { PT_ROM_CODE_X86 = 0, PT_ROM_CODE_OPEN_FIRMWARE = 1, PT_ROM_CODE_HPPA = 2, PT_ROM_CODE_EFI = 3 };
-struct pt_rom_image {
+typedef struct pt_rom_image {
+	size_t size;	    /* sizeof(pt_rom_image) */
 	size_t offset;      /* of its 55 AA in the data */
 	size_t length;      /* bytes, from the PCIR structure */
 	uint16_t vendor_id, device_id;
@@ -214,18 +245,21 @@ struct pt_rom_image {
 	uint16_t efi_machine; /* EFI: 0x8664 x64, 0x014c IA-32, 0xaa64 AArch64, 0x0ebc EBC */
 	uint16_t device_list[PT_ROM_MAX_DEVICE_LIST]; /* PCIR 3.0: further device ids */
 	unsigned n_device_list;
-};
-typedef struct pt_rom_info {
-	size_t start;       /* where the first image starts: > 0 behind a tool's header */
-	size_t end;         /* where the last image read ends: [start, end) is the ROM */
-	size_t n_images;
-	struct pt_rom_image images[PT_ROM_MAX_IMAGES];
-	const char *problem; /* NULL, or what is wrong with the data */
-} pt_rom_info;
-int pt_rom_parse(const void *data, size_t len, pt_rom_info **ret);
-void pt_rom_info_free(pt_rom_info *info);
+} pt_rom_image;
+int pt_rom_parse(const void *data, size_t len, pt_rom **ret);
+pt_rom *pt_rom_ref(pt_rom *rom);
+pt_rom *pt_rom_unref(pt_rom *rom);
+/* Where the first image starts (> 0 behind a tool's header) and where the last image read ends:
+ * [start, end) is the ROM. */
+size_t pt_rom_get_start(const pt_rom *rom);
+size_t pt_rom_get_end(const pt_rom *rom);
+/* NULL, or what is wrong with the data (with no image: why it is not a ROM). */
+const char *pt_rom_get_problem(const pt_rom *rom);
+/* The images in their order (at most 8); image i into *ret, -ENOENT past the end. */
+size_t pt_rom_get_image_count(const pt_rom *rom);
+int pt_rom_get_image(const pt_rom *rom, size_t i, pt_rom_image *ret);
 /* Whether the image is for that device: its PCIR ids, or the device in its device list. */
-int pt_rom_image_matches(const struct pt_rom_image *img, uint16_t vendor, uint16_t device);
+int pt_rom_image_matches(const pt_rom_image *img, uint16_t vendor, uint16_t device);
 /* A PT_ROM_CODE_*'s name: "x86 (legacy BIOS)", "Open Firmware", "HP PA-RISC", "EFI"; else
  * "unknown". */
 const char *pt_rom_code_type_name(unsigned code_type);
@@ -236,28 +270,36 @@ int pt_device_read_rom(pt_device *dev, void **data, size_t *len);
  * device_specific method works around; NULL for other devices. */
 const char *pt_device_get_reset_bug(const pt_device *dev);
 /*
- * Mediated devices (vGPU), read on first use. An mdev parent's types (the directory name is
- * what `create` and Proxmox's mdev= take) and its live mdevs; NVIDIA's vGPU 17+ (no mdev): a
- * VF's creatable types and its current one (0: none; -1: no such VF). Borrowed from the
- * snapshot.
+ * Mediated devices (vGPU) (PT_LOAD_MDEV). An mdev parent's types (the directory name is what
+ * `create` and Proxmox's mdev= take) and its live mdevs; NVIDIA's vGPU 17+ (no mdev): a VF's
+ * creatable types and its current one. Strings borrowed from the snapshot; -ENOENT past the end.
  */
-struct pt_mdev_type {
-	char *type;
-	char *name, *description, *device_api; /* NULL where the kernel gives none */
-	long available_instances;              /* -1: unknown */
-};
-struct pt_mdev {
+typedef struct pt_mdev_type {
+	size_t size; /* sizeof(pt_mdev_type) */
+	const char *type;
+	const char *name, *description, *device_api; /* NULL where the kernel gives none */
+	long available_instances;		      /* -1: unknown */
+} pt_mdev_type;
+typedef struct pt_mdev {
+	size_t size; /* sizeof(pt_mdev) */
 	char uuid[37];
-	char *type;
-};
-struct pt_vgpu_type {
+	const char *type;
+} pt_mdev;
+typedef struct pt_vgpu_type {
+	size_t size; /* sizeof(pt_vgpu_type) */
 	unsigned id;
-	char *name;
-};
-const struct pt_mdev_type *pt_device_get_mdev_types(pt_device *dev, size_t *n);
-const struct pt_mdev *pt_device_get_mdevs(pt_device *dev, size_t *n);
-const struct pt_vgpu_type *pt_device_get_vgpu_types(pt_device *dev, size_t *n, long *current);
-int pt_device_has_vgpu(pt_device *dev);
+	const char *name;
+} pt_vgpu_type;
+size_t pt_device_get_mdev_type_count(const pt_device *dev);
+int pt_device_get_mdev_type(const pt_device *dev, size_t i, pt_mdev_type *ret);
+size_t pt_device_get_mdev_count(const pt_device *dev);
+int pt_device_get_mdev(const pt_device *dev, size_t i, pt_mdev *ret);
+size_t pt_device_get_vgpu_type_count(const pt_device *dev);
+int pt_device_get_vgpu_type(const pt_device *dev, size_t i, pt_vgpu_type *ret);
+/* The VF's current vGPU type: 0 none, -1 not an NVIDIA vGPU VF. */
+long pt_device_get_vgpu_current(const pt_device *dev);
+/* 1 for a VF of NVIDIA's vGPU 17+ (it has creatable types), 0 otherwise. */
+int pt_device_has_vgpu(const pt_device *dev);
 /* An mdev's UUID as sysfs names it: 8-4-4-4-12 lowercase hex digits. */
 int pt_uuid_is_valid(const char *s);
 
@@ -291,12 +333,12 @@ typedef enum pt_verdict {
 /* What passing the device through implies, decided in the scan. */
 pt_verdict pt_device_get_verdict(const pt_device *dev);
 /* The report's flags, each a string: "boot-vga", "host-critical: REASON", "no-reset",
- * "override=DRIVER", "vf-of=ADDRESS", "N-vfs". */
-size_t pt_device_get_flag_count(pt_device *dev);
-const char *pt_device_get_flag(pt_device *dev, size_t i);
+ * "override=DRIVER", "vf-of=ADDRESS", "N-vfs" (PT_LOAD_GUARD). */
+size_t pt_device_get_flag_count(const pt_device *dev);
+const char *pt_device_get_flag(const pt_device *dev, size_t i);
 /* The device as the report's JSON object (README, "JSON"), on one line; to free. NULL when
  * out of memory. Its passthrough set is its group's (pt_group_to_json), not repeated. */
-char *pt_device_to_json(pt_device *dev);
+char *pt_device_to_json(const pt_device *dev);
 /* len bytes as text that may reach a terminal, a log or JSON: valid UTF-8 without control
  * characters (C0, DEL, C1), every other byte written "\xNN"; to free, NULL without memory. The
  * one cleaner of text from elsewhere (sysfs, configs, reports, recipes). */
@@ -312,21 +354,21 @@ size_t pt_device_get_set_size(const pt_device *dev);
 pt_device *pt_device_get_set_member(const pt_device *dev, size_t i);
 
 /*
- * Config space capabilities, read on demand (once per device). The PCI Express port type is a
+ * Config space capabilities (PT_LOAD_CONFIG). The PCI Express port type is a
  * PCI_EXP_TYPE_* value of <pci/header.h> (4 root port, 6 downstream port, 7 PCIe-to-PCI
  * bridge...), -1 for a conventional PCI device, -2 when the config space is unreadable
  * (without root sysfs gives 64 bytes).
  */
-int pt_device_get_pcie_type(pt_device *dev);
+int pt_device_get_pcie_type(const pt_device *dev);
 const char *pt_pcie_type_to_string(int type);
 /* The ACS capability and control registers: 0, -ENOENT when absent, -EACCES when unreadable. */
-int pt_device_get_acs(pt_device *dev, uint16_t *cap, uint16_t *ctrl);
+int pt_device_get_acs(const pt_device *dev, uint16_t *cap, uint16_t *ctrl);
 
 /* Why a device shares its group: the first point on its way up where isolation is lost. */
 typedef struct pt_explain pt_explain;
 /* The device's JSON object with the explanation as its last member, "explanation" (README,
  * "JSON"); to free. */
-char *pt_device_to_json_explained(pt_device *dev, const pt_explain *x);
+char *pt_device_to_json_explained(const pt_device *dev, const pt_explain *x);
 typedef enum pt_isolation {
 	PT_ISOLATION_OK,	    /* nothing on the path shares */
 	PT_ISOLATION_MULTIFUNCTION, /* a function of a multifunction device without ACS */
@@ -340,7 +382,7 @@ typedef enum pt_isolation {
 
 /* Why the device shares its group, or does not, into *ret (refcounted; it keeps the device's
  * snapshot alive); -EINVAL, -ENOMEM. */
-int pt_device_explain(pt_device *dev, pt_explain **ret);
+int pt_device_explain(const pt_device *dev, pt_explain **ret);
 pt_explain *pt_explain_ref(pt_explain *x);
 pt_explain *pt_explain_unref(pt_explain *x);
 /* How isolation is lost on the device's path, PT_ISOLATION_OK when it is not. */
@@ -375,10 +417,10 @@ enum {
 	PT_CRITICAL_NETWORK = 1 << 3,  /* NIC of a default route, through bridges, bonds, VLANs */
 	PT_CRITICAL_KEYBOARD = 1 << 4, /* USB controller of the only keyboard(s) */
 };
-/* A mask of PT_CRITICAL_*, 0 when the host can spare it. */
-unsigned pt_device_get_critical(pt_device *dev);
+/* A mask of PT_CRITICAL_*, 0 when the host can spare it (PT_LOAD_GUARD). */
+unsigned pt_device_get_critical(const pt_device *dev);
 /* The reasons, "; "-joined; NULL when none. */
-const char *pt_device_get_critical_reason(pt_device *dev);
+const char *pt_device_get_critical_reason(const pt_device *dev);
 /* Whether the device, with its whole passthrough set, may leave the host: 0, or -EBUSY with
  * the reason naming the critical member in pt_ctx_last_error(). PT_TAKE_FORCE overrides (and
  * logs a warning). Every action that takes devices away calls it. */
@@ -386,7 +428,7 @@ const char *pt_device_get_critical_reason(pt_device *dev);
 /* The host's console was handed over (pt_hold_console): a device that is critical only as the
  * console's or the boot VGA device may go; every other reason still refuses. */
 #define PT_TAKE_CONSOLE 2u
-int pt_device_check_take(pt_device *dev, unsigned flags);
+int pt_device_check_take(const pt_device *dev, unsigned flags);
 
 /*
  * An assignment: what a VM is to get, decided once, from which every path works (the bind
@@ -401,6 +443,9 @@ int pt_device_check_take(pt_device *dev, unsigned flags);
 typedef struct pt_assignment pt_assignment;
 #define PT_ASSIGN_FORCE 1u
 #define PT_ASSIGN_CONSOLE 2u
+/* The devices are mdev parents: each stays with the host and only the mediated devices it
+ * provides go to the VM (a mapping with `mdev 1`), so it comes without its set or the guard. */
+#define PT_ASSIGN_MDEV 4u
 /* vm: the VM that is to get the devices (0: none named, as for libvirt or QEMU). */
 int pt_assignment_new(pt_enum *e, unsigned vm, unsigned flags, pt_assignment **ret);
 /* A PCI id as a user types it, in the one grammar: "0000:01:00.0", "01:00.0" (a function),
@@ -408,7 +453,7 @@ int pt_assignment_new(pt_enum *e, unsigned vm, unsigned flags, pt_assignment **r
  * whole passthrough set comes with it. -EINVAL for a malformed id, -ENOENT for none there. */
 int pt_assignment_add(pt_assignment *a, const char *id);
 /* A device and its whole passthrough set; source names where it came from (NULL: its address). */
-int pt_assignment_add_device(pt_assignment *a, pt_device *dev, const char *source);
+int pt_assignment_add_device(pt_assignment *a, const pt_device *dev, const char *source);
 /* Every hostpciN line of a VM's config: its host= ids, and a mapping= by the map lines for this
  * node in /etc/pve/mapping/pci.cfg (all its alternatives); an mdev= line gives no device to the
  * VM alone and is not checked by the guard. A line naming no device here is a refusal. */
@@ -417,9 +462,9 @@ int pt_assignment_add_vmconf(pt_assignment *a, const pt_vmconf *c);
  * those devices: the pre-start path) and added: -ENOENT naming the file when the VM has no
  * config on this node. The snapshot is the assignment's (pt_assignment_get_enum). */
 int pt_assignment_new_vm(pt_ctx *ctx, unsigned vm, unsigned flags, pt_assignment **ret);
-/* Frees an assignment (NULL: nothing); the snapshot (borrowed), the VM and the flags it was made
- * with. */
-void pt_assignment_free(pt_assignment *a);
+pt_assignment *pt_assignment_ref(pt_assignment *a);
+pt_assignment *pt_assignment_unref(pt_assignment *a);
+/* The snapshot (borrowed), the VM and the flags it was made with. */
 pt_enum *pt_assignment_get_enum(const pt_assignment *a);
 unsigned pt_assignment_get_vm(const pt_assignment *a);
 unsigned pt_assignment_get_flags(const pt_assignment *a);
@@ -458,7 +503,7 @@ int pt_vmid_parse(const char *s, unsigned *vm);
  */
 typedef struct pt_doctor pt_doctor;
 typedef enum pt_status { PT_PASS, PT_WARN, PT_FAIL, PT_INFO } pt_status;
-int pt_doctor_run(pt_enum *e, pt_device *dev, pt_doctor **ret);
+int pt_doctor_run(pt_enum *e, const pt_device *dev, pt_doctor **ret);
 pt_doctor *pt_doctor_ref(pt_doctor *d);
 pt_doctor *pt_doctor_unref(pt_doctor *d);
 /* The checks, in the order they ran: each one's id ("iommu-kernel"), title, status and evidence
@@ -476,28 +521,20 @@ size_t pt_doctor_get_failures(const pt_doctor *d);
 const char *pt_status_to_string(pt_status s);
 
 /*
- * Binding transactions. pt_txn_new_bind() takes the device's whole passthrough set for a VM
- * (refused, naming why, when the guard objects, unless PT_TXN_FORCE); pt_txn_new_restore()
- * gives back what the journal under /run/libpt says a VM holds, whichever process took it.
- * The steps are the exact writes, in order: with PT_TXN_DRY_RUN commit writes nothing at all.
- * Commit takes the claims under a lock: a device another VM holds is -EBUSY naming the VM;
- * Proxmox's live pci-id-reservations are honoured; a bind left half done by a dead process is
- * undone first. A failed step rolls back every device already touched; the error names the
- * device, the step and the file.
+ * Binding transactions. pt_txn_new_bind() takes an assignment's whole set for its VM
+ * (pt_assignment_check first: its refusals refuse; force and the console are the assignment's);
+ * pt_txn_new_restore() gives back what the journal under /run/libpt says a VM holds, whichever
+ * process took it. Each makes its plan then, from the host as it is: the steps are the exact
+ * writes, waits and journal changes, in order. Commit decides again under libpt's lock, from
+ * what is true then: a device another VM holds is -EBUSY naming the VM; Proxmox's live
+ * pci-id-reservations are honoured; a bind left half done by a dead process is undone first. A
+ * failed step rolls back every device already touched; the error names the device, the step and
+ * the file. With PT_TXN_DRY_RUN commit makes every decision and writes nothing at all.
  */
 typedef struct pt_txn pt_txn;
-#define PT_TXN_FORCE (1u << 0)	 /* take host-critical devices too */
 #define PT_TXN_DRY_RUN (1u << 1) /* commit only plans */
-#define PT_TXN_CONSOLE (1u << 2) /* the console is handed over: PT_TAKE_CONSOLE */
-int pt_txn_new_bind(pt_device *dev, unsigned vm, unsigned flags, pt_txn **ret);
+int pt_txn_new_bind(const pt_assignment *a, unsigned flags, pt_txn **ret);
 int pt_txn_new_restore(pt_ctx *ctx, unsigned vm, unsigned flags, pt_txn **ret);
-/* A bind of an assignment's whole set for its VM (pt_assignment_check first; force and the
- * console are the assignment's own, flags only PT_TXN_DRY_RUN). pt_txn_new_bind and
- * pt_txn_add_device decide through a one-device assignment the same way. */
-int pt_txn_new_assignment(const pt_assignment *a, unsigned flags, pt_txn **ret);
-/* Adds another device's passthrough set to a bind (a GPU's functions in other groups): one
- * transaction, one rollback. */
-int pt_txn_add_device(pt_txn *t, pt_device *dev);
 pt_txn *pt_txn_ref(pt_txn *t);
 pt_txn *pt_txn_unref(pt_txn *t);
 /* How long to wait for a driver to bind (default 5000 ms). */
@@ -505,13 +542,12 @@ void pt_txn_set_timeout(pt_txn *t, unsigned ms);
 /* How long commit waits for another process's transaction to let go of the lock (default
  * 60000 ms); it says whom it waits for, and fails with -EBUSY naming the holder. */
 void pt_txn_set_lock_timeout(pt_txn *t, unsigned ms);
-/* The devices it covers, and the plan: one line a write, wait or journal change, made on the
- * first call from the host as it is then (the commit decides again, under the lock); its lines
- * live as long as the transaction. */
+/* The devices it covers (their addresses), and the plan made when it was created: one line a
+ * write, wait or journal change; a commit's dry run plans again, and the steps are then its. */
 size_t pt_txn_get_device_count(const pt_txn *t);
 const char *pt_txn_get_device(const pt_txn *t, size_t i);
-size_t pt_txn_get_step_count(pt_txn *t);
-const char *pt_txn_get_step(pt_txn *t, size_t i);
+size_t pt_txn_get_step_count(const pt_txn *t);
+const char *pt_txn_get_step(const pt_txn *t, size_t i);
 /* Carries the plan out, under libpt's lock; with PT_TXN_DRY_RUN, makes every decision the commit
  * would make, from what is true now, and writes nothing. 0, or -errno, what it did rolled back. */
 int pt_txn_commit(pt_txn *t);
@@ -556,22 +592,23 @@ int pt_ctx_write_data(pt_ctx *ctx, const char *path, const void *content, size_t
 
 /*
  * The PCIe link a device trained at: width in lanes and speed in MT/s (2500 Gen1 ... 64000 Gen6),
- * now and at most, as the kernel gives them (current_link_*, max_link_*), read when asked; 0
+ * now and at most, as the kernel gives them (current_link_*, max_link_*; PT_LOAD_PLACEMENT); 0
  * where unknown, -ENOENT without link attributes (conventional PCI, an integrated endpoint).
  * pt_device_check_link: the device's link and each bridge's up to the root against what both
  * ends of it can do: 0 as capable, 1 fewer lanes (a riser, a slot wired for fewer lanes: a
  * defect), 2 a lower speed (a low-power state trains it down; it may come back under load),
  * with *why (to free) naming the device, the link and the cause; -ENOENT when no link says.
  */
-/* The CPUs local to the device ("0-7,16-23", its local_cpulist; read when asked), to free; NULL
- * when the kernel says none. Its node is pt_device_get_numa_node. */
-char *pt_device_get_local_cpus(pt_device *dev);
+/* The CPUs local to the device ("0-7,16-23", its local_cpulist; PT_LOAD_PLACEMENT); NULL when
+ * the kernel says none. Its node is pt_device_get_numa_node. */
+const char *pt_device_get_local_cpus(const pt_device *dev);
 typedef struct pt_link {
+	size_t size;		   /* sizeof(pt_link) */
 	unsigned width, max_width; /* lanes */
 	unsigned speed, max_speed; /* MT/s */
 } pt_link;
-int pt_device_get_link(pt_device *dev, pt_link *ret);
-int pt_device_check_link(pt_device *dev, char **why);
+int pt_device_get_link(const pt_device *dev, pt_link *ret);
+int pt_device_check_link(const pt_device *dev, char **why);
 
 /*
  * A posted IOMMU group listing (len bytes of text; source names it in messages) read as a host,
@@ -595,7 +632,8 @@ int pt_enum_new_from_listing(pt_ctx *ctx, const char *text, size_t len, const ch
  */
 typedef struct pt_pve_config pt_pve_config;
 int pt_pve_config_read(pt_ctx *ctx, const char *path, pt_pve_config **ret);
-void pt_pve_config_free(pt_pve_config *c);
+pt_pve_config *pt_pve_config_ref(pt_pve_config *c);
+pt_pve_config *pt_pve_config_unref(pt_pve_config *c);
 size_t pt_pve_config_get_section_count(const pt_pve_config *c);
 /* "dir", "nfs", ...; NULL for a section headed by its ID alone. */
 const char *pt_pve_config_get_type(const pt_pve_config *c, size_t i);
@@ -631,14 +669,16 @@ int pt_pve_set_hookscript(pt_ctx *ctx, unsigned vm, const char *storage, const c
 			  const char *text, const char *qm, unsigned flags, char **steps_ret);
 
 /*
- * USB devices of the snapshot (read on first use): port path ("1-2.3"), ids, the kernel's
+ * USB devices of the snapshot (PT_LOAD_USB): port path ("1-2.3"), ids, the kernel's
  * copies of the descriptor strings, names from udev's hwdb, speed (Mbit/s), interfaces
  * ("ff:cp210x 03:usbhid": class and driver of each), the /dev node of a serial adapter or
- * disk, and the PCI controller it hangs under. Borrowed from the snapshot.
+ * disk, and the PCI controller it hangs under. pt_usb_ref/pt_usb_unref hold the whole snapshot.
  */
 typedef struct pt_usb pt_usb;
-size_t pt_enum_get_usb_count(pt_enum *e);
-pt_usb *pt_enum_get_usb(pt_enum *e, size_t i);
+size_t pt_enum_get_usb_count(const pt_enum *e);
+pt_usb *pt_enum_get_usb(const pt_enum *e, size_t i);
+pt_usb *pt_usb_ref(pt_usb *u);
+pt_usb *pt_usb_unref(pt_usb *u);
 const char *pt_usb_get_port(const pt_usb *u);
 /* The other half of the device's physical port (its USB 3 or USB 2 port, where the kernel links
  * them: port/peer), as a port path ("2-2"); NULL for none. A device that comes back at another
@@ -668,6 +708,7 @@ pt_device *pt_usb_get_controller(const pt_usb *u);
 /* USB devices coming and going (udev's usb_device events, after udev has handled them). */
 typedef struct pt_monitor pt_monitor;
 typedef struct pt_usb_event {
+	size_t size;	 /* sizeof(pt_usb_event) */
 	char action[16]; /* add, remove, bind, unbind, change */
 	char port[32];
 	unsigned bus;
@@ -691,6 +732,7 @@ int pt_monitor_receive(pt_monitor *m, unsigned timeout_ms, pt_usb_event *ret);
  */
 typedef struct pt_qmp pt_qmp;
 typedef struct pt_usb_match {
+	size_t size;		  /* sizeof(pt_usb_match) */
 	uint16_t vendor, product; /* by id, when port is NULL */
 	unsigned bus;		  /* by physical port: bus and port path ("2.3") */
 	const char *port;
@@ -708,27 +750,33 @@ void pt_qmp_set_timeout(pt_qmp *q, unsigned ms);
 int pt_qmp_usb_attach(pt_qmp *q, const char *id, const pt_usb_match *m);
 /* device_del, waiting for DEVICE_DELETED. */
 int pt_qmp_detach(pt_qmp *q, const char *id);
-/* The usb-host devices attached: their QEMU ids and what they match; the array to free. */
+/* The usb-host devices attached, asked of QEMU (qom-list and qom-get): their QEMU ids and what they
+ * match. pt_qmp_query_usb asks, and returns how many there are or -errno; the getters give the
+ * last answer's. */
 typedef struct pt_qmp_usb {
+	size_t size;		  /* sizeof(pt_qmp_usb) */
 	char id[128];
 	uint16_t vendor, product; /* 0 when matched by port */
 	unsigned bus;
 	char port[64];		  /* "" when matched by id */
 } pt_qmp_usb;
-int pt_qmp_usb_list(pt_qmp *q, pt_qmp_usb **ret, size_t *n);
+int pt_qmp_query_usb(pt_qmp *q);
+size_t pt_qmp_get_usb_count(const pt_qmp *q);
+int pt_qmp_get_usb(const pt_qmp *q, size_t i, pt_qmp_usb *ret);
 
 /*
  * A GPU's companions: the other functions of its slot that go to a VM with it: audio (class
- * 0x0403), a USB-C port's USB controller (0x0c03) and its UCSI serial bus controller (0x0c80).
- * Up to max of them into out (borrowed from the snapshot); returns how many there are.
+ * 0x0403), a USB-C port's USB controller (0x0c03) and its UCSI serial bus controller (0x0c80),
+ * in address order.
  */
-size_t pt_device_get_companions(pt_device *dev, pt_device **out, size_t max);
+size_t pt_device_get_companion_count(const pt_device *dev);
+pt_device *pt_device_get_companion(const pt_device *dev, size_t i);
 
 /*
  * Proxmox VM configuration: /etc/pve/qemu-server/<vm>.conf as qemu-server reads it. The main
  * section's keys in file order (a key given twice keeps its first place and its last value);
  * snapshot sections ([name]) are named and otherwise ignored; '#' lines before the first key are
- * the description. The caller frees it with pt_vmconf_free (pt_vmconf is declared above).
+ * the description. Refcounted (pt_vmconf is declared above).
  */
 /* A line qemu-server cannot read (no "key: value", an empty value) is warned about, naming
  * FILE:LINE, and skipped, as qemu-server skips it; pt_vmconf_read reads on past a NUL byte (the
@@ -736,8 +784,9 @@ size_t pt_device_get_companions(pt_device *dev, pt_device **out, size_t max);
 int pt_vmconf_parse(pt_ctx *ctx, const char *text, const char *file, pt_vmconf **ret);
 /* The VM's config under the context's root (a regular file only); -ENOENT when it has none. */
 int pt_vmconf_read(pt_ctx *ctx, unsigned vm, pt_vmconf **ret);
-/* Frees a config (NULL: nothing); the main section's keys, in file order. */
-void pt_vmconf_free(pt_vmconf *c);
+pt_vmconf *pt_vmconf_ref(pt_vmconf *c);
+pt_vmconf *pt_vmconf_unref(pt_vmconf *c);
+/* The main section's keys, in file order. */
 size_t pt_vmconf_get_key_count(const pt_vmconf *c);
 const char *pt_vmconf_get_key(const pt_vmconf *c, size_t i);
 /* The value of a key of the main section, NULL when absent (and for a NULL config). */
@@ -751,43 +800,43 @@ const char *pt_vmconf_get_snapshot(const pt_vmconf *c, size_t i);
 int pt_vmconf_next_free(const pt_vmconf *c, const char *prefix, unsigned max, unsigned from);
 /* Whether a `machine:` value is a q35 machine type (1) or not (0: i440fx, the default). */
 int pt_vmconf_is_q35(const char *machine);
-/* The devices the VM's hostpciN lines name, in order: "0000:01:00" for a whole slot,
- * "0000:01:00.1" for a function (the domain added where the line leaves it out). To free (each
- * string and the array). */
-int pt_vmconf_get_hostpci_ids(pt_ctx *ctx, const pt_vmconf *c, char ***ret, size_t *n);
+/* The devices the VM's hostpciN lines name with host=, in the config's order: "0000:01:00" for a
+ * whole slot, "0000:01:00.1" for a function (the domain added where the line leaves it out);
+ * each line's ';'-joined ids one by one; an id that is none as it is written. A line that is no
+ * property string was warned about when the config was read, and names none. */
+size_t pt_vmconf_get_hostpci_count(const pt_vmconf *c);
+const char *pt_vmconf_get_hostpci(const pt_vmconf *c, size_t i);
 
 /* Lint of the VM configs under /etc/pve/qemu-server against the snapshot's host (only_vm: that
  * VM's findings, 0: all): pcie=1 without q35, x-vga with SeaBIOS, absent devices, group members
  * the VM lacks, a device in two VMs, unknown mappings, USB ids two present devices share,
- * romfile= and legacy-igd=1 lines. Findings sorted by VM, key and message; a config that cannot
- * be read or parsed fails the run, named. Freed with pt_lint_free. */
+ * romfile= and legacy-igd=1 lines, the guard, placement. Findings sorted by VM, key and message;
+ * a config that cannot be read or parsed fails the run, named. */
 typedef struct pt_lint pt_lint;
-typedef struct pt_lint_finding {
-	unsigned vm;
-	char *key;	  /* "hostpci0", "usb1"; "hostpci" for a device in two VMs */
-	const char *code; /* "pcie-needs-q35", "x-vga-seabios", "unknown-mapping", "no-such-device",
-			   * "group-incomplete", "device-in-two-vms", "usb-ambiguous", "romfile-name",
-			   * "romfile-missing", "romfile-not-a-rom", "romfile-damaged", "romfile-header",
-			   * "romfile-wrong-device", "romfile-no-efi", "igd-not-alone", "igd-machine",
-			   * "igd-vga", "igd-rombar"; on the running system, what QEMU's usb-host will find
-			   * (pt_usb_check_host): "usb-not-found", "usb-no-access", "usb-held",
-			   * "usb-unchecked" (no libusb) */
-	char *message;
-} pt_lint_finding;
 int pt_lint_run(pt_enum *e, unsigned only_vm, pt_lint **ret);
-void pt_lint_free(pt_lint *l);
-size_t pt_lint_get_count(const pt_lint *l);
-const pt_lint_finding *pt_lint_get(const pt_lint *l, size_t i);
-
-/* The devices a hostpci line's host id names ("01:00.0": that function; "01:00" or "0000:01:00":
- * every function of the slot), up to max into out; returns how many there are. */
-size_t pt_enum_find_hostpci(const pt_enum *e, const char *id, pt_device **out, size_t max);
+pt_lint *pt_lint_ref(pt_lint *l);
+pt_lint *pt_lint_unref(pt_lint *l);
+/* Finding i: its VM; its key ("hostpci0", "usb1"; "hostpci" for a device in two VMs); its code,
+ * what a program tests ("pcie-needs-q35", "x-vga-seabios", "unknown-mapping", "no-such-device",
+ * "group-incomplete", "device-in-two-vms", "usb-ambiguous", "romfile-name", "romfile-missing",
+ * "romfile-not-a-rom", "romfile-damaged", "romfile-header", "romfile-wrong-device",
+ * "romfile-no-efi", "igd-not-alone", "igd-machine", "igd-vga", "igd-rombar", "host-critical",
+ * "affinity-off-device-node", "affinity-spans-nodes", "hostnodes-off-device-node",
+ * "devices-split-numa", "hugepages-short"; on the running system, what QEMU's usb-host will find
+ * (pt_usb_check_host): "usb-not-found", "usb-no-access", "usb-held", "usb-unchecked" (no
+ * libusb)); and its message, for people. */
+size_t pt_lint_get_finding_count(const pt_lint *l);
+unsigned pt_lint_get_vm(const pt_lint *l, size_t i);
+const char *pt_lint_get_key(const pt_lint *l, size_t i);
+const char *pt_lint_get_code(const pt_lint *l, size_t i);
+const char *pt_lint_get_message(const pt_lint *l, size_t i);
 
 /* Property strings of a config value: "host=01:00,pcie=1"; an item without a key takes the
  * default key ("01:00,pcie=1" with "host"), or is -EINVAL without one. */
 typedef struct pt_props pt_props;
 int pt_props_parse(pt_ctx *ctx, const char *value, const char *default_key, pt_props **ret);
-void pt_props_free(pt_props *p);
+pt_props *pt_props_ref(pt_props *p);
+pt_props *pt_props_unref(pt_props *p);
 size_t pt_props_get_count(const pt_props *p);
 const char *pt_props_get_key(const pt_props *p, size_t i);
 const char *pt_props_get_value(const pt_props *p, size_t i);
@@ -802,6 +851,7 @@ int pt_config_value_check(pt_ctx *ctx, const char *what, const char *value);
  * serial number, or (libvirt) by bus and device number.
  */
 typedef struct pt_usb_spec {
+	size_t size; /* sizeof(pt_usb_spec) */
 	const char *id;
 	const char *port;
 	const char *serial;
@@ -812,6 +862,7 @@ typedef struct pt_usb_spec {
 } pt_usb_spec;
 /* What QEMU's usb-host will match on: vendor and product (port ""), or bus and port path. */
 typedef struct pt_usb_resolved {
+	size_t size;	   /* sizeof(pt_usb_resolved) */
 	uint16_t vendor, product;
 	char port[32];	   /* "1-2.3" */
 	unsigned bus;	   /* 1 */
@@ -820,7 +871,7 @@ typedef struct pt_usb_resolved {
 } pt_usb_resolved;
 /* Resolves the spec against the snapshot's USB devices (e may be NULL: none known): an id that
  * several present devices share is -ENOTUNIQ naming their ports; a serial no device has, -ENOENT. */
-int pt_usb_resolve(pt_ctx *ctx, pt_enum *e, const pt_usb_spec *spec, pt_usb_resolved *ret);
+int pt_usb_resolve(pt_ctx *ctx, const pt_enum *e, const pt_usb_spec *spec, pt_usb_resolved *ret);
 
 /*
  * What QEMU's usb-host will see, asked of libusb-1.0 as QEMU asks it (libusb is loaded on first
@@ -833,6 +884,7 @@ int pt_usb_resolve(pt_ctx *ctx, pt_enum *e, const pt_usb_spec *spec, pt_usb_reso
  * when libusb-1.0.so.0 cannot be loaded.
  */
 typedef struct pt_usb_host {
+	size_t size;		  /* sizeof(pt_usb_host) */
 	unsigned bus, devnum;
 	char port[32];		  /* "1-2.3" */
 	uint16_t vendor, product;
@@ -866,19 +918,18 @@ int pt_usb_detach(pt_ctx *ctx, const pt_usb_spec *spec, const char *socket, unsi
 int pt_usb_reset(pt_ctx *ctx, const pt_usb_resolved *m, unsigned flags, unsigned timeout_ms, pt_usb_host *ret);
 
 /*
- * Emission: the configuration that gives devices to a VM, for Proxmox, libvirt and QEMU. Bad
- * values are refused with -EINVAL and a message naming the value (pt_ctx_last_error); nothing a
- * value carries can start another key, line or shell word.
+ * Emission: the configuration that gives devices to a VM, for Proxmox, libvirt and QEMU, from an
+ * assignment (what the VM gets, its whole passthrough sets, checked first: its refusals refuse,
+ * and what it forced is said as a warning every time) and USB devices. Bad values are refused
+ * with -EINVAL and a message naming the value (pt_ctx_last_error); nothing a value carries can
+ * start another key, line or shell word.
  */
 #define PT_EMIT_NO_ROMBAR (1u << 0)  /* rombar=0: do not expose the option ROM */
 #define PT_EMIT_HIDE_KVM (1u << 1)   /* cpu host,hidden=1 (NVIDIA drivers before 465) */
 #define PT_EMIT_LEGACY_IGD (1u << 2) /* Proxmox legacy-igd=1: Intel's IGD as the only display */
 #define PT_EMIT_USB3 (1u << 3)	     /* Proxmox usbN: usb3=1 */
-/* The emitters that take devices refuse a set with a host-critical member (the guard, the message
- * a bind gives) unless PT_EMIT_FORCE; what is forced is said as a warning, every time. */
-#define PT_EMIT_FORCE (1u << 4)
 typedef struct pt_emit_opts {
-	size_t size;		 /* sizeof(pt_emit_opts); fields added later go at the end */
+	size_t size;		 /* sizeof(pt_emit_opts) */
 	unsigned vm;		 /* Proxmox: the VM (its config is read for free keys and settings) */
 	unsigned flags;		 /* PT_EMIT_* */
 	const char *primary;	 /* the device that is the VM's primary display: x-vga (Proxmox: on
@@ -888,49 +939,44 @@ typedef struct pt_emit_opts {
 	const char *storage;	 /* Proxmox: where a new efidisk goes; NULL "local-lvm" */
 	const pt_vmconf *config; /* Proxmox: the VM's config; NULL reads it */
 } pt_emit_opts;
-/* An emitter's result, freed with pt_emission_free. */
-typedef struct pt_emission {
-	char **lines;	/* Proxmox: "hostpci0: 01:00,pcie=1"; libvirt: XML lines; QEMU: the words */
-	size_t n_lines;
-	char **notes;	/* Proxmox: what is left to do ("efidisk0: allocate it with qm set ...") */
-	size_t n_notes;
-	char *command;	/* Proxmox: the same as one `qm set` line; QEMU: the words as a shell line;
-			 * every word quoted for the shell where it needs it */
-} pt_emission;
-void pt_emission_free(pt_emission *em);
-/* Proxmox: one hostpciN a slot of the device's passthrough set (the function-less "01:00" form
- * when every function of the slot goes, ';'-joined functions otherwise; pcie=1 on q35), then the
- * settings the VM lacks (machine q35; for a GPU bios ovmf, an efidisk to allocate, cpu host; vga
- * none for a primary display). With PT_EMIT_LEGACY_IGD, Proxmox's legacy-igd rules. */
-int pt_emit_proxmox(pt_device *dev, const pt_emit_opts *opts, pt_emission **ret);
-/* The same for an assignment's whole set (pt_assignment_check first: its refusals refuse). A VM
- * with no config yet gets the lines with a note saying so. */
-int pt_emit_proxmox_assignment(const pt_assignment *a, const pt_emit_opts *opts, pt_emission **ret);
+/* An emitter's result: its lines (Proxmox: "hostpci0: 01:00,pcie=1"; libvirt: XML lines; QEMU:
+ * the words), its notes (Proxmox: what is left to do, "efidisk0: allocate it with qm set ..."),
+ * and its command (Proxmox: the same as one `qm set` line; QEMU: the words as a shell line, each
+ * quoted for the shell where it needs it; NULL for the others). */
+typedef struct pt_emission pt_emission;
+pt_emission *pt_emission_ref(pt_emission *em);
+pt_emission *pt_emission_unref(pt_emission *em);
+size_t pt_emission_get_line_count(const pt_emission *em);
+const char *pt_emission_get_line(const pt_emission *em, size_t i);
+size_t pt_emission_get_note_count(const pt_emission *em);
+const char *pt_emission_get_note(const pt_emission *em, size_t i);
+const char *pt_emission_get_command(const pt_emission *em);
+/* Proxmox: one hostpciN a slot of the set (the function-less "01:00" form when every function
+ * of the slot goes, ';'-joined functions otherwise; pcie=1 on q35), then the settings the VM
+ * lacks (machine q35; for a GPU bios ovmf, an efidisk to allocate, cpu host; vga none for a
+ * primary display). With PT_EMIT_LEGACY_IGD, Proxmox's legacy-igd rules. A VM with no config
+ * yet gets the lines with a note saying so. */
+int pt_emit_proxmox(const pt_assignment *a, const pt_emit_opts *opts, pt_emission **ret);
 /* Proxmox: hostpciN: ADDRESS,mdev=TYPE (Proxmox creates the mdev at VM start); a type the parent
  * does not offer, or has no instance left of, is refused naming what it offers. */
-int pt_emit_proxmox_mdev(pt_device *dev, const char *type, const pt_emit_opts *opts, pt_emission **ret);
+int pt_emit_proxmox_mdev(const pt_device *dev, const char *type, const pt_emit_opts *opts, pt_emission **ret);
 /* Proxmox: usbN: host=VVVV:PPPP or host=BUS-PORT; by a port with a peer, a second usbN line for
  * the other half (a device back at another speed is there; QEMU passes whichever is present). */
 int pt_emit_proxmox_usb(pt_ctx *ctx, const pt_usb_spec *usb, const pt_emit_opts *opts, pt_emission **ret);
-/* libvirt: <hostdev> elements for the PCI addresses ("DDDD:BB:SS.F") and the USB device (NULL:
- * none; by id or by bus and device number); with a domain name, inside a minimal q35/UEFI domain. */
-int pt_emit_libvirt(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_usb_spec *usb,
-		    const char *domain, pt_emission **ret);
-/* The addresses are devices of this host (only they are read) with their passthrough sets,
- * guarded; an assignment's set, checked, with pt_emit_libvirt_assignment (a NULL: USB only). */
-int pt_emit_libvirt_assignment(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb, const char *domain,
-			       pt_emission **ret);
+/* libvirt: <hostdev> elements for the assignment's set (NULL: none) and the USB device (NULL:
+ * none; by id or by bus and device number); with a domain name, inside a minimal q35/UEFI
+ * domain. */
+int pt_emit_libvirt(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb, const char *domain,
+		    pt_emission **ret);
 /* libvirt: the <hostdev> element of the mdev with that UUID; -EINVAL for no mdev UUID. */
 int pt_emit_libvirt_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret);
-/* QEMU: -device vfio-pci for each address with the pcie-root-port of its slot (function 0 first,
- * multifunction=on when the slot brings several; x-vga=on on opts->primary), then usb-host with
- * its qemu-xhci (by id or port). */
-int pt_emit_qemu(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_usb_spec *usb,
-		 const pt_emit_opts *opts, pt_emission **ret);
-/* The same for an assignment's set (a NULL: USB only). A slot whose function 0 does not go gets
- * its lowest function at the guest's function 0: a guest enumerates no slot without one. */
-int pt_emit_qemu_assignment(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb, const pt_emit_opts *opts,
-			    pt_emission **ret);
+/* QEMU: -device vfio-pci for each device of the set (NULL: none) with the pcie-root-port of its
+ * slot (function 0 first, multifunction=on when the slot brings several; x-vga=on on
+ * opts->primary), then usb-host with its qemu-xhci (by id or port). A slot whose function 0 does
+ * not go gets its lowest function at the guest's function 0: a guest enumerates no slot without
+ * one. */
+int pt_emit_qemu(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb, const pt_emit_opts *opts,
+		 pt_emission **ret);
 /* QEMU: -device vfio-pci,sysfsdev= the mdev with that UUID; -EINVAL for no mdev UUID. */
 int pt_emit_qemu_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret);
 /*
@@ -940,6 +986,7 @@ int pt_emit_qemu_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret);
  */
 typedef struct pt_node pt_node;
 typedef struct pt_node_device {
+	size_t size;			/* sizeof(pt_node_device) */
 	const char *address;		/* "0000:01:00.0" */
 	const char *vendor_id, *device_id; /* "10de" */
 	const char *subsystem_vendor_id, *subsystem_device_id;
@@ -948,8 +995,9 @@ typedef struct pt_node_device {
 } pt_node_device;
 /* A node by its name (a host name: letters, digits, '-', '.'), with no devices yet. */
 int pt_node_new(pt_ctx *ctx, const char *name, pt_node **ret);
-/* Frees a node (NULL: nothing); its name, its context (borrowed), how many devices it has. */
-void pt_node_free(pt_node *n);
+pt_node *pt_node_ref(pt_node *n);
+pt_node *pt_node_unref(pt_node *n);
+/* Its name, its context (borrowed), how many devices it has. */
 const char *pt_node_get_name(const pt_node *n);
 pt_ctx *pt_node_get_context(const pt_node *n);
 size_t pt_node_get_device_count(const pt_node *n);
@@ -971,23 +1019,20 @@ int pt_node_read_published(pt_node *n, const char *path, long long *time_ret);
  * epoch), written atomically to /etc/pve/nodes/NAME/libpt.json under the context's root;
  * *size_ret its bytes. -EINVAL without a snapshot, -EFBIG at 1 MiB or more (pmxcfs's limit). */
 int pt_node_publish(pt_node *n, long long time, size_t *size_ret);
-/* Device i of the node, as it was added (the strings borrowed from the node). */
+/* Device i of the node, as it was added (the strings borrowed from the node); -ENOENT past the
+ * end. */
 int pt_node_get_device(const pt_node *n, size_t i, pt_node_device *out);
-/* pci.cfg entries that pass the set (addresses of nodes[0], this node) on every node: one mapping
- * a slot of the set, in the slot form (path=0000:01:00, every function of the slot checked by
- * function 0's ids, as pve-guest-common does) when the set holds the whole slot, one a function
- * otherwise (NAME, NAME-2, ...); a `map` line for each device of each node that is the same kind
- * (a VF for a VF). Lines: the pci.cfg text, mappings apart by an empty line. Notes: "in the VM:
- * hostpciN: mapping=NAME,pcie=1" for each, then "no matching device on: NODE, ..." if any.
- * PT_MAPPING_MDEV: the devices provide mediated devices (`mdev 1`; the VM's line takes mdev=TYPE
- * and Proxmox creates the mdev at start). */
+/* pci.cfg entries that pass the assignment's set (of this node, nodes[0]) on every node: one
+ * mapping a slot of the set, in the slot form (path=0000:01:00, every function of the slot
+ * checked by function 0's ids, as pve-guest-common does) when the set holds the whole slot, one
+ * a function otherwise (NAME, NAME-2, ...); a `map` line for each device of each node that is
+ * the same kind (a VF for a VF). Lines: the pci.cfg text, mappings apart by an empty line. Notes:
+ * "in the VM: hostpciN: mapping=NAME,pcie=1" for each, then "no matching device on: NODE, ..." if
+ * any. PT_MAPPING_MDEV: the devices provide mediated devices (`mdev 1`; the VM's line takes
+ * mdev=TYPE and Proxmox creates the mdev at start). */
 #define PT_MAPPING_MDEV 1u
-int pt_emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, size_t n_set, pt_node *const *nodes,
-		    size_t n_nodes, unsigned flags, pt_emission **ret);
-/* The same for an assignment's set on this node (nodes[0]), checked first: a mapping hands a VM
- * its devices as a hostpci line does. */
-int pt_emit_mapping_assignment(const pt_assignment *a, const char *name, pt_node *const *nodes, size_t n_nodes,
-			       unsigned flags, pt_emission **ret);
+int pt_emit_mapping(const pt_assignment *a, const char *name, pt_node *const *nodes, size_t n_nodes,
+		    unsigned flags, pt_emission **ret);
 /* usb.cfg: one map line a node (qemu-server takes one a node), by id or by port. By a port with
  * a peer, a second mapping NAME-2 for the other half (one map line a node allows no more). Lines:
  * the usb.cfg text; notes: "in the VM: usbN: mapping=NAME" (and NAME-2). */
@@ -1001,25 +1046,23 @@ int pt_emit_usb_mapping(pt_ctx *ctx, const char *name, const pt_usb_spec *usb, c
  * PT_PLAN_BLACKLIST), vendor-reset's udev rule for AMD GPUs with the reset bug, the initramfs
  * modules, and the IOMMU parameters for the CPU's vendor (cpu_vendor, or the host's) on the
  * kernel command line of the host's boot loader (GRUB or systemd-boot). Files already right are
- * not in it; the commands are what to run after applying it. Freed with pt_host_plan_free.
+ * not in it; the commands are what to run after applying it.
  */
 typedef struct pt_host_plan pt_host_plan;
 #define PT_PLAN_BLACKLIST 1u
-#define PT_PLAN_FORCE 2u /* host-critical members too (the guard refuses them otherwise) */
 /* The plan is for every set libpt persisted (its modprobe.d file's header names them) and this
  * one; PT_PLAN_REMOVE takes this set out instead. A driver is blacklisted (PT_PLAN_BLACKLIST, or
  * an earlier plan's) only while no device staying on the host uses it. */
 #define PT_PLAN_REMOVE 4u
-int pt_host_plan_new(pt_enum *e, const char *const *addresses, size_t n, unsigned flags,
-		     const char *cpu_vendor, pt_host_plan **ret);
-/* The same for an assignment's set, checked first (PT_PLAN_FORCE is the assignment's own). */
-int pt_host_plan_new_assignment(const pt_assignment *a, unsigned flags, const char *cpu_vendor, pt_host_plan **ret);
+/* The set is the assignment's, checked first (what it forces, it forces). */
+int pt_host_plan_new(const pt_assignment *a, unsigned flags, const char *cpu_vendor, pt_host_plan **ret);
 /* VFs that exist at every boot: /etc/libpt/sriov-PF.conf for libpt-sriov@PF.service (ordered
  * before pve-guests.service), the count and the bounded wait. */
-int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_ms, const char *vf_driver, pt_host_plan **ret);
-/* Frees a plan (NULL: nothing); its context (borrowed); the files it changes, by their path on
- * the host ("/etc/default/grub", read and written under the context's root). */
-void pt_host_plan_free(pt_host_plan *p);
+int pt_host_plan_new_sriov(const pt_device *pf, unsigned vfs, unsigned wait_ms, const char *vf_driver, pt_host_plan **ret);
+pt_host_plan *pt_host_plan_ref(pt_host_plan *p);
+pt_host_plan *pt_host_plan_unref(pt_host_plan *p);
+/* Its context (borrowed); the files it changes, by their path on the host ("/etc/default/grub",
+ * read and written under the context's root). */
 pt_ctx *pt_host_plan_get_context(const pt_host_plan *p);
 size_t pt_host_plan_get_change_count(const pt_host_plan *p);
 const char *pt_host_plan_get_path(const pt_host_plan *p, size_t i);
@@ -1031,9 +1074,11 @@ char *pt_host_plan_get_diff(const pt_host_plan *p, size_t i);
 /* The commands to run once it is applied ("update-initramfs -u -k all"), each once. */
 size_t pt_host_plan_get_command_count(const pt_host_plan *p);
 const char *pt_host_plan_get_command(const pt_host_plan *p, size_t i);
-/* Writes every change atomically, each old file kept as FILE.libpt-<time> (*backups: their
- * paths, to free, may be NULL); a failure puts back the files already written. */
-int pt_host_plan_apply(pt_host_plan *p, char ***backups, size_t *n);
+/* Writes every change atomically, each old file kept as FILE.libpt-<time>; a failure puts back
+ * the files already written. Once applied, change i's backup is its path (NULL for a file that
+ * did not exist). */
+int pt_host_plan_apply(pt_host_plan *p);
+const char *pt_host_plan_get_backup(const pt_host_plan *p, size_t i);
 /* A unified diff of two texts (old NULL: a new file), one hunk; to free. */
 char *pt_diff(const char *path, const char *old, const char *new_text);
 /* /etc/default/grub with the parameters (space-separated) added to the GRUB_CMDLINE_LINUX_DEFAULT
@@ -1054,7 +1099,7 @@ const char *pt_group_get_type(const pt_group *group);
 size_t pt_group_get_set_size(const pt_group *group);
 pt_device *pt_group_get_set_member(const pt_group *group, size_t i);
 /* The group as the report's JSON object {number, type, devices, passthrough_set}; to free. */
-char *pt_group_to_json(pt_group *group);
+char *pt_group_to_json(const pt_group *group);
 /* Members sorted by address, bridges included. */
 size_t pt_group_get_device_count(const pt_group *group);
 pt_device *pt_group_get_device(const pt_group *group, size_t i);

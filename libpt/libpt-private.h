@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <syslog.h>
 #include <sys/types.h>
@@ -11,7 +12,35 @@
 #include "libpt.h"
 
 #define PT_EXPORT __attribute__((visibility("default")))
+/* What a const getter reads on first use (libpt.h's third rule) it keeps in the object. */
+#define PT_MUTABLE(type, p) ((type *)(uintptr_t)(p))
 #define PT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* An object's pt_X_ref and pt_X_unref (libpt.h's first rule): `refcount` counts, and destroy
+ * frees the object when the last reference goes. */
+#define PT_DEFINE_REFCOUNT(type, destroy)                                \
+	PT_EXPORT type *type##_ref(type *o)                              \
+	{                                                                \
+		if (o)                                                   \
+			o->refcount++;                                   \
+		return o;                                                \
+	}                                                                \
+	PT_EXPORT type *type##_unref(type *o)                            \
+	{                                                                \
+		if (o && --o->refcount == 0)                             \
+			destroy(o);                                      \
+		return NULL;                                             \
+	}
+
+/* Value structs (libpt.h's second rule). The caller's struct at src, of the size its first
+ * member says, into ours (dst, len bytes, min the 1.0 size): -EINVAL below min, -E2BIG for a
+ * larger one that sets members this library does not know; the rest of ours zero. */
+int pt_struct_in(void *dst, size_t len, size_t min, const void *src);
+#define PT_STRUCT_IN(dst, src) pt_struct_in((dst), sizeof(*(dst)), sizeof(*(dst)), (src))
+/* Ours (src, len bytes) into the caller's at out, as much as its size holds, its size kept;
+ * -EINVAL below min. */
+int pt_struct_out(void *out, size_t min, const void *src, size_t len);
+#define PT_STRUCT_OUT(out, src) pt_struct_out((out), sizeof(*(src)), (src), sizeof(*(src)))
 
 struct pci_access;
 struct pt_strv;
@@ -68,9 +97,16 @@ int pt_numa_node_cpus(pt_ctx *ctx, long node, char *buf, size_t size);
 /* analysis/findings.c: lint's state, a finding; a key "PREFIXN" (hostpci0, numa1); the VM's QEMU
  * from qemu-server's pid file, 0 when it does not run. analysis/locality.c: lint of a VM's placement against its
  * devices' NUMA node (in_vm: the key of each of the snapshot's devices the VM's lines name). */
+struct pt_lint_finding {
+	unsigned vm;
+	char *key;
+	const char *code;
+	char *message;
+};
 struct pt_lint {
+	int refcount;
 	pt_ctx *ctx;
-	pt_lint_finding *v;
+	struct pt_lint_finding *v;
 	size_t n, cap;
 	bool oom;
 };
@@ -80,7 +116,7 @@ long pt_vm_pid(pt_ctx *ctx, unsigned vm);
 void pt_lint_locality(pt_lint *l, pt_ctx *ctx, pt_enum *e, unsigned vm, const pt_vmconf *c, const char **in_vm);
 void pt_lint_hugepages(pt_lint *l, pt_ctx *ctx, unsigned vm, const pt_vmconf *c);
 /* host.c: "add PARAMS to ... then run: ..." for this host's boot loader. */
-void pt_host_cmdline_fix(pt_ctx *ctx, const char *params, char *buf, size_t size);
+void pt_host_cmdline_fix(const pt_ctx *ctx, const char *params, char *buf, size_t size);
 /* 0, or -EINVAL naming the VM id (pt_vmid_is_valid). */
 int pt_check_vmid(pt_ctx *ctx, long long vm);
 
@@ -219,15 +255,18 @@ struct pt_device {
 	bool link_loaded;
 	int link_r;
 	pt_link link;
+	/* analysis/locality.c, read on first use: local_cpulist */
+	bool cpus_loaded;
+	char *local_cpus;
 	/* pci.c, read on first use: resourceN_resize */
 	bool rebar_loaded;
 	uint64_t rebar[6];
 	/* mdev.c, read on first use for the whole snapshot */
-	struct pt_mdev_type *mdev_types;
+	pt_mdev_type *mdev_types;
 	size_t n_mdev_types;
-	struct pt_mdev *mdevs;
+	pt_mdev *mdevs;
 	size_t n_mdevs;
-	struct pt_vgpu_type *vgpu_types;
+	pt_vgpu_type *vgpu_types;
 	size_t n_vgpu_types;
 	long vgpu_current;
 	bool has_vgpu;
@@ -267,15 +306,20 @@ void pt_enum_take_warning(pt_enum *e, char *msg);
 /* A part read on first use registers what frees it with the snapshot. */
 void pt_enum_on_release(pt_enum *e, void (*release)(pt_enum *e));
 /* mdev.c */
-void pt_mdev_load(pt_enum *e);
+void pt_mdev_load(const pt_enum *e);
 pt_group *pt_enum_lookup_group(const pt_enum *e, unsigned number);
 pt_device *pt_enum_find_key(const pt_enum *e, uint64_t key);
-/* pci.c: pt_enum_scan_devices with the names that are not there left out */
+/* vmconfig.c: the devices a hostpci line's host id names ("01:00.0": that function; "01:00" or
+ * "0000:01:00": every function of the slot), up to max into out; returns how many there are. */
+size_t pt_enum_find_hostpci(const pt_enum *e, const char *id, pt_device **out, size_t max);
+/* pci.c: the scan itself (every device, names NULL, or those named and what they need); and
+ * pt_enum_scan_devices with the names that are not there left out */
+int pt_scan(pt_ctx *ctx, const char *const *names, size_t n, pt_enum **ret);
 int pt_enum_scan_present(pt_ctx *ctx, const char *const *names, size_t n, pt_enum **ret);
 /* guard.c: the guard's one decision about member m of what was asked for (asked): 0 it may
  * go, 1 it goes although critical (forced, or the console handed over: the message is the
  * warning), -EBUSY refused (the message is the refusal). flags: PT_TAKE_*. */
-int pt_guard_decide(pt_device *asked, pt_device *m, unsigned flags, char **msg);
+int pt_guard_decide(const pt_device *asked, const pt_device *m, unsigned flags, char **msg);
 /* assign.c: an assignment of ids, from e or (e NULL) a snapshot of only them under ctx's root;
  * its devices' addresses (borrowed, NULL-terminated; the array to free, NULL out of memory). */
 int pt_assignment_of(pt_ctx *ctx, pt_enum *e, const char *const *ids, size_t n, unsigned vm, unsigned flags,
@@ -421,9 +465,9 @@ void pt_guard_load(pt_enum *e);
 /* snapshot.c: the PCI device nearest the end of a sysfs path: what a disk, NIC or USB device hangs under. */
 pt_device *pt_pci_ancestor(pt_enum *e, const char *path);
 /* usb.c */
-void pt_usb_load(pt_enum *e);
+void pt_usb_load(const pt_enum *e);
 /* inventory/pciconfig.c: PCI config space */
-void pt_config_load(pt_device *dev);
+void pt_config_load(const pt_device *dev);
 /* inventory/libpci.c: fn(the context's libpci handle, arg) with libpci's fatal errors caught: 0,
  * or -EIO when libpci cannot be used (said once) */
 int pt_libpci_call(pt_ctx *ctx, void (*fn)(struct pci_access *pacc, void *arg), void *arg);
@@ -454,10 +498,13 @@ bool pt_word_valid(const char *s, bool digit_first, const char *punct);
 /* core/strv.c: a value in double quotes, escaped as Lua's %q does (messages name values so) */
 const char *pt_quote(char *buf, size_t size, const char *s);
 /* emit/proxmox.c */
-void pt_emit_opts_copy(pt_emit_opts *dst, const pt_emit_opts *src);
+int pt_emit_opts_copy(pt_ctx *ctx, pt_emit_opts *dst, const pt_emit_opts *src);
 /* inventory/usb.c: the usb-host match of a spec by port or id, checked: "1-2.3" or "10c4:ea60"
  * (lower case). */
 int pt_usb_spec_host(pt_ctx *ctx, const pt_usb_spec *usb, char host[64]);
+/* A caller's spec (*usb, NULL: none) copied into copy, *usb then pointing to it; -EINVAL naming
+ * a size that is not a pt_usb_spec's. */
+int pt_usb_spec_in(pt_ctx *ctx, const pt_usb_spec **usb, pt_usb_spec *copy);
 /* The other half of a spec's port (checked by pt_usb_spec_host), NULL for none. */
 const char *pt_usb_spec_peer(const pt_usb_spec *usb);
 /* inventory/rom.c: 0, or -EINVAL naming a name that is not a ROM file's */
@@ -476,6 +523,7 @@ struct pt_node_dev {
 	char physfn[PT_ADDR_MAX];
 };
 struct pt_node {
+	int refcount;
 	pt_ctx *ctx;
 	char *name;
 	struct pt_node_dev *devices; /* in the order the node gave them */

@@ -11,6 +11,10 @@ CLOSER(txn_close, TXN_MT, pt_txn_unref)
 
 /* ---- transactions ---- */
 
+/* force and console are the assignment's (PT_ASSIGN_*), not the transaction's */
+#define OPT_FORCE (1u << 8)
+#define OPT_CONSOLE (1u << 9)
+
 struct txn_opts {
 	lua_Integer vm;
 	unsigned flags;
@@ -41,9 +45,9 @@ static void txn_options(lua_State *L, int idx, struct txn_opts *o, bool allow_fo
 	lua_getfield(L, idx, "dry_run");
 	o->flags = lua_toboolean(L, -1) ? PT_TXN_DRY_RUN : 0;
 	lua_getfield(L, idx, "force");
-	o->flags |= lua_toboolean(L, -1) ? PT_TXN_FORCE : 0;
+	o->flags |= lua_toboolean(L, -1) ? OPT_FORCE : 0;
 	lua_getfield(L, idx, "console");
-	o->flags |= lua_toboolean(L, -1) ? PT_TXN_CONSOLE : 0;
+	o->flags |= lua_toboolean(L, -1) ? OPT_CONSOLE : 0;
 	lua_getfield(L, idx, "timeout_ms");
 	o->timeout_ms = luaL_optinteger(L, -1, 0);
 	lua_getfield(L, idx, "lock_timeout_ms");
@@ -75,7 +79,7 @@ static int bind_assignment(lua_State *L)
 	txn_options(L, 2, &o, false);
 	if (o.vm != (lua_Integer)pt_assignment_get_vm(a))
 		return luaL_argerror(L, 2, "vm: the assignment's VM");
-	int r = pt_txn_new_assignment(a, o.flags & PT_TXN_DRY_RUN, &t);
+	int r = pt_txn_new_bind(a, o.flags & PT_TXN_DRY_RUN, &t);
 	if (r < 0)
 		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
 	push_txn(L, t, &o);
@@ -85,12 +89,14 @@ static int bind_assignment(lua_State *L)
 }
 
 /* pt.bind(device or {devices...}, {vm = 100, dry_run = true, force = false}): one
- * transaction over their passthrough sets, to commit. */
+ * transaction over their passthrough sets, to commit: their assignment, bound. */
 static int pt_lua_bind(lua_State *L)
 {
 	struct txn_opts o;
-	pt_txn *t = NULL;
-	int n = lua_istable(L, 1) ? (int)lua_rawlen(L, 1) : 1;
+	pt_assignment *a = NULL;
+	pt_txn *t;
+	pt_ctx *ctx = NULL;
+	int r = 0, n = lua_istable(L, 1) ? (int)lua_rawlen(L, 1) : 1;
 
 	if (luaL_testudata(L, 1, ASSIGN_MT))
 		return bind_assignment(L);
@@ -98,25 +104,31 @@ static int pt_lua_bind(lua_State *L)
 	txn_options(L, 2, &o, true);
 	luaL_argcheck(L, n > 0, 1, "no device");
 	lua_settop(L, 2);
-	lua_pushnil(L); /* 3: the transaction */
-	for (int i = 1; i <= n; i++) {
+	for (int i = 1; i <= n && r == 0; i++) {
 		if (lua_istable(L, 1))
 			lua_rawgeti(L, 1, i);
 		else
 			lua_pushvalue(L, 1);
 		pt_device *d = pt_lua_check_open(L, -1, DEVICE_MT);
-		int r = t ? pt_txn_add_device(t, d) : pt_txn_new_bind(d, (unsigned)o.vm, o.flags, &t);
-		if (r < 0) /* a transaction made already is its box's to free */
-			return pt_lua_fail(L, r, pt_ctx_last_error(pt_enum_get_context(pt_device_get_enum(d))));
-		if (i == 1) {
-			push_txn(L, t, &o);
-			lua_pushvalue(L, -2); /* errors are read from the device's context */
-			lua_setiuservalue(L, -2, 1);
-			lua_replace(L, 3);
-		}
+		pt_enum *e = pt_device_get_enum(d);
+		ctx = pt_enum_get_context(e);
+		if (!a && (r = pt_assignment_new(e, (unsigned)o.vm, (o.flags & OPT_FORCE ? PT_ASSIGN_FORCE : 0) |
+							    (o.flags & OPT_CONSOLE ? PT_ASSIGN_CONSOLE : 0), &a)) < 0)
+			break;
+		r = pt_assignment_add_device(a, d, NULL);
 		lua_pop(L, 1);
 	}
-	lua_settop(L, 3);
+	if (r == 0)
+		r = pt_txn_new_bind(a, o.flags & PT_TXN_DRY_RUN, &t);
+	pt_assignment_unref(a);
+	if (r < 0)
+		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
+	push_txn(L, t, &o);
+	if (lua_istable(L, 1))
+		lua_rawgeti(L, 1, 1);
+	else
+		lua_pushvalue(L, 1);
+	lua_setiuservalue(L, -2, 1); /* errors are read from the first device's context */
 	return 1;
 }
 

@@ -25,6 +25,9 @@ static int raise(lua_State *L, pt_ctx *ctx, bool owned)
 	return lua_error(L);
 }
 
+/* The emitters' force option: the assignment's (PT_ASSIGN_FORCE), not an emitter flag. */
+#define OPT_FORCE (1u << 31)
+
 static pt_ctx *root_ctx(lua_State *L)
 {
 	pt_ctx *ctx = pt_lua_root_context(L);
@@ -88,18 +91,20 @@ static void check_opts(lua_State *L, int idx, pt_emit_opts *o)
 	if (bool_field(L, idx, "usb3", false))
 		o->flags |= PT_EMIT_USB3;
 	if (bool_field(L, idx, "force", false))
-		o->flags |= PT_EMIT_FORCE;
+		o->flags |= OPT_FORCE;
 	if (lua_getfield(L, idx, "config") == LUA_TTABLE) {
 		lua_getfield(L, -1, "handle");
 		o->config = pt_lua_check_open(L, -1, VMCONF_MT);
 	}
 }
 
-static void push_list(lua_State *L, char *const *v, size_t n)
+/* An emission's lines (notes false) or notes as a list. */
+static void push_list(lua_State *L, const pt_emission *em, bool notes)
 {
+	size_t n = notes ? pt_emission_get_note_count(em) : pt_emission_get_line_count(em);
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
-		lua_pushstring(L, v[i]);
+		lua_pushstring(L, notes ? pt_emission_get_note(em, i) : pt_emission_get_line(em, i));
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 }
@@ -108,12 +113,12 @@ static void push_list(lua_State *L, char *const *v, size_t n)
 static int push_proxmox(lua_State *L, pt_emission *em)
 {
 	lua_createtable(L, 0, 3);
-	push_list(L, em->lines, em->n_lines);
+	push_list(L, em, false);
 	lua_setfield(L, -2, "lines");
-	push_list(L, em->notes, em->n_notes);
+	push_list(L, em, true);
 	lua_setfield(L, -2, "notes");
-	pt_lua_set_string(L, "qm", em->command);
-	pt_emission_free(em);
+	pt_lua_set_string(L, "qm", pt_emission_get_command(em));
+	pt_emission_unref(em);
 	return 1;
 }
 
@@ -121,12 +126,12 @@ static void push_joined(lua_State *L, pt_emission *em)
 {
 	luaL_Buffer b;
 	luaL_buffinit(L, &b);
-	for (size_t i = 0; i < em->n_lines; i++) {
+	for (size_t i = 0; i < pt_emission_get_line_count(em); i++) {
 		if (i)
 			luaL_addchar(&b, '\n');
-		luaL_addstring(&b, em->lines[i]);
+		luaL_addstring(&b, pt_emission_get_line(em, i));
 	}
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	luaL_pushresult(&b);
 }
 
@@ -136,7 +141,7 @@ static pt_usb_spec *check_usb(lua_State *L, int idx, pt_usb_spec *spec)
 	if (lua_isnoneornil(L, idx))
 		return NULL;
 	luaL_checktype(L, idx, LUA_TTABLE);
-	memset(spec, 0, sizeof(*spec));
+	*spec = PT_INIT(pt_usb_spec);
 	spec->id = opt_field(L, idx, "id");
 	spec->port = opt_field(L, idx, "port");
 	spec->serial = opt_field(L, idx, "serial");
@@ -179,6 +184,33 @@ static pt_assignment *test_assignment(lua_State *L, int idx)
 static pt_ctx *assignment_ctx(const pt_assignment *a)
 {
 	return pt_enum_get_context(pt_assignment_get_enum(a));
+}
+
+/* The assignment of a list of ids (a Lua convenience: C emitters take assignments), on e or a
+ * snapshot of only them under ctx's root (owned: raised with), boxed on the stack; NULL for none. */
+static pt_assignment *ids_assignment(lua_State *L, pt_ctx *ctx, bool owned, pt_enum *e, const char **ids, size_t n,
+				     unsigned flags)
+{
+	pt_assignment *a = NULL;
+	int r = 0;
+
+	if (n == 0)
+		return NULL;
+	if (e)
+		pt_enum_ref(e);
+	else
+		r = pt_enum_scan_devices(ctx, ids, n, 0, &e);
+	if (r == 0)
+		r = pt_assignment_new(e, 0, flags, &a);
+	pt_enum_unref(e);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = pt_assignment_add(a, ids[i]);
+	if (r < 0) {
+		pt_assignment_unref(a);
+		raise(L, ctx, owned);
+	}
+	pt_lua_push_box(L, a, ASSIGN_MT);
+	return a;
 }
 
 static unsigned assign_flags(lua_State *L, int idx)
@@ -262,7 +294,7 @@ static int l_assign_vm(lua_State *L)
 	return 1;
 }
 
-CLOSER(assign_close, ASSIGN_MT, pt_assignment_free)
+CLOSER(assign_close, ASSIGN_MT, pt_assignment_unref)
 
 /* a:devices(): the set, in address order */
 static int assign_devices(lua_State *L)
@@ -365,14 +397,18 @@ static int l_emit_proxmox(lua_State *L)
 	pt_emission *em;
 
 	check_opts(L, 2, &o);
-	if (a) {
-		if (pt_emit_proxmox_assignment(a, &o, &em) < 0)
-			return raise(L, assignment_ctx(a), false);
-		return push_proxmox(L, em);
+	if (!a) {
+		pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
+		pt_enum *e = pt_device_get_enum(dev);
+		if (pt_assignment_new(e, 0, o.flags & OPT_FORCE ? PT_ASSIGN_FORCE : 0, &a) < 0)
+			return raise(L, pt_enum_get_context(e), false);
+		pt_lua_push_box(L, a, ASSIGN_MT);
+		if (pt_assignment_add_device(a, dev, NULL) < 0)
+			return raise(L, pt_enum_get_context(e), false);
 	}
-	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
-	if (pt_emit_proxmox(dev, &o, &em) < 0)
-		return raise(L, pt_enum_get_context(pt_device_get_enum(dev)), false);
+	o.flags &= ~OPT_FORCE;
+	if (pt_emit_proxmox(a, &o, &em) < 0)
+		return raise(L, assignment_ctx(a), false);
 	return push_proxmox(L, em);
 }
 
@@ -420,7 +456,9 @@ static int l_emit_libvirt(lua_State *L)
 	pt_emission *em;
 	pt_ctx *ctx = root_ctx(L);
 
-	if ((a ? pt_emit_libvirt_assignment(ctx, a, usb, domain, &em) : pt_emit_libvirt(ctx, addresses, n, usb, domain, &em)) < 0)
+	if (!a)
+		a = ids_assignment(L, ctx, true, NULL, addresses, n, 0);
+	if (pt_emit_libvirt(ctx, a, usb, domain, &em) < 0)
 		return raise(L, ctx, true);
 	pt_ctx_unref(ctx);
 	push_joined(L, em);
@@ -441,11 +479,14 @@ static int l_emit_qemu(lua_State *L)
 
 	check_opts(L, 3, &o);
 	ctx = root_ctx(L);
-	if ((a ? pt_emit_qemu_assignment(ctx, a, usb, &o, &em) : pt_emit_qemu(ctx, addresses, n, usb, &o, &em)) < 0)
+	if (!a)
+		a = ids_assignment(L, ctx, true, NULL, addresses, n, o.flags & OPT_FORCE ? PT_ASSIGN_FORCE : 0);
+	o.flags &= ~OPT_FORCE;
+	if (pt_emit_qemu(ctx, a, usb, &o, &em) < 0)
 		return raise(L, ctx, true);
 	pt_ctx_unref(ctx);
-	push_list(L, em->lines, em->n_lines);
-	pt_emission_free(em);
+	push_list(L, em, false);
+	pt_emission_unref(em);
 	return 1;
 }
 
@@ -465,8 +506,8 @@ static int l_emit_mdev(lua_State *L)
 	if (f == 0) {
 		push_joined(L, em);
 	} else {
-		push_list(L, em->lines, em->n_lines);
-		pt_emission_free(em);
+		push_list(L, em, false);
+		pt_emission_unref(em);
 	}
 	return 1;
 }
@@ -496,7 +537,7 @@ static int l_shell_quote(lua_State *L)
 
 /* ---- VM configuration ---- */
 
-CLOSER(vmconf_close, VMCONF_MT, pt_vmconf_free)
+CLOSER(vmconf_close, VMCONF_MT, pt_vmconf_unref)
 
 /* {keys = {...}, values = {k = v}} */
 static void push_section(lua_State *L, const pt_vmconf *c)
@@ -572,30 +613,6 @@ static int l_vmconf_read(lua_State *L)
 	return 2;
 }
 
-/* pt.hostpci_ids(config): what its hostpci lines name ("0000:01:00", "0000:01:00.1") */
-static int l_hostpci_ids(lua_State *L)
-{
-	lua_settop(L, 1);
-	const pt_vmconf *c = NULL;
-	char **ids;
-	size_t n;
-
-	if (!lua_isnoneornil(L, 1)) {
-		luaL_checktype(L, 1, LUA_TTABLE);
-		lua_getfield(L, 1, "handle");
-		c = pt_lua_check_open(L, -1, VMCONF_MT);
-	}
-	pt_ctx *ctx = root_ctx(L);
-	if (pt_vmconf_get_hostpci_ids(ctx, c, &ids, &n) < 0)
-		return raise(L, ctx, true);
-	pt_ctx_unref(ctx);
-	push_list(L, ids, n);
-	for (size_t i = 0; i < n; i++)
-		free(ids[i]);
-	free(ids);
-	return 1;
-}
-
 /* pt.props_parse(value, default_key): { {key, value}... }, { key = value } */
 static int l_props_parse(lua_State *L)
 {
@@ -620,7 +637,7 @@ static int l_props_parse(lua_State *L)
 		lua_pushstring(L, pt_props_get_value(p, i));
 		lua_setfield(L, -2, pt_props_get_key(p, i));
 	}
-	pt_props_free(p);
+	pt_props_unref(p);
 	return 2;
 }
 
@@ -645,7 +662,7 @@ static int l_usb_resolve(lua_State *L)
 	lua_settop(L, 2);
 	pt_usb_spec spec, *usb = check_usb(L, 1, &spec);
 	pt_enum *e = NULL;
-	pt_usb_resolved res;
+	pt_usb_resolved res = PT_INIT(pt_usb_resolved);
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	if (lua_type(L, 2) == LUA_TTABLE && lua_getmetatable(L, 2)) {
@@ -671,34 +688,15 @@ static int l_usb_resolve(lua_State *L)
 	return 1;
 }
 
-/* inv:hostpci(id): the devices a hostpci line's host id names */
-int pt_lua_enum_hostpci(lua_State *L)
-{
-	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
-	const char *id = luaL_checkstring(L, 2);
-	size_t n = pt_enum_find_hostpci(e, id, NULL, 0);
-	pt_device **v = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*v), 0);
-
-	pt_enum_find_hostpci(e, id, v, n);
-	lua_createtable(L, (int)n, 0);
-	for (size_t i = 0; i < n; i++) {
-		pt_lua_push_device(L, v[i]);
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
-	}
-	return 1;
-}
-
 /* dev:companions(): the functions of a GPU's slot that go with it */
 int pt_lua_dev_companions(lua_State *L)
 {
 	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
-	size_t n = pt_device_get_companions(dev, NULL, 0);
-	pt_device **v = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*v), 0);
+	size_t n = pt_device_get_companion_count(dev);
 
-	pt_device_get_companions(dev, v, n);
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
-		pt_lua_push_device(L, v[i]);
+		pt_lua_push_device(L, pt_device_get_companion(dev, i));
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return 1;
@@ -741,6 +739,7 @@ static int node_add(lua_State *L)
 	luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
 	pt_node_device d = {
+		.size = sizeof(d),
 		.address = record_field(L, 2, "address"),
 		.vendor_id = record_field(L, 2, "vendor_id"),
 		.device_id = record_field(L, 2, "device_id"),
@@ -820,7 +819,7 @@ static int node_rows(lua_State *L)
 
 	lua_createtable(L, (int)count, 0);
 	for (size_t i = 0; i < count; i++) {
-		pt_node_device d;
+		pt_node_device d = PT_INIT(pt_node_device);
 		pt_node_get_device(n, i, &d);
 		lua_createtable(L, 0, 7);
 		pt_lua_set_string(L, "address", d.address);
@@ -836,7 +835,7 @@ static int node_rows(lua_State *L)
 	return 1;
 }
 
-CLOSER(node_close, NODE_MT, pt_node_free)
+CLOSER(node_close, NODE_MT, pt_node_unref)
 
 static int node_name(lua_State *L)
 {
@@ -854,11 +853,11 @@ static int node_count(lua_State *L)
 static int push_mapping(lua_State *L, pt_emission *em)
 {
 	lua_createtable(L, 0, 2);
-	push_list(L, em->lines, em->n_lines);
+	push_list(L, em, false);
 	lua_setfield(L, -2, "lines");
-	push_list(L, em->notes, em->n_notes);
+	push_list(L, em, true);
 	lua_setfield(L, -2, "notes");
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	return 1;
 }
 
@@ -883,15 +882,17 @@ static int l_emit_mapping(lua_State *L)
 		lua_pop(L, 1); /* the list keeps it */
 	}
 	unsigned flags = lua_istable(L, 4) && bool_field(L, 4, "mdev", false) ? PT_MAPPING_MDEV : 0;
-	if (a) {
-		if (pt_emit_mapping_assignment(a, name, nodes, n_nodes, flags, &em) < 0)
-			return raise(L, assignment_ctx(a), false);
-		return push_mapping(L, em);
+	if (!a) {
+		pt_ctx *ctx = root_ctx(L);
+		if (n_set == 0) {
+			pt_ctx_unref(ctx);
+			return luaL_error(L, "mapping %s: no devices", name);
+		}
+		a = ids_assignment(L, ctx, true, NULL, set, n_set, flags & PT_MAPPING_MDEV ? PT_ASSIGN_MDEV : 0);
+		pt_ctx_unref(ctx);
 	}
-	pt_ctx *ctx = root_ctx(L);
-	if (pt_emit_mapping(ctx, name, set, n_set, nodes, n_nodes, flags, &em) < 0)
-		return raise(L, ctx, true);
-	pt_ctx_unref(ctx);
+	if (pt_emit_mapping(a, name, nodes, n_nodes, flags, &em) < 0)
+		return raise(L, assignment_ctx(a), false);
 	return push_mapping(L, em);
 }
 
@@ -932,12 +933,16 @@ static int l_host_plan(lua_State *L)
 		if (bool_field(L, 3, "blacklist", false))
 			flags |= PT_PLAN_BLACKLIST;
 		if (bool_field(L, 3, "force", false))
-			flags |= PT_PLAN_FORCE;
+			flags |= OPT_FORCE;
 		if (bool_field(L, 3, "remove", false))
 			flags |= PT_PLAN_REMOVE;
 		cpu = opt_field(L, 3, "cpu");
 	}
-	if ((a ? pt_host_plan_new_assignment(a, flags, cpu, &p) : pt_host_plan_new(e, addresses, n, flags, cpu, &p)) < 0)
+	if (!a && n == 0)
+		return luaL_error(L, "host_plan: no devices");
+	if (!a)
+		a = ids_assignment(L, pt_enum_get_context(e), false, e, addresses, n, flags & OPT_FORCE ? PT_ASSIGN_FORCE : 0);
+	if (pt_host_plan_new(a, flags & ~OPT_FORCE, cpu, &p) < 0)
 		return raise(L, pt_enum_get_context(e), false);
 	pt_lua_push_box(L, p, PLAN_MT);
 	return 1;
@@ -959,7 +964,7 @@ static int l_sriov_plan(lua_State *L)
 	return 1;
 }
 
-CLOSER(plan_close, PLAN_MT, pt_host_plan_free)
+CLOSER(plan_close, PLAN_MT, pt_host_plan_unref)
 
 /* plan:changes(): { {path =, old =, new =, diff =}... } */
 static int plan_changes(lua_State *L)
@@ -996,16 +1001,17 @@ static int plan_commands(lua_State *L)
 static int plan_apply(lua_State *L)
 {
 	pt_host_plan *p = pt_lua_check_open(L, 1, PLAN_MT);
-	char **backups;
-	size_t n;
+	lua_Integer k = 0;
 
 	pt_lua_check_action(L, "plan:apply");
-	if (pt_host_plan_apply(p, &backups, &n) < 0)
+	if (pt_host_plan_apply(p) < 0)
 		return raise(L, pt_host_plan_get_context(p), false);
-	push_list(L, backups, n);
-	for (size_t i = 0; i < n; i++)
-		free(backups[i]);
-	free(backups);
+	lua_newtable(L);
+	for (size_t i = 0; i < pt_host_plan_get_change_count(p); i++)
+		if (pt_host_plan_get_backup(p, i)) {
+			lua_pushstring(L, pt_host_plan_get_backup(p, i));
+			lua_rawseti(L, -2, ++k);
+		}
 	return 1;
 }
 
@@ -1045,18 +1051,17 @@ static int l_lint(lua_State *L)
 	luaL_argcheck(L, vm == 0 || pt_vmid_is_valid((long long)vm), 2, "a VM id");
 	if (pt_lint_run(e, (unsigned)vm, &l) < 0)
 		return raise(L, pt_enum_get_context(e), false);
-	size_t n = pt_lint_get_count(l);
+	size_t n = pt_lint_get_finding_count(l);
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
-		const pt_lint_finding *f = pt_lint_get(l, i);
 		lua_createtable(L, 0, 4);
-		pt_lua_set_integer(L, "vm", f->vm);
-		pt_lua_set_string(L, "key", f->key);
-		pt_lua_set_string(L, "code", f->code);
-		pt_lua_set_string(L, "message", f->message);
+		pt_lua_set_integer(L, "vm", pt_lint_get_vm(l, i));
+		pt_lua_set_string(L, "key", pt_lint_get_key(l, i));
+		pt_lua_set_string(L, "code", pt_lint_get_code(l, i));
+		pt_lua_set_string(L, "message", pt_lint_get_message(l, i));
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
-	pt_lint_free(l);
+	pt_lint_unref(l);
 	return 1;
 }
 
@@ -1080,7 +1085,6 @@ const luaL_Reg pt_lua_emit_funcs[] = {
 	{ "shell_quote", l_shell_quote },
 	{ "vmconf_parse", l_vmconf_parse },
 	{ "vmconf_read", l_vmconf_read },
-	{ "hostpci_ids", l_hostpci_ids },
 	{ "props_parse", l_props_parse },
 	{ "config_value", l_config_value },
 	{ "usb_resolve", l_usb_resolve },

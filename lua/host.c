@@ -262,7 +262,7 @@ static int pt_lua_pve_config(lua_State *L)
 		}
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
-	pt_pve_config_free(cfg);
+	pt_pve_config_unref(cfg);
 	return 1;
 }
 

@@ -84,7 +84,7 @@ static int ctx_scan(lua_State *L)
 			lua_pop(L, 1);
 		}
 	}
-	r = n ? pt_enum_scan_devices(ctx, names, n, &e) : pt_enum_scan(ctx, &e);
+	r = n ? pt_enum_scan_devices(ctx, names, n, 0, &e) : pt_enum_scan(ctx, 0, &e);
 	if (r < 0)
 		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
 	pt_lua_push_box(L, e, SNAPSHOT_MT);
@@ -446,7 +446,7 @@ static int dev_fields(lua_State *L)
 static int dev_link(lua_State *L)
 {
 	pt_device *d = DEV(L);
-	pt_link k;
+	pt_link k = PT_INIT(pt_link);
 	char *why = NULL;
 
 	if (pt_device_get_link(d, &k) < 0) {
@@ -468,9 +468,7 @@ static int dev_link(lua_State *L)
 /* dev:local_cpus(): the CPUs local to it ("0-7,16-23"), or nil (pt_device_get_local_cpus). */
 static int dev_local_cpus(lua_State *L)
 {
-	char *cpus = pt_device_get_local_cpus(DEV(L));
-	lua_pushstring(L, cpus);
-	free(cpus);
+	lua_pushstring(L, pt_device_get_local_cpus(DEV(L)));
 	return 1;
 }
 

@@ -6,18 +6,19 @@
 int pt_lua_dev_mdev_types(lua_State *L)
 {
 	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
-	size_t n;
-	const struct pt_mdev_type *t = pt_device_get_mdev_types(dev, &n);
+	size_t n = pt_device_get_mdev_type_count(dev);
 
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
+		pt_mdev_type t = PT_INIT(pt_mdev_type);
+		pt_device_get_mdev_type(dev, i, &t);
 		lua_createtable(L, 0, 5);
-		pt_lua_set_string(L, "type", t[i].type);
-		pt_lua_set_string(L, "name", t[i].name);
-		pt_lua_set_string(L, "description", t[i].description);
-		pt_lua_set_string(L, "device_api", t[i].device_api);
-		if (t[i].available_instances >= 0)
-			pt_lua_set_integer(L, "available_instances", t[i].available_instances);
+		pt_lua_set_string(L, "type", t.type);
+		pt_lua_set_string(L, "name", t.name);
+		pt_lua_set_string(L, "description", t.description);
+		pt_lua_set_string(L, "device_api", t.device_api);
+		if (t.available_instances >= 0)
+			pt_lua_set_integer(L, "available_instances", t.available_instances);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return 1;
@@ -27,14 +28,15 @@ int pt_lua_dev_mdev_types(lua_State *L)
 int pt_lua_dev_mdevs(lua_State *L)
 {
 	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
-	size_t n;
-	const struct pt_mdev *m = pt_device_get_mdevs(dev, &n);
+	size_t n = pt_device_get_mdev_count(dev);
 
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
+		pt_mdev m = PT_INIT(pt_mdev);
+		pt_device_get_mdev(dev, i, &m);
 		lua_createtable(L, 0, 2);
-		pt_lua_set_string(L, "uuid", m[i].uuid);
-		pt_lua_set_string(L, "type", m[i].type);
+		pt_lua_set_string(L, "uuid", m.uuid);
+		pt_lua_set_string(L, "type", m.type);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return 1;
@@ -44,9 +46,8 @@ int pt_lua_dev_mdevs(lua_State *L)
 int pt_lua_dev_vgpu_types(lua_State *L)
 {
 	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
-	size_t n;
-	long current;
-	const struct pt_vgpu_type *t = pt_device_get_vgpu_types(dev, &n, &current);
+	size_t n = pt_device_get_vgpu_type_count(dev);
+	long current = pt_device_get_vgpu_current(dev);
 
 	if (!pt_device_has_vgpu(dev)) {
 		lua_pushnil(L);
@@ -54,9 +55,11 @@ int pt_lua_dev_vgpu_types(lua_State *L)
 	}
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
+		pt_vgpu_type t = PT_INIT(pt_vgpu_type);
+		pt_device_get_vgpu_type(dev, i, &t);
 		lua_createtable(L, 0, 2);
-		pt_lua_set_integer(L, "id", t[i].id);
-		pt_lua_set_string(L, "name", t[i].name);
+		pt_lua_set_integer(L, "id", t.id);
+		pt_lua_set_string(L, "name", t.name);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return pt_lua_push_opt_int(L, current) + 1;

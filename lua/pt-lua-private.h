@@ -90,7 +90,6 @@ void pt_lua_open_emit(lua_State *L);
 extern const luaL_Reg pt_lua_bounds_funcs[];
 extern const luaL_Reg pt_lua_emit_funcs[];
 int pt_lua_dev_companions(lua_State *L);
-int pt_lua_enum_hostpci(lua_State *L);
 int pt_lua_dev_read_rom(lua_State *L);
 int pt_lua_dev_reset(lua_State *L);
 int pt_lua_dev_create_mdev(lua_State *L);

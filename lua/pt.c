@@ -208,7 +208,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 		{ NULL, NULL },
 	};
 	static const luaL_Reg enum_methods[] = {
-		{ "usb", pt_lua_enum_usb }, { "hostpci", pt_lua_enum_hostpci }, { NULL, NULL },
+		{ "usb", pt_lua_enum_usb }, { NULL, NULL },
 	};
 
 	pt_lua_open_inventory(L);

@@ -46,27 +46,32 @@ static int pt_lua_rom_parse(lua_State *L)
 	const char *data = luaL_checklstring(L, 1, &len);
 	int match = !lua_isnoneornil(L, 2);
 	lua_Integer vendor = match ? luaL_checkinteger(L, 2) : 0, device = match ? luaL_checkinteger(L, 3) : 0;
-	pt_rom_info *info;
+	pt_rom *rom;
 
 	luaL_argcheck(L, vendor >= 0 && vendor <= 0xffff, 2, "a 16-bit id");
 	luaL_argcheck(L, device >= 0 && device <= 0xffff, 3, "a 16-bit id");
-	int r = pt_rom_parse(data, len, &info);
-	if (r < 0) {
-		lua_pushstring(L, info ? info->problem : strerror(-r));
-		pt_rom_info_free(info);
-		return pt_lua_fail(L, r, lua_tostring(L, -1));
+	int r = pt_rom_parse(data, len, &rom);
+	if (r < 0)
+		return pt_lua_fail(L, r, strerror(-r));
+	size_t n = pt_rom_get_image_count(rom);
+	if (n == 0) {
+		lua_pushstring(L, pt_rom_get_problem(rom));
+		pt_rom_unref(rom);
+		return pt_lua_fail(L, -ENOEXEC, lua_tostring(L, -1));
 	}
 	lua_createtable(L, 0, 4);
-	pt_lua_set_integer(L, "start", (lua_Integer)info->start);
-	pt_lua_set_integer(L, "end", (lua_Integer)info->end);
-	pt_lua_set_string(L, "problem", info->problem);
-	lua_createtable(L, (int)info->n_images, 0);
-	for (size_t i = 0; i < info->n_images; i++) {
-		push_image(L, &info->images[i], match, (uint16_t)vendor, (uint16_t)device);
+	pt_lua_set_integer(L, "start", (lua_Integer)pt_rom_get_start(rom));
+	pt_lua_set_integer(L, "end", (lua_Integer)pt_rom_get_end(rom));
+	pt_lua_set_string(L, "problem", pt_rom_get_problem(rom));
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		pt_rom_image img = PT_INIT(pt_rom_image);
+		pt_rom_get_image(rom, i, &img);
+		push_image(L, &img, match, (uint16_t)vendor, (uint16_t)device);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	lua_setfield(L, -2, "images");
-	pt_rom_info_free(info);
+	pt_rom_unref(rom);
 	return 1;
 }
 

@@ -98,7 +98,7 @@ static pt_ctx *qmp_ctx(lua_State *L)
 static int qmp_attach(lua_State *L)
 {
 	pt_qmp *q = pt_lua_check_open(L, 1, QMP_MT);
-	pt_usb_match m = { 0 };
+	pt_usb_match m = PT_INIT(pt_usb_match);
 	pt_lua_check_action(L, "attach");
 	unsigned v, p;
 
@@ -140,7 +140,7 @@ static int qmp_detach(lua_State *L)
  * table: they live as long as it is on the stack). */
 static pt_usb_spec check_spec(lua_State *L, int idx)
 {
-	pt_usb_spec spec = { 0 };
+	pt_usb_spec spec = PT_INIT(pt_usb_spec);
 	luaL_checktype(L, idx, LUA_TTABLE);
 	lua_getfield(L, idx, "id");
 	lua_getfield(L, idx, "port");
@@ -215,22 +215,22 @@ static int pt_lua_usb_detach(lua_State *L)
 static int qmp_list(lua_State *L)
 {
 	pt_qmp *q = pt_lua_check_open(L, 1, QMP_MT);
-	pt_qmp_usb *list;
-	size_t n;
-	int r = pt_qmp_usb_list(q, &list, &n);
+	int r = pt_qmp_query_usb(q);
 	if (r < 0)
 		return pt_lua_fail(L, r, pt_ctx_last_error(qmp_ctx(L)));
+	size_t n = pt_qmp_get_usb_count(q);
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
+		pt_qmp_usb u = PT_INIT(pt_qmp_usb);
+		pt_qmp_get_usb(q, i, &u);
 		lua_createtable(L, 0, 5);
-		pt_lua_set_string(L, "id", list[i].id);
-		pt_lua_set_hex(L, "vendor_id", list[i].vendor, 4);
-		pt_lua_set_hex(L, "product_id", list[i].product, 4);
-		pt_lua_set_integer(L, "bus", list[i].bus);
-		pt_lua_set_string(L, "port", list[i].port[0] ? list[i].port : NULL);
+		pt_lua_set_string(L, "id", u.id);
+		pt_lua_set_hex(L, "vendor_id", u.vendor, 4);
+		pt_lua_set_hex(L, "product_id", u.product, 4);
+		pt_lua_set_integer(L, "bus", u.bus);
+		pt_lua_set_string(L, "port", u.port[0] ? u.port : NULL);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
-	free(list);
 	return 1;
 }
 
@@ -259,7 +259,7 @@ static int monitor_next(lua_State *L)
 {
 	pt_monitor *m = pt_lua_check_open(L, 1, MONITOR_MT);
 	lua_Integer timeout = luaL_optinteger(L, 2, 1000);
-	pt_usb_event ev;
+	pt_usb_event ev = PT_INIT(pt_usb_event);
 	int r = pt_monitor_receive(m, (unsigned)(timeout < 0 ? 0 : timeout), &ev);
 	if (r < 0)
 		return pt_lua_fail(L, r, lua_pushfstring(L, "udev monitor: %s", strerror(-r)));
@@ -281,7 +281,7 @@ static int monitor_next(lua_State *L)
  * pt_usb_resolve itself (no snapshot: the port as given). */
 static void check_resolved(lua_State *L, int idx, pt_ctx *ctx, pt_usb_resolved *m)
 {
-	pt_usb_spec spec = { 0 };
+	pt_usb_spec spec = PT_INIT(pt_usb_spec);
 
 	luaL_checktype(L, idx, LUA_TTABLE);
 	lua_getfield(L, idx, "port");
@@ -335,8 +335,8 @@ static int host_answer(lua_State *L, pt_ctx *ctx, int r, const pt_usb_host *h)
  * holder}; false, why under a root libusb cannot see; or nil, message, errno */
 static int pt_lua_usb_host(lua_State *L)
 {
-	pt_usb_resolved m;
-	pt_usb_host h;
+	pt_usb_resolved m = PT_INIT(pt_usb_resolved);
+	pt_usb_host h = PT_INIT(pt_usb_host);
 
 	pt_ctx *ctx = pt_lua_root_context(L);
 	if (!ctx)
@@ -348,7 +348,7 @@ static int pt_lua_usb_host(lua_State *L)
 /* pt.usb_device_id(resolved): libpt's QEMU device id for a match (pt_usb_device_id). */
 static int pt_lua_usb_device_id(lua_State *L)
 {
-	pt_usb_resolved m;
+	pt_usb_resolved m = PT_INIT(pt_usb_resolved);
 	char id[PT_USB_ID_MAX];
 
 	pt_ctx *ctx = pt_lua_root_context(L);
@@ -366,8 +366,8 @@ static int pt_lua_usb_device_id(lua_State *L)
  * reset (as pt.usb_host, with was_devnum), or nil, message, errno */
 static int pt_lua_usb_reset(lua_State *L)
 {
-	pt_usb_resolved m;
-	pt_usb_host h;
+	pt_usb_resolved m = PT_INIT(pt_usb_resolved);
+	pt_usb_host h = PT_INIT(pt_usb_host);
 	unsigned flags = 0;
 	lua_Integer timeout = 0;
 

@@ -76,7 +76,7 @@ static int txn_assignment_and_restore(pt_ctx *ctx, pt_enum *e, FILE *out)
 		return 1;
 	if ((r = pt_txn_new_assignment(a, 0, &t)) < 0)
 		return said(ctx, r, out);
-	pt_assignment_free(a);
+	pt_assignment_unref(a);
 	/* the AMD GPU in another group: the same transaction */
 	fprintf(out, "add: %d, ref same %d\n", pt_txn_add_device(t, device(e, "05:00.0")), pt_txn_ref(t) == t);
 	pt_txn_unref(t);

@@ -36,17 +36,17 @@ static int assignment_ids_and_refusals(pt_ctx *ctx, pt_enum *e, FILE *out)
 	fprintf(out, "add the HBA: %d\n", pt_assignment_add_device(a, device(e, "03:00.0"), NULL));
 	print_assignment(a, out);
 	said(ctx, pt_assignment_check(a), out);
-	pt_assignment_free(a);
+	pt_assignment_unref(a);
 	/* forced: the guard's refusals are warnings, said on every check */
 	if (pt_assignment_new(e, 0, PT_ASSIGN_FORCE, &a) < 0 || pt_assignment_add(a, "04:00.0") < 0)
 		return 1;
 	print_assignment(a, out);
 	fprintf(out, "check %d\n", pt_assignment_check(a));
 	fprintf(out, "check %d\n", pt_assignment_check(a));
-	pt_assignment_free(a);
+	pt_assignment_unref(a);
 	a = NULL;
 	fprintf(out, "NULL snapshot %d, no result %d\n", pt_assignment_new(NULL, 100, 0, &a), pt_assignment_new(e, 100, 0, NULL));
-	pt_assignment_free(NULL);
+	pt_assignment_unref(NULL);
 	return a != NULL;
 }
 
@@ -62,15 +62,15 @@ static int assignment_from_config(pt_ctx *ctx, pt_enum *e, FILE *out)
 	fprintf(out, "add %d\n", pt_assignment_add_vmconf(a, c));
 	print_assignment(a, out);
 	said(ctx, pt_assignment_check(a), out);
-	pt_assignment_free(a);
-	pt_vmconf_free(c);
+	pt_assignment_unref(a);
+	pt_vmconf_unref(c);
 	/* the VM's own config, only its devices scanned */
 	int r = pt_assignment_new_vm(ctx, 101, 0, &a);
 	if (r < 0)
 		return said(ctx, r, out);
 	print_assignment(a, out);
 	fprintf(out, "partial snapshot %d, check %d\n", pt_enum_is_partial(pt_assignment_get_enum(a)), pt_assignment_check(a));
-	pt_assignment_free(a);
+	pt_assignment_unref(a);
 	a = NULL;
 	said(ctx, pt_assignment_new_vm(ctx, 555, 0, &a), out);
 	return a != NULL;
@@ -179,7 +179,7 @@ static int node_reports(pt_ctx *ctx, pt_enum *e, FILE *out)
 			d.subsystem_vendor_id, d.subsystem_device_id, d.iommu_group ? d.iommu_group : "-",
 			d.physfn ? d.physfn : "-");
 	fprintf(out, "device 9: %d\n", pt_node_get_device(n, 9, &d));
-	pt_node_free(n);
+	pt_node_unref(n);
 	/* refusals name the file and the value */
 	const char *bad[] = { "/etc/pve/nodes/pve3/libpt.json", "/etc/pve/nodes/pve4/libpt.json",
 			      "/etc/pve/nodes/pve5/libpt.json", "/etc/pve/nodes/pve6/libpt.json" };
@@ -191,7 +191,7 @@ static int node_reports(pt_ctx *ctx, pt_enum *e, FILE *out)
 		/* (a refused report's rows before the bad one stay added: not asserted, see the report) */
 		if (i > 0)
 			fprintf(out, "  %zu devices kept\n", pt_node_get_device_count(n));
-		pt_node_free(n);
+		pt_node_unref(n);
 	}
 	if (pt_node_new(ctx, "pve7", &n) < 0)
 		return 1;
@@ -199,8 +199,8 @@ static int node_reports(pt_ctx *ctx, pt_enum *e, FILE *out)
 	snprintf(path, sizeof(path), "%s/pve2-report.json", pt_ctx_get_root(ctx));
 	int got = pt_node_read_report(n, path);
 	fprintf(out, "report: %d, %zu devices\n", got, pt_node_get_device_count(n));
-	pt_node_free(n);
-	pt_node_free(NULL);
+	pt_node_unref(n);
+	pt_node_unref(NULL);
 	return 0;
 }
 
@@ -311,14 +311,14 @@ static int pve_config_sections(pt_ctx *ctx, pt_enum *e, FILE *out)
 		r = pt_pve_config_find(c, f ? "hba" : "local", &at);
 		fprintf(out, "find: %d at %zu; ", r, at);
 		fprintf(out, "nowhere: %d\n", pt_pve_config_find(c, "nowhere", &at));
-		pt_pve_config_free(c);
+		pt_pve_config_unref(c);
 		c = NULL;
 	}
 	r = pt_pve_config_read(ctx, "/etc/pve/mapping/usb.cfg", &c);
 	said(ctx, r, out);
 	r = pt_pve_config_read(ctx, "/etc/shadow", &c);
 	said(ctx, r, out);
-	pt_pve_config_free(NULL);
+	pt_pve_config_unref(NULL);
 	return c != NULL;
 }
 
@@ -351,8 +351,8 @@ static int node_publish_round_trip(pt_ctx *ctx, pt_enum *e, FILE *out)
 	}
 	fprintf(out, "published (its size given: %d), read back: %zu devices, the same %d, at the time given %d\n", size > 0,
 		pt_node_get_device_count(back), same, when == now);
-	pt_node_free(n);
-	pt_node_free(back);
+	pt_node_unref(n);
+	pt_node_unref(back);
 	return 0;
 }
 

@@ -12,7 +12,7 @@ static pt_assignment *assignment(pt_enum *e, unsigned vm, unsigned flags, const 
 {
 	pt_assignment *a = NULL;
 	if (pt_assignment_new(e, vm, flags, &a) < 0 || (id && pt_assignment_add(a, id) < 0)) {
-		pt_assignment_free(a);
+		pt_assignment_unref(a);
 		return NULL;
 	}
 	return a;
@@ -31,24 +31,24 @@ static int emit_assignment_everywhere(pt_ctx *ctx, pt_enum *e, FILE *out)
 	if ((r = pt_emit_proxmox_assignment(a, &o, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	if ((r = pt_emit_libvirt_assignment(ctx, a, &usb, "win11", &em)) < 0)
 		return said(ctx, r, out);
 	fprintf(out, "libvirt: %zu lines, first %s, last %s\n", em->n_lines, em->lines[0], em->lines[em->n_lines - 1]);
 	for (size_t i = 0; i < em->n_lines; i++)
 		if (strstr(em->lines[i], "<address domain=") || strstr(em->lines[i], "<address bus="))
 			fprintf(out, "%s\n", em->lines[i]);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	if ((r = pt_emit_qemu_assignment(ctx, a, NULL, NULL, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	/* USB only */
 	if ((r = pt_emit_qemu_assignment(ctx, NULL, &(pt_usb_spec){ .id = "10c4:ea60" }, NULL, &em)) < 0)
 		return said(ctx, r, out);
 	fprintf(out, "$ %s\n", em->command);
-	pt_emission_free(em);
-	pt_assignment_free(a);
+	pt_emission_unref(em);
+	pt_assignment_unref(a);
 	/* a refused assignment refuses everywhere */
 	if (!(a = assignment(e, 100, 0, "00:02.0")))
 		return 1;
@@ -56,14 +56,14 @@ static int emit_assignment_everywhere(pt_ctx *ctx, pt_enum *e, FILE *out)
 	said(ctx, pt_emit_proxmox_assignment(a, &o, &em), out);
 	said(ctx, pt_emit_libvirt_assignment(ctx, a, NULL, NULL, &em), out);
 	said(ctx, pt_emit_qemu_assignment(ctx, a, NULL, NULL, &em), out);
-	pt_assignment_free(a);
+	pt_assignment_unref(a);
 	/* a VM with no config yet gets the lines with a note */
 	o.vm = 4242;
 	if (!(a = assignment(e, 4242, 0, "03:10.4")) || pt_emit_proxmox_assignment(a, &o, &em) < 0)
 		return 1;
 	print_emission(em, out);
-	pt_emission_free(em);
-	pt_assignment_free(a);
+	pt_emission_unref(em);
+	pt_assignment_unref(a);
 	return 0;
 }
 
@@ -76,7 +76,7 @@ static int emit_mdev(pt_ctx *ctx, pt_enum *e, FILE *out)
 	if ((r = pt_emit_proxmox_mdev(device(e, "00:02.0"), "i915-GVTg_V5_4", &o, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	em = NULL;
 	said(ctx, pt_emit_proxmox_mdev(device(e, "00:02.0"), "i915-GVTg_V5_8", &o, &em), out);
 	said(ctx, pt_emit_proxmox_mdev(device(e, "00:02.0"), "x,romfile=/etc/shadow", &o, &em), out);
@@ -84,11 +84,11 @@ static int emit_mdev(pt_ctx *ctx, pt_enum *e, FILE *out)
 	if ((r = pt_emit_libvirt_mdev(ctx, UUID, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	if ((r = pt_emit_qemu_mdev(ctx, UUID, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	em = NULL;
 	said(ctx, pt_emit_libvirt_mdev(ctx, "not-a-uuid'/>", &em), out);
 	said(ctx, pt_emit_qemu_mdev(ctx, "4B20D080-1B54-4048-85B3-A6A62D165C01", &em), out);
@@ -113,23 +113,23 @@ static int emit_mapping_of_assignment(pt_ctx *ctx, pt_enum *e, FILE *out)
 	if ((r = pt_emit_mapping_assignment(a, "rtx", nodes, 2, 0, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
-	pt_emission_free(em);
-	pt_assignment_free(a);
+	pt_emission_unref(em);
+	pt_assignment_unref(a);
 	/* the IGD's mdevs on this node only: not on pve2 */
 	if (!(a = assignment(e, 100, PT_ASSIGN_FORCE, "00:02.0")))
 		return 1;
 	if ((r = pt_emit_mapping_assignment(a, "igpu", nodes, 2, PT_MAPPING_MDEV, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
-	pt_emission_free(em);
-	pt_assignment_free(a);
+	pt_emission_unref(em);
+	pt_assignment_unref(a);
 	if (!(a = assignment(e, 100, 0, "00:02.0")))
 		return 1;
 	em = NULL;
 	said(ctx, pt_emit_mapping_assignment(a, "igpu", nodes, 2, 0, &em), out);
-	pt_assignment_free(a);
-	pt_node_free(nodes[0]);
-	pt_node_free(nodes[1]);
+	pt_assignment_unref(a);
+	pt_node_unref(nodes[0]);
+	pt_node_unref(nodes[1]);
 	return em != NULL;
 }
 
@@ -161,14 +161,14 @@ static int host_plan_of_assignment(pt_ctx *ctx, pt_enum *e, FILE *out)
 			fprintf(out, "old %s: %s", pt_host_plan_get_path(p, i), pt_host_plan_get_old(p, i));
 	fprintf(out, "beyond: %p %p %p %p\n", (void *)pt_host_plan_get_path(p, 99), (void *)pt_host_plan_get_old(p, 99),
 		(void *)pt_host_plan_get_new(p, 99), (void *)pt_host_plan_get_command(p, 99));
-	pt_host_plan_free(p);
-	pt_assignment_free(a);
+	pt_host_plan_unref(p);
+	pt_assignment_unref(a);
 	p = NULL;
 	if (!(a = assignment(e, 0, 0, "00:02.0")))
 		return 1;
 	said(ctx, pt_host_plan_new_assignment(a, 0, "intel", &p), out);
-	pt_assignment_free(a);
-	pt_host_plan_free(NULL);
+	pt_assignment_unref(a);
+	pt_host_plan_unref(NULL);
 	return p != NULL;
 }
 
@@ -180,7 +180,7 @@ static int host_plan_sriov(pt_ctx *ctx, pt_enum *e, FILE *out)
 	if (r < 0)
 		return said(ctx, r, out);
 	print_plan(p, out);
-	pt_host_plan_free(p);
+	pt_host_plan_unref(p);
 	p = NULL;
 	/* (more VFs than sriov_totalvfs, or VFs of a device without SR-IOV, are planned: not asserted, see
 	 * the report) */

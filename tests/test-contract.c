@@ -77,7 +77,7 @@ static int vmconf_read_keys(pt_ctx *ctx, pt_enum *e, FILE *out)
 		free(ids[i]);
 	}
 	free(ids);
-	pt_vmconf_free(c);
+	pt_vmconf_unref(c);
 	fprintf(out, "%d\n", pt_vmconf_read(ctx, 555, &c));
 	return 0;
 }
@@ -91,13 +91,13 @@ static int vmconf_parse_refuses(pt_ctx *ctx, pt_enum *e, FILE *out)
 	 * byte ends nothing */
 	int r = pt_vmconf_parse(ctx, "boot: c\n  indented: no\nempty:\nhostpci0: 01:00\n", "x.conf", &c);
 	fprintf(out, "%d: %zu keys, hostpci0 %s\n", r, pt_vmconf_get_key_count(c), pt_vmconf_get(c, "hostpci0"));
-	pt_vmconf_free(c);
+	pt_vmconf_unref(c);
 	if (pt_props_parse(ctx, "01:00,pcie=1,x-vga=1,pcie=0", "host", &p) < 0)
 		return 1;
 	for (size_t i = 0; i < pt_props_get_count(p); i++)
 		fprintf(out, "%s=%s ", pt_props_get_key(p, i), pt_props_get_value(p, i));
 	fprintf(out, "pcie=%s\n", pt_props_get(p, "pcie"));
-	pt_props_free(p);
+	pt_props_unref(p);
 	said(ctx, pt_props_parse(ctx, "01:00", NULL, &p), out);
 	said(ctx, pt_config_value_check(ctx, "storage", "a\nb"), out);
 	return 0;
@@ -114,7 +114,7 @@ static int emit_proxmox_existing_vm(pt_ctx *ctx, pt_enum *e, FILE *out)
 	if (r < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	return 0;
 }
 
@@ -127,13 +127,13 @@ static int emit_proxmox_new_vm(pt_ctx *ctx, pt_enum *e, FILE *out)
 	if (r < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	/* a shared group: every slot of the set; a bad romfile refused, naming it */
 	o.flags = PT_EMIT_NO_ROMBAR;
 	if ((r = pt_emit_proxmox(device(e, "04:01.0"), &o, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	o.romfile = "x,romfile=/etc/shadow";
 	em = NULL;
 	said(ctx, pt_emit_proxmox(device(e, "01:00.0"), &o, &em), out);
@@ -153,7 +153,7 @@ static int emit_proxmox_legacy_igd(pt_ctx *ctx, pt_enum *e, FILE *out)
 	if (r < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	said(ctx, pt_emit_proxmox(device(e, "01:00.0"), &o, &em), out);
 	return 0;
 }
@@ -168,17 +168,17 @@ static int emit_proxmox_usb(pt_ctx *ctx, pt_enum *e, FILE *out)
 	if (pt_emit_proxmox_usb(ctx, &by_id, &o, &em) < 0)
 		return 1;
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	o.flags = 0;
 	if (pt_emit_proxmox_usb(ctx, &by_port, &o, &em) < 0)
 		return 1;
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	said(ctx, pt_emit_proxmox_usb(ctx, &bad, &o, &em), out);
 	if (pt_emit_proxmox_usb(ctx, &halves, &o, &em) < 0)
 		return 1;
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	said(ctx, pt_emit_proxmox_usb(ctx, &bad_peer, &o, &em), out);
 	return 0;
 }
@@ -193,11 +193,11 @@ static int emit_libvirt_and_qemu(pt_ctx *ctx, pt_enum *e, FILE *out)
 	if (pt_emit_libvirt(ctx, set, 2, &usb, NULL, &em) < 0)
 		return 1;
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	if (pt_emit_qemu(ctx, set, 2, &usb, &o, &em) < 0)
 		return 1;
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	said(ctx, pt_emit_libvirt(ctx, set, 2, NULL, "<bad>", &em), out);
 	said(ctx, pt_emit_qemu(ctx, (const char *[]){ "0000:01:ff.f" }, 1, NULL, NULL, &em), out);
 	return 0;
@@ -222,17 +222,17 @@ static int emit_mapping_two_nodes(pt_ctx *ctx, pt_enum *e, FILE *out)
 	if ((r = pt_emit_mapping(ctx, "gpu", set, 2, nodes, 2, 0, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	said(ctx, pt_node_add_device(nodes[1], &bad), out);
 	said(ctx, pt_emit_mapping(ctx, "gpu;x", set, 2, nodes, 2, 0, &em), out);
-	pt_node_free(nodes[0]);
-	pt_node_free(nodes[1]);
+	pt_node_unref(nodes[0]);
+	pt_node_unref(nodes[1]);
 	said(ctx, pt_node_new(ctx, "-pve", &nodes[0]), out);
 	pt_usb_spec usb = { .id = "1cf1:0030" };
 	if (pt_emit_usb_mapping(ctx, "zigbee", &usb, (const char *[]){ "pve1", "pve2" }, 2, &em) < 0)
 		return 1;
 	print_emission(em, out);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	return 0;
 }
 
@@ -253,12 +253,12 @@ static int host_plan(pt_ctx *ctx, pt_enum *e, FILE *out)
 		fprintf(out, "$ %s\n", pt_host_plan_get_command(p, i));
 	if (pt_host_plan_apply(p, NULL, NULL) < 0)
 		return said(ctx, -1, out);
-	pt_host_plan_free(p);
+	pt_host_plan_unref(p);
 	/* applied: nothing left to do */
 	if (pt_host_plan_new(e, set, 1, PT_PLAN_BLACKLIST, "intel", &p) < 0)
 		return 1;
 	fprintf(out, "after: %zu changes\n", pt_host_plan_get_change_count(p));
-	pt_host_plan_free(p);
+	pt_host_plan_unref(p);
 	char *g = pt_grub_with_params("# GRUB_CMDLINE_LINUX_DEFAULT=\"x\"\nGRUB_CMDLINE_LINUX_DEFAULT='quiet'  \n", "quiet iommu=pt");
 	fprintf(out, "%s", g);
 	free(g);
@@ -278,11 +278,11 @@ static int lint_findings(pt_ctx *ctx, pt_enum *e, FILE *out)
 		const pt_lint_finding *f = pt_lint_get(l, i);
 		fprintf(out, "%u %s %s: %s\n", f->vm, f->key, f->code, f->message);
 	}
-	pt_lint_free(l);
+	pt_lint_unref(l);
 	if (pt_lint_run(e, 102, &l) < 0)
 		return 1;
 	fprintf(out, "vm 102: %zu\n", pt_lint_get_count(l));
-	pt_lint_free(l);
+	pt_lint_unref(l);
 	return 0;
 }
 

@@ -63,7 +63,7 @@ PT_EXPORT int pt_pve_snippets_dir(pt_ctx *ctx, const char *storage, char **dir_r
 	if (r < 0)
 		return r;
 	if (pt_pve_config_find(cfg, storage, &i) < 0 || !pt_pve_config_get_type(cfg, i)) {
-		pt_pve_config_free(cfg);
+		pt_pve_config_unref(cfg);
 		return pt_fail(ctx, -ENOENT, "storage '%s': not in %s/etc/pve/storage.cfg", storage, ctx->root);
 	}
 	const char *type = pt_pve_config_get_type(cfg, i), *disable = pt_pve_config_value(cfg, i, "disable");
@@ -88,7 +88,7 @@ PT_EXPORT int pt_pve_snippets_dir(pt_ctx *ctx, const char *storage, char **dir_r
 		r = pt_fail(ctx, -EINVAL, "storage '%s' does not hold snippets; enable them with: pvesm set %s "
 			    "--content %s%ssnippets", storage, storage, content ? content : "",
 			    content && content[0] ? "," : "");
-	pt_pve_config_free(cfg);
+	pt_pve_config_unref(cfg);
 	if (r < 0)
 		return r;
 	size_t n = strlen(path);
@@ -235,7 +235,7 @@ out:
 		*steps_ret = steps;
 	else
 		free(steps);
-	pt_vmconf_free(conf);
+	pt_vmconf_unref(conf);
 	free(dir);
 	free(path);
 	free(volume);

@@ -6,6 +6,7 @@
  * every step. QEMU's own error text is passed through.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -33,6 +34,8 @@ struct pt_qmp {
 	char buf[65536];
 	size_t len;
 	json_t *events; /* arrived while waiting for a reply */
+	pt_qmp_usb *usb; /* pt_qmp_query_usb's last answer */
+	size_t n_usb;
 };
 
 static long now_ms(void)
@@ -185,6 +188,7 @@ static pt_qmp *qmp_free(pt_qmp *q)
 	if (q->fd >= 0)
 		close(q->fd);
 	json_decref(q->events);
+	free(q->usb);
 	free(q->where);
 	pt_ctx_unref(q->ctx);
 	free(q);
@@ -347,13 +351,14 @@ static int has_device(pt_qmp *q, const char *id)
 
 /* device_add usb-host by vid:pid or by bus and port path; -EEXIST when the VM has a device of
  * that id already (asked first: QEMU says so only in words). */
-PT_EXPORT int pt_qmp_usb_attach(pt_qmp *q, const char *id, const pt_usb_match *m)
+PT_EXPORT int pt_qmp_usb_attach(pt_qmp *q, const char *id, const pt_usb_match *match)
 {
+	pt_usb_match mm, *m = &mm;
 	char hex[8];
 	int r;
 
-	if (!q || !id || !m)
-		return -EINVAL;
+	if (!q || !id || (r = PT_STRUCT_IN(&mm, match)) < 0)
+		return q ? pt_fail(q->ctx, -EINVAL, "pt_qmp_usb_attach: no match, or its size is not a pt_usb_match's") : -EINVAL;
 	if ((r = has_device(q, id)) != 0)
 		return r < 0 ? r : pt_fail(q->ctx, -EEXIST, "%s: the VM has a device '%s' already", q->where, id);
 	json_t *args = json_pack("{s:s, s:s}", "driver", "usb-host", "id", id);
@@ -379,7 +384,7 @@ PT_EXPORT int pt_qmp_detach(pt_qmp *q, const char *id)
 }
 
 /* The usb-host devices of the VM: id, and what they match (qom-get of their properties). */
-PT_EXPORT int pt_qmp_usb_list(pt_qmp *q, pt_qmp_usb **ret, size_t *n)
+PT_EXPORT int pt_qmp_query_usb(pt_qmp *q)
 {
 	json_t *children = NULL;
 	pt_qmp_usb *list = NULL;
@@ -387,7 +392,7 @@ PT_EXPORT int pt_qmp_usb_list(pt_qmp *q, pt_qmp_usb **ret, size_t *n)
 	json_t *child;
 	int r;
 
-	if (!q || !ret || !n)
+	if (!q)
 		return -EINVAL;
 	r = execute(q, "qom-list", json_pack("{s:s}", "path", "/machine/peripheral"), &children);
 	if (r < 0)
@@ -409,7 +414,7 @@ PT_EXPORT int pt_qmp_usb_list(pt_qmp *q, pt_qmp_usb **ret, size_t *n)
 		if (r == 0) {
 			pt_qmp_usb *u = &(list = more)[count++];
 			const char *port = json_string_value(values[3]);
-			memset(u, 0, sizeof(*u));
+			*u = PT_INIT(pt_qmp_usb);
 			snprintf(u->id, sizeof(u->id), "%s", name);
 			u->vendor = (uint16_t)json_integer_value(values[0]);
 			u->product = (uint16_t)json_integer_value(values[1]);
@@ -426,7 +431,20 @@ PT_EXPORT int pt_qmp_usb_list(pt_qmp *q, pt_qmp_usb **ret, size_t *n)
 		free(list);
 		return r;
 	}
-	*ret = list;
-	*n = count;
-	return 0;
+	free(q->usb);
+	q->usb = list;
+	q->n_usb = count;
+	return count > INT_MAX ? INT_MAX : (int)count;
+}
+
+PT_EXPORT size_t pt_qmp_get_usb_count(const pt_qmp *q)
+{
+	return q ? q->n_usb : 0;
+}
+
+PT_EXPORT int pt_qmp_get_usb(const pt_qmp *q, size_t i, pt_qmp_usb *ret)
+{
+	if (!q || i >= q->n_usb)
+		return -ENOENT;
+	return PT_STRUCT_OUT(ret, &q->usb[i]);
 }

@@ -472,33 +472,6 @@ static int add_item(pt_txn *t, const char *address, uint16_t vendor, uint16_t de
 	return 0;
 }
 
-static int add_assignment(pt_txn *t, const pt_assignment *a);
-
-PT_EXPORT int pt_txn_add_device(pt_txn *t, pt_device *dev)
-{
-	if (!t || !dev)
-		return -EINVAL;
-	pt_ctx *ctx = dev->e->ctx;
-	int r;
-
-	if (t->restore || dev->e != t->e)
-		return pt_fail(ctx, -EINVAL, "%s: not of this transaction's inventory", dev->address);
-	/* what the VM gets, and whether it may, is the assignment's decision */
-	pt_assignment *a;
-	if ((r = pt_assignment_new(dev->e, t->vm, (t->flags & PT_TXN_FORCE ? PT_ASSIGN_FORCE : 0) |
-							   (t->flags & PT_TXN_CONSOLE ? PT_ASSIGN_CONSOLE : 0), &a)) < 0)
-		return r;
-	if ((r = pt_assignment_add_device(a, dev, NULL)) == 0)
-		r = pt_assignment_check(a);
-	if (r < 0) {
-		pt_assignment_free(a);
-		return r;
-	}
-	r = add_assignment(t, a);
-	pt_assignment_free(a);
-	return r;
-}
-
 /* The items of an assignment's set, each once. */
 static int add_assignment(pt_txn *t, const pt_assignment *a)
 {
@@ -520,7 +493,9 @@ static int add_assignment(pt_txn *t, const pt_assignment *a)
 	return 0;
 }
 
-PT_EXPORT int pt_txn_new_assignment(const pt_assignment *a, unsigned flags, pt_txn **ret)
+static int make_plan(pt_txn *t, bool again);
+
+PT_EXPORT int pt_txn_new_bind(const pt_assignment *a, unsigned flags, pt_txn **ret)
 {
 	pt_enum *e;
 	pt_txn *t;
@@ -531,40 +506,17 @@ PT_EXPORT int pt_txn_new_assignment(const pt_assignment *a, unsigned flags, pt_t
 	e = pt_assignment_get_enum(a);
 	if ((r = pt_check_vmid(e->ctx, pt_assignment_get_vm(a))) < 0)
 		return r;
-	if (flags & (PT_TXN_FORCE | PT_TXN_CONSOLE))
-		return pt_fail(e->ctx, -EINVAL, "pt_txn_new_assignment: force and console are the assignment's");
+	if (flags & ~PT_TXN_DRY_RUN)
+		return pt_fail(e->ctx, -EINVAL, "pt_txn_new_bind: flags %#x: only PT_TXN_DRY_RUN", flags);
 	if ((r = pt_assignment_check(a)) < 0)
 		return r;
-	unsigned af = pt_assignment_get_flags(a);
-	t = new_txn(e->ctx, pt_assignment_get_vm(a), flags | (af & PT_ASSIGN_FORCE ? PT_TXN_FORCE : 0) |
-							  (af & PT_ASSIGN_CONSOLE ? PT_TXN_CONSOLE : 0), false);
+	t = new_txn(e->ctx, pt_assignment_get_vm(a), flags, false);
 	if (!t)
 		return -ENOMEM;
 	t->e = pt_enum_ref(e);
 	if (pt_assignment_get_device_count(a) == 0)
 		r = pt_fail(e->ctx, -EINVAL, "nothing to pass through");
-	if (r < 0 || (r = add_assignment(t, a)) < 0) {
-		pt_txn_unref(t);
-		return r;
-	}
-	*ret = t;
-	return 0;
-}
-
-PT_EXPORT int pt_txn_new_bind(pt_device *dev, unsigned vm, unsigned flags, pt_txn **ret)
-{
-	pt_txn *t;
-	int r;
-
-	if (!dev || !ret)
-		return -EINVAL;
-	if ((r = pt_check_vmid(dev->e->ctx, vm)) < 0)
-		return r;
-	t = new_txn(dev->e->ctx, vm, flags, false);
-	if (!t)
-		return -ENOMEM;
-	t->e = pt_enum_ref(dev->e);
-	if ((r = pt_txn_add_device(t, dev)) < 0) {
+	if (r < 0 || (r = add_assignment(t, a)) < 0 || (r = make_plan(t, false)) < 0) {
 		pt_txn_unref(t);
 		return r;
 	}
@@ -620,10 +572,12 @@ PT_EXPORT int pt_txn_new_restore(pt_ctx *ctx, unsigned vm, unsigned flags, pt_tx
 		return -EINVAL;
 	if ((r = pt_check_vmid(ctx, vm)) < 0)
 		return r;
+	if (flags & ~PT_TXN_DRY_RUN)
+		return pt_fail(ctx, -EINVAL, "pt_txn_new_restore: flags %#x: only PT_TXN_DRY_RUN", flags);
 	t = new_txn(ctx, vm, flags, true);
 	if (!t)
 		return -ENOMEM;
-	if ((r = collect_restore(t)) < 0) {
+	if ((r = collect_restore(t)) < 0 || (r = make_plan(t, false)) < 0) {
 		pt_txn_unref(t);
 		return r;
 	}
@@ -696,17 +650,14 @@ static int make_plan(pt_txn *t, bool again)
 	return r < 0 ? r : 0;
 }
 
-PT_EXPORT size_t pt_txn_get_step_count(pt_txn *t)
+PT_EXPORT size_t pt_txn_get_step_count(const pt_txn *t)
 {
-	if (make_plan(t, false) < 0)
-		return 0;
-	return t->n_plan;
+	return t ? t->n_plan : 0;
 }
 
-PT_EXPORT const char *pt_txn_get_step(pt_txn *t, size_t i)
+PT_EXPORT const char *pt_txn_get_step(const pt_txn *t, size_t i)
 {
-	make_plan(t, false);
-	return i < t->n_plan ? t->plan[i] : NULL;
+	return t && i < t->n_plan ? t->plan[i] : NULL;
 }
 
 PT_EXPORT size_t pt_txn_get_device_count(const pt_txn *t) { return t->n_items; }

@@ -12,11 +12,12 @@
 
 #include "libpt-private.h"
 
-PT_EXPORT int pt_usb_device_id(const pt_usb_resolved *m, char *id, size_t size)
+PT_EXPORT int pt_usb_device_id(const pt_usb_resolved *resolved, char *id, size_t size)
 {
-	char buf[64];
+	pt_usb_resolved mm, *m = &mm;
+	char buf[128];
 
-	if (!m || !id)
+	if (!resolved || !id || PT_STRUCT_IN(&mm, resolved) < 0)
 		return -EINVAL;
 	if (m->port[0]) {
 		snprintf(buf, sizeof(buf), "pt-usb-%s", m->port);
@@ -34,7 +35,7 @@ PT_EXPORT int pt_usb_device_id(const pt_usb_resolved *m, char *id, size_t size)
 /* What QMP matches on for a resolved spec. */
 static pt_usb_match match_of(const pt_usb_resolved *m)
 {
-	pt_usb_match mm = { .vendor = m->vendor, .product = m->product };
+	pt_usb_match mm = { .size = sizeof(mm), .vendor = m->vendor, .product = m->product };
 	if (m->port[0]) {
 		mm.bus = m->bus;
 		mm.port = m->hostport;
@@ -52,8 +53,8 @@ PT_EXPORT int pt_usb_attach(pt_enum *e, const pt_usb_spec *spec, const char *soc
 			    unsigned timeout_ms, char *id, size_t size)
 {
 	pt_ctx *ctx = e ? pt_enum_get_context(e) : NULL;
-	pt_usb_resolved m;
-	pt_usb_host h;
+	pt_usb_resolved m = PT_INIT(pt_usb_resolved);
+	pt_usb_host h = PT_INIT(pt_usb_host);
 	pt_qmp *q;
 	int r;
 
@@ -78,13 +79,15 @@ PT_EXPORT int pt_usb_attach(pt_enum *e, const pt_usb_spec *spec, const char *soc
 PT_EXPORT int pt_usb_detach(pt_ctx *ctx, const pt_usb_spec *spec, const char *socket, unsigned vm,
 			    unsigned timeout_ms, char *id, size_t size)
 {
-	pt_usb_resolved m;
+	pt_usb_resolved m = PT_INIT(pt_usb_resolved);
 	pt_qmp *q;
 	int r;
 
-	if (!ctx || !spec || !id || (!socket && !vm))
+	pt_usb_spec s;
+
+	if (!ctx || !spec || !id || (!socket && !vm) || PT_STRUCT_IN(&s, spec) < 0)
 		return ctx ? pt_fail(ctx, -EINVAL, "a USB detach needs the device and the VM (or its socket)") : -EINVAL;
-	if (spec->serial)
+	if (s.serial)
 		return pt_fail(ctx, -EINVAL, "a detach names the device by id or port, as it was attached");
 	if ((r = pt_usb_resolve(ctx, NULL, spec, &m)) < 0 || (r = pt_usb_device_id(&m, id, size)) < 0)
 		return r;

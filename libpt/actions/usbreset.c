@@ -75,7 +75,7 @@ static int find_again(pt_ctx *ctx, pt_usb_host *dev, unsigned timeout_ms)
 	return 0;
 }
 
-PT_EXPORT int pt_usb_reset(pt_ctx *ctx, const pt_usb_resolved *m, unsigned flags, unsigned timeout_ms, pt_usb_host *ret)
+static int usb_reset(pt_ctx *ctx, const pt_usb_resolved *m, unsigned flags, unsigned timeout_ms, pt_usb_host *ret)
 {
 	struct pt_usbhost h;
 	pt_usb_host dev;
@@ -99,5 +99,22 @@ PT_EXPORT int pt_usb_reset(pt_ctx *ctx, const pt_usb_resolved *m, unsigned flags
 		r = find_again(ctx, &dev, timeout_ms ? timeout_ms : BACK_TIMEOUT_MS);
 	if (r == 0 && ret)
 		*ret = dev;
+	return r;
+}
+
+PT_EXPORT int pt_usb_reset(pt_ctx *ctx, const pt_usb_resolved *m, unsigned flags, unsigned timeout_ms, pt_usb_host *ret)
+{
+	pt_usb_resolved mm;
+	pt_usb_host h = PT_INIT(pt_usb_host);
+	int r;
+
+	if (!ctx)
+		return -EINVAL;
+	if (!m || PT_STRUCT_IN(&mm, m) < 0 || (ret && PT_STRUCT_OUT(ret, &h) < 0))
+		return pt_fail(ctx, -EINVAL, "pt_usb_reset: no device named, or no pt_usb_resolved/pt_usb_host size");
+	if ((r = usb_reset(ctx, &mm, flags, timeout_ms, &h)) < 0)
+		return r;
+	if (ret)
+		PT_STRUCT_OUT(ret, &h);
 	return r;
 }

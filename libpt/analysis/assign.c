@@ -18,6 +18,7 @@ struct member {
 };
 
 struct pt_assignment {
+	int refcount;
 	pt_enum *e;
 	unsigned vm, flags;
 	struct member *v;
@@ -42,6 +43,7 @@ PT_EXPORT int pt_assignment_new(pt_enum *e, unsigned vm, unsigned flags, pt_assi
 		return pt_fail(e->ctx, -EINVAL, "pt_assignment_new: unknown flags 0x%x", flags);
 	if (!(a = calloc(1, sizeof(*a))))
 		return pt_fail(e->ctx, -ENOMEM, "out of memory");
+	a->refcount = 1;
 	a->e = pt_enum_ref(e);
 	a->vm = vm;
 	a->flags = flags;
@@ -49,10 +51,8 @@ PT_EXPORT int pt_assignment_new(pt_enum *e, unsigned vm, unsigned flags, pt_assi
 	return 0;
 }
 
-PT_EXPORT void pt_assignment_free(pt_assignment *a)
+static void destroy_assignment(pt_assignment *a)
 {
-	if (!a)
-		return;
 	for (size_t i = 0; i < a->n; i++)
 		free(a->v[i].source);
 	free(a->v);
@@ -64,6 +64,8 @@ PT_EXPORT void pt_assignment_free(pt_assignment *a)
 	pt_enum_unref(a->e);
 	free(a);
 }
+
+PT_DEFINE_REFCOUNT(pt_assignment, destroy_assignment)
 
 PT_EXPORT pt_enum *pt_assignment_get_enum(const pt_assignment *a)
 {
@@ -157,11 +159,16 @@ static void add_member(pt_assignment *a, pt_device *dev, const char *source)
 	a->n++;
 }
 
-PT_EXPORT int pt_assignment_add_device(pt_assignment *a, pt_device *dev, const char *source)
+PT_EXPORT int pt_assignment_add_device(pt_assignment *a, const pt_device *dev, const char *source)
 {
 	if (!a || !dev || dev->e != a->e)
 		return a ? pt_fail(a->e->ctx, -EINVAL, "pt_assignment_add_device: a device of another snapshot") : -EINVAL;
 	source = source ? source : dev->address;
+	if (a->flags & PT_ASSIGN_MDEV) {
+		/* the parent stays with the host; only its mediated devices go */
+		add_member(a, PT_MUTABLE(pt_device, dev), source);
+		return a->oom ? pt_fail(a->e->ctx, -ENOMEM, "out of memory") : 0;
+	}
 	if (dev->n_set == 0) {
 		char *msg;
 		int r, err = -EINVAL;
@@ -256,7 +263,7 @@ struct pcicfg {
 
 static void pcicfg_free(struct pcicfg *m)
 {
-	pt_pve_config_free(m->cfg);
+	pt_pve_config_unref(m->cfg);
 }
 
 /* The paths of a mapping's map lines for this node in /etc/pve/mapping/pci.cfg, ';'-joined
@@ -284,7 +291,7 @@ static int mapping_paths(pt_ctx *ctx, struct pcicfg *m, const char *mapping, str
 		const char *n = pt_props_get(props, "node"), *path = pt_props_get(props, "path");
 		if (n && path && strcmp(n, m->node) == 0)
 			split_ids(path, out);
-		pt_props_free(props);
+		pt_props_unref(props);
 	}
 	return 0;
 }
@@ -345,7 +352,7 @@ static int add_vmconf(pt_assignment *a, const pt_vmconf *c, struct pcicfg *cfg)
 			continue;
 		}
 		if (pt_props_get(props, "mdev")) {
-			pt_props_free(props); /* a mediated device: the parent stays on the host */
+			pt_props_unref(props); /* a mediated device: the parent stays on the host */
 			continue;
 		}
 		int m = line_ids(ctx, cfg, props, &ids, &mapping);
@@ -365,7 +372,7 @@ static int add_vmconf(pt_assignment *a, const pt_vmconf *c, struct pcicfg *cfg)
 			}
 		}
 		pt_strv_free(&ids);
-		pt_props_free(props);
+		pt_props_unref(props);
 	}
 	if (r == 0 && (a->oom || a->refusals.oom))
 		r = pt_fail(ctx, -ENOMEM, "out of memory");
@@ -418,7 +425,7 @@ PT_EXPORT int pt_assignment_new_vm(pt_ctx *ctx, unsigned vm, unsigned flags, pt_
 					pt_strv_add(&ids, line.v[i]);
 			}
 		pt_strv_free(&line);
-		pt_props_free(props);
+		pt_props_unref(props);
 	}
 	if (ids.oom) {
 		r = pt_fail(ctx, -ENOMEM, "out of memory");
@@ -433,9 +440,9 @@ PT_EXPORT int pt_assignment_new_vm(pt_ctx *ctx, unsigned vm, unsigned flags, pt_
 	if (r == 0)
 		r = add_vmconf(a, c, &cfg);
 	pcicfg_free(&cfg);
-	pt_vmconf_free(c);
+	pt_vmconf_unref(c);
 	if (r < 0) {
-		pt_assignment_free(a);
+		pt_assignment_unref(a);
 		return r;
 	}
 	*ret = a;
@@ -463,14 +470,14 @@ int pt_assignment_of(pt_ctx *ctx, pt_enum *e, const char *const *ids, size_t n, 
 
 	if (e)
 		pt_enum_ref(e);
-	else if ((r = n ? pt_enum_scan_devices(ctx, ids, n, &e) : pt_enum_scan_present(ctx, NULL, 0, &e)) < 0)
+	else if ((r = n ? pt_enum_scan_devices(ctx, ids, n, 0, &e) : pt_enum_scan_present(ctx, NULL, 0, &e)) < 0)
 		return r;
 	r = pt_assignment_new(e, vm, flags, &a);
 	pt_enum_unref(e);
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = pt_assignment_add(a, ids[i]);
 	if (r < 0) {
-		pt_assignment_free(a);
+		pt_assignment_unref(a);
 		return r;
 	}
 	*ret = a;

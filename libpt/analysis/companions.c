@@ -22,19 +22,29 @@ static bool is_companion_class(int32_t class)
 	}
 }
 
-PT_EXPORT size_t pt_device_get_companions(pt_device *dev, pt_device **out, size_t max)
+/* Companion i of the device (i = SIZE_MAX: none, and *n how many there are). */
+static pt_device *companion(const pt_device *dev, size_t i, size_t *n)
 {
-	size_t n = 0;
-
+	*n = 0;
 	if (!dev)
-		return 0;
-	for (size_t i = 0; i < dev->e->n_devices; i++) {
-		pt_device *d = &dev->e->devices[i];
-		if (d != dev && pt_same_slot(d, dev) && is_companion_class(d->class)) {
-			if (out && n < max)
-				out[n] = d;
-			n++;
-		}
+		return NULL;
+	for (size_t k = 0; k < dev->e->n_devices; k++) {
+		pt_device *d = &dev->e->devices[k];
+		if (d != dev && pt_same_slot(d, dev) && is_companion_class(d->class) && (*n)++ == i)
+			return d;
 	}
+	return NULL;
+}
+
+PT_EXPORT size_t pt_device_get_companion_count(const pt_device *dev)
+{
+	size_t n;
+	companion(dev, SIZE_MAX, &n);
 	return n;
+}
+
+PT_EXPORT pt_device *pt_device_get_companion(const pt_device *dev, size_t i)
+{
+	size_t n;
+	return companion(dev, i, &n);
 }

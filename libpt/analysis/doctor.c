@@ -372,18 +372,18 @@ static void check_vm_usb(pt_doctor *d)
 
 	if (pt_lint_run(d->e, 0, &l) < 0)
 		return; /* an unreadable VM config is lint's to report */
-	for (size_t i = 0; i < pt_lint_get_count(l); i++) {
-		const pt_lint_finding *f = pt_lint_get(l, i);
-		bool missing = strcmp(f->code, "usb-not-found") == 0 || strcmp(f->code, "usb-no-access") == 0;
-		if (!missing && strcmp(f->code, "usb-held") && strcmp(f->code, "usb-unchecked"))
+	for (size_t i = 0; i < pt_lint_get_finding_count(l); i++) {
+		const char *code = pt_lint_get_code(l, i);
+		bool missing = strcmp(code, "usb-not-found") == 0 || strcmp(code, "usb-no-access") == 0;
+		if (!missing && strcmp(code, "usb-held") && strcmp(code, "usb-unchecked"))
 			continue;
-		bool held = strcmp(f->code, "usb-held") == 0;
+		bool held = strcmp(code, "usb-held") == 0;
 		add(d, "vm-usb", missing || held ? PT_WARN : PT_INFO, "a VM's USB device as QEMU will find it",
 		    missing ? "plug the device in, or give the line the port or id it has now (usb.lua --check)"
 		    : held ? "detach it from the VM or program that has it (usb.lua --detach)" : NULL,
-		    "VM %u %s: %s", f->vm, f->key, f->message);
+		    "VM %u %s: %s", pt_lint_get_vm(l, i), pt_lint_get_key(l, i), pt_lint_get_message(l, i));
 	}
-	pt_lint_free(l);
+	pt_lint_unref(l);
 }
 
 static void check_ids(pt_doctor *d)
@@ -430,7 +430,7 @@ static bool in_ids(pt_doctor *d, const pt_device *dev)
 }
 
 /* With ids=, vfio-pci must load before the host driver or the host driver wins. */
-static void check_softdep(pt_doctor *d, pt_device *dev)
+static void check_softdep(pt_doctor *d, const pt_device *dev)
 {
 	const char *driver = dev->driver;
 	const struct pt_modprobe_rule *r;
@@ -460,7 +460,7 @@ PT_EXPORT const char *pt_device_get_reset_bug(const pt_device *dev)
 	return NULL;
 }
 
-static void check_reset(pt_doctor *d, pt_device *dev)
+static void check_reset(pt_doctor *d, const pt_device *dev)
 {
 	const char *family = pt_device_get_reset_bug(dev);
 	char fix[512];
@@ -503,7 +503,7 @@ static bool below(const pt_device *dev, const pt_device *bridge)
 
 /* What a secondary bus reset of the device's bridge also resets (everything below that
  * bridge), and whether the device has a reset of its own that the kernel tries first. */
-static void check_bus_reset(pt_doctor *d, pt_device *dev)
+static void check_bus_reset(pt_doctor *d, const pt_device *dev)
 {
 	char others[1024] = "", own[128] = "";
 	size_t n = 0;
@@ -560,7 +560,7 @@ static void size_range(uint64_t sizes, char *buf, size_t size)
  * q35's pci-hole64-size; 32 GiB is what older OVMF and QEMU give. The window asked for is twice
  * the passthrough set's large BARs, a power of two, at least 64 GiB.
  */
-static void check_bars(pt_doctor *d, pt_device *dev)
+static void check_bars(pt_doctor *d, const pt_device *dev)
 {
 	char evidence[768] = "", fix[512];
 	uint64_t total = 0;
@@ -604,7 +604,7 @@ static void check_bars(pt_doctor *d, pt_device *dev)
 
 /* A GPU's vBIOS: the VM reads it through the device's ROM BAR, or from a romfile. Reading the
  * ROM changes the device's state for a moment, so the doctor only says what rom.lua does. */
-static void check_rom(pt_doctor *d, pt_device *dev)
+static void check_rom(pt_doctor *d, const pt_device *dev)
 {
 	if (strcmp(pt_device_get_kind(dev), "gpu"))
 		return;
@@ -648,10 +648,10 @@ static void slot_name(pt_doctor *d, const pt_device *dev, char *name, size_t siz
 }
 
 /* The PCIe link against what both its ends can do (analysis/link.c), naming the slot. */
-static void check_link(pt_doctor *d, pt_device *dev)
+static void check_link(pt_doctor *d, const pt_device *dev)
 {
 	char *why = NULL, slot[256], where[320] = "";
-	pt_link k;
+	pt_link k = PT_INIT(pt_link);
 	int r = pt_device_check_link(dev, &why);
 
 	slot_name(d, dev, slot, sizeof(slot));
@@ -673,7 +673,7 @@ static void check_link(pt_doctor *d, pt_device *dev)
 	free(why);
 }
 
-static void check_device(pt_doctor *d, pt_device *dev)
+static void check_device(pt_doctor *d, const pt_device *dev)
 {
 	pt_explain *x = NULL;
 
@@ -727,7 +727,7 @@ static void free_doctor(pt_doctor *d)
 	free(d);
 }
 
-PT_EXPORT int pt_doctor_run(pt_enum *e, pt_device *dev, pt_doctor **ret)
+PT_EXPORT int pt_doctor_run(pt_enum *e, const pt_device *dev, pt_doctor **ret)
 {
 	pt_doctor *d;
 	int r;

@@ -399,7 +399,7 @@ PT_EXPORT pt_explain *pt_explain_ref(pt_explain *x)
 	return x;
 }
 
-PT_EXPORT int pt_device_explain(pt_device *dev, pt_explain **ret)
+PT_EXPORT int pt_device_explain(const pt_device *dev, pt_explain **ret)
 {
 	pt_explain *x;
 	int r;
@@ -411,7 +411,7 @@ PT_EXPORT int pt_device_explain(pt_device *dev, pt_explain **ret)
 		return pt_fail(dev->e->ctx, -ENOMEM, "%s: explaining its group: %s", dev->address,
 			       strerror(ENOMEM));
 	x->refcount = 1;
-	x->dev = pt_device_ref(dev);
+	x->dev = pt_device_ref(PT_MUTABLE(pt_device, dev));
 	r = explain(x);
 	if (r < 0) {
 		pt_explain_unref(x);

@@ -36,15 +36,9 @@ void pt_lint_note(struct pt_lint *l, unsigned vm, const char *key, const char *c
 		l->oom = true;
 		return;
 	}
-	l->v[l->n++] = (pt_lint_finding){ .vm = vm, .key = pt_clean_string(key), .code = code, .message = msg };
+	l->v[l->n++] = (struct pt_lint_finding){ .vm = vm, .key = pt_clean_string(key), .code = code, .message = msg };
 	if (!l->v[l->n - 1].key)
 		l->oom = true;
-}
-
-bool pt_key_numbered(const char *key, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	return strncmp(key, prefix, n) == 0 && key[n] && strspn(key + n, "0123456789") == strlen(key + n);
 }
 
 /* The VM's QEMU, from qemu-server's pid file; 0 when it does not run. */

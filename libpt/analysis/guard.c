@@ -180,19 +180,19 @@ void pt_guard_load(pt_enum *e)
 	guard_keyboard(e, h);
 }
 
-PT_EXPORT unsigned pt_device_get_critical(pt_device *dev)
+PT_EXPORT unsigned pt_device_get_critical(const pt_device *dev)
 {
 	pt_guard_load(dev->e);
 	return dev->critical;
 }
 
-PT_EXPORT const char *pt_device_get_critical_reason(pt_device *dev)
+PT_EXPORT const char *pt_device_get_critical_reason(const pt_device *dev)
 {
 	pt_guard_load(dev->e);
 	return dev->critical_reason;
 }
 
-int pt_guard_decide(pt_device *asked, pt_device *m, unsigned flags, char **msg)
+int pt_guard_decide(const pt_device *asked, const pt_device *m, unsigned flags, char **msg)
 {
 	int r;
 
@@ -216,9 +216,9 @@ int pt_guard_decide(pt_device *asked, pt_device *m, unsigned flags, char **msg)
 	return r < 0 ? -ENOMEM : 1;
 }
 
-PT_EXPORT int pt_device_check_take(pt_device *dev, unsigned flags)
+PT_EXPORT int pt_device_check_take(const pt_device *dev, unsigned flags)
 {
-	pt_device *self[1] = { dev };
+	pt_device *self[1] = { PT_MUTABLE(pt_device, dev) };
 	pt_device **set = dev->n_set ? dev->set : self;
 	size_t n = dev->n_set ? dev->n_set : 1;
 

@@ -199,8 +199,9 @@ static void addresses(struct out *o, const char *k, pt_device *const *list, size
 }
 
 /* What a reader of a report should not miss about a device, worked out once. */
-static void load_flags(pt_device *dev)
+static void load_flags(const pt_device *cdev)
 {
+	pt_device *dev = PT_MUTABLE(pt_device, cdev);
 	struct pt_strv flags = { 0 };
 
 	dev->flags_loaded = true;
@@ -220,7 +221,7 @@ static void load_flags(pt_device *dev)
 	dev->n_flags = flags.n;
 }
 
-PT_EXPORT size_t pt_device_get_flag_count(pt_device *dev)
+PT_EXPORT size_t pt_device_get_flag_count(const pt_device *dev)
 {
 	if (!dev)
 		return 0;
@@ -229,7 +230,7 @@ PT_EXPORT size_t pt_device_get_flag_count(pt_device *dev)
 	return dev->n_flags;
 }
 
-PT_EXPORT const char *pt_device_get_flag(pt_device *dev, size_t i)
+PT_EXPORT const char *pt_device_get_flag(const pt_device *dev, size_t i)
 {
 	return i < pt_device_get_flag_count(dev) ? dev->flags[i] : NULL;
 }
@@ -249,7 +250,7 @@ static void item_end(struct out *o)
 
 /* A GPU's resizable BARs: "bar_resizable": {"0": [256, 512, ...]} (MiB), only where the kernel
  * offers resizing. */
-static void rebar_json(struct out *o, pt_device *dev)
+static void rebar_json(struct out *o, const pt_device *dev)
 {
 	bool any = false;
 
@@ -285,13 +286,14 @@ static void rebar_json(struct out *o, pt_device *dev)
 
 /* Only on an mdev parent and an NVIDIA vGPU VF: "mdev_types" and "mdevs", "vgpu_types" and
  * "current_vgpu_type". */
-static void mdev_json(struct out *o, pt_device *dev)
+static void mdev_json(struct out *o, const pt_device *dev)
 {
-	size_t n_types, n_mdevs, n_vgpu;
-	long current;
-	const struct pt_mdev_type *types = pt_device_get_mdev_types(dev, &n_types);
-	const struct pt_mdev *mdevs = pt_device_get_mdevs(dev, &n_mdevs);
-	const struct pt_vgpu_type *vgpu = pt_device_get_vgpu_types(dev, &n_vgpu, &current);
+	size_t n_types = pt_device_get_mdev_type_count(dev), n_mdevs = pt_device_get_mdev_count(dev);
+	size_t n_vgpu = pt_device_get_vgpu_type_count(dev);
+	long current = pt_device_get_vgpu_current(dev);
+	const pt_mdev_type *types = dev->mdev_types; /* loaded by the counts */
+	const pt_mdev *mdevs = dev->mdevs;
+	const pt_vgpu_type *vgpu = dev->vgpu_types;
 
 	if (n_types || n_mdevs) {
 		key(o, "mdev_types");
@@ -373,19 +375,19 @@ static void explain_json(struct out *o, const pt_explain *x)
 	o->compact = false;
 }
 
-static char *device_json(pt_device *dev, const pt_explain *x);
+static char *device_json(const pt_device *dev, const pt_explain *x);
 
-PT_EXPORT char *pt_device_to_json(pt_device *dev)
+PT_EXPORT char *pt_device_to_json(const pt_device *dev)
 {
 	return dev ? device_json(dev, NULL) : NULL;
 }
 
-PT_EXPORT char *pt_device_to_json_explained(pt_device *dev, const pt_explain *x)
+PT_EXPORT char *pt_device_to_json_explained(const pt_device *dev, const pt_explain *x)
 {
 	return dev ? device_json(dev, x) : NULL;
 }
 
-static char *device_json(pt_device *dev, const pt_explain *x)
+static char *device_json(const pt_device *dev, const pt_explain *x)
 {
 	struct out o = { .first = true };
 
@@ -451,7 +453,7 @@ static char *device_json(pt_device *dev, const pt_explain *x)
 	return o.buf;
 }
 
-PT_EXPORT char *pt_group_to_json(pt_group *g)
+PT_EXPORT char *pt_group_to_json(const pt_group *g)
 {
 	struct out o = { .first = true };
 

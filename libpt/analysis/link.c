@@ -32,8 +32,9 @@ static unsigned parse_width(const char *s)
 }
 
 /* The device's link attributes, read once: a link is asked of each hop's both ends. */
-static void load_link(pt_device *dev)
+static void load_link(const pt_device *cdev)
 {
+	pt_device *dev = PT_MUTABLE(pt_device, cdev);
 	static const char *const attrs[] = { "current_link_speed", "current_link_width", "max_link_speed",
 					     "max_link_width" };
 	unsigned *const fields[] = { &dev->link.speed, &dev->link.width, &dev->link.max_speed, &dev->link.max_width };
@@ -41,6 +42,7 @@ static void load_link(pt_device *dev)
 
 	dev->link_loaded = true;
 	dev->link_r = -ENOENT;
+	dev->link.size = sizeof(dev->link);
 	for (int i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/%s", dev->address, attrs[i]);
 		if (pt_read_attr(dev->e->ctx->rootfd, path, buf, sizeof(buf)) < 0)
@@ -50,13 +52,16 @@ static void load_link(pt_device *dev)
 	}
 }
 
-PT_EXPORT int pt_device_get_link(pt_device *dev, pt_link *ret)
+PT_EXPORT int pt_device_get_link(const pt_device *dev, pt_link *ret)
 {
+	int r;
+
 	if (!dev || !ret)
 		return -EINVAL;
 	if (!dev->link_loaded)
 		load_link(dev);
-	*ret = dev->link;
+	if ((r = PT_STRUCT_OUT(ret, &dev->link)) < 0)
+		return r;
 	return dev->link_r;
 }
 
@@ -75,9 +80,9 @@ static void describe(char *buf, size_t size, unsigned width, unsigned speed)
 }
 
 /* One link: the device's end and the port above it (NULL: none known). 0, or 1/2 with why. */
-static int check_one(pt_device *dev, pt_device *port, char *why, size_t size)
+static int check_one(const pt_device *dev, const pt_device *port, char *why, size_t size)
 {
-	pt_link d, p;
+	pt_link d = PT_INIT(pt_link), p = PT_INIT(pt_link);
 	char now[64], can[64];
 
 	if (pt_device_get_link(dev, &d) < 0 || !d.width || !d.speed || !d.max_width || !d.max_speed)
@@ -103,7 +108,7 @@ static int check_one(pt_device *dev, pt_device *port, char *why, size_t size)
 	return 0;
 }
 
-PT_EXPORT int pt_device_check_link(pt_device *dev, char **why)
+PT_EXPORT int pt_device_check_link(const pt_device *dev, char **why)
 {
 	char text[512];
 	int worst = -ENOENT;
@@ -112,7 +117,7 @@ PT_EXPORT int pt_device_check_link(pt_device *dev, char **why)
 		return -EINVAL;
 	*why = NULL;
 	/* the device's link, then each bridge's up to the root: the slowest hop bounds the device */
-	for (pt_device *d = dev; d; d = d->parent) {
+	for (const pt_device *d = dev; d; d = d->parent) {
 		char one[512];
 		int r = check_one(d, d->parent, one, sizeof(one));
 		if (r < 0)

@@ -15,12 +15,8 @@
 
 #define IGD_ADDRESS "0000:00:02.0"
 
-
-
-PT_EXPORT void pt_lint_free(pt_lint *l)
+static void destroy_lint(pt_lint *l)
 {
-	if (!l)
-		return;
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].key);
 		free(l->v[i].message);
@@ -30,14 +26,31 @@ PT_EXPORT void pt_lint_free(pt_lint *l)
 	free(l);
 }
 
-PT_EXPORT size_t pt_lint_get_count(const pt_lint *l)
+PT_DEFINE_REFCOUNT(pt_lint, destroy_lint)
+
+PT_EXPORT size_t pt_lint_get_finding_count(const pt_lint *l)
 {
 	return l ? l->n : 0;
 }
 
-PT_EXPORT const pt_lint_finding *pt_lint_get(const pt_lint *l, size_t i)
+PT_EXPORT unsigned pt_lint_get_vm(const pt_lint *l, size_t i)
 {
-	return l && i < l->n ? &l->v[i] : NULL;
+	return l && i < l->n ? l->v[i].vm : 0;
+}
+
+PT_EXPORT const char *pt_lint_get_key(const pt_lint *l, size_t i)
+{
+	return l && i < l->n ? l->v[i].key : NULL;
+}
+
+PT_EXPORT const char *pt_lint_get_code(const pt_lint *l, size_t i)
+{
+	return l && i < l->n ? l->v[i].code : NULL;
+}
+
+PT_EXPORT const char *pt_lint_get_message(const pt_lint *l, size_t i)
+{
+	return l && i < l->n ? l->v[i].message : NULL;
 }
 
 /* The VM ids of /etc/pve/qemu-server/<id>.conf, sorted. */
@@ -97,7 +110,7 @@ static void read_mappings(pt_ctx *ctx, struct pt_strv *names)
 		return;
 	for (size_t i = 0; i < pt_pve_config_get_section_count(cfg); i++)
 		pt_strv_add(names, pt_pve_config_get_id(cfg, i));
-	pt_pve_config_free(cfg);
+	pt_pve_config_unref(cfg);
 }
 
 /* A hostpci line's romfile=: there, a ROM, for the device it is given to (Proxmox passes it with
@@ -105,7 +118,7 @@ static void read_mappings(pt_ctx *ctx, struct pt_strv *names)
 static void lint_romfile(struct pt_lint *l, unsigned vm, const char *key, const pt_device *dev, const char *name,
 			 const pt_vmconf *c)
 {
-	pt_rom_info *info = NULL;
+	pt_rom *rom;
 	void *data;
 	size_t len;
 	bool efi = false;
@@ -119,31 +132,37 @@ static void lint_romfile(struct pt_lint *l, unsigned vm, const char *key, const 
 		pt_lint_note(l, vm, key, "romfile-missing", "romfile %s: %s: the VM cannot start", name, pt_ctx_last_error(l->ctx));
 		return;
 	}
-	r = pt_rom_parse(data, len, &info);
+	r = pt_rom_parse(data, len, &rom);
 	free(data);
 	if (r < 0) {
-		pt_lint_note(l, vm, key, "romfile-not-a-rom", "romfile %s: %s", name, info && info->problem ? info->problem : strerror(-r));
-		pt_rom_info_free(info);
+		pt_lint_note(l, vm, key, "romfile-not-a-rom", "romfile %s: %s", name, strerror(-r));
 		return;
 	}
-	if (info->problem)
-		pt_lint_note(l, vm, key, "romfile-damaged", "romfile %s: %s", name, info->problem);
-	if (info->start > 0)
+	const char *problem = pt_rom_get_problem(rom);
+	if (pt_rom_get_image_count(rom) == 0) {
+		pt_lint_note(l, vm, key, "romfile-not-a-rom", "romfile %s: %s", name, problem);
+		pt_rom_unref(rom);
+		return;
+	}
+	if (problem)
+		pt_lint_note(l, vm, key, "romfile-damaged", "romfile %s: %s", name, problem);
+	if (pt_rom_get_start(rom) > 0)
 		pt_lint_note(l, vm, key, "romfile-header",
 		     "romfile %s: %zu bytes before its first image (a flashing tool's header): QEMU needs the image alone (rom.lua --file %s --save NAME)",
-		     name, info->start, name);
-	for (size_t i = 0; i < info->n_images; i++) {
-		const struct pt_rom_image *img = &info->images[i];
-		efi = efi || img->code_type == PT_ROM_CODE_EFI;
-		if (dev && !pt_rom_image_matches(img, dev->vendor, dev->device))
+		     name, pt_rom_get_start(rom), name);
+	for (size_t i = 0; i < pt_rom_get_image_count(rom); i++) {
+		pt_rom_image img = PT_INIT(pt_rom_image);
+		pt_rom_get_image(rom, i, &img);
+		efi = efi || img.code_type == PT_ROM_CODE_EFI;
+		if (dev && !pt_rom_image_matches(&img, dev->vendor, dev->device))
 			pt_lint_note(l, vm, key, "romfile-wrong-device", "romfile %s: image %zu is for %04x:%04x, not for %s (%04x:%04x)",
-			     name, i + 1, img->vendor_id, img->device_id, dev->address, dev->vendor, dev->device);
+			     name, i + 1, img.vendor_id, img.device_id, dev->address, dev->vendor, dev->device);
 	}
 	const char *bios = pt_vmconf_get(c, "bios");
 	if (!efi && bios && strcmp(bios, "ovmf") == 0)
 		pt_lint_note(l, vm, key, "romfile-no-efi",
 		     "romfile %s has no EFI image: with bios: ovmf the screen stays dark until the guest's driver loads", name);
-	pt_rom_info_free(info);
+	pt_rom_unref(rom);
 }
 
 /* legacy-igd=1, by the rules pt_emit_proxmox follows: the IGD at 00:02.0 alone, machine
@@ -174,9 +193,9 @@ static void lint_legacy_igd(struct pt_lint *l, unsigned vm, const char *key, con
  * snapshot: QEMU looks at that port, whatever is on its other half). */
 static void lint_usb(struct pt_lint *l, pt_enum *e, unsigned vm, const char *key, const char *host)
 {
-	pt_usb_spec spec = { 0 };
-	pt_usb_resolved m;
-	pt_usb_host h;
+	pt_usb_spec spec = PT_INIT(pt_usb_spec);
+	pt_usb_resolved m = PT_INIT(pt_usb_resolved);
+	pt_usb_host h = PT_INIT(pt_usb_host);
 
 	if (!host || !strcmp(host, "spice"))
 		return;
@@ -212,7 +231,7 @@ static void lint_guard(struct pt_lint *l, pt_enum *e, unsigned vm, const pt_vmco
 	pt_assignment *a = NULL;
 
 	if (pt_assignment_new(e, vm, 0, &a) < 0 || pt_assignment_add_vmconf(a, c) < 0) {
-		pt_assignment_free(a);
+		pt_assignment_unref(a);
 		l->oom = true;
 		return;
 	}
@@ -231,7 +250,7 @@ static void lint_guard(struct pt_lint *l, pt_enum *e, unsigned vm, const pt_vmco
 		pt_lint_note(l, vm, key, "host-critical", "%s%s%.*s: Proxmox binds it to vfio-pci when the VM starts, and the host loses it",
 		     *via ? via + 1 : "", *via ? " " : "", (int)len, why);
 	}
-	pt_assignment_free(a);
+	pt_assignment_unref(a);
 }
 
 /* Which VMs' hostpci lines name each device (by index of the snapshot), and with which key. */
@@ -264,7 +283,7 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 		const char *host = pt_props_get(props, "host");
 		if (pt_key_numbered(key, "usb")) {
 			lint_usb(l, e, vm, key, host);
-			pt_props_free(props);
+			pt_props_unref(props);
 			continue;
 		}
 		const char *pcie = pt_props_get(props, "pcie"), *xvga = pt_props_get(props, "x-vga");
@@ -316,7 +335,7 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 			lint_romfile(l, vm, key, first, romfile, c);
 		if (igd && strcmp(igd, "1") == 0)
 			lint_legacy_igd(l, vm, key, props, c);
-		pt_props_free(props);
+		pt_props_unref(props);
 	}
 	pt_lint_locality(l, l->ctx, e, vm, c, in_vm);
 	pt_lint_hugepages(l, l->ctx, vm, c);
@@ -337,13 +356,13 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 		}
 	}
 	free(in_vm);
-	pt_vmconf_free(c);
+	pt_vmconf_unref(c);
 	return r;
 }
 
 static int compare_findings(const void *a, const void *b)
 {
-	const pt_lint_finding *x = a, *y = b;
+	const struct pt_lint_finding *x = a, *y = b;
 	int c;
 
 	if (x->vm != y->vm)
@@ -373,10 +392,11 @@ PT_EXPORT int pt_lint_run(pt_enum *e, unsigned only_vm, pt_lint **ret)
 		free(used);
 		return pt_fail(e->ctx, -ENOMEM, "out of memory");
 	}
+	l->refcount = 1;
 	l->ctx = pt_ctx_ref(e->ctx);
 	if ((r = list_vms(e->ctx, &vms, &n_vms)) < 0) {
 		free(used);
-		pt_lint_free(l);
+		pt_lint_unref(l);
 		return pt_fail(e->ctx, r, "out of memory");
 	}
 	bool found = !only_vm;
@@ -385,7 +405,7 @@ PT_EXPORT int pt_lint_run(pt_enum *e, unsigned only_vm, pt_lint **ret)
 	if (!found) {
 		free(used);
 		free(vms);
-		pt_lint_free(l);
+		pt_lint_unref(l);
 		return pt_fail(e->ctx, -ENOENT, "VM %u has no config on this node (/etc/pve/qemu-server/%u.conf)", only_vm,
 			       only_vm);
 	}
@@ -414,7 +434,7 @@ PT_EXPORT int pt_lint_run(pt_enum *e, unsigned only_vm, pt_lint **ret)
 	if (r == 0 && l->oom)
 		r = pt_fail(e->ctx, -ENOMEM, "out of memory");
 	if (r < 0) {
-		pt_lint_free(l);
+		pt_lint_unref(l);
 		return r;
 	}
 	if (only_vm) {

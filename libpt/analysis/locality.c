@@ -12,16 +12,20 @@
 
 #include "libpt-private.h"
 
-PT_EXPORT char *pt_device_get_local_cpus(pt_device *dev)
+PT_EXPORT const char *pt_device_get_local_cpus(const pt_device *cdev)
 {
+	pt_device *dev = PT_MUTABLE(pt_device, cdev);
 	char path[96], buf[4096];
 
 	if (!dev)
 		return NULL;
-	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/local_cpulist", dev->address);
-	if (pt_read_attr(dev->e->ctx->rootfd, path, buf, sizeof(buf)) < 0 || !buf[0])
-		return NULL;
-	return strdup(buf);
+	if (!dev->cpus_loaded) {
+		dev->cpus_loaded = true;
+		snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/local_cpulist", dev->address);
+		if (pt_read_attr(dev->e->ctx->rootfd, path, buf, sizeof(buf)) == 0 && buf[0])
+			dev->local_cpus = strdup(buf);
+	}
+	return dev->local_cpus;
 }
 
 int pt_cpulist_parse(const char *s, unsigned char *set, size_t max)
@@ -123,7 +127,7 @@ void pt_lint_locality(pt_lint *l, pt_ctx *ctx, pt_enum *e, unsigned vm, const pt
 		    !(want[node / 8] & (1u << (node % 8))))
 			pt_lint_note(l, vm, key, "hostnodes-off-device-node", "hostnodes=%s: the VM's memory lies off NUMA node %ld, "
 			     "where %s is", hostnodes, node, first->address);
-		pt_props_free(props);
+		pt_props_unref(props);
 	}
 }
 
@@ -154,7 +158,7 @@ static unsigned long vm_memory(pt_ctx *ctx, const pt_vmconf *c)
 		const char *cur = pt_props_get(props, "current");
 		if (!cur || pt_parse_uint(cur, 1ULL << 32, &v) < 0)
 			v = 512;
-		pt_props_free(props);
+		pt_props_unref(props);
 	}
 	return (unsigned long)v;
 }
@@ -192,7 +196,7 @@ void pt_lint_hugepages(pt_lint *l, pt_ctx *ctx, unsigned vm, const pt_vmconf *c)
 					     "%llu need %lu pages, the node has %ld free now: the VM would not start",
 					     size, label, mem, node, need, free);
 		}
-		pt_props_free(props);
+		pt_props_unref(props);
 	}
 	if (per_node)
 		return;

@@ -11,7 +11,7 @@
 
 #include "libpt-private.h"
 
-static int by_port(pt_ctx *ctx, pt_enum *e, const char *port, pt_usb_resolved *ret)
+static int by_port(pt_ctx *ctx, const pt_enum *e, const char *port, pt_usb_resolved *ret)
 {
 	const char *at = port, *dash;
 	char q[128];
@@ -36,8 +36,9 @@ static int by_port(pt_ctx *ctx, pt_enum *e, const char *port, pt_usb_resolved *r
 	return 0;
 }
 
-PT_EXPORT int pt_usb_resolve(pt_ctx *ctx, pt_enum *e, const pt_usb_spec *spec, pt_usb_resolved *ret)
+static int usb_resolve(pt_ctx *ctx, const pt_enum *e, const pt_usb_spec *spec, pt_usb_resolved *ret)
 {
+	*ret = PT_INIT(pt_usb_resolved);
 	struct pt_strv ports = { 0 };
 	char host[64], q[256];
 	unsigned long long vendor, product;
@@ -77,5 +78,30 @@ PT_EXPORT int pt_usb_resolve(pt_ctx *ctx, pt_enum *e, const pt_usb_spec *spec, p
 	memset(ret, 0, sizeof(*ret));
 	ret->vendor = (uint16_t)vendor;
 	ret->product = (uint16_t)product;
+	return 0;
+}
+
+PT_EXPORT int pt_usb_resolve(pt_ctx *ctx, const pt_enum *e, const pt_usb_spec *spec, pt_usb_resolved *ret)
+{
+	pt_usb_spec s;
+	pt_usb_resolved m = PT_INIT(pt_usb_resolved);
+	int r;
+
+	if (!ctx)
+		return -EINVAL;
+	if (!spec || !ret || PT_STRUCT_IN(&s, spec) < 0 || PT_STRUCT_OUT(ret, &m) < 0)
+		return pt_fail(ctx, -EINVAL, "pt_usb_resolve: no device named, or no pt_usb_spec/pt_usb_resolved size");
+	if ((r = usb_resolve(ctx, e, &s, &m)) < 0)
+		return r;
+	return PT_STRUCT_OUT(ret, &m);
+}
+
+int pt_usb_spec_in(pt_ctx *ctx, const pt_usb_spec **usb, pt_usb_spec *copy)
+{
+	if (!*usb)
+		return 0;
+	if (PT_STRUCT_IN(copy, *usb) < 0)
+		return pt_fail(ctx, -EINVAL, "a pt_usb_spec whose size is not one (set .size = sizeof(pt_usb_spec))");
+	*usb = copy;
 	return 0;
 }

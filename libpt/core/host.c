@@ -13,17 +13,18 @@
 
 #include "libpt-private.h"
 
-PT_EXPORT const char *pt_host_cpu_vendor(pt_ctx *ctx)
+PT_EXPORT const char *pt_host_cpu_vendor(const pt_ctx *ctx)
 {
 	if (!ctx)
 		return NULL;
 	if (!ctx->cpu_vendor_read) {
+		pt_ctx *c = PT_MUTABLE(pt_ctx, ctx);
 		char line[1024];
 		FILE *f = pt_fopen_regular(ctx->rootfd, "proc/cpuinfo");
-		ctx->cpu_vendor_read = true;
+		c->cpu_vendor_read = true;
 		while (f && !ctx->cpu_vendor && fgets(line, sizeof(line), f))
 			if (strncmp(line, "vendor_id", 9) == 0)
-				ctx->cpu_vendor = strstr(line, "AuthenticAMD") ? "amd" :
+				c->cpu_vendor = strstr(line, "AuthenticAMD") ? "amd" :
 						  strstr(line, "GenuineIntel") ? "intel" : NULL;
 		if (f)
 			fclose(f);
@@ -38,7 +39,7 @@ PT_EXPORT const char *pt_iommu_params(const char *vendor)
 	return vendor && strcmp(vendor, "amd") == 0 ? "iommu=pt" : "intel_iommu=on iommu=pt";
 }
 
-PT_EXPORT const char *pt_host_boot_loader(pt_ctx *ctx)
+PT_EXPORT const char *pt_host_boot_loader(const pt_ctx *ctx)
 {
 	if (!ctx)
 		return NULL;
@@ -47,7 +48,7 @@ PT_EXPORT const char *pt_host_boot_loader(pt_ctx *ctx)
 
 /* Where this host's boot loader takes kernel parameters, and what to run after: the one
  * answer the doctor's fixes and the IOMMU-off advice give. */
-void pt_host_cmdline_fix(pt_ctx *ctx, const char *params, char *buf, size_t size)
+void pt_host_cmdline_fix(const pt_ctx *ctx, const char *params, char *buf, size_t size)
 {
 	if (strcmp(pt_host_boot_loader(ctx), "systemd-boot") == 0)
 		snprintf(buf, size, "add \"%s\" to the line in /etc/kernel/cmdline, then run: "
@@ -62,7 +63,7 @@ void pt_host_cmdline_fix(pt_ctx *ctx, const char *params, char *buf, size_t size
  * for its CPU's vendor (both vendors' when unknown) where its boot loader takes them, and how to
  * check. To free; NULL when out of memory.
  */
-PT_EXPORT char *pt_host_iommu_advice(pt_ctx *ctx)
+PT_EXPORT char *pt_host_iommu_advice(const pt_ctx *ctx)
 {
 	static const char *const vendors[] = { "intel", "amd" };
 	const char *vendor;

@@ -29,9 +29,11 @@ struct change {
 	char *old; /* NULL: the file does not exist */
 	char *new;
 	bool mkdir;
+	char *backup; /* once applied: where the old file was kept */
 };
 
 struct pt_host_plan {
+	int refcount;
 	pt_ctx *ctx;
 	struct change *changes;
 	size_t n_changes;
@@ -227,19 +229,20 @@ static void plan_free_changes(struct pt_host_plan *p)
 		free(p->changes[i].path);
 		free(p->changes[i].old);
 		free(p->changes[i].new);
+		free(p->changes[i].backup);
 	}
 	free(p->changes);
 }
 
-PT_EXPORT void pt_host_plan_free(pt_host_plan *p)
+static void destroy_host_plan(pt_host_plan *p)
 {
-	if (!p)
-		return;
 	plan_free_changes(p);
 	pt_strv_free(&p->commands);
 	pt_ctx_unref(p->ctx);
 	free(p);
 }
+
+PT_DEFINE_REFCOUNT(pt_host_plan, destroy_host_plan)
 
 static int plan_new(pt_ctx *ctx, struct pt_host_plan **ret)
 {
@@ -247,6 +250,7 @@ static int plan_new(pt_ctx *ctx, struct pt_host_plan **ret)
 
 	if (!p)
 		return pt_fail(ctx, -ENOMEM, "out of memory");
+	p->refcount = 1;
 	p->ctx = pt_ctx_ref(ctx);
 	*ret = p;
 	return 0;
@@ -257,7 +261,7 @@ static int plan_done(struct pt_host_plan *p, int r, pt_host_plan **ret)
 	if (r == 0 && (p->oom || p->commands.oom))
 		r = pt_fail(p->ctx, -ENOMEM, "out of memory");
 	if (r < 0) {
-		pt_host_plan_free(p);
+		pt_host_plan_unref(p);
 		return r;
 	}
 	*ret = p;
@@ -606,24 +610,7 @@ static int host_plan(pt_enum *e, pt_device **set, size_t n, unsigned flags, cons
 	return plan_done(p, r, ret);
 }
 
-/* The devices named with their whole passthrough sets (what the guard checks is what is
- * planned), each guarded (PT_PLAN_FORCE: taken all the same). */
-PT_EXPORT int pt_host_plan_new(pt_enum *e, const char *const *addresses, size_t n, unsigned flags,
-			       const char *cpu_vendor, pt_host_plan **ret)
-{
-	pt_assignment *a = NULL;
-	int r;
-
-	if (!e || !ret || !n || !addresses)
-		return e ? pt_fail(e->ctx, -EINVAL, "pt_host_plan_new: no devices") : -EINVAL;
-	if ((r = pt_assignment_of(e->ctx, e, addresses, n, 0, flags & PT_PLAN_FORCE ? PT_ASSIGN_FORCE : 0, &a)) == 0)
-		r = pt_host_plan_new_assignment(a, flags, cpu_vendor, ret);
-	pt_assignment_free(a);
-	return r;
-}
-
-PT_EXPORT int pt_host_plan_new_assignment(const pt_assignment *a, unsigned flags, const char *cpu_vendor,
-					  pt_host_plan **ret)
+PT_EXPORT int pt_host_plan_new(const pt_assignment *a, unsigned flags, const char *cpu_vendor, pt_host_plan **ret)
 {
 	size_t n = pt_assignment_get_device_count(a);
 	pt_device **set;
@@ -636,17 +623,17 @@ PT_EXPORT int pt_host_plan_new_assignment(const pt_assignment *a, unsigned flags
 	if (!(flags & PT_PLAN_REMOVE) && (r = pt_assignment_check(a)) < 0)
 		return r;
 	if (n == 0)
-		return pt_fail(e->ctx, -EINVAL, "pt_host_plan_new_assignment: no devices");
+		return pt_fail(e->ctx, -EINVAL, "pt_host_plan_new: no devices");
 	if (!(set = calloc(n, sizeof(*set))))
 		return pt_fail(e->ctx, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		set[i] = pt_assignment_get_device(a, i);
-	r = host_plan(e, set, n, flags & ~(unsigned)PT_PLAN_FORCE, cpu_vendor, ret);
+	r = host_plan(e, set, n, flags, cpu_vendor, ret);
 	free(set);
 	return r;
 }
 
-PT_EXPORT int pt_host_plan_new_sriov(pt_device *pf, unsigned vfs, unsigned wait_ms, const char *vf_driver,
+PT_EXPORT int pt_host_plan_new_sriov(const pt_device *pf, unsigned vfs, unsigned wait_ms, const char *vf_driver,
 				     pt_host_plan **ret)
 {
 	struct pt_host_plan *p = NULL;
@@ -785,43 +772,37 @@ PT_EXPORT char *pt_host_plan_get_diff(const pt_host_plan *p, size_t i)
 }
 
 /* Writes every change, or none: a failure puts back the files already written. */
-PT_EXPORT int pt_host_plan_apply(pt_host_plan *p, char ***backups_ret, size_t *n_ret)
+PT_EXPORT int pt_host_plan_apply(pt_host_plan *p)
 {
-	struct pt_strv backups = { 0 };
 	int r = 0;
 
 	if (!p)
 		return -EINVAL;
 	for (size_t i = 0; i < p->n_changes; i++) {
-		const struct change *c = &p->changes[i];
+		struct change *c = &p->changes[i];
 		char *backup = NULL;
 		r = pt_ctx_write_file(p->ctx, c->path, c->new, PT_WRITE_BACKUP | (c->mkdir ? PT_WRITE_MKDIR : 0), &backup);
 		if (r < 0) {
 			char msg[sizeof(p->ctx->last_error)];
 			snprintf(msg, sizeof(msg), "%s", pt_ctx_last_error(p->ctx));
 			for (size_t j = i; j-- > 0;) {
-				const struct change *done = &p->changes[j];
+				struct change *done = &p->changes[j];
 				if (done->old)
 					pt_ctx_write_file(p->ctx, done->path, done->old, 0, NULL);
 				else
 					pt_remove_in_root(p->ctx, done->path);
+				free(done->backup);
+				done->backup = NULL;
 			}
-			pt_strv_free(&backups);
 			return pt_fail(p->ctx, r, "%s%s", msg, i > 0 ? " (the files written before it are put back)" : "");
 		}
-		if (backup)
-			pt_strv_add(&backups, backup);
-		free(backup);
-	}
-	if (backups.oom) {
-		pt_strv_free(&backups);
-		return pt_fail(p->ctx, -ENOMEM, "out of memory");
-	}
-	if (backups_ret && n_ret) {
-		*backups_ret = backups.v;
-		*n_ret = backups.n;
-	} else {
-		pt_strv_free(&backups);
+		free(c->backup);
+		c->backup = backup;
 	}
 	return 0;
+}
+
+PT_EXPORT const char *pt_host_plan_get_backup(const pt_host_plan *p, size_t i)
+{
+	return p && i < p->n_changes ? p->changes[i].backup : NULL;
 }

@@ -57,25 +57,7 @@ static int usb_hostdev(pt_ctx *ctx, struct pt_strv *out, const pt_usb_spec *usb,
 	return 0;
 }
 
-PT_EXPORT int pt_emit_libvirt(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_usb_spec *usb,
-			      const char *domain, pt_emission **ret)
-{
-	pt_assignment *a = NULL;
-	int r;
-
-	if (!ctx || !ret || (n && !addresses))
-		return ctx ? pt_fail(ctx, -EINVAL, "pt_emit_libvirt: no devices") : -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if ((r = pt_check_pci_address(ctx, addresses[i])) < 0)
-			return r;
-	if (n && (r = pt_assignment_of(ctx, NULL, addresses, n, 0, 0, &a)) < 0)
-		return r;
-	r = pt_emit_libvirt_assignment(ctx, a, usb, domain, ret);
-	pt_assignment_free(a);
-	return r;
-}
-
-PT_EXPORT int pt_emit_libvirt_assignment(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb,
+PT_EXPORT int pt_emit_libvirt(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb,
 					 const char *domain, pt_emission **ret)
 {
 	struct pt_strv out = { 0 }, devices = { 0 };
@@ -83,8 +65,12 @@ PT_EXPORT int pt_emit_libvirt_assignment(pt_ctx *ctx, const pt_assignment *a, co
 	char q[128];
 	int r;
 
+	pt_usb_spec usb_copy;
+
 	if (!ctx || !ret)
 		return -EINVAL;
+	if ((r = pt_usb_spec_in(ctx, &usb, &usb_copy)) < 0)
+		return r;
 	if (domain && !pt_word_valid(domain, true, "-_.")) /* nothing to escape */
 		return pt_fail(ctx, -EINVAL, "domain name %s: letters, digits, '-', '_', '.'",
 			       pt_quote(q, sizeof(q), domain));

@@ -215,27 +215,8 @@ static int emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, s
 }
 
 /* This node from its snapshot: the set guarded there (a mapping hands a VM its devices). */
-PT_EXPORT int pt_emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, size_t n_set, pt_node *const *nodes,
-			      size_t n_nodes, unsigned flags, pt_emission **ret)
-{
-	pt_assignment *a;
-	int r;
-
-	if (!ctx || !ret || !nodes || n_nodes == 0 || (n_set && !set))
-		return ctx ? pt_fail(ctx, -EINVAL, "pt_emit_mapping: no nodes") : -EINVAL;
-	/* mediated devices: the parent stays on the host */
-	if (!nodes[0]->e || n_set == 0 || (flags & PT_MAPPING_MDEV))
-		return emit_mapping(ctx, name, set, n_set, nodes, n_nodes, flags, ret);
-	if ((r = pt_assignment_of(ctx, nodes[0]->e, set, n_set, 0, 0, &a)) < 0)
-		return r;
-	if ((r = pt_assignment_check_in(ctx, a)) == 0)
-		r = emit_mapping(ctx, name, set, n_set, nodes, n_nodes, flags, ret);
-	pt_assignment_free(a);
-	return r;
-}
-
-PT_EXPORT int pt_emit_mapping_assignment(const pt_assignment *a, const char *name, pt_node *const *nodes,
-					 size_t n_nodes, unsigned flags, pt_emission **ret)
+PT_EXPORT int pt_emit_mapping(const pt_assignment *a, const char *name, pt_node *const *nodes, size_t n_nodes,
+			      unsigned flags, pt_emission **ret)
 {
 	pt_ctx *ctx;
 	const char **set;
@@ -244,6 +225,11 @@ PT_EXPORT int pt_emit_mapping_assignment(const pt_assignment *a, const char *nam
 	if (!a || !ret)
 		return -EINVAL;
 	ctx = pt_enum_get_context(pt_assignment_get_enum(a));
+	if (!nodes || n_nodes == 0)
+		return pt_fail(ctx, -EINVAL, "pt_emit_mapping: no nodes");
+	if (!(flags & PT_MAPPING_MDEV) != !(pt_assignment_get_flags(a) & PT_ASSIGN_MDEV))
+		return pt_fail(ctx, -EINVAL, "pt_emit_mapping: PT_MAPPING_MDEV goes with an assignment of mdev parents "
+			       "(PT_ASSIGN_MDEV)");
 	if ((r = pt_assignment_check(a)) < 0)
 		return r;
 	if (!(set = pt_assignment_addresses(a)))
@@ -260,9 +246,11 @@ PT_EXPORT int pt_emit_usb_mapping(pt_ctx *ctx, const char *name, const pt_usb_sp
 	char host[64];
 	int r;
 
+	pt_usb_spec usb_copy;
+
 	if (!ctx || !ret || (n_nodes && !nodes))
 		return ctx ? pt_fail(ctx, -EINVAL, "pt_emit_usb_mapping: no nodes") : -EINVAL;
-	if ((r = pt_config_value_check(ctx, "mapping name", name)) < 0 || (r = pt_usb_spec_host(ctx, usb, host)) < 0 ||
+	if ((r = pt_usb_spec_in(ctx, &usb, &usb_copy)) < 0 || (r = pt_config_value_check(ctx, "mapping name", name)) < 0 || (r = pt_usb_spec_host(ctx, usb, host)) < 0 ||
 	    (r = check_mapping_name(ctx, name)) < 0)
 		return r;
 	for (size_t i = 0; i < n_nodes; i++)

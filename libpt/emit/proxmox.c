@@ -25,12 +25,12 @@ struct emit {
 };
 
 /* The caller's options, as far as its struct reaches; the rest zero. */
-void pt_emit_opts_copy(pt_emit_opts *dst, const pt_emit_opts *src)
+int pt_emit_opts_copy(pt_ctx *ctx, pt_emit_opts *dst, const pt_emit_opts *src)
 {
-	memset(dst, 0, sizeof(*dst));
-	if (src)
-		memcpy(dst, src, src->size < sizeof(*dst) ? src->size : sizeof(*dst));
-	dst->size = sizeof(*dst);
+	*dst = PT_INIT(pt_emit_opts);
+	if (src && PT_STRUCT_IN(dst, src) < 0)
+		return pt_fail(ctx, -EINVAL, "pt_emit_opts whose size is not one (set .size = sizeof(pt_emit_opts))");
+	return 0;
 }
 
 static int check_romfile(pt_ctx *ctx, const char *name)
@@ -65,7 +65,8 @@ static int emit_begin(struct emit *em, pt_ctx *ctx, const pt_emit_opts *opts)
 
 	memset(em, 0, sizeof(*em));
 	em->ctx = ctx;
-	pt_emit_opts_copy(&em->o, opts);
+	if ((r = pt_emit_opts_copy(ctx, &em->o, opts)) < 0)
+		return r;
 	pt_strv_add(&em->qm, "qm");
 	pt_strv_add(&em->qm, "set");
 	pt_strv_addf(&em->qm, "%u", em->o.vm);
@@ -89,7 +90,7 @@ static void emit_end(struct emit *em)
 	pt_strv_free(&em->lines);
 	pt_strv_free(&em->notes);
 	pt_strv_free(&em->qm);
-	pt_vmconf_free(em->owned);
+	pt_vmconf_unref(em->owned);
 }
 
 static const char *value_of(const struct emit *em, const char *key, const char *dflt)
@@ -208,24 +209,7 @@ static size_t slot_functions(const pt_enum *e, const pt_device *dev)
 	return n;
 }
 
-PT_EXPORT int pt_emit_proxmox(pt_device *dev, const pt_emit_opts *opts, pt_emission **ret)
-{
-	pt_assignment *a;
-	pt_emit_opts o;
-	int r;
-
-	if (!dev || !ret)
-		return -EINVAL;
-	pt_emit_opts_copy(&o, opts);
-	if ((r = pt_assignment_new(dev->e, 0, o.flags & PT_EMIT_FORCE ? PT_ASSIGN_FORCE : 0, &a)) < 0)
-		return r;
-	if ((r = pt_assignment_add_device(a, dev, NULL)) == 0)
-		r = pt_emit_proxmox_assignment(a, &o, ret);
-	pt_assignment_free(a);
-	return r;
-}
-
-PT_EXPORT int pt_emit_proxmox_assignment(const pt_assignment *a, const pt_emit_opts *opts, pt_emission **ret)
+PT_EXPORT int pt_emit_proxmox(const pt_assignment *a, const pt_emit_opts *opts, pt_emission **ret)
 {
 	struct emit em;
 	pt_ctx *ctx;
@@ -332,9 +316,9 @@ fail:
 	return fail_end(&em, r);
 }
 
-PT_EXPORT int pt_emit_proxmox_mdev(pt_device *dev, const char *type, const pt_emit_opts *opts, pt_emission **ret)
+PT_EXPORT int pt_emit_proxmox_mdev(const pt_device *dev, const char *type, const pt_emit_opts *opts, pt_emission **ret)
 {
-	const struct pt_mdev_type *types, *offered = NULL;
+	const pt_mdev_type *types, *offered = NULL;
 	struct emit em;
 	char key[32], *value = NULL;
 	size_t n;
@@ -346,7 +330,8 @@ PT_EXPORT int pt_emit_proxmox_mdev(pt_device *dev, const char *type, const pt_em
 	ctx = dev->e->ctx;
 	if ((r = emit_begin(&em, ctx, opts)) < 0)
 		return fail_end(&em, r);
-	types = pt_device_get_mdev_types(dev, &n);
+	n = pt_device_get_mdev_type_count(dev);
+	types = dev->mdev_types;
 	if (n == 0)
 		return fail_end(&em, pt_fail(ctx, -ENOENT, "%s offers no mediated device types (no mdev_supported_types)",
 					     dev->address));
@@ -386,8 +371,12 @@ PT_EXPORT int pt_emit_proxmox_usb(pt_ctx *ctx, const pt_usb_spec *usb, const pt_
 	char *value = NULL;
 	int r;
 
+	pt_usb_spec usb_copy;
+
 	if (!ctx || !ret)
 		return -EINVAL;
+	if ((r = pt_usb_spec_in(ctx, &usb, &usb_copy)) < 0)
+		return r;
 	if ((r = emit_begin(&em, ctx, opts)) < 0 || (r = pt_usb_spec_host(ctx, usb, host)) < 0)
 		return fail_end(&em, r);
 	const char *peer = pt_usb_spec_peer(usb);

@@ -92,27 +92,7 @@ static int usb_args(pt_ctx *ctx, struct pt_strv *words, const pt_usb_spec *usb)
 	return 0;
 }
 
-PT_EXPORT int pt_emit_qemu(pt_ctx *ctx, const char *const *addresses, size_t n, const pt_usb_spec *usb,
-			   const pt_emit_opts *opts, pt_emission **ret)
-{
-	pt_assignment *a = NULL;
-	pt_emit_opts o;
-	int r;
-
-	if (!ctx || !ret || (n && !addresses))
-		return ctx ? pt_fail(ctx, -EINVAL, "pt_emit_qemu: no devices") : -EINVAL;
-	pt_emit_opts_copy(&o, opts);
-	for (size_t i = 0; i < n; i++)
-		if ((r = pt_check_pci_address(ctx, addresses[i])) < 0)
-			return r;
-	if (n && (r = pt_assignment_of(ctx, NULL, addresses, n, 0, o.flags & PT_EMIT_FORCE ? PT_ASSIGN_FORCE : 0, &a)) < 0)
-		return r;
-	r = pt_emit_qemu_assignment(ctx, a, usb, &o, ret);
-	pt_assignment_free(a);
-	return r;
-}
-
-PT_EXPORT int pt_emit_qemu_assignment(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb,
+PT_EXPORT int pt_emit_qemu(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb,
 				      const pt_emit_opts *opts, pt_emission **ret)
 {
 	struct pt_strv words = { 0 }, command = { 0 };
@@ -125,8 +105,8 @@ PT_EXPORT int pt_emit_qemu_assignment(pt_ctx *ctx, const pt_assignment *a, const
 		free(set);
 		return ctx ? pt_fail(ctx, -ENOMEM, "out of memory") : -EINVAL;
 	}
-	pt_emit_opts_copy(&o, opts);
-	if (a && (r = pt_assignment_check_in(ctx, a)) < 0) {
+	pt_usb_spec usb_copy;
+	if ((r = pt_emit_opts_copy(ctx, &o, opts)) < 0 || (r = pt_usb_spec_in(ctx, &usb, &usb_copy)) < 0 || (a && (r = pt_assignment_check_in(ctx, a)) < 0)) {
 		free(set);
 		return r;
 	}

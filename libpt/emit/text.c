@@ -54,6 +54,15 @@ char *pt_shell_join(const struct pt_strv *words)
 	return out;
 }
 
+struct pt_emission {
+	int refcount;
+	char **lines;
+	size_t n_lines;
+	char **notes;
+	size_t n_notes;
+	char *command;
+};
+
 /* The result of an emitter: the lists moved into it (emptied), or -ENOMEM. */
 int pt_emission_new(pt_ctx *ctx, struct pt_strv *lines, struct pt_strv *notes, struct pt_strv *qm_words,
 		    pt_emission **ret)
@@ -61,6 +70,8 @@ int pt_emission_new(pt_ctx *ctx, struct pt_strv *lines, struct pt_strv *notes, s
 	pt_emission *em = calloc(1, sizeof(*em));
 	int r = -ENOMEM;
 
+	if (em)
+		em->refcount = 1;
 	if (!em || lines->oom || (notes && notes->oom) || (qm_words && qm_words->oom))
 		goto out;
 	if (qm_words && !(em->command = pt_shell_join(qm_words)))
@@ -82,14 +93,12 @@ out:
 		pt_strv_free(notes);
 	if (qm_words)
 		pt_strv_free(qm_words);
-	pt_emission_free(em);
+	pt_emission_unref(em);
 	return r < 0 ? pt_fail(ctx, r, "out of memory") : 0;
 }
 
-PT_EXPORT void pt_emission_free(pt_emission *em)
+static void destroy_emission(pt_emission *em)
 {
-	if (!em)
-		return;
 	for (size_t i = 0; i < em->n_lines; i++)
 		free(em->lines[i]);
 	for (size_t i = 0; i < em->n_notes; i++)
@@ -98,6 +107,22 @@ PT_EXPORT void pt_emission_free(pt_emission *em)
 	free(em->notes);
 	free(em->command);
 	free(em);
+}
+
+PT_DEFINE_REFCOUNT(pt_emission, destroy_emission)
+
+PT_EXPORT size_t pt_emission_get_line_count(const pt_emission *em) { return em ? em->n_lines : 0; }
+PT_EXPORT size_t pt_emission_get_note_count(const pt_emission *em) { return em ? em->n_notes : 0; }
+PT_EXPORT const char *pt_emission_get_command(const pt_emission *em) { return em ? em->command : NULL; }
+
+PT_EXPORT const char *pt_emission_get_line(const pt_emission *em, size_t i)
+{
+	return em && i < em->n_lines ? em->lines[i] : NULL;
+}
+
+PT_EXPORT const char *pt_emission_get_note(const pt_emission *em, size_t i)
+{
+	return em && i < em->n_notes ? em->notes[i] : NULL;
 }
 
 PT_EXPORT char *pt_shell_quote(const char *const *words, size_t n)

@@ -85,7 +85,7 @@ static void read_types(pt_enum *e, pt_device *dev, int devfd)
 		int fd = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		struct pt_mdev_type *t = realloc(dev->mdev_types, (dev->n_mdev_types + 1) * sizeof(*t));
+		pt_mdev_type *t = realloc(dev->mdev_types, (dev->n_mdev_types + 1) * sizeof(*t));
 		if (!t) {
 			close(fd);
 			break;
@@ -94,8 +94,8 @@ static void read_types(pt_enum *e, pt_device *dev, int devfd)
 		t = &t[dev->n_mdev_types++];
 		char *avail = attr_string(fd, "available_instances");
 		unsigned long long n;
-		*t = (struct pt_mdev_type){
-			.type = strdup(de->d_name), .name = attr_string(fd, "name"),
+		*t = (pt_mdev_type){
+			.size = sizeof(pt_mdev_type), .type = strdup(de->d_name), .name = attr_string(fd, "name"),
 			.description = attr_string(fd, "description"), .device_api = attr_string(fd, "device_api"),
 			.available_instances = avail && pt_parse_uint(avail, 1u << 20, &n) == 0 ? (long)n : -1,
 		};
@@ -107,12 +107,12 @@ static void read_types(pt_enum *e, pt_device *dev, int devfd)
 
 static int compare_types(const void *a, const void *b)
 {
-	return strcmp(((const struct pt_mdev_type *)a)->type, ((const struct pt_mdev_type *)b)->type);
+	return strcmp(((const pt_mdev_type *)a)->type, ((const pt_mdev_type *)b)->type);
 }
 
 static int compare_mdevs(const void *a, const void *b)
 {
-	return strcmp(((const struct pt_mdev *)a)->uuid, ((const struct pt_mdev *)b)->uuid);
+	return strcmp(((const pt_mdev *)a)->uuid, ((const pt_mdev *)b)->uuid);
 }
 
 /* The live mdevs: children named by UUID with an mdev_type link to one of the parent's types. */
@@ -134,11 +134,12 @@ static void read_mdevs(pt_device *dev, int devfd)
 		snprintf(path, sizeof(path), "%s/mdev_type", de->d_name);
 		if (pt_read_link(devfd, path, link, sizeof(link)) < 0 || !type_name_valid(pt_basename(link)))
 			continue;
-		struct pt_mdev *m = realloc(dev->mdevs, (dev->n_mdevs + 1) * sizeof(*m));
+		pt_mdev *m = realloc(dev->mdevs, (dev->n_mdevs + 1) * sizeof(*m));
 		if (!m)
 			break;
 		dev->mdevs = m;
 		m = &m[dev->n_mdevs++];
+		m->size = sizeof(*m);
 		memcpy(m->uuid, de->d_name, sizeof(m->uuid)); /* 36 characters and the NUL */
 		m->type = strdup(pt_basename(link));
 	}
@@ -167,17 +168,19 @@ static void read_nvidia(pt_device *dev, int devfd)
 		id[strcspn(id, " \t")] = '\0';
 		if (pt_parse_uint(id, 0xffffffff, &v) < 0 || !*name)
 			continue; /* the header, or a line that is no type */
-		struct pt_vgpu_type *t = realloc(dev->vgpu_types, (dev->n_vgpu_types + 1) * sizeof(*t));
+		pt_vgpu_type *t = realloc(dev->vgpu_types, (dev->n_vgpu_types + 1) * sizeof(*t));
 		if (!t)
 			break;
 		dev->vgpu_types = t;
+		t[dev->n_vgpu_types].size = sizeof(*t);
 		t[dev->n_vgpu_types].id = (unsigned)v;
 		t[dev->n_vgpu_types++].name = pt_clean_string(name);
 	}
 }
 
-void pt_mdev_load(pt_enum *e)
+void pt_mdev_load(const pt_enum *ce)
 {
+	pt_enum *e = PT_MUTABLE(pt_enum, ce);
 	int fd;
 	DIR *dir;
 	struct dirent *de;
@@ -229,44 +232,66 @@ void pt_mdev_load(pt_enum *e)
 static void mdev_free(pt_device *dev)
 {
 	for (size_t i = 0; i < dev->n_mdev_types; i++) {
-		free(dev->mdev_types[i].type);
-		free(dev->mdev_types[i].name);
-		free(dev->mdev_types[i].description);
-		free(dev->mdev_types[i].device_api);
+		free((char *)dev->mdev_types[i].type);
+		free((char *)dev->mdev_types[i].name);
+		free((char *)dev->mdev_types[i].description);
+		free((char *)dev->mdev_types[i].device_api);
 	}
 	free(dev->mdev_types);
 	for (size_t i = 0; i < dev->n_mdevs; i++)
-		free(dev->mdevs[i].type);
+		free((char *)dev->mdevs[i].type);
 	free(dev->mdevs);
 	for (size_t i = 0; i < dev->n_vgpu_types; i++)
-		free(dev->vgpu_types[i].name);
+		free((char *)dev->vgpu_types[i].name);
 	free(dev->vgpu_types);
 }
 
-PT_EXPORT const struct pt_mdev_type *pt_device_get_mdev_types(pt_device *dev, size_t *n)
+PT_EXPORT size_t pt_device_get_mdev_type_count(const pt_device *dev)
 {
 	pt_mdev_load(dev->e);
-	*n = dev->n_mdev_types;
-	return dev->mdev_types;
+	return dev->n_mdev_types;
 }
 
-PT_EXPORT const struct pt_mdev *pt_device_get_mdevs(pt_device *dev, size_t *n)
+PT_EXPORT int pt_device_get_mdev_type(const pt_device *dev, size_t i, pt_mdev_type *ret)
+{
+	if (i >= pt_device_get_mdev_type_count(dev))
+		return -ENOENT;
+	return PT_STRUCT_OUT(ret, &dev->mdev_types[i]);
+}
+
+PT_EXPORT size_t pt_device_get_mdev_count(const pt_device *dev)
 {
 	pt_mdev_load(dev->e);
-	*n = dev->n_mdevs;
-	return dev->mdevs;
+	return dev->n_mdevs;
 }
 
-PT_EXPORT const struct pt_vgpu_type *pt_device_get_vgpu_types(pt_device *dev, size_t *n, long *current)
+PT_EXPORT int pt_device_get_mdev(const pt_device *dev, size_t i, pt_mdev *ret)
+{
+	if (i >= pt_device_get_mdev_count(dev))
+		return -ENOENT;
+	return PT_STRUCT_OUT(ret, &dev->mdevs[i]);
+}
+
+PT_EXPORT size_t pt_device_get_vgpu_type_count(const pt_device *dev)
 {
 	pt_mdev_load(dev->e);
-	*n = dev->n_vgpu_types;
-	if (current)
-		*current = dev->has_vgpu ? dev->vgpu_current : -1;
-	return dev->vgpu_types;
+	return dev->n_vgpu_types;
 }
 
-PT_EXPORT int pt_device_has_vgpu(pt_device *dev)
+PT_EXPORT int pt_device_get_vgpu_type(const pt_device *dev, size_t i, pt_vgpu_type *ret)
+{
+	if (i >= pt_device_get_vgpu_type_count(dev))
+		return -ENOENT;
+	return PT_STRUCT_OUT(ret, &dev->vgpu_types[i]);
+}
+
+PT_EXPORT long pt_device_get_vgpu_current(const pt_device *dev)
+{
+	pt_mdev_load(dev->e);
+	return dev->has_vgpu ? dev->vgpu_current : -1;
+}
+
+PT_EXPORT int pt_device_has_vgpu(const pt_device *dev)
 {
 	pt_mdev_load(dev->e);
 	return dev->has_vgpu;

@@ -102,22 +102,22 @@ static void names_close(pt_ctx *ctx)
 		free(ctx->names[i].name);
 }
 
-PT_EXPORT const char *pt_device_get_vendor_name(pt_device *dev)
+PT_EXPORT const char *pt_device_get_vendor_name(const pt_device *dev)
 {
-	return pt_names_lookup(dev, PT_NAME_VENDOR);
+	return pt_names_lookup(PT_MUTABLE(pt_device, dev), PT_NAME_VENDOR);
 }
 
-PT_EXPORT const char *pt_device_get_device_name(pt_device *dev)
+PT_EXPORT const char *pt_device_get_device_name(const pt_device *dev)
 {
-	return pt_names_lookup(dev, PT_NAME_DEVICE);
+	return pt_names_lookup(PT_MUTABLE(pt_device, dev), PT_NAME_DEVICE);
 }
 
-PT_EXPORT const char *pt_device_get_subsystem_name(pt_device *dev)
+PT_EXPORT const char *pt_device_get_subsystem_name(const pt_device *dev)
 {
-	return pt_names_lookup(dev, PT_NAME_SUBSYSTEM);
+	return pt_names_lookup(PT_MUTABLE(pt_device, dev), PT_NAME_SUBSYSTEM);
 }
 
-PT_EXPORT const char *pt_device_get_class_name(pt_device *dev)
+PT_EXPORT const char *pt_device_get_class_name(const pt_device *dev)
 {
-	return pt_names_lookup(dev, PT_NAME_CLASS);
+	return pt_names_lookup(PT_MUTABLE(pt_device, dev), PT_NAME_CLASS);
 }

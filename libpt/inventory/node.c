@@ -68,21 +68,22 @@ PT_EXPORT int pt_node_new(pt_ctx *ctx, const char *name, pt_node **ret)
 		free(n);
 		return pt_fail(ctx, -ENOMEM, "out of memory");
 	}
+	n->refcount = 1;
 	n->ctx = pt_ctx_ref(ctx);
 	*ret = n;
 	return 0;
 }
 
-PT_EXPORT void pt_node_free(pt_node *n)
+static void destroy_node(pt_node *n)
 {
-	if (!n)
-		return;
 	free(n->devices);
 	free(n->name);
 	pt_enum_unref(n->e);
 	pt_ctx_unref(n->ctx);
 	free(n);
 }
+
+PT_DEFINE_REFCOUNT(pt_node, destroy_node)
 
 PT_EXPORT const char *pt_node_get_name(const pt_node *n)
 {
@@ -115,8 +116,9 @@ static int hex16(const char *s, uint16_t *ret)
 	return r;
 }
 
-PT_EXPORT int pt_node_add_device(pt_node *n, const pt_node_device *d)
+PT_EXPORT int pt_node_add_device(pt_node *n, const pt_node_device *dev)
 {
+	pt_node_device copy, *d = dev && PT_STRUCT_IN(&copy, dev) == 0 ? &copy : NULL;
 	struct pt_node_dev nd = { 0 };
 	const char *const ids[] = { d ? d->vendor_id : NULL, d ? d->device_id : NULL,
 				    d ? d->subsystem_vendor_id : NULL, d ? d->subsystem_device_id : NULL };
@@ -168,6 +170,7 @@ PT_EXPORT int pt_node_add_enum(pt_node *n, pt_enum *e)
 		const pt_device *dev = &e->devices[i];
 		char ids[4][8], group[24];
 		pt_node_device d = {
+			.size = sizeof(d),
 			.address = dev->address,
 			.vendor_id = ids[0], .device_id = ids[1],
 			.subsystem_vendor_id = ids[2], .subsystem_device_id = ids[3],
@@ -243,6 +246,7 @@ static int read_report(pt_node *n, const char *file)
 		json_t *d = json_array_get(devices, i);
 		char b[6][64];
 		pt_node_device nd = {
+			.size = sizeof(nd),
 			.address = field(d, "address", b[0], 64),
 			.vendor_id = field(d, "vendor_id", b[1], 64),
 			.device_id = field(d, "device_id", b[2], 64),
@@ -267,17 +271,18 @@ static int read_report(pt_node *n, const char *file)
 
 PT_EXPORT int pt_node_get_device(const pt_node *n, size_t i, pt_node_device *out)
 {
-	if (!n || !out || i >= n->n_devices)
-		return -EINVAL;
+	if (!n || i >= n->n_devices)
+		return -ENOENT;
 	const struct pt_node_dev *d = &n->devices[i];
-	*out = (pt_node_device){
+	pt_node_device nd = {
+		.size = sizeof(nd),
 		.address = d->address,
 		.vendor_id = d->ids[0], .device_id = d->ids[1],
 		.subsystem_vendor_id = d->ids[2], .subsystem_device_id = d->ids[3],
 		.iommu_group = d->group >= 0 ? d->group_text : NULL,
 		.physfn = d->physfn[0] ? d->physfn : NULL,
 	};
-	return 0;
+	return PT_STRUCT_OUT(out, &nd);
 }
 
 /* The published report's columns, in their order (report.lua --publish). */
@@ -345,7 +350,7 @@ static int read_published(pt_node *n, const char *path, long long *time_ret)
 		json_t *row = json_array_get(rows, i);
 		bool bad = !json_is_array(row) || json_array_size(row) != sizeof(COLUMNS) / sizeof(*COLUMNS);
 		char group[32];
-		pt_node_device d = { 0 };
+		pt_node_device d = PT_INIT(pt_node_device);
 		if (!bad) {
 			d.address = column(row, 0, false, &bad);
 			d.vendor_id = column(row, 1, false, &bad);

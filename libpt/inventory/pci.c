@@ -484,29 +484,17 @@ static void scan_all(pt_enum *e, int devicesfd)
 
 static int scan(pt_ctx *ctx, const char *const *names, size_t n_names, bool partial, bool missing_ok, pt_enum **ret);
 
-PT_EXPORT int pt_enum_scan(pt_ctx *ctx, pt_enum **ret)
+/* The snapshot of every device (names NULL), or of those named and what their answers need
+ * (analysis/scan.c: pt_enum_scan, pt_enum_scan_devices). */
+int pt_scan(pt_ctx *ctx, const char *const *names, size_t n, pt_enum **ret)
 {
-	return scan(ctx, NULL, 0, false, false, ret);
+	return names ? scan(ctx, names, n, true, false, ret) : scan(ctx, NULL, 0, false, false, ret);
 }
 
 /* The same as pt_enum_scan_devices, a name that is not there left out (the caller says so). */
 int pt_enum_scan_present(pt_ctx *ctx, const char *const *names, size_t n, pt_enum **ret)
 {
 	return scan(ctx, names, n, true, true, ret);
-}
-
-/*
- * A snapshot of some devices only: those named (addresses, or slots for all their functions),
- * with everything their answers need (their slots' functions, their IOMMU groups' members, the
- * bridges above them, their PFs), so each answer about them is the one a full scan gives. The
- * others are not read: pt_enum_is_partial() says so. What a hookscript's pre-start needs on a
- * host with thousands of functions.
- */
-PT_EXPORT int pt_enum_scan_devices(pt_ctx *ctx, const char *const *names, size_t n, pt_enum **ret)
-{
-	if (!names || !n)
-		return -EINVAL;
-	return scan(ctx, names, n, true, false, ret);
 }
 
 PT_EXPORT int pt_enum_is_partial(const pt_enum *e)
@@ -564,8 +552,10 @@ static int scan(pt_ctx *ctx, const char *const *names, size_t n_names, bool part
 	return 0;
 }
 
-PT_EXPORT uint64_t pt_device_get_bar_resizable(pt_device *dev, unsigned i)
+PT_EXPORT uint64_t pt_device_get_bar_resizable(const pt_device *cdev, unsigned i)
 {
+	pt_device *dev = PT_MUTABLE(pt_device, cdev);
+
 	if (i >= 6)
 		return 0;
 	if (!dev->rebar_loaded) {

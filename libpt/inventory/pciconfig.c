@@ -82,8 +82,9 @@ static void parse(pt_device *dev, unsigned char *c, size_t len)
 }
 
 /* Reads and parses the config space the first time it is asked for. */
-void pt_config_load(pt_device *dev)
+void pt_config_load(const pt_device *cdev)
 {
+	pt_device *dev = PT_MUTABLE(pt_device, cdev);
 	unsigned char *c;
 	size_t len = 0;
 	int r, fd;
@@ -113,13 +114,13 @@ void pt_config_load(pt_device *dev)
 	free(c);
 }
 
-PT_EXPORT int pt_device_get_pcie_type(pt_device *dev)
+PT_EXPORT int pt_device_get_pcie_type(const pt_device *dev)
 {
 	pt_config_load(dev);
 	return dev->pcie_type;
 }
 
-PT_EXPORT int pt_device_get_acs(pt_device *dev, uint16_t *cap, uint16_t *ctrl)
+PT_EXPORT int pt_device_get_acs(const pt_device *dev, uint16_t *cap, uint16_t *ctrl)
 {
 	pt_config_load(dev);
 	if (dev->acs == PT_ACS_UNREADABLE)

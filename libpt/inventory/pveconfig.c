@@ -23,14 +23,13 @@ struct section {
 };
 
 struct pt_pve_config {
+	int refcount;
 	struct section *sections;
 	size_t n;
 };
 
-PT_EXPORT void pt_pve_config_free(pt_pve_config *c)
+static void destroy_pve_config(pt_pve_config *c)
 {
-	if (!c)
-		return;
 	for (size_t i = 0; i < c->n; i++) {
 		struct section *s = &c->sections[i];
 		for (size_t j = 0; j < s->n; j++) {
@@ -45,6 +44,8 @@ PT_EXPORT void pt_pve_config_free(pt_pve_config *c)
 	free(c->sections);
 	free(c);
 }
+
+PT_DEFINE_REFCOUNT(pt_pve_config, destroy_pve_config)
 
 /* A section id or type as pve takes them: a letter, then letters, digits, '-', '_', '.'. */
 static bool word(const char *s, size_t n)
@@ -99,6 +100,7 @@ int pt_pve_config_parse(const char *text, pt_pve_config **ret)
 
 	if (!c)
 		return -ENOMEM;
+	c->refcount = 1;
 	for (const char *line = text; r == 0 && *line;) {
 		size_t len = strcspn(line, "\n");
 		const char *next = line + len + (line[len] == '\n');
@@ -137,7 +139,7 @@ int pt_pve_config_parse(const char *text, pt_pve_config **ret)
 		line = next;
 	}
 	if (r < 0) {
-		pt_pve_config_free(c);
+		pt_pve_config_unref(c);
 		return r;
 	}
 	*ret = c;

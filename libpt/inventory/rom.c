@@ -16,6 +16,7 @@
 #include "libpt-private.h"
 
 #define PCIR_POINTER 0x18
+#define MAX_IMAGES 8
 #define EFI_SIGNATURE 0x0ef1
 
 static uint16_t le16(const unsigned char *p)
@@ -39,10 +40,17 @@ static size_t pcir_at(const unsigned char *d, size_t len, size_t at)
 	return p;
 }
 
-static void parse_image(const unsigned char *d, size_t len, size_t at, size_t pcir,
-			struct pt_rom_image *img)
+struct pt_rom {
+	int refcount;
+	size_t start, end;
+	size_t n_images;
+	pt_rom_image images[MAX_IMAGES];
+	const char *problem;
+};
+
+static void parse_image(const unsigned char *d, size_t len, size_t at, size_t pcir, pt_rom_image *img)
 {
-	memset(img, 0, sizeof(*img));
+	*img = PT_INIT(pt_rom_image);
 	img->offset = at;
 	img->vendor_id = le16(d + pcir + 4);
 	img->device_id = le16(d + pcir + 6);
@@ -79,10 +87,10 @@ static void parse_image(const unsigned char *d, size_t len, size_t at, size_t pc
 	}
 }
 
-PT_EXPORT int pt_rom_parse(const void *data, size_t len, pt_rom_info **ret)
+PT_EXPORT int pt_rom_parse(const void *data, size_t len, pt_rom **ret)
 {
 	const unsigned char *d = data;
-	pt_rom_info *info;
+	pt_rom *info;
 	size_t at = 0, pcir = 0;
 
 	if ((!data && len) || !ret)
@@ -90,6 +98,7 @@ PT_EXPORT int pt_rom_parse(const void *data, size_t len, pt_rom_info **ret)
 	info = calloc(1, sizeof(*info));
 	if (!info)
 		return -ENOMEM;
+	info->refcount = 1;
 	/* A dump made by a flashing tool carries its own header first: the image starts at the
 	 * first 55 AA that points to a PCIR structure. */
 	for (; at + PCIR_POINTER + 2 <= len; at++)
@@ -100,11 +109,11 @@ PT_EXPORT int pt_rom_parse(const void *data, size_t len, pt_rom_info **ret)
 					? "no option ROM image: no 55 AA signature followed by a PCIR structure"
 					: "55 AA, but its PCIR pointer leads to no PCIR structure";
 		*ret = info;
-		return -ENOEXEC;
+		return 0;
 	}
 	info->start = at;
-	while (pcir && info->n_images < PT_ROM_MAX_IMAGES) {
-		struct pt_rom_image *img = &info->images[info->n_images++];
+	while (pcir && info->n_images < MAX_IMAGES) {
+		pt_rom_image *img = &info->images[info->n_images++];
 		parse_image(d, len, at, pcir, img);
 		if (!img->length) {
 			info->problem = "an image of length 0";
@@ -127,12 +136,26 @@ PT_EXPORT int pt_rom_parse(const void *data, size_t len, pt_rom_info **ret)
 	return 0;
 }
 
-PT_EXPORT void pt_rom_info_free(pt_rom_info *info)
+static void destroy_rom(pt_rom *rom)
 {
-	free(info);
+	free(rom);
 }
 
-PT_EXPORT int pt_rom_image_matches(const struct pt_rom_image *img, uint16_t vendor, uint16_t device)
+PT_DEFINE_REFCOUNT(pt_rom, destroy_rom)
+
+PT_EXPORT size_t pt_rom_get_start(const pt_rom *rom) { return rom ? rom->start : 0; }
+PT_EXPORT size_t pt_rom_get_end(const pt_rom *rom) { return rom ? rom->end : 0; }
+PT_EXPORT const char *pt_rom_get_problem(const pt_rom *rom) { return rom ? rom->problem : NULL; }
+PT_EXPORT size_t pt_rom_get_image_count(const pt_rom *rom) { return rom ? rom->n_images : 0; }
+
+PT_EXPORT int pt_rom_get_image(const pt_rom *rom, size_t i, pt_rom_image *ret)
+{
+	if (!rom || i >= rom->n_images)
+		return -ENOENT;
+	return PT_STRUCT_OUT(ret, &rom->images[i]);
+}
+
+PT_EXPORT int pt_rom_image_matches(const pt_rom_image *img, uint16_t vendor, uint16_t device)
 {
 	if (!img || img->vendor_id != vendor)
 		return 0;

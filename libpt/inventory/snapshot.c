@@ -74,6 +74,7 @@ static void free_enum(pt_enum *e)
 		free(d->reset_method);
 		free(d->virtfns);
 		free(d->critical_reason);
+		free(d->local_cpus);
 		for (size_t f = 0; f < d->n_flags; f++)
 			free(d->flags[f]);
 		free(d->flags);

@@ -205,8 +205,10 @@ static void add_interface(pt_enum *e, int top, const char *name)
 	}
 }
 
-void pt_usb_load(pt_enum *e)
+void pt_usb_load(const pt_enum *ce)
 {
+	pt_enum *e = PT_MUTABLE(pt_enum, ce);
+
 	int top;
 	DIR *dir;
 	struct dirent *de;
@@ -286,13 +288,13 @@ static void usb_free(pt_enum *e)
 	free(e->usb);
 }
 
-PT_EXPORT size_t pt_enum_get_usb_count(pt_enum *e)
+PT_EXPORT size_t pt_enum_get_usb_count(const pt_enum *e)
 {
 	pt_usb_load(e);
 	return e->n_usb;
 }
 
-PT_EXPORT pt_usb *pt_enum_get_usb(pt_enum *e, size_t i)
+PT_EXPORT pt_usb *pt_enum_get_usb(const pt_enum *e, size_t i)
 {
 	pt_usb_load(e);
 	return i < e->n_usb ? &e->usb[i] : NULL;
@@ -301,6 +303,20 @@ PT_EXPORT pt_usb *pt_enum_get_usb(pt_enum *e, size_t i)
 PT_EXPORT const char *pt_usb_get_peer_port(const pt_usb *u)
 {
 	return u->peer[0] ? u->peer : NULL;
+}
+
+PT_EXPORT pt_usb *pt_usb_ref(pt_usb *u)
+{
+	if (u)
+		pt_enum_ref(u->e);
+	return u;
+}
+
+PT_EXPORT pt_usb *pt_usb_unref(pt_usb *u)
+{
+	if (u)
+		pt_enum_unref(u->e);
+	return NULL;
 }
 
 PT_EXPORT const char *pt_usb_get_port(const pt_usb *u) { return u->port; }
@@ -385,7 +401,7 @@ PT_EXPORT int pt_monitor_get_fd(const pt_monitor *m)
 }
 
 /* The next event within timeout_ms: 1 and *ret filled, 0 on timeout. */
-PT_EXPORT int pt_monitor_receive(pt_monitor *m, unsigned timeout_ms, pt_usb_event *ret)
+static int monitor_receive(pt_monitor *m, unsigned timeout_ms, pt_usb_event *ret)
 {
 	struct pollfd p = { .fd = udev_monitor_get_fd(m->mon), .events = POLLIN };
 	int r = poll(&p, 1, (int)timeout_ms);
@@ -395,7 +411,7 @@ PT_EXPORT int pt_monitor_receive(pt_monitor *m, unsigned timeout_ms, pt_usb_even
 		return errno == EINTR ? 0 : -errno;
 	if (r == 0 || !(d = udev_monitor_receive_device(m->mon)))
 		return 0;
-	memset(ret, 0, sizeof(*ret));
+	*ret = PT_INIT(pt_usb_event);
 	snprintf(ret->action, sizeof(ret->action), "%s", udev_device_get_action(d) ?: "");
 	snprintf(ret->port, sizeof(ret->port), "%s", udev_device_get_sysname(d) ?: "");
 	const char *v = udev_device_get_sysattr_value(d, "idVendor");
@@ -418,6 +434,19 @@ PT_EXPORT int pt_monitor_receive(pt_monitor *m, unsigned timeout_ms, pt_usb_even
 	snprintf(ret->serial, sizeof(ret->serial), "%s", serial ? serial : "");
 	udev_device_unref(d);
 	return 1;
+}
+
+PT_EXPORT int pt_monitor_receive(pt_monitor *m, unsigned timeout_ms, pt_usb_event *ret)
+{
+	pt_usb_event ev = PT_INIT(pt_usb_event);
+	int r;
+
+	if (!m || PT_STRUCT_OUT(ret, &ev) < 0)
+		return -EINVAL;
+	if ((r = monitor_receive(m, timeout_ms, &ev)) <= 0)
+		return r;
+	PT_STRUCT_OUT(ret, &ev);
+	return r;
 }
 
 /* A USB device for QEMU's usb-host: by vid:pid, or by port where ids are ambiguous or the device

@@ -186,7 +186,7 @@ int pt_usbhost_reset(pt_ctx *ctx, struct pt_usbhost *h, const pt_usb_host *dev)
 	return pt_fail(ctx, -EIO, "reset of the USB device at %s (%s): %s", dev->port, dev->node, lib.strerror(r));
 }
 
-PT_EXPORT int pt_usb_check_host(pt_ctx *ctx, const pt_usb_resolved *m, pt_usb_host *ret)
+static int usb_check_host(pt_ctx *ctx, const pt_usb_resolved *m, pt_usb_host *ret)
 {
 	struct pt_usbhost h;
 	pt_usb_host ignored;
@@ -196,5 +196,22 @@ PT_EXPORT int pt_usb_check_host(pt_ctx *ctx, const pt_usb_resolved *m, pt_usb_ho
 	int r = pt_usbhost_open(ctx, m, &h, ret ? ret : &ignored);
 	if (r == 0)
 		pt_usbhost_end(&h);
+	return r;
+}
+
+PT_EXPORT int pt_usb_check_host(pt_ctx *ctx, const pt_usb_resolved *m, pt_usb_host *ret)
+{
+	pt_usb_resolved mm;
+	pt_usb_host h = PT_INIT(pt_usb_host);
+	int r;
+
+	if (!ctx)
+		return -EINVAL;
+	if (!m || PT_STRUCT_IN(&mm, m) < 0 || (ret && PT_STRUCT_OUT(ret, &h) < 0))
+		return pt_fail(ctx, -EINVAL, "pt_usb_check_host: no device named, or no pt_usb_resolved/pt_usb_host size");
+	if ((r = usb_check_host(ctx, &mm, &h)) < 0)
+		return r;
+	if (ret)
+		PT_STRUCT_OUT(ret, &h);
 	return r;
 }

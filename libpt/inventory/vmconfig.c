@@ -15,16 +15,19 @@
 #include "libpt-private.h"
 
 struct pt_vmconf {
+	int refcount;
 	struct pt_strv keys;	  /* the main section's, in file order */
 	struct pt_strv values;	  /* values[i] goes with keys[i] */
 	struct pt_strv snapshots; /* the snapshot sections' names */
 	struct pt_strv pending_keys, pending_values; /* [PENDING]: what qemu-server applies at start */
+	struct pt_strv hostpci;	  /* the ids its hostpciN lines name, read with it */
 	char *description;
 	size_t *slots;		  /* a hash of the keys: index + 1, 0 empty (linear time on 10^5 keys) */
 	size_t n_slots;
 };
 
 struct pt_props {
+	int refcount;
 	struct pt_strv keys, values;
 };
 
@@ -121,6 +124,43 @@ static char *trim(char *s)
  * byte ends nothing); a line it cannot read (no key, an empty value, a NUL byte) is warned
  * about, naming the file and line, and skipped, and the VM's other lines stand.
  */
+/* "hostpci3" for "hostpci": the prefix and a number. */
+bool pt_key_numbered(const char *key, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return strncmp(key, prefix, n) == 0 && key[n] && strspn(key + n, "0123456789") == strlen(key + n);
+}
+
+/* The ids the hostpciN lines name, in the one grammar (an id that is none kept as written, for
+ * the error a user of it gives); a line that is no property string is warned about. */
+static void collect_hostpci(pt_ctx *ctx, const char *file, pt_vmconf *c)
+{
+	for (size_t i = 0; i < c->keys.n; i++) {
+		const char *key = c->keys.v[i], *host;
+		pt_props *props;
+		if (!pt_key_numbered(key, "hostpci"))
+			continue;
+		if (pt_props_parse(ctx, c->values.v[i], "host", &props) < 0) {
+			pt_warn(ctx, "%s: %s: %s", file, key, pt_ctx_last_error(ctx));
+			continue;
+		}
+		host = pt_props_get(props, "host");
+		for (const char *p = host ? host : ""; *p;) {
+			size_t len = strcspn(p, ";");
+			if (len > 0) {
+				char *id = strndup(p, len), full[32];
+				if (id)
+					pt_strv_add(&c->hostpci, pt_pci_id_normalize(id, full, sizeof(full)) >= 0 ? full : id);
+				else
+					c->hostpci.oom = true;
+				free(id);
+			}
+			p += len + (p[len] == ';');
+		}
+		pt_props_unref(props);
+	}
+}
+
 static int parse(pt_ctx *ctx, const char *text, size_t size, const char *file, pt_vmconf **ret)
 {
 	struct pt_vmconf *c;
@@ -132,6 +172,7 @@ static int parse(pt_ctx *ctx, const char *text, size_t size, const char *file, p
 
 	if (!(c = calloc(1, sizeof(*c))))
 		return pt_fail(ctx, -ENOMEM, "out of memory");
+	c->refcount = 1;
 	for (const char *p = text, *end = text + size; p < end && r == 0;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -201,12 +242,14 @@ static int parse(pt_ctx *ctx, const char *text, size_t size, const char *file, p
 		free(line);
 	}
 	c->description = pt_strv_join(&description, "\n");
-	if (!r && (!c->description || description.oom || c->keys.oom || c->values.oom || c->snapshots.oom ||
+	if (!r)
+		collect_hostpci(ctx, file, c);
+	if (!r && (!c->description || c->hostpci.oom || description.oom || c->keys.oom || c->values.oom || c->snapshots.oom ||
 		   c->pending_keys.oom || c->pending_values.oom))
 		r = pt_fail(ctx, -ENOMEM, "out of memory");
 	pt_strv_free(&description);
 	if (r < 0) {
-		pt_vmconf_free(c);
+		pt_vmconf_unref(c);
 		return r;
 	}
 	*ret = c;
@@ -243,19 +286,20 @@ PT_EXPORT int pt_vmconf_read(pt_ctx *ctx, unsigned vm, pt_vmconf **ret)
 	return r;
 }
 
-PT_EXPORT void pt_vmconf_free(pt_vmconf *c)
+static void destroy_vmconf(pt_vmconf *c)
 {
-	if (!c)
-		return;
 	pt_strv_free(&c->keys);
 	pt_strv_free(&c->values);
 	pt_strv_free(&c->snapshots);
 	pt_strv_free(&c->pending_keys);
 	pt_strv_free(&c->pending_values);
+	pt_strv_free(&c->hostpci);
 	free(c->description);
 	free(c->slots);
 	free(c);
 }
+
+PT_DEFINE_REFCOUNT(pt_vmconf, destroy_vmconf)
 
 PT_EXPORT size_t pt_vmconf_get_key_count(const pt_vmconf *c)
 {
@@ -334,6 +378,7 @@ PT_EXPORT int pt_props_parse(pt_ctx *ctx, const char *value, const char *default
 	props = calloc(1, sizeof(*props));
 	if (!props)
 		return pt_fail(ctx, -ENOMEM, "out of memory");
+	props->refcount = 1;
 	for (p = value; *p;) {
 		size_t len = strcspn(p, ",");
 		char *item = strndup(p, len), *k;
@@ -359,27 +404,27 @@ PT_EXPORT int pt_props_parse(pt_ctx *ctx, const char *value, const char *default
 			char q[160];
 			pt_fail(ctx, -EINVAL, "%s: no key and no default key", pt_quote(q, sizeof(q), item));
 			free(item);
-			pt_props_free(props);
+			pt_props_unref(props);
 			return -EINVAL;
 		}
 		free(item);
 	}
 	if (props->keys.oom || props->values.oom) {
-		pt_props_free(props);
+		pt_props_unref(props);
 		return pt_fail(ctx, -ENOMEM, "out of memory");
 	}
 	*ret = props;
 	return 0;
 }
 
-PT_EXPORT void pt_props_free(pt_props *p)
+static void destroy_props(pt_props *p)
 {
-	if (!p)
-		return;
 	pt_strv_free(&p->keys);
 	pt_strv_free(&p->values);
 	free(p);
 }
+
+PT_DEFINE_REFCOUNT(pt_props, destroy_props)
 
 PT_EXPORT size_t pt_props_get_count(const pt_props *p)
 {
@@ -409,44 +454,14 @@ PT_EXPORT const char *pt_props_get(const pt_props *p, const char *key)
 }
 
 
-PT_EXPORT int pt_vmconf_get_hostpci_ids(pt_ctx *ctx, const pt_vmconf *c, char ***ret, size_t *n)
+PT_EXPORT size_t pt_vmconf_get_hostpci_count(const pt_vmconf *c)
 {
-	struct pt_strv ids = { 0 };
+	return c ? c->hostpci.n : 0;
+}
 
-	if (!ctx || !ret || !n)
-		return ctx ? pt_fail(ctx, -EINVAL, "pt_vmconf_get_hostpci_ids: no result") : -EINVAL;
-	for (size_t i = 0; c && i < c->keys.n; i++) {
-		const char *key = c->keys.v[i], *host;
-		pt_props *props;
-		if (strncmp(key, "hostpci", 7) || !key[7] || strspn(key + 7, "0123456789") != strlen(key + 7))
-			continue;
-		if (pt_props_parse(ctx, c->values.v[i], "host", &props) < 0) {
-			pt_strv_free(&ids);
-			return -EINVAL;
-		}
-		host = pt_props_get(props, "host");
-		for (const char *p = host ? host : ""; *p;) {
-			size_t len = strcspn(p, ";");
-			if (len > 0) {
-				/* the one grammar; an id that is none is kept as written, for the error */
-				char *id = strndup(p, len), full[32];
-				if (id)
-					pt_strv_add(&ids, pt_pci_id_normalize(id, full, sizeof(full)) >= 0 ? full : id);
-				else
-					ids.oom = true;
-				free(id);
-			}
-			p += len + (p[len] == ';');
-		}
-		pt_props_free(props);
-	}
-	if (ids.oom) {
-		pt_strv_free(&ids);
-		return pt_fail(ctx, -ENOMEM, "out of memory");
-	}
-	*ret = ids.v;
-	*n = ids.n;
-	return 0;
+PT_EXPORT const char *pt_vmconf_get_hostpci(const pt_vmconf *c, size_t i)
+{
+	return c && i < c->hostpci.n ? c->hostpci.v[i] : NULL;
 }
 
 PT_EXPORT int pt_config_value_check(pt_ctx *ctx, const char *what, const char *value)
@@ -465,7 +480,7 @@ PT_EXPORT int pt_config_value_check(pt_ctx *ctx, const char *what, const char *v
 	return 0;
 }
 
-PT_EXPORT size_t pt_enum_find_hostpci(const pt_enum *e, const char *id, pt_device **out, size_t max)
+size_t pt_enum_find_hostpci(const pt_enum *e, const char *id, pt_device **out, size_t max)
 {
 	uint64_t key;
 	size_t n = 0;

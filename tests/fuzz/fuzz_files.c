@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					if (!pt_pve_config_get_value(c, i, j) || strpbrk(pt_pve_config_get_key(c, i, j), " \t\n"))
 						abort();
 			}
-			pt_pve_config_free(c);
+			pt_pve_config_unref(c);
 		}
 	} else {
 		pt_node *n;
@@ -110,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (t < 946684800LL)
 				abort();
 		}
-		pt_node_free(n);
+		pt_node_unref(n);
 	}
 	return 0;
 }

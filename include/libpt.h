@@ -117,14 +117,14 @@ int pt_ctx_get_log_priority(const pt_ctx *ctx);
  * snapshot alive.
  *
  * What the scan reads besides each device's own attributes is read when a getter first needs it,
- * unless flags read it up front; a getter then never reads the host again, and a snapshot read
- * with PT_LOAD_ALL can be read by several threads at once. A part that cannot be read is a
- * warning (pt_enum_get_warning) and its getters say "unknown", whenever it is read.
+ * unless flags read it up front: then no getter reads the host again, and a snapshot read with
+ * PT_LOAD_ALL can be read by several threads at once. A part that cannot be read gives its
+ * getters' "unknown" (NULL, -1 or -ENOENT, as each says), whenever it is read. The guard's facts
+ * are the mounts, ZFS pools (zpool is run), default routes, keyboards and the console.
  */
 #define PT_LOAD_NAMES (1u << 0)	   /* vendor, device, subsystem and class names (hwdb, pci.ids) */
 #define PT_LOAD_CONFIG (1u << 1)   /* config space: PCIe port type, ACS (all of it only as root) */
-#define PT_LOAD_GUARD (1u << 2)	   /* the guard's host facts (mounts, ZFS pools: runs zpool; default
-				    * routes, keyboards, the console) and each device's flags */
+#define PT_LOAD_GUARD (1u << 2)	   /* the guard's host facts (runs zpool) and device flags */
 #define PT_LOAD_USB (1u << 3)	   /* the USB devices */
 #define PT_LOAD_MDEV (1u << 4)	   /* mdev types, mdevs, vGPU types */
 #define PT_LOAD_PLACEMENT (1u << 5) /* PCIe links, local CPUs, resizable BARs */

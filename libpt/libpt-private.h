@@ -194,6 +194,8 @@ const char *pt_vmconf_pending_value(const pt_vmconf *c, size_t i);
 #define PT_ADDR_MAX 16 /* "10000:01:00.0" and the NUL */
 /* The one PCI id grammar: "[DDDD:]BB:SS.F" a function, "[DDDD:]BB:SS" (*slot) a whole slot. */
 int pt_pci_id_parse(const char *s, uint64_t *key, bool *slot);
+/* The same, -EINVAL with the one message ("ID is not a PCI address ... or slot ...") on ctx. */
+int pt_pci_id_check(pt_ctx *ctx, const char *s, uint64_t *key, bool *slot);
 /* A function's address only ("DDDD:BB:SS.F" or "BB:SS.F"); key orders addresses. */
 int pt_address_parse(const char *s, uint64_t *key);
 void pt_address_format(uint64_t key, char buf[PT_ADDR_MAX]);
@@ -531,7 +533,5 @@ struct pt_node {
 	pt_enum *e; /* this node: the snapshot its devices came from (pt_node_add_enum), for the guard */
 };
 int pt_node_name_check(pt_ctx *ctx, const char *name);
-/* emit/libvirt.c: 0, or -EINVAL naming a value that is not "DDDD:BB:SS.F" */
-int pt_check_pci_address(pt_ctx *ctx, const char *address);
 
 #endif

@@ -187,19 +187,19 @@ static pt_ctx *assignment_ctx(const pt_assignment *a)
 }
 
 /* The assignment of a list of ids (a Lua convenience: C emitters take assignments), on e or a
- * snapshot of only them under ctx's root (owned: raised with), boxed on the stack; NULL for none. */
+ * snapshot of only them under ctx's root (owned: raised with), boxed on the stack. */
 static pt_assignment *ids_assignment(lua_State *L, pt_ctx *ctx, bool owned, pt_enum *e, const char **ids, size_t n,
 				     unsigned flags)
 {
 	pt_assignment *a = NULL;
 	int r = 0;
 
-	if (n == 0)
-		return NULL;
 	if (e)
 		pt_enum_ref(e);
-	else
+	else if (n)
 		r = pt_enum_scan_devices(ctx, ids, n, 0, &e);
+	else
+		r = pt_enum_scan(ctx, 0, &e); /* an empty set, whose emitter has its say */
 	if (r == 0)
 		r = pt_assignment_new(e, 0, flags, &a);
 	pt_enum_unref(e);
@@ -456,7 +456,7 @@ static int l_emit_libvirt(lua_State *L)
 	pt_emission *em;
 	pt_ctx *ctx = root_ctx(L);
 
-	if (!a)
+	if (!a && n)
 		a = ids_assignment(L, ctx, true, NULL, addresses, n, 0);
 	if (pt_emit_libvirt(ctx, a, usb, domain, &em) < 0)
 		return raise(L, ctx, true);
@@ -479,7 +479,7 @@ static int l_emit_qemu(lua_State *L)
 
 	check_opts(L, 3, &o);
 	ctx = root_ctx(L);
-	if (!a)
+	if (!a && n)
 		a = ids_assignment(L, ctx, true, NULL, addresses, n, o.flags & OPT_FORCE ? PT_ASSIGN_FORCE : 0);
 	o.flags &= ~OPT_FORCE;
 	if (pt_emit_qemu(ctx, a, usb, &o, &em) < 0)
@@ -884,10 +884,6 @@ static int l_emit_mapping(lua_State *L)
 	unsigned flags = lua_istable(L, 4) && bool_field(L, 4, "mdev", false) ? PT_MAPPING_MDEV : 0;
 	if (!a) {
 		pt_ctx *ctx = root_ctx(L);
-		if (n_set == 0) {
-			pt_ctx_unref(ctx);
-			return luaL_error(L, "mapping %s: no devices", name);
-		}
 		a = ids_assignment(L, ctx, true, NULL, set, n_set, flags & PT_MAPPING_MDEV ? PT_ASSIGN_MDEV : 0);
 		pt_ctx_unref(ctx);
 	}

@@ -3,7 +3,7 @@
 (libpt/abi/SONAME.abi, written by `make abi-baseline` when that soname's first release was
 made). It fails when abidiff finds an incompatible change (a symbol removed, a type changed
 under a caller), and when a symbol joins a version node the baseline already has: a released
-node is closed, new symbols go in a node of their own (LIBPT_0.4 { ... } LIBPT_0.3;).
+node is closed, new symbols go in a node of their own (LIBPT_1.1 { ... } LIBPT_1.0;).
 
   abicheck.py LIBRARY BASELINE HEADERS-DIR [SUPPRESSIONS]
 

@@ -22,6 +22,11 @@ def library_version():
     return f"{parts['MAJOR']}.{parts['MINOR']}.{parts['MICRO']}"
 
 
+def soname():
+    """The shared library's soname: its major moves only with a deliberate break (NEWS)."""
+    return f"libpt.so.{library_version().split('.')[0]}"
+
+
 class Skip(Exception):
     pass
 

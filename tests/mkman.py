@@ -841,9 +841,9 @@ def conventions_of(header_text):
     out = {}
     for b in bullets:
         b = " ".join(l.strip().lstrip("*").strip() for l in b.split("\n")).rstrip("*/ ;")
-        if b.startswith("objects are"):
+        if b.lower().startswith("objects are"):
             out["ref"] = b[0].upper() + b[1:] + "."
-        if b.startswith("fallible calls"):
+        if b.lower().startswith("fallible calls"):
             out["errno"] = b[0].upper() + b[1:] + "."
     return out
 

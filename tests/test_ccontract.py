@@ -8,7 +8,7 @@ import re
 import subprocess
 import time
 
-from harness import CC_SAN, SANITIZE, TOP, build_spec, kemu_env, run, test
+from harness import CC_SAN, SANITIZE, TOP, build_spec, kemu_env, run, soname, test
 
 # A host with a bit of everything the inventory says: a GPU with its audio (an override set, a
 # ROM, a resizable BAR), an SR-IOV NIC and its VFs, an AMD GPU with the reset bug, GVT-g types on
@@ -309,8 +309,8 @@ NOT_YET = {}
 
 
 def exported_symbols():
-    """The library's exported functions: from the built libpt.so.0, else its version script."""
-    so = os.path.join(TOP, "libpt.so.0")
+    """The library's exported functions: from the built library, else its version script."""
+    so = os.path.join(TOP, soname())
     if os.path.exists(so):
         out = subprocess.run(["nm", "-D", "--defined-only", so], capture_output=True, text=True, check=True).stdout
         return {w[2].split("@")[0] for w in (l.split() for l in out.splitlines()) if len(w) == 3 and w[1] == "T"}

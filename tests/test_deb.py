@@ -6,11 +6,12 @@ import re
 import shutil
 import subprocess
 
-from harness import SANITIZE, TOP, Skip, contains, eq, library_version, run, test
+from harness import SANITIZE, TOP, Skip, contains, eq, library_version, run, soname, test
 
 UPSTREAM = library_version()
 VERSION = UPSTREAM + "-1"
-PACKAGES = ("libpt0", "libpt-dev", "lua-pt", "ptlua")
+LIBPKG = "libpt" + UPSTREAM.split(".")[0]  # the library package is named by its soname
+PACKAGES = (LIBPKG, "libpt-dev", "lua-pt", "ptlua")
 DEB_DIR = os.path.join(TOP, "build", "deb")
 APT = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=300"]
 APT_ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -18,7 +19,7 @@ APT_ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
 # systemd's helpers keep; /usr/local is not the packages' and is left out (a `make install`
 # there is not touched).
 WATCHED = ["/usr", "/etc", "/lib", "/var/lib/systemd"]
-OURS = re.compile(r"/(libpt(0|-|[./]|$)|ptlua|lua-pt|pt-lua\.h)|/lua/5\.4/pt(/|\.so|$)")
+OURS = re.compile(r"/(libpt(\d|-|[./]|$)|ptlua|lua-pt|pt-lua\.h)|/lua/5\.4/pt(/|\.so|$)")
 
 
 def multiarch():
@@ -80,13 +81,13 @@ def deb_build_lint_install_purge(tmp):
 
     # The symbols file lists what the version script exports (the build checks the library
     # against it, at level 4; this says what to change before a build does).
-    with open(os.path.join(TOP, "debian", "libpt0.symbols")) as f:
+    with open(os.path.join(TOP, "debian", f"{LIBPKG}.symbols")) as f:
         in_file = {l.split()[0] for l in f if l.startswith(" ") and not re.match(r" (LIBPT[\w.]*)@\1 ", l)}
     exported = version_script()
-    eq([f" {n} {UPSTREAM}" for n in sorted(exported - in_file)], [], "lines debian/libpt0.symbols lacks")
+    eq([f" {n} {UPSTREAM}" for n in sorted(exported - in_file)], [], f"lines debian/{LIBPKG}.symbols lacks")
     with open(os.path.join(TOP, "debian", "changelog")) as f:
         eq(f.readline().split()[1], f"({VERSION})", "debian/changelog's newest entry is the header's version")
-    eq(sorted(in_file - exported), [], "debian/libpt0.symbols names symbols libpt.sym no longer exports")
+    eq(sorted(in_file - exported), [], f"debian/{LIBPKG}.symbols names symbols libpt.sym no longer exports")
 
     # make deb on its own, not as a sub-make of make check (its flags and job server).
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
@@ -108,7 +109,7 @@ def deb_build_lint_install_purge(tmp):
         contents[pkg] = {l.split(None, 5)[5].split(" -> ")[0].lstrip(".").rstrip("/") for l in listing}
     lib = f"/usr/lib/{ma}"
     want = {
-        "libpt0": [f"{lib}/libpt.so.0", f"{lib}/libpt.so.{UPSTREAM}"],
+        LIBPKG: [f"{lib}/{soname()}", f"{lib}/libpt.so.{UPSTREAM}"],
         "libpt-dev": ["/usr/include/libpt.h", "/usr/include/pt-lua.h", f"{lib}/libpt.so", f"{lib}/libpt.a",
                       f"{lib}/libpt-lua.a", f"{lib}/pkgconfig/libpt.pc", "/usr/share/man/man3/libpt.3.gz",
                       *(f"/usr/share/man/man3/{m}.gz" for m in os.listdir(os.path.join(TOP, "libpt", "man")))],
@@ -119,8 +120,8 @@ def deb_build_lint_install_purge(tmp):
     }
     for pkg, files in want.items():
         eq([f for f in files if f not in contents[pkg]], [], f"{pkg}: files missing")
-    eq(sorted(f for f in contents["libpt0"] if "/libpt.so" in f and not f.startswith(f"{lib}/libpt.so.0")), [],
-       "libpt0 holds the shared library only")
+    eq(sorted(f for f in contents[LIBPKG] if "/libpt.so" in f and not f.startswith(f"{lib}/{soname()}")), [],
+       f"{LIBPKG} holds the shared library only")
 
     before = system_paths()
     try:
@@ -165,12 +166,12 @@ def deb_build_lint_install_purge(tmp):
                 env=lua_env, check=0, cwd=tmp)
         eq(p.stdout.split(), [f"{lib}/lua/5.4/pt.so", "/usr/share/lua/5.4/pt/proxmox.lua"], "lua5.4 finds the module")
 
-        # A C program built with pkg-config against libpt-dev, run against libpt0.
+        # A C program built with pkg-config against libpt-dev, run against the library package.
         src = os.path.join(tmp, "count.c")
         with open(src, "w") as f:
             f.write('#include <libpt.h>\n#include <stdio.h>\nint main(void) {\n'
                     '  pt_opts o = { .size = sizeof(o) }; pt_ctx *ctx; pt_enum *e;\n'
-                    '  if (pt_ctx_new(&ctx, &o) < 0 || pt_enum_scan(ctx, &e) < 0) return 1;\n'
+                    '  if (pt_ctx_new(&ctx, &o) < 0 || pt_enum_scan(ctx, 0, &e) < 0) return 1;\n'
                     '  printf("%zu devices\\n", pt_enum_get_device_count(e));\n'
                     '  pt_enum_unref(e); pt_ctx_unref(ctx); return 0; }\n')
         pc_env = dict(os.environ, PKG_CONFIG_LIBDIR=f"{lib}/pkgconfig:/usr/lib/pkgconfig:/usr/share/pkgconfig")
@@ -178,7 +179,7 @@ def deb_build_lint_install_purge(tmp):
         flags = run(["pkg-config", "--cflags", "--libs", "libpt"], env=pc_env, check=0).stdout.split()
         run(["cc", "-Wall", "-Werror", "-o", f"{tmp}/count", src, *flags], env=pc_env, check=0)
         linked = run(["ldd", f"{tmp}/count"], env=dict(os.environ, LD_LIBRARY_PATH=lib), check=0).stdout
-        contains(linked, f"libpt.so.0 => {lib}/libpt.so.0", "the program links the package's library")
+        contains(linked, f"{soname()} => {lib}/{soname()}", "the program links the package's library")
         p = run([f"{tmp}/count"], env=dict(os.environ, LD_LIBRARY_PATH=lib), check=0)
         assert re.fullmatch(r"\d+ devices\n", p.stdout), p.stdout
         print("the C program:", p.stdout.strip(), "on this host")

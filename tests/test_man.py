@@ -5,7 +5,7 @@ import os
 import re
 
 import mkman
-from harness import TOP, eq, run, test
+from harness import TOP, eq, run, soname, test
 
 MAN_DIR = os.path.join(TOP, "libpt", "man")
 # man as a reader runs it, on 80 columns, every warning of groff's asked for
@@ -18,9 +18,9 @@ def committed():
 
 
 def exported():
-    """The library's symbols: libpt.so.0's (when built) and the version script's."""
+    """The library's symbols: the built library's (when built) and the version script's."""
     names = set()
-    so = os.path.join(TOP, "libpt.so.0")
+    so = os.path.join(TOP, soname())
     if os.path.exists(so):
         p = run(["nm", "-D", "--defined-only", so], check=0)
         names |= {l.split()[-1].split("@")[0] for l in p.stdout.splitlines() if l.split()[1:2] != ["A"]}

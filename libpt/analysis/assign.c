@@ -39,7 +39,7 @@ PT_EXPORT int pt_assignment_new(pt_enum *e, unsigned vm, unsigned flags, pt_assi
 		return -EINVAL;
 	if (vm && pt_check_vmid(e->ctx, vm) < 0)
 		return -EINVAL;
-	if (flags & ~(PT_ASSIGN_FORCE | PT_ASSIGN_CONSOLE))
+	if (flags & ~(PT_ASSIGN_FORCE | PT_ASSIGN_CONSOLE | PT_ASSIGN_MDEV))
 		return pt_fail(e->ctx, -EINVAL, "pt_assignment_new: unknown flags 0x%x", flags);
 	if (!(a = calloc(1, sizeof(*a))))
 		return pt_fail(e->ctx, -ENOMEM, "out of memory");
@@ -205,12 +205,10 @@ static int add_id(pt_assignment *a, const char *id, const char *source, bool ref
 {
 	uint64_t key;
 	bool slot, found = false;
-	char q[96];
 	int r = 0;
 
-	if (!id || pt_pci_id_parse(id, &key, &slot) < 0)
-		return pt_fail(a->e->ctx, -EINVAL, "%s: not a PCI address (DDDD:BB:SS.F) or slot (DDDD:BB:SS)",
-			       pt_quote(q, sizeof(q), id ? id : "nil"));
+	if ((r = pt_pci_id_check(a->e->ctx, id, &key, &slot)) < 0)
+		return r;
 	for (size_t i = 0; i < a->e->n_devices && r == 0; i++) {
 		pt_device *d = &a->e->devices[i];
 		if (slot ? PT_SLOT(d->key) != PT_SLOT(key) : d->key != key)

@@ -53,6 +53,16 @@ int pt_pci_id_parse(const char *s, uint64_t *key, bool *slot)
 	return 0;
 }
 
+int pt_pci_id_check(pt_ctx *ctx, const char *s, uint64_t *key, bool *slot)
+{
+	char q[96];
+
+	if (!s || pt_pci_id_parse(s, key, slot) < 0)
+		return pt_fail(ctx, -EINVAL, "%s is not a PCI address (DDDD:BB:SS.F) or slot (DDDD:BB:SS)",
+			       pt_quote(q, sizeof(q), s ? s : "nil"));
+	return 0;
+}
+
 int pt_address_parse(const char *s, uint64_t *key)
 {
 	bool slot;

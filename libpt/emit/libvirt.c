@@ -10,16 +10,6 @@
 
 #include "libpt-private.h"
 
-int pt_check_pci_address(pt_ctx *ctx, const char *a)
-{
-	uint64_t key;
-	char q[128];
-
-	if (!a || pt_address_parse(a, &key) < 0)
-		return pt_fail(ctx, -EINVAL, "%s is not a PCI address", pt_quote(q, sizeof(q), a ? a : "nil"));
-	return 0;
-}
-
 static void pci_hostdev(struct pt_strv *out, const pt_device *d, const char *p)
 {
 	pt_strv_addf(out, "%s<hostdev mode='subsystem' type='pci' managed='yes'>", p);

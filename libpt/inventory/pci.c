@@ -430,12 +430,9 @@ static int restrict_to(pt_enum *e, const char *const *names, size_t n_names, boo
 	for (size_t i = 0; r == 0 && i < n_names; i++) {
 		uint64_t key;
 		bool found = false, slot;
-		char q[64];
 		/* a slot: every function of it */
-		if (pt_pci_id_parse(names[i], &key, &slot) < 0) {
-			r = pt_fail(e->ctx, -EINVAL, "%s: not a PCI address or slot", pt_quote(q, sizeof(q), names[i]));
+		if ((r = pt_pci_id_check(e->ctx, names[i], &key, &slot)) < 0)
 			break;
-		}
 		for (size_t d = 0; d < e->n_devices; d++)
 			if (e->devices[d].key == key || (slot && PT_SLOT(e->devices[d].key) == PT_SLOT(key)))
 				keep[d] = found = true;

@@ -55,7 +55,7 @@ LIB_SRC = $(addprefix libpt/core/,dl.c run.c ctx.c sysfs.c address.c files.c str
 	$(addprefix libpt/actions/,journal.c txn.c qmp.c reset.c romdump.c usbreset.c hold.c sriov.c hookscript.c usbattach.c) \
 	$(addprefix libpt/emit/,text.c proxmox.c libvirt.c qemu.c mapping.c hostplan.c)
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
-LUA_OBJ = build/lua-pt.o build/lua-common.o build/lua-inventory.o build/lua-actions.o build/lua-host.o build/lua-usb.o build/lua-rom.o build/lua-mdev.o build/lua-emit.o \
+LUA_OBJ = build/lua-pt.o build/lua-common.o build/lua-inventory.o build/lua-device.o build/lua-actions.o build/lua-host.o build/lua-usb.o build/lua-rom.o build/lua-mdev.o build/lua-emit.o build/lua-assignment.o build/lua-vmconf.o build/lua-node.o build/lua-hostplan.o \
 	build/lua-json.o build/lua-setup.o build/lua-bounds.o
 SONAME = libpt.so.$(ABI_MAJOR)
 SHLIB = libpt.so.$(VERSION)

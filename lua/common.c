@@ -283,3 +283,141 @@ int pt_lua_push_names(lua_State *L, char **names, size_t n)
 	free(names);
 	return 1;
 }
+
+/* ---- what the bindings of the emitters, the assignment, VM configs, nodes and the host plan share ---- */
+
+/* Raises the context's last error; an owned context is dropped first. */
+int pt_lua_raise(lua_State *L, pt_ctx *ctx, bool owned)
+{
+	lua_pushstring(L, pt_ctx_last_error(ctx));
+	if (owned)
+		pt_ctx_unref(ctx);
+	return lua_error(L);
+}
+
+pt_ctx *pt_lua_check_root(lua_State *L)
+{
+	pt_ctx *ctx = pt_lua_root_context(L);
+	if (!ctx)
+		lua_error(L); /* its message is on the stack, under the errno */
+	return ctx;
+}
+
+/* A string field of the table at idx, left on the stack so it lives through the call. */
+const char *pt_lua_opt_field(lua_State *L, int idx, const char *key)
+{
+	int t = lua_getfield(L, idx, key);
+	if (t == LUA_TNIL)
+		return NULL;
+	if (t != LUA_TSTRING)
+		luaL_error(L, "option '%s': a string expected, got %s", key, lua_typename(L, t));
+	return lua_tostring(L, -1);
+}
+
+bool pt_lua_bool_field(lua_State *L, int idx, const char *key, bool if_nil)
+{
+	int t = lua_getfield(L, idx, key);
+	bool v = t == LUA_TNIL ? if_nil : lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+/* An emission's lines (notes false) or notes as a list. */
+void pt_lua_push_emission(lua_State *L, const pt_emission *em, bool notes)
+{
+	size_t n = notes ? pt_emission_get_note_count(em) : pt_emission_get_line_count(em);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, notes ? pt_emission_get_note(em, i) : pt_emission_get_line(em, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+}
+
+/* {id = "10c4:ea60"} | {port = "1-2.3"} | {serial = S} | {bus = B, device = D}, or nil */
+pt_usb_spec *pt_lua_check_usb(lua_State *L, int idx, pt_usb_spec *spec)
+{
+	if (lua_isnoneornil(L, idx))
+		return NULL;
+	luaL_checktype(L, idx, LUA_TTABLE);
+	*spec = PT_INIT(pt_usb_spec);
+	spec->id = pt_lua_opt_field(L, idx, "id");
+	spec->port = pt_lua_opt_field(L, idx, "port");
+	spec->serial = pt_lua_opt_field(L, idx, "serial");
+	spec->peer_port = pt_lua_opt_field(L, idx, "peer_port");
+	lua_getfield(L, idx, "bus");
+	spec->bus = (unsigned)lua_tointeger(L, -1);
+	lua_getfield(L, idx, "device");
+	spec->devnum = (unsigned)lua_tointeger(L, -1);
+	return spec;
+}
+
+/* A list of strings at idx (addresses, node names), as a C array on the Lua stack (a userdata). */
+const char **pt_lua_check_strings(lua_State *L, int idx, size_t *n)
+{
+	const char **v;
+
+	*n = 0;
+	if (lua_isnoneornil(L, idx))
+		return NULL;
+	luaL_checktype(L, idx, LUA_TTABLE);
+	*n = lua_rawlen(L, idx);
+	v = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof(*v), 0);
+	for (size_t i = 0; i < *n; i++) {
+		lua_rawgeti(L, idx, (lua_Integer)i + 1);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			luaL_error(L, "%s is not a PCI address", luaL_tolstring(L, -1, NULL));
+		v[i] = lua_tostring(L, -1); /* the table keeps it */
+		lua_pop(L, 1);
+	}
+	return v;
+}
+
+/* ---- the assignment ---- */
+
+pt_assignment *pt_lua_test_assignment(lua_State *L, int idx)
+{
+	return luaL_testudata(L, idx, ASSIGN_MT) ? pt_lua_check_open(L, idx, ASSIGN_MT) : NULL;
+}
+
+pt_ctx *pt_lua_assignment_ctx(const pt_assignment *a)
+{
+	return pt_enum_get_context(pt_assignment_get_enum(a));
+}
+
+/* The assignment of a list of ids (a Lua convenience: C emitters take assignments), on e or a
+ * snapshot of only them under ctx's root (owned: raised with), boxed on the stack. */
+pt_assignment *pt_lua_ids_assignment(lua_State *L, pt_ctx *ctx, bool owned, pt_enum *e, const char **ids, size_t n,
+				     unsigned flags)
+{
+	pt_assignment *a = NULL;
+	int r = 0;
+
+	if (e)
+		pt_enum_ref(e);
+	else if (n)
+		r = pt_enum_scan_devices(ctx, ids, n, 0, &e);
+	else
+		r = pt_enum_scan(ctx, 0, &e); /* an empty set, whose emitter has its say */
+	if (r == 0)
+		r = pt_assignment_new(e, 0, flags, &a);
+	pt_enum_unref(e);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = pt_assignment_add(a, ids[i]);
+	if (r < 0) {
+		pt_assignment_unref(a);
+		pt_lua_raise(L, ctx, owned);
+	}
+	pt_lua_push_box(L, a, ASSIGN_MT);
+	return a;
+}
+
+/* A list of n strings, the i-th get(obj, i). */
+int pt_lua_push_strings(lua_State *L, size_t n, const char *(*get)(const void *obj, size_t i), const void *obj)
+{
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, get(obj, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	return 1;
+}

@@ -78,6 +78,7 @@ int pt_lua_context(lua_State *L);
 
 /* The parts: each registers its classes and lists its module functions. */
 void pt_lua_open_inventory(lua_State *L);
+void pt_lua_open_device(lua_State *L);
 extern const luaL_Reg pt_lua_inventory_funcs[];
 void pt_lua_open_actions(lua_State *L);
 extern const luaL_Reg pt_lua_actions_funcs[];
@@ -86,7 +87,14 @@ void pt_lua_open_usb(lua_State *L);
 extern const luaL_Reg pt_lua_usb_funcs[];
 extern const luaL_Reg pt_lua_rom_funcs[];
 extern const luaL_Reg pt_lua_mdev_funcs[];
-void pt_lua_open_emit(lua_State *L);
+void pt_lua_open_assignment(lua_State *L);
+extern const luaL_Reg pt_lua_assignment_funcs[];
+void pt_lua_open_vmconf(lua_State *L);
+extern const luaL_Reg pt_lua_vmconf_funcs[];
+void pt_lua_open_node(lua_State *L);
+extern const luaL_Reg pt_lua_node_funcs[];
+void pt_lua_open_hostplan(lua_State *L);
+extern const luaL_Reg pt_lua_hostplan_funcs[];
 extern const luaL_Reg pt_lua_bounds_funcs[];
 extern const luaL_Reg pt_lua_emit_funcs[];
 int pt_lua_dev_companions(lua_State *L);
@@ -99,5 +107,22 @@ int pt_lua_dev_mdevs(lua_State *L);
 int pt_lua_dev_vgpu_types(lua_State *L);
 /* inv:usb(), in usb.c, a method of the inventory */
 int pt_lua_enum_usb(lua_State *L);
+
+#define VMCONF_MT "pt.VMConfig"
+#define NODE_MT "pt.Node"
+#define PLAN_MT "pt.HostPlan"
+/* An option `force` of the emitters and the host plan: the assignment's (PT_ASSIGN_FORCE). */
+#define PT_LUA_OPT_FORCE (1u << 31)
+int pt_lua_raise(lua_State *L, pt_ctx *ctx, bool owned);
+pt_ctx *pt_lua_check_root(lua_State *L);
+const char *pt_lua_opt_field(lua_State *L, int idx, const char *key);
+bool pt_lua_bool_field(lua_State *L, int idx, const char *key, bool if_nil);
+void pt_lua_push_emission(lua_State *L, const pt_emission *em, bool notes);
+pt_usb_spec *pt_lua_check_usb(lua_State *L, int idx, pt_usb_spec *spec);
+const char **pt_lua_check_strings(lua_State *L, int idx, size_t *n);
+pt_assignment *pt_lua_test_assignment(lua_State *L, int idx);
+pt_ctx *pt_lua_assignment_ctx(const pt_assignment *a);
+pt_assignment *pt_lua_ids_assignment(lua_State *L, pt_ctx *ctx, bool owned, pt_enum *e, const char **ids, size_t n, unsigned flags);
+int pt_lua_push_strings(lua_State *L, size_t n, const char *(*get)(const void *obj, size_t i), const void *obj);
 
 #endif

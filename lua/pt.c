@@ -212,11 +212,15 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 	};
 
 	pt_lua_open_inventory(L);
+	pt_lua_open_device(L);
 	pt_lua_add_methods(L, DEVICE_MT, device_methods);
 	pt_lua_add_methods(L, SNAPSHOT_MT, enum_methods);
 	pt_lua_open_actions(L);
 	pt_lua_open_usb(L);
-	pt_lua_open_emit(L);
+	pt_lua_open_assignment(L);
+	pt_lua_open_vmconf(L);
+	pt_lua_open_node(L);
+	pt_lua_open_hostplan(L);
 	luaL_newlib(L, funcs);
 	luaL_setfuncs(L, pt_lua_inventory_funcs, 0);
 	luaL_setfuncs(L, pt_lua_actions_funcs, 0);
@@ -225,6 +229,10 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 	luaL_setfuncs(L, pt_lua_rom_funcs, 0);
 	luaL_setfuncs(L, pt_lua_mdev_funcs, 0);
 	luaL_setfuncs(L, pt_lua_emit_funcs, 0);
+	luaL_setfuncs(L, pt_lua_assignment_funcs, 0);
+	luaL_setfuncs(L, pt_lua_vmconf_funcs, 0);
+	luaL_setfuncs(L, pt_lua_node_funcs, 0);
+	luaL_setfuncs(L, pt_lua_hostplan_funcs, 0);
 	luaL_setfuncs(L, pt_lua_bounds_funcs, 0);
 	push_errno(L);
 	lua_setfield(L, -2, "errno");

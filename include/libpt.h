@@ -9,7 +9,8 @@
  *  - Value structs (pt_opts, pt_usb_spec, pt_link, ...) are the one other kind: plain data whose
  *    first member is `size`, set by the caller to sizeof the struct it was built with
  *    (PT_INIT(type) does it); the library reads and writes only that many bytes, and later
- *    releases add members only at the end. A size below 1.0's is -EINVAL.
+ *    releases add members only at the end. A size below 1.0's is -EINVAL; a larger one (a
+ *    program built with a newer header) that sets members this library does not know, -E2BIG.
  *  - Getters take a const object, never fail and never print. Where one reads the host on first
  *    use (names, config space, the guard's facts, USB, links, mdevs), pt_enum_scan()'s PT_LOAD_*
  *    flags read it up front instead: a snapshot scanned with PT_LOAD_ALL reads nothing more and

@@ -41,6 +41,12 @@ int pt_struct_in(void *dst, size_t len, size_t min, const void *src);
  * -EINVAL below min. */
 int pt_struct_out(void *out, size_t min, const void *src, size_t len);
 #define PT_STRUCT_OUT(out, src) pt_struct_out((out), sizeof(*(src)), (src), sizeof(*(src)))
+/* The caller's output struct at p holds at least min bytes (its size member), asked before any
+ * work so that a failure writes nothing: 0, else -EINVAL. */
+int pt_struct_check(const void *p, size_t min);
+#define PT_STRUCT_CHECK(p) pt_struct_check((p), sizeof(*(p)))
+/* r (-EINVAL or -E2BIG, from the two above) on ctx, naming the call and the type. */
+int pt_struct_fail(pt_ctx *ctx, int r, const char *call, const char *type);
 
 struct pci_access;
 struct pt_strv;
@@ -488,6 +494,11 @@ void pt_strv_addf(struct pt_strv *s, const char *format, ...) PT_PRINTF(2, 3);
 bool pt_strv_has(const struct pt_strv *s, const char *str);
 char *pt_strv_join(const struct pt_strv *s, const char *sep);
 void pt_strv_free(struct pt_strv *s);
+/* The lines of a text (NULL: none) added to out: split at '\n', a last line without one kept. */
+void pt_text_lines(const char *text, struct pt_strv *out);
+/* emit/cmdline.c: a kernel command line (len bytes) with the words of params it lacks added at
+ * its end; to free. */
+char *pt_cmdline_add_params(const char *line, size_t len, const char *params);
 int pt_strv_compare(const void *a, const void *b);
 /* emit/text.c */
 char *pt_shell_join(const struct pt_strv *words);

@@ -19,7 +19,7 @@ int main(int argc, char **argv)
 	pt_opts opts = { .size = sizeof(opts) };
 	pt_ctx *ctx;
 	pt_enum *e = NULL;
-	pt_device *dev;
+	pt_assignment *a = NULL;
 	pt_txn *t;
 	bool bind = argc == 6 && strcmp(argv[2], "bind") == 0;
 	int r;
@@ -31,9 +31,9 @@ int main(int argc, char **argv)
 	opts.root = argv[1];
 	if (pt_ctx_new(&ctx, &opts) < 0)
 		return 1;
-	if (bind)
-		r = pt_enum_scan(ctx, &e) < 0 || pt_enum_find_device(e, argv[3], &dev) < 0 ? -1 :
-		    pt_txn_new_bind(dev, (unsigned)atoi(argv[4]), 0, &t);
+	if (bind) /* the device and its passthrough set, for the VM */
+		r = pt_enum_scan(ctx, 0, &e) < 0 || pt_assignment_new(e, (unsigned)atoi(argv[4]), 0, &a) < 0 ||
+		    pt_assignment_add(a, argv[3]) < 0 ? -1 : pt_txn_new_bind(a, 0, &t);
 	else
 		r = pt_txn_new_restore(ctx, (unsigned)atoi(argv[3]), 0, &t);
 	if (r < 0) {
@@ -52,6 +52,7 @@ int main(int argc, char **argv)
 			printf("%s%s", i ? " " : "", pt_txn_get_device(t, i));
 	printf("\n");
 	pt_txn_unref(t);
+	pt_assignment_unref(a);
 	pt_enum_unref(e);
 	pt_ctx_unref(ctx);
 	return r < 0;

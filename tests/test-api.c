@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 
 	opts.root = argv[2];
 	CHECK(pt_ctx_new(&ctx, &opts) == 0, "ctx on a plain dir");
-	CHECK(pt_enum_scan(ctx, &e) == -ENOENT, "scan of a tree that is not sysfs");
+	CHECK(pt_enum_scan(ctx, 0, &e) == -ENOENT, "scan of a tree that is not sysfs");
 	CHECK(e == NULL, "output written on failure");
 	CHECK(strstr(pt_ctx_last_error(ctx), "not a sysfs tree") != NULL, "message: %s",
 	      pt_ctx_last_error(ctx));
@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 	opts.root = argv[1];
 	CHECK(pt_ctx_new(&ctx, &opts) == 0, "ctx");
 	CHECK(strcmp(pt_ctx_get_root(ctx), argv[1]) == 0, "root %s", pt_ctx_get_root(ctx));
-	CHECK(pt_enum_scan(ctx, &e) == 0, "scan: %s", pt_ctx_last_error(ctx));
+	CHECK(pt_enum_scan(ctx, 0, &e) == 0, "scan: %s", pt_ctx_last_error(ctx));
 	CHECK(pt_enum_has_iommu(e) == 1, "iommu");
 	CHECK(pt_enum_get_device_count(e) == 21, "count %zu", pt_enum_get_device_count(e));
 	CHECK(pt_enum_get_group_count(e) == 15, "groups %zu", pt_enum_get_group_count(e));

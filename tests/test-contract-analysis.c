@@ -36,6 +36,10 @@ static int assignment_ids_and_refusals(pt_ctx *ctx, pt_enum *e, FILE *out)
 	fprintf(out, "add the HBA: %d\n", pt_assignment_add_device(a, device(e, "03:00.0"), NULL));
 	print_assignment(a, out);
 	said(ctx, pt_assignment_check(a), out);
+	/* a reference kept: the assignment lives on, its snapshot with it */
+	fprintf(out, "ref same %d, ", pt_assignment_ref(a) == a);
+	pt_assignment_unref(a);
+	fprintf(out, "kept %zu devices, %zu refusals\n", pt_assignment_get_device_count(a), pt_assignment_get_refusal_count(a));
 	pt_assignment_unref(a);
 	/* forced: the guard's refusals are warnings, said on every check */
 	if (pt_assignment_new(e, 0, PT_ASSIGN_FORCE, &a) < 0 || pt_assignment_add(a, "04:00.0") < 0)
@@ -60,6 +64,9 @@ static int assignment_from_config(pt_ctx *ctx, pt_enum *e, FILE *out)
 	if (pt_vmconf_parse(ctx, text, "200.conf", &c) < 0 || pt_assignment_new(e, 200, 0, &a) < 0)
 		return 1;
 	fprintf(out, "add %d\n", pt_assignment_add_vmconf(a, c));
+	/* the ids its hostpci lines name with host=, read with it (a mapping= line names none) */
+	for (size_t i = 0; i < pt_vmconf_get_hostpci_count(c); i++)
+		fprintf(out, "hostpci id %s\n", pt_vmconf_get_hostpci(c, i));
 	print_assignment(a, out);
 	said(ctx, pt_assignment_check(a), out);
 	pt_assignment_unref(a);
@@ -74,6 +81,59 @@ static int assignment_from_config(pt_ctx *ctx, pt_enum *e, FILE *out)
 	a = NULL;
 	said(ctx, pt_assignment_new_vm(ctx, 555, 0, &a), out);
 	return a != NULL;
+}
+
+/* ---- lint of the VMs' configs; a config and its property strings kept by a reference ---- */
+
+static int lint_and_configs(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_lint *l = NULL;
+	pt_vmconf *c = NULL;
+	pt_props *p = NULL;
+	char path[8192];
+	int r;
+
+	/* a VM with mistakes beside VM 101 (its config taken away again after the run) */
+	snprintf(path, sizeof(path), "%s/etc/pve/qemu-server/300.conf", test_root);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return 1;
+	fputs("hostpci0: 01:00.0,pcie=1\nhostpci1: 0a:00.0\nhostpci2: mapping=nowhere\n", f);
+	fclose(f);
+	r = pt_lint_run(e, 0, &l);
+	unlink(path);
+	if (r < 0)
+		return said(ctx, r, out);
+	size_t n = pt_lint_get_finding_count(l);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%u %s %s: %s\n", pt_lint_get_vm(l, i), pt_lint_get_key(l, i), pt_lint_get_code(l, i),
+			pt_lint_get_message(l, i));
+	fprintf(out, "beyond: %u %p %p %p; ref same %d, ", pt_lint_get_vm(l, n), (void *)pt_lint_get_key(l, n),
+		(void *)pt_lint_get_code(l, n), (void *)pt_lint_get_message(l, n), pt_lint_ref(l) == l);
+	pt_lint_unref(l);
+	fprintf(out, "kept %zu findings\n", pt_lint_get_finding_count(l));
+	fprintf(out, "unref %p, NULL: %zu %p %p\n", (void *)pt_lint_unref(l), pt_lint_get_finding_count(NULL),
+		(void *)pt_lint_get_key(NULL, 0), (void *)pt_lint_unref(NULL));
+	l = NULL;
+	said(ctx, pt_lint_run(e, 555, &l), out);
+	fprintf(out, "VM 555: %zu findings\n", pt_lint_get_finding_count(l));
+	pt_lint_unref(l);
+	/* VM 101's config: the ids of its hostpci lines; a reference kept past the reader's */
+	if ((r = pt_vmconf_read(ctx, 101, &c)) < 0)
+		return said(ctx, r, out);
+	fprintf(out, "VM 101: %zu ids, %s; ref same %d, ", pt_vmconf_get_hostpci_count(c), pt_vmconf_get_hostpci(c, 0),
+		pt_vmconf_ref(c) == c);
+	pt_vmconf_unref(c);
+	fprintf(out, "kept machine %s\n", pt_vmconf_get(c, "machine"));
+	if ((r = pt_props_parse(ctx, pt_vmconf_get(c, "hostpci0"), "host", &p)) < 0)
+		return said(ctx, r, out);
+	pt_vmconf_unref(c);
+	fprintf(out, "hostpci0: host %s, x-vga %s; ref same %d, ", pt_props_get(p, "host"), pt_props_get(p, "x-vga"),
+		pt_props_ref(p) == p);
+	pt_props_unref(p);
+	fprintf(out, "kept %zu properties\n", pt_props_get_count(p));
+	fprintf(out, "unref %p %p %p\n", (void *)pt_props_unref(p), (void *)pt_props_unref(NULL), (void *)pt_vmconf_unref(NULL));
+	return 0;
 }
 
 /* ---- the guard ---- */
@@ -161,7 +221,7 @@ static int doctor_checks(pt_ctx *ctx, pt_enum *e, FILE *out)
 static int node_reports(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_node *n = NULL;
-	pt_node_device d;
+	pt_node_device d = PT_INIT(pt_node_device);
 	char path[8192];
 	long long when = 0;
 
@@ -179,6 +239,10 @@ static int node_reports(pt_ctx *ctx, pt_enum *e, FILE *out)
 			d.subsystem_vendor_id, d.subsystem_device_id, d.iommu_group ? d.iommu_group : "-",
 			d.physfn ? d.physfn : "-");
 	fprintf(out, "device 9: %d\n", pt_node_get_device(n, 9, &d));
+	/* a reference kept past the creator's */
+	fprintf(out, "ref same %d, ", pt_node_ref(n) == n);
+	pt_node_unref(n);
+	fprintf(out, "kept %s with %zu devices\n", pt_node_get_name(n), pt_node_get_device_count(n));
 	pt_node_unref(n);
 	/* refusals name the file and the value */
 	const char *bad[] = { "/etc/pve/nodes/pve3/libpt.json", "/etc/pve/nodes/pve4/libpt.json",
@@ -236,15 +300,20 @@ static void rom_image(unsigned char *img, uint16_t vendor, uint16_t device, uint
 	}
 }
 
-static void print_rom(const pt_rom_info *info, FILE *out)
+static void print_rom(const pt_rom *rom, FILE *out)
 {
-	fprintf(out, "[%zu, %zu) %zu images, problem: %s\n", info->start, info->end, info->n_images,
-		info->problem ? info->problem : "none");
-	for (size_t i = 0; i < info->n_images; i++) {
-		const struct pt_rom_image *m = &info->images[i];
-		fprintf(out, "  at %zu: %zu bytes %04x:%04x class %06x %s last %d checksum %d efi %#x list %u\n", m->offset,
-			m->length, m->vendor_id, m->device_id, m->class_code, pt_rom_code_type_name(m->code_type), m->last,
-			m->checksum_ok, m->efi_machine, m->n_device_list);
+	const char *problem = pt_rom_get_problem(rom);
+	fprintf(out, "[%zu, %zu) %zu images, problem: %s\n", pt_rom_get_start(rom), pt_rom_get_end(rom),
+		pt_rom_get_image_count(rom), problem ? problem : "none");
+	for (size_t i = 0; i < pt_rom_get_image_count(rom); i++) {
+		pt_rom_image m = PT_INIT(pt_rom_image);
+		if (pt_rom_get_image(rom, i, &m) < 0) {
+			fprintf(out, "  image %zu: unreadable\n", i);
+			continue;
+		}
+		fprintf(out, "  at %zu: %zu bytes %04x:%04x class %06x %s last %d checksum %d efi %#x list %u\n", m.offset,
+			m.length, m.vendor_id, m.device_id, m.class_code, pt_rom_code_type_name(m.code_type), m.last,
+			m.checksum_ok, m.efi_machine, m.n_device_list);
 	}
 }
 
@@ -252,34 +321,63 @@ static int rom_parse_images(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	static unsigned char data[64 + 3 * 1024];
 	const uint16_t more[] = { 0x1b80, 0x1b84, 0 };
-	pt_rom_info *info = NULL;
+	pt_rom *rom = NULL;
+	pt_rom_image first = PT_INIT(pt_rom_image);
 
 	/* a flashing tool's 64-byte header, a legacy image (two more device ids), an EFI image */
 	memset(data, 0xee, 64);
 	rom_image(data + 64, 0x10de, 0x1b81, PT_ROM_CODE_X86, false, 2, more);
 	rom_image(data + 64 + 1024, 0x10de, 0x1b81, PT_ROM_CODE_EFI, true, 2, NULL);
-	int r = pt_rom_parse(data, 64 + 2048, &info);
+	int r = pt_rom_parse(data, 64 + 2048, &rom);
 	if (r < 0)
 		return said(ctx, r, out);
-	print_rom(info, out);
-	fprintf(out, "matches 1b81 %d, 1b84 %d, 1b82 %d, other vendor %d\n",
-		pt_rom_image_matches(&info->images[0], 0x10de, 0x1b81), pt_rom_image_matches(&info->images[0], 0x10de, 0x1b84),
-		pt_rom_image_matches(&info->images[0], 0x10de, 0x1b82), pt_rom_image_matches(&info->images[0], 0x1002, 0x1b81));
-	pt_rom_info_free(info);
+	print_rom(rom, out);
+	if (pt_rom_get_image(rom, 0, &first) < 0)
+		return 1;
+	fprintf(out, "matches 1b81 %d, 1b84 %d, 1b82 %d, other vendor %d\n", pt_rom_image_matches(&first, 0x10de, 0x1b81),
+		pt_rom_image_matches(&first, 0x10de, 0x1b84), pt_rom_image_matches(&first, 0x10de, 0x1b82),
+		pt_rom_image_matches(&first, 0x1002, 0x1b81));
+	/* past the end, an image struct without its size; a reference kept past the parser's */
+	pt_rom_image unsized = { .size = 0, .offset = 77 };
+	r = pt_rom_get_image(rom, 0, &unsized);
+	fprintf(out, "beyond %d, no size %d (offset %zu), ref same %d, ", pt_rom_get_image(rom, 2, &first), r,
+		unsized.offset, pt_rom_ref(rom) == rom);
+	pt_rom_unref(rom);
+	fprintf(out, "kept %zu images, ", pt_rom_get_image_count(rom));
+	fprintf(out, "unref %p\n", (void *)pt_rom_unref(rom));
 	/* a damaged checksum, a truncated dump, an image not marked last */
 	data[64 + 300] ^= 1;
-	if (pt_rom_parse(data + 64, 1500, &info) < 0)
+	if (pt_rom_parse(data + 64, 1500, &rom) < 0)
 		return 1;
-	print_rom(info, out);
-	pt_rom_info_free(info);
-	if (pt_rom_parse(data + 64, 1024, &info) < 0)
+	print_rom(rom, out);
+	pt_rom_unref(rom);
+	if (pt_rom_parse(data + 64, 1024, &rom) < 0)
 		return 1;
-	print_rom(info, out);
-	pt_rom_info_free(info);
-	info = NULL;
-	r = pt_rom_parse("MZ not a ROM", 12, &info);
-	fprintf(out, "not a ROM: %d\n", r);
-	pt_rom_info_free(info); /* (it gives the info with its problem even so: see the report) */
+	print_rom(rom, out);
+	pt_rom_unref(rom);
+	/* data that is no ROM: parsed all the same, with no image, and why */
+	rom = NULL;
+	r = pt_rom_parse("MZ not a ROM", 12, &rom);
+	fprintf(out, "not a ROM: %d, ", r);
+	if (rom)
+		print_rom(rom, out);
+	pt_rom_unref(rom);
+	rom = NULL;
+	memset(data, 0, 64);
+	data[0] = 0x55, data[1] = 0xaa, data[0x18] = 0x30;
+	r = pt_rom_parse(data, 64, &rom);
+	fprintf(out, "55 AA alone: %d, ", r);
+	if (rom)
+		print_rom(rom, out);
+	pt_rom_unref(rom);
+	rom = NULL;
+	fprintf(out, "no data: %d, ", pt_rom_parse(NULL, 0, &rom));
+	if (rom)
+		print_rom(rom, out);
+	pt_rom_unref(rom);
+	fprintf(out, "NULL: %d %d; getters of NULL: %zu %zu %p %zu %d, unref %p\n", pt_rom_parse(NULL, 1, &rom),
+		pt_rom_parse("x", 1, NULL), pt_rom_get_start(NULL), pt_rom_get_end(NULL), (void *)pt_rom_get_problem(NULL),
+		pt_rom_get_image_count(NULL), pt_rom_get_image(NULL, 0, &first), (void *)pt_rom_unref(NULL));
 	fprintf(out, "code types: %s, %s, %s, %s, %s; NULL image %d\n", pt_rom_code_type_name(0), pt_rom_code_type_name(1),
 		pt_rom_code_type_name(2), pt_rom_code_type_name(3), pt_rom_code_type_name(9), pt_rom_image_matches(NULL, 1, 1));
 	return 0;
@@ -311,6 +409,9 @@ static int pve_config_sections(pt_ctx *ctx, pt_enum *e, FILE *out)
 		r = pt_pve_config_find(c, f ? "hba" : "local", &at);
 		fprintf(out, "find: %d at %zu; ", r, at);
 		fprintf(out, "nowhere: %d\n", pt_pve_config_find(c, "nowhere", &at));
+		fprintf(out, "ref same %d, ", pt_pve_config_ref(c) == c);
+		pt_pve_config_unref(c);
+		fprintf(out, "kept %s\n", pt_pve_config_get_id(c, 0));
 		pt_pve_config_unref(c);
 		c = NULL;
 	}
@@ -325,7 +426,7 @@ static int pve_config_sections(pt_ctx *ctx, pt_enum *e, FILE *out)
 static int node_publish_round_trip(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_node *n = NULL, *back = NULL;
-	pt_node_device a, b;
+	pt_node_device a = PT_INIT(pt_node_device), b = PT_INIT(pt_node_device);
 	long long now = (long long)time(NULL) - 10, when = 0;
 	size_t size = 0;
 	int r;
@@ -363,7 +464,7 @@ static int pcie_links(pt_ctx *ctx, pt_enum *e, FILE *out)
 	static const char *const devices[] = { "0000:01:00.0", "0000:02:00.0", "0000:03:00.0", "0000:00:02.0" };
 	for (size_t i = 0; i < sizeof(devices) / sizeof(*devices); i++) {
 		pt_device *dev;
-		pt_link k;
+		pt_link k = PT_INIT(pt_link);
 		char *why = NULL;
 		if (pt_enum_find_device(e, devices[i], &dev) < 0)
 			return 1;
@@ -372,17 +473,60 @@ static int pcie_links(pt_ctx *ctx, pt_enum *e, FILE *out)
 			pt_device_check_link(dev, &why));
 		fprintf(out, "%s%s\n", why ? ": " : "", why ? why : "");
 		free(why);
-		char *cpus = pt_device_get_local_cpus(dev);
+		const char *cpus = pt_device_get_local_cpus(dev);
 		if (cpus)
 			fprintf(out, "  node %d, local CPUs %s\n", pt_device_get_numa_node(dev), cpus);
-		free(cpus);
 	}
 	fprintf(out, "local CPUs of NULL: %p\n", (void *)pt_device_get_local_cpus(NULL));
 	fprintf(out, "NULL: %d %d\n", pt_device_get_link(NULL, NULL), pt_device_check_link(NULL, NULL));
 	return 0;
 }
 
+/* What the scan reads up front (PT_LOAD_PLACEMENT) is not read again: a link that trains again
+ * after the scan, a CPU list that changes. */
+static void put_attr(const char *rel, const char *value)
+{
+	char path[8192];
+	snprintf(path, sizeof(path), "%s/%s", test_root, rel);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fputs(value, f);
+		fclose(f);
+	}
+}
+
+static void print_placement(const char *what, pt_enum *x, FILE *out)
+{
+	pt_link k = PT_INIT(pt_link);
+	int r = pt_device_get_link(device(x, "01:00.0"), &k);
+	const char *cpus = pt_device_get_local_cpus(device(x, "03:00.0"));
+	fprintf(out, "%s: %d x%u, CPUs %s\n", what, r, k.width, cpus ? cpus : "none");
+}
+
+static int placement_read_up_front(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_enum *lazy = NULL, *loaded = NULL;
+	char *width = slurp("sys/bus/pci/devices/0000:01:00.0/current_link_width");
+	char *cpus = slurp("sys/bus/pci/devices/0000:03:00.0/local_cpulist");
+
+	if (!width || !cpus || pt_enum_scan(ctx, 0, &lazy) < 0 || pt_enum_scan(ctx, PT_LOAD_PLACEMENT, &loaded) < 0)
+		return 1;
+	put_attr("sys/bus/pci/devices/0000:01:00.0/current_link_width", "16\n");
+	put_attr("sys/bus/pci/devices/0000:03:00.0/local_cpulist", "4-7\n");
+	print_placement("read on first use", lazy, out);
+	print_placement("PT_LOAD_PLACEMENT", loaded, out);
+	put_attr("sys/bus/pci/devices/0000:01:00.0/current_link_width", width);
+	put_attr("sys/bus/pci/devices/0000:03:00.0/local_cpulist", cpus);
+	free(width);
+	free(cpus);
+	pt_enum_unref(lazy);
+	pt_enum_unref(loaded);
+	return 0;
+}
+
 static const struct test tests[] = {
+	{ "placement-read-up-front", "links", placement_read_up_front,
+	  "read on first use: 0 x16, CPUs 4-7\nPT_LOAD_PLACEMENT: 0 x4, CPUs 0-3,8-11\n" },
 	{ "pcie-links", "links", pcie_links,
 	  "0000:01:00.0: 0 x4/16 8000/16000 MT/s; check 1: 0000:01:00.0: trained at x4 at 8.0 GT/s (Gen3), both ends "
 	  "can do x16 at 8.0 GT/s (Gen3): fewer lanes than the slot and the device have (a riser, a slot wired for fewer "
@@ -394,25 +538,36 @@ static const struct test tests[] = {
 	  "0000:00:02.0: -2 x0/0 0/0 MT/s; check -2\n"
 	  "local CPUs of NULL: (nil)\nNULL: -22 -22\n" },
 	{ "assignment-ids-and-refusals", "homelab", assignment_ids_and_refusals,
-	  "its snapshot 1\nadd 01:00: 0\n-22 \"01:00.9\": not a PCI address (DDDD:BB:SS.F) or slot (DDDD:BB:SS)\n"
+	  "its snapshot 1\nadd 01:00: 0\n-22 \"01:00.9\" is not a PCI address (DDDD:BB:SS.F) or slot (DDDD:BB:SS)\n"
 	  "-2 host 0a:00.0: no such PCI device on this host\nadd the NVMe: 0\nadd a bridge: 0\nadd the HBA: 0\n"
 	  "vm 100 flags 0: 0000:01:00.0<-01:00 0000:01:00.1<-01:00 0000:03:00.0<-0000:03:00.0 0000:04:00.0<-0000:04:00.0\n"
 	  "refusal: 0000:04:00.0: refused: controller of / (/dev/nvme0n1p2); controller of /boot/efi (/dev/nvme0n1p1); force to take it anyway\n"
 	  "refusal: the chipset port: 0000:00:1c.0: a bridge stays with the host; pass the devices below it\n"
 	  "-16 0000:04:00.0: refused: controller of / (/dev/nvme0n1p2); controller of /boot/efi (/dev/nvme0n1p1); force to take it anyway\n"
+	  "ref same 1, kept 4 devices, 2 refusals\n"
 	  "vm 0 flags 1: 0000:04:00.0<-04:00.0\n"
 	  "log: 0000:04:00.0: taken although 0000:04:00.0 is host-critical: controller of / (/dev/nvme0n1p2); controller of /boot/efi (/dev/nvme0n1p1) (forced)\n"
 	  "check 0\n"
 	  "log: 0000:04:00.0: taken although 0000:04:00.0 is host-critical: controller of / (/dev/nvme0n1p2); controller of /boot/efi (/dev/nvme0n1p1) (forced)\n"
 	  "check 0\nNULL snapshot -22, no result -22\n" },
 	{ "assignment-from-config", "homelab", assignment_from_config,
-	  "add 0\n"
+	  "add 0\nhostpci id 0000:02:00\nhostpci id 0000:00:02.0\nhostpci id 0000:0a:00.0\n"
 	  "vm 200 flags 0: 0000:02:00.0<-hostpci0 0000:02:00.1<-hostpci0 0000:03:00.0<-hostpci1 (mapping hba)\n"
 	  "refusal: hostpci3 (mapping nowhere): not in /etc/pve/mapping/pci.cfg\n"
 	  "refusal: hostpci4: host 0a:00.0: no such PCI device on this host\n"
 	  "-2 hostpci3 (mapping nowhere): not in /etc/pve/mapping/pci.cfg\n"
 	  "vm 101 flags 0: 0000:01:00.0<-hostpci0 0000:01:00.1<-hostpci0\npartial snapshot 1, check 0\n"
 	  "-2 VM 555 has no config on this node (/etc/pve/qemu-server/555.conf)\n" },
+	{ "lint-and-configs", "homelab", lint_and_configs,
+	  "300 hostpci device-in-two-vms: 0000:01:00.0 is also given to VM 101 (VMs 101, 300)\n"
+	  "300 hostpci0 group-incomplete: 0000:01:00.0 shares IOMMU group 2 with 0000:01:00.1, which the VM does not get and snd_hda_intel holds: the VM cannot start\n"
+	  "300 hostpci0 pcie-needs-q35: pcie=1 needs machine q35 (machine: i440fx, the default)\n"
+	  "300 hostpci1 no-such-device: host 0a:00.0: no such PCI device on this host\n"
+	  "300 hostpci2 unknown-mapping: mapping nowhere is not in /etc/pve/mapping/pci.cfg\n"
+	  "beyond: 0 (nil) (nil) (nil); ref same 1, kept 5 findings\nunref (nil), NULL: 0 (nil) (nil)\n"
+	  "-2 VM 555 has no config on this node (/etc/pve/qemu-server/555.conf)\nVM 555: 0 findings\n"
+	  "VM 101: 1 ids, 0000:01:00; ref same 1, kept machine q35\n"
+	  "hostpci0: host 01:00, x-vga 1; ref same 1, kept 3 properties\nunref (nil) (nil) (nil)\n" },
 	{ "guard-check-take", "homelab", guard_check_take,
 	  "00:02.0 critical 0x3: -16 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n"
 	  "04:00.0 critical 0x4: -16 0000:04:00.0: refused: controller of / (/dev/nvme0n1p2); controller of /boot/efi (/dev/nvme0n1p1); force to take it anyway\n"
@@ -477,7 +632,8 @@ static const struct test tests[] = {
 	  "pve2, context 1, 0 devices\npublished a minute ago 1, 3 devices\n"
 	  "0000:0a:00.0 10de:2484 sub 10de:146b group 7 physfn -\n"
 	  "0000:0a:00.1 10de:228b sub 10de:146b group 7 physfn -\n"
-	  "0000:0b:10.0 8086:1520 sub 8086:1520 group - physfn 0000:0b:00.0\ndevice 9: -22\n"
+	  "0000:0b:10.0 8086:1520 sub 8086:1520 group - physfn 0000:0b:00.0\ndevice 9: -2\n"
+	  "ref same 1, kept pve2 with 3 devices\n"
 	  "-22 ROOT/etc/pve/nodes/pve3/libpt.json: device 2 is not a row of the columns' kinds\n"
 	  "-22 ROOT/etc/pve/nodes/pve4/libpt.json: the report of node \"pve2\" lies under node pve9\n"
 	  "  0 devices kept\n"
@@ -488,9 +644,10 @@ static const struct test tests[] = {
 	{ "pve-config-sections", "homelab", pve_config_sections,
 	  "/etc/pve/storage.cfg: 2 sections\n[dir] local: path=/var/lib/vz content=iso,vztmpl,backup,snippets\n"
 	  "[zfspool] local-zfs: pool=rpool/data sparse= content=images,rootdir\n"
-	  "past the end: (nil) (nil) 0 (nil)\nfind: 0 at 0; nowhere: -2\n/etc/pve/mapping/pci.cfg: 1 sections\n"
+	  "past the end: (nil) (nil) 0 (nil)\nfind: 0 at 0; nowhere: -2\nref same 1, kept local\n"
+	  "/etc/pve/mapping/pci.cfg: 1 sections\n"
 	  "[(none)] hba: map=id=1000:0097,node=pve1,path=0000:03:00.0 map=id=1000:0097,node=pve2,path=0000:09:00.0\n"
-	  "past the end: (nil) (nil) 0 (nil)\nfind: 0 at 0; nowhere: -2\n"
+	  "past the end: (nil) (nil) 0 (nil)\nfind: 0 at 0; nowhere: -2\nref same 1, kept hba\n"
 	  "-2 ROOT/etc/pve/mapping/usb.cfg: No such file or directory\n"
 	  "-22 /etc/shadow: not a Proxmox config file under /etc/pve\n" },
 	{ "node-publish-round-trip", "homelab", node_publish_round_trip,
@@ -501,12 +658,16 @@ static const struct test tests[] = {
 	  "  at 64: 1024 bytes 10de:1b81 class 030000 x86 (legacy BIOS) last 0 checksum 1 efi 0 list 2\n"
 	  "  at 1088: 1024 bytes 10de:1b81 class 030000 EFI last 1 checksum -1 efi 0x8664 list 0\n"
 	  "matches 1b81 1, 1b84 1, 1b82 0, other vendor 0\n"
+	  "beyond -2, no size -22 (offset 77), ref same 1, kept 2 images, unref (nil)\n"
 	  "[0, 1500) 2 images, problem: the last image runs past the end of the data (a truncated dump?)\n"
 	  "  at 0: 1024 bytes 10de:1b81 class 030000 x86 (legacy BIOS) last 0 checksum 0 efi 0 list 2\n"
 	  "  at 1024: 1024 bytes 10de:1b81 class 030000 EFI last 1 checksum -1 efi 0x8664 list 0\n"
 	  "[0, 1024) 1 images, problem: an image not marked last, and no image after it\n"
 	  "  at 0: 1024 bytes 10de:1b81 class 030000 x86 (legacy BIOS) last 0 checksum 0 efi 0 list 2\n"
-	  "not a ROM: -8\ncode types: x86 (legacy BIOS), Open Firmware, HP PA-RISC, EFI, unknown; NULL image 0\n" },
+	  "not a ROM: 0, [0, 0) 0 images, problem: no option ROM image: no 55 AA signature followed by a PCIR structure\n"
+	  "55 AA alone: 0, [0, 0) 0 images, problem: 55 AA, but its PCIR pointer leads to no PCIR structure\n"
+	  "no data: 0, [0, 0) 0 images, problem: no option ROM image: no 55 AA signature followed by a PCIR structure\n"
+	  "NULL: -22 -22; getters of NULL: 0 0 (nil) 0 -2, unref (nil)\ncode types: x86 (legacy BIOS), Open Firmware, HP PA-RISC, EFI, unknown; NULL image 0\n" },
 };
 
 int main(int argc, char **argv)

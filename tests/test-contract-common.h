@@ -74,12 +74,12 @@ static pt_device *device(pt_enum *e, const char *address)
 
 static void print_emission(const pt_emission *em, FILE *out)
 {
-	for (size_t i = 0; i < em->n_lines; i++)
-		fprintf(out, "%s\n", em->lines[i]);
-	for (size_t i = 0; i < em->n_notes; i++)
-		fprintf(out, "# %s\n", em->notes[i]);
-	if (em->command)
-		fprintf(out, "$ %s\n", em->command);
+	for (size_t i = 0; i < pt_emission_get_line_count(em); i++)
+		fprintf(out, "%s\n", pt_emission_get_line(em, i));
+	for (size_t i = 0; i < pt_emission_get_note_count(em); i++)
+		fprintf(out, "# %s\n", pt_emission_get_note(em, i));
+	if (pt_emission_get_command(em))
+		fprintf(out, "$ %s\n", pt_emission_get_command(em));
 }
 
 /* A file under the row's root: its content (to free), NULL when it does not exist. */
@@ -141,7 +141,7 @@ static int run_test(const struct test *t, const char *roots)
 		setenv("KEMU_FAULTS", t->faults ? t->faults : "", 1);
 	}
 	test_out = open_memstream(&text, &len);
-	if (!test_out || test_ctx(&ctx, NULL) < 0 || pt_enum_scan(ctx, &e) < 0) {
+	if (!test_out || test_ctx(&ctx, NULL) < 0 || pt_enum_scan(ctx, 0, &e) < 0) {
 		fprintf(stderr, "FAIL %s: the fixture %s: %s\n", t->name, test_root, ctx ? pt_ctx_last_error(ctx) : "no context");
 		if (test_out)
 			fclose(test_out);

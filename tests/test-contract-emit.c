@@ -18,48 +18,70 @@ static pt_assignment *assignment(pt_enum *e, unsigned vm, unsigned flags, const 
 	return a;
 }
 
+static void print_assignment(const pt_assignment *a, FILE *out)
+{
+	fprintf(out, "vm %u flags %u:", pt_assignment_get_vm(a), pt_assignment_get_flags(a));
+	for (size_t i = 0; i < pt_assignment_get_device_count(a); i++)
+		fprintf(out, " %s<-%s", pt_device_get_address(pt_assignment_get_device(a, i)), pt_assignment_get_source(a, i));
+	fprintf(out, ", %zu refusals, check %d\n", pt_assignment_get_refusal_count(a), pt_assignment_check(a));
+}
+
 static int emit_assignment_everywhere(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_emit_opts o = { .size = sizeof(o), .vm = 100 };
-	pt_usb_spec usb = { .bus = 1, .devnum = 3 };
+	pt_usb_spec usb = { .size = sizeof(usb), .bus = 1, .devnum = 3 };
 	pt_emission *em = NULL;
 	pt_assignment *a = assignment(e, 100, 0, "01:00.1");
 	int r;
 
 	if (!a)
 		return 1;
-	if ((r = pt_emit_proxmox_assignment(a, &o, &em)) < 0)
+	if ((r = pt_emit_proxmox(a, &o, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
 	pt_emission_unref(em);
-	if ((r = pt_emit_libvirt_assignment(ctx, a, &usb, "win11", &em)) < 0)
+	if ((r = pt_emit_libvirt(ctx, a, &usb, "win11", &em)) < 0)
 		return said(ctx, r, out);
-	fprintf(out, "libvirt: %zu lines, first %s, last %s\n", em->n_lines, em->lines[0], em->lines[em->n_lines - 1]);
-	for (size_t i = 0; i < em->n_lines; i++)
-		if (strstr(em->lines[i], "<address domain=") || strstr(em->lines[i], "<address bus="))
-			fprintf(out, "%s\n", em->lines[i]);
+	size_t n = pt_emission_get_line_count(em);
+	fprintf(out, "libvirt: %zu lines, first %s, last %s\n", n, pt_emission_get_line(em, 0), pt_emission_get_line(em, n - 1));
+	for (size_t i = 0; i < n; i++)
+		if (strstr(pt_emission_get_line(em, i), "<address domain=") || strstr(pt_emission_get_line(em, i), "<address bus="))
+			fprintf(out, "%s\n", pt_emission_get_line(em, i));
+	/* no notes, no command; past the end NULL; a reference kept past the emitter's */
+	fprintf(out, "notes %zu, command %p, beyond %p %p, ref same %d, ", pt_emission_get_note_count(em),
+		(void *)pt_emission_get_command(em), (void *)pt_emission_get_line(em, n), (void *)pt_emission_get_note(em, 0),
+		pt_emission_ref(em) == em);
 	pt_emission_unref(em);
-	if ((r = pt_emit_qemu_assignment(ctx, a, NULL, NULL, &em)) < 0)
+	fprintf(out, "kept %s, ", pt_emission_get_line(em, 0));
+	fprintf(out, "unref %p %p\n", (void *)pt_emission_unref(em), (void *)pt_emission_unref(NULL));
+	if ((r = pt_emit_qemu(ctx, a, NULL, NULL, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
 	pt_emission_unref(em);
 	/* USB only */
-	if ((r = pt_emit_qemu_assignment(ctx, NULL, &(pt_usb_spec){ .id = "10c4:ea60" }, NULL, &em)) < 0)
+	if ((r = pt_emit_qemu(ctx, NULL, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .id = "10c4:ea60" }, NULL, &em)) < 0)
 		return said(ctx, r, out);
-	fprintf(out, "$ %s\n", em->command);
+	fprintf(out, "$ %s\n", pt_emission_get_command(em));
 	pt_emission_unref(em);
+	/* a spec without its size is refused, naming the struct */
+	em = NULL;
+	said(ctx, pt_emit_qemu(ctx, NULL, &(pt_usb_spec){ .id = "10c4:ea60" }, NULL, &em), out);
+	said(ctx, pt_emit_libvirt(ctx, NULL, &(pt_usb_spec){ .id = "10c4:ea60" }, NULL, &em), out);
+	said(ctx, pt_emit_proxmox(a, &(pt_emit_opts){ .vm = 100 }, &em), out);
+	if (em)
+		return 1;
 	pt_assignment_unref(a);
 	/* a refused assignment refuses everywhere */
 	if (!(a = assignment(e, 100, 0, "00:02.0")))
 		return 1;
 	em = NULL;
-	said(ctx, pt_emit_proxmox_assignment(a, &o, &em), out);
-	said(ctx, pt_emit_libvirt_assignment(ctx, a, NULL, NULL, &em), out);
-	said(ctx, pt_emit_qemu_assignment(ctx, a, NULL, NULL, &em), out);
+	said(ctx, pt_emit_proxmox(a, &o, &em), out);
+	said(ctx, pt_emit_libvirt(ctx, a, NULL, NULL, &em), out);
+	said(ctx, pt_emit_qemu(ctx, a, NULL, NULL, &em), out);
 	pt_assignment_unref(a);
 	/* a VM with no config yet gets the lines with a note */
 	o.vm = 4242;
-	if (!(a = assignment(e, 4242, 0, "03:10.4")) || pt_emit_proxmox_assignment(a, &o, &em) < 0)
+	if (!(a = assignment(e, 4242, 0, "03:10.4")) || pt_emit_proxmox(a, &o, &em) < 0)
 		return 1;
 	print_emission(em, out);
 	pt_emission_unref(em);
@@ -98,9 +120,9 @@ static int emit_mdev(pt_ctx *ctx, pt_enum *e, FILE *out)
 static int emit_mapping_of_assignment(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_node *nodes[2] = { NULL, NULL };
-	pt_node_device gpu = { .address = "0000:0a:00.0", .vendor_id = "10de", .device_id = "2484",
+	pt_node_device gpu = { .size = sizeof(gpu), .address = "0000:0a:00.0", .vendor_id = "10de", .device_id = "2484",
 			       .subsystem_vendor_id = "10de", .subsystem_device_id = "14ae", .iommu_group = "7" };
-	pt_node_device audio = { .address = "0000:0a:00.1", .vendor_id = "10de", .device_id = "10f0",
+	pt_node_device audio = { .size = sizeof(audio), .address = "0000:0a:00.1", .vendor_id = "10de", .device_id = "10f0",
 				 .subsystem_vendor_id = "10de", .subsystem_device_id = "10f0", .iommu_group = "7" };
 	pt_emission *em = NULL;
 	pt_assignment *a = assignment(e, 100, 0, "01:00");
@@ -110,23 +132,50 @@ static int emit_mapping_of_assignment(pt_ctx *ctx, pt_enum *e, FILE *out)
 	    pt_node_new(ctx, "pve2", &nodes[1]) < 0 || pt_node_add_device(nodes[1], &gpu) < 0 ||
 	    pt_node_add_device(nodes[1], &audio) < 0)
 		return 1;
-	if ((r = pt_emit_mapping_assignment(a, "rtx", nodes, 2, 0, &em)) < 0)
+	if ((r = pt_emit_mapping(a, "rtx", nodes, 2, 0, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
 	pt_emission_unref(em);
 	pt_assignment_unref(a);
-	/* the IGD's mdevs on this node only: not on pve2 */
-	if (!(a = assignment(e, 100, PT_ASSIGN_FORCE, "00:02.0")))
-		return 1;
-	if ((r = pt_emit_mapping_assignment(a, "igpu", nodes, 2, PT_MAPPING_MDEV, &em)) < 0)
-		return said(ctx, r, out);
-	print_emission(em, out);
-	pt_emission_unref(em);
-	pt_assignment_unref(a);
+	/* the IGD whole: refused (the guard); its mdevs are an assignment of mdev parents' */
 	if (!(a = assignment(e, 100, 0, "00:02.0")))
 		return 1;
 	em = NULL;
-	said(ctx, pt_emit_mapping_assignment(a, "igpu", nodes, 2, 0, &em), out);
+	said(ctx, pt_emit_mapping(a, "igpu", nodes, 2, 0, &em), out);
+	said(ctx, pt_emit_mapping(a, "igpu", nodes, 2, PT_MAPPING_MDEV, &em), out);
+	pt_assignment_unref(a);
+	pt_node_unref(nodes[0]);
+	pt_node_unref(nodes[1]);
+	return em != NULL;
+}
+
+/* The IGD's mdevs on this node only, not on pve2: an assignment of mdev parents (each stays with
+ * the host: no set, no guard). */
+static int emit_mapping_of_mdev_parents(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_node *nodes[2] = { NULL, NULL };
+	pt_node_device gpu = { .size = sizeof(gpu), .address = "0000:0a:00.0", .vendor_id = "10de", .device_id = "2484",
+			       .subsystem_vendor_id = "10de", .subsystem_device_id = "14ae", .iommu_group = "7" };
+	pt_emission *em = NULL;
+	pt_assignment *a = NULL;
+	int r;
+
+	if (pt_node_new(ctx, "pve1", &nodes[0]) < 0 || pt_node_add_enum(nodes[0], e) < 0 ||
+	    pt_node_new(ctx, "pve2", &nodes[1]) < 0 || pt_node_add_device(nodes[1], &gpu) < 0)
+		return 1;
+	if ((r = pt_assignment_new(e, 100, PT_ASSIGN_MDEV, &a)) < 0 || (r = pt_assignment_add(a, "00:02.0")) < 0) {
+		said(ctx, r, out);
+	} else {
+		print_assignment(a, out);
+		if ((r = pt_emit_mapping(a, "igpu", nodes, 2, PT_MAPPING_MDEV, &em)) < 0) {
+			said(ctx, r, out);
+		} else {
+			print_emission(em, out);
+			pt_emission_unref(em);
+		}
+		em = NULL;
+		said(ctx, pt_emit_mapping(a, "igpu", nodes, 2, 0, &em), out);
+	}
 	pt_assignment_unref(a);
 	pt_node_unref(nodes[0]);
 	pt_node_unref(nodes[1]);
@@ -151,7 +200,7 @@ static int host_plan_of_assignment(pt_ctx *ctx, pt_enum *e, FILE *out)
 
 	if (!a)
 		return 1;
-	if ((r = pt_host_plan_new_assignment(a, PT_PLAN_BLACKLIST, NULL, &p)) < 0)
+	if ((r = pt_host_plan_new(a, PT_PLAN_BLACKLIST, NULL, &p)) < 0)
 		return said(ctx, r, out);
 	fprintf(out, "context %d, %zu changes\n", pt_host_plan_get_context(p) == ctx, pt_host_plan_get_change_count(p));
 	print_plan(p, out);
@@ -161,12 +210,17 @@ static int host_plan_of_assignment(pt_ctx *ctx, pt_enum *e, FILE *out)
 			fprintf(out, "old %s: %s", pt_host_plan_get_path(p, i), pt_host_plan_get_old(p, i));
 	fprintf(out, "beyond: %p %p %p %p\n", (void *)pt_host_plan_get_path(p, 99), (void *)pt_host_plan_get_old(p, 99),
 		(void *)pt_host_plan_get_new(p, 99), (void *)pt_host_plan_get_command(p, 99));
+	/* not applied: no backups; a reference kept past the maker's */
+	fprintf(out, "backups before apply: %p %p, ref same %d, ", (void *)pt_host_plan_get_backup(p, 0),
+		(void *)pt_host_plan_get_backup(p, 99), pt_host_plan_ref(p) == p);
 	pt_host_plan_unref(p);
+	fprintf(out, "kept %zu changes, ", pt_host_plan_get_change_count(p));
+	fprintf(out, "unref %p\n", (void *)pt_host_plan_unref(p));
 	pt_assignment_unref(a);
 	p = NULL;
 	if (!(a = assignment(e, 0, 0, "00:02.0")))
 		return 1;
-	said(ctx, pt_host_plan_new_assignment(a, 0, "intel", &p), out);
+	said(ctx, pt_host_plan_new(a, 0, "intel", &p), out);
 	pt_assignment_unref(a);
 	pt_host_plan_unref(NULL);
 	return p != NULL;
@@ -194,11 +248,16 @@ static const struct test tests[] = {
 	  "libvirt: 30 lines, first <domain type='kvm'>, last </domain>\n"
 	  "        <address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>\n"
 	  "        <address domain='0x0000' bus='0x01' slot='0x00' function='0x1'/>\n"
-	  "        <address bus='1' device='3'/>\n-device\npcie-root-port,id=pt-port0,chassis=101,slot=1\n-device\n"
+	  "        <address bus='1' device='3'/>\n"
+	  "notes 0, command (nil), beyond (nil) (nil), ref same 1, kept <domain type='kvm'>, unref (nil) (nil)\n"
+	  "-device\npcie-root-port,id=pt-port0,chassis=101,slot=1\n-device\n"
 	  "vfio-pci,host=0000:01:00.0,bus=pt-port0,addr=0x0.0,multifunction=on\n-device\n"
 	  "vfio-pci,host=0000:01:00.1,bus=pt-port0,addr=0x0.1\n"
 	  "$ -device pcie-root-port,id=pt-port0,chassis=101,slot=1 -device vfio-pci,host=0000:01:00.0,bus=pt-port0,addr=0x0.0,multifunction=on -device vfio-pci,host=0000:01:00.1,bus=pt-port0,addr=0x0.1\n"
 	  "$ -device qemu-xhci,id=pt-xhci -device usb-host,bus=pt-xhci.0,vendorid=0x10c4,productid=0xea60\n"
+	  "-22 a USB device: no pt_usb_spec, or its size is not one (set .size = sizeof(pt_usb_spec))\n"
+	  "-22 a USB device: no pt_usb_spec, or its size is not one (set .size = sizeof(pt_usb_spec))\n"
+	  "-22 an emitter's options: no pt_emit_opts, or its size is not one (set .size = sizeof(pt_emit_opts))\n"
 	  "-16 00:02.0: 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n"
 	  "-16 00:02.0: 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n"
 	  "-16 00:02.0: 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n"
@@ -220,10 +279,13 @@ static const struct test tests[] = {
 	  "rtx\n\tmap id=10de:2484,iommugroup=2,node=pve1,path=0000:01:00,subsystem-id=10de:14ae\n"
 	  "\tmap id=10de:2484,iommugroup=7,node=pve2,path=0000:0a:00,subsystem-id=10de:14ae\n"
 	  "# in the VM: hostpciN: mapping=rtx,pcie=1\n"
-	  "log: 0000:00:02.0: taken although 0000:00:02.0 is host-critical: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0) (forced)\n"
+	  "-16 00:02.0: 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n"
+	  "-22 pt_emit_mapping: PT_MAPPING_MDEV goes with an assignment of mdev parents (PT_ASSIGN_MDEV)\n" },
+	{ "emit-mapping-of-mdev-parents", "emit", emit_mapping_of_mdev_parents,
+	  "vm 100 flags 4: 0000:00:02.0<-00:02.0, 0 refusals, check 0\n"
 	  "igpu\n\tmap id=8086:3e92,iommugroup=1,node=pve1,path=0000:00:02,subsystem-id=8086:3e92\n\tmdev 1\n"
 	  "# in the VM: hostpciN: mapping=igpu,mdev=TYPE,pcie=1\n# no matching device on: pve2\n"
-	  "-16 00:02.0: 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n" },
+	  "-22 pt_emit_mapping: PT_MAPPING_MDEV goes with an assignment of mdev parents (PT_ASSIGN_MDEV)\n" },
 	{ "host-plan-of-assignment", "emit", host_plan_of_assignment,
 	  "context 1, 4 changes\n== /etc/modprobe.d/libpt-vfio.conf (new)\n"
 	  "# Written by libpt: 0000:05:00.0 go to vfio-pci at boot.\n# Their host drivers: 0000:05:00.0=amdgpu\n"
@@ -236,7 +298,7 @@ static const struct test tests[] = {
 	  "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"\n"
 	  "$ update-initramfs -u -k all\n$ udevadm control --reload\n$ update-grub\n"
 	  "old /etc/default/grub: GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"
-	  "beyond: (nil) (nil) (nil) (nil)\n"
+	  "beyond: (nil) (nil) (nil) (nil)\nbackups before apply: (nil) (nil), ref same 1, kept 4 changes, unref (nil)\n"
 	  "-16 00:02.0: 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n" },
 	{ "host-plan-sriov", "emit", host_plan_sriov,
 	  "== /etc/libpt/sriov-0000:03:00.0.conf (new)\n"

@@ -5,13 +5,19 @@
  */
 #include "test-contract-common.h"
 
+/* The header's version as text ("1.0.0"): what the library says at run time. */
+#define STR(x) #x
+#define XSTR(x) STR(x)
+#define VERSION XSTR(PT_VERSION_MAJOR) "." XSTR(PT_VERSION_MINOR) "." XSTR(PT_VERSION_MICRO)
+
 /* ---- context and host ---- */
 
 static int ctx_refs_and_priority(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_ctx *other = NULL;
-	fprintf(out, "version %s (header %d.%d.%d) at-least-0.3 %d\n", pt_version(), PT_VERSION_MAJOR, PT_VERSION_MINOR,
-		PT_VERSION_MICRO, PT_VERSION_AT_LEAST(0, 3));
+	fprintf(out, "version %s (header %d.%d.%d) at-least-0.3 %d, 1.0 %d, 1.1 %d, 2.0 %d\n", pt_version(), PT_VERSION_MAJOR,
+		PT_VERSION_MINOR, PT_VERSION_MICRO, PT_VERSION_AT_LEAST(0, 3), PT_VERSION_AT_LEAST(1, 0),
+		PT_VERSION_AT_LEAST(1, 1), PT_VERSION_AT_LEAST(2, 0));
 	fprintf(out, "ref same %d, enum's context same %d\n", pt_ctx_ref(ctx) == ctx, pt_enum_get_context(e) == ctx);
 	pt_ctx_unref(ctx);
 	fprintf(out, "priority %d", pt_ctx_get_log_priority(ctx));
@@ -74,7 +80,7 @@ static int enum_scan_devices(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	const char *names[] = { "0000:03:10.4", "0000:01:00" };
 	pt_enum *part = NULL;
-	int r = pt_enum_scan_devices(ctx, names, 2, &part);
+	int r = pt_enum_scan_devices(ctx, names, 2, 0, &part);
 
 	if (r < 0)
 		return said(ctx, r, out);
@@ -87,8 +93,16 @@ static int enum_scan_devices(pt_ctx *ctx, pt_enum *e, FILE *out)
 		pt_verdict_to_string(pt_device_get_verdict(device(part, "01:00.0"))));
 	pt_enum_unref(part);
 	part = NULL;
-	said(ctx, pt_enum_scan_devices(ctx, (const char *[]){ "0000:09:00.0" }, 1, &part), out);
-	said(ctx, pt_enum_scan_devices(ctx, (const char *[]){ "junk" }, 1, &part), out);
+	said(ctx, pt_enum_scan_devices(ctx, (const char *[]){ "0000:09:00.0" }, 1, 0, &part), out);
+	said(ctx, pt_enum_scan_devices(ctx, (const char *[]){ "junk" }, 1, 0, &part), out);
+	/* read up front: the same answers */
+	if ((r = pt_enum_scan_devices(ctx, names, 2, PT_LOAD_ALL, &part)) < 0)
+		return said(ctx, r, out);
+	fprintf(out, "loaded: partial %d, %zu devices, set of 01:00.0 %zu\n", pt_enum_is_partial(part),
+		pt_enum_get_device_count(part), pt_device_get_set_size(device(part, "01:00.0")));
+	pt_enum_unref(part);
+	part = NULL;
+	said(ctx, pt_enum_scan_devices(ctx, names, 2, 0x80, &part), out);
 	return part != NULL;
 }
 
@@ -187,26 +201,42 @@ static int device_flags_and_guard(pt_ctx *ctx, pt_enum *e, FILE *out)
 
 static int device_vgpu(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
-	size_t n;
-	long current;
-	pt_device *igd = device(e, "00:02.0");
-	const struct pt_mdev_type *types = pt_device_get_mdev_types(igd, &n);
-	for (size_t i = 0; i < n; i++)
-		fprintf(out, "type %s name %s api %s available %ld description %s\n", types[i].type, types[i].name,
-			types[i].device_api, types[i].available_instances, types[i].description);
-	const struct pt_mdev *mdevs = pt_device_get_mdevs(igd, &n);
-	for (size_t i = 0; i < n; i++)
-		fprintf(out, "mdev %s %s\n", mdevs[i].uuid, mdevs[i].type);
-	fprintf(out, "has vgpu: igd %d, vf %d, pf %d\n", pt_device_has_vgpu(igd), pt_device_has_vgpu(device(e, "06:00.4")),
+	pt_device *igd = device(e, "00:02.0"), *vf = device(e, "06:00.4"), *nic = device(e, "03:00.0");
+	pt_mdev_type t = PT_INIT(pt_mdev_type);
+	pt_mdev m = PT_INIT(pt_mdev);
+	pt_vgpu_type v = PT_INIT(pt_vgpu_type);
+
+	for (size_t i = 0; i < pt_device_get_mdev_type_count(igd); i++) {
+		if (pt_device_get_mdev_type(igd, i, &t) < 0)
+			return 1;
+		fprintf(out, "type %s name %s api %s available %ld description %s\n", t.type, t.name, t.device_api,
+			t.available_instances, t.description);
+	}
+	for (size_t i = 0; i < pt_device_get_mdev_count(igd); i++) {
+		if (pt_device_get_mdev(igd, i, &m) < 0)
+			return 1;
+		fprintf(out, "mdev %s %s\n", m.uuid, m.type);
+	}
+	fprintf(out, "has vgpu: igd %d, vf %d, pf %d\n", pt_device_has_vgpu(igd), pt_device_has_vgpu(vf),
 		pt_device_has_vgpu(device(e, "06:00.0")));
-	const struct pt_vgpu_type *vt = pt_device_get_vgpu_types(device(e, "06:00.4"), &n, &current);
-	for (size_t i = 0; i < n; i++)
-		fprintf(out, "vgpu type %u %s\n", vt[i].id, vt[i].name);
-	fprintf(out, "current %ld\n", current);
-	pt_device_get_vgpu_types(device(e, "03:00.0"), &n, &current);
-	fprintf(out, "not a vGPU VF: %zu types, current %ld\n", n, current);
-	pt_device_get_mdev_types(device(e, "03:00.0"), &n);
-	fprintf(out, "not a parent: %zu types\n", n);
+	for (size_t i = 0; i < pt_device_get_vgpu_type_count(vf); i++) {
+		if (pt_device_get_vgpu_type(vf, i, &v) < 0)
+			return 1;
+		fprintf(out, "vgpu type %u %s\n", v.id, v.name);
+	}
+	fprintf(out, "current %ld\n", pt_device_get_vgpu_current(vf));
+	fprintf(out, "not a vGPU VF: %zu types, current %ld\n", pt_device_get_vgpu_type_count(nic),
+		pt_device_get_vgpu_current(nic));
+	fprintf(out, "not a parent: %zu types, %zu mdevs\n", pt_device_get_mdev_type_count(nic), pt_device_get_mdev_count(nic));
+	/* past the end, and an output struct without its size: nothing written */
+	t.type = "kept";
+	fprintf(out, "beyond: %d %d %d, %s\n", pt_device_get_mdev_type(igd, 2, &t), pt_device_get_mdev(igd, 1, &m),
+		pt_device_get_vgpu_type(vf, 2, &v), t.type);
+	pt_mdev_type unsized = { .size = 0, .type = "kept" };
+	pt_mdev small = { .size = sizeof(pt_mdev) - 1 };
+	pt_vgpu_type none = { .size = 0, .id = 7 };
+	fprintf(out, "no size: %d %d %d, %s %u\n", pt_device_get_mdev_type(igd, 0, &unsized), pt_device_get_mdev(igd, 0, &small),
+		pt_device_get_vgpu_type(vf, 0, &none), unsized.type, none.id);
 	return 0;
 }
 
@@ -233,18 +263,64 @@ static int device_and_group_json(pt_ctx *ctx, pt_enum *e, FILE *out)
 	return 0;
 }
 
+/* The devices a hostpci id names, as qemu-server reads it: a function, or every function of a
+ * slot (the id in the one grammar: pt_pci_id_normalize). */
+static size_t hostpci_devices(pt_enum *e, const char *id, pt_device **found, size_t max)
+{
+	char full[32];
+	size_t n = 0;
+	int kind = pt_pci_id_normalize(id, full, sizeof(full));
+
+	for (size_t i = 0; kind >= 0 && i < pt_enum_get_device_count(e); i++) {
+		pt_device *d = pt_enum_get_device(e, i);
+		const char *a = pt_device_get_address(d);
+		if (kind == 0 ? strcmp(a, full) == 0 : strncmp(a, full, strlen(full)) == 0 && a[strlen(full)] == '.') {
+			if (n < max)
+				found[n] = d;
+			n++;
+		}
+	}
+	return n;
+}
+
 static int find_hostpci(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_device *found[4];
+	pt_assignment *a = NULL;
 	const char *ids[] = { "01:00", "0000:01:00.1", "01:00.0", "09:00", "x" };
 	for (size_t k = 0; k < 5; k++) {
-		size_t n = pt_enum_find_hostpci(e, ids[k], found, 4);
+		size_t n = hostpci_devices(e, ids[k], found, 4);
 		fprintf(out, "%s: %zu", ids[k], n);
 		for (size_t i = 0; i < n && i < 4; i++)
 			fprintf(out, " %s", pt_device_get_address(found[i]));
 		fputc('\n', out);
 	}
-	fprintf(out, "counted without room: %zu\n", pt_enum_find_hostpci(e, "01:00", NULL, 0));
+	/* an assignment takes a slot id whole, each device with its passthrough set */
+	if (pt_assignment_new(e, 0, 0, &a) < 0)
+		return 1;
+	fprintf(out, "assignment of 01:00: %d,", pt_assignment_add(a, "01:00"));
+	for (size_t i = 0; i < pt_assignment_get_device_count(a); i++)
+		fprintf(out, " %s<-%s", pt_device_get_address(pt_assignment_get_device(a, i)), pt_assignment_get_source(a, i));
+	fputc('\n', out);
+	said(ctx, pt_assignment_add(a, "09:00"), out);
+	said(ctx, pt_assignment_add(a, "x"), out);
+	pt_assignment_unref(a);
+	return 0;
+}
+
+/* A GPU's companions: the other functions of its slot that go with it. */
+static int device_companions(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	const char *list[] = { "01:00.0", "01:00.1", "03:00.0", "00:02.0" };
+	for (size_t k = 0; k < 4; k++) {
+		pt_device *d = device(e, list[k]);
+		size_t n = pt_device_get_companion_count(d);
+		fprintf(out, "%s: %zu", list[k], n);
+		for (size_t i = 0; i < n; i++)
+			fprintf(out, " %s", pt_device_get_address(pt_device_get_companion(d, i)));
+		fprintf(out, "; beyond %p\n", (void *)pt_device_get_companion(d, n));
+	}
+	fprintf(out, "NULL: %zu %p\n", pt_device_get_companion_count(NULL), (void *)pt_device_get_companion(NULL, 0));
 	return 0;
 }
 
@@ -268,6 +344,245 @@ static int usb_devices(pt_ctx *ctx, pt_enum *e, FILE *out)
 	const char *ports[] = { "1-2.3", "10-1", "1-0", "1-2..3", "1", "1-2.", "x-1", "" };
 	for (size_t i = 0; i < 8; i++)
 		fprintf(out, "port \"%s\" %d\n", ports[i], pt_usb_port_is_valid(ports[i]));
+	/* a USB device's ref holds its snapshot: read up front (PT_LOAD_USB), kept past the snapshot's
+	 * last other reference */
+	pt_enum *own = NULL;
+	int r = pt_enum_scan(ctx, PT_LOAD_USB, &own);
+	if (r < 0)
+		return said(ctx, r, out);
+	pt_usb *kept = pt_enum_get_usb(own, 1);
+	fprintf(out, "ref same %d, ", pt_usb_ref(kept) == kept);
+	pt_enum_unref(own);
+	fprintf(out, "kept %s %04x:%04x under %s, ", pt_usb_get_port(kept), pt_usb_get_vendor_id(kept),
+		pt_usb_get_product_id(kept), pt_device_get_address(pt_usb_get_controller(kept)));
+	fprintf(out, "unref %p %p\n", (void *)pt_usb_unref(kept), (void *)pt_usb_unref(NULL));
+	return 0;
+}
+
+/* ---- what the scan reads up front (PT_LOAD_*) ---- */
+
+/* Every answer a getter gives about a device, on one line. */
+static char *answers(const pt_device *d)
+{
+	char *text = NULL, *json = pt_device_to_json(d);
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	uint16_t cap = 0, ctrl = 0;
+	pt_link k = PT_INIT(pt_link);
+	int acs = pt_device_get_acs(d, &cap, &ctrl), link = pt_device_get_link(d, &k);
+	const char *cpus = pt_device_get_local_cpus(d), *reason = pt_device_get_critical_reason(d);
+
+	if (!f) {
+		free(json);
+		return NULL;
+	}
+	fprintf(f, "%s|%s|%s|%s|%s|pcie %d|acs %d %x %x|link %d %u/%u %u/%u|cpus %s|critical %u %s|rebar %llx|", json,
+		pt_device_get_vendor_name(d) ? pt_device_get_vendor_name(d) : "-",
+		pt_device_get_device_name(d) ? pt_device_get_device_name(d) : "-",
+		pt_device_get_subsystem_name(d) ? pt_device_get_subsystem_name(d) : "-",
+		pt_device_get_class_name(d) ? pt_device_get_class_name(d) : "-", pt_device_get_pcie_type(d), acs, cap, ctrl,
+		link, k.width, k.max_width, k.speed, k.max_speed, cpus ? cpus : "-", pt_device_get_critical(d),
+		reason ? reason : "-", (unsigned long long)pt_device_get_bar_resizable(d, 0));
+	for (size_t i = 0; i < pt_device_get_flag_count(d); i++)
+		fprintf(f, "[%s]", pt_device_get_flag(d, i));
+	fprintf(f, "|mdev %zu %zu vgpu %zu %ld", pt_device_get_mdev_type_count(d), pt_device_get_mdev_count(d),
+		pt_device_get_vgpu_type_count(d), pt_device_get_vgpu_current(d));
+	fclose(f);
+	free(json);
+	return text;
+}
+
+/* How many devices of b answer otherwise than a's (by address), and how many USB devices. */
+static size_t differences(const pt_enum *a, const pt_enum *b)
+{
+	size_t n = pt_enum_get_device_count(a) != pt_enum_get_device_count(b);
+	for (size_t i = 0; i < pt_enum_get_device_count(a); i++) {
+		pt_device *x = pt_enum_get_device(a, i), *y = NULL;
+		if (pt_enum_find_device(b, pt_device_get_address(x), &y) < 0) {
+			n++;
+			continue;
+		}
+		char *p = answers(x), *q = answers(y);
+		n += !p || !q || strcmp(p, q) != 0;
+		free(p);
+		free(q);
+	}
+	n += pt_enum_get_usb_count(a) != pt_enum_get_usb_count(b);
+	for (size_t i = 0; i < pt_enum_get_usb_count(a) && i < pt_enum_get_usb_count(b); i++)
+		n += strcmp(pt_usb_get_port(pt_enum_get_usb(a, i)), pt_usb_get_port(pt_enum_get_usb(b, i))) != 0;
+	return n;
+}
+
+/* The instances left of the IGD's first mdev type, as the snapshot says. */
+static long available(pt_enum *e)
+{
+	pt_mdev_type t = PT_INIT(pt_mdev_type);
+	return pt_device_get_mdev_type(device(e, "00:02.0"), 0, &t) < 0 ? -99 : t.available_instances;
+}
+
+static int load_flags(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	static const unsigned flags[] = { PT_LOAD_NAMES, PT_LOAD_CONFIG, PT_LOAD_GUARD, PT_LOAD_USB, PT_LOAD_MDEV,
+					  PT_LOAD_PLACEMENT, PT_LOAD_ALL };
+	pt_enum *lazy = NULL, *mdev = NULL, *all = NULL;
+	int r;
+
+	/* each part read up front answers as when read on first use */
+	for (size_t i = 0; i < sizeof(flags) / sizeof(*flags); i++) {
+		pt_enum *x = NULL;
+		if ((r = pt_enum_scan(ctx, flags[i], &x)) < 0)
+			return said(ctx, r, out);
+		fprintf(out, "%#x: %zu devices, %zu USB, %zu differ\n", flags[i], pt_enum_get_device_count(x),
+			pt_enum_get_usb_count(x), differences(e, x));
+		pt_enum_unref(x);
+	}
+	/* read up front, a part is not read again: an mdev type's instances taken after the scan */
+	if (pt_enum_scan(ctx, 0, &lazy) < 0 || pt_enum_scan(ctx, PT_LOAD_MDEV, &mdev) < 0 ||
+	    pt_enum_scan(ctx, PT_LOAD_ALL, &all) < 0)
+		return 1;
+	char path[8192];
+	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:00:02.0/mdev_supported_types/i915-GVTg_V5_4/available_instances",
+		 test_root);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return 1;
+	fputs("1\n", f);
+	fclose(f);
+	fprintf(out, "after the scan: lazy %ld, PT_LOAD_MDEV %ld, PT_LOAD_ALL %ld\n", available(lazy), available(mdev),
+		available(all));
+	if (!(f = fopen(path, "w")))
+		return 1;
+	fputs("2\n", f);
+	fclose(f);
+	pt_enum_unref(lazy);
+	pt_enum_unref(mdev);
+	pt_enum_unref(all);
+	all = NULL;
+	said(ctx, pt_enum_scan(ctx, PT_LOAD_ALL + 1, &all), out);
+	fprintf(out, "no result: %d\n", pt_enum_scan(ctx, PT_LOAD_ALL, NULL));
+	return all != NULL;
+}
+
+/* ---- value structs: the caller's size ---- */
+
+struct bigger_spec {
+	pt_usb_spec s;
+	uint64_t more; /* a member a later libpt may have */
+};
+
+struct bigger_resolved {
+	pt_usb_resolved m;
+	uint64_t more;
+};
+
+struct bigger_node_device {
+	pt_node_device d;
+	uint64_t more;
+};
+
+static int value_struct_sizes(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_usb_resolved m = PT_INIT(pt_usb_resolved);
+	pt_usb_spec s = PT_INIT(pt_usb_spec);
+	pt_node *n = NULL;
+	int r;
+
+	s.id = "046d:c52b";
+	r = pt_usb_resolve(ctx, e, &s, &m);
+	fprintf(out, "right: %d %04x:%04x\n", r, m.vendor, m.product);
+	/* a size below 1.0's, in or out: -EINVAL, nothing written */
+	s.size = 0;
+	said(ctx, pt_usb_resolve(ctx, e, &s, &m), out);
+	s.size = sizeof(pt_usb_spec) - 1;
+	said(ctx, pt_usb_resolve(ctx, e, &s, &m), out);
+	s.size = sizeof(pt_usb_spec);
+	m = (pt_usb_resolved){ .size = 0, .vendor = 0x1234 };
+	r = pt_usb_resolve(ctx, e, &s, &m);
+	fprintf(out, "output of size 0: %d, vendor %04x\n", r, m.vendor);
+	m = (pt_usb_resolved){ .size = sizeof(pt_usb_resolved) - 1, .vendor = 0x1234 };
+	r = pt_usb_resolve(ctx, e, &s, &m);
+	fprintf(out, "output of size - 1: %d, vendor %04x\n", r, m.vendor);
+	/* a later header's larger structs: members it sets unknown here are not ignored; an output's
+	 * are zeroed, its size kept */
+	struct bigger_spec big;
+	memset(&big, 0, sizeof(big));
+	big.s.size = sizeof(big);
+	big.s.id = "046d:c52b";
+	struct bigger_resolved out_big;
+	memset(&out_big, 0xee, sizeof(out_big));
+	out_big.m.size = sizeof(out_big);
+	r = pt_usb_resolve(ctx, e, &big.s, &out_big.m);
+	fprintf(out, "larger, unset: %d %04x:%04x, size kept %d, more zeroed %d\n", r, out_big.m.vendor, out_big.m.product,
+		out_big.m.size == sizeof(out_big), out_big.more == 0);
+	/* a smaller value struct of another type's size is no value struct */
+	pt_link small = { .size = sizeof(size_t), .width = 99 };
+	r = pt_device_get_link(device(e, "01:00.0"), &small);
+	fprintf(out, "link of a size_t's size: %d, width %u\n", r, small.width);
+	if (pt_node_new(ctx, "pve1", &n) < 0)
+		return 1;
+	pt_node_device d = { .size = sizeof(d), .address = "0000:0a:00.0", .vendor_id = "10de", .device_id = "2484",
+			     .subsystem_vendor_id = "10de", .subsystem_device_id = "14ae" };
+	fprintf(out, "node device: %d\n", pt_node_add_device(n, &d));
+	d.size = 0;
+	said(ctx, pt_node_add_device(n, &d), out);
+	d.size = sizeof(d) - 1;
+	said(ctx, pt_node_add_device(n, &d), out);
+	struct bigger_node_device bd;
+	memset(&bd, 0, sizeof(bd));
+	bd.d = d;
+	bd.d.size = sizeof(bd);
+	bd.d.address = "0000:0a:00.1";
+	fprintf(out, "larger, unset: %d\n", pt_node_add_device(n, &bd.d));
+	pt_node_device got = { .size = 0 };
+	fprintf(out, "get, size 0: %d; %zu devices\n", pt_node_get_device(n, 0, &got), pt_node_get_device_count(n));
+	pt_node_unref(n);
+	return 0;
+}
+
+/* A larger struct that sets a member this library does not know is -E2BIG: the caller asks for
+ * what the library cannot do, and is told so apart from a bad size. */
+static int value_struct_too_big(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_usb_resolved m = PT_INIT(pt_usb_resolved);
+	pt_node *n = NULL;
+	struct bigger_spec big;
+
+	memset(&big, 0, sizeof(big));
+	big.s.size = sizeof(big);
+	big.s.id = "046d:c52b";
+	big.more = 1;
+	fprintf(out, "resolve: %d\n", pt_usb_resolve(ctx, e, &big.s, &m));
+	if (pt_node_new(ctx, "pve1", &n) < 0)
+		return 1;
+	struct bigger_node_device bd;
+	memset(&bd, 0, sizeof(bd));
+	bd.d = (pt_node_device){ .size = sizeof(bd), .address = "0000:0a:00.0", .vendor_id = "10de", .device_id = "2484",
+				 .subsystem_vendor_id = "10de", .subsystem_device_id = "14ae" };
+	bd.more = 1;
+	fprintf(out, "node device: %d, %zu devices\n", pt_node_add_device(n, &bd.d), pt_node_get_device_count(n));
+	pt_node_unref(n);
+	return 0;
+}
+
+/* A call that fails writes nothing to its output (libpt.h's rules). */
+static int outputs_only_on_success(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_usb_resolved m = PT_INIT(pt_usb_resolved);
+	pt_usb_spec s = PT_INIT(pt_usb_spec);
+
+	m.vendor = 0x1234;
+	snprintf(m.port, sizeof(m.port), "kept");
+	s.serial = "no-such-serial";
+	int r = pt_usb_resolve(ctx, e, &s, &m);
+	fprintf(out, "resolve: %d, vendor %04x, port %s\n", r, m.vendor, m.port);
+	/* libusb is not asked under a root that is not the running system's */
+	pt_usb_host h = PT_INIT(pt_usb_host);
+	h.bus = 7;
+	snprintf(m.port, sizeof(m.port), "1-2");
+	r = pt_usb_check_host(ctx, &m, &h);
+	fprintf(out, "check host: %d, bus %u\n", r, h.bus);
+	r = pt_usb_reset(ctx, &m, 0, 100, &h);
+	fprintf(out, "reset: %d, bus %u\n", r, h.bus);
 	return 0;
 }
 
@@ -333,7 +648,7 @@ static int text_cleaning_and_quoting(pt_ctx *ctx, pt_enum *e, FILE *out)
 
 static const struct test tests[] = {
 	{ "ctx-refs-and-priority", "inv", ctx_refs_and_priority,
-	  "version 0.3.0 (header 0.3.0) at-least-0.3 1\nref same 1, enum's context same 1\npriority 4 then 7\n"
+	  "version " VERSION " (header " VERSION ") at-least-0.3 1, 1.0 1, 1.1 0, 2.0 0\nref same 1, enum's context same 1\npriority 4 then 7\n"
 	  "last error \"\"\ndefault root /\n-22 1\n" },
 	{ "host-facts", "inv", host_facts,
 	  "vendor intel, loader grub\n"
@@ -366,7 +681,8 @@ static const struct test tests[] = {
 	{ "enum-scan-devices", "inv", enum_scan_devices,
 	  "partial 1: 0000:00:01.0 0000:00:1c.0 0000:01:00.0 0000:01:00.1 0000:03:00.0 0000:03:10.0 0000:03:10.4\n"
 	  "the VF's PF 0000:03:00.0, set of 01:00.0 2, verdict with-companions\n"
-	  "-2 0000:09:00.0: no such device in ROOT/sys/bus/pci/devices\n-22 \"junk\": not a PCI address or slot\n" },
+	  "-2 0000:09:00.0: no such device in ROOT/sys/bus/pci/devices\n-22 \"junk\" is not a PCI address (DDDD:BB:SS.F) or slot (DDDD:BB:SS)\n"
+	  "loaded: partial 1, 7 devices, set of 01:00.0 2\n-22 pt_enum_scan_devices: flags 0x80: not PT_LOAD_*\n" },
 	{ "enum-from-listing", "inv", enum_from_listing,
 	  "0000:00:01.0 bridge bridge parent (nil) boot_vga -1 numa -1 reset (null) pcie -2\n"
 	  "0000:01:00.0 gpu with-companions parent (nil) boot_vga -1 numa -1 reset (null) pcie -2\n"
@@ -395,19 +711,40 @@ static const struct test tests[] = {
 	  "type i915-GVTg_V5_8 name GVTg_V5_8 api vfio-pci available 0 description low_gm_size: 128MB, high_gm_size: 512MB\n"
 	  "mdev 4b20d080-1b54-4048-85b3-a6a62d165c01 i915-GVTg_V5_4\nhas vgpu: igd 0, vf 1, pf 0\n"
 	  "vgpu type 557 NVIDIA L4-1Q\nvgpu type 558 NVIDIA L4-2Q\ncurrent 557\n"
-	  "not a vGPU VF: 0 types, current -1\nnot a parent: 0 types\n" },
+	  "not a vGPU VF: 0 types, current -1\nnot a parent: 0 types, 0 mdevs\nbeyond: -2 -2 -2, kept\n"
+	  "no size: -22 -22 -22, kept 7\n" },
 	{ "device-and-group-json", "inv", device_and_group_json,
 	  "{\"address\": \"0000:01:00.1\", \"vendor_id\": \"10de\", \"device_id\": \"10f0\", \"subsystem_vendor_id\": \"10de\", \"subsystem_device_id\": \"10f0\", \"class\": \"040300\", \"revision\": \"a1\", \"vendor_name\": \"NVIDIA Corporation\", \"device_name\": \"GP104 High Definition Audio Controller\", \"class_name\": \"Audio device\", \"kind\": \"audio\", \"driver\": \"snd_hda_intel\", \"driver_override\": \"vfio-pci\", \"iommu_group\": 2, \"verdict\": \"with-companions\", \"bridge\": false, \"header_type\": 0, \"multifunction\": true, \"parent\": \"0000:00:01.0\", \"boot_vga\": null, \"reset_method\": \"flr bus\", \"numa_node\": null, \"physfn\": null, \"virtfns\": [], \"sriov_totalvfs\": 0, \"bar_sizes\": [0, 0, 0, 0, 0, 0], \"rom_size\": 0, \"critical\": null, \"flags\": [\"override=vfio-pci\"]}\n"
 	  "{\"number\": 2, \"type\": \"DMA\", \"devices\": [\"0000:00:01.0\", \"0000:01:00.0\", \"0000:01:00.1\"], \"passthrough_set\": [\"0000:01:00.0\", \"0000:01:00.1\"]}\n"
 	  "group ref same 1; member 0000:00:01.0 member 0000:01:00.0 member 0000:01:00.1 set 0000:01:00.0 set 0000:01:00.1; beyond (nil) (nil), unref NULL (nil)\n" },
 	{ "find-hostpci", "inv", find_hostpci,
 	  "01:00: 2 0000:01:00.0 0000:01:00.1\n0000:01:00.1: 1 0000:01:00.1\n01:00.0: 1 0000:01:00.0\n09:00: 0\n"
-	  "x: 0\ncounted without room: 2\n" },
+	  "x: 0\nassignment of 01:00: 0, 0000:01:00.0<-01:00 0000:01:00.1<-01:00\n"
+	  "-2 host 09:00: no such PCI device on this host\n"
+	  "-22 \"x\" is not a PCI address (DDDD:BB:SS.F) or slot (DDDD:BB:SS)\n" },
+	{ "device-companions", "inv", device_companions,
+	  "01:00.0: 1 0000:01:00.1; beyond (nil)\n01:00.1: 0; beyond (nil)\n03:00.0: 0; beyond (nil)\n"
+	  "00:02.0: 0; beyond (nil)\nNULL: 0 (nil)\n" },
 	{ "usb-devices", "inv", usb_devices,
 	  "1-2 peer 2-2 bus 1 dev 3 12 Mbit/s class 00 10c4:ea60 \"Silicon Labs\" \"CP2102N\" serial 0001 names Silicon Labs / CP210x UART Bridge node /dev/ttyUSB0 interfaces \"ff:cp210x\" under 0000:00:14.0\n"
 	  "1-4 peer - bus 1 dev 2 480 Mbit/s class 00 046d:c52b \"-\" \"-\" serial - names Logitech, Inc. / Unifying Receiver node - interfaces \"03:usbhid\" under 0000:00:14.0\n"
 	  "beyond (nil)\nport \"1-2.3\" 1\nport \"10-1\" 1\nport \"1-0\" 1\nport \"1-2..3\" 0\nport \"1\" 0\nport \"1-2.\" 0\n"
-	  "port \"x-1\" 0\nport \"\" 0\n" },
+	  "port \"x-1\" 0\nport \"\" 0\nref same 1, kept 1-4 046d:c52b under 0000:00:14.0, unref (nil) (nil)\n" },
+	{ "load-flags", "inv", load_flags,
+	  "0x1: 15 devices, 2 USB, 0 differ\n0x2: 15 devices, 2 USB, 0 differ\n0x4: 15 devices, 2 USB, 0 differ\n"
+	  "0x8: 15 devices, 2 USB, 0 differ\n0x10: 15 devices, 2 USB, 0 differ\n0x20: 15 devices, 2 USB, 0 differ\n"
+	  "0x3f: 15 devices, 2 USB, 0 differ\nafter the scan: lazy 1, PT_LOAD_MDEV 2, PT_LOAD_ALL 2\n"
+	  "-22 pt_enum_scan: flags 0x40: not PT_LOAD_*\nno result: -22\n" },
+	{ "value-struct-sizes", "inv", value_struct_sizes,
+	  "right: 0 046d:c52b\n-22 pt_usb_resolve: no pt_usb_spec, or its size is not one (set .size = sizeof(pt_usb_spec))\n"
+	  "-22 pt_usb_resolve: no pt_usb_spec, or its size is not one (set .size = sizeof(pt_usb_spec))\n"
+	  "output of size 0: -22, vendor 1234\noutput of size - 1: -22, vendor 1234\n"
+	  "larger, unset: 0 046d:c52b, size kept 1, more zeroed 1\nlink of a size_t's size: -22, width 99\nnode device: 0\n"
+	  "-22 pt_node_add_device: no pt_node_device, or its size is not one (set .size = sizeof(pt_node_device))\n-22 pt_node_add_device: no pt_node_device, or its size is not one (set .size = sizeof(pt_node_device))\nlarger, unset: 0\n"
+	  "get, size 0: -22; 2 devices\n" },
+	{ "value-struct-too-big", "inv", value_struct_too_big, "resolve: -7\nnode device: -7, 0 devices\n" },
+	{ "outputs-only-on-success", "inv", outputs_only_on_success,
+	  "resolve: -2, vendor 1234, port kept\ncheck host: -18, bus 7\nreset: -18, bus 7\n" },
 	{ "ids-and-names", "inv", ids_and_names,
 	  "pci 01:00.0: 0 0000:01:00.0\npci 0000:01:00: 1 0000:01:00\npci 10000:0a:1f.7: 0 10000:0a:1f.7\n"
 	  "pci 01:00.8: -22 \npci 1:00.0: -22 \npci 01:00: 1 0000:01:00\nsmall buffer: -28\nvmid \"100\": 0 100\n"

@@ -103,8 +103,7 @@ static int qmp_by_vm_id(pt_ctx *ctx, pt_enum *e, FILE *out)
 	struct peer p = { .answers = true };
 	pthread_t thread;
 	pt_qmp *q = NULL;
-	pt_qmp_usb *list = NULL;
-	size_t n = 0;
+	pt_qmp_usb u = PT_INIT(pt_qmp_usb);
 	int r;
 
 	if (peer_start(&p, &thread, "var/run/qemu-server/100.qmp") < 0)
@@ -112,15 +111,23 @@ static int qmp_by_vm_id(pt_ctx *ctx, pt_enum *e, FILE *out)
 	if ((r = pt_qmp_connect(ctx, NULL, 100, &q)) < 0) {
 		said(ctx, r, out);
 	} else {
-		fprintf(out, "ref same %d\n", pt_qmp_ref(q) == q);
+		fprintf(out, "ref same %d, before asking %zu\n", pt_qmp_ref(q) == q, pt_qmp_get_usb_count(q));
 		pt_qmp_unref(q);
 		pt_qmp_set_timeout(q, 2000);
-		if ((r = pt_qmp_usb_list(q, &list, &n)) < 0)
+		if ((r = pt_qmp_query_usb(q)) < 0)
 			said(ctx, r, out);
-		for (size_t i = 0; i < n; i++)
-			fprintf(out, "%s %04x:%04x bus %u port \"%s\"\n", list[i].id, list[i].vendor, list[i].product, list[i].bus,
-				list[i].port);
-		free(list);
+		else
+			fprintf(out, "query: %d, count %zu\n", r, pt_qmp_get_usb_count(q));
+		for (size_t i = 0; i < pt_qmp_get_usb_count(q); i++) {
+			if (pt_qmp_get_usb(q, i, &u) < 0)
+				return 1;
+			fprintf(out, "%s %04x:%04x bus %u port \"%s\"\n", u.id, u.vendor, u.product, u.bus, u.port);
+		}
+		/* past the end, and a struct without its size: nothing written */
+		pt_qmp_usb unsized = { .size = 0, .bus = 7 };
+		r = pt_qmp_get_usb(q, 0, &unsized);
+		fprintf(out, "beyond %d, no size %d (bus %u), NULL %zu %d\n", pt_qmp_get_usb(q, 1, &u), r, unsized.bus,
+			pt_qmp_get_usb_count(NULL), pt_qmp_get_usb(NULL, 0, &u));
 		pt_qmp_unref(q);
 	}
 	peer_stop(&p, thread);
@@ -139,7 +146,6 @@ static int qmp_peer_that_never_answers(pt_ctx *ctx, pt_enum *e, FILE *out)
 	struct peer p = { .answers = false };
 	pthread_t thread;
 	pt_qmp *q = NULL;
-	pt_qmp_usb *list = NULL;
 	size_t n = 0;
 	char path[4200];
 	int r;
@@ -151,12 +157,13 @@ static int qmp_peer_that_never_answers(pt_ctx *ctx, pt_enum *e, FILE *out)
 		said(ctx, r, out);
 	} else {
 		pt_qmp_set_timeout(q, 200);
-		r = pt_qmp_usb_list(q, &list, &n);
+		r = pt_qmp_query_usb(q);
 		said(ctx, r, out);
+		n = pt_qmp_get_usb_count(q);
 		pt_qmp_unref(q);
 	}
 	peer_stop(&p, thread);
-	return list != NULL;
+	return n != 0;
 }
 
 /* ---- a USB device to a VM and back, the whole job (resolve, libusb's view, id, QMP) ---- */
@@ -164,16 +171,16 @@ static int qmp_peer_that_never_answers(pt_ctx *ctx, pt_enum *e, FILE *out)
 static int usb_attach_and_detach(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	struct peer p = { .answers = true };
-	pt_usb_resolved m = { 0 };
+	pt_usb_resolved m = PT_INIT(pt_usb_resolved);
 	pthread_t thread;
 	char id[PT_USB_ID_MAX] = "", tiny[8];
 	int r;
 
-	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .port = "1-2" }, &m) < 0)
+	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .port = "1-2" }, &m) < 0)
 		return 1;
 	r = pt_usb_device_id(&m, id, sizeof(id));
 	fprintf(out, "by port: %d %s, too small: %d\n", r, id, pt_usb_device_id(&m, tiny, sizeof(tiny)));
-	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .id = "10C4:EA60" }, &m) < 0)
+	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .id = "10C4:EA60" }, &m) < 0)
 		return 1;
 	r = pt_usb_device_id(&m, id, sizeof(id));
 	fprintf(out, "by id: %d %s\n", r, id);
@@ -182,25 +189,25 @@ static int usb_attach_and_detach(pt_ctx *ctx, pt_enum *e, FILE *out)
 	char sock[4200];
 	snprintf(sock, sizeof(sock), "%s/var/run/qemu-server/100.qmp", test_root);
 	unlink(sock);
-	r = pt_usb_attach(e, &(pt_usb_spec){ .port = "1-9" }, NULL, 100, 200, id, sizeof(id));
+	r = pt_usb_attach(e, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .port = "1-9" }, NULL, 100, 200, id, sizeof(id));
 	said(ctx, r, out);
-	r = pt_usb_attach(e, &(pt_usb_spec){ .port = "1-2" }, NULL, 0, 200, id, sizeof(id));
+	r = pt_usb_attach(e, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .port = "1-2" }, NULL, 0, 200, id, sizeof(id));
 	said(ctx, r, out);
 	if (peer_start(&p, &thread, "var/run/qemu-server/100.qmp") < 0)
 		return 1;
 	id[0] = '\0';
-	r = pt_usb_attach(e, &(pt_usb_spec){ .serial = "0001" }, NULL, 100, 2000, id, sizeof(id));
+	r = pt_usb_attach(e, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .serial = "0001" }, NULL, 100, 2000, id, sizeof(id));
 	fprintf(out, "attach by serial: %d %s\n", r, id);
 	peer_stop(&p, thread);
 	fprintf(out, "the peer was sent:\n%s", p.log);
 	p = (struct peer){ .answers = true };
 	if (peer_start(&p, &thread, "var/run/qemu-server/100.qmp") < 0)
 		return 1;
-	r = pt_usb_detach(ctx, &(pt_usb_spec){ .port = "1-2" }, NULL, 100, 200, id, sizeof(id));
+	r = pt_usb_detach(ctx, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .port = "1-2" }, NULL, 100, 200, id, sizeof(id));
 	said(ctx, r, out); /* the fake peer sends no DEVICE_DELETED: the guest never lets go */
 	peer_stop(&p, thread);
 	fprintf(out, "detach %s; the peer was sent:\n%s", id, p.log);
-	r = pt_usb_detach(ctx, &(pt_usb_spec){ .serial = "0001" }, NULL, 100, 200, id, sizeof(id));
+	r = pt_usb_detach(ctx, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .serial = "0001" }, NULL, 100, 200, id, sizeof(id));
 	said(ctx, r, out);
 	return 0;
 }
@@ -210,7 +217,7 @@ static int usb_attach_and_detach(pt_ctx *ctx, pt_enum *e, FILE *out)
 static int monitor_quiet(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_monitor *m = NULL;
-	pt_usb_event ev;
+	pt_usb_event ev = PT_INIT(pt_usb_event);
 	int r = pt_monitor_new(ctx, &m);
 
 	if (r < 0)
@@ -227,9 +234,9 @@ static int monitor_quiet(pt_ctx *ctx, pt_enum *e, FILE *out)
 
 static int usb_host_elsewhere(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
-	pt_usb_resolved m = { 0 };
-	pt_usb_host h;
-	int r = pt_usb_resolve(ctx, e, &(pt_usb_spec){ .port = "1-2" }, &m);
+	pt_usb_resolved m = PT_INIT(pt_usb_resolved);
+	pt_usb_host h = PT_INIT(pt_usb_host);
+	int r = pt_usb_resolve(ctx, e, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .port = "1-2" }, &m);
 
 	if (r < 0)
 		return said(ctx, r, out);
@@ -244,7 +251,8 @@ static int usb_host_elsewhere(pt_ctx *ctx, pt_enum *e, FILE *out)
 
 static const struct test tests[] = {
 	{ "qmp-by-vm-id", "usb", qmp_by_vm_id,
-	  "ref same 1\npt-usb-1 10c4:ea60 bus 0 port \"\"\nthe peer was sent:\nqmp_capabilities\nqom-list\nqom-get\n"
+	  "ref same 1, before asking 0\nquery: 1, count 1\npt-usb-1 10c4:ea60 bus 0 port \"\"\n"
+	  "beyond -2, no size -22 (bus 7), NULL 0 -2\nthe peer was sent:\nqmp_capabilities\nqom-list\nqom-get\n"
 	  "qom-get\nqom-get\nqom-get\n"
 	  "-2 VM 101: ROOT/var/run/qemu-server/101.qmp: No such file or directory (is the VM running?)\n"
 	  "-22 VM id '99': must be 100 to 999999999\nunref NULL (nil)\n" },

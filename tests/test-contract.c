@@ -40,12 +40,12 @@ static int said(pt_ctx *ctx, int r, FILE *out)
 
 static void print_emission(const pt_emission *em, FILE *out)
 {
-	for (size_t i = 0; i < em->n_lines; i++)
-		fprintf(out, "%s\n", em->lines[i]);
-	for (size_t i = 0; i < em->n_notes; i++)
-		fprintf(out, "# %s\n", em->notes[i]);
-	if (em->command)
-		fprintf(out, "$ %s\n", em->command);
+	for (size_t i = 0; i < pt_emission_get_line_count(em); i++)
+		fprintf(out, "%s\n", pt_emission_get_line(em, i));
+	for (size_t i = 0; i < pt_emission_get_note_count(em); i++)
+		fprintf(out, "# %s\n", pt_emission_get_note(em, i));
+	if (pt_emission_get_command(em))
+		fprintf(out, "$ %s\n", pt_emission_get_command(em));
 }
 
 static pt_device *device(pt_enum *e, const char *address)
@@ -55,13 +55,38 @@ static pt_device *device(pt_enum *e, const char *address)
 	return d;
 }
 
+/* An assignment of the ids (NULL-terminated) for VM vm; NULL when one is refused (said). */
+static pt_assignment *assignment(pt_ctx *ctx, pt_enum *e, unsigned vm, unsigned flags, const char *const *ids, FILE *out)
+{
+	pt_assignment *a = NULL;
+	int r = pt_assignment_new(e, vm, flags, &a);
+
+	for (size_t i = 0; r == 0 && ids[i]; i++)
+		r = pt_assignment_add(a, ids[i]);
+	if (r < 0) {
+		said(ctx, r, out);
+		return pt_assignment_unref(a);
+	}
+	return a;
+}
+
+/* Proxmox's lines for a device and its passthrough set (forced: PT_ASSIGN_FORCE). */
+static int emit_proxmox_device(pt_device *dev, unsigned assign_flags, const pt_emit_opts *o, pt_emission **em)
+{
+	pt_assignment *a = NULL;
+	int r = pt_assignment_new(pt_device_get_enum(dev), 0, assign_flags, &a);
+
+	if (r == 0 && (r = pt_assignment_add_device(a, dev, NULL)) == 0)
+		r = pt_emit_proxmox(a, o, em);
+	pt_assignment_unref(a);
+	return r;
+}
+
 /* ---- VM configuration ---- */
 
 static int vmconf_read_keys(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_vmconf *c;
-	char **ids;
-	size_t n;
 	int r = pt_vmconf_read(ctx, 100, &c);
 
 	if (r < 0)
@@ -70,13 +95,11 @@ static int vmconf_read_keys(pt_ctx *ctx, pt_enum *e, FILE *out)
 		fprintf(out, "%s=%s\n", pt_vmconf_get_key(c, i), pt_vmconf_get(c, pt_vmconf_get_key(c, i)));
 	fprintf(out, "description=%s snapshots=%zu:%s next=%d\n", pt_vmconf_get_description(c),
 		pt_vmconf_get_snapshot_count(c), pt_vmconf_get_snapshot(c, 0), pt_vmconf_next_free(c, "hostpci", 15, 0));
-	if (pt_vmconf_get_hostpci_ids(ctx, c, &ids, &n) < 0)
-		return 1;
-	for (size_t i = 0; i < n; i++) {
-		fprintf(out, "id %s\n", ids[i]);
-		free(ids[i]);
-	}
-	free(ids);
+	for (size_t i = 0; i < pt_vmconf_get_hostpci_count(c); i++)
+		fprintf(out, "id %s\n", pt_vmconf_get_hostpci(c, i));
+	fprintf(out, "beyond %p, ref same %d, ", (void *)pt_vmconf_get_hostpci(c, 9), pt_vmconf_ref(c) == c);
+	pt_vmconf_unref(c);
+	fprintf(out, "kept %zu keys\n", pt_vmconf_get_key_count(c));
 	pt_vmconf_unref(c);
 	fprintf(out, "%d\n", pt_vmconf_read(ctx, 555, &c));
 	return 0;
@@ -92,11 +115,25 @@ static int vmconf_parse_refuses(pt_ctx *ctx, pt_enum *e, FILE *out)
 	int r = pt_vmconf_parse(ctx, "boot: c\n  indented: no\nempty:\nhostpci0: 01:00\n", "x.conf", &c);
 	fprintf(out, "%d: %zu keys, hostpci0 %s\n", r, pt_vmconf_get_key_count(c), pt_vmconf_get(c, "hostpci0"));
 	pt_vmconf_unref(c);
+	/* the ids of each hostpci line's host=, ';'-joined ones one by one, in the one grammar; one
+	 * that is none as it is written; a mapping names none here */
+	c = NULL;
+	r = pt_vmconf_parse(ctx, "hostpci0: host=01:00.0;0000:02:00.1,pcie=1\nhostpci1: mapping=gpu\nhostpci2: 1:2:3\n"
+				 "hostpcix: 05:00\n",
+			    "y.conf", &c);
+	fprintf(out, "%d: %zu ids:", r, pt_vmconf_get_hostpci_count(c));
+	for (size_t i = 0; i < pt_vmconf_get_hostpci_count(c); i++)
+		fprintf(out, " %s", pt_vmconf_get_hostpci(c, i));
+	fprintf(out, "; of NULL %zu %p\n", pt_vmconf_get_hostpci_count(NULL), (void *)pt_vmconf_get_hostpci(NULL, 0));
+	pt_vmconf_unref(c);
 	if (pt_props_parse(ctx, "01:00,pcie=1,x-vga=1,pcie=0", "host", &p) < 0)
 		return 1;
 	for (size_t i = 0; i < pt_props_get_count(p); i++)
 		fprintf(out, "%s=%s ", pt_props_get_key(p, i), pt_props_get_value(p, i));
 	fprintf(out, "pcie=%s\n", pt_props_get(p, "pcie"));
+	fprintf(out, "ref same %d, ", pt_props_ref(p) == p);
+	pt_props_unref(p);
+	fprintf(out, "kept %zu, unref %p\n", pt_props_get_count(p), (void *)pt_props_unref(NULL));
 	pt_props_unref(p);
 	said(ctx, pt_props_parse(ctx, "01:00", NULL, &p), out);
 	said(ctx, pt_config_value_check(ctx, "storage", "a\nb"), out);
@@ -109,7 +146,7 @@ static int emit_proxmox_existing_vm(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_emit_opts o = { .size = sizeof(o), .vm = 100, .primary = "0000:01:00.0" };
 	pt_emission *em;
-	int r = pt_emit_proxmox(device(e, "01:00.0"), &o, &em);
+	int r = emit_proxmox_device(device(e, "01:00.0"), 0, &o, &em);
 
 	if (r < 0)
 		return said(ctx, r, out);
@@ -122,7 +159,7 @@ static int emit_proxmox_new_vm(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_emit_opts o = { .size = sizeof(o), .vm = 101, .flags = PT_EMIT_HIDE_KVM };
 	pt_emission *em;
-	int r = pt_emit_proxmox(device(e, "01:00.0"), &o, &em);
+	int r = emit_proxmox_device(device(e, "01:00.0"), 0, &o, &em);
 
 	if (r < 0)
 		return said(ctx, r, out);
@@ -130,39 +167,42 @@ static int emit_proxmox_new_vm(pt_ctx *ctx, pt_enum *e, FILE *out)
 	pt_emission_unref(em);
 	/* a shared group: every slot of the set; a bad romfile refused, naming it */
 	o.flags = PT_EMIT_NO_ROMBAR;
-	if ((r = pt_emit_proxmox(device(e, "04:01.0"), &o, &em)) < 0)
+	if ((r = emit_proxmox_device(device(e, "04:01.0"), 0, &o, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
 	pt_emission_unref(em);
 	o.romfile = "x,romfile=/etc/shadow";
 	em = NULL;
-	said(ctx, pt_emit_proxmox(device(e, "01:00.0"), &o, &em), out);
+	said(ctx, emit_proxmox_device(device(e, "01:00.0"), 0, &o, &em), out);
 	o.romfile = NULL;
 	o.vm = 99;
-	said(ctx, pt_emit_proxmox(device(e, "01:00.0"), &o, &em), out);
+	said(ctx, emit_proxmox_device(device(e, "01:00.0"), 0, &o, &em), out);
 	return em != NULL;
 }
 
 static int emit_proxmox_legacy_igd(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	/* the IGD is the boot VGA device here: the guard's, so forced (said on the log) */
-	pt_emit_opts o = { .size = sizeof(o), .vm = 101, .flags = PT_EMIT_LEGACY_IGD | PT_EMIT_FORCE };
+	pt_emit_opts o = { .size = sizeof(o), .vm = 101, .flags = PT_EMIT_LEGACY_IGD };
 	pt_emission *em;
-	int r = pt_emit_proxmox(device(e, "00:02.0"), &o, &em);
+	int r = emit_proxmox_device(device(e, "00:02.0"), PT_ASSIGN_FORCE, &o, &em);
 
 	if (r < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
 	pt_emission_unref(em);
-	said(ctx, pt_emit_proxmox(device(e, "01:00.0"), &o, &em), out);
+	said(ctx, emit_proxmox_device(device(e, "01:00.0"), PT_ASSIGN_FORCE, &o, &em), out);
 	return 0;
 }
 
 static int emit_proxmox_usb(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_emit_opts o = { .size = sizeof(o), .vm = 100, .flags = PT_EMIT_USB3 };
-	pt_usb_spec by_id = { .id = "10C4:EA60" }, by_port = { .port = "1-2.3" }, bad = { .port = "1-2..3" };
-	pt_usb_spec halves = { .port = "1-2", .peer_port = "2-2" }, bad_peer = { .port = "1-2", .peer_port = "2-2,x=1" };
+	pt_usb_spec by_id = { .size = sizeof(pt_usb_spec), .id = "10C4:EA60" };
+	pt_usb_spec by_port = { .size = sizeof(pt_usb_spec), .port = "1-2.3" };
+	pt_usb_spec bad = { .size = sizeof(pt_usb_spec), .port = "1-2..3" };
+	pt_usb_spec halves = { .size = sizeof(pt_usb_spec), .port = "1-2", .peer_port = "2-2" };
+	pt_usb_spec bad_peer = { .size = sizeof(pt_usb_spec), .port = "1-2", .peer_port = "2-2,x=1" };
 	pt_emission *em;
 
 	if (pt_emit_proxmox_usb(ctx, &by_id, &o, &em) < 0)
@@ -185,29 +225,32 @@ static int emit_proxmox_usb(pt_ctx *ctx, pt_enum *e, FILE *out)
 
 static int emit_libvirt_and_qemu(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
-	const char *set[] = { "0000:01:00.1", "0000:01:00.0" };
-	pt_usb_spec usb = { .id = "046d:c52b" };
+	const char *set[] = { "0000:01:00.1", "0000:01:00.0", NULL };
+	pt_usb_spec usb = { .size = sizeof(usb), .id = "046d:c52b" };
 	pt_emit_opts o = { .size = sizeof(o), .primary = "0000:01:00.0" };
 	pt_emission *em;
+	pt_assignment *a = assignment(ctx, e, 0, 0, set, out);
 
-	if (pt_emit_libvirt(ctx, set, 2, &usb, NULL, &em) < 0)
+	if (!a || pt_emit_libvirt(ctx, a, &usb, NULL, &em) < 0)
 		return 1;
 	print_emission(em, out);
 	pt_emission_unref(em);
-	if (pt_emit_qemu(ctx, set, 2, &usb, &o, &em) < 0)
+	if (pt_emit_qemu(ctx, a, &usb, &o, &em) < 0)
 		return 1;
 	print_emission(em, out);
 	pt_emission_unref(em);
-	said(ctx, pt_emit_libvirt(ctx, set, 2, NULL, "<bad>", &em), out);
-	said(ctx, pt_emit_qemu(ctx, (const char *[]){ "0000:01:ff.f" }, 1, NULL, NULL, &em), out);
-	return 0;
+	said(ctx, pt_emit_libvirt(ctx, a, NULL, "<bad>", &em), out);
+	pt_assignment_unref(a);
+	/* an address that is none is refused where the set is made */
+	a = assignment(ctx, e, 0, 0, (const char *[]){ "0000:01:ff.f", NULL }, out);
+	return a != NULL;
 }
 
 static int emit_mapping_two_nodes(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_node *nodes[2] = { NULL, NULL };
-	const char *set[] = { "0000:01:00.0", "0000:01:00.1" };
-	pt_node_device bad = { .address = "0000:05:00.0", .vendor_id = "10de", .device_id = "1b81",
+	const char *set[] = { "0000:01:00.0", "0000:01:00.1", NULL };
+	pt_node_device bad = { .size = sizeof(bad), .address = "0000:05:00.0", .vendor_id = "10de", .device_id = "1b81",
 			       .subsystem_vendor_id = "1458", .subsystem_device_id = "37\n2" };
 	pt_emission *em;
 	char path[4096];
@@ -219,16 +262,20 @@ static int emit_mapping_two_nodes(pt_ctx *ctx, pt_enum *e, FILE *out)
 	snprintf(path, sizeof(path), "%s/pve2.json", pt_ctx_get_root(ctx));
 	if ((r = pt_node_read_report(nodes[1], path)) < 0)
 		return said(ctx, r, out);
-	if ((r = pt_emit_mapping(ctx, "gpu", set, 2, nodes, 2, 0, &em)) < 0)
+	pt_assignment *a = assignment(ctx, e, 0, 0, set, out);
+	if (!a)
+		return 1;
+	if ((r = pt_emit_mapping(a, "gpu", nodes, 2, 0, &em)) < 0)
 		return said(ctx, r, out);
 	print_emission(em, out);
 	pt_emission_unref(em);
 	said(ctx, pt_node_add_device(nodes[1], &bad), out);
-	said(ctx, pt_emit_mapping(ctx, "gpu;x", set, 2, nodes, 2, 0, &em), out);
+	said(ctx, pt_emit_mapping(a, "gpu;x", nodes, 2, 0, &em), out);
+	pt_assignment_unref(a);
 	pt_node_unref(nodes[0]);
 	pt_node_unref(nodes[1]);
 	said(ctx, pt_node_new(ctx, "-pve", &nodes[0]), out);
-	pt_usb_spec usb = { .id = "1cf1:0030" };
+	pt_usb_spec usb = { .size = sizeof(usb), .id = "1cf1:0030" };
 	if (pt_emit_usb_mapping(ctx, "zigbee", &usb, (const char *[]){ "pve1", "pve2" }, 2, &em) < 0)
 		return 1;
 	print_emission(em, out);
@@ -239,10 +286,14 @@ static int emit_mapping_two_nodes(pt_ctx *ctx, pt_enum *e, FILE *out)
 static int host_plan(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_host_plan *p;
-	const char *set[] = { "0000:03:00.0" };
-	int r = pt_host_plan_new(e, set, 1, PT_PLAN_BLACKLIST, "intel", &p);
+	const char *set[] = { "0000:03:00.0", NULL };
+	pt_assignment *a = assignment(ctx, e, 0, 0, set, out);
+	size_t root = strlen(pt_ctx_get_root(ctx));
+	int r;
 
-	if (r < 0)
+	if (!a)
+		return 1;
+	if ((r = pt_host_plan_new(a, PT_PLAN_BLACKLIST, "intel", &p)) < 0)
 		return said(ctx, r, out);
 	for (size_t i = 0; i < pt_host_plan_get_change_count(p); i++) {
 		char *diff = pt_host_plan_get_diff(p, i);
@@ -251,14 +302,31 @@ static int host_plan(pt_ctx *ctx, pt_enum *e, FILE *out)
 	}
 	for (size_t i = 0; i < pt_host_plan_get_command_count(p); i++)
 		fprintf(out, "$ %s\n", pt_host_plan_get_command(p, i));
-	if (pt_host_plan_apply(p, NULL, NULL) < 0)
-		return said(ctx, -1, out);
+	if ((r = pt_host_plan_apply(p)) < 0)
+		return said(ctx, r, out);
+	/* each changed file's old text kept beside it (its path under the root, by the time); none
+	 * for a file that did not exist */
+	for (size_t i = 0; i < pt_host_plan_get_change_count(p); i++) {
+		const char *b = pt_host_plan_get_backup(p, i), *path = pt_host_plan_get_path(p, i);
+		const char *tail = b && strncmp(b, pt_ctx_get_root(ctx), root) == 0 ? b + root : b;
+		size_t n = strlen(path);
+		bool named = tail && strncmp(tail, path, n) == 0 && strncmp(tail + n, ".libpt-", 7) == 0 &&
+			     strspn(tail + n + 7, "0123456789") == strlen(tail + n + 7) && tail[n + 7];
+		struct stat st;
+		fprintf(out, "backup of %s: %s\n", path,
+			!b ? "none" : named && stat(b, &st) == 0 && (size_t)st.st_size == strlen(pt_host_plan_get_old(p, i)) ?
+			"PATH.libpt-TIME, the old file" : b);
+	}
+	fprintf(out, "beyond %p, ref same %d, ", (void *)pt_host_plan_get_backup(p, 99), pt_host_plan_ref(p) == p);
+	pt_host_plan_unref(p);
+	fprintf(out, "kept %zu changes\n", pt_host_plan_get_change_count(p));
 	pt_host_plan_unref(p);
 	/* applied: nothing left to do */
-	if (pt_host_plan_new(e, set, 1, PT_PLAN_BLACKLIST, "intel", &p) < 0)
+	if (pt_host_plan_new(a, PT_PLAN_BLACKLIST, "intel", &p) < 0)
 		return 1;
 	fprintf(out, "after: %zu changes\n", pt_host_plan_get_change_count(p));
 	pt_host_plan_unref(p);
+	pt_assignment_unref(a);
 	char *g = pt_grub_with_params("# GRUB_CMDLINE_LINUX_DEFAULT=\"x\"\nGRUB_CMDLINE_LINUX_DEFAULT='quiet'  \n", "quiet iommu=pt");
 	fprintf(out, "%s", g);
 	free(g);
@@ -274,35 +342,38 @@ static int lint_findings(pt_ctx *ctx, pt_enum *e, FILE *out)
 
 	if (r < 0)
 		return said(ctx, r, out);
-	for (size_t i = 0; i < pt_lint_get_count(l); i++) {
-		const pt_lint_finding *f = pt_lint_get(l, i);
-		fprintf(out, "%u %s %s: %s\n", f->vm, f->key, f->code, f->message);
-	}
+	for (size_t i = 0; i < pt_lint_get_finding_count(l); i++)
+		fprintf(out, "%u %s %s: %s\n", pt_lint_get_vm(l, i), pt_lint_get_key(l, i), pt_lint_get_code(l, i),
+			pt_lint_get_message(l, i));
+	size_t n = pt_lint_get_finding_count(l);
+	fprintf(out, "beyond: %u %p %p %p, ref same %d, ", pt_lint_get_vm(l, n), (void *)pt_lint_get_key(l, n),
+		(void *)pt_lint_get_code(l, n), (void *)pt_lint_get_message(l, n), pt_lint_ref(l) == l);
+	pt_lint_unref(l);
+	fprintf(out, "kept %zu\n", pt_lint_get_finding_count(l));
 	pt_lint_unref(l);
 	if (pt_lint_run(e, 102, &l) < 0)
 		return 1;
-	fprintf(out, "vm 102: %zu\n", pt_lint_get_count(l));
+	fprintf(out, "vm 102: %zu\n", pt_lint_get_finding_count(l));
 	pt_lint_unref(l);
 	return 0;
 }
 
 static int companions_and_usb(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
-	pt_device *c[4];
-	size_t n = pt_device_get_companions(device(e, "01:00.0"), c, 4);
-	pt_usb_resolved res;
+	pt_device *gpu = device(e, "01:00.0");
+	pt_usb_resolved res = PT_INIT(pt_usb_resolved);
 
-	for (size_t i = 0; i < n; i++)
-		fprintf(out, "companion %s\n", pt_device_get_address(c[i]));
-	fprintf(out, "of the NIC: %zu\n", pt_device_get_companions(device(e, "03:00.0"), NULL, 0));
-	said(ctx, pt_usb_resolve(ctx, e, &(pt_usb_spec){ .id = "10c4:ea60" }, &res), out);
-	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .port = "2-2" }, &res) < 0)
+	for (size_t i = 0; i < pt_device_get_companion_count(gpu); i++)
+		fprintf(out, "companion %s\n", pt_device_get_address(pt_device_get_companion(gpu, i)));
+	fprintf(out, "of the NIC: %zu\n", pt_device_get_companion_count(device(e, "03:00.0")));
+	said(ctx, pt_usb_resolve(ctx, e, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .id = "10c4:ea60" }, &res), out);
+	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .port = "2-2" }, &res) < 0)
 		return 1;
 	fprintf(out, "port 2-2: at %s bus %u port %s (peer of %s)\n", res.port, res.bus, res.hostport, res.peer_of);
-	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .serial = "0002" }, &res) < 0)
+	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .serial = "0002" }, &res) < 0)
 		return 1;
 	fprintf(out, "serial 0002: %s\n", res.port);
-	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .id = "046D:C52B" }, &res) < 0)
+	if (pt_usb_resolve(ctx, e, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .id = "046D:C52B" }, &res) < 0)
 		return 1;
 	fprintf(out, "id: %04x:%04x %s\n", res.vendor, res.product, res.port[0] ? res.port : "(no port)");
 	return 0;
@@ -332,9 +403,12 @@ static int explain_and_doctor(pt_ctx *ctx, pt_enum *e, FILE *out)
 static int txn_dry_run(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_txn *t;
-	int r = pt_txn_new_bind(device(e, "03:00.0"), 100, PT_TXN_DRY_RUN, &t);
+	pt_assignment *a = assignment(ctx, e, 100, 0, (const char *[]){ "03:00.0", NULL }, out);
+	int r;
 
-	if (r < 0)
+	if (!a)
+		return 1;
+	if ((r = pt_txn_new_bind(a, PT_TXN_DRY_RUN, &t)) < 0)
 		return said(ctx, r, out);
 	for (size_t i = 0; i < pt_txn_get_device_count(t); i++)
 		fprintf(out, "device %s\n", pt_txn_get_device(t, i));
@@ -348,16 +422,16 @@ static int txn_dry_run(pt_ctx *ctx, pt_enum *e, FILE *out)
 	rmdir(drv);
 	pt_txn_unref(t);
 	/* entry points check their arguments */
-	fprintf(out, "%d %d %d\n", pt_txn_new_bind(NULL, 100, 0, &t), pt_emit_proxmox(NULL, NULL, NULL),
-		pt_txn_new_bind(device(e, "03:00.0"), 100, 0, NULL));
+	fprintf(out, "%d %d %d\n", pt_txn_new_bind(NULL, 0, &t), pt_emit_proxmox(NULL, NULL, NULL),
+		pt_txn_new_bind(a, 0, NULL));
+	pt_assignment_unref(a);
 	return 0;
 }
 
 static int qmp_real_qemu(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_qmp *q;
-	pt_qmp_usb *list;
-	size_t n;
+	pt_qmp_usb u = PT_INIT(pt_qmp_usb);
 	int r;
 
 	if (!qmp_socket) {
@@ -366,22 +440,21 @@ static int qmp_real_qemu(pt_ctx *ctx, pt_enum *e, FILE *out)
 	}
 	if ((r = pt_qmp_connect_timeout(ctx, qmp_socket, 0, 5000, &q)) < 0)
 		return said(ctx, r, out);
-	if (pt_qmp_usb_list(q, &list, &n) < 0)
-		return said(ctx, -1, out);
-	fprintf(out, "attached: %zu\n", n);
-	free(list);
-	/* usb-host waits for its device to appear: a port the host lacks is accepted, listed, detached */
-	if ((r = pt_qmp_usb_attach(q, "pt-usb-test", &(pt_usb_match){ .bus = 9, .port = "9" })) < 0)
+	if ((r = pt_qmp_query_usb(q)) < 0)
 		return said(ctx, r, out);
-	if (pt_qmp_usb_list(q, &list, &n) < 0)
-		return said(ctx, -1, out);
-	for (size_t i = 0; i < n; i++)
-		fprintf(out, "%s vendor %04x product %04x bus %u port %s\n", list[i].id, list[i].vendor, list[i].product,
-			list[i].bus, list[i].port);
-	free(list);
+	fprintf(out, "attached: %d\n", r);
+	/* usb-host waits for its device to appear: a port the host lacks is accepted, listed, detached */
+	if ((r = pt_qmp_usb_attach(q, "pt-usb-test", &(pt_usb_match){ .size = sizeof(pt_usb_match), .bus = 9, .port = "9" })) < 0)
+		return said(ctx, r, out);
+	if ((r = pt_qmp_query_usb(q)) < 0)
+		return said(ctx, r, out);
+	for (size_t i = 0; i < pt_qmp_get_usb_count(q) && pt_qmp_get_usb(q, i, &u) == 0; i++)
+		fprintf(out, "%s vendor %04x product %04x bus %u port %s\n", u.id, u.vendor, u.product, u.bus, u.port);
 	if ((r = pt_qmp_detach(q, "pt-usb-test")) < 0)
 		return said(ctx, r, out);
-	said(ctx, pt_qmp_usb_attach(q, "bad id", &(pt_usb_match){ .vendor = 1, .product = 2 }), out);
+	said(ctx, pt_qmp_usb_attach(q, "bad id", &(pt_usb_match){ .size = sizeof(pt_usb_match), .vendor = 1, .product = 2 }), out);
+	/* a match without its size: refused before QEMU is asked */
+	said(ctx, pt_qmp_usb_attach(q, "pt-usb-test", &(pt_usb_match){ .vendor = 1, .product = 2 }), out);
 	pt_qmp_unref(q);
 	return 0;
 }
@@ -390,10 +463,10 @@ static const struct test tests[] = {
 	{ "vmconf-read-keys", "emit", vmconf_read_keys,
 	  "boot=order=scsi0\nhostpci0=03:00.0,pcie=1\nmachine=q35\nbios=ovmf\n"
 	  "efidisk0=local-lvm:vm-100-disk-0,efitype=4m,size=4M\n"
-	  "description= my VM snapshots=1:snap1 next=1\nid 0000:03:00.0\n-2\n" },
+	  "description= my VM snapshots=1:snap1 next=1\nid 0000:03:00.0\nbeyond (nil), ref same 1, kept 5 keys\n-2\n" },
 	{ "vmconf-parse-refuses", "emit", vmconf_parse_refuses,
 	  "0: 2 keys, hostpci0 01:00\n"
-	  "host=01:00 pcie=1 x-vga=1 pcie=0 pcie=0\n-22 \"01:00\": no key and no default key\n"
+	  "0: 3 ids: 0000:01:00.0 0000:02:00.1 1:2:3; of NULL 0 (nil)\nhost=01:00 pcie=1 x-vga=1 pcie=0 pcie=0\nref same 1, kept 4, unref (nil)\n-22 \"01:00\": no key and no default key\n"
 	  "-22 storage \"a\\\nb\": newlines, commas, '=', ';' and non-ASCII characters are not allowed\n" },
 	{ "emit-proxmox-existing-vm", "emit", emit_proxmox_existing_vm,
 	  "hostpci1: 01:00,pcie=1,x-vga=1\ncpu: host\nvga: none\n"
@@ -438,7 +511,7 @@ static const struct test tests[] = {
 	  "vfio-pci,host=0000:01:00.1,bus=pt-port0,addr=0x0.1 -device qemu-xhci,id=pt-xhci -device "
 	  "usb-host,bus=pt-xhci.0,vendorid=0x046d,productid=0xc52b\n"
 	  "-22 domain name \"<bad>\": letters, digits, '-', '_', '.'\n"
-	  "-22 \"0000:01:ff.f\" is not a PCI address\n" },
+	  "-22 \"0000:01:ff.f\" is not a PCI address (DDDD:BB:SS.F) or slot (DDDD:BB:SS)\n" },
 	{ "emit-mapping-two-nodes", "emit", emit_mapping_two_nodes,
 	  "gpu\n\tmap id=10de:1b81,iommugroup=2,node=pve1,path=0000:01:00,subsystem-id=1458:3772\n"
 	  "\tmap id=10de:1b81,iommugroup=4,node=pve1,path=0000:02:00,subsystem-id=10de:1b81\n"
@@ -462,6 +535,9 @@ static const struct test tests[] = {
 	  "--- /etc/default/grub\n+++ /etc/default/grub\n@@ -1,2 +1,2 @@\n GRUB_DEFAULT=0\n"
 	  "-GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n+GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"\n"
 	  "$ update-initramfs -u -k all\n$ update-grub\n"
+	  "backup of /etc/udev/rules.d/61-libpt-vfio.rules: none\nbackup of /etc/modprobe.d/libpt-vfio.conf: none\n"
+	  "backup of /etc/initramfs-tools/modules: none\nbackup of /etc/default/grub: PATH.libpt-TIME, the old file\n"
+	  "beyond (nil), ref same 1, kept 4 changes\n"
 	  "after: 0 changes\n"
 	  "# GRUB_CMDLINE_LINUX_DEFAULT=\"x\"\nGRUB_CMDLINE_LINUX_DEFAULT='quiet iommu=pt'  \n" },
 	{ "lint-findings", "emit", lint_findings,
@@ -472,7 +548,7 @@ static const struct test tests[] = {
 	  "102 usb0 usb-ambiguous: 10c4:ea60 matches 2 devices, at ports 1-2, 1-3: name it by its port instead (host=BUS-PORT, --port)\n"
 	  "103 hostpci device-in-two-vms: 0000:01:00.0 is also given to VM 102 (VMs 102, 103)\n"
 	  "103 hostpci0 group-incomplete: 0000:01:00.0 shares IOMMU group 2 with 0000:01:00.1, which the VM does not get and snd_hda_intel holds: the VM cannot start\n"
-	  "vm 102: 5\n" },
+	  "beyond: 0 (nil) (nil) (nil), ref same 1, kept 7\nvm 102: 5\n" },
 	{ "companions-and-usb", "emit", companions_and_usb,
 	  "companion 0000:01:00.1\nof the NIC: 0\n"
 	  "-76 10c4:ea60 matches 2 devices, at ports 1-2, 1-3: name it by its port instead (host=BUS-PORT, --port)\n"
@@ -481,7 +557,8 @@ static const struct test tests[] = {
 	{ "txn-dry-run", "emit", txn_dry_run, "device 0000:03:00.0\ncommit -2\ncommit 0, steps planned\n-22 -22 -22\n" },
 	{ "qmp-real-qemu", "emit", qmp_real_qemu,
 	  "attached: 0\npt-usb-test vendor 0000 product 0000 bus 9 port 9\n"
-	  "-5 QMP: device_add: Parameter 'id' expects an identifier\n" },
+	  "-5 QMP: device_add: Parameter 'id' expects an identifier\n"
+	  "-22 pt_qmp_usb_attach: no pt_usb_match, or its size is not one (set .size = sizeof(pt_usb_match))\n" },
 };
 
 static int run_test(const struct test *t, const char *roots)
@@ -496,7 +573,7 @@ static int run_test(const struct test *t, const char *roots)
 
 	snprintf(root, sizeof(root), "%s/%s", roots, t->fixture);
 	opts.root = root;
-	if (!out || pt_ctx_new(&ctx, &opts) < 0 || pt_enum_scan(ctx, &e) < 0) {
+	if (!out || pt_ctx_new(&ctx, &opts) < 0 || pt_enum_scan(ctx, 0, &e) < 0) {
 		fprintf(stderr, "FAIL %s: the fixture %s: %s\n", t->name, root, ctx ? pt_ctx_last_error(ctx) : "no context");
 		if (out)
 			fclose(out);

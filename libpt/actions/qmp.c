@@ -357,8 +357,10 @@ PT_EXPORT int pt_qmp_usb_attach(pt_qmp *q, const char *id, const pt_usb_match *m
 	char hex[8];
 	int r;
 
-	if (!q || !id || (r = PT_STRUCT_IN(&mm, match)) < 0)
-		return q ? pt_fail(q->ctx, -EINVAL, "pt_qmp_usb_attach: no match, or its size is not a pt_usb_match's") : -EINVAL;
+	if (!q || !id)
+		return q ? pt_fail(q->ctx, -EINVAL, "pt_qmp_usb_attach: no device id") : -EINVAL;
+	if ((r = PT_STRUCT_IN(&mm, match)) < 0)
+		return pt_struct_fail(q->ctx, r, "pt_qmp_usb_attach", "pt_usb_match");
 	if ((r = has_device(q, id)) != 0)
 		return r < 0 ? r : pt_fail(q->ctx, -EEXIST, "%s: the VM has a device '%s' already", q->where, id);
 	json_t *args = json_pack("{s:s, s:s}", "driver", "usb-host", "id", id);

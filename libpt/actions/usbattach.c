@@ -17,8 +17,12 @@ PT_EXPORT int pt_usb_device_id(const pt_usb_resolved *resolved, char *id, size_t
 	pt_usb_resolved mm, *m = &mm;
 	char buf[128];
 
-	if (!resolved || !id || PT_STRUCT_IN(&mm, resolved) < 0)
+	int r;
+
+	if (!resolved || !id)
 		return -EINVAL;
+	if ((r = PT_STRUCT_IN(&mm, resolved)) < 0)
+		return r;
 	if (m->port[0]) {
 		snprintf(buf, sizeof(buf), "pt-usb-%s", m->port);
 		for (char *c = buf + 7; *c; c++)
@@ -85,8 +89,10 @@ PT_EXPORT int pt_usb_detach(pt_ctx *ctx, const pt_usb_spec *spec, const char *so
 
 	pt_usb_spec s;
 
-	if (!ctx || !spec || !id || (!socket && !vm) || PT_STRUCT_IN(&s, spec) < 0)
+	if (!ctx || !spec || !id || (!socket && !vm))
 		return ctx ? pt_fail(ctx, -EINVAL, "a USB detach needs the device and the VM (or its socket)") : -EINVAL;
+	if ((r = PT_STRUCT_IN(&s, spec)) < 0)
+		return pt_struct_fail(ctx, r, "pt_usb_detach", "pt_usb_spec");
 	if (s.serial)
 		return pt_fail(ctx, -EINVAL, "a detach names the device by id or port, as it was attached");
 	if ((r = pt_usb_resolve(ctx, NULL, spec, &m)) < 0 || (r = pt_usb_device_id(&m, id, size)) < 0)

@@ -110,8 +110,10 @@ PT_EXPORT int pt_usb_reset(pt_ctx *ctx, const pt_usb_resolved *m, unsigned flags
 
 	if (!ctx)
 		return -EINVAL;
-	if (!m || PT_STRUCT_IN(&mm, m) < 0 || (ret && PT_STRUCT_OUT(ret, &h) < 0))
-		return pt_fail(ctx, -EINVAL, "pt_usb_reset: no device named, or no pt_usb_resolved/pt_usb_host size");
+	if ((r = PT_STRUCT_IN(&mm, m)) < 0)
+		return pt_struct_fail(ctx, r, "pt_usb_reset", "pt_usb_resolved");
+	if (ret && (r = PT_STRUCT_CHECK(ret)) < 0)
+		return pt_struct_fail(ctx, r, "pt_usb_reset", "pt_usb_host");
 	if ((r = usb_reset(ctx, &mm, flags, timeout_ms, &h)) < 0)
 		return r;
 	if (ret)

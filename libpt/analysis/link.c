@@ -58,11 +58,15 @@ PT_EXPORT int pt_device_get_link(const pt_device *dev, pt_link *ret)
 
 	if (!dev || !ret)
 		return -EINVAL;
+	if ((r = PT_STRUCT_CHECK(ret)) < 0)
+		return r;
 	if (!dev->link_loaded)
 		load_link(dev);
+	if (dev->link_r < 0)
+		return dev->link_r;
 	if ((r = PT_STRUCT_OUT(ret, &dev->link)) < 0)
 		return r;
-	return dev->link_r;
+	return 0;
 }
 
 /* "x16 at 16.0 GT/s" (the PCIe generation in brackets). */

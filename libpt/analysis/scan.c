@@ -45,7 +45,8 @@ static int scan(pt_ctx *ctx, const char *const *names, size_t n, unsigned flags,
 	if (!ctx || !ret)
 		return -EINVAL;
 	if (flags & ~PT_LOAD_ALL)
-		return pt_fail(ctx, -EINVAL, "pt_enum_scan: flags %#x: not PT_LOAD_*", flags);
+		return pt_fail(ctx, -EINVAL, "%s: flags %#x: not PT_LOAD_*", names ? "pt_enum_scan_devices" : "pt_enum_scan",
+			       flags);
 	if ((r = pt_scan(ctx, names, n, &e)) < 0)
 		return r;
 	load(e, flags);

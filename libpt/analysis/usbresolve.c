@@ -89,8 +89,10 @@ PT_EXPORT int pt_usb_resolve(pt_ctx *ctx, const pt_enum *e, const pt_usb_spec *s
 
 	if (!ctx)
 		return -EINVAL;
-	if (!spec || !ret || PT_STRUCT_IN(&s, spec) < 0 || PT_STRUCT_OUT(ret, &m) < 0)
-		return pt_fail(ctx, -EINVAL, "pt_usb_resolve: no device named, or no pt_usb_spec/pt_usb_resolved size");
+	if ((r = PT_STRUCT_IN(&s, spec)) < 0)
+		return pt_struct_fail(ctx, r, "pt_usb_resolve", "pt_usb_spec");
+	if ((r = PT_STRUCT_CHECK(ret)) < 0)
+		return pt_struct_fail(ctx, r, "pt_usb_resolve", "pt_usb_resolved");
 	if ((r = usb_resolve(ctx, e, &s, &m)) < 0)
 		return r;
 	return PT_STRUCT_OUT(ret, &m);
@@ -100,8 +102,10 @@ int pt_usb_spec_in(pt_ctx *ctx, const pt_usb_spec **usb, pt_usb_spec *copy)
 {
 	if (!*usb)
 		return 0;
-	if (PT_STRUCT_IN(copy, *usb) < 0)
-		return pt_fail(ctx, -EINVAL, "a pt_usb_spec whose size is not one (set .size = sizeof(pt_usb_spec))");
+	int r = PT_STRUCT_IN(copy, *usb);
+
+	if (r < 0)
+		return pt_struct_fail(ctx, r, "a USB device", "pt_usb_spec");
 	*usb = copy;
 	return 0;
 }

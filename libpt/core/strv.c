@@ -127,3 +127,14 @@ int pt_strv_compare(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
+
+/* The lines of a text: split at '\n', a last line without one kept. */
+void pt_text_lines(const char *text, struct pt_strv *out)
+{
+	for (const char *p = text ? text : ""; *p;) {
+		size_t n = strcspn(p, "\n");
+		pt_strv_addf(out, "%.*s", (int)n, p);
+		p += n + (p[n] == '\n');
+	}
+}
+

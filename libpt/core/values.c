@@ -42,3 +42,21 @@ int pt_struct_out(void *out, size_t min, const void *src, size_t len)
 	memcpy(out, &size, sizeof(size));
 	return 0;
 }
+
+int pt_struct_check(const void *p, size_t min)
+{
+	size_t size;
+
+	if (!p)
+		return -EINVAL;
+	memcpy(&size, p, sizeof(size));
+	return size < min ? -EINVAL : 0;
+}
+
+int pt_struct_fail(pt_ctx *ctx, int r, const char *call, const char *type)
+{
+	if (r == -E2BIG)
+		return pt_fail(ctx, r, "%s: a %s larger than this library's that sets members it does not know "
+			       "(a program built with a newer libpt.h)", call, type);
+	return pt_fail(ctx, r, "%s: no %s, or its size is not one (set .size = sizeof(%s))", call, type, type);
+}

@@ -21,8 +21,6 @@
 #define GRUB "/etc/default/grub"
 #define SYSTEMD_BOOT "/etc/kernel/cmdline"
 #define HOST_FILE_MAX (4u << 20)
-/* The most cells of a diff's LCS table: past it the middle is shown as removed, then added. */
-#define LCS_CELLS 250000
 
 struct change {
 	char *path;
@@ -88,129 +86,9 @@ static int change(struct pt_host_plan *p, const char *path, char *content, const
 	return 0;
 }
 
-/* The words missing from a command line added at its end, the others kept in place. */
-static char *add_params(const char *line, size_t len, const char *params)
-{
-	struct pt_strv words = { 0 };
-	char *have = strndup(line, len), *out;
-	bool blank = true;
-
-	if (!have)
-		return NULL;
-	for (size_t i = 0; i < len; i++)
-		blank = blank && isspace((unsigned char)line[i]);
-	pt_strv_add(&words, blank ? "" : have);
-	for (const char *p = params; *p;) {
-		size_t n = strcspn(p, " ");
-		bool found = false;
-		for (const char *w = have; *w;) {
-			w += strspn(w, " \t\r\n\v\f");
-			size_t m = strcspn(w, " \t\r\n\v\f");
-			found = found || (m == n && m && strncmp(w, p, n) == 0);
-			w += m;
-		}
-		if (!found)
-			pt_strv_addf(&words, "%.*s", (int)n, p);
-		p += n + strspn(p + n, " ");
-	}
-	free(have);
-	/* "a b" + "c" -> "a b c"; a blank line is replaced; nothing added: the line as it was */
-	if (words.oom) {
-		pt_strv_free(&words);
-		return NULL;
-	}
-	if (words.n == 1) {
-		pt_strv_free(&words);
-		return strndup(line, len);
-	}
-	if (words.n > 1 && !words.v[0][0]) {
-		free(words.v[0]);
-		memmove(words.v, words.v + 1, (words.n - 1) * sizeof(*words.v));
-		words.n--;
-	}
-	out = pt_strv_join(&words, " ");
-	pt_strv_free(&words);
-	return out;
-}
-
-/* The lines of a text: split at '\n', a last line without one kept. */
-static void lines_of(const char *text, struct pt_strv *out)
-{
-	for (const char *p = text ? text : ""; *p;) {
-		size_t n = strcspn(p, "\n");
-		pt_strv_addf(out, "%.*s", (int)n, p);
-		p += n + (p[n] == '\n');
-	}
-}
-
-/* One GRUB_CMDLINE_LINUX_DEFAULT= line with the parameters added, or NULL when the line is not
- * one libpt edits (a comment, another variable, an unquoted value with spaces). */
-static char *grub_line(const char *line, const char *params, bool *oom)
-{
-	static const char key[] = "GRUB_CMDLINE_LINUX_DEFAULT=";
-	const char *p = line + strspn(line, " \t\r\v\f");
-	size_t lead, end = strlen(line);
-	char q = 0, *value, *out = NULL;
-
-	if (strncmp(p, key, sizeof(key) - 1))
-		return NULL;
-	lead = (size_t)(p - line) + sizeof(key) - 1;
-	while (end > lead && isspace((unsigned char)line[end - 1]))
-		end--;
-	/* the value in quotes of one kind, or bare (then without spaces) */
-	if ((line[lead] == '"' || line[lead] == '\'') && end >= lead + 2 && line[end - 1] == line[lead]) {
-		q = line[lead];
-		value = add_params(line + lead + 1, end - lead - 2, params);
-	} else {
-		for (size_t i = lead; i < end; i++)
-			if (isspace((unsigned char)line[i]))
-				return NULL;
-		value = add_params(line + lead, end - lead, params);
-	}
-	if (!value || asprintf(&out, "%.*s%c%s%c%s", (int)lead, line, q ? q : '"', value, q ? q : '"', line + end) < 0) {
-		*oom = true;
-		out = NULL;
-	}
-	free(value);
-	return out;
-}
-
 /* /etc/default/grub with the parameters added to the GRUB_CMDLINE_LINUX_DEFAULT assignment that
  * takes effect: the last one that is not a comment (the file is sourced by a shell). Comments
  * are never edited; without an assignment one is added at the end. */
-PT_EXPORT char *pt_grub_with_params(const char *grub, const char *params)
-{
-	struct pt_strv lines = { 0 };
-	bool oom = false;
-	char *out = NULL;
-
-	if (!params)
-		return NULL;
-	grub = grub ? grub : "";
-	lines_of(grub, &lines);
-	for (size_t k = lines.n; k-- > 0;) {
-		char *edited = grub_line(lines.v[k], params, &oom);
-		if (!edited)
-			continue;
-		free(lines.v[k]);
-		lines.v[k] = edited;
-		char *joined = lines.oom ? NULL : pt_strv_join(&lines, "\n");
-		if (joined && asprintf(&out, "%s\n", joined) < 0)
-			out = NULL;
-		free(joined);
-		pt_strv_free(&lines);
-		return out;
-	}
-	pt_strv_free(&lines);
-	if (oom)
-		return NULL;
-	size_t n = strlen(grub);
-	if (asprintf(&out, "%s%sGRUB_CMDLINE_LINUX_DEFAULT=\"%s\"\n", grub, n == 0 || grub[n - 1] == '\n' ? "" : "\n",
-		     params) < 0)
-		return NULL;
-	return out;
-}
-
 /* The kernel's major.minor under the root (0.0 when unknown). */
 static void kernel_release(pt_ctx *ctx, unsigned *major, unsigned *minor)
 {
@@ -545,7 +423,7 @@ static int plan_initramfs(struct pt_host_plan *p, bool vendor_reset)
 		wanted[n_wanted++] = "vendor-reset";
 	if ((r = read_host(p->ctx, INITRAMFS, &old)) < 0)
 		return r;
-	lines_of(old, &lines);
+	pt_text_lines(old, &lines);
 	for (size_t i = 0; i < lines.n; i++) {
 		const char *w = lines.v[i] + strspn(lines.v[i], " \t\r\v\f");
 		pt_strv_addf(&have, "%.*s", (int)strcspn(w, " \t\r\n\v\f"), w);
@@ -577,7 +455,7 @@ static int plan_cmdline(struct pt_host_plan *p, const char *cpu_vendor)
 		if ((r = read_host(p->ctx, SYSTEMD_BOOT, &text)) < 0)
 			return r;
 		if (text) {
-			char *line = add_params(text, strcspn(text, "\n"), params), *out = NULL;
+			char *line = pt_cmdline_add_params(text, strcspn(text, "\n"), params), *out = NULL;
 			if (line && asprintf(&out, "%s\n", line) < 0)
 				out = NULL;
 			free(line);
@@ -696,72 +574,6 @@ PT_EXPORT size_t pt_host_plan_get_command_count(const pt_host_plan *p)
 PT_EXPORT const char *pt_host_plan_get_command(const pt_host_plan *p, size_t i)
 {
 	return p && i < p->commands.n ? p->commands.v[i] : NULL;
-}
-
-/*
- * A unified diff, one hunk with all context (the files are small). The common head and tail are
- * matched first; only what differs between them is compared line by line, in memory linear in
- * the files' size (a middle past LCS_CELLS is shown whole: still a correct diff).
- */
-PT_EXPORT char *pt_diff(const char *path, const char *old, const char *new)
-{
-	struct pt_strv a = { 0 }, b = { 0 }, out = { 0 };
-	size_t n, m, head = 0, tail = 0, n1, m1;
-	char *text;
-
-	if (!path || !new)
-		return NULL;
-	lines_of(old, &a);
-	lines_of(new, &b);
-	n = a.n;
-	m = b.n;
-	while (head < n && head < m && strcmp(a.v[head], b.v[head]) == 0)
-		head++;
-	while (tail < n - head && tail < m - head && strcmp(a.v[n - 1 - tail], b.v[m - 1 - tail]) == 0)
-		tail++;
-	pt_strv_addf(&out, "--- %s", old ? path : "/dev/null");
-	pt_strv_addf(&out, "+++ %s", path);
-	pt_strv_addf(&out, "@@ -%zu,%zu +%zu,%zu @@", n > 0 ? (size_t)1 : 0, n, m > 0 ? (size_t)1 : 0, m);
-	for (size_t k = 0; k < head; k++)
-		pt_strv_addf(&out, " %s", a.v[k]);
-	n1 = n - head - tail;
-	m1 = m - head - tail;
-	unsigned *lcs = n1 * m1 > LCS_CELLS ? NULL : calloc((n1 + 1) * (m1 + 1), sizeof(*lcs));
-	if (!lcs) {
-		for (size_t k = head; k < n - tail; k++)
-			pt_strv_addf(&out, "-%s", a.v[k]);
-		for (size_t k = head; k < m - tail; k++)
-			pt_strv_addf(&out, "+%s", b.v[k]);
-	} else {
-		/* L(i, j): the longest common subsequence of a[head+i..] and b[head+j..] */
-#define L(i, j) lcs[(i) * (m1 + 1) + (j)]
-		for (size_t i = n1; i-- > 0;)
-			for (size_t j = m1; j-- > 0;)
-				L(i, j) = strcmp(a.v[head + i], b.v[head + j]) == 0 ? L(i + 1, j + 1) + 1
-					  : L(i + 1, j) > L(i, j + 1)			   ? L(i + 1, j)
-											   : L(i, j + 1);
-		size_t i = 0, j = 0;
-		while (i < n1 || j < m1) {
-			if (i < n1 && j < m1 && strcmp(a.v[head + i], b.v[head + j]) == 0) {
-				pt_strv_addf(&out, " %s", a.v[head + i]);
-				i++;
-				j++;
-			} else if (i < n1 && (j >= m1 || L(i + 1, j) >= L(i, j + 1))) {
-				pt_strv_addf(&out, "-%s", a.v[head + i++]);
-			} else {
-				pt_strv_addf(&out, "+%s", b.v[head + j++]);
-			}
-		}
-#undef L
-		free(lcs);
-	}
-	for (size_t k = n - tail; k < n; k++)
-		pt_strv_addf(&out, " %s", a.v[k]);
-	text = out.oom || a.oom || b.oom ? NULL : pt_strv_join(&out, "\n");
-	pt_strv_free(&a);
-	pt_strv_free(&b);
-	pt_strv_free(&out);
-	return text;
 }
 
 PT_EXPORT char *pt_host_plan_get_diff(const pt_host_plan *p, size_t i)

@@ -27,9 +27,11 @@ struct emit {
 /* The caller's options, as far as its struct reaches; the rest zero. */
 int pt_emit_opts_copy(pt_ctx *ctx, pt_emit_opts *dst, const pt_emit_opts *src)
 {
+	int r;
+
 	*dst = PT_INIT(pt_emit_opts);
-	if (src && PT_STRUCT_IN(dst, src) < 0)
-		return pt_fail(ctx, -EINVAL, "pt_emit_opts whose size is not one (set .size = sizeof(pt_emit_opts))");
+	if (src && (r = PT_STRUCT_IN(dst, src)) < 0)
+		return pt_struct_fail(ctx, r, "an emitter's options", "pt_emit_opts");
 	return 0;
 }
 

@@ -118,7 +118,9 @@ static int hex16(const char *s, uint16_t *ret)
 
 PT_EXPORT int pt_node_add_device(pt_node *n, const pt_node_device *dev)
 {
-	pt_node_device copy, *d = dev && PT_STRUCT_IN(&copy, dev) == 0 ? &copy : NULL;
+	pt_node_device copy = { 0 };
+	int sr = dev ? PT_STRUCT_IN(&copy, dev) : -EINVAL;
+	const pt_node_device *d = &copy;
 	struct pt_node_dev nd = { 0 };
 	const char *const ids[] = { d ? d->vendor_id : NULL, d ? d->device_id : NULL,
 				    d ? d->subsystem_vendor_id : NULL, d ? d->subsystem_device_id : NULL };
@@ -126,8 +128,10 @@ PT_EXPORT int pt_node_add_device(pt_node *n, const pt_node_device *dev)
 	uint16_t *const fields[] = { &nd.vendor, &nd.device, &nd.subvendor, &nd.subdevice };
 	unsigned long long group;
 
-	if (!n || !d)
-		return n ? pt_fail(n->ctx, -EINVAL, "pt_node_add_device: no device") : -EINVAL;
+	if (!n)
+		return -EINVAL;
+	if (sr < 0)
+		return pt_struct_fail(n->ctx, sr, "pt_node_add_device", "pt_node_device");
 	if (!address_valid(d->address))
 		return bad(n, d, "address", d->address);
 	for (size_t i = 0; i < 4; i++)

@@ -441,7 +441,7 @@ PT_EXPORT int pt_monitor_receive(pt_monitor *m, unsigned timeout_ms, pt_usb_even
 	pt_usb_event ev = PT_INIT(pt_usb_event);
 	int r;
 
-	if (!m || PT_STRUCT_OUT(ret, &ev) < 0)
+	if (!m || PT_STRUCT_CHECK(ret) < 0)
 		return -EINVAL;
 	if ((r = monitor_receive(m, timeout_ms, &ev)) <= 0)
 		return r;

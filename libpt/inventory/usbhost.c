@@ -207,8 +207,10 @@ PT_EXPORT int pt_usb_check_host(pt_ctx *ctx, const pt_usb_resolved *m, pt_usb_ho
 
 	if (!ctx)
 		return -EINVAL;
-	if (!m || PT_STRUCT_IN(&mm, m) < 0 || (ret && PT_STRUCT_OUT(ret, &h) < 0))
-		return pt_fail(ctx, -EINVAL, "pt_usb_check_host: no device named, or no pt_usb_resolved/pt_usb_host size");
+	if ((r = PT_STRUCT_IN(&mm, m)) < 0)
+		return pt_struct_fail(ctx, r, "pt_usb_check_host", "pt_usb_resolved");
+	if (ret && (r = PT_STRUCT_CHECK(ret)) < 0)
+		return pt_struct_fail(ctx, r, "pt_usb_check_host", "pt_usb_host");
 	if ((r = usb_check_host(ctx, &mm, &h)) < 0)
 		return r;
 	if (ret)

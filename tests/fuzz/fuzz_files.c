@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	put(files[which], data + 1, size - 1);
 	if (which < 3) {
 		pt_enum *e;
-		if (pt_enum_scan(ctx, &e) == 0) {
+		if (pt_enum_scan(ctx, 0, &e) == 0) {
 			char *json = pt_device_to_json(pt_enum_get_device(e, 0));
 			free(json);
 			pt_enum_unref(e);
@@ -101,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (pt_node_read_published(n, "/etc/pve/nodes/pve2/libpt.json", &t) == 0) {
 			/* a report read back holds only what a report may hold */
 			for (size_t i = 0; i < pt_node_get_device_count(n); i++) {
-				pt_node_device d;
+				pt_node_device d = PT_INIT(pt_node_device);
 				uint64_t key;
 				if (pt_node_get_device(n, i, &d) < 0 || pt_address_parse(d.address, &key) < 0 ||
 				    strlen(d.vendor_id) != 4 || (d.physfn && pt_address_parse(d.physfn, &key) < 0))

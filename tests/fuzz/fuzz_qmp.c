@@ -36,14 +36,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	shutdown(sv[1], SHUT_WR);
 	if (pt_qmp_from_fd(ctx, sv[0], "fuzz", 50, &q) == 0) {
-		pt_qmp_usb *list;
-		size_t n;
-		if (pt_qmp_usb_list(q, &list, &n) == 0) {
-			for (size_t i = 0; i < n; i++) /* every field within its bounds */
-				if (strnlen(list[i].id, sizeof(list[i].id)) == sizeof(list[i].id) ||
-				    strnlen(list[i].port, sizeof(list[i].port)) == sizeof(list[i].port))
+		int n = pt_qmp_query_usb(q);
+		if (n >= 0) {
+			if ((size_t)n != pt_qmp_get_usb_count(q))
+				abort();
+			for (size_t i = 0; i < pt_qmp_get_usb_count(q); i++) { /* every field within its bounds */
+				pt_qmp_usb u = PT_INIT(pt_qmp_usb);
+				if (pt_qmp_get_usb(q, i, &u) < 0 || strnlen(u.id, sizeof(u.id)) == sizeof(u.id) ||
+				    strnlen(u.port, sizeof(u.port)) == sizeof(u.port))
 					abort();
-			free(list);
+			}
 		}
 		pt_qmp_detach(q, "pt-usb-0403_6001");
 		pt_qmp_unref(q);

@@ -42,22 +42,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(clean);
 	free(s);
 
-	pt_rom_info *rom = NULL;
-	int r = pt_rom_parse(data, size, &rom);
-	if (r == 0) {
-		size_t at = rom->start;
-		if (!rom->n_images || rom->end > size || rom->start >= size)
+	pt_rom *rom = NULL;
+	if (pt_rom_parse(data, size, &rom) != 0 || !rom)
+		abort(); /* any data parses: a non-ROM has no image, and its problem says why */
+	size_t n = pt_rom_get_image_count(rom), at = pt_rom_get_start(rom);
+	if (n == 0) {
+		if (!pt_rom_get_problem(rom))
 			abort();
-		for (size_t i = 0; i < rom->n_images; i++) {
-			const struct pt_rom_image *img = &rom->images[i];
-			if (img->offset != at || img->offset + 0x1a > size ||
-			    (i + 1 < rom->n_images && img->offset + img->length > size))
-				abort();
-			at += img->length;
-		}
-	} else if (r != -ENOEXEC || !rom || !rom->problem) {
+	} else if (n > 8 || pt_rom_get_end(rom) > size || pt_rom_get_start(rom) >= size) {
 		abort();
 	}
-	pt_rom_info_free(rom);
+	for (size_t i = 0; i < n; i++) {
+		pt_rom_image img = PT_INIT(pt_rom_image);
+		if (pt_rom_get_image(rom, i, &img) < 0 || img.offset != at || img.offset + 0x1a > size ||
+		    (i + 1 < n && img.offset + img.length > size))
+			abort();
+		at += img.length;
+	}
+	pt_rom_image past = PT_INIT(pt_rom_image);
+	if (pt_rom_get_image(rom, n, &past) != -ENOENT)
+		abort();
+	pt_rom_unref(rom);
 	return 0;
 }

@@ -848,6 +848,12 @@ def conventions_of(header_text):
     return out
 
 
+def declarations(header):
+    """The header's functions' declarations, by name."""
+    with open(header) as f:
+        return {f.name: f for p in build_pages(read_items(f.read())) for f in p.funcs()}
+
+
 def generate(header):
     with open(header) as f:
         text = f.read()
@@ -874,6 +880,18 @@ def generate(header):
     return files
 
 
+# libpt(3)'s SYNOPSIS: the calls of the library's main path, their prototypes the header's.
+SYNOPSIS_FUNCS = [
+    "pt_ctx_new", "pt_ctx_last_error", "pt_enum_scan", "pt_enum_scan_devices", "pt_enum_find_device",
+    "pt_device_get_verdict", "pt_device_get_set_member", "pt_device_explain", "pt_device_check_take",
+    "pt_doctor_run", "pt_assignment_new", "pt_assignment_add", "pt_assignment_add_device",
+    "pt_assignment_new_vm", "pt_assignment_check", "pt_emit_proxmox", "pt_emit_libvirt", "pt_emit_qemu",
+    "pt_emission_get_line", "pt_host_plan_new", "pt_host_plan_apply", "pt_txn_new_bind",
+    "pt_txn_new_restore", "pt_txn_commit", "pt_lint_run", "pt_usb_resolve", "pt_usb_attach",
+    "pt_rom_parse", "pt_enum_unref",
+]
+SYN_BEGIN = ".\\\" The synopsis, from include/libpt.h: tests/mkman.py writes it."
+SYN_END = ".\\\" End of the synopsis tests/mkman.py writes."
 LIST_BEGIN = ".\\\" The functions' pages, from include/libpt.h: tests/mkman.py writes this list."
 LIST_END = ".\\\" End of the list tests/mkman.py writes."
 
@@ -888,17 +906,33 @@ def libpt3_list(pages):
     return lines + [LIST_END]
 
 
-def update_libpt3(path, pages):
-    """libpt.3 with the list of pages as its end (in place of the one there)."""
+def libpt3_synopsis(decls):
+    """libpt(3)'s SYNOPSIS lines: the prototypes of SYNOPSIS_FUNCS, as the header declares them."""
+    lines = [SYN_BEGIN, ".nf", ".B #include <libpt.h>", ".PP"]
+    for n in SYNOPSIS_FUNCS:
+        lines += synopsis_func(decls[n])
+    return lines + [".fi", SYN_END]
+
+
+def replace_block(text, begin, end, block, where):
+    """text with the lines from begin to end replaced by block (where: "SYNOPSIS" or "end")."""
+    if begin in text:
+        a = text.index(begin)
+        b = text.index(end, a) + len(end) + 1
+        return text[:a] + block + text[b:]
+    if where == "end":
+        return text + block
+    a = text.index(".SH SYNOPSIS\n") + len(".SH SYNOPSIS\n")
+    b = text.index(".PP\nLink with", a)
+    return text[:a] + block + text[b:]
+
+
+def update_libpt3(path, pages, decls):
+    """libpt.3 with its synopsis and the list of pages as its end (in place of the ones there)."""
     with open(path) as f:
         text = f.read()
-    block = "\n".join(libpt3_list(pages)) + "\n"
-    if LIST_BEGIN in text:
-        a = text.index(LIST_BEGIN)
-        b = text.index(LIST_END, a) + len(LIST_END) + 1
-        new = text[:a] + block + text[b:]
-    else:
-        new = text + block
+    new = replace_block(text, SYN_BEGIN, SYN_END, "\n".join(libpt3_synopsis(decls)) + "\n", "SYNOPSIS")
+    new = replace_block(new, LIST_BEGIN, LIST_END, "\n".join(libpt3_list(pages)) + "\n", "end")
     if new != text:
         with open(path, "w") as f:
             f.write(new)
@@ -931,7 +965,7 @@ def main():
         with open(path, "w") as f:
             f.write(t)
     if os.path.realpath(a.out) == os.path.realpath(os.path.join(TOP, "libpt", "man")):
-        update_libpt3(os.path.join(TOP, "libpt", "libpt.3"), pages)
+        update_libpt3(os.path.join(TOP, "libpt", "libpt.3"), pages, declarations(a.header))
     print(f"{a.out}: {len(pages)} pages, {len(files) - len(pages)} link pages")
 
 

@@ -111,3 +111,11 @@ def man_libpt_names_every_page(tmp):
     listed = re.findall(r"^\.BR (pt_\w+) \(3\)", see_also, re.M)
     eq(sorted(listed), [n[:-2] for n in pages], "the pages libpt(3)'s SEE ALSO names (run tests/mkman.py)")
     assert "\n".join(mkman.libpt3_list(pages)) + "\n" in see_also, "libpt(3): the list is not mkman.py's"
+    # its synopsis is the header's prototypes, and every name it cites is the header's
+    header = os.path.join(TOP, "include", "libpt.h")
+    assert "\n".join(mkman.libpt3_synopsis(mkman.declarations(header))) + "\n" in text, \
+        "libpt(3): the synopsis is not the header's (run tests/mkman.py)"
+    with open(header) as f:
+        declared = set(re.findall(r"\b(pt_\w+|PT_\w+)\b", f.read()))
+    cited = set(re.findall(r"(?<![a-z0-9_])(pt_\w+|PT_\w+)", text))  # after roff's \fB too
+    eq(sorted(cited - declared), [], "names libpt(3) cites that libpt.h lacks")

@@ -179,7 +179,8 @@ uint16_t pt_device_get_subsystem_device_id(const pt_device *dev);
 int32_t pt_device_get_class(const pt_device *dev);
 /* The revision ID. */
 uint8_t pt_device_get_revision(const pt_device *dev);
-/* From libpci's name lookup (udev hwdb, then pci.ids); NULL when unknown. */
+/* From libpci's name lookup (udev hwdb, then pci.ids); NULL when unknown, and the subsystem's
+ * for subsystem ids that are the device's own (libpci would repeat the device's name). */
 const char *pt_device_get_vendor_name(const pt_device *dev);
 const char *pt_device_get_device_name(const pt_device *dev);
 const char *pt_device_get_subsystem_name(const pt_device *dev);

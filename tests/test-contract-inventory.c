@@ -144,6 +144,10 @@ static int device_identity(pt_ctx *ctx, pt_enum *e, FILE *out)
 		pt_device_get_header_type(gpu), pt_device_is_bridge(gpu), pt_device_is_multifunction(gpu));
 	fprintf(out, "names: %s / %s / %s / %s\n", pt_device_get_vendor_name(gpu), pt_device_get_device_name(gpu),
 		pt_device_get_subsystem_name(gpu), pt_device_get_class_name(gpu));
+	/* subsystem ids that are the device's own: no subsystem name (libpci would repeat the device's) */
+	fprintf(out, "audio %04x:%04x sub %04x:%04x: subsystem name %s\n", pt_device_get_vendor_id(audio),
+		pt_device_get_device_id(audio), pt_device_get_subsystem_vendor_id(audio),
+		pt_device_get_subsystem_device_id(audio), pt_device_get_subsystem_name(audio) ? "given" : "none");
 	fprintf(out, "kinds: %s %s %s %s\n", pt_device_get_kind(gpu), pt_device_get_kind(audio), pt_device_get_kind(port),
 		pt_device_get_kind(device(e, "03:00.0")));
 	fprintf(out, "port: header %d bridge %d multifunction %d pcie %d (%s)\n", pt_device_get_header_type(port),
@@ -692,6 +696,7 @@ static const struct test tests[] = {
 	{ "device-identity", "inv", device_identity,
 	  "10de:2484 sub 10de:14ae rev a1 class 030000 header 0 bridge 0 multifunction 1\n"
 	  "names: NVIDIA Corporation / GA104 [GeForce RTX 3070] / GA104 [GeForce RTX 3070 16GB] / VGA compatible controller\n"
+	  "audio 10de:10f0 sub 10de:10f0: subsystem name none\n"
 	  "kinds: gpu audio bridge network\nport: header 1 bridge 1 multifunction 0 pcie 4 (root port)\n"
 	  "pcie types: endpoint, conventional PCI, unknown (config space unreadable), PCI Express (unknown type)\n"
 	  "driver nouveau override (null); audio's override vfio-pci\n"

@@ -46,6 +46,10 @@ static void look_up(struct pci_access *pacc, void *arg)
 					  dev->device);
 		break;
 	case PT_NAME_SUBSYSTEM:
+		/* a subsystem with the device's own ids is no subsystem of its own: libpci would give
+		 * the device's name for it (lspci -v shows that twice) */
+		if (dev->subvendor == dev->vendor && dev->subdevice == dev->device)
+			break;
 		l->name = pci_lookup_name(pacc, l->buf, sizeof(l->buf), flags | PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_DEVICE,
 					  dev->vendor, dev->device, dev->subvendor, dev->subdevice);
 		break;

@@ -157,6 +157,41 @@ static int txn_fault_rolled_back(pt_ctx *ctx, pt_enum *e, FILE *out)
 	return 0;
 }
 
+/* A device bound to its driver while its driver_override already named vfio-pci (the audio
+ * function here): its restore steers the probe to the driver it had, then puts the override it
+ * had back. */
+static int txn_restores_an_override(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_txn *t = NULL;
+	char *o;
+
+	fprintf(out, "before: %s, override ", bound("0000:01:00.1"));
+	o = slurp("sys/bus/pci/devices/0000:01:00.1/driver_override");
+	fprintf(out, "%s", o);
+	free(o);
+	if (bind_new(e, 100, "01:00.0", NULL, &t) < 0)
+		return 1;
+	pt_txn_set_timeout(t, 300);
+	commit_and_say(ctx, t, out);
+	pt_txn_unref(t);
+	fprintf(out, "bound: %s %s\n", bound("0000:01:00.0"), bound("0000:01:00.1"));
+	if (pt_txn_new_restore(ctx, 100, 0, &t) < 0)
+		return 1;
+	pt_txn_set_timeout(t, 300);
+	for (size_t i = 0; i < pt_txn_get_step_count(t); i++)
+		if (strncmp(pt_txn_get_step(t, i), "0000:01:00.1: write", 19) == 0 &&
+		    !strstr(pt_txn_get_step(t, i), "unbind"))
+			fprintf(out, "step: %s\n", pt_txn_get_step(t, i) + 14);
+	commit_and_say(ctx, t, out);
+	pt_txn_unref(t);
+	fprintf(out, "after: %s, override ", bound("0000:01:00.1"));
+	o = slurp("sys/bus/pci/devices/0000:01:00.1/driver_override");
+	fprintf(out, "%s", o);
+	free(o);
+	journals(out);
+	return 0;
+}
+
 /* ---- holds ---- */
 
 static int holds_mdev_and_vgpu(pt_ctx *ctx, pt_enum *e, FILE *out)
@@ -462,6 +497,12 @@ static const struct test tests[] = {
 	  "commit: -110 0000:01:00.1: vfio-pci did not bind within 200 ms (driver: none); rolling back: 0000:01:00.1: snd_hda_intel did not bind within 200 ms (driver: none) (its journal stays: run restore)\n"
 	  "bound: nouveau - nouveau\noverride: (null)\njournals: 0000:01:00.1 \ncommit: 0\n"
 	  "bound: nouveau nouveau nouveau\njournals: \n", "probe@0000:01:00.1=nobind" },
+	{ "txn-restores-an-override-it-had", "override", txn_restores_an_override,
+	  "before: snd_hda_intel, override vfio-pci\ncommit: 0\nbound: vfio-pci vfio-pci\n"
+	  "step: write 'snd_hda_intel' to ROOT/sys/bus/pci/devices/0000:01:00.1/driver_override\n"
+	  "step: write '0000:01:00.1' to ROOT/sys/bus/pci/drivers_probe\n"
+	  "step: write 'vfio-pci' to ROOT/sys/bus/pci/devices/0000:01:00.1/driver_override\n"
+	  "commit: 0\nafter: snd_hda_intel, override vfio-pci\njournals: \n" },
 	{ "holds-mdev-and-vgpu", "act", holds_mdev_and_vgpu,
 	  "dry run: 0b4d1b3a-8e0e-4c1d-9b1e-2f3a4b5c6d7e\n"
 	  "journal ROOT/run/libpt/hold-100-N (mdev 0b4d1b3a-8e0e-4c1d-9b1e-2f3a4b5c6d7e)\n"

@@ -220,7 +220,7 @@ static int bind_item(pt_txn *t, enum mode mode, struct item *it)
 /* Back to what the journal says, from whatever state a bind (or a crash) left. */
 static int restore_item(pt_txn *t, enum mode mode, struct item *it)
 {
-	char path[128], current[64];
+	char path[128], override[128], current[64];
 	int r;
 
 	if (mode == COMMIT) {
@@ -231,11 +231,19 @@ static int restore_item(pt_txn *t, enum mode mode, struct item *it)
 			return pt_fail(t->ctx, r, "%s: reading its driver: %s", it->address, strerror(-r));
 	} else
 		snprintf(current, sizeof(current), "%s", it->current);
-	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver_override", it->address);
-	if ((r = step_write(t, mode, it, "restore driver_override", path,
-			    it->j.override[0] ? it->j.override : "\n")) < 0)
+	snprintf(override, sizeof(override), "sys/bus/pci/devices/%s/driver_override", it->address);
+	bool rebind = strcmp(current, it->j.driver) != 0;
+	/* An override it had that names another driver than the one it was bound to (vfio-pci set
+	 * over snd_hda_intel) would win the probe: the probe is steered to its driver, then the
+	 * override it had is put back. */
+	bool steer = rebind && it->j.driver[0] && it->j.override[0] && strcmp(it->j.override, it->j.driver) != 0;
+	if (steer)
+		r = step_write(t, mode, it, "steer the probe to its driver (driver_override)", override, it->j.driver);
+	else
+		r = step_write(t, mode, it, "restore driver_override", override, it->j.override[0] ? it->j.override : "\n");
+	if (r < 0)
 		return r;
-	if (strcmp(current, it->j.driver) != 0) {
+	if (rebind) {
 		if (current[0]) {
 			char what[96];
 			snprintf(path, sizeof(path), "sys/bus/pci/drivers/%s/unbind", current);
@@ -249,6 +257,8 @@ static int restore_item(pt_txn *t, enum mode mode, struct item *it)
 		if ((r = wait_driver(t, mode, it, it->j.driver)) < 0)
 			return r;
 	}
+	if (steer && (r = step_write(t, mode, it, "restore driver_override", override, it->j.override)) < 0)
+		return r;
 	if (mode == PLAN)
 		return note(t, mode, "%s: remove %s/run/libpt/%s", it->address, t->ctx->root, it->address);
 	return pt_journal_remove(t->ctx, it->address);

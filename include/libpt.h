@@ -1102,6 +1102,23 @@ size_t pt_group_get_set_size(const pt_group *group);
 pt_device *pt_group_get_set_member(const pt_group *group, size_t i);
 /* The group as the report's JSON object {number, type, devices, passthrough_set}; to free. */
 char *pt_group_to_json(const pt_group *group);
+
+/*
+ * The report's whole JSON document (README, "JSON"; `report.lua --json` prints it): "root" (a
+ * listing's snapshot: "listing", its source, and "cannot_show"), "iommu", "devices", each one
+ * line (pt_device_to_json), "groups", the groups they are in, each one line (pt_group_to_json),
+ * "warnings" (pt_enum_get_warning), two spaces an indent. devices: the n to report (NULL: every
+ * device of the snapshot; n 0: none). PT_JSON_EXPLAIN: each device in a group that is not a bridge with its
+ * explanation (pt_device_to_json_explained); PT_JSON_LINKS: "links", each device's PCIe link by
+ * address, {width, max_width, speed, max_speed, state: "ok", "narrow", "slow" or "unknown", why}
+ * (pt_device_check_link). To free; NULL out of memory or for a bad argument.
+ */
+#define PT_JSON_EXPLAIN 1u
+#define PT_JSON_LINKS 2u
+#define PT_LISTING_CANNOT_SHOW                                                                          \
+	"a listing shows groups and their devices, not the topology behind bridges, ACS, boot VGA, reset " \
+	"methods or USB devices; groups can change with the BIOS, its version and the kernel (ACS override)"
+char *pt_enum_to_json(const pt_enum *e, pt_device *const *devices, size_t n, unsigned flags);
 /* Members sorted by address, bridges included. */
 size_t pt_group_get_device_count(const pt_group *group);
 pt_device *pt_group_get_device(const pt_group *group, size_t i);

@@ -299,6 +299,7 @@ struct pt_enum {
 	bool usb_loaded;
 	bool mdev_loaded; /* mdev.c */
 	bool partial; /* pt_enum_scan_devices: only the named devices and what they need */
+	char *listing; /* pt_enum_new_from_listing: what the listing is (its source), else NULL */
 	struct pt_host_facts *host; /* hostfacts.c, read on first use */
 	void (*releases[6])(pt_enum *e); /* what frees the parts read on first use */
 	unsigned n_releases;

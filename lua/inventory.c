@@ -197,6 +197,42 @@ static int enum_warnings(lua_State *L)
 	return 1;
 }
 
+/* inv:json{devices = {...}, explain = bool, links = bool}: the report's whole JSON document
+ * (pt_enum_to_json); devices nil: every device. */
+static int enum_json(lua_State *L)
+{
+	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
+	pt_device **devices = NULL;
+	size_t n = 0;
+	unsigned flags = 0;
+
+	lua_settop(L, 2);
+	if (!lua_isnil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TTABLE);
+		lua_getfield(L, 2, "explain");
+		flags |= lua_toboolean(L, -1) ? PT_JSON_EXPLAIN : 0;
+		lua_getfield(L, 2, "links");
+		flags |= lua_toboolean(L, -1) ? PT_JSON_LINKS : 0;
+		lua_pop(L, 2);
+		if (lua_getfield(L, 2, "devices") == LUA_TTABLE) {
+			n = lua_rawlen(L, -1);
+			devices = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*devices), 0);
+			for (size_t i = 0; i < n; i++) {
+				lua_rawgeti(L, 3, (lua_Integer)i + 1);
+				devices[i] = pt_lua_check_open(L, -1, DEVICE_MT);
+				luaL_argcheck(L, pt_device_get_enum(devices[i]) == e, 2, "a device of another snapshot");
+				lua_pop(L, 1); /* the list keeps it */
+			}
+		}
+	}
+	char *text = pt_enum_to_json(e, devices, n, flags);
+	if (!text)
+		return luaL_error(L, "not enough memory");
+	lua_pushstring(L, text);
+	free(text);
+	return 1;
+}
+
 static int enum_count(lua_State *L)
 {
 	lua_pushinteger(L, (lua_Integer)pt_enum_get_device_count(pt_lua_check_open(L, 1, SNAPSHOT_MT)));
@@ -349,7 +385,7 @@ void pt_lua_open_inventory(lua_State *L)
 		{ "device", enum_device },   { "group", enum_group },
 		{ "has_iommu", enum_has_iommu }, { "warnings", enum_warnings },
 		{ "count", enum_count },     { "group_count", enum_group_count },
-		{ "partial", enum_partial },
+		{ "partial", enum_partial }, { "json", enum_json },
 		{ "doctor", enum_doctor },
 		{ NULL, NULL },
 	};

@@ -236,6 +236,8 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 	luaL_setfuncs(L, pt_lua_bounds_funcs, 0);
 	push_errno(L);
 	lua_setfield(L, -2, "errno");
+	lua_pushstring(L, PT_LISTING_CANNOT_SHOW);
+	lua_setfield(L, -2, "listing_cannot_show");
 	/* pt.usb is the Lua module pt.usb, loaded when first used */
 	lua_createtable(L, 0, 1);
 	luaL_loadstring(L, "local t, k = ... if k == 'usb' then local m = require('pt.usb') rawset(t, k, m) return m end");

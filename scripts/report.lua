@@ -71,10 +71,8 @@ local function device_lines(d, sets, inv)
     d.driver or "none", verdict_text(d, sets, inv), #flags > 0 and "; " .. table.concat(flags, ", ") or "")
 end
 
--- What a listing (report --listing) cannot show.
-local LISTING_CANNOT = "a listing shows groups and their devices, not the topology behind bridges, " ..
-  "ACS, boot VGA, reset methods or USB devices; groups can change with the BIOS, its version and " ..
-  "the kernel (ACS override)"
+-- What a listing (report --listing) cannot show: the library's sentence.
+local LISTING_CANNOT = pt.listing_cannot_show
 
 local function gts(mts) return string.format("%d.%d GT/s", mts // 1000, mts % 1000 // 100) end
 
@@ -246,31 +244,8 @@ return {
     if args.dot or args.svg then
       local dot = topology.dot(selected, name_of)
       if args.svg then print((topology.svg(dot):gsub("\n$", ""))) else print(dot) end
-    elseif args.json then
-      local devices = json.array()
-      for i, dev in ipairs(chosen) do
-        devices[i] = json.raw(dev:json(explained(dev))) -- the library writes the object, explanation and all
-      end
-      local group_objects = json.array()
-      for i, n in ipairs(groups) do group_objects[i] = json.raw(inv:group(n):json()) end
-      local keys = { "root", "iommu", "devices", "groups", "warnings" }
-      if args.listing then keys = { "listing", "cannot_show", "iommu", "devices", "groups", "warnings" } end
-      local links -- only when asked: a link is 4 reads a device
-      if args.link or args.device then
-        links = json.object({}, {})
-        keys[#keys + 1] = "links"
-        for _, dev in ipairs(chosen) do
-          local k = dev:link()
-          if k then links[dev.address] = json.object({ "width", "max_width", "speed", "max_speed", "state", "why" },
-            { width = k.width, max_width = k.max_width, speed = k.speed, max_speed = k.max_speed, state = k.state,
-              why = k.why or json.null }) end
-        end
-      end
-      print(json.encode(json.object(keys, {
-        root = root, listing = args.listing and args.listing.path, cannot_show = LISTING_CANNOT,
-        iommu = inv:has_iommu(), devices = devices, groups = group_objects, warnings = json.array(inv:warnings()),
-        links = links,
-      }), "  ", 2))
+    elseif args.json then -- the library writes the whole document
+      print(inv:json{ devices = chosen, explain = args.explain or args.device, links = args.link or args.device })
     elseif args.listing then
       print_text(inv, selected, "Listing " .. args.listing.path, groups)
       print("\nNote: " .. LISTING_CANNOT .. ".")

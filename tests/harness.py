@@ -98,6 +98,11 @@ def report_json(root, *args):
     of the report finds it (the report lists a set once, with the group)."""
     p = ptlua(["scripts/report.lua", "--json", *args], root=root)
     r = json.loads(p.stdout)
+    # the library's document: a host's names its root, a listing's says what it cannot show
+    keys = list(r)
+    want = ["listing", "cannot_show"] if "--listing" in args else ["root"]
+    if keys[:len(want)] != want or keys[len(want):len(want) + 4] != ["iommu", "devices", "groups", "warnings"]:
+        raise AssertionError(f"the report's keys: {keys}")
     sets = {g["number"]: g["passthrough_set"] for g in r.get("groups", [])}
     for d in r.get("devices", []):
         if "passthrough_set" in d:

@@ -244,6 +244,31 @@ static int device_vgpu(pt_ctx *ctx, pt_enum *e, FILE *out)
 	return 0;
 }
 
+/* The report's whole document: of one device of the host with its link; of a listing, every
+ * device, with what a listing cannot show; none chosen; a bad argument. */
+static int report_document(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	static const char listing[] = "IOMMU Group 7:\n"
+				      "\t02:00.0 Ethernet controller [0200]: Intel Corporation I211 Gigabit Network Connection [8086:1539] (rev 03)\n";
+	pt_device *audio = device(e, "01:00.1");
+	pt_enum *l = NULL;
+	char *j = pt_enum_to_json(e, &audio, 1, PT_JSON_LINKS | PT_JSON_EXPLAIN);
+
+	fprintf(out, "%s\n", j ? j : "(null)");
+	free(j);
+	if (pt_enum_new_from_listing(ctx, listing, sizeof(listing) - 1, "board.txt", &l) < 0)
+		return 1;
+	j = pt_enum_to_json(l, NULL, 0, 0);
+	fprintf(out, "%s\n", j ? j : "(null)");
+	free(j);
+	j = pt_enum_to_json(l, &audio, 0, 0);
+	fprintf(out, "%s\n", j ? j : "(null)");
+	free(j);
+	fprintf(out, "bad: %p %p\n", (void *)pt_enum_to_json(l, NULL, 1, 0), (void *)pt_enum_to_json(l, NULL, 0, 0x80));
+	pt_enum_unref(l);
+	return 0;
+}
+
 static int device_and_group_json(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	char *j = pt_device_to_json(device(e, "01:00.1"));
@@ -722,6 +747,42 @@ static const struct test tests[] = {
 	  "{\"address\": \"0000:01:00.1\", \"vendor_id\": \"10de\", \"device_id\": \"10f0\", \"subsystem_vendor_id\": \"10de\", \"subsystem_device_id\": \"10f0\", \"class\": \"040300\", \"revision\": \"a1\", \"vendor_name\": \"NVIDIA Corporation\", \"device_name\": \"GP104 High Definition Audio Controller\", \"class_name\": \"Audio device\", \"kind\": \"audio\", \"driver\": \"snd_hda_intel\", \"driver_override\": \"vfio-pci\", \"iommu_group\": 2, \"verdict\": \"with-companions\", \"bridge\": false, \"header_type\": 0, \"multifunction\": true, \"parent\": \"0000:00:01.0\", \"boot_vga\": null, \"reset_method\": \"flr bus\", \"numa_node\": null, \"physfn\": null, \"virtfns\": [], \"sriov_totalvfs\": 0, \"bar_sizes\": [0, 0, 0, 0, 0, 0], \"rom_size\": 0, \"critical\": null, \"flags\": [\"override=vfio-pci\"]}\n"
 	  "{\"number\": 2, \"type\": \"DMA\", \"devices\": [\"0000:00:01.0\", \"0000:01:00.0\", \"0000:01:00.1\"], \"passthrough_set\": [\"0000:01:00.0\", \"0000:01:00.1\"]}\n"
 	  "group ref same 1; member 0000:00:01.0 member 0000:01:00.0 member 0000:01:00.1 set 0000:01:00.0 set 0000:01:00.1; beyond (nil) (nil), unref NULL (nil)\n" },
+	{ "report-document", "inv", report_document,
+	  "{\n"
+	  "  \"root\": \"ROOT\",\n"
+	  "  \"iommu\": true,\n"
+	  "  \"devices\": [\n"
+	  "    {\"address\": \"0000:01:00.1\", \"vendor_id\": \"10de\", \"device_id\": \"10f0\", \"subsystem_vendor_id\": \"10de\", \"subsystem_device_id\": \"10f0\", \"class\": \"040300\", \"revision\": \"a1\", \"vendor_name\": \"NVIDIA Corporation\", \"device_name\": \"GP104 High Definition Audio Controller\", \"class_name\": \"Audio device\", \"kind\": \"audio\", \"driver\": \"snd_hda_intel\", \"driver_override\": \"vfio-pci\", \"iommu_group\": 2, \"verdict\": \"with-companions\", \"bridge\": false, \"header_type\": 0, \"multifunction\": true, \"parent\": \"0000:00:01.0\", \"boot_vga\": null, \"reset_method\": \"flr bus\", \"numa_node\": null, \"physfn\": null, \"virtfns\": [], \"sriov_totalvfs\": 0, \"bar_sizes\": [0, 0, 0, 0, 0, 0], \"rom_size\": 0, \"critical\": null, \"flags\": [\"override=vfio-pci\"], \"explanation\": {\"isolation\":\"multifunction-without-acs\",\"culprit\":\"0000:01:00.1\",\"reason\":\"0000:01:00.1 is a function of a multifunction device without ACS: its functions share a group\",\"steps\":[{\"device\":\"0000:01:00.1\",\"text\":\"0000:01:00.1 endpoint (multifunction): no ACS capability\"},{\"device\":\"0000:00:01.0\",\"text\":\"0000:00:01.0 root port: no ACS capability\"}],\"fixes\":[\"Pass every function of slot 0000:01:00 together (a GPU with its audio function is the usual case).\",\"Or boot with pcie_acs_override=downstream,multifunction (a patch that Proxmox VE's kernel carries and Debian's does not). It only makes the kernel pretend these ports isolate: the devices of the group can still reach each other's memory by DMA, so a VM given one of them can read and corrupt what the others hold, the host's devices included. Use it only for VMs you trust as much as the host.\"],\"slots\":[]}}\n"
+	  "  ],\n"
+	  "  \"groups\": [\n"
+	  "    {\"number\": 2, \"type\": \"DMA\", \"devices\": [\"0000:00:01.0\", \"0000:01:00.0\", \"0000:01:00.1\"], \"passthrough_set\": [\"0000:01:00.0\", \"0000:01:00.1\"]}\n"
+	  "  ],\n"
+	  "  \"warnings\": [\n"
+	  "    \"ROOT/sys/bus/pci/devices/not-a-device: not a PCI address, skipped\"\n"
+	  "  ],\n"
+	  "  \"links\": {}\n"
+	  "}\n"
+	  "{\n"
+	  "  \"listing\": \"board.txt\",\n"
+	  "  \"cannot_show\": \"a listing shows groups and their devices, not the topology behind bridges, ACS, boot VGA, reset methods or USB devices; groups can change with the BIOS, its version and the kernel (ACS override)\",\n"
+	  "  \"iommu\": true,\n"
+	  "  \"devices\": [\n"
+	  "    {\"address\": \"0000:02:00.0\", \"vendor_id\": \"8086\", \"device_id\": \"1539\", \"subsystem_vendor_id\": \"0000\", \"subsystem_device_id\": \"0000\", \"class\": \"020000\", \"revision\": \"03\", \"vendor_name\": \"Intel Corporation\", \"device_name\": \"I211 Gigabit Network Connection\", \"class_name\": \"Ethernet controller\", \"kind\": \"network\", \"driver\": null, \"driver_override\": null, \"iommu_group\": 7, \"verdict\": \"isolated\", \"bridge\": false, \"header_type\": 0, \"multifunction\": false, \"parent\": null, \"boot_vga\": null, \"reset_method\": null, \"numa_node\": null, \"physfn\": null, \"virtfns\": [], \"sriov_totalvfs\": 0, \"bar_sizes\": [0, 0, 0, 0, 0, 0], \"rom_size\": 0, \"critical\": null, \"flags\": []}\n"
+	  "  ],\n"
+	  "  \"groups\": [\n"
+	  "    {\"number\": 7, \"type\": null, \"devices\": [\"0000:02:00.0\"], \"passthrough_set\": [\"0000:02:00.0\"]}\n"
+	  "  ],\n"
+	  "  \"warnings\": []\n"
+	  "}\n"
+	  "{\n"
+	  "  \"listing\": \"board.txt\",\n"
+	  "  \"cannot_show\": \"a listing shows groups and their devices, not the topology behind bridges, ACS, boot VGA, reset methods or USB devices; groups can change with the BIOS, its version and the kernel (ACS override)\",\n"
+	  "  \"iommu\": true,\n"
+	  "  \"devices\": [],\n"
+	  "  \"groups\": [],\n"
+	  "  \"warnings\": []\n"
+	  "}\n"
+	  "bad: (nil) (nil)\n" },
 	{ "find-hostpci", "inv", find_hostpci,
 	  "01:00: 2 0000:01:00.0 0000:01:00.1\n0000:01:00.1: 1 0000:01:00.1\n01:00.0: 1 0000:01:00.0\n09:00: 0\n"
 	  "x: 0\nassignment of 01:00: 0, 0000:01:00.0<-01:00 0000:01:00.1<-01:00\n"

@@ -469,3 +469,107 @@ PT_EXPORT char *pt_group_to_json(const pt_group *g)
 	}
 	return o.buf;
 }
+
+/* ---- the report's whole document ---- */
+
+static void adds(struct out *o, const char *s)
+{
+	add(o, s, strlen(s));
+}
+
+/* A device's PCIe link as the report's "links" member line; nothing without link attributes. */
+static void link_json(struct out *o, const pt_device *dev, bool *first)
+{
+	pt_link k = PT_INIT(pt_link);
+	char *why = NULL;
+
+	if (pt_device_get_link(dev, &k) < 0)
+		return;
+	int r = pt_device_check_link(dev, &why);
+	adds(o, *first ? "\n    " : ",\n    ");
+	*first = false;
+	string(o, dev->address);
+	adds(o, ": {");
+	o->first = true;
+	integer(o, "width", k.width, true);
+	integer(o, "max_width", k.max_width, true);
+	integer(o, "speed", k.speed, true);
+	integer(o, "max_speed", k.max_speed, true);
+	str(o, "state", r == 1 ? "narrow" : r == 2 ? "slow" : r == 0 ? "ok" : "unknown");
+	str(o, "why", why);
+	adds(o, "}");
+	free(why);
+}
+
+/* A list member line of the document: text (to free; NULL is out of memory) after ",\n    ". */
+static void member(struct out *o, char *text, bool first)
+{
+	if (!text) {
+		o->oom = true;
+		return;
+	}
+	adds(o, first ? "\n    " : ",\n    ");
+	add(o, text, strlen(text));
+	free(text);
+}
+
+PT_EXPORT char *pt_enum_to_json(const pt_enum *e, pt_device *const *devices, size_t n, unsigned flags)
+{
+	struct out o = { .first = true };
+	bool *in_report;
+
+	if (!e || (n && !devices) || (flags & ~(PT_JSON_EXPLAIN | PT_JSON_LINKS)))
+		return NULL;
+	n = devices ? n : e->n_devices;
+	if (!(in_report = calloc(e->n_groups ? e->n_groups : 1, sizeof(*in_report))))
+		return NULL;
+	adds(&o, "{\n  ");
+	if (e->listing) {
+		str(&o, "listing", e->listing);
+		adds(&o, ",\n  ");
+		o.first = true;
+		str(&o, "cannot_show", PT_LISTING_CANNOT_SHOW);
+	} else {
+		str(&o, "root", pt_ctx_get_root(e->ctx));
+	}
+	adds(&o, ",\n  \"iommu\": ");
+	adds(&o, pt_enum_has_iommu(e) ? "true" : "false");
+	adds(&o, ",\n  \"devices\": [");
+	for (size_t i = 0; i < n; i++) {
+		const pt_device *d = devices ? devices[i] : &e->devices[i];
+		pt_explain *x = NULL;
+		if (d->group)
+			in_report[d->group - e->groups] = true;
+		if ((flags & PT_JSON_EXPLAIN) && d->group && !pt_device_is_bridge(d) && pt_device_explain(d, &x) < 0)
+			o.oom = true;
+		member(&o, x ? pt_device_to_json_explained(d, x) : pt_device_to_json(d), i == 0);
+		pt_explain_unref(x);
+	}
+	adds(&o, n ? "\n  ],\n  \"groups\": [" : "],\n  \"groups\": [");
+	bool first = true;
+	for (size_t g = 0; g < e->n_groups; g++)
+		if (in_report[g]) {
+			member(&o, pt_group_to_json(&e->groups[g]), first);
+			first = false;
+		}
+	adds(&o, first ? "],\n  \"warnings\": [" : "\n  ],\n  \"warnings\": [");
+	for (size_t i = 0; i < e->n_warnings; i++) {
+		adds(&o, i ? ",\n    " : "\n    ");
+		string(&o, e->warnings[i]);
+	}
+	adds(&o, e->n_warnings ? "\n  ]" : "]");
+	if (flags & PT_JSON_LINKS) {
+		adds(&o, ",\n  \"links\": {");
+		first = true;
+		for (size_t i = 0; i < n; i++)
+			link_json(&o, devices ? devices[i] : &e->devices[i], &first);
+		adds(&o, first ? "}" : "\n  }");
+	}
+	adds(&o, "\n}");
+	free(in_report);
+	if (o.oom) {
+		free(o.buf);
+		return NULL;
+	}
+	return o.buf;
+}

@@ -399,7 +399,7 @@ PT_EXPORT int pt_enum_new_from_listing(pt_ctx *ctx, const char *text, size_t len
 	if (e) {
 		e->refcount = 1;
 		e->ctx = pt_ctx_ref(l.lctx);
-		r = build(&l, e);
+		r = (e->listing = strdup(l.source)) ? build(&l, e) : -ENOMEM;
 		if (r == 0)
 			r = pt_iommu_add_members(e);
 		if (r == 0)

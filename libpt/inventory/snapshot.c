@@ -91,6 +91,7 @@ static void free_enum(pt_enum *e)
 	for (size_t i = 0; i < e->n_warnings; i++)
 		free(e->warnings[i]);
 	free(e->warnings);
+	free(e->listing);
 	free(e->devices);
 	free(e->groups);
 	pt_ctx_unref(e->ctx);

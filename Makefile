@@ -195,6 +195,10 @@ check: deps-check
 	$(Q)export PT_CHECK_START=$$(date +%s.%N); \
 	$(MAKE) --no-print-directory -j$(NPROC) all replay && python3 tests/run.py -j$(NPROC)
 
+# The real-kernel tier alone: Debian's kernel under QEMU (tests/realkernel.py), its checks printed.
+check-kernel: deps-check
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all && python3 tests/run.py -v -j$(NPROC) --tier kernel
+
 bench: deps-check
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)python3 tests/bench.py
@@ -325,4 +329,4 @@ fuzz: deps-check $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 		[ $${PIPESTATUS[0]} = 0 ] || { echo "fuzz $$t: a crash, saved under build/fuzz/"; exit 1; }; \
 	done
 
-.PHONY: FORCE all demo check bench install uninstall clean deps-demo deps-check fuzz replay deb deps-deb abi-check abi-baseline
+.PHONY: FORCE all demo check check-kernel bench install uninstall clean deps-demo deps-check fuzz replay deb deps-deb abi-check abi-baseline

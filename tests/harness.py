@@ -32,15 +32,23 @@ class Skip(Exception):
 
 
 class Test:
-    def __init__(self, name, func, timeout, last, alone):
+    def __init__(self, name, func, timeout, last, alone, tier):
         self.name, self.func, self.timeout, self.last, self.alone = name, func, timeout, last, alone
+        self.tier = tier
 
 
-def test(name=None, timeout=60, last=False, alone=False):
+TIERS = ("host", "kernel")
+
+
+def test(name=None, timeout=60, last=False, alone=False, tier="host"):
     """Declares a test; `last` ones run after all others (the clean-clone check), `alone` ones
-    with no other test beside them (run.py -j): they install packages or time a peer."""
+    with no other test beside them (run.py -j): they install packages or time a peer. Its tier:
+    "host" runs on this machine (fixture trees, the kernel emulator, umockdev, a QEMU for QMP),
+    "kernel" boots Debian's kernel under QEMU (tests/realkernel.py): `run.py --tier kernel` and
+    `make check-kernel` run those alone, make check runs both."""
+    assert tier in TIERS, tier
     def wrap(func):
-        TESTS.append(Test(name or func.__name__.replace("_", "-"), func, timeout, last, alone))
+        TESTS.append(Test(name or func.__name__.replace("_", "-"), func, timeout, last, alone, tier))
         return func
     return wrap
 

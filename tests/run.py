@@ -6,6 +6,7 @@ forked child with a timeout, and the last line is `N passed, N failed`.
   run.py -j N ...     run N tests at a time (make check: one a CPU)
   run.py --list       list the tests
   run.py NAME...      run the tests whose name is or starts with NAME
+  run.py --tier T     only the tier T's: "host" (this machine) or "kernel" (a real kernel under QEMU)
   run.py -v ...       also print what passing tests printed (the real-kernel suite's checks)
 """
 import importlib
@@ -130,6 +131,7 @@ def main(argv):
     args = argv[1:]
     verbose = "-v" in args
     jobs = 1
+    tier = None
     rest = []
     i = 0
     while i < len(args):
@@ -141,9 +143,14 @@ def main(argv):
             i += 1
         elif a.startswith("-j") and a[2:].isdigit():
             jobs = int(a[2:])
+        elif a == "--tier" and i + 1 < len(args) and args[i + 1] in harness.TIERS:
+            tier = args[i + 1]
+            i += 1
         else:
             rest.append(a)
         i += 1
+    if tier:
+        tests = [t for t in tests if t.tier == tier]
     if rest[:1] == ["--list"]:
         for t in tests:
             print(t.name)

@@ -94,7 +94,7 @@ def checked(what, got, want):
     print(f"checked: {what}: {got!r}")
 
 
-@test(timeout=400)
+@test(timeout=400, tier="kernel")
 def kernel_groups_and_sriov(tmp):
     s, rc = boot(tmp, TOPOLOGY_GUEST, TOPOLOGY)
     g = s["groups"]
@@ -306,7 +306,7 @@ echo "journal-left=$(journals)"
 """
 
 
-@test(timeout=400)
+@test(timeout=400, tier="kernel")
 def kernel_bind_hookscript_crash_qemu(tmp):
     s, rc = boot(tmp, ACTIONS_GUEST, ACTIONS, memory=2048)
     b = s["bind"]
@@ -419,7 +419,7 @@ sed 's/^/follower: /' /tmp/follow.log
 """
 
 
-@test(timeout=400)
+@test(timeout=400, tier="kernel")
 def kernel_usb(tmp):
     events = {
         "=== want usb-add": lambda q: q.command("device_add", driver="usb-serial", bus="xhci.0",

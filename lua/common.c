@@ -286,13 +286,14 @@ int pt_lua_push_names(lua_State *L, char **names, size_t n)
 
 /* ---- what the bindings of the emitters, the assignment, VM configs, nodes and the host plan share ---- */
 
-/* Raises the context's last error; an owned context is dropped first. */
-int pt_lua_raise(lua_State *L, pt_ctx *ctx, bool owned)
+/* A failure as liolib says it: nil, the context's last error and the errno (-r); an owned
+ * context is dropped first. */
+int pt_lua_fail_ctx(lua_State *L, int r, pt_ctx *ctx, bool owned)
 {
-	lua_pushstring(L, pt_ctx_last_error(ctx));
+	pt_lua_fail(L, r, pt_ctx_last_error(ctx));
 	if (owned)
 		pt_ctx_unref(ctx);
-	return lua_error(L);
+	return 3;
 }
 
 pt_ctx *pt_lua_check_root(lua_State *L)
@@ -405,7 +406,8 @@ pt_assignment *pt_lua_ids_assignment(lua_State *L, pt_ctx *ctx, bool owned, pt_e
 		r = pt_assignment_add(a, ids[i]);
 	if (r < 0) {
 		pt_assignment_unref(a);
-		pt_lua_raise(L, ctx, owned);
+		pt_lua_fail_ctx(L, r, ctx, owned);
+		return NULL; /* nil, message, errno on the stack */
 	}
 	pt_lua_push_box(L, a, ASSIGN_MT);
 	return a;

@@ -84,6 +84,7 @@ static void push_joined(lua_State *L, pt_emission *em)
 /* pt.emit_proxmox(dev, opts): {lines, notes, qm} */
 static int l_emit_proxmox(lua_State *L)
 {
+	int r;
 	lua_settop(L, 2);
 	pt_assignment *a = pt_lua_test_assignment(L, 1);
 	pt_emit_opts o;
@@ -93,21 +94,22 @@ static int l_emit_proxmox(lua_State *L)
 	if (!a) {
 		pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
 		pt_enum *e = pt_device_get_enum(dev);
-		if (pt_assignment_new(e, 0, o.flags & PT_LUA_OPT_FORCE ? PT_ASSIGN_FORCE : 0, &a) < 0)
-			return pt_lua_raise(L, pt_enum_get_context(e), false);
+		if ((r = pt_assignment_new(e, 0, o.flags & PT_LUA_OPT_FORCE ? PT_ASSIGN_FORCE : 0, &a)) < 0)
+			return pt_lua_fail_ctx(L, r, pt_enum_get_context(e), false);
 		pt_lua_push_box(L, a, ASSIGN_MT);
-		if (pt_assignment_add_device(a, dev, NULL) < 0)
-			return pt_lua_raise(L, pt_enum_get_context(e), false);
+		if ((r = pt_assignment_add_device(a, dev, NULL)) < 0)
+			return pt_lua_fail_ctx(L, r, pt_enum_get_context(e), false);
 	}
 	o.flags &= ~PT_LUA_OPT_FORCE;
-	if (pt_emit_proxmox(a, &o, &em) < 0)
-		return pt_lua_raise(L, pt_lua_assignment_ctx(a), false);
+	if ((r = pt_emit_proxmox(a, &o, &em)) < 0)
+		return pt_lua_fail_ctx(L, r, pt_lua_assignment_ctx(a), false);
 	return push_proxmox(L, em);
 }
 
 /* pt.emit_proxmox_mdev(dev, type, opts): {lines, notes, qm} */
 static int l_emit_proxmox_mdev(lua_State *L)
 {
+	int r;
 	lua_settop(L, 3);
 	pt_device *dev = pt_lua_check_open(L, 1, DEVICE_MT);
 	const char *type = luaL_optstring(L, 2, NULL);
@@ -115,14 +117,15 @@ static int l_emit_proxmox_mdev(lua_State *L)
 	pt_emission *em;
 
 	check_opts(L, 3, &o);
-	if (pt_emit_proxmox_mdev(dev, type, &o, &em) < 0)
-		return pt_lua_raise(L, pt_enum_get_context(pt_device_get_enum(dev)), false);
+	if ((r = pt_emit_proxmox_mdev(dev, type, &o, &em)) < 0)
+		return pt_lua_fail_ctx(L, r, pt_enum_get_context(pt_device_get_enum(dev)), false);
 	return push_proxmox(L, em);
 }
 
 /* pt.emit_proxmox_usb(usb, opts): {lines, notes, qm} */
 static int l_emit_proxmox_usb(lua_State *L)
 {
+	int r;
 	lua_settop(L, 2);
 	pt_usb_spec spec, *usb = pt_lua_check_usb(L, 1, &spec);
 	pt_emit_opts o;
@@ -131,8 +134,8 @@ static int l_emit_proxmox_usb(lua_State *L)
 
 	check_opts(L, 2, &o);
 	ctx = pt_lua_check_root(L);
-	if (pt_emit_proxmox_usb(ctx, usb, &o, &em) < 0)
-		return pt_lua_raise(L, ctx, true);
+	if ((r = pt_emit_proxmox_usb(ctx, usb, &o, &em)) < 0)
+		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
 	return push_proxmox(L, em);
 }
@@ -140,6 +143,7 @@ static int l_emit_proxmox_usb(lua_State *L)
 /* pt.emit_libvirt(addresses or assignment, usb, domain): the XML */
 static int l_emit_libvirt(lua_State *L)
 {
+	int r;
 	lua_settop(L, 3);
 	size_t n = 0;
 	pt_assignment *a = pt_lua_test_assignment(L, 1);
@@ -151,8 +155,10 @@ static int l_emit_libvirt(lua_State *L)
 
 	if (!a && n)
 		a = pt_lua_ids_assignment(L, ctx, true, NULL, addresses, n, 0);
-	if (pt_emit_libvirt(ctx, a, usb, domain, &em) < 0)
-		return pt_lua_raise(L, ctx, true);
+	if (!a && n)
+		return 3; /* nil, message, errno */
+	if ((r = pt_emit_libvirt(ctx, a, usb, domain, &em)) < 0)
+		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
 	push_joined(L, em);
 	return 1;
@@ -161,6 +167,7 @@ static int l_emit_libvirt(lua_State *L)
 /* pt.emit_qemu(addresses or assignment, usb, opts): the words */
 static int l_emit_qemu(lua_State *L)
 {
+	int r;
 	lua_settop(L, 3);
 	size_t n = 0;
 	pt_assignment *a = pt_lua_test_assignment(L, 1);
@@ -174,9 +181,11 @@ static int l_emit_qemu(lua_State *L)
 	ctx = pt_lua_check_root(L);
 	if (!a && n)
 		a = pt_lua_ids_assignment(L, ctx, true, NULL, addresses, n, o.flags & PT_LUA_OPT_FORCE ? PT_ASSIGN_FORCE : 0);
+	if (!a && n)
+		return 3;
 	o.flags &= ~PT_LUA_OPT_FORCE;
-	if (pt_emit_qemu(ctx, a, usb, &o, &em) < 0)
-		return pt_lua_raise(L, ctx, true);
+	if ((r = pt_emit_qemu(ctx, a, usb, &o, &em)) < 0)
+		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
 	pt_lua_push_emission(L, em, false);
 	pt_emission_unref(em);
@@ -186,6 +195,7 @@ static int l_emit_qemu(lua_State *L)
 /* pt.emit_mdev(format, uuid): libvirt's hostdev (a string) or QEMU's words, of an existing mdev */
 static int l_emit_mdev(lua_State *L)
 {
+	int r;
 	lua_settop(L, 2);
 	static const char *const formats[] = { "libvirt", "qemu", NULL };
 	int f = luaL_checkoption(L, 1, NULL, formats);
@@ -193,8 +203,8 @@ static int l_emit_mdev(lua_State *L)
 	pt_emission *em;
 	pt_ctx *ctx = pt_lua_check_root(L);
 
-	if ((f == 0 ? pt_emit_libvirt_mdev(ctx, uuid, &em) : pt_emit_qemu_mdev(ctx, uuid, &em)) < 0)
-		return pt_lua_raise(L, ctx, true);
+	if ((r = (f == 0 ? pt_emit_libvirt_mdev(ctx, uuid, &em) : pt_emit_qemu_mdev(ctx, uuid, &em))) < 0)
+		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
 	if (f == 0) {
 		push_joined(L, em);
@@ -232,6 +242,7 @@ static int l_shell_quote(lua_State *L)
  * peer_of}; devices is inv:usb() of the inventory they are resolved against, or {} for none */
 static int l_usb_resolve(lua_State *L)
 {
+	int r;
 	lua_settop(L, 2);
 	pt_usb_spec spec, *usb = pt_lua_check_usb(L, 1, &spec);
 	pt_enum *e = NULL;
@@ -243,8 +254,8 @@ static int l_usb_resolve(lua_State *L)
 		e = pt_lua_check_open(L, -1, SNAPSHOT_MT);
 	}
 	pt_ctx *ctx = pt_lua_check_root(L);
-	if (pt_usb_resolve(ctx, e, usb, &res) < 0)
-		return pt_lua_raise(L, ctx, true);
+	if ((r = pt_usb_resolve(ctx, e, usb, &res)) < 0)
+		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
 	lua_createtable(L, 0, 4);
 	if (res.port[0]) {

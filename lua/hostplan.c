@@ -17,6 +17,7 @@
  * {blacklist =, cpu =}): the plan of boot-time changes */
 static int l_host_plan(lua_State *L)
 {
+	int r;
 	lua_settop(L, 3);
 	pt_assignment *a = pt_lua_test_assignment(L, 1);
 	pt_enum *e = a ? pt_assignment_get_enum(a) : pt_lua_check_open(L, 1, SNAPSHOT_MT);
@@ -40,8 +41,10 @@ static int l_host_plan(lua_State *L)
 		return luaL_error(L, "host_plan: no devices");
 	if (!a)
 		a = pt_lua_ids_assignment(L, pt_enum_get_context(e), false, e, addresses, n, flags & PT_LUA_OPT_FORCE ? PT_ASSIGN_FORCE : 0);
-	if (pt_host_plan_new(a, flags & ~PT_LUA_OPT_FORCE, cpu, &p) < 0)
-		return pt_lua_raise(L, pt_enum_get_context(e), false);
+	if (!a)
+		return 3;
+	if ((r = pt_host_plan_new(a, flags & ~PT_LUA_OPT_FORCE, cpu, &p)) < 0)
+		return pt_lua_fail_ctx(L, r, pt_enum_get_context(e), false);
 	pt_lua_push_box(L, p, PLAN_MT);
 	return 1;
 }
@@ -49,6 +52,7 @@ static int l_host_plan(lua_State *L)
 /* pt.sriov_plan(pf, vfs, wait_ms [, vf_driver]) */
 static int l_sriov_plan(lua_State *L)
 {
+	int r;
 	pt_device *pf = pt_lua_check_open(L, 1, DEVICE_MT);
 	lua_Integer vfs = luaL_checkinteger(L, 2), wait = luaL_checkinteger(L, 3);
 	const char *vf_driver = luaL_optstring(L, 4, NULL);
@@ -56,8 +60,8 @@ static int l_sriov_plan(lua_State *L)
 
 	luaL_argcheck(L, vfs >= 0 && vfs <= 65535, 2, "a count of VFs");
 	luaL_argcheck(L, wait >= 0 && wait <= 3600000, 3, "milliseconds");
-	if (pt_host_plan_new_sriov(pf, (unsigned)vfs, (unsigned)wait, vf_driver, &p) < 0)
-		return pt_lua_raise(L, pt_enum_get_context(pt_device_get_enum(pf)), false);
+	if ((r = pt_host_plan_new_sriov(pf, (unsigned)vfs, (unsigned)wait, vf_driver, &p)) < 0)
+		return pt_lua_fail_ctx(L, r, pt_enum_get_context(pt_device_get_enum(pf)), false);
 	pt_lua_push_box(L, p, PLAN_MT);
 	return 1;
 }
@@ -98,12 +102,13 @@ static int plan_commands(lua_State *L)
 /* plan:apply(): the backups' paths; raises when a write fails (the others put back) */
 static int plan_apply(lua_State *L)
 {
+	int r;
 	pt_host_plan *p = pt_lua_check_open(L, 1, PLAN_MT);
 	lua_Integer k = 0;
 
 	pt_lua_check_action(L, "plan:apply");
-	if (pt_host_plan_apply(p) < 0)
-		return pt_lua_raise(L, pt_host_plan_get_context(p), false);
+	if ((r = pt_host_plan_apply(p)) < 0)
+		return pt_lua_fail_ctx(L, r, pt_host_plan_get_context(p), false);
 	lua_newtable(L);
 	for (size_t i = 0; i < pt_host_plan_get_change_count(p); i++)
 		if (pt_host_plan_get_backup(p, i)) {

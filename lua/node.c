@@ -17,13 +17,14 @@
  * node:read_report(file)) and give to pt.emit_mapping */
 static int l_node(lua_State *L)
 {
+	int r;
 	lua_settop(L, 1);
 	const char *name = luaL_tolstring(L, 1, NULL);
 	pt_ctx *ctx = pt_lua_check_root(L);
 	pt_node *n;
 
-	if (pt_node_new(ctx, name, &n) < 0)
-		return pt_lua_raise(L, ctx, true);
+	if ((r = pt_node_new(ctx, name, &n)) < 0)
+		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
 	pt_lua_push_box(L, n, NODE_MT);
 	return 1;
@@ -44,6 +45,7 @@ static const char *record_field(lua_State *L, int idx, const char *key)
 /* node:add(record): a device as a report gives it (address, vendor_id... iommu_group, physfn) */
 static int node_add(lua_State *L)
 {
+	int r;
 	pt_node *n = pt_lua_check_open(L, 1, NODE_MT);
 	luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
@@ -57,8 +59,8 @@ static int node_add(lua_State *L)
 		.iommu_group = record_field(L, 2, "iommu_group"),
 		.physfn = record_field(L, 2, "physfn"),
 	};
-	if (pt_node_add_device(n, &d) < 0) {
-		return pt_lua_raise(L, pt_node_get_context(n), false);
+	if ((r = pt_node_add_device(n, &d)) < 0) {
+		return pt_lua_fail_ctx(L, r, pt_node_get_context(n), false);
 	}
 	lua_settop(L, 1);
 	return 1;
@@ -66,11 +68,12 @@ static int node_add(lua_State *L)
 
 static int node_add_inventory(lua_State *L)
 {
+	int r;
 	pt_node *n = pt_lua_check_open(L, 1, NODE_MT);
 	pt_enum *e = pt_lua_check_open(L, 2, SNAPSHOT_MT);
 
-	if (pt_node_add_enum(n, e) < 0) {
-		return pt_lua_raise(L, pt_node_get_context(n), false);
+	if ((r = pt_node_add_enum(n, e)) < 0) {
+		return pt_lua_fail_ctx(L, r, pt_node_get_context(n), false);
 	}
 	lua_settop(L, 1);
 	return 1;
@@ -78,11 +81,12 @@ static int node_add_inventory(lua_State *L)
 
 static int node_read_report(lua_State *L)
 {
+	int r;
 	pt_node *n = pt_lua_check_open(L, 1, NODE_MT);
 	const char *file = luaL_checkstring(L, 2);
 
-	if (pt_node_read_report(n, file) < 0) {
-		return pt_lua_raise(L, pt_node_get_context(n), false);
+	if ((r = pt_node_read_report(n, file)) < 0) {
+		return pt_lua_fail_ctx(L, r, pt_node_get_context(n), false);
 	}
 	lua_settop(L, 1);
 	return 1;
@@ -174,6 +178,7 @@ static int push_mapping(lua_State *L, pt_emission *em)
  * this node */
 static int l_emit_mapping(lua_State *L)
 {
+	int r;
 	lua_settop(L, 4);
 	const char *name = luaL_tolstring(L, 1, NULL);
 	size_t n_set = 0, n_nodes;
@@ -194,16 +199,19 @@ static int l_emit_mapping(lua_State *L)
 	if (!a) {
 		pt_ctx *ctx = pt_lua_check_root(L);
 		a = pt_lua_ids_assignment(L, ctx, true, NULL, set, n_set, flags & PT_MAPPING_MDEV ? PT_ASSIGN_MDEV : 0);
+		if (!a)
+			return 3;
 		pt_ctx_unref(ctx);
 	}
-	if (pt_emit_mapping(a, name, nodes, n_nodes, flags, &em) < 0)
-		return pt_lua_raise(L, pt_lua_assignment_ctx(a), false);
+	if ((r = pt_emit_mapping(a, name, nodes, n_nodes, flags, &em)) < 0)
+		return pt_lua_fail_ctx(L, r, pt_lua_assignment_ctx(a), false);
 	return push_mapping(L, em);
 }
 
 /* pt.emit_usb_mapping(name, usb, node_names): usb.cfg {lines, notes} */
 static int l_emit_usb_mapping(lua_State *L)
 {
+	int r;
 	lua_settop(L, 3);
 	const char *name = luaL_tolstring(L, 1, NULL);
 	pt_usb_spec spec, *usb = pt_lua_check_usb(L, 2, &spec);
@@ -212,8 +220,8 @@ static int l_emit_usb_mapping(lua_State *L)
 	pt_emission *em;
 	pt_ctx *ctx = pt_lua_check_root(L);
 
-	if (pt_emit_usb_mapping(ctx, name, usb, names, n, &em) < 0)
-		return pt_lua_raise(L, ctx, true);
+	if ((r = pt_emit_usb_mapping(ctx, name, usb, names, n, &em)) < 0)
+		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
 	return push_mapping(L, em);
 }

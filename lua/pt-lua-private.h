@@ -113,7 +113,7 @@ int pt_lua_enum_usb(lua_State *L);
 #define PLAN_MT "pt.HostPlan"
 /* An option `force` of the emitters and the host plan: the assignment's (PT_ASSIGN_FORCE). */
 #define PT_LUA_OPT_FORCE (1u << 31)
-int pt_lua_raise(lua_State *L, pt_ctx *ctx, bool owned);
+int pt_lua_fail_ctx(lua_State *L, int r, pt_ctx *ctx, bool owned);
 pt_ctx *pt_lua_check_root(lua_State *L);
 const char *pt_lua_opt_field(lua_State *L, int idx, const char *key);
 bool pt_lua_bool_field(lua_State *L, int idx, const char *key, bool if_nil);

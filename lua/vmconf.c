@@ -52,13 +52,14 @@ static void push_vmconf(lua_State *L, pt_vmconf *c)
 /* pt.vmconf_parse(text, file): the config; raises naming FILE:LINE */
 static int l_vmconf_parse(lua_State *L)
 {
+	int r;
 	lua_settop(L, 2);
 	const char *text = luaL_checkstring(L, 1), *file = luaL_optstring(L, 2, NULL);
 	pt_ctx *ctx = pt_lua_check_root(L);
 	pt_vmconf *c;
 
-	if (pt_vmconf_parse(ctx, text, file, &c) < 0)
-		return pt_lua_raise(L, ctx, true);
+	if ((r = pt_vmconf_parse(ctx, text, file, &c)) < 0)
+		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
 	push_vmconf(L, c);
 	return 1;
@@ -82,7 +83,7 @@ static int l_vmconf_read(lua_State *L)
 		return 2;
 	}
 	if (r < 0)
-		return pt_lua_raise(L, ctx, true);
+		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
 	push_vmconf(L, c);
 	lua_insert(L, -2);
@@ -92,13 +93,14 @@ static int l_vmconf_read(lua_State *L)
 /* pt.props_parse(value, default_key): { {key, value}... }, { key = value } */
 static int l_props_parse(lua_State *L)
 {
+	int r;
 	lua_settop(L, 2);
 	const char *value = luaL_checkstring(L, 1), *dflt = luaL_optstring(L, 2, NULL);
 	pt_ctx *ctx = pt_lua_check_root(L);
 	pt_props *p;
 
-	if (pt_props_parse(ctx, value, dflt, &p) < 0)
-		return pt_lua_raise(L, ctx, true);
+	if ((r = pt_props_parse(ctx, value, dflt, &p)) < 0)
+		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
 	size_t n = pt_props_get_count(p);
 	lua_createtable(L, (int)n, 0);
@@ -120,12 +122,13 @@ static int l_props_parse(lua_State *L)
 /* pt.config_value(what, value): the value, or raises naming it */
 static int l_config_value(lua_State *L)
 {
+	int r;
 	lua_settop(L, 2);
 	const char *what = luaL_checkstring(L, 1), *value = luaL_tolstring(L, 2, NULL);
 	pt_ctx *ctx = pt_lua_check_root(L);
 
-	if (pt_config_value_check(ctx, what, value) < 0)
-		return pt_lua_raise(L, ctx, true);
+	if ((r = pt_config_value_check(ctx, what, value)) < 0)
+		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
 	lua_pushstring(L, value);
 	return 1;
@@ -134,14 +137,15 @@ static int l_config_value(lua_State *L)
 /* pt.lint(inv, vm): { {vm =, key =, code =, message =}... } of the VM configs (vm: only its) */
 static int l_lint(lua_State *L)
 {
+	int r;
 	lua_settop(L, 2);
 	pt_enum *e = pt_lua_check_open(L, 1, SNAPSHOT_MT);
 	lua_Integer vm = luaL_optinteger(L, 2, 0);
 	pt_lint *l;
 
 	luaL_argcheck(L, vm == 0 || pt_vmid_is_valid((long long)vm), 2, "a VM id");
-	if (pt_lint_run(e, (unsigned)vm, &l) < 0)
-		return pt_lua_raise(L, pt_enum_get_context(e), false);
+	if ((r = pt_lint_run(e, (unsigned)vm, &l)) < 0)
+		return pt_lua_fail_ctx(L, r, pt_enum_get_context(e), false);
 	size_t n = pt_lint_get_finding_count(l);
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {

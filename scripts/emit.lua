@@ -38,8 +38,7 @@ return {
     local usb = args.usb and { id = args.usb } or args["usb-port"] and { port = args["usb-port"] } or nil
     if usb and usb.id then
       -- an id two present devices share cannot say which: the port form can
-      local ok, err = pcall(pt.usb.resolve, usb, assert(pt.scan()):usb())
-      if not ok then error(err, 0) end
+      assert(pt.usb.resolve(usb, assert(pt.scan()):usb()))
     elseif usb then
       -- a physical port is one port: its other half, where the kernel links them, is emitted too
       for _, d in ipairs(assert(pt.scan()):usb()) do
@@ -71,12 +70,12 @@ return {
         end
       end
       if a then
-        add(proxmox.emit(a, { vm = args.vm, primary = primary, rombar = not args["no-rombar"],
+        add(assert(proxmox.emit(a, { vm = args.vm, primary = primary, rombar = not args["no-rombar"],
           romfile = args.romfile, hide_kvm = args["hide-kvm"], storage = args.storage,
-          legacy_igd = args["legacy-igd"] }))
+          legacy_igd = args["legacy-igd"] })))
       end
       if usb then
-        add(proxmox.emit_usb { vm = args.vm, id = usb.id, port = usb.port, peer_port = usb.peer_port })
+        add(assert(proxmox.emit_usb { vm = args.vm, id = usb.id, port = usb.port, peer_port = usb.peer_port }))
       end
       print(table.concat(f == "qm" and out.qm or out.lines, "\n"))
       if f == "proxmox" then
@@ -86,7 +85,7 @@ return {
       if not args.mapping then error("--format mapping needs --mapping", 0) end
       local nodes = { args.node or "localhost" }
       for item in (args.nodes or ""):gmatch("[^,]+") do nodes[#nodes + 1] = item:match("^([^=]+)") end
-      local r = proxmox.emit_usb_mapping(args.mapping, usb, nodes)
+      local r = assert(proxmox.emit_usb_mapping(args.mapping, usb, nodes))
       print("# /etc/pve/mapping/usb.cfg")
       print(table.concat(r.lines, "\n"))
       for _, n in ipairs(r.notes) do print("# " .. n) end
@@ -103,17 +102,17 @@ return {
         if not name then error("--nodes " .. item .. ": expected NODE=REPORT", 0) end
         nodes[#nodes + 1] = { name = name, report = file }
       end
-      proxmox.print_mapping(proxmox.emit_mapping(args.mapping, a, nodes))
+      proxmox.print_mapping(assert(proxmox.emit_mapping(args.mapping, a, nodes)))
     elseif f == "libvirt" then
-      print(pt.emit_libvirt(a or {}, usb))
+      print((assert(pt.emit_libvirt(a or {}, usb))))
     elseif f == "libvirt-domain" then
-      print(pt.emit_libvirt(a or {}, usb, args.vm and ("vm" .. args.vm) or "passthrough"))
+      print((assert(pt.emit_libvirt(a or {}, usb, args.vm and ("vm" .. args.vm) or "passthrough"))))
     elseif f == "qemu" then
       local words = {}
       if a then
-        words = pt.emit_qemu(a, nil, { primary = primary, rombar = not args["no-rombar"], romfile = args.romfile })
+        words = assert(pt.emit_qemu(a, nil, { primary = primary, rombar = not args["no-rombar"], romfile = args.romfile }))
       end
-      if usb then table.move(pt.emit_qemu({}, usb), 1, 4, #words + 1, words) end
+      if usb then table.move(assert(pt.emit_qemu({}, usb)), 1, 4, #words + 1, words) end
       print(pt.shell_quote(words))
     elseif f == "host" then
       if not a then error("--format host needs --device", 0) end

@@ -38,7 +38,7 @@ return {
       return show(cluster.lint(inv, args.node or cluster.node_name()), { "mapping", "node", "message" },
         function(f) return string.format("mapping %s, node %s: %s", f.mapping, f.node, f.message) end, args.json)
     end
-    return show(proxmox.lint(inv, args.vm), { "vm", "key", "code", "message" },
+    return show(assert(proxmox.lint(inv, args.vm)), { "vm", "key", "code", "message" },
       function(f) return string.format("%d %s: %s", f.vm, f.key, f.message) end, args.json)
   end,
 }

@@ -24,7 +24,7 @@ return {
     if args.vfs then
       if args.persist then
         local persist = require "pt.persist"
-        local plan = persist.sriov_plan(dev, args.vfs, args["wait-ms"], args["vf-driver"])
+        local plan = assert(persist.sriov_plan(dev, args.vfs, args["wait-ms"], args["vf-driver"]))
         persist.show_changes(plan, string.format("%d VFs on %s", args.vfs, dev.address),
           { apply = args.apply and not args["dry-run"] })
         return

@@ -70,9 +70,9 @@ return {
       for _, m in ipairs(dev:mdevs()) do found = found or m.uuid == args.uuid end
       if not found then error(string.format("%s has no mdev %s", dev.address, args.uuid), 0) end
       if args.emit == "libvirt" then
-        print(pt.emit_mdev("libvirt", args.uuid))
+        print((assert(pt.emit_mdev("libvirt", args.uuid))))
       else
-        print(pt.shell_quote(pt.emit_mdev("qemu", args.uuid)))
+        print(pt.shell_quote(assert(pt.emit_mdev("qemu", args.uuid))))
       end
       return 0
     end
@@ -94,12 +94,12 @@ return {
     end
     if args.emit == "mapping" then
       if not args.mapping then error("--emit mapping needs --mapping NAME", 0) end
-      proxmox.print_mapping(proxmox.emit_mapping(args.mapping, { dev.address },
-        { { name = "localhost", inventory = inv } }, { mdev = true }))
+      proxmox.print_mapping(assert(proxmox.emit_mapping(args.mapping, { dev.address },
+        { { name = "localhost", inventory = inv } }, { mdev = true })))
       return 0
     end
     if not args.type or not args.vm then error("--type and --vm: the mdev type and the VM that gets it", 0) end
-    local out = proxmox.emit_mdev(dev, { vm = args.vm, type = args.type })
+    local out = assert(proxmox.emit_mdev(dev, { vm = args.vm, type = args.type }))
     if args.emit == "qm" then print(out.qm) else for _, l in ipairs(out.lines) do print(l) end end
   end,
 }

@@ -86,12 +86,12 @@ return {
     if args.emit then
       if args.emit == "proxmox" or args.emit == "qm" then
         if not args.vm then error("--vm is required with --emit " .. args.emit, 0) end
-        local r = require("pt.proxmox").emit_usb { vm = args.vm, id = match.id, port = match.port }
+        local r = assert(require("pt.proxmox").emit_usb { vm = args.vm, id = match.id, port = match.port })
         print(args.emit == "qm" and r.qm or table.concat(r.lines, "\n"))
       elseif args.emit == "libvirt" then
-        print(pt.emit_libvirt({}, match.id and { id = match.id } or { bus = d.bus, device = d.devnum }))
+        print((assert(pt.emit_libvirt({}, match.id and { id = match.id } or { bus = d.bus, device = d.devnum }))))
       else
-        print(pt.shell_quote(pt.emit_qemu({}, match)))
+        print(pt.shell_quote(assert(pt.emit_qemu({}, match))))
       end
       return
     end

@@ -181,7 +181,7 @@ def assign_one_grammar_one_vm_id_one_kind(tmp):
                 'for _, a in ipairs{"00:02.0", "01:00.1", "00:14.0", "04:00", "05:00.0", "06:00.0", "00:1f.4", "00:1c.0"} do\n'
                 '  print(a, inv:device(a).kind)\n'
                 'end\n'
-                'print(pt.emit_qemu({"0000:01:ff.f"}))\n')
+                'print(assert(pt.emit_qemu({"0000:01:ff.f"})))\n')
     p = ptlua([script], root=root, check=1)
     eq(p.stdout.splitlines(), [
         "01:00\t0000:01:00\ttrue", "0000:01:00.1\t0000:01:00.1\tfalse", "10000:E1:1F.7\t10000:e1:1f.7\tfalse",

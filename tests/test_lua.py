@@ -136,7 +136,7 @@ driver vfio-pci
         '("").dump(print)': "attempt to call a nil value (field 'dump')",
         'require("pt.proxmox").check_value = nil': "attempt to change a field of a libpt module (check_value)",
         'rawset(require("pt.proxmox"), "check_value", function() end) '
-        'require("pt.proxmox").emit_mapping("bad,name", {}, { { name = "n", devices = {} } })':
+        'assert(require("pt.proxmox").emit_mapping("bad,name", {}, { { name = "n", devices = {} } }))':
             'mapping name "bad,name": newlines, commas',
         'require("pt.persist").apply({})': "attempt to call a nil value (field 'apply')",
         'getmetatable(pt.scan():device("01:00.0")).__index = nil': "attempt to index a boolean value",

@@ -31,8 +31,8 @@ end
 -- Writes this node's report (libpt's one format: pt_node_publish, which pt_node_read_published
 -- reads); returns its path and size.
 function M.publish(inv, node)
-  local n = pt.node(check_node(node))
-  n:add_inventory(inv)
+  local n = assert(pt.node(check_node(node)))
+  assert(n:add_inventory(inv))
   local path, size = n:publish()
   if not path then fail("%s", size) end
   return path, size
@@ -45,7 +45,7 @@ end
 function M.read(node)
   check_node(node)
   local path = report_path(node)
-  local n = pt.node(node)
+  local n = assert(pt.node(node))
   local time, err, errno = n:read_published(path)
   if not time then
     if errno == pt.errno.ENOENT then return nil, path .. ": not published" end
@@ -85,8 +85,8 @@ local function mappings(file)
     for _, property in ipairs(section) do
       -- a map line read by the property parser C reads it with (the assignment's), skipped as
       -- the assignment skips it when it is not one
-      local ok, _, m = pcall(pt.props_parse, property[2])
-      if property[1] == "map" and ok then maps[#maps + 1] = m end
+      local list, m = pt.props_parse(property[2])
+      if property[1] == "map" and list then maps[#maps + 1] = m end
     end
     if not out[section.id] then order[#order + 1] = section.id end
     out[section.id] = maps

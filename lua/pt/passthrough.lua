@@ -149,16 +149,16 @@ function M.emit(inv, devices, args)
   local a = M.assign(inv, devices, { vm = (f == "proxmox" or f == "qm") and args.vm or nil, force = args.force })
   local primary = args.primary and devices[1].address or nil
   if f == "proxmox" or f == "qm" then
-    local r = proxmox.emit(a, { vm = args.vm, primary = primary })
+    local r = assert(proxmox.emit(a, { vm = args.vm, primary = primary }))
     print(table.concat(f == "qm" and { r.qm } or r.lines, "\n"))
     if f == "proxmox" then for _, n in ipairs(r.notes) do print("# " .. n) end end
   elseif f == "libvirt" then
-    print(pt.emit_libvirt(a))
+    print((assert(pt.emit_libvirt(a))))
   elseif f == "qemu" then
-    print(pt.shell_quote(pt.emit_qemu(a, nil, { primary = primary })))
+    print(pt.shell_quote(assert(pt.emit_qemu(a, nil, { primary = primary }))))
   elseif f == "mapping" then
     if not args.mapping then error("--emit mapping needs --mapping NAME", 0) end
-    proxmox.print_mapping(proxmox.emit_mapping(args.mapping, a, { { name = "localhost", inventory = inv } }))
+    proxmox.print_mapping(assert(proxmox.emit_mapping(args.mapping, a, { { name = "localhost", inventory = inv } })))
   end
 end
 

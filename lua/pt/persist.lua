@@ -46,7 +46,7 @@ function M.show_changes(plan, what, opts)
   end
   for _, c in ipairs(changes) do print(c.diff) end
   if opts.apply then
-    for _, b in ipairs(M.apply(plan)) do print("# backup: " .. b) end
+    for _, b in ipairs(assert(M.apply(plan))) do print("# backup: " .. b) end
     print("# written; now run: " .. table.concat(commands, " && "))
   else
     print("# to apply: --apply, then run: " .. table.concat(commands, " && "))
@@ -56,12 +56,12 @@ end
 -- What the persist recipe and emit --format host print: the diffs, or the files written.
 function M.show(inv, records, opts)
   if type(records) == "userdata" then -- an assignment
-    M.show_changes(M.plan(inv, records, opts), table.concat(records:addresses(), " "), opts)
+    M.show_changes(assert(M.plan(inv, records, opts)), table.concat(records:addresses(), " "), opts)
     return
   end
   local addresses = {}
   for i, r in ipairs(records) do addresses[i] = r.address end
-  M.show_changes(M.plan(inv, addresses, opts), table.concat(addresses, " "), opts)
+  M.show_changes(assert(M.plan(inv, addresses, opts)), table.concat(addresses, " "), opts)
 end
 
 -- Writes every change, or none: a failure puts back the files already written.

@@ -2,6 +2,8 @@
 -- settings passthrough needs and `qm set` commands (all in libpt's C API: pt_vmconf_*,
 -- pt_emit_proxmox*; this module binds them), cluster resource mappings, and the lint of
 -- existing configs. The grammar is qemu-server's (PVE/QemuServer.pm and PVE/QemuServer/PCI.pm).
+-- As liolib: a failure (a refused value, a device not there) returns nil, the message and the
+-- errno; a misuse (a VM id that is none) raises.
 local pt = require "pt"
 
 local M = {}
@@ -72,7 +74,9 @@ function M.checked_device(node, d)
   local null = require("pt.json").null
   if d.iommu_group == null then d.iommu_group = nil end
   if d.physfn == null then d.physfn = nil end
-  pt.node(node):add(d)
+  local n, err, errno = pt.node(node)
+  if n then n, err, errno = n:add(d) end
+  if not n then return nil, err, errno end
   return d
 end
 
@@ -86,11 +90,20 @@ end
 function M.emit_mapping(name, set, nodes, opts)
   local cnodes = {}
   for i, node in ipairs(nodes) do
-    local n = node.node or pt.node(node.name) -- a published report already read (pt.cluster)
+    local n, err, errno = node.node, nil, nil -- a published report already read (pt.cluster)
+    if not n then n, err, errno = pt.node(node.name) end
+    local ok = n
     if node.node then -- its devices are in it
-    elseif node.inventory then n:add_inventory(node.inventory)
-    elseif node.report then n:read_report(node.report)
-    else for _, d in ipairs(node.devices) do n:add(d) end end
+    elseif not n then
+    elseif node.inventory then ok, err, errno = n:add_inventory(node.inventory)
+    elseif node.report then ok, err, errno = n:read_report(node.report)
+    else
+      for _, d in ipairs(node.devices) do
+        ok, err, errno = n:add(d)
+        if not ok then break end
+      end
+    end
+    if not ok then return nil, err, errno end
     cnodes[i] = n
   end
   local addresses = set -- an assignment (pt.assign) is passed as it is: checked by the emitter

@@ -9,7 +9,7 @@ local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 -- The QEMU device id libpt gives an attached device (pt_usb_device_id): the same match gives
 -- the same id. match: {id =} or {port =}.
 function M.device_id(match)
-  return pt.usb_device_id(M.resolve(match, {}))
+  return pt.usb_device_id(assert(M.resolve(match, {})))
 end
 
 -- A physical port as the kernel names it, "BUS-PORT(.PORT)*" (1-2.3): bus and port path, or
@@ -35,14 +35,16 @@ end
 -- devnum, id, node, holder}, or nil, message, errno. A tree under --root is not the running
 -- system: false, why.
 function M.check(opts, devices)
-  local m = M.resolve(opts, devices or assert(pt.scan()):usb())
+  local m, err, errno = M.resolve(opts, devices or assert(pt.scan()):usb())
+  if not m then return nil, err, errno end
   return pt.usb_host(m)
 end
 
 -- Resets the matched device the way a replug would (libusb), refused while a process has it open
 -- unless opts.force: where it is afterwards ({port, bus, devnum, was_devnum, ...}).
 function M.reset(opts)
-  local m = M.resolve(opts, assert(pt.scan()):usb())
+  local m, err, errno = M.resolve(opts, assert(pt.scan()):usb())
+  if not m then return nil, err, errno end
   return pt.usb_reset(m, { force = opts.force, timeout_ms = opts.timeout_ms })
 end
 

@@ -52,11 +52,11 @@ endif
 LIB_SRC = $(addprefix libpt/core/,dl.c run.c ctx.c sysfs.c address.c files.c strv.c host.c kmod.c parallel.c values.c) \
 	$(addprefix libpt/inventory/,snapshot.c kind.c pci.c iommu.c libpci.c names.c pciconfig.c usb.c mdev.c rom.c node.c vmconfig.c hostfacts.c usbhost.c listing.c pveconfig.c) \
 	$(addprefix libpt/analysis/,explain.c guard.c scan.c assign.c modprobe.c doctor.c doctor-host.c doctor-device.c companions.c usbresolve.c findings.c lint.c json.c link.c locality.c) \
-	$(addprefix libpt/actions/,journal.c txn.c qmp.c reset.c romdump.c usbreset.c hold.c sriov.c hookscript.c usbattach.c) \
+	$(addprefix libpt/actions/,journal.c txn.c txnsteps.c qmp.c reset.c romdump.c usbreset.c hold.c sriov.c hookscript.c usbattach.c) \
 	$(addprefix libpt/emit/,text.c proxmox.c libvirt.c qemu.c mapping.c hostplan.c cmdline.c diff.c)
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
 LUA_OBJ = build/lua-pt.o build/lua-common.o build/lua-inventory.o build/lua-device.o build/lua-actions.o build/lua-host.o build/lua-usb.o build/lua-rom.o build/lua-mdev.o build/lua-emit.o build/lua-assignment.o build/lua-vmconf.o build/lua-node.o build/lua-hostplan.o \
-	build/lua-json.o build/lua-setup.o build/lua-bounds.o
+	build/lua-json.o build/lua-jsondecode.o build/lua-setup.o build/lua-bounds.o
 SONAME = libpt.so.$(ABI_MAJOR)
 SHLIB = libpt.so.$(VERSION)
 
@@ -83,12 +83,12 @@ build:
 build/cflags: FORCE | build
 	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
 
-build/%.o: libpt/%.c libpt/libpt-private.h include/libpt.h build/cflags | build
+build/%.o: libpt/%.c libpt/libpt-private.h $(wildcard libpt/*/*.h) include/libpt.h build/cflags | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-build/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h include/libpt.h build/cflags | build
+build/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h lua/json.h include/libpt.h build/cflags | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(LUA_CFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -278,11 +278,11 @@ FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
 FUZZ_LIB_OBJ = $(LIB_SRC:libpt/%.c=build/fuzz/%.o)
 FUZZ_LUA_OBJ = $(LUA_OBJ:build/lua-%.o=build/fuzz/lua-%.o)
 
-build/fuzz/%.o: libpt/%.c libpt/libpt-private.h include/libpt.h
+build/fuzz/%.o: libpt/%.c libpt/libpt-private.h $(wildcard libpt/*/*.h) include/libpt.h
 	@mkdir -p $(@D)
 	$(Q)clang $(FUZZ_CFLAGS) -c -o $@ $<
 
-build/fuzz/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h include/libpt.h
+build/fuzz/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h lua/json.h include/libpt.h
 	@mkdir -p build/fuzz
 	$(Q)clang $(FUZZ_CFLAGS) -c -o $@ $<
 
@@ -302,11 +302,11 @@ REPLAY_CFLAGS = -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefi
 REPLAY_LIB_OBJ = $(LIB_SRC:libpt/%.c=build/replay/%.o)
 REPLAY_LUA_OBJ = $(LUA_OBJ:build/lua-%.o=build/replay/lua-%.o)
 
-build/replay/%.o: libpt/%.c libpt/libpt-private.h include/libpt.h
+build/replay/%.o: libpt/%.c libpt/libpt-private.h $(wildcard libpt/*/*.h) include/libpt.h
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(REPLAY_CFLAGS) -c -o $@ $<
 
-build/replay/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h include/libpt.h
+build/replay/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h lua/json.h include/libpt.h
 	@mkdir -p build/replay
 	$(Q)$(CC) $(REPLAY_CFLAGS) -c -o $@ $<
 

@@ -25,244 +25,7 @@
 
 #include <libkmod.h>
 
-#include "libpt-private.h"
-
-#define DEFAULT_TIMEOUT_MS 5000
-#define LOCK_TIMEOUT_MS 60000 /* another VM's bind or restore, which waits for its drivers */
-
-struct item {
-	char address[PT_ADDR_MAX];
-	uint16_t vendor, device;
-	struct pt_journal j; /* what to give back */
-	char current[64];    /* the driver bound now, "" for none */
-	bool done;	     /* bind: already held for this VM; restore: nothing left to do */
-	bool touched;	     /* commit changed something */
-};
-
-struct pt_txn {
-	int refcount;
-	pt_ctx *ctx;
-	pt_enum *e; /* bind only */
-	bool restore;
-	unsigned vm;
-	unsigned flags;
-	unsigned timeout_ms;
-	unsigned lock_timeout_ms;
-	struct item *items;
-	size_t n_items;
-	char **plan;
-	size_t n_plan;
-	bool planned;  /* the plan is made on first use; a dry commit makes it again */
-	char **retired;	/* an earlier plan's lines: borrowed strings live as long as the transaction */
-	size_t n_retired;
-	size_t n_holds; /* restore: the VM's holds (hold.c) given back */
-};
-
-/* ---- steps ---- */
-
-enum mode { PLAN, COMMIT };
-
-static int note(pt_txn *t, enum mode mode, const char *format, ...) PT_PRINTF(3, 4);
-static int note(pt_txn *t, enum mode mode, const char *format, ...)
-{
-	char *s;
-	va_list args;
-
-	if (mode != PLAN)
-		return 0;
-	va_start(args, format);
-	int n = vasprintf(&s, format, args);
-	va_end(args);
-	char **p = n < 0 ? NULL : realloc(t->plan, (t->n_plan + 1) * sizeof(*p));
-	if (!p) {
-		if (n >= 0)
-			free(s);
-		return -ENOMEM;
-	}
-	t->plan = p;
-	p[t->n_plan++] = s;
-	return 0;
-}
-
-/* One write, planned or made; a failure names the device, the step and the file. */
-static int step_write(pt_txn *t, enum mode mode, const struct item *it, const char *what,
-		      const char *path, const char *value)
-{
-	const char *shown = strcmp(value, "\n") == 0 ? "\\n" : value;
-	int r;
-
-	if (mode == PLAN)
-		return note(t, mode, "%s: write '%s' to %s/%s", it->address, shown, t->ctx->root, path);
-	r = pt_write_attr(t->ctx->rootfd, path, value);
-	if (r < 0)
-		return pt_fail(t->ctx, r, "%s: %s (write '%s' to %s/%s): %s", it->address, what, shown,
-			       t->ctx->root, path, strerror(-r));
-	return 0;
-}
-
-static int current_driver(pt_ctx *ctx, const char *address, char *buf, size_t size)
-{
-	char path[64], link[PATH_MAX];
-	int r;
-
-	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver", address);
-	r = pt_read_link(ctx->rootfd, path, link, sizeof(link));
-	if (r == -ENOENT) {
-		snprintf(path, sizeof(path), "sys/bus/pci/devices/%s", address);
-		if (faccessat(ctx->rootfd, path, F_OK, 0) < 0)
-			return -ENODEV; /* the device itself is gone */
-		buf[0] = '\0';
-		return 0;
-	}
-	if (r == 0) {
-		const char *name = pt_basename(link);
-		if (!pt_driver_name_valid(name) || strlen(name) >= size)
-			return pt_fail(ctx, -EINVAL, "%s: %s/%s links to a driver named \"%.80s\", which "
-				       "is not a driver name", address, ctx->root, path, name);
-		snprintf(buf, size, "%s", name);
-	}
-	return r;
-}
-
-/* The device's driver_override now, "" for none; a value that is no driver name is refused. */
-static int current_override(pt_ctx *ctx, const char *address, char *buf, size_t size)
-{
-	char path[64], value[256];
-	int r;
-
-	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver_override", address);
-	r = pt_read_attr(ctx->rootfd, path, value, sizeof(value));
-	if (r == -ENOENT || (r == 0 && strcmp(value, "(null)") == 0)) {
-		buf[0] = '\0';
-		return 0;
-	}
-	if (r < 0)
-		return pt_fail(ctx, r, "%s: %s/%s: %s", address, ctx->root, path, strerror(-r));
-	if (!pt_driver_name_valid(value) || strlen(value) >= size)
-		return pt_fail(ctx, -EINVAL, "%s: %s/%s holds \"%.80s\", which is not a driver name",
-			       address, ctx->root, path, value);
-	snprintf(buf, size, "%s", value);
-	return 0;
-}
-
-/* Bounded wait with backoff for the driver link: the kernel binds in its own time. */
-static int wait_driver(pt_txn *t, enum mode mode, const struct item *it, const char *want)
-{
-	struct timespec start, now;
-	unsigned delay_us = 1000;
-	char driver[64];
-	int r;
-
-	if (mode == PLAN)
-		return note(t, mode, "%s: wait until %s/sys/bus/pci/devices/%s/driver is %s", it->address,
-			    t->ctx->root, it->address, want[0] ? want : "none");
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		r = current_driver(t->ctx, it->address, driver, sizeof(driver));
-		if (r == -ENODEV)
-			return pt_fail(t->ctx, r, "%s: the device vanished from %s/sys/bus/pci/devices",
-				       it->address, t->ctx->root);
-		if (r == 0 && strcmp(driver, want) == 0)
-			return 0;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-		if (elapsed >= (long)t->timeout_ms)
-			return pt_fail(t->ctx, -ETIMEDOUT, "%s: %s did not bind within %u ms (driver: %s)",
-				       it->address, want[0] ? want : "no driver", t->timeout_ms,
-				       driver[0] ? driver : "none");
-		usleep(delay_us);
-		delay_us = delay_us < 64000 ? delay_us * 2 : 100000;
-	}
-}
-
-static int step_journal(pt_txn *t, enum mode mode, struct item *it, bool bound)
-{
-	if (mode == PLAN)
-		return note(t, mode, "%s: journal %s/run/libpt/%s (vm %u, driver %s, override %s, %s)",
-			    it->address, t->ctx->root, it->address, t->vm,
-			    it->j.driver[0] ? it->j.driver : "none",
-			    it->j.override[0] ? it->j.override : "none", bound ? "bound" : "binding");
-	it->j.bound = bound;
-	it->j.pid = getpid();
-	it->j.start = pt_proc_start(getpid());
-	it->j.time = (long long)time(NULL);
-	return pt_journal_write(t->ctx, &it->j);
-}
-
-static int bind_item(pt_txn *t, enum mode mode, struct item *it)
-{
-	char path[128];
-	int r;
-
-	if (it->done)
-		return note(t, mode, "%s: already bound to vfio-pci for vm %u", it->address, t->vm);
-	if ((r = step_journal(t, mode, it, false)) < 0)
-		return r;
-	it->touched = mode == COMMIT;
-	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver_override", it->address);
-	if ((r = step_write(t, mode, it, "set driver_override", path, "vfio-pci")) < 0)
-		return r;
-	if (it->current[0] && strcmp(it->current, "vfio-pci") != 0) {
-		char what[96];
-		snprintf(path, sizeof(path), "sys/bus/pci/drivers/%s/unbind", it->current);
-		snprintf(what, sizeof(what), "unbind %s", it->current);
-		if ((r = step_write(t, mode, it, what, path, it->address)) < 0)
-			return r;
-	}
-	if (strcmp(it->current, "vfio-pci") != 0 &&
-	    (r = step_write(t, mode, it, "probe", "sys/bus/pci/drivers_probe", it->address)) < 0)
-		return r;
-	if ((r = wait_driver(t, mode, it, "vfio-pci")) < 0)
-		return r;
-	return step_journal(t, mode, it, true);
-}
-
-/* Back to what the journal says, from whatever state a bind (or a crash) left. */
-static int restore_item(pt_txn *t, enum mode mode, struct item *it)
-{
-	char path[128], override[128], current[64];
-	int r;
-
-	if (mode == COMMIT) {
-		r = current_driver(t->ctx, it->address, current, sizeof(current));
-		if (r == -ENODEV) /* nothing left to give back */
-			return pt_journal_remove(t->ctx, it->address);
-		if (r < 0)
-			return pt_fail(t->ctx, r, "%s: reading its driver: %s", it->address, strerror(-r));
-	} else
-		snprintf(current, sizeof(current), "%s", it->current);
-	snprintf(override, sizeof(override), "sys/bus/pci/devices/%s/driver_override", it->address);
-	bool rebind = strcmp(current, it->j.driver) != 0;
-	/* An override it had that names another driver than the one it was bound to (vfio-pci set
-	 * over snd_hda_intel) would win the probe: the probe is steered to its driver, then the
-	 * override it had is put back. */
-	bool steer = rebind && it->j.driver[0] && it->j.override[0] && strcmp(it->j.override, it->j.driver) != 0;
-	if (steer)
-		r = step_write(t, mode, it, "steer the probe to its driver (driver_override)", override, it->j.driver);
-	else
-		r = step_write(t, mode, it, "restore driver_override", override, it->j.override[0] ? it->j.override : "\n");
-	if (r < 0)
-		return r;
-	if (rebind) {
-		if (current[0]) {
-			char what[96];
-			snprintf(path, sizeof(path), "sys/bus/pci/drivers/%s/unbind", current);
-			snprintf(what, sizeof(what), "unbind %s", current);
-			if ((r = step_write(t, mode, it, what, path, it->address)) < 0)
-				return r;
-		}
-		if (it->j.driver[0] &&
-		    (r = step_write(t, mode, it, "probe", "sys/bus/pci/drivers_probe", it->address)) < 0)
-			return r;
-		if ((r = wait_driver(t, mode, it, it->j.driver)) < 0)
-			return r;
-	}
-	if (steer && (r = step_write(t, mode, it, "restore driver_override", override, it->j.override)) < 0)
-		return r;
-	if (mode == PLAN)
-		return note(t, mode, "%s: remove %s/run/libpt/%s", it->address, t->ctx->root, it->address);
-	return pt_journal_remove(t->ctx, it->address);
-}
+#include "txn.h"
 
 /* ---- checks before anything is written ---- */
 
@@ -373,9 +136,9 @@ static int claim(pt_txn *t, struct item *it)
 		stale.j = held;
 		pt_warn(t->ctx, "%s: undoing a bind for VM %u that process %ld left unfinished",
 			it->address, held.vm, (long)held.pid);
-		if ((r = restore_item(t, COMMIT, &stale)) < 0)
+		if ((r = pt_txn_restore_item(t, COMMIT, &stale)) < 0)
 			return r;
-		if ((r = current_driver(t->ctx, it->address, it->current, sizeof(it->current))) < 0)
+		if ((r = pt_txn_current_driver(t->ctx, it->address, it->current, sizeof(it->current))) < 0)
 			return r;
 		snprintf(it->j.driver, sizeof(it->j.driver), "%s", held.driver);
 		snprintf(it->j.override, sizeof(it->j.override), "%s", held.override);
@@ -396,10 +159,10 @@ static int read_now(pt_txn *t, struct item *it)
 
 	if (it->done)
 		return 0;
-	if ((r = current_driver(t->ctx, it->address, it->current, sizeof(it->current))) < 0)
+	if ((r = pt_txn_current_driver(t->ctx, it->address, it->current, sizeof(it->current))) < 0)
 		return r == -ENODEV ? pt_fail(t->ctx, r, "%s: the device vanished since the scan",
 					      it->address) : r;
-	if ((r = current_override(t->ctx, it->address, it->j.override, sizeof(it->j.override))) < 0)
+	if ((r = pt_txn_current_override(t->ctx, it->address, it->j.override, sizeof(it->j.override))) < 0)
 		return r;
 	snprintf(it->j.driver, sizeof(it->j.driver), "%s", it->current);
 	return 0;
@@ -563,7 +326,7 @@ static int collect_restore(pt_txn *t)
 			break;
 		struct item *it = &t->items[t->n_items - 1];
 		it->j = j;
-		r = current_driver(t->ctx, it->address, it->current, sizeof(it->current));
+		r = pt_txn_current_driver(t->ctx, it->address, it->current, sizeof(it->current));
 		if (r == -ENODEV) {
 			snprintf(it->current, sizeof(it->current), "%s", "(vanished)");
 			r = 0;
@@ -647,13 +410,13 @@ static int make_plan(pt_txn *t, bool again)
 	}
 	t->n_plan = 0;
 	for (size_t i = 0; r == 0 && i < t->n_items; i++)
-		r = t->restore ? restore_item(t, PLAN, &t->items[i]) : bind_item(t, PLAN, &t->items[i]);
+		r = t->restore ? pt_txn_restore_item(t, PLAN, &t->items[i]) : pt_txn_bind_item(t, PLAN, &t->items[i]);
 	if (r == 0 && t->restore) {
 		/* then what else the VM holds, newest first */
 		struct pt_strv steps = { 0 };
 		r = pt_holds_give_back(t->ctx, t->vm, true, &steps);
 		for (size_t i = 0; r >= 0 && i < steps.n; i++)
-			r = note(t, PLAN, "%s", steps.v[i]);
+			r = pt_txn_note(t, PLAN, "%s", steps.v[i]);
 		pt_strv_free(&steps);
 	}
 	t->planned = r == 0;
@@ -688,7 +451,7 @@ static void rollback(pt_txn *t, size_t upto)
 		struct item *it = &t->items[i];
 		if (!it->touched)
 			continue;
-		if (restore_item(t, COMMIT, it) < 0) {
+		if (pt_txn_restore_item(t, COMMIT, it) < 0) {
 			char again[2 * sizeof(first) + 64];
 			snprintf(again, sizeof(again), "%s; rolling back: %s (its journal stays: run restore)",
 				 first, t->ctx->last_error);
@@ -732,7 +495,7 @@ PT_EXPORT int pt_txn_commit(pt_txn *t)
 			r = ensure_vfio(t, false);
 	}
 	for (i = 0; r == 0 && i < t->n_items; i++)
-		r = t->restore ? restore_item(t, COMMIT, &t->items[i]) : bind_item(t, COMMIT, &t->items[i]);
+		r = t->restore ? pt_txn_restore_item(t, COMMIT, &t->items[i]) : pt_txn_bind_item(t, COMMIT, &t->items[i]);
 	if (r < 0 && !t->restore && i > 0)
 		rollback(t, i - 1);
 	if (r == 0 && t->restore) {

@@ -613,6 +613,37 @@ int pt_device_get_link(const pt_device *dev, pt_link *ret);
 int pt_device_check_link(const pt_device *dev, char **why);
 
 /*
+ * Placement: where a VM runs so that its devices' DMA and interrupts stay on their NUMA node
+ * (the emitters take it in pt_emit_opts.place). pt_placement_new decides it for an assignment's
+ * set: the node its devices are on (-ENOENT, naming them, when the kernel gives none; -EXDEV,
+ * naming two, when they are on several), vcpus host CPUs of that node for the VM's vCPUs (0: the
+ * VM's cores x sockets, from its config), whole cores first (SMT siblings together, from each
+ * CPU's topology/thread_siblings_list), none that another VM's `affinity` pins; its memory_mib
+ * on that node (0: the VM's memory), on huge pages of hugepage_kib (2048 or 1048576; 0: none)
+ * against what the node has free now. What falls short (fewer free CPUs than vCPUs: they share;
+ * pages not free: the VM would not start; 1 GiB pages, which only a boot reserves reliably) is
+ * said in its notes.
+ */
+typedef struct pt_placement pt_placement;
+int pt_placement_new(const pt_assignment *a, unsigned vcpus, unsigned long memory_mib, unsigned long hugepage_kib,
+		     pt_placement **ret);
+pt_placement *pt_placement_ref(pt_placement *p);
+pt_placement *pt_placement_unref(pt_placement *p);
+/* The node; its CPUs ("8-15,24-31"); the host CPUs chosen for the vCPUs ("8-11,24-27"). */
+int pt_placement_get_node(const pt_placement *p);
+const char *pt_placement_get_node_cpus(const pt_placement *p);
+const char *pt_placement_get_cpus(const pt_placement *p);
+/* The vCPUs and memory (MiB) placed; the huge page size (KiB, 0: none), the pages the memory
+ * needs and those free on the node now (-1: unknown). */
+unsigned pt_placement_get_vcpus(const pt_placement *p);
+unsigned long pt_placement_get_memory(const pt_placement *p);
+unsigned long pt_placement_get_hugepage_size(const pt_placement *p);
+unsigned long pt_placement_get_hugepages_needed(const pt_placement *p);
+long pt_placement_get_hugepages_free(const pt_placement *p);
+size_t pt_placement_get_note_count(const pt_placement *p);
+const char *pt_placement_get_note(const pt_placement *p, size_t i);
+
+/*
  * A posted IOMMU group listing (len bytes of text; source names it in messages) read as a host,
  * to judge a board before buying it: "IOMMU Group N" lines with `lspci -nns` device lines (the
  * group on each line or on its own line above them; -k's driver lines), or ls-iommu's "Group N:
@@ -940,6 +971,9 @@ typedef struct pt_emit_opts {
 	const char *machine;	 /* Proxmox: what a VM that is not q35 yet gets; NULL "q35" */
 	const char *storage;	 /* Proxmox: where a new efidisk goes; NULL "local-lvm" */
 	const pt_vmconf *config; /* Proxmox: the VM's config; NULL reads it */
+	const pt_placement *place; /* where the VM runs (pt_placement_new): Proxmox affinity, numa0
+				    * and hugepages; libvirt's vcpu cpuset, cputune, numatune and
+				    * hugepages (a domain); QEMU's -smp, -m, memory backend and -numa */
 } pt_emit_opts;
 /* An emitter's result: its lines (Proxmox: "hostpci0: 01:00,pcie=1"; libvirt: XML lines; QEMU:
  * the words), its notes (Proxmox: what is left to do, "efidisk0: allocate it with qm set ..."),
@@ -967,9 +1001,9 @@ int pt_emit_proxmox_mdev(const pt_device *dev, const char *type, const pt_emit_o
 int pt_emit_proxmox_usb(pt_ctx *ctx, const pt_usb_spec *usb, const pt_emit_opts *opts, pt_emission **ret);
 /* libvirt: <hostdev> elements for the assignment's set (NULL: none) and the USB device (NULL:
  * none; by id or by bus and device number); with a domain name, inside a minimal q35/UEFI
- * domain. */
+ * domain, placed where opts->place says (opts NULL: the defaults). */
 int pt_emit_libvirt(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb, const char *domain,
-		    pt_emission **ret);
+		    const pt_emit_opts *opts, pt_emission **ret);
 /* libvirt: the <hostdev> element of the mdev with that UUID; -EINVAL for no mdev UUID. */
 int pt_emit_libvirt_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret);
 /* QEMU: -device vfio-pci for each device of the set (NULL: none) with the pcie-root-port of its

@@ -100,6 +100,12 @@ const char *pt_pve_config_value(const pt_pve_config *c, size_t i, const char *ke
  * set, -EINVAL, -ERANGE past max; and a NUMA node's CPUs, as the kernel lists them. */
 int pt_cpulist_parse(const char *s, unsigned char *set, size_t max);
 int pt_numa_node_cpus(pt_ctx *ctx, long node, char *buf, size_t size);
+/* Free huge pages of kb KiB: on a node (node >= 0), or the host's (node < 0); -1 unknown. */
+long pt_free_hugepages(pt_ctx *ctx, long node, unsigned long kb);
+/* inventory/vmconfig.c: the VM ids of /etc/pve/qemu-server/<id>.conf, sorted (to free); a VM's
+ * memory in MiB (`memory: 8192`, `memory: current=8192`; qemu-server's 512 when unset). */
+int pt_vmconf_list(pt_ctx *ctx, unsigned **ret, size_t *n);
+unsigned long pt_vmconf_memory(pt_ctx *ctx, const pt_vmconf *c);
 /* analysis/findings.c: lint's state, a finding; a key "PREFIXN" (hostpci0, numa1); the VM's QEMU
  * from qemu-server's pid file, 0 when it does not run. analysis/locality.c: lint of a VM's placement against its
  * devices' NUMA node (in_vm: the key of each of the snapshot's devices the VM's lines name). */

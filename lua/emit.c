@@ -15,7 +15,7 @@
 static void check_opts(lua_State *L, int idx, pt_emit_opts *o)
 {
 	static const char *const known[] = { "vm", "primary", "rombar", "romfile", "hide_kvm", "legacy_igd",
-					     "usb3", "machine", "storage", "config", "force", NULL };
+					     "usb3", "machine", "storage", "config", "force", "place", NULL };
 	memset(o, 0, sizeof(*o));
 	o->size = sizeof(*o);
 	if (lua_isnoneornil(L, idx))
@@ -49,6 +49,8 @@ static void check_opts(lua_State *L, int idx, pt_emit_opts *o)
 		o->flags |= PT_EMIT_USB3;
 	if (pt_lua_bool_field(L, idx, "force", false))
 		o->flags |= PT_LUA_OPT_FORCE;
+	if (lua_getfield(L, idx, "place") != LUA_TNIL)
+		o->place = pt_lua_check_open(L, -1, PLACE_MT); /* the table keeps it */
 	if (lua_getfield(L, idx, "config") == LUA_TTABLE) {
 		lua_getfield(L, -1, "handle");
 		o->config = pt_lua_check_open(L, -1, VMCONF_MT);
@@ -140,24 +142,26 @@ static int l_emit_proxmox_usb(lua_State *L)
 	return push_proxmox(L, em);
 }
 
-/* pt.emit_libvirt(addresses or assignment, usb, domain): the XML */
+/* pt.emit_libvirt(addresses or assignment, usb, domain [, {place =}]): the XML */
 static int l_emit_libvirt(lua_State *L)
 {
 	int r;
-	lua_settop(L, 3);
+	lua_settop(L, 4);
+	pt_emit_opts o;
 	size_t n = 0;
 	pt_assignment *a = pt_lua_test_assignment(L, 1);
 	const char **addresses = a ? NULL : pt_lua_check_strings(L, 1, &n);
 	pt_usb_spec spec, *usb = pt_lua_check_usb(L, 2, &spec);
 	const char *domain = luaL_optstring(L, 3, NULL);
 	pt_emission *em;
-	pt_ctx *ctx = pt_lua_check_root(L);
 
+	check_opts(L, 4, &o);
+	pt_ctx *ctx = pt_lua_check_root(L);
 	if (!a && n)
 		a = pt_lua_ids_assignment(L, ctx, true, NULL, addresses, n, 0);
 	if (!a && n)
 		return 3; /* nil, message, errno */
-	if ((r = pt_emit_libvirt(ctx, a, usb, domain, &em)) < 0)
+	if ((r = pt_emit_libvirt(ctx, a, usb, domain, &o, &em)) < 0)
 		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
 	push_joined(L, em);

@@ -94,6 +94,8 @@ extern const luaL_Reg pt_lua_vmconf_funcs[];
 void pt_lua_open_node(lua_State *L);
 extern const luaL_Reg pt_lua_node_funcs[];
 void pt_lua_open_hostplan(lua_State *L);
+void pt_lua_open_placement(lua_State *L);
+extern const luaL_Reg pt_lua_placement_funcs[];
 extern const luaL_Reg pt_lua_hostplan_funcs[];
 extern const luaL_Reg pt_lua_bounds_funcs[];
 extern const luaL_Reg pt_lua_emit_funcs[];
@@ -111,6 +113,7 @@ int pt_lua_enum_usb(lua_State *L);
 #define VMCONF_MT "pt.VMConfig"
 #define NODE_MT "pt.Node"
 #define PLAN_MT "pt.HostPlan"
+#define PLACE_MT "pt.Placement"
 /* An option `force` of the emitters and the host plan: the assignment's (PT_ASSIGN_FORCE). */
 #define PT_LUA_OPT_FORCE (1u << 31)
 int pt_lua_fail_ctx(lua_State *L, int r, pt_ctx *ctx, bool owned);

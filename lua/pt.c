@@ -221,6 +221,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 	pt_lua_open_vmconf(L);
 	pt_lua_open_node(L);
 	pt_lua_open_hostplan(L);
+	pt_lua_open_placement(L);
 	luaL_newlib(L, funcs);
 	luaL_setfuncs(L, pt_lua_inventory_funcs, 0);
 	luaL_setfuncs(L, pt_lua_actions_funcs, 0);
@@ -233,6 +234,7 @@ __attribute__((visibility("default"))) int luaopen_pt(lua_State *L)
 	luaL_setfuncs(L, pt_lua_vmconf_funcs, 0);
 	luaL_setfuncs(L, pt_lua_node_funcs, 0);
 	luaL_setfuncs(L, pt_lua_hostplan_funcs, 0);
+	luaL_setfuncs(L, pt_lua_placement_funcs, 0);
 	luaL_setfuncs(L, pt_lua_bounds_funcs, 0);
 	push_errno(L);
 	lua_setfield(L, -2, "errno");

@@ -53,54 +53,6 @@ PT_EXPORT const char *pt_lint_get_message(const pt_lint *l, size_t i)
 	return l && i < l->n ? l->v[i].message : NULL;
 }
 
-/* The VM ids of /etc/pve/qemu-server/<id>.conf, sorted. */
-static int compare_unsigned(const void *a, const void *b)
-{
-	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int list_vms(pt_ctx *ctx, unsigned **ret, size_t *n)
-{
-	const char *base;
-	unsigned *vms = NULL;
-	size_t cap = 0;
-	int dfd = pt_open_parent_in_root(ctx->rootfd, "etc/pve/qemu-server/x", &base);
-	DIR *dir;
-
-	*n = 0;
-	*ret = NULL;
-	if (dfd < 0)
-		return 0; /* no Proxmox here: no VMs */
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	close(dfd);
-	if (fd < 0 || !(dir = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return 0;
-	}
-	for (struct dirent *de; (de = readdir(dir));) {
-		unsigned long long vm;
-		char *dot = strrchr(de->d_name, '.');
-		if (!dot || strcmp(dot, ".conf") || dot == de->d_name)
-			continue;
-		*dot = '\0';
-		bool digits = strspn(de->d_name, "0123456789") == strlen(de->d_name);
-		if (!digits || pt_parse_uint(de->d_name, PT_VMID_MAX, &vm) < 0 || !pt_vmid_is_valid((long long)vm))
-			continue;
-		if (*n == cap && !(vms = reallocarray(vms, cap = cap ? 2 * cap : 16, sizeof(*vms)))) {
-			closedir(dir);
-			return -ENOMEM;
-		}
-		vms[(*n)++] = (unsigned)vm;
-	}
-	closedir(dir);
-	if (*n)
-		qsort(vms, *n, sizeof(*vms), compare_unsigned);
-	*ret = vms;
-	return 0;
-}
-
 /* The mapping names of /etc/pve/mapping/pci.cfg (its sections). */
 static void read_mappings(pt_ctx *ctx, struct pt_strv *names)
 {
@@ -394,7 +346,7 @@ PT_EXPORT int pt_lint_run(pt_enum *e, unsigned only_vm, pt_lint **ret)
 	}
 	l->refcount = 1;
 	l->ctx = pt_ctx_ref(e->ctx);
-	if ((r = list_vms(e->ctx, &vms, &n_vms)) < 0) {
+	if ((r = pt_vmconf_list(e->ctx, &vms, &n_vms)) < 0) {
 		free(used);
 		pt_lint_unref(l);
 		return pt_fail(e->ctx, r, "out of memory");

@@ -132,7 +132,7 @@ void pt_lint_locality(pt_lint *l, pt_ctx *ctx, pt_enum *e, unsigned vm, const pt
 }
 
 /* Free huge pages of kb KiB: on a node (node >= 0), or the host's (node < 0); -1 unknown. */
-static long free_hugepages(pt_ctx *ctx, long node, unsigned long kb)
+long pt_free_hugepages(pt_ctx *ctx, long node, unsigned long kb)
 {
 	char path[128], buf[32];
 	unsigned long long n;
@@ -145,22 +145,6 @@ static long free_hugepages(pt_ctx *ctx, long node, unsigned long kb)
 	if (pt_read_attr(ctx->rootfd, path, buf, sizeof(buf)) < 0 || pt_parse_uint(buf, 1ULL << 40, &n) < 0)
 		return -1;
 	return (long)n;
-}
-
-/* A VM's memory in MiB: `memory: 8192` or `memory: current=8192`; qemu-server's 512 when unset. */
-static unsigned long vm_memory(pt_ctx *ctx, const pt_vmconf *c)
-{
-	const char *m = pt_vmconf_get(c, "memory");
-	pt_props *props;
-	unsigned long long v = 512;
-
-	if (m && pt_props_parse(ctx, m, "current", &props) == 0) {
-		const char *cur = pt_props_get(props, "current");
-		if (!cur || pt_parse_uint(cur, 1ULL << 32, &v) < 0)
-			v = 512;
-		pt_props_unref(props);
-	}
-	return (unsigned long)v;
 }
 
 /* A stopped VM with `hugepages:` against the pages free now: where its numaN hostnodes put its
@@ -190,7 +174,7 @@ void pt_lint_hugepages(pt_lint *l, pt_ctx *ctx, unsigned vm, const pt_vmconf *c)
 		if (hostnodes && memory && pt_parse_uint(hostnodes, 4095, &node) == 0 && pt_parse_uint(memory, 1ULL << 32, &mem) == 0) {
 			per_node = true;
 			unsigned long need = (unsigned long)((mem + mib - 1) / mib);
-			long free = free_hugepages(ctx, (long)node, mib * 1024);
+			long free = pt_free_hugepages(ctx, (long)node, mib * 1024);
 			if (free >= 0 && (unsigned long)free < need)
 				pt_lint_note(l, vm, key, "hugepages-short", "hugepages %s (%s): this NUMA node's %llu MiB on host node "
 					     "%llu need %lu pages, the node has %ld free now: the VM would not start",
@@ -200,8 +184,8 @@ void pt_lint_hugepages(pt_lint *l, pt_ctx *ctx, unsigned vm, const pt_vmconf *c)
 	}
 	if (per_node)
 		return;
-	unsigned long mem = vm_memory(ctx, c), need = (mem + mib - 1) / mib;
-	long free = free_hugepages(ctx, -1, mib * 1024);
+	unsigned long mem = pt_vmconf_memory(ctx, c), need = (mem + mib - 1) / mib;
+	long free = pt_free_hugepages(ctx, -1, mib * 1024);
 	if (free >= 0 && (unsigned long)free < need)
 		pt_lint_note(l, vm, "hugepages", "hugepages-short", "hugepages %s (%s): memory %lu MiB needs %lu pages, the "
 			     "host has %ld free now: the VM would not start", size, label, mem, need, free);

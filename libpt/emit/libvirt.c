@@ -47,8 +47,44 @@ static int usb_hostdev(pt_ctx *ctx, struct pt_strv *out, const pt_usb_spec *usb,
 	return 0;
 }
 
+/* A domain's size and where it runs: its vCPUs each pinned to a host CPU of the node, its memory
+ * bound there, on huge pages where asked (4096 MiB and 4 vCPUs, floating, without a place). */
+static void domain_placement(struct pt_strv *out, const pt_placement *p)
+{
+	unsigned char set[1024];
+
+	if (!p) {
+		pt_strv_add(out, "  <memory unit='MiB'>4096</memory>");
+		pt_strv_add(out, "  <vcpu>4</vcpu>");
+		return;
+	}
+	pt_strv_addf(out, "  <memory unit='MiB'>%lu</memory>", pt_placement_get_memory(p));
+	if (pt_placement_get_hugepage_size(p)) {
+		pt_strv_add(out, "  <memoryBacking>");
+		pt_strv_add(out, "    <hugepages>");
+		pt_strv_addf(out, "      <page size='%lu' unit='KiB'/>", pt_placement_get_hugepage_size(p));
+		pt_strv_add(out, "    </hugepages>");
+		pt_strv_add(out, "  </memoryBacking>");
+	}
+	pt_strv_addf(out, "  <vcpu placement='static' cpuset='%s'>%u</vcpu>", pt_placement_get_cpus(p),
+		     pt_placement_get_vcpus(p));
+	pt_strv_add(out, "  <cputune>");
+	unsigned vcpu = 0, n = pt_placement_get_vcpus(p);
+	if (pt_cpulist_parse(pt_placement_get_cpus(p), set, sizeof(set) * 8) > 0)
+		for (unsigned c = 0; c < sizeof(set) * 8 && vcpu < n; c++)
+			if (set[c / 8] & (1u << (c % 8)))
+				pt_strv_addf(out, "    <vcpupin vcpu='%u' cpuset='%u'/>", vcpu++, c);
+	if (vcpu < n) /* fewer CPUs than vCPUs: the rest share the node's chosen ones */
+		for (; vcpu < n; vcpu++)
+			pt_strv_addf(out, "    <vcpupin vcpu='%u' cpuset='%s'/>", vcpu, pt_placement_get_cpus(p));
+	pt_strv_add(out, "  </cputune>");
+	pt_strv_add(out, "  <numatune>");
+	pt_strv_addf(out, "    <memory mode='strict' nodeset='%d'/>", pt_placement_get_node(p));
+	pt_strv_add(out, "  </numatune>");
+}
+
 PT_EXPORT int pt_emit_libvirt(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb,
-					 const char *domain, pt_emission **ret)
+			      const char *domain, const pt_emit_opts *opts, pt_emission **ret)
 {
 	struct pt_strv out = { 0 }, devices = { 0 };
 	const char *indent = domain ? "    " : "";
@@ -56,10 +92,11 @@ PT_EXPORT int pt_emit_libvirt(pt_ctx *ctx, const pt_assignment *a, const pt_usb_
 	int r;
 
 	pt_usb_spec usb_copy;
+	pt_emit_opts o;
 
 	if (!ctx || !ret)
 		return -EINVAL;
-	if ((r = pt_usb_spec_in(ctx, &usb, &usb_copy)) < 0)
+	if ((r = pt_usb_spec_in(ctx, &usb, &usb_copy)) < 0 || (r = pt_emit_opts_copy(ctx, &o, opts)) < 0)
 		return r;
 	if (domain && !pt_word_valid(domain, true, "-_.")) /* nothing to escape */
 		return pt_fail(ctx, -EINVAL, "domain name %s: letters, digits, '-', '_', '.'",
@@ -76,8 +113,7 @@ PT_EXPORT int pt_emit_libvirt(pt_ctx *ctx, const pt_assignment *a, const pt_usb_
 		return pt_emission_new(ctx, &devices, NULL, NULL, ret);
 	pt_strv_add(&out, "<domain type='kvm'>");
 	pt_strv_addf(&out, "  <name>%s</name>", domain);
-	pt_strv_add(&out, "  <memory unit='MiB'>4096</memory>");
-	pt_strv_add(&out, "  <vcpu>4</vcpu>");
+	domain_placement(&out, o.place);
 	pt_strv_add(&out, "  <os firmware='efi'>");
 	pt_strv_add(&out, "    <type arch='x86_64' machine='q35'>hvm</type>");
 	pt_strv_add(&out, "  </os>");
@@ -94,7 +130,10 @@ PT_EXPORT int pt_emit_libvirt(pt_ctx *ctx, const pt_assignment *a, const pt_usb_
 	pt_strv_add(&out, "  </devices>");
 	pt_strv_add(&out, "</domain>");
 	pt_strv_free(&devices);
-	return pt_emission_new(ctx, &out, NULL, NULL, ret);
+	struct pt_strv notes = { 0 };
+	for (size_t i = 0; o.place && i < pt_placement_get_note_count(o.place); i++)
+		pt_strv_add(&notes, pt_placement_get_note(o.place, i));
+	return pt_emission_new(ctx, &out, &notes, NULL, ret);
 }
 
 PT_EXPORT int pt_emit_libvirt_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret)

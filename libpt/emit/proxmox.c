@@ -122,6 +122,54 @@ static int next_key(struct emit *em, const char *prefix, unsigned max, int *from
 	return 0;
 }
 
+/* Where the VM runs (opts.place): affinity on the node's CPUs chosen, numa0 with the node's
+ * memory bound (qemu-server wants hostnodes for huge pages), the huge page size; the VM's size
+ * where the placement's differs from its config's. */
+static void put_placement(struct emit *em)
+{
+	const pt_placement *p = em->o.place;
+	unsigned vcpus = pt_placement_get_vcpus(p);
+	unsigned long memory = pt_placement_get_memory(p), page = pt_placement_get_hugepage_size(p);
+	unsigned long long cores = 1, sockets = 1;
+	char value[160];
+
+	if (pt_vmconf_get(em->config, "cores"))
+		pt_parse_uint(pt_vmconf_get(em->config, "cores"), 1024, &cores);
+	if (pt_vmconf_get(em->config, "sockets"))
+		pt_parse_uint(pt_vmconf_get(em->config, "sockets"), 64, &sockets);
+	if (cores * sockets != vcpus) {
+		snprintf(value, sizeof(value), "%u", vcpus);
+		put(em, "cores", value);
+		if (sockets != 1)
+			put(em, "sockets", "1");
+	}
+	if (pt_vmconf_memory(em->ctx, em->config) != memory) {
+		snprintf(value, sizeof(value), "%lu", memory);
+		put(em, "memory", value);
+	}
+	if (strcmp(value_of(em, "affinity", ""), pt_placement_get_cpus(p)))
+		put(em, "affinity", pt_placement_get_cpus(p));
+	if (strcmp(value_of(em, "numa", "0"), "1"))
+		put(em, "numa", "1");
+	if (vcpus > 1)
+		snprintf(value, sizeof(value), "cpus=0-%u,hostnodes=%d,memory=%lu,policy=bind", vcpus - 1,
+			 pt_placement_get_node(p), memory);
+	else
+		snprintf(value, sizeof(value), "cpus=0,hostnodes=%d,memory=%lu,policy=bind", pt_placement_get_node(p), memory);
+	if (strcmp(value_of(em, "numa0", ""), value))
+		put(em, "numa0", value);
+	for (size_t k = 0; k < pt_vmconf_get_key_count(em->config); k++) {
+		const char *key = pt_vmconf_get_key(em->config, k);
+		if (pt_key_numbered(key, "numa") && strcmp(key, "numa0"))
+			pt_strv_addf(&em->notes, "%s: remove it (qm set %u --delete %s): numa0 holds the VM's CPUs and memory on "
+				     "NUMA node %d", key, em->o.vm, key, pt_placement_get_node(p));
+	}
+	if (page && strcmp(value_of(em, "hugepages", ""), page == 2048 ? "2" : "1024"))
+		put(em, "hugepages", page == 2048 ? "2" : "1024");
+	for (size_t i = 0; i < pt_placement_get_note_count(p); i++)
+		pt_strv_add(&em->notes, pt_placement_get_note(p, i));
+}
+
 static int finish(struct emit *em, pt_emission **ret)
 {
 	int r = pt_emission_new(em->ctx, &em->lines, &em->notes, &em->qm, ret);
@@ -312,6 +360,8 @@ PT_EXPORT int pt_emit_proxmox(const pt_assignment *a, const pt_emit_opts *opts, 
 	}
 	if (em.o.primary && strcmp(value_of(&em, "vga", ""), "none"))
 		put(&em, "vga", "none");
+	if (em.o.place)
+		put_placement(&em);
 	return finish(&em, ret);
 fail:
 	free(set);

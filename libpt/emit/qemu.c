@@ -92,6 +92,37 @@ static int usb_args(pt_ctx *ctx, struct pt_strv *words, const pt_usb_spec *usb)
 	return 0;
 }
 
+/* The VM's size and its memory on the node (a backend bound there, huge pages from hugetlbfs
+ * where asked, one guest NUMA node with every vCPU); the vCPU threads' CPUs are taskset's. */
+static void placement_args(struct pt_strv *words, struct pt_strv *notes, const pt_placement *p)
+{
+	unsigned vcpus = pt_placement_get_vcpus(p);
+	unsigned long memory = pt_placement_get_memory(p), page = pt_placement_get_hugepage_size(p);
+
+	pt_strv_add(words, "-smp");
+	pt_strv_addf(words, "%u", vcpus);
+	pt_strv_add(words, "-m");
+	pt_strv_addf(words, "%luM", memory);
+	pt_strv_add(words, "-object");
+	if (page)
+		pt_strv_addf(words, "memory-backend-file,id=pt-mem0,size=%luM,mem-path=%s,prealloc=on,host-nodes=%d,policy=bind",
+			     memory, page == 2048 ? "/dev/hugepages" : "/dev/hugepages-1G", pt_placement_get_node(p));
+	else
+		pt_strv_addf(words, "memory-backend-ram,id=pt-mem0,size=%luM,host-nodes=%d,policy=bind", memory,
+			     pt_placement_get_node(p));
+	pt_strv_add(words, "-numa");
+	if (vcpus > 1)
+		pt_strv_addf(words, "node,nodeid=0,cpus=0-%u,memdev=pt-mem0", vcpus - 1);
+	else
+		pt_strv_add(words, "node,nodeid=0,cpus=0,memdev=pt-mem0");
+	pt_strv_addf(notes, "run QEMU under taskset -c %s: its vCPU threads on NUMA node %d's CPUs",
+		     pt_placement_get_cpus(p), pt_placement_get_node(p));
+	if (page == 1048576)
+		pt_strv_add(notes, "mount hugetlbfs with pagesize=1G on /dev/hugepages-1G for the 1 GiB pages");
+	for (size_t i = 0; i < pt_placement_get_note_count(p); i++)
+		pt_strv_add(notes, pt_placement_get_note(p, i));
+}
+
 PT_EXPORT int pt_emit_qemu(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spec *usb,
 				      const pt_emit_opts *opts, pt_emission **ret)
 {
@@ -112,15 +143,19 @@ PT_EXPORT int pt_emit_qemu(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spe
 	}
 	for (size_t i = 0; i < n; i++)
 		set[i] = pt_assignment_get_device(a, i);
+	struct pt_strv notes = { 0 };
+	if (o.place)
+		placement_args(&words, &notes, o.place);
 	r = vfio_args(ctx, &words, set, n, &o);
 	free(set);
 	if (r < 0 || (usb && (r = usb_args(ctx, &words, usb)) < 0)) {
 		pt_strv_free(&words);
+		pt_strv_free(&notes);
 		return r;
 	}
 	for (size_t i = 0; i < words.n; i++)
 		pt_strv_add(&command, words.v[i]);
-	return pt_emission_new(ctx, &words, NULL, &command, ret);
+	return pt_emission_new(ctx, &words, &notes, &command, ret);
 }
 
 PT_EXPORT int pt_emit_qemu_mdev(pt_ctx *ctx, const char *uuid, pt_emission **ret)

@@ -7,9 +7,12 @@
  */
 #include <ctype.h>
 #include <limits.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "libpt-private.h"
@@ -499,3 +502,69 @@ size_t pt_enum_find_hostpci(const pt_enum *e, const char *id, pt_device **out, s
 	}
 	return n;
 }
+
+/* The VM ids of /etc/pve/qemu-server/<id>.conf, sorted. */
+static int compare_unsigned(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+	return x < y ? -1 : x > y;
+}
+
+int pt_vmconf_list(pt_ctx *ctx, unsigned **ret, size_t *n)
+{
+	const char *base;
+	unsigned *vms = NULL;
+	size_t cap = 0;
+	int dfd = pt_open_parent_in_root(ctx->rootfd, "etc/pve/qemu-server/x", &base);
+	DIR *dir;
+
+	*n = 0;
+	*ret = NULL;
+	if (dfd < 0)
+		return 0; /* no Proxmox here: no VMs */
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(dfd);
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	for (struct dirent *de; (de = readdir(dir));) {
+		unsigned long long vm;
+		char *dot = strrchr(de->d_name, '.');
+		if (!dot || strcmp(dot, ".conf") || dot == de->d_name)
+			continue;
+		*dot = '\0';
+		bool digits = strspn(de->d_name, "0123456789") == strlen(de->d_name);
+		if (!digits || pt_parse_uint(de->d_name, PT_VMID_MAX, &vm) < 0 || !pt_vmid_is_valid((long long)vm))
+			continue;
+		if (*n == cap && !(vms = reallocarray(vms, cap = cap ? 2 * cap : 16, sizeof(*vms)))) {
+			closedir(dir);
+			return -ENOMEM;
+		}
+		vms[(*n)++] = (unsigned)vm;
+	}
+	closedir(dir);
+	if (*n)
+		qsort(vms, *n, sizeof(*vms), compare_unsigned);
+	*ret = vms;
+	return 0;
+}
+
+
+/* A VM's memory in MiB: `memory: 8192` or `memory: current=8192`; qemu-server's 512 when unset. */
+unsigned long pt_vmconf_memory(pt_ctx *ctx, const pt_vmconf *c)
+{
+	const char *m = pt_vmconf_get(c, "memory");
+	pt_props *props;
+	unsigned long long v = 512;
+
+	if (m && pt_props_parse(ctx, m, "current", &props) == 0) {
+		const char *cur = pt_props_get(props, "current");
+		if (!cur || pt_parse_uint(cur, 1ULL << 32, &v) < 0)
+			v = 512;
+		pt_props_unref(props);
+	}
+	return (unsigned long)v;
+}
+

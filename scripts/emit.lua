@@ -33,6 +33,11 @@ return {
     { name = "blacklist", type = "bool", help = "also blacklist the host drivers (format host)" },
     { name = "apply", type = "bool", help = "write the host files (format host), keeping backups" },
     { name = "force", type = "bool", help = "a device the host needs too (see the refusal); said on stderr" },
+    { name = "place", type = "bool",
+      help = "the VM's vCPUs, memory (and huge pages) on its devices' NUMA node (proxmox, qm, libvirt-domain, qemu)" },
+    { name = "hugepages", type = "enum", values = { "2", "1024" }, help = "with --place: the memory on huge pages of 2 or 1024 MiB" },
+    { name = "vcpus", type = "integer", help = "with --place: the vCPUs (default: the VM's cores x sockets)" },
+    { name = "memory", type = "integer", metavar = "MiB", help = "with --place: the memory (default: the VM's)" },
   },
   run = function(args)
     local usb = args.usb and { id = args.usb } or args["usb-port"] and { port = args["usb-port"] } or nil
@@ -57,6 +62,8 @@ return {
     elseif not usb then
       error("give --device, --usb or --usb-port", 0)
     end
+    local place = a and passthrough.place(a, args)
+    if args.place and not a then error("--place needs --device", 0) end
     -- the primary display: the device named, or a slot's first function
     local primary = args.primary and a and (args.device:match("%.%x$") and args.device or a:addresses()[1]) or nil
     if f == "proxmox" or f == "qm" then
@@ -72,7 +79,7 @@ return {
       if a then
         add(assert(proxmox.emit(a, { vm = args.vm, primary = primary, rombar = not args["no-rombar"],
           romfile = args.romfile, hide_kvm = args["hide-kvm"], storage = args.storage,
-          legacy_igd = args["legacy-igd"] })))
+          legacy_igd = args["legacy-igd"], place = place })))
       end
       if usb then
         add(assert(proxmox.emit_usb { vm = args.vm, id = usb.id, port = usb.port, peer_port = usb.peer_port }))
@@ -106,14 +113,16 @@ return {
     elseif f == "libvirt" then
       print((assert(pt.emit_libvirt(a or {}, usb))))
     elseif f == "libvirt-domain" then
-      print((assert(pt.emit_libvirt(a or {}, usb, args.vm and ("vm" .. args.vm) or "passthrough"))))
+      print((assert(pt.emit_libvirt(a or {}, usb, args.vm and ("vm" .. args.vm) or "passthrough", { place = place }))))
     elseif f == "qemu" then
       local words = {}
       if a then
-        words = assert(pt.emit_qemu(a, nil, { primary = primary, rombar = not args["no-rombar"], romfile = args.romfile }))
+        words = assert(pt.emit_qemu(a, nil, { primary = primary, rombar = not args["no-rombar"], romfile = args.romfile,
+          place = place }))
       end
       if usb then table.move(assert(pt.emit_qemu({}, usb)), 1, 4, #words + 1, words) end
       print(pt.shell_quote(words))
+      if place then passthrough.say_place(place) end
     elseif f == "host" then
       if not a then error("--format host needs --device", 0) end
       persist.show(inv, a, { blacklist = args.blacklist, apply = args.apply })

@@ -26,6 +26,8 @@ root, 256 without extended space, 4096). Lines starting with '#' are comments. `
   node N CPULIST                              a NUMA node and its CPUs (0-7,16-23); devices
                                               with numa=N get it as their local_cpulist
   hugepages N SIZE-KB FREE                    free huge pages of a size on node N (and the total)
+  siblings CPULIST                            SMT threads of one core (0,16): each CPU's
+                                              topology/thread_siblings_list
   usb PORT VVVV:PPPP CONTROLLER [key=value]   a USB device (1-2.3) under a PCI controller (peer=B-P:
                                               its port's other half, USB 2 / USB 3); keys
                                               serial, manufacturer, product (',' for spaces),
@@ -138,7 +140,7 @@ def parse_listing(text, source="listing"):
 
 
 HOST_WORDS = ("block", "dm", "mount", "net", "route4", "route6", "input", "fb", "fbcon", "driver", "usb", "node",
-              "hugepages")
+              "hugepages", "siblings")
 
 
 def parse_spec(text, source="spec"):
@@ -438,6 +440,15 @@ def build_host(host, root, paths):
                     with open(os.path.join(p, "numa_node")) as f:
                         if f.read().strip() == number:
                             write(os.path.join(p, "local_cpulist"), cpus + "\n")
+        elif kind == "siblings":
+            # SMT threads of one core, as the kernel lists them for each
+            cpus = []
+            for part in words[1].split(","):
+                a, _, b = part.partition("-")
+                cpus += range(int(a), int(b or a) + 1)
+            for c in cpus:
+                write(os.path.join(sys_, "devices", "system", "cpu", f"cpu{c}", "topology", "thread_siblings_list"),
+                      words[1] + "\n")
         elif kind == "hugepages":
             # free huge pages of a size on a node, and the host's total of that size
             number, kb, free = words[1:4]

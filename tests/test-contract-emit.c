@@ -40,7 +40,7 @@ static int emit_assignment_everywhere(pt_ctx *ctx, pt_enum *e, FILE *out)
 		return said(ctx, r, out);
 	print_emission(em, out);
 	pt_emission_unref(em);
-	if ((r = pt_emit_libvirt(ctx, a, &usb, "win11", &em)) < 0)
+	if ((r = pt_emit_libvirt(ctx, a, &usb, "win11", NULL, &em)) < 0)
 		return said(ctx, r, out);
 	size_t n = pt_emission_get_line_count(em);
 	fprintf(out, "libvirt: %zu lines, first %s, last %s\n", n, pt_emission_get_line(em, 0), pt_emission_get_line(em, n - 1));
@@ -66,7 +66,7 @@ static int emit_assignment_everywhere(pt_ctx *ctx, pt_enum *e, FILE *out)
 	/* a spec without its size is refused, naming the struct */
 	em = NULL;
 	said(ctx, pt_emit_qemu(ctx, NULL, &(pt_usb_spec){ .id = "10c4:ea60" }, NULL, &em), out);
-	said(ctx, pt_emit_libvirt(ctx, NULL, &(pt_usb_spec){ .id = "10c4:ea60" }, NULL, &em), out);
+	said(ctx, pt_emit_libvirt(ctx, NULL, &(pt_usb_spec){ .id = "10c4:ea60" }, NULL, NULL, &em), out);
 	said(ctx, pt_emit_proxmox(a, &(pt_emit_opts){ .vm = 100 }, &em), out);
 	if (em)
 		return 1;
@@ -76,7 +76,7 @@ static int emit_assignment_everywhere(pt_ctx *ctx, pt_enum *e, FILE *out)
 		return 1;
 	em = NULL;
 	said(ctx, pt_emit_proxmox(a, &o, &em), out);
-	said(ctx, pt_emit_libvirt(ctx, a, NULL, NULL, &em), out);
+	said(ctx, pt_emit_libvirt(ctx, a, NULL, NULL, NULL, &em), out);
 	said(ctx, pt_emit_qemu(ctx, a, NULL, NULL, &em), out);
 	pt_assignment_unref(a);
 	/* a VM with no config yet gets the lines with a note */
@@ -242,7 +242,82 @@ static int host_plan_sriov(pt_ctx *ctx, pt_enum *e, FILE *out)
 	return p != NULL;
 }
 
+/* Placement on a two-socket host (tests/twonode.spec): the GPU's node, whole cores of it that
+ * no other VM pins, huge pages against what is free; each emitter writing it; the refusals. */
+static int placement(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_assignment *a = assignment(e, 100, 0, "01:00"), *split = assignment(e, 100, 0, "01:00");
+	pt_placement *p = NULL, *q = NULL;
+	pt_emission *em = NULL;
+
+	if (!a || !split || pt_assignment_add(split, "02:00.0") < 0 || pt_placement_new(a, 0, 0, 2048, &p) < 0)
+		return 1;
+	fprintf(out, "node %d cpus %s of %s, %u vCPUs, %lu MiB, pages %lu KiB: %lu needed, %ld free; ref same %d\n",
+		pt_placement_get_node(p), pt_placement_get_cpus(p), pt_placement_get_node_cpus(p), pt_placement_get_vcpus(p),
+		pt_placement_get_memory(p), pt_placement_get_hugepage_size(p), pt_placement_get_hugepages_needed(p),
+		pt_placement_get_hugepages_free(p), pt_placement_ref(p) == p);
+	pt_placement_unref(p);
+	for (size_t i = 0; i < pt_placement_get_note_count(p); i++)
+		fprintf(out, "note: %s\n", pt_placement_get_note(p, i));
+	fprintf(out, "beyond %p\n", (void *)pt_placement_get_note(p, 9));
+	pt_emit_opts o = { .size = sizeof(o), .vm = 100, .place = p };
+	if (pt_emit_proxmox(a, &o, &em) == 0)
+		for (size_t i = 0; i < pt_emission_get_line_count(em); i++)
+			fprintf(out, "%s\n", pt_emission_get_line(em, i));
+	em = pt_emission_unref(em);
+	if (pt_emit_qemu(ctx, a, NULL, &o, &em) == 0)
+		fprintf(out, "$ %s\n# %s\n", pt_emission_get_command(em), pt_emission_get_note(em, 0));
+	em = pt_emission_unref(em);
+	if (pt_emit_libvirt(ctx, a, NULL, "vm100", &o, &em) == 0)
+		for (size_t i = 0; i < pt_emission_get_line_count(em); i++)
+			if (strstr(pt_emission_get_line(em, i), "cpuset") || strstr(pt_emission_get_line(em, i), "nodeset"))
+				fprintf(out, "%s\n", pt_emission_get_line(em, i));
+	pt_emission_unref(em);
+	/* 3 vCPUs and 1 GiB pages: a whole core, then a thread; the pages only a boot reserves */
+	if (pt_placement_new(a, 3, 4096, 1048576, &q) == 0) {
+		fprintf(out, "3 vCPUs: %s, %lu needed, %ld free\n", pt_placement_get_cpus(q), pt_placement_get_hugepages_needed(q),
+			pt_placement_get_hugepages_free(q));
+		for (size_t i = 0; i < pt_placement_get_note_count(q); i++)
+			fprintf(out, "note: %s\n", pt_placement_get_note(q, i));
+	}
+	pt_placement_unref(q);
+	q = NULL;
+	said(ctx, pt_placement_new(split, 0, 0, 0, &q), out);
+	said(ctx, pt_placement_new(a, 0, 0, 4096, &q), out);
+	fprintf(out, "unref NULL %p\n", (void *)pt_placement_unref(NULL));
+	pt_placement_unref(p);
+	pt_assignment_unref(a);
+	pt_assignment_unref(split);
+	return q != NULL;
+}
+
 static const struct test tests[] = {
+	{ "placement", "place", placement,
+	  "node 1 cpus 10-11,26-27 of 8-15,24-31, 4 vCPUs, 8192 MiB, pages 2048 KiB: 4096 needed, 4096 free; ref same 1\n"
+	  "note: 3 CPUs of NUMA node 1 are other VMs' (their affinity): left out\n"
+	  "beyond (nil)\n"
+	  "hostpci0: 01:00,pcie=1\n"
+	  "bios: ovmf\n"
+	  "cpu: host\n"
+	  "affinity: 10-11,26-27\n"
+	  "numa: 1\n"
+	  "numa0: cpus=0-3,hostnodes=1,memory=8192,policy=bind\n"
+	  "hugepages: 2\n"
+	  "$ -smp 4 -m 8192M -object memory-backend-file,id=pt-mem0,size=8192M,mem-path=/dev/hugepages,prealloc=on,host-nodes=1,policy=bind -numa node,nodeid=0,cpus=0-3,memdev=pt-mem0 -device pcie-root-port,id=pt-port0,chassis=101,slot=1 -device vfio-pci,host=0000:01:00.0,bus=pt-port0,addr=0x0.0,multifunction=on -device vfio-pci,host=0000:01:00.1,bus=pt-port0,addr=0x0.1\n"
+	  "# run QEMU under taskset -c 10-11,26-27: its vCPU threads on NUMA node 1's CPUs\n"
+	  "  <vcpu placement='static' cpuset='10-11,26-27'>4</vcpu>\n"
+	  "    <vcpupin vcpu='0' cpuset='10'/>\n"
+	  "    <vcpupin vcpu='1' cpuset='11'/>\n"
+	  "    <vcpupin vcpu='2' cpuset='26'/>\n"
+	  "    <vcpupin vcpu='3' cpuset='27'/>\n"
+	  "    <memory mode='strict' nodeset='1'/>\n"
+	  "3 vCPUs: 10-11,26, 4 needed, 0 free\n"
+	  "note: 3 CPUs of NUMA node 1 are other VMs' (their affinity): left out\n"
+	  "note: NUMA node 1 has 0 free huge pages of 1048576 KiB, the VM's 4096 MiB need 4: it would not start; raise /sys/devices/system/node/node1/hugepages/hugepages-1048576kB/nr_hugepages by 4 first (or at boot: hugepagesz=1G hugepages=1:4, Linux 5.19+)\n"
+	  "note: 1 GiB pages are reserved reliably only at boot (hugepagesz=1G hugepages=N): memory fragments once the host runs\n"
+	  "-18 0000:01:00.0 is on NUMA node 1, 0000:02:00.0 on node 0: a VM runs near one of them only\n"
+	  "-22 huge pages of 4096 KiB: 2048 (2 MiB) or 1048576 (1 GiB), as Proxmox's hugepages: 2|1024\n"
+	  "unref NULL (nil)\n" },
 	{ "emit-assignment-everywhere", "emit", emit_assignment_everywhere,
 	  "hostpci1: 01:00,pcie=1\ncpu: host\n$ qm set 100 --hostpci1 01:00,pcie=1 --cpu host\n"
 	  "libvirt: 30 lines, first <domain type='kvm'>, last </domain>\n"

@@ -231,7 +231,7 @@ static int emit_libvirt_and_qemu(pt_ctx *ctx, pt_enum *e, FILE *out)
 	pt_emission *em;
 	pt_assignment *a = assignment(ctx, e, 0, 0, set, out);
 
-	if (!a || pt_emit_libvirt(ctx, a, &usb, NULL, &em) < 0)
+	if (!a || pt_emit_libvirt(ctx, a, &usb, NULL, NULL, &em) < 0)
 		return 1;
 	print_emission(em, out);
 	pt_emission_unref(em);
@@ -239,7 +239,7 @@ static int emit_libvirt_and_qemu(pt_ctx *ctx, pt_enum *e, FILE *out)
 		return 1;
 	print_emission(em, out);
 	pt_emission_unref(em);
-	said(ctx, pt_emit_libvirt(ctx, a, NULL, "<bad>", &em), out);
+	said(ctx, pt_emit_libvirt(ctx, a, NULL, "<bad>", NULL, &em), out);
 	pt_assignment_unref(a);
 	/* an address that is none is refused where the set is made */
 	a = assignment(ctx, e, 0, 0, (const char *[]){ "0000:01:ff.f", NULL }, out);

@@ -209,7 +209,17 @@ def emit_host(root, tmp, more=""):
     return root
 
 
-BUILDERS_EMIT = {"emit": emit_host}
+def place_host(root, tmp):
+    """A two-socket host (tests/twonode.spec): VM 100 of 2 cores x 2 sockets and 8 GiB, VM 200
+    pinning CPUs 8, 24 and 9 of node 1."""
+    with open(os.path.join(TOP, "tests", "twonode.spec")) as f:
+        build_spec(f.read(), root)
+    write(os.path.join(root, "etc/pve/qemu-server/100.conf"), "cores: 2\nsockets: 2\nmemory: 8192\nmachine: q35\n")
+    write(os.path.join(root, "etc/pve/qemu-server/200.conf"), "affinity: 8,24,9\nmemory: 2048\n")
+    return root
+
+
+BUILDERS_EMIT = {"emit": emit_host, "place": place_host}
 
 
 @test(timeout=120)

@@ -254,8 +254,11 @@ PT_EXPORT int pt_placement_new(const pt_assignment *a, unsigned vcpus, unsigned 
 		p->hugepages_free = pt_free_hugepages(ctx, node, hugepage_kib);
 		if (p->hugepages_free >= 0 && (unsigned long)p->hugepages_free < p->hugepages_needed)
 			pt_strv_addf(&p->notes, "NUMA node %d has %ld free huge pages of %lu KiB, the VM's %lu MiB need %lu: "
-				     "it would not start; reserve them first (the host plan's hugepages)", node,
-				     p->hugepages_free, hugepage_kib, memory_mib, p->hugepages_needed);
+				     "it would not start; raise /sys/devices/system/node/node%d/hugepages/hugepages-%lukB/"
+				     "nr_hugepages by %lu first (or at boot: hugepagesz=%s hugepages=%d:%lu, Linux 5.19+)",
+				     node, p->hugepages_free, hugepage_kib, memory_mib, p->hugepages_needed, node,
+				     hugepage_kib, p->hugepages_needed - (unsigned long)p->hugepages_free,
+				     hugepage_kib == 2048 ? "2M" : "1G", node, p->hugepages_needed);
 		if (hugepage_kib == 1048576)
 			pt_strv_add(&p->notes, "1 GiB pages are reserved reliably only at boot (hugepagesz=1G hugepages=N): "
 				    "memory fragments once the host runs");

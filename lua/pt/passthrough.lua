@@ -110,6 +110,11 @@ function M.args(extra)
     { name = "vm", type = "vmid", help = "the VM" },
     { name = "emit", type = "enum", values = M.EMIT, help = "print the VM's configuration instead of binding" },
     { name = "mapping", type = "string", help = "the mapping name (with --emit mapping)" },
+    { name = "place", type = "bool",
+      help = "with --emit: the VM's vCPUs, memory (and huge pages) on its devices' NUMA node" },
+    { name = "hugepages", type = "enum", values = { "2", "1024" }, help = "with --place: the memory on huge pages of 2 or 1024 MiB" },
+    { name = "vcpus", type = "integer", help = "with --place: the vCPUs (default: the VM's cores x sockets)" },
+    { name = "memory", type = "integer", metavar = "MiB", help = "with --place: the memory (default: the VM's)" },
     { name = "dry-run", type = "bool", help = "print every write it would make, write nothing" },
     { name = "force", type = "bool", help = "take devices the host needs (see the refusal)" },
   }
@@ -140,6 +145,28 @@ function M.bind(devices, args)
   return txn.devices
 end
 
+-- Where the VM runs next to its devices (--place: pt.place), or nil; --hugepages, --vcpus and
+-- --memory only with it. A set on no NUMA node, or on several, is refused, naming them.
+function M.place(a, args)
+  if not args.place then
+    for _, k in ipairs { "hugepages", "vcpus", "memory" } do
+      if args[k] then error("--" .. k .. " goes with --place", 0) end
+    end
+    return nil
+  end
+  -- a VM of Proxmox is sized by its config; libvirt's and QEMU's by these, or a domain's defaults
+  local vcpus, memory = args.vcpus, args.memory
+  if not a.vm then vcpus, memory = vcpus or 4, memory or 4096 end
+  return assert(pt.place(a, { vcpus = vcpus, memory = memory, hugepages = tonumber(args.hugepages) }))
+end
+
+-- What QEMU's words cannot say of a placement, as shell comments after them: the CPUs to run
+-- it on, its notes.
+function M.say_place(place)
+  print("# run QEMU under taskset -c " .. place.cpus .. ": its vCPU threads on NUMA node " .. place.node)
+  for _, n in ipairs(place:notes()) do print("# " .. n) end
+end
+
 -- The configuration of the devices' sets, in one of M.EMIT: one assignment, guarded as a bind
 -- is (a host-critical member refused unless args.force).
 function M.emit(inv, devices, args)
@@ -148,14 +175,17 @@ function M.emit(inv, devices, args)
   if (f == "proxmox" or f == "qm") and not args.vm then error("--vm is required with --emit " .. f, 0) end
   local a = M.assign(inv, devices, { vm = (f == "proxmox" or f == "qm") and args.vm or nil, force = args.force })
   local primary = args.primary and devices[1].address or nil
+  local place = M.place(a, args)
   if f == "proxmox" or f == "qm" then
-    local r = assert(proxmox.emit(a, { vm = args.vm, primary = primary }))
+    local r = assert(proxmox.emit(a, { vm = args.vm, primary = primary, place = place }))
     print(table.concat(f == "qm" and { r.qm } or r.lines, "\n"))
     if f == "proxmox" then for _, n in ipairs(r.notes) do print("# " .. n) end end
   elseif f == "libvirt" then
-    print((assert(pt.emit_libvirt(a))))
+    print((assert(pt.emit_libvirt(a, nil, place and (args.vm and "vm" .. args.vm or "passthrough"), { place = place }))))
   elseif f == "qemu" then
-    print(pt.shell_quote(assert(pt.emit_qemu(a, nil, { primary = primary }))))
+    local r = assert(pt.emit_qemu(a, nil, { primary = primary, place = place }))
+    print(pt.shell_quote(r))
+    if place then M.say_place(place) end
   elseif f == "mapping" then
     if not args.mapping then error("--emit mapping needs --mapping NAME", 0) end
     proxmox.print_mapping(assert(proxmox.emit_mapping(args.mapping, a, { { name = "localhost", inventory = inv } })))

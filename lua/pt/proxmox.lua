@@ -52,7 +52,7 @@ function M.emit(dev, opts)
   if primary == true then primary = dev.address end
   return pt.emit_proxmox(dev, { vm = vm, primary = primary or nil, rombar = opts.rombar, force = opts.force,
     romfile = opts.romfile, hide_kvm = opts.hide_kvm, machine = opts.machine, storage = opts.storage,
-    legacy_igd = opts.legacy_igd, config = opts.config })
+    legacy_igd = opts.legacy_igd, config = opts.config, place = opts.place })
 end
 
 -- A mediated device (vGPU) of a parent's type: Proxmox creates the mdev itself at VM start

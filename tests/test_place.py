@@ -1,0 +1,117 @@
+"""Placement (issue 24): a VM next to its devices. On a two-socket host (tests/twonode.spec: SMT
+siblings, huge pages per node), a GPU on node 1: the emitted Proxmox, libvirt and QEMU
+configuration puts the VM's vCPUs on node 1's CPUs (whole cores, none another VM pins), its memory
+bound there, on huge pages where asked, and says what falls short; Proxmox's grammar reads the
+lines, libvirt's schema the domain, QEMU starts with the arguments."""
+import os
+import re
+import shlex
+
+from harness import TOP, contains, eq, ptlua, run, test
+from test_emit import start_qemu
+
+SPEC = os.path.join(TOP, "tests", "twonode.spec")
+
+
+def host(tmp, vm100="cores: 2\nsockets: 2\nmemory: 8192\n"):
+    root = os.path.join(tmp, "root")
+    run(["python3", os.path.join(TOP, "tests", "mkfixture.py"), "--spec", SPEC, root], check=0)
+    conf = os.path.join(root, "etc/pve/qemu-server")
+    os.makedirs(conf)
+    with open(os.path.join(conf, "100.conf"), "w") as f:
+        f.write(vm100)
+    with open(os.path.join(conf, "200.conf"), "w") as f:  # pins a core and a half of node 1
+        f.write("affinity: 8,24,9\nmemory: 2048\n")
+    return root
+
+
+def emit(root, *args, check=0):
+    return ptlua(["scripts/emit.lua", *args], root=root, check=check)
+
+
+def cpus(text):
+    out = set()
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out |= set(range(int(a), int(b or a) + 1))
+    return out
+
+
+@test()
+def place_proxmox_on_the_gpus_node(tmp):
+    root = host(tmp)
+    out = emit(root, "--format", "proxmox", "--device", "01:00", "--vm", "100", "--place", "--hugepages", "2").stdout
+    lines = dict(l.split(": ", 1) for l in out.splitlines() if not l.startswith("#"))
+    # 4 vCPUs (cores 2 x sockets 2) on node 1 (8-15,24-31): whole cores, none VM 200 pins (8, 24, 9)
+    eq(lines["affinity"], "10-11,26-27", "affinity")
+    assert cpus(lines["affinity"]) <= cpus("8-15,24-31") and not cpus(lines["affinity"]) & {8, 9, 24}
+    eq(lines["numa"], "1", "numa")
+    eq(lines["numa0"], "cpus=0-3,hostnodes=1,memory=8192,policy=bind", "numa0: the memory on the GPU's node")
+    eq(lines["hugepages"], "2", "hugepages")
+    contains(out, "# 3 CPUs of NUMA node 1 are other VMs' (their affinity): left out", "the pinned CPUs said")
+    # qemu-server's grammar: affinity a pve-cpuset, numaN its property string, hugepages 2|1024|any
+    assert re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", lines["affinity"])
+    numa = dict(kv.split("=") for kv in lines["numa0"].split(","))
+    eq(sorted(numa), ["cpus", "hostnodes", "memory", "policy"], "numa0's keys")
+    assert re.fullmatch(r"\d+(-\d+)?(;\d+(-\d+)?)*", numa["cpus"]) and numa["policy"] in ("preferred", "bind", "interleave")
+    # the lines parse back with libpt's reader of VM configs, and lint finds nothing off the node
+    with open(os.path.join(root, "etc/pve/qemu-server/100.conf"), "a") as f:
+        f.write("hostpci0: 01:00,pcie=1\nmachine: q35\n" + "".join(f"{k}: {v}\n" for k, v in lines.items()
+                                                                     if k in ("affinity", "numa", "numa0", "hugepages")))
+    p = ptlua(["scripts/lint.lua", "--vm", "100", "--json"], root=root)
+    codes = [f["code"] for f in __import__("json").loads(p.stdout)]
+    eq([c for c in codes if c.startswith(("affinity", "hostnodes", "devices-split", "hugepages"))], [],
+       "lint on the placed VM")
+    # off its node: lint says so
+    with open(os.path.join(root, "etc/pve/qemu-server/101.conf"), "w") as f:
+        f.write("hostpci0: 01:00,pcie=1\naffinity: 0-3\nnuma: 1\nnuma0: cpus=0-3,hostnodes=0,memory=2048\n")
+    p = ptlua(["scripts/lint.lua", "--vm", "101", "--json"], root=root, check=1)
+    codes = [f["code"] for f in __import__("json").loads(p.stdout)]
+    assert "affinity-off-device-node" in codes and "hostnodes-off-device-node" in codes, codes
+
+
+@test()
+def place_what_falls_short(tmp):
+    root = host(tmp, "cores: 16\nsockets: 1\nmemory: 16384\n")
+    out = emit(root, "--format", "proxmox", "--device", "01:00", "--vm", "100", "--place", "--hugepages", "2").stdout
+    # node 1 has 16 CPUs, 3 pinned: 13 for 16 vCPUs; 16 GiB need 8192 2 MiB pages, 4096 free
+    contains(out, "NUMA node 1 has 16 CPUs, 13 of them free of other VMs' affinity, for 16 vCPUs", "fewer CPUs")
+    contains(out, "NUMA node 1 has 4096 free huge pages of 2048 KiB, the VM's 16384 MiB need 8192", "pages short")
+    out = emit(root, "--format", "proxmox", "--device", "01:00", "--vm", "100", "--place", "--hugepages", "1024").stdout
+    contains(out, "hugepages: 1024", "1 GiB pages")
+    contains(out, "1 GiB pages are reserved reliably only at boot", "said honestly")
+    # a set on two nodes, and devices on none, are refused naming them
+    script = os.path.join(tmp, "split.lua")
+    with open(script, "w") as f:
+        f.write('local pt = require "pt"\nlocal inv = assert(pt.scan())\n'
+                'print(select(2, pt.place(assert(pt.assign(inv, {"01:00", "02:00.0"}, {vm = 100})))))\n'
+                'print(select(2, pt.place(assert(pt.assign(inv, {"00:01.0"}, {force = true})))))\n')
+    p = ptlua(["--trusted", script], root=root)
+    contains(p.stdout, "0000:01:00.0 is on NUMA node 1, 0000:02:00.0 on node 0: a VM runs near one of them only",
+             "devices on two nodes")
+    p = emit(root, "--format", "proxmox", "--device", "01:00", "--vm", "100", "--vcpus", "2", check=1)
+    contains(p.stderr, "--vcpus goes with --place", "options only with --place")
+
+
+@test(timeout=120)
+def place_libvirt_and_qemu(tmp):
+    root = host(tmp)
+    xml = emit(root, "--format", "libvirt-domain", "--device", "01:00", "--vm", "100", "--place", "--hugepages",
+               "1024").stdout
+    path = os.path.join(tmp, "vm.xml")
+    with open(path, "w") as f:
+        f.write(xml)
+    run(["virt-xml-validate", path, "domain"], check=0)
+    contains(xml, "<vcpu placement='static' cpuset='10-11,26-27'>4</vcpu>", "libvirt: the vCPUs' CPUs")
+    contains(xml, "<vcpupin vcpu='3' cpuset='27'/>", "each vCPU pinned")
+    contains(xml, "<memory mode='strict' nodeset='1'/>", "numatune")
+    contains(xml, "<page size='1048576' unit='KiB'/>", "hugepages")
+    # QEMU: the NVMe on node 0, the node this machine has; QEMU starts with the placement's words
+    out = emit(root, "--format", "qemu", "--device", "02:00.0", "--place", "--vcpus", "2", "--memory", "256").stdout
+    words = shlex.split(out.splitlines()[0])
+    eq(words[:8], ["-smp", "2", "-m", "256M", "-object",
+                   "memory-backend-ram,id=pt-mem0,size=256M,host-nodes=0,policy=bind", "-numa",
+                   "node,nodeid=0,cpus=0-1,memdev=pt-mem0"], "QEMU's placement")
+    contains(out, "# run QEMU under taskset -c 0,16: its vCPU threads on NUMA node 0", "taskset")
+    status, err = start_qemu(words[:8], timeout=5)
+    eq(status, "running", f"QEMU starts with the placement's arguments: {err}")

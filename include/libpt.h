@@ -129,7 +129,8 @@ int pt_ctx_get_log_priority(const pt_ctx *ctx);
 #define PT_LOAD_USB (1u << 3)	   /* the USB devices */
 #define PT_LOAD_MDEV (1u << 4)	   /* mdev types, mdevs, vGPU types */
 #define PT_LOAD_PLACEMENT (1u << 5) /* PCIe links, local CPUs, resizable BARs */
-#define PT_LOAD_ALL 0x3fu
+#define PT_LOAD_DRIVERS (1u << 6)   /* vfio-pci variant drivers (modules.alias), VFIO cdevs */
+#define PT_LOAD_ALL 0x7fu
 int pt_enum_scan(pt_ctx *ctx, unsigned flags, pt_enum **ret);
 pt_enum *pt_enum_ref(pt_enum *e);
 pt_enum *pt_enum_unref(pt_enum *e);
@@ -205,6 +206,21 @@ uint64_t pt_device_get_bar_size(const pt_device *dev, unsigned i);
 uint64_t pt_device_get_bar_resizable(const pt_device *dev, unsigned i);
 /* Header type without the multifunction bit: 0 endpoint, 1 PCI bridge, 2 CardBus; -1 unknown. */
 int pt_device_get_header_type(const pt_device *dev);
+/* The vfio-pci variant driver for the device (a vendor's stand-in for vfio-pci with migration or
+ * quirks: "mlx5_vfio_pci"), as modules.alias gives it for the device's ids (the kernel's
+ * `vfio_pci:` alias, looked up with libkmod); NULL for none (PT_LOAD_DRIVERS). */
+const char *pt_device_get_variant_driver(const pt_device *dev);
+/*
+ * IOMMUFD (Linux 6.6+): pt_host_has_iommufd is 1 when the kernel has /dev/iommu and VFIO's device
+ * cdevs (sys/class/vfio-dev), 0 otherwise; a device bound to vfio-pci then has its cdev,
+ * "/dev/vfio/devices/vfio0" (vfio-dev/vfioN; NULL for none: not bound, or an older kernel;
+ * PT_LOAD_DRIVERS). pt_qemu_has_iommufd asks QEMU (qemu: its absolute path; NULL
+ * /usr/bin/qemu-system-x86_64 on "/", none under another root) whether it has the iommufd object
+ * (QEMU 9.0+): 1, 0, or -errno. The QEMU emitter opens devices through it with PT_EMIT_IOMMUFD.
+ */
+int pt_host_has_iommufd(const pt_ctx *ctx);
+const char *pt_device_get_vfio_cdev(const pt_device *dev);
+int pt_qemu_has_iommufd(pt_ctx *ctx, const char *qemu);
 /* 1 for a PCI or CardBus bridge, for a function of a multifunction device; 0 otherwise. */
 int pt_device_is_bridge(const pt_device *dev);
 int pt_device_is_multifunction(const pt_device *dev);
@@ -961,6 +977,7 @@ int pt_usb_reset(pt_ctx *ctx, const pt_usb_resolved *m, unsigned flags, unsigned
 #define PT_EMIT_HIDE_KVM (1u << 1)   /* cpu host,hidden=1 (NVIDIA drivers before 465) */
 #define PT_EMIT_LEGACY_IGD (1u << 2) /* Proxmox legacy-igd=1: Intel's IGD as the only display */
 #define PT_EMIT_USB3 (1u << 3)	     /* Proxmox usbN: usb3=1 */
+#define PT_EMIT_IOMMUFD (1u << 5)    /* QEMU: devices through an iommufd object (pt_host_has_iommufd) */
 typedef struct pt_emit_opts {
 	size_t size;		 /* sizeof(pt_emit_opts) */
 	unsigned vm;		 /* Proxmox: the VM (its config is read for free keys and settings) */

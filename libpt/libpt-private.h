@@ -272,6 +272,12 @@ struct pt_device {
 	/* analysis/locality.c, read on first use: local_cpulist */
 	bool cpus_loaded;
 	char *local_cpus;
+	/* inventory/variant.c, looked up on first use: its vfio-pci variant driver */
+	bool variant_loaded;
+	char *variant;
+	/* inventory/iommufd.c, read on first use: its VFIO cdev */
+	bool cdev_loaded;
+	char *cdev;
 	/* pci.c, read on first use: resourceN_resize */
 	bool rebar_loaded;
 	uint64_t rebar[6];
@@ -377,6 +383,9 @@ int pt_kmod_module_new_from_name(struct kmod_ctx *ctx, const char *name, struct 
 void pt_kmod_module_unref(struct kmod_module *mod);
 const char *pt_kmod_module_get_path(const struct kmod_module *mod);
 int pt_kmod_module_probe_insert_module(struct kmod_module *mod, unsigned flags);
+/* The first module modules.alias gives for alias (libkmod's lookup) into buf: 0, -ENOENT for
+ * none, -ENOSYS without libkmod. */
+int pt_kmod_alias_module(pt_ctx *ctx, const char *alias, char *buf, size_t size);
 
 /* files.c: the one atomic write (temporary file, fsync, rename, fsync of the directory) */
 struct stat;

@@ -53,6 +53,8 @@ STR_GETTER(dev_reset_method, pt_device_get_reset_method(d))
 STR_GETTER(dev_reset_bug, pt_device_get_reset_bug(d))
 STR_GETTER(dev_verdict, pt_verdict_to_string(pt_device_get_verdict(d)))
 STR_GETTER(dev_critical, pt_device_get_critical_reason(d))
+STR_GETTER(dev_variant_driver, pt_device_get_variant_driver(d))
+STR_GETTER(dev_vfio_cdev, pt_device_get_vfio_cdev(d))
 
 /* dev.critical_kinds: why the host needs it, as words ("boot-vga", "console", "storage",
  * "network", "keyboard"); empty when it can spare it. */
@@ -451,6 +453,8 @@ void pt_lua_open_device(lua_State *L)
 		{ "pcie_type", dev_pcie_type },
 		{ "critical", dev_critical },
 		{ "critical_kinds", dev_critical_kinds },
+		{ "variant_driver", dev_variant_driver },
+		{ "vfio_cdev", dev_vfio_cdev },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg dev_methods[] = {

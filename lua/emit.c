@@ -15,7 +15,7 @@
 static void check_opts(lua_State *L, int idx, pt_emit_opts *o)
 {
 	static const char *const known[] = { "vm", "primary", "rombar", "romfile", "hide_kvm", "legacy_igd",
-					     "usb3", "machine", "storage", "config", "force", "place", NULL };
+					     "usb3", "machine", "storage", "config", "force", "place", "iommufd", NULL };
 	memset(o, 0, sizeof(*o));
 	o->size = sizeof(*o);
 	if (lua_isnoneornil(L, idx))
@@ -45,6 +45,8 @@ static void check_opts(lua_State *L, int idx, pt_emit_opts *o)
 		o->flags |= PT_EMIT_HIDE_KVM;
 	if (pt_lua_bool_field(L, idx, "legacy_igd", false))
 		o->flags |= PT_EMIT_LEGACY_IGD;
+	if (pt_lua_bool_field(L, idx, "iommufd", false))
+		o->flags |= PT_EMIT_IOMMUFD;
 	if (pt_lua_bool_field(L, idx, "usb3", false))
 		o->flags |= PT_EMIT_USB3;
 	if (pt_lua_bool_field(L, idx, "force", false))

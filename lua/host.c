@@ -266,7 +266,31 @@ static int pt_lua_pve_config(lua_State *L)
 	return 1;
 }
 
+/* pt.iommufd([qemu]): whether the host (/dev/iommu and VFIO cdevs) and QEMU (asked: -object
+ * help; qemu its absolute path, nil: the system's on "/") can open devices through IOMMUFD:
+ * true, or false and why. */
+static int pt_lua_iommufd(lua_State *L)
+{
+	const char *qemu = luaL_optstring(L, 1, NULL);
+	pt_ctx *ctx = pt_lua_root_context(L);
+	if (!ctx)
+		return lua_error(L);
+	int host = pt_host_has_iommufd(ctx), r = host ? pt_qemu_has_iommufd(ctx, qemu) : 0;
+	lua_pushboolean(L, host && r == 1);
+	if (!host)
+		lua_pushstring(L, "the kernel has no /dev/iommu or no VFIO cdevs (IOMMUFD: Linux 6.6+)");
+	else if (r < 0)
+		lua_pushstring(L, pt_ctx_last_error(ctx));
+	else if (r == 0)
+		lua_pushstring(L, "QEMU has no iommufd object (QEMU 9.0+)");
+	else
+		lua_pushstring(L, "the kernel has IOMMUFD and VFIO cdevs, QEMU its iommufd object");
+	pt_ctx_unref(ctx);
+	return 2;
+}
+
 const luaL_Reg pt_lua_host_funcs[] = {
+	{ "iommufd", pt_lua_iommufd },
 	{ "pve_config", pt_lua_pve_config },
 	{ "remove_file", pt_lua_remove_file },
 	{ "listdir", pt_lua_listdir },

@@ -35,6 +35,9 @@ return {
     { name = "force", type = "bool", help = "a device the host needs too (see the refusal); said on stderr" },
     { name = "place", type = "bool",
       help = "the VM's vCPUs, memory (and huge pages) on its devices' NUMA node (proxmox, qm, libvirt-domain, qemu)" },
+    { name = "iommufd", type = "enum", values = { "auto", "yes", "no" }, default = "auto",
+      help = "qemu: devices through IOMMUFD (auto: where the kernel and QEMU have it), else their VFIO group" },
+    { name = "qemu", type = "string", metavar = "PATH", help = "the QEMU asked for iommufd (default: the system's)" },
     { name = "hugepages", type = "enum", values = { "2", "1024" }, help = "with --place: the memory on huge pages of 2 or 1024 MiB" },
     { name = "vcpus", type = "integer", help = "with --place: the vCPUs (default: the VM's cores x sockets)" },
     { name = "memory", type = "integer", metavar = "MiB", help = "with --place: the memory (default: the VM's)" },
@@ -116,12 +119,18 @@ return {
       print((assert(pt.emit_libvirt(a or {}, usb, args.vm and ("vm" .. args.vm) or "passthrough", { place = place }))))
     elseif f == "qemu" then
       local words = {}
+      local iommufd, why = false, "--iommufd no"
+      if a and args.iommufd ~= "no" then
+        iommufd, why = pt.iommufd(args.qemu)
+        if args.iommufd == "yes" and not iommufd then error("--iommufd yes: " .. why, 0) end
+      end
       if a then
         words = assert(pt.emit_qemu(a, nil, { primary = primary, rombar = not args["no-rombar"], romfile = args.romfile,
-          place = place }))
+          place = place, iommufd = iommufd }))
       end
       if usb then table.move(assert(pt.emit_qemu({}, usb)), 1, 4, #words + 1, words) end
       print(pt.shell_quote(words))
+      if a then print(string.format("# %s: %s", iommufd and "IOMMUFD" or "the VFIO group", why)) end
       if place then passthrough.say_place(place) end
     elseif f == "host" then
       if not a then error("--format host needs --device", 0) end

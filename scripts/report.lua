@@ -105,6 +105,10 @@ local function print_text(inv, selected, source, groups)
       if d.numa_node and d.local_cpus then
         print(string.format("  NUMA node %d, local CPUs %s", d.numa_node, d.local_cpus))
       end
+      if d.variant_driver then
+        print(string.format("  vfio-pci variant driver: %s%s", d.variant_driver, d.driver == d.variant_driver and
+          " (bound: Proxmox's line takes driver=keep)" or " (stands in for vfio-pci: migration, its quirks)"))
+      end
       if d.link then print(link_line(d.link)) end
       if d.explanation then print(explanation_lines(d.explanation)) end
     end
@@ -236,7 +240,7 @@ return {
         selected[i] = dev:fields()
         selected[i].explanation = explanation(dev)
         if args.link or args.device then selected[i].link = dev:link() end
-        if args.device then selected[i].local_cpus = dev:local_cpus() end
+        if args.device then selected[i].local_cpus = dev:local_cpus(); selected[i].variant_driver = dev.variant_driver end
       end
     end
     local groups = groups_of(chosen)

@@ -28,6 +28,9 @@ root, 256 without extended space, 4096). Lines starting with '#' are comments. `
   hugepages N SIZE-KB FREE                    free huge pages of a size on node N (and the total)
   siblings CPULIST                            SMT threads of one core (0,16): each CPU's
                                               topology/thread_siblings_list
+  variant MODULE VVVV:DDDD                    a vfio-pci variant driver for those ids: a module
+                                              whose .modinfo has the vfio_pci: alias, in the
+                                              tree's /lib/modules, indexed by depmod
   usb PORT VVVV:PPPP CONTROLLER [key=value]   a USB device (1-2.3) under a PCI controller (peer=B-P:
                                               its port's other half, USB 2 / USB 3); keys
                                               serial, manufacturer, product (',' for spaces),
@@ -39,6 +42,7 @@ the first VGA device is boot_vga; a bus hangs under the bridge that shares its g
 the nearest unassigned bridge upstream (see assign_parents).
 """
 import os
+import subprocess
 import re
 import struct
 import sys
@@ -140,7 +144,7 @@ def parse_listing(text, source="listing"):
 
 
 HOST_WORDS = ("block", "dm", "mount", "net", "route4", "route6", "input", "fb", "fbcon", "driver", "usb", "node",
-              "hugepages", "siblings")
+              "hugepages", "siblings", "variant")
 
 
 def parse_spec(text, source="spec"):
@@ -440,6 +444,27 @@ def build_host(host, root, paths):
                     with open(os.path.join(p, "numa_node")) as f:
                         if f.read().strip() == number:
                             write(os.path.join(p, "local_cpulist"), cpus + "\n")
+        elif kind == "variant":
+            # a vfio-pci variant driver: the kernel's convention is a vfio_pci: alias in its modinfo
+            module, ids = words[1:3]
+            vendor, device = (int(x, 16) for x in ids.split(":"))
+            release_file = os.path.join(root, "proc", "sys", "kernel", "osrelease")
+            if not os.path.exists(release_file):
+                write(release_file, "6.1.0-fixture\n")
+            release = open(release_file).read().strip()
+            mdir = os.path.join(root, "lib", "modules", release)
+            src = os.path.join(mdir, f"{module}.c")
+            info = [f"alias=vfio_pci:v{vendor:08X}d{device:08X}sv*sd*bc*sc*i*", f"name={module}", "depends=", "license=GPL"]
+            write(src, "".join(f'__attribute__((section(".modinfo"), used)) static const char m{i}[] = "{t}";\n'
+                               for i, t in enumerate(info)))
+            os.makedirs(os.path.join(mdir, "kernel"), exist_ok=True)
+            subprocess.run(["cc", "-c", "-o", os.path.join(mdir, "kernel", module.replace("_", "-") + ".ko"), src],
+                           check=True)
+            os.unlink(src)
+            for f in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
+                if not os.path.exists(os.path.join(mdir, f)):
+                    write(os.path.join(mdir, f), "")
+            subprocess.run(["depmod", "-b", root, release], check=True)
         elif kind == "siblings":
             # SMT threads of one core, as the kernel lists them for each
             cpus = []
@@ -514,7 +539,9 @@ def build(devices, root, iommu="auto", host=()):
                             ("subsystem_vendor", f"0x{sv:04x}"), ("subsystem_device", f"0x{sd:04x}"),
                             ("class", f"0x{d['cls']:06x}"), ("revision", f"0x{d['rev']:02x}"),
                             ("numa_node", str(d.get("numa", -1))), ("irq", "0"),
-                            ("driver_override", d.get("override", "(null)"))):
+                            ("driver_override", d.get("override", "(null)")),
+                            ("modalias", f"pci:v{d['vendor']:08X}d{d['device']:08X}sv{sv:08X}sd{sd:08X}"
+                                         f"bc{d['cls'] >> 16:02X}sc{(d['cls'] >> 8) & 0xff:02X}i{d['cls'] & 0xff:02X}")):
             write(os.path.join(p, name), value + "\n")
         if d.get("uevent", "yes") != "no":
             write(os.path.join(p, "uevent"), uevent(d, sv, sd))

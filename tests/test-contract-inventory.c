@@ -244,6 +244,35 @@ static int device_vgpu(pt_ctx *ctx, pt_enum *e, FILE *out)
 	return 0;
 }
 
+/* vfio-pci variant drivers (a module's vfio_pci: alias, indexed by depmod, found by libkmod) and
+ * IOMMUFD on a tree as Linux 6.6+ lays it out; QEMU asked (ROOT-qemu9 lists the iommufd object). */
+static int drivers_and_iommufd(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	static const char *const addresses[] = { "01:00.0", "02:00.0", "03:00.0" };
+	char qemu9[8300];
+	pt_assignment *a = NULL;
+	pt_emission *em = NULL;
+
+	for (size_t i = 0; i < 3; i++) {
+		pt_device *d = device(e, addresses[i]);
+		fprintf(out, "%s on %s: variant %s, cdev %s\n", pt_device_get_address(d), pt_device_get_driver(d),
+			pt_device_get_variant_driver(d) ? pt_device_get_variant_driver(d) : "-",
+			pt_device_get_vfio_cdev(d) ? pt_device_get_vfio_cdev(d) : "-");
+	}
+	snprintf(qemu9, sizeof(qemu9), "%s-qemu9", test_root);
+	fprintf(out, "host iommufd %d; QEMU 9 %d\n", pt_host_has_iommufd(ctx), pt_qemu_has_iommufd(ctx, qemu9));
+	said(ctx, pt_qemu_has_iommufd(ctx, "/bin/false"), out);
+	said(ctx, pt_qemu_has_iommufd(ctx, NULL), out);
+	said(ctx, pt_qemu_has_iommufd(ctx, "qemu-system-x86_64"), out);
+	pt_emit_opts o = { .size = sizeof(o), .flags = PT_EMIT_IOMMUFD };
+	if (pt_assignment_new(e, 0, 0, &a) < 0 || pt_assignment_add(a, "03:00.0") < 0 || pt_emit_qemu(ctx, a, NULL, &o, &em) < 0)
+		return said(ctx, -1, out);
+	fprintf(out, "$ %s\n", pt_emission_get_command(em));
+	pt_emission_unref(em);
+	pt_assignment_unref(a);
+	return 0;
+}
+
 /* The report's whole document: of one device of the host with its link; of a listing, every
  * device, with what a listing cannot show; none chosen; a bad argument. */
 static int report_document(pt_ctx *ctx, pt_enum *e, FILE *out)
@@ -452,7 +481,7 @@ static long available(pt_enum *e)
 static int load_flags(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	static const unsigned flags[] = { PT_LOAD_NAMES, PT_LOAD_CONFIG, PT_LOAD_GUARD, PT_LOAD_USB, PT_LOAD_MDEV,
-					  PT_LOAD_PLACEMENT, PT_LOAD_ALL };
+					  PT_LOAD_PLACEMENT, PT_LOAD_DRIVERS, PT_LOAD_ALL };
 	pt_enum *lazy = NULL, *mdev = NULL, *all = NULL;
 	int r;
 
@@ -747,6 +776,15 @@ static const struct test tests[] = {
 	  "{\"address\": \"0000:01:00.1\", \"vendor_id\": \"10de\", \"device_id\": \"10f0\", \"subsystem_vendor_id\": \"10de\", \"subsystem_device_id\": \"10f0\", \"class\": \"040300\", \"revision\": \"a1\", \"vendor_name\": \"NVIDIA Corporation\", \"device_name\": \"GP104 High Definition Audio Controller\", \"class_name\": \"Audio device\", \"kind\": \"audio\", \"driver\": \"snd_hda_intel\", \"driver_override\": \"vfio-pci\", \"iommu_group\": 2, \"verdict\": \"with-companions\", \"bridge\": false, \"header_type\": 0, \"multifunction\": true, \"parent\": \"0000:00:01.0\", \"boot_vga\": null, \"reset_method\": \"flr bus\", \"numa_node\": null, \"physfn\": null, \"virtfns\": [], \"sriov_totalvfs\": 0, \"bar_sizes\": [0, 0, 0, 0, 0, 0], \"rom_size\": 0, \"critical\": null, \"flags\": [\"override=vfio-pci\"]}\n"
 	  "{\"number\": 2, \"type\": \"DMA\", \"devices\": [\"0000:00:01.0\", \"0000:01:00.0\", \"0000:01:00.1\"], \"passthrough_set\": [\"0000:01:00.0\", \"0000:01:00.1\"]}\n"
 	  "group ref same 1; member 0000:00:01.0 member 0000:01:00.0 member 0000:01:00.1 set 0000:01:00.0 set 0000:01:00.1; beyond (nil) (nil), unref NULL (nil)\n" },
+	{ "drivers-and-iommufd", "drivers", drivers_and_iommufd,
+	  "0000:01:00.0 on mlx5_vfio_pci: variant mlx5_vfio_pci, cdev -\n"
+	  "0000:02:00.0 on mlx5_core: variant mlx5_vfio_pci, cdev -\n"
+	  "0000:03:00.0 on vfio-pci: variant -, cdev /dev/vfio/devices/vfio0\n"
+	  "host iommufd 1; QEMU 9 1\n"
+	  "-5 /bin/false -object help: it failed\n"
+	  "-2 no QEMU to ask under ROOT (name one)\n"
+	  "-22 qemu-system-x86_64: QEMU by its absolute path (no PATH search)\n"
+	  "$ -object iommufd,id=pt-iommufd0 -device pcie-root-port,id=pt-port0,chassis=101,slot=1 -device vfio-pci,host=0000:03:00.0,bus=pt-port0,addr=0x0.0,iommufd=pt-iommufd0\n" },
 	{ "report-document", "inv", report_document,
 	  "{\n"
 	  "  \"root\": \"ROOT\",\n"
@@ -799,8 +837,9 @@ static const struct test tests[] = {
 	{ "load-flags", "inv", load_flags,
 	  "0x1: 15 devices, 2 USB, 0 differ\n0x2: 15 devices, 2 USB, 0 differ\n0x4: 15 devices, 2 USB, 0 differ\n"
 	  "0x8: 15 devices, 2 USB, 0 differ\n0x10: 15 devices, 2 USB, 0 differ\n0x20: 15 devices, 2 USB, 0 differ\n"
-	  "0x3f: 15 devices, 2 USB, 0 differ\nafter the scan: lazy 1, PT_LOAD_MDEV 2, PT_LOAD_ALL 2\n"
-	  "-22 pt_enum_scan: flags 0x40: not PT_LOAD_*\nno result: -22\n" },
+	  "0x40: 15 devices, 2 USB, 0 differ\n0x7f: 15 devices, 2 USB, 0 differ\n"
+	  "after the scan: lazy 1, PT_LOAD_MDEV 2, PT_LOAD_ALL 2\n"
+	  "-22 pt_enum_scan: flags 0x80: not PT_LOAD_*\nno result: -22\n" },
 	{ "value-struct-sizes", "inv", value_struct_sizes,
 	  "right: 0 046d:c52b\n-22 pt_usb_resolve: no pt_usb_spec, or its size is not one (set .size = sizeof(pt_usb_spec))\n"
 	  "-22 pt_usb_resolve: no pt_usb_spec, or its size is not one (set .size = sizeof(pt_usb_spec))\n"

@@ -129,11 +129,28 @@ def roots_of(tmp, builders):
     return roots
 
 
+def drivers_host(root, tmp):
+    """tests/test_drivers.py's host (a variant driver for 15b3:101e), laid out as Linux 6.6+ with
+    IOMMUFD (/dev/iommu, the bound 03:00.0's vfio-dev/vfio0), and ROOT-qemu9, a stand-in QEMU that
+    lists the iommufd object as QEMU 9 does."""
+    from test_drivers import SPEC
+    build_spec(SPEC, root)
+    write(os.path.join(root, "dev/iommu"), "")
+    dev = os.path.realpath(os.path.join(root, "sys/bus/pci/devices/0000:03:00.0"))
+    os.makedirs(os.path.join(dev, "vfio-dev/vfio0"))
+    os.makedirs(os.path.join(root, "sys/class/vfio-dev"))
+    write(root + "-qemu9", '#!/bin/sh\nprintf "List of user creatable objects:\\n  iommufd\\n"\n')
+    os.chmod(root + "-qemu9", 0o755)
+    return root
+
+
+BUILDERS_INVENTORY = {"drivers": drivers_host, "inv": inventory, "amd": amd}
+
+
 @test(timeout=120)
 def ccontract_inventory(tmp):
     exe = compile_c("test-contract-inventory", tmp)
-    run_c(exe, roots_of(tmp, {"inv": inventory, "amd": amd}))
-BUILDERS_INVENTORY = {"inv": inventory, "amd": amd}
+    run_c(exe, roots_of(tmp, BUILDERS_INVENTORY))
 
 
 def homelab(root, tmp):

@@ -28,6 +28,10 @@ static void load(pt_enum *e, unsigned flags)
 			pt_config_load(d);
 		if (flags & PT_LOAD_GUARD)
 			pt_device_get_flag_count(d);
+		if (flags & PT_LOAD_DRIVERS) {
+			pt_device_get_variant_driver(d);
+			pt_device_get_vfio_cdev(d);
+		}
 		if (flags & PT_LOAD_PLACEMENT) {
 			pt_link link = PT_INIT(pt_link);
 			pt_device_get_link(d, &link);

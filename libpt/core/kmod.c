@@ -13,6 +13,8 @@
 
 #include "libpt-private.h"
 
+struct kmod_list;
+
 static struct {
 	struct kmod_ctx *(*new)(const char *, const char *const *);
 	struct kmod_ctx *(*unref)(struct kmod_ctx *);
@@ -22,10 +24,16 @@ static struct {
 	int (*probe_insert_module)(struct kmod_module *, unsigned, const char *,
 				   int (*)(struct kmod_module *, const char *, void *), const void *,
 				   void (*)(struct kmod_module *, bool, void *));
+	int (*module_new_from_lookup)(struct kmod_ctx *, const char *, struct kmod_list **);
+	struct kmod_list *(*list_next)(const struct kmod_list *, const struct kmod_list *);
+	struct kmod_module *(*module_get_module)(const struct kmod_list *);
+	const char *(*module_get_name)(const struct kmod_module *);
+	int (*module_unref_list)(struct kmod_list *);
 } k;
 static const char *const names[] = {
 	"kmod_new", "kmod_unref", "kmod_module_new_from_name", "kmod_module_unref", "kmod_module_get_path",
-	"kmod_module_probe_insert_module",
+	"kmod_module_probe_insert_module", "kmod_module_new_from_lookup", "kmod_list_next", "kmod_module_get_module",
+	"kmod_module_get_name", "kmod_module_unref_list",
 };
 _Static_assert(sizeof(names) / sizeof(*names) == sizeof(k) / sizeof(void *), "one name a call");
 static struct pt_dl libkmod = PT_DL("libkmod.so.2", names, k);
@@ -95,4 +103,29 @@ const char *pt_kmod_module_get_path(const struct kmod_module *mod)
 int pt_kmod_module_probe_insert_module(struct kmod_module *mod, unsigned flags)
 {
 	return load() ? k.probe_insert_module(mod, flags, NULL, NULL, NULL, NULL) : -ENOSYS;
+}
+
+int pt_kmod_alias_module(pt_ctx *ctx, const char *alias, char *buf, size_t size)
+{
+	struct kmod_ctx *kc = pt_kmod_context(ctx);
+	struct kmod_list *list = NULL;
+	int r;
+
+	if (!kc)
+		return -ENOSYS;
+	if ((r = k.module_new_from_lookup(kc, alias, &list)) < 0)
+		return r;
+	r = -ENOENT;
+	if (list) { /* the first: the module alias lookup's order, as modprobe takes it */
+		struct kmod_module *m = k.module_get_module(list);
+		const char *name = m ? k.module_get_name(m) : NULL;
+		if (name) {
+			snprintf(buf, size, "%s", name);
+			r = 0;
+		}
+		if (m)
+			k.module_unref(m);
+	}
+	k.module_unref_list(list);
+	return r;
 }

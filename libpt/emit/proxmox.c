@@ -327,6 +327,18 @@ PT_EXPORT int pt_emit_proxmox(const pt_assignment *a, const pt_emit_opts *opts, 
 			pt_strv_add(&props, "rombar=0");
 		if (em.o.romfile)
 			pt_strv_addf(&props, "romfile=%s", em.o.romfile);
+		/* vfio-pci variant drivers: a slot bound to them already is kept so (qemu-server 9's
+		 * driver=keep: neither reset nor rebound to vfio-pci); one that is not is said */
+		bool keep = true;
+		for (size_t k = i; k < j; k++) {
+			const char *variant = pt_device_get_variant_driver(set[k]);
+			keep = keep && variant && set[k]->driver && strcmp(set[k]->driver, variant) == 0;
+			if (variant && (!set[k]->driver || strcmp(set[k]->driver, variant)))
+				pt_strv_addf(&em.notes, "%s: %s stands in for vfio-pci for it (migration, its quirks): bound to "
+					     "it, the line takes driver=keep (qemu-server 9)", set[k]->address, variant);
+		}
+		if (keep)
+			pt_strv_add(&props, "driver=keep");
 		value = props.oom ? NULL : pt_strv_join(&props, ",");
 		pt_strv_free(&props);
 		if (!value) {

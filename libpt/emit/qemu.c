@@ -52,6 +52,8 @@ static int vfio_args(pt_ctx *ctx, struct pt_strv *words, pt_device *const *set, 
 				pt_strv_add(&props, "rombar=0");
 			if (o->romfile)
 				pt_strv_addf(&props, "romfile=%s", o->romfile);
+			if (o->flags & PT_EMIT_IOMMUFD)
+				pt_strv_add(&props, "iommufd=pt-iommufd0");
 			value = props.oom ? NULL : pt_strv_join(&props, ",");
 			pt_strv_free(&props);
 			pt_strv_add(words, "-device");
@@ -146,6 +148,18 @@ PT_EXPORT int pt_emit_qemu(pt_ctx *ctx, const pt_assignment *a, const pt_usb_spe
 	struct pt_strv notes = { 0 };
 	if (o.place)
 		placement_args(&words, &notes, o.place);
+	if ((o.flags & PT_EMIT_IOMMUFD) && n) {
+		if (!pt_host_has_iommufd(ctx)) {
+			free(set);
+			pt_strv_free(&words);
+			pt_strv_free(&notes);
+			return pt_fail(ctx, -ENODEV, "iommufd: %s/dev/iommu or sys/class/vfio-dev missing: the kernel has no "
+				       "IOMMUFD or no VFIO cdevs (Linux 6.6+, CONFIG_IOMMUFD, CONFIG_VFIO_DEVICE_CDEV)",
+				       strcmp(ctx->root, "/") ? ctx->root : "");
+		}
+		pt_strv_add(&words, "-object");
+		pt_strv_add(&words, "iommufd,id=pt-iommufd0");
+	}
 	r = vfio_args(ctx, &words, set, n, &o);
 	free(set);
 	if (r < 0 || (usb && (r = usb_args(ctx, &words, usb)) < 0)) {

@@ -75,6 +75,8 @@ static void free_enum(pt_enum *e)
 		free(d->virtfns);
 		free(d->critical_reason);
 		free(d->local_cpus);
+		free(d->variant);
+		free(d->cdev);
 		for (size_t f = 0; f < d->n_flags; f++)
 			free(d->flags[f]);
 		free(d->flags);

@@ -1,0 +1,95 @@
+"""vfio-pci variant drivers and IOMMUFD (issue 24). A variant (mlx5_vfio_pci) is found as the kernel
+finds it: a module whose modinfo has the device's `vfio_pci:` alias, indexed by the real depmod
+and looked up with libkmod; the report names it and Proxmox's line keeps a device bound to it
+(driver=keep). IOMMUFD on a tree laid out as Linux 6.6+ lays it out (/dev/iommu, a bound device's
+vfio-dev/vfioN): QEMU is asked itself whether it has the iommufd object; Debian 12's QEMU 7.2
+has not, so the VFIO group is used and the reason said."""
+import os
+import shutil
+
+from harness import TOP, contains, eq, ptlua, run, test
+
+SPEC = """0000:00:01.0 8086:2030 060400 group=1 pcie=root driver=pcieport
+0000:01:00.0 15b3:101e 020000 group=2 driver=mlx5_vfio_pci parent=0000:00:01.0
+0000:02:00.0 15b3:101e 020000 group=3 driver=mlx5_core
+0000:03:00.0 8086:1533 020000 group=4 driver=vfio-pci
+variant mlx5_vfio_pci 15b3:101e
+"""
+
+
+def host(tmp):
+    root = os.path.join(tmp, "root")
+    spec = os.path.join(tmp, "spec")
+    with open(spec, "w") as f:
+        f.write(SPEC)
+    run(["python3", os.path.join(TOP, "tests", "mkfixture.py"), "--spec", spec, root], check=0)
+    os.makedirs(os.path.join(root, "etc/pve/qemu-server"))
+    with open(os.path.join(root, "etc/pve/qemu-server/100.conf"), "w") as f:
+        f.write("machine: q35\n")
+    return root
+
+
+def emit(root, *args, check=0):
+    return ptlua(["scripts/emit.lua", *args], root=root, check=check)
+
+
+@test(timeout=120)
+def variant_driver_found_reported_and_kept(tmp):
+    if not shutil.which("depmod"):
+        raise AssertionError("depmod (kmod) is missing")
+    root = host(tmp)
+    out = emit(root, "--format", "proxmox", "--device", "01:00.0", "--vm", "100").stdout
+    eq(out.splitlines()[0], "hostpci0: 01:00,pcie=1,driver=keep", "bound to its variant: qemu-server keeps it")
+    out = emit(root, "--format", "proxmox", "--device", "02:00.0", "--vm", "100").stdout
+    eq(out.splitlines()[0], "hostpci0: 02:00,pcie=1", "on its host driver: Proxmox binds it to vfio-pci")
+    contains(out, "# 0000:02:00.0: mlx5_vfio_pci stands in for vfio-pci for it", "the variant said")
+    out = emit(root, "--format", "proxmox", "--device", "03:00.0", "--vm", "100").stdout
+    eq(out.splitlines()[0], "hostpci0: 03:00,pcie=1", "no variant for an igb")
+    p = ptlua(["scripts/report.lua", "--device", "02:00.0"], root=root)
+    contains(p.stdout, "vfio-pci variant driver: mlx5_vfio_pci (stands in for vfio-pci: migration, its quirks)", "report")
+    p = ptlua(["scripts/report.lua", "--device", "01:00.0"], root=root)
+    contains(p.stdout, "vfio-pci variant driver: mlx5_vfio_pci (bound: Proxmox's line takes driver=keep)", "report")
+    # qemu-server's grammar: driver is an enum of vfio and keep
+    line = "hostpci0: 01:00,pcie=1,driver=keep"
+    props = dict(kv.split("=") for kv in line.split(": ", 1)[1].split(",")[1:])
+    assert props["driver"] in ("vfio", "keep"), props
+
+
+@test(timeout=120)
+def iommufd_where_kernel_and_qemu_have_it(tmp):
+    root = host(tmp)
+    # Debian 12's kernel and QEMU: no /dev/iommu; the group path, and why
+    out = emit(root, "--format", "qemu", "--device", "03:00.0").stdout
+    assert "iommufd" not in out.splitlines()[0], out
+    contains(out, "# the VFIO group: the kernel has no /dev/iommu or no VFIO cdevs (IOMMUFD: Linux 6.6+)", "why")
+    # a tree as Linux 6.6+ lays it out: /dev/iommu, VFIO's cdev class, the bound device's vfio-dev/vfio0
+    os.makedirs(os.path.join(root, "dev"), exist_ok=True)
+    open(os.path.join(root, "dev/iommu"), "w").close()
+    dev = os.path.realpath(os.path.join(root, "sys/bus/pci/devices/0000:03:00.0"))
+    os.makedirs(os.path.join(dev, "vfio-dev/vfio0"))
+    os.makedirs(os.path.join(root, "sys/class/vfio-dev"))
+    os.symlink(os.path.join(dev, "vfio-dev/vfio0"), os.path.join(root, "sys/class/vfio-dev/vfio0"))
+    script = os.path.join(tmp, "cdev.lua")
+    with open(script, "w") as f:
+        f.write('local inv = assert(require("pt").scan())\n'
+                'print(inv:device("03:00.0").vfio_cdev, inv:device("02:00.0").vfio_cdev)\n')
+    eq(ptlua(["--trusted", script], root=root).stdout, "/dev/vfio/devices/vfio0\tnil\n", "the cdev")
+    # this machine's QEMU (7.2) is asked, and has no iommufd object
+    out = emit(root, "--format", "qemu", "--device", "03:00.0", "--qemu", shutil.which("qemu-system-x86_64")).stdout
+    assert "iommufd" not in out.splitlines()[0], out
+    contains(out, "# the VFIO group: QEMU has no iommufd object (QEMU 9.0+)", "QEMU asked")
+    p = emit(root, "--format", "qemu", "--device", "03:00.0", "--qemu", shutil.which("qemu-system-x86_64"),
+             "--iommufd", "yes", check=1)
+    contains(p.stderr, "--iommufd yes: QEMU has no iommufd object", "refused when asked for")
+    # a QEMU 9 (a stand-in that lists its objects as QEMU does): the devices through IOMMUFD
+    qemu9 = os.path.join(tmp, "qemu9")
+    with open(qemu9, "w") as f:
+        f.write('#!/bin/sh\n[ "$1 $2" = "-object help" ] || exit 1\n'
+                'printf "List of user creatable objects:\\n  iommufd\\n  memory-backend-ram\\n"\n')
+    os.chmod(qemu9, 0o755)
+    out = emit(root, "--format", "qemu", "--device", "03:00.0", "--qemu", qemu9).stdout
+    eq(out.splitlines()[0], "-object iommufd,id=pt-iommufd0 -device pcie-root-port,id=pt-port0,chassis=101,slot=1 "
+       "-device vfio-pci,host=0000:03:00.0,bus=pt-port0,addr=0x0.0,iommufd=pt-iommufd0", "QEMU's iommufd form")
+    contains(out, "# IOMMUFD: the kernel has IOMMUFD and VFIO cdevs, QEMU its iommufd object", "which and why")
+    out = emit(root, "--format", "qemu", "--device", "03:00.0", "--qemu", qemu9, "--iommufd", "no").stdout
+    assert "iommufd=" not in out, out

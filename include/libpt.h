@@ -128,7 +128,7 @@ int pt_ctx_get_log_priority(const pt_ctx *ctx);
 #define PT_LOAD_GUARD (1u << 2)	   /* the guard's host facts (runs zpool) and device flags */
 #define PT_LOAD_USB (1u << 3)	   /* the USB devices */
 #define PT_LOAD_MDEV (1u << 4)	   /* mdev types, mdevs, vGPU types */
-#define PT_LOAD_PLACEMENT (1u << 5) /* PCIe links, local CPUs, resizable BARs */
+#define PT_LOAD_PLACEMENT (1u << 5) /* PCIe links, local CPUs, resizable BARs, power states */
 #define PT_LOAD_DRIVERS (1u << 6)   /* vfio-pci variant drivers (modules.alias), VFIO cdevs */
 #define PT_LOAD_ALL 0x7fu
 int pt_enum_scan(pt_ctx *ctx, unsigned flags, pt_enum **ret);
@@ -210,6 +210,11 @@ int pt_device_get_header_type(const pt_device *dev);
  * quirks: "mlx5_vfio_pci"), as modules.alias gives it for the device's ids (the kernel's
  * `vfio_pci:` alias, looked up with libkmod); NULL for none (PT_LOAD_DRIVERS). */
 const char *pt_device_get_variant_driver(const pt_device *dev);
+/* Its power state as the kernel says it ("D0", "D3hot", "D3cold"; power_state, Linux 5.16+), NULL
+ * where it does not; whether its port may put it in D3cold (d3cold_allowed): 1, 0, or -1 unknown
+ * (PT_LOAD_PLACEMENT). A GPU left in D3cold may not wake for the next VM: PT_PLAN_NO_D3COLD. */
+const char *pt_device_get_power_state(const pt_device *dev);
+int pt_device_get_d3cold_allowed(const pt_device *dev);
 /*
  * IOMMUFD (Linux 6.6+): pt_host_has_iommufd is 1 when the kernel has /dev/iommu and VFIO's device
  * cdevs (sys/class/vfio-dev), 0 otherwise; a device bound to vfio-pci then has its cdev,
@@ -1107,6 +1112,9 @@ typedef struct pt_host_plan pt_host_plan;
  * one; PT_PLAN_REMOVE takes this set out instead. A driver is blacklisted (PT_PLAN_BLACKLIST, or
  * an earlier plan's) only while no device staying on the host uses it. */
 #define PT_PLAN_REMOVE 4u
+/* The set's devices kept out of D3cold (a udev rule writing 0 to each one's d3cold_allowed),
+ * rather than vfio-pci's disable_idle_d3 for every device. */
+#define PT_PLAN_NO_D3COLD 8u
 /* The set is the assignment's, checked first (what it forces, it forces). */
 int pt_host_plan_new(const pt_assignment *a, unsigned flags, const char *cpu_vendor, pt_host_plan **ret);
 /* VFs that exist at every boot: /etc/libpt/sriov-PF.conf for libpt-sriov@PF.service (ordered

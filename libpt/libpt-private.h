@@ -278,6 +278,10 @@ struct pt_device {
 	/* inventory/iommufd.c, read on first use: its VFIO cdev */
 	bool cdev_loaded;
 	char *cdev;
+	/* inventory/power.c, read on first use */
+	bool power_loaded;
+	char power_state[8];
+	int d3cold;
 	/* pci.c, read on first use: resourceN_resize */
 	bool rebar_loaded;
 	uint64_t rebar[6];

@@ -55,6 +55,17 @@ STR_GETTER(dev_verdict, pt_verdict_to_string(pt_device_get_verdict(d)))
 STR_GETTER(dev_critical, pt_device_get_critical_reason(d))
 STR_GETTER(dev_variant_driver, pt_device_get_variant_driver(d))
 STR_GETTER(dev_vfio_cdev, pt_device_get_vfio_cdev(d))
+STR_GETTER(dev_power_state, pt_device_get_power_state(d))
+
+static int dev_d3cold_allowed(lua_State *L)
+{
+	int v = pt_device_get_d3cold_allowed(DEV(L));
+	if (v < 0)
+		lua_pushnil(L);
+	else
+		lua_pushboolean(L, v);
+	return 1;
+}
 
 /* dev.critical_kinds: why the host needs it, as words ("boot-vga", "console", "storage",
  * "network", "keyboard"); empty when it can spare it. */
@@ -455,6 +466,8 @@ void pt_lua_open_device(lua_State *L)
 		{ "critical_kinds", dev_critical_kinds },
 		{ "variant_driver", dev_variant_driver },
 		{ "vfio_cdev", dev_vfio_cdev },
+		{ "power_state", dev_power_state },
+		{ "d3cold_allowed", dev_d3cold_allowed },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg dev_methods[] = {

@@ -33,6 +33,8 @@ static int l_host_plan(lua_State *L)
 			flags |= PT_PLAN_BLACKLIST;
 		if (pt_lua_bool_field(L, 3, "force", false))
 			flags |= PT_LUA_OPT_FORCE;
+		if (pt_lua_bool_field(L, 3, "no_d3cold", false))
+			flags |= PT_PLAN_NO_D3COLD;
 		if (pt_lua_bool_field(L, 3, "remove", false))
 			flags |= PT_PLAN_REMOVE;
 		cpu = pt_lua_opt_field(L, 3, "cpu");

@@ -16,6 +16,8 @@ return {
     { name = "dry-run", type = "bool", help = "show the diffs (the default)" },
     { name = "force", type = "bool", help = "a device the host needs too (see the refusal)" },
     { name = "remove", type = "bool", help = "take the set out of the boot-time setup (the others stay)" },
+    { name = "no-d3cold", type = "bool",
+      help = "keep the set's devices out of D3cold (a udev rule; a GPU there may not wake for the next VM)" },
   },
   run = function(args)
     local inv = passthrough.scan()
@@ -28,7 +30,7 @@ return {
     else
       a = passthrough.assign(inv, { args.device }, args)
     end
-    persist.show(inv, a, { blacklist = args.blacklist, remove = args.remove,
+    persist.show(inv, a, { blacklist = args.blacklist, remove = args.remove, no_d3cold = args["no-d3cold"],
       apply = args.apply and not args["dry-run"] })
   end,
 }

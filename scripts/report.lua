@@ -105,6 +105,10 @@ local function print_text(inv, selected, source, groups)
       if d.numa_node and d.local_cpus then
         print(string.format("  NUMA node %d, local CPUs %s", d.numa_node, d.local_cpus))
       end
+      if d.power_state or d.d3cold_allowed ~= nil then
+        print(string.format("  power %s%s", d.power_state or "state unknown", d.d3cold_allowed == nil and "" or
+          d.d3cold_allowed and ", D3cold allowed (persist.lua --no-d3cold keeps it out)" or ", D3cold not allowed"))
+      end
       if d.variant_driver then
         print(string.format("  vfio-pci variant driver: %s%s", d.variant_driver, d.driver == d.variant_driver and
           " (bound: Proxmox's line takes driver=keep)" or " (stands in for vfio-pci: migration, its quirks)"))
@@ -240,7 +244,10 @@ return {
         selected[i] = dev:fields()
         selected[i].explanation = explanation(dev)
         if args.link or args.device then selected[i].link = dev:link() end
-        if args.device then selected[i].local_cpus = dev:local_cpus(); selected[i].variant_driver = dev.variant_driver end
+        if args.device then
+          selected[i].local_cpus, selected[i].variant_driver = dev:local_cpus(), dev.variant_driver
+          selected[i].power_state, selected[i].d3cold_allowed = dev.power_state, dev.d3cold_allowed
+        end
       end
     end
     local groups = groups_of(chosen)

@@ -255,9 +255,10 @@ static int drivers_and_iommufd(pt_ctx *ctx, pt_enum *e, FILE *out)
 
 	for (size_t i = 0; i < 3; i++) {
 		pt_device *d = device(e, addresses[i]);
-		fprintf(out, "%s on %s: variant %s, cdev %s\n", pt_device_get_address(d), pt_device_get_driver(d),
-			pt_device_get_variant_driver(d) ? pt_device_get_variant_driver(d) : "-",
-			pt_device_get_vfio_cdev(d) ? pt_device_get_vfio_cdev(d) : "-");
+		fprintf(out, "%s on %s: variant %s, cdev %s, power %s, d3cold %d\n", pt_device_get_address(d),
+			pt_device_get_driver(d), pt_device_get_variant_driver(d) ? pt_device_get_variant_driver(d) : "-",
+			pt_device_get_vfio_cdev(d) ? pt_device_get_vfio_cdev(d) : "-",
+			pt_device_get_power_state(d) ? pt_device_get_power_state(d) : "-", pt_device_get_d3cold_allowed(d));
 	}
 	snprintf(qemu9, sizeof(qemu9), "%s-qemu9", test_root);
 	fprintf(out, "host iommufd %d; QEMU 9 %d\n", pt_host_has_iommufd(ctx), pt_qemu_has_iommufd(ctx, qemu9));
@@ -777,9 +778,9 @@ static const struct test tests[] = {
 	  "{\"number\": 2, \"type\": \"DMA\", \"devices\": [\"0000:00:01.0\", \"0000:01:00.0\", \"0000:01:00.1\"], \"passthrough_set\": [\"0000:01:00.0\", \"0000:01:00.1\"]}\n"
 	  "group ref same 1; member 0000:00:01.0 member 0000:01:00.0 member 0000:01:00.1 set 0000:01:00.0 set 0000:01:00.1; beyond (nil) (nil), unref NULL (nil)\n" },
 	{ "drivers-and-iommufd", "drivers", drivers_and_iommufd,
-	  "0000:01:00.0 on mlx5_vfio_pci: variant mlx5_vfio_pci, cdev -\n"
-	  "0000:02:00.0 on mlx5_core: variant mlx5_vfio_pci, cdev -\n"
-	  "0000:03:00.0 on vfio-pci: variant -, cdev /dev/vfio/devices/vfio0\n"
+	  "0000:01:00.0 on mlx5_vfio_pci: variant mlx5_vfio_pci, cdev -, power -, d3cold -1\n"
+	  "0000:02:00.0 on mlx5_core: variant mlx5_vfio_pci, cdev -, power -, d3cold -1\n"
+	  "0000:03:00.0 on vfio-pci: variant -, cdev /dev/vfio/devices/vfio0, power D3cold, d3cold 1\n"
 	  "host iommufd 1; QEMU 9 1\n"
 	  "-5 /bin/false -object help: it failed\n"
 	  "-2 no QEMU to ask under ROOT (name one)\n"

@@ -139,6 +139,8 @@ def drivers_host(root, tmp):
     dev = os.path.realpath(os.path.join(root, "sys/bus/pci/devices/0000:03:00.0"))
     os.makedirs(os.path.join(dev, "vfio-dev/vfio0"))
     os.makedirs(os.path.join(root, "sys/class/vfio-dev"))
+    write(os.path.join(dev, "power_state"), "D3cold\n")  # a device asleep, its port letting it
+    write(os.path.join(dev, "d3cold_allowed"), "1\n")
     write(root + "-qemu9", '#!/bin/sh\nprintf "List of user creatable objects:\\n  iommufd\\n"\n')
     os.chmod(root + "-qemu9", 0o755)
     return root

@@ -93,3 +93,26 @@ def iommufd_where_kernel_and_qemu_have_it(tmp):
     contains(out, "# IOMMUFD: the kernel has IOMMUFD and VFIO cdevs, QEMU its iommufd object", "which and why")
     out = emit(root, "--format", "qemu", "--device", "03:00.0", "--qemu", qemu9, "--iommufd", "no").stdout
     assert "iommufd=" not in out, out
+
+
+@test()
+def power_state_said_and_d3cold_kept_out_per_device(tmp):
+    root = host(tmp)
+    dev = os.path.realpath(os.path.join(root, "sys/bus/pci/devices/0000:03:00.0"))
+    for name, value in (("power_state", "D3cold"), ("d3cold_allowed", "1")):
+        with open(os.path.join(dev, name), "w") as f:
+            f.write(value + "\n")
+    p = ptlua(["scripts/report.lua", "--device", "03:00.0"], root=root)
+    contains(p.stdout, "power D3cold, D3cold allowed (persist.lua --no-d3cold keeps it out)", "the report")
+    p = ptlua(["scripts/report.lua", "--device", "02:00.0"], root=root)
+    assert "power" not in p.stdout, p.stdout  # the kernel says nothing of it: nothing said
+    for d in ("etc/modprobe.d", "etc/udev/rules.d", "etc/initramfs-tools", "etc/default"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    with open(os.path.join(root, "etc/default/grub"), "w") as f:
+        f.write('GRUB_CMDLINE_LINUX_DEFAULT="quiet"\n')
+    out = ptlua(["scripts/persist.lua", "--device", "03:00.0", "--no-d3cold"], root=root).stdout
+    contains(out, '+ACTION=="add", SUBSYSTEM=="pci", KERNEL=="0000:03:00.0", ATTR{d3cold_allowed}="0"',
+             "a rule for the device, not disable_idle_d3 for all")
+    assert "disable_idle_d3" not in out, out
+    out = ptlua(["scripts/persist.lua", "--device", "03:00.0"], root=root).stdout
+    assert "d3cold" not in out, "only when asked"

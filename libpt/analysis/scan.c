@@ -37,6 +37,7 @@ static void load(pt_enum *e, unsigned flags)
 			pt_device_get_link(d, &link);
 			pt_device_get_local_cpus(d);
 			pt_device_get_bar_resizable(d, 0);
+			pt_device_get_power_state(d);
 		}
 	}
 }

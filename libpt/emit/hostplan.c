@@ -18,6 +18,7 @@
 #define UDEV "/etc/udev/rules.d/61-libpt-vfio.rules"
 #define VENDOR_RESET "/etc/udev/rules.d/62-libpt-vendor-reset.rules"
 #define INITRAMFS "/etc/initramfs-tools/modules"
+#define D3COLD "/etc/udev/rules.d/63-libpt-d3cold.rules"
 #define GRUB "/etc/default/grub"
 #define SYSTEMD_BOOT "/etc/kernel/cmdline"
 #define HOST_FILE_MAX (4u << 20)
@@ -403,6 +404,29 @@ static int plan_vendor_reset(struct pt_host_plan *p, pt_device *const *set, size
 	return r < 0 ? r : 1;
 }
 
+/* The set's devices that have d3cold_allowed kept out of D3cold, each by its address. */
+static int plan_d3cold(struct pt_host_plan *p, pt_device *const *set, size_t n)
+{
+	struct pt_strv rules = { 0 };
+	size_t any = 0;
+
+	pt_strv_add(&rules, "# Written by libpt: these devices stay out of D3cold (they may not wake for the next VM).");
+	for (size_t i = 0; i < n; i++) {
+		if (pt_device_get_d3cold_allowed(set[i]) < 0)
+			continue;
+		pt_strv_addf(&rules, "ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"%s\", ATTR{d3cold_allowed}=\"0\"",
+			     set[i]->address);
+		any++;
+	}
+	if (!any) {
+		pt_strv_free(&rules);
+		return 0;
+	}
+	pt_strv_add(&rules, "");
+	return change(p, D3COLD, joined(&rules, "\n"),
+		      "udevadm control --reload && udevadm trigger --subsystem-match=pci --action=add", false);
+}
+
 /* initramfs-tools: the vfio modules early, so vfio-pci claims before the host driver. */
 static int plan_initramfs(struct pt_host_plan *p, bool vendor_reset)
 {
@@ -481,6 +505,8 @@ static int host_plan(pt_enum *e, pt_device **set, size_t n, unsigned flags, cons
 	int vendor_reset = r < 0 ? r : plan_vendor_reset(p, set, n);
 	if (vendor_reset < 0)
 		r = vendor_reset;
+	if (r == 0 && (flags & PT_PLAN_NO_D3COLD) && !(flags & PT_PLAN_REMOVE))
+		r = plan_d3cold(p, set, n);
 	if (r == 0)
 		r = plan_initramfs(p, vendor_reset > 0);
 	if (r == 0)

@@ -22,12 +22,13 @@ end
 function M.plan(inv, set, opts)
   opts = opts or {}
   if type(set) == "userdata" then
-    return pt.host_plan(set, nil, { blacklist = opts.blacklist, cpu = opts.cpu, remove = opts.remove })
+    return pt.host_plan(set, nil, { blacklist = opts.blacklist, cpu = opts.cpu, remove = opts.remove,
+      no_d3cold = opts.no_d3cold })
   end
   local addresses = {}
   for i, d in ipairs(set) do addresses[i] = type(d) == "table" and d.address or d end
   return pt.host_plan(inv, addresses, { blacklist = opts.blacklist, cpu = opts.cpu, force = opts.force,
-    remove = opts.remove })
+    remove = opts.remove, no_d3cold = opts.no_d3cold })
 end
 
 -- VFs that exist at every boot: libpt-sriov@PF.service (installed with the library, ordered

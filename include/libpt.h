@@ -1122,6 +1122,12 @@ int pt_host_plan_new(const pt_assignment *a, unsigned flags, const char *cpu_ven
 int pt_host_plan_new_sriov(const pt_device *pf, unsigned vfs, unsigned wait_ms, const char *vf_driver, pt_host_plan **ret);
 pt_host_plan *pt_host_plan_ref(pt_host_plan *p);
 pt_host_plan *pt_host_plan_unref(pt_host_plan *p);
+/* Huge pages a placement needs (pt_placement_new with huge pages) reserved on its node at every
+ * boot: the kernel command line's hugepagesz= and per-node hugepages=NODE:COUNT (Linux 5.19+),
+ * COUNT the node's pages now and what the VM lacks; 1 GiB pages come reliably only so, 2 MiB
+ * pages also now (a command of the plan). -EEXIST when the command line reserves huge pages
+ * already (libpt does not rewrite another reservation), naming what to add. */
+int pt_host_plan_new_hugepages(pt_ctx *ctx, const pt_placement *place, pt_host_plan **ret);
 /* Its context (borrowed); the files it changes, by their path on the host ("/etc/default/grub",
  * read and written under the context's root). */
 pt_ctx *pt_host_plan_get_context(const pt_host_plan *p);

@@ -51,6 +51,21 @@ static int l_host_plan(lua_State *L)
 	return 1;
 }
 
+/* pt.hugepages_plan(placement): its huge pages reserved on its node at every boot */
+static int l_hugepages_plan(lua_State *L)
+{
+	int r;
+	pt_placement *place = pt_lua_check_open(L, 1, PLACE_MT);
+	pt_host_plan *p;
+	pt_ctx *ctx = pt_lua_check_root(L);
+
+	if ((r = pt_host_plan_new_hugepages(ctx, place, &p)) < 0)
+		return pt_lua_fail_ctx(L, r, ctx, true);
+	pt_ctx_unref(ctx);
+	pt_lua_push_box(L, p, PLAN_MT);
+	return 1;
+}
+
 /* pt.sriov_plan(pf, vfs, wait_ms [, vf_driver]) */
 static int l_sriov_plan(lua_State *L)
 {
@@ -148,6 +163,7 @@ static int l_grub_with_params(lua_State *L)
 const luaL_Reg pt_lua_hostplan_funcs[] = {
 	{ "host_plan", l_host_plan },
 	{ "sriov_plan", l_sriov_plan },
+	{ "hugepages_plan", l_hugepages_plan },
 	{ "diff", l_diff },
 	{ "grub_with_params", l_grub_with_params },
 	{ NULL, NULL },

@@ -135,6 +135,10 @@ return {
     elseif f == "host" then
       if not a then error("--format host needs --device", 0) end
       persist.show(inv, a, { blacklist = args.blacklist, apply = args.apply })
+      if place and place.hugepages then -- the VM's huge pages on its node, at every boot
+        persist.show_changes(assert(pt.hugepages_plan(place)), string.format("%d pages of %d KiB on NUMA node %d",
+          place.hugepages.needed, place.hugepages.size_kib, place.node), { apply = args.apply })
+      end
     end
   end,
 }

@@ -282,6 +282,16 @@ static int placement(pt_ctx *ctx, pt_enum *e, FILE *out)
 	}
 	pt_placement_unref(q);
 	q = NULL;
+	/* its pages at every boot: per node on the kernel command line */
+	pt_host_plan *plan = NULL;
+	if (pt_host_plan_new_hugepages(ctx, p, &plan) == 0) {
+		for (size_t i = 0; i < pt_host_plan_get_change_count(plan); i++)
+			fprintf(out, "%s:\n%s", pt_host_plan_get_path(plan, i), pt_host_plan_get_new(plan, i));
+		for (size_t i = 0; i < pt_host_plan_get_command_count(plan); i++)
+			fprintf(out, "$ %s\n", pt_host_plan_get_command(plan, i));
+	}
+	pt_host_plan_unref(plan);
+	said(ctx, pt_host_plan_new_hugepages(ctx, NULL, &plan), out);
 	said(ctx, pt_placement_new(split, 0, 0, 0, &q), out);
 	said(ctx, pt_placement_new(a, 0, 0, 4096, &q), out);
 	fprintf(out, "unref NULL %p\n", (void *)pt_placement_unref(NULL));
@@ -313,8 +323,13 @@ static const struct test tests[] = {
 	  "    <memory mode='strict' nodeset='1'/>\n"
 	  "3 vCPUs: 10-11,26, 4 needed, 0 free\n"
 	  "note: 3 CPUs of NUMA node 1 are other VMs' (their affinity): left out\n"
-	  "note: NUMA node 1 has 0 free huge pages of 1048576 KiB, the VM's 4096 MiB need 4: it would not start; raise /sys/devices/system/node/node1/hugepages/hugepages-1048576kB/nr_hugepages by 4 first (or at boot: hugepagesz=1G hugepages=1:4, Linux 5.19+)\n"
+	  "note: NUMA node 1 has 0 free huge pages of 1048576 KiB, the VM's 4096 MiB need 4: it would not start; raise /sys/devices/system/node/node1/hugepages/hugepages-1048576kB/nr_hugepages by 4 first, or reserve them at boot (the host plan: pt_host_plan_new_hugepages, emit.lua --format host --place)\n"
 	  "note: 1 GiB pages are reserved reliably only at boot (hugepagesz=1G hugepages=N): memory fragments once the host runs\n"
+	  "/etc/default/grub:\n"
+	  "GRUB_CMDLINE_LINUX_DEFAULT=\"hugepagesz=2M hugepages=1:4096\"\n"
+	  "$ update-grub\n"
+	  "$ echo 4096 > /sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages\n"
+	  "-22 pt_host_plan_new_hugepages: no placement\n"
 	  "-18 0000:01:00.0 is on NUMA node 1, 0000:02:00.0 on node 0: a VM runs near one of them only\n"
 	  "-22 huge pages of 4096 KiB: 2048 (2 MiB) or 1048576 (1 GiB), as Proxmox's hugepages: 2|1024\n"
 	  "unref NULL (nil)\n" },

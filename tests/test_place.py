@@ -115,3 +115,23 @@ def place_libvirt_and_qemu(tmp):
     contains(out, "# run QEMU under taskset -c 0,16: its vCPU threads on NUMA node 0", "taskset")
     status, err = start_qemu(words[:8], timeout=5)
     eq(status, "running", f"QEMU starts with the placement's arguments: {err}")
+
+
+@test()
+def place_hugepages_reserved_at_boot(tmp):
+    root = host(tmp)
+    for d in ("etc/modprobe.d", "etc/udev/rules.d", "etc/initramfs-tools", "etc/default"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    grub = os.path.join(root, "etc/default/grub")
+    with open(grub, "w") as f:
+        f.write('GRUB_CMDLINE_LINUX_DEFAULT="quiet"\n')
+    # 16 GiB on 2 MiB pages: 8192 needed, node 1 has 4096 free (and no more: its nr_hugepages unknown)
+    out = emit(root, "--format", "host", "--device", "01:00", "--place", "--hugepages", "2", "--memory", "16384").stdout
+    contains(out, '+GRUB_CMDLINE_LINUX_DEFAULT="quiet hugepagesz=2M hugepages=1:8192"', "per-node pages at boot")
+    contains(out, "echo 8192 > /sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages", "and now")
+    emit(root, "--format", "host", "--device", "01:00", "--place", "--hugepages", "1024", "--memory", "16384", "--apply")
+    with open(grub) as f:
+        contains(f.read(), "hugepagesz=1G hugepages=1:16", "1 GiB pages: at boot only; written")
+    p = emit(root, "--format", "host", "--device", "01:00", "--place", "--hugepages", "2", check=1)
+    contains(p.stderr, "the kernel command line reserves huge pages already (hugepages=): one reservation a host",
+             "another reservation is not rewritten")

@@ -255,10 +255,10 @@ PT_EXPORT int pt_placement_new(const pt_assignment *a, unsigned vcpus, unsigned 
 		if (p->hugepages_free >= 0 && (unsigned long)p->hugepages_free < p->hugepages_needed)
 			pt_strv_addf(&p->notes, "NUMA node %d has %ld free huge pages of %lu KiB, the VM's %lu MiB need %lu: "
 				     "it would not start; raise /sys/devices/system/node/node%d/hugepages/hugepages-%lukB/"
-				     "nr_hugepages by %lu first (or at boot: hugepagesz=%s hugepages=%d:%lu, Linux 5.19+)",
+				     "nr_hugepages by %lu first, or reserve them at boot (the host plan: "
+				     "pt_host_plan_new_hugepages, emit.lua --format host --place)",
 				     node, p->hugepages_free, hugepage_kib, memory_mib, p->hugepages_needed, node,
-				     hugepage_kib, p->hugepages_needed - (unsigned long)p->hugepages_free,
-				     hugepage_kib == 2048 ? "2M" : "1G", node, p->hugepages_needed);
+				     hugepage_kib, p->hugepages_needed - (unsigned long)p->hugepages_free);
 		if (hugepage_kib == 1048576)
 			pt_strv_add(&p->notes, "1 GiB pages are reserved reliably only at boot (hugepagesz=1G hugepages=N): "
 				    "memory fragments once the host runs");

@@ -469,9 +469,9 @@ static int plan_initramfs(struct pt_host_plan *p, bool vendor_reset)
 }
 
 /* The kernel command line, where this host's boot loader reads it. */
-static int plan_cmdline(struct pt_host_plan *p, const char *cpu_vendor)
+/* params (space-separated) on the kernel command line of the host's boot loader. */
+static int plan_params(struct pt_host_plan *p, const char *params)
 {
-	const char *params = pt_iommu_params(cpu_vendor ? cpu_vendor : pt_host_cpu_vendor(p->ctx));
 	char *text;
 	int r;
 
@@ -492,6 +492,68 @@ static int plan_cmdline(struct pt_host_plan *p, const char *cpu_vendor)
 	char *out = pt_grub_with_params(text, params);
 	free(text);
 	return change(p, GRUB, out, "update-grub", false);
+}
+
+static int plan_cmdline(struct pt_host_plan *p, const char *cpu_vendor)
+{
+	return plan_params(p, pt_iommu_params(cpu_vendor ? cpu_vendor : pt_host_cpu_vendor(p->ctx)));
+}
+
+/* The kernel command line's words as the host's boot loader keeps them (GRUB's default line). */
+static char *cmdline_now(pt_ctx *ctx)
+{
+	char *text = NULL;
+
+	if (strcmp(pt_host_boot_loader(ctx), "systemd-boot") == 0 && read_host(ctx, SYSTEMD_BOOT, &text) == 0 && text)
+		return text;
+	if (read_host(ctx, GRUB, &text) < 0)
+		return NULL;
+	return text; /* the whole file: its GRUB_CMDLINE lines are among its words */
+}
+
+PT_EXPORT int pt_host_plan_new_hugepages(pt_ctx *ctx, const pt_placement *place, pt_host_plan **ret)
+{
+	struct pt_host_plan *p = NULL;
+	unsigned long kib, needed, total = 0;
+	long free_now;
+	char path[128], buf[32], params[96], *now;
+	unsigned long long v;
+	int node, r;
+
+	if (!ctx)
+		return -EINVAL;
+	if (!place || !ret)
+		return pt_fail(ctx, -EINVAL, "pt_host_plan_new_hugepages: no placement");
+	kib = pt_placement_get_hugepage_size(place);
+	node = pt_placement_get_node(place);
+	if (!kib)
+		return pt_fail(ctx, -EINVAL, "the placement puts the VM on no huge pages (hugepages 2 or 1024)");
+	needed = pt_placement_get_hugepages_needed(place);
+	free_now = pt_placement_get_hugepages_free(place);
+	snprintf(path, sizeof(path), "sys/devices/system/node/node%d/hugepages/hugepages-%lukB/nr_hugepages", node, kib);
+	if (pt_read_attr(ctx->rootfd, path, buf, sizeof(buf)) == 0 && pt_parse_uint(buf, 1ULL << 40, &v) == 0)
+		total = (unsigned long)v;
+	else if (free_now > 0)
+		total = (unsigned long)free_now;
+	/* the node's pages as they are, and what the VM lacks on top */
+	if (free_now < 0 || (unsigned long)free_now < needed)
+		total += needed - (free_now < 0 ? 0 : (unsigned long)free_now);
+	if ((now = cmdline_now(ctx)) && strstr(now, "hugepages=")) {
+		free(now);
+		return pt_fail(ctx, -EEXIST, "the kernel command line reserves huge pages already (hugepages=): one "
+			       "reservation a host, which libpt does not rewrite; add node %d's %lu pages of %lu KiB to it "
+			       "(hugepages=%d:%lu)", node, total, kib, node, total);
+	}
+	free(now);
+	snprintf(params, sizeof(params), "hugepagesz=%s hugepages=%d:%lu", kib == 2048 ? "2M" : "1G", node, total);
+	if ((r = plan_new(ctx, &p)) < 0)
+		return r;
+	r = plan_params(p, params);
+	if (r == 0 && kib == 2048)
+		/* 2 MiB pages can come now as well, while memory is not yet fragmented */
+		pt_strv_addf(&p->commands, "echo %lu > /sys/devices/system/node/node%d/hugepages/hugepages-2048kB/nr_hugepages",
+			     total, node);
+	return plan_done(p, r, ret);
 }
 
 static int host_plan(pt_enum *e, pt_device **set, size_t n, unsigned flags, const char *cpu_vendor, pt_host_plan **ret)

@@ -143,18 +143,22 @@ class Qmp:
                 return reply["return"]
 
 
-def run(script, devices=(), memory=1024, events=None, timeout=240, intremap=True):
+QBOOT = "/usr/share/qemu/qboot.rom"
+
+
+def run(script, devices=(), memory=1024, events=None, timeout=240, intremap=True, smp=1, bios=QBOOT):
     """Boots the kernel with the given extra QEMU arguments, runs the script (a path on this
     machine) in the guest as root, and returns what the guest printed between the start and
     exit markers, with the exit code. events maps a line the guest prints ("=== want X") to a
-    function called with the outer QEMU's monitor (a Qmp) when it appears."""
+    function called with the outer QEMU's monitor (a Qmp) when it appears. bios None: QEMU's
+    SeaBIOS (qboot enumerates no bus behind a pxb-pcie expander)."""
     kernel, initrd = prepare()
     qmp_path = os.path.join(CACHE, f"qmp-{os.getpid()}.sock")
     cmd = ["qemu-system-x86_64", "-machine", "q35,accel=tcg" + (",kernel-irqchip=split" if intremap else ""),
            "-device", "intel-iommu,intremap=%s,caching-mode=on" % ("on" if intremap else "off"),
-           "-m", str(memory), "-smp", "1",
+           "-m", str(memory), "-smp", str(smp),
            "-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio",
-           "-bios", "/usr/share/qemu/qboot.rom",
+           *(["-bios", bios] if bios else []),
            "-kernel", kernel, "-initrd", initrd,
            # usbcore.autosuspend=-1: a suspended root hub of QEMU's xHCI misses hotplugs;
            # no_timer_check: under TCG on a loaded machine the kernel's early check of the timer

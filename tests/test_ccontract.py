@@ -198,6 +198,8 @@ LINKS = """0000:00:00.0 8086:3e30 060000 group=0
 0000:00:1b.0 8086:a340 060400 group=3 pcie=root driver=pcieport link=4x16.0 maxlink=4x16.0
 0000:03:00.0 144d:a80a 010802 group=3 driver=nvme parent=0000:00:1b.0 link=4x16.0 maxlink=4x16.0 numa=0
 0000:00:02.0 8086:3e98 030000 group=4 driver=i915 boot_vga=1
+0000:00:1c.0 8086:a338 060400 group=5 pcie=root driver=pcieport link=1x2.5 maxlink=16x16.0
+0000:04:00.0 8086:10d3 020000 group=5 driver=e1000e parent=0000:00:1c.0 link=1x2.5 maxlink=1x2.5
 node 0 0-3,8-11
 """
 

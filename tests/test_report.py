@@ -373,6 +373,11 @@ def report_pcie_link(tmp):
     r = json.loads(ptlua(["scripts/report.lua", "--device", "03:00.0", "--json"], root=root).stdout)
     eq(r["links"], {"0000:03:00.0": {"width": 4, "max_width": 4, "speed": 16000, "max_speed": 16000, "state": "ok",
                                      "why": None}}, "--device says the link")
+    # a root port's link attributes are the link below it, as the real kernel shows them: a port
+    # of x16 Gen4 over an x1 Gen1 device is that device's link, as good as its ends allow
+    for dev in ("00:1c.0", "04:00.0"):
+        r = json.loads(ptlua(["scripts/report.lua", "--device", dev, "--json"], root=root).stdout)
+        eq([(k, v["state"]) for k, v in r["links"].items()], [(f"0000:{dev}", "ok")], f"{dev}: no narrow link")
     plain = json.loads(ptlua(["scripts/report.lua", "--json"], root=root).stdout)
     assert "links" not in plain, "no link reads without --link: the report's cost stays"
     doctor = json.loads(ptlua(["scripts/doctor.lua", "--device", "01:00.0", "--json"], root=root, check=1).stdout)

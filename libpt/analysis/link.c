@@ -83,7 +83,8 @@ static void describe(char *buf, size_t size, unsigned width, unsigned speed)
 		 gen ? gen : "", gen ? ")" : "");
 }
 
-/* One link: the device's end and the port above it (NULL: none known). 0, or 1/2 with why. */
+/* One link: the device's end and the other end (the port above it, or the device below a port;
+ * NULL: none known). 0, or 1/2 with why. */
 static int check_one(const pt_device *dev, const pt_device *port, char *why, size_t size)
 {
 	pt_link d = PT_INIT(pt_link), p = PT_INIT(pt_link);
@@ -112,6 +113,31 @@ static int check_one(const pt_device *dev, const pt_device *port, char *why, siz
 	return 0;
 }
 
+/* Whether the device's link attributes are the link below it: a root or downstream port (and a
+ * PCI-to-PCIe bridge) says the link to its secondary bus, where an endpoint, an upstream port or
+ * a PCIe-to-PCI bridge says the link above it. As the kernel shows it: a root port's
+ * current_link_width is its device's. Without the port type (config space unreadable), a bridge
+ * on a root bus is a root port, and facing alternates down a switch. */
+static bool faces_down(const pt_device *d)
+{
+	int type = pt_device_get_pcie_type(d);
+
+	if (type >= 0)
+		return type == 4 || type == 6 || type == 8; /* PCI_EXP_TYPE_ROOT_PORT, _DOWNSTREAM, _PCIE_BRIDGE */
+	if (!pt_device_is_bridge(d))
+		return false;
+	return !d->parent || !faces_down(d->parent);
+}
+
+/* The device on a downward-facing port's link: the first function below it. */
+static const pt_device *below(const pt_device *port)
+{
+	for (size_t i = 0; i < port->e->n_devices; i++)
+		if (port->e->devices[i].parent == port)
+			return &port->e->devices[i];
+	return NULL;
+}
+
 PT_EXPORT int pt_device_check_link(const pt_device *dev, char **why)
 {
 	char text[512];
@@ -120,10 +146,19 @@ PT_EXPORT int pt_device_check_link(const pt_device *dev, char **why)
 	if (!dev || !why)
 		return -EINVAL;
 	*why = NULL;
-	/* the device's link, then each bridge's up to the root: the slowest hop bounds the device */
+	/* each link from the device up to the root, once: an upward-facing end (the device, an
+	 * upstream port) against the port above it; a downward-facing port's own link is the one
+	 * below it, checked from there, unless the port is what was asked (then against its device)
+	 * the slowest hop bounds the device */
 	for (const pt_device *d = dev; d; d = d->parent) {
 		char one[512];
-		int r = check_one(d, d->parent, one, sizeof(one));
+		bool down = faces_down(d);
+		if (down && d != dev)
+			continue;
+		const pt_device *other = down ? below(d) : d->parent;
+		if (down && !other)
+			continue; /* an empty slot: no link to judge */
+		int r = check_one(d, other, one, sizeof(one));
 		if (r < 0)
 			continue;
 		if (worst < 0)

@@ -105,6 +105,9 @@ long pt_free_hugepages(pt_ctx *ctx, long node, unsigned long kb);
 /* inventory/vmconfig.c: the VM ids of /etc/pve/qemu-server/<id>.conf, sorted (to free); a VM's
  * memory in MiB (`memory: 8192`, `memory: current=8192`; qemu-server's 512 when unset). */
 int pt_vmconf_list(pt_ctx *ctx, unsigned **ret, size_t *n);
+/* Proxmox's live reservation of a device (/run/qemu-server/pci-id-reservations): its VM other than
+ * except, and how ("pid:N", "time:T"), or 0 for none. */
+unsigned pt_pve_reserved_by(pt_ctx *ctx, const char *address, unsigned except, char *how, size_t size);
 unsigned long pt_vmconf_memory(pt_ctx *ctx, const pt_vmconf *c);
 /* analysis/findings.c: lint's state, a finding; a key "PREFIXN" (hostpci0, numa1); the VM's QEMU
  * from qemu-server's pid file, 0 when it does not run. analysis/locality.c: lint of a VM's placement against its
@@ -354,6 +357,9 @@ const char **pt_assignment_addresses(const pt_assignment *a);
 int pt_assignment_refusal(const pt_assignment *a, size_t i, const char **source, const char **why);
 /* pt_assignment_check, its message also on ctx when that is another context */
 int pt_assignment_check_in(pt_ctx *ctx, const pt_assignment *a);
+/* The ids a mapping's map lines name for this node, in their order (every alternative); -ENOENT
+ * without the mapping. */
+int pt_mapping_paths(pt_ctx *ctx, const char *mapping, struct pt_strv *out);
 /* Orders devices by address (qsort, bsearch). */
 int pt_device_compare_keys(const void *a, const void *b);
 /* iommu.c: reads the groups, then links devices to them and computes sets and verdicts. */

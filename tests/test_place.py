@@ -135,3 +135,55 @@ def place_hugepages_reserved_at_boot(tmp):
     p = emit(root, "--format", "host", "--device", "01:00", "--place", "--hugepages", "2", check=1)
     contains(p.stderr, "the kernel command line reserves huge pages already (hugepages=): one reservation a host",
              "another reservation is not rewritten")
+
+
+POOL = """0000:00:01.0 8086:2030 060400 group=1 pcie=root driver=pcieport numa=1
+0000:01:00.0 10de:2484 030000 group=2 driver=vfio-pci boot_vga=0 parent=0000:00:01.0 numa=1
+0000:00:02.0 8086:2030 060400 group=3 pcie=root driver=pcieport numa=0
+0000:41:00.0 10de:2484 030000 group=4 driver=vfio-pci boot_vga=0 parent=0000:00:02.0 numa=0
+0000:00:03.0 8086:2030 060400 group=5 pcie=root driver=pcieport numa=1
+0000:81:00.0 10de:2484 030000 group=6 driver=vfio-pci boot_vga=0 parent=0000:00:03.0 numa=1
+node 0 0-7
+node 1 8-15
+"""
+
+
+@test()
+def place_pools_ordered_and_the_alternative_a_vm_holds(tmp):
+    root = os.path.join(tmp, "root")
+    spec = os.path.join(tmp, "pool.spec")
+    with open(spec, "w") as f:
+        f.write(POOL)
+    run(["python3", os.path.join(TOP, "tests", "mkfixture.py"), "--spec", spec, root], check=0)
+    os.makedirs(os.path.join(root, "etc"), exist_ok=True)
+    with open(os.path.join(root, "etc/hostname"), "w") as f:
+        f.write("pve1\n")
+    # three identical GPUs, one mapping whose map lines are alternatives: the one asked for first,
+    # then those on its NUMA node, then the rest (qemu-server takes the first free one)
+    paths = lambda out: re.findall(r"path=([0-9a-f:.]+)", out)  # noqa: E731
+    out = emit(root, "--format", "mapping", "--device", "81:00.0", "--mapping", "gpu", "--node", "pve1").stdout
+    eq(paths(out), ["0000:81:00", "0000:01:00", "0000:41:00"], "asked, its node's, the others")
+    out = emit(root, "--format", "mapping", "--device", "41:00.0", "--mapping", "gpu", "--node", "pve1").stdout
+    eq(paths(out), ["0000:41:00", "0000:01:00", "0000:81:00"], "node 0's GPU first")
+    os.makedirs(os.path.join(root, "etc/pve/mapping"))
+    with open(os.path.join(root, "etc/pve/mapping/pci.cfg"), "w") as f:
+        f.write("\n".join(l for l in emit(root, "--format", "mapping", "--device", "01:00.0", "--mapping", "gpu",
+                                          "--node", "pve1").stdout.splitlines() if not l.startswith("#")) + "\n")
+    conf = os.path.join(root, "etc/pve/qemu-server")
+    os.makedirs(conf)
+    for vm in (100, 101):  # two VMs of one pool: no "device in two VMs"
+        with open(os.path.join(conf, f"{vm}.conf"), "w") as f:
+            f.write("machine: q35\nhostpci0: mapping=gpu,pcie=1\naffinity: 0-3\n")
+    import json
+    codes = lambda vm: sorted({f["code"] for f in json.loads(ptlua(["scripts/lint.lua", "--vm", str(vm), "--json"],  # noqa: E731
+                                                                   root=root, check=None).stdout)})
+    # stopped: its start would take the first free alternative, 01:00 on node 1, off its affinity
+    eq(codes(100), ["affinity-off-device-node"], "a stopped VM: the alternative its start takes")
+    # running, holding 41:00 (Proxmox's reservation): that one is its device, on its node
+    os.makedirs(os.path.join(root, "var/run/qemu-server"))
+    os.makedirs(os.path.join(root, "run/qemu-server"), exist_ok=True)
+    with open(os.path.join(root, "var/run/qemu-server/100.pid"), "w") as f:
+        f.write(f"{os.getpid()}\n")
+    with open(os.path.join(root, "run/qemu-server/pci-id-reservations"), "w") as f:
+        f.write(f"0000:41:00.0 100 pid:{os.getpid()}\n")
+    eq(codes(100), [], "a running VM: the alternative it holds")

@@ -382,11 +382,6 @@ int pt_journal_list(pt_ctx *ctx, char (**ret)[PT_ADDR_MAX], size_t *n)
 	return 0;
 }
 
-bool pt_pid_alive(pid_t pid)
-{
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
-
 unsigned long long pt_proc_start(pid_t pid)
 {
 	char path[32], buf[1024];

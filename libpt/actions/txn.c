@@ -57,34 +57,13 @@ static int reverify(pt_txn *t, const struct item *it)
 /* Proxmox's own claims: "<pciid> <vmid> time:<expiry>" or "... pid:<pid>". */
 static int check_reservations(pt_txn *t, const struct item *it)
 {
-	char line[256];
-	int fd = openat(t->ctx->rootfd, "run/qemu-server/pci-id-reservations", O_RDONLY | O_CLOEXEC);
-	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
-	int r = 0;
+	char how[64];
+	unsigned vm = pt_pve_reserved_by(t->ctx, it->address, t->vm, how, sizeof(how));
 
-	if (!f) {
-		if (fd >= 0)
-			close(fd);
-		return 0;
-	}
-	while (r == 0 && fgets(line, sizeof(line), f)) {
-		char id[32], how[64];
-		unsigned vm;
-		uint64_t a, b;
-		if (sscanf(line, "%31s %u %63s", id, &vm, how) != 3 || vm == t->vm ||
-		    pt_address_parse(id, &a) < 0 || pt_address_parse(it->address, &b) < 0 || a != b)
-			continue;
-		unsigned long long v;
-		bool live = (strncmp(how, "pid:", 4) == 0 && pt_parse_uint(how + 4, 0x7fffffff, &v) == 0 &&
-			     pt_pid_alive((pid_t)v)) ||
-			    (strncmp(how, "time:", 5) == 0 && pt_parse_uint(how + 5, ~0ULL >> 1, &v) == 0 &&
-			     (long long)v > (long long)time(NULL));
-		if (live)
-			r = pt_fail(t->ctx, -EBUSY, "%s: reserved by Proxmox for VM %u (%s in "
-				    "%s/run/qemu-server/pci-id-reservations)", it->address, vm, how, t->ctx->root);
-	}
-	fclose(f);
-	return r;
+	if (vm)
+		return pt_fail(t->ctx, -EBUSY, "%s: reserved by Proxmox for VM %u (%s in "
+			       "%s/run/qemu-server/pci-id-reservations)", it->address, vm, how, t->ctx->root);
+	return 0;
 }
 
 /* Who holds the device, from its journal (held): -EBUSY naming the holder, 1 for a bind a dead

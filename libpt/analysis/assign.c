@@ -294,6 +294,14 @@ static int mapping_paths(pt_ctx *ctx, struct pcicfg *m, const char *mapping, str
 	return 0;
 }
 
+int pt_mapping_paths(pt_ctx *ctx, const char *mapping, struct pt_strv *out)
+{
+	struct pcicfg m = { 0 };
+	int r = mapping_paths(ctx, &m, mapping, out);
+	pcicfg_free(&m);
+	return r;
+}
+
 static bool hostpci_key(const char *key)
 {
 	return strncmp(key, "hostpci", 7) == 0 && key[7] && strspn(key + 7, "0123456789") == strlen(key + 7);

@@ -117,6 +117,33 @@ static void lint_romfile(struct pt_lint *l, unsigned vm, const char *key, const 
 	pt_rom_unref(rom);
 }
 
+/* Of a pool's alternatives (a mapping's map lines for this node, in order), the one VM vm holds
+ * now (Proxmox's reservation, a VM running), else the first no other VM holds: into buf, NULL
+ * for none. */
+static const char *mapping_alternative(pt_ctx *ctx, unsigned vm, const char *mapping, char *buf, size_t size)
+{
+	struct pt_strv paths = { 0 };
+	char how[64], fn[PT_ADDR_MAX + 4];
+	const char *pick = NULL, *mine = NULL;
+
+	if (pt_mapping_paths(ctx, mapping, &paths) < 0)
+		return NULL;
+	for (size_t i = 0; i < paths.n && !mine; i++) {
+		/* a slot's path: its function 0 carries the reservation */
+		snprintf(fn, sizeof(fn), "%s%s", paths.v[i], strlen(paths.v[i]) < 12 ? ".0" : "");
+		unsigned by = pt_pve_reserved_by(ctx, fn, 0, how, sizeof(how));
+		if (by == vm)
+			mine = paths.v[i];
+		else if (!by && !pick)
+			pick = paths.v[i];
+	}
+	pick = mine ? mine : pick;
+	if (pick)
+		snprintf(buf, size, "%s", pick);
+	pt_strv_free(&paths);
+	return pick ? buf : NULL;
+}
+
 /* legacy-igd=1, by the rules pt_emit_proxmox follows: the IGD at 00:02.0 alone, machine
  * i440fx, vga none, the ROM BAR on. */
 static void lint_legacy_igd(struct pt_lint *l, unsigned vm, const char *key, const pt_props *props, const pt_vmconf *c)
@@ -250,6 +277,11 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 		if (mapping && !pt_strv_has(mappings, mapping))
 			pt_lint_note(l, vm, key, "unknown-mapping", "mapping %s is not in /etc/pve/mapping/pci.cfg", mapping);
 		const pt_device *first = NULL; /* the device the romfile goes with: the line's first */
+		/* a mapping's alternatives: the one the VM holds (running: Proxmox's reservation), or
+		 * the one its start would take (the first no other VM holds), as the VM's device */
+		char held[72] = "";
+		if (mapping && !host)
+			host = mapping_alternative(l->ctx, vm, mapping, held, sizeof(held));
 		for (const char *p = host ? host : ""; *p;) {
 			size_t len = strcspn(p, ";");
 			if (len) {
@@ -267,7 +299,8 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 					first = first ? first : d;
 					in_vm[i] = key;
 					struct use *u = &used[i];
-					if (!(u->n && u->vms[u->n - 1] == vm)) {
+					/* a pool's alternative is the VM's for now: two VMs may share a pool */
+					if (!held[0] && !(u->n && u->vms[u->n - 1] == vm)) {
 						unsigned *more = reallocarray(u->vms, u->n + 1, sizeof(*more));
 						if (!more) {
 							l->oom = true;

@@ -110,3 +110,8 @@ int pt_run_timeout(const char *exe, char *const argv[], unsigned timeout_ms, cha
 	}
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
+
+bool pt_pid_alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}

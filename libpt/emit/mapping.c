@@ -143,6 +143,16 @@ static int units_of(pt_ctx *ctx, const struct pt_node *here, const char *const *
 	return 0;
 }
 
+/* A device's NUMA node on a node known by its snapshot (this one); -1 unknown (another node's
+ * report says none). */
+static int numa_of(const struct pt_node *node, const struct pt_node_dev *d)
+{
+	pt_device *dev;
+	if (!node->e || pt_enum_find_device(node->e, d->address, &dev) < 0)
+		return -1;
+	return pt_device_get_numa_node(dev);
+}
+
 static int emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, size_t n_set, pt_node *const *nodes,
 			size_t n_nodes, unsigned flags, pt_emission **ret)
 {
@@ -169,6 +179,10 @@ static int emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, s
 		for (size_t k = 0; k < n_nodes; k++) {
 			const struct pt_node *node = nodes[k];
 			bool found = false;
+			/* a pool: qemu-server takes a node's first free alternative, so this node's come
+			 * ordered the device asked for first, then those on its NUMA node, then the rest */
+			struct pt_strv asked = { 0 }, near = { 0 }, far = { 0 };
+			int numa = numa_of(node, un->first);
 			for (size_t i = 0; i < node->n_devices; i++) {
 				const struct pt_node_dev *d = &node->devices[i];
 				/* an alternative is the same kind of device: a VF for a VF, never its PF */
@@ -185,9 +199,16 @@ static int emit_mapping(pt_ctx *ctx, const char *name, const char *const *set, s
 				char group[32] = "";
 				if (d->group >= 0)
 					snprintf(group, sizeof(group), "iommugroup=%ld,", d->group);
-				pt_strv_addf(&lines, "\tmap id=%04x:%04x,%snode=%s,path=%.*s,subsystem-id=%04x:%04x", d->vendor,
+				struct pt_strv *to = d == un->first ? &asked : numa >= 0 && numa_of(node, d) == numa ? &near : &far;
+				pt_strv_addf(to, "\tmap id=%04x:%04x,%snode=%s,path=%.*s,subsystem-id=%04x:%04x", d->vendor,
 					     d->device, group, node->name, (int)(un->whole ? slot_len(d) : strlen(d->address)),
 					     d->address, d->subvendor, d->subdevice);
+			}
+			for (struct pt_strv *from = &asked; from; from = from == &asked ? &near : from == &near ? &far : NULL) {
+				for (size_t i = 0; i < from->n; i++)
+					pt_strv_add(&lines, from->v[i]);
+				lines.oom |= from->oom;
+				pt_strv_free(from);
 			}
 			if (!found && !pt_strv_has(&missing, node->name))
 				pt_strv_add(&missing, node->name);

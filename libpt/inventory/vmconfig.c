@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <strings.h>
 
@@ -568,3 +569,43 @@ unsigned long pt_vmconf_memory(pt_ctx *ctx, const pt_vmconf *c)
 	return (unsigned long)v;
 }
 
+
+/* Proxmox's live reservation of a PCI device (/run/qemu-server/pci-id-reservations: "<pciid>
+ * <vmid> pid:<pid>" for a started VM, "time:<expiry>" for one starting): the VM, besides
+ * `except`, and how (how, size); 0 for none. */
+unsigned pt_pve_reserved_by(pt_ctx *ctx, const char *address, unsigned except, char *how, size_t size)
+{
+	char line[256];
+	int fd = openat(ctx->rootfd, "run/qemu-server/pci-id-reservations", O_RDONLY | O_CLOEXEC);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	unsigned found = 0;
+	uint64_t b;
+
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	if (pt_address_parse(address, &b) < 0) {
+		fclose(f);
+		return 0;
+	}
+	while (!found && fgets(line, sizeof(line), f)) {
+		char id[32], kind[64];
+		unsigned vm;
+		uint64_t a;
+		if (sscanf(line, "%31s %u %63s", id, &vm, kind) != 3 || vm == except || pt_address_parse(id, &a) < 0 || a != b)
+			continue;
+		unsigned long long v;
+		bool live = (strncmp(kind, "pid:", 4) == 0 && pt_parse_uint(kind + 4, 0x7fffffff, &v) == 0 &&
+			     pt_pid_alive((pid_t)v)) ||
+			    (strncmp(kind, "time:", 5) == 0 && pt_parse_uint(kind + 5, ~0ULL >> 1, &v) == 0 &&
+			     (long long)v > (long long)time(NULL));
+		if (live) {
+			found = vm;
+			snprintf(how, size, "%s", kind);
+		}
+	}
+	fclose(f);
+	return found;
+}

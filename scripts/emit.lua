@@ -130,7 +130,7 @@ return {
       end
       if usb then table.move(assert(pt.emit_qemu({}, usb)), 1, 4, #words + 1, words) end
       print(pt.shell_quote(words))
-      if a then print(string.format("# %s: %s", iommufd and "IOMMUFD" or "the VFIO group", why)) end
+      if a then passthrough.say(string.format("%s: %s", iommufd and "IOMMUFD" or "the VFIO group", why)) end
       if place then passthrough.say_place(place) end
     elseif f == "host" then
       if not a then error("--format host needs --device", 0) end

@@ -59,9 +59,9 @@ def variant_driver_found_reported_and_kept(tmp):
 def iommufd_where_kernel_and_qemu_have_it(tmp):
     root = host(tmp)
     # Debian 12's kernel and QEMU: no /dev/iommu; the group path, and why
-    out = emit(root, "--format", "qemu", "--device", "03:00.0").stdout
-    assert "iommufd" not in out.splitlines()[0], out
-    contains(out, "# the VFIO group: the kernel has no /dev/iommu or no VFIO cdevs (IOMMUFD: Linux 6.6+)", "why")
+    p = emit(root, "--format", "qemu", "--device", "03:00.0")
+    assert "iommufd" not in p.stdout and len(p.stdout.splitlines()) == 1, p.stdout  # stdout: one shell line
+    contains(p.stderr, "# the VFIO group: the kernel has no /dev/iommu or no VFIO cdevs (IOMMUFD: Linux 6.6+)", "why")
     # a tree as Linux 6.6+ lays it out: /dev/iommu, VFIO's cdev class, the bound device's vfio-dev/vfio0
     os.makedirs(os.path.join(root, "dev"), exist_ok=True)
     open(os.path.join(root, "dev/iommu"), "w").close()
@@ -75,9 +75,9 @@ def iommufd_where_kernel_and_qemu_have_it(tmp):
                 'print(inv:device("03:00.0").vfio_cdev, inv:device("02:00.0").vfio_cdev)\n')
     eq(ptlua(["--trusted", script], root=root).stdout, "/dev/vfio/devices/vfio0\tnil\n", "the cdev")
     # this machine's QEMU (7.2) is asked, and has no iommufd object
-    out = emit(root, "--format", "qemu", "--device", "03:00.0", "--qemu", shutil.which("qemu-system-x86_64")).stdout
-    assert "iommufd" not in out.splitlines()[0], out
-    contains(out, "# the VFIO group: QEMU has no iommufd object (QEMU 9.0+)", "QEMU asked")
+    p = emit(root, "--format", "qemu", "--device", "03:00.0", "--qemu", shutil.which("qemu-system-x86_64"))
+    assert "iommufd" not in p.stdout, p.stdout
+    contains(p.stderr, "# the VFIO group: QEMU has no iommufd object (QEMU 9.0+)", "QEMU asked")
     p = emit(root, "--format", "qemu", "--device", "03:00.0", "--qemu", shutil.which("qemu-system-x86_64"),
              "--iommufd", "yes", check=1)
     contains(p.stderr, "--iommufd yes: QEMU has no iommufd object", "refused when asked for")
@@ -87,10 +87,10 @@ def iommufd_where_kernel_and_qemu_have_it(tmp):
         f.write('#!/bin/sh\n[ "$1 $2" = "-object help" ] || exit 1\n'
                 'printf "List of user creatable objects:\\n  iommufd\\n  memory-backend-ram\\n"\n')
     os.chmod(qemu9, 0o755)
-    out = emit(root, "--format", "qemu", "--device", "03:00.0", "--qemu", qemu9).stdout
-    eq(out.splitlines()[0], "-object iommufd,id=pt-iommufd0 -device pcie-root-port,id=pt-port0,chassis=101,slot=1 "
-       "-device vfio-pci,host=0000:03:00.0,bus=pt-port0,addr=0x0.0,iommufd=pt-iommufd0", "QEMU's iommufd form")
-    contains(out, "# IOMMUFD: the kernel has IOMMUFD and VFIO cdevs, QEMU its iommufd object", "which and why")
+    p = emit(root, "--format", "qemu", "--device", "03:00.0", "--qemu", qemu9)
+    eq(p.stdout, "-object iommufd,id=pt-iommufd0 -device pcie-root-port,id=pt-port0,chassis=101,slot=1 "
+       "-device vfio-pci,host=0000:03:00.0,bus=pt-port0,addr=0x0.0,iommufd=pt-iommufd0\n", "QEMU's iommufd form")
+    contains(p.stderr, "# IOMMUFD: the kernel has IOMMUFD and VFIO cdevs, QEMU its iommufd object", "which and why")
     out = emit(root, "--format", "qemu", "--device", "03:00.0", "--qemu", qemu9, "--iommufd", "no").stdout
     assert "iommufd=" not in out, out
 

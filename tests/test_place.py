@@ -107,8 +107,9 @@ def place_libvirt_and_qemu(tmp):
     contains(xml, "<memory mode='strict' nodeset='1'/>", "numatune")
     contains(xml, "<page size='1048576' unit='KiB'/>", "hugepages")
     # QEMU: the NVMe on node 0, the node this machine has; QEMU starts with the placement's words
-    out = emit(root, "--format", "qemu", "--device", "02:00.0", "--place", "--vcpus", "2", "--memory", "256").stdout
-    words = shlex.split(out.splitlines()[0])
+    p = emit(root, "--format", "qemu", "--device", "02:00.0", "--place", "--vcpus", "2", "--memory", "256")
+    out = p.stdout + p.stderr
+    words = shlex.split(p.stdout)
     eq(words[:8], ["-smp", "2", "-m", "256M", "-object",
                    "memory-backend-ram,id=pt-mem0,size=256M,host-nodes=0,policy=bind", "-numa",
                    "node,nodeid=0,cpus=0-1,memdev=pt-mem0"], "QEMU's placement")

@@ -160,11 +160,15 @@ function M.place(a, args)
   return assert(pt.place(a, { vcpus = vcpus, memory = memory, hugepages = tonumber(args.hugepages) }))
 end
 
--- What QEMU's words cannot say of a placement, as shell comments after them: the CPUs to run
--- it on, its notes.
+-- What QEMU's words cannot say, on stderr as shell comments: stdout stays the one shell line.
+function M.say(text)
+  io.stderr:write("# ", text, "\n")
+end
+
+-- A placement's: the CPUs to run QEMU on, its notes.
 function M.say_place(place)
-  print("# run QEMU under taskset -c " .. place.cpus .. ": its vCPU threads on NUMA node " .. place.node)
-  for _, n in ipairs(place:notes()) do print("# " .. n) end
+  M.say("run QEMU under taskset -c " .. place.cpus .. ": its vCPU threads on NUMA node " .. place.node)
+  for _, n in ipairs(place:notes()) do M.say(n) end
 end
 
 -- The configuration of the devices' sets, in one of M.EMIT: one assignment, guarded as a bind

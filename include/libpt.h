@@ -556,6 +556,7 @@ const char *pt_status_to_string(pt_status s);
  */
 typedef struct pt_txn pt_txn;
 #define PT_TXN_DRY_RUN (1u << 1) /* commit only plans */
+#define PT_TXN_VARIANT (1u << 3) /* each device to its variant driver where it has one, else vfio-pci */
 int pt_txn_new_bind(const pt_assignment *a, unsigned flags, pt_txn **ret);
 int pt_txn_new_restore(pt_ctx *ctx, unsigned vm, unsigned flags, pt_txn **ret);
 pt_txn *pt_txn_ref(pt_txn *t);

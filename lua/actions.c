@@ -28,7 +28,7 @@ struct txn_opts {
 static void txn_options(lua_State *L, int idx, struct txn_opts *o, bool allow_force)
 {
 	static const char *const keys[] = { "vm",	 "dry_run", "force", "console", "timeout_ms", "lock_timeout_ms",
-					    "root", NULL };
+					    "root", "variant", NULL };
 	luaL_checktype(L, idx, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
@@ -44,6 +44,9 @@ static void txn_options(lua_State *L, int idx, struct txn_opts *o, bool allow_fo
 	o->vm = luaL_checkinteger(L, -1);
 	lua_getfield(L, idx, "dry_run");
 	o->flags = lua_toboolean(L, -1) ? PT_TXN_DRY_RUN : 0;
+	lua_getfield(L, idx, "variant");
+	o->flags |= lua_toboolean(L, -1) ? PT_TXN_VARIANT : 0;
+	lua_pop(L, 1);
 	lua_getfield(L, idx, "force");
 	o->flags |= lua_toboolean(L, -1) ? OPT_FORCE : 0;
 	lua_getfield(L, idx, "console");
@@ -79,7 +82,7 @@ static int bind_assignment(lua_State *L)
 	txn_options(L, 2, &o, false);
 	if (o.vm != (lua_Integer)pt_assignment_get_vm(a))
 		return luaL_argerror(L, 2, "vm: the assignment's VM");
-	int r = pt_txn_new_bind(a, o.flags & PT_TXN_DRY_RUN, &t);
+	int r = pt_txn_new_bind(a, o.flags & (PT_TXN_DRY_RUN | PT_TXN_VARIANT), &t);
 	if (r < 0)
 		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
 	push_txn(L, t, &o);
@@ -119,7 +122,7 @@ static int pt_lua_bind(lua_State *L)
 		lua_pop(L, 1);
 	}
 	if (r == 0)
-		r = pt_txn_new_bind(a, o.flags & PT_TXN_DRY_RUN, &t);
+		r = pt_txn_new_bind(a, o.flags & (PT_TXN_DRY_RUN | PT_TXN_VARIANT), &t);
 	pt_assignment_unref(a);
 	if (r < 0)
 		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
@@ -195,7 +198,7 @@ static int pt_lua_restore(lua_State *L)
 	if (pt_lua_context(L) != 1)
 		return 3;
 	pt_ctx *ctx = pt_lua_check_open(L, -1, CTX_MT);
-	int r = pt_txn_new_restore(ctx, (unsigned)o.vm, o.flags, &t);
+	int r = pt_txn_new_restore(ctx, (unsigned)o.vm, o.flags & PT_TXN_DRY_RUN, &t);
 	if (r < 0)
 		return pt_lua_fail(L, r, pt_ctx_last_error(ctx));
 	push_txn(L, t, &o);

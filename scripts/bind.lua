@@ -15,6 +15,8 @@ return {
     { name = "timeout-ms", type = "integer", default = 5000, help = "how long a driver may take to bind" },
     { name = "lock-timeout-ms", type = "integer", default = 60000,
       help = "how long to wait for another VM's transaction to finish" },
+    { name = "driver", type = "enum", values = { "vfio-pci", "variant" }, default = "vfio-pci",
+      help = "vfio-pci, or each device's vfio-pci variant driver where it has one (mlx5_vfio_pci...)" },
   },
   run = function(args)
     local _, dev = passthrough.device(args.device)

@@ -60,16 +60,22 @@ static char *backup_text(const char *path)
 /* ---- bind transactions ---- */
 
 /* A bind of VM vm: the devices named, each with its passthrough set, in one transaction. */
-static int bind_new(pt_enum *e, unsigned vm, const char *first, const char *second, pt_txn **t)
+static int bind_new_flags(pt_enum *e, unsigned vm, const char *first, const char *second, unsigned flags,
+			  pt_txn **t)
 {
 	pt_assignment *a = NULL;
 	int r;
 
 	if ((r = pt_assignment_new(e, vm, 0, &a)) == 0 && (r = pt_assignment_add(a, first)) == 0 &&
 	    (!second || (r = pt_assignment_add(a, second)) == 0))
-		r = pt_txn_new_bind(a, 0, t);
+		r = pt_txn_new_bind(a, flags, t);
 	pt_assignment_unref(a);
 	return r;
+}
+
+static int bind_new(pt_enum *e, unsigned vm, const char *first, const char *second, pt_txn **t)
+{
+	return bind_new_flags(e, vm, first, second, 0, t);
 }
 
 static int commit_and_say(pt_ctx *ctx, pt_txn *t, FILE *out)
@@ -188,6 +194,31 @@ static int txn_restores_an_override(pt_ctx *ctx, pt_enum *e, FILE *out)
 	o = slurp("sys/bus/pci/devices/0000:01:00.1/driver_override");
 	fprintf(out, "%s", o);
 	free(o);
+	journals(out);
+	return 0;
+}
+
+/* PT_TXN_VARIANT: the ConnectX VF to its variant driver, the Intel NIC (none) to vfio-pci */
+static int txn_variant_driver(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_txn *t = NULL;
+	int r;
+
+	if ((r = bind_new_flags(e, 100, "02:00.0", "04:00.0", PT_TXN_VARIANT, &t)) < 0)
+		return said(ctx, r, out);
+	pt_txn_set_timeout(t, 300);
+	for (size_t i = 0; i < pt_txn_get_step_count(t); i++)
+		if (strstr(pt_txn_get_step(t, i), "driver_override"))
+			fprintf(out, "step: %s\n", pt_txn_get_step(t, i));
+	commit_and_say(ctx, t, out);
+	pt_txn_unref(t);
+	fprintf(out, "bound: %s %s\n", bound("0000:02:00.0"), bound("0000:04:00.0"));
+	if (pt_txn_new_restore(ctx, 100, 0, &t) < 0)
+		return 1;
+	pt_txn_set_timeout(t, 300);
+	commit_and_say(ctx, t, out);
+	pt_txn_unref(t);
+	fprintf(out, "after: %s %s\n", bound("0000:02:00.0"), bound("0000:04:00.0"));
 	journals(out);
 	return 0;
 }
@@ -488,21 +519,25 @@ static const struct test tests[] = {
 	  "beyond (nil)\ncommit: 0\nbound: vfio-pci vfio-pci vfio-pci\n"
 	  "journals: 0000:01:00.0 0000:01:00.1 0000:05:00.0 \ncommit: -16 0000:01:00.0: held by VM 100 \n"
 	  "restores 0000:01:00.0\nrestores 0000:01:00.1\nrestores 0000:05:00.0\ncommit: 0\nholds given back 0\n"
-	  "bound: nouveau nouveau nouveau\njournals: \nunref NULL (nil)\n"},
+	  "bound: nouveau snd_hda_intel amdgpu\njournals: \nunref NULL (nil)\n"},
 	{ "txn-unbind-fails-rolled-back", "fault1", txn_fault_rolled_back,
 	  "commit: -16 0000:05:00.0: unbind amdgpu (write '0000:05:00.0' to ROOT/sys/bus/pci/drivers/amdgpu/unbind): Device or resource busy\n"
-	  "bound: nouveau nouveau nouveau\noverride: (null)\njournals: \ncommit: 0\nbound: nouveau nouveau nouveau\n"
+	  "bound: nouveau snd_hda_intel amdgpu\noverride: (null)\njournals: \ncommit: 0\nbound: nouveau snd_hda_intel amdgpu\n"
 	  "journals: \n", "unbind@0000:05:00.0=EBUSY" },
 	{ "txn-bind-never-completes", "fault2", txn_fault_rolled_back,
 	  "commit: -110 0000:01:00.1: vfio-pci did not bind within 200 ms (driver: none); rolling back: 0000:01:00.1: snd_hda_intel did not bind within 200 ms (driver: none) (its journal stays: run restore)\n"
-	  "bound: nouveau - nouveau\noverride: (null)\njournals: 0000:01:00.1 \ncommit: 0\n"
-	  "bound: nouveau nouveau nouveau\njournals: \n", "probe@0000:01:00.1=nobind" },
+	  "bound: nouveau - amdgpu\noverride: (null)\njournals: 0000:01:00.1 \ncommit: 0\n"
+	  "bound: nouveau snd_hda_intel amdgpu\njournals: \n", "probe@0000:01:00.1=nobind" },
 	{ "txn-restores-an-override-it-had", "override", txn_restores_an_override,
 	  "before: snd_hda_intel, override vfio-pci\ncommit: 0\nbound: vfio-pci vfio-pci\n"
 	  "step: write 'snd_hda_intel' to ROOT/sys/bus/pci/devices/0000:01:00.1/driver_override\n"
 	  "step: write '0000:01:00.1' to ROOT/sys/bus/pci/drivers_probe\n"
 	  "step: write 'vfio-pci' to ROOT/sys/bus/pci/devices/0000:01:00.1/driver_override\n"
 	  "commit: 0\nafter: snd_hda_intel, override vfio-pci\njournals: \n" },
+	{ "txn-variant-driver", "variant", txn_variant_driver,
+	  "step: 0000:02:00.0: write 'mlx5_vfio_pci' to ROOT/sys/bus/pci/devices/0000:02:00.0/driver_override\n"
+	  "step: 0000:04:00.0: write 'vfio-pci' to ROOT/sys/bus/pci/devices/0000:04:00.0/driver_override\n"
+	  "commit: 0\nbound: mlx5_vfio_pci vfio-pci\ncommit: 0\nafter: mlx5_core igb\njournals: \n" },
 	{ "holds-mdev-and-vgpu", "act", holds_mdev_and_vgpu,
 	  "dry run: 0b4d1b3a-8e0e-4c1d-9b1e-2f3a4b5c6d7e\n"
 	  "journal ROOT/run/libpt/hold-100-N (mdev 0b4d1b3a-8e0e-4c1d-9b1e-2f3a4b5c6d7e)\n"

@@ -102,14 +102,17 @@ static char *slurp(const char *rel)
 /* The driver a device of the root is bound to now ("-" for none). */
 static const char *bound(const char *address)
 {
-	static char name[256];
+	/* a few buffers in turn: one printf may name several devices' drivers */
+	static char names[4][256];
+	static unsigned turn;
+	char *name = names[turn++ % 4];
 	char path[8192], link[4096];
 	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/driver", test_root, address);
 	ssize_t n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0)
 		return "-";
 	link[n] = '\0';
-	snprintf(name, sizeof(name), "%s", strrchr(link, '/') + 1);
+	snprintf(name, sizeof(names[0]), "%s", strrchr(link, '/') + 1);
 	return name;
 }
 

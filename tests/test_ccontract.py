@@ -307,8 +307,18 @@ def override_host(root, tmp):
     return root
 
 
+def variant_host(root, tmp):
+    """tests/test_drivers.py's host (a ConnectX VF whose variant driver is installed) with an Intel
+    NIC that has none; vfio-pci and the variant loaded."""
+    from test_drivers import SPEC
+    build_spec(SPEC + "0000:04:00.0 8086:1533 020000 group=5 driver=igb\n"
+               "driver vfio-pci\ndriver mlx5_vfio_pci\n", root)
+    kemu_env(root)
+    return root
+
+
 BUILDERS_ACTIONS = {"act": action_host, "fault1": action_host, "fault2": action_host, "console": console,
-                    "override": override_host}
+                    "override": override_host, "variant": variant_host}
 
 
 @test(timeout=180)

@@ -7,7 +7,7 @@ has not, so the VFIO group is used and the reason said."""
 import os
 import shutil
 
-from harness import TOP, contains, eq, ptlua, run, test
+from harness import TOP, contains, eq, ptlua, ptlua_emu, run, test
 
 SPEC = """0000:00:01.0 8086:2030 060400 group=1 pcie=root driver=pcieport
 0000:01:00.0 15b3:101e 020000 group=2 driver=mlx5_vfio_pci parent=0000:00:01.0
@@ -17,11 +17,11 @@ variant mlx5_vfio_pci 15b3:101e
 """
 
 
-def host(tmp):
+def host(tmp, extra=""):
     root = os.path.join(tmp, "root")
     spec = os.path.join(tmp, "spec")
     with open(spec, "w") as f:
-        f.write(SPEC)
+        f.write(SPEC + extra)
     run(["python3", os.path.join(TOP, "tests", "mkfixture.py"), "--spec", spec, root], check=0)
     os.makedirs(os.path.join(root, "etc/pve/qemu-server"))
     with open(os.path.join(root, "etc/pve/qemu-server/100.conf"), "w") as f:
@@ -116,3 +116,29 @@ def power_state_said_and_d3cold_kept_out_per_device(tmp):
     assert "disable_idle_d3" not in out, out
     out = ptlua(["scripts/persist.lua", "--device", "03:00.0"], root=root).stdout
     assert "d3cold" not in out, "only when asked"
+
+
+@test(timeout=120)
+def variant_driver_bind_and_restore(tmp):
+    """bind --driver variant on the kernel emulator: the device to its variant driver (loaded, as a
+    driver with no device), vfio-pci for a device without one; the restore gives each back."""
+    root = host(tmp, "0000:04:00.0 8086:1533 020000 group=5 driver=igb\n")
+    for d in ("vfio-pci", "mlx5_vfio_pci"):  # loaded drivers
+        os.makedirs(os.path.join(root, "sys/bus/pci/drivers", d), exist_ok=True)
+        for f in ("bind", "unbind", "new_id"):
+            open(os.path.join(root, "sys/bus/pci/drivers", d, f), "a").close()
+    drv = lambda a: os.path.basename(os.readlink(os.path.join(root, f"sys/bus/pci/devices/{a}/driver")))  # noqa: E731
+    p = ptlua_emu(["scripts/bind.lua", "--device", "02:00.0", "--vm", "100", "--driver", "variant", "--dry-run"], root)
+    contains(p.stdout, "write 'mlx5_vfio_pci' to ROOT/sys/bus/pci/devices/0000:02:00.0/driver_override".replace(
+        "ROOT", root), "the plan: the variant")
+    ptlua_emu(["scripts/bind.lua", "--device", "02:00.0", "--vm", "100", "--driver", "variant"], root)
+    eq(drv("0000:02:00.0"), "mlx5_vfio_pci", "bound to its variant")
+    ptlua_emu(["scripts/bind.lua", "--device", "04:00.0", "--vm", "101", "--driver", "variant"], root)
+    eq(drv("0000:04:00.0"), "vfio-pci", "no variant: vfio-pci")
+    ptlua_emu(["scripts/restore.lua", "--vm", "100"], root)
+    eq(drv("0000:02:00.0"), "mlx5_core", "given back")
+    ptlua_emu(["scripts/restore.lua", "--vm", "101"], root)
+    eq(drv("0000:04:00.0"), "igb", "given back")
+    ptlua_emu(["scripts/bind.lua", "--device", "02:00.0", "--vm", "100"], root)
+    eq(drv("0000:02:00.0"), "vfio-pci", "vfio-pci unless asked")
+    ptlua_emu(["scripts/restore.lua", "--vm", "100"], root)

@@ -147,46 +147,63 @@ static int read_now(pt_txn *t, struct item *it)
 	return 0;
 }
 
-/* vfio-pci loaded, through libkmod on the real host; a blacklist is named. A dry run decides
- * the same and loads nothing. */
-static int ensure_vfio(pt_txn *t, bool dry)
+/* A bind's driver (vfio-pci, a variant) loaded, through libkmod on the real host; a blacklist is
+ * named. A dry run decides the same and loads nothing. */
+static int ensure_module(pt_txn *t, bool dry, const char *name)
 {
+	char sysdir[96], modname[64];
 	struct kmod_ctx *kmod;
 	struct kmod_module *mod = NULL;
 	int r;
 
-	if (faccessat(t->ctx->rootfd, "sys/bus/pci/drivers/vfio-pci", F_OK, 0) == 0)
+	snprintf(sysdir, sizeof(sysdir), "sys/bus/pci/drivers/%s", name);
+	snprintf(modname, sizeof(modname), "%s", name);
+	for (char *c = modname; *c; c++)
+		if (*c == '-')
+			*c = '_';
+	if (faccessat(t->ctx->rootfd, sysdir, F_OK, 0) == 0)
 		return 0;
 	struct pt_modprobe m;
 	if (pt_modprobe_load(t->ctx, &m) == 0) {
 		size_t from = 0;
-		const struct pt_modprobe_rule *rule = pt_modprobe_find(&m, "blacklist", "vfio_pci", &from);
+		const struct pt_modprobe_rule *rule = pt_modprobe_find(&m, "blacklist", modname, &from);
 		if (rule) {
-			r = pt_fail(t->ctx, -EPERM, "vfio-pci is not loaded and %s:%u blacklists it "
+			r = pt_fail(t->ctx, -EPERM, "%s is not loaded and %s:%u blacklists it "
 				    "(blacklist %s): delete that line, then run update-initramfs -u",
-				    rule->file, rule->line, rule->module);
+				    name, rule->file, rule->line, rule->module);
 			pt_modprobe_free(&m);
 			return r;
 		}
 		pt_modprobe_free(&m);
 	}
 	if (t->ctx->root[0])
-		return pt_fail(t->ctx, -ENOENT, "vfio-pci is not loaded (no %s/sys/bus/pci/drivers/vfio-pci), "
-			       "and modules are loaded only on the host itself (root /)", t->ctx->root);
+		return pt_fail(t->ctx, -ENOENT, "%s is not loaded (no %s/%s), "
+			       "and modules are loaded only on the host itself (root /)", name, t->ctx->root, sysdir);
 	if (dry)
 		return 0; /* the commit loads it */
 	kmod = pt_kmod_context(t->ctx);
-	r = kmod ? pt_kmod_module_new_from_name(kmod, "vfio-pci", &mod) : errno == ENOSYS ? -ENOSYS : -ENOMEM;
+	r = kmod ? pt_kmod_module_new_from_name(kmod, name, &mod) : errno == ENOSYS ? -ENOSYS : -ENOMEM;
 	if (r == 0)
 		r = pt_kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST);
 	pt_kmod_module_unref(mod);
 	if (r == KMOD_PROBE_APPLY_BLACKLIST)
-		return pt_fail(t->ctx, -EPERM, "vfio-pci is blacklisted (modprobe.d); remove the blacklist");
+		return pt_fail(t->ctx, -EPERM, "%s is blacklisted (modprobe.d); remove the blacklist", name);
 	if (r < 0)
-		return pt_fail(t->ctx, r, "loading vfio-pci: %s", strerror(-r));
-	for (int i = 0; i < 50 && faccessat(t->ctx->rootfd, "sys/bus/pci/drivers/vfio-pci", F_OK, 0) < 0; i++)
+		return pt_fail(t->ctx, r, "loading %s: %s", name, strerror(-r));
+	for (int i = 0; i < 50 && faccessat(t->ctx->rootfd, sysdir, F_OK, 0) < 0; i++)
 		usleep(10000);
 	return 0;
+}
+
+/* vfio-pci, and each variant driver the bind takes. */
+static int ensure_vfio(pt_txn *t, bool dry)
+{
+	int r = ensure_module(t, dry, "vfio-pci");
+
+	for (size_t i = 0; r == 0 && i < t->n_items; i++)
+		if (strcmp(t->items[i].target, "vfio-pci"))
+			r = ensure_module(t, dry, t->items[i].target);
+	return r;
 }
 
 /* ---- the transaction ---- */
@@ -240,6 +257,9 @@ static int add_assignment(pt_txn *t, const pt_assignment *a)
 		struct item *it = &t->items[t->n_items - 1];
 		snprintf(it->current, sizeof(it->current), "%s", m->driver ? m->driver : "");
 		snprintf(it->j.driver, sizeof(it->j.driver), "%s", it->current);
+		/* its vfio-pci variant driver where asked and it has one, else vfio-pci */
+		const char *variant = t->flags & PT_TXN_VARIANT ? pt_device_get_variant_driver(m) : NULL;
+		snprintf(it->target, sizeof(it->target), "%s", variant ? variant : "vfio-pci");
 		snprintf(it->j.override, sizeof(it->j.override), "%s", m->override ? m->override : "");
 	}
 	return 0;
@@ -258,8 +278,8 @@ PT_EXPORT int pt_txn_new_bind(const pt_assignment *a, unsigned flags, pt_txn **r
 	e = pt_assignment_get_enum(a);
 	if ((r = pt_check_vmid(e->ctx, pt_assignment_get_vm(a))) < 0)
 		return r;
-	if (flags & ~PT_TXN_DRY_RUN)
-		return pt_fail(e->ctx, -EINVAL, "pt_txn_new_bind: flags %#x: only PT_TXN_DRY_RUN", flags);
+	if (flags & ~(PT_TXN_DRY_RUN | PT_TXN_VARIANT))
+		return pt_fail(e->ctx, -EINVAL, "pt_txn_new_bind: flags %#x: PT_TXN_DRY_RUN, PT_TXN_VARIANT", flags);
 	if ((r = pt_assignment_check(a)) < 0)
 		return r;
 	t = new_txn(e->ctx, pt_assignment_get_vm(a), flags, false);

@@ -150,24 +150,24 @@ int pt_txn_bind_item(pt_txn *t, enum mode mode, struct item *it)
 	int r;
 
 	if (it->done)
-		return pt_txn_note(t, mode, "%s: already bound to vfio-pci for vm %u", it->address, t->vm);
+		return pt_txn_note(t, mode, "%s: already bound to %s for vm %u", it->address, it->target, t->vm);
 	if ((r = pt_txn_step_journal(t, mode, it, false)) < 0)
 		return r;
 	it->touched = mode == COMMIT;
 	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver_override", it->address);
-	if ((r = pt_txn_step_write(t, mode, it, "set driver_override", path, "vfio-pci")) < 0)
+	if ((r = pt_txn_step_write(t, mode, it, "set driver_override", path, it->target)) < 0)
 		return r;
-	if (it->current[0] && strcmp(it->current, "vfio-pci") != 0) {
+	if (it->current[0] && strcmp(it->current, it->target) != 0) {
 		char what[96];
 		snprintf(path, sizeof(path), "sys/bus/pci/drivers/%s/unbind", it->current);
 		snprintf(what, sizeof(what), "unbind %s", it->current);
 		if ((r = pt_txn_step_write(t, mode, it, what, path, it->address)) < 0)
 			return r;
 	}
-	if (strcmp(it->current, "vfio-pci") != 0 &&
+	if (strcmp(it->current, it->target) != 0 &&
 	    (r = pt_txn_step_write(t, mode, it, "probe", "sys/bus/pci/drivers_probe", it->address)) < 0)
 		return r;
-	if ((r = pt_txn_wait_driver(t, mode, it, "vfio-pci")) < 0)
+	if ((r = pt_txn_wait_driver(t, mode, it, it->target)) < 0)
 		return r;
 	return pt_txn_step_journal(t, mode, it, true);
 }

@@ -117,6 +117,8 @@ function M.args(extra)
     { name = "memory", type = "integer", metavar = "MiB", help = "with --place: the memory (default: the VM's)" },
     { name = "dry-run", type = "bool", help = "print every write it would make, write nothing" },
     { name = "force", type = "bool", help = "take devices the host needs (see the refusal)" },
+    { name = "driver", type = "enum", values = { "vfio-pci", "variant" }, default = "vfio-pci",
+      help = "bind to vfio-pci, or to each device's vfio-pci variant driver where it has one (mlx5_vfio_pci...)" },
   }
   for i, spec in ipairs(extra) do table.insert(args, i, spec) end
   return args
@@ -129,7 +131,7 @@ function M.bind(devices, args)
   -- the assignment decides what the VM gets and whether it may; the transaction binds it
   local a = M.assign(nil, devices, args)
   local txn, err = pt.bind(a, { vm = args.vm, dry_run = args["dry-run"], timeout_ms = args["timeout-ms"],
-    lock_timeout_ms = args["lock-timeout-ms"] })
+    lock_timeout_ms = args["lock-timeout-ms"], variant = args.driver == "variant" })
   if not txn then error(err, 0) end
   local ok
   if args["dry-run"] then

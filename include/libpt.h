@@ -477,9 +477,11 @@ int pt_assignment_new(pt_enum *e, unsigned vm, unsigned flags, pt_assignment **r
 int pt_assignment_add(pt_assignment *a, const char *id);
 /* A device and its whole passthrough set; source names where it came from (NULL: its address). */
 int pt_assignment_add_device(pt_assignment *a, const pt_device *dev, const char *source);
-/* Every hostpciN line of a VM's config: its host= ids, and a mapping= by the map lines for this
- * node in /etc/pve/mapping/pci.cfg (all its alternatives); an mdev= line gives no device to the
- * VM alone and is not checked by the guard. A line naming no device here is a refusal. */
+/* Every hostpciN line of a VM's config: its host= ids, and a mapping= by the alternative its
+ * start takes of the map lines for this node in /etc/pve/mapping/pci.cfg, as qemu-server
+ * chooses: the one the VM holds (Proxmox's reservation), else the first no other VM holds and no
+ * other line of the config takes. An mdev= line gives no device to the VM alone and is not
+ * checked by the guard. A line naming no device here, or none free, is a refusal. */
 int pt_assignment_add_vmconf(pt_assignment *a, const pt_vmconf *c);
 /* The VM's config under the context's root read, what its hostpci lines name scanned (only
  * those devices: the pre-start path) and added: -ENOENT naming the file when the VM has no

@@ -360,6 +360,12 @@ int pt_assignment_check_in(pt_ctx *ctx, const pt_assignment *a);
 /* The ids a mapping's map lines name for this node, in their order (every alternative); -ENOENT
  * without the mapping. */
 int pt_mapping_paths(pt_ctx *ctx, const char *mapping, struct pt_strv *out);
+/* Of a mapping's alternatives on this node (paths, in order), the one VM vm gets at its start,
+ * as qemu-server chooses: the one it holds now (a running VM's reservation), else the first no
+ * other VM holds and none of used (its config's other lines) takes. The index, or -EBUSY with
+ * each alternative and who has it in why. */
+int pt_mapping_choose(pt_ctx *ctx, unsigned vm, const struct pt_strv *paths, const struct pt_strv *used, char *why,
+		      size_t size);
 /* Orders devices by address (qsort, bsearch). */
 int pt_device_compare_keys(const void *a, const void *b);
 /* iommu.c: reads the groups, then links devices to them and computes sets and verdicts. */

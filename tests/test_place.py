@@ -188,3 +188,18 @@ def place_pools_ordered_and_the_alternative_a_vm_holds(tmp):
     with open(os.path.join(root, "run/qemu-server/pci-id-reservations"), "w") as f:
         f.write(f"0000:41:00.0 100 pid:{os.getpid()}\n")
     eq(codes(100), [], "a running VM: the alternative it holds")
+    # the hookscript's pre-start (guard.lua, a recipe's GPU) works from the same choice: VM 101
+    # gets the first alternative VM 100 does not hold; two lines of one pool get two devices
+    guard = lambda vm, check=0: ptlua(["scripts/guard.lua", "--vm", str(vm)], root=root, check=check).stdout  # noqa: E731
+    got = lambda out: re.findall(r"^(hostpci\d) \(mapping gpu\) (\S+):", out, re.M)  # noqa: E731
+    eq(got(guard(101)), [("hostpci0", "0000:01:00.0")], "VM 101: the first free one")
+    eq(got(guard(100)), [("hostpci0", "0000:41:00.0")], "VM 100: the one it holds")
+    with open(os.path.join(conf, "102.conf"), "w") as f:
+        f.write("machine: q35\nhostpci0: mapping=gpu,pcie=1\nhostpci1: mapping=gpu,pcie=1\n")
+    eq(got(guard(102)), [("hostpci0", "0000:01:00.0"), ("hostpci1", "0000:81:00.0")], "one device a line")
+    with open(os.path.join(conf, "102.conf"), "a") as f:
+        f.write("hostpci2: mapping=gpu,pcie=1\n")
+    out = guard(102, check=1)
+    contains(out, "refused: hostpci2 (mapping gpu): no alternative on this node is free for VM 102: "
+             "0000:01:00 on another of its lines, 0000:81:00 on another of its lines, 0000:41:00 held by VM 100",
+             "all taken")

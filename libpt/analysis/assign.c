@@ -302,6 +302,51 @@ int pt_mapping_paths(pt_ctx *ctx, const char *mapping, struct pt_strv *out)
 	return r;
 }
 
+/* Whether two hostpci ids name one device: a slot's path (no function) names each of its
+ * functions; "01:00.0" is "0000:01:00.0". */
+static bool same_id(const char *a, const char *b)
+{
+	char x[72], y[72];
+
+	snprintf(x, sizeof(x), "%s%s", strchr(a, ':') && strchr(strchr(a, ':') + 1, ':') ? "" : "0000:", a);
+	snprintf(y, sizeof(y), "%s%s", strchr(b, ':') && strchr(strchr(b, ':') + 1, ':') ? "" : "0000:", b);
+	if (!strchr(x, '.') || !strchr(y, '.'))
+		return strncasecmp(x, y, 12) == 0;
+	return strcasecmp(x, y) == 0;
+}
+
+int pt_mapping_choose(pt_ctx *ctx, unsigned vm, const struct pt_strv *paths, const struct pt_strv *used, char *why,
+		      size_t size)
+{
+	char how[64], fn[80];
+	int pick = -EBUSY;
+
+	if (why && size)
+		why[0] = '\0';
+	for (size_t i = 0; i < paths->n; i++) {
+		bool taken = false;
+		/* a slot's path: its function 0 carries the reservation */
+		snprintf(fn, sizeof(fn), "%s%s", paths->v[i], strchr(paths->v[i], '.') ? "" : ".0");
+		unsigned by = pt_pve_reserved_by(ctx, fn, 0, how, sizeof(how));
+		if (by == vm)
+			return (int)i;
+		for (size_t u = 0; used && u < used->n && !taken; u++)
+			taken = same_id(paths->v[i], used->v[u]);
+		if (pick < 0 && !by && !taken)
+			pick = (int)i;
+		if (why && size && strlen(why) + 48 < size)
+			snprintf(why + strlen(why), size - strlen(why), "%s%s %s", why[0] ? ", " : "", paths->v[i],
+				 by || taken ? "" : "free");
+		if (why && size && (by || taken) && strlen(why) + 32 < size) {
+			if (by)
+				snprintf(why + strlen(why), size - strlen(why), "held by VM %u", by);
+			else
+				snprintf(why + strlen(why), size - strlen(why), "on another of its lines");
+		}
+	}
+	return pick;
+}
+
 static bool hostpci_key(const char *key)
 {
 	return strncmp(key, "hostpci", 7) == 0 && key[7] && strspn(key + 7, "0123456789") == strlen(key + 7);
@@ -338,13 +383,53 @@ static bool config_line(const pt_vmconf *c, size_t i, const char **key, const ch
 	return true;
 }
 
+/* A mapping's alternatives (ids) narrowed to the one the VM's start takes (pt_mapping_choose),
+ * which joins used; a refusal when every one is taken. */
+static int choose_alternative(pt_assignment *a, struct pt_strv *ids, struct pt_strv *used, const char *source)
+{
+	char why[512], msg[600];
+	int i = pt_mapping_choose(a->e->ctx, a->vm, ids, used, why, sizeof(why));
+
+	if (i < 0) {
+		snprintf(msg, sizeof(msg), "no alternative on this node is free for VM %u: %s", a->vm, why);
+		refuse(a, -EBUSY, source, msg);
+		return i;
+	}
+	char *keep = ids->v[i];
+	ids->v[i] = ids->v[0];
+	ids->v[0] = keep;
+	while (ids->n > 1)
+		free(ids->v[--ids->n]);
+	pt_strv_add(used, keep);
+	return 0;
+}
+
+/* The ids of the config's lines that name devices themselves (host=): qemu-server takes them
+ * before it chooses a mapping's alternative. */
+static void host_ids(pt_ctx *ctx, const pt_vmconf *c, struct pt_strv *used)
+{
+	const char *key, *value;
+	bool pending;
+
+	for (size_t k = 0; config_line(c, k, &key, &value, &pending); k++) {
+		pt_props *props;
+		if (!hostpci_key(key) || pt_props_parse(ctx, value, "host", &props) < 0)
+			continue;
+		if (!pt_props_get(props, "mapping") && !pt_props_get(props, "mdev") && pt_props_get(props, "host"))
+			split_ids(pt_props_get(props, "host"), used);
+		pt_props_unref(props);
+	}
+}
+
 static int add_vmconf(pt_assignment *a, const pt_vmconf *c, struct pcicfg *cfg)
 {
 	const char *key, *value;
 	bool pending;
 	pt_ctx *ctx = a->e->ctx;
+	struct pt_strv usedv = { 0 }, *used = &usedv;
 	int r = 0;
 
+	host_ids(ctx, c, used);
 	for (size_t k = 0; r == 0 && config_line(c, k, &key, &value, &pending); k++) {
 		const char *mapping;
 		struct pt_strv ids = { 0 };
@@ -370,6 +455,8 @@ static int add_vmconf(pt_assignment *a, const pt_vmconf *c, struct pcicfg *cfg)
 			refuse(a, m, source, "/etc/pve/mapping/pci.cfg cannot be read");
 		else if (ids.n == 0)
 			refuse(a, -ENOENT, source, mapping ? "no map line for this node" : "no host id");
+		else if (mapping && choose_alternative(a, &ids, used, source) < 0)
+			pt_strv_free(&ids); /* refused: none is free */
 		for (size_t i = 0; i < ids.n && r == 0; i++) {
 			r = add_id(a, ids.v[i], source, true);
 			if (r == -EINVAL) {
@@ -380,8 +467,9 @@ static int add_vmconf(pt_assignment *a, const pt_vmconf *c, struct pcicfg *cfg)
 		pt_strv_free(&ids);
 		pt_props_unref(props);
 	}
-	if (r == 0 && (a->oom || a->refusals.oom))
+	if (r == 0 && (a->oom || a->refusals.oom || used->oom))
 		r = pt_fail(ctx, -ENOMEM, "out of memory");
+	pt_strv_free(used);
 	return r;
 }
 

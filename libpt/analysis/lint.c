@@ -117,31 +117,17 @@ static void lint_romfile(struct pt_lint *l, unsigned vm, const char *key, const 
 	pt_rom_unref(rom);
 }
 
-/* Of a pool's alternatives (a mapping's map lines for this node, in order), the one VM vm holds
- * now (Proxmox's reservation, a VM running), else the first no other VM holds: into buf, NULL
- * for none. */
+/* Of a pool's alternatives (a mapping's map lines for this node), the VM's (pt_mapping_choose):
+ * into buf, NULL for none. */
 static const char *mapping_alternative(pt_ctx *ctx, unsigned vm, const char *mapping, char *buf, size_t size)
 {
 	struct pt_strv paths = { 0 };
-	char how[64], fn[PT_ADDR_MAX + 4];
-	const char *pick = NULL, *mine = NULL;
+	int i = pt_mapping_paths(ctx, mapping, &paths) < 0 ? -ENOENT : pt_mapping_choose(ctx, vm, &paths, NULL, NULL, 0);
 
-	if (pt_mapping_paths(ctx, mapping, &paths) < 0)
-		return NULL;
-	for (size_t i = 0; i < paths.n && !mine; i++) {
-		/* a slot's path: its function 0 carries the reservation */
-		snprintf(fn, sizeof(fn), "%s%s", paths.v[i], strlen(paths.v[i]) < 12 ? ".0" : "");
-		unsigned by = pt_pve_reserved_by(ctx, fn, 0, how, sizeof(how));
-		if (by == vm)
-			mine = paths.v[i];
-		else if (!by && !pick)
-			pick = paths.v[i];
-	}
-	pick = mine ? mine : pick;
-	if (pick)
-		snprintf(buf, size, "%s", pick);
+	if (i >= 0)
+		snprintf(buf, size, "%s", paths.v[i]);
 	pt_strv_free(&paths);
-	return pick ? buf : NULL;
+	return i >= 0 ? buf : NULL;
 }
 
 /* legacy-igd=1, by the rules pt_emit_proxmox follows: the IGD at 00:02.0 alone, machine

@@ -53,7 +53,7 @@ LIB_SRC = $(addprefix libpt/core/,dl.c run.c ctx.c sysfs.c address.c files.c str
 	$(addprefix libpt/inventory/,snapshot.c kind.c pci.c iommu.c libpci.c names.c pciconfig.c usb.c mdev.c rom.c node.c vmconfig.c hostfacts.c usbhost.c listing.c pveconfig.c variant.c iommufd.c power.c) \
 	$(addprefix libpt/analysis/,explain.c guard.c scan.c assign.c modprobe.c doctor.c doctor-host.c doctor-device.c companions.c usbresolve.c findings.c lint.c json.c link.c locality.c placement.c) \
 	$(addprefix libpt/actions/,journal.c txn.c txnsteps.c qmp.c reset.c romdump.c usbreset.c hold.c sriov.c hookscript.c usbattach.c) \
-	$(addprefix libpt/emit/,text.c proxmox.c libvirt.c qemu.c mapping.c hostplan.c cmdline.c diff.c)
+	$(addprefix libpt/emit/,text.c proxmox.c libvirt.c qemu.c mapping.c hostplan.c hostplan-vfio.c cmdline.c diff.c)
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
 LUA_OBJ = build/lua-pt.o build/lua-common.o build/lua-inventory.o build/lua-device.o build/lua-actions.o build/lua-host.o build/lua-usb.o build/lua-rom.o build/lua-mdev.o build/lua-emit.o build/lua-assignment.o build/lua-vmconf.o build/lua-node.o build/lua-hostplan.o build/lua-placement.o \
 	build/lua-json.o build/lua-jsondecode.o build/lua-setup.o build/lua-bounds.o

@@ -155,6 +155,17 @@ def ccontract_inventory(tmp):
     run_c(exe, roots_of(tmp, BUILDERS_INVENTORY))
 
 
+BUILDERS_CONVENTIONS = {"inv": inventory}
+
+
+@test(timeout=120)
+def ccontract_conventions(tmp):
+    """The scan's load flags, value structs of the caller's size, outputs only on success, and
+    the pure helpers, on the inventory host."""
+    exe = compile_c("test-contract-conventions", tmp)
+    run_c(exe, roots_of(tmp, BUILDERS_CONVENTIONS))
+
+
 def homelab(root, tmp):
     """tests/homelab.spec as node pve1 of a cluster: VM configs, a mapping, what pve2 (and
     hostile or broken nodes) published, pve2's report.lua --json."""
@@ -217,6 +228,17 @@ BUILDERS_ANALYSIS = {"homelab": homelab, "links": links}
 def ccontract_analysis(tmp):
     exe = compile_c("test-contract-analysis", tmp)
     run_c(exe, roots_of(tmp, BUILDERS_ANALYSIS))
+
+
+BUILDERS_CLUSTER = {"homelab": homelab}
+
+
+@test(timeout=120)
+def ccontract_cluster(tmp):
+    """Cluster nodes' reports, this node's published, and Proxmox's section configs, on the
+    homelab host as node pve1."""
+    exe = compile_c("test-contract-cluster", tmp)
+    run_c(exe, roots_of(tmp, BUILDERS_CLUSTER))
 
 
 def emit_host(root, tmp, more=""):

@@ -55,6 +55,8 @@ LIB_SRC = $(addprefix libpt/core/,dl.c run.c ctx.c sysfs.c address.c files.c str
 	$(addprefix libpt/actions/,journal.c txn.c txnsteps.c qmp.c reset.c romdump.c usbreset.c hold.c sriov.c hookscript.c usbattach.c) \
 	$(addprefix libpt/emit/,text.c proxmox.c libvirt.c qemu.c mapping.c hostplan.c hostplan-vfio.c cmdline.c diff.c)
 LIB_OBJ = $(LIB_SRC:libpt/%.c=build/%.o)
+# The public header, and its parts by layer (include/libpt/*.h, only through <libpt.h>)
+PUBLIC_HEADERS = include/libpt.h $(wildcard include/libpt/*.h)
 LUA_OBJ = build/lua-pt.o build/lua-common.o build/lua-inventory.o build/lua-device.o build/lua-actions.o build/lua-host.o build/lua-usb.o build/lua-rom.o build/lua-mdev.o build/lua-emit.o build/lua-assignment.o build/lua-vmconf.o build/lua-node.o build/lua-hostplan.o build/lua-placement.o \
 	build/lua-json.o build/lua-jsondecode.o build/lua-setup.o build/lua-bounds.o
 SONAME = libpt.so.$(ABI_MAJOR)
@@ -83,12 +85,12 @@ build:
 build/cflags: FORCE | build
 	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
 
-build/%.o: libpt/%.c libpt/libpt-private.h $(wildcard libpt/*/*.h) include/libpt.h build/cflags | build
+build/%.o: libpt/%.c libpt/libpt-private.h $(wildcard libpt/*/*.h) $(PUBLIC_HEADERS) build/cflags | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-build/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h lua/json.h include/libpt.h build/cflags | build
+build/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h lua/json.h $(PUBLIC_HEADERS) build/cflags | build
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(PT_CPPFLAGS) $(PT_CFLAGS) $(LUA_CFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -216,6 +218,8 @@ install: all
 	install -m 0644 libpt.a $(DESTDIR)$(LIBDIR)/libpt.a
 	install -m 0644 libpt-lua.a $(DESTDIR)$(LIBDIR)/libpt-lua.a
 	install -m 0644 include/libpt.h $(DESTDIR)$(INCLUDEDIR)/libpt.h
+	install -d $(DESTDIR)$(INCLUDEDIR)/libpt
+	install -m 0644 $(wildcard include/libpt/*.h) $(DESTDIR)$(INCLUDEDIR)/libpt/
 	install -m 0644 lua/pt-lua.h $(DESTDIR)$(INCLUDEDIR)/pt-lua.h
 	$(MAKE_PC) > $(DESTDIR)$(PKGCONFIGDIR)/libpt.pc
 	install -m 0755 lua/ptlua $(DESTDIR)$(BINDIR)/ptlua
@@ -239,6 +243,8 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/$(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libpt.so
 	rm -f $(DESTDIR)$(LIBDIR)/libpt.a $(DESTDIR)$(LIBDIR)/libpt-lua.a $(DESTDIR)$(INCLUDEDIR)/libpt.h $(DESTDIR)$(INCLUDEDIR)/pt-lua.h
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/libpt/,$(notdir $(wildcard include/libpt/*.h)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/libpt 2>/dev/null
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/libpt.pc $(DESTDIR)$(BINDIR)/ptlua
 	rm -f $(DESTDIR)$(LUA_CMOD_DIR)/pt.so $(DESTDIR)$(MANDIR)/man1/ptlua.1 $(DESTDIR)$(MANDIR)/man3/libpt.3
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(wildcard libpt/man/*.3)))
@@ -278,11 +284,11 @@ FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
 FUZZ_LIB_OBJ = $(LIB_SRC:libpt/%.c=build/fuzz/%.o)
 FUZZ_LUA_OBJ = $(LUA_OBJ:build/lua-%.o=build/fuzz/lua-%.o)
 
-build/fuzz/%.o: libpt/%.c libpt/libpt-private.h $(wildcard libpt/*/*.h) include/libpt.h
+build/fuzz/%.o: libpt/%.c libpt/libpt-private.h $(wildcard libpt/*/*.h) $(PUBLIC_HEADERS)
 	@mkdir -p $(@D)
 	$(Q)clang $(FUZZ_CFLAGS) -c -o $@ $<
 
-build/fuzz/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h lua/json.h include/libpt.h
+build/fuzz/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h lua/json.h $(PUBLIC_HEADERS)
 	@mkdir -p build/fuzz
 	$(Q)clang $(FUZZ_CFLAGS) -c -o $@ $<
 
@@ -302,11 +308,11 @@ REPLAY_CFLAGS = -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefi
 REPLAY_LIB_OBJ = $(LIB_SRC:libpt/%.c=build/replay/%.o)
 REPLAY_LUA_OBJ = $(LUA_OBJ:build/lua-%.o=build/replay/lua-%.o)
 
-build/replay/%.o: libpt/%.c libpt/libpt-private.h $(wildcard libpt/*/*.h) include/libpt.h
+build/replay/%.o: libpt/%.c libpt/libpt-private.h $(wildcard libpt/*/*.h) $(PUBLIC_HEADERS)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(REPLAY_CFLAGS) -c -o $@ $<
 
-build/replay/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h lua/json.h include/libpt.h
+build/replay/lua-%.o: lua/%.c lua/pt-lua.h lua/pt-lua-private.h lua/json.h $(PUBLIC_HEADERS)
 	@mkdir -p build/replay
 	$(Q)$(CC) $(REPLAY_CFLAGS) -c -o $@ $<
 

@@ -848,15 +848,28 @@ def conventions_of(header_text):
     return out
 
 
+def header_text(header):
+    """The header as the compiler reads it: each `#include <libpt/X.h>` replaced by that part's
+    declarations (between its guard's opening lines and its closing #endif)."""
+    with open(header) as f:
+        text = f.read()
+
+    def part(m):
+        with open(os.path.join(os.path.dirname(header), "libpt", m.group(1) + ".h")) as f:
+            body = f.read()
+        body = body.split('#error "include <libpt.h>', 1)[1].split("#endif\n", 1)[1]
+        return body.rstrip().rsplit("#endif", 1)[0].strip("\n") + "\n"
+    text = re.sub(r"^#(define|undef) LIBPT_H_INSIDE\n", "", text, flags=re.M)
+    return re.sub(r"^#include <libpt/(\w+)\.h>\n", part, text, flags=re.M)
+
+
 def declarations(header):
     """The header's functions' declarations, by name."""
-    with open(header) as f:
-        return {f.name: f for p in build_pages(read_items(f.read())) for f in p.funcs()}
+    return {f.name: f for p in build_pages(read_items(header_text(header))) for f in p.funcs()}
 
 
 def generate(header):
-    with open(header) as f:
-        text = f.read()
+    text = header_text(header)
     pages = build_pages(read_items(text))
     date, version = th_date_version(text)
     names = {f.name for p in pages for f in p.funcs()}

@@ -14,8 +14,8 @@ def build_exports_only_the_api(tmp):
     bad = [n for n in names if not n.startswith("pt_")]
     eq(bad, [], "exported symbols outside pt_")
     assert all("@@LIBPT_" in n for n in names), names
-    with open(f"{TOP}/include/libpt.h") as f:
-        header = f.read()
+    import mkman
+    header = mkman.header_text(f"{TOP}/include/libpt.h")
     for n in names:
         contains(header, n.split("@")[0] + "(", "exported symbol declared in libpt.h")
     p = run(["readelf", "-d", f"{TOP}/{soname()}"], check=0)
@@ -40,6 +40,17 @@ def object_edges(objects):
         wanted[o] = {l[1] for l in lines if len(l) == 2 and l[0] == "U"}
     owner = {name: o for o, names in defined.items() for name in names}
     return {o: {owner[n] for n in wanted[o] if n in owner and owner[n] != o} for o in objects}
+
+
+@test()
+def build_readme_names_every_file_of_each_layer(tmp):
+    # README's table of the library's files, by layer, is the tree's
+    with open(f"{TOP}/README.md") as f:
+        rows = re.findall(r"^\| `(libpt/\w+/)` \|[^|]*\| `([^`]*)` \|$", f.read(), re.M)
+    eq(len(rows), 5, "README's rows for libpt/'s layers")
+    for folder, files in rows:
+        eq(sorted(files.split()), sorted(f for f in os.listdir(f"{TOP}/{folder}") if f.endswith(".c")),
+           f"README's files of {folder}")
 
 
 @test()
@@ -75,7 +86,8 @@ def build_install_uninstall(tmp):
     for f in ("bin/ptlua", "include/libpt.h", "include/pt-lua.h", "lib/libpt-lua.a", f"lib/libpt.so.{library_version()}", f"lib/{soname()}", "lib/libpt.so",
               "lib/libpt.a", "lib/pkgconfig/libpt.pc", "lib/lua/5.4/pt.so",
               "share/libpt/lua/pt/recipe.lua", "share/libpt/scripts/report.lua",
-              *(f"share/man/man3/{m}" for m in os.listdir(f"{TOP}/libpt/man"))):
+              *(f"share/man/man3/{m}" for m in os.listdir(f"{TOP}/libpt/man")),
+              *(f"include/libpt/{h}" for h in os.listdir(f"{TOP}/include/libpt"))):
         assert f in installed, f"{f} not installed: {installed}"
     # The installed ptlua finds its modules and scripts beside itself.
     p = run([f"{prefix}/bin/ptlua", "--root", fixture, f"{prefix}/share/libpt/scripts/report.lua",
@@ -150,9 +162,12 @@ def build_abi_kept(tmp):
     p = run(["make", "-s", "--no-print-directory", "abi-check"], check=0, cwd=TOP)
     contains(p.stdout, f"keeps the ABI of libpt/abi/{soname()}.abi", "make abi-check")
     # the check itself, on a small library: the baseline, then each kind of change
-    base_h = "struct opts { long size; const char *root; };\nint x_new(const struct opts *o);\nint x_get(int i);\n"
-    base_c = "int x_new(const struct opts *o) { return o ? 0 : -1; }\nint x_get(int i) { return i; }\n"
-    base_sym = "X_1 {\nglobal:\n\tx_new;\n\tx_get;\nlocal: *;\n};\n"
+    # (a_priv: an opaque object whose struct holds the value struct, met first by abidiff)
+    base_h = ("struct opts { long size; const char *root; };\nint x_new(const struct opts *o);\nint x_get(int i);\n"
+              "struct priv;\nint a_priv(struct priv *p);\n")
+    base_c = ("int x_new(const struct opts *o) { return o ? 0 : -1; }\nint x_get(int i) { return i; }\n"
+              "struct priv { struct opts o; int n; };\nint a_priv(struct priv *p) { return p->n; }\n")
+    base_sym = "X_1 {\nglobal:\n\ta_priv;\n\tx_new;\n\tx_get;\nlocal: *;\n};\n"
 
     def build(name, header, source, sym):
         d = os.path.join(tmp, name)
@@ -189,6 +204,9 @@ def build_abi_kept(tmp):
                              "an incompatible change"),
         "a field at the end of a struct with its size": (base_h.replace("const char *root;", "const char *root; int flags;"),
                                                          base_c, base_sym, 0, "keeps the ABI"),
+        "a value struct's member of another type": (base_h.replace("const char *root;", "long root;"), base_c,
+                                                     base_sym, 1, "value struct opts: member root (const char* at "
+                                                     "bit 64) changed or moved"),
         "a parameter added": (base_h.replace("int x_get(int i);", "int x_get(int i, int j);"),
                               base_c.replace("int x_get(int i)", "int x_get(int i, int j)"), base_sym, 1,
                               "an incompatible change"),

@@ -115,7 +115,6 @@ def man_libpt_names_every_page(tmp):
     header = os.path.join(TOP, "include", "libpt.h")
     assert "\n".join(mkman.libpt3_synopsis(mkman.declarations(header))) + "\n" in text, \
         "libpt(3): the synopsis is not the header's (run tests/mkman.py)"
-    with open(header) as f:
-        declared = set(re.findall(r"\b(pt_\w+|PT_\w+)\b", f.read()))
+    declared = set(re.findall(r"\b(pt_\w+|PT_\w+)\b", mkman.header_text(header)))
     cited = set(re.findall(r"(?<![a-z0-9_])(pt_\w+|PT_\w+)", text))  # after roff's \fB too
     eq(sorted(cited - declared), [], "names libpt(3) cites that libpt.h lacks")

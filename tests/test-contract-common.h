@@ -4,8 +4,9 @@
  * argv[1] that tests/test_ccontract.py builds), the kernel emulator's faults for the row
  * (KEMU_FAULTS, where the program runs with tests/kemu.c preloaded) and the exact output it
  * must write. Output goes to a memory stream and is compared whole, the fixture root's path
- * written "ROOT"; warnings the library logs are part of it ("log: ..."). A test also fails by
- * returning non-zero. The last line is "N passed, N failed".
+ * written "ROOT" (and test_hide, where the program sets it, test_hide_as); warnings the library
+ * logs are part of it ("log: ..."). A test also fails by returning non-zero. The last line is
+ * "N passed, N failed".
  */
 #ifndef TEST_CONTRACT_COMMON_H
 #define TEST_CONTRACT_COMMON_H
@@ -36,6 +37,8 @@ static char test_root[4096];
 /* Further arguments of the program (a QMP socket, a work directory). */
 static char **test_args;
 static int test_nargs;
+/* A text that changes from run to run (a QMP socket's path), written test_hide_as in the output. */
+static const char *test_hide, *test_hide_as;
 
 static void test_log(void *data, int priority, const char *file, int line, const char *fn, const char *format,
 		     va_list args)
@@ -116,14 +119,15 @@ static const char *bound(const char *address)
 	return name;
 }
 
-/* The text with every occurrence of the root's path written "ROOT" (in place). */
-static void hide_root(char *text)
+/* The text with every occurrence of what written as (in place; as no longer than what). */
+static void hide(char *text, const char *what, const char *as)
 {
-	size_t n = strlen(test_root);
-	char *p;
-	while (n && (p = strstr(text, test_root))) {
-		memcpy(p, "ROOT", 4);
-		memmove(p + 4, p + n, strlen(p + n) + 1);
+	size_t n = what ? strlen(what) : 0, k = strlen(as);
+	char *p = text;
+	while (n && k <= n && (p = strstr(p, what))) {
+		memcpy(p, as, k);
+		memmove(p + k, p + n, strlen(p + n) + 1);
+		p += k;
 	}
 }
 
@@ -158,7 +162,8 @@ static int run_test(const struct test *t, const char *roots)
 	pt_ctx_unref(ctx);
 	fclose(test_out);
 	test_out = NULL;
-	hide_root(text);
+	hide(text, test_hide, test_hide_as ? test_hide_as : "");
+	hide(text, test_root, "ROOT");
 	if (r == 0 && strcmp(text, t->expected) != 0) {
 		fprintf(stderr, "FAIL %s: got\n%s\n--- expected\n%s\n", t->name, text, t->expected);
 		r = 1;

@@ -1,59 +1,13 @@
 /*
  * The C contract, in the style of kmod's testsuite: each test is a function with the fixture
- * root it runs on and the output it must write. tests/test_contract.py builds the roots (under
- * argv[1], one directory a fixture) and runs this under valgrind; a QEMU QMP socket, when given
- * as argv[2], is the real QEMU the QMP test talks to.
- *
- * Output is written to a memory stream and compared whole with the expected text; a test also
- * fails by returning non-zero. The last line is "N passed, N failed".
+ * root it runs on and the output it must write, run by tests/test-contract-common.h's runner.
+ * tests/test_contract.py builds the roots (under argv[1], one directory a fixture) and runs this
+ * under valgrind; a QEMU QMP socket, when given as argv[2], is the real QEMU the QMP test talks
+ * to (its path written "QMP" in the output).
  */
-#include <errno.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include "libpt.h"
-
-struct test {
-	const char *name;
-	const char *fixture;
-	int (*func)(pt_ctx *ctx, pt_enum *e, FILE *out);
-	const char *expected;
-};
-
-static const char *qmp_socket;
-
-/* what a failed call says, on the output: the expected text names it */
-static int said(pt_ctx *ctx, int r, FILE *out)
-{
-	const char *msg = pt_ctx_last_error(ctx), *sock = qmp_socket ? strstr(msg, qmp_socket) : NULL;
-
-	if (sock) /* the socket's path changes from run to run */
-		fprintf(out, "%d QMP%s\n", r, sock + strlen(qmp_socket));
-	else
-		fprintf(out, "%d %s\n", r, msg);
-	return 0;
-}
-
-static void print_emission(const pt_emission *em, FILE *out)
-{
-	for (size_t i = 0; i < pt_emission_get_line_count(em); i++)
-		fprintf(out, "%s\n", pt_emission_get_line(em, i));
-	for (size_t i = 0; i < pt_emission_get_note_count(em); i++)
-		fprintf(out, "# %s\n", pt_emission_get_note(em, i));
-	if (pt_emission_get_command(em))
-		fprintf(out, "$ %s\n", pt_emission_get_command(em));
-}
-
-static pt_device *device(pt_enum *e, const char *address)
-{
-	pt_device *d = NULL;
-	pt_enum_find_device(e, address, &d);
-	return d;
-}
+#include "test-contract-common.h"
 
 /* An assignment of the ids (NULL-terminated) for VM vm; NULL when one is refused (said). */
 static pt_assignment *assignment(pt_ctx *ctx, pt_enum *e, unsigned vm, unsigned flags, const char *const *ids, FILE *out)
@@ -182,7 +136,7 @@ static int emit_proxmox_new_vm(pt_ctx *ctx, pt_enum *e, FILE *out)
 
 static int emit_proxmox_legacy_igd(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
-	/* the IGD is the boot VGA device here: the guard's, so forced (said on the log) */
+	/* the IGD is the boot VGA device here: the guard's, so forced (said on the log, in the output) */
 	pt_emit_opts o = { .size = sizeof(o), .vm = 101, .flags = PT_EMIT_LEGACY_IGD };
 	pt_emission *em;
 	int r = emit_proxmox_device(device(e, "00:02.0"), PT_ASSIGN_FORCE, &o, &em);
@@ -434,11 +388,12 @@ static int qmp_real_qemu(pt_ctx *ctx, pt_enum *e, FILE *out)
 	pt_qmp_usb u = PT_INIT(pt_qmp_usb);
 	int r;
 
-	if (!qmp_socket) {
+	if (test_nargs < 1) {
 		fprintf(out, "no QEMU\n");
 		return 1;
 	}
-	if ((r = pt_qmp_connect_timeout(ctx, qmp_socket, 0, 5000, &q)) < 0)
+	test_hide = test_args[0], test_hide_as = "QMP"; /* the socket's path changes from run to run */
+	if ((r = pt_qmp_connect_timeout(ctx, test_args[0], 0, 5000, &q)) < 0)
 		return said(ctx, r, out);
 	if ((r = pt_qmp_query_usb(q)) < 0)
 		return said(ctx, r, out);
@@ -465,6 +420,8 @@ static const struct test tests[] = {
 	  "efidisk0=local-lvm:vm-100-disk-0,efitype=4m,size=4M\n"
 	  "description= my VM snapshots=1:snap1 next=1\nid 0000:03:00.0\nbeyond (nil), ref same 1, kept 5 keys\n-2\n" },
 	{ "vmconf-parse-refuses", "emit", vmconf_parse_refuses,
+	  "log: x.conf:2: cannot parse \"  indented: no\": skipped, as qemu-server skips it\n"
+	  "log: x.conf:3: cannot parse \"empty:\": skipped, as qemu-server skips it\n"
 	  "0: 2 keys, hostpci0 01:00\n"
 	  "0: 3 ids: 0000:01:00.0 0000:02:00.1 1:2:3; of NULL 0 (nil)\nhost=01:00 pcie=1 x-vga=1 pcie=0 pcie=0\nref same 1, kept 4, unref (nil)\n-22 \"01:00\": no key and no default key\n"
 	  "-22 storage \"a\\\nb\": newlines, commas, '=', ';' and non-ASCII characters are not allowed\n" },
@@ -483,6 +440,7 @@ static const struct test tests[] = {
 	  "-22 romfile \"x,romfile=/etc/shadow\": newlines, commas, '=', ';' and non-ASCII characters are not allowed\n"
 	  "-22 VM id '99': must be 100 to 999999999\n" },
 	{ "emit-proxmox-legacy-igd", "emit", emit_proxmox_legacy_igd,
+	  "log: 0000:00:02.0: taken although 0000:00:02.0 is host-critical: boot VGA device (boot_vga = 1) (forced)\n"
 	  "hostpci0: 0000:00:02.0,legacy-igd=1\nvga: none\n"
 	  "# VM 101 has no config on this node (/etc/pve/qemu-server/101.conf): these lines are for a VM still to be created\n"
 	  "$ qm set 101 --hostpci0 0000:00:02.0,legacy-igd=1 --vga none\n"
@@ -561,53 +519,7 @@ static const struct test tests[] = {
 	  "-22 pt_qmp_usb_attach: no pt_usb_match, or its size is not one (set .size = sizeof(pt_usb_match))\n" },
 };
 
-static int run_test(const struct test *t, const char *roots)
-{
-	pt_opts opts = { .size = sizeof(opts) };
-	char root[4096], *text = NULL;
-	size_t len = 0;
-	pt_ctx *ctx = NULL;
-	pt_enum *e = NULL;
-	FILE *out = open_memstream(&text, &len);
-	int r;
-
-	snprintf(root, sizeof(root), "%s/%s", roots, t->fixture);
-	opts.root = root;
-	if (!out || pt_ctx_new(&ctx, &opts) < 0 || pt_enum_scan(ctx, 0, &e) < 0) {
-		fprintf(stderr, "FAIL %s: the fixture %s: %s\n", t->name, root, ctx ? pt_ctx_last_error(ctx) : "no context");
-		if (out)
-			fclose(out);
-		free(text);
-		pt_ctx_unref(ctx);
-		return 1;
-	}
-	r = t->func(ctx, e, out);
-	fclose(out);
-	if (r == 0 && strcmp(text, t->expected) != 0) {
-		fprintf(stderr, "FAIL %s: got\n%s\n--- expected\n%s\n", t->name, text, t->expected);
-		r = 1;
-	} else if (r) {
-		fprintf(stderr, "FAIL %s (returned %d): %s\n", t->name, r, text);
-	} else {
-		printf("PASS %s\n", t->name);
-	}
-	free(text);
-	pt_enum_unref(e);
-	pt_ctx_unref(ctx);
-	return r != 0;
-}
-
 int main(int argc, char **argv)
 {
-	size_t failed = 0, n = sizeof(tests) / sizeof(tests[0]);
-
-	if (argc < 2) {
-		fprintf(stderr, "usage: test-contract ROOTS [QMP-SOCKET]\n");
-		return 2;
-	}
-	qmp_socket = argc > 2 ? argv[2] : NULL;
-	for (size_t i = 0; i < n; i++)
-		failed += run_test(&tests[i], argv[1]);
-	printf("%zu passed, %zu failed\n", n - failed, failed);
-	return failed != 0;
+	return run_tests(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }

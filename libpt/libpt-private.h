@@ -297,8 +297,8 @@ struct pt_device {
 	size_t n_vgpu_types;
 	long vgpu_current;
 	bool has_vgpu;
-	/* pci.c: the scan's warnings about this device, added to the snapshot's in address order
-	 * once every device is read (devices are read on several threads) */
+	/* pciattr.c: the scan's warnings about this device, added to the snapshot's in address
+	 * order once every device is read (devices are read on several threads) */
 	char **scan_warnings;
 	unsigned n_scan_warnings;
 };
@@ -344,6 +344,9 @@ size_t pt_enum_find_hostpci(const pt_enum *e, const char *id, pt_device **out, s
  * pt_enum_scan_devices with the names that are not there left out */
 int pt_scan(pt_ctx *ctx, const char *const *names, size_t n, pt_enum **ret);
 int pt_enum_scan_present(pt_ctx *ctx, const char *const *names, size_t n, pt_enum **ret);
+/* pciattr.c: the attributes of each device of the sorted list, read by the scan (on several
+ * threads on a large host), then their warnings added to the snapshot's in address order */
+void pt_pci_read_devices(pt_enum *e, int devicesfd);
 /* guard.c: the guard's one decision about member m of what was asked for (asked): 0 it may
  * go, 1 it goes although critical (forced, or the console handed over: the message is the
  * warning), -EBUSY refused (the message is the refusal). flags: PT_TAKE_*. */

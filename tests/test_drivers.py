@@ -142,3 +142,30 @@ def variant_driver_bind_and_restore(tmp):
     ptlua_emu(["scripts/bind.lua", "--device", "02:00.0", "--vm", "100"], root)
     eq(drv("0000:02:00.0"), "vfio-pci", "vfio-pci unless asked")
     ptlua_emu(["scripts/restore.lua", "--vm", "100"], root)
+
+
+@test(timeout=120)
+def variant_driver_named_as_its_module_registered_it(tmp):
+    """A variant whose driver's name is not its module's (module pds_vfio_pci registers the driver
+    pds-vfio-pci, as the kernel lists under /sys/module/pds_vfio_pci/drivers): the bind writes the
+    driver's name to driver_override (the kernel matches it against the driver's name), and a
+    device bound to it is kept so on its Proxmox line."""
+    root = host(tmp, "0000:05:00.0 1dd8:1002 020000 group=6 driver=pds_core\nvariant pds_vfio_pci 1dd8:1002\n")
+    for d in ("vfio-pci", "pds-vfio-pci"):
+        for f in ("bind", "unbind", "new_id"):
+            os.makedirs(os.path.join(root, "sys/bus/pci/drivers", d), exist_ok=True)
+            open(os.path.join(root, "sys/bus/pci/drivers", d, f), "a").close()
+    os.makedirs(os.path.join(root, "sys/module/pds_vfio_pci/drivers"))
+    os.symlink("../../../bus/pci/drivers/pds-vfio-pci", os.path.join(root, "sys/module/pds_vfio_pci/drivers/pci:pds-vfio-pci"))
+    out = ptlua(["scripts/report.lua", "--device", "05:00.0"], root=root).stdout
+    contains(out, "vfio-pci variant driver: pds-vfio-pci", "the driver's name")
+    p = ptlua_emu(["scripts/bind.lua", "--device", "05:00.0", "--vm", "100", "--driver", "variant", "--dry-run"], root)
+    contains(p.stdout, f"write 'pds-vfio-pci' to {root}/sys/bus/pci/devices/0000:05:00.0/driver_override", "the plan")
+    ptlua_emu(["scripts/bind.lua", "--device", "05:00.0", "--vm", "100", "--driver", "variant"], root)
+    eq(os.path.basename(os.readlink(os.path.join(root, "sys/bus/pci/devices/0000:05:00.0/driver"))), "pds-vfio-pci",
+       "bound to the variant")
+    contains(emit(root, "--format", "proxmox", "--device", "05:00.0", "--vm", "100").stdout, "driver=keep",
+             "kept on its Proxmox line")
+    ptlua_emu(["scripts/restore.lua", "--vm", "100"], root)
+    eq(os.path.basename(os.readlink(os.path.join(root, "sys/bus/pci/devices/0000:05:00.0/driver"))), "pds_core",
+       "given back")

@@ -103,7 +103,9 @@ uint64_t pt_device_get_bar_resizable(const pt_device *dev, unsigned i);
 int pt_device_get_header_type(const pt_device *dev);
 /* The vfio-pci variant driver for the device (a vendor's stand-in for vfio-pci with migration or
  * quirks: "mlx5_vfio_pci"), as modules.alias gives it for the device's ids (the kernel's
- * `vfio_pci:` alias, looked up with libkmod); NULL for none (PT_LOAD_DRIVERS). */
+ * `vfio_pci:` alias, looked up with libkmod): the driver's name as its loaded module registered
+ * it ("pds-vfio-pci" of pds_vfio_pci), the module's name while it is not loaded; NULL for none
+ * (PT_LOAD_DRIVERS). */
 const char *pt_device_get_variant_driver(const pt_device *dev);
 /* Its power state as the kernel says it ("D0", "D3hot", "D3cold"; power_state, Linux 5.16+), NULL
  * where it does not; whether its port may put it in D3cold (d3cold_allowed): 1, 0, or -1 unknown

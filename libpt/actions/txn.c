@@ -147,22 +147,21 @@ static int read_now(pt_txn *t, struct item *it)
 	return 0;
 }
 
-/* A bind's driver (vfio-pci, a variant) loaded, through libkmod on the real host; a blacklist is
- * named. A dry run decides the same and loads nothing. */
+/* A bind's driver's module (vfio-pci, a variant) loaded, through libkmod on the real host; a
+ * blacklist is named. A dry run decides the same and loads nothing. */
 static int ensure_module(pt_txn *t, bool dry, const char *name)
 {
-	char sysdir[96], modname[64];
+	char modname[64], driver[64];
 	struct kmod_ctx *kmod;
 	struct kmod_module *mod = NULL;
 	int r;
 
-	snprintf(sysdir, sizeof(sysdir), "sys/bus/pci/drivers/%s", name);
+	if (pt_module_pci_driver(t->ctx, name, driver, sizeof(driver)) == 0)
+		return 0;
 	snprintf(modname, sizeof(modname), "%s", name);
 	for (char *c = modname; *c; c++)
 		if (*c == '-')
 			*c = '_';
-	if (faccessat(t->ctx->rootfd, sysdir, F_OK, 0) == 0)
-		return 0;
 	struct pt_modprobe m;
 	if (pt_modprobe_load(t->ctx, &m) == 0) {
 		size_t from = 0;
@@ -177,8 +176,8 @@ static int ensure_module(pt_txn *t, bool dry, const char *name)
 		pt_modprobe_free(&m);
 	}
 	if (t->ctx->root[0])
-		return pt_fail(t->ctx, -ENOENT, "%s is not loaded (no %s/%s), "
-			       "and modules are loaded only on the host itself (root /)", name, t->ctx->root, sysdir);
+		return pt_fail(t->ctx, -ENOENT, "%s is not loaded (no %s/sys/bus/pci/drivers/%s), "
+			       "and modules are loaded only on the host itself (root /)", name, t->ctx->root, name);
 	if (dry)
 		return 0; /* the commit loads it */
 	kmod = pt_kmod_context(t->ctx);
@@ -190,19 +189,24 @@ static int ensure_module(pt_txn *t, bool dry, const char *name)
 		return pt_fail(t->ctx, -EPERM, "%s is blacklisted (modprobe.d); remove the blacklist", name);
 	if (r < 0)
 		return pt_fail(t->ctx, r, "loading %s: %s", name, strerror(-r));
-	for (int i = 0; i < 50 && faccessat(t->ctx->rootfd, sysdir, F_OK, 0) < 0; i++)
+	for (int i = 0; i < 50 && pt_module_pci_driver(t->ctx, name, driver, sizeof(driver)) < 0; i++)
 		usleep(10000);
 	return 0;
 }
 
-/* vfio-pci, and each variant driver the bind takes. */
+/* vfio-pci, and each variant driver the bind takes: loaded, each item's driver then named as
+ * the loaded module registered it (pds_vfio_pci's driver is pds-vfio-pci). */
 static int ensure_vfio(pt_txn *t, bool dry)
 {
 	int r = ensure_module(t, dry, "vfio-pci");
 
-	for (size_t i = 0; r == 0 && i < t->n_items; i++)
-		if (strcmp(t->items[i].target, "vfio-pci"))
-			r = ensure_module(t, dry, t->items[i].target);
+	for (size_t i = 0; r == 0 && i < t->n_items; i++) {
+		struct item *it = &t->items[i];
+		if (strcmp(it->module, "vfio-pci") == 0)
+			continue;
+		if ((r = ensure_module(t, dry, it->module)) == 0)
+			pt_module_pci_driver(t->ctx, it->module, it->target, sizeof(it->target));
+	}
 	return r;
 }
 
@@ -259,7 +263,10 @@ static int add_assignment(pt_txn *t, const pt_assignment *a)
 		snprintf(it->j.driver, sizeof(it->j.driver), "%s", it->current);
 		/* its vfio-pci variant driver where asked and it has one, else vfio-pci */
 		const char *variant = t->flags & PT_TXN_VARIANT ? pt_device_get_variant_driver(m) : NULL;
-		snprintf(it->target, sizeof(it->target), "%s", variant ? variant : "vfio-pci");
+		snprintf(it->module, sizeof(it->module), "%s", variant ? variant : "vfio-pci");
+		snprintf(it->target, sizeof(it->target), "%s", it->module);
+		if (variant) /* its driver's name, where the module is loaded */
+			pt_module_pci_driver(t->ctx, variant, it->target, sizeof(it->target));
 		snprintf(it->j.override, sizeof(it->j.override), "%s", m->override ? m->override : "");
 	}
 	return 0;

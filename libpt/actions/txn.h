@@ -13,7 +13,8 @@ struct item {
 	uint16_t vendor, device;
 	struct pt_journal j; /* what to give back */
 	char current[64];    /* the driver bound now, "" for none */
-	char target[64];     /* bind: vfio-pci, or the device's vfio-pci variant driver */
+	char module[64];     /* bind: vfio-pci, or the device's vfio-pci variant driver's module */
+	char target[64];     /* bind: the driver it goes to (vfio-pci, the variant's driver) */
 	bool done;	     /* bind: already held for this VM; restore: nothing left to do */
 	bool touched;	     /* commit changed something */
 };

@@ -5,11 +5,14 @@
  * while only the doctor's module checks and loading vfio-pci need it: `make bench` measures
  * ptlua's start-up against lua5.4's. The wrappers have libkmod's own signatures.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdbool.h>
+#include <unistd.h>
 
 #include "libpt-private.h"
 
@@ -128,4 +131,50 @@ int pt_kmod_alias_module(pt_ctx *ctx, const char *alias, char *buf, size_t size)
 	}
 	k.module_unref_list(list);
 	return r;
+}
+
+/* Whether sys/bus/pci/drivers/NAME is there. */
+static bool pci_driver_there(pt_ctx *ctx, const char *name)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "sys/bus/pci/drivers/%s", name);
+	return strlen(name) < 64 && !strchr(name, '/') && faccessat(ctx->rootfd, path, F_OK, 0) == 0;
+}
+
+int pt_module_pci_driver(pt_ctx *ctx, const char *module, char *buf, size_t size)
+{
+	char mod[64], path[96], dashed[64];
+	int r = -ENOENT;
+
+	if (strlen(module) >= sizeof(mod) || strchr(module, '/'))
+		return -EINVAL;
+	snprintf(mod, sizeof(mod), "%s", module);
+	snprintf(dashed, sizeof(dashed), "%s", module);
+	for (char *c = mod; *c; c++)
+		*c = *c == '-' ? '_' : *c;
+	for (char *c = dashed; *c; c++)
+		*c = *c == '_' ? '-' : *c;
+	/* a loaded module lists its drivers: /sys/module/MOD/drivers/pci:NAME */
+	snprintf(path, sizeof(path), "sys/module/%s/drivers", mod);
+	int fd = openat(ctx->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d && fd >= 0)
+		close(fd);
+	for (struct dirent *de; d && r < 0 && (de = readdir(d));)
+		if (strncmp(de->d_name, "pci:", 4) == 0 && de->d_name[4] && strlen(de->d_name + 4) < size) {
+			snprintf(buf, size, "%s", de->d_name + 4);
+			r = 0;
+		}
+	if (d)
+		closedir(d);
+	if (r == 0)
+		return 0;
+	/* else by the driver's name: the module's, with '_' or with '-' */
+	if (pci_driver_there(ctx, module) || pci_driver_there(ctx, mod) || pci_driver_there(ctx, dashed)) {
+		snprintf(buf, size, "%s", pci_driver_there(ctx, module) ? module : pci_driver_there(ctx, mod) ? mod : dashed);
+		return 0;
+	}
+	snprintf(buf, size, "%s", module);
+	return -ENOENT;
 }

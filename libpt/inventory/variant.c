@@ -26,8 +26,12 @@ PT_EXPORT const char *pt_device_get_variant_driver(const pt_device *cdev)
 		if (pt_read_attr(dev->e->ctx->rootfd, path, modalias, sizeof(modalias)) == 0 &&
 		    strncmp(modalias, "pci:", 4) == 0) {
 			snprintf(alias, sizeof(alias), "vfio_pci:%s", modalias + 4);
-			if (pt_kmod_alias_module(dev->e->ctx, alias, module, sizeof(module)) == 0)
-				dev->variant = strdup(module);
+			char driver[64];
+			if (pt_kmod_alias_module(dev->e->ctx, alias, module, sizeof(module)) == 0) {
+				/* a loaded module's driver by the name it registered */
+				pt_module_pci_driver(dev->e->ctx, module, driver, sizeof(driver));
+				dev->variant = strdup(driver);
+			}
 		}
 	}
 	return dev->variant;

@@ -32,9 +32,13 @@ def qemu():
 
 def attached():
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    p = subprocess.run([PTLUA, "scripts/usb.lua", "--socket", SOCK, "--list"], cwd=TOP, capture_output=True,
-                       text=True, env=env)
-    return p.stdout.split()
+    # the main loop turns while it runs: the follower's usbfs ioctls are answered meanwhile (a
+    # client the testbed leaves waiting is refused, and the preload aborts it)
+    p = subprocess.Popen([PTLUA, "scripts/usb.lua", "--socket", SOCK, "--list"], cwd=TOP, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, env=env)
+    while p.poll() is None:
+        pump(0.02)
+    return p.stdout.read().split()
 
 
 def wait_for(what, predicate, timeout=15):
@@ -48,8 +52,12 @@ def wait_for(what, predicate, timeout=15):
 
 
 def plug(port, vid, pid, serial):
-    """A device libusb sees too (the follower asks it what QEMU will find before each attach)."""
-    return bus.plug(port, vid, pid, serial)[:2]
+    """A device libusb sees too (the follower asks it what QEMU will find before each attach).
+    The main loop is turned a moment after it, as a hub enumerates one device after another: the
+    testbed's ioctl socket for the node is served before the next comes."""
+    device = bus.plug(port, vid, pid, serial)[:2]
+    pump(0.3)
+    return device
 
 
 def unplug(device):
@@ -123,6 +131,7 @@ f.wait()
 f = follower("--port", "1-4", "--behind")
 pump(1.0)
 hub = bus.plug("1-4", "05e3", "0610", "", devclass="09")[:2]
+pump(0.3)
 keyboard = plug("1-4.1", "046d", "c31c", "K1")
 mouse = plug("1-4.2", "046d", "c077", "M1")
 wait_for("behind a hub: each device attached by its own port",

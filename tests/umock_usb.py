@@ -54,6 +54,13 @@ class Bus:
         devnum = self.next_devnum
         self.next_devnum += 1
         node = f"/dev/bus/usb/{bus:03d}/{devnum:03d}"
+        # the node and its ioctl handler first: a libusb that enumerates the bus meanwhile opens
+        # each device's node as soon as its sysfs directory is there
+        os.makedirs(os.path.dirname(self.root + node), exist_ok=True)
+        open(self.root + node, "w").close()
+        handler = Usbfs(on_reset)
+        self.tb.attach_ioctl(node, handler)
+        self.handlers[node] = handler
         path = self.tb.add_device("usb", port, self.controller,
                                   ["idVendor", vid, "idProduct", pid, "busnum", str(bus), "devnum", str(devnum),
                                    "speed", "12", "serial", serial, "bDeviceClass", devclass],
@@ -63,11 +70,6 @@ class Bus:
         if peer:
             os.makedirs(self.root + path + "/port")
             os.symlink("../../" + peer, self.root + path + "/port/peer")
-        os.makedirs(os.path.dirname(self.root + node), exist_ok=True)
-        open(self.root + node, "w").close()
-        handler = Usbfs(on_reset)
-        self.tb.attach_ioctl(node, handler)
-        self.handlers[node] = handler
         self.tb.uevent(path, "add")
         self.tb.uevent(path, "bind")
         return path, node, handler

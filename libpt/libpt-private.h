@@ -36,15 +36,26 @@
  * member says, into ours (dst, len bytes, min the 1.0 size): -EINVAL below min, -E2BIG for a
  * larger one that sets members this library does not know; the rest of ours zero. */
 int pt_struct_in(void *dst, size_t len, size_t min, const void *src);
-#define PT_STRUCT_IN(dst, src) pt_struct_in((dst), sizeof(*(dst)), sizeof(*(dst)), (src))
+/* Each value struct's size in libpt 1.0, the least a caller passes: through its last 1.0 member.
+ * A release that adds members adds none here, so a program built with 1.0 keeps working. */
+#define PT_SIZE_1_0(type, last) (offsetof(type, last) + sizeof(((type *)0)->last))
+#define PT_V10(type, last) type * : PT_SIZE_1_0(type, last), const type * : PT_SIZE_1_0(type, last)
+#define PT_MIN_SIZE(p)                                                                                       \
+	_Generic((p), PT_V10(pt_opts, systemctl), PT_V10(pt_emit_opts, place), PT_V10(pt_link, max_speed),    \
+		 PT_V10(pt_usb_event, serial), PT_V10(pt_usb_match, port), PT_V10(pt_qmp_usb, port),          \
+		 PT_V10(pt_usb_spec, peer_port), PT_V10(pt_usb_resolved, peer_of),                           \
+		 PT_V10(pt_usb_host, was_devnum), PT_V10(pt_node_device, physfn),                            \
+		 PT_V10(pt_rom_image, n_device_list), PT_V10(pt_mdev_type, available_instances),             \
+		 PT_V10(pt_mdev, type), PT_V10(pt_vgpu_type, name))
+#define PT_STRUCT_IN(dst, src) pt_struct_in((dst), sizeof(*(dst)), PT_MIN_SIZE(dst), (src))
 /* Ours (src, len bytes) into the caller's at out, as much as its size holds, its size kept;
  * -EINVAL below min. */
 int pt_struct_out(void *out, size_t min, const void *src, size_t len);
-#define PT_STRUCT_OUT(out, src) pt_struct_out((out), sizeof(*(src)), (src), sizeof(*(src)))
+#define PT_STRUCT_OUT(out, src) pt_struct_out((out), PT_MIN_SIZE(out), (src), sizeof(*(src)))
 /* The caller's output struct at p holds at least min bytes (its size member), asked before any
  * work so that a failure writes nothing: 0, else -EINVAL. */
 int pt_struct_check(const void *p, size_t min);
-#define PT_STRUCT_CHECK(p) pt_struct_check((p), sizeof(*(p)))
+#define PT_STRUCT_CHECK(p) pt_struct_check((p), PT_MIN_SIZE(p))
 /* r (-EINVAL or -E2BIG, from the two above) on ctx, naming the call and the type. */
 int pt_struct_fail(pt_ctx *ctx, int r, const char *call, const char *type);
 

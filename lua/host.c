@@ -272,6 +272,8 @@ static int pt_lua_pve_config(lua_State *L)
 static int pt_lua_iommufd(lua_State *L)
 {
 	const char *qemu = luaL_optstring(L, 1, NULL);
+	if (qemu) /* it runs the program */
+		pt_lua_check_action(L, "pt.iommufd with a QEMU's path");
 	pt_ctx *ctx = pt_lua_root_context(L);
 	if (!ctx)
 		return lua_error(L);

@@ -149,6 +149,11 @@ static int value_struct_sizes(pt_ctx *ctx, pt_enum *e, FILE *out)
 	m = (pt_usb_resolved){ .size = sizeof(pt_usb_resolved) - 1, .vendor = 0x1234 };
 	r = pt_usb_resolve(ctx, e, &s, &m);
 	fprintf(out, "output of size - 1: %d, vendor %04x\n", r, m.vendor);
+	/* a garbage size (an uninitialised struct) is no newer header's: refused, not read past */
+	m = PT_INIT(pt_usb_resolved);
+	s.size = (size_t)1 << 40;
+	said(ctx, pt_usb_resolve(ctx, e, &s, &m), out);
+	s.size = sizeof(pt_usb_spec);
 	/* a later header's larger structs: members it sets unknown here are not ignored; an output's
 	 * are zeroed, its size kept */
 	struct bigger_spec big;
@@ -304,6 +309,7 @@ static const struct test tests[] = {
 	  "right: 0 046d:c52b\n-22 pt_usb_resolve: no pt_usb_spec, or its size is not one (set .size = sizeof(pt_usb_spec))\n"
 	  "-22 pt_usb_resolve: no pt_usb_spec, or its size is not one (set .size = sizeof(pt_usb_spec))\n"
 	  "output of size 0: -22, vendor 1234\noutput of size - 1: -22, vendor 1234\n"
+	  "-22 pt_usb_resolve: no pt_usb_spec, or its size is not one (set .size = sizeof(pt_usb_spec))\n"
 	  "larger, unset: 0 046d:c52b, size kept 1, more zeroed 1\nlink of a size_t's size: -22, width 99\nnode device: 0\n"
 	  "-22 pt_node_add_device: no pt_node_device, or its size is not one (set .size = sizeof(pt_node_device))\n-22 pt_node_add_device: no pt_node_device, or its size is not one (set .size = sizeof(pt_node_device))\nlarger, unset: 0\n"
 	  "get, size 0: -22; 2 devices\n" },

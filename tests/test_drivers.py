@@ -93,6 +93,15 @@ def iommufd_where_kernel_and_qemu_have_it(tmp):
     contains(p.stderr, "# IOMMUFD: the kernel has IOMMUFD and VFIO cdevs, QEMU its iommufd object", "which and why")
     out = emit(root, "--format", "qemu", "--device", "03:00.0", "--qemu", qemu9, "--iommufd", "no").stdout
     assert "iommufd=" not in out, out
+    # it is run as root: a program someone else may change is not
+    os.chmod(qemu9, 0o775)
+    p = emit(root, "--format", "qemu", "--device", "03:00.0", "--qemu", qemu9, "--iommufd", "yes", check=1)
+    contains(p.stderr, f"{qemu9}: not run: a QEMU to ask must be a regular file root owns", "group-writable refused")
+    # and a recipe not trusted cannot run a program through it
+    with open(script, "w") as f:
+        f.write(f'require("pt").iommufd("{qemu9}")\nreturn {{ name = "x", run = function() end }}\n')
+    p = ptlua(["--check", script], root=root, check=None)
+    contains(p.stderr + p.stdout, "pt.iommufd with a QEMU's path: refused at a script's top level", "sandboxed")
 
 
 @test()

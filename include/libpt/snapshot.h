@@ -117,8 +117,8 @@ int pt_device_get_d3cold_allowed(const pt_device *dev);
  * cdevs (sys/class/vfio-dev), 0 otherwise; a device bound to vfio-pci then has its cdev,
  * "/dev/vfio/devices/vfio0" (vfio-dev/vfioN; NULL for none: not bound, or an older kernel;
  * PT_LOAD_DRIVERS). pt_qemu_has_iommufd asks QEMU (qemu: its absolute path; NULL
- * /usr/bin/qemu-system-x86_64 on "/", none under another root) whether it has the iommufd object
- * (QEMU 9.0+): 1, 0, or -errno. The QEMU emitter opens devices through it with PT_EMIT_IOMMUFD.
+ * /usr/bin/qemu-system-x86_64 on "/", none under another root; a regular file root owns that no
+ * one else may write, else -EPERM) whether it has the iommufd object (QEMU 9.0+): 1, 0, or -errno. The QEMU emitter opens devices through it with PT_EMIT_IOMMUFD.
  */
 int pt_host_has_iommufd(const pt_ctx *ctx);
 const char *pt_device_get_vfio_cdev(const pt_device *dev);

@@ -8,6 +8,9 @@
 
 #include "libpt-private.h"
 
+/* No value struct comes near this: a larger size is garbage, not a newer libpt.h. */
+#define PT_STRUCT_MAX 4096
+
 int pt_struct_in(void *dst, size_t len, size_t min, const void *src)
 {
 	size_t size;
@@ -15,7 +18,7 @@ int pt_struct_in(void *dst, size_t len, size_t min, const void *src)
 	if (!src)
 		return -EINVAL;
 	memcpy(&size, src, sizeof(size));
-	if (size < min)
+	if (size < min || size > PT_STRUCT_MAX)
 		return -EINVAL;
 	/* a newer caller's members past ours must be unset: we would ignore them */
 	for (size_t i = len; i < size; i++)
@@ -34,7 +37,7 @@ int pt_struct_out(void *out, size_t min, const void *src, size_t len)
 	if (!out)
 		return -EINVAL;
 	memcpy(&size, out, sizeof(size));
-	if (size < min)
+	if (size < min || size > PT_STRUCT_MAX)
 		return -EINVAL;
 	memcpy(out, src, size < len ? size : len);
 	if (size > len)
@@ -50,7 +53,7 @@ int pt_struct_check(const void *p, size_t min)
 	if (!p)
 		return -EINVAL;
 	memcpy(&size, p, sizeof(size));
-	return size < min ? -EINVAL : 0;
+	return size < min || size > PT_STRUCT_MAX ? -EINVAL : 0;
 }
 
 int pt_struct_fail(pt_ctx *ctx, int r, const char *call, const char *type)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libpt-private.h"
@@ -66,6 +67,13 @@ PT_EXPORT int pt_qemu_has_iommufd(pt_ctx *ctx, const char *qemu)
 	qemu = qemu ? qemu : QEMU;
 	if (qemu[0] != '/')
 		return pt_fail(ctx, -EINVAL, "%s: QEMU by its absolute path (no PATH search)", qemu);
+	/* run as root: only a program root owns and no one else may change */
+	struct stat st;
+	if (stat(qemu, &st) < 0)
+		return pt_fail(ctx, -errno, "%s: %s", qemu, strerror(errno));
+	if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022))
+		return pt_fail(ctx, -EPERM, "%s: not run: a QEMU to ask must be a regular file root owns that no one "
+			       "else may write", qemu);
 	argv[0] = (char *)qemu;
 	r = pt_run_timeout(qemu, argv, PT_PROGRAM_TIMEOUT_MS, &out, 65536);
 	if (r != 0) {

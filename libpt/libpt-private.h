@@ -367,8 +367,11 @@ int pt_guard_decide(const pt_device *asked, const pt_device *m, unsigned flags, 
 int pt_assignment_of(pt_ctx *ctx, pt_enum *e, const char *const *ids, size_t n, unsigned vm, unsigned flags,
 		     pt_assignment **ret);
 const char **pt_assignment_addresses(const pt_assignment *a);
-/* Refusal i: its -errno, where it came from ("hostpci0", "hostpci1 (mapping gpu)") and why. */
-int pt_assignment_refusal(const pt_assignment *a, size_t i, const char **source, const char **why);
+/* Refusal i: its -errno, where it came from ("hostpci0", "hostpci1 (mapping gpu)"), why, and
+ * whether it is the guard's (a device the host needs; else: nothing there, none free...). */
+int pt_assignment_refusal(const pt_assignment *a, size_t i, const char **source, const char **why, bool *guard);
+/* pt_assignment_check that takes an assignment of mdev parents (PT_ASSIGN_MDEV): a mapping's */
+int pt_assignment_check_mdev(const pt_assignment *a);
 /* pt_assignment_check, its message also on ctx when that is another context */
 int pt_assignment_check_in(pt_ctx *ctx, const pt_assignment *a);
 /* The ids a mapping's map lines name for this node, in their order (every alternative); -ENOENT
@@ -595,5 +598,8 @@ struct pt_node {
 	pt_enum *e; /* this node: the snapshot its devices came from (pt_node_add_enum), for the guard */
 };
 int pt_node_name_check(pt_ctx *ctx, const char *name);
+/* inventory/vfio.c: whether driver (the device's now, or as read from sysfs) is vfio-pci or the
+ * device's vfio-pci variant driver, which stands in for it: no host driver holds the device. */
+bool pt_device_on_vfio(const pt_device *dev, const char *driver);
 
 #endif

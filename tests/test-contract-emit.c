@@ -175,6 +175,13 @@ static int emit_mapping_of_mdev_parents(pt_ctx *ctx, pt_enum *e, FILE *out)
 		}
 		em = NULL;
 		said(ctx, pt_emit_mapping(a, "igpu", nodes, 2, 0, &em), out);
+		/* the parent itself goes nowhere: every other taker refuses the assignment */
+		said(ctx, pt_emit_proxmox(a, NULL, &em), out);
+		pt_assignment_unref(a);
+		a = NULL;
+		/* and a device that provides no mdevs is no mdev parent */
+		if (pt_assignment_new(e, 100, PT_ASSIGN_MDEV, &a) == 0)
+			said(ctx, pt_assignment_add(a, "05:00.0"), out);
 	}
 	pt_assignment_unref(a);
 	pt_node_unref(nodes[0]);
@@ -372,10 +379,13 @@ static const struct test tests[] = {
 	  "-16 00:02.0: 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n"
 	  "-22 pt_emit_mapping: PT_MAPPING_MDEV goes with an assignment of mdev parents (PT_ASSIGN_MDEV)\n" },
 	{ "emit-mapping-of-mdev-parents", "emit", emit_mapping_of_mdev_parents,
-	  "vm 100 flags 4: 0000:00:02.0<-00:02.0, 0 refusals, check 0\n"
+	  "vm 100 flags 4: 0000:00:02.0<-00:02.0, 0 refusals, check -22\n"
 	  "igpu\n\tmap id=8086:3e92,iommugroup=1,node=pve1,path=0000:00:02,subsystem-id=8086:3e92\n\tmdev 1\n"
 	  "# in the VM: hostpciN: mapping=igpu,mdev=TYPE,pcie=1\n# no matching device on: pve2\n"
-	  "-22 pt_emit_mapping: PT_MAPPING_MDEV goes with an assignment of mdev parents (PT_ASSIGN_MDEV)\n" },
+	  "-22 pt_emit_mapping: PT_MAPPING_MDEV goes with an assignment of mdev parents (PT_ASSIGN_MDEV)\n"
+	  "-22 an assignment of mdev parents (PT_ASSIGN_MDEV) gives a VM their mediated devices, never the parents: "
+	  "only a mapping takes it (pt_emit_mapping, PT_MAPPING_MDEV)\n"
+	  "-22 0000:05:00.0: not an mdev parent (no mdev types, no vGPU types)\n" },
 	{ "host-plan-of-assignment", "emit", host_plan_of_assignment,
 	  "context 1, 4 changes\n== /etc/modprobe.d/libpt-vfio.conf (new)\n"
 	  "# Written by libpt: 0000:05:00.0 go to vfio-pci at boot.\n# Their host drivers: 0000:05:00.0=amdgpu\n"

@@ -203,3 +203,11 @@ def place_pools_ordered_and_the_alternative_a_vm_holds(tmp):
     contains(out, "refused: hostpci2 (mapping gpu): no alternative on this node is free for VM 102: "
              "0000:01:00 on another of its lines, 0000:81:00 on another of its lines, 0000:41:00 held by VM 100",
              "all taken")
+    # lint says so of the line (its start would fail), not that the host needs the device
+    findings = json.loads(ptlua(["scripts/lint.lua", "--vm", "102", "--json"], root=root, check=None).stdout)
+    eq(sorted((f["key"], f["code"]) for f in findings if f["code"] in ("mapping-none-free", "host-critical")),
+       [("hostpci2", "mapping-none-free")], "a full pool in lint")
+    # a function the config names itself is taken before the pool's choice (a slot's path holds it)
+    with open(os.path.join(conf, "103.conf"), "w") as f:
+        f.write("machine: q35\nhostpci0: 01:00.0,pcie=1\nhostpci1: mapping=gpu,pcie=1\n")
+    eq(got(guard(103)), [("hostpci1", "0000:81:00.0")], "host= 01:00.0 takes the slot 0000:01:00")

@@ -98,7 +98,9 @@ typedef struct pt_assignment pt_assignment;
 #define PT_ASSIGN_FORCE 1u
 #define PT_ASSIGN_CONSOLE 2u
 /* The devices are mdev parents: each stays with the host and only the mediated devices it
- * provides go to the VM (a mapping with `mdev 1`), so it comes without its set or the guard. */
+ * provides go to the VM (a mapping with `mdev 1`), so it comes without its set or the guard; a
+ * device that is no mdev parent is refused, and only pt_emit_mapping takes such an assignment
+ * (pt_assignment_check refuses it: -EINVAL). */
 #define PT_ASSIGN_MDEV 4u
 /* vm: the VM that is to get the devices (0: none named, as for libvirt or QEMU). */
 int pt_assignment_new(pt_enum *e, unsigned vm, unsigned flags, pt_assignment **ret);

@@ -27,6 +27,7 @@ struct pt_assignment {
 	struct pt_strv why;	 /* each MESSAGE alone */
 	struct pt_strv sources;	 /* each SOURCE */
 	int *errors;		 /* the refusals' -errno */
+	bool *guarded;		 /* each refusal: the guard's (a device the host needs) */
 	struct pt_strv forced;	 /* what the guard let go, said on every check */
 	bool oom;
 };
@@ -57,6 +58,7 @@ static void destroy_assignment(pt_assignment *a)
 		free(a->v[i].source);
 	free(a->v);
 	free(a->errors);
+	free(a->guarded);
 	pt_strv_free(&a->refusals);
 	pt_strv_free(&a->why);
 	pt_strv_free(&a->sources);
@@ -107,16 +109,21 @@ PT_EXPORT const char *pt_assignment_get_refusal(const pt_assignment *a, size_t i
 	return a && i < a->refusals.n ? a->refusals.v[i] : NULL;
 }
 
-/* A refusal, its text cleaned (a mapping's name, an id: from a VM's config). Out of memory, the
- * assignment is refused as a whole (a->oom): never let through for want of a word. */
-static void refuse(pt_assignment *a, int err, const char *source, const char *raw)
+/* A refusal, its text cleaned (a mapping's name, an id: from a VM's config); guard: the guard's.
+ * Out of memory, the assignment is refused as a whole (a->oom): never let through for want of a
+ * word. */
+static void refuse_as(pt_assignment *a, int err, const char *source, const char *raw, bool guard)
 {
 	char *msg = pt_clean_string(raw), *src = pt_clean_string(source ? source : "");
 	size_t n = a->refusals.n;
 	int *more = msg && src && !a->oom ? reallocarray(a->errors, n + 1, sizeof(*more)) : NULL;
+	bool *marks = more ? reallocarray(a->guarded, n + 1, sizeof(*marks)) : NULL;
 
-	if (more) {
+	if (more)
 		a->errors = more;
+	if (marks) {
+		a->guarded = marks;
+		a->guarded[n] = guard;
 		a->errors[n] = err;
 		if (src[0] && strncmp(msg, src, strlen(src)) != 0)
 			pt_strv_addf(&a->refusals, "%s: %s", src, msg);
@@ -125,10 +132,15 @@ static void refuse(pt_assignment *a, int err, const char *source, const char *ra
 		pt_strv_add(&a->why, msg);
 		pt_strv_add(&a->sources, src);
 	}
-	if (!more || a->refusals.n != n + 1 || a->why.n != n + 1 || a->sources.n != n + 1)
+	if (!marks || a->refusals.n != n + 1 || a->why.n != n + 1 || a->sources.n != n + 1)
 		a->oom = true;
 	free(msg);
 	free(src);
+}
+
+static void refuse(pt_assignment *a, int err, const char *source, const char *raw)
+{
+	refuse_as(a, err, source, raw, false);
 }
 
 /* A member in address order, once; the first source that brought it stays. */
@@ -165,7 +177,13 @@ PT_EXPORT int pt_assignment_add_device(pt_assignment *a, const pt_device *dev, c
 		return a ? pt_fail(a->e->ctx, -EINVAL, "pt_assignment_add_device: a device of another snapshot") : -EINVAL;
 	source = source ? source : dev->address;
 	if (a->flags & PT_ASSIGN_MDEV) {
-		/* the parent stays with the host; only its mediated devices go */
+		/* the parent stays with the host; only its mediated devices go: so it must be one */
+		if (pt_device_get_mdev_type_count(dev) == 0 && !pt_device_has_vgpu(dev)) {
+			char msg[128];
+			snprintf(msg, sizeof(msg), "%s: not an mdev parent (no mdev types, no vGPU types)", dev->address);
+			refuse(a, -EINVAL, source, msg);
+			return pt_fail(a->e->ctx, -EINVAL, "%s", msg);
+		}
 		add_member(a, PT_MUTABLE(pt_device, dev), source);
 		return a->oom ? pt_fail(a->e->ctx, -ENOMEM, "out of memory") : 0;
 	}
@@ -191,7 +209,7 @@ PT_EXPORT int pt_assignment_add_device(pt_assignment *a, const pt_device *dev, c
 		if (r == -ENOMEM || (r != 0 && !msg))
 			return pt_fail(a->e->ctx, -ENOMEM, "out of memory");
 		if (r < 0)
-			refuse(a, r, source, msg);
+			refuse_as(a, r, source, msg, true);
 		else if (r == 1 && !pt_strv_has(&a->forced, msg))
 			pt_strv_add(&a->forced, msg);
 		free(msg);
@@ -302,17 +320,16 @@ int pt_mapping_paths(pt_ctx *ctx, const char *mapping, struct pt_strv *out)
 	return r;
 }
 
-/* Whether two hostpci ids name one device: a slot's path (no function) names each of its
- * functions; "01:00.0" is "0000:01:00.0". */
+/* Whether two hostpci ids name one device (the one grammar): a slot's path (no function) names
+ * each of its functions; "01:00.0" is "0000:01:00.0". */
 static bool same_id(const char *a, const char *b)
 {
-	char x[72], y[72];
+	uint64_t ka, kb;
+	bool sa, sb;
 
-	snprintf(x, sizeof(x), "%s%s", strchr(a, ':') && strchr(strchr(a, ':') + 1, ':') ? "" : "0000:", a);
-	snprintf(y, sizeof(y), "%s%s", strchr(b, ':') && strchr(strchr(b, ':') + 1, ':') ? "" : "0000:", b);
-	if (!strchr(x, '.') || !strchr(y, '.'))
-		return strncasecmp(x, y, 12) == 0;
-	return strcasecmp(x, y) == 0;
+	if (pt_pci_id_parse(a, &ka, &sa) < 0 || pt_pci_id_parse(b, &kb, &sb) < 0)
+		return false;
+	return sa || sb ? PT_SLOT(ka) == PT_SLOT(kb) : ka == kb;
 }
 
 int pt_mapping_choose(pt_ctx *ctx, unsigned vm, const struct pt_strv *paths, const struct pt_strv *used, char *why,
@@ -328,7 +345,7 @@ int pt_mapping_choose(pt_ctx *ctx, unsigned vm, const struct pt_strv *paths, con
 		/* a slot's path: its function 0 carries the reservation */
 		snprintf(fn, sizeof(fn), "%s%s", paths->v[i], strchr(paths->v[i], '.') ? "" : ".0");
 		unsigned by = pt_pve_reserved_by(ctx, fn, 0, how, sizeof(how));
-		if (by == vm)
+		if (by && by == vm)
 			return (int)i;
 		for (size_t u = 0; used && u < used->n && !taken; u++)
 			taken = same_id(paths->v[i], used->v[u]);
@@ -543,10 +560,15 @@ PT_EXPORT int pt_assignment_new_vm(pt_ctx *ctx, unsigned vm, unsigned flags, pt_
 	return 0;
 }
 
-PT_EXPORT int pt_assignment_check(const pt_assignment *a)
+/* The check; mdev: an assignment of mdev parents is what the caller takes (a mapping). */
+static int check(const pt_assignment *a, bool mdev)
 {
 	if (!a)
 		return -EINVAL;
+	if ((a->flags & PT_ASSIGN_MDEV) && !mdev)
+		return pt_fail(a->e->ctx, -EINVAL, "an assignment of mdev parents (PT_ASSIGN_MDEV) gives a VM their "
+			       "mediated devices, never the parents: only a mapping takes it (pt_emit_mapping, "
+			       "PT_MAPPING_MDEV)");
 	if (a->oom || a->refusals.oom || a->forced.oom)
 		return pt_fail(a->e->ctx, -ENOMEM, "out of memory: nothing is given to a VM");
 	if (a->refusals.n)
@@ -554,6 +576,16 @@ PT_EXPORT int pt_assignment_check(const pt_assignment *a)
 	for (size_t i = 0; i < a->forced.n; i++)
 		pt_warn(a->e->ctx, "%s", a->forced.v[i]);
 	return 0;
+}
+
+PT_EXPORT int pt_assignment_check(const pt_assignment *a)
+{
+	return check(a, false);
+}
+
+int pt_assignment_check_mdev(const pt_assignment *a)
+{
+	return check(a, true);
 }
 
 int pt_assignment_of(pt_ctx *ctx, pt_enum *e, const char *const *ids, size_t n, unsigned vm, unsigned flags,
@@ -596,11 +628,12 @@ int pt_assignment_check_in(pt_ctx *ctx, const pt_assignment *a)
 	return r;
 }
 
-int pt_assignment_refusal(const pt_assignment *a, size_t i, const char **source, const char **why)
+int pt_assignment_refusal(const pt_assignment *a, size_t i, const char **source, const char **why, bool *guard)
 {
 	if (!a || i >= a->refusals.n || a->why.n != a->refusals.n || a->sources.n != a->refusals.n)
 		return 0;
 	*source = a->sources.v[i];
 	*why = a->why.v[i];
+	*guard = a->guarded[i];
 	return a->errors[i];
 }

@@ -30,7 +30,15 @@ void pt_lint_note(struct pt_lint *l, unsigned vm, const char *key, const char *c
 		msg = clean;
 		r = clean ? 0 : -1;
 	}
-	if (r < 0 || (l->n == l->cap && !(l->v = reallocarray(l->v, l->cap = l->cap ? 2 * l->cap : 16, sizeof(*l->v))))) {
+	if (r >= 0 && l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct pt_lint_finding *more = reallocarray(l->v, cap, sizeof(*l->v));
+		if (more) {
+			l->v = more;
+			l->cap = cap;
+		}
+	}
+	if (r < 0 || l->n == l->cap) {
 		if (r >= 0)
 			free(msg);
 		l->oom = true;

@@ -521,6 +521,9 @@ PT_EXPORT char *pt_enum_to_json(const pt_enum *e, pt_device *const *devices, siz
 	if (!e || (n && !devices) || (flags & ~(PT_JSON_EXPLAIN | PT_JSON_LINKS)))
 		return NULL;
 	n = devices ? n : e->n_devices;
+	for (size_t i = 0; devices && i < n; i++)
+		if (!devices[i] || devices[i]->e != e)
+			return NULL; /* a device of another snapshot */
 	if (!(in_report = calloc(e->n_groups ? e->n_groups : 1, sizeof(*in_report))))
 		return NULL;
 	adds(&o, "{\n  ");

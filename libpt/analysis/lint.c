@@ -202,16 +202,23 @@ static void lint_guard(struct pt_lint *l, pt_enum *e, unsigned vm, const pt_vmco
 	}
 	for (size_t i = 0; i < pt_assignment_get_refusal_count(a); i++) {
 		const char *source, *why;
-		if (pt_assignment_refusal(a, i, &source, &why) != -EBUSY)
-			continue; /* a line that names nothing here is the no-such-device finding */
+		bool guard;
+		int r = pt_assignment_refusal(a, i, &source, &why, &guard);
 		char key[32];
 		/* the key ("hostpci0", "pending hostpci0"), then how it came ("(mapping lan)") */
 		const char *tail = "; force to take it anyway", *via = strstr(source, " (mapping ");
 		via = via ? via : source + strlen(source);
+		snprintf(key, sizeof(key), "%.*s", (int)(via - source), source);
+		if (!guard) {
+			/* a pool every alternative of which another VM holds: its start fails (a line
+			 * that names nothing here is the no-such-device finding) */
+			if (r == -EBUSY)
+				pt_lint_note(l, vm, key, "mapping-none-free", "%s%s%s", *via ? via + 1 : "", *via ? " " : "", why);
+			continue;
+		}
 		size_t len = strlen(why);
 		if (len > strlen(tail) && strcmp(why + len - strlen(tail), tail) == 0)
 			len -= strlen(tail);
-		snprintf(key, sizeof(key), "%.*s", (int)(via - source), source);
 		pt_lint_note(l, vm, key, "host-critical", "%s%s%.*s: Proxmox binds it to vfio-pci when the VM starts, and the host loses it",
 		     *via ? via + 1 : "", *via ? " " : "", (int)len, why);
 	}

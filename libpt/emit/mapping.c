@@ -251,7 +251,7 @@ PT_EXPORT int pt_emit_mapping(const pt_assignment *a, const char *name, pt_node 
 	if (!(flags & PT_MAPPING_MDEV) != !(pt_assignment_get_flags(a) & PT_ASSIGN_MDEV))
 		return pt_fail(ctx, -EINVAL, "pt_emit_mapping: PT_MAPPING_MDEV goes with an assignment of mdev parents "
 			       "(PT_ASSIGN_MDEV)");
-	if ((r = pt_assignment_check(a)) < 0)
+	if ((r = pt_assignment_check_mdev(a)) < 0)
 		return r;
 	if (!(set = pt_assignment_addresses(a)))
 		return pt_fail(ctx, -ENOMEM, "out of memory");

@@ -418,6 +418,9 @@ PT_EXPORT int pt_node_publish(pt_node *n, long long time, size_t *size_ret)
 
 	if (!n || !n->e)
 		return n ? pt_fail(n->ctx, -EINVAL, "node %s: no snapshot to publish", n->name) : -EINVAL;
+	if (n->e->partial || n->e->listing)
+		return pt_fail(n->ctx, -EINVAL, "node %s: %s is not this node's whole report", n->name,
+			       n->e->listing ? "a listing" : "a scan of some devices");
 	r = json_object();
 	rows = json_array();
 	json_t *columns = json_array();

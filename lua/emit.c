@@ -2,7 +2,7 @@
 /*
  * The emitters for Lua: Proxmox, libvirt and QEMU configuration of an assignment (or of devices
  * and addresses, made into one here), USB devices and mdevs; companions and USB resolution. A
- * refused value raises the library's message.
+ * refusal returns nil, the library's message and its errno; misuse raises.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,9 +32,10 @@ static void check_opts(lua_State *L, int idx, pt_emit_opts *o)
 		lua_pop(L, 1);
 	}
 	lua_getfield(L, idx, "vm");
-	lua_Integer vm = lua_tointeger(L, -1);
+	lua_Integer vm = luaL_optinteger(L, -1, 0);
 	lua_pop(L, 1);
-	o->vm = vm > 0 && vm <= PT_VMID_MAX ? (unsigned)vm : 0;
+	luaL_argcheck(L, vm == 0 || pt_vmid_is_valid((long long)vm), idx, "vm: a VM id");
+	o->vm = (unsigned)vm;
 	o->primary = pt_lua_opt_field(L, idx, "primary");
 	o->romfile = pt_lua_opt_field(L, idx, "romfile");
 	o->machine = pt_lua_opt_field(L, idx, "machine");
@@ -72,17 +73,24 @@ static int push_proxmox(lua_State *L, pt_emission *em)
 	return 1;
 }
 
-static void push_joined(lua_State *L, pt_emission *em)
+/* The emission's lines joined (libvirt's XML) or as words (QEMU's), then its notes: 2 values. */
+static int push_with_notes(lua_State *L, pt_emission *em, bool joined)
 {
-	luaL_Buffer b;
-	luaL_buffinit(L, &b);
-	for (size_t i = 0; i < pt_emission_get_line_count(em); i++) {
-		if (i)
-			luaL_addchar(&b, '\n');
-		luaL_addstring(&b, pt_emission_get_line(em, i));
+	if (joined) {
+		luaL_Buffer b;
+		luaL_buffinit(L, &b);
+		for (size_t i = 0; i < pt_emission_get_line_count(em); i++) {
+			if (i)
+				luaL_addchar(&b, '\n');
+			luaL_addstring(&b, pt_emission_get_line(em, i));
+		}
+		luaL_pushresult(&b);
+	} else {
+		pt_lua_push_emission(L, em, false);
 	}
+	pt_lua_push_emission(L, em, true);
 	pt_emission_unref(em);
-	luaL_pushresult(&b);
+	return 2;
 }
 
 /* pt.emit_proxmox(dev, opts): {lines, notes, qm} */
@@ -144,7 +152,7 @@ static int l_emit_proxmox_usb(lua_State *L)
 	return push_proxmox(L, em);
 }
 
-/* pt.emit_libvirt(addresses or assignment, usb, domain [, {place =}]): the XML */
+/* pt.emit_libvirt(addresses or assignment, usb, domain [, {place =}]): the XML, its notes */
 static int l_emit_libvirt(lua_State *L)
 {
 	int r;
@@ -166,11 +174,10 @@ static int l_emit_libvirt(lua_State *L)
 	if ((r = pt_emit_libvirt(ctx, a, usb, domain, &o, &em)) < 0)
 		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
-	push_joined(L, em);
-	return 1;
+	return push_with_notes(L, em, true);
 }
 
-/* pt.emit_qemu(addresses or assignment, usb, opts): the words */
+/* pt.emit_qemu(addresses or assignment, usb, opts): the words, their notes */
 static int l_emit_qemu(lua_State *L)
 {
 	int r;
@@ -193,9 +200,7 @@ static int l_emit_qemu(lua_State *L)
 	if ((r = pt_emit_qemu(ctx, a, usb, &o, &em)) < 0)
 		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
-	pt_lua_push_emission(L, em, false);
-	pt_emission_unref(em);
-	return 1;
+	return push_with_notes(L, em, false);
 }
 
 /* pt.emit_mdev(format, uuid): libvirt's hostdev (a string) or QEMU's words, of an existing mdev */
@@ -212,12 +217,8 @@ static int l_emit_mdev(lua_State *L)
 	if ((r = (f == 0 ? pt_emit_libvirt_mdev(ctx, uuid, &em) : pt_emit_qemu_mdev(ctx, uuid, &em))) < 0)
 		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);
-	if (f == 0) {
-		push_joined(L, em);
-	} else {
-		pt_lua_push_emission(L, em, false);
-		pt_emission_unref(em);
-	}
+	push_with_notes(L, em, f == 0);
+	lua_pop(L, 1); /* an mdev's emission has no notes */
 	return 1;
 }
 

@@ -116,7 +116,7 @@ static int plan_commands(lua_State *L)
 	return pt_lua_push_strings(L, pt_host_plan_get_command_count(p), command_at, p);
 }
 
-/* plan:apply(): the backups' paths; raises when a write fails (the others put back) */
+/* plan:apply(): the backups' paths; nil, message, errno when a write fails (the others put back) */
 static int plan_apply(lua_State *L)
 {
 	int r;

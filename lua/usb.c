@@ -163,7 +163,7 @@ static void check_vm(lua_State *L, int idx, const char **socket, unsigned *vm, u
 	*socket = luaL_optstring(L, -3, NULL);
 	lua_Integer v = luaL_optinteger(L, -2, 0), t = luaL_optinteger(L, -1, 0);
 	lua_pop(L, 3);
-	luaL_argcheck(L, *socket || (v >= 100 && v <= 999999999), idx, "needs vm (100 to 999999999) or socket");
+	luaL_argcheck(L, *socket || pt_vmid_is_valid((long long)v), idx, "needs vm (a VM id) or socket");
 	luaL_argcheck(L, t >= 0 && t <= 600000, idx, "timeout_ms: 0 to 600000");
 	*vm = (unsigned)v;
 	*timeout = (unsigned)t;

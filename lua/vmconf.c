@@ -49,7 +49,7 @@ static void push_vmconf(lua_State *L, pt_vmconf *c)
 	lua_setfield(L, -2, "handle");
 }
 
-/* pt.vmconf_parse(text, file): the config; raises naming FILE:LINE */
+/* pt.vmconf_parse(text, file): the config; nil, the message naming FILE:LINE, errno */
 static int l_vmconf_parse(lua_State *L)
 {
 	int r;
@@ -70,9 +70,10 @@ static int l_vmconf_read(lua_State *L)
 {
 	lua_settop(L, 1);
 	lua_Integer vm = luaL_checkinteger(L, 1);
+	luaL_argcheck(L, pt_vmid_is_valid((long long)vm), 1, "a VM id");
 	pt_ctx *ctx = pt_lua_check_root(L);
 	pt_vmconf *c;
-	int r = pt_vmconf_read(ctx, vm > 0 && vm <= PT_VMID_MAX ? (unsigned)vm : 0, &c);
+	int r = pt_vmconf_read(ctx, (unsigned)vm, &c);
 	const char *root = pt_ctx_get_root(ctx);
 
 	lua_pushfstring(L, "%s/etc/pve/qemu-server/%d.conf", strcmp(root, "/") ? root : "", (int)vm);
@@ -119,7 +120,7 @@ static int l_props_parse(lua_State *L)
 	return 2;
 }
 
-/* pt.config_value(what, value): the value, or raises naming it */
+/* pt.config_value(what, value): the value, or nil, the message naming it, errno */
 static int l_config_value(lua_State *L)
 {
 	int r;

@@ -59,8 +59,7 @@ return {
       -- one assignment: the device (or every function of a slot) with its passthrough set,
       -- guarded as a bind is
       inv = passthrough.scan()
-      a = passthrough.assign(inv, { args.device }, { vm = (f == "proxmox" or f == "qm") and args.vm or nil,
-        force = args.force })
+      a = passthrough.assign(inv, { args.device }, { vm = args.vm, force = args.force })
       set = a:addresses()
     elseif not usb then
       error("give --device, --usb or --usb-port", 0)
@@ -116,22 +115,21 @@ return {
     elseif f == "libvirt" then
       print((assert(pt.emit_libvirt(a or {}, usb))))
     elseif f == "libvirt-domain" then
-      print((assert(pt.emit_libvirt(a or {}, usb, args.vm and ("vm" .. args.vm) or "passthrough", { place = place }))))
+      local xml, notes = assert(pt.emit_libvirt(a or {}, usb, args.vm and ("vm" .. args.vm) or "passthrough",
+        { place = place }))
+      print(xml)
+      passthrough.say_notes(notes)
     elseif f == "qemu" then
-      local words = {}
       local iommufd, why = false, "--iommufd no"
       if a and args.iommufd ~= "no" then
         iommufd, why = pt.iommufd(args.qemu)
         if args.iommufd == "yes" and not iommufd then error("--iommufd yes: " .. why, 0) end
       end
-      if a then
-        words = assert(pt.emit_qemu(a, nil, { primary = primary, rombar = not args["no-rombar"], romfile = args.romfile,
-          place = place, iommufd = iommufd }))
-      end
-      if usb then table.move(assert(pt.emit_qemu({}, usb)), 1, 4, #words + 1, words) end
+      local words, notes = assert(pt.emit_qemu(a or {}, usb, { primary = primary, rombar = not args["no-rombar"],
+        romfile = args.romfile, place = place, iommufd = iommufd }))
       print(pt.shell_quote(words))
       if a then passthrough.say(string.format("%s: %s", iommufd and "IOMMUFD" or "the VFIO group", why)) end
-      if place then passthrough.say_place(place) end
+      passthrough.say_notes(notes)
     elseif f == "host" then
       if not a then error("--format host needs --device", 0) end
       persist.show(inv, a, { blacklist = args.blacklist, apply = args.apply })

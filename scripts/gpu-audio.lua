@@ -25,7 +25,7 @@ return {
   end,
   ["pre-start"] = function(args, hook)
     local inv, gpu = passthrough.hook_gpu(args, hook)
-    passthrough.bind(devices_of(inv, gpu, args.force), { vm = hook.vm, force = args.force })
+    passthrough.bind(devices_of(inv, gpu, args.force), { vm = hook.vm, force = args.force, driver = args.driver })
   end,
   ["post-stop"] = function(args, hook)
     local given, err = pt.restore { vm = hook.vm }

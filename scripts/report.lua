@@ -165,12 +165,6 @@ local function usb_report(inv, as_json)
   end
 end
 
-local function addresses(devices)
-  local out = json.array()
-  for i, d in ipairs(devices) do out[i] = d.address end
-  return out
-end
-
 -- The numbers of the groups of the selected devices, in order.
 local function groups_of(selected)
   local wanted, numbers = {}, {}

@@ -2,7 +2,7 @@
 -- /etc/pve/nodes/<node>/libpt.json (what mappings and their lint need, atomic, well under
 -- pmxcfs's 1 MiB file limit), and any node builds pci.cfg mappings and checks them from every
 -- node's published report. Other nodes' reports are input from elsewhere: every field is
--- checked before use (pt.proxmox.checked_device), and a report must name the node it lies under.
+-- checked before use (pt_node_read_published, in C), and a report must name the node it lies under.
 local pt = require "pt"
 local proxmox = require "pt.proxmox"
 
@@ -80,13 +80,16 @@ end
 -- reader: {name = {{id, node, path, ...}, ...}} and the names in the file's order.
 local function mappings(file)
   local out, order = {}, {}
-  for _, section in ipairs(pt.pve_config(file or "/etc/pve/mapping/pci.cfg") or {}) do
+  local sections, err, errno = pt.pve_config(file or "/etc/pve/mapping/pci.cfg")
+  if not sections and errno ~= pt.errno.ENOENT then fail("%s", err) end -- absent: no mappings
+  for _, section in ipairs(sections or {}) do
     local maps = {}
     for _, property in ipairs(section) do
       -- a map line read by the property parser C reads it with (the assignment's), skipped as
       -- the assignment skips it when it is not one
-      local list, m = pt.props_parse(property[2])
-      if property[1] == "map" and list then maps[#maps + 1] = m end
+      local list, m
+      if property[1] == "map" then list, m = pt.props_parse(property[2]) end
+      if list then maps[#maps + 1] = m end
     end
     if not out[section.id] then order[#order + 1] = section.id end
     out[section.id] = maps

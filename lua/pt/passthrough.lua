@@ -128,6 +128,9 @@ end
 -- console was handed over, so its GPU may go). Returns the addresses.
 function M.bind(devices, args)
   if not args.vm then error("--vm is required to bind", 0) end
+  for _, k in ipairs { "place", "hugepages", "vcpus", "memory" } do
+    if args[k] then error("--" .. k .. " goes with --emit (a bind places nothing)", 0) end
+  end
   -- the assignment decides what the VM gets and whether it may; the transaction binds it
   local a = M.assign(nil, devices, args)
   local txn, err = pt.bind(a, { vm = args.vm, dry_run = args["dry-run"], timeout_ms = args["timeout-ms"],
@@ -167,10 +170,9 @@ function M.say(text)
   io.stderr:write("# ", text, "\n")
 end
 
--- A placement's: the CPUs to run QEMU on, its notes.
-function M.say_place(place)
-  M.say("run QEMU under taskset -c " .. place.cpus .. ": its vCPU threads on NUMA node " .. place.node)
-  for _, n in ipairs(place:notes()) do M.say(n) end
+-- An emission's notes (what its lines cannot say: where QEMU runs, pages short...), on stderr.
+function M.say_notes(notes)
+  for _, n in ipairs(notes or {}) do M.say(n) end
 end
 
 -- The configuration of the devices' sets, in one of M.EMIT: one assignment, guarded as a bind
@@ -178,8 +180,11 @@ end
 function M.emit(inv, devices, args)
   local proxmox = require "pt.proxmox"
   local f = args.emit
+  if args.driver == "variant" then
+    error("--driver variant goes with a bind: a Proxmox line keeps a device its variant holds (driver=keep)", 0)
+  end
   if (f == "proxmox" or f == "qm") and not args.vm then error("--vm is required with --emit " .. f, 0) end
-  local a = M.assign(inv, devices, { vm = (f == "proxmox" or f == "qm") and args.vm or nil, force = args.force })
+  local a = M.assign(inv, devices, { vm = args.vm, force = args.force })
   local primary = args.primary and devices[1].address or nil
   local place = M.place(a, args)
   if f == "proxmox" or f == "qm" then
@@ -187,11 +192,14 @@ function M.emit(inv, devices, args)
     print(table.concat(f == "qm" and { r.qm } or r.lines, "\n"))
     if f == "proxmox" then for _, n in ipairs(r.notes) do print("# " .. n) end end
   elseif f == "libvirt" then
-    print((assert(pt.emit_libvirt(a, nil, place and (args.vm and "vm" .. args.vm or "passthrough"), { place = place }))))
+    local xml, notes = assert(pt.emit_libvirt(a, nil, place and (args.vm and "vm" .. args.vm or "passthrough"),
+      { place = place }))
+    print(xml)
+    M.say_notes(notes)
   elseif f == "qemu" then
-    local r = assert(pt.emit_qemu(a, nil, { primary = primary, place = place }))
-    print(pt.shell_quote(r))
-    if place then M.say_place(place) end
+    local words, notes = assert(pt.emit_qemu(a, nil, { primary = primary, place = place }))
+    print(pt.shell_quote(words))
+    M.say_notes(notes)
   elseif f == "mapping" then
     if not args.mapping then error("--emit mapping needs --mapping NAME", 0) end
     proxmox.print_mapping(assert(proxmox.emit_mapping(args.mapping, a, { { name = "localhost", inventory = inv } })))

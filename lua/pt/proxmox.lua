@@ -68,18 +68,6 @@ function M.emit_usb(opts)
     { vm = vm, usb3 = opts.usb3, config = opts.config })
 end
 
--- A node's device as it arrives from elsewhere (a published report's row): every value that
--- goes into pci.cfg checked (pt_node_add_device), JSON nulls as nil.
-function M.checked_device(node, d)
-  local null = require("pt.json").null
-  if d.iommu_group == null then d.iommu_group = nil end
-  if d.physfn == null then d.physfn = nil end
-  local n, err, errno = pt.node(node)
-  if n then n, err, errno = n:add(d) end
-  if not n then return nil, err, errno end
-  return d
-end
-
 -- Cluster mappings (/etc/pve/mapping/pci.cfg) for a passthrough set, written by libpt's C
 -- emitter (pt_emit_mapping: one mapping a slot in the slot form when the set holds the whole
 -- slot, one a function otherwise; each node's devices of the same kind as map lines).

@@ -343,9 +343,6 @@ local function hookscript_args(recipe, vm, settings, file)
     if not args then error(string.format("%s: the recipe %s's settings: %s", file, settings.name, why), 0) end
   end
   args.vm = vm
-  local proxmox = require "pt.proxmox"
-  local ok, config = pcall(proxmox.read_config, vm)
-  args.config = ok and config or nil
   return args
 end
 

@@ -50,7 +50,7 @@ endif
 # the host), analysis (what the snapshot means), actions (what changes the host), emit (VM and
 # host configuration).
 LIB_SRC = $(addprefix libpt/core/,dl.c run.c ctx.c sysfs.c address.c files.c strv.c host.c kmod.c parallel.c values.c) \
-	$(addprefix libpt/inventory/,snapshot.c kind.c pci.c pciattr.c iommu.c libpci.c names.c pciconfig.c usb.c mdev.c rom.c node.c vmconfig.c hostfacts.c usbhost.c listing.c pveconfig.c variant.c iommufd.c power.c) \
+	$(addprefix libpt/inventory/,snapshot.c kind.c pci.c pciattr.c iommu.c libpci.c names.c pciconfig.c usb.c mdev.c rom.c node.c vmconfig.c hostfacts.c usbhost.c listing.c pveconfig.c variant.c vfio.c iommufd.c power.c) \
 	$(addprefix libpt/analysis/,explain.c guard.c scan.c assign.c modprobe.c doctor.c doctor-host.c doctor-device.c companions.c usbresolve.c findings.c lint.c json.c link.c locality.c placement.c) \
 	$(addprefix libpt/actions/,journal.c txn.c txnsteps.c qmp.c reset.c romdump.c usbreset.c hold.c sriov.c hookscript.c usbattach.c) \
 	$(addprefix libpt/emit/,text.c proxmox.c libvirt.c qemu.c mapping.c hostplan.c hostplan-vfio.c cmdline.c diff.c)

@@ -134,8 +134,34 @@ def place_hugepages_reserved_at_boot(tmp):
     with open(grub) as f:
         contains(f.read(), "hugepagesz=1G hugepages=1:16", "1 GiB pages: at boot only; written")
     p = emit(root, "--format", "host", "--device", "01:00", "--place", "--hugepages", "2", check=1)
-    contains(p.stderr, "the kernel command line reserves huge pages already (hugepages=): one reservation a host",
-             "another reservation is not rewritten")
+    contains(p.stderr, f"the kernel command line reserves huge pages already (hugepages=1:16 in {root}/etc/default/grub): "
+             "one reservation a host", "another reservation is not rewritten")
+
+
+@test()
+def place_hugepages_on_the_command_line_the_kernel_gets(tmp):
+    """Only the words the kernel gets count: a comment reserves nothing, the same reservation
+    (libpt's earlier plan) is done, one in GRUB_CMDLINE_LINUX is another, named."""
+    root = host(tmp)
+    for d in ("etc/modprobe.d", "etc/udev/rules.d", "etc/initramfs-tools", "etc/default"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    grub = os.path.join(root, "etc/default/grub")
+    with open(grub, "w") as f:
+        f.write('# GRUB_CMDLINE_LINUX_DEFAULT="quiet hugepages=0:64"\nGRUB_CMDLINE_LINUX=""\n'
+                'GRUB_CMDLINE_LINUX_DEFAULT="quiet"\n')
+    args = ["--format", "host", "--device", "01:00", "--place", "--hugepages", "2", "--memory", "16384"]
+    out = emit(root, *args).stdout
+    contains(out, '+GRUB_CMDLINE_LINUX_DEFAULT="quiet hugepagesz=2M hugepages=1:8192"', "a comment reserves nothing")
+    emit(root, *args, "--apply")
+    out = emit(root, *args).stdout
+    contains(out, "# the host is already set up for 8192 pages of 2048 KiB on NUMA node 1", "the same: done")
+    assert "nr_hugepages" not in out, out
+    with open(grub, "w") as f:
+        f.write('GRUB_CMDLINE_LINUX="hugepagesz=2M hugepages=1:100"\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n')
+    p = emit(root, *args, check=1)
+    contains(p.stderr, f"the kernel command line reserves huge pages already (hugepages=1:100 in {root}/etc/default/grub): "
+             "one reservation a host, which libpt does not rewrite; add node 1's 8192 pages of 2048 KiB to it "
+             "(hugepages=1:8192)", "another reservation named")
 
 
 POOL = """0000:00:01.0 8086:2030 060400 group=1 pcie=root driver=pcieport numa=1

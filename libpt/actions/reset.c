@@ -17,7 +17,8 @@
 #define LOCK_TIMEOUT_MS 10000
 
 /* Refused unless the device is free now: no process holding its VFIO group, and (unless
- * host_driver_ok: reading its ROM) no driver but vfio-pci. */
+ * host_driver_ok: reading its ROM) no driver but vfio-pci or its variant, which stands in for
+ * vfio-pci (pt_device_on_vfio): no host driver holds it, and a VM opens it through its group. */
 int pt_device_check_free(pt_device *dev, const char *what, bool host_driver_ok)
 {
 	pt_ctx *ctx = dev->e->ctx;
@@ -27,7 +28,8 @@ int pt_device_check_free(pt_device *dev, const char *what, bool host_driver_ok)
 	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver", dev->address);
 	if (pt_read_link(ctx->rootfd, path, link, sizeof(link)) == 0)
 		snprintf(driver, sizeof(driver), "%s", pt_basename(link));
-	if (!host_driver_ok && driver[0] && strcmp(driver, "vfio-pci") != 0)
+	bool vfio = pt_device_on_vfio(dev, driver);
+	if (!host_driver_ok && driver[0] && !vfio)
 		return pt_fail(ctx, -EBUSY, "%s: bound to %s: %s would pull the device from under its driver "
 			       "(bind it to vfio-pci first: bind.lua)", dev->address, driver, what);
 	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/iommu_group", dev->address);
@@ -35,7 +37,7 @@ int pt_device_check_free(pt_device *dev, const char *what, bool host_driver_ok)
 		group = strtol(pt_basename(link), NULL, 10);
 	char node[32];
 	snprintf(node, sizeof(node), "/dev/vfio/%ld", group);
-	long pid = strcmp(driver, "vfio-pci") == 0 && group >= 0 ? pt_path_holder(ctx, node) : 0;
+	long pid = vfio && group >= 0 ? pt_path_holder(ctx, node) : 0;
 	if (pid)
 		return pt_fail(ctx, -EBUSY, "%s: process %ld holds /dev/vfio/%ld (a VM is using the device): "
 			       "%s refused", dev->address, pid, group, what);

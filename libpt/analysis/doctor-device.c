@@ -54,7 +54,8 @@ static bool in_ids(pt_doctor *d, const pt_device *dev)
 	return v && strstr(v, id) && (size_t)(strstr(v, id) - v) < strcspn(v, " \n");
 }
 
-/* With ids=, vfio-pci must load before the host driver or the host driver wins. */
+/* With ids=, vfio-pci must load before the host driver or the host driver wins. A device on
+ * vfio-pci or its variant shows no host driver to order (the variant is none). */
 
 static void check_softdep(pt_doctor *d, const pt_device *dev)
 {
@@ -63,7 +64,7 @@ static void check_softdep(pt_doctor *d, const pt_device *dev)
 	size_t from = 0;
 	char fix[512];
 
-	if (!in_ids(d, dev) || !driver || strcmp(driver, "vfio-pci") == 0)
+	if (!in_ids(d, dev) || !driver || pt_device_on_vfio(dev, driver))
 		return;
 	while ((r = pt_modprobe_find(&d->modprobe, "softdep", driver, &from)))
 		if (strstr(r->value, "vfio-pci") || strstr(r->value, "vfio_pci")) {

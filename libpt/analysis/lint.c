@@ -324,9 +324,10 @@ static int lint_vm(struct pt_lint *l, pt_enum *e, unsigned vm, const struct pt_s
 			continue;
 		for (size_t j = 0; j < d->n_set; j++) {
 			const pt_device *m = d->set[j];
-			/* VFIO takes a group whose every member is on a VFIO driver, pci-stub or no driver:
-			 * only a member a host driver holds keeps the VM from starting */
-			if (in_vm[m - e->devices] || !m->driver || !strcmp(m->driver, "vfio-pci") || !strcmp(m->driver, "pci-stub"))
+			/* VFIO takes a group whose every member is on a VFIO driver (vfio-pci or its
+			 * variant), pci-stub or no driver: only a member a host driver holds keeps the VM
+			 * from starting */
+			if (in_vm[m - e->devices] || !m->driver || pt_device_on_vfio(m, m->driver) || !strcmp(m->driver, "pci-stub"))
 				continue;
 			pt_lint_note(l, vm, in_vm[i], "group-incomplete",
 			     "%s shares IOMMU group %ld with %s, which the VM does not get and %s holds: the VM cannot start",

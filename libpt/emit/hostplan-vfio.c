@@ -40,7 +40,7 @@ static int compare_device_ptrs(const void *a, const void *b)
 
 /* What libpt persisted before, from its own modprobe.d file: the addresses of its header line
  * ("# Written by libpt: A B go to vfio-pci at boot."), and its softdep and blacklist drivers (a
- * device already on vfio-pci no longer says which driver it had). */
+ * device already on vfio-pci, or on its variant, no longer says which driver it had). */
 #define HOST_DRIVERS "# Their host drivers: "
 
 static int persisted(struct pt_host_plan *p, struct pt_strv *addresses, struct pt_strv *softdeps,
@@ -93,12 +93,13 @@ static int persisted(struct pt_host_plan *p, struct pt_strv *addresses, struct p
 /* The modprobe.d file, and the udev rule when ids= would take devices outside the set: for the
  * union of what libpt persisted before and the set (PT_PLAN_REMOVE: the set taken out), so a
  * second GPU adds to ids=, never replaces the first. A driver is blacklisted only when no device
- * staying on the host uses it. */
-static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *asked, size_t n_asked, unsigned flags)
+ * staying on the host uses it. The union, sorted, to *union_ret (to free), for the other rules. */
+static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *asked, size_t n_asked, unsigned flags,
+		     pt_device ***union_ret, size_t *n_union)
 {
 	struct pt_strv ids = { 0 }, drivers = { 0 }, shared = { 0 }, addresses = { 0 }, modprobe = { 0 };
 	struct pt_strv before = { 0 }, softdeps = { 0 }, blacklisted = { 0 }, kept = { 0 };
-	struct pt_strv recorded_drivers = { 0 }, host_drivers = { 0 };
+	struct pt_strv recorded_drivers = { 0 }, host_drivers = { 0 }, unknown = { 0 };
 	pt_device **set;
 	size_t n = 0;
 	bool recorded = false;
@@ -146,11 +147,19 @@ static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *asked
 			pt_strv_add(&drivers, softdeps.v[i]);
 	for (size_t i = 0; i < n; i++) {
 		char id[16];
-		const char *driver = set[i]->driver && strcmp(set[i]->driver, "vfio-pci") ? set[i]->driver : NULL;
+		/* a device on vfio-pci or its variant shows no host driver: the one recorded while it
+		 * had it, if any (never the variant: a softdep or blacklist of it is no host driver's,
+		 * and a record that named it, an earlier libpt's, names none) */
+		const char *on = set[i]->driver;
+		const char *driver = on && !pt_device_on_vfio(set[i], on) ? on : NULL;
 		size_t len = strlen(set[i]->address);
 		for (size_t k = 0; !driver && k < recorded_drivers.n; k++)
-			if (strncmp(recorded_drivers.v[k], set[i]->address, len) == 0 && recorded_drivers.v[k][len] == '=')
+			if (strncmp(recorded_drivers.v[k], set[i]->address, len) == 0 && recorded_drivers.v[k][len] == '=' &&
+			    !pt_device_on_vfio(set[i], recorded_drivers.v[k] + len + 1))
 				driver = recorded_drivers.v[k] + len + 1;
+		if (!driver && on && strcmp(on, "vfio-pci"))
+			pt_strv_addf(&unknown, "# %s is on its vfio-pci variant %s, which hides its host driver: no softdep "
+				     "for it (give it back to its host driver, then persist it again)", set[i]->address, on);
 		snprintf(id, sizeof(id), "%04x:%04x", set[i]->vendor, set[i]->device);
 		if (!pt_strv_has(&ids, id))
 			pt_strv_add(&ids, id);
@@ -186,6 +195,8 @@ static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *asked
 		pt_strv_addf(&modprobe, "# Persisted before and not on this host now, left out: %s", k ? k : "");
 		free(k);
 	}
+	for (size_t i = 0; i < unknown.n; i++)
+		pt_strv_add(&modprobe, unknown.v[i]);
 	for (size_t i = 0; i < drivers.n; i++)
 		pt_strv_addf(&modprobe, "softdep %s pre: vfio-pci", drivers.v[i]);
 	if (n == 0) {
@@ -246,16 +257,21 @@ static int plan_vfio(struct pt_host_plan *p, pt_enum *e, pt_device *const *asked
 	pt_strv_free(&kept);
 	pt_strv_free(&recorded_drivers);
 	pt_strv_free(&host_drivers);
+	pt_strv_free(&unknown);
 	free(list);
-	free(set);
+	*union_ret = set;
+	*n_union = n;
 	return r;
 }
 
 /* AMD GPUs with the reset bug: vendor-reset's device_specific method, chosen at every boot
- * (reset_method is the kernel's, not kept). Returns 1 when the set has one. */
+ * (reset_method is the kernel's, not kept). For every set persisted (plan_vfio's union), as the
+ * file is one for them all: a second GPU adds its rule, a removed one's goes. Returns 1 when the
+ * union has one. */
 static int plan_vendor_reset(struct pt_host_plan *p, pt_device *const *set, size_t n)
 {
 	struct pt_strv rules = { 0 }, seen = { 0 };
+	char *old = NULL;
 	int r;
 
 	pt_strv_add(&rules, "# Written by libpt: vendor-reset's reset for GPUs with the AMD reset bug.");
@@ -275,34 +291,95 @@ static int plan_vendor_reset(struct pt_host_plan *p, pt_device *const *set, size
 	pt_strv_free(&seen);
 	if (!any) {
 		pt_strv_free(&rules);
-		return 0;
+		/* none left: an earlier plan's rule file says so rather than keep its rules */
+		if ((r = read_host(p->ctx, VENDOR_RESET, &old)) < 0 || !old)
+			return r;
+		free(old);
+		pt_strv_add(&rules, "# Written by libpt: no GPU persisted here needs vendor-reset's reset.");
 	}
 	pt_strv_add(&rules, "");
 	r = pt_hostplan_change(p, VENDOR_RESET, joined(&rules, "\n"), "udevadm control --reload", false);
-	return r < 0 ? r : 1;
+	return r < 0 ? r : any;
 }
 
-/* The set's devices that have d3cold_allowed kept out of D3cold, each by its address. */
-static int plan_d3cold(struct pt_host_plan *p, pt_device *const *set, size_t n)
+static bool has_address(pt_device *const *set, size_t n, const char *address)
 {
-	struct pt_strv rules = { 0 };
-	size_t any = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(set[i]->address, address) == 0)
+			return true;
+	return false;
+}
 
-	pt_strv_add(&rules, "# Written by libpt: these devices stay out of D3cold (they may not wake for the next VM).");
-	for (size_t i = 0; i < n; i++) {
-		if (pt_device_get_d3cold_allowed(set[i]) < 0)
-			continue;
-		pt_strv_addf(&rules, "ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"%s\", ATTR{d3cold_allowed}=\"0\"",
-			     set[i]->address);
-		any++;
-	}
-	if (!any) {
-		pt_strv_free(&rules);
+static int compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Devices kept out of D3cold, each by its address, in one file for every set persisted: the
+ * devices it named before (a second set adds to them, not replaces them) while they stay in
+ * plan_vfio's union (PT_PLAN_REMOVE takes its set out), or are not on this host now (left as
+ * they are, as the modprobe.d file says of them); and with PT_PLAN_NO_D3COLD this set's devices
+ * that have d3cold_allowed. Only this set's devices are replayed: an add event for every PCI
+ * device would run every add rule of the host again. */
+static int plan_d3cold(struct pt_host_plan *p, pt_enum *e, pt_device *const *set, size_t n, pt_device *const *asked,
+		       size_t n_asked, unsigned flags)
+{
+	struct pt_strv before = { 0 }, keep = { 0 }, rules = { 0 }, trigger = { 0 };
+	char *old = NULL, *command = NULL;
+	int r = read_host(p->ctx, D3COLD, &old);
+
+	if (r < 0)
+		return pt_fail(p->ctx, r, "%s%s: %s", p->ctx->root, D3COLD, strerror(-r));
+	if (!old && (!(flags & PT_PLAN_NO_D3COLD) || (flags & PT_PLAN_REMOVE)))
 		return 0;
+	bool had = old != NULL;
+	pt_text_lines(old, &before);
+	free(old);
+	for (size_t i = 0; i < before.n; i++) {
+		const char *k = strstr(before.v[i], "KERNEL==\"");
+		char address[PT_ADDR_MAX];
+		uint64_t key;
+		pt_device *d = NULL;
+		if (before.v[i][0] == '#' || !k)
+			continue;
+		k += strlen("KERNEL==\"");
+		snprintf(address, sizeof(address), "%.*s", (int)strcspn(k, "\""), k);
+		if (pt_address_parse(address, &key) < 0 || pt_strv_has(&keep, address))
+			continue;
+		if (has_address(set, n, address) || pt_enum_find_device(e, address, &d) < 0)
+			pt_strv_add(&keep, address);
+	}
+	pt_strv_free(&before);
+	for (size_t i = 0; (flags & PT_PLAN_NO_D3COLD) && !(flags & PT_PLAN_REMOVE) && i < n_asked; i++)
+		if (pt_device_get_d3cold_allowed(asked[i]) >= 0 && !pt_strv_has(&keep, asked[i]->address))
+			pt_strv_add(&keep, asked[i]->address);
+	if (!had && keep.n == 0)
+		return 0; /* none of the set has d3cold_allowed: no file */
+	if (!keep.oom)
+		qsort(keep.v, keep.n, sizeof(*keep.v), compare_strings);
+	pt_strv_add(&rules, keep.n ? "# Written by libpt: these devices stay out of D3cold (they may not wake for the next VM)."
+				   : "# Written by libpt: no device is kept out of D3cold.");
+	for (size_t i = 0; i < keep.n; i++) {
+		pt_strv_addf(&rules, "ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"%s\", ATTR{d3cold_allowed}=\"0\"",
+			     keep.v[i]);
+		if (!(flags & PT_PLAN_REMOVE) && has_address(asked, n_asked, keep.v[i]))
+			pt_strv_addf(&trigger, "/sys/bus/pci/devices/%s", keep.v[i]);
 	}
 	pt_strv_add(&rules, "");
-	return pt_hostplan_change(p, D3COLD, joined(&rules, "\n"),
-		      "udevadm control --reload && udevadm trigger --subsystem-match=pci --action=add", false);
+	bool any = trigger.n > 0;
+	char *devices = any ? joined(&trigger, " ") : NULL;
+	if ((!any || devices) && asprintf(&command, "udevadm control --reload%s%s",
+					  any ? " && udevadm trigger --action=add " : "", any ? devices : "") < 0)
+		command = NULL;
+	free(devices);
+	pt_strv_free(&keep);
+	if (!command) {
+		pt_strv_free(&rules);
+		return pt_fail(p->ctx, -ENOMEM, "out of memory");
+	}
+	r = pt_hostplan_change(p, D3COLD, joined(&rules, "\n"), command, false);
+	free(command);
+	return r;
 }
 
 /* initramfs-tools: the vfio modules early, so vfio-pci claims before the host driver. */
@@ -358,12 +435,16 @@ static int host_plan(pt_enum *e, pt_device **set, size_t n, unsigned flags, cons
 
 	if ((r = pt_hostplan_new(e->ctx, &p)) < 0)
 		return r;
-	r = plan_vfio(p, e, set, n, flags);
-	int vendor_reset = r < 0 ? r : plan_vendor_reset(p, set, n);
+	/* the udev rules are for every set persisted, as the modprobe.d file is: plan_vfio's union */
+	pt_device **all = NULL;
+	size_t n_all = 0;
+	r = plan_vfio(p, e, set, n, flags, &all, &n_all);
+	int vendor_reset = r < 0 ? r : plan_vendor_reset(p, all, n_all);
 	if (vendor_reset < 0)
 		r = vendor_reset;
-	if (r == 0 && (flags & PT_PLAN_NO_D3COLD) && !(flags & PT_PLAN_REMOVE))
-		r = plan_d3cold(p, set, n);
+	if (r == 0)
+		r = plan_d3cold(p, e, all, n_all, set, n, flags);
+	free(all);
 	if (r == 0)
 		r = plan_initramfs(p, vendor_reset > 0);
 	if (r == 0)

@@ -121,16 +121,83 @@ int pt_hostplan_params(struct pt_host_plan *p, const char *params)
 	return pt_hostplan_change(p, GRUB, out, "update-grub", false);
 }
 
-/* The kernel command line's words as the host's boot loader keeps them (GRUB's default line). */
-static char *cmdline_now(pt_ctx *ctx)
+/* The value of a GRUB_CMDLINE_LINUX(_DEFAULT)= line (key: with its '='), in quotes or bare; NULL
+ * for another line (a comment, another variable). */
+static char *grub_value(const char *line, const char *key)
 {
-	char *text = NULL;
+	const char *p = line + strspn(line, " \t");
 
+	if (strncmp(p, key, strlen(key)))
+		return NULL;
+	p += strlen(key);
+	if (*p == '"' || *p == '\'') {
+		const char *end = strchr(p + 1, *p);
+		return strndup(p + 1, end ? (size_t)(end - p - 1) : strlen(p + 1));
+	}
+	return strndup(p, strcspn(p, " \t#"));
+}
+
+/* The words the host's boot loader gives the kernel (where a reservation takes effect):
+ * systemd-boot's /etc/kernel/cmdline; GRUB's GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT,
+ * each as its last assignment sets it (the one pt_grub_with_params edits), never the file's
+ * comments. *path: the file; NULL only when out of memory. */
+static char *cmdline_now(pt_ctx *ctx, const char **path)
+{
+	struct pt_strv lines = { 0 };
+	char *text = NULL, *linux_ = NULL, *deflt = NULL, *out = NULL;
+
+	*path = SYSTEMD_BOOT;
 	if (strcmp(pt_host_boot_loader(ctx), "systemd-boot") == 0 && read_host(ctx, SYSTEMD_BOOT, &text) == 0 && text)
 		return text;
-	if (read_host(ctx, GRUB, &text) < 0)
-		return NULL;
-	return text; /* the whole file: its GRUB_CMDLINE lines are among its words */
+	*path = GRUB;
+	if (read_host(ctx, GRUB, &text) < 0 || !text)
+		return strdup("");
+	pt_text_lines(text, &lines);
+	free(text);
+	for (size_t i = 0; i < lines.n; i++) {
+		char *v;
+		if ((v = grub_value(lines.v[i], "GRUB_CMDLINE_LINUX="))) {
+			free(linux_);
+			linux_ = v;
+		} else if ((v = grub_value(lines.v[i], "GRUB_CMDLINE_LINUX_DEFAULT="))) {
+			free(deflt);
+			deflt = v;
+		}
+	}
+	pt_strv_free(&lines);
+	if (asprintf(&out, "%s %s", linux_ ? linux_ : "", deflt ? deflt : "") < 0)
+		out = NULL;
+	free(linux_);
+	free(deflt);
+	return out;
+}
+
+/* A word of line that is word (its len bytes), or that starts with it (prefix): found (its
+ * copy into found, size bytes, when found). */
+static bool cmdline_word(const char *line, const char *word, size_t len, bool prefix, char *found, size_t size)
+{
+	for (const char *w = line + strspn(line, " \t\n"); *w; w += strspn(w, " \t\n")) {
+		size_t m = strcspn(w, " \t\n");
+		if ((prefix ? m >= len : m == len) && strncmp(w, word, len) == 0) {
+			if (found)
+				snprintf(found, size, "%.*s", (int)m, w);
+			return true;
+		}
+		w += m;
+	}
+	return false;
+}
+
+/* Whether line has every word of params. */
+static bool cmdline_has_all(const char *line, const char *params)
+{
+	for (const char *p = params + strspn(params, " "); *p; p += strspn(p, " ")) {
+		size_t n = strcspn(p, " ");
+		if (!cmdline_word(line, p, n, false, NULL, 0))
+			return false;
+		p += n;
+	}
+	return true;
 }
 
 PT_EXPORT int pt_host_plan_new_hugepages(pt_ctx *ctx, const pt_placement *place, pt_host_plan **ret)
@@ -138,7 +205,8 @@ PT_EXPORT int pt_host_plan_new_hugepages(pt_ctx *ctx, const pt_placement *place,
 	struct pt_host_plan *p = NULL;
 	unsigned long kib, needed, total = 0;
 	long free_now;
-	char path[128], buf[32], params[96], *now;
+	char path[128], buf[32], params[96], found[64], *now;
+	const char *file;
 	unsigned long long v;
 	int node, r;
 
@@ -160,16 +228,23 @@ PT_EXPORT int pt_host_plan_new_hugepages(pt_ctx *ctx, const pt_placement *place,
 	/* the node's pages as they are, and what the VM lacks on top */
 	if (free_now < 0 || (unsigned long)free_now < needed)
 		total += needed - (free_now < 0 ? 0 : (unsigned long)free_now);
-	if ((now = cmdline_now(ctx)) && strstr(now, "hugepages=")) {
+	snprintf(params, sizeof(params), "hugepagesz=%s hugepages=%d:%lu", kib == 2048 ? "2M" : "1G", node, total);
+	if (!(now = cmdline_now(ctx, &file)))
+		return pt_fail(ctx, -ENOMEM, "out of memory");
+	/* the words the kernel gets: this very reservation there already (an earlier plan's) is done */
+	bool done = cmdline_has_all(now, params);
+	if (!done && cmdline_word(now, "hugepages=", strlen("hugepages="), true, found, sizeof(found))) {
 		free(now);
-		return pt_fail(ctx, -EEXIST, "the kernel command line reserves huge pages already (hugepages=): one "
+		return pt_fail(ctx, -EEXIST, "the kernel command line reserves huge pages already (%s in %s%s): one "
 			       "reservation a host, which libpt does not rewrite; add node %d's %lu pages of %lu KiB to it "
-			       "(hugepages=%d:%lu)", node, total, kib, node, total);
+			       "(hugepages=%d:%lu)", found, strcmp(ctx->root, "/") ? ctx->root : "", file, node, total,
+			       kib, node, total);
 	}
 	free(now);
-	snprintf(params, sizeof(params), "hugepagesz=%s hugepages=%d:%lu", kib == 2048 ? "2M" : "1G", node, total);
 	if ((r = pt_hostplan_new(ctx, &p)) < 0)
 		return r;
+	if (done)
+		return pt_hostplan_done(p, 0, ret); /* an empty plan: nothing to write, nothing to run */
 	r = pt_hostplan_params(p, params);
 	if (r == 0 && kib == 2048)
 		/* 2 MiB pages can come now as well, while memory is not yet fragmented */

@@ -339,6 +339,20 @@ PT_EXPORT int pt_emit_proxmox(const pt_assignment *a, const pt_emit_opts *opts, 
 		}
 		if (keep)
 			pt_strv_add(&props, "driver=keep");
+		/* the binding is the scan's, and nothing makes it last: qemu-server binds nothing with
+		 * driver=keep, and no boot binds a variant (the host plan sends devices to vfio-pci);
+		 * a GPU's hookscript binds it at each pre-start, another device is bound by hand */
+		for (size_t k = i; keep && k < j; k++) {
+			char how[160];
+			if (is_gpu(set[k]))
+				snprintf(how, sizeof(how), "its hookscript: ptlua hookscript --vm %u --recipe gpu-audio --gpu %s "
+					 "--driver variant", em.o.vm, set[k]->address);
+			else
+				snprintf(how, sizeof(how), "bind.lua --device %s --vm %u --driver variant", set[k]->address, em.o.vm);
+			pt_strv_addf(&em.notes, "%s: on its variant %s now, which nothing makes last: driver=keep binds nothing "
+				     "and no boot binds a variant (on its host driver after a reboot, the VM does not start); "
+				     "bind it to the variant before each start (%s)", set[k]->address, set[k]->driver, how);
+		}
 		value = props.oom ? NULL : pt_strv_join(&props, ",");
 		pt_strv_free(&props);
 		if (!value) {

@@ -223,6 +223,22 @@ static int txn_variant_driver(pt_ctx *ctx, pt_enum *e, FILE *out)
 	return 0;
 }
 
+/* ---- USB ---- */
+
+/* An id buffer too small, at attach and at detach: said, the id named (pt_usb_device_id has no
+ * context to say it on; under a root the last error before it is libusb's, which does not look) */
+static int usb_id_buffer_too_small(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	char id[8] = "";
+
+	said(ctx, pt_usb_attach(e, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .port = "1-2" }, NULL, 100, 200,
+				id, sizeof(id)), out);
+	said(ctx, pt_usb_detach(ctx, &(pt_usb_spec){ .size = sizeof(pt_usb_spec), .id = "10c4:ea60" }, NULL, 100,
+				200, id, sizeof(id)), out);
+	fprintf(out, "id \"%s\"\n", id);
+	return 0;
+}
+
 /* ---- holds ---- */
 
 static int holds_mdev_and_vgpu(pt_ctx *ctx, pt_enum *e, FILE *out)
@@ -538,6 +554,10 @@ static const struct test tests[] = {
 	  "step: 0000:02:00.0: write 'mlx5_vfio_pci' to ROOT/sys/bus/pci/devices/0000:02:00.0/driver_override\n"
 	  "step: 0000:04:00.0: write 'vfio-pci' to ROOT/sys/bus/pci/devices/0000:04:00.0/driver_override\n"
 	  "commit: 0\nbound: mlx5_vfio_pci vfio-pci\ncommit: 0\nafter: mlx5_core igb\njournals: \n" },
+	{ "usb-id-buffer-too-small", "act", usb_id_buffer_too_small,
+	  "-28 the USB device at port 1-2: its QEMU id pt-usb-1_2 needs 11 bytes, the buffer has 8 (PT_USB_ID_MAX fits every one)\n"
+	  "-28 USB device 10c4:ea60: its QEMU id pt-usb-10c4_ea60 needs 17 bytes, the buffer has 8 (PT_USB_ID_MAX fits every one)\n"
+	  "id \"\"\n" },
 	{ "holds-mdev-and-vgpu", "act", holds_mdev_and_vgpu,
 	  "dry run: 0b4d1b3a-8e0e-4c1d-9b1e-2f3a4b5c6d7e\n"
 	  "journal ROOT/run/libpt/hold-100-N (mdev 0b4d1b3a-8e0e-4c1d-9b1e-2f3a4b5c6d7e)\n"

@@ -17,11 +17,11 @@ variant mlx5_vfio_pci 15b3:101e
 """
 
 
-def host(tmp, extra=""):
+def host(tmp, extra="", base=SPEC):
     root = os.path.join(tmp, "root")
     spec = os.path.join(tmp, "spec")
     with open(spec, "w") as f:
-        f.write(SPEC + extra)
+        f.write(base + extra)
     run(["python3", os.path.join(TOP, "tests", "mkfixture.py"), "--spec", spec, root], check=0)
     os.makedirs(os.path.join(root, "etc/pve/qemu-server"))
     with open(os.path.join(root, "etc/pve/qemu-server/100.conf"), "w") as f:
@@ -178,3 +178,86 @@ def variant_driver_named_as_its_module_registered_it(tmp):
     ptlua_emu(["scripts/restore.lua", "--vm", "100"], root)
     eq(os.path.basename(os.readlink(os.path.join(root, "sys/bus/pci/devices/0000:05:00.0/driver"))), "pds_core",
        "given back")
+
+
+# two functions of a Pensando card, whose variant's module (pds_vfio_pci) registers pds-vfio-pci;
+# vfio-pci not loaded
+PDS = """0000:00:01.0 8086:2030 060400 group=1 pcie=root driver=pcieport
+0000:05:00.0 1dd8:1002 020000 group=6 driver=pds_core parent=0000:00:01.0
+0000:05:00.1 1dd8:1002 020000 group=6 driver=pds_core parent=0000:00:01.0
+variant pds_vfio_pci 1dd8:1002
+"""
+
+
+@test(timeout=120)
+def variant_driver_not_loaded_yet_planned_as_loaded(tmp):
+    """The variant's module not loaded yet: the plan loads it (once for both functions) and, not
+    knowing yet the name it registers, says where the commit reads it rather than writing the
+    module's name, which the kernel would not match; under a fixture root nothing can be loaded,
+    so the dry run refuses as the commit does. Loaded, vfio-pci stays out: no device needs it (a
+    blacklist of it refuses nothing), and a device held for the VM already is left, said so."""
+    root = host(tmp, base=PDS)
+    conf = os.path.join(root, "etc/modprobe.d/vfio.conf")
+    os.makedirs(os.path.dirname(conf))
+    drv = lambda a: os.path.basename(os.readlink(os.path.join(root, f"sys/bus/pci/devices/{a}/driver")))  # noqa: E731
+    contains(ptlua(["scripts/report.lua", "--device", "05:00.0"], root=root).stdout,
+             "vfio-pci variant driver: pds_vfio_pci", "the module's name while it is not loaded")
+    script = os.path.join(tmp, "plan.lua")
+    with open(script, "w") as f:
+        f.write('local pt = require "pt"\nlocal inv = assert(pt.scan())\n'
+                'local txn = assert(pt.bind(inv:device("05:00.0"), {vm = 100, variant = true, dry_run = true}))\n'
+                'for _, step in ipairs(txn:plan()) do print(step) end\nprint(txn:commit())\n')
+    out = ptlua_emu(["--trusted", script], root).stdout.replace(root, "ROOT")
+    steps = out.splitlines()
+    eq(steps[:7], [
+        "load module pds_vfio_pci (modprobe pds_vfio_pci)",
+        "0000:05:00.0: journal ROOT/run/libpt/0000:05:00.0 (vm 100, driver pds_core, override none, binding)",
+        "0000:05:00.0: write the driver pds_vfio_pci registers (read from ROOT/sys/module/pds_vfio_pci/drivers "
+        "after loading) to ROOT/sys/bus/pci/devices/0000:05:00.0/driver_override",
+        "0000:05:00.0: write '0000:05:00.0' to ROOT/sys/bus/pci/drivers/pds_core/unbind",
+        "0000:05:00.0: write '0000:05:00.0' to ROOT/sys/bus/pci/drivers_probe",
+        "0000:05:00.0: wait until ROOT/sys/bus/pci/devices/0000:05:00.0/driver is the driver pds_vfio_pci registers",
+        "0000:05:00.0: journal ROOT/run/libpt/0000:05:00.0 (vm 100, driver pds_core, override none, bound)"],
+       "the plan of the first function")
+    eq(len(steps), 14, "the second function's the same, the module loaded once")
+    assert "modprobe" not in out.split("\n", 1)[1] and "'pds_vfio_pci'" not in out, out
+    refusal = ("pds_vfio_pci is not loaded (no ROOT/sys/bus/pci/drivers/pds_vfio_pci), and modules are loaded only on "
+               "the host itself (root /)")
+    eq(steps[-1], "nil\t" + refusal + "\t2", "under a fixture root it cannot be loaded: the dry commit says so")
+    bind = ["scripts/bind.lua", "--device", "05:00.0", "--vm", "100", "--driver", "variant"]
+    p = ptlua_emu(bind + ["--dry-run"], root, check=1)
+    contains(p.stderr.replace(root, "ROOT"), "would fail: " + refusal, "the dry run")
+    p = ptlua_emu(bind, root, check=1)
+    contains(p.stderr.replace(root, "ROOT"), refusal, "the commit, the same")
+    eq(drv("0000:05:00.0"), "pds_core", "nothing taken")
+    with open(conf, "w") as f:  # the module's dashed spelling matches as modprobe matches it
+        f.write("blacklist pds-vfio-pci\n")
+    p = ptlua_emu(bind, root, check=1)
+    contains(p.stderr, f"pds_vfio_pci is not loaded and {conf}:1 blacklists it", "its blacklist")
+    # loaded: its driver as registered (an entry that is no driver name skipped), vfio-pci blacklisted
+    with open(conf, "w") as f:
+        f.write("blacklist vfio_pci\n")
+    d = os.path.join(root, "sys/bus/pci/drivers/pds-vfio-pci")
+    os.makedirs(d)
+    for f in ("bind", "unbind", "new_id"):
+        open(os.path.join(d, f), "a").close()
+    os.makedirs(os.path.join(root, "sys/module/pds_vfio_pci/drivers"))
+    os.symlink("../../../bus/pci/drivers/pds-vfio-pci",
+               os.path.join(root, "sys/module/pds_vfio_pci/drivers/pci:pds-vfio-pci;reboot"))
+    contains(ptlua(["scripts/report.lua", "--device", "05:00.0"], root=root).stdout,
+             "vfio-pci variant driver: pds-vfio-pci (", "not the entry's name, the driver's")
+    out = ptlua_emu(bind + ["--dry-run"], root).stdout
+    contains(out, f"write 'pds-vfio-pci' to {root}/sys/bus/pci/devices/0000:05:00.1/driver_override", "the plan")
+    assert "load module" not in out, out
+    ptlua_emu(bind, root)
+    eq((drv("0000:05:00.0"), drv("0000:05:00.1")), ("pds-vfio-pci", "pds-vfio-pci"), "bound without vfio-pci")
+    # held for the VM already, on the variant, and asked for vfio-pci: left so, and said so
+    out = ptlua_emu(bind[:-2] + ["--dry-run"], root).stdout
+    eq(out.splitlines()[0], "0000:05:00.0: already held for vm 100, bound to pds-vfio-pci: left so (restore the vm, "
+       "then bind again, to take it to vfio-pci)", "the note")
+    out = ptlua_emu(bind + ["--dry-run"], root).stdout
+    eq(out.splitlines()[0], "0000:05:00.0: already bound to pds-vfio-pci for vm 100", "as asked")
+    ptlua_emu(bind[:-2], root)
+    eq(drv("0000:05:00.0"), "pds-vfio-pci", "left")
+    ptlua_emu(["scripts/restore.lua", "--vm", "100"], root)
+    eq((drv("0000:05:00.0"), drv("0000:05:00.1")), ("pds_core", "pds_core"), "given back")

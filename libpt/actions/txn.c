@@ -3,8 +3,9 @@
  * Binding transactions: take a device's whole passthrough set for a VM, and give every device
  * back. The sequence is the driver_override one of libvirt and driverctl:
  *
- *   bind:    driver_override <- vfio-pci; driver/unbind <- BDF; drivers_probe <- BDF;
- *            wait until driver -> vfio-pci
+ *   bind:    (its driver's module loaded, where it is not) driver_override <- vfio-pci, or
+ *            the variant's driver; driver/unbind <- BDF; drivers_probe <- BDF;
+ *            wait until driver -> vfio-pci (the variant's)
  *   restore: driver_override <- the original (or "\n"); unbind; drivers_probe;
  *            wait until driver -> the original driver
  *
@@ -87,16 +88,29 @@ static int claim_decide(pt_txn *t, const struct item *it, int read, const struct
 	return 2;
 }
 
+/* Held for this VM already: left as it is, whatever driver it is on (its plan's note says which);
+ * what to give back is the journal's. */
+static int held_already(pt_txn *t, struct item *it, const struct pt_journal *held)
+{
+	int r;
+
+	it->j = *held;
+	it->done = true;
+	r = pt_txn_current_driver(t->ctx, it->address, it->current, sizeof(it->current));
+	return r == -ENODEV ? pt_fail(t->ctx, r, "%s: the device vanished since the scan", it->address) : r;
+}
+
 /* A dry run's claim: the commit's decisions, nothing undone. */
-static int claim_dry(pt_txn *t, const struct item *it)
+static int claim_dry(pt_txn *t, struct item *it)
 {
 	struct pt_journal held;
 	int r = claim_decide(t, it, pt_journal_read(t->ctx, it->address, &held), &held);
 
+	it->done = false; /* decided again: an earlier dry commit's may have changed since */
 	if (r == 1)
 		pt_warn(t->ctx, "%s: a bind for VM %u that process %ld left unfinished would be undone first",
 			it->address, held.vm, (long)held.pid);
-	return r < 0 ? r : r == 2 ? 0 : check_reservations(t, it);
+	return r < 0 ? r : r == 2 ? held_already(t, it, &held) : check_reservations(t, it);
 }
 
 /* Under the lock: who holds the device now. A crashed bind is undone first. */
@@ -123,9 +137,7 @@ static int claim(pt_txn *t, struct item *it)
 		snprintf(it->j.override, sizeof(it->j.override), "%s", held.override);
 		return check_reservations(t, it);
 	}
-	it->j = held; /* ours already: keep what to give back */
-	it->done = true;
-	return 0;
+	return held_already(t, it, &held);
 }
 
 /*
@@ -147,25 +159,25 @@ static int read_now(pt_txn *t, struct item *it)
 	return 0;
 }
 
-/* A bind's driver's module (vfio-pci, a variant) loaded, through libkmod on the real host; a
- * blacklist is named. A dry run decides the same and loads nothing. */
-static int ensure_module(pt_txn *t, bool dry, const char *name)
+/*
+ * A bind's driver's module (vfio-pci, a variant) loaded, through libkmod on the real host; a
+ * blacklist is named. A dry run decides the same and loads nothing. driver: the PCI driver the
+ * module registered (pds_vfio_pci's is pds-vfio-pci), "" where a dry run found it not loaded
+ * (the commit loads it, then reads the name).
+ */
+static int ensure_module(pt_txn *t, bool dry, const char *name, char *driver, size_t size)
 {
-	char modname[64], driver[64];
 	struct kmod_ctx *kmod;
 	struct kmod_module *mod = NULL;
+	struct pt_modprobe m;
 	int r;
 
-	if (pt_module_pci_driver(t->ctx, name, driver, sizeof(driver)) == 0)
+	if (pt_module_pci_driver(t->ctx, name, driver, size) == 0)
 		return 0;
-	snprintf(modname, sizeof(modname), "%s", name);
-	for (char *c = modname; *c; c++)
-		if (*c == '-')
-			*c = '_';
-	struct pt_modprobe m;
+	driver[0] = '\0';
 	if (pt_modprobe_load(t->ctx, &m) == 0) {
 		size_t from = 0;
-		const struct pt_modprobe_rule *rule = pt_modprobe_find(&m, "blacklist", modname, &from);
+		const struct pt_modprobe_rule *rule = pt_modprobe_find(&m, "blacklist", name, &from);
 		if (rule) {
 			r = pt_fail(t->ctx, -EPERM, "%s is not loaded and %s:%u blacklists it "
 				    "(blacklist %s): delete that line, then run update-initramfs -u",
@@ -189,25 +201,48 @@ static int ensure_module(pt_txn *t, bool dry, const char *name)
 		return pt_fail(t->ctx, -EPERM, "%s is blacklisted (modprobe.d); remove the blacklist", name);
 	if (r < 0)
 		return pt_fail(t->ctx, r, "loading %s: %s", name, strerror(-r));
-	for (int i = 0; i < 50 && pt_module_pci_driver(t->ctx, name, driver, sizeof(driver)) < 0; i++)
+	/* the module's init registers its driver; without one, no device could bind to it */
+	for (int i = 0; i < 50; i++) {
+		if (pt_module_pci_driver(t->ctx, name, driver, size) == 0)
+			return 0;
 		usleep(10000);
-	return 0;
+	}
+	char modname[64];
+	snprintf(modname, sizeof(modname), "%s", name);
+	pt_module_name(modname);
+	return pt_fail(t->ctx, -ETIMEDOUT, "loaded %s, but it registered no PCI driver within 500 ms "
+		       "(%s/sys/module/%s/drivers)", name, t->ctx->root, modname);
 }
 
-/* vfio-pci, and each variant driver the bind takes: loaded, each item's driver then named as
- * the loaded module registered it (pds_vfio_pci's driver is pds-vfio-pci). */
+/* Whether an item before item i, left to bind, takes the same module (each is loaded once). */
+static bool module_seen(const pt_txn *t, size_t i)
+{
+	for (size_t k = 0; k < i; k++)
+		if (!t->items[k].done && strcmp(t->items[k].module, t->items[i].module) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The modules of the items left to bind (those held for this VM already stay as they are),
+ * each once, loaded: vfio-pci only where an item takes it (a host that blacklists vfio_pci
+ * can still bind its devices to their variants). Each item's driver is then named as its
+ * loaded module registered it (pds_vfio_pci's driver is pds-vfio-pci).
+ */
 static int ensure_vfio(pt_txn *t, bool dry)
 {
-	int r = ensure_module(t, dry, "vfio-pci");
-
-	for (size_t i = 0; r == 0 && i < t->n_items; i++) {
-		struct item *it = &t->items[i];
-		if (strcmp(it->module, "vfio-pci") == 0)
+	for (size_t i = 0; i < t->n_items; i++) {
+		char driver[64];
+		int r;
+		if (t->items[i].done || module_seen(t, i))
 			continue;
-		if ((r = ensure_module(t, dry, it->module)) == 0)
-			pt_module_pci_driver(t->ctx, it->module, it->target, sizeof(it->target));
+		if ((r = ensure_module(t, dry, t->items[i].module, driver, sizeof(driver))) < 0)
+			return r;
+		for (size_t k = i; driver[0] && k < t->n_items; k++)
+			if (!t->items[k].done && strcmp(t->items[k].module, t->items[i].module) == 0)
+				snprintf(t->items[k].target, sizeof(t->items[k].target), "%s", driver);
 	}
-	return r;
+	return 0;
 }
 
 /* ---- the transaction ---- */
@@ -264,9 +299,9 @@ static int add_assignment(pt_txn *t, const pt_assignment *a)
 		/* its vfio-pci variant driver where asked and it has one, else vfio-pci */
 		const char *variant = t->flags & PT_TXN_VARIANT ? pt_device_get_variant_driver(m) : NULL;
 		snprintf(it->module, sizeof(it->module), "%s", variant ? variant : "vfio-pci");
-		snprintf(it->target, sizeof(it->target), "%s", it->module);
-		if (variant) /* its driver's name, where the module is loaded */
-			pt_module_pci_driver(t->ctx, variant, it->target, sizeof(it->target));
+		snprintf(it->target, sizeof(it->target), "%s", "vfio-pci");
+		if (variant && pt_module_pci_driver(t->ctx, variant, it->target, sizeof(it->target)) < 0)
+			it->target[0] = '\0'; /* named as its module registers it, once loaded */
 		snprintf(it->j.override, sizeof(it->j.override), "%s", m->override ? m->override : "");
 	}
 	return 0;
@@ -415,6 +450,13 @@ static int make_plan(pt_txn *t, bool again)
 		t->n_retired += t->n_plan;
 	}
 	t->n_plan = 0;
+	/* the commit first loads each module the devices left to bind take, once, where not loaded */
+	for (size_t i = 0; r == 0 && !t->restore && i < t->n_items; i++) {
+		const struct item *it = &t->items[i];
+		char driver[64];
+		if (!it->done && !module_seen(t, i) && pt_module_pci_driver(t->ctx, it->module, driver, sizeof(driver)) < 0)
+			r = pt_txn_note(t, PLAN, "load module %s (modprobe %s)", it->module, it->module);
+	}
 	for (size_t i = 0; r == 0 && i < t->n_items; i++)
 		r = t->restore ? pt_txn_restore_item(t, PLAN, &t->items[i]) : pt_txn_bind_item(t, PLAN, &t->items[i]);
 	if (r == 0 && t->restore) {

@@ -14,7 +14,8 @@ struct item {
 	struct pt_journal j; /* what to give back */
 	char current[64];    /* the driver bound now, "" for none */
 	char module[64];     /* bind: vfio-pci, or the device's vfio-pci variant driver's module */
-	char target[64];     /* bind: the driver it goes to (vfio-pci, the variant's driver) */
+	char target[64];     /* bind: the driver it goes to (vfio-pci, the variant's driver); "" for a
+			      * variant whose module is not loaded yet (named as it registers it, once loaded) */
 	bool done;	     /* bind: already held for this VM; restore: nothing left to do */
 	bool touched;	     /* commit changed something */
 };

@@ -144,30 +144,63 @@ int pt_txn_step_journal(pt_txn *t, enum mode mode, struct item *it, bool bound)
 	return pt_journal_write(t->ctx, &it->j);
 }
 
+/* A device held for this VM already stays as it is: the note says the driver it is on. */
+static int note_held(pt_txn *t, enum mode mode, const struct item *it)
+{
+	char want[128];
+
+	if (it->target[0] && strcmp(it->current, it->target) == 0)
+		return pt_txn_note(t, mode, "%s: already bound to %s for vm %u", it->address, it->target, t->vm);
+	if (it->target[0])
+		snprintf(want, sizeof(want), "%s", it->target);
+	else
+		snprintf(want, sizeof(want), "the driver %s registers", it->module);
+	return pt_txn_note(t, mode, "%s: already held for vm %u, bound to %s: left so (restore the vm, then bind "
+			   "again, to take it to %s)", it->address, t->vm, it->current[0] ? it->current : "no driver", want);
+}
+
 int pt_txn_bind_item(pt_txn *t, enum mode mode, struct item *it)
 {
-	char path[128];
+	char path[128], module[64];
 	int r;
 
 	if (it->done)
-		return pt_txn_note(t, mode, "%s: already bound to %s for vm %u", it->address, it->target, t->vm);
+		return note_held(t, mode, it);
+	/* the driver's name is known once its module is loaded (pds_vfio_pci registers pds-vfio-pci):
+	 * a plan made before that says where the commit reads it, the commit has it */
+	bool named = it->target[0] != '\0';
+	if (!named && mode == COMMIT)
+		return pt_fail(t->ctx, -EINVAL, "%s: the driver of module %s is not known: it is not loaded",
+			       it->address, it->module);
+	snprintf(module, sizeof(module), "%s", it->module);
+	pt_module_name(module); /* /sys/module's spelling */
 	if ((r = pt_txn_step_journal(t, mode, it, false)) < 0)
 		return r;
 	it->touched = mode == COMMIT;
 	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver_override", it->address);
-	if ((r = pt_txn_step_write(t, mode, it, "set driver_override", path, it->target)) < 0)
+	if (named)
+		r = pt_txn_step_write(t, mode, it, "set driver_override", path, it->target);
+	else
+		r = pt_txn_note(t, mode, "%s: write the driver %s registers (read from %s/sys/module/%s/drivers "
+				"after loading) to %s/%s", it->address, it->module, t->ctx->root, module, t->ctx->root, path);
+	if (r < 0)
 		return r;
-	if (it->current[0] && strcmp(it->current, it->target) != 0) {
+	bool on_target = named && strcmp(it->current, it->target) == 0;
+	if (it->current[0] && !on_target) {
 		char what[96];
 		snprintf(path, sizeof(path), "sys/bus/pci/drivers/%s/unbind", it->current);
 		snprintf(what, sizeof(what), "unbind %s", it->current);
 		if ((r = pt_txn_step_write(t, mode, it, what, path, it->address)) < 0)
 			return r;
 	}
-	if (strcmp(it->current, it->target) != 0 &&
-	    (r = pt_txn_step_write(t, mode, it, "probe", "sys/bus/pci/drivers_probe", it->address)) < 0)
+	if (!on_target && (r = pt_txn_step_write(t, mode, it, "probe", "sys/bus/pci/drivers_probe", it->address)) < 0)
 		return r;
-	if ((r = pt_txn_wait_driver(t, mode, it, it->target)) < 0)
+	if (named)
+		r = pt_txn_wait_driver(t, mode, it, it->target);
+	else
+		r = pt_txn_note(t, mode, "%s: wait until %s/sys/bus/pci/devices/%s/driver is the driver %s registers",
+				it->address, t->ctx->root, it->address, it->module);
+	if (r < 0)
 		return r;
 	return pt_txn_step_journal(t, mode, it, true);
 }

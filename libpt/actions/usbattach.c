@@ -36,6 +36,25 @@ PT_EXPORT int pt_usb_device_id(const pt_usb_resolved *resolved, char *id, size_t
 	return 0;
 }
 
+/* pt_usb_device_id, its failure said on ctx (it has none to say it on). */
+static int device_id(pt_ctx *ctx, const pt_usb_resolved *m, char *id, size_t size)
+{
+	char full[PT_USB_ID_MAX], what[64];
+	int r = pt_usb_device_id(m, full, sizeof(full));
+
+	if (m->port[0])
+		snprintf(what, sizeof(what), "the USB device at port %s", m->port);
+	else
+		snprintf(what, sizeof(what), "USB device %04x:%04x", m->vendor, m->product);
+	if (r < 0)
+		return pt_fail(ctx, r, "%s: its QEMU id: %s", what, strerror(-r));
+	if (strlen(full) >= size)
+		return pt_fail(ctx, -ENOSPC, "%s: its QEMU id %s needs %zu bytes, the buffer has %zu (PT_USB_ID_MAX "
+			       "fits every one)", what, full, strlen(full) + 1, size);
+	memcpy(id, full, strlen(full) + 1);
+	return 0;
+}
+
 /* What QMP matches on for a resolved spec. */
 static pt_usb_match match_of(const pt_usb_resolved *m)
 {
@@ -70,7 +89,7 @@ PT_EXPORT int pt_usb_attach(pt_enum *e, const pt_usb_spec *spec, const char *soc
 	 * lacks it */
 	if ((r = pt_usb_check_host(ctx, &m, &h)) < 0 && r != -EXDEV)
 		return r;
-	if ((r = pt_usb_device_id(&m, id, size)) < 0)
+	if ((r = device_id(ctx, &m, id, size)) < 0)
 		return r;
 	if ((r = connect_vm(ctx, socket, vm, timeout_ms, &q)) < 0)
 		return r;
@@ -95,7 +114,7 @@ PT_EXPORT int pt_usb_detach(pt_ctx *ctx, const pt_usb_spec *spec, const char *so
 		return pt_struct_fail(ctx, r, "pt_usb_detach", "pt_usb_spec");
 	if (s.serial)
 		return pt_fail(ctx, -EINVAL, "a detach names the device by id or port, as it was attached");
-	if ((r = pt_usb_resolve(ctx, NULL, spec, &m)) < 0 || (r = pt_usb_device_id(&m, id, size)) < 0)
+	if ((r = pt_usb_resolve(ctx, NULL, &s, &m)) < 0 || (r = device_id(ctx, &m, id, size)) < 0)
 		return r;
 	if ((r = connect_vm(ctx, socket, vm, timeout_ms, &q)) < 0)
 		return r;

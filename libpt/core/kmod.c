@@ -133,48 +133,54 @@ int pt_kmod_alias_module(pt_ctx *ctx, const char *alias, char *buf, size_t size)
 	return r;
 }
 
-/* Whether sys/bus/pci/drivers/NAME is there. */
+/* Whether sys/bus/pci/drivers/NAME is there (NAME a driver name: no '/'). */
 static bool pci_driver_there(pt_ctx *ctx, const char *name)
 {
-	char path[160];
+	char path[96];
 
-	snprintf(path, sizeof(path), "sys/bus/pci/drivers/%s", name);
-	return strlen(name) < 64 && !strchr(name, '/') && faccessat(ctx->rootfd, path, F_OK, 0) == 0;
+	snprintf(path, sizeof(path), "sys/bus/pci/drivers/%.63s", name);
+	return faccessat(ctx->rootfd, path, F_OK, 0) == 0;
 }
 
+/* buf is always written: the driver's name (0), the module's (-ENOENT), "" (-EINVAL: module is
+ * no module name). */
 int pt_module_pci_driver(pt_ctx *ctx, const char *module, char *buf, size_t size)
 {
-	char mod[64], path[96], dashed[64];
+	char spelled[3][64], path[96]; /* the module's name as given, with '_' (/sys/module's), with '-' */
 	int r = -ENOENT;
 
-	if (strlen(module) >= sizeof(mod) || strchr(module, '/'))
+	snprintf(buf, size, "%s", "");
+	if (!pt_driver_name_valid(module))
 		return -EINVAL;
-	snprintf(mod, sizeof(mod), "%s", module);
-	snprintf(dashed, sizeof(dashed), "%s", module);
-	for (char *c = mod; *c; c++)
-		*c = *c == '-' ? '_' : *c;
-	for (char *c = dashed; *c; c++)
-		*c = *c == '_' ? '-' : *c;
-	/* a loaded module lists its drivers: /sys/module/MOD/drivers/pci:NAME */
-	snprintf(path, sizeof(path), "sys/module/%s/drivers", mod);
+	for (int i = 0; i < 3; i++) {
+		snprintf(spelled[i], sizeof(spelled[i]), "%s", module);
+		for (char *c = spelled[i]; i > 0 && *c; c++)
+			if (*c == (i == 1 ? '-' : '_'))
+				*c = i == 1 ? '_' : '-';
+	}
+	/* a loaded module lists its drivers: /sys/module/MOD/drivers/pci:NAME; NAME goes to
+	 * driver_override, so one that is no driver name is skipped */
+	snprintf(path, sizeof(path), "sys/module/%s/drivers", spelled[1]);
 	int fd = openat(ctx->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d && fd >= 0)
 		close(fd);
-	for (struct dirent *de; d && r < 0 && (de = readdir(d));)
-		if (strncmp(de->d_name, "pci:", 4) == 0 && de->d_name[4] && strlen(de->d_name + 4) < size) {
-			snprintf(buf, size, "%s", de->d_name + 4);
+	for (struct dirent *de; d && r < 0 && (de = readdir(d));) {
+		const char *name = de->d_name + 4;
+		if (strncmp(de->d_name, "pci:", 4) == 0 && name[0] && pt_driver_name_valid(name) && strlen(name) < size) {
+			snprintf(buf, size, "%s", name);
 			r = 0;
 		}
+	}
 	if (d)
 		closedir(d);
-	if (r == 0)
-		return 0;
-	/* else by the driver's name: the module's, with '_' or with '-' */
-	if (pci_driver_there(ctx, module) || pci_driver_there(ctx, mod) || pci_driver_there(ctx, dashed)) {
-		snprintf(buf, size, "%s", pci_driver_there(ctx, module) ? module : pci_driver_there(ctx, mod) ? mod : dashed);
-		return 0;
-	}
-	snprintf(buf, size, "%s", module);
-	return -ENOENT;
+	/* else a driver of the module's name, in any of its spellings */
+	for (int i = 0; r < 0 && i < 3; i++)
+		if (pci_driver_there(ctx, spelled[i])) {
+			snprintf(buf, size, "%s", spelled[i]);
+			r = 0;
+		}
+	if (r < 0)
+		snprintf(buf, size, "%s", module);
+	return r;
 }

@@ -28,9 +28,16 @@ PT_EXPORT const char *pt_device_get_variant_driver(const pt_device *cdev)
 			snprintf(alias, sizeof(alias), "vfio_pci:%s", modalias + 4);
 			char driver[64];
 			if (pt_kmod_alias_module(dev->e->ctx, alias, module, sizeof(module)) == 0) {
-				/* a loaded module's driver by the name it registered */
-				pt_module_pci_driver(dev->e->ctx, module, driver, sizeof(driver));
-				dev->variant = strdup(driver);
+				/* a loaded module's driver by the name it registered, else the module's
+				 * name; a module named as no driver could be (modules.alias is the tree's)
+				 * is none */
+				int r = pt_module_pci_driver(dev->e->ctx, module, driver, sizeof(driver));
+				const char *name = r == 0 ? driver : r == -ENOENT ? module : NULL;
+				if (name && !(dev->variant = strdup(name))) {
+					dev->variant_loaded = false; /* asked again next time */
+					pt_warn(dev->e->ctx, "%s: its vfio-pci variant driver %s: %s", dev->address,
+						name, strerror(ENOMEM));
+				}
 			}
 		}
 	}

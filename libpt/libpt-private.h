@@ -137,7 +137,9 @@ struct pt_lint {
 	bool oom;
 };
 void pt_lint_note(pt_lint *l, unsigned vm, const char *key, const char *code, const char *format, ...) PT_PRINTF(5, 6);
+/* inventory/vmconfig.c: "hostpci3" for "hostpci": the prefix and a number */
 bool pt_key_numbered(const char *key, const char *prefix);
+/* analysis/findings.c: the VM's QEMU (qemu-server's pid file), 0 when it does not run */
 long pt_vm_pid(pt_ctx *ctx, unsigned vm);
 void pt_lint_locality(pt_lint *l, pt_ctx *ctx, pt_enum *e, unsigned vm, const pt_vmconf *c, const char **in_vm);
 void pt_lint_hugepages(pt_lint *l, pt_ctx *ctx, unsigned vm, const pt_vmconf *c);

@@ -364,11 +364,6 @@ int pt_mapping_choose(pt_ctx *ctx, unsigned vm, const struct pt_strv *paths, con
 	return pick;
 }
 
-static bool hostpci_key(const char *key)
-{
-	return strncmp(key, "hostpci", 7) == 0 && key[7] && strspn(key + 7, "0123456789") == strlen(key + 7);
-}
-
 /* The ids a hostpci line names: its host= ids, or its mapping's paths on this node. */
 static int line_ids(pt_ctx *ctx, struct pcicfg *m, const pt_props *props, struct pt_strv *ids, const char **mapping)
 {
@@ -430,7 +425,7 @@ static void host_ids(pt_ctx *ctx, const pt_vmconf *c, struct pt_strv *used)
 
 	for (size_t k = 0; config_line(c, k, &key, &value, &pending); k++) {
 		pt_props *props;
-		if (!hostpci_key(key) || pt_props_parse(ctx, value, "host", &props) < 0)
+		if (!pt_key_numbered(key, "hostpci") || pt_props_parse(ctx, value, "host", &props) < 0)
 			continue;
 		if (!pt_props_get(props, "mapping") && !pt_props_get(props, "mdev") && pt_props_get(props, "host"))
 			split_ids(pt_props_get(props, "host"), used);
@@ -452,7 +447,7 @@ static int add_vmconf(pt_assignment *a, const pt_vmconf *c, struct pcicfg *cfg)
 		struct pt_strv ids = { 0 };
 		char source[112];
 		pt_props *props;
-		if (!hostpci_key(key))
+		if (!pt_key_numbered(key, "hostpci"))
 			continue;
 		snprintf(source, sizeof(source), "%s%s", pending ? "pending " : "", key);
 		if (pt_props_parse(ctx, value, "host", &props) < 0) {
@@ -525,7 +520,7 @@ PT_EXPORT int pt_assignment_new_vm(pt_ctx *ctx, unsigned vm, unsigned flags, pt_
 	for (size_t k = 0; config_line(c, k, &key, &value, &pending); k++) {
 		const char *mapping;
 		pt_props *props;
-		if (!hostpci_key(key) || pt_props_parse(ctx, value, "host", &props) < 0)
+		if (!pt_key_numbered(key, "hostpci") || pt_props_parse(ctx, value, "host", &props) < 0)
 			continue;
 		struct pt_strv line = { 0 };
 		if (line_ids(ctx, &cfg, props, &line, &mapping) == 0)

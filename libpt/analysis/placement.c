@@ -215,7 +215,7 @@ PT_EXPORT int pt_placement_new(const pt_assignment *a, unsigned vcpus, unsigned 
 		return r;
 	if ((r = pt_numa_node_cpus(ctx, node, cpus, sizeof(cpus))) < 0 || pt_cpulist_parse(cpus, node_set, MAX_CPUS) <= 0)
 		return pt_fail(ctx, r < 0 ? r : -EINVAL, "NUMA node %d: %s/sys/devices/system/node/node%d/cpulist: %s", node,
-			       strcmp(ctx->root, "/") ? ctx->root : "", node, r < 0 ? strerror(-r) : "no CPUs");
+			       ctx->root, node, r < 0 ? strerror(-r) : "no CPUs");
 	vm_size(ctx, pt_assignment_get_vm(a), &vcpus, &memory_mib);
 	if (!(p = calloc(1, sizeof(*p))))
 		return pt_fail(ctx, -ENOMEM, "out of memory");

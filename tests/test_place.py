@@ -62,6 +62,16 @@ def place_proxmox_on_the_gpus_node(tmp):
     codes = [f["code"] for f in __import__("json").loads(p.stdout)]
     eq([c for c in codes if c.startswith(("affinity", "hostnodes", "devices-split", "hugepages"))], [],
        "lint on the placed VM")
+    # node 1 short of pages: a stopped VM would not start; a running one holds its own already
+    with open(os.path.join(root, "sys/devices/system/node/node1/hugepages/hugepages-2048kB/free_hugepages"), "w") as f:
+        f.write("100\n")
+    place = ["--format", "proxmox", "--device", "01:00", "--vm", "100", "--place", "--hugepages", "2"]
+    contains(emit(root, *place).stdout, "it would not start", "stopped: short")
+    os.makedirs(os.path.join(root, "var/run/qemu-server"), exist_ok=True)
+    with open(os.path.join(root, "var/run/qemu-server/100.pid"), "w") as f:
+        f.write(f"{os.getpid()}\n")
+    assert "would not start" not in emit(root, *place).stdout, "running: its pages are its own"
+    os.unlink(os.path.join(root, "var/run/qemu-server/100.pid"))
     # off its node: lint says so
     with open(os.path.join(root, "etc/pve/qemu-server/101.conf"), "w") as f:
         f.write("hostpci0: 01:00,pcie=1\naffinity: 0-3\nnuma: 1\nnuma0: cpus=0-3,hostnodes=0,memory=2048\n")

@@ -220,7 +220,8 @@ int pt_placement_get_node(const pt_placement *p);
 const char *pt_placement_get_node_cpus(const pt_placement *p);
 const char *pt_placement_get_cpus(const pt_placement *p);
 /* The vCPUs and memory (MiB) placed; the huge page size (KiB, 0: none), the pages the memory
- * needs and those free on the node now (-1: unknown). */
+ * needs and those free on the node now for it (-1: unknown; a running VM whose config has
+ * hugepages: its own pages counted in, as they are its). */
 unsigned pt_placement_get_vcpus(const pt_placement *p);
 unsigned long pt_placement_get_memory(const pt_placement *p);
 unsigned long pt_placement_get_hugepage_size(const pt_placement *p);

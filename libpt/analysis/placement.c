@@ -175,8 +175,9 @@ static int set_node(const pt_assignment *a, pt_ctx *ctx, int *node)
 	return 0;
 }
 
-/* The VM's vCPUs (cores x sockets) and memory from its config, where not given. */
-static void vm_size(pt_ctx *ctx, unsigned vm, unsigned *vcpus, unsigned long *memory_mib)
+/* The VM's vCPUs (cores x sockets) and memory from its config, where not given; *on_pages:
+ * it runs on huge pages now (running, its config's hugepages: set), so holds its own. */
+static void vm_size(pt_ctx *ctx, unsigned vm, unsigned *vcpus, unsigned long *memory_mib, bool *on_pages)
 {
 	pt_vmconf *c = NULL;
 	unsigned long long cores = 1, sockets = 1;
@@ -193,6 +194,7 @@ static void vm_size(pt_ctx *ctx, unsigned vm, unsigned *vcpus, unsigned long *me
 	}
 	if (!*memory_mib)
 		*memory_mib = pt_vmconf_memory(ctx, c);
+	*on_pages = c && pt_vmconf_get(c, "hugepages") && pt_vm_pid(ctx, vm) > 0;
 	pt_vmconf_unref(c);
 }
 
@@ -216,7 +218,8 @@ PT_EXPORT int pt_placement_new(const pt_assignment *a, unsigned vcpus, unsigned 
 	if ((r = pt_numa_node_cpus(ctx, node, cpus, sizeof(cpus))) < 0 || pt_cpulist_parse(cpus, node_set, MAX_CPUS) <= 0)
 		return pt_fail(ctx, r < 0 ? r : -EINVAL, "NUMA node %d: %s/sys/devices/system/node/node%d/cpulist: %s", node,
 			       ctx->root, node, r < 0 ? strerror(-r) : "no CPUs");
-	vm_size(ctx, pt_assignment_get_vm(a), &vcpus, &memory_mib);
+	bool on_pages = false;
+	vm_size(ctx, pt_assignment_get_vm(a), &vcpus, &memory_mib, &on_pages);
 	if (!(p = calloc(1, sizeof(*p))))
 		return pt_fail(ctx, -ENOMEM, "out of memory");
 	p->refcount = 1;
@@ -252,6 +255,10 @@ PT_EXPORT int pt_placement_new(const pt_assignment *a, unsigned vcpus, unsigned 
 	if (hugepage_kib) {
 		p->hugepages_needed = (memory_mib * 1024 + hugepage_kib - 1) / hugepage_kib;
 		p->hugepages_free = pt_free_hugepages(ctx, node, hugepage_kib);
+		/* a running VM's own pages are in use, not short: counted as free for it (else a
+		 * reservation would count them twice) */
+		if (p->hugepages_free >= 0 && on_pages)
+			p->hugepages_free += (long)p->hugepages_needed;
 		if (p->hugepages_free >= 0 && (unsigned long)p->hugepages_free < p->hugepages_needed)
 			pt_strv_addf(&p->notes, "NUMA node %d has %ld free huge pages of %lu KiB, the VM's %lu MiB need %lu: "
 				     "it would not start; raise /sys/devices/system/node/node%d/hugepages/hugepages-%lukB/"

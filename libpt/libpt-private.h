@@ -424,7 +424,7 @@ int pt_kmod_alias_module(pt_ctx *ctx, const char *alias, char *buf, size_t size)
 /* The PCI driver a module registers (a driver's name may differ from its module's: module
  * pds_vfio_pci, driver pds-vfio-pci) into buf: 0 when the module is loaded (its
  * /sys/module/MOD/drivers/pci:NAME, or a driver of its name in either spelling), -ENOENT when
- * not (buf: the module's name). */
+ * not (buf: the module's name), -EINVAL for a name that is no driver name (buf: ""). */
 int pt_module_pci_driver(pt_ctx *ctx, const char *module, char *buf, size_t size);
 
 /* files.c: the one atomic write (temporary file, fsync, rename, fsync of the directory) */

@@ -168,9 +168,10 @@ static int l_emit_libvirt(lua_State *L)
 	check_opts(L, 4, &o);
 	pt_ctx *ctx = pt_lua_check_root(L);
 	if (!a && n)
-		a = pt_lua_ids_assignment(L, ctx, true, NULL, addresses, n, 0);
+		a = pt_lua_ids_assignment(L, ctx, true, NULL, addresses, n, o.flags & PT_LUA_OPT_FORCE ? PT_ASSIGN_FORCE : 0);
 	if (!a && n)
 		return 3; /* nil, message, errno */
+	o.flags &= ~PT_LUA_OPT_FORCE;
 	if ((r = pt_emit_libvirt(ctx, a, usb, domain, &o, &em)) < 0)
 		return pt_lua_fail_ctx(L, r, ctx, true);
 	pt_ctx_unref(ctx);

@@ -233,6 +233,21 @@ static int host_plan_of_assignment(pt_ctx *ctx, pt_enum *e, FILE *out)
 	return p != NULL;
 }
 
+/* Flags a release does not know are refused, not ignored (1u << 4 was 0.x's PT_EMIT_FORCE) */
+static int unknown_flags_refused(pt_ctx *ctx, pt_enum *e, FILE *out)
+{
+	pt_assignment *a = NULL;
+	pt_emission *em = NULL;
+	pt_host_plan *p = NULL;
+
+	if (pt_assignment_new(e, 100, 0, &a) < 0 || pt_assignment_add(a, "05:00.0") < 0)
+		return 1;
+	said(ctx, pt_emit_proxmox(a, &(pt_emit_opts){ .size = sizeof(pt_emit_opts), .vm = 100, .flags = 1u << 4 }, &em), out);
+	said(ctx, pt_host_plan_new(a, 2u, "intel", &p), out);
+	pt_assignment_unref(a);
+	return em || p;
+}
+
 static int host_plan_sriov(pt_ctx *ctx, pt_enum *e, FILE *out)
 {
 	pt_host_plan *p = NULL;
@@ -400,6 +415,8 @@ static const struct test tests[] = {
 	  "old /etc/default/grub: GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"
 	  "beyond: (nil) (nil) (nil) (nil)\nbackups before apply: (nil) (nil), ref same 1, kept 4 changes, unref (nil)\n"
 	  "-16 00:02.0: 0000:00:02.0: refused: boot VGA device (boot_vga = 1); draws the framebuffer console (fb0); force to take it anyway\n" },
+	{ "unknown-flags-refused", "emit", unknown_flags_refused,
+	  "-22 an emitter's options: flags 0x10: not PT_EMIT_*\n-22 pt_host_plan_new: flags 0x2: not PT_PLAN_*\n" },
 	{ "host-plan-sriov", "emit", host_plan_sriov,
 	  "== /etc/libpt/sriov-0000:03:00.0.conf (new)\n"
 	  "# Written by libpt: 4 virtual functions on 0000:03:00.0 at boot (libpt-sriov@0000:03:00.0.service)\n"

@@ -5,6 +5,7 @@
  * would cost more than the scan.
  */
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,8 +544,11 @@ PT_EXPORT char *pt_enum_to_json(const pt_enum *e, pt_device *const *devices, siz
 		pt_explain *x = NULL;
 		if (d->group)
 			in_report[d->group - e->groups] = true;
-		if ((flags & PT_JSON_EXPLAIN) && d->group && !pt_device_is_bridge(d) && pt_device_explain(d, &x) < 0)
+		int r = (flags & PT_JSON_EXPLAIN) && d->group && !pt_device_is_bridge(d) ? pt_device_explain(d, &x) : 0;
+		if (r == -ENOMEM)
 			o.oom = true;
+		else if (r < 0) /* the device without its explanation, the reason on the log */
+			pt_warn(e->ctx, "%s: no explanation: %s", d->address, pt_ctx_last_error(e->ctx));
 		member(&o, x ? pt_device_to_json_explained(d, x) : pt_device_to_json(d), i == 0);
 		pt_explain_unref(x);
 	}

@@ -462,6 +462,8 @@ PT_EXPORT int pt_host_plan_new(const pt_assignment *a, unsigned flags, const cha
 	if (!a || !ret)
 		return -EINVAL;
 	e = pt_assignment_get_enum(a);
+	if (flags & ~(PT_PLAN_BLACKLIST | PT_PLAN_REMOVE | PT_PLAN_NO_D3COLD))
+		return pt_fail(e->ctx, -EINVAL, "pt_host_plan_new: flags %#x: not PT_PLAN_*", flags);
 	if (!(flags & PT_PLAN_REMOVE) && (r = pt_assignment_check(a)) < 0)
 		return r;
 	if (n == 0)

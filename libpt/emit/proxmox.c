@@ -32,6 +32,8 @@ int pt_emit_opts_copy(pt_ctx *ctx, pt_emit_opts *dst, const pt_emit_opts *src)
 	*dst = PT_INIT(pt_emit_opts);
 	if (src && (r = PT_STRUCT_IN(dst, src)) < 0)
 		return pt_struct_fail(ctx, r, "an emitter's options", "pt_emit_opts");
+	if (dst->flags & ~(PT_EMIT_NO_ROMBAR | PT_EMIT_HIDE_KVM | PT_EMIT_LEGACY_IGD | PT_EMIT_USB3 | PT_EMIT_IOMMUFD))
+		return pt_fail(ctx, -EINVAL, "an emitter's options: flags %#x: not PT_EMIT_*", dst->flags);
 	return 0;
 }
 
